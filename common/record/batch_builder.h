@@ -1,0 +1,73 @@
+// RecordBatchBuilder: accumulates records and encodes them as one Kafka RecordBatch v2, compressed
+// with the chosen codec. Records are encoded as they are appended, so the builder always knows the
+// batch's size: callers cap a batch at N bytes by checking SizeAfterAppend() before Append().
+//
+// Timestamps follow the Java client: baseTimestamp is the first record's timestamp (later records
+// may have negative deltas), maxTimestamp the largest. Offset deltas run 0..n-1.
+// Not thread-safe: one builder per producer batch.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "common/record/compression.h"
+#include "common/record/record.h"
+#include "common/record/record_batch.h"
+
+namespace runnel::record {
+
+struct BatchBuilderOptions {
+  Compression compression = Compression::kNone;
+  TimestampType timestamp_type = TimestampType::kCreateTime;
+  int64_t base_offset = 0;
+  int32_t partition_leader_epoch = kNoPartitionLeaderEpoch;
+  int64_t producer_id = kNoProducerId;
+  int16_t producer_epoch = kNoProducerEpoch;
+  int32_t base_sequence = kNoSequence;
+  bool is_transactional = false;
+};
+
+class RecordBatchBuilder {
+ public:
+  explicit RecordBatchBuilder(const BatchBuilderOptions& options = {});
+
+  // Appends one record. Null key/value/header value is std::nullopt.
+  void Append(int64_t timestamp, std::optional<std::string_view> key,
+              std::optional<std::string_view> value, absl::Span<const RecordHeader> headers = {});
+
+  int32_t record_count() const { return record_count_; }
+  bool empty() const { return record_count_ == 0; }
+
+  // Size of the batch if built now without compression: exact for Compression::kNone, and an
+  // estimate (usually an over-estimate) of the compressed batch otherwise.
+  size_t EstimatedSize() const { return buffer_.size(); }
+
+  // EstimatedSize() after appending this record.
+  size_t SizeAfterAppend(int64_t timestamp, std::optional<std::string_view> key,
+                         std::optional<std::string_view> value,
+                         absl::Span<const RecordHeader> headers = {}) const;
+
+  // Encodes the batch (header, CRC, compressed records) and resets the builder to empty with
+  // the same options. Fails only if the compressor fails or the builder is empty.
+  absl::StatusOr<std::string> Build();
+
+ private:
+  size_t EncodedRecordSize(int64_t timestamp_delta, int32_t offset_delta,
+                           std::optional<std::string_view> key,
+                           std::optional<std::string_view> value,
+                           absl::Span<const RecordHeader> headers) const;
+  void Reset();
+
+  BatchBuilderOptions options_;
+  std::string buffer_;  // kBatchHeaderSize placeholder bytes, then the encoded records
+  int32_t record_count_ = 0;
+  int64_t base_timestamp_ = 0;
+  int64_t max_timestamp_ = 0;
+};
+
+}  // namespace runnel::record

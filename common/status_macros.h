@@ -1,0 +1,32 @@
+// Status propagation macros used across every module boundary (STYLE.md rule 5).
+//
+//   RETURN_IF_ERROR(expr);            // expr yields absl::Status; returns it from the caller if
+//   !ok ASSIGN_OR_RETURN(lhs, expr);      // expr yields absl::StatusOr<T>; on error returns the
+//   status,
+//                                     // otherwise moves the value into lhs (a declaration or
+//                                     lvalue)
+#pragma once
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+#define RUNNEL_STATUS_CONCAT_INNER_(a, b) a##b
+#define RUNNEL_STATUS_CONCAT_(a, b) RUNNEL_STATUS_CONCAT_INNER_(a, b)
+
+#define RETURN_IF_ERROR(expr)                       \
+  do {                                              \
+    ::absl::Status runnel_status_ = (expr);         \
+    if (ABSL_PREDICT_FALSE(!runnel_status_.ok())) { \
+      return runnel_status_;                        \
+    }                                               \
+  } while (false)
+
+#define RUNNEL_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, expr) \
+  auto statusor = (expr);                                  \
+  if (ABSL_PREDICT_FALSE(!statusor.ok())) {                \
+    return std::move(statusor).status();                   \
+  }                                                        \
+  lhs = std::move(statusor).value()
+
+#define ASSIGN_OR_RETURN(lhs, expr) \
+  RUNNEL_ASSIGN_OR_RETURN_IMPL_(RUNNEL_STATUS_CONCAT_(runnel_statusor_, __LINE__), lhs, expr)

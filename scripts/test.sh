@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Builds Runnel and runs the whole test suite. This is the command the README gives and CI runs.
+#
+#   ./scripts/test.sh                      RelWithDebInfo (optimised, asserts on) in build/
+#   ./scripts/test.sh --sanitize address   ASan + UBSan build in build-asan/
+#   ./scripts/test.sh --sanitize thread    TSan build in build-tsan/
+#   ./scripts/test.sh -R Batch             pass a ctest filter (any further args go to ctest)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+sanitize=""
+ctest_args=()
+while (($#)); do
+  case "$1" in
+    --sanitize)
+      sanitize="${2:?--sanitize needs address or thread}"
+      shift 2
+      ;;
+    --sanitize=*)
+      sanitize="${1#*=}"
+      shift
+      ;;
+    -h | --help)
+      sed -n '2,8p' "$0"
+      exit 0
+      ;;
+    *)
+      ctest_args+=("$1")
+      shift
+      ;;
+  esac
+done
+
+case "$sanitize" in
+  "") build_dir=build ;;
+  address) build_dir=build-asan ;;
+  thread) build_dir=build-tsan ;;
+  *)
+    echo "error: --sanitize must be address or thread (got '$sanitize')" >&2
+    exit 1
+    ;;
+esac
+
+./scripts/setup-deps.sh
+
+jobs=$(nproc)
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRUNNEL_SANITIZE="$sanitize" >/dev/null
+cmake --build "$build_dir" --parallel "$jobs"
+
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}"
+ctest --test-dir "$build_dir" --output-on-failure --parallel "$jobs" "${ctest_args[@]}"
