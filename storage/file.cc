@@ -1,0 +1,180 @@
+#include "storage/file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace runnel::storage {
+namespace {
+
+absl::Status ErrnoError(std::string_view op, const std::string& path, int err) {
+  const std::string message =
+      absl::StrCat(path, ": ", std::string(op), " failed: ", ErrnoText(err));
+  switch (err) {
+    case ENOENT:
+      return absl::NotFoundError(message);
+    case ENOSPC:
+    case EFBIG:
+    case EDQUOT:
+      return absl::ResourceExhaustedError(message);
+    case EEXIST:
+      return absl::AlreadyExistsError(message);
+    default:
+      return absl::InternalError(message);
+  }
+}
+
+}  // namespace
+
+std::string ErrnoText(int err) { return absl::StrCat(std::strerror(err), " (errno ", err, ")"); }
+
+absl::StatusOr<File> File::Open(const std::string& path, Mode mode) {
+  int flags = O_CLOEXEC;
+  switch (mode) {
+    case Mode::kReadOnly:
+      flags |= O_RDONLY;
+      break;
+    case Mode::kReadWrite:
+      flags |= O_RDWR;
+      break;
+    case Mode::kCreateReadWrite:
+      flags |= O_RDWR | O_CREAT;
+      break;
+    case Mode::kCreateExclusive:
+      flags |= O_RDWR | O_CREAT | O_EXCL;
+      break;
+  }
+  const int fd = ::open(path.c_str(), flags, 0644);
+  if (fd < 0) return ErrnoError("open", path, errno);
+  return File(fd, path);
+}
+
+File::File(File&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)), path_(std::move(other.path_)) {}
+
+File& File::operator=(File&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+    path_ = std::move(other.path_);
+  }
+  return *this;
+}
+
+File::~File() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+absl::Status File::WriteAt(uint64_t offset, std::string_view data) const {
+  while (!data.empty()) {
+    const ssize_t n = ::pwrite(fd_, data.data(), data.size(), static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError("write", path_, errno);
+    }
+    if (n == 0) return ErrnoError("write", path_, ENOSPC);
+    data.remove_prefix(static_cast<size_t>(n));
+    offset += static_cast<uint64_t>(n);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status File::ReadAt(uint64_t offset, size_t n, std::string* out) const {
+  out->resize(n);
+  size_t done = 0;
+  while (done < n) {
+    const ssize_t r = ::pread(fd_, out->data() + done, n - done, static_cast<off_t>(offset + done));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      out->clear();
+      return ErrnoError("read", path_, errno);
+    }
+    if (r == 0) break;  // end of file
+    done += static_cast<size_t>(r);
+  }
+  out->resize(done);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> File::Size() const {
+  struct stat st;
+  if (::fstat(fd_, &st) != 0) return ErrnoError("fstat", path_, errno);
+  return static_cast<uint64_t>(st.st_size);
+}
+
+absl::Status File::Truncate(uint64_t size) const {
+  if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) {
+    return ErrnoError("ftruncate", path_, errno);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status File::DataSync() const {
+  if (::fdatasync(fd_) != 0) return ErrnoError("fdatasync", path_, errno);
+  return absl::OkStatus();
+}
+
+absl::Status File::Close() {
+  if (fd_ < 0) return absl::OkStatus();
+  const int fd = std::exchange(fd_, -1);
+  if (::close(fd) != 0) return ErrnoError("close", path_, errno);
+  return absl::OkStatus();
+}
+
+absl::Status SyncDirectory(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError("open directory", dir, errno);
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return ErrnoError("fsync directory", dir, err);
+  return absl::OkStatus();
+}
+
+absl::Status WriteFileAtomically(const std::string& path, std::string_view contents) {
+  const std::string tmp = path + ".tmp";
+  {
+    ASSIGN_OR_RETURN(File file, File::Open(tmp, File::Mode::kCreateReadWrite));
+    RETURN_IF_ERROR(file.Truncate(0));
+    RETURN_IF_ERROR(file.WriteAt(0, contents));
+    RETURN_IF_ERROR(file.DataSync());
+    RETURN_IF_ERROR(file.Close());
+  }
+  RETURN_IF_ERROR(RenameFile(tmp, path));
+  const size_t slash = path.rfind('/');
+  return SyncDirectory(slash == std::string::npos ? "." : path.substr(0, slash));
+}
+
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
+  ASSIGN_OR_RETURN(File file, File::Open(path, File::Mode::kReadOnly));
+  ASSIGN_OR_RETURN(const uint64_t size, file.Size());
+  std::string out;
+  RETURN_IF_ERROR(file.ReadAt(0, size, &out));
+  return out;
+}
+
+absl::Status RenameFile(const std::string& from, const std::string& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0) {
+    return ErrnoError(absl::StrCat("rename to ", to), from, errno);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RemoveFile(const std::string& path) {
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return ErrnoError("unlink", path, errno);
+  return absl::OkStatus();
+}
+
+bool FileExists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+}  // namespace runnel::storage

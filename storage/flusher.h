@@ -1,0 +1,63 @@
+// Flusher: the process-wide group-commit thread. Logs hand it durability requests ("tell me when
+// everything up to offset N of this log is on disk"); it takes every request that arrived while
+// the previous round ran, syncs each log named in them once (one fdatasync per log per round,
+// skipped when an earlier round already covered the offset), then runs the callbacks. So durable
+// appends cost a few fdatasyncs per millisecond, not one per append.
+//
+// Thread-safety: all methods may be called from any thread. Callbacks run on the flush thread and
+// must not block for long (hand work off) nor call Drain().
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+
+namespace runnel::storage {
+
+class Log;
+
+using DurableCallback = std::function<void(absl::Status)>;
+
+class Flusher {
+ public:
+  Flusher();
+  // Finishes every queued request, then stops the thread.
+  ~Flusher();
+  Flusher(const Flusher&) = delete;
+  Flusher& operator=(const Flusher&) = delete;
+
+  // Asks for `log` to be durable up to `offset` (exclusive end offset); `done` (may be empty) is
+  // called once it is, or with the sync error. `log` must stay alive until Drain(log) returns.
+  void RequestFlush(Log* log, int64_t end_offset, DurableCallback done);
+
+  // Blocks until no request for `log` is queued or in flight. Called by Log before it goes away.
+  void Drain(Log* log);
+
+  // Rounds of fdatasync done so far (for tests and metrics).
+  int64_t sync_rounds() const;
+
+ private:
+  struct Request {
+    Log* log;
+    int64_t end_offset;
+    DurableCallback done;
+  };
+
+  void Run();
+  bool HasWorkOrStopping() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  mutable absl::Mutex mu_;
+  std::vector<Request> pending_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<Log*, int> in_flight_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t sync_rounds_ ABSL_GUARDED_BY(mu_) = 0;
+  std::thread thread_;
+};
+
+}  // namespace runnel::storage

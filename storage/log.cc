@@ -1,0 +1,417 @@
+#include "storage/log.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/crc32c.h"
+#include "common/logging.h"
+#include "common/record/batch_validator.h"
+#include "common/status_macros.h"
+
+namespace runnel::storage {
+namespace {
+
+using record::RecordBatchView;
+
+// Files in a partition directory, by what recovery does with them.
+struct DirListing {
+  std::vector<int64_t> segment_bases;    // <base>.log
+  std::vector<std::string> leftovers;    // .tmp, .cleaned, .deleted, orphan indexes: removed
+  std::vector<std::string> swaps;        // <base>.log.swap: a finished compaction, to install
+};
+
+std::optional<int64_t> ParseBase(std::string_view stem) {
+  int64_t base = 0;
+  if (stem.size() != 20 || !absl::SimpleAtoi(std::string(stem), &base) || base < 0) {
+    return std::nullopt;
+  }
+  return base;
+}
+
+absl::StatusOr<DirListing> ListDir(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) {
+    return absl::InternalError(absl::StrCat(dir, ": opendir failed: ", ErrnoText(errno)));
+  }
+  DirListing listing;
+  std::vector<std::pair<std::string, std::string>> indexes;  // (stem, name)
+  while (const dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    const size_t dot = name.find('.');
+    if (dot == std::string::npos || dot == 0) continue;
+    const std::string stem = name.substr(0, dot);
+    const std::string ext = name.substr(dot);
+    if (ext == ".log" && ParseBase(stem)) {
+      listing.segment_bases.push_back(*ParseBase(stem));
+    } else if (ext == ".log.swap" && ParseBase(stem)) {
+      listing.swaps.push_back(name);
+    } else if (ext == ".index" || ext == ".timeindex") {
+      indexes.emplace_back(stem, name);
+    } else if (absl::EndsWith(name, ".tmp") || absl::EndsWith(name, ".cleaned") ||
+               absl::EndsWith(name, ".deleted")) {
+      listing.leftovers.push_back(name);
+    }
+  }
+  ::closedir(d);
+  std::sort(listing.segment_bases.begin(), listing.segment_bases.end());
+  for (const auto& [stem, name] : indexes) {
+    const std::optional<int64_t> base = ParseBase(stem);
+    if (!base || !std::binary_search(listing.segment_bases.begin(), listing.segment_bases.end(),
+                                     *base)) {
+      listing.leftovers.push_back(name);  // an index whose segment is gone
+    }
+  }
+  return listing;
+}
+
+// Rewrites baseOffset and, for LogAppendTime, maxTimestamp + attributes + CRC, in place.
+void StampBatch(std::string* batch, int64_t base_offset, std::optional<int64_t> log_append_time) {
+  char* h = batch->data();
+  StoreBigEndian<int64_t>(h + record::layout::kBaseOffset, base_offset);
+  if (!log_append_time.has_value()) return;
+  const int16_t attributes = LoadBigEndian<int16_t>(h + record::layout::kAttributes);
+  StoreBigEndian<int16_t>(h + record::layout::kAttributes,
+                          static_cast<int16_t>(attributes | record::kTimestampTypeMask));
+  StoreBigEndian<int64_t>(h + record::layout::kMaxTimestamp, *log_append_time);
+  StoreBigEndian<uint32_t>(
+      h + record::layout::kCrc,
+      crc32c::Value(h + record::layout::kAttributes, batch->size() - record::layout::kAttributes));
+}
+
+}  // namespace
+
+Clock SystemClock() {
+  return [] { return absl::ToUnixMillis(absl::Now()); };
+}
+
+Log::Log(std::string dir, const LogConfig& config, Flusher* flusher, Clock clock)
+    : dir_(std::move(dir)), flusher_(flusher), clock_(std::move(clock)), config_(config) {}
+
+Log::~Log() { flusher_->Drain(this); }
+
+absl::StatusOr<std::unique_ptr<Log>> Log::Open(const std::string& dir, const LogConfig& config,
+                                               Flusher* flusher, Clock clock,
+                                               LogOpenReport* report) {
+  RETURN_IF_ERROR(config.Validate());
+  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    return absl::InternalError(absl::StrCat(dir, ": mkdir failed: ", ErrnoText(errno)));
+  }
+  std::unique_ptr<Log> log(new Log(dir, config, flusher, std::move(clock)));
+  LogOpenReport local_report;
+  RETURN_IF_ERROR(log->LoadSegments(report != nullptr ? report : &local_report));
+  return log;
+}
+
+absl::Status Log::LoadSegments(LogOpenReport* report) {
+  absl::MutexLock lock(&mu_);
+  const std::string marker = absl::StrCat(dir_, "/", kCleanShutdownFile);
+  report->clean_shutdown = FileExists(marker);
+
+  ASSIGN_OR_RETURN(DirListing listing, ListDir(dir_));
+  for (const std::string& name : listing.leftovers) {
+    RETURN_IF_ERROR(RemoveFile(absl::StrCat(dir_, "/", name)));
+  }
+  // A .swap is a compacted segment that was complete (synced) before the crash: install it.
+  for (const std::string& name : listing.swaps) {
+    const std::string stem = name.substr(0, name.find('.'));
+    const int64_t base = *ParseBase(stem);
+    RETURN_IF_ERROR(RemoveFile(Segment::OffsetIndexPath(dir_, base)));
+    RETURN_IF_ERROR(RemoveFile(Segment::TimeIndexPath(dir_, base)));
+    RETURN_IF_ERROR(RenameFile(absl::StrCat(dir_, "/", name), Segment::LogPath(dir_, base)));
+    if (!std::binary_search(listing.segment_bases.begin(), listing.segment_bases.end(), base)) {
+      listing.segment_bases.insert(std::upper_bound(listing.segment_bases.begin(),
+                                                    listing.segment_bases.end(), base),
+                                   base);
+    }
+  }
+
+  int64_t start_offset = 0;
+  if (auto text = ReadWholeFile(absl::StrCat(dir_, "/", kStartOffsetFile)); text.ok()) {
+    if (!absl::SimpleAtoi(*text, &start_offset) || start_offset < 0) {
+      return absl::DataLossError(absl::StrCat(dir_, "/", kStartOffsetFile, ": bad contents '",
+                                              *text, "'"));
+    }
+  }
+
+  const uint32_t interval = static_cast<uint32_t>(config_.index_interval_bytes);
+  for (size_t i = 0; i < listing.segment_bases.size(); ++i) {
+    const int64_t base = listing.segment_bases[i];
+    const bool is_last = i + 1 == listing.segment_bases.size();
+    ASSIGN_OR_RETURN(std::unique_ptr<Segment> segment,
+                     Segment::Open(dir_, base, interval,
+                                   /*recover=*/is_last && !report->clean_shutdown,
+                                   &report->recovery));
+    // A segment wholly below the start offset survived a crash during retention: finish the job.
+    if (!is_last && segment->next_offset() <= start_offset) {
+      RETURN_IF_ERROR(segment->Remove());
+      continue;
+    }
+    segments_.push_back(std::move(segment));
+  }
+  if (segments_.empty()) {
+    ASSIGN_OR_RETURN(std::unique_ptr<Segment> segment,
+                     Segment::Create(dir_, start_offset, interval));
+    segments_.push_back(std::move(segment));
+  }
+  start_offset_ = std::max(start_offset, segments_.front()->base_offset());
+  start_offset_ = std::min(start_offset_, active().next_offset());
+  flushed_offset_ = active().next_offset();  // what survived recovery is what is on disk
+  last_flush_ms_ = clock_();
+  // From here on the log is live: a crash must lead to a recovery scan.
+  RETURN_IF_ERROR(RemoveFile(marker));
+  RETURN_IF_ERROR(SyncDirectory(dir_));
+  if (report->recovery.bytes_truncated > 0) {
+    logging::Get("storage")->warn("log {}: recovery cut {} bytes from offset {}", dir_,
+                                  report->recovery.bytes_truncated,
+                                  report->recovery.first_offset_lost);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<AppendResult> Log::Append(std::string batch, DurableCallback on_durable) {
+  RETURN_IF_ERROR(record::ValidateBatch(batch));
+  AppendResult result;
+  {
+    absl::MutexLock lock(&mu_);
+    if (batch.size() > static_cast<size_t>(config_.max_message_bytes)) {
+      return absl::OutOfRangeError(absl::StrCat("batch of ", batch.size(),
+                                                " bytes exceeds max.message.bytes ",
+                                                config_.max_message_bytes));
+    }
+    const int64_t base = active().next_offset();
+    std::optional<int64_t> append_time;
+    if (config_.message_timestamp_type == record::TimestampType::kLogAppendTime) {
+      append_time = clock_();
+      result.log_append_time = *append_time;
+    }
+    StampBatch(&batch, base, append_time);
+    const RecordBatchView view = *RecordBatchView::Parse(batch);
+    Segment& seg = active();
+    const bool full = seg.size() + batch.size() > static_cast<uint64_t>(config_.segment_bytes);
+    const bool old = clock_() - seg.created_ms() >= config_.segment_ms;
+    const bool offsets_overflow =
+        view.last_offset() - seg.base_offset() > std::numeric_limits<uint32_t>::max();
+    if (!seg.empty() && (full || old || offsets_overflow)) RETURN_IF_ERROR(RollLocked(base));
+    RETURN_IF_ERROR(active().Append(view));
+    result.base_offset = base;
+    result.last_offset = view.last_offset();
+    unflushed_messages_ += view.record_count();
+    if (unflushed_messages_ >= config_.flush_messages && !on_durable) {
+      unflushed_messages_ = 0;
+      flusher_->RequestFlush(this, result.last_offset + 1, {});
+    }
+  }
+  if (on_durable) flusher_->RequestFlush(this, result.last_offset + 1, std::move(on_durable));
+  return result;
+}
+
+absl::Status Log::RollLocked(int64_t next_offset) {
+  Segment& old = active();
+  // Closed segments are durable with their indexes, so recovery only ever scans the last one.
+  RETURN_IF_ERROR(old.Sync());
+  RETURN_IF_ERROR(old.WriteIndexes());
+  flushed_offset_ = std::max(flushed_offset_, old.next_offset());
+  ASSIGN_OR_RETURN(std::unique_ptr<Segment> segment,
+                   Segment::Create(dir_, next_offset,
+                                   static_cast<uint32_t>(config_.index_interval_bytes)));
+  RETURN_IF_ERROR(SyncDirectory(dir_));
+  logging::Get("storage")->debug("log {}: rolled to segment {}", dir_, next_offset);
+  segments_.push_back(std::move(segment));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> Log::Read(int64_t offset, size_t max_bytes) const {
+  absl::ReaderMutexLock lock(&mu_);
+  const int64_t end = segments_.back()->next_offset();
+  if (offset < start_offset_ || offset > end) {
+    return absl::OutOfRangeError(absl::StrCat("offset ", offset, " is outside the log [",
+                                              start_offset_, ", ", end, "] of ", dir_));
+  }
+  std::string out;
+  // The segment holding `offset`: the last one whose base offset is <= offset.
+  auto it = std::upper_bound(segments_.begin(), segments_.end(), offset,
+                             [](int64_t o, const auto& s) { return o < s->base_offset(); });
+  if (it != segments_.begin()) --it;
+  for (; it != segments_.end() && out.size() < max_bytes; ++it) {
+    const size_t budget = out.empty() ? max_bytes : max_bytes - out.size();
+    ASSIGN_OR_RETURN(const size_t n, (*it)->Read(offset, budget, &out));
+    if (n == 0 && !out.empty()) break;
+    // Only continue into the next segment while the batches read so far fit.
+    if (n > 0) offset = (*it)->next_offset();
+    if (out.size() >= max_bytes) break;
+  }
+  return out;
+}
+
+absl::StatusOr<std::optional<int64_t>> Log::OffsetForTimestamp(int64_t timestamp) const {
+  absl::ReaderMutexLock lock(&mu_);
+  for (const auto& segment : segments_) {
+    if (segment->max_timestamp() < timestamp) continue;
+    ASSIGN_OR_RETURN(std::optional<int64_t> offset, segment->FindOffsetForTimestamp(timestamp));
+    if (offset.has_value()) return std::max(*offset, start_offset_);
+  }
+  return std::nullopt;
+}
+
+int64_t Log::start_offset() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return start_offset_;
+}
+
+int64_t Log::end_offset() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return segments_.back()->next_offset();
+}
+
+int64_t Log::flushed_offset() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return flushed_offset_;
+}
+
+uint64_t Log::size_bytes() const {
+  absl::ReaderMutexLock lock(&mu_);
+  uint64_t total = 0;
+  for (const auto& s : segments_) total += s->size();
+  return total;
+}
+
+size_t Log::segment_count() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return segments_.size();
+}
+
+LogConfig Log::config() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return config_;
+}
+
+void Log::SetConfig(const LogConfig& config) {
+  absl::MutexLock lock(&mu_);
+  config_ = config;
+}
+
+absl::Status Log::Flush() {
+  std::shared_ptr<Segment> segment;
+  int64_t end = 0;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    segment = segments_.back();
+    end = segment->next_offset();
+  }
+  // Earlier segments were synced when they were rolled.
+  RETURN_IF_ERROR(segment->Sync());
+  absl::MutexLock lock(&mu_);
+  flushed_offset_ = std::max(flushed_offset_, end);
+  unflushed_messages_ = 0;
+  last_flush_ms_ = clock_();
+  return absl::OkStatus();
+}
+
+absl::Status Log::MaybeFlushByTime() {
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    if (flushed_offset_ >= segments_.back()->next_offset() ||
+        clock_() - last_flush_ms_ < config_.flush_ms) {
+      return absl::OkStatus();
+    }
+  }
+  return Flush();
+}
+
+absl::Status Log::TruncateTo(int64_t offset) {
+  absl::MutexLock lock(&mu_);
+  if (offset < start_offset_) {
+    return absl::OutOfRangeError(absl::StrCat("TruncateTo ", offset, " is below the log start ",
+                                              start_offset_, " of ", dir_));
+  }
+  while (segments_.size() > 1 && segments_.back()->base_offset() >= offset) {
+    RETURN_IF_ERROR(segments_.back()->Remove());
+    segments_.pop_back();
+  }
+  RETURN_IF_ERROR(active().TruncateTo(offset));
+  RETURN_IF_ERROR(active().Sync());
+  flushed_offset_ = std::min(flushed_offset_, active().next_offset());
+  return absl::OkStatus();
+}
+
+absl::Status Log::PersistStartOffset(int64_t offset) {
+  return WriteFileAtomically(absl::StrCat(dir_, "/", kStartOffsetFile), absl::StrCat(offset));
+}
+
+absl::Status Log::DeleteBefore(int64_t offset) {
+  {
+    absl::MutexLock lock(&mu_);
+    const int64_t end = active().next_offset();
+    if (offset > end) {
+      return absl::OutOfRangeError(absl::StrCat("DeleteBefore ", offset, " is past the log end ",
+                                                end, " of ", dir_));
+    }
+    if (offset <= start_offset_) return absl::OkStatus();
+    // Persist first: a crash after this leaves segments that the next open deletes.
+    RETURN_IF_ERROR(PersistStartOffset(offset));
+    start_offset_ = offset;
+  }
+  return DeleteOldestSegments([offset](const Segment& s) { return s.next_offset() <= offset; });
+}
+
+absl::Status Log::DeleteOldestSegments(const std::function<bool(const Segment&)>& should_delete) {
+  std::vector<std::shared_ptr<Segment>> doomed;
+  {
+    absl::MutexLock lock(&mu_);
+    size_t n = 0;
+    while (n + 1 < segments_.size() && should_delete(*segments_[n])) ++n;
+    if (n == 0) return absl::OkStatus();
+    const int64_t new_start = segments_[n]->base_offset();
+    if (new_start > start_offset_) {
+      RETURN_IF_ERROR(PersistStartOffset(new_start));
+      start_offset_ = new_start;
+    }
+    doomed.assign(segments_.begin(), segments_.begin() + static_cast<std::ptrdiff_t>(n));
+    segments_.erase(segments_.begin(), segments_.begin() + static_cast<std::ptrdiff_t>(n));
+  }
+  for (const auto& segment : doomed) {
+    logging::Get("storage")->info("log {}: deleting segment {} ({} bytes, offsets {}..{})", dir_,
+                                  segment->base_offset(), segment->size(), segment->base_offset(),
+                                  segment->next_offset() - 1);
+    RETURN_IF_ERROR(segment->Remove());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Log::ApplyRetention() {
+  const LogConfig config = this->config();
+  if (!config.cleanup_delete) return absl::OkStatus();
+  const int64_t now = clock_();
+  if (config.retention_ms >= 0) {
+    RETURN_IF_ERROR(DeleteOldestSegments([&](const Segment& s) {
+      return s.max_timestamp() != kNoTimestamp && now - s.max_timestamp() > config.retention_ms;
+    }));
+  }
+  if (config.retention_bytes >= 0) {
+    int64_t excess = static_cast<int64_t>(size_bytes()) - config.retention_bytes;
+    RETURN_IF_ERROR(DeleteOldestSegments([&excess](const Segment& s) {
+      if (excess < static_cast<int64_t>(s.size())) return false;
+      excess -= static_cast<int64_t>(s.size());
+      return true;
+    }));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Log::Close() {
+  flusher_->Drain(this);
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(active().Sync());
+  RETURN_IF_ERROR(active().WriteIndexes());
+  flushed_offset_ = active().next_offset();
+  RETURN_IF_ERROR(WriteFileAtomically(absl::StrCat(dir_, "/", kCleanShutdownFile), ""));
+  return absl::OkStatus();
+}
+
+}  // namespace runnel::storage

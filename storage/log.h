@@ -1,0 +1,126 @@
+// Log: one partition's log — a directory of segments (segment.h) named by base offset, of which
+// the last is appended to. See storage/README.md for the crash guarantees and docs/FORMAT.md for
+// the files.
+//
+// Threading: every method may be called from any thread. Appends are serialised by an exclusive
+// lock; reads share a reader lock and only ever see whole batches that were fully written. Syncs
+// (Flush) run without the lock so appends continue while fdatasync runs. Durability callbacks run
+// on the Flusher's thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "storage/flusher.h"
+#include "storage/log_config.h"
+#include "storage/segment.h"
+
+namespace runnel::storage {
+
+// Milliseconds since the epoch; injectable so tests can drive time-based rolls and retention.
+using Clock = std::function<int64_t()>;
+Clock SystemClock();
+
+struct AppendResult {
+  int64_t base_offset = 0;
+  int64_t last_offset = 0;
+  int64_t log_append_time = -1;  // the broker time stamped on the batch, -1 for CreateTime
+};
+
+struct LogOpenReport {
+  bool clean_shutdown = false;
+  RecoveryReport recovery;  // what was cut from the active segment's tail
+};
+
+class Log {
+ public:
+  // Opens (or creates) the log in `dir`. Without a clean-shutdown marker the active segment is
+  // scanned batch by batch and a torn or corrupt tail cut off. `flusher` is borrowed and must
+  // outlive the log.
+  static absl::StatusOr<std::unique_ptr<Log>> Open(const std::string& dir, const LogConfig& config,
+                                                   Flusher* flusher, Clock clock = SystemClock(),
+                                                   LogOpenReport* report = nullptr);
+  // Waits for queued durability requests; does not write the clean-shutdown marker (Close does).
+  ~Log();
+
+  // Validates `batch` (common/record validator), assigns its offsets (and LogAppendTime when
+  // configured), rolls the segment if needed, and writes it. A batch that fails validation or
+  // exceeds max.message.bytes is never written. If `on_durable` is set it is called (on the flush
+  // thread) once the batch is on disk, or with the sync error.
+  absl::StatusOr<AppendResult> Append(std::string batch, DurableCallback on_durable = {});
+
+  // Whole stored batches starting with the one holding `offset`, at most `max_bytes` unless the
+  // first batch alone is larger (it is returned whole, like Kafka). Empty at the log end;
+  // OutOfRange for an offset below the start or above the end.
+  absl::StatusOr<std::string> Read(int64_t offset, size_t max_bytes) const;
+
+  // The first offset whose record timestamp is >= `timestamp`, std::nullopt if none.
+  absl::StatusOr<std::optional<int64_t>> OffsetForTimestamp(int64_t timestamp) const;
+
+  int64_t start_offset() const;
+  int64_t end_offset() const;  // the offset the next record will get
+  int64_t flushed_offset() const;
+  uint64_t size_bytes() const;
+  size_t segment_count() const;
+  const std::string& dir() const { return dir_; }
+  LogConfig config() const;
+  void SetConfig(const LogConfig& config);
+
+  // Removes every record at or after `offset` (for consensus).
+  absl::Status TruncateTo(int64_t offset);
+  // Moves the log start to `offset` and deletes the segments wholly below it.
+  absl::Status DeleteBefore(int64_t offset);
+
+  // Syncs everything appended so far.
+  absl::Status Flush();
+  // Flush if flush.ms has passed since the last one (called periodically by LogManager).
+  absl::Status MaybeFlushByTime();
+
+  // Deletes closed segments past retention.ms / retention.bytes (cleanup.policy delete).
+  absl::Status ApplyRetention();
+  // Compacts closed segments (cleanup.policy compact), see log_compactor.cc.
+  absl::Status Compact();
+
+  // Flushes, persists indexes and writes the clean-shutdown marker. The log must not be used
+  // afterwards.
+  absl::Status Close();
+
+  static constexpr char kCleanShutdownFile[] = "clean-shutdown";
+  static constexpr char kStartOffsetFile[] = "log-start-offset";
+
+ private:
+  Log(std::string dir, const LogConfig& config, Flusher* flusher, Clock clock);
+
+  absl::Status LoadSegments(LogOpenReport* report);
+  absl::Status RollLocked(int64_t next_offset) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status PersistStartOffset(int64_t offset);
+  // Deletes the oldest closed segments for which `should_delete(segment)` holds, in order,
+  // stopping at the first that doesn't.
+  absl::Status DeleteOldestSegments(const std::function<bool(const Segment&)>& should_delete);
+  Segment& active() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return *segments_.back(); }
+
+  const std::string dir_;
+  Flusher* const flusher_;
+  const Clock clock_;
+
+  mutable absl::Mutex mu_;
+  LogConfig config_ ABSL_GUARDED_BY(mu_);
+  // Ordered by base offset; never empty once open. shared_ptr: a sync in flight keeps its
+  // segment alive while retention may drop it from the list.
+  std::vector<std::shared_ptr<Segment>> segments_ ABSL_GUARDED_BY(mu_);
+  int64_t start_offset_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t flushed_offset_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t unflushed_messages_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t last_flush_ms_ ABSL_GUARDED_BY(mu_) = 0;
+
+  absl::Mutex compaction_mu_;  // one compaction at a time; appends continue meanwhile
+};
+
+}  // namespace runnel::storage

@@ -1,0 +1,62 @@
+// Per-partition log settings, named as Kafka's topic configs. Defaults are written once, here.
+// Topic-level overrides are LogConfigOverrides (std::optional fields) applied over broker
+// defaults; both can be parsed from Kafka-named string properties ("segment.bytes" = "1048576").
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/record/record_batch.h"
+
+namespace runnel::storage {
+
+inline constexpr int64_t kDayMs = 24LL * 60 * 60 * 1000;
+
+struct LogConfig {
+  int64_t segment_bytes = 1 << 30;                               // segment.bytes
+  int64_t segment_ms = 7 * kDayMs;                               // segment.ms
+  int32_t index_interval_bytes = 4096;                           // index.interval.bytes
+  int64_t flush_messages = std::numeric_limits<int64_t>::max();  // flush.messages
+  int64_t flush_ms = std::numeric_limits<int64_t>::max();        // flush.ms
+  int64_t retention_ms = 7 * kDayMs;                             // retention.ms, -1 = forever
+  int64_t retention_bytes = -1;                                  // retention.bytes, -1 = no limit
+  bool cleanup_delete = true;                                    // cleanup.policy has "delete"
+  bool cleanup_compact = false;                                  // cleanup.policy has "compact"
+  int64_t delete_retention_ms = kDayMs;                          // delete.retention.ms
+  record::TimestampType message_timestamp_type =                 // message.timestamp.type
+      record::TimestampType::kCreateTime;
+  int32_t max_message_bytes = 1024 * 1024 + 12;                  // max.message.bytes
+
+  // InvalidArgument naming the first bad field by its Kafka name.
+  absl::Status Validate() const;
+};
+
+struct LogConfigOverrides {
+  std::optional<int64_t> segment_bytes;
+  std::optional<int64_t> segment_ms;
+  std::optional<int32_t> index_interval_bytes;
+  std::optional<int64_t> flush_messages;
+  std::optional<int64_t> flush_ms;
+  std::optional<int64_t> retention_ms;
+  std::optional<int64_t> retention_bytes;
+  std::optional<bool> cleanup_delete;
+  std::optional<bool> cleanup_compact;
+  std::optional<int64_t> delete_retention_ms;
+  std::optional<record::TimestampType> message_timestamp_type;
+  std::optional<int32_t> max_message_bytes;
+
+  LogConfig ApplyTo(LogConfig defaults) const;
+  // Kafka-named properties back, for persisting and describing.
+  std::map<std::string, std::string> ToProperties() const;
+};
+
+// Parses Kafka-named properties; an unknown key or a bad value is InvalidArgument naming it.
+absl::StatusOr<LogConfigOverrides> ParseLogConfigOverrides(
+    const std::map<std::string, std::string>& properties);
+
+}  // namespace runnel::storage

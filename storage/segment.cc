@@ -1,0 +1,245 @@
+#include "storage/segment.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "common/record/batch_validator.h"
+#include "common/record/record_iterator.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
+#include "storage/batch_scanner.h"
+
+namespace runnel::storage {
+namespace {
+
+using record::RecordBatchView;
+
+// One past the last offset of the batches from `position` to `end` (headers only).
+absl::StatusOr<int64_t> LastOffsetAfter(const File& file, uint64_t position, uint64_t end) {
+  BatchScanner scanner(file, position, end, /*read_ahead=*/64 * 1024);
+  std::optional<int64_t> next;
+  while (true) {
+    ASSIGN_OR_RETURN(auto header, scanner.NextHeaderOnly());
+    if (!header.has_value()) break;
+    next = header->last_offset + 1;
+  }
+  if (!next.has_value()) return absl::DataLossError("no batch after the last index entry");
+  return *next;
+}
+
+// Writes at `position`; if that fails part way, cuts the file back so no partial batch stays.
+absl::Status WriteBatchOrRollBack(const File& file, uint64_t position, std::string_view bytes) {
+  absl::Status written = file.WriteAt(position, bytes);
+  if (written.ok()) return written;
+  absl::Status undone = file.Truncate(position);
+  if (!undone.ok()) {
+    return absl::Status(written.code(), absl::StrCat(written.message(), "; and rolling back: ",
+                                                     undone.message()));
+  }
+  return written;
+}
+
+}  // namespace
+
+std::string Segment::FileStem(int64_t base_offset) {
+  return absl::StrFormat("%020d", base_offset);
+}
+std::string Segment::LogPath(const std::string& dir, int64_t base_offset) {
+  return absl::StrCat(dir, "/", FileStem(base_offset), ".log");
+}
+std::string Segment::OffsetIndexPath(const std::string& dir, int64_t base_offset) {
+  return absl::StrCat(dir, "/", FileStem(base_offset), ".index");
+}
+std::string Segment::TimeIndexPath(const std::string& dir, int64_t base_offset) {
+  return absl::StrCat(dir, "/", FileStem(base_offset), ".timeindex");
+}
+
+Segment::Segment(std::string dir, int64_t base_offset, uint32_t index_interval_bytes, File file)
+    : dir_(std::move(dir)),
+      base_offset_(base_offset),
+      index_interval_bytes_(index_interval_bytes),
+      file_(std::move(file)),
+      index_(base_offset, index_interval_bytes),
+      next_offset_(base_offset),
+      created_ms_(absl::ToUnixMillis(absl::Now())) {}
+
+absl::StatusOr<std::unique_ptr<Segment>> Segment::Create(const std::string& dir,
+                                                         int64_t base_offset,
+                                                         uint32_t index_interval_bytes) {
+  ASSIGN_OR_RETURN(File file,
+                   File::Open(LogPath(dir, base_offset), File::Mode::kCreateExclusive));
+  return std::unique_ptr<Segment>(
+      new Segment(dir, base_offset, index_interval_bytes, std::move(file)));
+}
+
+absl::StatusOr<std::unique_ptr<Segment>> Segment::Open(const std::string& dir, int64_t base_offset,
+                                                       uint32_t index_interval_bytes, bool recover,
+                                                       RecoveryReport* report) {
+  ASSIGN_OR_RETURN(File file, File::Open(LogPath(dir, base_offset), File::Mode::kReadWrite));
+  std::unique_ptr<Segment> segment(
+      new Segment(dir, base_offset, index_interval_bytes, std::move(file)));
+  ASSIGN_OR_RETURN(segment->size_, segment->file_.Size());
+  if (recover) {
+    RETURN_IF_ERROR(segment->Scan(/*truncate_bad_tail=*/true, report));
+    return segment;
+  }
+  // Trust the files of a cleanly closed segment, but check the indexes are consistent with it.
+  auto offsets = ReadWholeFile(OffsetIndexPath(dir, base_offset));
+  auto times = ReadWholeFile(TimeIndexPath(dir, base_offset));
+  absl::StatusOr<SegmentIndex> index = absl::NotFoundError("index files missing");
+  if (offsets.ok() && times.ok()) {
+    index = SegmentIndex::Decode(base_offset, index_interval_bytes, *offsets, *times,
+                                 segment->size_);
+  }
+  if (index.ok() && segment->size_ > 0) {
+    // The last batch gives the next offset; reading it also proves the index points at batches.
+    const uint32_t last_position = index->LookupOffset(std::numeric_limits<int64_t>::max());
+    auto next = LastOffsetAfter(segment->file_, last_position, segment->size_);
+    if (next.ok()) {
+      segment->index_ = *std::move(index);
+      segment->next_offset_ = *next;
+      return segment;
+    }
+    index = next.status();
+  } else if (index.ok()) {
+    segment->index_ = *std::move(index);
+    return segment;
+  }
+  logging::Get("storage")->warn("segment {}: rebuilding indexes ({})",
+                                LogPath(dir, base_offset), index.status().ToString());
+  RETURN_IF_ERROR(segment->Scan(/*truncate_bad_tail=*/false, report));
+  RETURN_IF_ERROR(segment->WriteIndexes());
+  return segment;
+}
+
+absl::Status Segment::Scan(bool truncate_bad_tail, RecoveryReport* report) {
+  index_ = SegmentIndex(base_offset_, index_interval_bytes_);
+  next_offset_ = base_offset_;
+  BatchScanner scanner(file_, 0, size_);
+  uint64_t good_end = 0;
+  absl::Status stop;
+  while (true) {
+    auto batch = scanner.Next();
+    if (!batch.ok()) {
+      stop = batch.status();
+      break;
+    }
+    if (!batch->has_value()) break;  // clean end
+    const RecordBatchView& view = (*batch)->view;
+    if (view.base_offset() < next_offset_ ||
+        view.last_offset() - base_offset_ > std::numeric_limits<uint32_t>::max()) {
+      stop = absl::DataLossError(absl::StrCat("baseOffset ", view.base_offset(),
+                                              " out of sequence (expected at least ", next_offset_,
+                                              ")"));
+      break;
+    }
+    index_.OnBatch(view.base_offset(), view.max_timestamp(),
+                   static_cast<uint32_t>((*batch)->position), static_cast<uint32_t>(view.size()));
+    next_offset_ = view.last_offset() + 1;
+    good_end = (*batch)->position + view.size();
+  }
+  if (stop.ok()) return absl::OkStatus();
+  const std::string where = absl::StrCat("segment ", LogPath(dir_, base_offset_),
+                                         ": bad batch at position ", good_end, ": ",
+                                         stop.message());
+  if (!truncate_bad_tail) return absl::DataLossError(where);
+  if (report != nullptr) {
+    report->bytes_truncated = size_ - good_end;
+    report->first_offset_lost = next_offset_;
+    report->reason = where;
+  }
+  logging::Get("storage")->warn("{}; truncating {} bytes (offsets from {})", where,
+                                size_ - good_end, next_offset_);
+  RETURN_IF_ERROR(file_.Truncate(good_end));
+  size_ = good_end;
+  return absl::OkStatus();
+}
+
+absl::Status Segment::Append(const RecordBatchView& batch) {
+  RETURN_IF_ERROR(WriteBatchOrRollBack(file_, size_, batch.bytes()));
+  index_.OnBatch(batch.base_offset(), batch.max_timestamp(), static_cast<uint32_t>(size_),
+                 static_cast<uint32_t>(batch.size()));
+  size_ += batch.size();
+  next_offset_ = batch.last_offset() + 1;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<size_t> Segment::Read(int64_t offset, size_t max_bytes, std::string* out) const {
+  if (offset >= next_offset_ || size_ == 0) return 0;
+  // Walk headers to find the byte range, then read it with one pread.
+  BatchScanner scanner(file_, index_.LookupOffset(offset), size_, /*read_ahead=*/64 * 1024);
+  std::optional<uint64_t> start;
+  uint64_t end = 0;
+  while (true) {
+    ASSIGN_OR_RETURN(auto batch, scanner.NextHeaderOnly());
+    if (!batch.has_value()) break;
+    if (batch->last_offset < offset) continue;
+    if (!start.has_value()) {
+      start = batch->position;
+    } else if (batch->position + batch->size - *start > max_bytes) {
+      break;
+    }
+    end = batch->position + batch->size;
+    if (end - *start >= max_bytes) break;
+  }
+  if (!start.has_value()) return 0;
+  std::string bytes;
+  RETURN_IF_ERROR(file_.ReadAt(*start, end - *start, &bytes));
+  if (bytes.size() != end - *start) {
+    return absl::DataLossError(absl::StrCat("segment ", LogPath(dir_, base_offset_),
+                                            ": short read at position ", *start));
+  }
+  out->append(bytes);
+  return bytes.size();
+}
+
+absl::StatusOr<std::optional<int64_t>> Segment::FindOffsetForTimestamp(int64_t timestamp) const {
+  if (size_ == 0 || index_.max_timestamp() < timestamp) return std::nullopt;
+  BatchScanner scanner(file_, index_.LookupTimestamp(timestamp), size_);
+  while (true) {
+    ASSIGN_OR_RETURN(auto batch, scanner.Next());
+    if (!batch.has_value()) return std::nullopt;
+    if (batch->view.max_timestamp() < timestamp) continue;
+    ASSIGN_OR_RETURN(auto it, record::RecordIterator::Create(batch->view));
+    record::Record r;
+    while (it.Next(&r)) {
+      if (r.timestamp >= timestamp) return r.offset;
+    }
+    RETURN_IF_ERROR(it.status());
+  }
+}
+
+absl::Status Segment::TruncateTo(int64_t offset) {
+  if (offset >= next_offset_) return absl::OkStatus();
+  BatchScanner scanner(file_, index_.LookupOffset(offset), size_);
+  uint64_t cut = size_;
+  while (true) {
+    ASSIGN_OR_RETURN(auto batch, scanner.NextHeaderOnly());
+    if (!batch.has_value()) break;
+    if (batch->base_offset >= offset) {
+      cut = batch->position;
+      break;
+    }
+  }
+  RETURN_IF_ERROR(file_.Truncate(cut));
+  size_ = cut;
+  return Scan(/*truncate_bad_tail=*/false, nullptr);
+}
+
+absl::Status Segment::WriteIndexes() const {
+  RETURN_IF_ERROR(
+      WriteFileAtomically(OffsetIndexPath(dir_, base_offset_), index_.EncodeOffsetIndex()));
+  return WriteFileAtomically(TimeIndexPath(dir_, base_offset_), index_.EncodeTimeIndex());
+}
+
+absl::Status Segment::Remove() {
+  RETURN_IF_ERROR(file_.Close());
+  RETURN_IF_ERROR(RemoveFile(OffsetIndexPath(dir_, base_offset_)));
+  RETURN_IF_ERROR(RemoveFile(TimeIndexPath(dir_, base_offset_)));
+  return RemoveFile(LogPath(dir_, base_offset_));
+}
+
+}  // namespace runnel::storage

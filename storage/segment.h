@@ -1,0 +1,102 @@
+// Segment: one `<20-digit base offset>.log` file of whole RecordBatch v2 batches, with its
+// sparse offset and time indexes (segment_index.h). A partition's Log is a sequence of segments;
+// only the last (active) one is appended to.
+//
+// Threading: a Segment is not synchronised by itself. Its Log calls mutating methods (Append,
+// TruncateTo, WriteIndexes, Remove) under its exclusive lock and const methods (Read, lookups)
+// under its shared lock. Sync() only calls fdatasync on a descriptor fixed at construction, so it
+// may run on the flush thread concurrently with anything but Remove/destruction (the Log keeps
+// the segment alive with a shared_ptr while a sync is in flight).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/record/record_batch.h"
+#include "storage/file.h"
+#include "storage/segment_index.h"
+
+namespace runnel::storage {
+
+// What recovery cut from a segment's tail.
+struct RecoveryReport {
+  uint64_t bytes_truncated = 0;
+  int64_t first_offset_lost = -1;  // base offset of the first dropped batch, -1 if unknown/none
+  std::string reason;              // why the scan stopped, empty if the tail was clean
+};
+
+class Segment {
+ public:
+  // "00000000000000001234" for base offset 1234.
+  static std::string FileStem(int64_t base_offset);
+  static std::string LogPath(const std::string& dir, int64_t base_offset);
+  static std::string OffsetIndexPath(const std::string& dir, int64_t base_offset);
+  static std::string TimeIndexPath(const std::string& dir, int64_t base_offset);
+
+  // Creates an empty segment (fails if its .log exists).
+  static absl::StatusOr<std::unique_ptr<Segment>> Create(const std::string& dir,
+                                                         int64_t base_offset,
+                                                         uint32_t index_interval_bytes);
+
+  // Opens an existing segment. With `recover`, every batch is read and validated (CRC included),
+  // the file is truncated after the last good batch (described in `*report`), and the indexes are
+  // rebuilt from the scan. Without it, the index files are loaded, and rebuilt by a scan if
+  // missing or inconsistent.
+  static absl::StatusOr<std::unique_ptr<Segment>> Open(const std::string& dir, int64_t base_offset,
+                                                       uint32_t index_interval_bytes, bool recover,
+                                                       RecoveryReport* report);
+
+  int64_t base_offset() const { return base_offset_; }
+  uint64_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  // One past the last offset held (base_offset() when empty).
+  int64_t next_offset() const { return next_offset_; }
+  int64_t max_timestamp() const { return index_.max_timestamp(); }
+  // Wall-clock time the segment was created or opened, for segment.ms.
+  int64_t created_ms() const { return created_ms_; }
+  const std::string& dir() const { return dir_; }
+
+  // Appends a batch that already carries its final offsets. On a write error the file is cut back
+  // to its previous size, so the segment stays exactly as it was.
+  absl::Status Append(const record::RecordBatchView& batch);
+
+  // Appends to `*out` whole batches starting with the one holding `offset`, stopping before the
+  // batch that would take the total past `max_bytes` (the first batch is always included).
+  // Returns the number of bytes appended (0 if `offset` is not in this segment).
+  absl::StatusOr<size_t> Read(int64_t offset, size_t max_bytes, std::string* out) const;
+
+  // The offset of the first record with timestamp >= `timestamp`, if any in this segment.
+  absl::StatusOr<std::optional<int64_t>> FindOffsetForTimestamp(int64_t timestamp) const;
+
+  // Drops every batch whose base offset is >= `offset` (a batch straddling it is kept whole, as
+  // in Kafka) and rebuilds the indexes.
+  absl::Status TruncateTo(int64_t offset);
+
+  absl::Status Sync() const { return file_.DataSync(); }
+  // Persists the in-memory indexes (on roll and clean shutdown).
+  absl::Status WriteIndexes() const;
+  // Deletes the segment's files; the object must not be used afterwards except to destroy it.
+  absl::Status Remove();
+
+ private:
+  Segment(std::string dir, int64_t base_offset, uint32_t index_interval_bytes, File file);
+
+  // Scans batches from `position` to the end of the file, rebuilding the index and next offset.
+  // With `truncate_bad_tail`, a bad batch ends the scan and the file is cut there; otherwise a bad
+  // batch is an error.
+  absl::Status Scan(bool truncate_bad_tail, RecoveryReport* report);
+
+  std::string dir_;
+  int64_t base_offset_;
+  uint32_t index_interval_bytes_;
+  File file_;
+  SegmentIndex index_;
+  uint64_t size_ = 0;
+  int64_t next_offset_;
+  int64_t created_ms_;
+};
+
+}  // namespace runnel::storage
