@@ -14,8 +14,8 @@ using record::RecordBatchView;
 absl::Status BatchScanner::Fill(size_t n) {
   const uint64_t buffer_end = buffer_start_ + buffer_.size();
   if (position_ >= buffer_start_ && position_ + n <= buffer_end) return absl::OkStatus();
-  const size_t want = static_cast<size_t>(
-      std::min<uint64_t>(std::max(n, read_ahead_), end_ - position_));
+  const size_t want =
+      static_cast<size_t>(std::min<uint64_t>(std::max(n, read_ahead_), end_ - position_));
   buffer_start_ = position_;
   return file_.ReadAt(position_, want, &buffer_);
 }

@@ -21,9 +21,9 @@ using record::RecordBatchView;
 
 // Files in a partition directory, by what recovery does with them.
 struct DirListing {
-  std::vector<int64_t> segment_bases;    // <base>.log
-  std::vector<std::string> leftovers;    // .tmp, .cleaned, .deleted, orphan indexes: removed
-  std::vector<std::string> swaps;        // <base>.log.swap: a finished compaction, to install
+  std::vector<int64_t> segment_bases;  // <base>.log
+  std::vector<std::string> leftovers;  // .tmp, .cleaned, .deleted, orphan indexes: removed
+  std::vector<std::string> swaps;      // <base>.log.swap: a finished compaction, to install
 };
 
 std::optional<int64_t> ParseBase(std::string_view stem) {
@@ -62,8 +62,8 @@ absl::StatusOr<DirListing> ListDir(const std::string& dir) {
   std::sort(listing.segment_bases.begin(), listing.segment_bases.end());
   for (const auto& [stem, name] : indexes) {
     const std::optional<int64_t> base = ParseBase(stem);
-    if (!base || !std::binary_search(listing.segment_bases.begin(), listing.segment_bases.end(),
-                                     *base)) {
+    if (!base ||
+        !std::binary_search(listing.segment_bases.begin(), listing.segment_bases.end(), *base)) {
       listing.leftovers.push_back(name);  // an index whose segment is gone
     }
   }
@@ -125,17 +125,16 @@ absl::Status Log::LoadSegments(LogOpenReport* report) {
     RETURN_IF_ERROR(RemoveFile(Segment::TimeIndexPath(dir_, base)));
     RETURN_IF_ERROR(RenameFile(absl::StrCat(dir_, "/", name), Segment::LogPath(dir_, base)));
     if (!std::binary_search(listing.segment_bases.begin(), listing.segment_bases.end(), base)) {
-      listing.segment_bases.insert(std::upper_bound(listing.segment_bases.begin(),
-                                                    listing.segment_bases.end(), base),
-                                   base);
+      listing.segment_bases.insert(
+          std::upper_bound(listing.segment_bases.begin(), listing.segment_bases.end(), base), base);
     }
   }
 
   int64_t start_offset = 0;
   if (auto text = ReadWholeFile(absl::StrCat(dir_, "/", kStartOffsetFile)); text.ok()) {
     if (!absl::SimpleAtoi(*text, &start_offset) || start_offset < 0) {
-      return absl::DataLossError(absl::StrCat(dir_, "/", kStartOffsetFile, ": bad contents '",
-                                              *text, "'"));
+      return absl::DataLossError(
+          absl::StrCat(dir_, "/", kStartOffsetFile, ": bad contents '", *text, "'"));
     }
   }
 
@@ -143,10 +142,10 @@ absl::Status Log::LoadSegments(LogOpenReport* report) {
   for (size_t i = 0; i < listing.segment_bases.size(); ++i) {
     const int64_t base = listing.segment_bases[i];
     const bool is_last = i + 1 == listing.segment_bases.size();
-    ASSIGN_OR_RETURN(std::unique_ptr<Segment> segment,
-                     Segment::Open(dir_, base, interval,
-                                   /*recover=*/is_last && !report->clean_shutdown,
-                                   &report->recovery));
+    ASSIGN_OR_RETURN(
+        std::unique_ptr<Segment> segment,
+        Segment::Open(dir_, base, interval,
+                      /*recover=*/is_last && !report->clean_shutdown, &report->recovery));
     // A segment wholly below the start offset survived a crash during retention: finish the job.
     if (!is_last && segment->next_offset() <= start_offset) {
       RETURN_IF_ERROR(segment->Remove());
@@ -217,9 +216,9 @@ absl::Status Log::RollLocked(int64_t next_offset) {
   RETURN_IF_ERROR(old.Sync());
   RETURN_IF_ERROR(old.WriteIndexes());
   flushed_offset_ = std::max(flushed_offset_, old.next_offset());
-  ASSIGN_OR_RETURN(std::unique_ptr<Segment> segment,
-                   Segment::Create(dir_, next_offset,
-                                   static_cast<uint32_t>(config_.index_interval_bytes)));
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<Segment> segment,
+      Segment::Create(dir_, next_offset, static_cast<uint32_t>(config_.index_interval_bytes)));
   RETURN_IF_ERROR(SyncDirectory(dir_));
   logging::Get("storage")->debug("log {}: rolled to segment {}", dir_, next_offset);
   segments_.push_back(std::move(segment));
@@ -349,8 +348,8 @@ absl::Status Log::DeleteBefore(int64_t offset) {
     absl::MutexLock lock(&mu_);
     const int64_t end = active().next_offset();
     if (offset > end) {
-      return absl::OutOfRangeError(absl::StrCat("DeleteBefore ", offset, " is past the log end ",
-                                                end, " of ", dir_));
+      return absl::OutOfRangeError(
+          absl::StrCat("DeleteBefore ", offset, " is past the log end ", end, " of ", dir_));
     }
     if (offset <= start_offset_) return absl::OkStatus();
     // Persist first: a crash after this leaves segments that the next open deletes.

@@ -13,7 +13,8 @@ absl::Status Bad(const std::string& name, const std::string& why) {
 }
 
 template <typename T>
-absl::Status ParseInt(const std::string& name, const std::string& text, T min, std::optional<T>* out) {
+absl::Status ParseInt(const std::string& name, const std::string& text, T min,
+                      std::optional<T>* out) {
   int64_t v = 0;
   if (!absl::SimpleAtoi(text, &v) || v < static_cast<int64_t>(min) ||
       v > static_cast<int64_t>(std::numeric_limits<T>::max())) {
@@ -79,9 +80,9 @@ std::map<std::string, std::string> LogConfigOverrides::ToProperties() const {
     p["cleanup.policy"] = del && compact ? "compact,delete" : compact ? "compact" : "delete";
   }
   if (message_timestamp_type.has_value()) {
-    p["message.timestamp.type"] =
-        *message_timestamp_type == record::TimestampType::kLogAppendTime ? "LogAppendTime"
-                                                                         : "CreateTime";
+    p["message.timestamp.type"] = *message_timestamp_type == record::TimestampType::kLogAppendTime
+                                      ? "LogAppendTime"
+                                      : "CreateTime";
   }
   return p;
 }

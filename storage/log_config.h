@@ -30,7 +30,7 @@ struct LogConfig {
   int64_t delete_retention_ms = kDayMs;                          // delete.retention.ms
   record::TimestampType message_timestamp_type =                 // message.timestamp.type
       record::TimestampType::kCreateTime;
-  int32_t max_message_bytes = 1024 * 1024 + 12;                  // max.message.bytes
+  int32_t max_message_bytes = 1024 * 1024 + 12;  // max.message.bytes
 
   // InvalidArgument naming the first bad field by its Kafka name.
   absl::Status Validate() const;

@@ -6,9 +6,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "common/logging.h"
 #include "common/record/batch_validator.h"
 #include "common/record/record_iterator.h"
-#include "common/logging.h"
 #include "common/status_macros.h"
 #include "storage/batch_scanner.h"
 
@@ -36,17 +36,15 @@ absl::Status WriteBatchOrRollBack(const File& file, uint64_t position, std::stri
   if (written.ok()) return written;
   absl::Status undone = file.Truncate(position);
   if (!undone.ok()) {
-    return absl::Status(written.code(), absl::StrCat(written.message(), "; and rolling back: ",
-                                                     undone.message()));
+    return absl::Status(written.code(),
+                        absl::StrCat(written.message(), "; and rolling back: ", undone.message()));
   }
   return written;
 }
 
 }  // namespace
 
-std::string Segment::FileStem(int64_t base_offset) {
-  return absl::StrFormat("%020d", base_offset);
-}
+std::string Segment::FileStem(int64_t base_offset) { return absl::StrFormat("%020d", base_offset); }
 std::string Segment::LogPath(const std::string& dir, int64_t base_offset) {
   return absl::StrCat(dir, "/", FileStem(base_offset), ".log");
 }
@@ -69,8 +67,7 @@ Segment::Segment(std::string dir, int64_t base_offset, uint32_t index_interval_b
 absl::StatusOr<std::unique_ptr<Segment>> Segment::Create(const std::string& dir,
                                                          int64_t base_offset,
                                                          uint32_t index_interval_bytes) {
-  ASSIGN_OR_RETURN(File file,
-                   File::Open(LogPath(dir, base_offset), File::Mode::kCreateExclusive));
+  ASSIGN_OR_RETURN(File file, File::Open(LogPath(dir, base_offset), File::Mode::kCreateExclusive));
   return std::unique_ptr<Segment>(
       new Segment(dir, base_offset, index_interval_bytes, std::move(file)));
 }
@@ -91,8 +88,8 @@ absl::StatusOr<std::unique_ptr<Segment>> Segment::Open(const std::string& dir, i
   auto times = ReadWholeFile(TimeIndexPath(dir, base_offset));
   absl::StatusOr<SegmentIndex> index = absl::NotFoundError("index files missing");
   if (offsets.ok() && times.ok()) {
-    index = SegmentIndex::Decode(base_offset, index_interval_bytes, *offsets, *times,
-                                 segment->size_);
+    index =
+        SegmentIndex::Decode(base_offset, index_interval_bytes, *offsets, *times, segment->size_);
   }
   if (index.ok() && segment->size_ > 0) {
     // The last batch gives the next offset; reading it also proves the index points at batches.
@@ -108,8 +105,8 @@ absl::StatusOr<std::unique_ptr<Segment>> Segment::Open(const std::string& dir, i
     segment->index_ = *std::move(index);
     return segment;
   }
-  logging::Get("storage")->warn("segment {}: rebuilding indexes ({})",
-                                LogPath(dir, base_offset), index.status().ToString());
+  logging::Get("storage")->warn("segment {}: rebuilding indexes ({})", LogPath(dir, base_offset),
+                                index.status().ToString());
   RETURN_IF_ERROR(segment->Scan(/*truncate_bad_tail=*/false, report));
   RETURN_IF_ERROR(segment->WriteIndexes());
   return segment;
@@ -142,9 +139,9 @@ absl::Status Segment::Scan(bool truncate_bad_tail, RecoveryReport* report) {
     good_end = (*batch)->position + view.size();
   }
   if (stop.ok()) return absl::OkStatus();
-  const std::string where = absl::StrCat("segment ", LogPath(dir_, base_offset_),
-                                         ": bad batch at position ", good_end, ": ",
-                                         stop.message());
+  const std::string where =
+      absl::StrCat("segment ", LogPath(dir_, base_offset_), ": bad batch at position ", good_end,
+                   ": ", stop.message());
   if (!truncate_bad_tail) return absl::DataLossError(where);
   if (report != nullptr) {
     report->bytes_truncated = size_ - good_end;
@@ -189,8 +186,8 @@ absl::StatusOr<size_t> Segment::Read(int64_t offset, size_t max_bytes, std::stri
   std::string bytes;
   RETURN_IF_ERROR(file_.ReadAt(*start, end - *start, &bytes));
   if (bytes.size() != end - *start) {
-    return absl::DataLossError(absl::StrCat("segment ", LogPath(dir_, base_offset_),
-                                            ": short read at position ", *start));
+    return absl::DataLossError(
+        absl::StrCat("segment ", LogPath(dir_, base_offset_), ": short read at position ", *start));
   }
   out->append(bytes);
   return bytes.size();

@@ -29,17 +29,17 @@ void SegmentIndex::OnBatch(int64_t batch_base_offset, int64_t batch_max_timestam
 uint32_t SegmentIndex::LookupOffset(int64_t offset) const {
   if (offset < base_offset_) return 0;
   const int64_t relative = offset - base_offset_;
-  auto it = std::upper_bound(
-      offsets_.begin(), offsets_.end(), relative,
-      [](int64_t r, const OffsetIndexEntry& e) { return r < static_cast<int64_t>(e.relative_offset); });
+  auto it = std::upper_bound(offsets_.begin(), offsets_.end(), relative,
+                             [](int64_t r, const OffsetIndexEntry& e) {
+                               return r < static_cast<int64_t>(e.relative_offset);
+                             });
   return it == offsets_.begin() ? 0 : std::prev(it)->position;
 }
 
 uint32_t SegmentIndex::LookupTimestamp(int64_t timestamp) const {
   // The last entry whose max-so-far is below `timestamp`: no record up to its batch can match.
-  auto it = std::lower_bound(
-      times_.begin(), times_.end(), timestamp,
-      [](const TimeIndexEntry& e, int64_t ts) { return e.timestamp < ts; });
+  auto it = std::lower_bound(times_.begin(), times_.end(), timestamp,
+                             [](const TimeIndexEntry& e, int64_t ts) { return e.timestamp < ts; });
   if (it == times_.begin()) return 0;
   return LookupOffset(base_offset_ + std::prev(it)->relative_offset);
 }

@@ -1,0 +1,349 @@
+#include "storage/log.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "absl/synchronization/notification.h"
+#include "common/record/batch_validator.h"
+#include "storage/file.h"
+#include "tests/storage/storage_test_util.h"
+
+namespace runnel::storage {
+namespace {
+
+using testing::DecodeAll;
+using testing::MakeBatch;
+using testing::TempDir;
+
+LogConfig SmallSegments() {
+  LogConfig c;
+  c.segment_bytes = 4000;
+  c.index_interval_bytes = 256;
+  return c;
+}
+
+std::unique_ptr<Log> OpenOrDie(const std::string& dir, const LogConfig& config, Flusher* flusher,
+                               LogOpenReport* report = nullptr, Clock clock = SystemClock()) {
+  auto log = Log::Open(dir, config, flusher, std::move(clock), report);
+  EXPECT_TRUE(log.ok()) << log.status();
+  return log.ok() ? *std::move(log) : nullptr;
+}
+
+struct Appended {
+  int64_t base;
+  int64_t last;
+};
+
+std::vector<Appended> AppendRandomBatches(Log* log, int n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<Appended> out;
+  for (int i = 0; i < n; ++i) {
+    auto r = log->Append(MakeBatch(1 + rng() % 9, 1000 + i * 10, "b" + std::to_string(i)));
+    EXPECT_TRUE(r.ok()) << r.status();
+    out.push_back({r->base_offset, r->last_offset});
+  }
+  return out;
+}
+
+TEST(LogTest, AppendAndReadEveryOffsetAcrossManySegmentRolls) {
+  TempDir dir;
+  Flusher flusher;
+  auto log = OpenOrDie(dir.path(), SmallSegments(), &flusher);
+  const auto batches = AppendRandomBatches(log.get(), 300, 1);
+  EXPECT_GT(log->segment_count(), 10u);
+  EXPECT_EQ(log->end_offset(), batches.back().last + 1);
+  size_t b = 0;
+  for (int64_t offset = 0; offset < log->end_offset(); ++offset) {
+    while (batches[b].last < offset) ++b;
+    auto bytes = log->Read(offset, 1);  // tiny max: still one whole batch
+    ASSERT_TRUE(bytes.ok()) << bytes.status();
+    auto view = record::RecordBatchView::Parse(*bytes);
+    ASSERT_TRUE(view.ok());
+    EXPECT_EQ(view->size(), bytes->size()) << "exactly one batch";
+    EXPECT_EQ(view->base_offset(), batches[b].base) << "offset " << offset;
+    EXPECT_LE(view->base_offset(), offset);
+    EXPECT_GE(view->last_offset(), offset);
+  }
+  // A large read from the start crosses segments and returns every record, in order.
+  std::vector<testing::StoredRecord> all;
+  for (int64_t next = 0; next < log->end_offset();) {
+    auto bytes = log->Read(next, 64 * 1024);
+    ASSERT_TRUE(bytes.ok());
+    auto records = DecodeAll(*bytes);
+    ASSERT_FALSE(records.empty());
+    for (const auto& r : records) {
+      if (r.offset >= next) all.push_back(r);
+    }
+    next = all.back().offset + 1;
+  }
+  ASSERT_EQ(all.size(), static_cast<size_t>(log->end_offset()));
+  for (size_t i = 0; i < all.size(); ++i) EXPECT_EQ(all[i].offset, static_cast<int64_t>(i));
+  EXPECT_TRUE(log->Read(log->end_offset(), 100)->empty());
+  EXPECT_EQ(log->Read(log->end_offset() + 1, 100).status().code(), absl::StatusCode::kOutOfRange);
+}
+
+TEST(LogTest, CleanCloseReopensWithoutScanAndKeepsEverything) {
+  TempDir dir;
+  Flusher flusher;
+  int64_t end = 0;
+  {
+    auto log = OpenOrDie(dir.path(), SmallSegments(), &flusher);
+    AppendRandomBatches(log.get(), 100, 2);
+    end = log->end_offset();
+    ASSERT_TRUE(log->Close().ok());
+  }
+  LogOpenReport report;
+  auto log = OpenOrDie(dir.path(), SmallSegments(), &flusher, &report);
+  EXPECT_TRUE(report.clean_shutdown);
+  EXPECT_EQ(log->end_offset(), end);
+  EXPECT_EQ(DecodeAll(*log->Read(0, 1 << 20)).front().offset, 0);
+  // The marker is consumed: a crash from now on gets a recovery scan.
+  EXPECT_FALSE(FileExists(dir.Sub(Log::kCleanShutdownFile)));
+}
+
+TEST(LogTest, RejectsInvalidAndOversizedBatchesWithoutWritingThem) {
+  TempDir dir;
+  Flusher flusher;
+  LogConfig config;
+  config.max_message_bytes = 500;
+  auto log = OpenOrDie(dir.path(), config, &flusher);
+  std::string corrupt = MakeBatch(3, 10, "x");
+  corrupt[corrupt.size() - 2] ^= 0x40;
+  EXPECT_EQ(log->Append(corrupt).status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(log->Append("not a batch").status().code(), absl::StatusCode::kInvalidArgument);
+  const auto too_big = log->Append(MakeBatch(100, 10, "large-value-padding"));
+  EXPECT_EQ(too_big.status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_NE(too_big.status().message().find("max.message.bytes"), absl::string_view::npos);
+  EXPECT_EQ(log->end_offset(), 0);
+  EXPECT_EQ(log->size_bytes(), 0u);
+  ASSERT_TRUE(log->Append(MakeBatch(2, 10, "ok")).ok());
+  EXPECT_EQ(log->end_offset(), 2);
+}
+
+TEST(LogTest, LogAppendTimeStampsTheBatchAndKeepsItValid) {
+  TempDir dir;
+  Flusher flusher;
+  LogConfig config;
+  config.message_timestamp_type = record::TimestampType::kLogAppendTime;
+  auto log = OpenOrDie(dir.path(), config, &flusher, nullptr, [] { return int64_t{424242}; });
+  auto result = log->Append(MakeBatch(3, 10, "t"));
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->log_append_time, 424242);
+  const std::string bytes = *log->Read(0, 1000);
+  EXPECT_TRUE(record::ValidateBatch(bytes).ok());
+  for (const auto& r : DecodeAll(bytes)) EXPECT_EQ(r.timestamp, 424242);
+}
+
+// Copies the partition directory, so each damaged variant starts from the same bytes.
+void CopyDir(const std::string& from, const std::string& to) {
+  std::filesystem::copy(from, to, std::filesystem::copy_options::recursive);
+}
+
+std::string ActiveSegmentPath(const std::string& dir) {
+  std::string last;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.path().extension() == ".log" && e.path().string() > last) last = e.path().string();
+  }
+  return last;
+}
+
+TEST(LogRecoveryTest, TornTailAtEveryBytePositionKeepsExactlyTheWholeBatchesBefore) {
+  TempDir dir;
+  Flusher flusher;
+  int64_t last_base = 0;
+  {
+    auto log = OpenOrDie(dir.Sub("orig"), LogConfig{}, &flusher);
+    AppendRandomBatches(log.get(), 20, 3);
+    auto last = log->Append(MakeBatch(5, 99999, "last"));
+    last_base = last->base_offset;
+    // No Close(): as after a crash, there is no clean-shutdown marker.
+  }
+  const std::string segment = ActiveSegmentPath(dir.Sub("orig"));
+  const uint64_t full = std::filesystem::file_size(segment);
+  const uint64_t last_size = MakeBatch(5, 99999, "last").size();
+  for (uint64_t cut = full - last_size; cut < full; ++cut) {
+    const std::string copy = dir.Sub("cut" + std::to_string(cut));
+    CopyDir(dir.Sub("orig"), copy);
+    std::filesystem::resize_file(ActiveSegmentPath(copy), cut);
+    LogOpenReport report;
+    auto log = OpenOrDie(copy, LogConfig{}, &flusher, &report);
+    ASSERT_NE(log, nullptr);
+    EXPECT_FALSE(report.clean_shutdown);
+    EXPECT_EQ(log->end_offset(), last_base) << "cut at " << cut;
+    EXPECT_EQ(report.recovery.bytes_truncated, cut - (full - last_size));
+    EXPECT_EQ(std::filesystem::file_size(ActiveSegmentPath(copy)), full - last_size);
+    // Appending after recovery continues at the cut.
+    auto next = log->Append(MakeBatch(1, 1, "after"));
+    ASSERT_TRUE(next.ok());
+    EXPECT_EQ(next->base_offset, last_base);
+    log.reset();
+    std::filesystem::remove_all(copy);
+  }
+}
+
+TEST(LogRecoveryTest, BitFlipInTheMiddleTruncatesAfterTheLastGoodBatch) {
+  TempDir dir;
+  Flusher flusher;
+  std::vector<Appended> batches;
+  {
+    auto log = OpenOrDie(dir.path(), LogConfig{}, &flusher);
+    batches = AppendRandomBatches(log.get(), 40, 4);
+  }
+  const std::string segment = ActiveSegmentPath(dir.path());
+  // Find the 20th batch's position by walking the file, and flip a bit in its value bytes.
+  std::string bytes = *ReadWholeFile(segment);
+  size_t pos = 0;
+  for (int i = 0; i < 20; ++i) pos += record::RecordBatchView::Parse(bytes.substr(pos))->size();
+  bytes[pos + 70] ^= 0x08;
+  {
+    std::ofstream out(segment, std::ios::binary | std::ios::trunc);
+    out << bytes;
+  }
+  LogOpenReport report;
+  auto log = OpenOrDie(dir.path(), LogConfig{}, &flusher, &report);
+  EXPECT_EQ(log->end_offset(), batches[20].base);
+  EXPECT_EQ(report.recovery.first_offset_lost, batches[20].base);
+  EXPECT_NE(report.recovery.reason.find("crc"), std::string::npos) << report.recovery.reason;
+  EXPECT_EQ(std::filesystem::file_size(segment), pos);
+}
+
+// Brute force: the first offset whose timestamp is >= ts, scanning every record.
+std::optional<int64_t> BruteForceOffsetForTimestamp(Log* log, int64_t ts) {
+  for (const auto& r : DecodeAll(*log->Read(0, 1 << 30))) {
+    if (r.timestamp >= ts) return r.offset;
+  }
+  return std::nullopt;
+}
+
+TEST(LogIndexTest, DeletedAndGarbageIndexesAreRebuiltAndTimestampLookupsMatchAScan) {
+  TempDir dir;
+  Flusher flusher;
+  std::mt19937 rng(5);
+  {
+    auto log = OpenOrDie(dir.path(), SmallSegments(), &flusher);
+    for (int i = 0; i < 200; ++i) {
+      // Timestamps wander up and down, as real client clocks do.
+      const int64_t ts = 100000 + static_cast<int64_t>(rng() % 50000) + i * 100;
+      ASSERT_TRUE(log->Append(MakeBatch(1 + rng() % 5, ts, "t")).ok());
+    }
+    ASSERT_TRUE(log->Close().ok());
+  }
+  std::vector<std::string> indexes;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+    if (e.path().extension() == ".index" || e.path().extension() == ".timeindex") {
+      indexes.push_back(e.path().string());
+    }
+  }
+  std::sort(indexes.begin(), indexes.end());
+  ASSERT_GT(indexes.size(), 8u);
+  std::filesystem::remove(indexes[0]);
+  std::filesystem::remove(indexes[3]);
+  {
+    std::ofstream garbage(indexes[4], std::ios::binary | std::ios::trunc);
+    garbage << "this is not an index at all";
+  }
+  {
+    std::ofstream garbage(indexes[6], std::ios::binary | std::ios::trunc);
+    garbage << std::string(16, '\xff');  // whole entries, pointing far past the segment
+  }
+  LogOpenReport report;
+  auto log = OpenOrDie(dir.path(), SmallSegments(), &flusher, &report);
+  ASSERT_TRUE(report.clean_shutdown);
+  for (const std::string& path : indexes) EXPECT_TRUE(FileExists(path)) << path;
+  for (int64_t ts = 99000; ts < 175000; ts += 377) {
+    auto found = log->OffsetForTimestamp(ts);
+    ASSERT_TRUE(found.ok()) << found.status();
+    EXPECT_EQ(*found, BruteForceOffsetForTimestamp(log.get(), ts)) << "timestamp " << ts;
+  }
+  for (int64_t offset = 0; offset < log->end_offset(); offset += 3) {
+    const std::string bytes = *log->Read(offset, 1);
+    auto view = record::RecordBatchView::Parse(bytes);
+    ASSERT_TRUE(view.ok());
+    EXPECT_LE(view->base_offset(), offset);
+    EXPECT_GE(view->last_offset(), offset);
+  }
+}
+
+TEST(LogTest, TruncateToAndDeleteBefore) {
+  TempDir dir;
+  Flusher flusher;
+  auto log = OpenOrDie(dir.path(), SmallSegments(), &flusher);
+  const auto batches = AppendRandomBatches(log.get(), 100, 6);
+  const size_t segments = log->segment_count();
+  ASSERT_TRUE(log->TruncateTo(batches[60].base).ok());
+  EXPECT_EQ(log->end_offset(), batches[60].base);
+  EXPECT_LT(log->segment_count(), segments);
+  auto next = log->Append(MakeBatch(2, 5, "new"));
+  EXPECT_EQ(next->base_offset, batches[60].base);
+
+  ASSERT_TRUE(log->DeleteBefore(batches[30].base + 1).ok());
+  EXPECT_EQ(log->start_offset(), batches[30].base + 1);
+  EXPECT_EQ(log->Read(batches[30].base, 10).status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_TRUE(log->Read(batches[30].base + 1, 10).ok());
+  log.reset();
+  // Reopening (unclean) keeps the start offset.
+  log = OpenOrDie(dir.path(), SmallSegments(), &flusher);
+  EXPECT_EQ(log->start_offset(), batches[30].base + 1);
+  EXPECT_EQ(log->end_offset(), batches[60].base + 2);
+}
+
+TEST(LogTest, RetentionDeletesOldAndExcessClosedSegments) {
+  TempDir dir;
+  Flusher flusher;
+  int64_t now = 1000000;
+  LogConfig config = SmallSegments();
+  config.retention_ms = 50000;
+  auto log = OpenOrDie(dir.path(), config, &flusher, nullptr, [&now] { return now; });
+  for (int i = 0; i < 100; ++i)
+    ASSERT_TRUE(log->Append(MakeBatch(5, now - 100000 + i * 1000, "r")).ok());
+  // Records with timestamps up to now-1000 minus 50s retention: segments whose max is older go.
+  ASSERT_TRUE(log->ApplyRetention().ok());
+  auto first = DecodeAll(*log->Read(log->start_offset(), 100000));
+  ASSERT_FALSE(first.empty());
+  EXPECT_GE(first.back().timestamp, now - 50000 - 5000);
+  EXPECT_GT(log->start_offset(), 0);
+
+  config.retention_ms = -1;
+  config.retention_bytes = 8000;
+  log->SetConfig(config);
+  ASSERT_TRUE(log->ApplyRetention().ok());
+  EXPECT_LE(log->size_bytes(), 8000u + 4000u);  // at most one segment above the limit
+  EXPECT_GE(log->segment_count(), 1u);
+}
+
+TEST(LogDurabilityTest, GroupCommitCoversConcurrentAppendsWithFewSyncs) {
+  TempDir dir;
+  Flusher flusher;
+  auto log = OpenOrDie(dir.path(), LogConfig{}, &flusher);
+  constexpr int kThreads = 8, kPerThread = 200;
+  std::atomic<int> acked{0}, failed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        absl::Notification done;
+        auto r = log->Append(MakeBatch(2, i, "w" + std::to_string(t)), [&](absl::Status s) {
+          (s.ok() ? acked : failed)++;
+          done.Notify();
+        });
+        ASSERT_TRUE(r.ok());
+        done.WaitForNotification();
+        EXPECT_GE(log->flushed_offset(), r->last_offset + 1);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(acked.load(), kThreads * kPerThread);
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_LE(flusher.sync_rounds(), kThreads * kPerThread);
+  std::cerr << "durable appends: " << kThreads * kPerThread
+            << ", sync rounds: " << flusher.sync_rounds() << "\n";
+}
+
+}  // namespace
+}  // namespace runnel::storage
