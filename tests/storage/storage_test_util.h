@@ -65,7 +65,9 @@ inline std::vector<StoredRecord> DecodeAll(std::string_view bytes) {
                      r.key ? std::optional<std::string>(std::string(*r.key)) : std::nullopt,
                      r.value ? std::optional<std::string>(std::string(*r.value)) : std::nullopt});
     }
-    if (it.ok()) EXPECT_TRUE(it->status().ok()) << it->status();
+    if (it.ok()) {
+      EXPECT_TRUE(it->status().ok()) << it->status();
+    }
     bytes.remove_prefix(view->size());
   }
   return out;
