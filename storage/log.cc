@@ -12,6 +12,7 @@
 #include "common/crc32c.h"
 #include "common/logging.h"
 #include "common/record/batch_validator.h"
+#include "common/record/record_iterator.h"
 #include "common/status_macros.h"
 
 namespace runnel::storage {
@@ -84,6 +85,20 @@ void StampBatch(std::string* batch, int64_t base_offset, std::optional<int64_t> 
       crc32c::Value(h + record::layout::kAttributes, batch->size() - record::layout::kAttributes));
 }
 
+// Kafka refuses unkeyed records on compacted topics: compaction could never drop them.
+absl::Status RequireKeys(std::string_view batch) {
+  ASSIGN_OR_RETURN(const RecordBatchView view, RecordBatchView::Parse(batch));
+  ASSIGN_OR_RETURN(record::RecordIterator it, record::RecordIterator::Create(view));
+  record::Record r;
+  while (it.Next(&r)) {
+    if (!r.key.has_value()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "record ", it.records_read() - 1, " has no key, which a compacted topic requires"));
+    }
+  }
+  return it.status();
+}
+
 }  // namespace
 
 Clock SystemClock() {
@@ -147,7 +162,9 @@ absl::Status Log::LoadSegments(LogOpenReport* report) {
         Segment::Open(dir_, base, interval,
                       /*recover=*/is_last && !report->clean_shutdown, &report->recovery));
     // A segment wholly below the start offset survived a crash during retention: finish the job.
-    if (!is_last && segment->next_offset() <= start_offset) {
+    // (An empty segment starting at the start offset, as compaction can leave, stays.)
+    if (!is_last && segment->base_offset() < start_offset &&
+        segment->next_offset() <= start_offset) {
       RETURN_IF_ERROR(segment->Remove());
       continue;
     }
@@ -183,6 +200,7 @@ absl::StatusOr<AppendResult> Log::Append(std::string batch, DurableCallback on_d
                                                 " bytes exceeds max.message.bytes ",
                                                 config_.max_message_bytes));
     }
+    if (config_.cleanup_compact) RETURN_IF_ERROR(RequireKeys(batch));
     const int64_t base = active().next_offset();
     std::optional<int64_t> append_time;
     if (config_.message_timestamp_type == record::TimestampType::kLogAppendTime) {
@@ -233,17 +251,21 @@ absl::StatusOr<std::string> Log::Read(int64_t offset, size_t max_bytes) const {
                                               start_offset_, ", ", end, "] of ", dir_));
   }
   std::string out;
-  // The segment holding `offset`: the last one whose base offset is <= offset.
+  // Start in the segment holding `offset`: the last one whose base offset is <= offset. Later
+  // segments are read from their start; empty ones (compacted away) are skipped.
   auto it = std::upper_bound(segments_.begin(), segments_.end(), offset,
                              [](int64_t o, const auto& s) { return o < s->base_offset(); });
   if (it != segments_.begin()) --it;
   for (; it != segments_.end() && out.size() < max_bytes; ++it) {
-    const size_t budget = out.empty() ? max_bytes : max_bytes - out.size();
-    ASSIGN_OR_RETURN(const size_t n, (*it)->Read(offset, budget, &out));
-    if (n == 0 && !out.empty()) break;
-    // Only continue into the next segment while the batches read so far fit.
+    const size_t before = out.size();
+    ASSIGN_OR_RETURN(const size_t n, (*it)->Read(offset, max_bytes - before, &out));
+    // A segment always yields its first batch; past the first batch of the whole read that
+    // could overshoot max_bytes, so such a batch is left for the next read.
+    if (before > 0 && out.size() > max_bytes) {
+      out.resize(before);
+      break;
+    }
     if (n > 0) offset = (*it)->next_offset();
-    if (out.size() >= max_bytes) break;
   }
   return out;
 }
@@ -283,6 +305,11 @@ uint64_t Log::size_bytes() const {
 size_t Log::segment_count() const {
   absl::ReaderMutexLock lock(&mu_);
   return segments_.size();
+}
+
+int64_t Log::active_segment_base_offset() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return segments_.back()->base_offset();
 }
 
 LogConfig Log::config() const {

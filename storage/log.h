@@ -69,6 +69,8 @@ class Log {
   int64_t flushed_offset() const;
   uint64_t size_bytes() const;
   size_t segment_count() const;
+  // Records below this offset lie in closed segments, the ones compaction and retention act on.
+  int64_t active_segment_base_offset() const;
   const std::string& dir() const { return dir_; }
   LogConfig config() const;
   void SetConfig(const LogConfig& config);
@@ -85,7 +87,12 @@ class Log {
 
   // Deletes closed segments past retention.ms / retention.bytes (cleanup.policy delete).
   absl::Status ApplyRetention();
-  // Compacts closed segments (cleanup.policy compact), see log_compactor.cc.
+  // Compacts closed segments (cleanup.policy compact), see log_compactor.cc: of the records
+  // below active_segment_base_offset(), a keyed record is dropped when a later record in that
+  // range has the same key, and a tombstone (null value) that is the latest for its key is dropped
+  // once its timestamp is older than delete.retention.ms. Offsets never change. Each rewritten
+  // segment is swapped in atomically (.cleaned -> .swap -> .log), so a crash at any point leaves
+  // either the old or the new segment.
   absl::Status Compact();
 
   // Flushes, persists indexes and writes the clean-shutdown marker. The log must not be used

@@ -232,8 +232,19 @@ absl::Status Segment::WriteIndexes() const {
   return WriteFileAtomically(TimeIndexPath(dir_, base_offset_), index_.EncodeTimeIndex());
 }
 
+absl::Status Segment::ForEachBatch(
+    const std::function<absl::Status(const RecordBatchView&)>& fn) const {
+  BatchScanner scanner(file_, 0, size_);
+  while (true) {
+    ASSIGN_OR_RETURN(auto batch, scanner.Next());
+    if (!batch.has_value()) return absl::OkStatus();
+    RETURN_IF_ERROR(fn(batch->view));
+  }
+}
+
 absl::Status Segment::Remove() {
-  RETURN_IF_ERROR(file_.Close());
+  // The descriptor stays open until the object goes: a reader or sync in flight that holds the
+  // segment keeps working on the unlinked file.
   RETURN_IF_ERROR(RemoveFile(OffsetIndexPath(dir_, base_offset_)));
   RETURN_IF_ERROR(RemoveFile(TimeIndexPath(dir_, base_offset_)));
   return RemoveFile(LogPath(dir_, base_offset_));

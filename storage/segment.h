@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -78,7 +79,11 @@ class Segment {
   absl::Status Sync() const { return file_.DataSync(); }
   // Persists the in-memory indexes (on roll and clean shutdown).
   absl::Status WriteIndexes() const;
-  // Deletes the segment's files; the object must not be used afterwards except to destroy it.
+  // Calls `fn` for every batch in order, each fully validated; stops at the first error.
+  absl::Status ForEachBatch(
+      const std::function<absl::Status(const record::RecordBatchView&)>& fn) const;
+
+  // Unlinks the segment's files. Reads through this object keep working until it is destroyed.
   absl::Status Remove();
 
  private:

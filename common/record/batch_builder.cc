@@ -1,6 +1,7 @@
 #include "common/record/batch_builder.h"
 
 #include <algorithm>
+#include <cassert>
 
 #include "absl/strings/str_cat.h"
 #include "common/big_endian.h"
@@ -32,6 +33,7 @@ RecordBatchBuilder::RecordBatchBuilder(const BatchBuilderOptions& options) : opt
 void RecordBatchBuilder::Reset() {
   buffer_.assign(kBatchHeaderSize, '\0');
   record_count_ = 0;
+  last_delta_ = -1;
   base_timestamp_ = 0;
   max_timestamp_ = 0;
 }
@@ -52,27 +54,35 @@ size_t RecordBatchBuilder::SizeAfterAppend(int64_t timestamp, std::optional<std:
                                            std::optional<std::string_view> value,
                                            absl::Span<const RecordHeader> headers) const {
   const int64_t base = record_count_ == 0 ? timestamp : base_timestamp_;
-  const size_t body = EncodedRecordSize(timestamp - base, record_count_, key, value, headers);
+  const size_t body = EncodedRecordSize(timestamp - base, last_delta_ + 1, key, value, headers);
   return buffer_.size() + VarintSize(static_cast<int32_t>(body)) + body;
 }
 
 void RecordBatchBuilder::Append(int64_t timestamp, std::optional<std::string_view> key,
                                 std::optional<std::string_view> value,
                                 absl::Span<const RecordHeader> headers) {
+  AppendWithOffsetDelta(last_delta_ + 1, timestamp, key, value, headers);
+}
+
+void RecordBatchBuilder::AppendWithOffsetDelta(int32_t offset_delta, int64_t timestamp,
+                                               std::optional<std::string_view> key,
+                                               std::optional<std::string_view> value,
+                                               absl::Span<const RecordHeader> headers) {
+  assert(offset_delta > last_delta_);
   if (record_count_ == 0) {
     base_timestamp_ = timestamp;
     max_timestamp_ = timestamp;
   }
   max_timestamp_ = std::max(max_timestamp_, timestamp);
   const int64_t timestamp_delta = timestamp - base_timestamp_;
-  const size_t body = EncodedRecordSize(timestamp_delta, record_count_, key, value, headers);
+  const size_t body = EncodedRecordSize(timestamp_delta, offset_delta, key, value, headers);
   const size_t start = buffer_.size();
   buffer_.resize(start + VarintSize(static_cast<int32_t>(body)) + body);
   char* p = buffer_.data() + start;
   p = PutVarint(p, static_cast<int32_t>(body));
   *p++ = 0;  // record attributes
   p = PutVarlong(p, timestamp_delta);
-  p = PutVarint(p, record_count_);
+  p = PutVarint(p, offset_delta);
   p = PutNullableField(p, key);
   p = PutNullableField(p, value);
   p = PutVarint(p, static_cast<int32_t>(headers.size()));
@@ -81,6 +91,7 @@ void RecordBatchBuilder::Append(int64_t timestamp, std::optional<std::string_vie
     p = PutNullableField(p, h.value);
   }
   ++record_count_;
+  last_delta_ = offset_delta;
 }
 
 absl::StatusOr<std::string> RecordBatchBuilder::Build() {
@@ -107,7 +118,8 @@ absl::StatusOr<std::string> RecordBatchBuilder::Build() {
   StoreBigEndian<int32_t>(h + layout::kPartitionLeaderEpoch, options_.partition_leader_epoch);
   StoreBigEndian<int8_t>(h + layout::kMagic, kMagicV2);
   StoreBigEndian<int16_t>(h + layout::kAttributes, attributes);
-  StoreBigEndian<int32_t>(h + layout::kLastOffsetDelta, record_count_ - 1);
+  StoreBigEndian<int32_t>(h + layout::kLastOffsetDelta,
+                          options_.last_offset_delta.value_or(last_delta_));
   StoreBigEndian<int64_t>(h + layout::kBaseTimestamp, base_timestamp_);
   StoreBigEndian<int64_t>(h + layout::kMaxTimestamp, max_timestamp_);
   StoreBigEndian<int64_t>(h + layout::kProducerId, options_.producer_id);

@@ -30,6 +30,9 @@ struct BatchBuilderOptions {
   int16_t producer_epoch = kNoProducerEpoch;
   int32_t base_sequence = kNoSequence;
   bool is_transactional = false;
+  // Compaction keeps a batch's original offset range even when records are gone: with this set,
+  // lastOffsetDelta is written as this value instead of the last appended record's delta.
+  std::optional<int32_t> last_offset_delta = std::nullopt;
 };
 
 class RecordBatchBuilder {
@@ -39,6 +42,13 @@ class RecordBatchBuilder {
   // Appends one record. Null key/value/header value is std::nullopt.
   void Append(int64_t timestamp, std::optional<std::string_view> key,
               std::optional<std::string_view> value, absl::Span<const RecordHeader> headers = {});
+
+  // Appends a record with an explicit offset delta, which must be greater than the previous
+  // record's (compaction rewrites batches keeping their records' original offsets).
+  void AppendWithOffsetDelta(int32_t offset_delta, int64_t timestamp,
+                             std::optional<std::string_view> key,
+                             std::optional<std::string_view> value,
+                             absl::Span<const RecordHeader> headers = {});
 
   int32_t record_count() const { return record_count_; }
   bool empty() const { return record_count_ == 0; }
@@ -66,6 +76,7 @@ class RecordBatchBuilder {
   BatchBuilderOptions options_;
   std::string buffer_;  // kBatchHeaderSize placeholder bytes, then the encoded records
   int32_t record_count_ = 0;
+  int32_t last_delta_ = -1;
   int64_t base_timestamp_ = 0;
   int64_t max_timestamp_ = 0;
 };
