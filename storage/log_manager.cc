@@ -1,0 +1,224 @@
+#include "storage/log_manager.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
+
+namespace runnel::storage {
+
+std::string TopicPartition::DirName() const { return absl::StrCat(topic, "-", partition); }
+
+std::optional<TopicPartition> TopicPartition::FromDirName(std::string_view name) {
+  const size_t dash = name.rfind('-');
+  if (dash == std::string_view::npos || dash == 0) return std::nullopt;
+  int32_t partition = 0;
+  if (!absl::SimpleAtoi(std::string(name.substr(dash + 1)), &partition) || partition < 0) {
+    return std::nullopt;
+  }
+  TopicPartition tp{std::string(name.substr(0, dash)), partition};
+  if (!ValidateTopicName(tp.topic).ok()) return std::nullopt;
+  return tp;
+}
+
+absl::Status ValidateTopicName(std::string_view topic) {
+  if (topic.empty() || topic.size() > 249 || topic == "." || topic == "..") {
+    return absl::InvalidArgumentError(absl::StrCat("topic name '", std::string(topic),
+                                                   "' must be 1-249 characters, not . or .."));
+  }
+  for (char c : topic) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
+      return absl::InvalidArgumentError(
+          absl::StrCat("topic name '", std::string(topic), "' has '", std::string(1, c),
+                       "'; only letters, digits, '.', '_' and '-' are allowed"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LogManagerOptions::Validate() const {
+  if (data_dir.empty()) return absl::InvalidArgumentError("data_dir: empty");
+  if (open_threads < 1) return absl::InvalidArgumentError("open_threads: must be at least 1");
+  RETURN_IF_ERROR(defaults.Validate());
+  for (const auto& [topic, overrides] : topic_overrides) {
+    absl::Status s = overrides.ApplyTo(defaults).Validate();
+    if (!s.ok())
+      return absl::InvalidArgumentError(absl::StrCat("topic ", topic, ": ", s.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<LogManager>> LogManager::Open(LogManagerOptions options) {
+  RETURN_IF_ERROR(options.Validate());
+  std::error_code ec;
+  std::filesystem::create_directories(options.data_dir, ec);
+  if (ec) {
+    return absl::InternalError(absl::StrCat(options.data_dir, ": cannot create: ", ec.message()));
+  }
+  std::unique_ptr<LogManager> manager(new LogManager(std::move(options)));
+  {
+    absl::MutexLock lock(&manager->mu_);
+    manager->overrides_ = manager->options_.topic_overrides;
+  }
+  RETURN_IF_ERROR(manager->OpenAll());
+  if (manager->options_.maintenance_interval_ms > 0) {
+    manager->maintenance_ = std::thread([m = manager.get()] { m->MaintenanceLoop(); });
+  }
+  return manager;
+}
+
+LogManager::~LogManager() {
+  if (!stop_.HasBeenNotified()) stop_.Notify();
+  if (maintenance_.joinable()) maintenance_.join();
+  absl::MutexLock lock(&mu_);
+  logs_.clear();  // before flusher_ goes: each Log drains its requests
+}
+
+absl::Status LogManager::OpenAll() {
+  std::vector<TopicPartition> found;
+  for (const auto& entry : std::filesystem::directory_iterator(options_.data_dir)) {
+    if (!entry.is_directory()) continue;
+    if (auto tp = TopicPartition::FromDirName(entry.path().filename().string())) {
+      found.push_back(*tp);
+    }
+  }
+  std::atomic<size_t> next{0};
+  absl::Mutex result_mu;
+  absl::Status first_error;
+  auto worker = [&] {
+    for (size_t i; (i = next++) < found.size();) {
+      const TopicPartition& tp = found[i];
+      auto log = Log::Open(absl::StrCat(options_.data_dir, "/", tp.DirName()), ConfigFor(tp.topic),
+                           &flusher_, options_.clock);
+      absl::MutexLock lock(&result_mu);
+      if (!log.ok()) {
+        if (first_error.ok()) first_error = log.status();
+        continue;
+      }
+      absl::MutexLock logs_lock(&mu_);
+      logs_[tp] = *std::move(log);
+    }
+  };
+  std::vector<std::thread> threads;
+  const int n = std::min<int>(options_.open_threads, static_cast<int>(found.size()));
+  for (int t = 1; t < n; ++t) threads.emplace_back(worker);
+  worker();
+  for (auto& t : threads) t.join();
+  logging::Get("storage")->info("opened {} partition logs in {}", found.size(), options_.data_dir);
+  return first_error;
+}
+
+LogConfig LogManager::ConfigFor(const std::string& topic) const {
+  absl::MutexLock lock(&mu_);
+  auto it = overrides_.find(topic);
+  return it == overrides_.end() ? options_.defaults : it->second.ApplyTo(options_.defaults);
+}
+
+absl::StatusOr<Log*> LogManager::GetOrCreate(const TopicPartition& tp) {
+  RETURN_IF_ERROR(ValidateTopicName(tp.topic));
+  if (tp.partition < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("partition ", tp.partition, " is negative"));
+  }
+  if (Log* log = Get(tp)) return log;
+  const LogConfig config = ConfigFor(tp.topic);
+  absl::MutexLock lock(&mu_);
+  if (auto it = logs_.find(tp); it != logs_.end()) return it->second.get();
+  ASSIGN_OR_RETURN(std::unique_ptr<Log> log,
+                   Log::Open(absl::StrCat(options_.data_dir, "/", tp.DirName()), config, &flusher_,
+                             options_.clock));
+  Log* raw = log.get();
+  logs_[tp] = std::move(log);
+  return raw;
+}
+
+Log* LogManager::Get(const TopicPartition& tp) const {
+  absl::MutexLock lock(&mu_);
+  auto it = logs_.find(tp);
+  return it == logs_.end() ? nullptr : it->second.get();
+}
+
+std::vector<TopicPartition> LogManager::List() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<TopicPartition> out;
+  for (const auto& [tp, log] : logs_) out.push_back(tp);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+absl::Status LogManager::Delete(const TopicPartition& tp) {
+  std::unique_ptr<Log> log;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = logs_.find(tp);
+    if (it == logs_.end()) {
+      return absl::NotFoundError(absl::StrCat("partition ", tp.DirName(), " does not exist"));
+    }
+    log = std::move(it->second);
+    logs_.erase(it);
+  }
+  absl::MutexLock maintenance_lock(&maintenance_mu_);  // not while a pass uses it
+  const std::string dir = log->dir();
+  log.reset();
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat(dir, ": cannot delete: ", ec.message()));
+  return absl::OkStatus();
+}
+
+absl::Status LogManager::SetTopicOverrides(const std::string& topic,
+                                           const LogConfigOverrides& overrides) {
+  const LogConfig config = overrides.ApplyTo(options_.defaults);
+  RETURN_IF_ERROR(config.Validate());
+  absl::MutexLock lock(&mu_);
+  overrides_[topic] = overrides;
+  for (auto& [tp, log] : logs_) {
+    if (tp.topic == topic) log->SetConfig(config);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LogManager::RunMaintenance() {
+  absl::MutexLock maintenance_lock(&maintenance_mu_);
+  std::vector<Log*> logs;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [tp, log] : logs_) logs.push_back(log.get());
+  }
+  absl::Status first_error;
+  for (Log* log : logs) {
+    for (absl::Status s : {log->MaybeFlushByTime(), log->ApplyRetention(), log->Compact()}) {
+      if (!s.ok()) {
+        logging::Get("storage")->error("maintenance of {}: {}", log->dir(), s.ToString());
+        if (first_error.ok()) first_error = s;
+      }
+    }
+  }
+  return first_error;
+}
+
+void LogManager::MaintenanceLoop() {
+  const absl::Duration interval = absl::Milliseconds(options_.maintenance_interval_ms);
+  while (!stop_.WaitForNotificationWithTimeout(interval)) {
+    RunMaintenance().IgnoreError();  // logged per log; the next pass retries
+  }
+}
+
+absl::Status LogManager::Close() {
+  if (!stop_.HasBeenNotified()) stop_.Notify();
+  if (maintenance_.joinable()) maintenance_.join();
+  absl::MutexLock lock(&mu_);
+  absl::Status first_error;
+  for (auto& [tp, log] : logs_) {
+    absl::Status s = log->Close();
+    if (!s.ok() && first_error.ok()) first_error = s;
+  }
+  return first_error;
+}
+
+}  // namespace runnel::storage

@@ -1,0 +1,86 @@
+#include "storage/log_manager.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "tests/storage/storage_test_util.h"
+
+namespace runnel::storage {
+namespace {
+
+using testing::MakeBatch;
+using testing::TempDir;
+
+LogManagerOptions Options(const std::string& dir) {
+  LogManagerOptions o;
+  o.data_dir = dir;
+  o.maintenance_interval_ms = 0;  // the test drives maintenance
+  return o;
+}
+
+TEST(TopicPartitionTest, DirNamesRoundTripAndBadTopicNamesAreNamed) {
+  const TopicPartition tp{"orders.v2-eu", 17};
+  EXPECT_EQ(tp.DirName(), "orders.v2-eu-17");
+  EXPECT_EQ(TopicPartition::FromDirName(tp.DirName()), tp);
+  EXPECT_FALSE(TopicPartition::FromDirName("no-partition-x").has_value());
+  EXPECT_FALSE(TopicPartition::FromDirName("-3").has_value());
+  const absl::Status bad = ValidateTopicName("has space");
+  EXPECT_NE(bad.message().find("' '"), absl::string_view::npos) << bad;
+  EXPECT_FALSE(ValidateTopicName("..").ok());
+  EXPECT_FALSE(ValidateTopicName(std::string(250, 'a')).ok());
+}
+
+TEST(LogManagerTest, ReopensEveryPartitionWithItsData) {
+  TempDir dir;
+  {
+    auto manager = *LogManager::Open(Options(dir.path()));
+    for (int p = 0; p < 20; ++p) {
+      Log* log = *manager->GetOrCreate({"events", p});
+      for (int i = 0; i <= p; ++i) ASSERT_TRUE(log->Append(MakeBatch(2, i, "e")).ok());
+    }
+    ASSERT_TRUE(manager->GetOrCreate({"other", 0}).ok());
+    EXPECT_EQ(manager->GetOrCreate({"bad/name", 0}).status().code(),
+              absl::StatusCode::kInvalidArgument);
+    ASSERT_TRUE(manager->Close().ok());
+  }
+  auto manager = *LogManager::Open(Options(dir.path()));
+  EXPECT_EQ(manager->List().size(), 21u);
+  for (int p = 0; p < 20; ++p) {
+    Log* log = manager->Get({"events", p});
+    ASSERT_NE(log, nullptr);
+    EXPECT_EQ(log->end_offset(), 2 * (p + 1));
+  }
+  ASSERT_TRUE(manager->Delete({"other", 0}).ok());
+  EXPECT_EQ(manager->Get({"other", 0}), nullptr);
+  EXPECT_FALSE(std::filesystem::exists(dir.Sub("other-0")));
+  EXPECT_EQ(manager->Delete({"other", 0}).code(), absl::StatusCode::kNotFound);
+}
+
+TEST(LogManagerTest, TopicOverridesApplyToOpenAndNewLogsAndDriveMaintenance) {
+  TempDir dir;
+  int64_t now = 10'000'000;
+  LogManagerOptions options = Options(dir.path());
+  options.clock = [&now] { return now; };
+  auto manager = *LogManager::Open(options);
+  Log* log = *manager->GetOrCreate({"short", 0});
+  auto overrides = ParseLogConfigOverrides({{"segment.bytes", "1000"}, {"retention.ms", "1000"}});
+  ASSERT_TRUE(overrides.ok()) << overrides.status();
+  ASSERT_TRUE(manager->SetTopicOverrides("short", *overrides).ok());
+  EXPECT_EQ(log->config().segment_bytes, 1000);
+  EXPECT_EQ(manager->ConfigFor("short").retention_ms, 1000);
+  EXPECT_EQ(manager->ConfigFor("unrelated").retention_ms, LogConfig{}.retention_ms);
+  for (int i = 0; i < 50; ++i) ASSERT_TRUE(log->Append(MakeBatch(3, now - 5000, "old")).ok());
+  ASSERT_GT(log->segment_count(), 3u);
+  ASSERT_TRUE(manager->RunMaintenance().ok());
+  EXPECT_EQ(log->segment_count(), 1u);  // only the active segment survives
+  EXPECT_EQ(log->start_offset(), log->active_segment_base_offset());
+
+  auto bad = ParseLogConfigOverrides({{"segment.bytez", "1"}});
+  EXPECT_NE(bad.status().message().find("segment.bytez"), absl::string_view::npos);
+  auto bad_value = ParseLogConfigOverrides({{"retention.ms", "soon"}});
+  EXPECT_NE(bad_value.status().message().find("retention.ms"), absl::string_view::npos);
+}
+
+}  // namespace
+}  // namespace runnel::storage
