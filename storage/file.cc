@@ -87,19 +87,26 @@ absl::Status File::WriteAt(uint64_t offset, std::string_view data) const {
 }
 
 absl::Status File::ReadAt(uint64_t offset, size_t n, std::string* out) const {
-  out->resize(n);
+  out->clear();
+  return AppendAt(offset, n, out);
+}
+
+absl::Status File::AppendAt(uint64_t offset, size_t n, std::string* out) const {
+  const size_t start = out->size();
+  out->resize(start + n);
   size_t done = 0;
   while (done < n) {
-    const ssize_t r = ::pread(fd_, out->data() + done, n - done, static_cast<off_t>(offset + done));
+    const ssize_t r =
+        ::pread(fd_, out->data() + start + done, n - done, static_cast<off_t>(offset + done));
     if (r < 0) {
       if (errno == EINTR) continue;
-      out->clear();
+      out->resize(start);
       return ErrnoError("read", path_, errno);
     }
     if (r == 0) break;  // end of file
     done += static_cast<size_t>(r);
   }
-  out->resize(done);
+  out->resize(start + done);
   return absl::OkStatus();
 }
 

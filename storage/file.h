@@ -34,6 +34,8 @@ class File {
   absl::Status WriteAt(uint64_t offset, std::string_view data) const;
   // Reads up to `n` bytes at `offset` into `*out` (resized to what was read: short at EOF).
   absl::Status ReadAt(uint64_t offset, size_t n, std::string* out) const;
+  // Like ReadAt, but appends to `*out` (no intermediate copy).
+  absl::Status AppendAt(uint64_t offset, size_t n, std::string* out) const;
   absl::StatusOr<uint64_t> Size() const;
   absl::Status Truncate(uint64_t size) const;
   absl::Status DataSync() const;

@@ -157,10 +157,13 @@ absl::Status Log::LoadSegments(LogOpenReport* report) {
   for (size_t i = 0; i < listing.segment_bases.size(); ++i) {
     const int64_t base = listing.segment_bases[i];
     const bool is_last = i + 1 == listing.segment_bases.size();
-    ASSIGN_OR_RETURN(
-        std::unique_ptr<Segment> segment,
-        Segment::Open(dir_, base, interval,
-                      /*recover=*/is_last && !report->clean_shutdown, &report->recovery));
+    // After a crash, the last segment and every closed segment whose index files were never
+    // written (it was rolled but its background sync had not finished) may have a torn tail.
+    const bool recover =
+        !report->clean_shutdown && (is_last || !Segment::IndexFilesExist(dir_, base));
+    RecoveryReport segment_report;
+    ASSIGN_OR_RETURN(std::unique_ptr<Segment> segment,
+                     Segment::Open(dir_, base, interval, recover, &segment_report));
     // A segment wholly below the start offset survived a crash during retention: finish the job.
     // (An empty segment starting at the start offset, as compaction can leave, stays.)
     if (!is_last && segment->base_offset() < start_offset &&
@@ -169,6 +172,19 @@ absl::Status Log::LoadSegments(LogOpenReport* report) {
       continue;
     }
     segments_.push_back(std::move(segment));
+    if (segment_report.bytes_truncated > 0) {
+      report->recovery = segment_report;
+      // Everything after a cut is past a hole in the log: drop the later segments, as Kafka does.
+      for (size_t j = i + 1; j < listing.segment_bases.size(); ++j) {
+        const int64_t later = listing.segment_bases[j];
+        logging::Get("storage")->warn("log {}: removing segment {} after the truncation point",
+                                      dir_, later);
+        RETURN_IF_ERROR(RemoveFile(Segment::OffsetIndexPath(dir_, later)));
+        RETURN_IF_ERROR(RemoveFile(Segment::TimeIndexPath(dir_, later)));
+        RETURN_IF_ERROR(RemoveFile(Segment::LogPath(dir_, later)));
+      }
+      break;
+    }
   }
   if (segments_.empty()) {
     ASSIGN_OR_RETURN(std::unique_ptr<Segment> segment,
@@ -229,11 +245,10 @@ absl::StatusOr<AppendResult> Log::Append(std::string batch, DurableCallback on_d
 }
 
 absl::Status Log::RollLocked(int64_t next_offset) {
-  Segment& old = active();
-  // Closed segments are durable with their indexes, so recovery only ever scans the last one.
-  RETURN_IF_ERROR(old.Sync());
-  RETURN_IF_ERROR(old.WriteIndexes());
-  flushed_offset_ = std::max(flushed_offset_, old.next_offset());
+  // The closed segment is synced and its indexes written by the flush thread, not here: a roll
+  // must not stall appends for the seconds a 1 GiB fdatasync can take. Until that is done, its
+  // missing index files mark it for a recovery scan after a crash.
+  flusher_->RequestFlush(this, active().next_offset(), {});
   ASSIGN_OR_RETURN(
       std::unique_ptr<Segment> segment,
       Segment::Create(dir_, next_offset, static_cast<uint32_t>(config_.index_interval_bytes)));
@@ -323,16 +338,34 @@ void Log::SetConfig(const LogConfig& config) {
 }
 
 absl::Status Log::Flush() {
-  std::shared_ptr<Segment> segment;
+  absl::MutexLock flush_lock(&flush_mu_);
+  // Every segment with data past the flushed offset, and closed segments still lacking indexes.
+  std::vector<std::shared_ptr<Segment>> to_sync;
+  std::shared_ptr<Segment> active;
   int64_t end = 0;
   {
     absl::ReaderMutexLock lock(&mu_);
-    segment = segments_.back();
-    end = segment->next_offset();
+    active = segments_.back();
+    for (const auto& segment : segments_) {
+      if (segment->next_offset() > flushed_offset_ ||
+          (segment != active && !segment->indexes_persisted())) {
+        to_sync.push_back(segment);
+      }
+    }
+    end = active->next_offset();
   }
-  // Earlier segments were synced when they were rolled.
-  RETURN_IF_ERROR(segment->Sync());
+  std::vector<std::shared_ptr<Segment>> indexed;
+  for (const auto& segment : to_sync) {
+    RETURN_IF_ERROR(segment->Sync());
+    // A closed segment never changes again: now that its data is durable, write its indexes.
+    // (flush_mu_ keeps truncation, retention and compaction from swapping it out meanwhile.)
+    if (segment != active && !segment->indexes_persisted()) {
+      RETURN_IF_ERROR(segment->WriteIndexes());
+      indexed.push_back(segment);
+    }
+  }
   absl::MutexLock lock(&mu_);
+  for (const auto& segment : indexed) segment->set_indexes_persisted();
   flushed_offset_ = std::max(flushed_offset_, end);
   unflushed_messages_ = 0;
   last_flush_ms_ = clock_();
@@ -351,6 +384,7 @@ absl::Status Log::MaybeFlushByTime() {
 }
 
 absl::Status Log::TruncateTo(int64_t offset) {
+  absl::MutexLock flush_lock(&flush_mu_);
   absl::MutexLock lock(&mu_);
   if (offset < start_offset_) {
     return absl::OutOfRangeError(absl::StrCat("TruncateTo ", offset, " is below the log start ",
@@ -387,6 +421,7 @@ absl::Status Log::DeleteBefore(int64_t offset) {
 }
 
 absl::Status Log::DeleteOldestSegments(const std::function<bool(const Segment&)>& should_delete) {
+  absl::MutexLock flush_lock(&flush_mu_);
   std::vector<std::shared_ptr<Segment>> doomed;
   {
     absl::MutexLock lock(&mu_);
@@ -432,6 +467,7 @@ absl::Status Log::ApplyRetention() {
 
 absl::Status Log::Close() {
   flusher_->Drain(this);
+  RETURN_IF_ERROR(Flush());  // syncs and indexes every closed segment too
   absl::MutexLock lock(&mu_);
   RETURN_IF_ERROR(active().Sync());
   RETURN_IF_ERROR(active().WriteIndexes());

@@ -127,6 +127,7 @@ class Log {
   int64_t unflushed_messages_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t last_flush_ms_ ABSL_GUARDED_BY(mu_) = 0;
 
+  absl::Mutex flush_mu_;       // one Flush at a time (they write the same index files)
   absl::Mutex compaction_mu_;  // one compaction at a time; appends continue meanwhile
 };
 

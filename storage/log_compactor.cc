@@ -102,10 +102,16 @@ absl::Status Log::Compact() {
   absl::MutexLock compaction_lock(&compaction_mu_);
   const LogConfig config = this->config();
   if (!config.cleanup_compact) return absl::OkStatus();
+  // Compaction rewrites only durable, indexed closed segments: finish any pending roll flush.
+  RETURN_IF_ERROR(Flush());
   std::vector<std::shared_ptr<Segment>> closed;
   {
     absl::ReaderMutexLock lock(&mu_);
-    closed.assign(segments_.begin(), segments_.end() - 1);
+    // (A segment rolled since the Flush above waits for the next pass.)
+    for (auto it = segments_.begin(); it + 1 != segments_.end() && (*it)->indexes_persisted();
+         ++it) {
+      closed.push_back(*it);
+    }
   }
   if (closed.empty()) return absl::OkStatus();
   OffsetMap latest;
@@ -134,6 +140,7 @@ absl::Status Log::Compact() {
     RETURN_IF_ERROR(RenameFile(cleaned, swap));
     RETURN_IF_ERROR(SyncDirectory(dir_));
 
+    absl::MutexLock flush_lock(&flush_mu_);
     absl::MutexLock lock(&mu_);
     auto pos = std::find(segments_.begin(), segments_.end(), segment);
     if (pos == segments_.end()) {  // retention took it meanwhile

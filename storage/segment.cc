@@ -81,8 +81,9 @@ absl::StatusOr<std::unique_ptr<Segment>> Segment::Open(const std::string& dir, i
   ASSIGN_OR_RETURN(segment->size_, segment->file_.Size());
   if (recover) {
     RETURN_IF_ERROR(segment->Scan(/*truncate_bad_tail=*/true, report));
-    return segment;
+    return segment;  // indexes are written once the segment is closed and synced
   }
+  segment->indexes_persisted_ = true;
   // Trust the files of a cleanly closed segment, but check the indexes are consistent with it.
   auto offsets = ReadWholeFile(OffsetIndexPath(dir, base_offset));
   auto times = ReadWholeFile(TimeIndexPath(dir, base_offset));
@@ -166,31 +167,36 @@ absl::Status Segment::Append(const RecordBatchView& batch) {
 
 absl::StatusOr<size_t> Segment::Read(int64_t offset, size_t max_bytes, std::string* out) const {
   if (offset >= next_offset_ || size_ == 0) return 0;
-  // Walk headers to find the byte range, then read it with one pread.
-  BatchScanner scanner(file_, index_.LookupOffset(offset), size_, /*read_ahead=*/64 * 1024);
-  std::optional<uint64_t> start;
-  uint64_t end = 0;
+  // Find the batch holding `offset` by walking headers from the index entry (at most about
+  // index.interval.bytes), then read up to max_bytes with one pread and cut after the last whole
+  // batch.
+  BatchScanner scanner(file_, index_.LookupOffset(offset), size_, /*read_ahead=*/8 * 1024);
+  std::optional<BatchScanner::Header> first;
   while (true) {
-    ASSIGN_OR_RETURN(auto batch, scanner.NextHeaderOnly());
-    if (!batch.has_value()) break;
-    if (batch->last_offset < offset) continue;
-    if (!start.has_value()) {
-      start = batch->position;
-    } else if (batch->position + batch->size - *start > max_bytes) {
-      break;
-    }
-    end = batch->position + batch->size;
-    if (end - *start >= max_bytes) break;
+    ASSIGN_OR_RETURN(first, scanner.NextHeaderOnly());
+    if (!first.has_value() || first->last_offset >= offset) break;
   }
-  if (!start.has_value()) return 0;
-  std::string bytes;
-  RETURN_IF_ERROR(file_.ReadAt(*start, end - *start, &bytes));
-  if (bytes.size() != end - *start) {
-    return absl::DataLossError(
-        absl::StrCat("segment ", LogPath(dir_, base_offset_), ": short read at position ", *start));
+  if (!first.has_value()) return 0;
+  const uint64_t want =
+      std::min<uint64_t>(std::max<uint64_t>(max_bytes, first->size), size_ - first->position);
+  const size_t start = out->size();
+  RETURN_IF_ERROR(file_.AppendAt(first->position, want, out));
+  if (out->size() - start != want) {
+    out->resize(start);
+    return absl::DataLossError(absl::StrCat("segment ", LogPath(dir_, base_offset_),
+                                            ": short read at position ", first->position));
   }
-  out->append(bytes);
-  return bytes.size();
+  // Keep whole batches only (the first one always).
+  size_t keep = first->size;
+  while (keep + record::kLogOverhead <= want) {
+    const int32_t length =
+        LoadBigEndian<int32_t>(out->data() + start + keep + record::layout::kBatchLength);
+    const uint64_t size = static_cast<uint64_t>(length) + record::kLogOverhead;
+    if (length < 0 || keep + size > want) break;
+    keep += size;
+  }
+  out->resize(start + keep);
+  return keep;
 }
 
 absl::StatusOr<std::optional<int64_t>> Segment::FindOffsetForTimestamp(int64_t timestamp) const {
@@ -224,6 +230,11 @@ absl::Status Segment::TruncateTo(int64_t offset) {
   RETURN_IF_ERROR(file_.Truncate(cut));
   size_ = cut;
   return Scan(/*truncate_bad_tail=*/false, nullptr);
+}
+
+bool Segment::IndexFilesExist(const std::string& dir, int64_t base_offset) {
+  return FileExists(OffsetIndexPath(dir, base_offset)) &&
+         FileExists(TimeIndexPath(dir, base_offset));
 }
 
 absl::Status Segment::WriteIndexes() const {

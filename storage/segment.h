@@ -77,6 +77,11 @@ class Segment {
   absl::Status TruncateTo(int64_t offset);
 
   absl::Status Sync() const { return file_.DataSync(); }
+  // Whether the .index/.timeindex files on disk match this (closed) segment. Index files are only
+  // written after the segment was synced, so a closed segment without them may have a torn tail.
+  bool indexes_persisted() const { return indexes_persisted_; }
+  void set_indexes_persisted() { indexes_persisted_ = true; }
+  static bool IndexFilesExist(const std::string& dir, int64_t base_offset);
   // Persists the in-memory indexes (on roll and clean shutdown).
   absl::Status WriteIndexes() const;
   // Calls `fn` for every batch in order, each fully validated; stops at the first error.
@@ -102,6 +107,7 @@ class Segment {
   uint64_t size_ = 0;
   int64_t next_offset_;
   int64_t created_ms_;
+  bool indexes_persisted_ = false;
 };
 
 }  // namespace runnel::storage
