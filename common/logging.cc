@@ -3,7 +3,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "common/status_macros.h"
 #include "spdlog/sinks/stdout_sinks.h"
 
@@ -18,13 +18,13 @@ class Registry {
   }
 
   void SetLevel(spdlog::level::level_enum level) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     level_ = level;
     for (auto& [name, logger] : loggers_) logger->set_level(level);
   }
 
   std::shared_ptr<spdlog::logger> Get(std::string_view module) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     auto it = loggers_.find(std::string(module));
     if (it != loggers_.end()) return it->second;
     auto logger = std::make_shared<spdlog::logger>(std::string(module), sink_);
@@ -37,7 +37,7 @@ class Registry {
  private:
   Registry() : sink_(std::make_shared<spdlog::sinks::stderr_sink_mt>()) {}
 
-  absl::Mutex mu_;
+  Mutex mu_;
   const spdlog::sink_ptr sink_;
   spdlog::level::level_enum level_ ABSL_GUARDED_BY(mu_) = spdlog::level::info;
   absl::flat_hash_map<std::string, std::shared_ptr<spdlog::logger>> loggers_ ABSL_GUARDED_BY(mu_);

@@ -85,12 +85,20 @@ inline const char* GetUnsignedVarint(const char* p, const char* limit, int max_b
 }
 
 inline const char* GetVarint(const char* p, const char* limit, int32_t* out) {
+  if (p != limit && static_cast<unsigned char>(*p) < 0x80) {  // one byte: the common case
+    *out = ZigZagDecode32(static_cast<unsigned char>(*p));
+    return p + 1;
+  }
   uint64_t v;
   p = GetUnsignedVarint(p, limit, kMaxVarintBytes, 32, &v);
   if (p != nullptr) *out = ZigZagDecode32(static_cast<uint32_t>(v));
   return p;
 }
 inline const char* GetVarlong(const char* p, const char* limit, int64_t* out) {
+  if (p != limit && static_cast<unsigned char>(*p) < 0x80) {
+    *out = ZigZagDecode64(static_cast<unsigned char>(*p));
+    return p + 1;
+  }
   uint64_t v;
   p = GetUnsignedVarint(p, limit, kMaxVarlongBytes, 64, &v);
   if (p != nullptr) *out = ZigZagDecode64(v);

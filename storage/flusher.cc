@@ -8,19 +8,21 @@ Flusher::Flusher() : thread_([this] { Run(); }) {}
 
 Flusher::~Flusher() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
+    work_cv_.Signal();
   }
   thread_.join();
 }
 
 void Flusher::RequestFlush(Log* log, int64_t end_offset, DurableCallback done) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   pending_.push_back({log, end_offset, std::move(done)});
+  work_cv_.Signal();
 }
 
 void Flusher::Drain(Log* log) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto idle = [this, log]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (in_flight_.contains(log)) return false;
     for (const Request& r : pending_) {
@@ -28,13 +30,13 @@ void Flusher::Drain(Log* log) {
     }
     return true;
   };
-  mu_.Await(absl::Condition(&idle));
+  while (!idle()) idle_cv_.Wait(&mu_);
 }
 
 bool Flusher::HasWorkOrStopping() const { return stopping_ || !pending_.empty(); }
 
 int64_t Flusher::sync_rounds() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return sync_rounds_;
 }
 
@@ -42,8 +44,8 @@ void Flusher::Run() {
   while (true) {
     std::vector<Request> round;
     {
-      absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(this, &Flusher::HasWorkOrStopping));
+      MutexLock lock(&mu_);
+      while (!HasWorkOrStopping()) work_cv_.Wait(&mu_);
       if (pending_.empty()) return;  // stopping with nothing left
       round.swap(pending_);
       for (const Request& r : round) ++in_flight_[r.log];
@@ -62,10 +64,11 @@ void Flusher::Run() {
     for (Request& r : round) {
       if (r.done) r.done(results[r.log]);
     }
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     for (const Request& r : round) {
       if (--in_flight_[r.log] == 0) in_flight_.erase(r.log);
     }
+    idle_cv_.SignalAll();
   }
 }
 

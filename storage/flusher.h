@@ -16,7 +16,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 
 namespace runnel::storage {
 
@@ -52,7 +52,9 @@ class Flusher {
   void Run();
   bool HasWorkOrStopping() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
+  CondVar work_cv_;  // signalled when a request arrives or the flusher stops
+  CondVar idle_cv_;  // signalled after every round, for Drain
   std::vector<Request> pending_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<Log*, int> in_flight_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

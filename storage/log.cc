@@ -124,7 +124,7 @@ absl::StatusOr<std::unique_ptr<Log>> Log::Open(const std::string& dir, const Log
 }
 
 absl::Status Log::LoadSegments(LogOpenReport* report) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   const std::string marker = absl::StrCat(dir_, "/", kCleanShutdownFile);
   report->clean_shutdown = FileExists(marker);
 
@@ -164,6 +164,7 @@ absl::Status Log::LoadSegments(LogOpenReport* report) {
     RecoveryReport segment_report;
     ASSIGN_OR_RETURN(std::unique_ptr<Segment> segment,
                      Segment::Open(dir_, base, interval, recover, &segment_report));
+    segment->set_created_ms(clock_());
     // A segment wholly below the start offset survived a crash during retention: finish the job.
     // (An empty segment starting at the start offset, as compaction can leave, stays.)
     if (!is_last && segment->base_offset() < start_offset &&
@@ -171,6 +172,7 @@ absl::Status Log::LoadSegments(LogOpenReport* report) {
       RETURN_IF_ERROR(segment->Remove());
       continue;
     }
+    if (!is_last) segment->ReleaseFile();
     segments_.push_back(std::move(segment));
     if (segment_report.bytes_truncated > 0) {
       report->recovery = segment_report;
@@ -189,8 +191,10 @@ absl::Status Log::LoadSegments(LogOpenReport* report) {
   if (segments_.empty()) {
     ASSIGN_OR_RETURN(std::unique_ptr<Segment> segment,
                      Segment::Create(dir_, start_offset, interval));
+    segment->set_created_ms(clock_());
     segments_.push_back(std::move(segment));
   }
+  RETURN_IF_ERROR(active().EnsureWritable());  // recovery may have made a closed segment last
   start_offset_ = std::max(start_offset, segments_.front()->base_offset());
   start_offset_ = std::min(start_offset_, active().next_offset());
   flushed_offset_ = active().next_offset();  // what survived recovery is what is on disk
@@ -210,7 +214,7 @@ absl::StatusOr<AppendResult> Log::Append(std::string batch, DurableCallback on_d
   RETURN_IF_ERROR(record::ValidateBatch(batch));
   AppendResult result;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (batch.size() > static_cast<size_t>(config_.max_message_bytes)) {
       return absl::OutOfRangeError(absl::StrCat("batch of ", batch.size(),
                                                 " bytes exceeds max.message.bytes ",
@@ -252,6 +256,7 @@ absl::Status Log::RollLocked(int64_t next_offset) {
   ASSIGN_OR_RETURN(
       std::unique_ptr<Segment> segment,
       Segment::Create(dir_, next_offset, static_cast<uint32_t>(config_.index_interval_bytes)));
+  segment->set_created_ms(clock_());
   RETURN_IF_ERROR(SyncDirectory(dir_));
   logging::Get("storage")->debug("log {}: rolled to segment {}", dir_, next_offset);
   segments_.push_back(std::move(segment));
@@ -259,7 +264,7 @@ absl::Status Log::RollLocked(int64_t next_offset) {
 }
 
 absl::StatusOr<std::string> Log::Read(int64_t offset, size_t max_bytes) const {
-  absl::ReaderMutexLock lock(&mu_);
+  ReaderMutexLock lock(&mu_);
   const int64_t end = segments_.back()->next_offset();
   if (offset < start_offset_ || offset > end) {
     return absl::OutOfRangeError(absl::StrCat("offset ", offset, " is outside the log [",
@@ -286,7 +291,7 @@ absl::StatusOr<std::string> Log::Read(int64_t offset, size_t max_bytes) const {
 }
 
 absl::StatusOr<std::optional<int64_t>> Log::OffsetForTimestamp(int64_t timestamp) const {
-  absl::ReaderMutexLock lock(&mu_);
+  ReaderMutexLock lock(&mu_);
   for (const auto& segment : segments_) {
     if (segment->max_timestamp() < timestamp) continue;
     ASSIGN_OR_RETURN(std::optional<int64_t> offset, segment->FindOffsetForTimestamp(timestamp));
@@ -296,55 +301,55 @@ absl::StatusOr<std::optional<int64_t>> Log::OffsetForTimestamp(int64_t timestamp
 }
 
 int64_t Log::start_offset() const {
-  absl::ReaderMutexLock lock(&mu_);
+  ReaderMutexLock lock(&mu_);
   return start_offset_;
 }
 
 int64_t Log::end_offset() const {
-  absl::ReaderMutexLock lock(&mu_);
+  ReaderMutexLock lock(&mu_);
   return segments_.back()->next_offset();
 }
 
 int64_t Log::flushed_offset() const {
-  absl::ReaderMutexLock lock(&mu_);
+  ReaderMutexLock lock(&mu_);
   return flushed_offset_;
 }
 
 uint64_t Log::size_bytes() const {
-  absl::ReaderMutexLock lock(&mu_);
+  ReaderMutexLock lock(&mu_);
   uint64_t total = 0;
   for (const auto& s : segments_) total += s->size();
   return total;
 }
 
 size_t Log::segment_count() const {
-  absl::ReaderMutexLock lock(&mu_);
+  ReaderMutexLock lock(&mu_);
   return segments_.size();
 }
 
 int64_t Log::active_segment_base_offset() const {
-  absl::ReaderMutexLock lock(&mu_);
+  ReaderMutexLock lock(&mu_);
   return segments_.back()->base_offset();
 }
 
 LogConfig Log::config() const {
-  absl::ReaderMutexLock lock(&mu_);
+  ReaderMutexLock lock(&mu_);
   return config_;
 }
 
 void Log::SetConfig(const LogConfig& config) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   config_ = config;
 }
 
 absl::Status Log::Flush() {
-  absl::MutexLock flush_lock(&flush_mu_);
+  MutexLock flush_lock(&flush_mu_);
   // Every segment with data past the flushed offset, and closed segments still lacking indexes.
   std::vector<std::shared_ptr<Segment>> to_sync;
   std::shared_ptr<Segment> active;
   int64_t end = 0;
   {
-    absl::ReaderMutexLock lock(&mu_);
+    ReaderMutexLock lock(&mu_);
     active = segments_.back();
     for (const auto& segment : segments_) {
       if (segment->next_offset() > flushed_offset_ ||
@@ -364,8 +369,11 @@ absl::Status Log::Flush() {
       indexed.push_back(segment);
     }
   }
-  absl::MutexLock lock(&mu_);
-  for (const auto& segment : indexed) segment->set_indexes_persisted();
+  MutexLock lock(&mu_);
+  for (const auto& segment : indexed) {
+    segment->set_indexes_persisted();
+    segment->ReleaseFile();
+  }
   flushed_offset_ = std::max(flushed_offset_, end);
   unflushed_messages_ = 0;
   last_flush_ms_ = clock_();
@@ -374,7 +382,7 @@ absl::Status Log::Flush() {
 
 absl::Status Log::MaybeFlushByTime() {
   {
-    absl::ReaderMutexLock lock(&mu_);
+    ReaderMutexLock lock(&mu_);
     if (flushed_offset_ >= segments_.back()->next_offset() ||
         clock_() - last_flush_ms_ < config_.flush_ms) {
       return absl::OkStatus();
@@ -384,8 +392,8 @@ absl::Status Log::MaybeFlushByTime() {
 }
 
 absl::Status Log::TruncateTo(int64_t offset) {
-  absl::MutexLock flush_lock(&flush_mu_);
-  absl::MutexLock lock(&mu_);
+  MutexLock flush_lock(&flush_mu_);
+  MutexLock lock(&mu_);
   if (offset < start_offset_) {
     return absl::OutOfRangeError(absl::StrCat("TruncateTo ", offset, " is below the log start ",
                                               start_offset_, " of ", dir_));
@@ -394,6 +402,7 @@ absl::Status Log::TruncateTo(int64_t offset) {
     RETURN_IF_ERROR(segments_.back()->Remove());
     segments_.pop_back();
   }
+  RETURN_IF_ERROR(active().EnsureWritable());
   RETURN_IF_ERROR(active().TruncateTo(offset));
   RETURN_IF_ERROR(active().Sync());
   flushed_offset_ = std::min(flushed_offset_, active().next_offset());
@@ -406,7 +415,7 @@ absl::Status Log::PersistStartOffset(int64_t offset) {
 
 absl::Status Log::DeleteBefore(int64_t offset) {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     const int64_t end = active().next_offset();
     if (offset > end) {
       return absl::OutOfRangeError(
@@ -421,10 +430,10 @@ absl::Status Log::DeleteBefore(int64_t offset) {
 }
 
 absl::Status Log::DeleteOldestSegments(const std::function<bool(const Segment&)>& should_delete) {
-  absl::MutexLock flush_lock(&flush_mu_);
+  MutexLock flush_lock(&flush_mu_);
   std::vector<std::shared_ptr<Segment>> doomed;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     size_t n = 0;
     while (n + 1 < segments_.size() && should_delete(*segments_[n])) ++n;
     if (n == 0) return absl::OkStatus();
@@ -468,7 +477,7 @@ absl::Status Log::ApplyRetention() {
 absl::Status Log::Close() {
   flusher_->Drain(this);
   RETURN_IF_ERROR(Flush());  // syncs and indexes every closed segment too
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   RETURN_IF_ERROR(active().Sync());
   RETURN_IF_ERROR(active().WriteIndexes());
   flushed_offset_ = active().next_offset();

@@ -17,7 +17,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "storage/flusher.h"
 #include "storage/log_config.h"
 #include "storage/segment.h"
@@ -117,7 +117,7 @@ class Log {
   Flusher* const flusher_;
   const Clock clock_;
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   LogConfig config_ ABSL_GUARDED_BY(mu_);
   // Ordered by base offset; never empty once open. shared_ptr: a sync in flight keeps its
   // segment alive while retention may drop it from the list.
@@ -127,8 +127,8 @@ class Log {
   int64_t unflushed_messages_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t last_flush_ms_ ABSL_GUARDED_BY(mu_) = 0;
 
-  absl::Mutex flush_mu_;       // one Flush at a time (they write the same index files)
-  absl::Mutex compaction_mu_;  // one compaction at a time; appends continue meanwhile
+  Mutex flush_mu_;       // one Flush at a time (they write the same index files)
+  Mutex compaction_mu_;  // one compaction at a time; appends continue meanwhile
 };
 
 }  // namespace runnel::storage

@@ -99,14 +99,14 @@ absl::Status CompactBatch(const RecordBatchView& batch, const OffsetMap& latest,
 }  // namespace
 
 absl::Status Log::Compact() {
-  absl::MutexLock compaction_lock(&compaction_mu_);
+  MutexLock compaction_lock(&compaction_mu_);
   const LogConfig config = this->config();
   if (!config.cleanup_compact) return absl::OkStatus();
   // Compaction rewrites only durable, indexed closed segments: finish any pending roll flush.
   RETURN_IF_ERROR(Flush());
   std::vector<std::shared_ptr<Segment>> closed;
   {
-    absl::ReaderMutexLock lock(&mu_);
+    ReaderMutexLock lock(&mu_);
     // (A segment rolled since the Flush above waits for the next pass.)
     for (auto it = segments_.begin(); it + 1 != segments_.end() && (*it)->indexes_persisted();
          ++it) {
@@ -140,8 +140,8 @@ absl::Status Log::Compact() {
     RETURN_IF_ERROR(RenameFile(cleaned, swap));
     RETURN_IF_ERROR(SyncDirectory(dir_));
 
-    absl::MutexLock flush_lock(&flush_mu_);
-    absl::MutexLock lock(&mu_);
+    MutexLock flush_lock(&flush_mu_);
+    MutexLock lock(&mu_);
     auto pos = std::find(segments_.begin(), segments_.end(), segment);
     if (pos == segments_.end()) {  // retention took it meanwhile
       RETURN_IF_ERROR(RemoveFile(swap));
@@ -155,6 +155,8 @@ absl::Status Log::Compact() {
     ASSIGN_OR_RETURN(std::unique_ptr<Segment> compacted,
                      Segment::Open(dir_, base, static_cast<uint32_t>(config.index_interval_bytes),
                                    /*recover=*/false, nullptr));
+    compacted->ReleaseFile();
+    compacted->set_created_ms(segment->created_ms());
     log->info("log {}: compacted segment {}: {} -> {} records, {} -> {} bytes", dir_, base,
               stats.records_in, stats.records_out, segment->size(), compacted->size());
     *pos = std::move(compacted);

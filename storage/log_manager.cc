@@ -5,9 +5,9 @@
 
 #include <filesystem>
 
+#include <chrono>
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/time.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 
@@ -63,7 +63,7 @@ absl::StatusOr<std::unique_ptr<LogManager>> LogManager::Open(LogManagerOptions o
   }
   std::unique_ptr<LogManager> manager(new LogManager(std::move(options)));
   {
-    absl::MutexLock lock(&manager->mu_);
+    MutexLock lock(&manager->mu_);
     manager->overrides_ = manager->options_.topic_overrides;
   }
   RETURN_IF_ERROR(manager->OpenAll());
@@ -73,10 +73,18 @@ absl::StatusOr<std::unique_ptr<LogManager>> LogManager::Open(LogManagerOptions o
   return manager;
 }
 
-LogManager::~LogManager() {
-  if (!stop_.HasBeenNotified()) stop_.Notify();
+void LogManager::StopMaintenance() {
+  {
+    MutexLock lock(&stop_mu_);
+    stopping_ = true;
+    stop_cv_.SignalAll();
+  }
   if (maintenance_.joinable()) maintenance_.join();
-  absl::MutexLock lock(&mu_);
+}
+
+LogManager::~LogManager() {
+  StopMaintenance();
+  MutexLock lock(&mu_);
   logs_.clear();  // before flusher_ goes: each Log drains its requests
 }
 
@@ -89,19 +97,19 @@ absl::Status LogManager::OpenAll() {
     }
   }
   std::atomic<size_t> next{0};
-  absl::Mutex result_mu;
+  Mutex result_mu;
   absl::Status first_error;
   auto worker = [&] {
     for (size_t i; (i = next++) < found.size();) {
       const TopicPartition& tp = found[i];
       auto log = Log::Open(absl::StrCat(options_.data_dir, "/", tp.DirName()), ConfigFor(tp.topic),
                            &flusher_, options_.clock);
-      absl::MutexLock lock(&result_mu);
+      MutexLock lock(&result_mu);
       if (!log.ok()) {
         if (first_error.ok()) first_error = log.status();
         continue;
       }
-      absl::MutexLock logs_lock(&mu_);
+      MutexLock logs_lock(&mu_);
       logs_[tp] = *std::move(log);
     }
   };
@@ -115,7 +123,7 @@ absl::Status LogManager::OpenAll() {
 }
 
 LogConfig LogManager::ConfigFor(const std::string& topic) const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto it = overrides_.find(topic);
   return it == overrides_.end() ? options_.defaults : it->second.ApplyTo(options_.defaults);
 }
@@ -127,7 +135,7 @@ absl::StatusOr<Log*> LogManager::GetOrCreate(const TopicPartition& tp) {
   }
   if (Log* log = Get(tp)) return log;
   const LogConfig config = ConfigFor(tp.topic);
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (auto it = logs_.find(tp); it != logs_.end()) return it->second.get();
   ASSIGN_OR_RETURN(std::unique_ptr<Log> log,
                    Log::Open(absl::StrCat(options_.data_dir, "/", tp.DirName()), config, &flusher_,
@@ -138,13 +146,13 @@ absl::StatusOr<Log*> LogManager::GetOrCreate(const TopicPartition& tp) {
 }
 
 Log* LogManager::Get(const TopicPartition& tp) const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto it = logs_.find(tp);
   return it == logs_.end() ? nullptr : it->second.get();
 }
 
 std::vector<TopicPartition> LogManager::List() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   std::vector<TopicPartition> out;
   for (const auto& [tp, log] : logs_) out.push_back(tp);
   std::sort(out.begin(), out.end());
@@ -154,7 +162,7 @@ std::vector<TopicPartition> LogManager::List() const {
 absl::Status LogManager::Delete(const TopicPartition& tp) {
   std::unique_ptr<Log> log;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     auto it = logs_.find(tp);
     if (it == logs_.end()) {
       return absl::NotFoundError(absl::StrCat("partition ", tp.DirName(), " does not exist"));
@@ -162,7 +170,7 @@ absl::Status LogManager::Delete(const TopicPartition& tp) {
     log = std::move(it->second);
     logs_.erase(it);
   }
-  absl::MutexLock maintenance_lock(&maintenance_mu_);  // not while a pass uses it
+  MutexLock maintenance_lock(&maintenance_mu_);  // not while a pass uses it
   const std::string dir = log->dir();
   log.reset();
   std::error_code ec;
@@ -175,7 +183,7 @@ absl::Status LogManager::SetTopicOverrides(const std::string& topic,
                                            const LogConfigOverrides& overrides) {
   const LogConfig config = overrides.ApplyTo(options_.defaults);
   RETURN_IF_ERROR(config.Validate());
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   overrides_[topic] = overrides;
   for (auto& [tp, log] : logs_) {
     if (tp.topic == topic) log->SetConfig(config);
@@ -184,10 +192,10 @@ absl::Status LogManager::SetTopicOverrides(const std::string& topic,
 }
 
 absl::Status LogManager::RunMaintenance() {
-  absl::MutexLock maintenance_lock(&maintenance_mu_);
+  MutexLock maintenance_lock(&maintenance_mu_);
   std::vector<Log*> logs;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     for (auto& [tp, log] : logs_) logs.push_back(log.get());
   }
   absl::Status first_error;
@@ -203,16 +211,25 @@ absl::Status LogManager::RunMaintenance() {
 }
 
 void LogManager::MaintenanceLoop() {
-  const absl::Duration interval = absl::Milliseconds(options_.maintenance_interval_ms);
-  while (!stop_.WaitForNotificationWithTimeout(interval)) {
+  const auto interval = std::chrono::milliseconds(options_.maintenance_interval_ms);
+  while (true) {
+    {
+      MutexLock lock(&stop_mu_);
+      const auto deadline = std::chrono::steady_clock::now() + interval;
+      while (!stopping_ && std::chrono::steady_clock::now() < deadline) {
+        stop_cv_.WaitWithTimeout(&stop_mu_, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                deadline - std::chrono::steady_clock::now()) +
+                                                std::chrono::milliseconds(1));
+      }
+      if (stopping_) return;
+    }
     RunMaintenance().IgnoreError();  // logged per log; the next pass retries
   }
 }
 
 absl::Status LogManager::Close() {
-  if (!stop_.HasBeenNotified()) stop_.Notify();
-  if (maintenance_.joinable()) maintenance_.join();
-  absl::MutexLock lock(&mu_);
+  StopMaintenance();
+  MutexLock lock(&mu_);
   absl::Status first_error;
   for (auto& [tp, log] : logs_) {
     absl::Status s = log->Close();

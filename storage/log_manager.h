@@ -17,8 +17,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
+#include "common/mutex.h"
 #include "storage/flusher.h"
 #include "storage/log.h"
 #include "storage/log_config.h"
@@ -85,14 +84,17 @@ class LogManager {
   explicit LogManager(LogManagerOptions options) : options_(std::move(options)) {}
   absl::Status OpenAll();
   void MaintenanceLoop();
+  void StopMaintenance();
 
   const LogManagerOptions options_;
   Flusher flusher_;
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   absl::flat_hash_map<TopicPartition, std::unique_ptr<Log>> logs_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, LogConfigOverrides> overrides_ ABSL_GUARDED_BY(mu_);
-  absl::Mutex maintenance_mu_;  // one maintenance pass at a time
-  absl::Notification stop_;
+  Mutex maintenance_mu_;  // one maintenance pass at a time
+  Mutex stop_mu_;
+  CondVar stop_cv_;
+  bool stopping_ ABSL_GUARDED_BY(stop_mu_) = false;
   std::thread maintenance_;
 };
 

@@ -5,7 +5,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/time/clock.h"
 #include "common/logging.h"
 #include "common/record/batch_validator.h"
 #include "common/record/record_iterator.h"
@@ -61,8 +60,7 @@ Segment::Segment(std::string dir, int64_t base_offset, uint32_t index_interval_b
       index_interval_bytes_(index_interval_bytes),
       file_(std::move(file)),
       index_(base_offset, index_interval_bytes),
-      next_offset_(base_offset),
-      created_ms_(absl::ToUnixMillis(absl::Now())) {}
+      next_offset_(base_offset) {}
 
 absl::StatusOr<std::unique_ptr<Segment>> Segment::Create(const std::string& dir,
                                                          int64_t base_offset,
@@ -165,12 +163,34 @@ absl::Status Segment::Append(const RecordBatchView& batch) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<const File*> Segment::ReadableFile(File* scratch) const {
+  if (file_.is_open()) return &file_;
+  ASSIGN_OR_RETURN(*scratch, File::Open(LogPath(dir_, base_offset_), File::Mode::kReadOnly));
+  return scratch;
+}
+
+absl::Status Segment::Sync() const {
+  File scratch;
+  ASSIGN_OR_RETURN(const File* file, ReadableFile(&scratch));
+  return file->DataSync();
+}
+
+void Segment::ReleaseFile() { file_.Close().IgnoreError(); }  // read-only use: nothing to lose
+
+absl::Status Segment::EnsureWritable() {
+  if (file_.is_open()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(file_, File::Open(LogPath(dir_, base_offset_), File::Mode::kReadWrite));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<size_t> Segment::Read(int64_t offset, size_t max_bytes, std::string* out) const {
   if (offset >= next_offset_ || size_ == 0) return 0;
+  File scratch;
+  ASSIGN_OR_RETURN(const File* file, ReadableFile(&scratch));
   // Find the batch holding `offset` by walking headers from the index entry (at most about
   // index.interval.bytes), then read up to max_bytes with one pread and cut after the last whole
   // batch.
-  BatchScanner scanner(file_, index_.LookupOffset(offset), size_, /*read_ahead=*/8 * 1024);
+  BatchScanner scanner(*file, index_.LookupOffset(offset), size_, /*read_ahead=*/8 * 1024);
   std::optional<BatchScanner::Header> first;
   while (true) {
     ASSIGN_OR_RETURN(first, scanner.NextHeaderOnly());
@@ -180,7 +200,7 @@ absl::StatusOr<size_t> Segment::Read(int64_t offset, size_t max_bytes, std::stri
   const uint64_t want =
       std::min<uint64_t>(std::max<uint64_t>(max_bytes, first->size), size_ - first->position);
   const size_t start = out->size();
-  RETURN_IF_ERROR(file_.AppendAt(first->position, want, out));
+  RETURN_IF_ERROR(file->AppendAt(first->position, want, out));
   if (out->size() - start != want) {
     out->resize(start);
     return absl::DataLossError(absl::StrCat("segment ", LogPath(dir_, base_offset_),
@@ -201,7 +221,9 @@ absl::StatusOr<size_t> Segment::Read(int64_t offset, size_t max_bytes, std::stri
 
 absl::StatusOr<std::optional<int64_t>> Segment::FindOffsetForTimestamp(int64_t timestamp) const {
   if (size_ == 0 || index_.max_timestamp() < timestamp) return std::nullopt;
-  BatchScanner scanner(file_, index_.LookupTimestamp(timestamp), size_);
+  File scratch;
+  ASSIGN_OR_RETURN(const File* file, ReadableFile(&scratch));
+  BatchScanner scanner(*file, index_.LookupTimestamp(timestamp), size_);
   while (true) {
     ASSIGN_OR_RETURN(auto batch, scanner.Next());
     if (!batch.has_value()) return std::nullopt;
@@ -217,6 +239,7 @@ absl::StatusOr<std::optional<int64_t>> Segment::FindOffsetForTimestamp(int64_t t
 
 absl::Status Segment::TruncateTo(int64_t offset) {
   if (offset >= next_offset_) return absl::OkStatus();
+  RETURN_IF_ERROR(EnsureWritable());
   BatchScanner scanner(file_, index_.LookupOffset(offset), size_);
   uint64_t cut = size_;
   while (true) {
@@ -245,7 +268,9 @@ absl::Status Segment::WriteIndexes() const {
 
 absl::Status Segment::ForEachBatch(
     const std::function<absl::Status(const RecordBatchView&)>& fn) const {
-  BatchScanner scanner(file_, 0, size_);
+  File scratch;
+  ASSIGN_OR_RETURN(const File* file, ReadableFile(&scratch));
+  BatchScanner scanner(*file, 0, size_);
   while (true) {
     ASSIGN_OR_RETURN(auto batch, scanner.Next());
     if (!batch.has_value()) return absl::OkStatus();

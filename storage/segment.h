@@ -56,8 +56,9 @@ class Segment {
   // One past the last offset held (base_offset() when empty).
   int64_t next_offset() const { return next_offset_; }
   int64_t max_timestamp() const { return index_.max_timestamp(); }
-  // Wall-clock time the segment was created or opened, for segment.ms.
+  // When the segment was created or opened (by the Log's clock), for segment.ms.
   int64_t created_ms() const { return created_ms_; }
+  void set_created_ms(int64_t ms) { created_ms_ = ms; }
   const std::string& dir() const { return dir_; }
 
   // Appends a batch that already carries its final offsets. On a write error the file is cut back
@@ -76,7 +77,14 @@ class Segment {
   // in Kafka) and rebuilds the indexes.
   absl::Status TruncateTo(int64_t offset);
 
-  absl::Status Sync() const { return file_.DataSync(); }
+  absl::Status Sync() const;
+
+  // Closed segments do not keep a descriptor: reads open the file for their duration, so a
+  // broker with many segments holds about one descriptor per partition (its active segment).
+  // ReleaseFile closes the descriptor (exclusive lock); EnsureWritable reopens it for appends
+  // (e.g. when truncation makes a closed segment active again).
+  void ReleaseFile();
+  absl::Status EnsureWritable();
   // Whether the .index/.timeindex files on disk match this (closed) segment. Index files are only
   // written after the segment was synced, so a closed segment without them may have a torn tail.
   bool indexes_persisted() const { return indexes_persisted_; }
@@ -94,6 +102,9 @@ class Segment {
  private:
   Segment(std::string dir, int64_t base_offset, uint32_t index_interval_bytes, File file);
 
+  // The descriptor to read through: file_ when open, else `*scratch` opened read-only.
+  absl::StatusOr<const File*> ReadableFile(File* scratch) const;
+
   // Scans batches from `position` to the end of the file, rebuilding the index and next offset.
   // With `truncate_bad_tail`, a bad batch ends the scan and the file is cut there; otherwise a bad
   // batch is an error.
@@ -106,7 +117,7 @@ class Segment {
   SegmentIndex index_;
   uint64_t size_ = 0;
   int64_t next_offset_;
-  int64_t created_ms_;
+  int64_t created_ms_ = 0;
   bool indexes_persisted_ = false;
 };
 

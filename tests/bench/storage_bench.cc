@@ -15,9 +15,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <thread>
 
-#include "absl/synchronization/notification.h"
 #include "common/record/batch_builder.h"
 #include "storage/log_manager.h"
 
@@ -181,14 +181,14 @@ void BM_DurableAppend(benchmark::State& state) {
   for (auto _ : state) {
     // One "iteration" = every writer appends one batch durably.
     std::atomic<int> pending{kWriters};
-    absl::Notification all_done;
+    std::promise<void> all_done;
     for (int w = 0; w < kWriters; ++w) {
       auto r = log->Append(batch, [&](absl::Status) {
-        if (--pending == 0) all_done.Notify();
+        if (--pending == 0) all_done.set_value();
       });
       if (!r.ok()) state.SkipWithError("append failed");
     }
-    all_done.WaitForNotification();
+    all_done.get_future().wait();
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * kWriters * batch.size());
   state.counters["durable_appends_per_s"] = benchmark::Counter(
@@ -212,9 +212,9 @@ void BM_DurableAppendThreads(benchmark::State& state) {
     for (int w = 0; w < writers; ++w) {
       threads.emplace_back([&] {
         for (int i = 0; i < 500; ++i) {
-          absl::Notification done;
-          (void)log->Append(batch, [&](absl::Status) { done.Notify(); });
-          done.WaitForNotification();
+          std::promise<void> done;
+          (void)log->Append(batch, [&](absl::Status) { done.set_value(); });
+          done.get_future().wait();
           ++acked;
         }
       });

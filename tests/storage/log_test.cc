@@ -5,10 +5,10 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <random>
 #include <thread>
 
-#include "absl/synchronization/notification.h"
 #include "common/record/batch_validator.h"
 #include "storage/file.h"
 #include "tests/storage/storage_test_util.h"
@@ -347,6 +347,51 @@ TEST(LogTest, RetentionDeletesOldAndExcessClosedSegments) {
   EXPECT_GE(log->segment_count(), 1u);
 }
 
+TEST(LogTest, SegmentMsRollsByAgeAndFlushMessagesFlushesInTheBackground) {
+  TempDir dir;
+  Flusher flusher;
+  int64_t now = 5'000'000;
+  LogConfig config;
+  config.segment_ms = 60'000;
+  config.flush_messages = 10;
+  auto log = OpenOrDie(dir.path(), config, &flusher, nullptr, [&now] { return now; });
+  ASSERT_TRUE(log->Append(MakeBatch(4, now, "a")).ok());
+  ASSERT_TRUE(log->Append(MakeBatch(4, now, "b")).ok());
+  EXPECT_EQ(log->segment_count(), 1u);
+  now += 60'000;
+  ASSERT_TRUE(log->Append(MakeBatch(4, now, "c")).ok());  // 12 unflushed: a flush is queued
+  EXPECT_EQ(log->segment_count(), 2u);
+  // The background flush lands without anyone waiting on it (bounded wait).
+  for (int i = 0; i < 500 && log->flushed_offset() < 12; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(log->flushed_offset(), 12);
+}
+
+int OpenDescriptorCount() {
+  int n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+  return n;
+}
+
+TEST(LogTest, ClosedSegmentsHoldNoFileDescriptors) {
+  TempDir dir;
+  Flusher flusher;
+  const int before = OpenDescriptorCount();
+  auto log = OpenOrDie(dir.path(), SmallSegments(), &flusher);
+  AppendRandomBatches(log.get(), 300, 9);
+  ASSERT_TRUE(log->Flush().ok());  // finishes the rolled segments' syncs
+  ASSERT_GT(log->segment_count(), 10u);
+  EXPECT_LE(OpenDescriptorCount() - before, 1);  // just the active segment
+  // Reads of closed segments still work, and reopening keeps the bound.
+  EXPECT_FALSE(DecodeAll(*log->Read(0, 1 << 20)).empty());
+  ASSERT_TRUE(log->Close().ok());
+  log.reset();
+  log = OpenOrDie(dir.path(), SmallSegments(), &flusher);
+  EXPECT_LE(OpenDescriptorCount() - before, 1);
+  EXPECT_FALSE(DecodeAll(*log->Read(0, 1 << 20)).empty());
+}
+
 TEST(LogDurabilityTest, GroupCommitCoversConcurrentAppendsWithFewSyncs) {
   TempDir dir;
   Flusher flusher;
@@ -357,13 +402,13 @@ TEST(LogDurabilityTest, GroupCommitCoversConcurrentAppendsWithFewSyncs) {
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kPerThread; ++i) {
-        absl::Notification done;
+        std::promise<void> done;
         auto r = log->Append(MakeBatch(2, i, "w" + std::to_string(t)), [&](absl::Status s) {
           (s.ok() ? acked : failed)++;
-          done.Notify();
+          done.set_value();
         });
         ASSERT_TRUE(r.ok());
-        done.WaitForNotification();
+        done.get_future().wait();
         EXPECT_GE(log->flushed_offset(), r->last_offset + 1);
       }
     });
