@@ -59,7 +59,7 @@ void Flusher::Run() {
     }
     absl::flat_hash_map<Log*, absl::Status> results;
     for (const auto& [log, end_offset] : targets) {
-      results[log] = log->flushed_offset() >= end_offset ? absl::OkStatus() : log->Flush();
+      results[log] = log->NeedsFlush(end_offset) ? log->Flush() : absl::OkStatus();
     }
     for (Request& r : round) {
       if (r.done) r.done(results[r.log]);

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <limits>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -27,10 +28,14 @@ struct DirListing {
   std::vector<std::string> swaps;      // <base>.log.swap: a finished compaction, to install
 };
 
+// Exactly 20 decimal digits (no sign, no spaces).
 std::optional<int64_t> ParseBase(std::string_view stem) {
+  if (stem.size() != 20) return std::nullopt;
   int64_t base = 0;
-  if (stem.size() != 20 || !absl::SimpleAtoi(std::string(stem), &base) || base < 0) {
-    return std::nullopt;
+  for (char c : stem) {
+    if (c < '0' || c > '9') return std::nullopt;
+    if (base > (std::numeric_limits<int64_t>::max() - (c - '0')) / 10) return std::nullopt;
+    base = base * 10 + (c - '0');
   }
   return base;
 }
@@ -195,8 +200,16 @@ absl::Status Log::LoadSegments(LogOpenReport* report) {
     segments_.push_back(std::move(segment));
   }
   RETURN_IF_ERROR(active().EnsureWritable());  // recovery may have made a closed segment last
+  // The active segment's index files go stale with its first append; without them a crash after
+  // it is rolled still sends it through a recovery scan.
+  RETURN_IF_ERROR(active().DiscardIndexFiles());
   start_offset_ = std::max(start_offset, segments_.front()->base_offset());
-  start_offset_ = std::min(start_offset_, active().next_offset());
+  if (start_offset_ > active().next_offset()) {
+    // Recovery cut below the stored start: new appends will reuse those offsets, so the stored
+    // start must come down with it or they would be hidden after the next restart.
+    start_offset_ = active().next_offset();
+    RETURN_IF_ERROR(PersistStartOffset(start_offset_));
+  }
   flushed_offset_ = active().next_offset();  // what survived recovery is what is on disk
   last_flush_ms_ = clock_();
   // From here on the log is live: a crash must lead to a recovery scan.
@@ -405,12 +418,22 @@ absl::Status Log::TruncateTo(int64_t offset) {
   RETURN_IF_ERROR(active().EnsureWritable());
   RETURN_IF_ERROR(active().TruncateTo(offset));
   RETURN_IF_ERROR(active().Sync());
+  RETURN_IF_ERROR(SyncDirectory(dir_));  // the removed segments must stay removed
   flushed_offset_ = std::min(flushed_offset_, active().next_offset());
   return absl::OkStatus();
 }
 
 absl::Status Log::PersistStartOffset(int64_t offset) {
   return WriteFileAtomically(absl::StrCat(dir_, "/", kStartOffsetFile), absl::StrCat(offset));
+}
+
+bool Log::NeedsFlush(int64_t end_offset) const {
+  ReaderMutexLock lock(&mu_);
+  if (flushed_offset_ < end_offset) return true;
+  for (size_t i = 0; i + 1 < segments_.size(); ++i) {
+    if (!segments_[i]->indexes_persisted()) return true;
+  }
+  return false;
 }
 
 absl::Status Log::DeleteBefore(int64_t offset) {

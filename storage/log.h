@@ -67,6 +67,9 @@ class Log {
   int64_t start_offset() const;
   int64_t end_offset() const;  // the offset the next record will get
   int64_t flushed_offset() const;
+  // Whether a Flush would do anything for a request up to `end_offset`: data not yet synced, or a
+  // closed segment whose sync and index files are still pending.
+  bool NeedsFlush(int64_t end_offset) const;
   uint64_t size_bytes() const;
   size_t segment_count() const;
   // Records below this offset lie in closed segments, the ones compaction and retention act on.

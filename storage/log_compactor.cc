@@ -142,8 +142,8 @@ absl::Status Log::Compact() {
 
     MutexLock flush_lock(&flush_mu_);
     MutexLock lock(&mu_);
-    auto pos = std::find(segments_.begin(), segments_.end(), segment);
-    if (pos == segments_.end()) {  // retention took it meanwhile
+    auto pos = std::find(segments_.begin(), segments_.end() - 1, segment);
+    if (pos == segments_.end() - 1) {  // retention took it, or truncation made it active, meanwhile
       RETURN_IF_ERROR(RemoveFile(swap));
       continue;
     }

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <limits>
 
 #include <chrono>
 #include "absl/strings/numbers.h"
@@ -18,11 +19,18 @@ std::string TopicPartition::DirName() const { return absl::StrCat(topic, "-", pa
 std::optional<TopicPartition> TopicPartition::FromDirName(std::string_view name) {
   const size_t dash = name.rfind('-');
   if (dash == std::string_view::npos || dash == 0) return std::nullopt;
-  int32_t partition = 0;
-  if (!absl::SimpleAtoi(std::string(name.substr(dash + 1)), &partition) || partition < 0) {
+  // Canonical decimal only: "t-07" or "t-+7" must not alias "t-7".
+  const std::string_view digits = name.substr(dash + 1);
+  if (digits.empty() || digits.size() > 10 || (digits.size() > 1 && digits[0] == '0')) {
     return std::nullopt;
   }
-  TopicPartition tp{std::string(name.substr(0, dash)), partition};
+  int64_t partition = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return std::nullopt;
+    partition = partition * 10 + (c - '0');
+  }
+  if (partition > std::numeric_limits<int32_t>::max()) return std::nullopt;
+  TopicPartition tp{std::string(name.substr(0, dash)), static_cast<int32_t>(partition)};
   if (!ValidateTopicName(tp.topic).ok()) return std::nullopt;
   return tp;
 }

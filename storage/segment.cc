@@ -156,6 +156,7 @@ absl::Status Segment::Scan(bool truncate_bad_tail, RecoveryReport* report) {
 
 absl::Status Segment::Append(const RecordBatchView& batch) {
   RETURN_IF_ERROR(WriteBatchOrRollBack(file_, size_, batch.bytes()));
+  indexes_persisted_ = false;
   index_.OnBatch(batch.base_offset(), batch.max_timestamp(), static_cast<uint32_t>(size_),
                  static_cast<uint32_t>(batch.size()));
   size_ += batch.size();
@@ -240,6 +241,7 @@ absl::StatusOr<std::optional<int64_t>> Segment::FindOffsetForTimestamp(int64_t t
 absl::Status Segment::TruncateTo(int64_t offset) {
   if (offset >= next_offset_) return absl::OkStatus();
   RETURN_IF_ERROR(EnsureWritable());
+  RETURN_IF_ERROR(DiscardIndexFiles());
   BatchScanner scanner(file_, index_.LookupOffset(offset), size_);
   uint64_t cut = size_;
   while (true) {
@@ -253,6 +255,12 @@ absl::Status Segment::TruncateTo(int64_t offset) {
   RETURN_IF_ERROR(file_.Truncate(cut));
   size_ = cut;
   return Scan(/*truncate_bad_tail=*/false, nullptr);
+}
+
+absl::Status Segment::DiscardIndexFiles() {
+  indexes_persisted_ = false;
+  RETURN_IF_ERROR(RemoveFile(OffsetIndexPath(dir_, base_offset_)));
+  return RemoveFile(TimeIndexPath(dir_, base_offset_));
 }
 
 bool Segment::IndexFilesExist(const std::string& dir, int64_t base_offset) {

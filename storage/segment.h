@@ -89,14 +89,18 @@ class Segment {
   // written after the segment was synced, so a closed segment without them may have a torn tail.
   bool indexes_persisted() const { return indexes_persisted_; }
   void set_indexes_persisted() { indexes_persisted_ = true; }
+  // Deletes the index files of a segment about to be appended to (or truncated): from then on
+  // they would be stale, and their absence is what tells recovery to scan this segment.
+  absl::Status DiscardIndexFiles();
   static bool IndexFilesExist(const std::string& dir, int64_t base_offset);
-  // Persists the in-memory indexes (on roll and clean shutdown).
+  // Persists the in-memory indexes (after a closed segment's sync, and at clean shutdown).
   absl::Status WriteIndexes() const;
   // Calls `fn` for every batch in order, each fully validated; stops at the first error.
   absl::Status ForEachBatch(
       const std::function<absl::Status(const record::RecordBatchView&)>& fn) const;
 
-  // Unlinks the segment's files. Reads through this object keep working until it is destroyed.
+  // Unlinks the segment's files. The Log removes the segment from its list first, under its
+  // exclusive lock, so no read reaches a removed segment.
   absl::Status Remove();
 
  private:

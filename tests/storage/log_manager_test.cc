@@ -25,6 +25,11 @@ TEST(TopicPartitionTest, DirNamesRoundTripAndBadTopicNamesAreNamed) {
   EXPECT_EQ(TopicPartition::FromDirName(tp.DirName()), tp);
   EXPECT_FALSE(TopicPartition::FromDirName("no-partition-x").has_value());
   EXPECT_FALSE(TopicPartition::FromDirName("-3").has_value());
+  // Only the canonical spelling: these must not alias partition 7.
+  EXPECT_FALSE(TopicPartition::FromDirName("t-07").has_value());
+  EXPECT_FALSE(TopicPartition::FromDirName("t-+7").has_value());
+  EXPECT_FALSE(TopicPartition::FromDirName("t- 7").has_value());
+  EXPECT_EQ(TopicPartition::FromDirName("t-0")->partition, 0);
   const absl::Status bad = ValidateTopicName("has space");
   EXPECT_NE(bad.message().find("' '"), absl::string_view::npos) << bad;
   EXPECT_FALSE(ValidateTopicName("..").ok());
