@@ -55,8 +55,9 @@ absl::Status RecordIterator::RecordError(const std::string& field, const std::st
 namespace {
 
 // Reads a length-prefixed field whose length may be -1 (null) when `nullable`.
-bool ReadLengthPrefixed(ByteReader* r, bool nullable, std::optional<std::string_view>* out,
-                        int32_t* length) {
+inline __attribute__((always_inline)) bool ReadLengthPrefixed(ByteReader* r, bool nullable,
+                                                              std::optional<std::string_view>* out,
+                                                              int32_t* length) {
   *length = 0;
   if (!r->ReadVarint(length)) return false;
   if (*length == -1 && nullable) {

@@ -356,6 +356,35 @@ TEST(LogTest, TruncateToAndDeleteBefore) {
   EXPECT_EQ(log->end_offset(), batches[60].base + 2);
 }
 
+TEST(LogRecoveryTest, CrashMidRetentionFinishesTheDeletionOnOpen) {
+  // Retention persists the new start offset, then unlinks segments: a crash between the two
+  // leaves segments wholly below the start, which the next open removes.
+  TempDir dir;
+  Flusher flusher;
+  std::vector<Appended> batches;
+  {
+    auto log = OpenOrDie(dir.path(), SmallSegments(), &flusher);
+    batches = AppendRandomBatches(log.get(), 150, 10);
+    ASSERT_TRUE(log->Close().ok());
+  }
+  std::vector<int64_t> bases;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+    if (e.path().extension() == ".log") bases.push_back(std::stoll(e.path().stem().string()));
+  }
+  std::sort(bases.begin(), bases.end());
+  ASSERT_GT(bases.size(), 5u);
+  ASSERT_TRUE(WriteFileAtomically(dir.Sub(Log::kStartOffsetFile), std::to_string(bases[3])).ok());
+
+  auto log = OpenOrDie(dir.path(), SmallSegments(), &flusher);
+  EXPECT_EQ(log->start_offset(), bases[3]);
+  for (int i = 0; i < 3; ++i) EXPECT_FALSE(FileExists(Segment::LogPath(dir.path(), bases[i])));
+  EXPECT_TRUE(FileExists(Segment::LogPath(dir.path(), bases[3])));
+  const auto records = DecodeAll(*log->Read(log->start_offset(), 1 << 20));
+  ASSERT_FALSE(records.empty());
+  EXPECT_EQ(records.front().offset, bases[3]);
+  EXPECT_EQ(records.back().offset, batches.back().last);
+}
+
 TEST(LogTest, RetentionDeletesOldAndExcessClosedSegments) {
   TempDir dir;
   Flusher flusher;
