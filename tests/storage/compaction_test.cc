@@ -1,6 +1,8 @@
 // Compaction and retention checked against a plain in-memory model of the same operations.
 #include <gtest/gtest.h>
 
+#include <atomic>
+
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -81,8 +83,8 @@ class CompactionModelTest : public ::testing::TestWithParam<uint32_t> {};
 TEST_P(CompactionModelTest, RandomOperationsMatchTheModel) {
   TempDir dir;
   Flusher flusher;
-  int64_t now = 1'000'000;
-  Clock clock = [&now] { return now; };
+  std::atomic<int64_t> now{1'000'000};  // read by the flush thread through the clock
+  Clock clock = [&now] { return now.load(); };
   auto log = *Log::Open(dir.path(), CompactConfig(), &flusher, clock);
   Model model;
   std::mt19937 rng(GetParam());

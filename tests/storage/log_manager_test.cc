@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+
 #include <filesystem>
 
 #include "tests/storage/storage_test_util.h"
@@ -64,9 +66,9 @@ TEST(LogManagerTest, ReopensEveryPartitionWithItsData) {
 
 TEST(LogManagerTest, TopicOverridesApplyToOpenAndNewLogsAndDriveMaintenance) {
   TempDir dir;
-  int64_t now = 10'000'000;
+  std::atomic<int64_t> now{10'000'000};  // read by the flush thread through the clock
   LogManagerOptions options = Options(dir.path());
-  options.clock = [&now] { return now; };
+  options.clock = [&now] { return now.load(); };
   auto manager = *LogManager::Open(options);
   Log* log = *manager->GetOrCreate({"short", 0});
   auto overrides = ParseLogConfigOverrides({{"segment.bytes", "1000"}, {"retention.ms", "1000"}});

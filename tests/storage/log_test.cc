@@ -388,10 +388,10 @@ TEST(LogRecoveryTest, CrashMidRetentionFinishesTheDeletionOnOpen) {
 TEST(LogTest, RetentionDeletesOldAndExcessClosedSegments) {
   TempDir dir;
   Flusher flusher;
-  int64_t now = 1000000;
+  std::atomic<int64_t> now{1000000};  // read by the flush thread through the clock
   LogConfig config = SmallSegments();
   config.retention_ms = 50000;
-  auto log = OpenOrDie(dir.path(), config, &flusher, nullptr, [&now] { return now; });
+  auto log = OpenOrDie(dir.path(), config, &flusher, nullptr, [&now] { return now.load(); });
   for (int i = 0; i < 100; ++i)
     ASSERT_TRUE(log->Append(MakeBatch(5, now - 100000 + i * 1000, "r")).ok());
   // Records with timestamps up to now-1000 minus 50s retention: segments whose max is older go.
@@ -412,11 +412,11 @@ TEST(LogTest, RetentionDeletesOldAndExcessClosedSegments) {
 TEST(LogTest, SegmentMsRollsByAgeAndFlushMessagesFlushesInTheBackground) {
   TempDir dir;
   Flusher flusher;
-  int64_t now = 5'000'000;
+  std::atomic<int64_t> now{5'000'000};  // read by the flush thread through the clock
   LogConfig config;
   config.segment_ms = 60'000;
   config.flush_messages = 10;
-  auto log = OpenOrDie(dir.path(), config, &flusher, nullptr, [&now] { return now; });
+  auto log = OpenOrDie(dir.path(), config, &flusher, nullptr, [&now] { return now.load(); });
   ASSERT_TRUE(log->Append(MakeBatch(4, now, "a")).ok());
   ASSERT_TRUE(log->Append(MakeBatch(4, now, "b")).ok());
   EXPECT_EQ(log->segment_count(), 1u);
