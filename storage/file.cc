@@ -145,16 +145,17 @@ absl::Status SyncDirectory(const std::string& dir) {
   return absl::OkStatus();
 }
 
-absl::Status WriteFileAtomically(const std::string& path, std::string_view contents) {
+absl::Status WriteFileAtomically(const std::string& path, std::string_view contents, bool durable) {
   const std::string tmp = path + ".tmp";
   {
     ASSIGN_OR_RETURN(File file, File::Open(tmp, File::Mode::kCreateReadWrite));
     RETURN_IF_ERROR(file.Truncate(0));
     RETURN_IF_ERROR(file.WriteAt(0, contents));
-    RETURN_IF_ERROR(file.DataSync());
+    if (durable) RETURN_IF_ERROR(file.DataSync());
     RETURN_IF_ERROR(file.Close());
   }
   RETURN_IF_ERROR(RenameFile(tmp, path));
+  if (!durable) return absl::OkStatus();
   const size_t slash = path.rfind('/');
   return SyncDirectory(slash == std::string::npos ? "." : path.substr(0, slash));
 }

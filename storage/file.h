@@ -50,8 +50,11 @@ class File {
 
 // Filesystem helpers with the same error style.
 absl::Status SyncDirectory(const std::string& dir);
-// Writes `contents` to `path` atomically: temp file, fdatasync, rename, directory sync.
-absl::Status WriteFileAtomically(const std::string& path, std::string_view contents);
+// Writes `contents` to `path` atomically: temp file, fdatasync, rename, directory sync. With
+// `durable` false the two syncs are skipped: after a crash the file is the old one, the new one,
+// or missing/empty — for files that can be rebuilt (segment indexes).
+absl::Status WriteFileAtomically(const std::string& path, std::string_view contents,
+                                 bool durable = true);
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path);
 absl::Status RenameFile(const std::string& from, const std::string& to);
 // Removes `path`; a missing file is not an error.

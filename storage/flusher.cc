@@ -59,7 +59,7 @@ void Flusher::Run() {
     }
     absl::flat_hash_map<Log*, absl::Status> results;
     for (const auto& [log, end_offset] : targets) {
-      results[log] = log->NeedsFlush(end_offset) ? log->Flush() : absl::OkStatus();
+      results[log] = log->NeedsFlush(end_offset) ? log->Flush(end_offset) : absl::OkStatus();
     }
     for (Request& r : round) {
       if (r.done) r.done(results[r.log]);

@@ -355,9 +355,11 @@ void Log::SetConfig(const LogConfig& config) {
   config_ = config;
 }
 
-absl::Status Log::Flush() {
+absl::Status Log::Flush(int64_t up_to) {
   MutexLock flush_lock(&flush_mu_);
-  // Every segment with data past the flushed offset, and closed segments still lacking indexes.
+  // Segments holding offsets in [flushed_offset_, up_to), and closed segments still lacking
+  // indexes. The active segment is left alone when `up_to` ends before it (a roll's request):
+  // an fdatasync of the file being appended to would stall the appender.
   std::vector<std::shared_ptr<Segment>> to_sync;
   std::shared_ptr<Segment> active;
   int64_t end = 0;
@@ -365,12 +367,12 @@ absl::Status Log::Flush() {
     ReaderMutexLock lock(&mu_);
     active = segments_.back();
     for (const auto& segment : segments_) {
-      if (segment->next_offset() > flushed_offset_ ||
-          (segment != active && !segment->indexes_persisted())) {
-        to_sync.push_back(segment);
-      }
+      const bool in_range =
+          segment->next_offset() > flushed_offset_ && segment->base_offset() < up_to;
+      const bool closed_unindexed = segment != active && !segment->indexes_persisted();
+      if (in_range || closed_unindexed) to_sync.push_back(segment);
     }
-    end = active->next_offset();
+    end = active->base_offset() < up_to ? active->next_offset() : active->base_offset();
   }
   std::vector<std::shared_ptr<Segment>> indexed;
   for (const auto& segment : to_sync) {
@@ -388,8 +390,10 @@ absl::Status Log::Flush() {
     segment->ReleaseFile();
   }
   flushed_offset_ = std::max(flushed_offset_, end);
-  unflushed_messages_ = 0;
-  last_flush_ms_ = clock_();
+  if (end == active->next_offset()) {
+    unflushed_messages_ = 0;
+    last_flush_ms_ = clock_();
+  }
   return absl::OkStatus();
 }
 

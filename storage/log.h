@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -83,8 +84,9 @@ class Log {
   // Moves the log start to `offset` and deletes the segments wholly below it.
   absl::Status DeleteBefore(int64_t offset);
 
-  // Syncs everything appended so far.
-  absl::Status Flush();
+  // Syncs everything appended so far below `up_to` (everything by default), plus any closed
+  // segment whose sync and index files are pending.
+  absl::Status Flush(int64_t up_to = std::numeric_limits<int64_t>::max());
   // Flush if flush.ms has passed since the last one (called periodically by LogManager).
   absl::Status MaybeFlushByTime();
 

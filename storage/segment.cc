@@ -269,9 +269,12 @@ bool Segment::IndexFilesExist(const std::string& dir, int64_t base_offset) {
 }
 
 absl::Status Segment::WriteIndexes() const {
-  RETURN_IF_ERROR(
-      WriteFileAtomically(OffsetIndexPath(dir_, base_offset_), index_.EncodeOffsetIndex()));
-  return WriteFileAtomically(TimeIndexPath(dir_, base_offset_), index_.EncodeTimeIndex());
+  // Not synced: index files only ever appear after the segment's data was synced, and a lost,
+  // empty or torn index file is rebuilt from the .log on open.
+  RETURN_IF_ERROR(WriteFileAtomically(OffsetIndexPath(dir_, base_offset_),
+                                      index_.EncodeOffsetIndex(), /*durable=*/false));
+  return WriteFileAtomically(TimeIndexPath(dir_, base_offset_), index_.EncodeTimeIndex(),
+                             /*durable=*/false);
 }
 
 absl::Status Segment::ForEachBatch(

@@ -1,5 +1,6 @@
 // Durability under kill -9 and behaviour on a full disk.
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -7,7 +8,10 @@
 
 #include <chrono>
 #include <cstdio>
+#include <deque>
 #include <filesystem>
+#include <future>
+#include <memory>
 #include <random>
 #include <set>
 #include <sstream>
@@ -38,17 +42,27 @@ LogConfig CrashConfig() {
   std::vector<std::thread> writers;
   for (int t = 0; t < 2; ++t) {
     writers.emplace_back([&, t] {
+      // Up to 8 appends in flight per writer, like a producer's max.in.flight.
+      std::deque<std::future<void>> in_flight;
       for (int seq = 0;; ++seq) {
         const std::string tag =
             "r" + std::to_string(round) + "t" + std::to_string(t) + "s" + std::to_string(seq);
+        auto acked = std::make_shared<std::promise<void>>();
+        in_flight.push_back(acked->get_future());
         auto appended = (*log)->Append(MakeBatch(1 + seq % 5, seq, tag), [=](absl::Status s) {
-          if (!s.ok()) return;
-          const std::string line = tag + "\n";  // one write(2) < PIPE_BUF: atomic
-          if (::write(ack_fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
-            _exit(4);
+          if (s.ok()) {
+            const std::string line = tag + "\n";  // one write(2) < PIPE_BUF: atomic
+            if (::write(ack_fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+              _exit(4);
+            }
           }
+          acked->set_value();
         });
         if (!appended.ok()) _exit(3);
+        if (in_flight.size() >= 8) {
+          in_flight.front().wait();
+          in_flight.pop_front();
+        }
       }
     });
   }
@@ -72,14 +86,22 @@ TEST(CrashTest, EveryAcknowledgedRecordSurvivesSigkill) {
       AppendUntilKilled(log_dir, fds[1], round);
     }
     ::close(fds[1]);
-    std::this_thread::sleep_for(std::chrono::milliseconds(5 + rng() % 60));
+    // Wait (bounded) for the child's first acknowledgement, so every round kills a writer in full
+    // swing even on a loaded machine, then kill it at a random moment.
+    std::string acks_text;
+    char buf[4096];
+    pollfd pfd{fds[0], POLLIN, 0};
+    if (::poll(&pfd, 1, /*timeout_ms=*/10'000) > 0) {
+      const ssize_t n = ::read(fds[0], buf, sizeof(buf));
+      if (n > 0) acks_text.append(buf, n);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 50));
     ::kill(child, SIGKILL);
     int status = 0;
     ::waitpid(child, &status, 0);
     ASSERT_TRUE(WIFSIGNALED(status)) << "child exited on its own with " << WEXITSTATUS(status);
+    ASSERT_FALSE(acks_text.empty()) << "round " << round << ": no acknowledgement within 10 s";
 
-    std::string acks_text;
-    char buf[4096];
     for (ssize_t n; (n = ::read(fds[0], buf, sizeof(buf))) > 0;) acks_text.append(buf, n);
     ::close(fds[0]);
     std::vector<std::string> acked;
