@@ -1,0 +1,150 @@
+#include "broker/cluster/topic_table.h"
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "storage/file.h"
+#include "storage/log_manager.h"
+
+namespace runnel::broker {
+namespace {
+
+using nlohmann::json;
+
+// Refuses absurd partition counts before any directory is created for them.
+constexpr int32_t kMaxPartitions = 100000;
+
+json ToJson(const TopicInfo& t) {
+  return json{{"name", t.name},
+              {"partitions", t.partitions},
+              {"replication_factor", t.replication_factor},
+              {"configs", t.configs},
+              {"internal", t.internal}};
+}
+
+absl::StatusOr<TopicInfo> FromJson(const json& j) {
+  if (!j.is_object()) return absl::InvalidArgumentError("topic entry is not an object");
+  TopicInfo t;
+  try {
+    t.name = j.at("name").get<std::string>();
+    t.partitions = j.at("partitions").get<int32_t>();
+    t.replication_factor = j.at("replication_factor").get<int32_t>();
+    t.configs = j.at("configs").get<std::map<std::string, std::string>>();
+    t.internal = j.value("internal", false);
+  } catch (const json::exception& e) {
+    return absl::InvalidArgumentError(e.what());
+  }
+  return t;
+}
+
+}  // namespace
+
+TopicTable::TopicTable(TopicTable&& other) noexcept : path_(std::move(other.path_)) {
+  MutexLock lock(&other.mu_);
+  topics_ = std::move(other.topics_);
+}
+
+absl::Status TopicTable::Validate(const TopicInfo& topic) {
+  RETURN_IF_ERROR(storage::ValidateTopicName(topic.name));
+  if (topic.partitions < 1 || topic.partitions > kMaxPartitions) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("partitions: ", topic.partitions, " is not in [1, ", kMaxPartitions, "]"));
+  }
+  if (topic.replication_factor < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("replication factor: ", topic.replication_factor, " is below 1"));
+  }
+  ASSIGN_OR_RETURN(const storage::LogConfigOverrides overrides,
+                   storage::ParseLogConfigOverrides(topic.configs));
+  return overrides.ApplyTo(storage::LogConfig{}).Validate();
+}
+
+absl::StatusOr<TopicTable> TopicTable::Open(const std::string& data_dir) {
+  TopicTable table(absl::StrCat(data_dir, "/", kFileName));
+  if (!storage::FileExists(table.path_)) return table;
+  ASSIGN_OR_RETURN(const std::string text, storage::ReadWholeFile(table.path_));
+  const json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded() || !doc.is_object() || !doc.contains("topics") ||
+      !doc["topics"].is_array()) {
+    return absl::DataLossError(
+        absl::StrCat(table.path_, ": not a topics file (expected {\"topics\": [...]})"));
+  }
+  {
+    MutexLock lock(&table.mu_);  // released before the table is moved out
+    for (const json& entry : doc["topics"]) {
+      absl::StatusOr<TopicInfo> topic = FromJson(entry);
+      absl::Status valid = topic.ok() ? Validate(*topic) : topic.status();
+      if (!valid.ok()) {
+        return absl::DataLossError(
+            absl::StrCat(table.path_, ": bad topic entry ", entry.dump(), ": ", valid.message()));
+      }
+      table.topics_[topic->name] = *topic;
+    }
+  }
+  return table;
+}
+
+absl::Status TopicTable::PersistLocked() const {
+  json topics = json::array();
+  for (const auto& [name, topic] : topics_) topics.push_back(ToJson(topic));
+  return storage::WriteFileAtomically(path_, json{{"topics", topics}}.dump(2) + "\n");
+}
+
+absl::Status TopicTable::Create(const TopicInfo& topic) {
+  RETURN_IF_ERROR(Validate(topic));
+  MutexLock lock(&mu_);
+  if (topics_.contains(topic.name)) {
+    return absl::AlreadyExistsError(absl::StrCat("topic '", topic.name, "' already exists"));
+  }
+  topics_[topic.name] = topic;
+  absl::Status persisted = PersistLocked();
+  if (!persisted.ok()) topics_.erase(topic.name);
+  return persisted;
+}
+
+absl::Status TopicTable::Delete(const std::string& name) {
+  MutexLock lock(&mu_);
+  auto it = topics_.find(name);
+  if (it == topics_.end()) {
+    return absl::NotFoundError(absl::StrCat("topic '", name, "' does not exist"));
+  }
+  const TopicInfo removed = it->second;
+  topics_.erase(it);
+  absl::Status persisted = PersistLocked();
+  if (!persisted.ok()) topics_[name] = removed;
+  return persisted;
+}
+
+absl::Status TopicTable::SetConfigs(const std::string& name,
+                                    const std::map<std::string, std::string>& configs) {
+  MutexLock lock(&mu_);
+  auto it = topics_.find(name);
+  if (it == topics_.end()) {
+    return absl::NotFoundError(absl::StrCat("topic '", name, "' does not exist"));
+  }
+  TopicInfo updated = it->second;
+  updated.configs = configs;
+  RETURN_IF_ERROR(Validate(updated));
+  const TopicInfo previous = it->second;
+  it->second = updated;
+  absl::Status persisted = PersistLocked();
+  if (!persisted.ok()) it->second = previous;
+  return persisted;
+}
+
+std::optional<TopicInfo> TopicTable::Get(const std::string& name) const {
+  MutexLock lock(&mu_);
+  auto it = topics_.find(name);
+  if (it == topics_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<TopicInfo> TopicTable::List() const {
+  MutexLock lock(&mu_);
+  std::vector<TopicInfo> out;
+  for (const auto& [name, topic] : topics_) out.push_back(topic);
+  return out;
+}
+
+}  // namespace runnel::broker

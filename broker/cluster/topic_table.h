@@ -1,0 +1,64 @@
+// TopicTable: the broker's topic metadata — each topic's partition count, replication factor and
+// config overrides — persisted in `<data_dir>/topics.json` (written atomically, read at start), so
+// topics survive restarts. The controller issue will move this into the replicated metadata log;
+// until then a single node owns it.
+//
+// Thread-safety: all methods may be called from any thread.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/mutex.h"
+#include "storage/log_config.h"
+
+namespace runnel::broker {
+
+struct TopicInfo {
+  std::string name;
+  int32_t partitions = 1;
+  int32_t replication_factor = 1;
+  std::map<std::string, std::string> configs;  // Kafka-named overrides, validated
+  bool internal = false;                       // e.g. __consumer_offsets
+
+  friend bool operator==(const TopicInfo&, const TopicInfo&) = default;
+};
+
+class TopicTable {
+ public:
+  // Loads `<data_dir>/topics.json` if present. A file that does not parse, or describes an invalid
+  // topic, fails with DataLoss naming the file and the problem.
+  static absl::StatusOr<TopicTable> Open(const std::string& data_dir);
+
+  TopicTable(TopicTable&& other) noexcept;
+
+  // Adds a topic after checking its name, partition count, replication factor and configs;
+  // AlreadyExists if it is there, InvalidArgument naming the bad field otherwise. Persisted
+  // before it returns.
+  absl::Status Create(const TopicInfo& topic);
+  absl::Status Delete(const std::string& name);  // NotFound if absent
+  // Replaces the topic's overrides (validated), persisted before it returns.
+  absl::Status SetConfigs(const std::string& name,
+                          const std::map<std::string, std::string>& configs);
+
+  std::optional<TopicInfo> Get(const std::string& name) const;
+  std::vector<TopicInfo> List() const;  // by name
+
+  // Checks a topic definition without adding it.
+  static absl::Status Validate(const TopicInfo& topic);
+
+  static constexpr char kFileName[] = "topics.json";
+
+ private:
+  explicit TopicTable(std::string path) : path_(std::move(path)) {}
+  absl::Status PersistLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  std::string path_;
+  mutable Mutex mu_;
+  std::map<std::string, TopicInfo> topics_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace runnel::broker
