@@ -409,6 +409,7 @@ absl::Status Log::MaybeFlushByTime() {
 }
 
 absl::Status Log::TruncateTo(int64_t offset) {
+  MutexLock compaction_lock(&compaction_mu_);  // no compaction pass may see a segment reopen
   MutexLock flush_lock(&flush_mu_);
   MutexLock lock(&mu_);
   if (offset < start_offset_) {
@@ -420,6 +421,7 @@ absl::Status Log::TruncateTo(int64_t offset) {
     segments_.pop_back();
   }
   RETURN_IF_ERROR(active().EnsureWritable());
+  RETURN_IF_ERROR(active().DiscardIndexFiles());  // it is appendable again, even if nothing is cut
   RETURN_IF_ERROR(active().TruncateTo(offset));
   RETURN_IF_ERROR(active().Sync());
   RETURN_IF_ERROR(SyncDirectory(dir_));  // the removed segments must stay removed
@@ -487,7 +489,9 @@ absl::Status Log::ApplyRetention() {
   const int64_t now = clock_();
   if (config.retention_ms >= 0) {
     RETURN_IF_ERROR(DeleteOldestSegments([&](const Segment& s) {
-      return s.max_timestamp() != kNoTimestamp && now - s.max_timestamp() > config.retention_ms;
+      // An empty segment (compaction can leave one) holds nothing to keep.
+      return s.empty() ||
+             (s.max_timestamp() != kNoTimestamp && now - s.max_timestamp() > config.retention_ms);
     }));
   }
   if (config.retention_bytes >= 0) {

@@ -103,7 +103,7 @@ absl::Status Log::Compact() {
   const LogConfig config = this->config();
   if (!config.cleanup_compact) return absl::OkStatus();
   // Compaction rewrites only durable, indexed closed segments: finish any pending roll flush.
-  RETURN_IF_ERROR(Flush());
+  RETURN_IF_ERROR(Flush(active_segment_base_offset()));  // not the segment being appended to
   std::vector<std::shared_ptr<Segment>> closed;
   {
     ReaderMutexLock lock(&mu_);

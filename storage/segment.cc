@@ -290,8 +290,8 @@ absl::Status Segment::ForEachBatch(
 }
 
 absl::Status Segment::Remove() {
-  // The descriptor stays open until the object goes: a reader or sync in flight that holds the
-  // segment keeps working on the unlinked file.
+  // Callers take the segment out of the Log's list first (under its exclusive lock), so no read
+  // or sync can reach it after this.
   RETURN_IF_ERROR(RemoveFile(OffsetIndexPath(dir_, base_offset_)));
   RETURN_IF_ERROR(RemoveFile(TimeIndexPath(dir_, base_offset_)));
   return RemoveFile(LogPath(dir_, base_offset_));

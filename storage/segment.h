@@ -3,10 +3,11 @@
 // only the last (active) one is appended to.
 //
 // Threading: a Segment is not synchronised by itself. Its Log calls mutating methods (Append,
-// TruncateTo, WriteIndexes, Remove) under its exclusive lock and const methods (Read, lookups)
-// under its shared lock. Sync() only calls fdatasync on a descriptor fixed at construction, so it
-// may run on the flush thread concurrently with anything but Remove/destruction (the Log keeps
-// the segment alive with a shared_ptr while a sync is in flight).
+// TruncateTo, ReleaseFile, EnsureWritable, Remove) under its exclusive lock and const methods
+// (Read, lookups) under its shared lock. Sync() and WriteIndexes() run on the flush thread without
+// the log lock: Sync uses the open descriptor (or opens the file by path for a closed segment) and
+// WriteIndexes is only called on closed, immutable segments; the Log's flush lock keeps
+// truncation, retention and compaction from swapping a segment out meanwhile.
 #pragma once
 
 #include <cstdint>

@@ -84,8 +84,12 @@ absl::StatusOr<SegmentIndex> SegmentIndex::Decode(int64_t base_offset, uint32_t 
     return absl::DataLossError(absl::StrCat("time index: size ", time_index.size(),
                                             " is not a multiple of ", kTimeIndexEntrySize));
   }
+  // Index files are written without fsync; after a power loss one can be empty.
   if (log_size > 0 && offset_index.empty()) {
     return absl::DataLossError("offset index: empty for a non-empty segment");
+  }
+  if (log_size > 0 && time_index.empty()) {
+    return absl::DataLossError("time index: empty for a non-empty segment");
   }
   SegmentIndex index(base_offset, interval_bytes);
   for (size_t i = 0; i < offset_index.size(); i += kOffsetIndexEntrySize) {
