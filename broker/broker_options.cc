@@ -1,0 +1,118 @@
+#include "broker/broker_options.h"
+
+#include <toml++/toml.h>
+
+#include <map>
+#include <optional>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
+
+namespace runnel::broker {
+namespace {
+
+absl::Status ApplyToml(const std::string& path, BrokerOptions* o) {
+  toml::table table;
+  try {
+    table = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    return absl::InvalidArgumentError(absl::StrCat("--config ", path, ": ", e.what()));
+  }
+  for (const auto& [key, node] : table) {
+    const std::string name(key.str());
+    auto bad = [&](const char* want) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--config ", path, ": key '", name, "' must be ", want));
+    };
+    if (name == "data_dir" || name == "grpc_addr" || name == "http_addr" || name == "peers" ||
+        name == "log_level") {
+      const auto v = node.value<std::string>();
+      if (!v) return bad("a string");
+      std::string* field = name == "data_dir"    ? &o->data_dir
+                           : name == "grpc_addr" ? &o->grpc_addr
+                           : name == "http_addr" ? &o->http_addr
+                           : name == "peers"     ? &o->peers
+                                                 : &o->log_level;
+      *field = *v;
+    } else if (name == "node_id" || name == "num_partitions") {
+      const auto v = node.value<int64_t>();
+      if (!v) return bad("an integer");
+      (name == "node_id" ? o->node_id : o->num_partitions) = static_cast<int32_t>(*v);
+    } else if (name == "auto_create_topics_enable") {
+      const auto v = node.value<bool>();
+      if (!v) return bad("true or false");
+      o->auto_create_topics = *v;
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--config ", path, ": unknown key '", name, "'"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status BrokerOptions::Validate() const {
+  if (data_dir.empty()) return absl::InvalidArgumentError("--data-dir: empty");
+  for (const auto& [flag, addr] :
+       {std::pair{"--grpc-addr", &grpc_addr}, {"--http-addr", &http_addr}}) {
+    const size_t colon = addr->rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == addr->size()) {
+      return absl::InvalidArgumentError(absl::StrCat(flag, ": '", *addr, "' is not HOST:PORT"));
+    }
+  }
+  if (node_id < 0) return absl::InvalidArgumentError("--node-id: must be 0 or more");
+  if (num_partitions < 1) return absl::InvalidArgumentError("num_partitions: must be at least 1");
+  if (!peers.empty()) {
+    return absl::InvalidArgumentError(
+        "--peers: clustering is not available yet (it arrives with the replication issue); "
+        "run without --peers for a single node");
+  }
+  return logging::ParseLevel(log_level).status();
+}
+
+absl::StatusOr<BrokerOptions> ParseBrokerOptions(int argc, const char* const* argv, bool* help,
+                                                 std::string* help_text) {
+  *help = false;
+  CLI::App app{"runneld: the Runnel broker"};
+  std::optional<std::string> data_dir, grpc_addr, http_addr, peers, log_level, config;
+  std::optional<int32_t> node_id, num_partitions;
+  std::optional<bool> auto_create;
+  app.add_option("--data-dir", data_dir, "data directory (default ./data)");
+  app.add_option("--grpc-addr", grpc_addr,
+                 "gRPC listen address HOST:PORT (default 127.0.0.1:7070)");
+  app.add_option("--http-addr", http_addr,
+                 "metrics/health address HOST:PORT (default 127.0.0.1:7080)");
+  app.add_option("--node-id", node_id, "this broker's id (default 0)");
+  app.add_option("--peers", peers, "ID@HOST:PORT,... of the other brokers (not yet supported)");
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error|critical|off");
+  app.add_option("--config", config, "TOML file with the same settings (names with _)");
+  app.add_option("--num-partitions", num_partitions, "partitions of auto-created topics");
+  app.add_option("--auto-create-topics", auto_create,
+                 "create unknown topics on produce (true/false)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    *help = true;
+    *help_text = app.help();
+    return BrokerOptions{};
+  } catch (const CLI::ParseError& e) {
+    return absl::InvalidArgumentError(e.what());
+  }
+  BrokerOptions o;
+  if (config) RETURN_IF_ERROR(ApplyToml(*config, &o));
+  if (data_dir) o.data_dir = *data_dir;
+  if (grpc_addr) o.grpc_addr = *grpc_addr;
+  if (http_addr) o.http_addr = *http_addr;
+  if (peers) o.peers = *peers;
+  if (log_level) o.log_level = *log_level;
+  if (node_id) o.node_id = *node_id;
+  if (num_partitions) o.num_partitions = *num_partitions;
+  if (auto_create) o.auto_create_topics = *auto_create;
+  RETURN_IF_ERROR(o.Validate());
+  return o;
+}
+
+}  // namespace runnel::broker

@@ -1,0 +1,30 @@
+// runneld's settings: command-line flags (DESIGN.md section 6) and the same names, with '_'
+// instead of '-', in a TOML file given by --config. Flags win over the file; defaults are here.
+#pragma once
+
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace runnel::broker {
+
+struct BrokerOptions {
+  std::string data_dir = "./data";
+  std::string grpc_addr = "127.0.0.1:7070";
+  std::string http_addr = "127.0.0.1:7080";
+  int32_t node_id = 0;
+  std::string peers;  // ID@HOST:PORT,... (clustering arrives with the replication issue)
+  std::string log_level = "info";
+  int32_t num_partitions = 1;      // num.partitions
+  bool auto_create_topics = true;  // auto.create.topics.enable
+
+  absl::Status Validate() const;
+};
+
+// Parses argv (and the --config file it names). Returns InvalidArgument naming the bad flag or
+// key; `help` is set (and OK returned with defaults) when --help was asked for, with the text in
+// `*help_text`.
+absl::StatusOr<BrokerOptions> ParseBrokerOptions(int argc, const char* const* argv, bool* help,
+                                                 std::string* help_text);
+
+}  // namespace runnel::broker

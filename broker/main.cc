@@ -1,0 +1,182 @@
+// runneld: the Runnel broker (DESIGN.md section 6). Prints "runneld ready grpc=HOST:PORT" on
+// stderr once it accepts requests; SIGTERM/SIGINT shut it down cleanly (logs closed with
+// clean-shutdown markers). Errors: "error: <what> (<why>)" on stderr, exit status 1.
+#include <fcntl.h>
+#include <grpcpp/grpcpp.h>
+#include <httplib.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "broker/broker_options.h"
+#include "broker/server/admin_service.h"
+#include "broker/server/broker_service.h"
+#include "common/logging.h"
+
+namespace runnel::broker {
+namespace {
+
+int Fail(const std::string& what, const absl::Status& why) {
+  std::cerr << "error: " << what << " (" << why.message() << ")\n";
+  return 1;
+}
+
+// An exclusive flock on <data_dir>/.lock for the life of the process: a second runneld on the
+// same directory is refused instead of corrupting it.
+absl::StatusOr<int> LockDataDir(const std::string& data_dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat(data_dir, ": ", ec.message()));
+  const std::string path = data_dir + "/.lock";
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return absl::InternalError(absl::StrCat(path, ": ", std::strerror(errno)));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return absl::FailedPreconditionError(absl::StrCat(
+        "data dir ", data_dir, " is in use by another runneld (", path, " is locked)"));
+  }
+  return fd;
+}
+
+std::string Metrics(const BrokerMetrics& m, storage::LogManager& logs) {
+  std::string out;
+  auto counter = [&out](const char* name, const char* help, int64_t v) {
+    absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name, " counter\n", name, " ", v,
+                    "\n");
+  };
+  counter("runnel_produce_requests_total", "Produce requests handled.", m.produce_requests);
+  counter("runnel_produce_bytes_total", "Record bytes received by Produce.", m.produce_bytes);
+  counter("runnel_produce_errors_total", "Partitions of Produce requests that failed.",
+          m.produce_errors);
+  counter("runnel_fetch_requests_total", "Fetch requests handled.", m.fetch_requests);
+  counter("runnel_fetch_bytes_total", "Record bytes returned by Fetch.", m.fetch_bytes);
+  counter("runnel_fetch_errors_total", "Fetch responses with a partition error.", m.fetch_errors);
+  const auto partitions = logs.List();
+  absl::StrAppend(&out, "# HELP runnel_partitions Partition logs on this broker.\n",
+                  "# TYPE runnel_partitions gauge\nrunnel_partitions ", partitions.size(), "\n",
+                  "# HELP runnel_log_size_bytes Bytes in a partition's log.\n",
+                  "# TYPE runnel_log_size_bytes gauge\n");
+  for (const auto& tp : partitions) {
+    if (storage::Log* log = logs.Get(tp)) {
+      absl::StrAppend(&out, "runnel_log_size_bytes{topic=\"", tp.topic, "\",partition=\"",
+                      tp.partition, "\"} ", log->size_bytes(), "\n");
+    }
+  }
+  return out;
+}
+
+int Run(int argc, char** argv) {
+  // Signals are taken by sigwait below: block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  bool help = false;
+  std::string help_text;
+  auto options = ParseBrokerOptions(argc, argv, &help, &help_text);
+  if (help) {
+    std::cout << help_text;
+    return 0;
+  }
+  if (!options.ok()) return Fail("bad command line or config", options.status());
+  (void)logging::Init({.level = options->log_level});
+  auto log = logging::Get("broker");
+
+  auto lock_fd = LockDataDir(options->data_dir);
+  if (!lock_fd.ok()) return Fail("cannot start", lock_fd.status());
+
+  storage::LogManagerOptions log_options;
+  log_options.data_dir = options->data_dir;
+  auto logs = storage::LogManager::Open(log_options);
+  if (!logs.ok()) return Fail("cannot open the data dir", logs.status());
+  auto topics = TopicTable::Open(options->data_dir);
+  if (!topics.ok()) return Fail("cannot read topic metadata", topics.status());
+  auto partitions = PartitionManager::Create(logs->get(), &*topics,
+                                             {.auto_create_topics = options->auto_create_topics,
+                                              .num_partitions = options->num_partitions});
+  if (!partitions.ok()) return Fail("cannot open partitions", partitions.status());
+
+  asio::io_context io;
+  auto work = asio::make_work_guard(io);
+  std::thread io_thread([&io] { io.run(); });
+
+  BrokerMetrics metrics;
+  BrokerIdentity identity{options->node_id, options->grpc_addr};
+  BrokerService broker_service(partitions->get(), &io, &metrics, identity);
+  AdminService admin_service(partitions->get(), identity);
+
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(options->grpc_addr, grpc::InsecureServerCredentials(), &port);
+  builder.SetMaxReceiveMessageSize(64 << 20);
+  builder.SetMaxSendMessageSize(64 << 20);
+  builder.RegisterService(&broker_service);
+  builder.RegisterService(&admin_service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  auto stop_io = [&] {
+    work.reset();
+    io.stop();
+    io_thread.join();
+  };
+  if (server == nullptr || port == 0) {
+    stop_io();
+    return Fail("cannot listen", absl::UnavailableError(absl::StrCat(
+                                     "gRPC address ", options->grpc_addr, " is not usable")));
+  }
+  const std::string host = options->grpc_addr.substr(0, options->grpc_addr.rfind(':'));
+
+  httplib::Server http;
+  std::atomic<bool> ready{false};
+  http.Get("/healthz", [&ready](const httplib::Request&, httplib::Response& res) {
+    res.status = ready ? 200 : 503;
+    res.set_content(ready ? "ok\n" : "starting\n", "text/plain");
+  });
+  http.Get("/metrics", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_content(Metrics(metrics, **logs), "text/plain; version=0.0.4");
+  });
+  const std::string http_host = options->http_addr.substr(0, options->http_addr.rfind(':'));
+  const int http_port =
+      std::atoi(options->http_addr.substr(options->http_addr.rfind(':') + 1).c_str());
+  const int bound_http = http_port == 0
+                             ? http.bind_to_any_port(http_host)
+                             : (http.bind_to_port(http_host, http_port) ? http_port : -1);
+  if (bound_http < 0) {
+    server->Shutdown();
+    stop_io();
+    return Fail("cannot listen", absl::UnavailableError(absl::StrCat(
+                                     "HTTP address ", options->http_addr, " is not usable")));
+  }
+  std::thread http_thread([&http] { http.listen_after_bind(); });
+
+  ready = true;
+  log->info("serving gRPC on {}:{}, HTTP on {}:{}, data in {}", host, port, http_host, bound_http,
+            options->data_dir);
+  std::cerr << "runneld ready grpc=" << host << ":" << port << std::endl;
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  log->info("signal {}: shutting down", sig);
+  ready = false;
+  broker_service.StopLongPolls();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  http.stop();
+  http_thread.join();
+  stop_io();
+  const absl::Status closed = (*logs)->Close();
+  if (!closed.ok()) return Fail("shutdown", closed);
+  log->info("stopped cleanly");
+  return 0;
+}
+
+}  // namespace
+}  // namespace runnel::broker
+
+int main(int argc, char** argv) { return runnel::broker::Run(argc, argv); }

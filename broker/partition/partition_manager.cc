@@ -1,0 +1,100 @@
+#include "broker/partition/partition_manager.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
+
+namespace runnel::broker {
+
+absl::StatusOr<std::unique_ptr<PartitionManager>> PartitionManager::Create(
+    storage::LogManager* logs, TopicTable* topics, const PartitionManagerOptions& options) {
+  if (options.num_partitions < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("num.partitions: ", options.num_partitions, " is below 1"));
+  }
+  std::unique_ptr<PartitionManager> manager(new PartitionManager(logs, topics, options));
+  for (const TopicInfo& topic : topics->List()) RETURN_IF_ERROR(manager->OpenLogs(topic));
+  return manager;
+}
+
+absl::Status PartitionManager::OpenLogs(const TopicInfo& topic) {
+  ASSIGN_OR_RETURN(const storage::LogConfigOverrides overrides,
+                   storage::ParseLogConfigOverrides(topic.configs));
+  RETURN_IF_ERROR(logs_->SetTopicOverrides(topic.name, overrides));
+  for (int32_t p = 0; p < topic.partitions; ++p) {
+    RETURN_IF_ERROR(logs_->GetOrCreate({topic.name, p}).status());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PartitionManager::CreateTopic(TopicInfo topic) {
+  MutexLock lock(&create_mu_);
+  RETURN_IF_ERROR(TopicTable::Validate(topic));
+  if (topics_->Get(topic.name).has_value()) {
+    return absl::AlreadyExistsError(absl::StrCat("topic '", topic.name, "' already exists"));
+  }
+  // Logs first: a crash in between leaves directories the next create reuses, never a topic
+  // whose partitions have no log.
+  RETURN_IF_ERROR(OpenLogs(topic));
+  RETURN_IF_ERROR(topics_->Create(topic));
+  logging::Get("broker")->info("created topic {} with {} partitions", topic.name, topic.partitions);
+  return absl::OkStatus();
+}
+
+absl::Status PartitionManager::DeleteTopic(const std::string& name) {
+  MutexLock lock(&create_mu_);
+  const std::optional<TopicInfo> topic = topics_->Get(name);
+  if (!topic.has_value()) {
+    return absl::NotFoundError(absl::StrCat("topic '", name, "' does not exist"));
+  }
+  RETURN_IF_ERROR(topics_->Delete(name));
+  for (int32_t p = 0; p < topic->partitions; ++p) {
+    absl::Status s = logs_->Delete({name, p});
+    if (!s.ok() && !absl::IsNotFound(s)) return s;
+  }
+  logging::Get("broker")->info("deleted topic {}", name);
+  return absl::OkStatus();
+}
+
+absl::Status PartitionManager::AlterTopicConfigs(
+    const std::string& name, const std::map<std::string, std::string>& configs) {
+  MutexLock lock(&create_mu_);
+  RETURN_IF_ERROR(topics_->SetConfigs(name, configs));
+  ASSIGN_OR_RETURN(const storage::LogConfigOverrides overrides,
+                   storage::ParseLogConfigOverrides(configs));
+  return logs_->SetTopicOverrides(name, overrides);
+}
+
+absl::StatusOr<storage::Log*> PartitionManager::GetLog(const std::string& topic, int32_t partition,
+                                                       bool allow_auto_create) {
+  std::optional<TopicInfo> info = topics_->Get(topic);
+  if (!info.has_value() && allow_auto_create && options_.auto_create_topics) {
+    absl::Status created = CreateTopic({topic, options_.num_partitions, 1, {}, false});
+    if (!created.ok() && !absl::IsAlreadyExists(created)) return created;
+    info = topics_->Get(topic);
+  }
+  if (!info.has_value()) {
+    return absl::NotFoundError(absl::StrCat("topic '", topic, "' does not exist"));
+  }
+  if (partition < 0 || partition >= info->partitions) {
+    return absl::NotFoundError(absl::StrCat("topic '", topic, "' has no partition ", partition,
+                                            " (it has ", info->partitions, ")"));
+  }
+  storage::Log* log = logs_->Get({topic, partition});
+  if (log == nullptr) {
+    return absl::NotFoundError(absl::StrCat("partition ", topic, "-", partition, " has no log"));
+  }
+  return log;
+}
+
+void PartitionManager::AddAppendListener(AppendListener listener) {
+  MutexLock lock(&listeners_mu_);
+  listeners_.push_back(std::move(listener));
+}
+
+void PartitionManager::NotifyAppended(const storage::TopicPartition& tp) {
+  MutexLock lock(&listeners_mu_);
+  for (const auto& listener : listeners_) listener(tp);
+}
+
+}  // namespace runnel::broker

@@ -1,0 +1,69 @@
+// PartitionManager: the broker's view of its partitions — topic metadata (TopicTable) tied to the
+// partition logs (storage::LogManager). Creates and deletes topics with their logs, resolves a
+// topic/partition to its Log (auto-creating the topic when allowed, as Kafka's
+// auto.create.topics.enable), and tells listeners when a partition got new data (long-poll
+// fetches wait on that).
+//
+// Thread-safety: all methods may be called from any thread. Listeners run on the appending
+// thread and must only post work elsewhere.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "broker/cluster/topic_table.h"
+#include "common/mutex.h"
+#include "storage/log_manager.h"
+
+namespace runnel::broker {
+
+struct PartitionManagerOptions {
+  bool auto_create_topics = true;  // auto.create.topics.enable
+  int32_t num_partitions = 1;      // num.partitions: partitions of auto-created topics
+};
+
+class PartitionManager {
+ public:
+  // Borrows both; they must outlive the manager. Opens the logs of every known topic.
+  static absl::StatusOr<std::unique_ptr<PartitionManager>> Create(
+      storage::LogManager* logs, TopicTable* topics, const PartitionManagerOptions& options);
+
+  // InvalidArgument / AlreadyExists naming the problem; nothing is created on error.
+  absl::Status CreateTopic(TopicInfo topic);
+  absl::Status DeleteTopic(const std::string& name);
+  absl::Status AlterTopicConfigs(const std::string& name,
+                                 const std::map<std::string, std::string>& configs);
+
+  // The partition's log. NotFound when the topic or partition does not exist (after trying to
+  // auto-create the topic when `allow_auto_create` and auto-creation is on).
+  absl::StatusOr<storage::Log*> GetLog(const std::string& topic, int32_t partition,
+                                       bool allow_auto_create);
+
+  const TopicTable& topics() const { return *topics_; }
+  storage::LogManager& logs() { return *logs_; }
+  const PartitionManagerOptions& options() const { return options_; }
+
+  using AppendListener = std::function<void(const storage::TopicPartition&)>;
+  void AddAppendListener(AppendListener listener);
+  // Called by the produce path after data was appended to `tp`.
+  void NotifyAppended(const storage::TopicPartition& tp);
+
+ private:
+  PartitionManager(storage::LogManager* logs, TopicTable* topics,
+                   const PartitionManagerOptions& options)
+      : logs_(logs), topics_(topics), options_(options) {}
+
+  absl::Status OpenLogs(const TopicInfo& topic);
+
+  storage::LogManager* const logs_;
+  TopicTable* const topics_;
+  const PartitionManagerOptions options_;
+  Mutex create_mu_;  // serialises topic creation and deletion
+  Mutex listeners_mu_;
+  std::vector<AppendListener> listeners_ ABSL_GUARDED_BY(listeners_mu_);
+};
+
+}  // namespace runnel::broker

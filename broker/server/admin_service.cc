@@ -1,0 +1,167 @@
+#include "broker/server/admin_service.h"
+
+#include "absl/strings/str_cat.h"
+#include "broker/server/error_codes.h"
+
+namespace runnel::broker {
+namespace {
+
+grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* context) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+// The checks of a new topic, each failure with its Kafka error code.
+void CheckNewTopic(const TopicInfo& topic, v1::Error* error) {
+  if (absl::Status s = storage::ValidateTopicName(topic.name); !s.ok()) {
+    SetError(s, error);
+    error->set_code(v1::INVALID_TOPIC);
+  } else if (topic.partitions < 1) {
+    SetError(absl::InvalidArgumentError(
+                 absl::StrCat("partitions: ", topic.partitions, " must be at least 1")),
+             error);
+    error->set_code(v1::INVALID_PARTITIONS);
+  } else if (topic.replication_factor != 1) {
+    SetError(absl::InvalidArgumentError(absl::StrCat(
+                 "replication factor: ", topic.replication_factor,
+                 " needs that many brokers; this is a single node (replication arrives with the "
+                 "cluster issue)")),
+             error);
+    error->set_code(v1::INVALID_REPLICATION_FACTOR);
+  } else if (absl::Status c = TopicTable::Validate(topic); !c.ok()) {
+    SetError(c, error);
+    error->set_code(v1::INVALID_CONFIG);
+  }
+}
+
+// Every effective config of a topic by its Kafka name, marking the topic's own overrides.
+void FillConfigs(const TopicInfo& topic, storage::LogManager& logs, v1::TopicDescription* out) {
+  const storage::LogConfig c = logs.ConfigFor(topic.name);
+  storage::LogConfigOverrides all;
+  all.segment_bytes = c.segment_bytes;
+  all.segment_ms = c.segment_ms;
+  all.index_interval_bytes = c.index_interval_bytes;
+  all.flush_messages = c.flush_messages;
+  all.flush_ms = c.flush_ms;
+  all.retention_ms = c.retention_ms;
+  all.retention_bytes = c.retention_bytes;
+  all.cleanup_delete = c.cleanup_delete;
+  all.cleanup_compact = c.cleanup_compact;
+  all.delete_retention_ms = c.delete_retention_ms;
+  all.message_timestamp_type = c.message_timestamp_type;
+  all.max_message_bytes = c.max_message_bytes;
+  for (const auto& [name, value] : all.ToProperties()) {
+    v1::ConfigEntry* entry = out->add_configs();
+    entry->set_name(name);
+    entry->set_value(value);
+    entry->set_is_default(!topic.configs.contains(name));
+  }
+}
+
+}  // namespace
+
+grpc::ServerUnaryReactor* AdminService::CreateTopics(grpc::CallbackServerContext* context,
+                                                     const v1::CreateTopicsRequest* request,
+                                                     v1::CreateTopicsResponse* response) {
+  for (const v1::NewTopic& t : request->topics()) {
+    v1::TopicResult* result = response->add_topics();
+    result->set_name(t.name());
+    TopicInfo topic{t.name(),
+                    t.partitions() > 0 ? t.partitions() : partitions_->options().num_partitions,
+                    t.replication_factor() > 0 ? t.replication_factor() : 1,
+                    {t.configs().begin(), t.configs().end()},
+                    false};
+    CheckNewTopic(topic, result->mutable_error());
+    if (result->error().code() != v1::NONE || request->validate_only()) continue;
+    SetError(partitions_->CreateTopic(topic), result->mutable_error());
+  }
+  return Done(context);
+}
+
+grpc::ServerUnaryReactor* AdminService::DeleteTopics(grpc::CallbackServerContext* context,
+                                                     const v1::DeleteTopicsRequest* request,
+                                                     v1::DeleteTopicsResponse* response) {
+  for (const std::string& name : request->names()) {
+    v1::TopicResult* result = response->add_topics();
+    result->set_name(name);
+    SetError(partitions_->DeleteTopic(name), result->mutable_error());
+  }
+  return Done(context);
+}
+
+grpc::ServerUnaryReactor* AdminService::ListTopics(grpc::CallbackServerContext* context,
+                                                   const v1::ListTopicsRequest* request,
+                                                   v1::ListTopicsResponse* response) {
+  for (const TopicInfo& t : partitions_->topics().List()) {
+    if (t.internal && !request->include_internal()) continue;
+    v1::TopicListing* listing = response->add_topics();
+    listing->set_name(t.name);
+    listing->set_partitions(t.partitions);
+    listing->set_replication_factor(t.replication_factor);
+    listing->set_internal(t.internal);
+  }
+  return Done(context);
+}
+
+grpc::ServerUnaryReactor* AdminService::DescribeTopics(grpc::CallbackServerContext* context,
+                                                       const v1::DescribeTopicsRequest* request,
+                                                       v1::DescribeTopicsResponse* response) {
+  for (const std::string& name : request->names()) {
+    v1::TopicDescription* out = response->add_topics();
+    out->set_name(name);
+    const std::optional<TopicInfo> topic = partitions_->topics().Get(name);
+    if (!topic.has_value()) {
+      SetError(absl::NotFoundError(absl::StrCat("topic '", name, "' does not exist")),
+               out->mutable_error());
+      continue;
+    }
+    for (int32_t p = 0; p < topic->partitions; ++p) {
+      v1::PartitionDescription* partition = out->add_partitions();
+      partition->set_partition(p);
+      partition->set_leader(identity_.node_id);
+      partition->add_replicas(identity_.node_id);
+      if (storage::Log* log = partitions_->logs().Get({name, p})) {
+        partition->set_log_start_offset(log->start_offset());
+        partition->set_high_watermark(log->end_offset());
+        partition->set_size_bytes(static_cast<int64_t>(log->size_bytes()));
+      }
+    }
+    FillConfigs(*topic, partitions_->logs(), out);
+  }
+  return Done(context);
+}
+
+grpc::ServerUnaryReactor* AdminService::AlterConfigs(grpc::CallbackServerContext* context,
+                                                     const v1::AlterConfigsRequest* request,
+                                                     v1::AlterConfigsResponse* response) {
+  const std::optional<TopicInfo> topic = partitions_->topics().Get(request->topic());
+  if (!topic.has_value()) {
+    SetError(absl::NotFoundError(absl::StrCat("topic '", request->topic(), "' does not exist")),
+             response->mutable_error());
+    return Done(context);
+  }
+  std::map<std::string, std::string> configs = topic->configs;
+  for (const auto& [name, value] : request->set()) configs[name] = value;
+  for (const std::string& name : request->delete_()) configs.erase(name);
+  const absl::Status s = partitions_->AlterTopicConfigs(request->topic(), configs);
+  SetError(s, response->mutable_error());
+  if (absl::IsInvalidArgument(s)) response->mutable_error()->set_code(v1::INVALID_CONFIG);
+  return Done(context);
+}
+
+grpc::ServerUnaryReactor* AdminService::DescribeCluster(grpc::CallbackServerContext* context,
+                                                        const v1::DescribeClusterRequest*,
+                                                        v1::DescribeClusterResponse* response) {
+  response->set_cluster_id("runnel-single-node");
+  response->set_controller_id(identity_.node_id);
+  v1::ClusterBroker* self = response->add_brokers();
+  self->set_node_id(identity_.node_id);
+  self->set_grpc_addr(identity_.grpc_addr);
+  int32_t led = 0;
+  for (const TopicInfo& t : partitions_->topics().List()) led += t.partitions;
+  self->set_partitions_led(led);
+  return Done(context);
+}
+
+}  // namespace runnel::broker

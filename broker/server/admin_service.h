@@ -1,0 +1,41 @@
+// The Admin gRPC service (proto/runnel/v1/admin.proto): topics, their configs, the cluster.
+// Every handler answers at once (topic creation does the directory work inline).
+#pragma once
+
+#include "broker/partition/partition_manager.h"
+#include "broker/server/broker_service.h"
+#include "runnel/v1/admin.grpc.pb.h"
+
+namespace runnel::broker {
+
+class AdminService final : public v1::Admin::CallbackService {
+ public:
+  // Borrows `partitions`; it must outlive the service.
+  AdminService(PartitionManager* partitions, BrokerIdentity identity)
+      : partitions_(partitions), identity_(std::move(identity)) {}
+
+  grpc::ServerUnaryReactor* CreateTopics(grpc::CallbackServerContext* context,
+                                         const v1::CreateTopicsRequest* request,
+                                         v1::CreateTopicsResponse* response) override;
+  grpc::ServerUnaryReactor* DeleteTopics(grpc::CallbackServerContext* context,
+                                         const v1::DeleteTopicsRequest* request,
+                                         v1::DeleteTopicsResponse* response) override;
+  grpc::ServerUnaryReactor* ListTopics(grpc::CallbackServerContext* context,
+                                       const v1::ListTopicsRequest* request,
+                                       v1::ListTopicsResponse* response) override;
+  grpc::ServerUnaryReactor* DescribeTopics(grpc::CallbackServerContext* context,
+                                           const v1::DescribeTopicsRequest* request,
+                                           v1::DescribeTopicsResponse* response) override;
+  grpc::ServerUnaryReactor* AlterConfigs(grpc::CallbackServerContext* context,
+                                         const v1::AlterConfigsRequest* request,
+                                         v1::AlterConfigsResponse* response) override;
+  grpc::ServerUnaryReactor* DescribeCluster(grpc::CallbackServerContext* context,
+                                            const v1::DescribeClusterRequest* request,
+                                            v1::DescribeClusterResponse* response) override;
+
+ private:
+  PartitionManager* const partitions_;
+  const BrokerIdentity identity_;
+};
+
+}  // namespace runnel::broker

@@ -1,0 +1,408 @@
+#include "broker/server/broker_service.h"
+
+#include <deque>
+#include <future>
+
+#include "absl/strings/str_cat.h"
+#include "broker/server/error_codes.h"
+#include "common/logging.h"
+#include "common/mutex.h"
+#include "common/record/batch_validator.h"
+#include "common/record/record_batch.h"
+
+namespace runnel::broker {
+namespace {
+
+// Produce-path meaning of an append or validation failure.
+void SetProduceError(const absl::Status& status, v1::Error* error) {
+  SetError(status, error);
+  if (absl::IsOutOfRange(status)) error->set_code(v1::RECORD_TOO_LARGE);
+  if (absl::IsDataLoss(status)) error->set_code(v1::CORRUPT_MESSAGE);
+  if (absl::IsInvalidArgument(status)) {
+    const bool keyless = status.message().find("no key") != absl::string_view::npos;
+    error->set_code(keyless ? v1::INVALID_RECORD : v1::CORRUPT_MESSAGE);
+  }
+}
+
+// Splits `records` into whole batches, validating each (nothing is appended unless all pass).
+absl::StatusOr<std::vector<std::string_view>> SplitAndValidate(std::string_view records) {
+  if (records.empty()) return absl::InvalidArgumentError("records: empty, no batch to append");
+  std::vector<std::string_view> batches;
+  while (!records.empty()) {
+    auto view = record::RecordBatchView::Parse(records);
+    if (!view.ok()) {
+      return absl::DataLossError(
+          absl::StrCat("batch ", batches.size(), ": ", view.status().message()));
+    }
+    absl::Status valid = record::ValidateBatch(view->bytes());
+    if (!valid.ok()) {
+      return absl::Status(valid.code(),
+                          absl::StrCat("batch ", batches.size(), ": ", valid.message()));
+    }
+    batches.push_back(view->bytes());
+    records.remove_prefix(view->size());
+  }
+  return batches;
+}
+
+}  // namespace
+
+// --- Produce ---------------------------------------------------------------------------------
+
+// One bidirectional Produce stream. Requests are handled as they are read (pipelined); each
+// response is queued once every partition of its request is appended (and, for acks=all, durable)
+// and written in completion order, one write in flight at a time.
+class BrokerService::ProduceReactor final
+    : public grpc::ServerBidiReactor<v1::ProduceRequest, v1::ProduceResponse> {
+ public:
+  explicit ProduceReactor(BrokerService* service) : service_(service) { StartRead(&request_); }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      MutexLock lock(&mu_);
+      reads_done_ = true;
+      MaybeFinishLocked();
+      return;
+    }
+    Handle(request_);
+    StartRead(&request_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    MutexLock lock(&mu_);
+    writing_ = false;
+    if (!ok) broken_ = true;
+    queue_.pop_front();
+    StartNextWriteLocked();
+    MaybeFinishLocked();
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  // A response being assembled; `holds` counts the handler itself plus each durable wait.
+  struct Pending {
+    Mutex mu;
+    v1::ProduceResponse response ABSL_GUARDED_BY(mu);
+    int holds ABSL_GUARDED_BY(mu) = 1;
+    bool send = true;
+  };
+
+  void Handle(const v1::ProduceRequest& request) {
+    service_->metrics_->produce_requests++;
+    auto pending = std::make_shared<Pending>();
+    pending->send = request.acks() != v1::ACKS_NONE;
+    {
+      MutexLock lock(&mu_);
+      ++outstanding_;
+    }
+    {
+      MutexLock lock(&pending->mu);
+      pending->response.set_id(request.id());
+    }
+    for (int i = 0; i < request.partitions_size(); ++i) {
+      const v1::PartitionBatches& p = request.partitions(i);
+      v1::PartitionProduceResult* result;
+      {
+        MutexLock lock(&pending->mu);
+        result = pending->response.add_partitions();
+        result->set_topic(p.topic());
+        result->set_partition(p.partition());
+        result->set_base_offset(-1);
+        result->set_log_append_time(-1);
+      }
+      absl::Status status = AppendPartition(request.acks(), p, i, pending);
+      if (!status.ok()) {
+        service_->metrics_->produce_errors++;
+        MutexLock lock(&pending->mu);
+        SetProduceError(status, pending->response.mutable_partitions(i)->mutable_error());
+      }
+    }
+    Release(pending);
+  }
+
+  absl::Status AppendPartition(v1::Acks acks, const v1::PartitionBatches& p, int index,
+                               const std::shared_ptr<Pending>& pending) {
+    auto log = service_->partitions_->GetLog(p.topic(), p.partition(), /*allow_auto_create=*/true);
+    if (!log.ok()) return log.status();
+    auto batches = SplitAndValidate(p.records());
+    if (!batches.ok()) return batches.status();
+    service_->metrics_->produce_bytes += static_cast<int64_t>(p.records().size());
+    for (size_t b = 0; b < batches->size(); ++b) {
+      const bool last = b + 1 == batches->size();
+      storage::DurableCallback on_durable;
+      if (last && acks == v1::ACKS_ALL) {
+        {
+          MutexLock lock(&pending->mu);
+          ++pending->holds;
+        }
+        on_durable = [this, pending, index](absl::Status s) {
+          if (!s.ok()) {
+            MutexLock lock(&pending->mu);
+            SetError(s, pending->response.mutable_partitions(index)->mutable_error());
+          }
+          Release(pending);
+        };
+      }
+      auto appended = (*log)->Append(std::string((*batches)[b]), std::move(on_durable));
+      if (!appended.ok()) {
+        if (last && acks == v1::ACKS_ALL) Release(pending);  // its callback will never run
+        return appended.status();
+      }
+      if (b == 0) {
+        MutexLock lock(&pending->mu);
+        v1::PartitionProduceResult* result = pending->response.mutable_partitions(index);
+        result->set_base_offset(appended->base_offset);
+        result->set_log_append_time(appended->log_append_time);
+        result->set_log_start_offset((*log)->start_offset());
+      }
+    }
+    service_->partitions_->NotifyAppended({p.topic(), p.partition()});
+    return absl::OkStatus();
+  }
+
+  void Release(const std::shared_ptr<Pending>& pending) {
+    v1::ProduceResponse ready;
+    {
+      MutexLock lock(&pending->mu);
+      if (--pending->holds > 0) return;
+      ready = std::move(pending->response);
+    }
+    MutexLock lock(&mu_);
+    --outstanding_;
+    if (pending->send && !broken_) {
+      queue_.push_back(std::move(ready));
+      StartNextWriteLocked();
+    }
+    MaybeFinishLocked();
+  }
+
+  void StartNextWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (writing_ || queue_.empty() || broken_) return;
+    writing_ = true;
+    StartWrite(&queue_.front());
+  }
+
+  void MaybeFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_ || !reads_done_ || outstanding_ > 0 || writing_) return;
+    if (!queue_.empty() && !broken_) return;
+    finished_ = true;
+    Finish(grpc::Status::OK);
+  }
+
+  BrokerService* const service_;
+  v1::ProduceRequest request_;  // only touched by the read path (one read at a time)
+  Mutex mu_;
+  std::deque<v1::ProduceResponse> queue_ ABSL_GUARDED_BY(mu_);
+  int outstanding_ ABSL_GUARDED_BY(mu_) = 0;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool broken_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+grpc::ServerBidiReactor<v1::ProduceRequest, v1::ProduceResponse>* BrokerService::Produce(
+    grpc::CallbackServerContext* /*context*/) {
+  return new ProduceReactor(this);
+}
+
+// --- Fetch -----------------------------------------------------------------------------------
+
+// One Fetch call. TryComplete reads every requested partition and finishes the RPC when enough
+// bytes are there (or `final`); a call that must wait is parked on the io_context until an
+// append to one of its partitions or its deadline. Completion happens exactly once.
+class BrokerService::FetchCall : public std::enable_shared_from_this<FetchCall> {
+ public:
+  FetchCall(BrokerService* service, grpc::CallbackServerContext* context,
+            const v1::FetchRequest* request, v1::FetchResponse* response)
+      : service_(service),
+        reactor_(context->DefaultReactor()),
+        request_(request),
+        response_(response),
+        timer_(*service->io_) {}
+
+  grpc::ServerUnaryReactor* reactor() { return reactor_; }
+  asio::steady_timer& timer() { return timer_; }
+  bool done() const { return done_; }
+
+  bool Interested(const storage::TopicPartition& tp) const {
+    for (const auto& p : request_->partitions()) {
+      if (p.topic() == tp.topic && p.partition() == tp.partition) return true;
+    }
+    return false;
+  }
+
+  // Returns true if the call was finished.
+  bool TryComplete(bool final) {
+    if (done_) return true;
+    v1::FetchResponse response;
+    int64_t total = 0;
+    bool any_error = false;
+    const int64_t budget = request_->max_bytes() > 0 ? request_->max_bytes() : 50 << 20;
+    for (const auto& p : request_->partitions()) {
+      v1::PartitionFetchResult* result = response.add_partitions();
+      result->set_topic(p.topic());
+      result->set_partition(p.partition());
+      auto log = service_->partitions_->GetLog(p.topic(), p.partition(), false);
+      if (!log.ok()) {
+        SetError(log.status(), result->mutable_error());
+        any_error = true;
+        continue;
+      }
+      result->set_high_watermark((*log)->end_offset());
+      result->set_log_start_offset((*log)->start_offset());
+      const int64_t left = budget - total;
+      if (left <= 0 && total > 0) continue;
+      const int64_t partition_max = p.max_bytes() > 0 ? p.max_bytes() : 1 << 20;
+      auto data = (*log)->Read(p.offset(), static_cast<size_t>(std::min(left, partition_max)));
+      if (!data.ok()) {
+        SetError(data.status(), result->mutable_error());
+        any_error = true;
+        continue;
+      }
+      total += static_cast<int64_t>(data->size());
+      *result->mutable_records() = std::move(*data);
+    }
+    if (!final && !any_error && total < std::max(1, request_->min_bytes())) return false;
+    done_ = true;
+    service_->metrics_->fetch_bytes += total;
+    if (any_error) service_->metrics_->fetch_errors++;
+    *response_ = std::move(response);
+    timer_.cancel();
+    reactor_->Finish(grpc::Status::OK);
+    return true;
+  }
+
+ private:
+  BrokerService* const service_;
+  grpc::ServerUnaryReactor* const reactor_;
+  const v1::FetchRequest* const request_;
+  v1::FetchResponse* const response_;
+  asio::steady_timer timer_;
+  bool done_ = false;  // touched by the first TryComplete and then only on the io thread
+};
+
+BrokerService::BrokerService(PartitionManager* partitions, asio::io_context* io,
+                             BrokerMetrics* metrics, BrokerIdentity identity)
+    : partitions_(partitions), io_(io), metrics_(metrics), identity_(std::move(identity)) {
+  partitions_->AddAppendListener([this](const storage::TopicPartition& tp) {
+    asio::post(*io_, [this, tp] {
+      std::erase_if(waiting_, [&tp](const std::shared_ptr<FetchCall>& call) {
+        return call->done() || (call->Interested(tp) && call->TryComplete(false));
+      });
+    });
+  });
+}
+
+BrokerService::~BrokerService() = default;
+
+void BrokerService::StopLongPolls() {
+  std::promise<void> done;
+  asio::post(*io_, [this, &done] {
+    stopping_ = true;
+    for (const auto& call : waiting_) call->TryComplete(true);
+    waiting_.clear();
+    done.set_value();
+  });
+  done.get_future().wait();
+}
+
+grpc::ServerUnaryReactor* BrokerService::Fetch(grpc::CallbackServerContext* context,
+                                               const v1::FetchRequest* request,
+                                               v1::FetchResponse* response) {
+  metrics_->fetch_requests++;
+  auto call = std::make_shared<FetchCall>(this, context, request, response);
+  grpc::ServerUnaryReactor* reactor = call->reactor();
+  if (request->max_wait_ms() <= 0) {
+    call->TryComplete(true);
+    return reactor;
+  }
+  // Everything after the first look runs on the io thread, so completion is never concurrent.
+  asio::post(*io_, [this, call, wait = request->max_wait_ms()] {
+    if (call->TryComplete(/*final=*/stopping_)) return;
+    waiting_.push_back(call);
+    call->timer().expires_after(std::chrono::milliseconds(wait));
+    call->timer().async_wait([this, call](const asio::error_code&) {
+      call->TryComplete(true);
+      std::erase(waiting_, call);
+    });
+  });
+  return reactor;
+}
+
+// --- ListOffsets, Metadata ---------------------------------------------------------------------
+
+grpc::ServerUnaryReactor* BrokerService::ListOffsets(grpc::CallbackServerContext* context,
+                                                     const v1::ListOffsetsRequest* request,
+                                                     v1::ListOffsetsResponse* response) {
+  for (const auto& q : request->partitions()) {
+    v1::PartitionOffset* result = response->add_partitions();
+    result->set_topic(q.topic());
+    result->set_partition(q.partition());
+    result->set_offset(-1);
+    result->set_timestamp(-1);
+    auto log = partitions_->GetLog(q.topic(), q.partition(), false);
+    if (!log.ok()) {
+      SetError(log.status(), result->mutable_error());
+      continue;
+    }
+    if (q.timestamp() == -2) {
+      result->set_offset((*log)->start_offset());
+    } else if (q.timestamp() == -1) {
+      result->set_offset((*log)->end_offset());
+    } else if (q.timestamp() < 0) {
+      SetError(absl::InvalidArgumentError(
+                   absl::StrCat("timestamp ", q.timestamp(), " is not -2, -1 or a time in ms")),
+               result->mutable_error());
+    } else {
+      auto offset = (*log)->OffsetForTimestamp(q.timestamp());
+      if (!offset.ok()) {
+        SetError(offset.status(), result->mutable_error());
+      } else if (offset->has_value()) {
+        result->set_offset(**offset);
+        result->set_timestamp(q.timestamp());
+      }
+    }
+  }
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* BrokerService::Metadata(grpc::CallbackServerContext* context,
+                                                  const v1::MetadataRequest* request,
+                                                  v1::MetadataResponse* response) {
+  v1::BrokerInfo* self = response->add_brokers();
+  self->set_node_id(identity_.node_id);
+  self->set_grpc_addr(identity_.grpc_addr);
+  response->set_controller_id(identity_.node_id);
+  std::vector<std::string> names(request->topics().begin(), request->topics().end());
+  if (names.empty()) {
+    for (const TopicInfo& t : partitions_->topics().List()) names.push_back(t.name);
+  }
+  for (const std::string& name : names) {
+    v1::TopicMetadata* topic = response->add_topics();
+    topic->set_name(name);
+    const std::optional<TopicInfo> info = partitions_->topics().Get(name);
+    if (!info.has_value()) {
+      SetError(absl::NotFoundError(absl::StrCat("topic '", name, "' does not exist")),
+               topic->mutable_error());
+      continue;
+    }
+    for (int32_t p = 0; p < info->partitions; ++p) {
+      v1::PartitionMetadata* partition = topic->add_partitions();
+      partition->set_partition(p);
+      partition->set_leader(identity_.node_id);
+      partition->add_replicas(identity_.node_id);
+      if (storage::Log* log = partitions_->logs().Get({name, p})) {
+        partition->set_log_start_offset(log->start_offset());
+        partition->set_high_watermark(log->end_offset());
+      }
+    }
+  }
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+}  // namespace runnel::broker
