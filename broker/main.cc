@@ -166,7 +166,10 @@ int Run(int argc, char** argv) {
   log->info("signal {}: shutting down", sig);
   ready = false;
   broker_service.StopLongPolls();
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  // Calls in flight get up to 2 s; gRPC also holds shutdown until this deadline while clients
+  // keep connections open, then cancels what is left.
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  log->info("gRPC server stopped");
   http.stop();
   http_thread.join();
   stop_io();

@@ -1,0 +1,148 @@
+// BrokerProcess: a real runneld child process on free loopback ports with its own data dir, for
+// process-level tests. Start() waits (bounded) for the "runneld ready grpc=HOST:PORT" line.
+#pragma once
+
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace runnel::testing {
+
+// A loopback port that was free a moment ago.
+inline int FreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+class BrokerProcess {
+ public:
+  BrokerProcess(std::string data_dir, std::vector<std::string> extra_args = {})
+      : data_dir_(std::move(data_dir)), extra_args_(std::move(extra_args)) {}
+  ~BrokerProcess() {
+    Kill();
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  // Starts runneld; returns false (with its output in output()) if it did not become ready
+  // within 20 s or exited.
+  bool Start() {
+    http_port_ = FreePort();
+    int out[2];
+    if (::pipe(out) != 0) return false;
+    std::vector<std::string> args = {std::string(RUNNEL_BIN_DIR) + "/runneld",
+                                     "--data-dir",
+                                     data_dir_,
+                                     "--grpc-addr",
+                                     "127.0.0.1:0",
+                                     "--http-addr",
+                                     "127.0.0.1:" + std::to_string(http_port_),
+                                     "--log-level",
+                                     "warn"};
+    args.insert(args.end(), extra_args_.begin(), extra_args_.end());
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::dup2(out[1], STDERR_FILENO);
+      ::dup2(out[1], STDOUT_FILENO);
+      ::close(out[0]);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(argv[0], argv.data());
+      _exit(127);
+    }
+    ::close(out[1]);
+    fd_ = out[0];
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (std::chrono::steady_clock::now() < deadline) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      char buf[4096];
+      const ssize_t n = ::read(fd_, buf, sizeof(buf));
+      if (n <= 0) return false;  // exited
+      output_.append(buf, n);
+      const size_t at = output_.find("runneld ready grpc=");
+      if (at != std::string::npos) {
+        const size_t end = output_.find('\n', at);
+        if (end == std::string::npos) continue;
+        address_ = output_.substr(at + 19, end - at - 19);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // SIGTERM and wait (bounded); returns the exit status, or -1.
+  int Stop() { return Signal(SIGTERM); }
+  int Kill() { return Signal(SIGKILL); }
+
+  // Waits for a process that exits on its own (e.g. refused to start); returns its exit code.
+  int Wait() {
+    int status = 0;
+    if (pid_ <= 0 || ::waitpid(pid_, &status, 0) != pid_) return -1;
+    pid_ = -1;
+    Drain();
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+  const std::string& address() const { return address_; }
+  int http_port() const { return http_port_; }
+  const std::string& output() {
+    Drain();
+    return output_;
+  }
+
+ private:
+  int Signal(int sig) {
+    if (pid_ <= 0) return -1;
+    ::kill(pid_, sig);
+    int status = 0;
+    for (int i = 0; i < 200; ++i) {  // up to 20 s
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        Drain();
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      ::usleep(100'000);
+    }
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return -1;
+  }
+
+  void Drain() {
+    if (fd_ < 0) return;
+    char buf[4096];
+    pollfd p{fd_, POLLIN, 0};
+    while (::poll(&p, 1, 0) > 0) {
+      const ssize_t n = ::read(fd_, buf, sizeof(buf));
+      if (n <= 0) break;
+      output_.append(buf, n);
+    }
+  }
+
+  std::string data_dir_;
+  std::vector<std::string> extra_args_;
+  pid_t pid_ = -1;
+  int fd_ = -1;
+  int http_port_ = 0;
+  std::string address_;
+  std::string output_;
+};
+
+}  // namespace runnel::testing
