@@ -77,7 +77,12 @@ class BrokerService::ProduceReactor final
     MaybeFinishLocked();
   }
 
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    // Finish() may be called with mu_ held (from Release on the flush thread, or OnWriteDone);
+    // gRPC can run OnDone on another thread before that lock is released, so wait for it.
+    { MutexLock lock(&mu_); }
+    delete this;
+  }
 
  private:
   // A response being assembled; `holds` counts the handler itself plus each durable wait.
