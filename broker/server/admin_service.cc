@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "broker/server/error_codes.h"
+#include "broker/server/partition_rows.h"
 
 namespace runnel::broker {
 namespace {
@@ -109,25 +110,9 @@ grpc::ServerUnaryReactor* AdminService::DescribeTopics(grpc::CallbackServerConte
                                                        v1::DescribeTopicsResponse* response) {
   for (const std::string& name : request->names()) {
     v1::TopicDescription* out = response->add_topics();
-    out->set_name(name);
-    const std::optional<TopicInfo> topic = partitions_->topics().Get(name);
-    if (!topic.has_value()) {
-      SetError(absl::NotFoundError(absl::StrCat("topic '", name, "' does not exist")),
-               out->mutable_error());
-      continue;
-    }
-    for (int32_t p = 0; p < topic->partitions; ++p) {
-      v1::PartitionDescription* partition = out->add_partitions();
-      partition->set_partition(p);
-      partition->set_leader(identity_.node_id);
-      partition->add_replicas(identity_.node_id);
-      if (storage::Log* log = partitions_->logs().Get({name, p})) {
-        partition->set_log_start_offset(log->start_offset());
-        partition->set_high_watermark(log->end_offset());
-        partition->set_size_bytes(static_cast<int64_t>(log->size_bytes()));
-      }
-    }
-    FillConfigs(*topic, partitions_->logs(), out);
+    const std::optional<TopicInfo> topic =
+        FillPartitionRows(*partitions_, identity_.node_id, name, out);
+    if (topic.has_value()) FillConfigs(*topic, partitions_->logs(), out);
   }
   return Done(context);
 }

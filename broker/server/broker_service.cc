@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "broker/server/error_codes.h"
+#include "broker/server/partition_rows.h"
 #include "common/logging.h"
 #include "common/mutex.h"
 #include "common/record/batch_validator.h"
@@ -386,24 +387,7 @@ grpc::ServerUnaryReactor* BrokerService::Metadata(grpc::CallbackServerContext* c
     for (const TopicInfo& t : partitions_->topics().List()) names.push_back(t.name);
   }
   for (const std::string& name : names) {
-    v1::TopicMetadata* topic = response->add_topics();
-    topic->set_name(name);
-    const std::optional<TopicInfo> info = partitions_->topics().Get(name);
-    if (!info.has_value()) {
-      SetError(absl::NotFoundError(absl::StrCat("topic '", name, "' does not exist")),
-               topic->mutable_error());
-      continue;
-    }
-    for (int32_t p = 0; p < info->partitions; ++p) {
-      v1::PartitionMetadata* partition = topic->add_partitions();
-      partition->set_partition(p);
-      partition->set_leader(identity_.node_id);
-      partition->add_replicas(identity_.node_id);
-      if (storage::Log* log = partitions_->logs().Get({name, p})) {
-        partition->set_log_start_offset(log->start_offset());
-        partition->set_high_watermark(log->end_offset());
-      }
-    }
+    FillPartitionRows(*partitions_, identity_.node_id, name, response->add_topics());
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);

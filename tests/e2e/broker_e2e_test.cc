@@ -256,6 +256,34 @@ TEST_F(BrokerE2ETest, AdminCallsAndHealthAndMetrics) {
   }
   EXPECT_TRUE(found);
 
+  v1::MetadataRequest metadata_request;
+  metadata_request.add_topics("admin-t");
+  metadata_request.add_topics("never-made");
+  v1::MetadataResponse metadata;
+  ASSERT_TRUE(broker_stub_->Metadata(Context().get(), metadata_request, &metadata).ok());
+  ASSERT_EQ(metadata.brokers_size(), 1);
+  ASSERT_EQ(metadata.topics_size(), 2);
+  EXPECT_EQ(metadata.topics(0).partitions_size(), 4);
+  EXPECT_EQ(metadata.topics(0).partitions(3).leader(), metadata.brokers(0).node_id());
+  EXPECT_EQ(metadata.topics(1).error().code(), v1::UNKNOWN_TOPIC_OR_PARTITION);
+
+  // ListOffsets: earliest, latest, and by timestamp (first record at or after it).
+  ProduceOne("admin-t", 1, MakeBatch(3, 1000, "ts"));  // timestamps 1000, 1001, 1002
+  v1::ListOffsetsRequest offsets_request;
+  for (int64_t ts : {-2, -1, 1001, 5000}) {
+    v1::PartitionOffsetQuery* q = offsets_request.add_partitions();
+    q->set_topic("admin-t");
+    q->set_partition(1);
+    q->set_timestamp(ts);
+  }
+  v1::ListOffsetsResponse offsets;
+  ASSERT_TRUE(broker_stub_->ListOffsets(Context().get(), offsets_request, &offsets).ok());
+  ASSERT_EQ(offsets.partitions_size(), 4);
+  EXPECT_EQ(offsets.partitions(0).offset(), 0);
+  EXPECT_EQ(offsets.partitions(1).offset(), 3);
+  EXPECT_EQ(offsets.partitions(2).offset(), 1);
+  EXPECT_EQ(offsets.partitions(3).offset(), -1);
+
   v1::AlterConfigsRequest alter;
   alter.set_topic("admin-t");
   (*alter.mutable_set())["segment.bytes"] = "banana";
@@ -271,7 +299,7 @@ TEST_F(BrokerE2ETest, AdminCallsAndHealthAndMetrics) {
   ProduceOne("admin-t", 0, MakeBatch(2, 1, "m"));
   auto metrics = http.Get("/metrics");
   ASSERT_TRUE(metrics);
-  EXPECT_NE(metrics->body.find("runnel_produce_requests_total 1"), std::string::npos)
+  EXPECT_NE(metrics->body.find("runnel_produce_requests_total 2"), std::string::npos)
       << metrics->body;
   EXPECT_NE(metrics->body.find("runnel_log_size_bytes{topic=\"admin-t\",partition=\"0\"}"),
             std::string::npos);
