@@ -109,9 +109,9 @@ int Run(int argc, char** argv) {
   std::thread io_thread([&io] { io.run(); });
 
   BrokerMetrics metrics;
-  BrokerIdentity identity{options->node_id, options->grpc_addr};
-  BrokerService broker_service(partitions->get(), &io, &metrics, identity);
-  AdminService admin_service(partitions->get(), identity);
+  BrokerIdentity identity(options->node_id);
+  BrokerService broker_service(partitions->get(), &io, &metrics, &identity);
+  AdminService admin_service(partitions->get(), &identity);
 
   grpc::ServerBuilder builder;
   int port = 0;
@@ -132,6 +132,7 @@ int Run(int argc, char** argv) {
                                      "gRPC address ", options->grpc_addr, " is not usable")));
   }
   const std::string host = options->grpc_addr.substr(0, options->grpc_addr.rfind(':'));
+  identity.set_grpc_addr(absl::StrCat(host, ":", port));
 
   httplib::Server http;
   std::atomic<bool> ready{false};

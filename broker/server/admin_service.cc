@@ -111,7 +111,7 @@ grpc::ServerUnaryReactor* AdminService::DescribeTopics(grpc::CallbackServerConte
   for (const std::string& name : request->names()) {
     v1::TopicDescription* out = response->add_topics();
     const std::optional<TopicInfo> topic =
-        FillPartitionRows(*partitions_, identity_.node_id, name, out);
+        FillPartitionRows(*partitions_, identity_->node_id(), name, out);
     if (topic.has_value()) FillConfigs(*topic, partitions_->logs(), out);
   }
   return Done(context);
@@ -139,10 +139,10 @@ grpc::ServerUnaryReactor* AdminService::DescribeCluster(grpc::CallbackServerCont
                                                         const v1::DescribeClusterRequest*,
                                                         v1::DescribeClusterResponse* response) {
   response->set_cluster_id("runnel-single-node");
-  response->set_controller_id(identity_.node_id);
+  response->set_controller_id(identity_->node_id());
   v1::ClusterBroker* self = response->add_brokers();
-  self->set_node_id(identity_.node_id);
-  self->set_grpc_addr(identity_.grpc_addr);
+  self->set_node_id(identity_->node_id());
+  self->set_grpc_addr(identity_->grpc_addr());
   int32_t led = 0;
   for (const TopicInfo& t : partitions_->topics().List()) led += t.partitions;
   self->set_partitions_led(led);

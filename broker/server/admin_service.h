@@ -10,9 +10,9 @@ namespace runnel::broker {
 
 class AdminService final : public v1::Admin::CallbackService {
  public:
-  // Borrows `partitions`; it must outlive the service.
-  AdminService(PartitionManager* partitions, BrokerIdentity identity)
-      : partitions_(partitions), identity_(std::move(identity)) {}
+  // Borrows `partitions` and `identity`; they must outlive the service.
+  AdminService(PartitionManager* partitions, const BrokerIdentity* identity)
+      : partitions_(partitions), identity_(identity) {}
 
   grpc::ServerUnaryReactor* CreateTopics(grpc::CallbackServerContext* context,
                                          const v1::CreateTopicsRequest* request,
@@ -35,7 +35,7 @@ class AdminService final : public v1::Admin::CallbackService {
 
  private:
   PartitionManager* const partitions_;
-  const BrokerIdentity identity_;
+  const BrokerIdentity* const identity_;
 };
 
 }  // namespace runnel::broker

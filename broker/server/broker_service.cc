@@ -289,8 +289,8 @@ class BrokerService::FetchCall : public std::enable_shared_from_this<FetchCall> 
 };
 
 BrokerService::BrokerService(PartitionManager* partitions, asio::io_context* io,
-                             BrokerMetrics* metrics, BrokerIdentity identity)
-    : partitions_(partitions), io_(io), metrics_(metrics), identity_(std::move(identity)) {
+                             BrokerMetrics* metrics, const BrokerIdentity* identity)
+    : partitions_(partitions), io_(io), metrics_(metrics), identity_(identity) {
   partitions_->AddAppendListener([this](const storage::TopicPartition& tp) {
     asio::post(*io_, [this, tp] {
       std::erase_if(waiting_, [&tp](const std::shared_ptr<FetchCall>& call) {
@@ -379,15 +379,15 @@ grpc::ServerUnaryReactor* BrokerService::Metadata(grpc::CallbackServerContext* c
                                                   const v1::MetadataRequest* request,
                                                   v1::MetadataResponse* response) {
   v1::BrokerInfo* self = response->add_brokers();
-  self->set_node_id(identity_.node_id);
-  self->set_grpc_addr(identity_.grpc_addr);
-  response->set_controller_id(identity_.node_id);
+  self->set_node_id(identity_->node_id());
+  self->set_grpc_addr(identity_->grpc_addr());
+  response->set_controller_id(identity_->node_id());
   std::vector<std::string> names(request->topics().begin(), request->topics().end());
   if (names.empty()) {
     for (const TopicInfo& t : partitions_->topics().List()) names.push_back(t.name);
   }
   for (const std::string& name : names) {
-    FillPartitionRows(*partitions_, identity_.node_id, name, response->add_topics());
+    FillPartitionRows(*partitions_, identity_->node_id(), name, response->add_topics());
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);

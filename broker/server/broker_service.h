@@ -11,6 +11,7 @@
 
 #include "asio.hpp"
 #include "broker/partition/partition_manager.h"
+#include "common/mutex.h"
 #include "runnel/v1/broker.grpc.pb.h"
 
 namespace runnel::broker {
@@ -24,17 +25,33 @@ struct BrokerMetrics {
   std::atomic<int64_t> fetch_errors{0};
 };
 
-struct BrokerIdentity {
-  int32_t node_id = 0;
-  std::string grpc_addr;
+// Who this broker is. The gRPC address is only known once the server has bound its port (port 0
+// picks a free one), after the services exist, so it is set later; reads are thread-safe.
+class BrokerIdentity {
+ public:
+  explicit BrokerIdentity(int32_t node_id) : node_id_(node_id) {}
+  int32_t node_id() const { return node_id_; }
+  std::string grpc_addr() const {
+    MutexLock lock(&mu_);
+    return grpc_addr_;
+  }
+  void set_grpc_addr(std::string addr) {
+    MutexLock lock(&mu_);
+    grpc_addr_ = std::move(addr);
+  }
+
+ private:
+  const int32_t node_id_;
+  mutable Mutex mu_;
+  std::string grpc_addr_ ABSL_GUARDED_BY(mu_);
 };
 
 class BrokerService final : public v1::Broker::CallbackService {
  public:
-  // Borrows `partitions`, `io` and `metrics`; all must outlive the service. `io` runs on a thread
-  // of the caller's; it serves long-poll timers.
+  // Borrows `partitions`, `io`, `metrics` and `identity`; all must outlive the service. `io` runs
+  // on a thread of the caller's; it serves long-poll timers.
   BrokerService(PartitionManager* partitions, asio::io_context* io, BrokerMetrics* metrics,
-                BrokerIdentity identity);
+                const BrokerIdentity* identity);
   ~BrokerService() override;
 
   // Finishes every parked long-poll fetch now and stops parking new ones (called before the gRPC
@@ -61,7 +78,7 @@ class BrokerService final : public v1::Broker::CallbackService {
   PartitionManager* const partitions_;
   asio::io_context* const io_;
   BrokerMetrics* const metrics_;
-  const BrokerIdentity identity_;
+  const BrokerIdentity* const identity_;
   // Fetches parked in a long poll, touched only on the io_context thread.
   std::vector<std::shared_ptr<FetchCall>> waiting_;
   bool stopping_ = false;  // io thread only

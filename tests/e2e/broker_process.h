@@ -10,10 +10,33 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <string>
 #include <vector>
 
 namespace runnel::testing {
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;  // stdout and stderr together
+};
+
+// Runs a shell command line (bounded by the command itself), capturing its output.
+inline CommandResult RunCommand(const std::string& command) {
+  CommandResult result;
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return result;
+  char buf[4096];
+  for (size_t n; (n = std::fread(buf, 1, sizeof(buf), pipe)) > 0;) result.out.append(buf, n);
+  const int status = ::pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+// `runnel ARGS` from the build's bin directory.
+inline CommandResult RunRunnel(const std::string& args) {
+  return RunCommand(std::string(RUNNEL_BIN_DIR) + "/runnel " + args);
+}
 
 // A loopback port that was free a moment ago.
 inline int FreePort() {

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "storage/log.h"
+#include "tests/e2e/broker_process.h"
 #include "tests/storage/storage_test_util.h"
 
 namespace runnel::tools {
@@ -15,22 +16,7 @@ namespace {
 using storage::testing::MakeBatch;
 using storage::testing::TempDir;
 
-struct RunResult {
-  int exit_code;
-  std::string out;  // stdout and stderr
-};
-
-RunResult RunRunnel(const std::string& args) {
-  const std::string command = std::string(RUNNEL_BIN_DIR) + "/runnel " + args + " 2>&1";
-  FILE* pipe = ::popen(command.c_str(), "r");
-  RunResult result{-1, ""};
-  if (pipe == nullptr) return result;
-  char buf[4096];
-  for (size_t n; (n = std::fread(buf, 1, sizeof(buf), pipe)) > 0;) result.out.append(buf, n);
-  const int status = ::pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return result;
-}
+using testing::RunRunnel;
 
 void WriteLog(const std::string& dir) {
   storage::Flusher flusher;
@@ -48,7 +34,7 @@ void WriteLog(const std::string& dir) {
 TEST(LogDumpTest, PrintsEveryBatchAndRecordOfAPartitionDirectory) {
   TempDir dir;
   WriteLog(dir.path());
-  const RunResult r = RunRunnel("log dump " + dir.path() + " --records");
+  const auto r = RunRunnel("log dump " + dir.path() + " --records");
   EXPECT_EQ(r.exit_code, 0) << r.out;
   EXPECT_NE(r.out.find("offset=0..2 count=3 position=0"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("  | offset=1 timestamp=1001 key=k1 value=v-1"), std::string::npos) << r.out;
@@ -76,7 +62,7 @@ TEST(LogDumpTest, FlagsACorruptBatchAndExitsWithAnError) {
     std::ofstream out(segment, std::ios::binary | std::ios::trunc);
     out << bytes;
   }
-  const RunResult r = RunRunnel("log dump " + segment);
+  const auto r = RunRunnel("log dump " + segment);
   EXPECT_EQ(r.exit_code, 1) << r.out;
   EXPECT_NE(r.out.find("crc=BAD"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("error: log dump found a problem ("), std::string::npos) << r.out;
@@ -86,7 +72,7 @@ TEST(LogDumpTest, FlagsACorruptBatchAndExitsWithAnError) {
 
 TEST(LogDumpTest, BadPathsAndFlagsGetClearErrors) {
   TempDir dir;
-  RunResult r = RunRunnel("log dump " + dir.Sub("missing"));
+  auto r = RunRunnel("log dump " + dir.Sub("missing"));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.out.find("no such file or directory"), std::string::npos) << r.out;
   r = RunRunnel("log dump " + dir.path());

@@ -1,0 +1,88 @@
+// Admin: topic and cluster administration over the Admin gRPC service
+// (proto/runnel/v1/admin.proto). Errors come back as absl::Status naming what was wrong; the
+// broker's per-topic error codes map to codes a caller can branch on (AlreadyExists, NotFound,
+// InvalidArgument, ...).
+//
+// Thread-safety: an Admin may be used from several threads at once (each call is one RPC).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "runnel/v1/admin.grpc.pb.h"
+
+namespace runnel::client {
+
+struct AdminOptions {
+  std::string bootstrap_servers = "127.0.0.1:7070";  // bootstrap.servers (the first one is used)
+  int32_t request_timeout_ms = 30000;                // request.timeout.ms
+
+  absl::Status Validate() const;
+  // From Kafka-named properties; unknown keys and bad values are errors naming the key.
+  static absl::StatusOr<AdminOptions> FromProperties(
+      const std::map<std::string, std::string>& properties);
+};
+
+struct TopicSpec {
+  std::string name;
+  int32_t partitions = 0;          // 0: the broker's num.partitions
+  int32_t replication_factor = 0;  // 0: the broker default
+  std::map<std::string, std::string> configs;
+};
+
+struct PartitionInfo {
+  int32_t partition = 0;
+  int32_t leader = 0;
+  std::vector<int32_t> replicas;
+  int64_t log_start_offset = 0;
+  int64_t high_watermark = 0;
+  int64_t size_bytes = 0;
+};
+
+struct TopicDescription {
+  std::string name;
+  std::vector<PartitionInfo> partitions;
+  // name -> (value, is_default)
+  std::map<std::string, std::pair<std::string, bool>> configs;
+};
+
+struct BrokerDescription {
+  int32_t node_id = 0;
+  std::string address;
+  int32_t partitions_led = 0;
+};
+
+struct ClusterDescription {
+  std::string cluster_id;
+  int32_t controller_id = 0;
+  std::vector<BrokerDescription> brokers;
+};
+
+class Admin {
+ public:
+  static absl::StatusOr<std::unique_ptr<Admin>> Create(const AdminOptions& options);
+
+  absl::Status CreateTopic(const TopicSpec& topic);
+  absl::Status DeleteTopic(const std::string& name);
+  absl::StatusOr<std::vector<v1::TopicListing>> ListTopics(bool include_internal = false);
+  absl::StatusOr<TopicDescription> DescribeTopic(const std::string& name);
+  absl::Status AlterTopicConfigs(const std::string& name,
+                                 const std::map<std::string, std::string>& set,
+                                 const std::vector<std::string>& remove = {});
+  absl::StatusOr<ClusterDescription> DescribeCluster();
+
+ private:
+  explicit Admin(const AdminOptions& options);
+  std::unique_ptr<grpc::ClientContext> Context() const;
+
+  AdminOptions options_;
+  std::unique_ptr<v1::Admin::Stub> stub_;
+};
+
+// The absl::Status for a broker Error (OK for NONE), message prefixed with `what`.
+absl::Status ToStatus(const v1::Error& error, const std::string& what);
+
+}  // namespace runnel::client

@@ -1,0 +1,86 @@
+#include "tools/admin_commands.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/status_macros.h"
+#include "tools/table_printer.h"
+
+namespace runnel::tools {
+
+absl::StatusOr<std::map<std::string, std::string>> ParseKeyValues(
+    const std::vector<std::string>& pairs, const std::string& flag) {
+  std::map<std::string, std::string> out;
+  for (const std::string& pair : pairs) {
+    const size_t eq = pair.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(flag, " '", pair, "' is not of the form key=value"));
+    }
+    out[pair.substr(0, eq)] = pair.substr(eq + 1);
+  }
+  return out;
+}
+
+absl::Status TopicCreate(client::Admin& admin, const client::TopicSpec& topic, std::ostream& out) {
+  RETURN_IF_ERROR(admin.CreateTopic(topic));
+  out << "created topic " << topic.name << "\n";
+  return absl::OkStatus();
+}
+
+absl::Status TopicList(client::Admin& admin, std::ostream& out) {
+  ASSIGN_OR_RETURN(const auto topics, admin.ListTopics());
+  TablePrinter table({"TOPIC", "PARTITIONS", "REPLICAS"});
+  for (const auto& t : topics) {
+    table.AddRow({t.name(), absl::StrCat(t.partitions()), absl::StrCat(t.replication_factor())});
+  }
+  table.Print(out);
+  return absl::OkStatus();
+}
+
+absl::Status TopicDescribe(client::Admin& admin, const std::string& name, std::ostream& out) {
+  ASSIGN_OR_RETURN(const client::TopicDescription topic, admin.DescribeTopic(name));
+  out << "topic " << topic.name << ": " << topic.partitions.size() << " partitions\n";
+  TablePrinter partitions(
+      {"PARTITION", "LEADER", "REPLICAS", "START OFFSET", "END OFFSET", "SIZE BYTES"});
+  for (const auto& p : topic.partitions) {
+    partitions.AddRow({absl::StrCat(p.partition), absl::StrCat(p.leader),
+                       absl::StrJoin(p.replicas, ","), absl::StrCat(p.log_start_offset),
+                       absl::StrCat(p.high_watermark), absl::StrCat(p.size_bytes)});
+  }
+  partitions.Print(out);
+  out << "\n";
+  TablePrinter configs({"CONFIG", "VALUE", "SOURCE"});
+  for (const auto& [key, entry] : topic.configs) {
+    configs.AddRow({key, entry.first, entry.second ? "default" : "topic"});
+  }
+  configs.Print(out);
+  return absl::OkStatus();
+}
+
+absl::Status TopicDelete(client::Admin& admin, const std::string& name, std::ostream& out) {
+  RETURN_IF_ERROR(admin.DeleteTopic(name));
+  out << "deleted topic " << name << "\n";
+  return absl::OkStatus();
+}
+
+absl::Status TopicAlterConfig(client::Admin& admin, const std::string& name,
+                              const std::map<std::string, std::string>& set, std::ostream& out) {
+  if (set.empty()) return absl::InvalidArgumentError("--set: give at least one key=value");
+  RETURN_IF_ERROR(admin.AlterTopicConfigs(name, set));
+  out << "updated " << set.size() << " config" << (set.size() == 1 ? "" : "s") << " of topic "
+      << name << "\n";
+  return absl::OkStatus();
+}
+
+absl::Status ClusterInfo(client::Admin& admin, std::ostream& out) {
+  ASSIGN_OR_RETURN(const client::ClusterDescription cluster, admin.DescribeCluster());
+  out << "cluster " << cluster.cluster_id << ", controller " << cluster.controller_id << "\n";
+  TablePrinter table({"BROKER", "ADDRESS", "PARTITIONS LED"});
+  for (const auto& b : cluster.brokers) {
+    table.AddRow({absl::StrCat(b.node_id), b.address, absl::StrCat(b.partitions_led)});
+  }
+  table.Print(out);
+  return absl::OkStatus();
+}
+
+}  // namespace runnel::tools

@@ -1,0 +1,28 @@
+// The CLI's admin commands (DESIGN.md section 6): `topic create|list|describe|delete|alter-config`
+// and `cluster info`, over client::Admin. Data goes to `out`; errors come back as Status for main
+// to print as "error: <what> (<why>)".
+#pragma once
+
+#include <map>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "client/admin.h"
+
+namespace runnel::tools {
+
+// Parses "k=v" strings (from repeated --config / --set flags); a missing '=' is an error naming it.
+absl::StatusOr<std::map<std::string, std::string>> ParseKeyValues(
+    const std::vector<std::string>& pairs, const std::string& flag);
+
+absl::Status TopicCreate(client::Admin& admin, const client::TopicSpec& topic, std::ostream& out);
+absl::Status TopicList(client::Admin& admin, std::ostream& out);
+absl::Status TopicDescribe(client::Admin& admin, const std::string& name, std::ostream& out);
+absl::Status TopicDelete(client::Admin& admin, const std::string& name, std::ostream& out);
+absl::Status TopicAlterConfig(client::Admin& admin, const std::string& name,
+                              const std::map<std::string, std::string>& set, std::ostream& out);
+absl::Status ClusterInfo(client::Admin& admin, std::ostream& out);
+
+}  // namespace runnel::tools
