@@ -37,8 +37,6 @@ class BatchScanner {
   // The next batch's header fields without reading or checking its body.
   absl::StatusOr<std::optional<Header>> NextHeaderOnly();
 
-  uint64_t position() const { return position_; }
-
  private:
   // Makes [position_, position_ + n) readable at buffer_ (fewer bytes at the region's end).
   absl::Status Fill(size_t n);

@@ -28,18 +28,6 @@ struct DirListing {
   std::vector<std::string> swaps;      // <base>.log.swap: a finished compaction, to install
 };
 
-// Exactly 20 decimal digits (no sign, no spaces).
-std::optional<int64_t> ParseBase(std::string_view stem) {
-  if (stem.size() != 20) return std::nullopt;
-  int64_t base = 0;
-  for (char c : stem) {
-    if (c < '0' || c > '9') return std::nullopt;
-    if (base > (std::numeric_limits<int64_t>::max() - (c - '0')) / 10) return std::nullopt;
-    base = base * 10 + (c - '0');
-  }
-  return base;
-}
-
 absl::StatusOr<DirListing> ListDir(const std::string& dir) {
   DIR* d = ::opendir(dir.c_str());
   if (d == nullptr) {
@@ -53,9 +41,10 @@ absl::StatusOr<DirListing> ListDir(const std::string& dir) {
     if (dot == std::string::npos || dot == 0) continue;
     const std::string stem = name.substr(0, dot);
     const std::string ext = name.substr(dot);
-    if (ext == ".log" && ParseBase(stem)) {
-      listing.segment_bases.push_back(*ParseBase(stem));
-    } else if (ext == ".log.swap" && ParseBase(stem)) {
+    const std::optional<int64_t> base = Segment::ParseFileStem(stem);
+    if (ext == ".log" && base) {
+      listing.segment_bases.push_back(*base);
+    } else if (ext == ".log.swap" && base) {
       listing.swaps.push_back(name);
     } else if (ext == ".index" || ext == ".timeindex") {
       indexes.emplace_back(stem, name);
@@ -67,7 +56,7 @@ absl::StatusOr<DirListing> ListDir(const std::string& dir) {
   ::closedir(d);
   std::sort(listing.segment_bases.begin(), listing.segment_bases.end());
   for (const auto& [stem, name] : indexes) {
-    const std::optional<int64_t> base = ParseBase(stem);
+    const std::optional<int64_t> base = Segment::ParseFileStem(stem);
     if (!base ||
         !std::binary_search(listing.segment_bases.begin(), listing.segment_bases.end(), *base)) {
       listing.leftovers.push_back(name);  // an index whose segment is gone
@@ -140,7 +129,7 @@ absl::Status Log::LoadSegments(LogOpenReport* report) {
   // A .swap is a compacted segment that was complete (synced) before the crash: install it.
   for (const std::string& name : listing.swaps) {
     const std::string stem = name.substr(0, name.find('.'));
-    const int64_t base = *ParseBase(stem);
+    const int64_t base = *Segment::ParseFileStem(stem);
     RETURN_IF_ERROR(RemoveFile(Segment::OffsetIndexPath(dir_, base)));
     RETURN_IF_ERROR(RemoveFile(Segment::TimeIndexPath(dir_, base)));
     RETURN_IF_ERROR(RenameFile(absl::StrCat(dir_, "/", name), Segment::LogPath(dir_, base)));

@@ -61,6 +61,23 @@ LogConfig LogConfigOverrides::ApplyTo(LogConfig c) const {
   return c;
 }
 
+LogConfigOverrides LogConfigOverrides::From(const LogConfig& c) {
+  LogConfigOverrides o;
+  o.segment_bytes = c.segment_bytes;
+  o.segment_ms = c.segment_ms;
+  o.index_interval_bytes = c.index_interval_bytes;
+  o.flush_messages = c.flush_messages;
+  o.flush_ms = c.flush_ms;
+  o.retention_ms = c.retention_ms;
+  o.retention_bytes = c.retention_bytes;
+  o.cleanup_delete = c.cleanup_delete;
+  o.cleanup_compact = c.cleanup_compact;
+  o.delete_retention_ms = c.delete_retention_ms;
+  o.message_timestamp_type = c.message_timestamp_type;
+  o.max_message_bytes = c.max_message_bytes;
+  return o;
+}
+
 std::map<std::string, std::string> LogConfigOverrides::ToProperties() const {
   std::map<std::string, std::string> p;
   auto put = [&p](const char* name, const auto& v) {

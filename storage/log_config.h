@@ -51,6 +51,8 @@ struct LogConfigOverrides {
   std::optional<int32_t> max_message_bytes;
 
   LogConfig ApplyTo(LogConfig defaults) const;
+  // Every field of `config` set: its effective settings by Kafka name, through ToProperties().
+  static LogConfigOverrides From(const LogConfig& config);
   // Kafka-named properties back, for persisting and describing.
   std::map<std::string, std::string> ToProperties() const;
 };

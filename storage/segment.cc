@@ -44,6 +44,17 @@ absl::Status WriteBatchOrRollBack(const File& file, uint64_t position, std::stri
 }  // namespace
 
 std::string Segment::FileStem(int64_t base_offset) { return absl::StrFormat("%020d", base_offset); }
+std::optional<int64_t> Segment::ParseFileStem(std::string_view stem) {
+  if (stem.size() != 20) return std::nullopt;
+  int64_t base = 0;
+  for (char c : stem) {
+    if (c < '0' || c > '9') return std::nullopt;
+    if (base > (std::numeric_limits<int64_t>::max() - (c - '0')) / 10) return std::nullopt;
+    base = base * 10 + (c - '0');
+  }
+  return base;
+}
+
 std::string Segment::LogPath(const std::string& dir, int64_t base_offset) {
   return absl::StrCat(dir, "/", FileStem(base_offset), ".log");
 }

@@ -34,6 +34,8 @@ class Segment {
  public:
   // "00000000000000001234" for base offset 1234.
   static std::string FileStem(int64_t base_offset);
+  // The inverse: exactly 20 decimal digits (no sign, no spaces), else std::nullopt.
+  static std::optional<int64_t> ParseFileStem(std::string_view stem);
   static std::string LogPath(const std::string& dir, int64_t base_offset);
   static std::string OffsetIndexPath(const std::string& dir, int64_t base_offset);
   static std::string TimeIndexPath(const std::string& dir, int64_t base_offset);
@@ -60,7 +62,6 @@ class Segment {
   // When the segment was created or opened (by the Log's clock), for segment.ms.
   int64_t created_ms() const { return created_ms_; }
   void set_created_ms(int64_t ms) { created_ms_ = ms; }
-  const std::string& dir() const { return dir_; }
 
   // Appends a batch that already carries its final offsets. On a write error the file is cut back
   // to its previous size, so the segment stays exactly as it was.

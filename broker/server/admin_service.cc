@@ -38,20 +38,8 @@ void CheckNewTopic(const TopicInfo& topic, v1::Error* error) {
 
 // Every effective config of a topic by its Kafka name, marking the topic's own overrides.
 void FillConfigs(const TopicInfo& topic, storage::LogManager& logs, v1::TopicDescription* out) {
-  const storage::LogConfig c = logs.ConfigFor(topic.name);
-  storage::LogConfigOverrides all;
-  all.segment_bytes = c.segment_bytes;
-  all.segment_ms = c.segment_ms;
-  all.index_interval_bytes = c.index_interval_bytes;
-  all.flush_messages = c.flush_messages;
-  all.flush_ms = c.flush_ms;
-  all.retention_ms = c.retention_ms;
-  all.retention_bytes = c.retention_bytes;
-  all.cleanup_delete = c.cleanup_delete;
-  all.cleanup_compact = c.cleanup_compact;
-  all.delete_retention_ms = c.delete_retention_ms;
-  all.message_timestamp_type = c.message_timestamp_type;
-  all.max_message_bytes = c.max_message_bytes;
+  const storage::LogConfigOverrides all =
+      storage::LogConfigOverrides::From(logs.ConfigFor(topic.name));
   for (const auto& [name, value] : all.ToProperties()) {
     v1::ConfigEntry* entry = out->add_configs();
     entry->set_name(name);
