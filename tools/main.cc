@@ -6,6 +6,8 @@
 #include "CLI/CLI.hpp"
 #include "tools/admin_commands.h"
 #include "tools/log_dump.h"
+#include "tools/perf.h"
+#include "tools/record_commands.h"
 
 namespace runnel::tools {
 namespace {
@@ -43,6 +45,60 @@ int Run(int argc, char** argv) {
   alter->add_option("name", topic_name, "topic name")->required();
   alter->add_option("--set", set_configs, "key=value (repeatable)")->required();
 
+  // produce / consume
+  ProduceOptions produce;
+  CLI::App* produce_cmd = app.add_subcommand("produce", "send one record per stdin line");
+  produce_cmd->add_option("topic", produce.topic, "topic name")->required();
+  produce_cmd->add_option("--partition", produce.partition, "partition (default: by key, sticky)");
+  produce_cmd->add_option("--key-separator", produce.key_separator,
+                          "split each line into KEY<S>VALUE at the first S");
+  produce_cmd->add_option("--timestamp-separator", produce.timestamp_separator,
+                          "lines start with a timestamp in epoch ms, then S");
+  produce_cmd->add_option("--acks", produce.acks, "0, 1 or all")
+      ->check(CLI::IsMember({"0", "1", "all", "-1"}));
+  produce_cmd->add_option("--compression", produce.compression, "none|gzip|snappy|lz4|zstd")
+      ->check(CLI::IsMember({"none", "gzip", "snappy", "lz4", "zstd"}));
+  ConsumeOptions consume;
+  CLI::App* consume_cmd = app.add_subcommand("consume", "print records of a topic");
+  consume_cmd->add_option("topic", consume.topic, "topic name")->required();
+  consume_cmd->add_flag("--from-beginning", consume.from_beginning,
+                        "start at the earliest offset (default: only new records)");
+  consume_cmd->add_option("--partition", consume.partition, "only this partition");
+  consume_cmd->add_option("--offset", consume.offset, "start offset (needs --partition)");
+  consume_cmd->add_option("--num", consume.num, "stop after N records");
+  consume_cmd->add_option("--timeout-ms", consume.timeout_ms,
+                          "stop after T ms without a new record");
+  consume_cmd->add_option("--format", consume.format,
+                          "%k key, %v/%s value, %t timestamp, %p partition, %o offset, %T topic, "
+                          "%h headers; \\t \\n \\\\ (default '%v\\n')");
+
+  // perf produce / consume
+  CLI::App* perf =
+      app.add_subcommand("perf", "throughput and latency tests")->require_subcommand(1);
+  PerfProduceOptions perf_produce;
+  CLI::App* perf_produce_cmd = perf->add_subcommand("produce", "produce generated records");
+  perf_produce_cmd->add_option("topic", perf_produce.topic, "topic name")->required();
+  perf_produce_cmd->add_option("--records", perf_produce.records, "records to send")->required();
+  perf_produce_cmd->add_option("--record-size", perf_produce.record_size, "value bytes")
+      ->required();
+  perf_produce_cmd->add_option("--acks", perf_produce.acks, "0, 1 or all")
+      ->check(CLI::IsMember({"0", "1", "all", "-1"}));
+  perf_produce_cmd->add_option("--batch-bytes", perf_produce.batch_bytes, "batch.size");
+  perf_produce_cmd->add_option("--linger-ms", perf_produce.linger_ms, "linger.ms");
+  perf_produce_cmd
+      ->add_option("--compression", perf_produce.compression, "none|gzip|snappy|lz4|zstd")
+      ->check(CLI::IsMember({"none", "gzip", "snappy", "lz4", "zstd"}));
+  perf_produce_cmd->add_option("--throughput", perf_produce.throughput,
+                               "records/s to aim for (default: as fast as possible)");
+  PerfConsumeOptions perf_consume;
+  CLI::App* perf_consume_cmd = perf->add_subcommand("consume", "consume and time records");
+  perf_consume_cmd->add_option("topic", perf_consume.topic, "topic name")->required();
+  perf_consume_cmd->add_option("--records", perf_consume.records, "records to read")->required();
+  perf_consume_cmd->add_flag("--from-latest", perf_consume.from_latest,
+                             "only records produced after the start (for end-to-end latency)");
+  perf_consume_cmd->add_option("--timeout-ms", perf_consume.timeout_ms,
+                               "give up after T ms without a new record");
+
   // cluster info
   CLI::App* cluster = app.add_subcommand("cluster", "cluster information");
   cluster->require_subcommand(1);
@@ -69,6 +125,27 @@ int Run(int argc, char** argv) {
   if (dump_cmd->parsed()) {
     const absl::Status s = DumpLog(dump, std::cout);
     return s.ok() ? 0 : Fail(s, "log dump found a problem");
+  }
+
+  if (produce_cmd->parsed()) {
+    produce.brokers = brokers;
+    const absl::Status s = Produce(produce, std::cin);
+    return s.ok() ? 0 : Fail(s, "produce to " + produce.topic);
+  }
+  if (consume_cmd->parsed()) {
+    consume.brokers = brokers;
+    const absl::Status s = Consume(consume, std::cout);
+    return s.ok() ? 0 : Fail(s, "consume from " + consume.topic);
+  }
+  if (perf_produce_cmd->parsed()) {
+    perf_produce.brokers = brokers;
+    const absl::Status s = PerfProduce(perf_produce, std::cout, std::cerr);
+    return s.ok() ? 0 : Fail(s, "perf produce to " + perf_produce.topic);
+  }
+  if (perf_consume_cmd->parsed()) {
+    perf_consume.brokers = brokers;
+    const absl::Status s = PerfConsume(perf_consume, std::cout, std::cerr);
+    return s.ok() ? 0 : Fail(s, "perf consume from " + perf_consume.topic);
   }
 
   auto admin = client::Admin::Create({.bootstrap_servers = brokers});

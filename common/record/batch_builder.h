@@ -50,6 +50,14 @@ class RecordBatchBuilder {
                              std::optional<std::string_view> value,
                              absl::Span<const RecordHeader> headers = {});
 
+  // Sets the idempotent-producer fields of the batch being built (a producer assigns the sequence
+  // only when it sends the batch).
+  void SetProducer(int64_t producer_id, int16_t producer_epoch, int32_t base_sequence) {
+    options_.producer_id = producer_id;
+    options_.producer_epoch = producer_epoch;
+    options_.base_sequence = base_sequence;
+  }
+
   int32_t record_count() const { return record_count_; }
   bool empty() const { return record_count_ == 0; }
 

@@ -1,0 +1,605 @@
+#include "client/consumer.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <deque>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "client/admin.h"
+#include "common/logging.h"
+#include "common/mutex.h"
+#include "common/record/record_iterator.h"
+#include "common/status_macros.h"
+#include "runnel/v1/broker.grpc.pb.h"
+
+namespace runnel::client {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr int64_t kEarliest = -2;
+constexpr int64_t kLatest = -1;
+
+absl::Status RpcError(const grpc::Status& s, const std::string& what, const std::string& target) {
+  return absl::UnavailableError(absl::StrCat(what, " at ", target, ": ", s.error_message(),
+                                             " (gRPC code ", static_cast<int>(s.error_code()),
+                                             ")"));
+}
+
+}  // namespace
+
+// --- Options -----------------------------------------------------------------------------------
+
+absl::Status ConsumerOptions::Validate() const {
+  if (bootstrap_servers.empty()) return absl::InvalidArgumentError("bootstrap.servers: empty");
+  RETURN_IF_ERROR(CheckAtLeast("fetch.min.bytes", fetch_min_bytes, 0));
+  RETURN_IF_ERROR(CheckAtLeast("fetch.max.bytes", fetch_max_bytes, 1));
+  RETURN_IF_ERROR(CheckAtLeast("fetch.max.wait.ms", fetch_max_wait_ms, 0));
+  RETURN_IF_ERROR(CheckAtLeast("max.partition.fetch.bytes", max_partition_fetch_bytes, 1));
+  RETURN_IF_ERROR(CheckAtLeast("max.poll.records", max_poll_records, 1));
+  RETURN_IF_ERROR(CheckAtLeast("request.timeout.ms", request_timeout_ms, 1));
+  RETURN_IF_ERROR(CheckAtLeast("retry.backoff.ms", retry_backoff_ms, 0));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ConsumerOptions> ConsumerOptions::FromProperties(const Properties& properties) {
+  ConsumerOptions o;
+  for (const auto& [key, value] : properties) {
+    if (key == "bootstrap.servers") {
+      o.bootstrap_servers = value;
+    } else if (key == "client.id") {
+      o.client_id = value;
+    } else if (key == "fetch.min.bytes") {
+      RETURN_IF_ERROR(ParseProperty(key, value, &o.fetch_min_bytes));
+    } else if (key == "fetch.max.bytes") {
+      RETURN_IF_ERROR(ParseProperty(key, value, &o.fetch_max_bytes));
+    } else if (key == "fetch.max.wait.ms") {
+      RETURN_IF_ERROR(ParseProperty(key, value, &o.fetch_max_wait_ms));
+    } else if (key == "max.partition.fetch.bytes") {
+      RETURN_IF_ERROR(ParseProperty(key, value, &o.max_partition_fetch_bytes));
+    } else if (key == "max.poll.records") {
+      RETURN_IF_ERROR(ParseProperty(key, value, &o.max_poll_records));
+    } else if (key == "request.timeout.ms") {
+      RETURN_IF_ERROR(ParseProperty(key, value, &o.request_timeout_ms));
+    } else if (key == "retry.backoff.ms") {
+      RETURN_IF_ERROR(ParseProperty(key, value, &o.retry_backoff_ms));
+    } else if (key == "check.crcs") {
+      RETURN_IF_ERROR(ParseProperty(key, value, &o.check_crcs));
+    } else if (key == "auto.offset.reset") {
+      if (value == "earliest") {
+        o.auto_offset_reset = AutoOffsetReset::kEarliest;
+      } else if (value == "latest") {
+        o.auto_offset_reset = AutoOffsetReset::kLatest;
+      } else if (value == "none") {
+        o.auto_offset_reset = AutoOffsetReset::kNone;
+      } else {
+        return absl::InvalidArgumentError(
+            absl::StrCat("auto.offset.reset: '", value, "' is not one of earliest, latest, none"));
+      }
+    } else {
+      return UnknownProperty(key, "consumer");
+    }
+  }
+  RETURN_IF_ERROR(o.Validate());
+  return o;
+}
+
+// --- Impl --------------------------------------------------------------------------------------
+
+class Consumer::Impl {
+ public:
+  explicit Impl(const ConsumerOptions& options);
+  ~Impl() { Close(); }
+
+  absl::Status Assign(const std::vector<TopicPartition>& partitions);
+  std::vector<TopicPartition> Assignment() const;
+  absl::Status Seek(const TopicPartition& tp, int64_t offset);
+  absl::Status SeekTo(const std::vector<TopicPartition>& partitions, int64_t which);
+  absl::StatusOr<std::vector<ConsumerRecord>> Poll(int64_t timeout_ms);
+  absl::StatusOr<int64_t> Position(const TopicPartition& tp);
+  absl::Status SetPaused(const std::vector<TopicPartition>& partitions, bool paused);
+  std::vector<TopicPartition> Paused() const;
+  // ListOffsets: per partition, (offset, timestamp); offset -1 when none.
+  absl::StatusOr<std::map<TopicPartition, OffsetAndTimestamp>> ListOffsets(
+      const std::map<TopicPartition, int64_t>& queries);
+  void Close();
+
+ private:
+  // The bytes of one partition's fetch result; the records handed out point into it.
+  struct FetchedData {
+    std::string topic;
+    std::string bytes;
+    std::vector<std::unique_ptr<record::RecordIterator>> iterators;  // of compressed batches
+  };
+
+  // One partition's fetched data, decoded lazily as Poll hands out records.
+  struct CompletedFetch {
+    uint64_t epoch = 0;
+    std::shared_ptr<FetchedData> data;
+    std::string_view rest;                      // batches not opened yet
+    record::RecordIterator* current = nullptr;  // the open batch
+    record::TimestampType timestamp_type = record::TimestampType::kCreateTime;  // of `current`
+  };
+
+  struct PartitionState {
+    std::optional<int64_t> position;  // next offset Poll returns
+    int64_t fetch_position = -1;      // next offset to fetch (past what is buffered)
+    bool paused = false;
+    uint64_t epoch = 0;  // bumped by every seek: fetched data of an older epoch is dropped
+    std::deque<CompletedFetch> completed;
+  };
+
+  // One Fetch RPC in flight; shared with gRPC's completion callback.
+  struct FetchCall {
+    grpc::ClientContext context;
+    v1::FetchRequest request;
+    v1::FetchResponse response;
+    std::map<TopicPartition, uint64_t> epochs;  // of the partitions asked for, when asked
+    Mutex mu;
+    CondVar cv;
+    bool done ABSL_GUARDED_BY(mu) = false;
+    grpc::Status status ABSL_GUARDED_BY(mu);
+  };
+
+  PartitionState* Find(const TopicPartition& tp);
+  void SetPosition(PartitionState* p, int64_t offset);
+  // Looks up the position of every assigned partition that has none (auto.offset.reset).
+  absl::Status ResolvePositions();
+  absl::Status ResetPosition(const TopicPartition& tp, PartitionState* p, const std::string& why);
+  void MaybeSendFetch();
+  // Takes the finished fetch's data into the partitions' buffers.
+  absl::Status TakeFetch();
+  // Appends up to max.poll.records buffered records to `out`.
+  absl::Status Drain(std::vector<ConsumerRecord>* out);
+  // The next record of `fetch` at or after the partition's position; false when exhausted.
+  absl::StatusOr<bool> NextRecord(const TopicPartition& tp, int64_t position, CompletedFetch* fetch,
+                                  record::Record* out);
+
+  const ConsumerOptions options_;
+  const std::string target_;
+  std::unique_ptr<v1::Broker::Stub> stub_;
+  const std::shared_ptr<spdlog::logger> log_ = logging::Get("client");
+  std::map<TopicPartition, PartitionState> partitions_;
+  std::shared_ptr<FetchCall> fetch_;  // the fetch in flight, if any
+  Clock::time_point retry_at_{};      // after a failed fetch, no new one before this
+  size_t drain_start_ = 0;            // round-robin start of Drain, for fairness
+  bool closed_ = false;
+};
+
+Consumer::Impl::Impl(const ConsumerOptions& options)
+    : options_(options),
+      target_(std::vector<std::string>(absl::StrSplit(options.bootstrap_servers, ',')).front()) {
+  stub_ = v1::Broker::NewStub(grpc::CreateChannel(target_, grpc::InsecureChannelCredentials()));
+}
+
+Consumer::Impl::PartitionState* Consumer::Impl::Find(const TopicPartition& tp) {
+  auto it = partitions_.find(tp);
+  return it == partitions_.end() ? nullptr : &it->second;
+}
+
+void Consumer::Impl::SetPosition(PartitionState* p, int64_t offset) {
+  p->position = offset;
+  p->fetch_position = offset;
+  ++p->epoch;
+  p->completed.clear();
+}
+
+absl::Status Consumer::Impl::Assign(const std::vector<TopicPartition>& partitions) {
+  std::map<TopicPartition, PartitionState> next;
+  for (const TopicPartition& tp : partitions) {
+    if (tp.topic.empty()) return absl::InvalidArgumentError("assign: empty topic name");
+    if (tp.partition < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("assign: partition ", tp.partition, " of ", tp.topic, " is negative"));
+    }
+    auto it = partitions_.find(tp);
+    next[tp] = it != partitions_.end() ? std::move(it->second) : PartitionState{};
+  }
+  partitions_ = std::move(next);
+  return absl::OkStatus();
+}
+
+std::vector<TopicPartition> Consumer::Impl::Assignment() const {
+  std::vector<TopicPartition> out;
+  for (const auto& [tp, p] : partitions_) out.push_back(tp);
+  return out;
+}
+
+absl::Status Consumer::Impl::Seek(const TopicPartition& tp, int64_t offset) {
+  PartitionState* p = Find(tp);
+  if (p == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("seek: partition ", ToString(tp), " is not assigned"));
+  }
+  if (offset < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("seek: offset ", offset, " for ", ToString(tp), " is negative"));
+  }
+  SetPosition(p, offset);
+  return absl::OkStatus();
+}
+
+absl::Status Consumer::Impl::SeekTo(const std::vector<TopicPartition>& partitions, int64_t which) {
+  std::map<TopicPartition, int64_t> queries;
+  for (const TopicPartition& tp : partitions) {
+    if (Find(tp) == nullptr) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("seek: partition ", ToString(tp), " is not assigned"));
+    }
+    queries[tp] = which;
+  }
+  ASSIGN_OR_RETURN(auto offsets, ListOffsets(queries));
+  for (const auto& [tp, found] : offsets) SetPosition(Find(tp), found.offset);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::map<TopicPartition, OffsetAndTimestamp>> Consumer::Impl::ListOffsets(
+    const std::map<TopicPartition, int64_t>& queries) {
+  v1::ListOffsetsRequest request;
+  for (const auto& [tp, timestamp] : queries) {
+    v1::PartitionOffsetQuery* q = request.add_partitions();
+    q->set_topic(tp.topic);
+    q->set_partition(tp.partition);
+    q->set_timestamp(timestamp);
+  }
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::milliseconds(options_.request_timeout_ms));
+  v1::ListOffsetsResponse response;
+  const grpc::Status s = stub_->ListOffsets(&context, request, &response);
+  if (!s.ok()) return RpcError(s, "list offsets", target_);
+  std::map<TopicPartition, OffsetAndTimestamp> out;
+  for (const v1::PartitionOffset& r : response.partitions()) {
+    const TopicPartition tp{r.topic(), r.partition()};
+    RETURN_IF_ERROR(ToStatus(r.error(), "list offsets of " + ToString(tp)));
+    out[tp] = {r.offset(), r.timestamp()};
+  }
+  return out;
+}
+
+absl::Status Consumer::Impl::ResolvePositions() {
+  std::map<TopicPartition, int64_t> queries;
+  for (const auto& [tp, p] : partitions_) {
+    if (p.position.has_value()) continue;
+    if (options_.auto_offset_reset == AutoOffsetReset::kNone) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "partition ", ToString(tp), " has no position and auto.offset.reset is none"));
+    }
+    queries[tp] = options_.auto_offset_reset == AutoOffsetReset::kEarliest ? kEarliest : kLatest;
+  }
+  if (queries.empty()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(auto offsets, ListOffsets(queries));
+  for (const auto& [tp, found] : offsets) SetPosition(Find(tp), found.offset);
+  return absl::OkStatus();
+}
+
+absl::Status Consumer::Impl::ResetPosition(const TopicPartition& tp, PartitionState* p,
+                                           const std::string& why) {
+  if (options_.auto_offset_reset == AutoOffsetReset::kNone) {
+    return absl::OutOfRangeError(absl::StrCat(why, " and auto.offset.reset is none"));
+  }
+  const bool earliest = options_.auto_offset_reset == AutoOffsetReset::kEarliest;
+  ASSIGN_OR_RETURN(auto offsets, ListOffsets({{tp, earliest ? kEarliest : kLatest}}));
+  log_->info("consumer: {}; resetting to the {} offset {}", why, earliest ? "earliest" : "latest",
+             offsets[tp].offset);
+  SetPosition(p, offsets[tp].offset);
+  return absl::OkStatus();
+}
+
+absl::Status Consumer::Impl::SetPaused(const std::vector<TopicPartition>& partitions, bool paused) {
+  for (const TopicPartition& tp : partitions) {
+    if (Find(tp) == nullptr) {
+      return absl::FailedPreconditionError(absl::StrCat(paused ? "pause" : "resume", ": partition ",
+                                                        ToString(tp), " is not assigned"));
+    }
+  }
+  for (const TopicPartition& tp : partitions) Find(tp)->paused = paused;
+  return absl::OkStatus();
+}
+
+std::vector<TopicPartition> Consumer::Impl::Paused() const {
+  std::vector<TopicPartition> out;
+  for (const auto& [tp, p] : partitions_) {
+    if (p.paused) out.push_back(tp);
+  }
+  return out;
+}
+
+absl::StatusOr<int64_t> Consumer::Impl::Position(const TopicPartition& tp) {
+  PartitionState* p = Find(tp);
+  if (p == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("position: partition ", ToString(tp), " is not assigned"));
+  }
+  if (!p->position.has_value()) RETURN_IF_ERROR(ResolvePositions());
+  return *p->position;
+}
+
+void Consumer::Impl::MaybeSendFetch() {
+  if (fetch_ != nullptr || closed_ || Clock::now() < retry_at_) return;
+  auto call = std::make_shared<FetchCall>();
+  for (const auto& [tp, p] : partitions_) {
+    // One buffered response per partition is enough; the next is fetched as it is consumed.
+    if (p.paused || !p.position.has_value() || p.completed.size() > 1) continue;
+    v1::PartitionFetch* f = call->request.add_partitions();
+    f->set_topic(tp.topic);
+    f->set_partition(tp.partition);
+    f->set_offset(p.fetch_position);
+    f->set_max_bytes(options_.max_partition_fetch_bytes);
+    call->epochs[tp] = p.epoch;
+  }
+  if (call->request.partitions_size() == 0) return;
+  call->request.set_max_wait_ms(options_.fetch_max_wait_ms);
+  call->request.set_min_bytes(options_.fetch_min_bytes);
+  call->request.set_max_bytes(options_.fetch_max_bytes);
+  call->context.set_deadline(
+      std::chrono::system_clock::now() +
+      std::chrono::milliseconds(options_.fetch_max_wait_ms + options_.request_timeout_ms));
+  fetch_ = call;
+  stub_->async()->Fetch(&call->context, &call->request, &call->response,
+                        [call](grpc::Status status) {
+                          MutexLock lock(&call->mu);
+                          call->status = std::move(status);
+                          call->done = true;
+                          call->cv.SignalAll();
+                        });
+}
+
+absl::Status Consumer::Impl::TakeFetch() {
+  std::shared_ptr<FetchCall> call = std::move(fetch_);
+  grpc::Status status;
+  {
+    MutexLock lock(&call->mu);
+    status = call->status;
+  }
+  if (!status.ok()) {
+    // The broker restarting or unreachable: try again after retry.backoff.ms, as Kafka does.
+    log_->warn("consumer: fetch from {} failed: {}", target_, status.error_message());
+    retry_at_ = Clock::now() + std::chrono::milliseconds(options_.retry_backoff_ms);
+    return absl::OkStatus();
+  }
+  for (v1::PartitionFetchResult& r : *call->response.mutable_partitions()) {
+    const TopicPartition tp{r.topic(), r.partition()};
+    PartitionState* p = Find(tp);
+    auto sent = call->epochs.find(tp);
+    if (p == nullptr || sent == call->epochs.end() || sent->second != p->epoch) continue;
+    const int64_t fetched_at = p->fetch_position;
+    switch (r.error().code()) {
+      case v1::NONE:
+        break;
+      case v1::OFFSET_OUT_OF_RANGE:
+        RETURN_IF_ERROR(ResetPosition(
+            tp, p,
+            absl::StrCat("offset ", fetched_at, " is out of range for ", ToString(tp), " (log ",
+                         r.log_start_offset(), "..", r.high_watermark(), ")")));
+        continue;
+      case v1::UNKNOWN_TOPIC_OR_PARTITION:
+        return ToStatus(r.error(), "fetch " + ToString(tp));
+      default:
+        log_->warn("consumer: fetch of {}: {}", ToString(tp), r.error().message());
+        retry_at_ = Clock::now() + std::chrono::milliseconds(options_.retry_backoff_ms);
+        continue;
+    }
+    if (r.records().empty()) continue;
+    auto data = std::make_shared<FetchedData>();
+    data->topic = tp.topic;
+    data->bytes = std::move(*r.mutable_records());
+    // The next fetch starts after the last whole batch returned.
+    std::string_view rest = data->bytes;
+    while (!rest.empty()) {
+      auto view = record::RecordBatchView::Parse(rest);
+      if (!view.ok()) break;  // reported when Poll reaches it
+      p->fetch_position = view->last_offset() + 1;
+      rest.remove_prefix(view->size());
+    }
+    CompletedFetch fetch;
+    fetch.epoch = p->epoch;
+    fetch.rest = data->bytes;
+    fetch.data = std::move(data);
+    p->completed.push_back(std::move(fetch));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> Consumer::Impl::NextRecord(const TopicPartition& tp, int64_t position,
+                                                CompletedFetch* fetch, record::Record* out) {
+  while (true) {
+    if (fetch->current != nullptr) {
+      if (fetch->current->Next(out)) {
+        if (out->offset < position) continue;
+        return true;
+      }
+      RETURN_IF_ERROR(fetch->current->status());
+      fetch->current = nullptr;
+    }
+    if (fetch->rest.empty()) return false;
+    auto view = record::RecordBatchView::Parse(fetch->rest);
+    if (!view.ok()) {
+      return absl::DataLossError(absl::StrCat("fetched data of ", ToString(tp), " at offset ",
+                                              position, ": ", view.status().message()));
+    }
+    fetch->rest.remove_prefix(view->size());
+    if (view->last_offset() < position || view->is_control()) continue;
+    if (options_.check_crcs && view->ComputeCrc() != view->crc()) {
+      return absl::DataLossError(absl::StrCat("batch at offset ", view->base_offset(), " of ",
+                                              ToString(tp), " fails its CRC check"));
+    }
+    auto it = record::RecordIterator::Create(*view);
+    if (!it.ok()) {
+      return absl::DataLossError(absl::StrCat("batch at offset ", view->base_offset(), " of ",
+                                              ToString(tp), ": ", it.status().message()));
+    }
+    fetch->data->iterators.push_back(std::make_unique<record::RecordIterator>(std::move(*it)));
+    fetch->current = fetch->data->iterators.back().get();
+    fetch->timestamp_type = view->timestamp_type();
+  }
+}
+
+absl::Status Consumer::Impl::Drain(std::vector<ConsumerRecord>* out) {
+  if (partitions_.empty()) return absl::OkStatus();
+  const size_t n = partitions_.size();
+  auto it = partitions_.begin();
+  std::advance(it, drain_start_ % n);
+  for (size_t i = 0; i < n; ++i, ++it) {
+    if (it == partitions_.end()) it = partitions_.begin();
+    const TopicPartition& tp = it->first;
+    PartitionState& p = it->second;
+    while (!p.paused && !p.completed.empty() &&
+           out->size() < static_cast<size_t>(options_.max_poll_records)) {
+      CompletedFetch& fetch = p.completed.front();
+      if (fetch.epoch != p.epoch) {
+        p.completed.pop_front();
+        continue;
+      }
+      record::Record r;
+      auto more = NextRecord(tp, *p.position, &fetch, &r);
+      if (!more.ok()) return more.status();
+      if (!*more) {
+        p.completed.pop_front();
+        continue;
+      }
+      ConsumerRecord& c = out->emplace_back();
+      c.topic = fetch.data->topic;
+      c.partition = tp.partition;
+      c.offset = r.offset;
+      c.timestamp = r.timestamp;
+      c.timestamp_type = fetch.timestamp_type;
+      c.key = r.key;
+      c.value = r.value;
+      c.headers = std::move(r.headers);
+      c.storage = fetch.data;
+      p.position = r.offset + 1;
+    }
+  }
+  drain_start_ = (drain_start_ + 1) % n;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<ConsumerRecord>> Consumer::Impl::Poll(int64_t timeout_ms) {
+  if (closed_) return absl::FailedPreconditionError("consumer is closed");
+  const auto deadline = Clock::now() + std::chrono::milliseconds(std::max<int64_t>(timeout_ms, 0));
+  RETURN_IF_ERROR(ResolvePositions());
+  std::vector<ConsumerRecord> records;
+  while (true) {
+    RETURN_IF_ERROR(Drain(&records));
+    MaybeSendFetch();  // prefetch while the caller works through `records`
+    if (!records.empty()) return records;
+    const auto now = Clock::now();
+    if (now >= deadline) return records;
+    if (fetch_ == nullptr) {
+      // Nothing to fetch (no assignment, all paused) or backing off after an error.
+      std::this_thread::sleep_for(std::min<Clock::duration>(
+          deadline - now, std::chrono::milliseconds(options_.retry_backoff_ms)));
+      continue;
+    }
+    {
+      MutexLock lock(&fetch_->mu);
+      while (!fetch_->done) {
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        if (left.count() <= 0) break;
+        fetch_->cv.WaitWithTimeout(&fetch_->mu, left);
+      }
+      if (!fetch_->done) return records;
+    }
+    RETURN_IF_ERROR(TakeFetch());
+  }
+}
+
+void Consumer::Impl::Close() {
+  if (closed_) return;
+  closed_ = true;
+  if (fetch_ == nullptr) return;
+  fetch_->context.TryCancel();
+  MutexLock lock(&fetch_->mu);
+  while (!fetch_->done) fetch_->cv.Wait(&fetch_->mu);
+}
+
+// --- Consumer ----------------------------------------------------------------------------------
+
+absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(const ConsumerOptions& options) {
+  RETURN_IF_ERROR(options.Validate());
+  return std::unique_ptr<Consumer>(new Consumer(std::make_unique<Impl>(options)));
+}
+
+absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(const Properties& properties) {
+  ASSIGN_OR_RETURN(ConsumerOptions options, ConsumerOptions::FromProperties(properties));
+  return Create(options);
+}
+
+Consumer::Consumer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Consumer::~Consumer() = default;
+
+absl::Status Consumer::Assign(const std::vector<TopicPartition>& partitions) {
+  return impl_->Assign(partitions);
+}
+std::vector<TopicPartition> Consumer::Assignment() const { return impl_->Assignment(); }
+absl::Status Consumer::Seek(const TopicPartition& tp, int64_t offset) {
+  return impl_->Seek(tp, offset);
+}
+absl::Status Consumer::SeekToBeginning(const std::vector<TopicPartition>& partitions) {
+  return impl_->SeekTo(partitions, kEarliest);
+}
+absl::Status Consumer::SeekToEnd(const std::vector<TopicPartition>& partitions) {
+  return impl_->SeekTo(partitions, kLatest);
+}
+absl::StatusOr<std::vector<ConsumerRecord>> Consumer::Poll(int64_t timeout_ms) {
+  return impl_->Poll(timeout_ms);
+}
+absl::StatusOr<int64_t> Consumer::Position(const TopicPartition& tp) { return impl_->Position(tp); }
+absl::Status Consumer::Pause(const std::vector<TopicPartition>& partitions) {
+  return impl_->SetPaused(partitions, true);
+}
+absl::Status Consumer::Resume(const std::vector<TopicPartition>& partitions) {
+  return impl_->SetPaused(partitions, false);
+}
+std::vector<TopicPartition> Consumer::Paused() const { return impl_->Paused(); }
+
+absl::StatusOr<std::map<TopicPartition, std::optional<OffsetAndTimestamp>>>
+Consumer::OffsetsForTimes(const std::map<TopicPartition, int64_t>& timestamps) {
+  for (const auto& [tp, ts] : timestamps) {
+    if (ts < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("offsets for times: timestamp ", ts, " for ", ToString(tp), " is negative"));
+    }
+  }
+  ASSIGN_OR_RETURN(auto found, impl_->ListOffsets(timestamps));
+  std::map<TopicPartition, std::optional<OffsetAndTimestamp>> out;
+  for (const auto& [tp, o] : found) {
+    out[tp] = o.offset < 0 ? std::nullopt : std::optional<OffsetAndTimestamp>(o);
+  }
+  return out;
+}
+
+namespace {
+std::map<TopicPartition, int64_t> Queries(const std::vector<TopicPartition>& partitions,
+                                          int64_t which) {
+  std::map<TopicPartition, int64_t> queries;
+  for (const TopicPartition& tp : partitions) queries[tp] = which;
+  return queries;
+}
+std::map<TopicPartition, int64_t> Offsets(const std::map<TopicPartition, OffsetAndTimestamp>& in) {
+  std::map<TopicPartition, int64_t> out;
+  for (const auto& [tp, o] : in) out[tp] = o.offset;
+  return out;
+}
+}  // namespace
+
+absl::StatusOr<std::map<TopicPartition, int64_t>> Consumer::BeginningOffsets(
+    const std::vector<TopicPartition>& partitions) {
+  ASSIGN_OR_RETURN(auto found, impl_->ListOffsets(Queries(partitions, kEarliest)));
+  return Offsets(found);
+}
+
+absl::StatusOr<std::map<TopicPartition, int64_t>> Consumer::EndOffsets(
+    const std::vector<TopicPartition>& partitions) {
+  ASSIGN_OR_RETURN(auto found, impl_->ListOffsets(Queries(partitions, kLatest)));
+  return Offsets(found);
+}
+
+void Consumer::Close() { impl_->Close(); }
+
+}  // namespace runnel::client

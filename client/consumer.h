@@ -1,0 +1,124 @@
+// Consumer: reads records from the broker's Fetch API (proto/runnel/v1/broker.proto) with manual
+// partition assignment, in the shape of Kafka's consumer (consumer groups come with Subscribe in
+// the consumer-group issue).
+//
+// Positions: each assigned partition has a position, the offset of the next record Poll returns.
+// A new assignment has none; the first Poll (or Position) looks it up by auto.offset.reset
+// (earliest, latest, or none = an error). Seek / SeekToBeginning / SeekToEnd set it; a fetch that
+// finds the position out of range (retention deleted it) resets it the same way.
+//
+// Prefetching: one Fetch RPC (long-polling up to fetch.max.wait.ms) is kept in flight while the
+// application works through what the previous one returned: as soon as a response is taken, the
+// next fetch starts from where that response ended, so a consumer that keeps polling never waits
+// for a round trip while data is available. At most one fetched response per partition waits in
+// memory besides the one in flight.
+//
+// Records: a ConsumerRecord's key, value and headers are views into the fetched bytes, kept alive
+// by the record itself (its `storage`), so copying a record is cheap and views stay valid for as
+// long as any copy of the record lives.
+//
+// Thread-safety: like Kafka's consumer, a Consumer is used from one thread at a time.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "client/properties.h"
+#include "client/types.h"
+#include "common/record/record.h"
+#include "common/record/record_batch.h"
+
+namespace runnel::client {
+
+enum class AutoOffsetReset { kEarliest, kLatest, kNone };
+
+struct ConsumerOptions {
+  std::string bootstrap_servers = "127.0.0.1:7070";  // bootstrap.servers (the first is used)
+  std::string client_id;                             // client.id
+  int32_t fetch_min_bytes = 1;                       // fetch.min.bytes
+  int32_t fetch_max_bytes = 52428800;                // fetch.max.bytes
+  int32_t fetch_max_wait_ms = 500;                   // fetch.max.wait.ms
+  int32_t max_partition_fetch_bytes = 1048576;       // max.partition.fetch.bytes
+  int32_t max_poll_records = 500;                    // max.poll.records
+  AutoOffsetReset auto_offset_reset = AutoOffsetReset::kLatest;  // auto.offset.reset
+  int32_t request_timeout_ms = 30000;                            // request.timeout.ms
+  int32_t retry_backoff_ms = 100;                                // retry.backoff.ms
+  bool check_crcs = true;                                        // check.crcs
+
+  absl::Status Validate() const;
+  // From Kafka-named properties; unknown keys and bad values are errors naming the key.
+  static absl::StatusOr<ConsumerOptions> FromProperties(const Properties& properties);
+};
+
+struct ConsumerRecord {
+  std::string_view topic;
+  int32_t partition = 0;
+  int64_t offset = 0;
+  int64_t timestamp = 0;  // epoch ms
+  record::TimestampType timestamp_type = record::TimestampType::kCreateTime;
+  std::optional<std::string_view> key;    // std::nullopt: null key
+  std::optional<std::string_view> value;  // std::nullopt: null value (tombstone)
+  std::vector<record::RecordHeader> headers;
+  std::shared_ptr<const void> storage;  // keeps the views above valid
+};
+
+struct OffsetAndTimestamp {
+  int64_t offset = 0;
+  int64_t timestamp = 0;
+};
+
+class Consumer {
+ public:
+  static absl::StatusOr<std::unique_ptr<Consumer>> Create(const ConsumerOptions& options);
+  static absl::StatusOr<std::unique_ptr<Consumer>> Create(const Properties& properties);
+  ~Consumer();
+
+  // Replaces the assignment. Partitions kept keep their positions; new ones have none yet.
+  // Fails (InvalidArgument) on an empty topic name or a negative partition.
+  absl::Status Assign(const std::vector<TopicPartition>& partitions);
+  std::vector<TopicPartition> Assignment() const;
+
+  // Errors: FailedPrecondition for a partition not assigned, InvalidArgument for offset < 0.
+  absl::Status Seek(const TopicPartition& tp, int64_t offset);
+  absl::Status SeekToBeginning(const std::vector<TopicPartition>& partitions);
+  absl::Status SeekToEnd(const std::vector<TopicPartition>& partitions);
+
+  // The records fetched since the last Poll, at most max.poll.records, waiting up to `timeout_ms`
+  // for some. Empty when none arrived in time. Errors: a partition without position under
+  // auto.offset.reset=none (FailedPrecondition), a corrupt batch (DataLoss, naming the partition
+  // and offset; the position stays so the caller may Seek past it), an unknown topic (NotFound).
+  absl::StatusOr<std::vector<ConsumerRecord>> Poll(int64_t timeout_ms);
+
+  // The offset of the next record Poll returns for `tp`, looking it up if needed.
+  absl::StatusOr<int64_t> Position(const TopicPartition& tp);
+
+  // Poll returns nothing from paused partitions and fetches nothing for them until resumed.
+  absl::Status Pause(const std::vector<TopicPartition>& partitions);
+  absl::Status Resume(const std::vector<TopicPartition>& partitions);
+  std::vector<TopicPartition> Paused() const;
+
+  // Per partition, the first offset whose timestamp is at or after the given one (std::nullopt
+  // when there is none).
+  absl::StatusOr<std::map<TopicPartition, std::optional<OffsetAndTimestamp>>> OffsetsForTimes(
+      const std::map<TopicPartition, int64_t>& timestamps);
+  absl::StatusOr<std::map<TopicPartition, int64_t>> BeginningOffsets(
+      const std::vector<TopicPartition>& partitions);
+  absl::StatusOr<std::map<TopicPartition, int64_t>> EndOffsets(
+      const std::vector<TopicPartition>& partitions);
+
+  // Cancels the fetch in flight. Idempotent; the consumer must not be used afterwards.
+  void Close();
+
+  class Impl;
+
+ private:
+  explicit Consumer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace runnel::client

@@ -1,0 +1,873 @@
+#include "client/producer.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+#include <map>
+#include <random>
+#include <thread>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "client/admin.h"
+#include "client/partitioner.h"
+#include "common/logging.h"
+#include "common/mutex.h"
+#include "common/record/batch_builder.h"
+#include "common/status_macros.h"
+#include "runnel/v1/broker.grpc.pb.h"
+
+namespace runnel::client {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Errors after which the same batch may succeed if sent again. OUT_OF_ORDER_SEQUENCE_NUMBER is
+// retriable only while an earlier batch of the partition is being resent (handled separately).
+bool Retriable(v1::ErrorCode code) {
+  switch (code) {
+    case v1::NOT_LEADER:
+    case v1::REQUEST_TIMED_OUT:
+    case v1::UNKNOWN_TOPIC_OR_PARTITION:
+    case v1::NOT_ENOUGH_REPLICAS:
+    case v1::KAFKA_STORAGE_ERROR:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Kafka's sequence arithmetic: sequences wrap from INT32_MAX to 0.
+int32_t AddSequence(int32_t sequence, int32_t n) {
+  const int64_t next = static_cast<int64_t>(sequence) + n;
+  return static_cast<int32_t>(next > INT32_MAX ? next - INT32_MAX - 1 : next);
+}
+
+// The bytes a record adds to a batch, roughly; what buffer.memory accounts before the exact size
+// is known.
+int64_t RecordFootprint(const ProducerRecord& r) {
+  int64_t size = 24 + (r.key ? r.key->size() : 0) + (r.value ? r.value->size() : 0);
+  for (const Header& h : r.headers) size += 8 + h.key.size() + (h.value ? h.value->size() : 0);
+  return size;
+}
+
+}  // namespace
+
+// --- Options -----------------------------------------------------------------------------------
+
+absl::Status ProducerOptions::Validate() const {
+  if (bootstrap_servers.empty()) return absl::InvalidArgumentError("bootstrap.servers: empty");
+  RETURN_IF_ERROR(CheckAtLeast("batch.size", batch_size, 1));
+  RETURN_IF_ERROR(CheckAtLeast("linger.ms", linger_ms, 0));
+  RETURN_IF_ERROR(CheckAtLeast("buffer.memory", buffer_memory, 1));
+  RETURN_IF_ERROR(CheckAtLeast("max.block.ms", max_block_ms, 0));
+  RETURN_IF_ERROR(CheckAtLeast("max.in.flight.requests.per.connection", max_in_flight, 1));
+  RETURN_IF_ERROR(CheckAtLeast("retries", retries, 0));
+  RETURN_IF_ERROR(CheckAtLeast("retry.backoff.ms", retry_backoff_ms, 0));
+  RETURN_IF_ERROR(CheckAtLeast("request.timeout.ms", request_timeout_ms, 1));
+  RETURN_IF_ERROR(CheckAtLeast("max.request.size", max_request_size, 1));
+  RETURN_IF_ERROR(CheckAtLeast("metadata.max.age.ms", metadata_max_age_ms, 0));
+  if (delivery_timeout_ms < linger_ms + request_timeout_ms) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "delivery.timeout.ms: ", delivery_timeout_ms,
+        " must be at least linger.ms + request.timeout.ms (", linger_ms + request_timeout_ms, ")"));
+  }
+  if (enable_idempotence.value_or(false)) {
+    // Kafka's rules: idempotence needs acks=all, retries and at most 5 requests in flight.
+    if (acks != Acks::kAll) {
+      return absl::InvalidArgumentError("enable.idempotence: true requires acks=all");
+    }
+    if (retries == 0)
+      return absl::InvalidArgumentError("enable.idempotence: true requires retries > 0");
+  }
+  if (idempotent() && max_in_flight > 5) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max.in.flight.requests.per.connection: ", max_in_flight,
+        " must be at most 5 with enable.idempotence (set enable.idempotence=false to allow more)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ProducerOptions> ProducerOptions::FromProperties(const Properties& properties) {
+  ProducerOptions o;
+  for (const auto& [key, value] : properties) {
+    if (key == "bootstrap.servers") {
+      o.bootstrap_servers = value;
+    } else if (key == "client.id") {
+      o.client_id = value;
+    } else if (key == "acks") {
+      if (value == "all" || value == "-1") {
+        o.acks = Acks::kAll;
+      } else if (value == "1") {
+        o.acks = Acks::kLeader;
+      } else if (value == "0") {
+        o.acks = Acks::kNone;
+      } else {
+        return absl::InvalidArgumentError(
+            absl::StrCat("acks: '", value, "' is not one of 0, 1, all, -1"));
+      }
+    } else if (key == "enable.idempotence") {
+      bool on = false;
+      RETURN_IF_ERROR(ParseProperty(key, value, &on));
+      o.enable_idempotence = on;
+    } else if (key == "compression.type") {
+      auto codec = record::ParseCompression(value);
+      if (!codec.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "compression.type: '", value, "' is not one of none, gzip, snappy, lz4, zstd"));
+      }
+      o.compression = *codec;
+    } else if (key == "batch.size") {
+      RETURN_IF_ERROR(ParseProperty(key, value, &o.batch_size));
+    } else if (key == "linger.ms") {
+      RETURN_IF_ERROR(ParseProperty(key, value, &o.linger_ms));
+    } else if (key == "buffer.memory") {
+      RETURN_IF_ERROR(ParseProperty(key, value, &o.buffer_memory));
+    } else if (key == "max.block.ms") {
+      RETURN_IF_ERROR(ParseProperty(key, value, &o.max_block_ms));
+    } else if (key == "max.in.flight.requests.per.connection") {
+      RETURN_IF_ERROR(ParseProperty(key, value, &o.max_in_flight));
+    } else if (key == "retries") {
+      RETURN_IF_ERROR(ParseProperty(key, value, &o.retries));
+    } else if (key == "retry.backoff.ms") {
+      RETURN_IF_ERROR(ParseProperty(key, value, &o.retry_backoff_ms));
+    } else if (key == "delivery.timeout.ms") {
+      RETURN_IF_ERROR(ParseProperty(key, value, &o.delivery_timeout_ms));
+    } else if (key == "request.timeout.ms") {
+      RETURN_IF_ERROR(ParseProperty(key, value, &o.request_timeout_ms));
+    } else if (key == "max.request.size") {
+      RETURN_IF_ERROR(ParseProperty(key, value, &o.max_request_size));
+    } else if (key == "metadata.max.age.ms") {
+      RETURN_IF_ERROR(ParseProperty(key, value, &o.metadata_max_age_ms));
+    } else {
+      return UnknownProperty(key, "producer");
+    }
+  }
+  RETURN_IF_ERROR(o.Validate());
+  return o;
+}
+
+// --- Impl --------------------------------------------------------------------------------------
+
+class Producer::Impl {
+ public:
+  explicit Impl(const ProducerOptions& options);
+  ~Impl() { Close(0); }
+
+  absl::Status Send(const ProducerRecord& record, SendCallback callback);
+  void Flush();
+  void Close(int64_t timeout_ms = 60000);
+  const ProducerOptions& options() const { return options_; }
+  int64_t producer_id() const {
+    MutexLock lock(&mu_);
+    return producer_id_;
+  }
+
+ private:
+  struct Completion {
+    SendCallback callback;
+    int64_t timestamp;
+  };
+
+  // Records of one partition, built into one RecordBatch v2.
+  struct Batch {
+    Batch(TopicPartition tp, const record::BatchBuilderOptions& options, int64_t now)
+        : tp(std::move(tp)), builder(options), created_ms(now) {}
+    TopicPartition tp;
+    record::RecordBatchBuilder builder;
+    std::vector<Completion> completions;  // one per record, in offset order
+    int64_t created_ms;
+    int64_t bytes = 0;    // held against buffer.memory
+    std::string encoded;  // built when first sent, resent unchanged
+    int32_t base_sequence = -1;
+    int32_t attempts = 0;
+    int64_t retry_at_ms = 0;
+    bool closed = false;  // full, or already sent: no more appends
+  };
+  using BatchPtr = std::unique_ptr<Batch>;
+
+  struct PartitionState {
+    std::deque<BatchPtr> queue;  // front: next to send
+    int32_t next_sequence = 0;
+    int32_t in_flight = 0;
+    // A batch failed retriably: send nothing more until every outstanding batch is back, then
+    // resend in sequence order.
+    bool resync = false;
+  };
+
+  struct TopicState {
+    int32_t partitions = 0;
+    int64_t fetched_ms = 0;
+    int32_t sticky = -1;
+  };
+
+  struct InFlight {
+    int64_t sent_ms;
+    std::vector<BatchPtr> batches;  // in the order of the request's partitions
+  };
+
+  // A finished batch whose callbacks still have to run (outside the lock).
+  struct Finished {
+    BatchPtr batch;
+    absl::Status status;
+    int64_t base_offset = -1;
+    int64_t log_append_time = -1;
+  };
+
+  absl::StatusOr<int32_t> PartitionCount(const std::string& topic);
+  int32_t ChoosePartition(const ProducerRecord& record, int32_t partitions, TopicState* topic)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A random partition other than `partition` (partitions > 1).
+  int32_t OtherPartition(int32_t partition, int32_t partitions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // False when the partition's open batch has no room for the record.
+  bool FitsLocked(const TopicPartition& tp, int64_t timestamp, const ProducerRecord& record,
+                  absl::Span<const record::RecordHeader> headers)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The batch the record goes into: the partition's open batch if the record fits, else a new one.
+  Batch* OpenBatchLocked(const TopicPartition& tp, int64_t timestamp, const ProducerRecord& record,
+                         absl::Span<const record::RecordHeader> headers)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  void SenderLoop();
+  absl::Status Connect();
+  void Disconnect() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ReaderLoop(grpc::ClientReaderWriter<v1::ProduceRequest, v1::ProduceResponse>* stream);
+  // Takes the batches ready to send (one per partition) into `out`; returns when the sender
+  // should look again if nothing is ready.
+  int64_t DrainLocked(int64_t now, std::vector<BatchPtr>* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool ReadyLocked(const PartitionState& p, int64_t now, int64_t* wake) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status SendRequest(std::vector<BatchPtr> batches);
+  void HandleResponse(const v1::ProduceResponse& response);
+  // Puts a batch that failed with `why` back in its queue, or fails it when out of retries or
+  // time.
+  void RetryLocked(BatchPtr batch, const absl::Status& why, std::vector<Finished>* finished)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ExpireLocked(int64_t now, std::vector<Finished>* finished)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FailAllLocked(const absl::Status& why, std::vector<Finished>* finished)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Runs callbacks, then releases the batches' memory and completion counts.
+  void Complete(std::vector<Finished> finished) ABSL_LOCKS_EXCLUDED(mu_);
+
+  const ProducerOptions options_;
+  const std::string target_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Broker::Stub> stub_;
+  const std::shared_ptr<spdlog::logger> log_ = logging::Get("client");
+
+  mutable Mutex mu_;
+  CondVar work_cv_;  // the sender: new work, responses, closing
+  CondVar done_cv_;  // Flush, Close and Send waiting for memory: batches completed
+  absl::flat_hash_map<std::string, TopicState> topics_ ABSL_GUARDED_BY(mu_);
+  std::map<TopicPartition, PartitionState> partitions_ ABSL_GUARDED_BY(mu_);
+  std::map<uint64_t, InFlight> in_flight_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_request_id_ ABSL_GUARDED_BY(mu_) = 1;
+  int64_t buffered_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t incomplete_batches_ ABSL_GUARDED_BY(mu_) = 0;
+  int32_t flushing_ ABSL_GUARDED_BY(mu_) = 0;
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;  // no new sends; linger no longer waited for
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;  // the sender must exit now
+  int64_t producer_id_ ABSL_GUARDED_BY(mu_) = -1;
+  int16_t producer_epoch_ ABSL_GUARDED_BY(mu_) = -1;
+  std::mt19937 random_ ABSL_GUARDED_BY(mu_){std::random_device{}()};
+
+  // The current Produce stream; replaced by the sender thread only.
+  std::unique_ptr<grpc::ClientContext> context_;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::ProduceRequest, v1::ProduceResponse>> stream_;
+  std::thread reader_;
+  bool connected_ ABSL_GUARDED_BY(mu_) = false;
+  bool broken_ ABSL_GUARDED_BY(mu_) = false;  // the reader saw the stream end
+  int64_t reconnect_at_ms_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Status last_connect_error_ ABSL_GUARDED_BY(mu_);
+  int64_t last_expire_ms_ ABSL_GUARDED_BY(mu_) = 0;
+
+  std::thread sender_;
+  Mutex close_mu_;  // one Close at a time
+};
+
+Producer::Impl::Impl(const ProducerOptions& options)
+    : options_(options),
+      target_(std::vector<std::string>(absl::StrSplit(options.bootstrap_servers, ',')).front()) {
+  grpc::ChannelArguments args;
+  if (!options.client_id.empty())
+    args.SetString(GRPC_ARG_PRIMARY_USER_AGENT_STRING, options.client_id);
+  channel_ = grpc::CreateCustomChannel(target_, grpc::InsecureChannelCredentials(), args);
+  stub_ = v1::Broker::NewStub(channel_);
+  sender_ = std::thread([this] { SenderLoop(); });
+}
+
+// --- Send side ---
+
+absl::StatusOr<int32_t> Producer::Impl::PartitionCount(const std::string& topic) {
+  {
+    MutexLock lock(&mu_);
+    auto it = topics_.find(topic);
+    if (it != topics_.end() && NowMs() - it->second.fetched_ms < options_.metadata_max_age_ms) {
+      return it->second.partitions;
+    }
+  }
+  v1::MetadataRequest request;
+  request.add_topics(topic);
+  request.set_allow_auto_topic_creation(true);
+  v1::MetadataResponse response;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::milliseconds(std::max(options_.max_block_ms, 1)));
+  context.set_wait_for_ready(true);  // a broker that is starting is waited for, up to the deadline
+  const grpc::Status s = stub_->Metadata(&context, request, &response);
+  if (!s.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("metadata for topic ", topic, " from ", target_, ": ", s.error_message(),
+                     " (after max.block.ms=", options_.max_block_ms, ")"));
+  }
+  if (response.topics_size() != 1) {
+    return absl::InternalError(absl::StrCat("metadata for topic ", topic, ": ",
+                                            response.topics_size(), " topics in the answer"));
+  }
+  const v1::TopicMetadata& t = response.topics(0);
+  if (t.error().code() == v1::UNKNOWN_TOPIC_OR_PARTITION) {
+    return absl::NotFoundError(absl::StrCat(
+        "topic ", topic, " does not exist and the broker does not auto-create topics"));
+  }
+  RETURN_IF_ERROR(ToStatus(t.error(), "metadata for topic " + topic));
+  if (t.partitions_size() == 0) {
+    return absl::InternalError(absl::StrCat("metadata for topic ", topic, ": no partitions"));
+  }
+  MutexLock lock(&mu_);
+  TopicState& state = topics_[topic];
+  state.partitions = t.partitions_size();
+  state.fetched_ms = NowMs();
+  if (state.sticky >= state.partitions) state.sticky = -1;
+  return state.partitions;
+}
+
+int32_t Producer::Impl::ChoosePartition(const ProducerRecord& record, int32_t partitions,
+                                        TopicState* topic) {
+  if (record.partition.has_value()) return *record.partition;
+  if (record.key.has_value()) return PartitionForKey(*record.key, partitions);
+  if (topic->sticky < 0) {
+    topic->sticky = std::uniform_int_distribution<int32_t>(0, partitions - 1)(random_);
+  }
+  return topic->sticky;
+}
+
+int32_t Producer::Impl::OtherPartition(int32_t partition, int32_t partitions) {
+  const int32_t next = std::uniform_int_distribution<int32_t>(0, partitions - 2)(random_);
+  return next >= partition ? next + 1 : next;
+}
+
+bool Producer::Impl::FitsLocked(const TopicPartition& tp, int64_t timestamp,
+                                const ProducerRecord& record,
+                                absl::Span<const record::RecordHeader> headers) {
+  auto it = partitions_.find(tp);
+  if (it == partitions_.end() || it->second.queue.empty()) return true;
+  const Batch& last = *it->second.queue.back();
+  return last.closed ||
+         last.builder.SizeAfterAppend(timestamp, record.key, record.value, headers) <=
+             static_cast<size_t>(options_.batch_size);
+}
+
+Producer::Impl::Batch* Producer::Impl::OpenBatchLocked(
+    const TopicPartition& tp, int64_t timestamp, const ProducerRecord& record,
+    absl::Span<const record::RecordHeader> headers) {
+  PartitionState& p = partitions_[tp];
+  if (!p.queue.empty()) {
+    Batch* last = p.queue.back().get();
+    if (!last->closed &&
+        last->builder.SizeAfterAppend(timestamp, record.key, record.value, headers) <=
+            static_cast<size_t>(options_.batch_size)) {
+      return last;
+    }
+    last->closed = true;
+  }
+  record::BatchBuilderOptions builder_options;
+  builder_options.compression = options_.compression;
+  p.queue.push_back(std::make_unique<Batch>(tp, builder_options, NowMs()));
+  ++incomplete_batches_;
+  work_cv_.SignalAll();  // a new batch starts its linger; an earlier one became ready
+  return p.queue.back().get();
+}
+
+absl::Status Producer::Impl::Send(const ProducerRecord& record, SendCallback callback) {
+  if (record.topic.empty()) return absl::InvalidArgumentError("record: empty topic");
+  const int64_t footprint = RecordFootprint(record);
+  if (footprint > options_.max_request_size) {
+    return absl::InvalidArgumentError(absl::StrCat("record of ", footprint,
+                                                   " bytes is larger than max.request.size (",
+                                                   options_.max_request_size, ")"));
+  }
+  ASSIGN_OR_RETURN(const int32_t partitions, PartitionCount(record.topic));
+  if (record.partition.has_value() && (*record.partition < 0 || *record.partition >= partitions)) {
+    return absl::InvalidArgumentError(absl::StrCat("record: partition ", *record.partition,
+                                                   " is not in topic ", record.topic, " (0..",
+                                                   partitions - 1, ")"));
+  }
+  std::vector<record::RecordHeader> headers;
+  headers.reserve(record.headers.size());
+  for (const Header& h : record.headers) {
+    headers.push_back({h.key, h.value ? std::optional<std::string_view>(*h.value) : std::nullopt});
+  }
+  const int64_t timestamp = record.timestamp >= 0 ? record.timestamp : WallMs();
+
+  MutexLock lock(&mu_);
+  if (closing_) return absl::FailedPreconditionError("producer is closed");
+  // buffer.memory: wait for room (a record always fits into an empty buffer).
+  const auto deadline = Clock::now() + std::chrono::milliseconds(options_.max_block_ms);
+  while (buffered_bytes_ > 0 && buffered_bytes_ + footprint > options_.buffer_memory) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("buffer.memory (", options_.buffer_memory, " bytes) full for max.block.ms (",
+                       options_.max_block_ms, " ms): the broker is not keeping up or unreachable"));
+    }
+    done_cv_.WaitWithTimeout(&mu_, left);
+    if (closing_) return absl::FailedPreconditionError("producer is closed");
+  }
+  TopicState& topic = topics_[record.topic];
+  const bool sticky = !record.partition && !record.key && partitions > 1;
+  TopicPartition tp{record.topic, ChoosePartition(record, partitions, &topic)};
+  if (sticky && !FitsLocked(tp, timestamp, record, headers)) {
+    // Sticky partitioning: the sticky partition's batch is full, move on to another.
+    tp.partition = topic.sticky = OtherPartition(tp.partition, partitions);
+  }
+  Batch* batch = OpenBatchLocked(tp, timestamp, record, headers);
+  batch->builder.Append(timestamp, record.key, record.value, headers);
+  batch->completions.push_back({std::move(callback), timestamp});
+  batch->bytes += footprint;
+  buffered_bytes_ += footprint;
+  if (batch->builder.EstimatedSize() >= static_cast<size_t>(options_.batch_size)) {
+    batch->closed = true;
+    work_cv_.SignalAll();
+    if (sticky) topic.sticky = OtherPartition(tp.partition, partitions);
+  }
+  return absl::OkStatus();
+}
+
+void Producer::Impl::Flush() {
+  MutexLock lock(&mu_);
+  ++flushing_;
+  work_cv_.SignalAll();
+  while (incomplete_batches_ > 0 && !stopped_) done_cv_.Wait(&mu_);
+  --flushing_;
+}
+
+void Producer::Impl::Close(int64_t timeout_ms) {
+  MutexLock close_lock(&close_mu_);
+  {
+    MutexLock lock(&mu_);
+    closing_ = true;
+    work_cv_.SignalAll();
+    done_cv_.SignalAll();
+    const auto deadline =
+        Clock::now() + std::chrono::milliseconds(std::max<int64_t>(timeout_ms, 0));
+    while (incomplete_batches_ > 0 && !stopped_) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left.count() <= 0) break;
+      done_cv_.WaitWithTimeout(&mu_, left);
+    }
+    stopped_ = true;
+    work_cv_.SignalAll();
+  }
+  if (sender_.joinable()) sender_.join();
+}
+
+// --- Sender side ---
+
+bool Producer::Impl::ReadyLocked(const PartitionState& p, int64_t now, int64_t* wake) const {
+  if (p.queue.empty()) return false;
+  if (p.resync && p.in_flight > 0) return false;
+  if (options_.idempotent() && p.in_flight >= options_.max_in_flight) return false;
+  const Batch& front = *p.queue.front();
+  if (front.attempts > 0) {
+    if (front.retry_at_ms <= now) return true;
+    *wake = std::min(*wake, front.retry_at_ms);
+    return false;
+  }
+  if (front.closed || p.queue.size() > 1 || flushing_ > 0 || closing_) return true;
+  const int64_t due = front.created_ms + options_.linger_ms;
+  if (due <= now) return true;
+  *wake = std::min(*wake, due);
+  return false;
+}
+
+int64_t Producer::Impl::DrainLocked(int64_t now, std::vector<BatchPtr>* out) {
+  int64_t wake = now + 1000;
+  int64_t bytes = 0;
+  for (auto& [tp, p] : partitions_) {
+    if (p.resync && p.in_flight == 0) p.resync = false;
+    if (!ReadyLocked(p, now, &wake)) continue;
+    Batch& front = *p.queue.front();
+    const int64_t size = front.encoded.empty() ? static_cast<int64_t>(front.builder.EstimatedSize())
+                                               : static_cast<int64_t>(front.encoded.size());
+    if (!out->empty() && bytes + size > options_.max_request_size) {
+      wake = now;  // more is ready than fits in one request
+      continue;
+    }
+    bytes += size;
+    front.closed = true;
+    if (options_.idempotent() && front.base_sequence < 0) {
+      front.base_sequence = p.next_sequence;
+      p.next_sequence = AddSequence(p.next_sequence, front.builder.record_count());
+      front.builder.SetProducer(producer_id_, producer_epoch_, front.base_sequence);
+    }
+    ++p.in_flight;
+    out->push_back(std::move(p.queue.front()));
+    p.queue.pop_front();
+  }
+  return wake;
+}
+
+void Producer::Impl::SenderLoop() {
+  MutexLock lock(&mu_);
+  while (!stopped_) {
+    const int64_t now = NowMs();
+    std::vector<Finished> finished;
+    if (now - last_expire_ms_ >= 100) {
+      last_expire_ms_ = now;
+      ExpireLocked(now, &finished);
+    }
+    if (!finished.empty()) {
+      mu_.Unlock();
+      Complete(std::move(finished));
+      mu_.Lock();
+      continue;
+    }
+    if (broken_) Disconnect();
+    if (!connected_) {
+      if (incomplete_batches_ == 0 || now < reconnect_at_ms_) {
+        work_cv_.WaitWithTimeout(
+            &mu_, std::chrono::milliseconds(std::max<int64_t>(reconnect_at_ms_ - now, 100)));
+        continue;
+      }
+      mu_.Unlock();
+      absl::Status s = Connect();
+      mu_.Lock();
+      if (!s.ok()) {
+        if (last_connect_error_.ok()) log_->warn("producer: {}", s.ToString());
+        last_connect_error_ = s;
+        reconnect_at_ms_ = NowMs() + options_.retry_backoff_ms;
+      }
+      continue;
+    }
+    // request.timeout.ms: an answer overdue means the stream is stuck; cancel and resend.
+    if (!in_flight_.empty() &&
+        now - in_flight_.begin()->second.sent_ms > options_.request_timeout_ms) {
+      log_->warn("producer: no answer from {} within request.timeout.ms={}; reconnecting", target_,
+                 options_.request_timeout_ms);
+      context_->TryCancel();
+      work_cv_.WaitWithTimeout(&mu_, std::chrono::milliseconds(10));
+      continue;
+    }
+    std::vector<BatchPtr> batches;
+    int64_t wake = now + 1000;
+    if (static_cast<int32_t>(in_flight_.size()) < options_.max_in_flight) {
+      wake = DrainLocked(now, &batches);
+    }
+    if (batches.empty()) {
+      if (!in_flight_.empty()) {
+        wake = std::min(wake, in_flight_.begin()->second.sent_ms + options_.request_timeout_ms + 1);
+      }
+      work_cv_.WaitWithTimeout(&mu_, std::chrono::milliseconds(std::max<int64_t>(wake - now, 1)));
+      continue;
+    }
+    mu_.Unlock();
+    absl::Status s = SendRequest(std::move(batches));
+    mu_.Lock();
+    if (!s.ok()) broken_ = true;  // the batches are in in_flight_ and get resent
+  }
+  // Stopped: whatever is left fails.
+  std::vector<Finished> finished;
+  FailAllLocked(absl::CancelledError("producer closed before the record was delivered"), &finished);
+  if (connected_) Disconnect();
+  mu_.Unlock();
+  Complete(std::move(finished));
+  mu_.Lock();
+}
+
+absl::Status Producer::Impl::Connect() {
+  bool need_id;
+  {
+    MutexLock lock(&mu_);
+    need_id = options_.idempotent() && producer_id_ < 0;
+  }
+  if (need_id) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::milliseconds(options_.request_timeout_ms));
+    v1::InitProducerIdResponse response;
+    const grpc::Status s = stub_->InitProducerId(&context, {}, &response);
+    if (!s.ok()) {
+      return absl::UnavailableError(
+          absl::StrCat("InitProducerId at ", target_, ": ", s.error_message()));
+    }
+    RETURN_IF_ERROR(ToStatus(response.error(), "InitProducerId"));
+    MutexLock lock(&mu_);
+    producer_id_ = response.producer_id();
+    producer_epoch_ = static_cast<int16_t>(response.producer_epoch());
+  }
+  auto context = std::make_unique<grpc::ClientContext>();
+  auto stream = stub_->Produce(context.get());
+  MutexLock lock(&mu_);
+  context_ = std::move(context);
+  stream_ = std::move(stream);
+  connected_ = true;
+  broken_ = false;
+  if (!last_connect_error_.ok()) log_->info("producer: connected to {}", target_);
+  last_connect_error_ = absl::OkStatus();
+  reader_ = std::thread([this, stream = stream_.get()] { ReaderLoop(stream); });
+  return absl::OkStatus();
+}
+
+// Ends the current stream: every batch in flight goes back to its queue to be resent.
+void Producer::Impl::Disconnect() {
+  context_->TryCancel();
+  mu_.Unlock();
+  reader_.join();
+  stream_->Finish().IgnoreError();
+  mu_.Lock();
+  stream_.reset();
+  context_.reset();
+  connected_ = false;
+  broken_ = false;
+  reconnect_at_ms_ = NowMs() + options_.retry_backoff_ms;
+  std::vector<Finished> finished;
+  for (auto& [id, request] : in_flight_) {
+    for (BatchPtr& batch : request.batches) {
+      RetryLocked(std::move(batch), absl::UnavailableError("produce stream broke"), &finished);
+    }
+  }
+  in_flight_.clear();
+  if (!finished.empty()) {
+    mu_.Unlock();
+    Complete(std::move(finished));
+    mu_.Lock();
+  }
+}
+
+void Producer::Impl::ReaderLoop(
+    grpc::ClientReaderWriter<v1::ProduceRequest, v1::ProduceResponse>* stream) {
+  v1::ProduceResponse response;
+  while (stream->Read(&response)) HandleResponse(response);
+  MutexLock lock(&mu_);
+  broken_ = true;
+  work_cv_.SignalAll();
+}
+
+absl::Status Producer::Impl::SendRequest(std::vector<BatchPtr> batches) {
+  v1::ProduceRequest request;
+  request.set_acks(options_.acks == Acks::kAll    ? v1::ACKS_ALL
+                   : options_.acks == Acks::kNone ? v1::ACKS_NONE
+                                                  : v1::ACKS_LEADER);
+  request.set_timeout_ms(options_.request_timeout_ms);
+  std::vector<Finished> finished;
+  for (BatchPtr& batch : batches) {
+    if (batch->encoded.empty()) {
+      auto encoded = batch->builder.Build();
+      if (!encoded.ok()) {
+        finished.push_back({std::move(batch), encoded.status()});
+        continue;
+      }
+      batch->encoded = std::move(*encoded);
+    }
+    v1::PartitionBatches* p = request.add_partitions();
+    p->set_topic(batch->tp.topic);
+    p->set_partition(batch->tp.partition);
+    p->set_records(batch->encoded);
+  }
+  std::erase_if(batches, [](const BatchPtr& b) { return b == nullptr; });
+  grpc::ClientReaderWriter<v1::ProduceRequest, v1::ProduceResponse>* stream;
+  {
+    MutexLock lock(&mu_);
+    for (const Finished& f : finished) --partitions_[f.batch->tp].in_flight;
+    request.set_id(next_request_id_++);
+    stream = stream_.get();
+    if (options_.acks != Acks::kNone && !batches.empty()) {
+      in_flight_[request.id()] = {NowMs(), std::move(batches)};
+    }
+  }
+  if (!finished.empty()) Complete(std::move(finished));
+  if (request.partitions_size() == 0) return absl::OkStatus();
+  if (!stream->Write(request)) {
+    // With acks=0 the batches are lost with the stream, as with Kafka.
+    for (BatchPtr& batch : batches) {
+      if (batch) finished.push_back({std::move(batch), absl::UnavailableError("stream broke")});
+    }
+    if (!finished.empty()) {
+      MutexLock lock(&mu_);
+      for (const Finished& f : finished) --partitions_[f.batch->tp].in_flight;
+    }
+    Complete(std::move(finished));
+    return absl::UnavailableError("produce stream write failed");
+  }
+  if (options_.acks == Acks::kNone) {
+    {
+      MutexLock lock(&mu_);
+      for (const BatchPtr& b : batches) --partitions_[b->tp].in_flight;
+    }
+    for (BatchPtr& batch : batches) finished.push_back({std::move(batch), absl::OkStatus()});
+    Complete(std::move(finished));
+  }
+  return absl::OkStatus();
+}
+
+void Producer::Impl::HandleResponse(const v1::ProduceResponse& response) {
+  std::vector<Finished> finished;
+  {
+    MutexLock lock(&mu_);
+    auto it = in_flight_.find(response.id());
+    if (it == in_flight_.end()) return;  // resent after a reconnect; this answer is stale
+    InFlight request = std::move(it->second);
+    in_flight_.erase(it);
+    work_cv_.SignalAll();
+    for (size_t i = 0; i < request.batches.size(); ++i) {
+      BatchPtr& batch = request.batches[i];
+      PartitionState& p = partitions_[batch->tp];
+      --p.in_flight;
+      if (static_cast<int>(i) >= response.partitions_size()) {
+        RetryLocked(std::move(batch), absl::InternalError("answer lacks a partition"), &finished);
+        continue;
+      }
+      const v1::PartitionProduceResult& result = response.partitions(static_cast<int>(i));
+      const v1::ErrorCode code = result.error().code();
+      if (code == v1::NONE || code == v1::DUPLICATE_SEQUENCE_NUMBER) {
+        finished.push_back(
+            {std::move(batch), absl::OkStatus(), result.base_offset(), result.log_append_time()});
+        continue;
+      }
+      absl::Status error = ToStatus(result.error(), "produce to " + ToString(batch->tp));
+      if (Retriable(code) || (code == v1::OUT_OF_ORDER_SEQUENCE_NUMBER && p.resync)) {
+        RetryLocked(std::move(batch), error, &finished);
+      } else {
+        finished.push_back({std::move(batch), std::move(error)});
+      }
+    }
+  }
+  Complete(std::move(finished));
+}
+
+void Producer::Impl::RetryLocked(BatchPtr batch, const absl::Status& why,
+                                 std::vector<Finished>* finished) {
+  const int64_t now = NowMs();
+  if (batch->attempts >= options_.retries ||
+      now - batch->created_ms >= options_.delivery_timeout_ms || stopped_) {
+    finished->push_back({std::move(batch), why});
+    return;
+  }
+  ++batch->attempts;
+  batch->retry_at_ms = now + options_.retry_backoff_ms;
+  PartitionState& p = partitions_[batch->tp];
+  if (options_.idempotent()) {
+    p.resync = true;
+    // Keep the queue in sequence order: resent batches go before any that was never sent.
+    auto pos = std::find_if(p.queue.begin(), p.queue.end(), [&](const BatchPtr& b) {
+      return b->base_sequence < 0 || b->base_sequence > batch->base_sequence;
+    });
+    p.queue.insert(pos, std::move(batch));
+  } else {
+    p.queue.push_front(std::move(batch));
+  }
+}
+
+void Producer::Impl::ExpireLocked(int64_t now, std::vector<Finished>* finished) {
+  for (auto& [tp, p] : partitions_) {
+    // Only the front can expire without breaking the order of sequences behind it.
+    while (!p.queue.empty() && now - p.queue.front()->created_ms >= options_.delivery_timeout_ms &&
+           !(p.resync && p.queue.front()->base_sequence >= 0)) {
+      finished->push_back({std::move(p.queue.front()), absl::DeadlineExceededError(absl::StrCat(
+                                                           "record to ", ToString(tp),
+                                                           " not delivered within "
+                                                           "delivery.timeout.ms (",
+                                                           options_.delivery_timeout_ms, " ms)"))});
+      p.queue.pop_front();
+    }
+  }
+}
+
+void Producer::Impl::FailAllLocked(const absl::Status& why, std::vector<Finished>* finished) {
+  for (auto& [tp, p] : partitions_) {
+    for (BatchPtr& batch : p.queue) finished->push_back({std::move(batch), why});
+    p.queue.clear();
+  }
+  for (auto& [id, request] : in_flight_) {
+    for (BatchPtr& batch : request.batches) finished->push_back({std::move(batch), why});
+  }
+  in_flight_.clear();
+}
+
+void Producer::Impl::Complete(std::vector<Finished> finished) {
+  if (finished.empty()) return;
+  int64_t bytes = 0;
+  for (Finished& f : finished) {
+    Batch& batch = *f.batch;
+    bytes += batch.bytes;
+    for (size_t i = 0; i < batch.completions.size(); ++i) {
+      Completion& c = batch.completions[i];
+      if (!c.callback) continue;
+      if (!f.status.ok()) {
+        c.callback(f.status);
+        continue;
+      }
+      RecordMetadata metadata{batch.tp.topic, batch.tp.partition,
+                              f.base_offset < 0 ? -1 : f.base_offset + static_cast<int64_t>(i),
+                              f.log_append_time >= 0 ? f.log_append_time : c.timestamp};
+      c.callback(metadata);
+    }
+  }
+  MutexLock lock(&mu_);
+  buffered_bytes_ -= bytes;
+  incomplete_batches_ -= static_cast<int64_t>(finished.size());
+  done_cv_.SignalAll();
+}
+
+// --- Producer ----------------------------------------------------------------------------------
+
+absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(const ProducerOptions& options) {
+  RETURN_IF_ERROR(options.Validate());
+  return std::unique_ptr<Producer>(new Producer(std::make_unique<Impl>(options)));
+}
+
+absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(const Properties& properties) {
+  ASSIGN_OR_RETURN(ProducerOptions options, ProducerOptions::FromProperties(properties));
+  return Create(options);
+}
+
+Producer::Producer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Producer::~Producer() { impl_->Close(); }
+
+absl::Status Producer::Send(const ProducerRecord& record, SendCallback callback) {
+  return impl_->Send(record, std::move(callback));
+}
+
+std::future<absl::StatusOr<RecordMetadata>> Producer::Send(const ProducerRecord& record) {
+  auto promise = std::make_shared<std::promise<absl::StatusOr<RecordMetadata>>>();
+  auto future = promise->get_future();
+  absl::Status s = impl_->Send(record, [promise](const absl::StatusOr<RecordMetadata>& result) {
+    promise->set_value(result);
+  });
+  if (!s.ok()) promise->set_value(s);
+  return future;
+}
+
+void Producer::Flush() { impl_->Flush(); }
+void Producer::Close(int64_t timeout_ms) { impl_->Close(timeout_ms); }
+const ProducerOptions& Producer::options() const { return impl_->options(); }
+int64_t Producer::producer_id() const { return impl_->producer_id(); }
+
+}  // namespace runnel::client

@@ -1,0 +1,122 @@
+// Producer: sends records to the broker's Produce stream (proto/runnel/v1/broker.proto), in the
+// shape of Kafka's producer.
+//
+// Send() encodes the record straight into an open RecordBatch v2 for its partition and returns;
+// a sender thread ships a batch once it holds batch.size bytes or has waited linger.ms, several
+// partitions' batches per request and up to max.in.flight requests outstanding on one pipelined
+// stream. A reader thread matches responses to requests and completes the records' callbacks.
+//
+// Delivery: a batch failing with a retriable error (broker restart, timeout, stream broken) is
+// sent again after retry.backoff.ms until delivery.timeout.ms has passed since the record was
+// sent. With idempotence (the default with acks=all, as in Kafka 3) every batch carries the
+// producer id from InitProducerId and a per-partition sequence number, so a retry of a batch the
+// broker already stored is not stored twice, and the order within a partition is kept: after a
+// retriable failure the partition sends nothing new until its outstanding batches are back, then
+// resends them in sequence order.
+//
+// Partitioning: an explicit partition wins; a keyed record goes to murmur2(key) % partitions
+// (partitioner.h, Kafka's function); a record without key sticks to one partition until that
+// partition's batch is full, then to another chosen at random (Kafka's sticky partitioner).
+//
+// Backpressure: records waiting in batches may hold at most buffer.memory bytes; Send blocks up
+// to max.block.ms for room, then fails with ResourceExhausted naming buffer.memory.
+//
+// Thread-safety: Send, Flush and Close may be called from any thread. Callbacks run on the
+// producer's reader or sender thread: they must be quick and must not call Flush or Close.
+#pragma once
+
+#include <functional>
+#include <future>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "client/properties.h"
+#include "client/types.h"
+#include "common/record/compression.h"
+
+namespace runnel::client {
+
+enum class Acks : int8_t { kNone = 0, kLeader = 1, kAll = -1 };
+
+struct ProducerOptions {
+  std::string bootstrap_servers = "127.0.0.1:7070";  // bootstrap.servers (the first is used)
+  std::string client_id;                             // client.id
+  Acks acks = Acks::kAll;                            // acks: 0, 1, all (or -1)
+  // enable.idempotence; unset means on exactly when acks=all (Kafka's rule since 3.0).
+  std::optional<bool> enable_idempotence;
+  int32_t batch_size = 16384;  // batch.size, bytes per partition batch
+  int32_t linger_ms = 5;       // linger.ms
+  record::Compression compression = record::Compression::kNone;  // compression.type
+  int64_t buffer_memory = 32 << 20;                              // buffer.memory
+  int32_t max_block_ms = 60000;                                  // max.block.ms
+  int32_t max_in_flight = 5;             // max.in.flight.requests.per.connection
+  int32_t retries = 2147483647;          // retries
+  int32_t retry_backoff_ms = 100;        // retry.backoff.ms
+  int32_t delivery_timeout_ms = 120000;  // delivery.timeout.ms
+  int32_t request_timeout_ms = 30000;    // request.timeout.ms
+  int32_t max_request_size = 1048576;    // max.request.size
+  int32_t metadata_max_age_ms = 300000;  // metadata.max.age.ms
+
+  bool idempotent() const { return enable_idempotence.value_or(acks == Acks::kAll); }
+  // Errors name the key: "linger.ms: -1 must be at least 0".
+  absl::Status Validate() const;
+  // From Kafka-named properties; unknown keys and bad values are errors naming the key.
+  static absl::StatusOr<ProducerOptions> FromProperties(const Properties& properties);
+};
+
+struct ProducerRecord {
+  std::string topic;
+  std::optional<int32_t> partition;  // unset: chosen by the partitioner
+  std::optional<std::string> key;
+  std::optional<std::string> value;  // unset: a null value (a tombstone on compacted topics)
+  int64_t timestamp = -1;            // epoch ms; -1: the time of Send
+  std::vector<Header> headers;
+};
+
+struct RecordMetadata {
+  std::string topic;
+  int32_t partition = 0;
+  int64_t offset = -1;  // -1 with acks=0, where the broker does not answer
+  int64_t timestamp = -1;
+};
+
+using SendCallback = std::function<void(const absl::StatusOr<RecordMetadata>&)>;
+
+class Producer {
+ public:
+  static absl::StatusOr<std::unique_ptr<Producer>> Create(const ProducerOptions& options);
+  static absl::StatusOr<std::unique_ptr<Producer>> Create(const Properties& properties);
+  // Close() with its default timeout.
+  ~Producer();
+
+  // Queues `record`; `callback` (may be empty) runs once with its offset or its error. Returns an
+  // error without calling the callback when the record cannot be queued: invalid (names what),
+  // larger than max.request.size, its topic unknown after max.block.ms, no buffer memory after
+  // max.block.ms, or the producer closed.
+  absl::Status Send(const ProducerRecord& record, SendCallback callback);
+  // The same, as a future (which holds the queueing error, if any).
+  std::future<absl::StatusOr<RecordMetadata>> Send(const ProducerRecord& record);
+
+  // Sends every buffered record now (ignoring linger.ms) and waits until each record sent
+  // before the call has completed (succeeded or failed).
+  void Flush();
+
+  // Flushes for at most `timeout_ms`, then fails whatever is left with Cancelled and stops the
+  // threads. Idempotent; later Sends fail.
+  void Close(int64_t timeout_ms = 60000);
+
+  const ProducerOptions& options() const;
+  // The producer id the broker gave (-1 if not idempotent or not yet known).
+  int64_t producer_id() const;
+
+  class Impl;
+
+ private:
+  explicit Producer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace runnel::client
