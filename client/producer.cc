@@ -650,6 +650,7 @@ void Producer::Impl::Disconnect() {
   std::vector<Finished> finished;
   for (auto& [id, request] : in_flight_) {
     for (BatchPtr& batch : request.batches) {
+      --partitions_[batch->tp].in_flight;
       RetryLocked(std::move(batch), absl::UnavailableError("produce stream broke"), &finished);
     }
   }

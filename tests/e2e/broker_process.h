@@ -61,9 +61,10 @@ class BrokerProcess {
     if (fd_ >= 0) ::close(fd_);
   }
 
-  // Starts runneld; returns false (with its output in output()) if it did not become ready
-  // within 20 s or exited.
-  bool Start() {
+  // Starts runneld on `grpc_addr` (a free port by default; pass address() to restart on the
+  // same one); returns false (with its output in output()) if it did not become ready within
+  // 20 s or exited.
+  bool Start(const std::string& grpc_addr = "127.0.0.1:0") {
     http_port_ = FreePort();
     int out[2];
     if (::pipe(out) != 0) return false;
@@ -71,7 +72,7 @@ class BrokerProcess {
                                      "--data-dir",
                                      data_dir_,
                                      "--grpc-addr",
-                                     "127.0.0.1:0",
+                                     grpc_addr,
                                      "--http-addr",
                                      "127.0.0.1:" + std::to_string(http_port_),
                                      "--log-level",
@@ -89,7 +90,9 @@ class BrokerProcess {
       _exit(127);
     }
     ::close(out[1]);
+    if (fd_ >= 0) ::close(fd_);
     fd_ = out[0];
+    const size_t search_from = output_.size();  // a restart must not find the old ready line
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (std::chrono::steady_clock::now() < deadline) {
       pollfd p{fd_, POLLIN, 0};
@@ -98,7 +101,7 @@ class BrokerProcess {
       const ssize_t n = ::read(fd_, buf, sizeof(buf));
       if (n <= 0) return false;  // exited
       output_.append(buf, n);
-      const size_t at = output_.find("runneld ready grpc=");
+      const size_t at = output_.find("runneld ready grpc=", search_from);
       if (at != std::string::npos) {
         const size_t end = output_.find('\n', at);
         if (end == std::string::npos) continue;

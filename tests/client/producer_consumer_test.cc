@@ -1,0 +1,350 @@
+// Producer and Consumer against a real runneld: batching and linger as stored, settings errors,
+// retries across broker restarts without duplicates (idempotence), consumer seek / pause /
+// offsets-for-times / long-poll wake-up.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "client/admin.h"
+#include "client/consumer.h"
+#include "client/producer.h"
+#include "common/record/record_batch.h"
+#include "runnel/v1/broker.grpc.pb.h"
+#include "tests/e2e/broker_process.h"
+#include "tests/storage/storage_test_util.h"
+
+namespace runnel::client {
+namespace {
+
+using storage::testing::TempDir;
+using testing::BrokerProcess;
+using Clock = std::chrono::steady_clock;
+
+ProducerRecord Rec(std::string topic, std::optional<int32_t> partition,
+                   std::optional<std::string> key, std::optional<std::string> value,
+                   int64_t timestamp = -1) {
+  ProducerRecord r;
+  r.topic = std::move(topic);
+  r.partition = partition;
+  r.key = std::move(key);
+  r.value = std::move(value);
+  r.timestamp = timestamp;
+  return r;
+}
+
+class ProducerConsumerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    broker_ = std::make_unique<BrokerProcess>(dir_.Sub("data"));
+    ASSERT_TRUE(broker_->Start()) << broker_->output();
+  }
+
+  void CreateTopic(const std::string& name, int partitions) {
+    auto admin = Admin::Create({.bootstrap_servers = broker_->address()});
+    ASSERT_TRUE(admin.ok());
+    ASSERT_TRUE((*admin)->CreateTopic({name, partitions, 0, {}}).ok());
+  }
+
+  std::unique_ptr<Producer> MakeProducer(Properties extra = {}) {
+    extra["bootstrap.servers"] = broker_->address();
+    auto producer = Producer::Create(extra);
+    EXPECT_TRUE(producer.ok()) << producer.status();
+    return producer.ok() ? std::move(*producer) : nullptr;
+  }
+
+  std::unique_ptr<Consumer> MakeConsumer(Properties extra = {}) {
+    extra["bootstrap.servers"] = broker_->address();
+    auto consumer = Consumer::Create(extra);
+    EXPECT_TRUE(consumer.ok()) << consumer.status();
+    return consumer.ok() ? std::move(*consumer) : nullptr;
+  }
+
+  // Every value of `tp` from offset 0 to its end (bounded: gives up after 10 s without records).
+  std::vector<std::string> ReadAll(const TopicPartition& tp) {
+    auto consumer = MakeConsumer({{"auto.offset.reset", "earliest"}});
+    EXPECT_TRUE(consumer->Assign({tp}).ok());
+    auto end = consumer->EndOffsets({tp});
+    EXPECT_TRUE(end.ok());
+    std::vector<std::string> values;
+    auto last = Clock::now();
+    while (*consumer->Position(tp) < (*end)[tp] && Clock::now() - last < std::chrono::seconds(10)) {
+      auto records = consumer->Poll(200);
+      EXPECT_TRUE(records.ok()) << records.status();
+      if (!records.ok()) break;
+      if (!records->empty()) last = Clock::now();
+      for (const auto& r : *records) values.emplace_back(r.value.value_or("<null>"));
+    }
+    return values;
+  }
+
+  // The stored batches of `tp`: (record count, bytes) per batch, via a raw Fetch.
+  std::vector<std::pair<int32_t, size_t>> StoredBatches(const TopicPartition& tp) {
+    auto stub = v1::Broker::NewStub(
+        grpc::CreateChannel(broker_->address(), grpc::InsecureChannelCredentials()));
+    v1::FetchRequest request;
+    v1::PartitionFetch* f = request.add_partitions();
+    f->set_topic(tp.topic);
+    f->set_partition(tp.partition);
+    f->set_offset(0);
+    f->set_max_bytes(64 << 20);
+    request.set_max_bytes(64 << 20);
+    v1::FetchResponse response;
+    grpc::ClientContext context;
+    EXPECT_TRUE(stub->Fetch(&context, request, &response).ok());
+    std::vector<std::pair<int32_t, size_t>> out;
+    std::string_view rest = response.partitions(0).records();
+    while (!rest.empty()) {
+      auto view = record::RecordBatchView::Parse(rest);
+      if (!view.ok()) break;
+      out.emplace_back(view->record_count(), view->size());
+      rest.remove_prefix(view->size());
+    }
+    return out;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<BrokerProcess> broker_;
+};
+
+TEST(ProducerOptionsTest, PropertiesAreParsedAndBadOnesNamed) {
+  auto o = ProducerOptions::FromProperties(
+      {{"linger.ms", "20"}, {"batch.size", "65536"}, {"acks", "1"}, {"compression.type", "zstd"}});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->linger_ms, 20);
+  EXPECT_EQ(o->batch_size, 65536);
+  EXPECT_EQ(o->acks, Acks::kLeader);
+  EXPECT_EQ(o->compression, record::Compression::kZstd);
+  EXPECT_FALSE(o->idempotent());  // Kafka 3: idempotence only by default with acks=all
+  EXPECT_TRUE(ProducerOptions{}.idempotent());
+
+  auto expect_error = [](const Properties& p, const std::string& needle) {
+    auto r = ProducerOptions::FromProperties(p);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(std::string(r.status().message()).find(needle), std::string::npos) << r.status();
+  };
+  expect_error({{"linger.mss", "1"}}, "linger.mss: unknown producer setting");
+  expect_error({{"linger.ms", "soon"}}, "linger.ms: 'soon' is not an integer");
+  expect_error({{"linger.ms", "-1"}}, "linger.ms: -1 must be at least 0");
+  expect_error({{"acks", "2"}}, "acks: '2' is not one of");
+  expect_error({{"compression.type", "brotli"}}, "compression.type: 'brotli'");
+  expect_error({{"enable.idempotence", "true"}, {"acks", "1"}},
+               "enable.idempotence: true requires acks=all");
+  expect_error({{"max.in.flight.requests.per.connection", "6"}}, "must be at most 5");
+
+  auto c = ConsumerOptions::FromProperties({{"auto.offset.reset", "earliest"}});
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->auto_offset_reset, AutoOffsetReset::kEarliest);
+  EXPECT_FALSE(ConsumerOptions::FromProperties({{"auto.offset.reset", "smallest"}}).ok());
+  EXPECT_FALSE(ConsumerOptions::FromProperties({{"group.idd", "g"}}).ok());
+  EXPECT_FALSE(ConsumerOptions::FromProperties({{"check.crcs", "yes"}}).ok());
+}
+
+TEST_F(ProducerConsumerTest, BatchesFillToBatchSizeAndLingerCollectsRecords) {
+  CreateTopic("batching", 1);
+  const TopicPartition tp{"batching", 0};
+  {
+    // batch.size 2000 bytes: 200 records of ~110 bytes make batches of at most 2000 bytes.
+    auto producer = MakeProducer({{"batch.size", "2000"}, {"linger.ms", "1000"}});
+    for (int i = 0; i < 200; ++i) {
+      ASSERT_TRUE(
+          producer->Send(Rec("batching", 0, std::nullopt, std::string(100, 'a' + i % 26)), {})
+              .ok());
+    }
+    producer->Flush();
+  }
+  auto batches = StoredBatches(tp);
+  ASSERT_GE(batches.size(), 10u);
+  int32_t total = 0;
+  for (const auto& [count, bytes] : batches) {
+    EXPECT_LE(bytes, 2000u);
+    total += count;
+  }
+  EXPECT_EQ(total, 200);
+
+  // linger.ms: records sent one by one within the linger go out as one batch, and not before
+  // the linger has passed.
+  auto producer = MakeProducer({{"linger.ms", "300"}});
+  const auto start = Clock::now();
+  std::vector<std::future<absl::StatusOr<RecordMetadata>>> futures;
+  for (int i = 0; i < 10; ++i) {
+    futures.push_back(
+        producer->Send(Rec("batching", 0, std::nullopt, absl::StrCat("lingered ", i))));
+  }
+  for (int i = 0; i < 10; ++i) {
+    auto metadata = futures[i].get();
+    ASSERT_TRUE(metadata.ok()) << metadata.status();
+    EXPECT_EQ(metadata->offset, 200 + i);
+    EXPECT_EQ(metadata->partition, 0);
+  }
+  EXPECT_GE(Clock::now() - start, std::chrono::milliseconds(300));
+  batches = StoredBatches(tp);
+  EXPECT_EQ(batches.back().first, 10);
+}
+
+TEST_F(ProducerConsumerTest, RetriesAcrossBrokerRestartsWithoutDuplicates) {
+  CreateTopic("restarts", 2);
+  const std::string address = broker_->address();
+  auto producer = MakeProducer({{"linger.ms", "2"}, {"retry.backoff.ms", "50"}});
+  ASSERT_TRUE(producer != nullptr);
+  std::atomic<bool> stop{false};
+  std::atomic<int> sent{0};
+  std::atomic<int> acked{0};
+  std::atomic<int> failed{0};
+  // Records flow continuously (about 100k/s, so batches are always in flight) while the broker
+  // restarts: once cleanly, then three times with SIGKILL.
+  std::thread sender([&] {
+    for (int i = 0; !stop && i < 2'000'000; ++i) {
+      ProducerRecord r =
+          Rec("restarts", std::nullopt, absl::StrCat("k", i % 50), absl::StrCat("v", i));
+      const absl::Status s = producer->Send(
+          r, [&](const absl::StatusOr<RecordMetadata>& m) { (m.ok() ? acked : failed)++; });
+      if (!s.ok()) failed++;
+      sent++;
+      if (i % 100 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  });
+  for (int round = 0; round < 4; ++round) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    if (round == 0) {
+      ASSERT_EQ(broker_->Stop(), 0);
+    } else {
+      broker_->Kill();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ASSERT_TRUE(broker_->Start(address)) << broker_->output();
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  stop = true;
+  sender.join();
+  producer->Flush();
+  const int records = sent.load();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(acked.load(), records);
+
+  std::multiset<std::string> seen;
+  for (int p = 0; p < 2; ++p) {
+    for (auto& v : ReadAll({"restarts", p})) seen.insert(v);
+  }
+  EXPECT_EQ(seen.size(), static_cast<size_t>(records));
+  int duplicates = 0, missing = 0;
+  for (int i = 0; i < records; ++i) {
+    const size_t n = seen.count(absl::StrCat("v", i));
+    duplicates += n > 1;
+    missing += n == 0;
+  }
+  EXPECT_EQ(duplicates, 0);
+  EXPECT_EQ(missing, 0);
+  std::cerr << records << " records sent across 4 restarts\n";
+}
+
+TEST_F(ProducerConsumerTest, ConsumerSeeksPausesAndFindsOffsetsByTime) {
+  CreateTopic("reading", 2);
+  auto producer = MakeProducer();
+  for (int i = 0; i < 100; ++i) {
+    ProducerRecord r = Rec("reading", i % 2, std::nullopt, absl::StrCat("r", i), 1000 + i);
+    r.headers = {{"h", absl::StrCat(i)}, {"null", std::nullopt}};
+    ASSERT_TRUE(producer->Send(r, {}).ok());
+  }
+  producer->Flush();
+
+  auto consumer = MakeConsumer({{"max.poll.records", "7"}});
+  const TopicPartition p0{"reading", 0}, p1{"reading", 1};
+  ASSERT_TRUE(consumer->Assign({p0, p1}).ok());
+  auto position = consumer->Position(p0);
+  ASSERT_TRUE(position.ok());
+  EXPECT_EQ(*position, 50);  // auto.offset.reset=latest
+  ASSERT_TRUE(consumer->SeekToBeginning({p0, p1}).ok());
+  ASSERT_TRUE(consumer->Seek(p1, 45).ok());
+  ASSERT_TRUE(consumer->Pause({p0}).ok());
+  auto records = consumer->Poll(5000);
+  ASSERT_TRUE(records.ok()) << records.status();
+  ASSERT_EQ(records->size(), 5u);  // 45..49 of partition 1 only
+  EXPECT_EQ((*records)[0].offset, 45);
+  EXPECT_EQ((*records)[0].value, "r91");
+  EXPECT_EQ((*records)[0].timestamp, 1091);
+  EXPECT_EQ((*records)[0].topic, "reading");
+  ASSERT_EQ((*records)[0].headers.size(), 2u);
+  EXPECT_EQ((*records)[0].headers[0].value, "91");
+  EXPECT_EQ((*records)[0].headers[1].value, std::nullopt);
+  EXPECT_EQ(*consumer->Position(p1), 50);
+
+  ASSERT_TRUE(consumer->Resume({p0}).ok());
+  size_t from_p0 = 0;
+  for (int i = 0; i < 50 && from_p0 < 50; ++i) {
+    auto more = consumer->Poll(1000);
+    ASSERT_TRUE(more.ok());
+    EXPECT_LE(more->size(), 7u);  // max.poll.records
+    for (const auto& r : *more) {
+      EXPECT_EQ(r.partition, 0);
+      EXPECT_EQ(r.offset, static_cast<int64_t>(from_p0++));
+    }
+  }
+  EXPECT_EQ(from_p0, 50u);
+
+  auto by_time = consumer->OffsetsForTimes({{p0, 1050}, {p1, 5000}});
+  ASSERT_TRUE(by_time.ok()) << by_time.status();
+  ASSERT_TRUE((*by_time)[p0].has_value());
+  EXPECT_EQ((*by_time)[p0]->offset, 25);  // record 50 is offset 25 of partition 0
+  EXPECT_FALSE((*by_time)[p1].has_value());
+
+  EXPECT_EQ(consumer->Seek(p0, -1).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(consumer->Seek({"reading", 7}, 0).code(), absl::StatusCode::kFailedPrecondition);
+  // Out of range with auto.offset.reset=none is an error naming the offset.
+  auto strict = MakeConsumer({{"auto.offset.reset", "none"}});
+  ASSERT_TRUE(strict->Assign({p0}).ok());
+  EXPECT_EQ(strict->Poll(100).status().code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(strict->Seek(p0, 500).ok());
+  auto out_of_range = strict->Poll(5000);
+  ASSERT_FALSE(out_of_range.ok());
+  EXPECT_NE(std::string(out_of_range.status().message()).find("offset 500 is out of range"),
+            std::string::npos)
+      << out_of_range.status();
+}
+
+TEST_F(ProducerConsumerTest, LongPollReturnsARecordProducedWhileWaiting) {
+  CreateTopic("waiting", 1);
+  // The fetch may wait 30 s; a record produced meanwhile must end the wait at once.
+  auto consumer = MakeConsumer({{"fetch.max.wait.ms", "30000"}});
+  const TopicPartition tp{"waiting", 0};
+  ASSERT_TRUE(consumer->Assign({tp}).ok());
+  ASSERT_TRUE(consumer->Poll(200).ok());  // position known, a fetch parked at the broker
+  auto producer = MakeProducer({{"linger.ms", "0"}});
+  auto sent = producer->Send(Rec("waiting", 0, std::nullopt, std::string("ping"))).get();
+  ASSERT_TRUE(sent.ok());
+  const auto acked = Clock::now();
+  auto records = consumer->Poll(20000);
+  const auto waited = Clock::now() - acked;
+  ASSERT_TRUE(records.ok());
+  ASSERT_EQ(records->size(), 1u);
+  EXPECT_EQ((*records)[0].value, "ping");
+  // Well under the 30 s fetch wait: the broker answered because of the append.
+  EXPECT_LT(waited, std::chrono::seconds(10));
+  std::cerr << "long-poll wake-up after the ack: "
+            << std::chrono::duration<double, std::milli>(waited).count() << " ms\n";
+}
+
+TEST_F(ProducerConsumerTest, SendErrorsNameTheProblem) {
+  CreateTopic("small", 2);
+  auto producer = MakeProducer({{"max.request.size", "1000"}});
+  auto s = producer->Send(Rec("small", std::nullopt, std::nullopt, std::string(2000, 'x')), {});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(s.message()).find("max.request.size"), std::string::npos) << s;
+  s = producer->Send(Rec("small", 5, std::nullopt, std::string("x")), {});
+  EXPECT_NE(std::string(s.message()).find("partition 5 is not in topic small (0..1)"),
+            std::string::npos)
+      << s;
+  s = producer->Send(Rec("bad topic!", std::nullopt, std::nullopt, std::string("x")), {});
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(std::string(s.message()).find("bad topic!"), std::string::npos) << s;
+  producer->Close();
+  s = producer->Send(Rec("small", std::nullopt, std::nullopt, std::string("x")), {});
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace runnel::client
