@@ -12,12 +12,11 @@ cmake --build build-release --parallel "$(nproc)" --target runneld runnel
 
 cat >&2 <<'MSG'
 
-Starting runneld (Ctrl-C stops it cleanly). In another terminal:
-  curl -s 127.0.0.1:7080/healthz        # "ok" once it accepts requests
-  curl -s 127.0.0.1:7080/metrics        # Prometheus metrics
-  build-release/bin/runnel log dump data/<topic>-<partition> --records   # inspect stored batches
-The CLI's topic/produce/consume commands arrive with the client library (issue 5, in progress);
-until then the gRPC API (proto/runnel/v1) is the way in.
+Starting runneld (Ctrl-C stops it cleanly). In another terminal, try:
+  build-release/bin/runnel topic create greetings --partitions 3
+  echo hello | build-release/bin/runnel produce greetings
+  build-release/bin/runnel consume greetings --from-beginning --num 1
+More: build-release/bin/runnel --help, curl -s 127.0.0.1:7080/metrics, README.md ("A 5-minute tour").
 
 MSG
 exec build-release/bin/runneld --data-dir ./data --grpc-addr 127.0.0.1:7070 \

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds Runnel and runs the whole test suite. This is the command the README gives and CI runs.
 #
-#   ./scripts/test.sh                      RelWithDebInfo (optimised, asserts on) in build/
+#   ./scripts/test.sh                      RelWithDebInfo (optimised, asserts on) in build/, plus
+#                                          client/examples built against an install of it
 #   ./scripts/test.sh --sanitize address   ASan + UBSan build in build-asan/
 #   ./scripts/test.sh --sanitize thread    TSan build in build-tsan/
 #   ./scripts/test.sh -R Batch             pass a ctest filter (any further args go to ctest)
@@ -21,7 +22,7 @@ while (($#)); do
       shift
       ;;
     -h | --help)
-      sed -n '2,8p' "$0"
+      sed -n '2,9p' "$0"
       exit 0
       ;;
     *)
@@ -46,6 +47,14 @@ esac
 jobs=$(nproc)
 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRUNNEL_SANITIZE="$sanitize" >/dev/null
 cmake --build "$build_dir" --parallel "$jobs"
+if [[ -z "$sanitize" ]]; then
+  # The client library as an app sees it: installed, found with find_package(Runnel), linked by
+  # the example in client/examples/.
+  cmake --install "$build_dir" --prefix "$build_dir/install" >/dev/null
+  cmake -S client/examples -B "$build_dir/example" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_PREFIX_PATH="$PWD/$build_dir/install" >/dev/null
+  cmake --build "$build_dir/example" --parallel "$jobs"
+fi
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
