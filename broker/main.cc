@@ -103,6 +103,8 @@ int Run(int argc, char** argv) {
                                              {.auto_create_topics = options->auto_create_topics,
                                               .num_partitions = options->num_partitions});
   if (!partitions.ok()) return Fail("cannot open partitions", partitions.status());
+  auto producer_ids = ProducerIdAllocator::Open(options->data_dir);
+  if (!producer_ids.ok()) return Fail("cannot reserve producer ids", producer_ids.status());
 
   asio::io_context io;
   auto work = asio::make_work_guard(io);
@@ -110,7 +112,7 @@ int Run(int argc, char** argv) {
 
   BrokerMetrics metrics;
   BrokerIdentity identity(options->node_id);
-  BrokerService broker_service(partitions->get(), &io, &metrics, &identity);
+  BrokerService broker_service(partitions->get(), producer_ids->get(), &io, &metrics, &identity);
   AdminService admin_service(partitions->get(), &identity);
 
   grpc::ServerBuilder builder;
@@ -174,8 +176,12 @@ int Run(int argc, char** argv) {
   http.stop();
   http_thread.join();
   stop_io();
+  // No appends any more, so the snapshots cover every idempotent batch. A failed one still lets
+  // the logs close cleanly: the old snapshot (or none) stays valid, the next start scans more.
+  const absl::Status snapshots = (*partitions)->producer_states().WriteSnapshots();
   const absl::Status closed = (*logs)->Close();
   if (!closed.ok()) return Fail("shutdown", closed);
+  if (!snapshots.ok()) return Fail("shutdown", snapshots);
   log->info("stopped cleanly");
   return 0;
 }

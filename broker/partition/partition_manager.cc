@@ -51,6 +51,8 @@ absl::Status PartitionManager::DeleteTopic(const std::string& name) {
   for (int32_t p = 0; p < topic->partitions; ++p) {
     absl::Status s = logs_->Delete({name, p});
     if (!s.ok() && !absl::IsNotFound(s)) return s;
+    // Its snapshot went with the directory; a topic created again under this name starts afresh.
+    producer_states_.Drop({name, p});
   }
   logging::Get("broker")->info("deleted topic {}", name);
   return absl::OkStatus();

@@ -1,8 +1,9 @@
 // PartitionManager: the broker's view of its partitions — topic metadata (TopicTable) tied to the
 // partition logs (storage::LogManager). Creates and deletes topics with their logs, resolves a
 // topic/partition to its Log (auto-creating the topic when allowed, as Kafka's
-// auto.create.topics.enable), and tells listeners when a partition got new data (long-poll
-// fetches wait on that).
+// auto.create.topics.enable), owns the partitions' idempotent-producer state (dropped with a
+// deleted topic), and tells listeners when a partition got new data (long-poll fetches wait on
+// that).
 //
 // Thread-safety: all methods may be called from any thread. Listeners run on the appending
 // thread and must only post work elsewhere.
@@ -15,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "broker/cluster/topic_table.h"
+#include "broker/partition/producer_state_manager.h"
 #include "common/mutex.h"
 #include "storage/log_manager.h"
 
@@ -44,6 +46,8 @@ class PartitionManager {
 
   const TopicTable& topics() const { return *topics_; }
   storage::LogManager& logs() { return *logs_; }
+  // Appends produced batches with the idempotent-producer checks (producer_state_manager.h).
+  ProducerStateManager& producer_states() { return producer_states_; }
   const PartitionManagerOptions& options() const { return options_; }
 
   using AppendListener = std::function<void(const storage::TopicPartition&)>;
@@ -61,6 +65,7 @@ class PartitionManager {
   storage::LogManager* const logs_;
   TopicTable* const topics_;
   const PartitionManagerOptions options_;
+  ProducerStateManager producer_states_;
   Mutex create_mu_;  // serialises topic creation and deletion
   Mutex listeners_mu_;
   std::vector<AppendListener> listeners_ ABSL_GUARDED_BY(listeners_mu_);

@@ -4,6 +4,7 @@
 #include <future>
 
 #include "absl/strings/str_cat.h"
+#include "broker/partition/producer_state.h"
 #include "broker/server/error_codes.h"
 #include "broker/server/partition_rows.h"
 #include "common/logging.h"
@@ -22,6 +23,19 @@ void SetProduceError(const absl::Status& status, v1::Error* error) {
   if (absl::IsInvalidArgument(status)) {
     const bool keyless = status.message().find("no key") != absl::string_view::npos;
     error->set_code(keyless ? v1::INVALID_RECORD : v1::CORRUPT_MESSAGE);
+  }
+  const std::optional<ProducerError> producer_error = GetProducerError(status);
+  if (!producer_error.has_value()) return;
+  switch (*producer_error) {
+    case ProducerError::kOutOfOrderSequence:
+      error->set_code(v1::OUT_OF_ORDER_SEQUENCE_NUMBER);
+      return;
+    case ProducerError::kProducerFenced:
+      error->set_code(v1::PRODUCER_FENCED);
+      return;
+    case ProducerError::kInvalidSequence:  // Kafka: an InvalidRecordException
+      error->set_code(v1::INVALID_RECORD);
+      return;
   }
 }
 
@@ -127,6 +141,9 @@ class BrokerService::ProduceReactor final
     Release(pending);
   }
 
+  // Appends the partition's batches in order, each through the idempotent-producer checks; the
+  // first failure stops the rest (batches before it stay appended, as a retry finds them
+  // duplicates). The answer carries the first batch's offset: for a duplicate, its original one.
   absl::Status AppendPartition(v1::Acks acks, const v1::PartitionBatches& p, int index,
                                const std::shared_ptr<Pending>& pending) {
     auto log = service_->partitions_->GetLog(p.topic(), p.partition(), /*allow_auto_create=*/true);
@@ -134,37 +151,48 @@ class BrokerService::ProduceReactor final
     auto batches = SplitAndValidate(p.records());
     if (!batches.ok()) return batches.status();
     service_->metrics_->produce_bytes += static_cast<int64_t>(p.records().size());
+    const storage::TopicPartition tp{p.topic(), p.partition()};
+    int64_t durable_end = 0;  // past the last offset answered for, duplicates' originals included
+    bool appended_any = false;
+    absl::Status status;
     for (size_t b = 0; b < batches->size(); ++b) {
-      const bool last = b + 1 == batches->size();
-      storage::DurableCallback on_durable;
-      if (last && acks == v1::ACKS_ALL) {
-        {
-          MutexLock lock(&pending->mu);
-          ++pending->holds;
-        }
-        on_durable = [this, pending, index](absl::Status s) {
+      auto appended = service_->partitions_->producer_states().Append(tp, *log, (*batches)[b]);
+      if (!appended.ok()) {
+        status = appended.status();
+        break;
+      }
+      appended_any |= !appended->duplicate;
+      durable_end = std::max(durable_end, appended->result.last_offset + 1);
+      if (b == 0) {
+        MutexLock lock(&pending->mu);
+        v1::PartitionProduceResult* result = pending->response.mutable_partitions(index);
+        result->set_base_offset(appended->result.base_offset);
+        result->set_log_append_time(appended->result.log_append_time);
+        result->set_log_start_offset((*log)->start_offset());
+      }
+    }
+    if (appended_any) service_->partitions_->NotifyAppended(tp);
+    if (status.ok() && acks == v1::ACKS_ALL) WaitDurable(*log, durable_end, index, pending);
+    return status;
+  }
+
+  // Holds the response until `log` is durable below `end_offset`. The flush thread syncs it, or
+  // sees that an earlier sync covered it (a duplicate's original usually was), then calls back;
+  // so a duplicate is acknowledged only once its original data is on disk.
+  void WaitDurable(storage::Log* log, int64_t end_offset, int index,
+                   const std::shared_ptr<Pending>& pending) {
+    {
+      MutexLock lock(&pending->mu);
+      ++pending->holds;
+    }
+    service_->partitions_->logs().flusher().RequestFlush(
+        log, end_offset, [this, pending, index](absl::Status s) {
           if (!s.ok()) {
             MutexLock lock(&pending->mu);
             SetError(s, pending->response.mutable_partitions(index)->mutable_error());
           }
           Release(pending);
-        };
-      }
-      auto appended = (*log)->Append(std::string((*batches)[b]), std::move(on_durable));
-      if (!appended.ok()) {
-        if (last && acks == v1::ACKS_ALL) Release(pending);  // its callback will never run
-        return appended.status();
-      }
-      if (b == 0) {
-        MutexLock lock(&pending->mu);
-        v1::PartitionProduceResult* result = pending->response.mutable_partitions(index);
-        result->set_base_offset(appended->base_offset);
-        result->set_log_append_time(appended->log_append_time);
-        result->set_log_start_offset((*log)->start_offset());
-      }
-    }
-    service_->partitions_->NotifyAppended({p.topic(), p.partition()});
-    return absl::OkStatus();
+        });
   }
 
   void Release(const std::shared_ptr<Pending>& pending) {
@@ -288,9 +316,14 @@ class BrokerService::FetchCall : public std::enable_shared_from_this<FetchCall> 
   bool done_ = false;  // touched by the first TryComplete and then only on the io thread
 };
 
-BrokerService::BrokerService(PartitionManager* partitions, asio::io_context* io,
-                             BrokerMetrics* metrics, const BrokerIdentity* identity)
-    : partitions_(partitions), io_(io), metrics_(metrics), identity_(identity) {
+BrokerService::BrokerService(PartitionManager* partitions, ProducerIdAllocator* producer_ids,
+                             asio::io_context* io, BrokerMetrics* metrics,
+                             const BrokerIdentity* identity)
+    : partitions_(partitions),
+      producer_ids_(producer_ids),
+      io_(io),
+      metrics_(metrics),
+      identity_(identity) {
   partitions_->AddAppendListener([this](const storage::TopicPartition& tp) {
     asio::post(*io_, [this, tp] {
       std::erase_if(waiting_, [&tp](const std::shared_ptr<FetchCall>& call) {
@@ -336,7 +369,7 @@ grpc::ServerUnaryReactor* BrokerService::Fetch(grpc::CallbackServerContext* cont
   return reactor;
 }
 
-// --- ListOffsets, Metadata ---------------------------------------------------------------------
+// --- ListOffsets, Metadata, InitProducerId ---------------------------------------------------
 
 grpc::ServerUnaryReactor* BrokerService::ListOffsets(grpc::CallbackServerContext* context,
                                                      const v1::ListOffsetsRequest* request,
@@ -388,6 +421,23 @@ grpc::ServerUnaryReactor* BrokerService::Metadata(grpc::CallbackServerContext* c
   }
   for (const std::string& name : names) {
     FillPartitionRows(*partitions_, identity_->node_id(), name, response->add_topics());
+  }
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* BrokerService::InitProducerId(
+    grpc::CallbackServerContext* context, const v1::InitProducerIdRequest* /*request*/,
+    v1::InitProducerIdResponse* response) {
+  absl::StatusOr<int64_t> id = producer_ids_->Allocate();
+  if (id.ok()) {
+    response->set_producer_id(*id);
+    response->set_producer_epoch(0);
+  } else {
+    response->set_producer_id(record::kNoProducerId);
+    response->set_producer_epoch(record::kNoProducerEpoch);
+    SetError(id.status(), response->mutable_error());
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "asio.hpp"
+#include "broker/cluster/producer_id_allocator.h"
 #include "broker/partition/partition_manager.h"
 #include "common/mutex.h"
 #include "runnel/v1/broker.grpc.pb.h"
@@ -48,10 +49,10 @@ class BrokerIdentity {
 
 class BrokerService final : public v1::Broker::CallbackService {
  public:
-  // Borrows `partitions`, `io`, `metrics` and `identity`; all must outlive the service. `io` runs
-  // on a thread of the caller's; it serves long-poll timers.
-  BrokerService(PartitionManager* partitions, asio::io_context* io, BrokerMetrics* metrics,
-                const BrokerIdentity* identity);
+  // Borrows `partitions`, `producer_ids`, `io`, `metrics` and `identity`; all must outlive the
+  // service. `io` runs on a thread of the caller's; it serves long-poll timers.
+  BrokerService(PartitionManager* partitions, ProducerIdAllocator* producer_ids,
+                asio::io_context* io, BrokerMetrics* metrics, const BrokerIdentity* identity);
   ~BrokerService() override;
 
   // Finishes every parked long-poll fetch now and stops parking new ones (called before the gRPC
@@ -70,12 +71,17 @@ class BrokerService final : public v1::Broker::CallbackService {
   grpc::ServerUnaryReactor* Metadata(grpc::CallbackServerContext* context,
                                      const v1::MetadataRequest* request,
                                      v1::MetadataResponse* response) override;
+  // A new producer id (epoch 0) from the ProducerIdAllocator; see its header for the cost.
+  grpc::ServerUnaryReactor* InitProducerId(grpc::CallbackServerContext* context,
+                                           const v1::InitProducerIdRequest* request,
+                                           v1::InitProducerIdResponse* response) override;
 
  private:
   class ProduceReactor;
   class FetchCall;
 
   PartitionManager* const partitions_;
+  ProducerIdAllocator* const producer_ids_;
   asio::io_context* const io_;
   BrokerMetrics* const metrics_;
   const BrokerIdentity* const identity_;

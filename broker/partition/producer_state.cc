@@ -1,0 +1,114 @@
+#include "broker/partition/producer_state.h"
+
+#include <limits>
+
+#include "absl/strings/cord.h"
+#include "absl/strings/str_cat.h"
+
+namespace runnel::broker {
+namespace {
+
+// The status payload naming which ProducerError a status is.
+constexpr char kProducerErrorUrl[] = "runnel.broker/producer-error";
+
+absl::Status WithProducerError(absl::Status status, ProducerError error) {
+  status.SetPayload(kProducerErrorUrl, absl::Cord(absl::StrCat(static_cast<int>(error))));
+  return status;
+}
+
+std::string Describe(int64_t producer_id, const BatchSequence& batch) {
+  return absl::StrCat("producer ", producer_id, " epoch ", batch.epoch, " batch with sequences ",
+                      batch.base_sequence, "..", batch.last_sequence);
+}
+
+}  // namespace
+
+std::optional<ProducerError> GetProducerError(const absl::Status& status) {
+  const auto payload = status.GetPayload(kProducerErrorUrl);  // absl::optional
+  if (!payload.has_value()) return std::nullopt;
+  for (ProducerError e : {ProducerError::kOutOfOrderSequence, ProducerError::kProducerFenced,
+                          ProducerError::kInvalidSequence}) {
+    if (*payload == absl::StrCat(static_cast<int>(e))) return e;
+  }
+  return std::nullopt;
+}
+
+int32_t IncrementSequence(int32_t sequence, int32_t increment) {
+  constexpr int64_t kWrap = int64_t{std::numeric_limits<int32_t>::max()} + 1;
+  return static_cast<int32_t>((int64_t{sequence} + increment) % kWrap);
+}
+
+absl::StatusOr<BatchSequence> BatchSequence::FromBatch(const record::RecordBatchView& batch) {
+  BatchSequence s;
+  s.producer_id = batch.producer_id();
+  if (s.producer_id < 0) return s;  // not idempotent: no sequence to check
+  s.epoch = batch.producer_epoch();
+  s.base_sequence = batch.base_sequence();
+  if (s.epoch < 0 || s.base_sequence < 0) {
+    return WithProducerError(
+        absl::InvalidArgumentError(absl::StrCat(
+            "producer ", s.producer_id, ": invalid producerEpoch ", s.epoch, " / baseSequence ",
+            s.base_sequence, " (an idempotent batch needs both >= 0)")),
+        ProducerError::kInvalidSequence);
+  }
+  s.last_sequence = IncrementSequence(s.base_sequence, batch.last_offset_delta());
+  return s;
+}
+
+absl::StatusOr<std::optional<ProducerBatch>> ProducerStateTable::Check(
+    const BatchSequence& batch) const {
+  const auto it = producers_.find(batch.producer_id);
+  if (it == producers_.end()) return std::nullopt;
+  const ProducerEntry& entry = it->second;
+  if (batch.epoch < entry.epoch) {
+    return WithProducerError(absl::FailedPreconditionError(absl::StrCat(
+                                 Describe(batch.producer_id, batch),
+                                 " is fenced: the producer's epoch is now ", entry.epoch)),
+                             ProducerError::kProducerFenced);
+  }
+  if (batch.epoch > entry.epoch) {
+    if (batch.base_sequence == 0) return std::nullopt;
+    return WithProducerError(
+        absl::FailedPreconditionError(absl::StrCat(
+            Describe(batch.producer_id, batch), ": expected sequence 0 for a new epoch (was ",
+            entry.epoch, "), received ", batch.base_sequence)),
+        ProducerError::kOutOfOrderSequence);
+  }
+  for (const ProducerBatch& retained : entry.batches) {
+    if (retained.base_sequence == batch.base_sequence &&
+        retained.last_sequence == batch.last_sequence) {
+      return retained;
+    }
+  }
+  const int32_t expected = IncrementSequence(entry.batches.back().last_sequence, 1);
+  if (batch.base_sequence == expected) return std::nullopt;
+  return WithProducerError(
+      absl::FailedPreconditionError(absl::StrCat(Describe(batch.producer_id, batch),
+                                                 ": out of order sequence, expected ", expected,
+                                                 ", received ", batch.base_sequence)),
+      ProducerError::kOutOfOrderSequence);
+}
+
+void ProducerStateTable::Record(const BatchSequence& batch, int64_t base_offset,
+                                int64_t last_offset) {
+  ProducerEntry& entry = producers_[batch.producer_id];
+  if (entry.batches.empty() || batch.epoch != entry.epoch) {
+    entry.epoch = batch.epoch;
+    entry.batches.clear();
+  }
+  entry.batches.push_back({batch.base_sequence, batch.last_sequence, base_offset, last_offset});
+  if (entry.batches.size() > kRetainedBatches) entry.batches.pop_front();
+}
+
+void ProducerStateTable::RecordFromLog(const BatchSequence& batch, int64_t base_offset,
+                                       int64_t last_offset) {
+  const auto it = producers_.find(batch.producer_id);
+  if (it != producers_.end() && last_offset <= it->second.batches.back().last_offset) return;
+  Record(batch, base_offset, last_offset);
+}
+
+void ProducerStateTable::Restore(int64_t producer_id, ProducerEntry entry) {
+  producers_[producer_id] = std::move(entry);
+}
+
+}  // namespace runnel::broker

@@ -1,0 +1,184 @@
+#include "broker/partition/producer_state_manager.h"
+
+#include <algorithm>
+#include <optional>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "broker/partition/producer_state_snapshot.h"
+#include "common/logging.h"
+#include "common/record/record_batch.h"
+#include "common/status_macros.h"
+#include "storage/file.h"
+
+namespace runnel::broker {
+namespace {
+
+using record::RecordBatchView;
+
+// Scan reads: big enough to cover many batches per read, small enough not to matter in memory.
+constexpr size_t kScanChunkBytes = 1 << 20;
+
+std::string SnapshotPath(const storage::Log& log) {
+  return absl::StrCat(log.dir(), "/", kProducerStateFile);
+}
+
+// The partition's snapshot if there is one it can use. A bad one is only worth a warning: the
+// log is the truth, and the scan that follows rebuilds what it can.
+std::optional<ProducerStateSnapshot> ReadSnapshot(const storage::Log& log) {
+  const std::string path = SnapshotPath(log);
+  if (!storage::FileExists(path)) return std::nullopt;
+  auto warn = [&path](absl::string_view why) {
+    logging::Get("broker")->warn("{}: ignored ({}); producer state rebuilt from the active segment",
+                                 path, std::string(why));
+  };
+  absl::StatusOr<std::string> bytes = storage::ReadWholeFile(path);
+  if (!bytes.ok()) {
+    warn(bytes.status().message());
+    return std::nullopt;
+  }
+  absl::StatusOr<ProducerStateSnapshot> snapshot = DecodeProducerStateSnapshot(*bytes);
+  if (!snapshot.ok()) {
+    warn(snapshot.status().message());
+    return std::nullopt;
+  }
+  const int64_t log_end = log.end_offset();
+  if (snapshot->end_offset > log_end) {
+    // The log lost data the snapshot describes (it was cut): its batches may not exist.
+    warn(absl::StrCat("it covers offsets up to ", snapshot->end_offset, " but the log ends at ",
+                      log_end));
+    return std::nullopt;
+  }
+  return *std::move(snapshot);
+}
+
+// Records every idempotent batch in [from, log end) that `table` does not cover yet. Only headers
+// matter, but Log::Read hands out whole batches.
+absl::Status ScanLog(const storage::Log& log, int64_t from, ProducerStateTable* table) {
+  const int64_t end = log.end_offset();
+  int64_t offset = from;
+  while (offset < end) {
+    absl::StatusOr<std::string> chunk = log.Read(offset, kScanChunkBytes);
+    if (absl::IsOutOfRange(chunk.status()) && offset < log.start_offset()) {
+      offset = log.start_offset();  // retention moved the start meanwhile: nothing to see below it
+      continue;
+    }
+    if (!chunk.ok()) return chunk.status();
+    if (chunk->empty()) break;
+    std::string_view rest = *chunk;
+    int64_t next = offset;
+    while (!rest.empty()) {
+      ASSIGN_OR_RETURN(const RecordBatchView view, RecordBatchView::Parse(rest));
+      rest.remove_prefix(view.size());
+      next = view.last_offset() + 1;
+      if (view.last_offset() < from || view.producer_id() < 0 || view.is_control()) continue;
+      absl::StatusOr<BatchSequence> sequence = BatchSequence::FromBatch(view);
+      if (sequence.ok()) table->RecordFromLog(*sequence, view.base_offset(), view.last_offset());
+    }
+    if (next <= offset) {  // every read must move forward, or this loop would not end
+      return absl::DataLossError(
+          absl::StrCat("log ", log.dir(), ": producer state scan stuck at offset ", offset));
+    }
+    offset = next;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<ProducerStateTable> LoadProducerState(const storage::Log& log) {
+  ProducerStateTable table;
+  int64_t from = log.active_segment_base_offset();
+  if (std::optional<ProducerStateSnapshot> snapshot = ReadSnapshot(log)) {
+    table = std::move(snapshot->table);
+    from = snapshot->end_offset;
+  }
+  from = std::max(from, log.start_offset());
+  RETURN_IF_ERROR(ScanLog(log, from, &table));
+  logging::Get("broker")->debug("log {}: producer state of {} producers loaded (scanned from {})",
+                                log.dir(), table.producers().size(), from);
+  return table;
+}
+
+std::shared_ptr<ProducerStateManager::Partition> ProducerStateManager::GetPartition(
+    const storage::TopicPartition& tp) {
+  MutexLock lock(&mu_);
+  std::shared_ptr<Partition>& partition = partitions_[tp];
+  if (partition == nullptr) partition = std::make_shared<Partition>();
+  return partition;
+}
+
+absl::StatusOr<BatchAppend> ProducerStateManager::Append(const storage::TopicPartition& tp,
+                                                         storage::Log* log,
+                                                         std::string_view batch) {
+  ASSIGN_OR_RETURN(const RecordBatchView view, RecordBatchView::Parse(batch));
+  ASSIGN_OR_RETURN(const BatchSequence sequence, BatchSequence::FromBatch(view));
+  if (sequence.producer_id < 0) {
+    ASSIGN_OR_RETURN(const storage::AppendResult result, log->Append(std::string(batch)));
+    return BatchAppend{result, false};
+  }
+  return AppendIdempotent(tp, log, batch, sequence);
+}
+
+absl::StatusOr<BatchAppend> ProducerStateManager::AppendIdempotent(
+    const storage::TopicPartition& tp, storage::Log* log, std::string_view batch,
+    const BatchSequence& sequence) {
+  const std::shared_ptr<Partition> partition = GetPartition(tp);
+  MutexLock lock(&partition->mu);
+  if (!partition->loaded || partition->log != log) {
+    absl::StatusOr<ProducerStateTable> table = LoadProducerState(*log);
+    if (!table.ok()) {
+      // Internal, not the read's own code: a DataLoss would reach the producer as a corrupt batch.
+      return absl::InternalError(absl::StrCat(
+          "partition ", tp.DirName(), ": cannot load producer state: ", table.status().message()));
+    }
+    partition->table = *std::move(table);
+    partition->log = log;
+    partition->loaded = true;
+  }
+  ASSIGN_OR_RETURN(const std::optional<ProducerBatch> original, partition->table.Check(sequence));
+  if (original.has_value()) {
+    logging::Get("broker")->debug(
+        "partition {}: producer {} epoch {} sequences {}..{} duplicate the batch at offsets "
+        "{}..{}; not appended",
+        tp.DirName(), sequence.producer_id, sequence.epoch, sequence.base_sequence,
+        sequence.last_sequence, original->base_offset, original->last_offset);
+    return BatchAppend{{original->base_offset, original->last_offset, -1}, true};
+  }
+  ASSIGN_OR_RETURN(const storage::AppendResult result, log->Append(std::string(batch)));
+  partition->table.Record(sequence, result.base_offset, result.last_offset);
+  return BatchAppend{result, false};
+}
+
+void ProducerStateManager::Drop(const storage::TopicPartition& tp) {
+  MutexLock lock(&mu_);
+  partitions_.erase(tp);
+}
+
+absl::Status ProducerStateManager::WriteSnapshots() {
+  std::vector<std::shared_ptr<Partition>> partitions;
+  {
+    MutexLock lock(&mu_);
+    for (const auto& [tp, partition] : partitions_) partitions.push_back(partition);
+  }
+  absl::Status first_error;
+  for (const std::shared_ptr<Partition>& partition : partitions) {
+    MutexLock lock(&partition->mu);
+    if (!partition->loaded) continue;
+    storage::Log* log = partition->log;
+    const int64_t end = log->end_offset();
+    absl::Status written = log->Flush(end);
+    if (written.ok()) {
+      written = storage::WriteFileAtomically(SnapshotPath(*log),
+                                             EncodeProducerStateSnapshot(partition->table, end));
+    }
+    if (!written.ok()) {
+      logging::Get("broker")->error("log {}: producer state snapshot not written: {}", log->dir(),
+                                    written.ToString());
+      first_error.Update(written);
+    }
+  }
+  return first_error;
+}
+
+}  // namespace runnel::broker

@@ -1,0 +1,82 @@
+// ProducerStateManager: the idempotent-producer state of every partition of the broker, and the
+// path by which produced batches reach a partition log. A batch with a producer id is checked
+// against its partition's ProducerStateTable (producer_state.h) and then appended and recorded,
+// or answered as a duplicate, or refused; batches without one go straight to Log::Append.
+//
+// A partition's state is loaded on first use: the `producer-state` snapshot of its directory
+// when there is a valid one (producer_state_snapshot.h), then the batch headers of the log from
+// the snapshot's end offset (or, without a usable snapshot, from the active segment's base
+// offset) to the log end. So without a snapshot a producer whose last batch lies in an older
+// segment is treated as new. Snapshots are written by WriteSnapshots at clean shutdown.
+//
+// Thread-safety: all methods may be called from any thread. Each partition has a mutex held
+// across check, append and record, so two Produce streams writing to one partition cannot both
+// pass the check with the same sequence. Loading reads the log under that mutex on the calling
+// thread (once per partition and process).
+#pragma once
+
+#include <memory>
+#include <string_view>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "broker/partition/producer_state.h"
+#include "common/mutex.h"
+#include "storage/log.h"
+#include "storage/log_manager.h"
+
+namespace runnel::broker {
+
+// What appending one batch did.
+struct BatchAppend {
+  // The batch's offsets. For a duplicate, those of the original batch (log_append_time -1:
+  // the original's append time is not kept).
+  storage::AppendResult result;
+  bool duplicate = false;  // nothing was appended
+};
+
+// Rebuilds `log`'s producer state: its snapshot if valid (an absent, unreadable, corrupt or
+// too-new snapshot is ignored, with a warning for the last three), then a scan of the batch
+// headers from max(snapshot end offset, log start) — or max(active segment base, log start)
+// without a snapshot — to the log end. Errors: reading the log.
+absl::StatusOr<ProducerStateTable> LoadProducerState(const storage::Log& log);
+
+class ProducerStateManager {
+ public:
+  // Appends one batch (already validated, e.g. by ValidateBatch) to `log`, the log of `tp`,
+  // borrowed for the call and remembered for WriteSnapshots: it must stay valid until Drop(tp).
+  // Errors: Log::Append's; loading the partition's state; ProducerStateTable::Check's and
+  // BatchSequence::FromBatch's, which carry a ProducerError (GetProducerError).
+  absl::StatusOr<BatchAppend> Append(const storage::TopicPartition& tp, storage::Log* log,
+                                     std::string_view batch);
+
+  // Forgets `tp`'s state: its log is being deleted. A later Append starts afresh from that log.
+  void Drop(const storage::TopicPartition& tp);
+
+  // For each partition whose state is loaded: flushes its log up to its end (so a snapshot never
+  // covers data a crash could still lose), then writes `producer-state` durably
+  // (WriteFileAtomically). Call at shutdown once appends have stopped, before the logs are
+  // closed. Tries every partition and returns the first error.
+  absl::Status WriteSnapshots();
+
+ private:
+  struct Partition {
+    Mutex mu;
+    storage::Log* log ABSL_GUARDED_BY(mu) = nullptr;  // the log `table` describes
+    bool loaded ABSL_GUARDED_BY(mu) = false;
+    ProducerStateTable table ABSL_GUARDED_BY(mu);
+  };
+
+  // shared_ptr: an Append in progress keeps its partition alive while Drop removes it.
+  std::shared_ptr<Partition> GetPartition(const storage::TopicPartition& tp);
+  absl::StatusOr<BatchAppend> AppendIdempotent(const storage::TopicPartition& tp, storage::Log* log,
+                                               std::string_view batch,
+                                               const BatchSequence& sequence);
+
+  Mutex mu_;
+  absl::flat_hash_map<storage::TopicPartition, std::shared_ptr<Partition>> partitions_
+      ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace runnel::broker

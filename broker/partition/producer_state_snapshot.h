@@ -1,0 +1,32 @@
+// The producer-state snapshot file (`<partition dir>/producer-state`, docs/FORMAT.md section 15):
+// a ProducerStateTable as of one log end offset, with a CRC32C so a torn or damaged file is
+// detected. Written at clean shutdown; read when a partition's producer state is first needed,
+// after which the log from that offset on is scanned for the batches the snapshot misses.
+//
+// Pure functions, thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "broker/partition/producer_state.h"
+
+namespace runnel::broker {
+
+inline constexpr char kProducerStateFile[] = "producer-state";
+inline constexpr int16_t kProducerStateVersion = 1;
+
+struct ProducerStateSnapshot {
+  int64_t end_offset = 0;  // the log end offset the table covers: batches below it are in it
+  ProducerStateTable table;
+};
+
+std::string EncodeProducerStateSnapshot(const ProducerStateTable& table, int64_t end_offset);
+
+// DataLoss naming the problem (size, version, CRC, a bad count or value) for anything that is
+// not a snapshot written by EncodeProducerStateSnapshot.
+absl::StatusOr<ProducerStateSnapshot> DecodeProducerStateSnapshot(std::string_view bytes);
+
+}  // namespace runnel::broker

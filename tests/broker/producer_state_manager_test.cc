@@ -1,0 +1,214 @@
+#include "broker/partition/producer_state_manager.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+#include <vector>
+
+#include "broker/partition/partition_manager.h"
+#include "broker/partition/producer_state_snapshot.h"
+#include "storage/file.h"
+#include "tests/storage/storage_test_util.h"
+
+namespace runnel::broker {
+namespace {
+
+using storage::testing::TempDir;
+
+std::string IdempotentBatch(int64_t producer_id, int32_t base_sequence, int records,
+                            int16_t epoch = 0) {
+  record::RecordBatchBuilder builder(
+      {.producer_id = producer_id, .producer_epoch = epoch, .base_sequence = base_sequence});
+  for (int i = 0; i < records; ++i) builder.Append(1000 + i, "k", "v" + std::to_string(i));
+  return *builder.Build();
+}
+
+class ProducerStateManagerTest : public ::testing::Test {
+ protected:
+  // segment.bytes 14 puts every batch in a segment of its own: all but the last are "older".
+  void OpenLog(bool one_batch_per_segment = false) {
+    storage::LogConfig config;
+    if (one_batch_per_segment) config.segment_bytes = 14;
+    auto log = storage::Log::Open(dir_.Sub("t-0"), config, &flusher_);
+    ASSERT_TRUE(log.ok()) << log.status();
+    log_ = std::move(*log);
+  }
+
+  // Like a kill -9: no Close, so no clean-shutdown marker; the written bytes stay.
+  void CrashAndReopen(bool one_batch_per_segment) {
+    log_.reset();
+    OpenLog(one_batch_per_segment);
+  }
+  void CloseAndReopen(bool one_batch_per_segment) {
+    ASSERT_TRUE(log_->Close().ok());
+    CrashAndReopen(one_batch_per_segment);
+  }
+
+  absl::StatusOr<BatchAppend> Send(ProducerStateManager* manager, int64_t producer_id,
+                                   int32_t base_sequence, int records = 3) {
+    return manager->Append(tp_, log_.get(), IdempotentBatch(producer_id, base_sequence, records));
+  }
+
+  // Expects `batch` to be stored at `offset` (or, for a duplicate, to have been stored there).
+  void ExpectAt(const absl::StatusOr<BatchAppend>& batch, int64_t offset, bool duplicate) {
+    ASSERT_TRUE(batch.ok()) << batch.status();
+    EXPECT_EQ(batch->result.base_offset, offset);
+    EXPECT_EQ(batch->duplicate, duplicate);
+  }
+
+  TempDir dir_;
+  storage::Flusher flusher_;  // outlives log_
+  std::unique_ptr<storage::Log> log_;
+  const storage::TopicPartition tp_{"t", 0};
+};
+
+TEST_F(ProducerStateManagerTest, IdempotentBatchesAreStoredOncePlainOnesAlways) {
+  OpenLog();
+  ProducerStateManager manager;
+  const std::string plain = storage::testing::MakeBatch(2, 1, "plain");
+  ExpectAt(manager.Append(tp_, log_.get(), plain), 0, false);
+  ExpectAt(manager.Append(tp_, log_.get(), plain), 2, false);
+  ExpectAt(Send(&manager, 1, 0), 4, false);
+  auto again = Send(&manager, 1, 0);
+  ExpectAt(again, 4, true);
+  EXPECT_EQ(again->result.last_offset, 6);
+  EXPECT_EQ(log_->end_offset(), 7);
+  auto gap = Send(&manager, 1, 5);
+  EXPECT_EQ(GetProducerError(gap.status()), ProducerError::kOutOfOrderSequence);
+  EXPECT_NE(gap.status().message().find("expected 3, received 5"), absl::string_view::npos)
+      << gap.status();
+  EXPECT_EQ(log_->end_offset(), 7);  // nothing stored
+  ExpectAt(Send(&manager, 1, 3), 7, false);
+}
+
+TEST_F(ProducerStateManagerTest, ASnapshotCoversProducersWhoseBatchesAreInOlderSegments) {
+  OpenLog(/*one_batch_per_segment=*/true);
+  {
+    ProducerStateManager manager;
+    ExpectAt(Send(&manager, 1, 0), 0, false);  // in segment 0, which rolls away
+    ExpectAt(Send(&manager, 2, 0), 3, false);  // the active segment
+    ASSERT_TRUE(manager.WriteSnapshots().ok());
+  }
+  EXPECT_TRUE(storage::FileExists(dir_.Sub("t-0/producer-state")));
+  CloseAndReopen(true);
+  auto table = LoadProducerState(*log_);
+  ASSERT_TRUE(table.ok()) << table.status();
+  EXPECT_EQ(table->producers().size(), 2u);
+  ProducerStateManager manager;
+  ExpectAt(Send(&manager, 1, 0), 0, true);
+  ExpectAt(Send(&manager, 2, 0), 3, true);
+  ExpectAt(Send(&manager, 1, 3), 6, false);
+}
+
+TEST_F(ProducerStateManagerTest, ACorruptSnapshotIsIgnoredAndTheActiveSegmentScanned) {
+  OpenLog(/*one_batch_per_segment=*/true);
+  {
+    ProducerStateManager manager;
+    ExpectAt(Send(&manager, 1, 0), 0, false);
+    ExpectAt(Send(&manager, 2, 0), 3, false);
+    ASSERT_TRUE(manager.WriteSnapshots().ok());
+  }
+  const std::string path = dir_.Sub("t-0/producer-state");
+  std::string bytes = *storage::ReadWholeFile(path);
+  bytes[bytes.size() - 1] ^= 0x01;
+  ASSERT_TRUE(storage::WriteFileAtomically(path, bytes).ok());
+  CloseAndReopen(true);
+  auto table = LoadProducerState(*log_);
+  ASSERT_TRUE(table.ok()) << table.status();
+  ASSERT_EQ(table->producers().size(), 1u);  // only what the active segment holds
+  EXPECT_TRUE(table->producers().contains(2));
+  ProducerStateManager manager;
+  ExpectAt(Send(&manager, 2, 0), 3, true);
+  // Producer 1's only batch is in an older segment: without the snapshot it counts as new.
+  ExpectAt(Send(&manager, 1, 0), 6, false);
+}
+
+TEST_F(ProducerStateManagerTest, AfterACrashTheScanFindsWhatTheSnapshotMisses) {
+  OpenLog(/*one_batch_per_segment=*/true);
+  {
+    ProducerStateManager manager;
+    ExpectAt(Send(&manager, 1, 0), 0, false);
+    ASSERT_TRUE(manager.WriteSnapshots().ok());  // covers offsets below 3
+    ExpectAt(Send(&manager, 1, 3), 3, false);
+    ExpectAt(Send(&manager, 2, 0), 6, false);
+    ExpectAt(Send(&manager, 1, 6), 9, false);
+  }
+  CrashAndReopen(true);
+  ProducerStateManager manager;
+  ExpectAt(Send(&manager, 1, 3), 3, true);  // an older segment, after the snapshot
+  ExpectAt(Send(&manager, 1, 6), 9, true);
+  ExpectAt(Send(&manager, 1, 0), 0, true);  // from the snapshot
+  ExpectAt(Send(&manager, 2, 0), 6, true);
+  ExpectAt(Send(&manager, 1, 9), 12, false);
+}
+
+TEST_F(ProducerStateManagerTest, ASnapshotBeyondTheLogEndIsIgnored) {
+  OpenLog();
+  ProducerStateTable table;
+  table.Restore(1, {0, {{0, 99, 0, 99}}});
+  ASSERT_TRUE(storage::WriteFileAtomically(dir_.Sub("t-0/producer-state"),
+                                           EncodeProducerStateSnapshot(table, 100))
+                  .ok());
+  ProducerStateManager manager;
+  ExpectAt(Send(&manager, 1, 0, 100), 0, false);  // not a duplicate of what the log never had
+}
+
+// Several streams sending the same batches to one partition: check and append are one step, so
+// no batch is stored twice and every answer names the batch's one offset.
+TEST_F(ProducerStateManagerTest, ConcurrentSendersOfTheSameBatchesStoreEachOnce) {
+  OpenLog();
+  ProducerStateManager manager;
+  constexpr int kBatches = 50;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kBatches; ++i) {
+        auto result = Send(&manager, 7, 2 * i, 2);
+        // Another sender may be more than 5 batches ahead: then this one is too old to tell.
+        if (GetProducerError(result.status()) == ProducerError::kOutOfOrderSequence) continue;
+        ASSERT_TRUE(result.ok()) << result.status();
+        EXPECT_EQ(result->result.base_offset, 2 * i);
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(log_->end_offset(), 2 * kBatches);
+  const auto records = storage::testing::DecodeAll(*log_->Read(0, 1 << 20));
+  ASSERT_EQ(records.size(), 2u * kBatches);
+  for (size_t i = 0; i < records.size(); ++i) EXPECT_EQ(records[i].offset, int64_t(i));
+}
+
+TEST(PartitionManagerProducerStateTest, DeletingATopicDropsItsProducerState) {
+  TempDir dir;
+  storage::LogManagerOptions options;
+  options.data_dir = dir.path();
+  options.maintenance_interval_ms = 0;
+  auto logs = storage::LogManager::Open(options);
+  ASSERT_TRUE(logs.ok()) << logs.status();
+  auto topics = TopicTable::Open(dir.path());
+  ASSERT_TRUE(topics.ok());
+  auto partitions = PartitionManager::Create(logs->get(), &*topics, {});
+  ASSERT_TRUE(partitions.ok()) << partitions.status();
+  PartitionManager& pm = **partitions;
+
+  auto send = [&pm](int32_t sequence) -> absl::StatusOr<BatchAppend> {
+    auto log = pm.GetLog("orders", 0, /*allow_auto_create=*/false);
+    if (!log.ok()) return log.status();
+    return pm.producer_states().Append({"orders", 0}, *log, IdempotentBatch(5, sequence, 2));
+  };
+  ASSERT_TRUE(pm.CreateTopic({"orders", 1, 1, {}, false}).ok());
+  ASSERT_TRUE(send(0).ok());
+  ASSERT_TRUE(send(2).ok());
+  ASSERT_TRUE(pm.producer_states().WriteSnapshots().ok());
+  ASSERT_TRUE(pm.DeleteTopic("orders").ok());
+  ASSERT_TRUE(pm.CreateTopic({"orders", 1, 1, {}, false}).ok());
+  EXPECT_FALSE(storage::FileExists(dir.Sub("orders-0/producer-state")));
+  // The old topic's sequences are forgotten: producer 5 is new on the new topic.
+  auto fresh = send(2);
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  EXPECT_FALSE(fresh->duplicate);
+  EXPECT_EQ(fresh->result.base_offset, 0);
+}
+
+}  // namespace
+}  // namespace runnel::broker
