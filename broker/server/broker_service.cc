@@ -420,6 +420,18 @@ grpc::ServerUnaryReactor* BrokerService::Metadata(grpc::CallbackServerContext* c
     for (const TopicInfo& t : partitions_->topics().List()) names.push_back(t.name);
   }
   for (const std::string& name : names) {
+    if (request->allow_auto_topic_creation()) {
+      // Creates the topic if it is missing and auto-creation is on. NotFound (auto-creation off)
+      // is reported by the row below; other errors (a bad name) here.
+      const absl::Status created =
+          partitions_->GetLog(name, 0, /*allow_auto_create=*/true).status();
+      if (!created.ok() && !absl::IsNotFound(created)) {
+        v1::TopicMetadata* topic = response->add_topics();
+        topic->set_name(name);
+        SetError(created, topic->mutable_error());
+        continue;
+      }
+    }
     FillPartitionRows(*partitions_, identity_->node_id(), name, response->add_topics());
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
