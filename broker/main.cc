@@ -57,6 +57,11 @@ std::string Metrics(const BrokerMetrics& m, storage::LogManager& logs) {
   counter("runnel_fetch_requests_total", "Fetch requests handled.", m.fetch_requests);
   counter("runnel_fetch_bytes_total", "Record bytes returned by Fetch.", m.fetch_bytes);
   counter("runnel_fetch_errors_total", "Fetch responses with a partition error.", m.fetch_errors);
+  m.produce_latency.AppendPrometheus(
+      &out, "runnel_produce_latency_seconds",
+      "Produce request latency, from the request to its response (acks=all: after the sync).");
+  m.fetch_latency.AppendPrometheus(&out, "runnel_fetch_latency_seconds",
+                                   "Fetch request latency, long-poll wait included.");
   const auto partitions = logs.List();
   absl::StrAppend(&out, "# HELP runnel_partitions Partition logs on this broker.\n",
                   "# TYPE runnel_partitions gauge\nrunnel_partitions ", partitions.size(), "\n",

@@ -106,6 +106,7 @@ class BrokerService::ProduceReactor final
     v1::ProduceResponse response ABSL_GUARDED_BY(mu);
     int holds ABSL_GUARDED_BY(mu) = 1;
     bool send = true;
+    const std::chrono::steady_clock::time_point received = std::chrono::steady_clock::now();
   };
 
   void Handle(const v1::ProduceRequest& request) {
@@ -202,6 +203,8 @@ class BrokerService::ProduceReactor final
       if (--pending->holds > 0) return;
       ready = std::move(pending->response);
     }
+    service_->metrics_->produce_latency.Observe(std::chrono::steady_clock::now() -
+                                                pending->received);
     MutexLock lock(&mu_);
     --outstanding_;
     if (pending->send && !broken_) {
@@ -303,6 +306,7 @@ class BrokerService::FetchCall : public std::enable_shared_from_this<FetchCall> 
     if (any_error) service_->metrics_->fetch_errors++;
     *response_ = std::move(response);
     timer_.cancel();
+    service_->metrics_->fetch_latency.Observe(std::chrono::steady_clock::now() - received_);
     reactor_->Finish(grpc::Status::OK);
     return true;
   }
@@ -313,6 +317,7 @@ class BrokerService::FetchCall : public std::enable_shared_from_this<FetchCall> 
   const v1::FetchRequest* const request_;
   v1::FetchResponse* const response_;
   asio::steady_timer timer_;
+  const std::chrono::steady_clock::time_point received_ = std::chrono::steady_clock::now();
   bool done_ = false;  // touched by the first TryComplete and then only on the io thread
 };
 

@@ -12,6 +12,7 @@
 #include "asio.hpp"
 #include "broker/cluster/producer_id_allocator.h"
 #include "broker/partition/partition_manager.h"
+#include "broker/server/latency_histogram.h"
 #include "common/mutex.h"
 #include "runnel/v1/broker.grpc.pb.h"
 
@@ -24,6 +25,10 @@ struct BrokerMetrics {
   std::atomic<int64_t> fetch_requests{0};
   std::atomic<int64_t> fetch_bytes{0};
   std::atomic<int64_t> fetch_errors{0};
+  // From reading a Produce request to its response being queued (acks=all: after the sync).
+  LatencyHistogram produce_latency;
+  // From receiving a Fetch to answering it, long-poll wait included.
+  LatencyHistogram fetch_latency;
 };
 
 // Who this broker is. The gRPC address is only known once the server has bound its port (port 0

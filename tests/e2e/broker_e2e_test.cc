@@ -303,6 +303,15 @@ TEST_F(BrokerE2ETest, AdminCallsAndHealthAndMetrics) {
       << metrics->body;
   EXPECT_NE(metrics->body.find("runnel_log_size_bytes{topic=\"admin-t\",partition=\"0\"}"),
             std::string::npos);
+  // Both produce requests are counted in the latency histogram (the +Inf bucket holds them all).
+  EXPECT_NE(metrics->body.find("# TYPE runnel_produce_latency_seconds histogram\n"),
+            std::string::npos);
+  EXPECT_NE(metrics->body.find("runnel_produce_latency_seconds_bucket{le=\"+Inf\"} 2\n"),
+            std::string::npos)
+      << metrics->body;
+  EXPECT_NE(metrics->body.find("runnel_produce_latency_seconds_count 2\n"), std::string::npos);
+  EXPECT_NE(metrics->body.find("runnel_fetch_latency_seconds_bucket{le=\"0.0001\"}"),
+            std::string::npos);
 
   v1::DeleteTopicsRequest del;
   del.add_names("admin-t");

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Runs the `runnel perf` benchmarks of docs/BENCHMARKS.md against a fresh Release runneld on a free
+# loopback port with a temporary data dir (under $BENCH_DIR, default /tmp), and prints each
+# result JSON line with its command. The Google Benchmark programs (build/bench/*) are separate.
+#
+#   ./scripts/bench.sh                 all runs, 3,000,000 records each
+#   RECORDS=1000000 ./scripts/bench.sh  shorter
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+records=${RECORDS:-3000000}
+./scripts/setup-deps.sh
+cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DRUNNEL_BUILD_TESTS=OFF \
+  -DRUNNEL_BUILD_BENCHMARKS=OFF >/dev/null
+cmake --build build-release --parallel "$(nproc)" --target runneld runnel >/dev/null
+bin=$PWD/build-release/bin
+
+work=$(mktemp -d "${BENCH_DIR:-/tmp}/runnel-bench.XXXXXX")
+broker_pid=""
+cleanup() {
+  if [[ -n "$broker_pid" ]]; then kill "$broker_pid" 2>/dev/null && wait "$broker_pid" || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+"$bin/runneld" --data-dir "$work/data" --grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 \
+  --log-level warn 2>"$work/runneld.log" &
+broker_pid=$!
+for _ in $(seq 1 100); do
+  grep -q "runneld ready" "$work/runneld.log" 2>/dev/null && break
+  sleep 0.1
+done
+addr=$(sed -n 's/.*runneld ready grpc=\([^ ]*\).*/\1/p' "$work/runneld.log")
+[[ -n "$addr" ]] || { echo "error: runneld did not start" >&2; cat "$work/runneld.log" >&2; exit 1; }
+runnel() { "$bin/runnel" --brokers "$addr" "$@"; }
+
+run() {  # run LABEL ARGS...: prints the label, the command and the JSON result line
+  local label=$1
+  shift
+  echo "## $label"
+  echo "runnel $*"
+  runnel "$@" 2>/dev/null | tail -1
+}
+
+runnel topic create p1 --partitions 1 >/dev/null
+runnel topic create p8 --partitions 8 >/dev/null
+runnel topic create k1 --partitions 1 >/dev/null
+runnel topic create lat --partitions 1 >/dev/null
+
+for topic in p1 p8; do
+  run "100 B, acks=1, $topic" perf produce "$topic" --records "$records" --record-size 100 --acks 1
+  run "100 B, acks=all, $topic" perf produce "$topic" --records "$records" --record-size 100 --acks all
+done
+run "consume 100 B, p1" perf consume p1 --records $((2 * records))
+run "consume 100 B, p8" perf consume p8 --records $((2 * records))
+
+# 1 KiB records against the disk's buffered write bandwidth (dd through the page cache, synced at
+# the end, in the same file system as the broker's data).
+echo "## disk: dd 2 GiB, bs=1M, conv=fdatasync"
+dd if=/dev/zero of="$work/dd.bin" bs=1M count=2048 conv=fdatasync 2>&1 | tail -1
+rm -f "$work/dd.bin"
+run "1 KiB, acks=1, k1" perf produce k1 --records $((records / 3)) --record-size 1024 --acks 1 \
+  --batch-bytes 262144
+
+# End-to-end latency at half of peak: the acks=all peak of p1 halved, linger 1 ms.
+peak=$(runnel perf produce lat --records "$records" --record-size 100 --acks all 2>/dev/null |
+  sed -n 's/.*"records_per_s":\([0-9]*\).*/\1/p')
+half=$((peak / 2))
+echo "## end-to-end latency at half of the acks=all peak ($peak/2 = $half records/s), p1"
+runnel perf consume lat --records "$records" --from-latest >"$work/consume.json" 2>/dev/null &
+consumer=$!
+sleep 1
+echo "runnel perf produce lat --records $records --record-size 100 --acks all --linger-ms 1 --throughput $half"
+runnel perf produce lat --records "$records" --record-size 100 --acks all --linger-ms 1 \
+  --throughput "$half" 2>/dev/null | tail -1
+wait "$consumer"
+echo "runnel perf consume lat --records $records --from-latest   (p50/p99/p999 = end to end)"
+cat "$work/consume.json"
