@@ -172,7 +172,12 @@ class Consumer::Impl {
 Consumer::Impl::Impl(const ConsumerOptions& options)
     : options_(options),
       target_(std::vector<std::string>(absl::StrSplit(options.bootstrap_servers, ',')).front()) {
-  stub_ = v1::Broker::NewStub(grpc::CreateChannel(target_, grpc::InsecureChannelCredentials()));
+  grpc::ChannelArguments args;
+  // A fetch answer holds up to fetch.max.bytes of records (more when the first batch of a
+  // partition is larger); gRPC's 4 MiB default would refuse it.
+  args.SetMaxReceiveMessageSize(-1);
+  stub_ = v1::Broker::NewStub(
+      grpc::CreateCustomChannel(target_, grpc::InsecureChannelCredentials(), args));
 }
 
 Consumer::Impl::PartitionState* Consumer::Impl::Find(const TopicPartition& tp) {

@@ -306,6 +306,7 @@ Producer::Impl::Impl(const ProducerOptions& options)
   grpc::ChannelArguments args;
   if (!options.client_id.empty())
     args.SetString(GRPC_ARG_PRIMARY_USER_AGENT_STRING, options.client_id);
+  args.SetMaxSendMessageSize(-1);  // requests are bounded by max.request.size
   channel_ = grpc::CreateCustomChannel(target_, grpc::InsecureChannelCredentials(), args);
   stub_ = v1::Broker::NewStub(channel_);
   sender_ = std::thread([this] { SenderLoop(); });

@@ -306,6 +306,29 @@ TEST_F(ProducerConsumerTest, ConsumerSeeksPausesAndFindsOffsetsByTime) {
       << out_of_range.status();
 }
 
+TEST_F(ProducerConsumerTest, FetchesLargerThanGrpcDefaultsArrive) {
+  // 8 partitions x 1 MiB per partition = one 8 MiB fetch answer, twice gRPC's default limit.
+  CreateTopic("wide", 8);
+  auto producer = MakeProducer({{"acks", "1"}, {"batch.size", "262144"}});
+  constexpr int kRecords = 12000;
+  for (int i = 0; i < kRecords; ++i) {
+    ASSERT_TRUE(
+        producer->Send(Rec("wide", i % 8, std::nullopt, std::string(1000, 'a' + i % 26)), {}).ok());
+  }
+  producer->Flush();
+  auto consumer = MakeConsumer({{"auto.offset.reset", "earliest"}});
+  std::vector<TopicPartition> all;
+  for (int p = 0; p < 8; ++p) all.push_back({"wide", p});
+  ASSERT_TRUE(consumer->Assign(all).ok());
+  size_t got = 0;
+  for (int i = 0; i < 200 && got < kRecords; ++i) {
+    auto records = consumer->Poll(1000);
+    ASSERT_TRUE(records.ok()) << records.status();
+    got += records->size();
+  }
+  EXPECT_EQ(got, static_cast<size_t>(kRecords));
+}
+
 TEST_F(ProducerConsumerTest, LongPollReturnsARecordProducedWhileWaiting) {
   CreateTopic("waiting", 1);
   // The fetch may wait 30 s; a record produced meanwhile must end the wait at once.
