@@ -513,24 +513,30 @@ int64_t Producer::Impl::DrainLocked(int64_t now, std::vector<BatchPtr>* out) {
   int64_t bytes = 0;
   for (auto& [tp, p] : partitions_) {
     if (p.resync && p.in_flight == 0) p.resync = false;
-    if (!ReadyLocked(p, now, &wake)) continue;
-    Batch& front = *p.queue.front();
-    const int64_t size = front.encoded.empty() ? static_cast<int64_t>(front.builder.EstimatedSize())
-                                               : static_cast<int64_t>(front.encoded.size());
-    if (!out->empty() && bytes + size > options_.max_request_size) {
-      wake = now;  // more is ready than fits in one request
-      continue;
+    // Every ready batch of the partition that fits, each as its own entry of the request (so a
+    // single busy partition is not limited to one batch per round trip). ReadyLocked caps an
+    // idempotent partition at max.in.flight batches outstanding: the broker recognises retries
+    // of its last 5 batches only.
+    while (ReadyLocked(p, now, &wake)) {
+      Batch& front = *p.queue.front();
+      const int64_t size = front.encoded.empty()
+                               ? static_cast<int64_t>(front.builder.EstimatedSize())
+                               : static_cast<int64_t>(front.encoded.size());
+      if (!out->empty() && bytes + size > options_.max_request_size) {
+        wake = now;  // more is ready than fits in one request
+        break;
+      }
+      bytes += size;
+      front.closed = true;
+      if (options_.idempotent() && front.base_sequence < 0) {
+        front.base_sequence = p.next_sequence;
+        p.next_sequence = AddSequence(p.next_sequence, front.builder.record_count());
+        front.builder.SetProducer(producer_id_, producer_epoch_, front.base_sequence);
+      }
+      ++p.in_flight;
+      out->push_back(std::move(p.queue.front()));
+      p.queue.pop_front();
     }
-    bytes += size;
-    front.closed = true;
-    if (options_.idempotent() && front.base_sequence < 0) {
-      front.base_sequence = p.next_sequence;
-      p.next_sequence = AddSequence(p.next_sequence, front.builder.record_count());
-      front.builder.SetProducer(producer_id_, producer_epoch_, front.base_sequence);
-    }
-    ++p.in_flight;
-    out->push_back(std::move(p.queue.front()));
-    p.queue.pop_front();
   }
   return wake;
 }
