@@ -11,8 +11,8 @@ cd "$(dirname "$0")/.."
 records=${RECORDS:-3000000}
 ./scripts/setup-deps.sh
 cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DRUNNEL_BUILD_TESTS=OFF \
-  -DRUNNEL_BUILD_BENCHMARKS=OFF >/dev/null
-cmake --build build-release --parallel "$(nproc)" --target runneld runnel >/dev/null
+  -DRUNNEL_BUILD_BENCHMARKS=ON >/dev/null
+cmake --build build-release --parallel "$(nproc)" --target runneld runnel storage_bench >/dev/null
 bin=$PWD/build-release/bin
 
 work=$(mktemp -d "${BENCH_DIR:-/tmp}/runnel-bench.XXXXXX")
@@ -47,24 +47,36 @@ runnel topic create p8 --partitions 8 >/dev/null
 runnel topic create k1 --partitions 1 >/dev/null
 runnel topic create lat --partitions 1 >/dev/null
 
+# One producer, 100-byte records: Kafka's default batch.size (16 KiB) and 64 KiB batches.
 for topic in p1 p8; do
-  run "100 B, acks=1, $topic" perf produce "$topic" --records "$records" --record-size 100 --acks 1
-  run "100 B, acks=all, $topic" perf produce "$topic" --records "$records" --record-size 100 --acks all
+  for batch in 16384 65536; do
+    for acks in 1 all; do
+      run "100 B, acks=$acks, $topic, batch $batch" perf produce "$topic" --records "$records" \
+        --record-size 100 --acks "$acks" --batch-bytes "$batch"
+    done
+  done
 done
 run "consume 100 B, p1" perf consume p1 --records $((2 * records))
 run "consume 100 B, p8" perf consume p8 --records $((2 * records))
 
-# 1 KiB records against the disk's buffered write bandwidth (dd through the page cache, synced at
-# the end, in the same file system as the broker's data).
+# 1 KiB records against the disk's buffered write bandwidth, measured just before in the same file
+# system: a write loop of 16 KiB chunks through the page cache into 256 MiB files, each synced in
+# the background when full, as the broker's rolled segments are (storage_bench), and dd.
+echo "## disk: buffered sequential write (storage_bench BM_RawWrite/chunk:16384/sync_on_roll:1)"
+RUNNEL_BENCH_DIR=$work build-release/bench/storage_bench \
+  --benchmark_filter='BM_RawWrite/chunk:16384/sync_on_roll:1' 2>/dev/null | grep BM_RawWrite
 echo "## disk: dd 2 GiB, bs=1M, conv=fdatasync"
 dd if=/dev/zero of="$work/dd.bin" bs=1M count=2048 conv=fdatasync 2>&1 | tail -1
 rm -f "$work/dd.bin"
-run "1 KiB, acks=1, k1" perf produce k1 --records $((records / 3)) --record-size 1024 --acks 1 \
-  --batch-bytes 262144
+for batch in 65536 262144; do
+  run "1 KiB, acks=1, k1, batch $batch" perf produce k1 --records $((records / 3)) \
+    --record-size 1024 --acks 1 --batch-bytes "$batch"
+done
 
 # End-to-end latency at half of peak: the acks=all peak of p1 halved, linger 1 ms.
 peak=$(runnel perf produce lat --records "$records" --record-size 100 --acks all 2>/dev/null |
   sed -n 's/.*"records_per_s":\([0-9]*\).*/\1/p')
+[[ -n "$peak" ]] || { echo "error: no peak measured" >&2; exit 1; }
 half=$((peak / 2))
 echo "## end-to-end latency at half of the acks=all peak ($peak/2 = $half records/s), p1"
 runnel perf consume lat --records "$records" --from-latest >"$work/consume.json" 2>/dev/null &
