@@ -166,6 +166,9 @@ class Consumer::Impl {
   std::shared_ptr<FetchCall> fetch_;  // the fetch in flight, if any
   Clock::time_point retry_at_{};      // after a failed fetch, no new one before this
   size_t drain_start_ = 0;            // round-robin start of Drain, for fairness
+  // Epochs come from one counter, so a partition assigned again never reuses an epoch that a
+  // fetch still in flight carries.
+  uint64_t last_epoch_ = 0;
   bool closed_ = false;
 };
 
@@ -188,7 +191,7 @@ Consumer::Impl::PartitionState* Consumer::Impl::Find(const TopicPartition& tp) {
 void Consumer::Impl::SetPosition(PartitionState* p, int64_t offset) {
   p->position = offset;
   p->fetch_position = offset;
-  ++p->epoch;
+  p->epoch = ++last_epoch_;
   p->completed.clear();
 }
 
@@ -342,7 +345,7 @@ void Consumer::Impl::MaybeSendFetch() {
   call->request.set_max_bytes(options_.fetch_max_bytes);
   call->context.set_deadline(
       std::chrono::system_clock::now() +
-      std::chrono::milliseconds(options_.fetch_max_wait_ms + options_.request_timeout_ms));
+      std::chrono::milliseconds(int64_t{options_.fetch_max_wait_ms} + options_.request_timeout_ms));
   fetch_ = call;
   stub_->async()->Fetch(&call->context, &call->request, &call->response,
                         [call](grpc::Status status) {
@@ -376,6 +379,9 @@ absl::Status Consumer::Impl::TakeFetch() {
       case v1::NONE:
         break;
       case v1::OFFSET_OUT_OF_RANGE:
+        // Records still buffered before the fetch position are delivered first; the next fetch
+        // from there finds the same and resets then.
+        if (!p->completed.empty()) continue;
         RETURN_IF_ERROR(ResetPosition(
             tp, p,
             absl::StrCat("offset ", fetched_at, " is out of range for ", ToString(tp), " (log ",
@@ -426,8 +432,11 @@ absl::StatusOr<bool> Consumer::Impl::NextRecord(const TopicPartition& tp, int64_
       return absl::DataLossError(absl::StrCat("fetched data of ", ToString(tp), " at offset ",
                                               position, ": ", view.status().message()));
     }
-    fetch->rest.remove_prefix(view->size());
-    if (view->last_offset() < position || view->is_control()) continue;
+    if (view->last_offset() < position || view->is_control()) {
+      fetch->rest.remove_prefix(view->size());
+      continue;
+    }
+    // A bad batch stays at the front: every Poll reports it until the caller seeks past it.
     if (options_.check_crcs && view->ComputeCrc() != view->crc()) {
       return absl::DataLossError(absl::StrCat("batch at offset ", view->base_offset(), " of ",
                                               ToString(tp), " fails its CRC check"));
@@ -437,6 +446,7 @@ absl::StatusOr<bool> Consumer::Impl::NextRecord(const TopicPartition& tp, int64_
       return absl::DataLossError(absl::StrCat("batch at offset ", view->base_offset(), " of ",
                                               ToString(tp), ": ", it.status().message()));
     }
+    fetch->rest.remove_prefix(view->size());
     fetch->data->iterators.push_back(std::make_unique<record::RecordIterator>(std::move(*it)));
     fetch->current = fetch->data->iterators.back().get();
     fetch->timestamp_type = view->timestamp_type();
@@ -461,7 +471,9 @@ absl::Status Consumer::Impl::Drain(std::vector<ConsumerRecord>* out) {
       }
       record::Record r;
       auto more = NextRecord(tp, *p.position, &fetch, &r);
-      if (!more.ok()) return more.status();
+      // Records already taken are returned first; the error comes back on the next Poll, which
+      // stops at the same place.
+      if (!more.ok()) return out->empty() ? more.status() : absl::OkStatus();
       if (!*more) {
         p.completed.pop_front();
         continue;
@@ -493,15 +505,16 @@ absl::StatusOr<std::vector<ConsumerRecord>> Consumer::Impl::Poll(int64_t timeout
     MaybeSendFetch();  // prefetch while the caller works through `records`
     if (!records.empty()) return records;
     const auto now = Clock::now();
-    if (now >= deadline) return records;
     if (fetch_ == nullptr) {
+      if (now >= deadline) return records;
       // Nothing to fetch (no assignment, all paused) or backing off after an error.
       std::this_thread::sleep_for(std::min<Clock::duration>(
-          deadline - now, std::chrono::milliseconds(options_.retry_backoff_ms)));
+          deadline - now, std::chrono::milliseconds(std::max(options_.retry_backoff_ms, 1))));
       continue;
     }
     {
       MutexLock lock(&fetch_->mu);
+      // A finished fetch is taken even when the timeout is 0.
       while (!fetch_->done) {
         const auto left =
             std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());

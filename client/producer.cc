@@ -7,6 +7,7 @@
 #include <deque>
 #include <map>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "absl/container/flat_hash_map.h"
@@ -81,7 +82,7 @@ absl::Status ProducerOptions::Validate() const {
   RETURN_IF_ERROR(CheckAtLeast("request.timeout.ms", request_timeout_ms, 1));
   RETURN_IF_ERROR(CheckAtLeast("max.request.size", max_request_size, 1));
   RETURN_IF_ERROR(CheckAtLeast("metadata.max.age.ms", metadata_max_age_ms, 0));
-  if (delivery_timeout_ms < linger_ms + request_timeout_ms) {
+  if (int64_t{delivery_timeout_ms} < int64_t{linger_ms} + request_timeout_ms) {
     return absl::InvalidArgumentError(absl::StrCat(
         "delivery.timeout.ms: ", delivery_timeout_ms,
         " must be at least linger.ms + request.timeout.ms (", linger_ms + request_timeout_ms, ")"));
@@ -94,7 +95,7 @@ absl::Status ProducerOptions::Validate() const {
     if (retries == 0)
       return absl::InvalidArgumentError("enable.idempotence: true requires retries > 0");
   }
-  if (idempotent() && max_in_flight > 5) {
+  if (enable_idempotence.value_or(false) && max_in_flight > 5) {
     return absl::InvalidArgumentError(absl::StrCat(
         "max.in.flight.requests.per.connection: ", max_in_flight,
         " must be at most 5 with enable.idempotence (set enable.idempotence=false to allow more)"));
@@ -185,8 +186,9 @@ class Producer::Impl {
 
   // Records of one partition, built into one RecordBatch v2.
   struct Batch {
-    Batch(TopicPartition tp, const record::BatchBuilderOptions& options, int64_t now)
-        : tp(std::move(tp)), builder(options), created_ms(now) {}
+    Batch(uint64_t id, TopicPartition tp, const record::BatchBuilderOptions& options, int64_t now)
+        : id(id), tp(std::move(tp)), builder(options), created_ms(now) {}
+    const uint64_t id;  // creation order across all partitions (for Flush)
     TopicPartition tp;
     record::RecordBatchBuilder builder;
     std::vector<Completion> completions;  // one per record, in offset order
@@ -194,6 +196,7 @@ class Producer::Impl {
     int64_t bytes = 0;    // held against buffer.memory
     std::string encoded;  // built when first sent, resent unchanged
     int32_t base_sequence = -1;
+    int64_t drain_order = -1;  // order of first sending within the partition; -1: never sent
     int32_t attempts = 0;
     int64_t retry_at_ms = 0;
     bool closed = false;  // full, or already sent: no more appends
@@ -203,7 +206,11 @@ class Producer::Impl {
   struct PartitionState {
     std::deque<BatchPtr> queue;  // front: next to send
     int32_t next_sequence = 0;
-    int32_t in_flight = 0;
+    // The sequence after the last acknowledged batch: an OUT_OF_ORDER answer for a batch that
+    // does not start here means an earlier batch is still outstanding (resend it after that one).
+    int32_t next_ack_sequence = 0;
+    int64_t next_drain_order = 0;
+    int32_t in_flight = 0;  // batches sent and not answered
     // A batch failed retriably: send nothing more until every outstanding batch is back, then
     // resend in sequence order.
     bool resync = false;
@@ -233,7 +240,7 @@ class Producer::Impl {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A random partition other than `partition` (partitions > 1).
   int32_t OtherPartition(int32_t partition, int32_t partitions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // False when the partition's open batch has no room for the record.
+  // Whether the partition has an open batch with room for the record.
   bool FitsLocked(const TopicPartition& tp, int64_t timestamp, const ProducerRecord& record,
                   absl::Span<const record::RecordHeader> headers)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -261,6 +268,14 @@ class Producer::Impl {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FailAllLocked(const absl::Status& why, std::vector<Finished>* finished)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Gives up on a batch. An idempotent batch that had a sequence leaves a gap the broker would
+  // refuse every later batch for, so the producer takes a new producer id and renumbers what is
+  // unacknowledged (Kafka bumps the epoch for the same reason).
+  void FailLocked(BatchPtr batch, absl::Status why, std::vector<Finished>* finished)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The new producer id after a failed sequenced batch; once nothing is in flight.
+  absl::Status ResetProducerId() ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<v1::InitProducerIdResponse> InitProducerId() ABSL_LOCKS_EXCLUDED(mu_);
   // Runs callbacks, then releases the batches' memory and completion counts.
   void Complete(std::vector<Finished> finished) ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -278,20 +293,24 @@ class Producer::Impl {
   std::map<uint64_t, InFlight> in_flight_ ABSL_GUARDED_BY(mu_);
   uint64_t next_request_id_ ABSL_GUARDED_BY(mu_) = 1;
   int64_t buffered_bytes_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t incomplete_batches_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t next_batch_id_ ABSL_GUARDED_BY(mu_) = 0;
+  std::set<uint64_t> incomplete_ ABSL_GUARDED_BY(mu_);  // ids of batches not completed yet
   int32_t flushing_ ABSL_GUARDED_BY(mu_) = 0;
   bool closing_ ABSL_GUARDED_BY(mu_) = false;  // no new sends; linger no longer waited for
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;  // the sender must exit now
   int64_t producer_id_ ABSL_GUARDED_BY(mu_) = -1;
   int16_t producer_epoch_ ABSL_GUARDED_BY(mu_) = -1;
+  bool reset_producer_id_ ABSL_GUARDED_BY(mu_) = false;  // see FailLocked
   std::mt19937 random_ ABSL_GUARDED_BY(mu_){std::random_device{}()};
 
-  // The current Produce stream; replaced by the sender thread only.
-  std::unique_ptr<grpc::ClientContext> context_;
+  // The current Produce stream; replaced by the sender thread only (under mu_, so Close may
+  // cancel it).
+  std::unique_ptr<grpc::ClientContext> context_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<grpc::ClientReaderWriter<v1::ProduceRequest, v1::ProduceResponse>> stream_;
   std::thread reader_;
   bool connected_ ABSL_GUARDED_BY(mu_) = false;
-  bool broken_ ABSL_GUARDED_BY(mu_) = false;  // the reader saw the stream end
+  bool broken_ ABSL_GUARDED_BY(mu_) = false;     // the reader saw the stream end
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;  // request.timeout.ms cancelled the stream
   int64_t reconnect_at_ms_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status last_connect_error_ ABSL_GUARDED_BY(mu_);
   int64_t last_expire_ms_ ABSL_GUARDED_BY(mu_) = 0;
@@ -376,9 +395,9 @@ bool Producer::Impl::FitsLocked(const TopicPartition& tp, int64_t timestamp,
                                 const ProducerRecord& record,
                                 absl::Span<const record::RecordHeader> headers) {
   auto it = partitions_.find(tp);
-  if (it == partitions_.end() || it->second.queue.empty()) return true;
+  if (it == partitions_.end() || it->second.queue.empty()) return false;
   const Batch& last = *it->second.queue.back();
-  return last.closed ||
+  return !last.closed &&
          last.builder.SizeAfterAppend(timestamp, record.key, record.value, headers) <=
              static_cast<size_t>(options_.batch_size);
 }
@@ -398,14 +417,19 @@ Producer::Impl::Batch* Producer::Impl::OpenBatchLocked(
   }
   record::BatchBuilderOptions builder_options;
   builder_options.compression = options_.compression;
-  p.queue.push_back(std::make_unique<Batch>(tp, builder_options, NowMs()));
-  ++incomplete_batches_;
+  const uint64_t id = next_batch_id_++;
+  p.queue.push_back(std::make_unique<Batch>(id, tp, builder_options, NowMs()));
+  incomplete_.insert(id);
   work_cv_.SignalAll();  // a new batch starts its linger; an earlier one became ready
   return p.queue.back().get();
 }
 
 absl::Status Producer::Impl::Send(const ProducerRecord& record, SendCallback callback) {
   if (record.topic.empty()) return absl::InvalidArgumentError("record: empty topic");
+  {
+    MutexLock lock(&mu_);
+    if (closing_) return absl::FailedPreconditionError("producer is closed");
+  }
   const int64_t footprint = RecordFootprint(record);
   if (footprint > options_.max_request_size) {
     return absl::InvalidArgumentError(absl::StrCat("record of ", footprint,
@@ -444,7 +468,8 @@ absl::Status Producer::Impl::Send(const ProducerRecord& record, SendCallback cal
   const bool sticky = !record.partition && !record.key && partitions > 1;
   TopicPartition tp{record.topic, ChoosePartition(record, partitions, &topic)};
   if (sticky && !FitsLocked(tp, timestamp, record, headers)) {
-    // Sticky partitioning: the sticky partition's batch is full, move on to another.
+    // Sticky partitioning (Kafka's KIP-480): keyless records fill one partition's batch; when a
+    // new batch has to start, it starts on another partition.
     tp.partition = topic.sticky = OtherPartition(tp.partition, partitions);
   }
   Batch* batch = OpenBatchLocked(tp, timestamp, record, headers);
@@ -464,7 +489,9 @@ void Producer::Impl::Flush() {
   MutexLock lock(&mu_);
   ++flushing_;
   work_cv_.SignalAll();
-  while (incomplete_batches_ > 0 && !stopped_) done_cv_.Wait(&mu_);
+  // Batches created from now on are not waited for.
+  const uint64_t end = next_batch_id_;
+  while (!incomplete_.empty() && *incomplete_.begin() < end && !stopped_) done_cv_.Wait(&mu_);
   --flushing_;
 }
 
@@ -477,13 +504,15 @@ void Producer::Impl::Close(int64_t timeout_ms) {
     done_cv_.SignalAll();
     const auto deadline =
         Clock::now() + std::chrono::milliseconds(std::max<int64_t>(timeout_ms, 0));
-    while (incomplete_batches_ > 0 && !stopped_) {
+    while (!incomplete_.empty() && !stopped_) {
       const auto left =
           std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
       if (left.count() <= 0) break;
       done_cv_.WaitWithTimeout(&mu_, left);
     }
     stopped_ = true;
+    // The sender may be blocked writing to a broker that stopped reading: unblock it.
+    if (context_ != nullptr) context_->TryCancel();
     work_cv_.SignalAll();
   }
   if (sender_.joinable()) sender_.join();
@@ -533,6 +562,7 @@ int64_t Producer::Impl::DrainLocked(int64_t now, std::vector<BatchPtr>* out) {
         p.next_sequence = AddSequence(p.next_sequence, front.builder.record_count());
         front.builder.SetProducer(producer_id_, producer_epoch_, front.base_sequence);
       }
+      if (front.drain_order < 0) front.drain_order = p.next_drain_order++;
       ++p.in_flight;
       out->push_back(std::move(p.queue.front()));
       p.queue.pop_front();
@@ -558,7 +588,7 @@ void Producer::Impl::SenderLoop() {
     }
     if (broken_) Disconnect();
     if (!connected_) {
-      if (incomplete_batches_ == 0 || now < reconnect_at_ms_) {
+      if (incomplete_.empty() || now < reconnect_at_ms_) {
         work_cv_.WaitWithTimeout(
             &mu_, std::chrono::milliseconds(std::max<int64_t>(reconnect_at_ms_ - now, 100)));
         continue;
@@ -576,10 +606,28 @@ void Producer::Impl::SenderLoop() {
     // request.timeout.ms: an answer overdue means the stream is stuck; cancel and resend.
     if (!in_flight_.empty() &&
         now - in_flight_.begin()->second.sent_ms > options_.request_timeout_ms) {
-      log_->warn("producer: no answer from {} within request.timeout.ms={}; reconnecting", target_,
-                 options_.request_timeout_ms);
-      context_->TryCancel();
+      if (!cancelled_) {
+        log_->warn("producer: no answer from {} within request.timeout.ms={}; reconnecting",
+                   target_, options_.request_timeout_ms);
+        context_->TryCancel();
+        cancelled_ = true;
+      }
       work_cv_.WaitWithTimeout(&mu_, std::chrono::milliseconds(10));
+      continue;
+    }
+    if (reset_producer_id_) {
+      // Wait for every outstanding batch, then renumber under a new producer id.
+      if (!in_flight_.empty()) {
+        work_cv_.WaitWithTimeout(&mu_, std::chrono::milliseconds(100));
+        continue;
+      }
+      mu_.Unlock();
+      absl::Status s = ResetProducerId();
+      mu_.Lock();
+      if (!s.ok()) {
+        log_->warn("producer: {}", s.ToString());
+        work_cv_.WaitWithTimeout(&mu_, std::chrono::milliseconds(options_.retry_backoff_ms));
+      }
       continue;
     }
     std::vector<BatchPtr> batches;
@@ -615,16 +663,7 @@ absl::Status Producer::Impl::Connect() {
     need_id = options_.idempotent() && producer_id_ < 0;
   }
   if (need_id) {
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() +
-                         std::chrono::milliseconds(options_.request_timeout_ms));
-    v1::InitProducerIdResponse response;
-    const grpc::Status s = stub_->InitProducerId(&context, {}, &response);
-    if (!s.ok()) {
-      return absl::UnavailableError(
-          absl::StrCat("InitProducerId at ", target_, ": ", s.error_message()));
-    }
-    RETURN_IF_ERROR(ToStatus(response.error(), "InitProducerId"));
+    ASSIGN_OR_RETURN(v1::InitProducerIdResponse response, InitProducerId());
     MutexLock lock(&mu_);
     producer_id_ = response.producer_id();
     producer_epoch_ = static_cast<int16_t>(response.producer_epoch());
@@ -636,9 +675,51 @@ absl::Status Producer::Impl::Connect() {
   stream_ = std::move(stream);
   connected_ = true;
   broken_ = false;
+  cancelled_ = false;
   if (!last_connect_error_.ok()) log_->info("producer: connected to {}", target_);
   last_connect_error_ = absl::OkStatus();
   reader_ = std::thread([this, stream = stream_.get()] { ReaderLoop(stream); });
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::InitProducerIdResponse> Producer::Impl::InitProducerId() {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::milliseconds(options_.request_timeout_ms));
+  v1::InitProducerIdResponse response;
+  const grpc::Status s = stub_->InitProducerId(&context, {}, &response);
+  if (!s.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("InitProducerId at ", target_, ": ", s.error_message()));
+  }
+  RETURN_IF_ERROR(ToStatus(response.error(), "InitProducerId"));
+  return response;
+}
+
+absl::Status Producer::Impl::ResetProducerId() {
+  ASSIGN_OR_RETURN(v1::InitProducerIdResponse response, InitProducerId());
+  MutexLock lock(&mu_);
+  log_->warn(
+      "producer: a batch failed after it got a sequence number; continuing as producer {} "
+      "(was {})",
+      response.producer_id(), producer_id_);
+  producer_id_ = response.producer_id();
+  producer_epoch_ = static_cast<int16_t>(response.producer_epoch());
+  for (auto& [tp, p] : partitions_) {
+    // Every queued batch that had a sequence is renumbered from 0, in its order.
+    p.next_sequence = 0;
+    p.next_ack_sequence = 0;
+    p.resync = false;
+    for (BatchPtr& batch : p.queue) {
+      if (batch->base_sequence < 0) continue;
+      batch->base_sequence = p.next_sequence;
+      p.next_sequence =
+          AddSequence(p.next_sequence, static_cast<int32_t>(batch->completions.size()));
+      record::RewriteProducerFields(&batch->encoded, producer_id_, producer_epoch_,
+                                    batch->base_sequence);
+    }
+  }
+  reset_producer_id_ = false;
   return absl::OkStatus();
 }
 
@@ -684,12 +765,12 @@ absl::Status Producer::Impl::SendRequest(std::vector<BatchPtr> batches) {
                    : options_.acks == Acks::kNone ? v1::ACKS_NONE
                                                   : v1::ACKS_LEADER);
   request.set_timeout_ms(options_.request_timeout_ms);
-  std::vector<Finished> finished;
+  std::vector<std::pair<BatchPtr, absl::Status>> unbuilt;
   for (BatchPtr& batch : batches) {
     if (batch->encoded.empty()) {
       auto encoded = batch->builder.Build();
       if (!encoded.ok()) {
-        finished.push_back({std::move(batch), encoded.status()});
+        unbuilt.emplace_back(std::move(batch), encoded.status());
         continue;
       }
       batch->encoded = std::move(*encoded);
@@ -701,9 +782,13 @@ absl::Status Producer::Impl::SendRequest(std::vector<BatchPtr> batches) {
   }
   std::erase_if(batches, [](const BatchPtr& b) { return b == nullptr; });
   grpc::ClientReaderWriter<v1::ProduceRequest, v1::ProduceResponse>* stream;
+  std::vector<Finished> finished;
   {
     MutexLock lock(&mu_);
-    for (const Finished& f : finished) --partitions_[f.batch->tp].in_flight;
+    for (auto& [batch, why] : unbuilt) {
+      --partitions_[batch->tp].in_flight;
+      FailLocked(std::move(batch), std::move(why), &finished);
+    }
     request.set_id(next_request_id_++);
     stream = stream_.get();
     if (options_.acks != Acks::kNone && !batches.empty()) {
@@ -755,15 +840,25 @@ void Producer::Impl::HandleResponse(const v1::ProduceResponse& response) {
       const v1::PartitionProduceResult& result = response.partitions(static_cast<int>(i));
       const v1::ErrorCode code = result.error().code();
       if (code == v1::NONE || code == v1::DUPLICATE_SEQUENCE_NUMBER) {
+        if (batch->base_sequence >= 0 && batch->base_sequence == p.next_ack_sequence) {
+          p.next_ack_sequence =
+              AddSequence(batch->base_sequence, static_cast<int32_t>(batch->completions.size()));
+        }
         finished.push_back(
             {std::move(batch), absl::OkStatus(), result.base_offset(), result.log_append_time()});
         continue;
       }
       absl::Status error = ToStatus(result.error(), "produce to " + ToString(batch->tp));
-      if (Retriable(code) || (code == v1::OUT_OF_ORDER_SEQUENCE_NUMBER && p.resync)) {
+      // Out of order because an earlier batch of the partition is being resent (or will be,
+      // renumbered): this one follows it. Answers may arrive out of request order, so "earlier"
+      // is judged by the sequence acknowledged so far.
+      const bool behind_a_resend =
+          code == v1::OUT_OF_ORDER_SEQUENCE_NUMBER &&
+          (p.resync || reset_producer_id_ || batch->base_sequence != p.next_ack_sequence);
+      if (Retriable(code) || behind_a_resend) {
         RetryLocked(std::move(batch), error, &finished);
       } else {
-        finished.push_back({std::move(batch), std::move(error)});
+        FailLocked(std::move(batch), std::move(error), &finished);
       }
     }
   }
@@ -775,35 +870,41 @@ void Producer::Impl::RetryLocked(BatchPtr batch, const absl::Status& why,
   const int64_t now = NowMs();
   if (batch->attempts >= options_.retries ||
       now - batch->created_ms >= options_.delivery_timeout_ms || stopped_) {
-    finished->push_back({std::move(batch), why});
+    FailLocked(std::move(batch), why, finished);
     return;
   }
   ++batch->attempts;
   batch->retry_at_ms = now + options_.retry_backoff_ms;
   PartitionState& p = partitions_[batch->tp];
-  if (options_.idempotent()) {
-    p.resync = true;
-    // Keep the queue in sequence order: resent batches go before any that was never sent.
-    auto pos = std::find_if(p.queue.begin(), p.queue.end(), [&](const BatchPtr& b) {
-      return b->base_sequence < 0 || b->base_sequence > batch->base_sequence;
-    });
-    p.queue.insert(pos, std::move(batch));
-  } else {
-    p.queue.push_front(std::move(batch));
+  if (options_.idempotent()) p.resync = true;
+  // Keep the queue in the order batches were first sent (for idempotent batches, sequence
+  // order): a resent batch goes before later-sent ones and before any that was never sent.
+  auto pos = std::find_if(p.queue.begin(), p.queue.end(), [&](const BatchPtr& b) {
+    return b->drain_order < 0 || b->drain_order > batch->drain_order;
+  });
+  p.queue.insert(pos, std::move(batch));
+}
+
+void Producer::Impl::FailLocked(BatchPtr batch, absl::Status why, std::vector<Finished>* finished) {
+  if (options_.idempotent() && batch->base_sequence >= 0 && !stopped_) {
+    reset_producer_id_ = true;
+    work_cv_.SignalAll();
   }
+  finished->push_back({std::move(batch), std::move(why)});
 }
 
 void Producer::Impl::ExpireLocked(int64_t now, std::vector<Finished>* finished) {
   for (auto& [tp, p] : partitions_) {
-    // Only the front can expire without breaking the order of sequences behind it.
-    while (!p.queue.empty() && now - p.queue.front()->created_ms >= options_.delivery_timeout_ms &&
-           !(p.resync && p.queue.front()->base_sequence >= 0)) {
-      finished->push_back({std::move(p.queue.front()), absl::DeadlineExceededError(absl::StrCat(
-                                                           "record to ", ToString(tp),
-                                                           " not delivered within "
-                                                           "delivery.timeout.ms (",
-                                                           options_.delivery_timeout_ms, " ms)"))});
+    // The queue is in creation order, so the oldest batches are at the front.
+    while (!p.queue.empty() && now - p.queue.front()->created_ms >= options_.delivery_timeout_ms) {
+      BatchPtr batch = std::move(p.queue.front());
       p.queue.pop_front();
+      FailLocked(std::move(batch),
+                 absl::DeadlineExceededError(absl::StrCat("record to ", ToString(tp),
+                                                          " not delivered within "
+                                                          "delivery.timeout.ms (",
+                                                          options_.delivery_timeout_ms, " ms)")),
+                 finished);
     }
   }
 }
@@ -840,7 +941,7 @@ void Producer::Impl::Complete(std::vector<Finished> finished) {
   }
   MutexLock lock(&mu_);
   buffered_bytes_ -= bytes;
-  incomplete_batches_ -= static_cast<int64_t>(finished.size());
+  for (const Finished& f : finished) incomplete_.erase(f.batch->id);
   done_cv_.SignalAll();
 }
 

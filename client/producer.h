@@ -45,7 +45,7 @@ struct ProducerOptions {
   std::string bootstrap_servers = "127.0.0.1:7070";  // bootstrap.servers (the first is used)
   std::string client_id;                             // client.id
   Acks acks = Acks::kAll;                            // acks: 0, 1, all (or -1)
-  // enable.idempotence; unset means on exactly when acks=all (Kafka's rule since 3.0).
+  // enable.idempotence; unset means on unless acks, retries or max.in.flight conflict.
   std::optional<bool> enable_idempotence;
   int32_t batch_size = 16384;  // batch.size, bytes per partition batch
   int32_t linger_ms = 5;       // linger.ms
@@ -60,7 +60,11 @@ struct ProducerOptions {
   int32_t max_request_size = 1048576;    // max.request.size
   int32_t metadata_max_age_ms = 300000;  // metadata.max.age.ms
 
-  bool idempotent() const { return enable_idempotence.value_or(acks == Acks::kAll); }
+  // Explicitly set, or by default when nothing conflicts (Kafka 3's rule): acks=all, retries > 0
+  // and at most 5 requests in flight.
+  bool idempotent() const {
+    return enable_idempotence.value_or(acks == Acks::kAll && retries > 0 && max_in_flight <= 5);
+  }
   // Errors name the key: "linger.ms: -1 must be at least 0".
   absl::Status Validate() const;
   // From Kafka-named properties; unknown keys and bad values are errors naming the key.

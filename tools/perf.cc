@@ -105,7 +105,6 @@ absl::Status PerfProduce(const PerfProduceOptions& options, std::ostream& out,
                                 {"batch.size", absl::StrCat(options.batch_bytes)},
                                 {"linger.ms", absl::StrCat(options.linger_ms)},
                                 {"compression.type", options.compression}};
-  ASSIGN_OR_RETURN(auto producer, client::Producer::Create(properties));
   // Random upper-case letters, as Kafka's producer perf tool sends.
   client::ProducerRecord record;
   record.topic = options.topic;
@@ -118,6 +117,9 @@ absl::Status PerfProduce(const PerfProduceOptions& options, std::ostream& out,
   std::atomic<int64_t> failed{0};
   Mutex error_mu;
   absl::Status first_error;
+  // Declared after everything its callbacks touch, so it is closed (callbacks done) before they
+  // go away on any return path.
+  ASSIGN_OR_RETURN(auto producer, client::Producer::Create(properties));
   Progress report(progress, "perf produce");
   const auto start = Clock::now();
   for (int64_t i = 0; i < options.records; ++i) {

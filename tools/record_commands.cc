@@ -252,13 +252,14 @@ absl::Status Consume(const ConsumeOptions& options, std::ostream& out) {
   int64_t printed = 0;
   auto last_record = Clock::now();
   std::string buffer;
-  while (printed < limit) {
+  for (bool polled = false; printed < limit; polled = true) {
     int64_t wait = 1000;
     if (options.timeout_ms.has_value()) {
       const int64_t idle =
           std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - last_record).count();
       wait = *options.timeout_ms - idle;
-      if (wait <= 0) break;
+      if (wait <= 0 && polled) break;  // (--timeout-ms 0 still polls once)
+      wait = std::max<int64_t>(wait, 0);
     }
     ASSIGN_OR_RETURN(std::vector<client::ConsumerRecord> records, consumer->Poll(wait));
     if (records.empty()) continue;

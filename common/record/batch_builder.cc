@@ -132,4 +132,15 @@ absl::StatusOr<std::string> RecordBatchBuilder::Build() {
   return batch;
 }
 
+void RewriteProducerFields(std::string* batch, int64_t producer_id, int16_t producer_epoch,
+                           int32_t base_sequence) {
+  assert(batch->size() >= kBatchHeaderSize);
+  char* h = batch->data();
+  StoreBigEndian<int64_t>(h + layout::kProducerId, producer_id);
+  StoreBigEndian<int16_t>(h + layout::kProducerEpoch, producer_epoch);
+  StoreBigEndian<int32_t>(h + layout::kBaseSequence, base_sequence);
+  StoreBigEndian<uint32_t>(h + layout::kCrc, crc32c::Value(h + layout::kAttributes,
+                                                           batch->size() - layout::kAttributes));
+}
+
 }  // namespace runnel::record

@@ -89,4 +89,9 @@ class RecordBatchBuilder {
   int64_t max_timestamp_ = 0;
 };
 
+// Rewrites the producer id, epoch and base sequence of an encoded batch (`batch` holds at least a
+// whole header) and its CRC: a producer renumbering batches it has not had acknowledged.
+void RewriteProducerFields(std::string* batch, int64_t producer_id, int16_t producer_epoch,
+                           int32_t base_sequence);
+
 }  // namespace runnel::record

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <set>
 #include <thread>
 
@@ -134,7 +135,13 @@ TEST(ProducerOptionsTest, PropertiesAreParsedAndBadOnesNamed) {
   expect_error({{"compression.type", "brotli"}}, "compression.type: 'brotli'");
   expect_error({{"enable.idempotence", "true"}, {"acks", "1"}},
                "enable.idempotence: true requires acks=all");
-  expect_error({{"max.in.flight.requests.per.connection", "6"}}, "must be at most 5");
+  expect_error({{"max.in.flight.requests.per.connection", "6"}, {"enable.idempotence", "true"}},
+               "must be at most 5");
+  // Unset, idempotence yields to settings that conflict with it, as in Kafka 3.
+  auto relaxed = ProducerOptions::FromProperties({{"max.in.flight.requests.per.connection", "6"}});
+  ASSERT_TRUE(relaxed.ok()) << relaxed.status();
+  EXPECT_FALSE(relaxed->idempotent());
+  EXPECT_FALSE(ProducerOptions::FromProperties({{"retries", "0"}})->idempotent());
 
   auto c = ConsumerOptions::FromProperties({{"auto.offset.reset", "earliest"}});
   ASSERT_TRUE(c.ok());
@@ -327,6 +334,113 @@ TEST_F(ProducerConsumerTest, FetchesLargerThanGrpcDefaultsArrive) {
     got += records->size();
   }
   EXPECT_EQ(got, static_cast<size_t>(kRecords));
+}
+
+TEST_F(ProducerConsumerTest, AFailedSequencedBatchDoesNotBlockThePartition) {
+  // RECORD_TOO_LARGE is final: the idempotent batch that got it had a sequence number, so the
+  // producer moves to a new producer id and later records still go through.
+  auto admin = Admin::Create({.bootstrap_servers = broker_->address()});
+  ASSERT_TRUE(admin.ok());
+  ASSERT_TRUE((*admin)->CreateTopic({"strict", 1, 0, {{"max.message.bytes", "2000"}}}).ok());
+  auto producer = MakeProducer({{"linger.ms", "0"}});
+  ASSERT_TRUE(producer->Send(Rec("strict", 0, std::nullopt, std::string("small"))).get().ok());
+  const int64_t first_id = producer->producer_id();
+  auto big = producer->Send(Rec("strict", 0, std::nullopt, std::string(5000, 'x'))).get();
+  ASSERT_FALSE(big.ok());
+  EXPECT_NE(std::string(big.status().message()).find("max.message.bytes"), std::string::npos)
+      << big.status();
+  for (int i = 0; i < 3; ++i) {
+    auto after = producer->Send(Rec("strict", 0, std::nullopt, absl::StrCat("after ", i))).get();
+    ASSERT_TRUE(after.ok()) << after.status();
+    EXPECT_EQ(after->offset, 1 + i);
+  }
+  EXPECT_NE(producer->producer_id(), first_id);
+  EXPECT_EQ(ReadAll({"strict", 0}),
+            (std::vector<std::string>{"small", "after 0", "after 1", "after 2"}));
+}
+
+TEST_F(ProducerConsumerTest, ZeroTimeoutPollsStillDeliver) {
+  CreateTopic("zero", 1);
+  auto producer = MakeProducer();
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(producer->Send(Rec("zero", 0, std::nullopt, absl::StrCat(i)), {}).ok());
+  }
+  producer->Flush();
+  auto consumer = MakeConsumer({{"auto.offset.reset", "earliest"}});
+  ASSERT_TRUE(consumer->Assign({{"zero", 0}}).ok());
+  size_t got = 0;
+  for (int i = 0; i < 20000 && got < 50; ++i) {  // bounded: about 2 s of 100 us naps at most
+    auto records = consumer->Poll(0);
+    ASSERT_TRUE(records.ok());
+    got += records->size();
+    if (records->empty()) std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  EXPECT_EQ(got, 50u);
+}
+
+TEST_F(ProducerConsumerTest, ACorruptStoredBatchIsReportedUntilSkipped) {
+  CreateTopic("damaged", 1);
+  {
+    auto producer = MakeProducer({{"linger.ms", "0"}});
+    for (int i = 0; i < 3; ++i) {
+      // Three batches of 10 records: offsets 0-9, 10-19, 20-29.
+      for (int j = 0; j < 10; ++j) {
+        ASSERT_TRUE(
+            producer->Send(Rec("damaged", 0, std::nullopt, absl::StrCat("v", i * 10 + j)), {})
+                .ok());
+      }
+      producer->Flush();
+    }
+  }
+  // Flip a byte inside the second batch's records while the broker is down. After a clean
+  // shutdown the broker does not rescan, so it serves the damaged bytes; the consumer's CRC check
+  // must catch them.
+  const std::string address = broker_->address();
+  ASSERT_EQ(broker_->Stop(), 0);
+  const std::string segment = dir_.Sub("data") + "/damaged-0/00000000000000000000.log";
+  std::string bytes;
+  {
+    std::ifstream in(segment, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  auto first = record::RecordBatchView::Parse(bytes);
+  ASSERT_TRUE(first.ok());
+  const size_t second_at = first->size();
+  ASSERT_GT(bytes.size(), second_at + 70);
+  bytes[second_at + 70] ^= 0x40;
+  {
+    std::ofstream out(segment, std::ios::binary | std::ios::trunc);
+    out << bytes;
+  }
+  ASSERT_TRUE(broker_->Start(address)) << broker_->output();
+
+  auto consumer = MakeConsumer({{"auto.offset.reset", "earliest"}, {"max.poll.records", "100"}});
+  const TopicPartition tp{"damaged", 0};
+  ASSERT_TRUE(consumer->Assign({tp}).ok());
+  std::vector<int64_t> offsets;
+  absl::Status error;
+  for (int i = 0; i < 50 && error.ok(); ++i) {
+    auto records = consumer->Poll(200);
+    if (!records.ok()) {
+      error = records.status();
+      break;
+    }
+    for (const auto& r : *records) offsets.push_back(r.offset);
+  }
+  // The first batch is delivered, then the damage is reported, naming the batch.
+  ASSERT_EQ(offsets.size(), 10u);
+  EXPECT_EQ(error.code(), absl::StatusCode::kDataLoss) << error;
+  EXPECT_NE(std::string(error.message()).find("batch at offset 10 of damaged-0"), std::string::npos)
+      << error;
+  EXPECT_EQ(*consumer->Position(tp), 10);
+  // Reported again, not skipped silently.
+  EXPECT_EQ(consumer->Poll(200).status().code(), absl::StatusCode::kDataLoss);
+  ASSERT_TRUE(consumer->Seek(tp, 20).ok());
+  auto rest = consumer->Poll(5000);
+  ASSERT_TRUE(rest.ok()) << rest.status();
+  ASSERT_FALSE(rest->empty());
+  EXPECT_EQ(rest->front().offset, 20);
+  EXPECT_EQ(rest->front().value, "v20");
 }
 
 TEST_F(ProducerConsumerTest, LongPollReturnsARecordProducedWhileWaiting) {

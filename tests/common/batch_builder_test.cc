@@ -215,6 +215,19 @@ TEST(HandWrittenBatchTest, EncoderProducesTheExactBytes) {
   EXPECT_EQ(ToHex(built), ToHex(FromHex(kHandWrittenBatch)));
 }
 
+TEST(BatchBuilderTest, RewritingProducerFieldsGivesTheBytesABuilderWouldHaveWritten) {
+  // The hand-written batch has producer 1000, epoch 0, sequence 7; rewritten to producer 55,
+  // epoch 3, sequence 40 it must equal a batch built with those fields from the start.
+  std::string bytes = FromHex(kHandWrittenBatch);
+  RewriteProducerFields(&bytes, 55, 3, 40);
+  BatchBuilderOptions options = HandWrittenOptions();
+  options.producer_id = 55;
+  options.producer_epoch = 3;
+  options.base_sequence = 40;
+  EXPECT_EQ(ToHex(bytes), ToHex(BuildOrDie(options, HandWrittenRecords())));
+  EXPECT_TRUE(ValidateBatch(bytes).ok());
+}
+
 TEST(BatchBuilderTest, BuildResetsForTheNextBatchAndRefusesEmptyBatches) {
   RecordBatchBuilder builder;
   EXPECT_EQ(builder.Build().status().code(), absl::StatusCode::kFailedPrecondition);
