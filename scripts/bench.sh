@@ -24,13 +24,14 @@ cleanup() {
 trap cleanup EXIT
 
 "$bin/runneld" --data-dir "$work/data" --grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 \
-  --log-level warn 2>"$work/runneld.log" &
+  --log-level info 2>"$work/runneld.log" &
 broker_pid=$!
 for _ in $(seq 1 100); do
   grep -q "runneld ready" "$work/runneld.log" 2>/dev/null && break
   sleep 0.1
 done
 addr=$(sed -n 's/.*runneld ready grpc=\([^ ]*\).*/\1/p' "$work/runneld.log")
+http=$(sed -n 's/.*HTTP on \([^,]*\),.*/\1/p' "$work/runneld.log" | head -1)
 [[ -n "$addr" ]] || { echo "error: runneld did not start" >&2; cat "$work/runneld.log" >&2; exit 1; }
 runnel() { "$bin/runnel" --brokers "$addr" "$@"; }
 
@@ -45,7 +46,6 @@ run() {  # run LABEL ARGS...: prints the label, the command and the JSON result 
 runnel topic create p1 --partitions 1 >/dev/null
 runnel topic create p8 --partitions 8 >/dev/null
 runnel topic create k1 --partitions 1 >/dev/null
-runnel topic create lat --partitions 1 >/dev/null
 
 # One producer, 100-byte records: Kafka's default batch.size (16 KiB) and 64 KiB batches.
 for topic in p1 p8; do
@@ -73,18 +73,36 @@ for batch in 65536 262144; do
     --record-size 1024 --acks 1 --batch-bytes "$batch"
 done
 
-# End-to-end latency at half of peak: the acks=all peak of p1 halved, linger 1 ms.
-peak=$(runnel perf produce lat --records "$records" --record-size 100 --acks all 2>/dev/null |
-  sed -n 's/.*"records_per_s":\([0-9]*\).*/\1/p')
-[[ -n "$peak" ]] || { echo "error: no peak measured" >&2; exit 1; }
-half=$((peak / 2))
-echo "## end-to-end latency at half of the acks=all peak ($peak/2 = $half records/s), p1"
-runnel perf consume lat --records "$records" --from-latest >"$work/consume.json" 2>/dev/null &
-consumer=$!
-sleep 1
-echo "runnel perf produce lat --records $records --record-size 100 --acks all --linger-ms 1 --throughput $half"
-runnel perf produce lat --records "$records" --record-size 100 --acks all --linger-ms 1 \
-  --throughput "$half" 2>/dev/null | tail -1
-wait "$consumer"
-echo "runnel perf consume lat --records $records --from-latest   (p50/p99/p999 = end to end)"
-cat "$work/consume.json"
+# End-to-end latency at half of peak, for acks=1 and acks=all: the peak of a 1-partition topic
+# (Kafka's default 16 KiB batches), then a consumer waiting at the end of another 1-partition
+# topic while a producer sends at half that rate with linger.ms 1. Also printed: the broker's own
+# produce latency for the run (from /metrics, request read to response queued; acks=all includes
+# the fdatasync), to show how much of the end-to-end time is the disk.
+produce_latency_buckets() {
+  curl -s "http://$http/metrics" | sed -n 's/^runnel_produce_latency_seconds_bucket{le="\([^"]*\)"} \([0-9]*\)$/\1 \2/p'
+}
+for acks in 1 all; do
+  runnel topic create "peak-$acks" --partitions 1 >/dev/null
+  runnel topic create "lat-$acks" --partitions 1 >/dev/null
+  peak=$(runnel perf produce "peak-$acks" --records "$records" --record-size 100 --acks "$acks" \
+    2>/dev/null | sed -n 's/.*"records_per_s":\([0-9]*\).*/\1/p')
+  [[ -n "$peak" ]] || { echo "error: no peak measured" >&2; exit 1; }
+  half=$((peak / 2))
+  n=$((half * 10))  # ten seconds at half of peak
+  echo "## end-to-end latency, acks=$acks, at half of its peak ($peak/2 = $half records/s), p1"
+  before=$(produce_latency_buckets)
+  runnel perf consume "lat-$acks" --records "$n" --from-latest >"$work/consume.json" 2>/dev/null &
+  consumer=$!
+  sleep 1
+  echo "runnel perf produce lat-$acks --records $n --record-size 100 --acks $acks --linger-ms 1 --throughput $half"
+  runnel perf produce "lat-$acks" --records "$n" --record-size 100 --acks "$acks" --linger-ms 1 \
+    --throughput "$half" 2>/dev/null | tail -1
+  wait "$consumer"
+  echo "runnel perf consume lat-$acks --records $n --from-latest   (p50/p99/p999 = end to end)"
+  cat "$work/consume.json"
+  echo "broker produce latency during the run (cumulative share of requests at or under):"
+  paste <(echo "$before") <(produce_latency_buckets) | awk '
+    { le[NR] = $1; d[NR] = $4 - $2 } END {
+      total = d[NR]; if (total == 0) exit
+      for (i = 1; i <= NR; i++) printf "  <=%ss %.2f%%\n", le[i], 100 * d[i] / total }'
+done
