@@ -109,19 +109,18 @@ std::shared_ptr<ProducerStateManager::Partition> ProducerStateManager::GetPartit
 }
 
 absl::StatusOr<BatchAppend> ProducerStateManager::Append(const storage::TopicPartition& tp,
-                                                         storage::Log* log,
-                                                         std::string_view batch) {
+                                                         storage::Log* log, std::string batch) {
   ASSIGN_OR_RETURN(const RecordBatchView view, RecordBatchView::Parse(batch));
   ASSIGN_OR_RETURN(const BatchSequence sequence, BatchSequence::FromBatch(view));
   if (sequence.producer_id < 0) {
-    ASSIGN_OR_RETURN(const storage::AppendResult result, log->Append(std::string(batch)));
+    ASSIGN_OR_RETURN(const storage::AppendResult result, log->Append(std::move(batch)));
     return BatchAppend{result, false};
   }
-  return AppendIdempotent(tp, log, batch, sequence);
+  return AppendIdempotent(tp, log, std::move(batch), sequence);
 }
 
 absl::StatusOr<BatchAppend> ProducerStateManager::AppendIdempotent(
-    const storage::TopicPartition& tp, storage::Log* log, std::string_view batch,
+    const storage::TopicPartition& tp, storage::Log* log, std::string batch,
     const BatchSequence& sequence) {
   const std::shared_ptr<Partition> partition = GetPartition(tp);
   MutexLock lock(&partition->mu);
@@ -145,7 +144,7 @@ absl::StatusOr<BatchAppend> ProducerStateManager::AppendIdempotent(
         sequence.last_sequence, original->base_offset, original->last_offset);
     return BatchAppend{{original->base_offset, original->last_offset, -1}, true};
   }
-  ASSIGN_OR_RETURN(const storage::AppendResult result, log->Append(std::string(batch)));
+  ASSIGN_OR_RETURN(const storage::AppendResult result, log->Append(std::move(batch)));
   partition->table.Record(sequence, result.base_offset, result.last_offset);
   return BatchAppend{result, false};
 }

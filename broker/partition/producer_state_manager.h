@@ -49,7 +49,7 @@ class ProducerStateManager {
   // Errors: Log::Append's; loading the partition's state; ProducerStateTable::Check's and
   // BatchSequence::FromBatch's, which carry a ProducerError (GetProducerError).
   absl::StatusOr<BatchAppend> Append(const storage::TopicPartition& tp, storage::Log* log,
-                                     std::string_view batch);
+                                     std::string batch);
 
   // Forgets `tp`'s state: its log is being deleted. A later Append starts afresh from that log.
   void Drop(const storage::TopicPartition& tp);
@@ -71,8 +71,7 @@ class ProducerStateManager {
   // shared_ptr: an Append in progress keeps its partition alive while Drop removes it.
   std::shared_ptr<Partition> GetPartition(const storage::TopicPartition& tp);
   absl::StatusOr<BatchAppend> AppendIdempotent(const storage::TopicPartition& tp, storage::Log* log,
-                                               std::string_view batch,
-                                               const BatchSequence& sequence);
+                                               std::string batch, const BatchSequence& sequence);
 
   Mutex mu_;
   absl::flat_hash_map<storage::TopicPartition, std::shared_ptr<Partition>> partitions_
