@@ -74,8 +74,8 @@ absl::Status Produce(const ProduceOptions& options, std::istream& in) {
   client::Properties properties{{"bootstrap.servers", options.brokers},
                                 {"acks", options.acks},
                                 {"compression.type", options.compression}};
+  FirstError first_error;  // outlives the producer, whose callbacks write it
   ASSIGN_OR_RETURN(auto producer, client::Producer::Create(properties));
-  FirstError first_error;
   std::string line;
   absl::Status status;
   for (int64_t n = 1; std::getline(in, line); ++n) {
