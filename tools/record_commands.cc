@@ -73,7 +73,9 @@ absl::StatusOr<client::ProducerRecord> ParseLine(const ProduceOptions& options,
 absl::Status Produce(const ProduceOptions& options, std::istream& in) {
   client::Properties properties{{"bootstrap.servers", options.brokers},
                                 {"acks", options.acks},
-                                {"compression.type", options.compression}};
+                                {"compression.type", options.compression},
+                                // A CLI user without a reachable broker hears so in 10 s, not 60.
+                                {"max.block.ms", "10000"}};
   FirstError first_error;  // outlives the producer, whose callbacks write it
   ASSIGN_OR_RETURN(auto producer, client::Producer::Create(properties));
   std::string line;
