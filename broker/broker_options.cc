@@ -36,10 +36,13 @@ absl::Status ApplyToml(const std::string& path, BrokerOptions* o) {
                            : name == "peers"     ? &o->peers
                                                  : &o->log_level;
       *field = *v;
-    } else if (name == "node_id" || name == "num_partitions") {
+    } else if (name == "node_id" || name == "num_partitions" ||
+               name == "offsets_topic_partitions") {
       const auto v = node.value<int64_t>();
       if (!v) return bad("an integer");
-      (name == "node_id" ? o->node_id : o->num_partitions) = static_cast<int32_t>(*v);
+      (name == "node_id"          ? o->node_id
+       : name == "num_partitions" ? o->num_partitions
+                                  : o->offsets_topic_partitions) = static_cast<int32_t>(*v);
     } else if (name == "auto_create_topics_enable") {
       const auto v = node.value<bool>();
       if (!v) return bad("true or false");
@@ -65,6 +68,9 @@ absl::Status BrokerOptions::Validate() const {
   }
   if (node_id < 0) return absl::InvalidArgumentError("--node-id: must be 0 or more");
   if (num_partitions < 1) return absl::InvalidArgumentError("num_partitions: must be at least 1");
+  if (offsets_topic_partitions < 1) {
+    return absl::InvalidArgumentError("offsets_topic_partitions: must be at least 1");
+  }
   if (!peers.empty()) {
     return absl::InvalidArgumentError(
         "--peers: clustering is not available yet (it arrives with the replication issue); "
@@ -78,7 +84,7 @@ absl::StatusOr<BrokerOptions> ParseBrokerOptions(int argc, const char* const* ar
   *help = false;
   CLI::App app{"runneld: the Runnel broker"};
   std::optional<std::string> data_dir, grpc_addr, http_addr, peers, log_level, config;
-  std::optional<int32_t> node_id, num_partitions;
+  std::optional<int32_t> node_id, num_partitions, offsets_partitions;
   std::optional<bool> auto_create;
   app.add_option("--data-dir", data_dir, "data directory (default ./data)");
   app.add_option("--grpc-addr", grpc_addr,
@@ -90,6 +96,8 @@ absl::StatusOr<BrokerOptions> ParseBrokerOptions(int argc, const char* const* ar
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|critical|off");
   app.add_option("--config", config, "TOML file with the same settings (names with _)");
   app.add_option("--num-partitions", num_partitions, "partitions of auto-created topics");
+  app.add_option("--offsets-topic-partitions", offsets_partitions,
+                 "partitions of __consumer_offsets when it is created (default 50)");
   app.add_option("--auto-create-topics", auto_create,
                  "create unknown topics on produce (true/false)");
   try {
@@ -111,6 +119,7 @@ absl::StatusOr<BrokerOptions> ParseBrokerOptions(int argc, const char* const* ar
   if (node_id) o.node_id = *node_id;
   if (num_partitions) o.num_partitions = *num_partitions;
   if (auto_create) o.auto_create_topics = *auto_create;
+  if (offsets_partitions) o.offsets_topic_partitions = *offsets_partitions;
   RETURN_IF_ERROR(o.Validate());
   return o;
 }

@@ -15,8 +15,9 @@ struct BrokerOptions {
   int32_t node_id = 0;
   std::string peers;  // ID@HOST:PORT,... (clustering arrives with the replication issue)
   std::string log_level = "info";
-  int32_t num_partitions = 1;      // num.partitions
-  bool auto_create_topics = true;  // auto.create.topics.enable
+  int32_t num_partitions = 1;             // num.partitions
+  bool auto_create_topics = true;         // auto.create.topics.enable
+  int32_t offsets_topic_partitions = 50;  // offsets.topic.num.partitions (of __consumer_offsets)
 
   absl::Status Validate() const;
 };

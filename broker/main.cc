@@ -17,6 +17,7 @@
 #include "broker/broker_options.h"
 #include "broker/server/admin_service.h"
 #include "broker/server/broker_service.h"
+#include "broker/server/groups_service.h"
 #include "common/logging.h"
 
 namespace runnel::broker {
@@ -119,6 +120,9 @@ int Run(int argc, char** argv) {
   BrokerIdentity identity(options->node_id);
   BrokerService broker_service(partitions->get(), producer_ids->get(), &io, &metrics, &identity);
   AdminService admin_service(partitions->get(), &identity);
+  OffsetStore offsets(partitions->get(), options->offsets_topic_partitions);
+  if (absl::Status s = offsets.Load(); !s.ok()) return Fail("cannot load committed offsets", s);
+  GroupsService groups_service(&offsets);
 
   grpc::ServerBuilder builder;
   int port = 0;
@@ -127,6 +131,7 @@ int Run(int argc, char** argv) {
   builder.SetMaxSendMessageSize(64 << 20);
   builder.RegisterService(&broker_service);
   builder.RegisterService(&admin_service);
+  builder.RegisterService(&groups_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   auto stop_io = [&] {
     work.reset();

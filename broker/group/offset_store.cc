@@ -1,0 +1,160 @@
+#include "broker/group/offset_store.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "common/record/batch_builder.h"
+#include "common/record/record_batch.h"
+#include "common/record/record_iterator.h"
+#include "common/status_macros.h"
+
+namespace runnel::broker {
+namespace {
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+absl::Status OffsetStore::Check(const OffsetCommit& c) {
+  const std::string what = absl::StrCat("commit for ", c.topic, "-", c.partition, ": ");
+  if (c.topic.empty()) return absl::InvalidArgumentError("commit: empty topic name");
+  if (c.partition < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(what, "partition is negative"));
+  }
+  if (c.offset < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(what, "offset ", c.offset, " is negative"));
+  }
+  if (c.metadata.size() > OffsetStore::kMaxMetadataBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(what, "metadata of ", c.metadata.size(),
+                                                   " bytes is over ",
+                                                   OffsetStore::kMaxMetadataBytes));
+  }
+  return absl::OkStatus();
+}
+
+void OffsetStore::Apply(const OffsetKey& key, std::optional<CommittedOffset> value) {
+  if (value.has_value()) {
+    offsets_[key] = *std::move(value);
+  } else {
+    offsets_.erase(key);
+  }
+}
+
+absl::Status OffsetStore::Load() {
+  const std::optional<TopicInfo> topic = partitions_->topics().Get(kTopic);
+  if (!topic.has_value()) return absl::OkStatus();
+  auto log_ = logging::Get("broker");
+  int64_t records = 0;
+  for (int32_t p = 0; p < topic->partitions; ++p) {
+    ASSIGN_OR_RETURN(storage::Log * log, partitions_->GetLog(kTopic, p, false));
+    int64_t offset = log->start_offset();
+    while (offset < log->end_offset()) {
+      ASSIGN_OR_RETURN(const std::string data, log->Read(offset, 1 << 20));
+      if (data.empty()) break;
+      std::string_view rest = data;
+      while (!rest.empty()) {
+        ASSIGN_OR_RETURN(const record::RecordBatchView view, record::RecordBatchView::Parse(rest));
+        rest.remove_prefix(view.size());
+        offset = view.last_offset() + 1;
+        ASSIGN_OR_RETURN(record::RecordIterator it, record::RecordIterator::Create(view));
+        record::Record r;
+        MutexLock lock(&mu_);
+        while (it.Next(&r)) {
+          if (!r.key.has_value()) continue;
+          auto key = DecodeOffsetKey(*r.key);
+          if (!key.ok()) {
+            if (!absl::IsUnimplemented(key.status())) {
+              log_->warn("{}-{} offset {}: {}; skipped", kTopic, p, r.offset,
+                         key.status().ToString());
+            }
+            continue;
+          }
+          if (!r.value.has_value()) {
+            Apply(*key, std::nullopt);
+            continue;
+          }
+          auto value = DecodeOffsetValue(*r.value);
+          if (!value.ok()) {
+            log_->warn("{}-{} offset {}: {}; skipped", kTopic, p, r.offset,
+                       value.status().ToString());
+            continue;
+          }
+          Apply(*key, *std::move(value));
+          ++records;
+        }
+        RETURN_IF_ERROR(it.status());
+      }
+    }
+  }
+  log_->info("loaded {} committed offsets from {}", records, kTopic);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<storage::Log*> OffsetStore::GroupLog(const std::string& group) {
+  if (!partitions_->topics().Get(kTopic).has_value()) {
+    TopicInfo topic;
+    topic.name = kTopic;
+    topic.partitions = num_partitions_;
+    topic.internal = true;
+    topic.configs = {{"cleanup.policy", "compact"}};
+    const absl::Status created = partitions_->CreateTopic(topic);
+    if (!created.ok() && !absl::IsAlreadyExists(created)) return created;
+  }
+  const int32_t partitions = partitions_->topics().Get(kTopic)->partitions;
+  return partitions_->GetLog(kTopic, OffsetsPartitionFor(group, partitions), false);
+}
+
+absl::Status OffsetStore::Commit(const std::string& group, const std::vector<OffsetCommit>& offsets,
+                                 std::function<void(absl::Status)> done) {
+  if (group.empty()) return absl::InvalidArgumentError("commit: empty group id");
+  if (offsets.empty()) return absl::InvalidArgumentError("commit: no offsets");
+  for (const OffsetCommit& c : offsets) RETURN_IF_ERROR(Check(c));
+  const int64_t now = NowMs();
+  record::RecordBatchBuilder builder;
+  std::vector<std::pair<OffsetKey, CommittedOffset>> entries;
+  for (const OffsetCommit& c : offsets) {
+    OffsetKey key{group, c.topic, c.partition};
+    CommittedOffset value{c.offset, -1, c.metadata, now};
+    builder.Append(now, EncodeOffsetKey(key), EncodeOffsetValue(value));
+    entries.emplace_back(std::move(key), std::move(value));
+  }
+  ASSIGN_OR_RETURN(std::string batch, builder.Build());
+  MutexLock commit_lock(&commit_mu_);
+  ASSIGN_OR_RETURN(storage::Log * log, GroupLog(group));
+  RETURN_IF_ERROR(log->Append(std::move(batch), std::move(done)).status());
+  MutexLock lock(&mu_);
+  for (auto& [key, value] : entries) Apply(key, std::move(value));
+  return absl::OkStatus();
+}
+
+std::optional<CommittedOffset> OffsetStore::Fetch(const std::string& group,
+                                                  const std::string& topic,
+                                                  int32_t partition) const {
+  MutexLock lock(&mu_);
+  auto it = offsets_.find(OffsetKey{group, topic, partition});
+  if (it == offsets_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<std::pair<OffsetKey, CommittedOffset>> OffsetStore::FetchAll(
+    const std::string& group) const {
+  std::vector<std::pair<OffsetKey, CommittedOffset>> out;
+  {
+    MutexLock lock(&mu_);
+    for (const auto& [key, value] : offsets_) {
+      if (key.group == group) out.emplace_back(key, value);
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.first.topic, a.first.partition) < std::tie(b.first.topic, b.first.partition);
+  });
+  return out;
+}
+
+}  // namespace runnel::broker

@@ -1,0 +1,82 @@
+#include "broker/server/groups_service.h"
+
+#include "broker/server/error_codes.h"
+
+namespace runnel::broker {
+
+grpc::ServerUnaryReactor* GroupsService::CommitOffsets(grpc::CallbackServerContext* context,
+                                                       const v1::CommitOffsetsRequest* request,
+                                                       v1::CommitOffsetsResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (request->group_id().empty()) {
+    SetError(absl::InvalidArgumentError("group_id is empty"), response->mutable_error());
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+  // Bad entries fail alone; the rest are committed together. `good` indexes response rows.
+  std::vector<OffsetCommit> commits;
+  std::vector<int> good;
+  for (const v1::PartitionOffsetCommit& o : request->offsets()) {
+    v1::PartitionCommitResult* row = response->add_partitions();
+    row->set_topic(o.topic());
+    row->set_partition(o.partition());
+    OffsetCommit commit{o.topic(), o.partition(), o.offset(), o.metadata()};
+    const absl::Status valid = OffsetStore::Check(commit);
+    if (!valid.ok()) {
+      SetError(valid, row->mutable_error());
+      continue;
+    }
+    good.push_back(response->partitions_size() - 1);
+    commits.push_back(std::move(commit));
+  }
+  if (commits.empty()) {
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+  auto fail_good = [response, good](const absl::Status& s) {
+    for (int i : good) SetError(s, response->mutable_partitions(i)->mutable_error());
+  };
+  const absl::Status committed =
+      offsets_->Commit(request->group_id(), commits, [reactor, fail_good](absl::Status s) {
+        if (!s.ok()) fail_good(s);
+        reactor->Finish(grpc::Status::OK);
+      });
+  if (!committed.ok()) {  // the durable callback will not run
+    fail_good(committed);
+    reactor->Finish(grpc::Status::OK);
+  }
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* GroupsService::FetchOffsets(grpc::CallbackServerContext* context,
+                                                      const v1::FetchOffsetsRequest* request,
+                                                      v1::FetchOffsetsResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto add = [response](const std::string& topic, int32_t partition,
+                        const std::optional<CommittedOffset>& c) {
+    v1::PartitionCommittedOffset* row = response->add_partitions();
+    row->set_topic(topic);
+    row->set_partition(partition);
+    row->set_offset(c.has_value() ? c->offset : -1);
+    if (c.has_value()) {
+      row->set_metadata(c->metadata);
+      row->set_commit_timestamp(c->commit_timestamp);
+    }
+  };
+  if (request->group_id().empty()) {
+    SetError(absl::InvalidArgumentError("group_id is empty"), response->mutable_error());
+  } else if (request->partitions().empty()) {
+    for (const auto& [key, value] : offsets_->FetchAll(request->group_id())) {
+      add(key.topic, key.partition, value);
+    }
+  } else {
+    for (const v1::TopicPartition& tp : request->partitions()) {
+      add(tp.topic(), tp.partition(),
+          offsets_->Fetch(request->group_id(), tp.topic(), tp.partition()));
+    }
+  }
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+}  // namespace runnel::broker
