@@ -14,6 +14,7 @@
 #include "common/record/record_iterator.h"
 #include "common/status_macros.h"
 #include "runnel/v1/broker.grpc.pb.h"
+#include "runnel/v1/groups.grpc.pb.h"
 
 namespace runnel::client {
 namespace {
@@ -42,6 +43,7 @@ absl::Status ConsumerOptions::Validate() const {
   RETURN_IF_ERROR(CheckAtLeast("max.poll.records", max_poll_records, 1));
   RETURN_IF_ERROR(CheckAtLeast("request.timeout.ms", request_timeout_ms, 1));
   RETURN_IF_ERROR(CheckAtLeast("retry.backoff.ms", retry_backoff_ms, 0));
+  RETURN_IF_ERROR(CheckAtLeast("auto.commit.interval.ms", auto_commit_interval_ms, 0));
   return absl::OkStatus();
 }
 
@@ -68,6 +70,12 @@ absl::StatusOr<ConsumerOptions> ConsumerOptions::FromProperties(const Properties
       RETURN_IF_ERROR(ParseProperty(key, value, &o.retry_backoff_ms));
     } else if (key == "check.crcs") {
       RETURN_IF_ERROR(ParseProperty(key, value, &o.check_crcs));
+    } else if (key == "group.id") {
+      o.group_id = value;
+    } else if (key == "enable.auto.commit") {
+      RETURN_IF_ERROR(ParseProperty(key, value, &o.enable_auto_commit));
+    } else if (key == "auto.commit.interval.ms") {
+      RETURN_IF_ERROR(ParseProperty(key, value, &o.auto_commit_interval_ms));
     } else if (key == "auto.offset.reset") {
       if (value == "earliest") {
         o.auto_offset_reset = AutoOffsetReset::kEarliest;
@@ -106,6 +114,10 @@ class Consumer::Impl {
   absl::StatusOr<std::map<TopicPartition, OffsetAndTimestamp>> ListOffsets(
       const std::map<TopicPartition, int64_t>& queries);
   void Close();
+  absl::Status Commit(const std::map<TopicPartition, int64_t>& offsets);
+  absl::Status CommitPositions();
+  absl::StatusOr<std::map<TopicPartition, std::optional<int64_t>>> Committed(
+      const std::vector<TopicPartition>& partitions);
 
  private:
   // The bytes of one partition's fetch result; the records handed out point into it.
@@ -161,6 +173,8 @@ class Consumer::Impl {
   const ConsumerOptions options_;
   const std::string target_;
   std::unique_ptr<v1::Broker::Stub> stub_;
+  std::unique_ptr<v1::Groups::Stub> groups_;
+  Clock::time_point last_auto_commit_ = Clock::now();
   const std::shared_ptr<spdlog::logger> log_ = logging::Get("client");
   std::map<TopicPartition, PartitionState> partitions_;
   std::shared_ptr<FetchCall> fetch_;  // the fetch in flight, if any
@@ -179,8 +193,9 @@ Consumer::Impl::Impl(const ConsumerOptions& options)
   // A fetch answer holds up to fetch.max.bytes of records (more when the first batch of a
   // partition is larger); gRPC's 4 MiB default would refuse it.
   args.SetMaxReceiveMessageSize(-1);
-  stub_ = v1::Broker::NewStub(
-      grpc::CreateCustomChannel(target_, grpc::InsecureChannelCredentials(), args));
+  auto channel = grpc::CreateCustomChannel(target_, grpc::InsecureChannelCredentials(), args);
+  stub_ = v1::Broker::NewStub(channel);
+  groups_ = v1::Groups::NewStub(channel);
 }
 
 Consumer::Impl::PartitionState* Consumer::Impl::Find(const TopicPartition& tp) {
@@ -269,6 +284,19 @@ absl::StatusOr<std::map<TopicPartition, OffsetAndTimestamp>> Consumer::Impl::Lis
 }
 
 absl::Status Consumer::Impl::ResolvePositions() {
+  if (!options_.group_id.empty()) {
+    // The group's committed offsets come first, as in Kafka.
+    std::vector<TopicPartition> unknown;
+    for (const auto& [tp, p] : partitions_) {
+      if (!p.position.has_value()) unknown.push_back(tp);
+    }
+    if (!unknown.empty()) {
+      ASSIGN_OR_RETURN(auto committed, Committed(unknown));
+      for (const auto& [tp, offset] : committed) {
+        if (offset.has_value()) SetPosition(Find(tp), *offset);
+      }
+    }
+  }
   std::map<TopicPartition, int64_t> queries;
   for (const auto& [tp, p] : partitions_) {
     if (p.position.has_value()) continue;
@@ -499,6 +527,14 @@ absl::StatusOr<std::vector<ConsumerRecord>> Consumer::Impl::Poll(int64_t timeout
   if (closed_) return absl::FailedPreconditionError("consumer is closed");
   const auto deadline = Clock::now() + std::chrono::milliseconds(std::max<int64_t>(timeout_ms, 0));
   RETURN_IF_ERROR(ResolvePositions());
+  if (!options_.group_id.empty() && options_.enable_auto_commit &&
+      Clock::now() - last_auto_commit_ >=
+          std::chrono::milliseconds(options_.auto_commit_interval_ms)) {
+    // What earlier Polls returned counts as consumed (Kafka's at-least-once auto-commit).
+    const absl::Status s = CommitPositions();
+    if (!s.ok()) log_->warn("consumer: auto-commit: {}", s.ToString());
+    last_auto_commit_ = Clock::now();
+  }
   std::vector<ConsumerRecord> records;
   while (true) {
     RETURN_IF_ERROR(Drain(&records));
@@ -527,8 +563,74 @@ absl::StatusOr<std::vector<ConsumerRecord>> Consumer::Impl::Poll(int64_t timeout
   }
 }
 
+absl::Status Consumer::Impl::Commit(const std::map<TopicPartition, int64_t>& offsets) {
+  if (options_.group_id.empty()) return absl::FailedPreconditionError("commit needs group.id");
+  if (offsets.empty()) return absl::OkStatus();
+  v1::CommitOffsetsRequest request;
+  request.set_group_id(options_.group_id);
+  request.set_member_epoch(-1);
+  for (const auto& [tp, offset] : offsets) {
+    v1::PartitionOffsetCommit* o = request.add_offsets();
+    o->set_topic(tp.topic);
+    o->set_partition(tp.partition);
+    o->set_offset(offset);
+  }
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::milliseconds(options_.request_timeout_ms));
+  v1::CommitOffsetsResponse response;
+  const grpc::Status s = groups_->CommitOffsets(&context, request, &response);
+  if (!s.ok()) return RpcError(s, "commit offsets of group " + options_.group_id, target_);
+  RETURN_IF_ERROR(ToStatus(response.error(), "commit offsets of group " + options_.group_id));
+  for (const v1::PartitionCommitResult& r : response.partitions()) {
+    RETURN_IF_ERROR(
+        ToStatus(r.error(), "commit offset of " + r.topic() + "-" + std::to_string(r.partition())));
+  }
+  last_auto_commit_ = Clock::now();
+  return absl::OkStatus();
+}
+
+absl::Status Consumer::Impl::CommitPositions() {
+  std::map<TopicPartition, int64_t> offsets;
+  for (const auto& [tp, p] : partitions_) {
+    if (p.position.has_value()) offsets[tp] = *p.position;
+  }
+  return Commit(offsets);
+}
+
+absl::StatusOr<std::map<TopicPartition, std::optional<int64_t>>> Consumer::Impl::Committed(
+    const std::vector<TopicPartition>& partitions) {
+  if (options_.group_id.empty()) {
+    return absl::FailedPreconditionError("committed offsets need group.id");
+  }
+  v1::FetchOffsetsRequest request;
+  request.set_group_id(options_.group_id);
+  for (const TopicPartition& tp : partitions) {
+    v1::TopicPartition* t = request.add_partitions();
+    t->set_topic(tp.topic);
+    t->set_partition(tp.partition);
+  }
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::milliseconds(options_.request_timeout_ms));
+  v1::FetchOffsetsResponse response;
+  const grpc::Status s = groups_->FetchOffsets(&context, request, &response);
+  if (!s.ok()) return RpcError(s, "committed offsets of group " + options_.group_id, target_);
+  RETURN_IF_ERROR(ToStatus(response.error(), "committed offsets of group " + options_.group_id));
+  std::map<TopicPartition, std::optional<int64_t>> out;
+  for (const v1::PartitionCommittedOffset& r : response.partitions()) {
+    out[{r.topic(), r.partition()}] =
+        r.offset() >= 0 ? std::optional<int64_t>(r.offset()) : std::nullopt;
+  }
+  return out;
+}
+
 void Consumer::Impl::Close() {
   if (closed_) return;
+  if (!options_.group_id.empty() && options_.enable_auto_commit) {
+    const absl::Status s = CommitPositions();
+    if (!s.ok()) log_->warn("consumer: commit on close: {}", s.ToString());
+  }
   closed_ = true;
   if (fetch_ == nullptr) return;
   fetch_->context.TryCancel();
@@ -616,6 +718,21 @@ absl::StatusOr<std::map<TopicPartition, int64_t>> Consumer::EndOffsets(
     const std::vector<TopicPartition>& partitions) {
   ASSIGN_OR_RETURN(auto found, impl_->ListOffsets(Queries(partitions, kLatest)));
   return Offsets(found);
+}
+
+absl::Status Consumer::Commit() { return impl_->CommitPositions(); }
+absl::Status Consumer::Commit(const std::map<TopicPartition, int64_t>& offsets) {
+  for (const auto& [tp, offset] : offsets) {
+    if (offset < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("commit: offset ", offset, " for ", ToString(tp), " is negative"));
+    }
+  }
+  return impl_->Commit(offsets);
+}
+absl::StatusOr<std::map<TopicPartition, std::optional<int64_t>>> Consumer::Committed(
+    const std::vector<TopicPartition>& partitions) {
+  return impl_->Committed(partitions);
 }
 
 void Consumer::Close() { impl_->Close(); }

@@ -49,6 +49,13 @@ struct ConsumerOptions {
   int32_t request_timeout_ms = 30000;                            // request.timeout.ms
   int32_t retry_backoff_ms = 100;                                // retry.backoff.ms
   bool check_crcs = true;                                        // check.crcs
+  // group.id: with it, a partition without a position starts at the group's committed offset
+  // (auto.offset.reset only when there is none), and Commit stores positions for the group.
+  // Group membership (Subscribe) arrives with the consumer-group issue; until then a group's
+  // consumers assign partitions themselves.
+  std::string group_id;
+  bool enable_auto_commit = true;          // enable.auto.commit (with group.id)
+  int32_t auto_commit_interval_ms = 5000;  // auto.commit.interval.ms
 
   absl::Status Validate() const;
   // From Kafka-named properties; unknown keys and bad values are errors naming the key.
@@ -111,7 +118,16 @@ class Consumer {
   absl::StatusOr<std::map<TopicPartition, int64_t>> EndOffsets(
       const std::vector<TopicPartition>& partitions);
 
-  // Cancels the fetch in flight. Idempotent; the consumer must not be used afterwards.
+  // Stores offsets for group.id, durably (FailedPrecondition without group.id): the positions of
+  // every assigned partition that has one, or the given offsets (the next offset to read).
+  absl::Status Commit();
+  absl::Status Commit(const std::map<TopicPartition, int64_t>& offsets);
+  // The group's committed offsets (std::nullopt where nothing is committed).
+  absl::StatusOr<std::map<TopicPartition, std::optional<int64_t>>> Committed(
+      const std::vector<TopicPartition>& partitions);
+
+  // Commits the positions if enable.auto.commit (with group.id), then cancels the fetch in
+  // flight. Idempotent; the consumer must not be used afterwards.
   void Close();
 
   class Impl;

@@ -61,6 +61,9 @@ int Run(int argc, char** argv) {
   ConsumeOptions consume;
   CLI::App* consume_cmd = app.add_subcommand("consume", "print records of a topic");
   consume_cmd->add_option("topic", consume.topic, "topic name")->required();
+  consume_cmd->add_option(
+      "--group", consume.group,
+      "consumer group: resume from its committed offsets, commit what is printed");
   consume_cmd->add_flag("--from-beginning", consume.from_beginning,
                         "start at the earliest offset (default: only new records)");
   consume_cmd->add_option("--partition", consume.partition, "only this partition");

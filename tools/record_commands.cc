@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -239,12 +240,19 @@ absl::Status Consume(const ConsumeOptions& options, std::ostream& out) {
     }
     partitions = {{options.topic, p}};
   }
+  if (options.group.has_value() && options.group->empty()) {
+    return absl::InvalidArgumentError("--group is empty");
+  }
   client::Properties properties{
       {"bootstrap.servers", options.brokers},
       // An explicit --offset beyond the log is an error, not a silent jump.
       {"auto.offset.reset", options.offset.has_value() ? "none"
                             : options.from_beginning   ? "earliest"
                                                        : "latest"}};
+  if (options.group.has_value()) {
+    properties["group.id"] = *options.group;
+    properties["enable.auto.commit"] = "false";  // exactly what was printed is committed, below
+  }
   ASSIGN_OR_RETURN(auto consumer, client::Consumer::Create(properties));
   RETURN_IF_ERROR(consumer->Assign(partitions));
   if (options.offset.has_value()) {
@@ -267,13 +275,16 @@ absl::Status Consume(const ConsumeOptions& options, std::ostream& out) {
     if (records.empty()) continue;
     last_record = Clock::now();
     buffer.clear();
+    std::map<client::TopicPartition, int64_t> next;  // per partition, past the last printed
     for (const client::ConsumerRecord& r : records) {
       if (printed == limit) break;
       format.Print(r, &buffer);
+      next[{std::string(r.topic), r.partition}] = r.offset + 1;
       ++printed;
     }
     out.write(buffer.data(), static_cast<std::streamsize>(buffer.size()));
     out.flush();
+    if (options.group.has_value()) RETURN_IF_ERROR(consumer->Commit(next));
   }
   consumer->Close();
   return absl::OkStatus();

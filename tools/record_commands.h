@@ -53,6 +53,9 @@ class RecordFormat {
 struct ConsumeOptions {
   std::string brokers;
   std::string topic;
+  // --group: start where the group's committed offsets say (--from-beginning applies only where
+  // it has none), and commit what was printed.
+  std::optional<std::string> group;
   bool from_beginning = false;
   std::optional<int32_t> partition;
   std::optional<int64_t> offset;  // needs `partition`

@@ -443,6 +443,48 @@ TEST_F(ProducerConsumerTest, ACorruptStoredBatchIsReportedUntilSkipped) {
   EXPECT_EQ(rest->front().value, "v20");
 }
 
+TEST_F(ProducerConsumerTest, AGroupResumesFromItsCommittedOffsets) {
+  CreateTopic("resume", 2);
+  auto producer = MakeProducer();
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_TRUE(producer->Send(Rec("resume", i % 2, std::nullopt, absl::StrCat(i)), {}).ok());
+  }
+  producer->Flush();
+  const TopicPartition p0{"resume", 0}, p1{"resume", 1};
+
+  auto plain = MakeConsumer();
+  ASSERT_TRUE(plain->Assign({p0}).ok());
+  EXPECT_EQ(plain->Commit().code(), absl::StatusCode::kFailedPrecondition);
+
+  {
+    auto consumer = MakeConsumer(
+        {{"group.id", "app"}, {"auto.offset.reset", "earliest"}, {"enable.auto.commit", "false"}});
+    ASSERT_TRUE(consumer->Assign({p0, p1}).ok());
+    auto committed = consumer->Committed({p0, p1});
+    ASSERT_TRUE(committed.ok()) << committed.status();
+    EXPECT_FALSE((*committed)[p0].has_value());
+    EXPECT_EQ(*consumer->Position(p0), 0);  // nothing committed: auto.offset.reset
+    ASSERT_TRUE(consumer->Commit({{p0, 7}, {p1, 3}}).ok());
+    EXPECT_EQ(consumer->Commit({{p0, -1}}).code(), absl::StatusCode::kInvalidArgument);
+  }
+  {
+    // A new consumer of the group starts at the committed offsets; Close commits its positions.
+    auto consumer = MakeConsumer({{"group.id", "app"}, {"auto.offset.reset", "earliest"}});
+    ASSERT_TRUE(consumer->Assign({p0, p1}).ok());
+    EXPECT_EQ(*consumer->Position(p0), 7);
+    EXPECT_EQ(*consumer->Position(p1), 3);
+    ASSERT_TRUE(consumer->Seek(p1, 15).ok());
+    consumer->Close();
+  }
+  auto consumer = MakeConsumer({{"group.id", "app"}});
+  ASSERT_TRUE(consumer->Assign({p0, p1}).ok());
+  auto committed = consumer->Committed({p0, p1});
+  ASSERT_TRUE(committed.ok());
+  EXPECT_EQ((*committed)[p0], 7);
+  EXPECT_EQ((*committed)[p1], 15);
+  EXPECT_FALSE(ConsumerOptions::FromProperties({{"enable.auto.commit", "sometimes"}}).ok());
+}
+
 TEST_F(ProducerConsumerTest, LongPollReturnsARecordProducedWhileWaiting) {
   CreateTopic("waiting", 1);
   // The fetch may wait 30 s; a record produced meanwhile must end the wait at once.

@@ -4,6 +4,7 @@
 
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "absl/strings/numbers.h"
@@ -175,6 +176,30 @@ TEST_F(CliRecordsTest, OffsetAndPartitionSelectRecords) {
   r = Runnel("consume nowhere --timeout-ms 100");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.out.find("does not exist"), std::string::npos) << r.out;
+}
+
+TEST_F(CliRecordsTest, ConsumeWithAGroupPrintsEachRecordOnceAcrossRuns) {
+  ASSERT_EQ(Runnel("topic create grouped --partitions 3").exit_code, 0);
+  std::vector<std::string> lines;
+  for (int i = 0; i < 60; ++i) lines.push_back(absl::StrCat("k", i % 7, ":record ", i));
+  ASSERT_EQ(Produce("grouped --key-separator :", lines).exit_code, 0);
+  // --from-beginning counts while the group has committed nothing; later runs resume.
+  auto first = Runnel("consume grouped --group g --from-beginning --num 25 --timeout-ms 10000");
+  ASSERT_EQ(first.exit_code, 0) << first.out;
+  auto second = Runnel("consume grouped --group g --from-beginning --timeout-ms 1500");
+  ASSERT_EQ(second.exit_code, 0) << second.out;
+  auto third = Runnel("consume grouped --group g --from-beginning --timeout-ms 500");
+  ASSERT_EQ(third.exit_code, 0) << third.out;
+  EXPECT_EQ(Lines(first.out).size(), 25u);
+  EXPECT_EQ(third.out, "");
+  std::multiset<std::string> seen;
+  for (const auto& l : Lines(first.out)) seen.insert(l);
+  for (const auto& l : Lines(second.out)) seen.insert(l);
+  ASSERT_EQ(seen.size(), 60u);
+  for (int i = 0; i < 60; ++i) EXPECT_EQ(seen.count(absl::StrCat("record ", i)), 1u) << i;
+  // Another group starts over.
+  auto other = Runnel("consume grouped --group h --from-beginning --num 60 --timeout-ms 10000");
+  EXPECT_EQ(Lines(other.out).size(), 60u);
 }
 
 TEST_F(CliRecordsTest, ProduceToMissingTopicWithAutoCreateOffFails) {
