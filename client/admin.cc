@@ -2,6 +2,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -24,6 +26,10 @@ absl::Status ToStatus(const v1::Error& error, const std::string& what) {
       return absl::OkStatus();
     case v1::TOPIC_ALREADY_EXISTS:
       return absl::AlreadyExistsError(message);
+    case v1::GROUP_ID_NOT_FOUND:
+      return absl::NotFoundError(message);
+    case v1::NON_EMPTY_GROUP:
+      return absl::FailedPreconditionError(message);
     case v1::UNKNOWN_TOPIC_OR_PARTITION:
       return absl::NotFoundError(message);
     case v1::OFFSET_OUT_OF_RANGE:
@@ -78,8 +84,9 @@ absl::StatusOr<std::unique_ptr<Admin>> Admin::Create(const AdminOptions& options
 
 Admin::Admin(const AdminOptions& options) : options_(options) {
   const std::vector<std::string> servers = absl::StrSplit(options.bootstrap_servers, ',');
-  stub_ =
-      v1::Admin::NewStub(grpc::CreateChannel(servers.front(), grpc::InsecureChannelCredentials()));
+  auto channel = grpc::CreateChannel(servers.front(), grpc::InsecureChannelCredentials());
+  stub_ = v1::Admin::NewStub(channel);
+  groups_ = v1::Groups::NewStub(channel);
 }
 
 std::unique_ptr<grpc::ClientContext> Admin::Context() const {
@@ -162,6 +169,112 @@ absl::StatusOr<ClusterDescription> Admin::DescribeCluster() {
   ClusterDescription out{response.cluster_id(), response.controller_id(), {}};
   for (const auto& b : response.brokers()) {
     out.brokers.push_back({b.node_id(), b.grpc_addr(), b.partitions_led()});
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<GroupListing>> Admin::ListGroups() {
+  v1::ListGroupsResponse response;
+  const grpc::Status s = groups_->ListGroups(Context().get(), {}, &response);
+  if (!s.ok()) return RpcError(s, "list groups");
+  std::vector<GroupListing> out;
+  for (const auto& g : response.groups()) out.push_back({g.group_id(), g.state(), g.members()});
+  return out;
+}
+
+absl::StatusOr<std::vector<GroupPartition>> Admin::DescribeGroup(const std::string& group) {
+  v1::FetchOffsetsRequest request;
+  request.set_group_id(group);
+  v1::FetchOffsetsResponse response;
+  const grpc::Status s = groups_->FetchOffsets(Context().get(), request, &response);
+  if (!s.ok()) return RpcError(s, "describe group " + group);
+  RETURN_IF_ERROR(ToStatus(response.error(), "describe group " + group));
+  if (response.partitions().empty()) {
+    return absl::NotFoundError(absl::StrCat("group '", group, "' has no committed offsets"));
+  }
+  std::vector<GroupPartition> out;
+  std::map<std::string, std::optional<TopicDescription>> topics;  // described once each
+  for (const auto& p : response.partitions()) {
+    GroupPartition row;
+    row.topic = p.topic();
+    row.partition = p.partition();
+    row.committed = p.offset();
+    auto [it, inserted] = topics.try_emplace(p.topic());
+    if (inserted) {
+      auto described = DescribeTopic(p.topic());
+      if (described.ok()) it->second = *std::move(described);
+    }
+    if (it->second.has_value()) {
+      for (const PartitionInfo& info : it->second->partitions) {
+        if (info.partition != p.partition()) continue;
+        row.end_offset = info.high_watermark;
+        row.lag = std::max<int64_t>(0, info.high_watermark - row.committed);
+      }
+    }
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
+absl::Status Admin::DeleteGroup(const std::string& group) {
+  v1::DeleteGroupsRequest request;
+  request.add_group_ids(group);
+  v1::DeleteGroupsResponse response;
+  const grpc::Status s = groups_->DeleteGroups(Context().get(), request, &response);
+  if (!s.ok()) return RpcError(s, "delete group " + group);
+  if (response.results_size() != 1) return absl::InternalError("delete group: no result");
+  return ToStatus(response.results(0).error(), "delete group " + group);
+}
+
+absl::StatusOr<std::vector<GroupPartition>> Admin::ResetGroupOffsets(const std::string& group,
+                                                                     const std::string& topic,
+                                                                     const OffsetResetSpec& spec) {
+  ASSIGN_OR_RETURN(std::vector<GroupListing> groups, ListGroups());
+  for (const GroupListing& g : groups) {
+    if (g.group_id == group && g.members > 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("group '", group, "' has ", g.members,
+                       " active members; stop its consumers before resetting offsets"));
+    }
+  }
+  ASSIGN_OR_RETURN(TopicDescription described, DescribeTopic(topic));
+  v1::CommitOffsetsRequest request;
+  request.set_group_id(group);
+  request.set_member_epoch(-1);
+  std::vector<GroupPartition> out;
+  for (const PartitionInfo& p : described.partitions) {
+    if (spec.partition.has_value() && *spec.partition != p.partition) continue;
+    int64_t offset = spec.kind == OffsetResetSpec::Kind::kEarliest ? p.log_start_offset
+                     : spec.kind == OffsetResetSpec::Kind::kLatest ? p.high_watermark
+                                                                   : spec.offset;
+    if (offset < p.log_start_offset || offset > p.high_watermark) {
+      return absl::OutOfRangeError(absl::StrCat("offset ", offset, " is out of range for ", topic,
+                                                "-", p.partition, " (log ", p.log_start_offset,
+                                                "..", p.high_watermark, ")"));
+    }
+    v1::PartitionOffsetCommit* o = request.add_offsets();
+    o->set_topic(topic);
+    o->set_partition(p.partition);
+    o->set_offset(offset);
+    GroupPartition row;
+    row.topic = topic;
+    row.partition = p.partition;
+    row.committed = offset;
+    row.end_offset = p.high_watermark;
+    row.lag = p.high_watermark - offset;
+    out.push_back(std::move(row));
+  }
+  if (out.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("partition ", spec.partition.value_or(-1), " is not in topic ", topic));
+  }
+  v1::CommitOffsetsResponse response;
+  const grpc::Status s = groups_->CommitOffsets(Context().get(), request, &response);
+  if (!s.ok()) return RpcError(s, "reset offsets of group " + group);
+  RETURN_IF_ERROR(ToStatus(response.error(), "reset offsets of group " + group));
+  for (const auto& r : response.partitions()) {
+    RETURN_IF_ERROR(
+        ToStatus(r.error(), absl::StrCat("reset offset of ", r.topic(), "-", r.partition())));
   }
   return out;
 }

@@ -8,11 +8,13 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "runnel/v1/admin.grpc.pb.h"
+#include "runnel/v1/groups.grpc.pb.h"
 
 namespace runnel::client {
 
@@ -55,6 +57,30 @@ struct BrokerDescription {
   int32_t partitions_led = 0;
 };
 
+struct GroupListing {
+  std::string group_id;
+  std::string state;  // "Empty": no members
+  int32_t members = 0;
+};
+
+// One row of a group description: a partition the group committed an offset for.
+struct GroupPartition {
+  std::string topic;
+  int32_t partition = 0;
+  int64_t committed = -1;
+  int64_t end_offset = -1;  // -1 if the topic or partition no longer exists
+  int64_t lag = -1;         // end_offset - committed, -1 when unknown
+  std::string member_id;    // empty: no member owns it
+  std::string client_host;
+};
+
+// Where ResetGroupOffsets moves a group's offsets.
+struct OffsetResetSpec {
+  enum class Kind { kEarliest, kLatest, kOffset } kind = Kind::kEarliest;
+  int64_t offset = 0;                // for kOffset; must lie within the partition's log
+  std::optional<int32_t> partition;  // only this partition (default: every partition)
+};
+
 struct ClusterDescription {
   std::string cluster_id;
   int32_t controller_id = 0;
@@ -74,12 +100,26 @@ class Admin {
                                  const std::vector<std::string>& remove = {});
   absl::StatusOr<ClusterDescription> DescribeCluster();
 
+  // Consumer groups.
+  absl::StatusOr<std::vector<GroupListing>> ListGroups();
+  // NotFound for a group without committed offsets.
+  absl::StatusOr<std::vector<GroupPartition>> DescribeGroup(const std::string& group);
+  // NotFound for an unknown group; FailedPrecondition while it has members.
+  absl::Status DeleteGroup(const std::string& group);
+  // Commits new offsets for `topic` (all partitions, or spec.partition) and returns them, as
+  // Kafka's kafka-consumer-groups --reset-offsets --execute. Refused (FailedPrecondition) while
+  // the group has members; an offset outside a partition's log is an error naming it.
+  absl::StatusOr<std::vector<GroupPartition>> ResetGroupOffsets(const std::string& group,
+                                                                const std::string& topic,
+                                                                const OffsetResetSpec& spec);
+
  private:
   explicit Admin(const AdminOptions& options);
   std::unique_ptr<grpc::ClientContext> Context() const;
 
   AdminOptions options_;
   std::unique_ptr<v1::Admin::Stub> stub_;
+  std::unique_ptr<v1::Groups::Stub> groups_;
 };
 
 // The absl::Status for a broker Error (OK for NONE), message prefixed with `what`.

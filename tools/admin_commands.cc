@@ -83,4 +83,51 @@ absl::Status ClusterInfo(client::Admin& admin, std::ostream& out) {
   return absl::OkStatus();
 }
 
+namespace {
+
+std::string OrDash(int64_t v) { return v < 0 ? "-" : absl::StrCat(v); }
+std::string OrDash(const std::string& s) { return s.empty() ? "-" : s; }
+
+void PrintGroupRows(const std::string& group, const std::vector<client::GroupPartition>& rows,
+                    std::ostream& out) {
+  TablePrinter table(
+      {"GROUP", "TOPIC", "PARTITION", "COMMITTED", "END OFFSET", "LAG", "MEMBER", "HOST"});
+  for (const client::GroupPartition& r : rows) {
+    table.AddRow({group, r.topic, absl::StrCat(r.partition), OrDash(r.committed),
+                  OrDash(r.end_offset), OrDash(r.lag), OrDash(r.member_id), OrDash(r.client_host)});
+  }
+  table.Print(out);
+}
+
+}  // namespace
+
+absl::Status GroupList(client::Admin& admin, std::ostream& out) {
+  ASSIGN_OR_RETURN(const std::vector<client::GroupListing> groups, admin.ListGroups());
+  TablePrinter table({"GROUP", "STATE", "MEMBERS"});
+  for (const auto& g : groups) table.AddRow({g.group_id, g.state, absl::StrCat(g.members)});
+  table.Print(out);
+  return absl::OkStatus();
+}
+
+absl::Status GroupDescribe(client::Admin& admin, const std::string& group, std::ostream& out) {
+  ASSIGN_OR_RETURN(const std::vector<client::GroupPartition> rows, admin.DescribeGroup(group));
+  PrintGroupRows(group, rows, out);
+  return absl::OkStatus();
+}
+
+absl::Status GroupResetOffsets(client::Admin& admin, const std::string& group,
+                               const std::string& topic, const client::OffsetResetSpec& spec,
+                               std::ostream& out) {
+  ASSIGN_OR_RETURN(const std::vector<client::GroupPartition> rows,
+                   admin.ResetGroupOffsets(group, topic, spec));
+  PrintGroupRows(group, rows, out);
+  return absl::OkStatus();
+}
+
+absl::Status GroupDelete(client::Admin& admin, const std::string& group, std::ostream& out) {
+  RETURN_IF_ERROR(admin.DeleteGroup(group));
+  out << "deleted group " << group << "\n";
+  return absl::OkStatus();
+}
+
 }  // namespace runnel::tools

@@ -25,4 +25,12 @@ absl::Status TopicAlterConfig(client::Admin& admin, const std::string& name,
                               const std::map<std::string, std::string>& set, std::ostream& out);
 absl::Status ClusterInfo(client::Admin& admin, std::ostream& out);
 
+// `group list`, `group describe G`, `group reset-offsets G --topic T ...`, `group delete G`.
+absl::Status GroupList(client::Admin& admin, std::ostream& out);
+absl::Status GroupDescribe(client::Admin& admin, const std::string& group, std::ostream& out);
+absl::Status GroupResetOffsets(client::Admin& admin, const std::string& group,
+                               const std::string& topic, const client::OffsetResetSpec& spec,
+                               std::ostream& out);
+absl::Status GroupDelete(client::Admin& admin, const std::string& group, std::ostream& out);
+
 }  // namespace runnel::tools

@@ -102,6 +102,30 @@ int Run(int argc, char** argv) {
   perf_consume_cmd->add_option("--timeout-ms", perf_consume.timeout_ms,
                                "give up after T ms without a new record");
 
+  // group ...
+  CLI::App* group = app.add_subcommand("group", "consumer groups")->require_subcommand(1);
+  std::string group_id;
+  CLI::App* group_list = group->add_subcommand("list", "groups and their state");
+  CLI::App* group_describe =
+      group->add_subcommand("describe", "committed offsets, end offsets and lag per partition");
+  group_describe->add_option("group", group_id, "group id")->required();
+  CLI::App* group_reset = group->add_subcommand(
+      "reset-offsets", "move a group's committed offsets (only while it has no members)");
+  group_reset->add_option("group", group_id, "group id")->required();
+  std::string reset_topic;
+  group_reset->add_option("--topic", reset_topic, "topic whose offsets move")->required();
+  client::OffsetResetSpec reset_spec;
+  bool to_earliest = false, to_latest = false;
+  std::optional<int64_t> to_offset;
+  auto* earliest_flag = group_reset->add_flag("--to-earliest", to_earliest, "the log start");
+  auto* latest_flag = group_reset->add_flag("--to-latest", to_latest, "the log end");
+  auto* offset_opt = group_reset->add_option("--to-offset", to_offset, "offset N");
+  earliest_flag->excludes(latest_flag)->excludes(offset_opt);
+  latest_flag->excludes(offset_opt);
+  group_reset->add_option("--partition", reset_spec.partition, "only this partition");
+  CLI::App* group_delete = group->add_subcommand("delete", "delete a group's committed offsets");
+  group_delete->add_option("group", group_id, "group id")->required();
+
   // cluster info
   CLI::App* cluster = app.add_subcommand("cluster", "cluster information");
   cluster->require_subcommand(1);
@@ -175,6 +199,27 @@ int Run(int argc, char** argv) {
     auto configs = ParseKeyValues(set_configs, "--set");
     if (!configs.ok()) return Fail(configs.status(), what);
     s = TopicAlterConfig(**admin, topic_name, *configs, std::cout);
+  } else if (group_list->parsed()) {
+    what = "group list";
+    s = GroupList(**admin, std::cout);
+  } else if (group_describe->parsed()) {
+    what = "group describe " + group_id;
+    s = GroupDescribe(**admin, group_id, std::cout);
+  } else if (group_reset->parsed()) {
+    what = "group reset-offsets " + group_id;
+    if (!to_earliest && !to_latest && !to_offset.has_value()) {
+      return Fail(
+          absl::InvalidArgumentError("give one of --to-earliest, --to-latest, --to-offset N"),
+          what);
+    }
+    reset_spec.kind = to_earliest ? client::OffsetResetSpec::Kind::kEarliest
+                      : to_latest ? client::OffsetResetSpec::Kind::kLatest
+                                  : client::OffsetResetSpec::Kind::kOffset;
+    reset_spec.offset = to_offset.value_or(0);
+    s = GroupResetOffsets(**admin, group_id, reset_topic, reset_spec, std::cout);
+  } else if (group_delete->parsed()) {
+    what = "group delete " + group_id;
+    s = GroupDelete(**admin, group_id, std::cout);
   } else if (info->parsed()) {
     what = "cluster info";
     s = ClusterInfo(**admin, std::cout);

@@ -133,6 +133,35 @@ absl::Status OffsetStore::Commit(const std::string& group, const std::vector<Off
   return absl::OkStatus();
 }
 
+std::vector<std::string> OffsetStore::Groups() const {
+  std::vector<std::string> out;
+  {
+    MutexLock lock(&mu_);
+    for (const auto& [key, value] : offsets_) out.push_back(key.group);
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+absl::Status OffsetStore::DeleteGroup(const std::string& group,
+                                      std::function<void(absl::Status)> done) {
+  MutexLock commit_lock(&commit_mu_);
+  const std::vector<std::pair<OffsetKey, CommittedOffset>> entries = FetchAll(group);
+  if (entries.empty()) {
+    return absl::NotFoundError(absl::StrCat("group '", group, "' has no committed offsets"));
+  }
+  record::RecordBatchBuilder builder;
+  const int64_t now = NowMs();
+  for (const auto& [key, value] : entries) builder.Append(now, EncodeOffsetKey(key), std::nullopt);
+  ASSIGN_OR_RETURN(std::string batch, builder.Build());
+  ASSIGN_OR_RETURN(storage::Log * log, GroupLog(group));
+  RETURN_IF_ERROR(log->Append(std::move(batch), std::move(done)).status());
+  MutexLock lock(&mu_);
+  for (const auto& [key, value] : entries) Apply(key, std::nullopt);
+  return absl::OkStatus();
+}
+
 std::optional<CommittedOffset> OffsetStore::Fetch(const std::string& group,
                                                   const std::string& topic,
                                                   int32_t partition) const {

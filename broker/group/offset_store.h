@@ -57,6 +57,13 @@ class OffsetStore {
   // Every committed offset of `group`, ordered by topic and partition.
   std::vector<std::pair<OffsetKey, CommittedOffset>> FetchAll(const std::string& group) const;
 
+  // Every group with committed offsets, sorted.
+  std::vector<std::string> Groups() const;
+
+  // Writes a tombstone for each of the group's committed offsets and forgets them; `done` as for
+  // Commit. NotFound if the group has none.
+  absl::Status DeleteGroup(const std::string& group, std::function<void(absl::Status)> done);
+
   int32_t num_partitions() const { return num_partitions_; }
 
  private:

@@ -79,4 +79,60 @@ grpc::ServerUnaryReactor* GroupsService::FetchOffsets(grpc::CallbackServerContex
   return reactor;
 }
 
+grpc::ServerUnaryReactor* GroupsService::ListGroups(grpc::CallbackServerContext* context,
+                                                    const v1::ListGroupsRequest* /*request*/,
+                                                    v1::ListGroupsResponse* response) {
+  for (const std::string& group : offsets_->Groups()) {
+    v1::GroupListing* listing = response->add_groups();
+    listing->set_group_id(group);
+    listing->set_state("Empty");  // membership arrives with the consumer-group issue
+  }
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+// Deletes the groups one after another, each answered when its tombstones are durable.
+class GroupsService::DeleteCall {
+ public:
+  DeleteCall(OffsetStore* offsets, grpc::ServerUnaryReactor* reactor,
+             const v1::DeleteGroupsRequest* request, v1::DeleteGroupsResponse* response)
+      : offsets_(offsets), reactor_(reactor), request_(request), response_(response) {}
+
+  // Deletes group `i` onwards; finishes the RPC after the last. Deletes itself when done.
+  void Next(int i) {
+    for (; i < request_->group_ids_size(); ++i) {
+      const std::string& group = request_->group_ids(i);
+      v1::GroupDeletion* result = response_->add_results();
+      result->set_group_id(group);
+      if (group.empty()) {
+        SetError(absl::InvalidArgumentError("group_id is empty"), result->mutable_error());
+        continue;
+      }
+      const absl::Status s = offsets_->DeleteGroup(group, [this, i, result](absl::Status done) {
+        SetError(done, result->mutable_error());
+        Next(i + 1);
+      });
+      if (s.ok()) return;  // continued by the callback
+      SetError(s, result->mutable_error(), v1::GROUP_ID_NOT_FOUND);
+    }
+    reactor_->Finish(grpc::Status::OK);
+    delete this;
+  }
+
+ private:
+  OffsetStore* const offsets_;
+  grpc::ServerUnaryReactor* const reactor_;
+  const v1::DeleteGroupsRequest* const request_;
+  v1::DeleteGroupsResponse* const response_;
+};
+
+grpc::ServerUnaryReactor* GroupsService::DeleteGroups(grpc::CallbackServerContext* context,
+                                                      const v1::DeleteGroupsRequest* request,
+                                                      v1::DeleteGroupsResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  (new DeleteCall(offsets_, reactor, request, response))->Next(0);
+  return reactor;
+}
+
 }  // namespace runnel::broker

@@ -18,8 +18,16 @@ class GroupsService final : public v1::Groups::CallbackService {
   grpc::ServerUnaryReactor* FetchOffsets(grpc::CallbackServerContext* context,
                                          const v1::FetchOffsetsRequest* request,
                                          v1::FetchOffsetsResponse* response) override;
+  grpc::ServerUnaryReactor* ListGroups(grpc::CallbackServerContext* context,
+                                       const v1::ListGroupsRequest* request,
+                                       v1::ListGroupsResponse* response) override;
+  grpc::ServerUnaryReactor* DeleteGroups(grpc::CallbackServerContext* context,
+                                         const v1::DeleteGroupsRequest* request,
+                                         v1::DeleteGroupsResponse* response) override;
 
  private:
+  class DeleteCall;
+
   OffsetStore* const offsets_;
 };
 
