@@ -146,5 +146,25 @@ TEST_F(OffsetsE2ETest, BadEntriesFailAloneWithClearErrors) {
   EXPECT_EQ(FetchAll("app"), std::vector<std::string>{"orders-1=7"});
 }
 
+TEST_F(OffsetsE2ETest, DeletingSeveralGroupsAnswersEachOnce) {
+  Start({"--offsets-topic-partitions", "2"});
+  ASSERT_EQ(Commit("a", {{"t", 0, 1}}).partitions(0).error().code(), v1::NONE);
+  ASSERT_EQ(Commit("b", {{"t", 0, 2}, {"t", 1, 3}}).partitions(0).error().code(), v1::NONE);
+  v1::DeleteGroupsRequest request;
+  for (const char* g : {"a", "zz", "b", ""}) request.add_group_ids(g);
+  v1::DeleteGroupsResponse response;
+  ASSERT_TRUE(groups_->DeleteGroups(Context().get(), request, &response).ok());
+  ASSERT_EQ(response.results_size(), 4);
+  EXPECT_EQ(response.results(0).error().code(), v1::NONE);
+  EXPECT_EQ(response.results(1).error().code(), v1::GROUP_ID_NOT_FOUND);
+  EXPECT_EQ(response.results(2).error().code(), v1::NONE);
+  EXPECT_EQ(response.results(3).error().code(), v1::INVALID_REQUEST);
+  EXPECT_TRUE(FetchAll("a").empty());
+  EXPECT_TRUE(FetchAll("b").empty());
+  v1::ListGroupsResponse listed;
+  ASSERT_TRUE(groups_->ListGroups(Context().get(), {}, &listed).ok());
+  EXPECT_EQ(listed.groups_size(), 0);
+}
+
 }  // namespace
 }  // namespace runnel
