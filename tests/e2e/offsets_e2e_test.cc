@@ -1,9 +1,13 @@
 // Committed offsets through the Groups service of a real runneld: stored durably in
 // __consumer_offsets, read back after SIGTERM and SIGKILL restarts, bad entries refused alone.
 #include <grpcpp/grpcpp.h>
-#include <gtest/gtest.h>
 
+#include <gtest/gtest.h>
+#include <thread>
+
+#include "common/record/record_batch.h"
 #include "runnel/v1/admin.grpc.pb.h"
+#include "runnel/v1/broker.grpc.pb.h"
 #include "runnel/v1/groups.grpc.pb.h"
 #include "tests/e2e/broker_process.h"
 #include "tests/storage/storage_test_util.h"
@@ -144,6 +148,59 @@ TEST_F(OffsetsE2ETest, BadEntriesFailAloneWithClearErrors) {
   EXPECT_EQ(r.error().code(), v1::INVALID_REQUEST);
   EXPECT_NE(r.error().message().find("group_id is empty"), std::string::npos);
   EXPECT_EQ(FetchAll("app"), std::vector<std::string>{"orders-1=7"});
+}
+
+TEST_F(OffsetsE2ETest, CommittedOffsetsSurviveCompactionOfTheOffsetsTopic) {
+  Start({"--offsets-topic-partitions", "1"});
+  ASSERT_EQ(Commit("app", {{"other", 0, 7}}).partitions(0).error().code(), v1::NONE);
+  // Tiny segments, so the broker's maintenance (every second) has closed segments to compact.
+  v1::AlterConfigsRequest alter;
+  alter.set_topic("__consumer_offsets");
+  (*alter.mutable_set())["segment.bytes"] = "300";
+  v1::AlterConfigsResponse altered;
+  ASSERT_TRUE(admin_->AlterConfigs(Context().get(), alter, &altered).ok());
+  ASSERT_EQ(altered.error().code(), v1::NONE) << altered.error().message();
+  for (int i = 1; i <= 60; ++i) {
+    ASSERT_EQ(Commit("app", {{"orders", 0, i}}).partitions(0).error().code(), v1::NONE);
+  }
+  // Records left in the offsets topic's log, counted through Fetch.
+  auto broker = v1::Broker::NewStub(
+      grpc::CreateChannel(broker_->address(), grpc::InsecureChannelCredentials()));
+  auto stored_records = [&] {
+    v1::FetchRequest request;
+    v1::PartitionFetch* f = request.add_partitions();
+    f->set_topic("__consumer_offsets");
+    f->set_partition(0);
+    f->set_max_bytes(1 << 20);
+    int64_t offset = 0, records = 0;
+    for (int round = 0; round < 1000; ++round) {  // bounded walk over the log
+      f->set_offset(offset);
+      v1::FetchResponse response;
+      if (!broker->Fetch(Context().get(), request, &response).ok()) return int64_t{-1};
+      std::string_view rest = response.partitions(0).records();
+      if (rest.empty()) break;
+      while (!rest.empty()) {
+        auto view = record::RecordBatchView::Parse(rest);
+        if (!view.ok()) return int64_t{-1};
+        records += view->record_count();
+        offset = view->last_offset() + 1;
+        rest.remove_prefix(view->size());
+      }
+    }
+    return records;
+  };
+  int64_t left = stored_records();
+  for (int i = 0; i < 100 && left >= 61; ++i) {  // up to 10 s for a maintenance pass
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    left = stored_records();
+  }
+  EXPECT_LT(left, 61) << "no compaction of __consumer_offsets happened";
+  const std::vector<std::string> expected = {"orders-0=60", "other-0=7"};
+  EXPECT_EQ(FetchAll("app"), expected);
+  ASSERT_EQ(broker_->Stop(), 0) << broker_->output();
+  ASSERT_TRUE(broker_->Start()) << broker_->output();
+  Connect();
+  EXPECT_EQ(FetchAll("app"), expected) << "after compaction and a restart";
 }
 
 TEST_F(OffsetsE2ETest, DeletingSeveralGroupsAnswersEachOnce) {
