@@ -3,6 +3,8 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -11,6 +13,19 @@
 
 namespace runnel::client {
 namespace {
+
+// Runs `call` (one RPC with a fresh context) again after 100, 200 and 400 ms while it fails with
+// UNAVAILABLE: a broker that is starting, restarting or briefly overloaded. An unreachable broker
+// is still reported within a second.
+template <typename Call>
+grpc::Status WithRetries(Call call) {
+  grpc::Status s = call();
+  for (int attempt = 0; attempt < 3 && s.error_code() == grpc::StatusCode::UNAVAILABLE; ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100 << attempt));
+    s = call();
+  }
+  return s;
+}
 
 absl::Status RpcError(const grpc::Status& s, const std::string& what) {
   return absl::UnavailableError(absl::StrCat(what, ": ", s.error_message(), " (gRPC code ",
@@ -104,7 +119,8 @@ absl::Status Admin::CreateTopic(const TopicSpec& topic) {
   t->set_replication_factor(topic.replication_factor);
   t->mutable_configs()->insert(topic.configs.begin(), topic.configs.end());
   v1::CreateTopicsResponse response;
-  const grpc::Status s = stub_->CreateTopics(Context().get(), request, &response);
+  const grpc::Status s =
+      WithRetries([&] { return stub_->CreateTopics(Context().get(), request, &response); });
   if (!s.ok()) return RpcError(s, "create topic " + topic.name);
   return ToStatus(response.topics(0).error(), "create topic " + topic.name);
 }
@@ -113,7 +129,8 @@ absl::Status Admin::DeleteTopic(const std::string& name) {
   v1::DeleteTopicsRequest request;
   request.add_names(name);
   v1::DeleteTopicsResponse response;
-  const grpc::Status s = stub_->DeleteTopics(Context().get(), request, &response);
+  const grpc::Status s =
+      WithRetries([&] { return stub_->DeleteTopics(Context().get(), request, &response); });
   if (!s.ok()) return RpcError(s, "delete topic " + name);
   return ToStatus(response.topics(0).error(), "delete topic " + name);
 }
@@ -122,7 +139,8 @@ absl::StatusOr<std::vector<v1::TopicListing>> Admin::ListTopics(bool include_int
   v1::ListTopicsRequest request;
   request.set_include_internal(include_internal);
   v1::ListTopicsResponse response;
-  const grpc::Status s = stub_->ListTopics(Context().get(), request, &response);
+  const grpc::Status s =
+      WithRetries([&] { return stub_->ListTopics(Context().get(), request, &response); });
   if (!s.ok()) return RpcError(s, "list topics");
   return std::vector<v1::TopicListing>(response.topics().begin(), response.topics().end());
 }
@@ -131,7 +149,8 @@ absl::StatusOr<TopicDescription> Admin::DescribeTopic(const std::string& name) {
   v1::DescribeTopicsRequest request;
   request.add_names(name);
   v1::DescribeTopicsResponse response;
-  const grpc::Status s = stub_->DescribeTopics(Context().get(), request, &response);
+  const grpc::Status s =
+      WithRetries([&] { return stub_->DescribeTopics(Context().get(), request, &response); });
   if (!s.ok()) return RpcError(s, "describe topic " + name);
   const v1::TopicDescription& t = response.topics(0);
   RETURN_IF_ERROR(ToStatus(t.error(), "describe topic " + name));
@@ -157,14 +176,16 @@ absl::Status Admin::AlterTopicConfigs(const std::string& name,
   request.mutable_set()->insert(set.begin(), set.end());
   for (const auto& key : remove) request.add_delete_(key);
   v1::AlterConfigsResponse response;
-  const grpc::Status s = stub_->AlterConfigs(Context().get(), request, &response);
+  const grpc::Status s =
+      WithRetries([&] { return stub_->AlterConfigs(Context().get(), request, &response); });
   if (!s.ok()) return RpcError(s, "alter configs of " + name);
   return ToStatus(response.error(), "alter configs of " + name);
 }
 
 absl::StatusOr<ClusterDescription> Admin::DescribeCluster() {
   v1::DescribeClusterResponse response;
-  const grpc::Status s = stub_->DescribeCluster(Context().get(), {}, &response);
+  const grpc::Status s =
+      WithRetries([&] { return stub_->DescribeCluster(Context().get(), {}, &response); });
   if (!s.ok()) return RpcError(s, "describe cluster");
   ClusterDescription out{response.cluster_id(), response.controller_id(), {}};
   for (const auto& b : response.brokers()) {
@@ -175,7 +196,8 @@ absl::StatusOr<ClusterDescription> Admin::DescribeCluster() {
 
 absl::StatusOr<std::vector<GroupListing>> Admin::ListGroups() {
   v1::ListGroupsResponse response;
-  const grpc::Status s = groups_->ListGroups(Context().get(), {}, &response);
+  const grpc::Status s =
+      WithRetries([&] { return groups_->ListGroups(Context().get(), {}, &response); });
   if (!s.ok()) return RpcError(s, "list groups");
   std::vector<GroupListing> out;
   for (const auto& g : response.groups()) out.push_back({g.group_id(), g.state(), g.members()});
@@ -186,7 +208,8 @@ absl::StatusOr<std::vector<GroupPartition>> Admin::DescribeGroup(const std::stri
   v1::FetchOffsetsRequest request;
   request.set_group_id(group);
   v1::FetchOffsetsResponse response;
-  const grpc::Status s = groups_->FetchOffsets(Context().get(), request, &response);
+  const grpc::Status s =
+      WithRetries([&] { return groups_->FetchOffsets(Context().get(), request, &response); });
   if (!s.ok()) return RpcError(s, "describe group " + group);
   RETURN_IF_ERROR(ToStatus(response.error(), "describe group " + group));
   if (response.partitions().empty()) {
@@ -220,7 +243,8 @@ absl::Status Admin::DeleteGroup(const std::string& group) {
   v1::DeleteGroupsRequest request;
   request.add_group_ids(group);
   v1::DeleteGroupsResponse response;
-  const grpc::Status s = groups_->DeleteGroups(Context().get(), request, &response);
+  const grpc::Status s =
+      WithRetries([&] { return groups_->DeleteGroups(Context().get(), request, &response); });
   if (!s.ok()) return RpcError(s, "delete group " + group);
   if (response.results_size() != 1) return absl::InternalError("delete group: no result");
   return ToStatus(response.results(0).error(), "delete group " + group);
@@ -269,7 +293,8 @@ absl::StatusOr<std::vector<GroupPartition>> Admin::ResetGroupOffsets(const std::
         absl::StrCat("partition ", spec.partition.value_or(-1), " is not in topic ", topic));
   }
   v1::CommitOffsetsResponse response;
-  const grpc::Status s = groups_->CommitOffsets(Context().get(), request, &response);
+  const grpc::Status s =
+      WithRetries([&] { return groups_->CommitOffsets(Context().get(), request, &response); });
   if (!s.ok()) return RpcError(s, "reset offsets of group " + group);
   RETURN_IF_ERROR(ToStatus(response.error(), "reset offsets of group " + group));
   for (const auto& r : response.partitions()) {

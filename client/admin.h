@@ -3,7 +3,8 @@
 // broker's per-topic error codes map to codes a caller can branch on (AlreadyExists, NotFound,
 // InvalidArgument, ...).
 //
-// Thread-safety: an Admin may be used from several threads at once (each call is one RPC).
+// A call that finds the broker UNAVAILABLE (starting, restarting) is tried again after 100, 200
+// and 400 ms. Thread-safety: an Admin may be used from several threads at once.
 #pragma once
 
 #include <map>

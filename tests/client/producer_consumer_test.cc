@@ -48,7 +48,8 @@ class ProducerConsumerTest : public ::testing::Test {
   void CreateTopic(const std::string& name, int partitions) {
     auto admin = Admin::Create({.bootstrap_servers = broker_->address()});
     ASSERT_TRUE(admin.ok());
-    ASSERT_TRUE((*admin)->CreateTopic({name, partitions, 0, {}}).ok());
+    const absl::Status created = (*admin)->CreateTopic({name, partitions, 0, {}});
+    ASSERT_TRUE(created.ok()) << created;
   }
 
   std::unique_ptr<Producer> MakeProducer(Properties extra = {}) {
