@@ -49,7 +49,7 @@ void OffsetStore::Apply(const OffsetKey& key, std::optional<CommittedOffset> val
 absl::Status OffsetStore::Load() {
   const std::optional<TopicInfo> topic = partitions_->topics().Get(kTopic);
   if (!topic.has_value()) return absl::OkStatus();
-  auto log_ = logging::Get("broker");
+  auto logger = logging::Get("broker");
   int64_t records = 0;
   for (int32_t p = 0; p < topic->partitions; ++p) {
     ASSIGN_OR_RETURN(storage::Log * log, partitions_->GetLog(kTopic, p, false));
@@ -62,16 +62,23 @@ absl::Status OffsetStore::Load() {
         ASSIGN_OR_RETURN(const record::RecordBatchView view, record::RecordBatchView::Parse(rest));
         rest.remove_prefix(view.size());
         offset = view.last_offset() + 1;
-        ASSIGN_OR_RETURN(record::RecordIterator it, record::RecordIterator::Create(view));
+        // A batch that does not decode is reported and skipped: its groups fall back to
+        // auto.offset.reset rather than the broker refusing to start.
+        auto it = record::RecordIterator::Create(view);
+        if (!it.ok()) {
+          logger->error("{}-{} batch at offset {}: {}; skipped", kTopic, p, view.base_offset(),
+                        it.status().ToString());
+          continue;
+        }
         record::Record r;
         MutexLock lock(&mu_);
-        while (it.Next(&r)) {
+        while (it->Next(&r)) {
           if (!r.key.has_value()) continue;
           auto key = DecodeOffsetKey(*r.key);
           if (!key.ok()) {
             if (!absl::IsUnimplemented(key.status())) {
-              log_->warn("{}-{} offset {}: {}; skipped", kTopic, p, r.offset,
-                         key.status().ToString());
+              logger->warn("{}-{} offset {}: {}; skipped", kTopic, p, r.offset,
+                           key.status().ToString());
             }
             continue;
           }
@@ -81,18 +88,21 @@ absl::Status OffsetStore::Load() {
           }
           auto value = DecodeOffsetValue(*r.value);
           if (!value.ok()) {
-            log_->warn("{}-{} offset {}: {}; skipped", kTopic, p, r.offset,
-                       value.status().ToString());
+            logger->warn("{}-{} offset {}: {}; skipped", kTopic, p, r.offset,
+                         value.status().ToString());
             continue;
           }
           Apply(*key, *std::move(value));
           ++records;
         }
-        RETURN_IF_ERROR(it.status());
+        if (!it->status().ok()) {
+          logger->error("{}-{} batch at offset {}: {}; the rest of it skipped", kTopic, p,
+                        view.base_offset(), it->status().ToString());
+        }
       }
     }
   }
-  log_->info("loaded {} committed offsets from {}", records, kTopic);
+  logger->info("loaded {} committed offsets from {}", records, kTopic);
   return absl::OkStatus();
 }
 

@@ -41,8 +41,9 @@ class OffsetStore {
   // kMaxMetadataBytes.
   static absl::Status Check(const OffsetCommit& commit);
 
-  // Reads every partition of the topic, if it exists, into memory. Records it cannot decode are
-  // logged and skipped.
+  // Reads every partition of the topic, if it exists, into memory. Records and batches it cannot
+  // decode are logged and skipped (their groups fall back to auto.offset.reset); only an unreadable
+  // log fails the load.
   absl::Status Load();
 
   // Checks every entry (InvalidArgument naming the first bad one; nothing is stored then),

@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <gtest/gtest.h>
+#include <fstream>
 #include <thread>
 
 #include "common/record/record_batch.h"
@@ -201,6 +202,26 @@ TEST_F(OffsetsE2ETest, CommittedOffsetsSurviveCompactionOfTheOffsetsTopic) {
   ASSERT_TRUE(broker_->Start()) << broker_->output();
   Connect();
   EXPECT_EQ(FetchAll("app"), expected) << "after compaction and a restart";
+}
+
+TEST_F(OffsetsE2ETest, AnUndecodableStoredBatchIsSkippedAtStart) {
+  Start({"--offsets-topic-partitions", "1"});
+  ASSERT_EQ(Commit("first", {{"t", 0, 1}}).partitions(0).error().code(), v1::NONE);
+  ASSERT_EQ(Commit("second", {{"t", 0, 2}}).partitions(0).error().code(), v1::NONE);
+  ASSERT_EQ(broker_->Stop(), 0) << broker_->output();
+  // Give the first batch an unknown codec id (attributes' low bits, byte 22 of the batch). After
+  // a clean shutdown the broker does not rescan, so the load meets it.
+  const std::string segment = dir_.Sub("data") + "/__consumer_offsets-0/00000000000000000000.log";
+  std::fstream file(segment, std::ios::in | std::ios::out | std::ios::binary);
+  ASSERT_TRUE(file.good());
+  file.seekp(22);
+  file.put(static_cast<char>(0x07));
+  file.close();
+  ASSERT_TRUE(broker_->Start()) << broker_->output();
+  Connect();
+  EXPECT_TRUE(FetchAll("first").empty());
+  EXPECT_EQ(FetchAll("second"), std::vector<std::string>{"t-0=2"});
+  EXPECT_NE(broker_->output().find("batch at offset 0"), std::string::npos) << broker_->output();
 }
 
 TEST_F(OffsetsE2ETest, DeletingSeveralGroupsAnswersEachOnce) {
