@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <thread>
@@ -144,17 +145,20 @@ class Consumer::Impl {
     std::deque<CompletedFetch> completed;
   };
 
-  // One Fetch RPC in flight; shared with gRPC's completion callback.
+  // One Fetch RPC in flight on the consumer's own completion queue (cq_), which Poll waits on:
+  // no gRPC callback threads are involved. (gRPC 1.51's callback API, used here before, could
+  // abort in its shared callback queue when consumers came and went.)
   struct FetchCall {
     grpc::ClientContext context;
     v1::FetchRequest request;
     v1::FetchResponse response;
+    grpc::Status status;
+    std::unique_ptr<grpc::ClientAsyncResponseReader<v1::FetchResponse>> reader;
     std::map<TopicPartition, uint64_t> epochs;  // of the partitions asked for, when asked
-    Mutex mu;
-    CondVar cv;
-    bool done ABSL_GUARDED_BY(mu) = false;
-    grpc::Status status ABSL_GUARDED_BY(mu);
+    bool done = false;
   };
+  // Waits on cq_ until the fetch in flight completes or `deadline`; true if it completed.
+  bool WaitForFetch(Clock::time_point deadline);
 
   PartitionState* Find(const TopicPartition& tp);
   void SetPosition(PartitionState* p, int64_t offset);
@@ -177,7 +181,8 @@ class Consumer::Impl {
   Clock::time_point last_auto_commit_ = Clock::now();
   const std::shared_ptr<spdlog::logger> log_ = logging::Get("client");
   std::map<TopicPartition, PartitionState> partitions_;
-  std::shared_ptr<FetchCall> fetch_;  // the fetch in flight, if any
+  grpc::CompletionQueue cq_;
+  std::unique_ptr<FetchCall> fetch_;  // the fetch in flight, if any (its tag on cq_)
   Clock::time_point retry_at_{};      // after a failed fetch, no new one before this
   size_t drain_start_ = 0;            // round-robin start of Drain, for fairness
   // Epochs come from one counter, so a partition assigned again never reuses an epoch that a
@@ -356,7 +361,7 @@ absl::StatusOr<int64_t> Consumer::Impl::Position(const TopicPartition& tp) {
 
 void Consumer::Impl::MaybeSendFetch() {
   if (fetch_ != nullptr || closed_ || Clock::now() < retry_at_) return;
-  auto call = std::make_shared<FetchCall>();
+  auto call = std::make_unique<FetchCall>();
   for (const auto& [tp, p] : partitions_) {
     // One buffered response per partition is enough; the next is fetched as it is consumed.
     if (p.paused || !p.position.has_value() || p.completed.size() > 1) continue;
@@ -374,23 +379,33 @@ void Consumer::Impl::MaybeSendFetch() {
   call->context.set_deadline(
       std::chrono::system_clock::now() +
       std::chrono::milliseconds(int64_t{options_.fetch_max_wait_ms} + options_.request_timeout_ms));
-  fetch_ = call;
-  stub_->async()->Fetch(&call->context, &call->request, &call->response,
-                        [call](grpc::Status status) {
-                          MutexLock lock(&call->mu);
-                          call->status = std::move(status);
-                          call->done = true;
-                          call->cv.SignalAll();
-                        });
+  call->reader = stub_->AsyncFetch(&call->context, call->request, &cq_);
+  call->reader->Finish(&call->response, &call->status, call.get());
+  fetch_ = std::move(call);
+}
+
+bool Consumer::Impl::WaitForFetch(Clock::time_point deadline) {
+  while (!fetch_->done) {
+    void* tag = nullptr;
+    bool ok = false;
+    if (deadline == Clock::time_point::max()) {
+      if (!cq_.Next(&tag, &ok)) return false;  // shut down
+    } else {
+      const auto left = std::max(deadline - Clock::now(), Clock::duration::zero());
+      const auto got =
+          cq_.AsyncNext(&tag, &ok,
+                        std::chrono::system_clock::now() +
+                            std::chrono::duration_cast<std::chrono::system_clock::duration>(left));
+      if (got != grpc::CompletionQueue::GOT_EVENT) return false;
+    }
+    if (tag == fetch_.get()) fetch_->done = true;  // Finish always reports ok=true
+  }
+  return true;
 }
 
 absl::Status Consumer::Impl::TakeFetch() {
-  std::shared_ptr<FetchCall> call = std::move(fetch_);
-  grpc::Status status;
-  {
-    MutexLock lock(&call->mu);
-    status = call->status;
-  }
+  std::unique_ptr<FetchCall> call = std::move(fetch_);
+  const grpc::Status status = call->status;
   if (!status.ok()) {
     // The broker restarting or unreachable: try again after retry.backoff.ms, as Kafka does.
     log_->warn("consumer: fetch from {} failed: {}", target_, status.error_message());
@@ -525,7 +540,9 @@ absl::Status Consumer::Impl::Drain(std::vector<ConsumerRecord>* out) {
 
 absl::StatusOr<std::vector<ConsumerRecord>> Consumer::Impl::Poll(int64_t timeout_ms) {
   if (closed_) return absl::FailedPreconditionError("consumer is closed");
-  const auto deadline = Clock::now() + std::chrono::milliseconds(std::max<int64_t>(timeout_ms, 0));
+  // (A timeout beyond a year is a year: the deadline arithmetic must not overflow.)
+  const auto deadline = Clock::now() + std::chrono::milliseconds(std::clamp<int64_t>(
+                                           timeout_ms, 0, 365LL * 24 * 3600 * 1000));
   RETURN_IF_ERROR(ResolvePositions());
   if (!options_.group_id.empty() && options_.enable_auto_commit &&
       Clock::now() - last_auto_commit_ >=
@@ -548,17 +565,8 @@ absl::StatusOr<std::vector<ConsumerRecord>> Consumer::Impl::Poll(int64_t timeout
           deadline - now, std::chrono::milliseconds(std::max(options_.retry_backoff_ms, 1))));
       continue;
     }
-    {
-      MutexLock lock(&fetch_->mu);
-      // A finished fetch is taken even when the timeout is 0.
-      while (!fetch_->done) {
-        const auto left =
-            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-        if (left.count() <= 0) break;
-        fetch_->cv.WaitWithTimeout(&fetch_->mu, left);
-      }
-      if (!fetch_->done) return records;
-    }
+    // A finished fetch is taken even when the timeout is 0.
+    if (!WaitForFetch(deadline)) return records;
     RETURN_IF_ERROR(TakeFetch());
   }
 }
@@ -632,10 +640,17 @@ void Consumer::Impl::Close() {
     if (!s.ok()) log_->warn("consumer: commit on close: {}", s.ToString());
   }
   closed_ = true;
-  if (fetch_ == nullptr) return;
-  fetch_->context.TryCancel();
-  MutexLock lock(&fetch_->mu);
-  while (!fetch_->done) fetch_->cv.Wait(&fetch_->mu);
+  if (fetch_ != nullptr) {
+    fetch_->context.TryCancel();
+    WaitForFetch(Clock::time_point::max());
+    fetch_.reset();
+  }
+  // A completion queue must be shut down and drained before it is destroyed.
+  cq_.Shutdown();
+  void* tag = nullptr;
+  bool ok = false;
+  while (cq_.Next(&tag, &ok)) {
+  }
 }
 
 // --- Consumer ----------------------------------------------------------------------------------
