@@ -6,6 +6,7 @@
 #include <bit>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <type_traits>
 
 namespace runnel {
@@ -42,6 +43,14 @@ inline void StoreBigEndian(void* p, T v) {
     v = static_cast<T>(ByteSwap(static_cast<std::make_unsigned_t<T>>(v)));
   }
   std::memcpy(p, &v, sizeof(T));
+}
+
+// Appends `v` to `*out` in big-endian byte order.
+template <typename T>
+inline void AppendBigEndian(std::string* out, T v) {
+  char buf[sizeof(T)];
+  StoreBigEndian<T>(buf, v);
+  out->append(buf, sizeof(T));
 }
 
 }  // namespace runnel

@@ -11,15 +11,8 @@ namespace {
 constexpr int16_t kKeyVersion = 1;
 constexpr int16_t kValueVersion = 3;
 
-template <typename T>
-void Put(std::string* out, T v) {
-  char buf[sizeof(T)];
-  StoreBigEndian<T>(buf, v);
-  out->append(buf, sizeof(T));
-}
-
 void PutString(std::string* out, std::string_view s) {
-  Put<int16_t>(out, static_cast<int16_t>(s.size()));
+  AppendBigEndian<int16_t>(out, static_cast<int16_t>(s.size()));
   out->append(s);
 }
 
@@ -56,20 +49,20 @@ class Reader {
 
 std::string EncodeOffsetKey(const OffsetKey& key) {
   std::string out;
-  Put<int16_t>(&out, kKeyVersion);
+  AppendBigEndian<int16_t>(&out, kKeyVersion);
   PutString(&out, key.group);
   PutString(&out, key.topic);
-  Put<int32_t>(&out, key.partition);
+  AppendBigEndian<int32_t>(&out, key.partition);
   return out;
 }
 
 std::string EncodeOffsetValue(const CommittedOffset& value) {
   std::string out;
-  Put<int16_t>(&out, kValueVersion);
-  Put<int64_t>(&out, value.offset);
-  Put<int32_t>(&out, value.leader_epoch);
+  AppendBigEndian<int16_t>(&out, kValueVersion);
+  AppendBigEndian<int64_t>(&out, value.offset);
+  AppendBigEndian<int32_t>(&out, value.leader_epoch);
   PutString(&out, value.metadata);
-  Put<int64_t>(&out, value.commit_timestamp);
+  AppendBigEndian<int64_t>(&out, value.commit_timestamp);
   return out;
 }
 

@@ -14,13 +14,6 @@ constexpr size_t kCrcAt = 2;      // uint32: CRC32C of [kCrcStart, end)
 constexpr size_t kCrcStart = 6;   // endOffset (int64), producerCount (int32), producers
 constexpr size_t kHeaderSize = 18;
 
-template <typename T>
-void Put(std::string* out, T value) {
-  char buf[sizeof(T)];
-  StoreBigEndian<T>(buf, value);
-  out->append(buf, sizeof(T));
-}
-
 absl::Status Bad(const std::string& what) {
   return absl::DataLossError(absl::StrCat(kProducerStateFile, ": ", what));
 }
@@ -63,19 +56,19 @@ absl::Status ReadEntry(ByteReader* in, int64_t previous_id, int64_t end_offset, 
 
 std::string EncodeProducerStateSnapshot(const ProducerStateTable& table, int64_t end_offset) {
   std::string out;
-  Put<int16_t>(&out, kProducerStateVersion);
-  Put<uint32_t>(&out, 0);  // the CRC, filled in last
-  Put<int64_t>(&out, end_offset);
-  Put<int32_t>(&out, static_cast<int32_t>(table.producers().size()));
+  AppendBigEndian<int16_t>(&out, kProducerStateVersion);
+  AppendBigEndian<uint32_t>(&out, 0);  // the CRC, filled in last
+  AppendBigEndian<int64_t>(&out, end_offset);
+  AppendBigEndian<int32_t>(&out, static_cast<int32_t>(table.producers().size()));
   for (const auto& [id, entry] : table.producers()) {
-    Put<int64_t>(&out, id);
-    Put<int16_t>(&out, entry.epoch);
-    Put<int8_t>(&out, static_cast<int8_t>(entry.batches.size()));
+    AppendBigEndian<int64_t>(&out, id);
+    AppendBigEndian<int16_t>(&out, entry.epoch);
+    AppendBigEndian<int8_t>(&out, static_cast<int8_t>(entry.batches.size()));
     for (const ProducerBatch& b : entry.batches) {
-      Put<int32_t>(&out, b.base_sequence);
-      Put<int32_t>(&out, b.last_sequence);
-      Put<int64_t>(&out, b.base_offset);
-      Put<int64_t>(&out, b.last_offset);
+      AppendBigEndian<int32_t>(&out, b.base_sequence);
+      AppendBigEndian<int32_t>(&out, b.last_sequence);
+      AppendBigEndian<int64_t>(&out, b.base_offset);
+      AppendBigEndian<int64_t>(&out, b.last_offset);
     }
   }
   StoreBigEndian<uint32_t>(out.data() + kCrcAt,
