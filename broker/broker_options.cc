@@ -37,12 +37,16 @@ absl::Status ApplyToml(const std::string& path, BrokerOptions* o) {
                                                  : &o->log_level;
       *field = *v;
     } else if (name == "node_id" || name == "num_partitions" ||
-               name == "offsets_topic_partitions") {
+               name == "offsets_topic_partitions" || name == "group_session_timeout_ms" ||
+               name == "group_heartbeat_interval_ms") {
       const auto v = node.value<int64_t>();
       if (!v) return bad("an integer");
-      (name == "node_id"          ? o->node_id
-       : name == "num_partitions" ? o->num_partitions
-                                  : o->offsets_topic_partitions) = static_cast<int32_t>(*v);
+      (name == "node_id"                    ? o->node_id
+       : name == "num_partitions"           ? o->num_partitions
+       : name == "offsets_topic_partitions" ? o->offsets_topic_partitions
+       : name == "group_session_timeout_ms" ? o->group_session_timeout_ms
+                                            : o->group_heartbeat_interval_ms) =
+          static_cast<int32_t>(*v);
     } else if (name == "auto_create_topics_enable") {
       const auto v = node.value<bool>();
       if (!v) return bad("true or false");
@@ -71,6 +75,14 @@ absl::Status BrokerOptions::Validate() const {
   if (offsets_topic_partitions < 1) {
     return absl::InvalidArgumentError("offsets_topic_partitions: must be at least 1");
   }
+  if (group_heartbeat_interval_ms < 1) {
+    return absl::InvalidArgumentError("group_heartbeat_interval_ms: must be at least 1");
+  }
+  if (group_session_timeout_ms <= group_heartbeat_interval_ms) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("group_session_timeout_ms: must be more than group_heartbeat_interval_ms (",
+                     group_heartbeat_interval_ms, ")"));
+  }
   if (!peers.empty()) {
     return absl::InvalidArgumentError(
         "--peers: clustering is not available yet (it arrives with the replication issue); "
@@ -84,7 +96,8 @@ absl::StatusOr<BrokerOptions> ParseBrokerOptions(int argc, const char* const* ar
   *help = false;
   CLI::App app{"runneld: the Runnel broker"};
   std::optional<std::string> data_dir, grpc_addr, http_addr, peers, log_level, config;
-  std::optional<int32_t> node_id, num_partitions, offsets_partitions;
+  std::optional<int32_t> node_id, num_partitions, offsets_partitions, session_timeout,
+      heartbeat_interval;
   std::optional<bool> auto_create;
   app.add_option("--data-dir", data_dir, "data directory (default ./data)");
   app.add_option("--grpc-addr", grpc_addr,
@@ -98,6 +111,11 @@ absl::StatusOr<BrokerOptions> ParseBrokerOptions(int argc, const char* const* ar
   app.add_option("--num-partitions", num_partitions, "partitions of auto-created topics");
   app.add_option("--offsets-topic-partitions", offsets_partitions,
                  "partitions of __consumer_offsets when it is created (default 50)");
+  app.add_option("--group-session-timeout-ms", session_timeout,
+                 "a consumer-group member that does not heartbeat for this long is removed "
+                 "(default 45000)");
+  app.add_option("--group-heartbeat-interval-ms", heartbeat_interval,
+                 "how often consumer-group members heartbeat (default 5000)");
   app.add_option("--auto-create-topics", auto_create,
                  "create unknown topics on produce (true/false)");
   try {
@@ -120,6 +138,8 @@ absl::StatusOr<BrokerOptions> ParseBrokerOptions(int argc, const char* const* ar
   if (num_partitions) o.num_partitions = *num_partitions;
   if (auto_create) o.auto_create_topics = *auto_create;
   if (offsets_partitions) o.offsets_topic_partitions = *offsets_partitions;
+  if (session_timeout) o.group_session_timeout_ms = *session_timeout;
+  if (heartbeat_interval) o.group_heartbeat_interval_ms = *heartbeat_interval;
   RETURN_IF_ERROR(o.Validate());
   return o;
 }

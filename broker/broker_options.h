@@ -18,6 +18,9 @@ struct BrokerOptions {
   int32_t num_partitions = 1;             // num.partitions
   bool auto_create_topics = true;         // auto.create.topics.enable
   int32_t offsets_topic_partitions = 50;  // offsets.topic.num.partitions (of __consumer_offsets)
+  // Consumer-group members: the broker decides, as in Kafka's consumer protocol.
+  int32_t group_session_timeout_ms = 45000;    // group.consumer.session.timeout.ms
+  int32_t group_heartbeat_interval_ms = 5000;  // group.consumer.heartbeat.interval.ms
 
   absl::Status Validate() const;
 };

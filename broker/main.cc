@@ -122,7 +122,10 @@ int Run(int argc, char** argv) {
   AdminService admin_service(partitions->get(), &identity);
   OffsetStore offsets(partitions->get(), options->offsets_topic_partitions);
   if (absl::Status s = offsets.Load(); !s.ok()) return Fail("cannot load committed offsets", s);
-  GroupsService groups_service(&offsets);
+  GroupCoordinator coordinator(&*topics,
+                               {.session_timeout_ms = options->group_session_timeout_ms,
+                                .heartbeat_interval_ms = options->group_heartbeat_interval_ms});
+  GroupsService groups_service(&coordinator, &offsets);
 
   grpc::ServerBuilder builder;
   int port = 0;

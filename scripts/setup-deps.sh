@@ -9,7 +9,7 @@ PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config clang-format
   # networking, RPC, logging, base libraries
   libasio-dev libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
-  libspdlog-dev libabsl-dev
+  libspdlog-dev libabsl-dev libre2-dev
   # compression codecs used by the RecordBatch v2 codec
   liblz4-dev libzstd-dev libsnappy-dev zlib1g-dev
   # CLI, config, HTTP, state stores, JSON

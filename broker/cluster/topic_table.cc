@@ -43,6 +43,7 @@ absl::StatusOr<TopicInfo> FromJson(const json& j) {
 TopicTable::TopicTable(TopicTable&& other) noexcept : path_(std::move(other.path_)) {
   MutexLock lock(&other.mu_);
   topics_ = std::move(other.topics_);
+  version_ = other.version_;
 }
 
 absl::Status TopicTable::Validate(const TopicInfo& topic) {
@@ -85,6 +86,11 @@ absl::StatusOr<TopicTable> TopicTable::Open(const std::string& data_dir) {
   return table;
 }
 
+uint64_t TopicTable::version() const {
+  MutexLock lock(&mu_);
+  return version_;
+}
+
 absl::Status TopicTable::PersistLocked() const {
   json topics = json::array();
   for (const auto& [name, topic] : topics_) topics.push_back(ToJson(topic));
@@ -99,7 +105,11 @@ absl::Status TopicTable::Create(const TopicInfo& topic) {
   }
   topics_[topic.name] = topic;
   absl::Status persisted = PersistLocked();
-  if (!persisted.ok()) topics_.erase(topic.name);
+  if (!persisted.ok()) {
+    topics_.erase(topic.name);
+  } else {
+    ++version_;
+  }
   return persisted;
 }
 
@@ -112,7 +122,11 @@ absl::Status TopicTable::Delete(const std::string& name) {
   const TopicInfo removed = it->second;
   topics_.erase(it);
   absl::Status persisted = PersistLocked();
-  if (!persisted.ok()) topics_[name] = removed;
+  if (!persisted.ok()) {
+    topics_[name] = removed;
+  } else {
+    ++version_;
+  }
   return persisted;
 }
 

@@ -46,6 +46,9 @@ class TopicTable {
 
   std::optional<TopicInfo> Get(const std::string& name) const;
   std::vector<TopicInfo> List() const;  // by name
+  // Grows with every created or deleted topic, so callers can tell cheaply whether the set of
+  // topics may have changed since they last looked.
+  uint64_t version() const;
 
   // Checks a topic definition without adding it.
   static absl::Status Validate(const TopicInfo& topic);
@@ -59,6 +62,7 @@ class TopicTable {
   std::string path_;
   mutable Mutex mu_;
   std::map<std::string, TopicInfo> topics_ ABSL_GUARDED_BY(mu_);
+  uint64_t version_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace runnel::broker

@@ -1,8 +1,42 @@
 #include "broker/server/groups_service.h"
 
+#include <map>
+
+#include "absl/strings/str_cat.h"
 #include "broker/server/error_codes.h"
 
 namespace runnel::broker {
+
+grpc::ServerUnaryReactor* GroupsService::ConsumerGroupHeartbeat(
+    grpc::CallbackServerContext* context, const v1::ConsumerGroupHeartbeatRequest* request,
+    v1::ConsumerGroupHeartbeatResponse* response) {
+  coordinator_->Heartbeat(*request, context->peer(), response);
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* GroupsService::DescribeGroups(grpc::CallbackServerContext* context,
+                                                        const v1::DescribeGroupsRequest* request,
+                                                        v1::DescribeGroupsResponse* response) {
+  for (const std::string& group : request->group_ids()) {
+    v1::GroupDescription* description = response->add_groups();
+    description->set_group_id(group);
+    if (group.empty()) {
+      SetError(absl::InvalidArgumentError("group_id is empty"), description->mutable_error());
+    } else if (!coordinator_->Describe(group, description)) {
+      description->set_state("Empty");
+      if (offsets_->FetchAll(group).empty()) {
+        description->mutable_error()->set_code(v1::GROUP_ID_NOT_FOUND);
+        description->mutable_error()->set_message("group " + group +
+                                                  " has no members and no committed offsets");
+      }
+    }
+  }
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
 
 grpc::ServerUnaryReactor* GroupsService::CommitOffsets(grpc::CallbackServerContext* context,
                                                        const v1::CommitOffsetsRequest* request,
@@ -10,6 +44,13 @@ grpc::ServerUnaryReactor* GroupsService::CommitOffsets(grpc::CallbackServerConte
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (request->group_id().empty()) {
     SetError(absl::InvalidArgumentError("group_id is empty"), response->mutable_error());
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+  if (v1::Error member = coordinator_->CheckCommit(request->group_id(), request->member_id(),
+                                                   request->member_epoch());
+      member.code() != v1::NONE) {
+    *response->mutable_error() = std::move(member);
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
@@ -82,11 +123,15 @@ grpc::ServerUnaryReactor* GroupsService::FetchOffsets(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* GroupsService::ListGroups(grpc::CallbackServerContext* context,
                                                     const v1::ListGroupsRequest* /*request*/,
                                                     v1::ListGroupsResponse* response) {
+  std::map<std::string, v1::GroupListing> groups;
   for (const std::string& group : offsets_->Groups()) {
-    v1::GroupListing* listing = response->add_groups();
-    listing->set_group_id(group);
-    listing->set_state("Empty");  // membership arrives with the consumer-group issue
+    groups[group].set_group_id(group);
+    groups[group].set_state("Empty");
   }
+  for (v1::GroupListing& listing : coordinator_->List()) {
+    groups[listing.group_id()] = std::move(listing);
+  }
+  for (auto& [id, listing] : groups) *response->add_groups() = std::move(listing);
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
   return reactor;
@@ -95,9 +140,13 @@ grpc::ServerUnaryReactor* GroupsService::ListGroups(grpc::CallbackServerContext*
 // Deletes the groups one after another, each answered when its tombstones are durable.
 class GroupsService::DeleteCall {
  public:
-  DeleteCall(OffsetStore* offsets, grpc::ServerUnaryReactor* reactor,
+  DeleteCall(GroupCoordinator* coordinator, OffsetStore* offsets, grpc::ServerUnaryReactor* reactor,
              const v1::DeleteGroupsRequest* request, v1::DeleteGroupsResponse* response)
-      : offsets_(offsets), reactor_(reactor), request_(request), response_(response) {}
+      : coordinator_(coordinator),
+        offsets_(offsets),
+        reactor_(reactor),
+        request_(request),
+        response_(response) {}
 
   // Deletes group `i` onwards; finishes the RPC after the last. Deletes itself when done.
   void Next(int i) {
@@ -107,6 +156,12 @@ class GroupsService::DeleteCall {
       result->set_group_id(group);
       if (group.empty()) {
         SetError(absl::InvalidArgumentError("group_id is empty"), result->mutable_error());
+        continue;
+      }
+      if (const int members = coordinator_->MemberCount(group); members > 0) {
+        result->mutable_error()->set_code(v1::NON_EMPTY_GROUP);
+        result->mutable_error()->set_message(absl::StrCat(
+            "group ", group, " has ", members, " active member(s); stop them before deleting it"));
         continue;
       }
       const absl::Status s = offsets_->DeleteGroup(group, [this, i, result](absl::Status done) {
@@ -121,6 +176,7 @@ class GroupsService::DeleteCall {
   }
 
  private:
+  GroupCoordinator* const coordinator_;
   OffsetStore* const offsets_;
   grpc::ServerUnaryReactor* const reactor_;
   const v1::DeleteGroupsRequest* const request_;
@@ -131,7 +187,7 @@ grpc::ServerUnaryReactor* GroupsService::DeleteGroups(grpc::CallbackServerContex
                                                       const v1::DeleteGroupsRequest* request,
                                                       v1::DeleteGroupsResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  (new DeleteCall(offsets_, reactor, request, response))->Next(0);
+  (new DeleteCall(coordinator_, offsets_, reactor, request, response))->Next(0);
   return reactor;
 }
 

@@ -1,7 +1,10 @@
-// The Groups gRPC service (proto/runnel/v1/groups.proto) over the OffsetStore. CommitOffsets is
-// answered from the storage flush thread once the commit is durable; FetchOffsets at once.
+// The Groups gRPC service (proto/runnel/v1/groups.proto): membership through the
+// GroupCoordinator, committed offsets through the OffsetStore. CommitOffsets is checked against
+// membership and answered from the storage flush thread once the commit is durable; the other
+// calls at once.
 #pragma once
 
+#include "broker/group/group_coordinator.h"
 #include "broker/group/offset_store.h"
 #include "runnel/v1/groups.grpc.pb.h"
 
@@ -9,8 +12,16 @@ namespace runnel::broker {
 
 class GroupsService final : public v1::Groups::CallbackService {
  public:
-  // Borrows `offsets`; it must outlive the service.
-  explicit GroupsService(OffsetStore* offsets) : offsets_(offsets) {}
+  // Borrows both; they must outlive the service.
+  GroupsService(GroupCoordinator* coordinator, OffsetStore* offsets)
+      : coordinator_(coordinator), offsets_(offsets) {}
+
+  grpc::ServerUnaryReactor* ConsumerGroupHeartbeat(
+      grpc::CallbackServerContext* context, const v1::ConsumerGroupHeartbeatRequest* request,
+      v1::ConsumerGroupHeartbeatResponse* response) override;
+  grpc::ServerUnaryReactor* DescribeGroups(grpc::CallbackServerContext* context,
+                                           const v1::DescribeGroupsRequest* request,
+                                           v1::DescribeGroupsResponse* response) override;
 
   grpc::ServerUnaryReactor* CommitOffsets(grpc::CallbackServerContext* context,
                                           const v1::CommitOffsetsRequest* request,
@@ -28,6 +39,7 @@ class GroupsService final : public v1::Groups::CallbackService {
  private:
   class DeleteCall;
 
+  GroupCoordinator* const coordinator_;
   OffsetStore* const offsets_;
 };
 

@@ -1,0 +1,161 @@
+// GroupCoordinator: membership of consumer groups in the style of Kafka's KIP-848 consumer
+// protocol (proto/runnel/v1/groups.proto, DESIGN.md section 4).
+//
+// Each group has a group epoch, bumped whenever something that shapes the assignment changes (a
+// member joins, leaves or expires, a subscription changes, a subscribed topic appears or
+// disappears), and a target assignment computed by the group's assignor (assignor.h) for the
+// latest epoch. Members move towards the target one heartbeat at a time:
+//   1. a member owning partitions that the target gives to others is told to give them up (its
+//      assignment shrinks, its epoch stays) and has `rebalance_timeout_ms` to heartbeat without
+//      them;
+//   2. a member with nothing left to give up moves to the target's epoch and receives the
+//      partitions of its target that no other member still owns; the rest follow on a later
+//      heartbeat, once their owners have let go.
+// So a partition never has two owners, and members the change does not touch keep consuming.
+//
+// A member that does not heartbeat within the session timeout, or does not give up revoked
+// partitions within its rebalance timeout, is removed and its partitions are reassigned. A static
+// member (group.instance.id) that rejoins — after leaving with epoch -2, or after a crash, within
+// the session timeout — takes its predecessor's place, epoch and partitions without a new target;
+// the predecessor is fenced (FENCED_INSTANCE_ID). Commits are checked against membership
+// (CheckCommit): only current members with their current epoch may commit while a group has
+// members.
+//
+// Membership lives in memory: after a broker restart members find themselves unknown, rejoin and
+// resume from their committed offsets.
+//
+// Thread-safety: all methods may be called from any thread; one mutex guards every group. A
+// background thread expires sessions and overdue revocations.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "broker/cluster/topic_table.h"
+#include "broker/group/assignor.h"
+#include "common/mutex.h"
+#include "runnel/v1/groups.pb.h"
+
+namespace re2 {
+class RE2;
+}
+
+namespace runnel::broker {
+
+struct GroupCoordinatorOptions {
+  int32_t session_timeout_ms = 45000;    // group.consumer.session.timeout.ms
+  int32_t heartbeat_interval_ms = 5000;  // group.consumer.heartbeat.interval.ms
+};
+
+class GroupCoordinator {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  // Borrows `topics`, which must outlive the coordinator.
+  GroupCoordinator(const TopicTable* topics, GroupCoordinatorOptions options);
+  ~GroupCoordinator();  // stops the expiry thread
+  GroupCoordinator(const GroupCoordinator&) = delete;
+  GroupCoordinator& operator=(const GroupCoordinator&) = delete;
+
+  // One heartbeat (see groups.proto). `client_host` is shown by DescribeGroups.
+  void Heartbeat(const v1::ConsumerGroupHeartbeatRequest& request, const std::string& client_host,
+                 v1::ConsumerGroupHeartbeatResponse* response);
+
+  // Whether `member_id` at `member_epoch` may commit offsets for `group` now: NONE, or
+  // UNKNOWN_MEMBER_ID / FENCED_INSTANCE_ID / STALE_MEMBER_EPOCH with a message naming the group
+  // and member. A non-member (empty id) may commit only while the group has no members.
+  v1::Error CheckCommit(const std::string& group, const std::string& member_id,
+                        int32_t member_epoch) const;
+
+  // Number of members of `group` (0 for an unknown group).
+  int MemberCount(const std::string& group) const;
+
+  // Fills `description` (group_id set by the caller) with state, epochs and members; false when
+  // the group has no members.
+  bool Describe(const std::string& group, v1::GroupDescription* description) const;
+
+  // Groups with members, sorted, with their state and member count.
+  std::vector<v1::GroupListing> List() const;
+
+  // Runs expiry now (normally every 100 ms on the background thread); for tests.
+  void ExpireNow() { Expire(Clock::now()); }
+
+ private:
+  struct Member {
+    std::string id;
+    std::string instance_id;
+    std::string client_id;
+    std::string client_host;
+    int32_t epoch = 0;
+    int32_t previous_epoch = -1;
+    std::vector<std::string> subscribed_topics;  // sorted
+    std::string regex;
+    std::shared_ptr<const re2::RE2> compiled_regex;
+    std::string assignor;
+    int32_t rebalance_timeout_ms = 0;
+    TopicPartitions assigned;  // what the member may own now
+    TopicPartitions revoking;  // told to give up, not yet confirmed
+    Clock::time_point session_deadline;
+    Clock::time_point revoke_deadline;
+    bool left_static = false;  // sent epoch -2; waits for its successor
+  };
+
+  struct Group {
+    std::string id;
+    int32_t epoch = 0;
+    int32_t assignment_epoch = 0;
+    std::string assignor = kDefaultAssignor;
+    GroupAssignment target;
+    std::map<std::string, Member> members;              // by member id
+    std::map<std::string, std::string> static_members;  // instance id -> member id
+    std::vector<std::string> fenced_ids;                // replaced static members (bounded)
+    std::map<std::string, int32_t> partition_counts;    // subscribed topics, as last resolved
+    uint64_t topics_version = 0;
+  };
+
+  // Checks the request shape; fills `error` and returns false when it is bad.
+  static bool CheckRequest(const v1::ConsumerGroupHeartbeatRequest& request, v1::Error* error);
+  void Join(Group& group, const v1::ConsumerGroupHeartbeatRequest& request,
+            const std::string& client_host, v1::ConsumerGroupHeartbeatResponse* response)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Applies the request's subscription to `member`; true when it changed.
+  bool UpdateSubscription(Member& member, const v1::ConsumerGroupHeartbeatRequest& request);
+  // Removes the member and bumps the group epoch; the group stays (see EraseIfEmpty).
+  void RemoveMember(Group& group, const std::string& member_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void EraseIfEmpty(const std::string& group_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  static bool IsFenced(const Group& group, const std::string& member_id);
+  // Re-resolves subscriptions when topics or subscriptions changed (bumping the epoch if the
+  // subscribed partitions differ) and recomputes the target if the group epoch moved past it.
+  void RefreshTarget(Group& group) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::set<std::string> ResolveTopics(const Member& member,
+                                      const std::vector<TopicInfo>& topics) const;
+  // Moves `member` one step towards its target given what it reports to own.
+  void Reconcile(Group& group, Member& member, const TopicPartitions& owned)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  static std::string State(const Group& group);
+  std::string NewMemberId() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Expire(Clock::time_point now);
+  void ExpiryLoop();
+
+  const TopicTable* const topics_;
+  const GroupCoordinatorOptions options_;
+  mutable Mutex mu_;
+  std::map<std::string, Group> groups_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_member_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string member_prefix_;  // random per coordinator, so ids do not repeat across restarts
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  CondVar stop_cv_;
+  std::thread expiry_thread_;
+};
+
+// The partitions of a heartbeat's `owned` / a response's `assignment` field, and back.
+TopicPartitions FromProto(const google::protobuf::RepeatedPtrField<v1::TopicPartitions>& list);
+void ToProto(const TopicPartitions& partitions,
+             google::protobuf::RepeatedPtrField<v1::TopicPartitions>* list);
+
+}  // namespace runnel::broker
