@@ -27,42 +27,7 @@ grpc::Status WithRetries(Call call) {
   return s;
 }
 
-absl::Status RpcError(const grpc::Status& s, const std::string& what) {
-  return absl::UnavailableError(absl::StrCat(what, ": ", s.error_message(), " (gRPC code ",
-                                             static_cast<int>(s.error_code()), ")"));
-}
-
 }  // namespace
-
-absl::Status ToStatus(const v1::Error& error, const std::string& what) {
-  const std::string message = absl::StrCat(what, ": ", error.message());
-  switch (error.code()) {
-    case v1::NONE:
-      return absl::OkStatus();
-    case v1::TOPIC_ALREADY_EXISTS:
-      return absl::AlreadyExistsError(message);
-    case v1::GROUP_ID_NOT_FOUND:
-      return absl::NotFoundError(message);
-    case v1::NON_EMPTY_GROUP:
-      return absl::FailedPreconditionError(message);
-    case v1::UNKNOWN_TOPIC_OR_PARTITION:
-      return absl::NotFoundError(message);
-    case v1::OFFSET_OUT_OF_RANGE:
-      return absl::OutOfRangeError(message);
-    case v1::INVALID_TOPIC:
-    case v1::INVALID_PARTITIONS:
-    case v1::INVALID_REPLICATION_FACTOR:
-    case v1::INVALID_CONFIG:
-    case v1::INVALID_REQUEST:
-    case v1::INVALID_RECORD:
-    case v1::CORRUPT_MESSAGE:
-    case v1::RECORD_TOO_LARGE:
-      return absl::InvalidArgumentError(message);
-    default:
-      return absl::InternalError(
-          absl::StrCat(message, " (", v1::ErrorCode_Name(error.code()), ")"));
-  }
-}
 
 absl::Status AdminOptions::Validate() const {
   if (bootstrap_servers.empty()) return absl::InvalidArgumentError("bootstrap.servers: empty");
@@ -97,9 +62,10 @@ absl::StatusOr<std::unique_ptr<Admin>> Admin::Create(const AdminOptions& options
   return std::unique_ptr<Admin>(new Admin(options));
 }
 
-Admin::Admin(const AdminOptions& options) : options_(options) {
-  const std::vector<std::string> servers = absl::StrSplit(options.bootstrap_servers, ',');
-  auto channel = grpc::CreateChannel(servers.front(), grpc::InsecureChannelCredentials());
+Admin::Admin(const AdminOptions& options)
+    : options_(options),
+      target_(std::vector<std::string>(absl::StrSplit(options.bootstrap_servers, ',')).front()) {
+  auto channel = grpc::CreateChannel(target_, grpc::InsecureChannelCredentials());
   stub_ = v1::Admin::NewStub(channel);
   groups_ = v1::Groups::NewStub(channel);
 }
@@ -121,7 +87,7 @@ absl::Status Admin::CreateTopic(const TopicSpec& topic) {
   v1::CreateTopicsResponse response;
   const grpc::Status s =
       WithRetries([&] { return stub_->CreateTopics(Context().get(), request, &response); });
-  if (!s.ok()) return RpcError(s, "create topic " + topic.name);
+  if (!s.ok()) return RpcError(s, target_, "create topic " + topic.name);
   return ToStatus(response.topics(0).error(), "create topic " + topic.name);
 }
 
@@ -131,7 +97,7 @@ absl::Status Admin::DeleteTopic(const std::string& name) {
   v1::DeleteTopicsResponse response;
   const grpc::Status s =
       WithRetries([&] { return stub_->DeleteTopics(Context().get(), request, &response); });
-  if (!s.ok()) return RpcError(s, "delete topic " + name);
+  if (!s.ok()) return RpcError(s, target_, "delete topic " + name);
   return ToStatus(response.topics(0).error(), "delete topic " + name);
 }
 
@@ -141,7 +107,7 @@ absl::StatusOr<std::vector<v1::TopicListing>> Admin::ListTopics(bool include_int
   v1::ListTopicsResponse response;
   const grpc::Status s =
       WithRetries([&] { return stub_->ListTopics(Context().get(), request, &response); });
-  if (!s.ok()) return RpcError(s, "list topics");
+  if (!s.ok()) return RpcError(s, target_, "list topics");
   return std::vector<v1::TopicListing>(response.topics().begin(), response.topics().end());
 }
 
@@ -151,7 +117,7 @@ absl::StatusOr<TopicDescription> Admin::DescribeTopic(const std::string& name) {
   v1::DescribeTopicsResponse response;
   const grpc::Status s =
       WithRetries([&] { return stub_->DescribeTopics(Context().get(), request, &response); });
-  if (!s.ok()) return RpcError(s, "describe topic " + name);
+  if (!s.ok()) return RpcError(s, target_, "describe topic " + name);
   const v1::TopicDescription& t = response.topics(0);
   RETURN_IF_ERROR(ToStatus(t.error(), "describe topic " + name));
   TopicDescription out;
@@ -178,7 +144,7 @@ absl::Status Admin::AlterTopicConfigs(const std::string& name,
   v1::AlterConfigsResponse response;
   const grpc::Status s =
       WithRetries([&] { return stub_->AlterConfigs(Context().get(), request, &response); });
-  if (!s.ok()) return RpcError(s, "alter configs of " + name);
+  if (!s.ok()) return RpcError(s, target_, "alter configs of " + name);
   return ToStatus(response.error(), "alter configs of " + name);
 }
 
@@ -186,7 +152,7 @@ absl::StatusOr<ClusterDescription> Admin::DescribeCluster() {
   v1::DescribeClusterResponse response;
   const grpc::Status s =
       WithRetries([&] { return stub_->DescribeCluster(Context().get(), {}, &response); });
-  if (!s.ok()) return RpcError(s, "describe cluster");
+  if (!s.ok()) return RpcError(s, target_, "describe cluster");
   ClusterDescription out{response.cluster_id(), response.controller_id(), {}};
   for (const auto& b : response.brokers()) {
     out.brokers.push_back({b.node_id(), b.grpc_addr(), b.partitions_led()});
@@ -198,40 +164,57 @@ absl::StatusOr<std::vector<GroupListing>> Admin::ListGroups() {
   v1::ListGroupsResponse response;
   const grpc::Status s =
       WithRetries([&] { return groups_->ListGroups(Context().get(), {}, &response); });
-  if (!s.ok()) return RpcError(s, "list groups");
+  if (!s.ok()) return RpcError(s, target_, "list groups");
   std::vector<GroupListing> out;
   for (const auto& g : response.groups()) out.push_back({g.group_id(), g.state(), g.members()});
   return out;
 }
 
 absl::StatusOr<std::vector<GroupPartition>> Admin::DescribeGroup(const std::string& group) {
+  v1::DescribeGroupsRequest describe;
+  describe.add_group_ids(group);
+  v1::DescribeGroupsResponse members;
+  grpc::Status s =
+      WithRetries([&] { return groups_->DescribeGroups(Context().get(), describe, &members); });
+  if (!s.ok()) return RpcError(s, target_, "describe group " + group);
+  if (members.groups_size() != 1) return absl::InternalError("describe group: no answer");
+  RETURN_IF_ERROR(ToStatus(members.groups(0).error(), "describe group " + group));
   v1::FetchOffsetsRequest request;
   request.set_group_id(group);
   v1::FetchOffsetsResponse response;
-  const grpc::Status s =
-      WithRetries([&] { return groups_->FetchOffsets(Context().get(), request, &response); });
-  if (!s.ok()) return RpcError(s, "describe group " + group);
+  s = WithRetries([&] { return groups_->FetchOffsets(Context().get(), request, &response); });
+  if (!s.ok()) return RpcError(s, target_, "describe group " + group);
   RETURN_IF_ERROR(ToStatus(response.error(), "describe group " + group));
-  if (response.partitions().empty()) {
-    return absl::NotFoundError(absl::StrCat("group '", group, "' has no committed offsets"));
+  // One row per partition the group committed or a member owns.
+  std::map<std::pair<std::string, int32_t>, GroupPartition> rows;
+  for (const auto& p : response.partitions()) {
+    GroupPartition& row = rows[{p.topic(), p.partition()}];
+    row.committed = p.offset();
+  }
+  for (const v1::GroupMember& m : members.groups(0).members()) {
+    for (const v1::TopicPartitions& t : m.assignment()) {
+      for (int32_t partition : t.partitions()) {
+        GroupPartition& row = rows[{t.topic(), partition}];
+        row.member_id = m.member_id();
+        row.client_host = m.client_host();
+      }
+    }
   }
   std::vector<GroupPartition> out;
   std::map<std::string, std::optional<TopicDescription>> topics;  // described once each
-  for (const auto& p : response.partitions()) {
-    GroupPartition row;
-    row.topic = p.topic();
-    row.partition = p.partition();
-    row.committed = p.offset();
-    auto [it, inserted] = topics.try_emplace(p.topic());
+  for (auto& [key, row] : rows) {
+    row.topic = key.first;
+    row.partition = key.second;
+    auto [it, inserted] = topics.try_emplace(row.topic);
     if (inserted) {
-      auto described = DescribeTopic(p.topic());
+      auto described = DescribeTopic(row.topic);
       if (described.ok()) it->second = *std::move(described);
     }
     if (it->second.has_value()) {
       for (const PartitionInfo& info : it->second->partitions) {
-        if (info.partition != p.partition()) continue;
+        if (info.partition != row.partition) continue;
         row.end_offset = info.high_watermark;
-        row.lag = std::max<int64_t>(0, info.high_watermark - row.committed);
+        if (row.committed >= 0) row.lag = std::max<int64_t>(0, info.high_watermark - row.committed);
       }
     }
     out.push_back(std::move(row));
@@ -245,7 +228,7 @@ absl::Status Admin::DeleteGroup(const std::string& group) {
   v1::DeleteGroupsResponse response;
   const grpc::Status s =
       WithRetries([&] { return groups_->DeleteGroups(Context().get(), request, &response); });
-  if (!s.ok()) return RpcError(s, "delete group " + group);
+  if (!s.ok()) return RpcError(s, target_, "delete group " + group);
   if (response.results_size() != 1) return absl::InternalError("delete group: no result");
   return ToStatus(response.results(0).error(), "delete group " + group);
 }
@@ -295,7 +278,7 @@ absl::StatusOr<std::vector<GroupPartition>> Admin::ResetGroupOffsets(const std::
   v1::CommitOffsetsResponse response;
   const grpc::Status s =
       WithRetries([&] { return groups_->CommitOffsets(Context().get(), request, &response); });
-  if (!s.ok()) return RpcError(s, "reset offsets of group " + group);
+  if (!s.ok()) return RpcError(s, target_, "reset offsets of group " + group);
   RETURN_IF_ERROR(ToStatus(response.error(), "reset offsets of group " + group));
   for (const auto& r : response.partitions()) {
     RETURN_IF_ERROR(

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "client/status.h"
 #include "runnel/v1/admin.grpc.pb.h"
 #include "runnel/v1/groups.grpc.pb.h"
 
@@ -103,7 +104,8 @@ class Admin {
 
   // Consumer groups.
   absl::StatusOr<std::vector<GroupListing>> ListGroups();
-  // NotFound for a group without committed offsets.
+  // One row per partition the group committed or a member owns (with the member and its host).
+  // NotFound for a group without members and committed offsets.
   absl::StatusOr<std::vector<GroupPartition>> DescribeGroup(const std::string& group);
   // NotFound for an unknown group; FailedPrecondition while it has members.
   absl::Status DeleteGroup(const std::string& group);
@@ -119,11 +121,9 @@ class Admin {
   std::unique_ptr<grpc::ClientContext> Context() const;
 
   AdminOptions options_;
+  std::string target_;  // the broker asked
   std::unique_ptr<v1::Admin::Stub> stub_;
   std::unique_ptr<v1::Groups::Stub> groups_;
 };
-
-// The absl::Status for a broker Error (OK for NONE), message prefixed with `what`.
-absl::Status ToStatus(const v1::Error& error, const std::string& what);
 
 }  // namespace runnel::client

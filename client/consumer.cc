@@ -5,11 +5,14 @@
 #include <algorithm>
 #include <chrono>
 #include <deque>
+#include <list>
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "client/admin.h"
+#include "client/group_membership.h"
+#include "client/status.h"
 #include "common/logging.h"
 #include "common/mutex.h"
 #include "common/record/record_iterator.h"
@@ -25,12 +28,6 @@ using Clock = std::chrono::steady_clock;
 constexpr int64_t kEarliest = -2;
 constexpr int64_t kLatest = -1;
 
-absl::Status RpcError(const grpc::Status& s, const std::string& what, const std::string& target) {
-  return absl::UnavailableError(absl::StrCat(what, " at ", target, ": ", s.error_message(),
-                                             " (gRPC code ", static_cast<int>(s.error_code()),
-                                             ")"));
-}
-
 }  // namespace
 
 // --- Options -----------------------------------------------------------------------------------
@@ -45,6 +42,15 @@ absl::Status ConsumerOptions::Validate() const {
   RETURN_IF_ERROR(CheckAtLeast("request.timeout.ms", request_timeout_ms, 1));
   RETURN_IF_ERROR(CheckAtLeast("retry.backoff.ms", retry_backoff_ms, 0));
   RETURN_IF_ERROR(CheckAtLeast("auto.commit.interval.ms", auto_commit_interval_ms, 0));
+  RETURN_IF_ERROR(CheckAtLeast("max.poll.interval.ms", max_poll_interval_ms, 1));
+  if (!group_remote_assignor.empty() && group_remote_assignor != "uniform" &&
+      group_remote_assignor != "range") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "group.remote.assignor: '", group_remote_assignor, "' is not one of uniform, range"));
+  }
+  if (!group_instance_id.empty() && group_id.empty()) {
+    return absl::InvalidArgumentError("group.instance.id: set without group.id");
+  }
   return absl::OkStatus();
 }
 
@@ -73,6 +79,12 @@ absl::StatusOr<ConsumerOptions> ConsumerOptions::FromProperties(const Properties
       RETURN_IF_ERROR(ParseProperty(key, value, &o.check_crcs));
     } else if (key == "group.id") {
       o.group_id = value;
+    } else if (key == "group.instance.id") {
+      o.group_instance_id = value;
+    } else if (key == "group.remote.assignor") {
+      o.group_remote_assignor = value;
+    } else if (key == "max.poll.interval.ms") {
+      RETURN_IF_ERROR(ParseProperty(key, value, &o.max_poll_interval_ms));
     } else if (key == "enable.auto.commit") {
       RETURN_IF_ERROR(ParseProperty(key, value, &o.enable_auto_commit));
     } else if (key == "auto.commit.interval.ms") {
@@ -115,8 +127,15 @@ class Consumer::Impl {
   absl::StatusOr<std::map<TopicPartition, OffsetAndTimestamp>> ListOffsets(
       const std::map<TopicPartition, int64_t>& queries);
   void Close();
+  absl::Status Subscribe(std::vector<std::string> topics, std::string regex,
+                         RebalanceListener* listener);
+  absl::Status Unsubscribe();
+  std::vector<std::string> Subscription() const;
   absl::Status Commit(const std::map<TopicPartition, int64_t>& offsets);
   absl::Status CommitPositions();
+  void CommitAsync(const std::map<TopicPartition, int64_t>& offsets,
+                   std::function<void(absl::Status)> done);
+  std::map<TopicPartition, int64_t> Positions() const;
   absl::StatusOr<std::map<TopicPartition, std::optional<int64_t>>> Committed(
       const std::vector<TopicPartition>& partitions);
 
@@ -157,8 +176,29 @@ class Consumer::Impl {
     std::map<TopicPartition, uint64_t> epochs;  // of the partitions asked for, when asked
     bool done = false;
   };
+  // An async commit in flight on cq_.
+  struct CommitCall {
+    grpc::ClientContext context;
+    v1::CommitOffsetsRequest request;
+    v1::CommitOffsetsResponse response;
+    grpc::Status status;
+    std::unique_ptr<grpc::ClientAsyncResponseReader<v1::CommitOffsetsResponse>> reader;
+    std::function<void(absl::Status)> done;
+    bool finished = false;
+  };
+  // Waits on cq_ for one event (a fetch or commit finishing) until `deadline`; false if none came.
+  bool NextEvent(Clock::time_point deadline);
   // Waits on cq_ until the fetch in flight completes or `deadline`; true if it completed.
   bool WaitForFetch(Clock::time_point deadline);
+  // Runs the callbacks of finished async commits.
+  void FinishCommits();
+  v1::CommitOffsetsRequest CommitRequest(const std::map<TopicPartition, int64_t>& offsets) const;
+  absl::Status CommitResult(const grpc::Status& s, const v1::CommitOffsetsResponse& response) const;
+  // Applies what the group coordinator decided (revocations, then assignments); errors the
+  // coordinator reported that end the membership.
+  absl::Status Reconcile();
+  // Commits (with enable.auto.commit) and hands `revoked` to the listener, then drops them.
+  void Revoke(const std::vector<TopicPartition>& revoked);
 
   PartitionState* Find(const TopicPartition& tp);
   void SetPosition(PartitionState* p, int64_t offset);
@@ -189,6 +229,12 @@ class Consumer::Impl {
   // fetch still in flight carries.
   uint64_t last_epoch_ = 0;
   bool closed_ = false;
+  // Subscription (group membership); null with manual assignment.
+  std::unique_ptr<GroupMembership> membership_;
+  std::vector<std::string> subscribed_topics_;
+  std::string subscribed_regex_;
+  RebalanceListener* listener_ = nullptr;
+  std::list<std::unique_ptr<CommitCall>> commits_;  // async commits in flight or finished
 };
 
 Consumer::Impl::Impl(const ConsumerOptions& options)
@@ -216,6 +262,10 @@ void Consumer::Impl::SetPosition(PartitionState* p, int64_t offset) {
 }
 
 absl::Status Consumer::Impl::Assign(const std::vector<TopicPartition>& partitions) {
+  if (membership_ != nullptr) {
+    return absl::FailedPreconditionError(
+        "assign: the consumer is subscribed; Unsubscribe first (partitions come from the group)");
+  }
   std::map<TopicPartition, PartitionState> next;
   for (const TopicPartition& tp : partitions) {
     if (tp.topic.empty()) return absl::InvalidArgumentError("assign: empty topic name");
@@ -278,7 +328,7 @@ absl::StatusOr<std::map<TopicPartition, OffsetAndTimestamp>> Consumer::Impl::Lis
                        std::chrono::milliseconds(options_.request_timeout_ms));
   v1::ListOffsetsResponse response;
   const grpc::Status s = stub_->ListOffsets(&context, request, &response);
-  if (!s.ok()) return RpcError(s, "list offsets", target_);
+  if (!s.ok()) return RpcError(s, target_, "list offsets");
   std::map<TopicPartition, OffsetAndTimestamp> out;
   for (const v1::PartitionOffset& r : response.partitions()) {
     const TopicPartition tp{r.topic(), r.partition()};
@@ -384,21 +434,33 @@ void Consumer::Impl::MaybeSendFetch() {
   fetch_ = std::move(call);
 }
 
+bool Consumer::Impl::NextEvent(Clock::time_point deadline) {
+  void* tag = nullptr;
+  bool ok = false;
+  if (deadline == Clock::time_point::max()) {
+    if (!cq_.Next(&tag, &ok)) return false;  // shut down
+  } else {
+    const auto left = std::max(deadline - Clock::now(), Clock::duration::zero());
+    const auto got =
+        cq_.AsyncNext(&tag, &ok,
+                      std::chrono::system_clock::now() +
+                          std::chrono::duration_cast<std::chrono::system_clock::duration>(left));
+    if (got != grpc::CompletionQueue::GOT_EVENT) return false;
+  }
+  // Finish always reports ok=true.
+  if (fetch_ != nullptr && tag == fetch_.get()) {
+    fetch_->done = true;
+  } else {
+    for (auto& call : commits_) {
+      if (call.get() == tag) call->finished = true;
+    }
+  }
+  return true;
+}
+
 bool Consumer::Impl::WaitForFetch(Clock::time_point deadline) {
   while (!fetch_->done) {
-    void* tag = nullptr;
-    bool ok = false;
-    if (deadline == Clock::time_point::max()) {
-      if (!cq_.Next(&tag, &ok)) return false;  // shut down
-    } else {
-      const auto left = std::max(deadline - Clock::now(), Clock::duration::zero());
-      const auto got =
-          cq_.AsyncNext(&tag, &ok,
-                        std::chrono::system_clock::now() +
-                            std::chrono::duration_cast<std::chrono::system_clock::duration>(left));
-      if (got != grpc::CompletionQueue::GOT_EVENT) return false;
-    }
-    if (tag == fetch_.get()) fetch_->done = true;  // Finish always reports ok=true
+    if (!NextEvent(deadline)) return false;
   }
   return true;
 }
@@ -543,6 +605,8 @@ absl::StatusOr<std::vector<ConsumerRecord>> Consumer::Impl::Poll(int64_t timeout
   // (A timeout beyond a year is a year: the deadline arithmetic must not overflow.)
   const auto deadline = Clock::now() + std::chrono::milliseconds(std::clamp<int64_t>(
                                            timeout_ms, 0, 365LL * 24 * 3600 * 1000));
+  FinishCommits();
+  RETURN_IF_ERROR(Reconcile());
   RETURN_IF_ERROR(ResolvePositions());
   if (!options_.group_id.empty() && options_.enable_auto_commit &&
       Clock::now() - last_auto_commit_ >=
@@ -558,53 +622,232 @@ absl::StatusOr<std::vector<ConsumerRecord>> Consumer::Impl::Poll(int64_t timeout
     MaybeSendFetch();  // prefetch while the caller works through `records`
     if (!records.empty()) return records;
     const auto now = Clock::now();
+    // Waits are sliced so that group changes are applied while Poll waits.
+    const auto slice =
+        membership_ == nullptr ? deadline : std::min(deadline, now + std::chrono::milliseconds(50));
     if (fetch_ == nullptr) {
       if (now >= deadline) return records;
       // Nothing to fetch (no assignment, all paused) or backing off after an error.
-      std::this_thread::sleep_for(std::min<Clock::duration>(
-          deadline - now, std::chrono::milliseconds(std::max(options_.retry_backoff_ms, 1))));
-      continue;
+      const auto until =
+          std::min(slice, now + std::chrono::milliseconds(std::max(options_.retry_backoff_ms, 1)));
+      if (membership_ != nullptr) {
+        membership_->WaitForChange(until);
+      } else if (commits_.empty()) {
+        std::this_thread::sleep_for(until - now);
+      } else {
+        NextEvent(until);
+      }
+    } else if (WaitForFetch(slice)) {  // a finished fetch is taken even when the timeout is 0
+      RETURN_IF_ERROR(TakeFetch());
+    } else if (Clock::now() >= deadline) {
+      return records;
     }
-    // A finished fetch is taken even when the timeout is 0.
-    if (!WaitForFetch(deadline)) return records;
-    RETURN_IF_ERROR(TakeFetch());
+    FinishCommits();
+    RETURN_IF_ERROR(Reconcile());
+    RETURN_IF_ERROR(ResolvePositions());
   }
 }
 
-absl::Status Consumer::Impl::Commit(const std::map<TopicPartition, int64_t>& offsets) {
-  if (options_.group_id.empty()) return absl::FailedPreconditionError("commit needs group.id");
-  if (offsets.empty()) return absl::OkStatus();
+v1::CommitOffsetsRequest Consumer::Impl::CommitRequest(
+    const std::map<TopicPartition, int64_t>& offsets) const {
   v1::CommitOffsetsRequest request;
   request.set_group_id(options_.group_id);
-  request.set_member_epoch(-1);
+  const auto [member_id, epoch] =
+      membership_ != nullptr ? membership_->Identity() : std::pair<std::string, int32_t>{"", -1};
+  request.set_member_id(member_id);
+  request.set_member_epoch(epoch);
   for (const auto& [tp, offset] : offsets) {
     v1::PartitionOffsetCommit* o = request.add_offsets();
     o->set_topic(tp.topic);
     o->set_partition(tp.partition);
     o->set_offset(offset);
   }
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::milliseconds(options_.request_timeout_ms));
-  v1::CommitOffsetsResponse response;
-  const grpc::Status s = groups_->CommitOffsets(&context, request, &response);
-  if (!s.ok()) return RpcError(s, "commit offsets of group " + options_.group_id, target_);
+  return request;
+}
+
+absl::Status Consumer::Impl::CommitResult(const grpc::Status& s,
+                                          const v1::CommitOffsetsResponse& response) const {
+  if (!s.ok()) return RpcError(s, target_, "commit offsets of group " + options_.group_id);
   RETURN_IF_ERROR(ToStatus(response.error(), "commit offsets of group " + options_.group_id));
   for (const v1::PartitionCommitResult& r : response.partitions()) {
     RETURN_IF_ERROR(
         ToStatus(r.error(), "commit offset of " + r.topic() + "-" + std::to_string(r.partition())));
   }
-  last_auto_commit_ = Clock::now();
   return absl::OkStatus();
 }
 
-absl::Status Consumer::Impl::CommitPositions() {
+absl::Status Consumer::Impl::Commit(const std::map<TopicPartition, int64_t>& offsets) {
+  if (options_.group_id.empty()) return absl::FailedPreconditionError("commit needs group.id");
+  if (offsets.empty()) return absl::OkStatus();
+  // A heartbeat may move the member to a new epoch while the commit travels: the coordinator
+  // then answers STALE_MEMBER_EPOCH and the commit is retried with the new one, as Kafka does.
+  for (int attempt = 0;; ++attempt) {
+    const v1::CommitOffsetsRequest request = CommitRequest(offsets);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::milliseconds(options_.request_timeout_ms));
+    v1::CommitOffsetsResponse response;
+    const grpc::Status s = groups_->CommitOffsets(&context, request, &response);
+    if (s.ok() && response.error().code() == v1::STALE_MEMBER_EPOCH && attempt < 3) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20 << attempt));
+      continue;
+    }
+    RETURN_IF_ERROR(CommitResult(s, response));
+    last_auto_commit_ = Clock::now();
+    return absl::OkStatus();
+  }
+}
+
+void Consumer::Impl::CommitAsync(const std::map<TopicPartition, int64_t>& offsets,
+                                 std::function<void(absl::Status)> done) {
+  auto call = std::make_unique<CommitCall>();
+  call->done = std::move(done);
+  if (options_.group_id.empty()) {
+    call->status = grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "commit needs group.id");
+    call->finished = true;
+    commits_.push_back(std::move(call));
+    return;
+  }
+  call->request = CommitRequest(offsets);
+  call->context.set_deadline(std::chrono::system_clock::now() +
+                             std::chrono::milliseconds(options_.request_timeout_ms));
+  call->reader = groups_->AsyncCommitOffsets(&call->context, call->request, &cq_);
+  call->reader->Finish(&call->response, &call->status, call.get());
+  commits_.push_back(std::move(call));
+  last_auto_commit_ = Clock::now();
+}
+
+void Consumer::Impl::FinishCommits() {
+  for (auto it = commits_.begin(); it != commits_.end();) {
+    if (!(*it)->finished) {
+      ++it;
+      continue;
+    }
+    std::unique_ptr<CommitCall> call = std::move(*it);
+    it = commits_.erase(it);
+    const absl::Status result =
+        call->status.error_code() == grpc::StatusCode::FAILED_PRECONDITION && !call->reader
+            ? absl::FailedPreconditionError(call->status.error_message())
+            : CommitResult(call->status, call->response);
+    if (call->done) {
+      call->done(result);
+    } else if (!result.ok()) {
+      log_->warn("consumer: async commit: {}", result.ToString());
+    }
+  }
+}
+
+std::map<TopicPartition, int64_t> Consumer::Impl::Positions() const {
   std::map<TopicPartition, int64_t> offsets;
   for (const auto& [tp, p] : partitions_) {
     if (p.position.has_value()) offsets[tp] = *p.position;
   }
-  return Commit(offsets);
+  return offsets;
 }
+
+absl::Status Consumer::Impl::Subscribe(std::vector<std::string> topics, std::string regex,
+                                       RebalanceListener* listener) {
+  if (closed_) return absl::FailedPreconditionError("consumer is closed");
+  if (options_.group_id.empty()) {
+    return absl::FailedPreconditionError("subscribe: needs group.id");
+  }
+  if (membership_ == nullptr && !partitions_.empty()) {
+    return absl::FailedPreconditionError(
+        "subscribe: the consumer has a manual assignment; Assign({}) first");
+  }
+  if (topics.empty() && regex.empty()) {
+    return absl::InvalidArgumentError("subscribe: no topics");
+  }
+  for (const std::string& topic : topics) {
+    if (topic.empty()) return absl::InvalidArgumentError("subscribe: empty topic name");
+  }
+  if (membership_ != nullptr) RETURN_IF_ERROR(Unsubscribe());
+  subscribed_topics_ = std::move(topics);
+  subscribed_regex_ = std::move(regex);
+  listener_ = listener;
+  MembershipOptions m;
+  m.group_id = options_.group_id;
+  m.instance_id = options_.group_instance_id;
+  m.client_id = options_.client_id;
+  m.assignor = options_.group_remote_assignor;
+  m.rebalance_timeout_ms = options_.max_poll_interval_ms;
+  m.request_timeout_ms = options_.request_timeout_ms;
+  m.retry_backoff_ms = std::max(options_.retry_backoff_ms, 1);
+  m.topics = subscribed_topics_;
+  m.regex = subscribed_regex_;
+  membership_ = std::make_unique<GroupMembership>(groups_.get(), target_, std::move(m));
+  return absl::OkStatus();
+}
+
+std::vector<std::string> Consumer::Impl::Subscription() const {
+  if (membership_ == nullptr) return {};
+  if (!subscribed_regex_.empty()) return {subscribed_regex_};
+  return subscribed_topics_;
+}
+
+void Consumer::Impl::Revoke(const std::vector<TopicPartition>& revoked) {
+  if (revoked.empty()) return;
+  if (options_.enable_auto_commit) {
+    std::map<TopicPartition, int64_t> offsets;
+    for (const TopicPartition& tp : revoked) {
+      const PartitionState* p = Find(tp);
+      if (p != nullptr && p->position.has_value()) offsets[tp] = *p->position;
+    }
+    if (absl::Status s = Commit(offsets); !s.ok()) {
+      log_->warn("consumer: commit before revocation: {}", s.ToString());
+    }
+  }
+  if (listener_ != nullptr) listener_->OnPartitionsRevoked(revoked);
+  for (const TopicPartition& tp : revoked) partitions_.erase(tp);
+}
+
+absl::Status Consumer::Impl::Reconcile() {
+  if (membership_ == nullptr) return absl::OkStatus();
+  auto owned = [this] {
+    std::set<TopicPartition> out;
+    for (const auto& [tp, p] : partitions_) out.insert(tp);
+    return out;
+  };
+  const absl::Status fatal = membership_->Fatal();
+  if (membership_->TakeLost() || !fatal.ok()) {
+    if (!partitions_.empty()) {
+      const std::vector<TopicPartition> lost = Assignment();
+      log_->warn("consumer: group {}: lost {} partition(s)", options_.group_id, lost.size());
+      if (listener_ != nullptr) listener_->OnPartitionsLost(lost);
+      partitions_.clear();
+    }
+    membership_->SetOwned({});
+  }
+  RETURN_IF_ERROR(fatal);
+  const std::optional<std::set<TopicPartition>> target = membership_->PendingAssignment();
+  if (!target.has_value()) return absl::OkStatus();
+  std::vector<TopicPartition> revoked, added;
+  for (const auto& [tp, p] : partitions_) {
+    if (!target->contains(tp)) revoked.push_back(tp);
+  }
+  for (const TopicPartition& tp : *target) {
+    if (!partitions_.contains(tp)) added.push_back(tp);
+  }
+  Revoke(revoked);
+  for (const TopicPartition& tp : added) partitions_[tp] = PartitionState{};
+  membership_->SetOwned(owned());
+  if (!added.empty() && listener_ != nullptr) listener_->OnPartitionsAssigned(added);
+  return absl::OkStatus();
+}
+
+absl::Status Consumer::Impl::Unsubscribe() {
+  if (membership_ == nullptr) return absl::OkStatus();
+  if (membership_->Fatal().ok()) Revoke(Assignment());
+  partitions_.clear();
+  membership_->Leave();
+  membership_.reset();
+  listener_ = nullptr;
+  subscribed_topics_.clear();
+  subscribed_regex_.clear();
+  return absl::OkStatus();
+}
+
+absl::Status Consumer::Impl::CommitPositions() { return Commit(Positions()); }
 
 absl::StatusOr<std::map<TopicPartition, std::optional<int64_t>>> Consumer::Impl::Committed(
     const std::vector<TopicPartition>& partitions) {
@@ -623,7 +866,7 @@ absl::StatusOr<std::map<TopicPartition, std::optional<int64_t>>> Consumer::Impl:
                        std::chrono::milliseconds(options_.request_timeout_ms));
   v1::FetchOffsetsResponse response;
   const grpc::Status s = groups_->FetchOffsets(&context, request, &response);
-  if (!s.ok()) return RpcError(s, "committed offsets of group " + options_.group_id, target_);
+  if (!s.ok()) return RpcError(s, target_, "committed offsets of group " + options_.group_id);
   RETURN_IF_ERROR(ToStatus(response.error(), "committed offsets of group " + options_.group_id));
   std::map<TopicPartition, std::optional<int64_t>> out;
   for (const v1::PartitionCommittedOffset& r : response.partitions()) {
@@ -635,10 +878,18 @@ absl::StatusOr<std::map<TopicPartition, std::optional<int64_t>>> Consumer::Impl:
 
 void Consumer::Impl::Close() {
   if (closed_) return;
-  if (!options_.group_id.empty() && options_.enable_auto_commit) {
+  if (membership_ != nullptr) {
+    (void)Unsubscribe();  // commits (auto-commit) and revokes before leaving
+  } else if (!options_.group_id.empty() && options_.enable_auto_commit) {
     const absl::Status s = CommitPositions();
     if (!s.ok()) log_->warn("consumer: commit on close: {}", s.ToString());
   }
+  // Async commits finish first (each bounded by request.timeout.ms).
+  while (
+      std::any_of(commits_.begin(), commits_.end(), [](const auto& c) { return !c->finished; })) {
+    if (!NextEvent(Clock::time_point::max())) break;
+  }
+  FinishCommits();
   closed_ = true;
   if (fetch_ != nullptr) {
     fetch_->context.TryCancel();
@@ -749,6 +1000,26 @@ absl::StatusOr<std::map<TopicPartition, std::optional<int64_t>>> Consumer::Commi
     const std::vector<TopicPartition>& partitions) {
   return impl_->Committed(partitions);
 }
+
+void Consumer::CommitAsync(std::function<void(absl::Status)> done) {
+  impl_->CommitAsync(impl_->Positions(), std::move(done));
+}
+void Consumer::CommitAsync(const std::map<TopicPartition, int64_t>& offsets,
+                           std::function<void(absl::Status)> done) {
+  impl_->CommitAsync(offsets, std::move(done));
+}
+
+absl::Status Consumer::Subscribe(const std::vector<std::string>& topics,
+                                 RebalanceListener* listener) {
+  if (topics.empty()) return absl::InvalidArgumentError("subscribe: no topics");
+  return impl_->Subscribe(topics, "", listener);
+}
+absl::Status Consumer::SubscribePattern(const std::string& regex, RebalanceListener* listener) {
+  if (regex.empty()) return absl::InvalidArgumentError("subscribe: empty regex");
+  return impl_->Subscribe({}, regex, listener);
+}
+absl::Status Consumer::Unsubscribe() { return impl_->Unsubscribe(); }
+std::vector<std::string> Consumer::Subscription() const { return impl_->Subscription(); }
 
 void Consumer::Close() { impl_->Close(); }
 

@@ -1,6 +1,14 @@
-// Consumer: reads records from the broker's Fetch API (proto/runnel/v1/broker.proto) with manual
-// partition assignment, in the shape of Kafka's consumer (consumer groups come with Subscribe in
-// the consumer-group issue).
+// Consumer: reads records from the broker's Fetch API (proto/runnel/v1/broker.proto), in the
+// shape of Kafka's consumer: partitions are either assigned by hand (Assign) or by the group
+// coordinator (Subscribe, with group.id).
+//
+// Groups: after Subscribe, a background thread heartbeats the group coordinator (Kafka's
+// KIP-848 consumer protocol, proto/runnel/v1/groups.proto). Changes of assignment are applied
+// inside Poll, incrementally: partitions taken away are first committed (with enable.auto.commit)
+// and handed to RebalanceListener::OnPartitionsRevoked, then given up; new partitions are added
+// and handed to OnPartitionsAssigned, starting at the group's committed offset. Partitions the
+// change does not touch keep their positions and prefetched data. Close commits, revokes and
+// leaves the group at once, so its partitions move without waiting for the session timeout.
 //
 // Positions: each assigned partition has a position, the offset of the next record Poll returns.
 // A new assignment has none; the first Poll (or Position) looks it up by auto.offset.reset
@@ -20,6 +28,7 @@
 // Thread-safety: like Kafka's consumer, a Consumer is used from one thread at a time.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -50,10 +59,12 @@ struct ConsumerOptions {
   int32_t retry_backoff_ms = 100;                                // retry.backoff.ms
   bool check_crcs = true;                                        // check.crcs
   // group.id: with it, a partition without a position starts at the group's committed offset
-  // (auto.offset.reset only when there is none), and Commit stores positions for the group.
-  // Group membership (Subscribe) arrives with the consumer-group issue; until then a group's
-  // consumers assign partitions themselves.
+  // (auto.offset.reset only when there is none), Commit stores positions for the group, and
+  // Subscribe makes the consumer a member of the group.
   std::string group_id;
+  std::string group_instance_id;           // group.instance.id: a static member
+  std::string group_remote_assignor;       // group.remote.assignor: uniform|range (broker default)
+  int32_t max_poll_interval_ms = 300000;   // max.poll.interval.ms: the rebalance timeout
   bool enable_auto_commit = true;          // enable.auto.commit (with group.id)
   int32_t auto_commit_interval_ms = 5000;  // auto.commit.interval.ms
 
@@ -79,14 +90,45 @@ struct OffsetAndTimestamp {
   int64_t timestamp = 0;
 };
 
+// Told about partitions the group gives to or takes from this consumer; called from inside Poll
+// (and Close / Unsubscribe) on the consumer's thread, so it may call the consumer (e.g. Commit).
+class RebalanceListener {
+ public:
+  virtual ~RebalanceListener() = default;
+  // Before the partitions are given up: the last chance to commit what was processed.
+  virtual void OnPartitionsRevoked(const std::vector<TopicPartition>& partitions) = 0;
+  // After new partitions were added (their positions are looked up by the next Poll; Seek works).
+  virtual void OnPartitionsAssigned(const std::vector<TopicPartition>& partitions) = 0;
+  // The partitions were taken away without a chance to commit (the member was fenced, e.g. it
+  // did not heartbeat within the session timeout): they may already be someone else's.
+  virtual void OnPartitionsLost(const std::vector<TopicPartition>& partitions) {
+    OnPartitionsRevoked(partitions);
+  }
+};
+
 class Consumer {
  public:
   static absl::StatusOr<std::unique_ptr<Consumer>> Create(const ConsumerOptions& options);
   static absl::StatusOr<std::unique_ptr<Consumer>> Create(const Properties& properties);
   ~Consumer();
 
+  // Joins group.id's group, asking for the partitions of `topics` (or of every non-internal
+  // topic whose name fully matches `regex`, RE2 syntax, evaluated by the broker). `listener`
+  // (may be null) must outlive the subscription. Subscribing again replaces the subscription.
+  // Errors: FailedPrecondition without group.id or with a manual assignment; InvalidArgument for
+  // an empty list or topic name. Errors the coordinator finds (a bad regex, an unknown
+  // assignor, FENCED_INSTANCE_ID) come from the next Poll.
+  absl::Status Subscribe(const std::vector<std::string>& topics,
+                         RebalanceListener* listener = nullptr);
+  absl::Status SubscribePattern(const std::string& regex, RebalanceListener* listener = nullptr);
+  // Revokes every partition (committing first with enable.auto.commit) and leaves the group.
+  absl::Status Unsubscribe();
+  // The subscribed topics, or {regex}; empty when not subscribed.
+  std::vector<std::string> Subscription() const;
+
   // Replaces the assignment. Partitions kept keep their positions; new ones have none yet.
-  // Fails (InvalidArgument) on an empty topic name or a negative partition.
+  // Fails (InvalidArgument) on an empty topic name or a negative partition, FailedPrecondition
+  // while subscribed.
   absl::Status Assign(const std::vector<TopicPartition>& partitions);
   std::vector<TopicPartition> Assignment() const;
 
@@ -119,15 +161,23 @@ class Consumer {
       const std::vector<TopicPartition>& partitions);
 
   // Stores offsets for group.id, durably (FailedPrecondition without group.id): the positions of
-  // every assigned partition that has one, or the given offsets (the next offset to read).
+  // every assigned partition that has one, or the given offsets (the next offset to read). A
+  // subscribed consumer commits as its member id and epoch; the coordinator refuses a commit of a
+  // member it has fenced (FailedPrecondition naming UNKNOWN_MEMBER_ID / FENCED_INSTANCE_ID).
   absl::Status Commit();
   absl::Status Commit(const std::map<TopicPartition, int64_t>& offsets);
+  // The same without waiting: `done` runs inside a later Poll (or Close) with the result.
+  void CommitAsync(std::function<void(absl::Status)> done = nullptr);
+  void CommitAsync(const std::map<TopicPartition, int64_t>& offsets,
+                   std::function<void(absl::Status)> done = nullptr);
   // The group's committed offsets (std::nullopt where nothing is committed).
   absl::StatusOr<std::map<TopicPartition, std::optional<int64_t>>> Committed(
       const std::vector<TopicPartition>& partitions);
 
-  // Commits the positions if enable.auto.commit (with group.id), then cancels the fetch in
-  // flight. Idempotent; the consumer must not be used afterwards.
+  // Commits the positions if enable.auto.commit (with group.id), revokes the partitions and leaves
+  // the group when subscribed (a static member leaves with epoch -2: its partitions wait for it
+  // for the session timeout), waits for async commits, then cancels the fetch in flight.
+  // Idempotent; the consumer must not be used afterwards.
   void Close();
 
   class Impl;
