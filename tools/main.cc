@@ -63,7 +63,8 @@ int Run(int argc, char** argv) {
   consume_cmd->add_option("topic", consume.topic, "topic name")->required();
   consume_cmd->add_option(
       "--group", consume.group,
-      "consumer group: resume from its committed offsets, commit what is printed");
+      "join consumer group G (without --partition: share the topic's partitions with G's "
+      "other members), resume from its committed offsets, commit what is printed");
   consume_cmd->add_flag("--from-beginning", consume.from_beginning,
                         "start at the earliest offset (default: only new records)");
   consume_cmd->add_option("--partition", consume.partition, "only this partition");

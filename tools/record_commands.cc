@@ -254,7 +254,12 @@ absl::Status Consume(const ConsumeOptions& options, std::ostream& out) {
     properties["enable.auto.commit"] = "false";  // exactly what was printed is committed, below
   }
   ASSIGN_OR_RETURN(auto consumer, client::Consumer::Create(properties));
-  RETURN_IF_ERROR(consumer->Assign(partitions));
+  if (options.group.has_value() && !options.partition.has_value()) {
+    // A member of the group: the coordinator decides which partitions this process reads.
+    RETURN_IF_ERROR(consumer->Subscribe({options.topic}));
+  } else {
+    RETURN_IF_ERROR(consumer->Assign(partitions));
+  }
   if (options.offset.has_value()) {
     RETURN_IF_ERROR(consumer->Seek(partitions.front(), *options.offset));
   }
