@@ -1,0 +1,456 @@
+// The processor nodes behind the DSL operations. Each is instantiated once per task; a node
+// forwards typed records to its children (see processor_node.h).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "common/big_endian.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
+#include "streams/internal/default_serde.h"
+#include "streams/internal/processor_node.h"
+#include "streams/internal/stream_task.h"
+#include "streams/options.h"
+#include "streams/record.h"
+#include "streams/windows.h"
+
+namespace runnel::streams::internal {
+
+// Reads a topic: deserializes key and value and takes the event time.
+template <typename K, typename V>
+class SourceProcessor : public SourceNode {
+ public:
+  SourceProcessor(std::string name, Serde<K> key_serde, Serde<V> value_serde,
+                  TimestampExtractor extractor)
+      : SourceNode(std::move(name)),
+        key_serde_(std::move(key_serde)),
+        value_serde_(std::move(value_serde)),
+        extractor_(std::move(extractor)) {}
+
+  absl::Status ProcessRaw(const RawRecord& raw) override {
+    Record<K, V> record;
+    if (raw.key.has_value()) {
+      auto key = key_serde_.deserialize(*raw.key);
+      if (!key.ok()) return Undecodable("key", key.status());
+      record.key = std::move(*key);
+    }
+    if (raw.value.has_value()) {
+      auto value = value_serde_.deserialize(*raw.value);
+      if (!value.ok()) return Undecodable("value", value.status());
+      record.value = std::move(*value);
+    }
+    record.timestamp = extractor_ ? extractor_(raw.key, raw.value, raw.timestamp) : raw.timestamp;
+    if (record.timestamp < 0) {
+      // Kafka Streams skips records whose event time is invalid rather than failing.
+      ++context_->metrics().dropped_records;
+      logging::Get("streams")->warn("{}: record at {}@{} has timestamp {}; skipped", name(),
+                                    context_->topic(), context_->offset(), record.timestamp);
+      return absl::OkStatus();
+    }
+    context_->ObserveTimestamp(record.timestamp);
+    return Forward(*this, record);
+  }
+
+ private:
+  absl::Status Undecodable(const char* what, const absl::Status& why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("record ", context_->topic(), "-", context_->partition(), "@",
+                     context_->offset(), ": cannot deserialize its ", what, ": ", why.message()));
+  }
+
+  Serde<K> key_serde_;
+  Serde<V> value_serde_;
+  TimestampExtractor extractor_;
+};
+
+// Writes records to a topic.
+template <typename K, typename V>
+class SinkProcessor : public Processor<K, V> {
+ public:
+  SinkProcessor(std::string name, std::string topic, Serde<K> key_serde, Serde<V> value_serde)
+      : Processor<K, V>(std::move(name)),
+        topic_(std::move(topic)),
+        key_serde_(std::move(key_serde)),
+        value_serde_(std::move(value_serde)) {}
+
+  absl::Status Init(TaskContext* context) override {
+    RETURN_IF_ERROR(ProcessorNode::Init(context));
+    full_topic_ = context->ResolveTopic(topic_);
+    return absl::OkStatus();
+  }
+
+  absl::Status Process(const Record<K, V>& record) override {
+    return this->context_->collector().Send(
+        full_topic_, std::nullopt,
+        RawRecord{key_serde_.serialize(record.key), value_serde_.serialize(record.value),
+                  record.timestamp});
+  }
+
+ private:
+  std::string topic_;
+  std::string full_topic_;
+  Serde<K> key_serde_;
+  Serde<V> value_serde_;
+};
+
+// Writes a table's changes to a topic: deletions become tombstones (null values).
+template <typename K, typename V>
+class TableSinkProcessor : public Processor<K, Change<V>> {
+ public:
+  TableSinkProcessor(std::string name, std::string topic, Serde<K> key_serde, Serde<V> value_serde)
+      : Processor<K, Change<V>>(std::move(name)),
+        topic_(std::move(topic)),
+        key_serde_(std::move(key_serde)),
+        value_serde_(std::move(value_serde)) {}
+
+  absl::Status Process(const Record<K, Change<V>>& record) override {
+    RawRecord raw{key_serde_.serialize(record.key), std::nullopt, record.timestamp};
+    if (record.value.new_value.has_value()) {
+      raw.value = value_serde_.serialize(*record.value.new_value);
+    }
+    return this->context_->collector().Send(this->context_->ResolveTopic(topic_), std::nullopt,
+                                            raw);
+  }
+
+ private:
+  std::string topic_;
+  Serde<K> key_serde_;
+  Serde<V> value_serde_;
+};
+
+// A stateless step given as a function of the node (to forward through) and the record:
+// filter, map, flatMap, peek, foreach and the like.
+template <typename K, typename V>
+class FunctionProcessor : public Processor<K, V> {
+ public:
+  using Fn = std::function<absl::Status(const ProcessorNode& self, const Record<K, V>& record)>;
+  FunctionProcessor(std::string name, Fn fn)
+      : Processor<K, V>(std::move(name)), fn_(std::move(fn)) {}
+  absl::Status Process(const Record<K, V>& record) override { return fn_(*this, record); }
+
+ private:
+  Fn fn_;
+};
+
+// split()/branch(): a record goes to the child of the first predicate it matches (children are
+// added in branch order), or nowhere.
+template <typename K, typename V>
+class BranchProcessor : public Processor<K, V> {
+ public:
+  using Predicate = std::function<bool(const K&, const V&)>;
+  BranchProcessor(std::string name, std::vector<Predicate> predicates)
+      : Processor<K, V>(std::move(name)), predicates_(std::move(predicates)) {}
+  absl::Status Process(const Record<K, V>& record) override {
+    for (size_t i = 0; i < predicates_.size() && i < this->children().size(); ++i) {
+      if (predicates_[i](record.key, record.value)) {
+        return static_cast<Processor<K, V>*>(this->children()[i])->Process(record);
+      }
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  std::vector<Predicate> predicates_;
+};
+
+// Forwards the updates a key-value store's cache passes on as table changes.
+template <typename K, typename V>
+void ForwardStoreUpdates(ProcessorNode* node, TaskContext* context, const std::string& store,
+                         Serde<K> key_serde, Serde<V> value_serde) {
+  context->SetFlushListener(
+      store, TaskContext::KeyValueFlushListener(
+                 [=](const std::string& key, const std::optional<std::string>& new_value,
+                     const std::optional<std::string>& old_value) -> absl::Status {
+                   Record<K, Change<V>> out;
+                   ASSIGN_OR_RETURN(out.key, key_serde.deserialize(key));
+                   out.timestamp = context->stream_time();
+                   if (new_value.has_value()) {
+                     ASSIGN_OR_RETURN(TimestampedBytes tv, DecodeTimestamped(*new_value));
+                     ASSIGN_OR_RETURN(out.value.new_value, value_serde.deserialize(tv.value));
+                     out.timestamp = tv.timestamp;
+                   }
+                   if (old_value.has_value()) {
+                     ASSIGN_OR_RETURN(TimestampedBytes tv, DecodeTimestamped(*old_value));
+                     ASSIGN_OR_RETURN(out.value.old_value, value_serde.deserialize(tv.value));
+                   }
+                   return Forward(*node, out);
+                 }));
+}
+
+// A stream aggregation (count, reduce, aggregate) into a key-value store. The new aggregate is
+// written to the store; changes reach the children when the store's cache passes them on.
+template <typename K, typename V, typename VA>
+class AggregateProcessor : public Processor<K, V> {
+ public:
+  // `aggregate` gets the key, the value and the current aggregate (nullopt: none yet).
+  using Aggregator = std::function<VA(const K&, const V&, const std::optional<VA>&)>;
+  AggregateProcessor(std::string name, std::string store, Serde<K> key_serde, Serde<VA> agg_serde,
+                     Aggregator aggregate)
+      : Processor<K, V>(std::move(name)),
+        store_name_(std::move(store)),
+        key_serde_(std::move(key_serde)),
+        agg_serde_(std::move(agg_serde)),
+        aggregate_(std::move(aggregate)) {}
+
+  absl::Status Init(TaskContext* context) override {
+    RETURN_IF_ERROR(ProcessorNode::Init(context));
+    store_ = context->key_value_store(store_name_);
+    if (store_ == nullptr) return absl::InternalError("no store " + store_name_);
+    ForwardStoreUpdates<K, VA>(this, context, store_name_, key_serde_, agg_serde_);
+    return absl::OkStatus();
+  }
+
+  absl::Status Process(const Record<K, V>& record) override {
+    const std::string key = key_serde_.serialize(record.key);
+    ASSIGN_OR_RETURN(std::optional<std::string> stored, store_->Get(key));
+    std::optional<VA> old;
+    int64_t timestamp = record.timestamp;
+    if (stored.has_value()) {
+      ASSIGN_OR_RETURN(TimestampedBytes tv, DecodeTimestamped(*stored));
+      ASSIGN_OR_RETURN(old, agg_serde_.deserialize(tv.value));
+      timestamp = std::max(timestamp, tv.timestamp);
+    }
+    const VA updated = aggregate_(record.key, record.value, old);
+    return store_->Put(key, EncodeTimestamped(timestamp, agg_serde_.serialize(updated)));
+  }
+
+ private:
+  std::string store_name_;
+  Serde<K> key_serde_;
+  Serde<VA> agg_serde_;
+  Aggregator aggregate_;
+  KeyValueStore* store_ = nullptr;
+};
+
+// A windowed aggregation. A record goes into every window that contains its timestamp, unless
+// the window has closed: stream time (as this node has observed it) >= window end + grace. Late
+// records are dropped, counted and, if a late-records topic is set, written there.
+template <typename K, typename V, typename VA>
+class WindowAggregateProcessor : public Processor<K, V> {
+ public:
+  using Aggregator = std::function<VA(const K&, const V&, const std::optional<VA>&)>;
+  WindowAggregateProcessor(std::string name, std::string store, TimeWindows windows,
+                           Serde<K> key_serde, Serde<V> value_serde, Serde<VA> agg_serde,
+                           Aggregator aggregate, std::string late_topic)
+      : Processor<K, V>(std::move(name)),
+        store_name_(std::move(store)),
+        windows_(windows),
+        key_serde_(std::move(key_serde)),
+        value_serde_(std::move(value_serde)),
+        agg_serde_(std::move(agg_serde)),
+        aggregate_(std::move(aggregate)),
+        late_topic_(std::move(late_topic)) {}
+
+  absl::Status Init(TaskContext* context) override {
+    RETURN_IF_ERROR(ProcessorNode::Init(context));
+    store_ = context->window_store(store_name_);
+    if (store_ == nullptr) return absl::InternalError("no store " + store_name_);
+    const int64_t size = windows_.size_ms();
+    context->SetFlushListener(
+        store_name_,
+        TaskContext::WindowFlushListener([this, size](const std::string& key, int64_t start,
+                                                      const std::optional<std::string>& new_value,
+                                                      const std::optional<std::string>& old_value) {
+          return ForwardUpdate(key, start, size, new_value, old_value);
+        }));
+    return absl::OkStatus();
+  }
+
+  absl::Status Process(const Record<K, V>& record) override {
+    observed_ = std::max(observed_, record.timestamp);
+    store_->ObserveStreamTime(observed_);
+    const std::string key = key_serde_.serialize(record.key);
+    bool late = false;
+    for (int64_t start : windows_.WindowStartsFor(record.timestamp)) {
+      const int64_t end = start + windows_.size_ms();
+      if (observed_ >= end + windows_.grace_ms()) {
+        ++this->context_->metrics().dropped_late_records;
+        late = true;
+        logging::Get("streams")->debug(
+            "{}: record at {}@{} (timestamp {}) is late for window [{}, {}) with grace {} at "
+            "stream time {}; dropped",
+            this->name(), this->context_->topic(), this->context_->offset(), record.timestamp,
+            start, end, windows_.grace_ms(), observed_);
+        continue;
+      }
+      ASSIGN_OR_RETURN(std::optional<std::string> stored, store_->Fetch(key, start));
+      std::optional<VA> old;
+      int64_t timestamp = record.timestamp;
+      if (stored.has_value()) {
+        ASSIGN_OR_RETURN(TimestampedBytes tv, DecodeTimestamped(*stored));
+        ASSIGN_OR_RETURN(old, agg_serde_.deserialize(tv.value));
+        timestamp = std::max(timestamp, tv.timestamp);
+      }
+      const VA updated = aggregate_(record.key, record.value, old);
+      RETURN_IF_ERROR(
+          store_->Put(key, start, EncodeTimestamped(timestamp, agg_serde_.serialize(updated))));
+    }
+    if (late && !late_topic_.empty()) {
+      RETURN_IF_ERROR(this->context_->collector().Send(
+          late_topic_, std::nullopt,
+          RawRecord{key, value_serde_.serialize(record.value), record.timestamp}));
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  absl::Status ForwardUpdate(const std::string& key, int64_t start, int64_t size,
+                             const std::optional<std::string>& new_value,
+                             const std::optional<std::string>& old_value) {
+    Record<Windowed<K>, Change<VA>> out;
+    ASSIGN_OR_RETURN(out.key.key, key_serde_.deserialize(key));
+    out.key.start = start;
+    out.key.end = start + size;
+    out.timestamp = observed_;
+    if (new_value.has_value()) {
+      ASSIGN_OR_RETURN(TimestampedBytes tv, DecodeTimestamped(*new_value));
+      ASSIGN_OR_RETURN(out.value.new_value, agg_serde_.deserialize(tv.value));
+      out.timestamp = tv.timestamp;
+    }
+    if (old_value.has_value()) {
+      ASSIGN_OR_RETURN(TimestampedBytes tv, DecodeTimestamped(*old_value));
+      ASSIGN_OR_RETURN(out.value.old_value, agg_serde_.deserialize(tv.value));
+    }
+    return Forward(*this, out);
+  }
+
+  std::string store_name_;
+  TimeWindows windows_;
+  Serde<K> key_serde_;
+  Serde<V> value_serde_;
+  Serde<VA> agg_serde_;
+  Aggregator aggregate_;
+  std::string late_topic_;
+  WindowStore* store_ = nullptr;
+  int64_t observed_ = -1;
+};
+
+// suppress(untilWindowCloses): holds the latest result of each window in a buffer store and
+// emits it once, when stream time (the largest result timestamp seen) reaches window end +
+// grace. Buffer keys sort by window end, so the closed windows are a prefix.
+template <typename K, typename V>
+class SuppressProcessor : public Processor<Windowed<K>, Change<V>> {
+ public:
+  SuppressProcessor(std::string name, std::string store, int64_t grace_ms, Serde<K> key_serde,
+                    Serde<V> value_serde)
+      : Processor<Windowed<K>, Change<V>>(std::move(name)),
+        store_name_(std::move(store)),
+        grace_ms_(grace_ms),
+        key_serde_(std::move(key_serde)),
+        value_serde_(std::move(value_serde)) {}
+
+  absl::Status Init(TaskContext* context) override {
+    RETURN_IF_ERROR(ProcessorNode::Init(context));
+    store_ = context->key_value_store(store_name_);
+    if (store_ == nullptr) return absl::InternalError("no store " + store_name_);
+    return absl::OkStatus();
+  }
+
+  absl::Status Process(const Record<Windowed<K>, Change<V>>& record) override {
+    observed_ = std::max(observed_, record.timestamp);
+    std::string key;
+    AppendBigEndian<uint64_t>(&key, static_cast<uint64_t>(record.key.end) ^ (1ull << 63));
+    AppendBigEndian<uint64_t>(&key, static_cast<uint64_t>(record.key.start) ^ (1ull << 63));
+    key += key_serde_.serialize(record.key.key);
+    if (record.value.new_value.has_value()) {
+      RETURN_IF_ERROR(store_->Put(
+          key,
+          EncodeTimestamped(record.timestamp, value_serde_.serialize(*record.value.new_value))));
+    } else {
+      RETURN_IF_ERROR(store_->Delete(key));
+    }
+    return EmitClosed();
+  }
+
+ private:
+  absl::Status EmitClosed() {
+    // Windows with end + grace <= observed stream time have closed.
+    // Every buffer key (at least 16 bytes) whose end is <= closed_end sorts below the 8 bytes of
+    // closed_end + 1; keys with a later end sort above them.
+    const int64_t closed_end = observed_ - grace_ms_;
+    std::string to;
+    AppendBigEndian<uint64_t>(&to, static_cast<uint64_t>(closed_end + 1) ^ (1ull << 63));
+    ASSIGN_OR_RETURN(std::vector<KeyValue> closed, store_->Range("", to));
+    for (const KeyValue& kv : closed) {
+      Record<Windowed<K>, Change<V>> out;
+      out.key.end = static_cast<int64_t>(LoadBigEndian<uint64_t>(kv.key.data()) ^ (1ull << 63));
+      out.key.start =
+          static_cast<int64_t>(LoadBigEndian<uint64_t>(kv.key.data() + 8) ^ (1ull << 63));
+      ASSIGN_OR_RETURN(out.key.key, key_serde_.deserialize(std::string_view(kv.key).substr(16)));
+      ASSIGN_OR_RETURN(TimestampedBytes tv, DecodeTimestamped(kv.value));
+      ASSIGN_OR_RETURN(out.value.new_value, value_serde_.deserialize(tv.value));
+      out.timestamp = tv.timestamp;
+      RETURN_IF_ERROR(store_->Delete(kv.key));
+      RETURN_IF_ERROR(Forward(*this, out));
+    }
+    return absl::OkStatus();
+  }
+
+  std::string store_name_;
+  int64_t grace_ms_;
+  Serde<K> key_serde_;
+  Serde<V> value_serde_;
+  KeyValueStore* store_ = nullptr;
+  int64_t observed_ = -1;
+};
+
+// builder.table(): materializes a topic into a key-value store; a null value deletes the row.
+// Changes reach the children when the store's cache passes them on.
+template <typename K, typename V>
+class TableSourceProcessor : public SourceNode {
+ public:
+  TableSourceProcessor(std::string name, std::string store, Serde<K> key_serde,
+                       Serde<V> value_serde, TimestampExtractor extractor)
+      : SourceNode(std::move(name)),
+        store_name_(std::move(store)),
+        key_serde_(std::move(key_serde)),
+        value_serde_(std::move(value_serde)),
+        extractor_(std::move(extractor)) {}
+
+  absl::Status Init(TaskContext* context) override {
+    RETURN_IF_ERROR(ProcessorNode::Init(context));
+    store_ = context->key_value_store(store_name_);
+    if (store_ == nullptr) return absl::InternalError("no store " + store_name_);
+    ForwardStoreUpdates<K, V>(this, context, store_name_, key_serde_, value_serde_);
+    return absl::OkStatus();
+  }
+
+  absl::Status ProcessRaw(const RawRecord& raw) override {
+    const int64_t timestamp =
+        extractor_ ? extractor_(raw.key, raw.value, raw.timestamp) : raw.timestamp;
+    if (!raw.key.has_value() || timestamp < 0) {
+      ++context_->metrics().dropped_records;  // a table row needs a key
+      return absl::OkStatus();
+    }
+    context_->ObserveTimestamp(timestamp);
+    if (raw.value.has_value()) {
+      // Decoded only to refuse what downstream could not read.
+      auto value = value_serde_.deserialize(*raw.value);
+      if (!value.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("record ", context_->topic(), "@", context_->offset(),
+                         ": cannot deserialize its value: ", value.status().message()));
+      }
+      RETURN_IF_ERROR(store_->Put(*raw.key, EncodeTimestamped(timestamp, *raw.value)));
+    } else {
+      RETURN_IF_ERROR(store_->Delete(*raw.key));
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  std::string store_name_;
+  Serde<K> key_serde_;
+  Serde<V> value_serde_;
+  TimestampExtractor extractor_;
+  KeyValueStore* store_ = nullptr;
+};
+
+}  // namespace runnel::streams::internal

@@ -1,0 +1,65 @@
+#include "streams/internal/graph_builder.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace runnel::streams::internal {
+
+std::string GraphBuilder::NewName(std::string_view prefix) {
+  return absl::StrFormat("%s-%010d", prefix, next_index_++);
+}
+
+void GraphBuilder::Fail(absl::Status status) {
+  if (error_.ok()) error_ = std::move(status);
+}
+
+void GraphBuilder::AddNode(NodeSpec node, const std::vector<std::string>& parents) {
+  if (node.name.empty()) return Fail(absl::InvalidArgumentError("a node name is empty"));
+  if (topology_.index_.contains(node.name)) {
+    return Fail(absl::InvalidArgumentError(
+        absl::StrCat("two nodes are named ", node.name, "; names must be unique")));
+  }
+  for (const std::string& parent : parents) {
+    auto it = topology_.index_.find(parent);
+    if (it == topology_.index_.end()) {
+      return Fail(absl::InternalError(absl::StrCat("node ", node.name, ": no parent ", parent)));
+    }
+    topology_.nodes_[it->second].successors.push_back(node.name);
+    node.predecessors.push_back(parent);
+  }
+  topology_.index_[node.name] = topology_.nodes_.size();
+  topology_.nodes_.push_back(std::move(node));
+}
+
+void GraphBuilder::AddStore(StoreSpec store) {
+  if (store.name.empty()) return Fail(absl::InvalidArgumentError("a store name is empty"));
+  auto [it, inserted] = topology_.stores_.emplace(store.name, store);
+  if (!inserted) {
+    Fail(absl::InvalidArgumentError(
+        absl::StrCat("two stores are named ", store.name, "; store names must be unique")));
+  }
+}
+
+void GraphBuilder::AddRepartitionTopic(RepartitionTopicSpec topic) {
+  if (topic.partitions.has_value() && *topic.partitions <= 0) {
+    return Fail(absl::InvalidArgumentError(absl::StrCat(
+        "repartition topic ", topic.name, ": ", *topic.partitions, " partitions; at least 1")));
+  }
+  auto [it, inserted] = topology_.repartition_topics_.emplace(topic.name, topic);
+  if (!inserted) {
+    Fail(absl::InvalidArgumentError(absl::StrCat("two repartition topics are named ", topic.name,
+                                                 "; give the groupings distinct names")));
+  }
+}
+
+absl::StatusOr<Topology> GraphBuilder::Build() const {
+  if (!error_.ok()) return error_;
+  if (topology_.nodes_.empty()) {
+    return absl::InvalidArgumentError("the topology is empty: it reads no topic");
+  }
+  Topology topology = topology_;
+  topology.ComputeSubtopologies();
+  return topology;
+}
+
+}  // namespace runnel::streams::internal

@@ -1,0 +1,189 @@
+// A task: one instance of a sub-topology for one partition of its source topics, with its own
+// processor nodes, state stores (restored from their changelogs when it starts) and stream time.
+// Both the runtime (Streams) and the TopologyTestDriver run tasks; what differs is where output
+// goes (RecordCollector), where changelogs are read from (ChangelogReader) and the clock.
+//
+// A task and its context are used by one thread at a time.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "streams/internal/processor_node.h"
+#include "streams/state/changelog.h"
+#include "streams/state/key_value_store.h"
+#include "streams/state/window_store.h"
+#include "streams/topology.h"
+
+namespace runnel::streams::internal {
+
+// Where a task's output records go.
+class RecordCollector {
+ public:
+  virtual ~RecordCollector() = default;
+  // Sends a record to `topic` (a full name). A partition of nullopt means: chosen by Kafka's
+  // default partitioner (murmur2 of the key bytes; spread for a null key).
+  virtual absl::Status Send(const std::string& topic, std::optional<int32_t> partition,
+                            const RawRecord& record) = 0;
+};
+
+// Reads a changelog partition from its start to its current end, in batches.
+class ChangelogReader {
+ public:
+  virtual ~ChangelogReader() = default;
+  virtual absl::Status Restore(
+      const std::string& topic, int32_t partition,
+      const std::function<absl::Status(const std::vector<ChangelogRecord>&)>& apply) = 0;
+};
+
+struct TaskEnvironment {
+  std::string application_id;
+  RecordCollector* collector = nullptr;         // outlives the task
+  ChangelogReader* changelog_reader = nullptr;  // outlives the task; null: nothing to restore
+  std::string state_dir;                        // persistent stores live under it
+  std::function<int64_t()> wall_clock_ms;
+  size_t cache_max_bytes = 10 * 1024 * 1024;  // statestore.cache.max.bytes, for this task
+};
+
+struct TaskMetrics {
+  int64_t processed = 0;
+  int64_t dropped_late_records = 0;  // arrived after their window closed (end + grace)
+  int64_t dropped_records = 0;       // without a key where one is needed, and the like
+  int64_t restored_records = 0;
+};
+
+// What a node sees of its task.
+class TaskContext {
+ public:
+  const std::string& application_id() const { return env_.application_id; }
+  const std::string& task_id() const { return task_id_; }
+  int32_t partition() const { return partition_; }
+  // The record being processed: its source topic (full name) and offset.
+  const std::string& topic() const { return topic_; }
+  int64_t offset() const { return offset_; }
+  // The largest timestamp the task has processed (Kafka's stream time); -1 before any.
+  int64_t stream_time() const { return stream_time_; }
+  int64_t wall_clock_ms() const { return env_.wall_clock_ms(); }
+
+  // The task's stores by name; null when the node did not declare the store.
+  KeyValueStore* key_value_store(const std::string& name);
+  WindowStore* window_store(const std::string& name);
+  // Called with the updates a store's record cache passes on when it is flushed (or, without a
+  // cache, at every write).
+  // A listener's error fails the flush (or the write) that called it.
+  using KeyValueFlushListener = std::function<absl::Status(
+      const std::string& key, const std::optional<std::string>& new_value,
+      const std::optional<std::string>& old_value)>;
+  using WindowFlushListener = std::function<absl::Status(
+      const std::string& key, int64_t window_start, const std::optional<std::string>& new_value,
+      const std::optional<std::string>& old_value)>;
+  void SetFlushListener(const std::string& store, KeyValueFlushListener listener);
+  void SetFlushListener(const std::string& store, WindowFlushListener listener);
+
+  RecordCollector& collector() { return *env_.collector; }
+  // A topic name as the topology has it -> its full name (repartition topics are prefixed).
+  std::string ResolveTopic(const std::string& topic) const {
+    return topology_->ResolveTopic(env_.application_id, topic);
+  }
+  TaskMetrics& metrics() { return metrics_; }
+
+  // For source nodes: the event time of the record being processed; advances stream time.
+  void ObserveTimestamp(int64_t timestamp) {
+    timestamp_ = timestamp;
+    stream_time_ = std::max(stream_time_, timestamp);
+  }
+
+ private:
+  friend class StreamTask;
+  TaskContext(const Topology* topology, TaskEnvironment env, std::string task_id, int32_t partition)
+      : topology_(topology),
+        env_(std::move(env)),
+        task_id_(std::move(task_id)),
+        partition_(partition) {}
+
+  const Topology* topology_;
+  TaskEnvironment env_;
+  std::string task_id_;
+  int32_t partition_;
+  std::string topic_;
+  int64_t offset_ = -1;
+  int64_t timestamp_ = 0;  // of the record being processed
+  int64_t stream_time_ = -1;
+  TaskMetrics metrics_;
+  std::map<std::string, std::unique_ptr<KeyValueStore>> kv_stores_;
+  std::map<std::string, std::unique_ptr<WindowStore>> window_stores_;
+  std::map<std::string, KeyValueFlushListener> kv_listeners_;
+  std::map<std::string, WindowFlushListener> window_listeners_;
+  absl::Status listener_error_;  // the first error of a flush listener, until taken
+};
+
+// Writes a task's store changes to its partition of their changelog topics. A store cannot return
+// the collector's error through the ChangelogSink interface, so the first one is kept until the
+// task takes it after the write.
+class TaskChangelogSink : public ChangelogSink {
+ public:
+  TaskChangelogSink(RecordCollector* collector, std::string application_id, int32_t partition)
+      : collector_(collector), application_id_(std::move(application_id)), partition_(partition) {}
+  void Send(const std::string& store_name, const ChangelogRecord& record) override;
+  absl::Status TakeError() { return std::exchange(error_, absl::OkStatus()); }
+
+ private:
+  RecordCollector* collector_;
+  std::string application_id_;
+  int32_t partition_;
+  absl::Status error_;
+};
+
+class StreamTask {
+ public:
+  // Instantiates sub-topology `subtopology` for `partition`: opens its stores (persistent ones
+  // under <state_dir>/<application.id>/<task id>/), restores them from their changelogs, creates
+  // and wires its nodes and initialises them. The task id is "<subtopology>_<partition>".
+  static absl::StatusOr<std::unique_ptr<StreamTask>> Create(const Topology* topology,
+                                                            int32_t subtopology, int32_t partition,
+                                                            TaskEnvironment env);
+  ~StreamTask();
+
+  const std::string& id() const { return context_.task_id(); }
+  int32_t partition() const { return context_.partition(); }
+  // The full names of the topics the task reads.
+  std::vector<std::string> source_topics() const;
+
+  // Runs one record of `topic` (a full name) through the sub-topology.
+  absl::Status Process(const std::string& topic, int64_t offset, const RawRecord& record);
+  // Flushes the record caches (their updates flow downstream and into changelogs) and the
+  // stores; afterwards the task's output is with the collector and offsets may be committed.
+  absl::Status Flush();
+  // Closes nodes and stores (without flushing: call Flush first for a clean close).
+  void Close();
+
+  const TaskMetrics& metrics() const { return context_.metrics_; }
+  TaskContext& context() { return context_; }
+
+ private:
+  StreamTask(const Topology* topology, TaskEnvironment env, std::string id, int32_t partition)
+      : topology_(topology), context_(topology, std::move(env), std::move(id), partition) {}
+  absl::Status OpenStores(const Topology::Subtopology& subtopology);
+  absl::Status CreateNodes(const Topology::Subtopology& subtopology);
+  // The errors stores and their listeners could not return where they happened.
+  absl::Status TakeErrors();
+
+  const Topology* topology_;
+  std::unique_ptr<TaskChangelogSink> changelog_sink_;  // used by the stores in context_
+  TaskContext context_;
+  std::vector<std::unique_ptr<ProcessorNode>> nodes_;  // in topology order
+  std::map<std::string, SourceNode*> sources_;         // by full topic name
+  std::vector<std::string> store_order_;
+  bool closed_ = false;
+};
+
+}  // namespace runnel::streams::internal

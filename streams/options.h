@@ -1,0 +1,127 @@
+// The options of DSL operations, named as in Kafka Streams: Consumed (how a source topic is
+// read), Produced (how a sink topic is written), Grouped (how a grouping repartitions),
+// Materialized (the state store behind an aggregation or table).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "streams/serde.h"
+
+namespace runnel::streams {
+
+// Event time of a record read from a topic: given the record's key and value bytes and the
+// timestamp it carries, returns the time in epoch ms. The default takes the record timestamp.
+using TimestampExtractor =
+    std::function<int64_t(const std::optional<std::string>& key,
+                          const std::optional<std::string>& value, int64_t record_timestamp)>;
+
+template <typename K, typename V>
+struct Consumed {
+  std::optional<Serde<K>> key_serde;
+  std::optional<Serde<V>> value_serde;
+  TimestampExtractor timestamp_extractor;  // empty: the record timestamp
+  std::string name;                        // of the source node; empty: generated
+
+  static Consumed With(Serde<K> k, Serde<V> v) { return {std::move(k), std::move(v), {}, {}}; }
+  static Consumed As(std::string name) { return {{}, {}, {}, std::move(name)}; }
+  Consumed WithTimestampExtractor(TimestampExtractor e) && {
+    timestamp_extractor = std::move(e);
+    return std::move(*this);
+  }
+  Consumed WithName(std::string n) && {
+    name = std::move(n);
+    return std::move(*this);
+  }
+};
+
+// Chooses the partition of an output record from its key and value bytes and the topic's
+// partition count; nullopt: Kafka's default (murmur2 of the key).
+template <typename K, typename V>
+using StreamPartitioner =
+    std::function<std::optional<int32_t>(const K& key, const V& value, int32_t partitions)>;
+
+template <typename K, typename V>
+struct Produced {
+  std::optional<Serde<K>> key_serde;
+  std::optional<Serde<V>> value_serde;
+  std::string name;
+
+  static Produced With(Serde<K> k, Serde<V> v) { return {std::move(k), std::move(v), {}}; }
+  static Produced As(std::string name) { return {{}, {}, std::move(name)}; }
+};
+
+template <typename K, typename V>
+struct Grouped {
+  std::optional<Serde<K>> key_serde;
+  std::optional<Serde<V>> value_serde;
+  // Names the repartition topic "<application.id>-<name>-repartition" when one is needed.
+  std::string name;
+  // Partitions of the repartition topic (beyond Kafka Streams' Grouped, which leaves this to
+  // Repartitioned); nullopt: as many as the upstream sub-topology has tasks.
+  std::optional<int32_t> partitions;
+
+  static Grouped With(Serde<K> k, Serde<V> v) { return {std::move(k), std::move(v), {}, {}}; }
+  static Grouped As(std::string name) { return {{}, {}, std::move(name), {}}; }
+  Grouped WithName(std::string n) && {
+    name = std::move(n);
+    return std::move(*this);
+  }
+  Grouped WithNumberOfPartitions(int32_t n) && {
+    partitions = n;
+    return std::move(*this);
+  }
+};
+
+enum class StoreType { kRocksDb, kInMemory };
+
+template <typename K, typename V>
+struct Materialized {
+  std::string store_name;  // empty: generated (and then not meant to be queried)
+  std::optional<Serde<K>> key_serde;
+  std::optional<Serde<V>> value_serde;
+  std::optional<StoreType> store_type;  // nullopt: the application's default.dsl.store
+  bool logging = true;
+  bool caching = true;
+  std::optional<int64_t> retention_ms;  // window stores; at least window size + grace
+
+  static Materialized As(std::string name) {
+    Materialized m;
+    m.store_name = std::move(name);
+    return m;
+  }
+  static Materialized With(Serde<K> k, Serde<V> v) {
+    Materialized m;
+    m.key_serde = std::move(k);
+    m.value_serde = std::move(v);
+    return m;
+  }
+  Materialized WithKeySerde(Serde<K> s) && {
+    key_serde = std::move(s);
+    return std::move(*this);
+  }
+  Materialized WithValueSerde(Serde<V> s) && {
+    value_serde = std::move(s);
+    return std::move(*this);
+  }
+  Materialized WithStoreType(StoreType t) && {
+    store_type = t;
+    return std::move(*this);
+  }
+  Materialized WithLoggingDisabled() && {
+    logging = false;
+    return std::move(*this);
+  }
+  Materialized WithCachingDisabled() && {
+    caching = false;
+    return std::move(*this);
+  }
+  Materialized WithRetention(int64_t ms) && {
+    retention_ms = ms;
+    return std::move(*this);
+  }
+};
+
+}  // namespace runnel::streams
