@@ -1,7 +1,11 @@
 #include "tools/record_commands.h"
 
+#include <signal.h>
+
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <map>
 
 #include "absl/strings/numbers.h"
@@ -14,6 +18,33 @@ namespace runnel::tools {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+volatile std::sig_atomic_t stop_signal = 0;
+extern "C" void OnStopSignal(int signal) { stop_signal = signal; }
+
+// While alive, SIGINT and SIGTERM only set a flag (the previous handlers come back after).
+class StopOnSignals {
+ public:
+  StopOnSignals() {
+    stop_signal = 0;
+    struct sigaction action {};
+    action.sa_handler = OnStopSignal;
+    sigemptyset(&action.sa_mask);
+    ::sigaction(SIGINT, &action, &previous_int_);
+    ::sigaction(SIGTERM, &action, &previous_term_);
+  }
+  ~StopOnSignals() {
+    ::sigaction(SIGINT, &previous_int_, nullptr);
+    ::sigaction(SIGTERM, &previous_term_, nullptr);
+  }
+  StopOnSignals(const StopOnSignals&) = delete;
+  StopOnSignals& operator=(const StopOnSignals&) = delete;
+  bool requested() const { return stop_signal != 0; }
+
+ private:
+  struct sigaction previous_int_ {};
+  struct sigaction previous_term_ {};
+};
 
 // Splits `*rest` at the first `separator`: returns the part before it and leaves the part after.
 std::optional<std::string_view> TakeUntil(std::string_view* rest, std::string_view separator) {
@@ -267,14 +298,18 @@ absl::Status Consume(const ConsumeOptions& options, std::ostream& out) {
   int64_t printed = 0;
   auto last_record = Clock::now();
   std::string buffer;
-  for (bool polled = false; printed < limit; polled = true) {
+  // SIGINT / SIGTERM end the loop (within one poll) so that Close below commits and leaves the
+  // group at once, as Kafka's console consumer does, instead of leaving the group's partitions
+  // with a dead member until its session times out.
+  StopOnSignals stop;
+  for (bool polled = false; printed < limit && !stop.requested(); polled = true) {
     int64_t wait = 1000;
     if (options.timeout_ms.has_value()) {
       const int64_t idle =
           std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - last_record).count();
       wait = *options.timeout_ms - idle;
-      if (wait <= 0 && polled) break;  // (--timeout-ms 0 still polls once)
-      wait = std::max<int64_t>(wait, 0);
+      if (wait <= 0 && polled) break;             // (--timeout-ms 0 still polls once)
+      wait = std::clamp<int64_t>(wait, 0, 1000);  // a signal is noticed within a second
     }
     ASSIGN_OR_RETURN(std::vector<client::ConsumerRecord> records, consumer->Poll(wait));
     if (records.empty()) continue;
