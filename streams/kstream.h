@@ -140,6 +140,18 @@ class KStream {
         });
   }
 
+  // processor(record) -> V2: a new value computed from the whole record, timestamp included
+  // (Kafka Streams' processValues, with a function in place of a processor). Keeps the key.
+  template <typename F>
+  auto ProcessValues(F processor, std::string name = "") const {
+    using V2 = std::decay_t<std::invoke_result_t<F, const Record<K, V>&>>;
+    return Stateless<K, V2>(
+        "KSTREAM-PROCESSVALUES", std::move(name), key_serde_, std::nullopt, repartition_required_,
+        [processor](const internal::ProcessorNode& self, const Record<K, V>& r) {
+          return internal::Forward(self, Record<K, V2>{r.key, processor(r), r.timestamp});
+        });
+  }
+
   // mapper(key, value) -> a range of std::pair<K2, V2>. Changes the key.
   template <typename F>
   auto FlatMap(F mapper, std::string name = "") const {
