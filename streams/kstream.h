@@ -31,6 +31,8 @@ template <typename K, typename V>
 class KGroupedStream;
 template <typename K, typename V>
 class TimeWindowedKStream;
+template <typename K, typename V>
+class KGroupedTable;
 
 // suppress(): only untilWindowCloses (one final result per window) for now.
 struct Suppressed {
@@ -462,6 +464,14 @@ class KTable {
   // result of a windowed aggregation.
   KTable Suppress(const Suppressed& suppressed) const;
 
+  // selector(key, value) -> std::pair<K2, V2>: regroups the table's rows under new keys, through
+  // a repartition topic; aggregations then add each new row and subtract the row it replaced.
+  template <typename F>
+  auto GroupBy(F selector,
+               const Grouped<typename std::invoke_result_t<F, const K&, const V&>::first_type,
+                             typename std::invoke_result_t<F, const K&, const V&>::second_type>&
+                   grouped = {}) const;
+
   // --- for the DSL's own use -------------------------------------------------------------------
   internal::GraphBuilder* graph() const { return graph_; }
   const std::optional<Serde<K>>& key_serde() const { return key_serde_; }
@@ -767,6 +777,212 @@ KTable<K, V> KTable<K, V>::Suppress(const Suppressed& suppressed) const {
                     {node_});
     return KTable(graph_, name, key_serde_, value_serde_, "", windows_);
   }
+}
+
+namespace internal {
+
+// The value of a table-regrouping repartition record: one byte saying whether it adds (1) or
+// subtracts (2) a row, then the row's value (docs/FORMAT.md section 23).
+template <typename V>
+Serde<Change<V>> ChangeSerde(Serde<V> inner) {
+  Serde<Change<V>> serde;
+  serde.serialize = [inner](const Change<V>& c) {
+    const bool adds = c.new_value.has_value();
+    std::string out(1, adds ? '\x01' : '\x02');
+    out += inner.serialize(adds ? *c.new_value : *c.old_value);
+    return out;
+  };
+  serde.deserialize = [inner](std::string_view bytes) -> absl::StatusOr<Change<V>> {
+    if (bytes.empty() || (bytes[0] != 1 && bytes[0] != 2)) {
+      return absl::InvalidArgumentError(
+          "table repartition value must start with 1 (add) or 2 (subtract)");
+    }
+    ASSIGN_OR_RETURN(V value, inner.deserialize(bytes.substr(1)));
+    Change<V> c;
+    (bytes[0] == 1 ? c.new_value : c.old_value) = std::move(value);
+    return c;
+  };
+  return serde;
+}
+
+// Aggregates a regrouped table: subtracts a replaced row, adds a new one.
+template <typename K, typename V, typename VA>
+class TableAggregateProcessor : public Processor<K, Change<V>> {
+ public:
+  using Initializer = std::function<VA()>;
+  using Fold = std::function<VA(const K&, const V&, const VA&)>;
+  TableAggregateProcessor(std::string name, std::string store, Serde<K> key_serde,
+                          Serde<VA> agg_serde, Initializer init, Fold add, Fold subtract)
+      : Processor<K, Change<V>>(std::move(name)),
+        store_name_(std::move(store)),
+        key_serde_(std::move(key_serde)),
+        agg_serde_(std::move(agg_serde)),
+        init_(std::move(init)),
+        add_(std::move(add)),
+        subtract_(std::move(subtract)) {}
+
+  absl::Status Init(TaskContext* context) override {
+    RETURN_IF_ERROR(ProcessorNode::Init(context));
+    store_ = context->key_value_store(store_name_);
+    if (store_ == nullptr) return absl::InternalError("no store " + store_name_);
+    ForwardStoreUpdates<K, VA>(this, context, store_name_, key_serde_, agg_serde_);
+    return absl::OkStatus();
+  }
+
+  absl::Status Process(const Record<K, Change<V>>& record) override {
+    const std::string key = key_serde_.serialize(record.key);
+    ASSIGN_OR_RETURN(std::optional<std::string> stored, store_->Get(key));
+    VA agg;
+    int64_t timestamp = record.timestamp;
+    if (stored.has_value()) {
+      ASSIGN_OR_RETURN(TimestampedBytes tv, DecodeTimestamped(*stored));
+      ASSIGN_OR_RETURN(agg, agg_serde_.deserialize(tv.value));
+      timestamp = std::max(timestamp, tv.timestamp);
+    } else {
+      agg = init_();
+    }
+    if (record.value.old_value.has_value())
+      agg = subtract_(record.key, *record.value.old_value, agg);
+    if (record.value.new_value.has_value()) agg = add_(record.key, *record.value.new_value, agg);
+    return store_->Put(key, EncodeTimestamped(timestamp, agg_serde_.serialize(agg)));
+  }
+
+ private:
+  std::string store_name_;
+  Serde<K> key_serde_;
+  Serde<VA> agg_serde_;
+  Initializer init_;
+  Fold add_;
+  Fold subtract_;
+  KeyValueStore* store_ = nullptr;
+};
+
+}  // namespace internal
+
+template <typename K, typename V>
+class KGroupedTable {
+ public:
+  KGroupedTable(internal::GraphBuilder* graph, std::string source, Serde<K> key_serde,
+                Serde<V> value_serde)
+      : graph_(graph),
+        source_(std::move(source)),
+        key_serde_(std::move(key_serde)),
+        value_serde_(std::move(value_serde)) {}
+
+  KTable<K, int64_t> Count(const Materialized<K, int64_t>& materialized = {}) const {
+    Materialized<K, int64_t> m = materialized;
+    if (!m.value_serde) m.value_serde = serdes::Int64();
+    return Aggregate([] { return int64_t{0}; }, [](const K&, const V&, int64_t n) { return n + 1; },
+                     [](const K&, const V&, int64_t n) { return n - 1; }, m);
+  }
+
+  // adder(aggregate, new row) and subtractor(aggregate, old row); a key's first row is its
+  // aggregate.
+  KTable<K, V> Reduce(std::function<V(const V&, const V&)> adder,
+                      std::function<V(const V&, const V&)> subtractor,
+                      const Materialized<K, V>& materialized = {}) const {
+    Materialized<K, V> m = materialized;
+    if (!m.value_serde) m.value_serde = value_serde_;
+    return AggregateImpl<V>(
+        [] { return V{}; }, [adder](const K&, const V& v, const V& agg) { return adder(agg, v); },
+        [subtractor](const K&, const V& v, const V& agg) { return subtractor(agg, v); }, m);
+  }
+
+  template <typename Init, typename Add, typename Subtract>
+  auto Aggregate(
+      Init initializer, Add adder, Subtract subtractor,
+      const Materialized<K, std::decay_t<std::invoke_result_t<Init>>>& materialized = {}) const {
+    using VA = std::decay_t<std::invoke_result_t<Init>>;
+    return AggregateImpl<VA>(initializer, adder, subtractor, materialized);
+  }
+
+ private:
+  template <typename VA>
+  KTable<K, VA> AggregateImpl(
+      typename internal::TableAggregateProcessor<K, V, VA>::Initializer init,
+      typename internal::TableAggregateProcessor<K, V, VA>::Fold add,
+      typename internal::TableAggregateProcessor<K, V, VA>::Fold subtract,
+      const Materialized<K, VA>& m) const {
+    internal::StoreSpec store =
+        internal::AggregateStoreSpec(graph_, m, internal::StoreSpec::Kind::kKeyValue);
+    const std::string name = graph_->NewName("KTABLE-AGGREGATE");
+    Serde<K> ks = m.key_serde ? *m.key_serde : key_serde_;
+    Serde<VA> as =
+        internal::ResolveSerde(graph_, m.value_serde, "the value of store " + store.name);
+    graph_->AddStore(store);
+    graph_->AddNode(
+        internal::ProcessorSpec<K, Change<VA>, internal::TableAggregateProcessor<K, V, VA>>(
+            name,
+            std::function<std::unique_ptr<internal::TableAggregateProcessor<K, V, VA>>()>(
+                [name, store = store.name, ks, as, init, add, subtract] {
+                  return std::make_unique<internal::TableAggregateProcessor<K, V, VA>>(
+                      name, store, ks, as, init, add, subtract);
+                }),
+            {store.name}),
+        {source_});
+    return KTable<K, VA>(graph_, name, ks, as, store.name);
+  }
+
+  internal::GraphBuilder* graph_;
+  std::string source_;  // reads the repartition topic
+  Serde<K> key_serde_;
+  Serde<V> value_serde_;
+};
+
+template <typename K, typename V>
+template <typename F>
+auto KTable<K, V>::GroupBy(
+    F selector,
+    const Grouped<typename std::invoke_result_t<F, const K&, const V&>::first_type,
+                  typename std::invoke_result_t<F, const K&, const V&>::second_type>& grouped)
+    const {
+  using Pair = std::invoke_result_t<F, const K&, const V&>;
+  using K2 = typename Pair::first_type;
+  using V2 = typename Pair::second_type;
+  const std::string select = graph_->NewName("KTABLE-SELECT");
+  AddProcessor<K2, Change<V2>>(
+      select, [selector](const internal::ProcessorNode& self, const Record<K, Change<V>>& r) {
+        // The old row leaves its group, then the new one joins its (maybe other) group.
+        if (r.value.old_value.has_value()) {
+          Pair old = selector(r.key, *r.value.old_value);
+          RETURN_IF_ERROR(internal::Forward(
+              self, Record<K2, Change<V2>>{std::move(old.first),
+                                           Change<V2>{std::nullopt, std::move(old.second)},
+                                           r.timestamp}));
+        }
+        if (r.value.new_value.has_value()) {
+          Pair now = selector(r.key, *r.value.new_value);
+          RETURN_IF_ERROR(internal::Forward(
+              self, Record<K2, Change<V2>>{std::move(now.first),
+                                           Change<V2>{std::move(now.second), std::nullopt},
+                                           r.timestamp}));
+        }
+        return absl::OkStatus();
+      });
+  const std::string base = grouped.name.empty() ? select : grouped.name;
+  const std::string topic = base + "-repartition";
+  Serde<K2> ks =
+      internal::ResolveSerde(graph_, grouped.key_serde, "the key of repartition topic " + topic);
+  Serde<Change<V2>> vs = internal::ChangeSerde(internal::ResolveSerde(
+      graph_, grouped.value_serde, "the value of repartition topic " + topic));
+  graph_->AddRepartitionTopic({topic, grouped.partitions});
+  KStream<K2, Change<V2>>(graph_, select, ks, vs, false)
+      .AddSink(graph_->NewName("KTABLE-SINK"), topic, true, ks, vs);
+  const std::string source = graph_->NewName("KTABLE-SOURCE");
+  internal::NodeSpec spec;
+  spec.kind = internal::NodeSpec::Kind::kSource;
+  spec.name = source;
+  spec.topics = {topic};
+  spec.internal_topics = true;
+  spec.factory = [source, ks, vs] {
+    return std::unique_ptr<internal::ProcessorNode>(
+        new internal::SourceProcessor<K2, Change<V2>>(source, ks, vs, {}));
+  };
+  spec.accepts_child = &internal::TakesRecords<K2, Change<V2>>;
+  graph_->AddNode(std::move(spec), {});
+  return KGroupedTable<K2, V2>(
+      graph_, source, ks,
+      internal::ResolveSerde(graph_, grouped.value_serde, "the value of " + topic));
 }
 
 }  // namespace runnel::streams

@@ -39,8 +39,7 @@ class CachingKeyValue final : public KeyValueStore {
 
   absl::Status Delete(std::string_view key) override { return Write(key, std::nullopt); }
 
-  absl::StatusOr<std::vector<KeyValue>> Range(std::string_view from,
-                                              std::string_view to) override {
+  absl::StatusOr<std::vector<KeyValue>> Range(std::string_view from, std::string_view to) override {
     RETURN_IF_ERROR(CheckOpen());
     if (from > to) return std::vector<KeyValue>();
     ASSIGN_OR_RETURN(std::vector<KeyValue> stored, inner_->Range(from, to));

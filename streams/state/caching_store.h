@@ -43,9 +43,9 @@ namespace runnel::streams {
 using KeyValueFlushCallback =
     std::function<void(const std::string& key, const std::optional<std::string>& new_value,
                        const std::optional<std::string>& old_value)>;
-using WindowFlushCallback = std::function<void(
-    const std::string& key, int64_t window_start, const std::optional<std::string>& new_value,
-    const std::optional<std::string>& old_value)>;
+using WindowFlushCallback = std::function<void(const std::string& key, int64_t window_start,
+                                               const std::optional<std::string>& new_value,
+                                               const std::optional<std::string>& old_value)>;
 
 // `on_flush` may be empty (nothing is told about flushed entries).
 std::unique_ptr<KeyValueStore> CachingKeyValueStore(std::unique_ptr<KeyValueStore> inner,

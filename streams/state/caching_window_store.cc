@@ -91,8 +91,8 @@ class CachingWindow final : public WindowStore {
 
   void ObserveStreamTime(int64_t stream_time) override {
     if (closed_) return;
-    const int64_t oldest = OldestLiveWindowStart(std::max(stream_time, inner_->stream_time()),
-                                                 inner_->retention_ms());
+    const int64_t oldest =
+        OldestLiveWindowStart(std::max(stream_time, inner_->stream_time()), inner_->retention_ms());
     // Write dirty windows down before the inner store expires them: their updates must reach
     // on_flush (with the right old value) and the changelog.
     if (!cache_.empty() && min_cached_start_ < oldest && !flushing_) {
@@ -117,8 +117,7 @@ class CachingWindow final : public WindowStore {
 
   absl::Status TakeDeferredError() { return std::exchange(deferred_error_, absl::OkStatus()); }
 
-  absl::Status Write(std::string_view key, int64_t window_start,
-                     std::optional<std::string> value) {
+  absl::Status Write(std::string_view key, int64_t window_start, std::optional<std::string> value) {
     RETURN_IF_ERROR(CheckOpen());
     RETURN_IF_ERROR(TakeDeferredError());
     if (window_start < OldestLive()) return absl::OkStatus();  // expired: dropped, as below

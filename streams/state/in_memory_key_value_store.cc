@@ -45,8 +45,7 @@ class InMemoryKeyValueStore final : public KeyValueStore {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<std::vector<KeyValue>> Range(std::string_view from,
-                                              std::string_view to) override {
+  absl::StatusOr<std::vector<KeyValue>> Range(std::string_view from, std::string_view to) override {
     if (!open_) return ClosedError();
     std::vector<KeyValue> out;
     if (from > to) return out;

@@ -28,8 +28,8 @@ class InMemoryWindowStore final : public WindowStore {
     if (!open_) return ClosedError();
     if (window_start < OldestLive()) {
       logging::Get("streams")->debug(
-          "store {}: dropped a write to expired window {} (stream time {}, retention {} ms)",
-          name_, window_start, stream_time_, retention_ms_);
+          "store {}: dropped a write to expired window {} (stream time {}, retention {} ms)", name_,
+          window_start, stream_time_, retention_ms_);
       return absl::OkStatus();
     }
     auto& keys = windows_[window_start];

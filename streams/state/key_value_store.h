@@ -43,12 +43,13 @@ class KeyValueStore : public StateStore {
 // A store in a std::map; persistent() is false. Close drops the data.
 std::unique_ptr<KeyValueStore> NewInMemoryKeyValueStore(std::string name);
 
-// A RocksDB database in `dir` (the runtime uses <state.dir>/<application.id>/<task>/rocksdb/<name>),
-// created with its parent directories if missing; persistent() is true. Fails with
+// A RocksDB database in `dir`, created with its parent directories if missing (the runtime uses
+// <state.dir>/<application.id>/<task>/rocksdb/<name>); persistent() is true. Fails with
 // FailedPrecondition naming the store and `dir` when the database cannot be opened: `dir` is a
-// file, is not writable, or is already open (by this process or another). Flush() syncs RocksDB's
-// write-ahead log, so what was written before it survives a crash of the process or the machine;
-// Close() (and the destructor) also writes the memtable out.
+// file, is not writable, or is already open (by this process or another). Flush() syncs
+// RocksDB's write-ahead log, so what was written before it survives a crash of the process or the
+// machine; Close() (and the destructor) also writes the memtable out. The changelog stays the
+// source of truth: the runtime may wipe the directory and restore from it.
 absl::StatusOr<std::unique_ptr<KeyValueStore>> OpenRocksDbKeyValueStore(std::string name,
                                                                         std::string dir);
 

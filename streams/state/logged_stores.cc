@@ -30,8 +30,7 @@ class LoggedKeyValue final : public KeyValueStore {
     sink_->Send(name(), ChangelogRecord{std::string(key), std::nullopt, now_()});
     return absl::OkStatus();
   }
-  absl::StatusOr<std::vector<KeyValue>> Range(std::string_view from,
-                                              std::string_view to) override {
+  absl::StatusOr<std::vector<KeyValue>> Range(std::string_view from, std::string_view to) override {
     return inner_->Range(from, to);
   }
   absl::StatusOr<std::vector<KeyValue>> All() override { return inner_->All(); }
@@ -58,7 +57,8 @@ class LoggedWindow final : public WindowStore {
   // restore drops it again.
   absl::Status Put(std::string_view key, int64_t window_start, std::string_view value) override {
     RETURN_IF_ERROR(inner_->Put(key, window_start, value));
-    sink_->Send(name(), ChangelogRecord{WindowedKey(key, window_start), std::string(value), now_()});
+    sink_->Send(name(),
+                ChangelogRecord{WindowedKey(key, window_start), std::string(value), now_()});
     return absl::OkStatus();
   }
   absl::Status Delete(std::string_view key, int64_t window_start) override {

@@ -113,8 +113,8 @@ void RocksDbDatabase::Close() {
 }
 
 absl::Status RocksDbDatabase::Error(const rocksdb::Status& s, const std::string& what) const {
-  std::string message = absl::StrCat("store ", store_, " (RocksDB in ", dir_, "): ", what,
-                                     ": ", s.ToString());
+  std::string message =
+      absl::StrCat("store ", store_, " (RocksDB in ", dir_, "): ", what, ": ", s.ToString());
   if (s.IsCorruption()) return absl::DataLossError(std::move(message));
   return absl::InternalError(std::move(message));
 }

@@ -25,8 +25,7 @@ class RocksDbDatabase {
   // Opens the database in `dir` (creating `dir`, its parents and the database if missing) with
   // every column family it has. FailedPrecondition naming the store and `dir` if it cannot: `dir`
   // is a file, not writable, or locked by another open (in this process or another one).
-  static absl::StatusOr<std::unique_ptr<RocksDbDatabase>> Open(std::string store,
-                                                               std::string dir);
+  static absl::StatusOr<std::unique_ptr<RocksDbDatabase>> Open(std::string store, std::string dir);
   ~RocksDbDatabase() { Close(); }
   RocksDbDatabase(const RocksDbDatabase&) = delete;
   RocksDbDatabase& operator=(const RocksDbDatabase&) = delete;
@@ -35,11 +34,8 @@ class RocksDbDatabase {
   bool closed() const { return db_ == nullptr; }
   // Valid until Close.
   rocksdb::DB* db() const { return db_.get(); }
-  rocksdb::ColumnFamilyHandle* default_family() const { return db_->DefaultColumnFamily(); }
   // The column families other than "default", by name: those found at Open and created since.
-  const std::map<std::string, rocksdb::ColumnFamilyHandle*>& families() const {
-    return families_;
-  }
+  const std::map<std::string, rocksdb::ColumnFamilyHandle*>& families() const { return families_; }
   absl::StatusOr<rocksdb::ColumnFamilyHandle*> CreateFamily(const std::string& name);
   // Drops the family and its data (RocksDB deletes its files once nothing reads them).
   absl::Status DropFamily(const std::string& name);

@@ -47,8 +47,7 @@ class RocksDbKeyValueStore final : public KeyValueStore {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<std::vector<KeyValue>> Range(std::string_view from,
-                                              std::string_view to) override {
+  absl::StatusOr<std::vector<KeyValue>> Range(std::string_view from, std::string_view to) override {
     RETURN_IF_ERROR(CheckOpen());
     if (from > to) return std::vector<KeyValue>();
     // The smallest key above `to` is `to` followed by one zero byte: an exclusive upper bound.
@@ -85,8 +84,7 @@ class RocksDbKeyValueStore final : public KeyValueStore {
     }
     std::unique_ptr<rocksdb::Iterator> it(db_->db()->NewIterator(options));
     std::vector<KeyValue> out;
-    for (from.has_value() ? it->Seek(ToSlice(*from)) : it->SeekToFirst(); it->Valid();
-         it->Next()) {
+    for (from.has_value() ? it->Seek(ToSlice(*from)) : it->SeekToFirst(); it->Valid(); it->Next()) {
       out.push_back(KeyValue{it->key().ToString(), it->value().ToString()});
     }
     if (!it->status().ok()) return db_->Error(it->status(), "scan");

@@ -37,8 +37,11 @@ class RocksDbWindowStore final : public WindowStore {
   RocksDbWindowStore(std::string name, std::unique_ptr<RocksDbDatabase> db, int64_t retention_ms,
                      int64_t segment_interval,
                      std::map<int64_t, rocksdb::ColumnFamilyHandle*> segments)
-      : name_(std::move(name)), db_(std::move(db)), retention_ms_(retention_ms),
-        segment_interval_(segment_interval), segments_(std::move(segments)) {}
+      : name_(std::move(name)),
+        db_(std::move(db)),
+        retention_ms_(retention_ms),
+        segment_interval_(segment_interval),
+        segments_(std::move(segments)) {}
 
   const std::string& name() const override { return name_; }
   bool persistent() const override { return true; }
@@ -57,8 +60,8 @@ class RocksDbWindowStore final : public WindowStore {
     RETURN_IF_ERROR(CheckOpen());
     if (window_start < OldestLive()) {
       logging::Get("streams")->debug(
-          "store {}: dropped a write to expired window {} (stream time {}, retention {} ms)",
-          name_, window_start, stream_time_, retention_ms_);
+          "store {}: dropped a write to expired window {} (stream time {}, retention {} ms)", name_,
+          window_start, stream_time_, retention_ms_);
       return absl::OkStatus();
     }
     const int64_t id = SegmentId(window_start);
@@ -205,10 +208,10 @@ absl::StatusOr<int64_t> SegmentInterval(RocksDbDatabase& db, int64_t fresh) {
   rocksdb::Status s = db.db()->Get(rocksdb::ReadOptions(), ToSlice(kIntervalKey), &stored);
   if (s.ok()) {
     if (stored.size() != 8 || LoadBigEndian<int64_t>(stored.data()) <= 0) {
-      return db.Error(rocksdb::Status::Corruption(absl::StrCat(
-                          kIntervalKey, " is not a positive 8-byte integer (", stored.size(),
-                          " bytes)")),
-                      "reading the segment interval");
+      return db.Error(
+          rocksdb::Status::Corruption(absl::StrCat(
+              kIntervalKey, " is not a positive 8-byte integer (", stored.size(), " bytes)")),
+          "reading the segment interval");
     }
     return LoadBigEndian<int64_t>(stored.data());
   }
@@ -235,8 +238,8 @@ absl::StatusOr<std::unique_ptr<WindowStore>> OpenRocksDbWindowStore(std::string 
     int64_t id;
     if (!absl::ConsumePrefix(&rest, kSegmentPrefix) || !absl::SimpleAtoi(rest, &id)) {
       return absl::FailedPreconditionError(
-          absl::StrCat("store ", name, ": the RocksDB database in ", dir,
-                       " has column family '", family, "', which is not a window segment"));
+          absl::StrCat("store ", name, ": the RocksDB database in ", dir, " has column family '",
+                       family, "', which is not a window segment"));
     }
     segments[id] = handle;
   }

@@ -11,7 +11,8 @@
 // 0 -> 80 00 00 00 00 00 00 00, 5 -> 80 00 00 00 00 00 00 05). The last 8 bytes are always the
 // start, so a windowed key splits without knowing the key's length. For one key, byte order is
 // window-start order; different keys may interleave when one key is a prefix of another, and the
-// stores account for that.
+// stores account for that. (Not byte-compatible with Java Kafka Streams' window changelogs, which
+// append the start unflipped plus a 4-byte sequence number.)
 //
 // Retention: stream time is the largest value given to ObserveStreamTime (Put does not advance
 // it). A window with start < stream time - retention_ms has expired: no read returns it, a Put
@@ -86,13 +87,13 @@ std::unique_ptr<WindowStore> NewInMemoryWindowStore(std::string name, int64_t re
 // A RocksDB database in `dir` (as OpenRocksDbKeyValueStore, whose errors and durability it shares)
 // with one column family per segment: segment n ("segment-<n>") holds the windows with
 // n * interval <= start < (n + 1) * interval, interval = max(retention_ms / 2, 60 s) (Kafka's
-// segment interval), fixed when the database is created (kept in the default column
-// family as "segment.interval.ms", so a reopen with another retention keeps the segments
-// consistent). Keys in a segment are WindowedKey(key, start). A segment is
-// dropped whole once every start it can hold has expired, so about three segments are live (more
-// when retention < 120 s); reads filter out the expired windows of live segments. Fetch(key, ...) seeks to the
-// key in each segment the range touches; FetchAll and All scan every segment in range and sort,
-// so they cost O(windows in those segments).
+// segment interval). The interval is fixed when the database is created and kept in the default
+// column family as "segment.interval.ms", so a reopen with another retention keeps the segments
+// consistent. Keys in a segment are WindowedKey(key, start). A segment is dropped whole once
+// every start it can hold has expired, so at most about three segments are live; reads filter out
+// the expired windows of live segments. Fetch(key, ...) seeks to the key in each segment the
+// range touches; FetchAll and All scan every segment in range and sort, so they cost
+// O(windows in those segments).
 absl::StatusOr<std::unique_ptr<WindowStore>> OpenRocksDbWindowStore(std::string name,
                                                                     std::string dir,
                                                                     int64_t retention_ms);

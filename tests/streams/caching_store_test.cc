@@ -38,11 +38,11 @@ class CachingStoreTest : public ::testing::Test {
   std::unique_ptr<KeyValueStore> CachedKeyValue(size_t max_bytes) {
     auto inner = backend_.KeyValue("counts");
     kv_inner_ = inner.get();
-    return CachingKeyValueStore(std::move(inner), max_bytes,
-                                [this](const std::string& key, const auto& new_value,
-                                       const auto& old_value) {
-                                  flushed_.push_back(Flushed{key, 0, new_value, old_value});
-                                });
+    return CachingKeyValueStore(
+        std::move(inner), max_bytes,
+        [this](const std::string& key, const auto& new_value, const auto& old_value) {
+          flushed_.push_back(Flushed{key, 0, new_value, old_value});
+        });
   }
   std::unique_ptr<WindowStore> CachedWindow(size_t max_bytes, int64_t retention_ms) {
     auto inner = backend_.Window("windows", retention_ms);
@@ -140,9 +140,9 @@ TYPED_TEST(CachingStoreTest, ZeroMaxBytesPassesEveryWriteOnAtOnce) {
   ASSERT_TRUE(store->Put("k", "1").ok());
   ASSERT_TRUE(store->Put("k", "2").ok());
   ASSERT_TRUE(store->Delete("k").ok());
-  EXPECT_EQ(this->flushed_, (std::vector<Flushed>{{"k", 0, "1", std::nullopt},
-                                                  {"k", 0, "2", "1"},
-                                                  {"k", 0, std::nullopt, "2"}}));
+  EXPECT_EQ(this->flushed_,
+            (std::vector<Flushed>{
+                {"k", 0, "1", std::nullopt}, {"k", 0, "2", "1"}, {"k", 0, std::nullopt, "2"}}));
   EXPECT_EQ(*this->kv_inner_->Get("k"), std::nullopt);
 }
 
@@ -174,28 +174,27 @@ TYPED_TEST(CachingStoreTest, OverALoggedStoreTheChangelogGetsOneRecordPerFlushed
   RecordingSink sink;
   int64_t now = 100;
   auto store = CachingKeyValueStore(
-      LoggedKeyValueStore(this->backend_.KeyValue("counts"), &sink, [&now] { return now; }),
-      kLarge, nullptr);
+      LoggedKeyValueStore(this->backend_.KeyValue("counts"), &sink, [&now] { return now; }), kLarge,
+      nullptr);
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(store->Put("a", std::to_string(i)).ok());
   ASSERT_TRUE(store->Put("b", "x").ok());
   EXPECT_TRUE(sink.records.empty());
   now = 200;
   ASSERT_TRUE(store->Flush().ok());
-  EXPECT_EQ(sink.records,
-            (std::vector<ChangelogRecord>{{"a", "9", 200}, {"b", "x", 200}}));
+  EXPECT_EQ(sink.records, (std::vector<ChangelogRecord>{{"a", "9", 200}, {"b", "x", 200}}));
 }
 
 TYPED_TEST(CachingStoreTest, WritesMadeByOnFlushWaitForTheNextFlush) {
   std::vector<std::string> seen;
   KeyValueStore* self = nullptr;
-  auto store = CachingKeyValueStore(
-      this->backend_.KeyValue("counts"), kLarge,
-      [&](const std::string& key, const auto& new_value, const auto&) {
-        seen.push_back(key);
-        if (key.rfind("derived-", 0) != 0) {
-          ASSERT_TRUE(self->Put("derived-" + key, *new_value).ok());
-        }
-      });
+  auto store =
+      CachingKeyValueStore(this->backend_.KeyValue("counts"), kLarge,
+                           [&](const std::string& key, const auto& new_value, const auto&) {
+                             seen.push_back(key);
+                             if (key.rfind("derived-", 0) != 0) {
+                               ASSERT_TRUE(self->Put("derived-" + key, *new_value).ok());
+                             }
+                           });
   self = store.get();
   ASSERT_TRUE(store->Put("a", "1").ok());
   ASSERT_TRUE(store->Flush().ok());
@@ -241,8 +240,8 @@ TYPED_TEST(CachingStoreTest, RepeatedPutsToAWindowFlushOnce) {
   ASSERT_TRUE(store->Put("k", 20, "w").ok());
   EXPECT_TRUE(this->flushed_.empty());
   ASSERT_TRUE(store->Flush().ok());
-  EXPECT_EQ(this->flushed_, (std::vector<Flushed>{{"k", 10, "v3", "v0"},
-                                                  {"k", 20, "w", std::nullopt}}));
+  EXPECT_EQ(this->flushed_,
+            (std::vector<Flushed>{{"k", 10, "v3", "v0"}, {"k", 20, "w", std::nullopt}}));
   EXPECT_EQ(*this->window_inner_->Fetch("k", 10), "v3");
 }
 
@@ -281,8 +280,8 @@ TYPED_TEST(CachingStoreTest, DirtyWindowsAreFlushedBeforeTheyExpire) {
   store->ObserveStreamTime(90);  // window 0 still live: nothing happens
   EXPECT_TRUE(this->flushed_.empty());
   store->ObserveStreamTime(200);  // window 0 expires: its update goes down first
-  EXPECT_EQ(this->flushed_, (std::vector<Flushed>{{"k", 0, "v1", "v0"},
-                                                  {"k", 150, "w", std::nullopt}}));
+  EXPECT_EQ(this->flushed_,
+            (std::vector<Flushed>{{"k", 0, "v1", "v0"}, {"k", 150, "w", std::nullopt}}));
   EXPECT_EQ(store->stream_time(), 200);
   EXPECT_EQ(*store->Fetch("k", 0), std::nullopt);
   EXPECT_EQ(*store->All(), (std::vector<Entry>{{"k", 150, "w"}}));
@@ -305,9 +304,9 @@ TYPED_TEST(CachingStoreTest, WindowCacheWithZeroMaxBytesPassesEveryWriteOn) {
   ASSERT_TRUE(store->Put("k", 0, "1").ok());
   ASSERT_TRUE(store->Put("k", 0, "2").ok());
   ASSERT_TRUE(store->Delete("k", 0).ok());
-  EXPECT_EQ(this->flushed_, (std::vector<Flushed>{{"k", 0, "1", std::nullopt},
-                                                  {"k", 0, "2", "1"},
-                                                  {"k", 0, std::nullopt, "2"}}));
+  EXPECT_EQ(this->flushed_,
+            (std::vector<Flushed>{
+                {"k", 0, "1", std::nullopt}, {"k", 0, "2", "1"}, {"k", 0, std::nullopt, "2"}}));
 }
 
 TYPED_TEST(CachingStoreTest, WindowCacheOverALoggedStoreLogsOnlyFlushedWindows) {

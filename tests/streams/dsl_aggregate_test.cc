@@ -210,6 +210,33 @@ TEST(DslAggregateTest, TableFromATopicFollowsUpdatesAndTombstones) {
   EXPECT_EQ(*l, (std::vector<std::pair<S, int64_t>>{{"u1", 5}, {"u2", 3}, {"u1", 6}}));
 }
 
+TEST(DslAggregateTest, RegroupedTableSubtractsTheOldRowAndAddsTheNewOne) {
+  // users: user -> city; per city, the number of users living there.
+  StreamsBuilder builder;
+  builder.Table<S, S>("users")
+      .GroupBy([](const S& user, const S& city) { return std::make_pair(city, user); },
+               Grouped<S, S>::As("users-by-city"))
+      .Count(Materialized<S, int64_t>::As("city-population"))
+      .ToStream()
+      .To("population");
+  TestDriverOptions options;
+  options.topic_partitions = {{"users", 2}};
+  auto driver = Driver(builder, options);
+  ASSERT_NE(driver, nullptr);
+  EXPECT_EQ(driver->Partitions("test-app-users-by-city-repartition"), 2);
+  TestInputTopic<S, S> users(driver.get(), "users", serdes::String(), serdes::String());
+  ASSERT_TRUE(users.PipeInput("ann", "paris", 1).ok());
+  ASSERT_TRUE(users.PipeInput("bob", "paris", 2).ok());
+  ASSERT_TRUE(users.PipeInput("cid", "oslo", 3).ok());
+  ASSERT_TRUE(users.PipeInput("ann", "oslo", 4).ok());  // moves: paris -1, oslo +1
+  ASSERT_TRUE(users.PipeTombstone("bob", 5).ok());      // leaves: paris -1
+  TestOutputTopic<S, int64_t> population(driver.get(), "population", serdes::String(),
+                                         serdes::Int64());
+  auto latest = population.ReadKeyValuesToMap();
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  EXPECT_EQ(*latest, (std::map<S, int64_t>{{"paris", 0}, {"oslo", 2}}));
+}
+
 TEST(DslAggregateTest, TwoStoresWithOneNameAreABuildError) {
   StreamsBuilder builder;
   auto in = builder.Stream<S, S>("in").GroupByKey();

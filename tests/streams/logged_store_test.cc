@@ -38,9 +38,9 @@ TYPED_TEST(LoggedStoreTest, KeyValueStoreSendsEachChangeAfterApplyingIt) {
   EXPECT_EQ(*store->Get("a"), std::nullopt);  // reads go to the inner store
   EXPECT_EQ(*store->Get("\x00\xff"s), "\xff"s);
   EXPECT_EQ(this->sink_.records, (std::vector<ChangelogRecord>{{"a", "1", 1000},
-                                                              {"\x00\xff"s, "\xff"s, 1001},
-                                                              {"a", "2", 1002},
-                                                              {"a", std::nullopt, 1002}}));
+                                                               {"\x00\xff"s, "\xff"s, 1001},
+                                                               {"a", "2", 1002},
+                                                               {"a", std::nullopt, 1002}}));
   EXPECT_EQ(this->sink_.stores, std::vector<std::string>(4, "counts"));
   EXPECT_EQ(store->name(), "counts");
 }
@@ -59,10 +59,9 @@ TYPED_TEST(LoggedStoreTest, WindowStoreSendsWindowedKeys) {
   ASSERT_TRUE(store->Put("k", 5, "v").ok());
   this->now_ = 2000;
   ASSERT_TRUE(store->Delete("k", 5).ok());
-  EXPECT_EQ(this->sink_.records,
-            (std::vector<ChangelogRecord>{{"k\x80\x00\x00\x00\x00\x00\x00\x05"s, "v", 1000},
-                                          {"k\x80\x00\x00\x00\x00\x00\x00\x05"s, std::nullopt,
-                                           2000}}));
+  EXPECT_EQ(this->sink_.records, (std::vector<ChangelogRecord>{
+                                     {"k\x80\x00\x00\x00\x00\x00\x00\x05"s, "v", 1000},
+                                     {"k\x80\x00\x00\x00\x00\x00\x00\x05"s, std::nullopt, 2000}}));
   EXPECT_EQ(this->sink_.stores, std::vector<std::string>(2, "windows"));
 }
 
@@ -77,7 +76,8 @@ TYPED_TEST(LoggedStoreTest, WindowStoreForwardsStreamTimeAndRetention) {
 }
 
 TYPED_TEST(LoggedStoreTest, RestoringTheChangelogReproducesAKeyValueStore) {
-  auto logged = LoggedKeyValueStore(NewInMemoryKeyValueStore("counts"), &this->sink_, this->Clock());
+  auto logged =
+      LoggedKeyValueStore(NewInMemoryKeyValueStore("counts"), &this->sink_, this->Clock());
   ASSERT_TRUE(logged->Put("a", "1").ok());
   ASSERT_TRUE(logged->Put("b", "2").ok());
   ASSERT_TRUE(logged->Put("\xff"s, ""s).ok());
@@ -114,8 +114,8 @@ TYPED_TEST(LoggedStoreTest, RestoringTheChangelogReproducesAWindowStore) {
 
 TYPED_TEST(LoggedStoreTest, RestoreKeepsExpiredWindowsUntilStreamTimeIsObserved) {
   auto restored = this->backend_.Window("windows", 100);
-  ASSERT_TRUE(RestoreWindow(*restored, {{WindowedKey("k", 0), "old", 1},
-                                        {WindowedKey("k", 1000), "new", 2}})
+  ASSERT_TRUE(RestoreWindow(*restored,
+                            {{WindowedKey("k", 0), "old", 1}, {WindowedKey("k", 1000), "new", 2}})
                   .ok());
   EXPECT_EQ(restored->All()->size(), 2u);
   restored->ObserveStreamTime(1000);
@@ -124,8 +124,7 @@ TYPED_TEST(LoggedStoreTest, RestoreKeepsExpiredWindowsUntilStreamTimeIsObserved)
 
 TYPED_TEST(LoggedStoreTest, RestoreWindowRejectsAKeyTooShortForAWindow) {
   auto restored = this->backend_.Window("windows", 100);
-  absl::Status s =
-      RestoreWindow(*restored, {{WindowedKey("k", 0), "ok", 7}, {"short", "bad", 8}});
+  absl::Status s = RestoreWindow(*restored, {{WindowedKey("k", 0), "ok", 7}, {"short", "bad", 8}});
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
   EXPECT_NE(s.message().find("windows"), std::string::npos) << s;

@@ -120,8 +120,7 @@ TEST(RocksDbStoreTest, WindowStoreDropsWholeExpiredSegments) {
     EXPECT_EQ(*(*store)->All(), (std::vector<WindowStore::Entry>{{"k", 360'000, "v"}}));
     (*store)->Close();
   }
-  EXPECT_EQ(Families(tmp.path()),
-            (std::vector<std::string>{"default", "segment-2", "segment-3"}));
+  EXPECT_EQ(Families(tmp.path()), (std::vector<std::string>{"default", "segment-2", "segment-3"}));
 }
 
 TEST(RocksDbStoreTest, WindowStoreSegmentsAreAtLeastAMinuteWide) {
@@ -134,8 +133,7 @@ TEST(RocksDbStoreTest, WindowStoreSegmentsAreAtLeastAMinuteWide) {
     }
     ASSERT_TRUE((*store)->Put("k", 60'000, "v").ok());
   }
-  EXPECT_EQ(Families(tmp.path()),
-            (std::vector<std::string>{"default", "segment-0", "segment-1"}));
+  EXPECT_EQ(Families(tmp.path()), (std::vector<std::string>{"default", "segment-0", "segment-1"}));
 }
 
 TEST(RocksDbStoreTest, WindowStoreKeepsItsSegmentIntervalWhenReopenedWithOtherRetention) {
@@ -151,8 +149,7 @@ TEST(RocksDbStoreTest, WindowStoreKeepsItsSegmentIntervalWhenReopenedWithOtherRe
     EXPECT_EQ(*(*store)->Fetch("k", 150'000), "v");
     ASSERT_TRUE((*store)->Put("k", 250'000, "w").ok());  // segment 2 of 100 s, not 0 of 5000 s
   }
-  EXPECT_EQ(Families(tmp.path()),
-            (std::vector<std::string>{"default", "segment-1", "segment-2"}));
+  EXPECT_EQ(Families(tmp.path()), (std::vector<std::string>{"default", "segment-1", "segment-2"}));
 }
 
 TEST(RocksDbStoreTest, KeyValueStoreRefusesAWindowStoresDatabase) {

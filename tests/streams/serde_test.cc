@@ -69,8 +69,8 @@ TEST(SerdeTest, Int32IsFourBytesBigEndian) {
   EXPECT_EQ(serde.serialize(-1), "\xff\xff\xff\xff"s);
   EXPECT_EQ(serde.serialize(std::numeric_limits<int32_t>::min()), "\x80\x00\x00\x00"s);
   EXPECT_EQ(*serde.deserialize("\x00\x00\x01\x01"s), 257);
-  for (int32_t v : {0, 42, -42, std::numeric_limits<int32_t>::min(),
-                    std::numeric_limits<int32_t>::max()}) {
+  for (int32_t v :
+       {0, 42, -42, std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max()}) {
     EXPECT_EQ(RoundTrip(serde, v), v);
   }
 }
@@ -95,10 +95,10 @@ TEST(SerdeTest, DoubleIsIeee754BigEndian) {
 
 TEST(SerdeTest, DoubleRoundTripsSpecialValuesBitForBit) {
   const Serde<double> serde = serdes::Double();
-  for (double v : {0.0, -0.0, 1.5, -1e300, std::numeric_limits<double>::denorm_min(),
-                   std::numeric_limits<double>::infinity(),
-                   -std::numeric_limits<double>::infinity(),
-                   std::numeric_limits<double>::quiet_NaN()}) {
+  for (double v :
+       {0.0, -0.0, 1.5, -1e300, std::numeric_limits<double>::denorm_min(),
+        std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity(),
+        std::numeric_limits<double>::quiet_NaN()}) {
     const double back = RoundTrip(serde, v);
     EXPECT_EQ(std::bit_cast<uint64_t>(back), std::bit_cast<uint64_t>(v)) << v;
   }
@@ -143,16 +143,18 @@ TEST(SerdeTest, JsonMalformedInputIsInvalidArgumentNotAnException) {
     EXPECT_NO_THROW(r = serde.deserialize(bad));
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_NE(r.status().message().find("JSON serde: not JSON"), std::string::npos)
-        << r.status();
+    EXPECT_NE(r.status().message().find("JSON serde: not JSON"), std::string::npos) << r.status();
   }
 }
 
 TEST(SerdeTest, JsonSerializesInvalidUtf8WithoutThrowing) {
   const Serde<nlohmann::json> serde = serdes::Json();
   std::string out;
-  EXPECT_NO_THROW(out = serde.serialize(nlohmann::json("a\xff" "b")));
-  EXPECT_EQ(out, "\"a\xef\xbf\xbd" "b\"");  // U+FFFD in place of the bad byte
+  EXPECT_NO_THROW(out = serde.serialize(nlohmann::json("a\xff"
+                                                       "b")));
+  EXPECT_EQ(out,
+            "\"a\xef\xbf\xbd"
+            "b\"");  // U+FFFD in place of the bad byte
 }
 
 struct Trade {
@@ -185,12 +187,12 @@ TEST(SerdeTest, JsonOfRejectsJsonOfTheWrongShape) {
 }
 
 TEST(SerdeTest, OfUsesTheGivenFunctions) {
-  const Serde<int> serde = serdes::Of<int>(
-      [](const int& v) { return std::to_string(v); },
-      [](std::string_view s) -> absl::StatusOr<int> {
-        if (s.empty()) return absl::InvalidArgumentError("empty");
-        return std::stoi(std::string(s));
-      });
+  const Serde<int> serde = serdes::Of<int>([](const int& v) { return std::to_string(v); },
+                                           [](std::string_view s) -> absl::StatusOr<int> {
+                                             if (s.empty())
+                                               return absl::InvalidArgumentError("empty");
+                                             return std::stoi(std::string(s));
+                                           });
   EXPECT_EQ(serde.serialize(42), "42");
   EXPECT_EQ(RoundTrip(serde, -7), -7);
   EXPECT_EQ(serde.deserialize("").status().message(), "empty");
@@ -202,8 +204,7 @@ TEST(SerdeTest, DefaultIsTheBuiltInSerdeOfEachType) {
   EXPECT_EQ(serdes::Default<int32_t>().serialize(1), serdes::Int32().serialize(1));
   EXPECT_EQ(serdes::Default<double>().serialize(1.0), serdes::Double().serialize(1.0));
   EXPECT_EQ(serdes::Default<Bytes>().serialize(Bytes{"\x01"s}), "\x01"s);
-  EXPECT_EQ(serdes::Default<nlohmann::json>().serialize(nlohmann::json{{"a", 1}}),
-            R"({"a":1})");
+  EXPECT_EQ(serdes::Default<nlohmann::json>().serialize(nlohmann::json{{"a", 1}}), R"({"a":1})");
 }
 
 }  // namespace

@@ -35,8 +35,9 @@ TEST(WindowedKeyTest, IsKeyThenStartBigEndianWithTheSignBitFlipped) {
 }
 
 TEST(WindowedKeyTest, ByteOrderIsNumericOrderOfStarts) {
-  const std::vector<int64_t> starts = {std::numeric_limits<int64_t>::min(), -1000, -1, 0, 1,
-                                       255, 256, 1700000000000, std::numeric_limits<int64_t>::max()};
+  const std::vector<int64_t> starts = {
+      std::numeric_limits<int64_t>::min(), -1000, -1, 0, 1, 255, 256, 1700000000000,
+      std::numeric_limits<int64_t>::max()};
   for (size_t i = 1; i < starts.size(); ++i) {
     EXPECT_LT(WindowedKey("k", starts[i - 1]), WindowedKey("k", starts[i])) << starts[i];
   }
@@ -110,9 +111,8 @@ TYPED_TEST(WindowStoreTest, FetchRangeIsInclusiveAndOrderedByStart) {
     ASSERT_TRUE(store->Put("k", start, "v" + std::to_string(start)).ok());
   }
   ASSERT_TRUE(store->Put("other", 200, "x").ok());
-  EXPECT_EQ(*store->Fetch("k", 100, 300), (std::vector<Entry>{
-                                              {"k", 100, "v100"}, {"k", 200, "v200"},
-                                              {"k", 300, "v300"}}));
+  EXPECT_EQ(*store->Fetch("k", 100, 300),
+            (std::vector<Entry>{{"k", 100, "v100"}, {"k", 200, "v200"}, {"k", 300, "v300"}}));
   EXPECT_EQ(*store->Fetch("k", 101, 199), std::vector<Entry>{});
   EXPECT_EQ(store->Fetch("k", 0, 1000)->size(), 6u);
   EXPECT_EQ(*store->Fetch("k", 300, 100), std::vector<Entry>{});
@@ -123,8 +123,8 @@ TYPED_TEST(WindowStoreTest, FetchDoesNotMixKeysThatArePrefixesOfEachOther) {
   // In the byte layout, "a"'s windows sit among those of "a\x80..." and "a\x00...": the store must
   // return exactly the windows of the key asked for.
   auto store = this->Make(1'000'000);
-  const std::vector<std::string> keys = {"a"s, "a\x80"s, "a\x80\x00\x00\x00\x00\x00\x00\x00"s,
-                                         "a\x00"s, ""s, "\x80"s};
+  const std::vector<std::string> keys = {"a"s,     "a\x80"s, "a\x80\x00\x00\x00\x00\x00\x00\x00"s,
+                                         "a\x00"s, ""s,      "\x80"s};
   for (const std::string& key : keys) {
     for (int64_t start : {0, 1, 256}) ASSERT_TRUE(store->Put(key, start, key + "@").ok());
   }
@@ -148,10 +148,9 @@ TYPED_TEST(WindowStoreTest, FetchAllAndAllAreOrderedByStartThenKey) {
   ASSERT_TRUE(store->Put("\xff"s, 10, "ff10").ok());
   ASSERT_TRUE(store->Put("a", 10, "a10").ok());
   ASSERT_TRUE(store->Put("c", 30, "c30").ok());
-  EXPECT_EQ(*store->FetchAll(10, 20), (std::vector<Entry>{{"a", 10, "a10"},
-                                                          {"b", 10, "b10"},
-                                                          {"\xff"s, 10, "ff10"},
-                                                          {"a", 20, "a20"}}));
+  EXPECT_EQ(*store->FetchAll(10, 20),
+            (std::vector<Entry>{
+                {"a", 10, "a10"}, {"b", 10, "b10"}, {"\xff"s, 10, "ff10"}, {"a", 20, "a20"}}));
   EXPECT_EQ(store->All()->size(), 5u);
   EXPECT_EQ(store->All()->back(), (Entry{"c", 30, "c30"}));
   EXPECT_EQ(*store->FetchAll(21, 29), std::vector<Entry>{});
