@@ -782,7 +782,7 @@ KTable<K, V> KTable<K, V>::Suppress(const Suppressed& suppressed) const {
 namespace internal {
 
 // The value of a table-regrouping repartition record: one byte saying whether it adds (1) or
-// subtracts (2) a row, then the row's value (docs/FORMAT.md section 23).
+// subtracts (2) a row, then the row's value (docs/FORMAT.md section 22).
 template <typename V>
 Serde<Change<V>> ChangeSerde(Serde<V> inner) {
   Serde<Change<V>> serde;

@@ -36,7 +36,7 @@ std::optional<Serde<T>> DefaultSerde() {
 }
 
 // A windowed key: the inner key's bytes, then the window start and end as 8-byte big-endian
-// integers (docs/FORMAT.md section 23, "Windowed keys").
+// integers (docs/FORMAT.md section 22, "Windowed keys").
 template <typename K>
 Serde<Windowed<K>> WindowedSerde(Serde<K> inner) {
   Serde<Windowed<K>> serde;
