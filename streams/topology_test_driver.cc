@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/partitioner.h"
 #include "common/status_macros.h"
+#include "streams/internal/partition_plan.h"
 
 namespace runnel::streams {
 
@@ -90,41 +91,16 @@ absl::StatusOr<std::unique_ptr<TopologyTestDriver>> TopologyTestDriver::Create(
     o.state_dir = pattern;
     driver->own_state_dir_ = true;
   }
-  // Partition counts: user topics as configured; a sub-topology has as many tasks as its widest
-  // source topic; a repartition topic as many partitions as asked or as its writer has tasks;
-  // a changelog as many as its sub-topology has tasks. Writers come before readers in
-  // sub-topology order, so one pass settles them.
-  auto user_partitions = [&o](const std::string& topic) {
-    auto it = o.topic_partitions.find(topic);
-    return it == o.topic_partitions.end() ? o.default_partitions : it->second;
-  };
-  std::map<int32_t, int32_t> tasks_of;
-  const Topology& t = driver->topology_;
-  for (const Topology::Subtopology& s : t.subtopologies()) {
-    int32_t tasks = 0;
-    for (const std::string& topic : s.source_topics) {
-      int32_t n;
-      auto rt = t.repartition_topics().find(topic);
-      if (rt != t.repartition_topics().end()) {
-        if (rt->second.partitions.has_value()) {
-          n = *rt->second.partitions;
-        } else {
-          std::optional<int32_t> writer = t.SubtopologyWriting(topic);
-          n = writer.has_value() && tasks_of.contains(*writer) ? tasks_of[*writer] : 1;
-        }
-      } else {
-        n = user_partitions(topic);
-      }
-      driver->partitions_[t.ResolveTopic(o.application_id, topic)] = n;
-      tasks = std::max(tasks, n);
-    }
-    tasks_of[s.id] = tasks;
-    for (const std::string& store : s.stores) {
-      if (t.stores().at(store).logging) {
-        driver->partitions_[Topology::ChangelogTopic(o.application_id, store)] = tasks;
-      }
-    }
-  }
+  // Partition counts: user topics as configured, internal ones as the runtime would create them.
+  ASSIGN_OR_RETURN(const internal::PartitionPlan plan,
+                   internal::PlanPartitions(
+                       driver->topology_, o.application_id,
+                       [&o](const std::string& topic) -> absl::StatusOr<int32_t> {
+                         auto it = o.topic_partitions.find(topic);
+                         return it == o.topic_partitions.end() ? o.default_partitions : it->second;
+                       }));
+  driver->partitions_.insert(plan.source_partitions.begin(), plan.source_partitions.end());
+  driver->partitions_.insert(plan.changelog_topics.begin(), plan.changelog_topics.end());
   RETURN_IF_ERROR(driver->CreateTasks());
   return driver;
 }

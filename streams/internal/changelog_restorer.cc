@@ -1,0 +1,68 @@
+#include "streams/internal/changelog_restorer.h"
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace runnel::streams::internal {
+
+namespace {
+absl::Status Annotate(const absl::Status& s, const client::TopicPartition& tp) {
+  return absl::Status(s.code(),
+                      absl::StrCat("restoring from ", client::ToString(tp), ": ", s.message()));
+}
+}  // namespace
+
+ChangelogRestorer::ChangelogRestorer(std::unique_ptr<client::Consumer> consumer,
+                                     int64_t stall_timeout_ms)
+    : consumer_(std::move(consumer)), stall_timeout_ms_(stall_timeout_ms) {}
+
+ChangelogRestorer::~ChangelogRestorer() { consumer_->Close(); }
+
+absl::Status ChangelogRestorer::Restore(
+    const std::string& topic, int32_t partition,
+    const std::function<absl::Status(const std::vector<ChangelogRecord>&)>& apply) {
+  const client::TopicPartition tp{topic, partition};
+  absl::Status s = consumer_->Assign({tp});
+  if (s.ok()) s = consumer_->SeekToBeginning({tp});
+  if (!s.ok()) return Annotate(s, tp);
+  absl::StatusOr<std::map<client::TopicPartition, int64_t>> ends = consumer_->EndOffsets({tp});
+  if (!ends.ok()) return Annotate(ends.status(), tp);
+  const int64_t end = ends->at(tp);
+  using Clock = std::chrono::steady_clock;
+  auto last_progress = Clock::now();
+  std::vector<ChangelogRecord> batch;
+  // Bounded by the end offset (each round either advances the position or counts towards the
+  // stall timeout).
+  while (true) {
+    absl::StatusOr<int64_t> position = consumer_->Position(tp);
+    if (!position.ok()) return Annotate(position.status(), tp);
+    if (*position >= end) break;
+    if (Clock::now() - last_progress > std::chrono::milliseconds(stall_timeout_ms_)) {
+      return absl::UnavailableError(absl::StrCat("restoring from ", client::ToString(tp),
+                                                 ": no records for ", stall_timeout_ms_,
+                                                 " ms at offset ", *position, " of ", end));
+    }
+    absl::StatusOr<std::vector<client::ConsumerRecord>> records = consumer_->Poll(100);
+    if (!records.ok()) return Annotate(records.status(), tp);
+    if (records->empty()) continue;
+    last_progress = Clock::now();
+    batch.clear();
+    for (const client::ConsumerRecord& r : *records) {
+      if (r.offset >= end) break;  // written after the restore began: the task writes it again
+      if (!r.key.has_value()) {
+        return absl::DataLossError(absl::StrCat("changelog ", client::ToString(tp), "@", r.offset,
+                                                " has a record without a key"));
+      }
+      std::optional<std::string> value;
+      if (r.value.has_value()) value = std::string(*r.value);
+      batch.push_back(ChangelogRecord{std::string(*r.key), std::move(value), r.timestamp});
+    }
+    restored_records_ += static_cast<int64_t>(batch.size());
+    if (!batch.empty()) RETURN_IF_ERROR(apply(batch));
+  }
+  return consumer_->Assign({});
+}
+
+}  // namespace runnel::streams::internal

@@ -1,0 +1,39 @@
+// The runtime's ChangelogReader: reads a changelog partition from its beginning to the end offset
+// it has when the restore starts, with a client::Consumer of its own (no group: Assign and Seek),
+// as Kafka Streams' restore consumer does. Records come to `apply` in batches of one Poll.
+//
+// Used by one stream thread.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "client/consumer.h"
+#include "streams/internal/stream_task.h"
+
+namespace runnel::streams::internal {
+
+class ChangelogRestorer : public ChangelogReader {
+ public:
+  // `stall_timeout_ms`: a restore that gets no record for this long before reaching the end
+  // offset fails (Unavailable), e.g. when the broker went away.
+  ChangelogRestorer(std::unique_ptr<client::Consumer> consumer, int64_t stall_timeout_ms);
+  ~ChangelogRestorer() override;
+
+  // Errors: the consumer's (naming the topic partition), DataLoss for a record without a key.
+  absl::Status Restore(
+      const std::string& topic, int32_t partition,
+      const std::function<absl::Status(const std::vector<ChangelogRecord>&)>& apply) override;
+
+  int64_t restored_records() const { return restored_records_; }
+
+ private:
+  std::unique_ptr<client::Consumer> consumer_;
+  int64_t stall_timeout_ms_;
+  int64_t restored_records_ = 0;
+};
+
+}  // namespace runnel::streams::internal

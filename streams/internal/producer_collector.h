@@ -1,0 +1,42 @@
+// The runtime's RecordCollector: a task's output (sink topics, repartition topics, changelogs)
+// goes through one client::Producer per stream thread. Send only queues; a record the producer
+// fails for good is kept as the collector's first error and returned by the next Send or Flush,
+// as Kafka Streams' RecordCollector does, so the thread stops before it commits past it.
+//
+// Send and Flush are called from the stream thread; the producer's callbacks run on its own
+// threads (error_ is guarded for them).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "client/producer.h"
+#include "common/mutex.h"
+#include "streams/internal/stream_task.h"
+
+namespace runnel::streams::internal {
+
+class ProducerCollector : public RecordCollector {
+ public:
+  explicit ProducerCollector(std::unique_ptr<client::Producer> producer);
+  // Closes the producer (what it could not deliver in its close timeout is failed) before the
+  // state its callbacks use goes away.
+  ~ProducerCollector() override;
+
+  absl::Status Send(const std::string& topic, std::optional<int32_t> partition,
+                    const RawRecord& record) override;
+  // Waits until every record sent so far is acknowledged or failed; the first failure, if any
+  // (it stays: a collector that failed keeps failing).
+  absl::Status Flush();
+
+ private:
+  absl::Status error() const;
+
+  std::unique_ptr<client::Producer> producer_;
+  mutable Mutex mu_;
+  absl::Status error_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace runnel::streams::internal

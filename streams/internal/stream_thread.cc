@@ -1,0 +1,324 @@
+#include "streams/internal/stream_thread.h"
+
+#include <chrono>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
+
+namespace runnel::streams::internal {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+constexpr int64_t kPollMs = 100;            // how soon a stop request is noticed
+constexpr int64_t kRestoreStallMs = 60000;  // a restore without progress this long fails
+
+std::shared_ptr<spdlog::logger> Log() { return logging::Get("streams"); }
+
+int64_t WallClockMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string Names(const std::vector<client::TopicPartition>& partitions) {
+  std::vector<std::string> names;
+  for (const client::TopicPartition& tp : partitions) names.push_back(client::ToString(tp));
+  return absl::StrJoin(names, ",");
+}
+}  // namespace
+
+// The group's changes of assignment, applied inside Poll on the thread. A listener cannot
+// return an error: the first one becomes the thread's, and the loop fails after the Poll.
+class StreamThread::Listener : public client::RebalanceListener {
+ public:
+  explicit Listener(StreamThread* thread) : thread_(thread) {}
+
+  void OnPartitionsAssigned(const std::vector<client::TopicPartition>& partitions) override {
+    if (!thread_->first_error_.ok()) return;
+    Log()->info("{}: assigned {}", thread_->name_, Names(partitions));
+    thread_->SetState(State::kRebalancing);
+    absl::Status s = thread_->CreateTasks(partitions);
+    if (!s.ok()) thread_->Fail(std::move(s));
+  }
+
+  void OnPartitionsRevoked(const std::vector<client::TopicPartition>& partitions) override {
+    Log()->info("{}: revoked {}", thread_->name_, Names(partitions));
+    if (thread_->first_error_.ok()) {
+      thread_->SetState(State::kRebalancing);
+      // What was processed is committed before someone else gets the partitions.
+      absl::Status s = thread_->Commit();
+      if (!s.ok()) thread_->Fail(std::move(s));
+    }
+    thread_->CloseTasks(partitions);
+  }
+
+  void OnPartitionsLost(const std::vector<client::TopicPartition>& partitions) override {
+    Log()->warn("{}: lost {} (no commit: they may have a new owner)", thread_->name_,
+                Names(partitions));
+    for (const client::TopicPartition& tp : partitions) thread_->processed_.erase(tp);
+    thread_->CloseTasks(partitions);
+  }
+
+ private:
+  StreamThread* thread_;
+};
+
+StreamThread::StreamThread(int index, const Topology* topology, const StreamsConfig* config,
+                           std::map<std::string, int32_t> subtopology_of, std::string assignor,
+                           std::function<void()> on_state_change)
+    : name_(absl::StrCat(config->application_id, "-StreamThread-", index + 1)),
+      topology_(topology),
+      config_(config),
+      subtopology_of_(std::move(subtopology_of)),
+      assignor_(std::move(assignor)),
+      on_state_change_(std::move(on_state_change)),
+      listener_(std::make_unique<Listener>(this)) {}
+
+StreamThread::~StreamThread() {
+  RequestStop();
+  Join();
+}
+
+absl::Status StreamThread::Start() {
+  client::Properties consumer = config_->consumer_properties;
+  consumer["bootstrap.servers"] = config_->bootstrap_servers;
+  consumer["client.id"] = name_ + "-consumer";
+  consumer["group.id"] = config_->application_id;
+  consumer["enable.auto.commit"] = "false";
+  consumer["auto.offset.reset"] = "earliest";
+  if (!consumer.contains("group.remote.assignor")) consumer["group.remote.assignor"] = assignor_;
+  ASSIGN_OR_RETURN(consumer_, client::Consumer::Create(consumer));
+
+  client::Properties restore = config_->consumer_properties;
+  restore.erase("group.remote.assignor");
+  restore.erase("group.instance.id");
+  restore["bootstrap.servers"] = config_->bootstrap_servers;
+  restore["client.id"] = name_ + "-restore-consumer";
+  restore["enable.auto.commit"] = "false";
+  restore["auto.offset.reset"] = "earliest";
+  ASSIGN_OR_RETURN(std::unique_ptr<client::Consumer> restore_consumer,
+                   client::Consumer::Create(restore));
+  restorer_ = std::make_unique<ChangelogRestorer>(std::move(restore_consumer), kRestoreStallMs);
+
+  client::Properties producer = config_->producer_properties;
+  producer["bootstrap.servers"] = config_->bootstrap_servers;
+  producer["client.id"] = name_ + "-producer";
+  ASSIGN_OR_RETURN(std::unique_ptr<client::Producer> p, client::Producer::Create(producer));
+  collector_ = std::make_unique<ProducerCollector>(std::move(p));
+
+  std::vector<std::string> topics;
+  for (const auto& [topic, subtopology] : subtopology_of_) topics.push_back(topic);
+  RETURN_IF_ERROR(consumer_->Subscribe(topics, listener_.get()));
+  SetState(State::kStarting);
+  thread_ = std::thread([this] { Run(); });
+  return absl::OkStatus();
+}
+
+void StreamThread::Join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+absl::Status StreamThread::error() const {
+  MutexLock lock(&mu_);
+  return error_;
+}
+
+StreamThreadMetrics StreamThread::metrics() const {
+  MutexLock lock(&mu_);
+  return published_;
+}
+
+void StreamThread::SetState(State s) {
+  if (state_.exchange(s) != s && on_state_change_) on_state_change_();
+}
+
+void StreamThread::Fail(absl::Status s) {
+  if (!first_error_.ok()) return;
+  Log()->error("{}: {}", name_, s.ToString());
+  first_error_ = std::move(s);
+}
+
+void StreamThread::Run() {
+  absl::Status s = Loop();
+  if (s.ok() && first_error_.ok()) {
+    // A clean stop: commit, then leave the group (Close revokes: the listener commits nothing
+    // new and closes the tasks).
+    s = Commit();
+    if (!s.ok()) Fail(s);
+  } else if (!s.ok()) {
+    Fail(s);
+  }
+  if (!first_error_.ok()) CloseAllTasks();  // dirty: nothing more is committed
+  consumer_->Close();
+  CloseAllTasks();
+  PublishMetrics();
+  if (!first_error_.ok()) {
+    {
+      MutexLock lock(&mu_);
+      error_ = first_error_;
+    }
+    SetState(State::kError);
+  } else {
+    SetState(State::kStopped);
+  }
+}
+
+absl::Status StreamThread::Loop() {
+  auto last_commit = Clock::now();
+  const auto commit_interval = std::chrono::milliseconds(config_->commit_interval_ms);
+  // Runs until asked to stop or until an error; each round waits at most kPollMs.
+  while (!stop_requested_) {
+    absl::StatusOr<std::vector<client::ConsumerRecord>> records = consumer_->Poll(kPollMs);
+    RETURN_IF_ERROR(first_error_);  // from a rebalance listener inside Poll
+    if (!records.ok()) {
+      return absl::Status(records.status().code(),
+                          absl::StrCat("poll: ", records.status().message()));
+    }
+    if (state_ != State::kRunning) SetState(State::kRunning);
+    RETURN_IF_ERROR(Process(*records));
+    if (Clock::now() - last_commit >= commit_interval) {
+      RETURN_IF_ERROR(Commit());
+      last_commit = Clock::now();
+    }
+    PublishMetrics();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status StreamThread::Process(const std::vector<client::ConsumerRecord>& records) {
+  for (const client::ConsumerRecord& r : records) {
+    const std::string topic(r.topic);
+    auto sub = subtopology_of_.find(topic);
+    if (sub == subtopology_of_.end()) {
+      return absl::InternalError(absl::StrCat("polled a record of ", topic, ", not a source"));
+    }
+    auto task = tasks_.find({sub->second, r.partition});
+    if (task == tasks_.end()) {
+      // Only a partition given up in the same Poll has no task; its next owner reads it again.
+      Log()->debug("{}: no task for {}-{}; record at {} skipped", name_, topic, r.partition,
+                   r.offset);
+      continue;
+    }
+    RawRecord raw;
+    if (r.key.has_value()) raw.key = std::string(*r.key);
+    if (r.value.has_value()) raw.value = std::string(*r.value);
+    raw.timestamp = r.timestamp;
+    absl::Status s = task->second->Process(topic, r.offset, raw);
+    if (!s.ok()) {
+      return absl::Status(s.code(),
+                          absl::StrCat("task ", task->second->id(), " processing ", topic, "-",
+                                       r.partition, "@", r.offset, ": ", s.message()));
+    }
+    processed_[{topic, r.partition}] = r.offset + 1;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status StreamThread::Commit() {
+  for (auto& [key, task] : tasks_) {
+    absl::Status s = task->Flush();
+    if (!s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("task ", task->id(), ": flush: ", s.message()));
+    }
+  }
+  RETURN_IF_ERROR(collector_->Flush());
+  if (processed_.empty()) return absl::OkStatus();
+  absl::Status s = consumer_->Commit(processed_);
+  if (!s.ok()) return absl::Status(s.code(), absl::StrCat("commit: ", s.message()));
+  processed_.clear();
+  ++commits_;
+  return absl::OkStatus();
+}
+
+absl::Status StreamThread::CreateTasks(const std::vector<client::TopicPartition>& partitions) {
+  const size_t threads = static_cast<size_t>(config_->num_stream_threads);
+  for (const client::TopicPartition& tp : partitions) {
+    auto sub = subtopology_of_.find(tp.topic);
+    if (sub == subtopology_of_.end()) {
+      return absl::InternalError(absl::StrCat("assigned ", client::ToString(tp), ", not a source"));
+    }
+    const TaskKey key{sub->second, tp.partition};
+    if (tasks_.contains(key)) continue;  // another source topic of the same task
+    TaskEnvironment env;
+    env.application_id = config_->application_id;
+    env.collector = collector_.get();
+    env.changelog_reader = restorer_.get();
+    env.state_dir = config_->state_dir;
+    env.wall_clock_ms = &WallClockMs;
+    env.cache_max_bytes = static_cast<size_t>(config_->cache_max_bytes) / threads;
+    const auto start = Clock::now();
+    absl::StatusOr<std::unique_ptr<StreamTask>> task =
+        StreamTask::Create(topology_, key.first, key.second, std::move(env));
+    if (!task.ok()) {
+      return absl::Status(task.status().code(),
+                          absl::StrCat("creating task ", key.first, "_", key.second, ": ",
+                                       task.status().message()));
+    }
+    Log()->info(
+        "{}: task {} created, {} records restored in {} ms", name_, (*task)->id(),
+        (*task)->metrics().restored_records,
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count());
+    tasks_[key] = *std::move(task);
+  }
+  return absl::OkStatus();
+}
+
+void StreamThread::CloseTasks(const std::vector<client::TopicPartition>& partitions) {
+  std::set<TaskKey> keys;
+  for (const client::TopicPartition& tp : partitions) {
+    auto sub = subtopology_of_.find(tp.topic);
+    if (sub != subtopology_of_.end()) keys.insert({sub->second, tp.partition});
+  }
+  CloseTasks(keys);
+}
+
+void StreamThread::CloseTasks(const std::set<TaskKey>& keys) {
+  for (const TaskKey& key : keys) {
+    auto it = tasks_.find(key);
+    if (it == tasks_.end()) continue;
+    const TaskMetrics& m = it->second->metrics();
+    closed_tasks_.processed += m.processed;
+    closed_tasks_.dropped_late_records += m.dropped_late_records;
+    closed_tasks_.dropped_records += m.dropped_records;
+    closed_tasks_.restored_records += m.restored_records;
+    it->second->Close();
+    Log()->info("{}: task {} closed", name_, it->second->id());
+    tasks_.erase(it);
+  }
+  // Offsets of partitions whose task is gone are no longer this thread's to commit.
+  for (auto it = processed_.begin(); it != processed_.end();) {
+    auto sub = subtopology_of_.find(it->first.topic);
+    const bool owned =
+        sub != subtopology_of_.end() && tasks_.contains({sub->second, it->first.partition});
+    it = owned ? std::next(it) : processed_.erase(it);
+  }
+}
+
+void StreamThread::CloseAllTasks() {
+  std::set<TaskKey> all;
+  for (const auto& [key, task] : tasks_) all.insert(key);
+  CloseTasks(all);
+}
+
+void StreamThread::PublishMetrics() {
+  StreamThreadMetrics m;
+  m.processed = closed_tasks_.processed;
+  m.dropped_late_records = closed_tasks_.dropped_late_records;
+  m.dropped_records = closed_tasks_.dropped_records;
+  m.restored_records = closed_tasks_.restored_records;
+  for (const auto& [key, task] : tasks_) {
+    m.processed += task->metrics().processed;
+    m.dropped_late_records += task->metrics().dropped_late_records;
+    m.dropped_records += task->metrics().dropped_records;
+    m.restored_records += task->metrics().restored_records;
+    m.active_tasks.push_back(task->id());
+  }
+  m.commits = commits_;
+  MutexLock lock(&mu_);
+  published_ = std::move(m);
+}
+
+}  // namespace runnel::streams::internal

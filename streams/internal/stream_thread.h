@@ -1,0 +1,123 @@
+// A stream thread of the runtime (Kafka Streams' StreamThread): one std::thread with its own
+// group member (a client::Consumer subscribed to every source topic of the topology, group.id =
+// application.id), its own producer (through a ProducerCollector) and its own restore consumer.
+// It runs the tasks of the partitions the group coordinator gives it:
+//
+//   loop: Poll -> run each record through the task of its (sub-topology, partition)
+//         every commit.interval.ms: flush every task (record caches flow downstream and into
+//         changelogs), flush the producer (everything acknowledged), commit the offsets
+//         processed — at-least-once: offsets are committed only after the output they caused
+//   assigned partitions: create their tasks (stores restored from the changelogs)
+//   revoked partitions:  commit as above, then close their tasks
+//   lost partitions:     close their tasks without committing (someone else may own them)
+//
+// A processing, producing or commit error stops the thread in state kError, its tasks closed
+// without a commit (what was not committed is processed again by the next owner).
+//
+// Threading: the public methods may be called from any thread; everything else runs on the
+// thread itself.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "client/consumer.h"
+#include "common/mutex.h"
+#include "streams/internal/changelog_restorer.h"
+#include "streams/internal/producer_collector.h"
+#include "streams/internal/stream_task.h"
+#include "streams/streams_config.h"
+#include "streams/topology.h"
+
+namespace runnel::streams::internal {
+
+struct StreamThreadMetrics {
+  int64_t processed = 0;
+  int64_t dropped_late_records = 0;
+  int64_t dropped_records = 0;
+  int64_t restored_records = 0;
+  int64_t commits = 0;
+  std::vector<std::string> active_tasks;  // task ids, e.g. "0_1"
+};
+
+class StreamThread {
+ public:
+  enum class State { kCreated, kStarting, kRebalancing, kRunning, kStopped, kError };
+
+  // `topology` and `config` are borrowed and outlive the thread. `subtopology_of` maps each
+  // source topic (full name) to the sub-topology reading it. `on_state_change` is called on the
+  // thread after each change of state().
+  StreamThread(int index, const Topology* topology, const StreamsConfig* config,
+               std::map<std::string, int32_t> subtopology_of, std::string assignor,
+               std::function<void()> on_state_change);
+  ~StreamThread();
+  StreamThread(const StreamThread&) = delete;
+  StreamThread& operator=(const StreamThread&) = delete;
+
+  // Creates the clients and starts the thread. Errors: bad client settings.
+  absl::Status Start();
+  // Asks the thread to commit, close its tasks and leave the group; returns at once.
+  void RequestStop() { stop_requested_ = true; }
+  // Waits for the thread to end (after RequestStop, or after an error).
+  void Join();
+
+  State state() const { return state_; }
+  // Why the thread is in kError (OK otherwise).
+  absl::Status error() const;
+  StreamThreadMetrics metrics() const;
+  const std::string& name() const { return name_; }
+
+ private:
+  class Listener;
+  using TaskKey = std::pair<int32_t, int32_t>;  // (sub-topology, partition)
+
+  void Run();
+  absl::Status Loop();
+  void SetState(State s);
+  absl::Status Process(const std::vector<client::ConsumerRecord>& records);
+  // Flushes tasks and output and commits what was processed since the last commit.
+  absl::Status Commit();
+  absl::Status CreateTasks(const std::vector<client::TopicPartition>& partitions);
+  // Closes the tasks of `partitions` (or `keys`) as they are: commit first for a clean close.
+  void CloseTasks(const std::vector<client::TopicPartition>& partitions);
+  void CloseTasks(const std::set<TaskKey>& keys);
+  void CloseAllTasks();
+  void Fail(absl::Status s);
+  void PublishMetrics();
+
+  const std::string name_;
+  const Topology* topology_;
+  const StreamsConfig* config_;
+  const std::map<std::string, int32_t> subtopology_of_;
+  const std::string assignor_;
+  std::function<void()> on_state_change_;
+
+  std::unique_ptr<client::Consumer> consumer_;
+  std::unique_ptr<ProducerCollector> collector_;
+  std::unique_ptr<ChangelogRestorer> restorer_;
+  std::unique_ptr<Listener> listener_;
+  std::map<TaskKey, std::unique_ptr<StreamTask>> tasks_;
+  std::map<client::TopicPartition, int64_t> processed_;  // next offset, since the last commit
+  absl::Status first_error_;  // of the thread's own work (set on the thread)
+  TaskMetrics closed_tasks_;  // metrics of the tasks already closed
+  int64_t commits_ = 0;
+
+  std::atomic<bool> stop_requested_{false};
+  std::atomic<State> state_{State::kCreated};
+  std::thread thread_;
+
+  mutable Mutex mu_;
+  StreamThreadMetrics published_ ABSL_GUARDED_BY(mu_);
+  absl::Status error_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace runnel::streams::internal
