@@ -1,0 +1,262 @@
+// The Streams runtime in this process against a real runneld: configuration errors name the key,
+// Start refuses missing source topics, internal topics of the wrong size and sources that are not
+// co-partitioned, the state listener sees Kafka's lifecycle, records are processed and committed,
+// and a record that cannot be deserialized stops the application in ERROR, naming where it is,
+// without committing past it.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "client/admin.h"
+#include "client/consumer.h"
+#include "client/producer.h"
+#include "common/mutex.h"
+#include "streams/streams.h"
+#include "streams/streams_builder.h"
+#include "tests/e2e/broker_process.h"
+#include "tests/e2e/child_process.h"
+#include "tests/storage/storage_test_util.h"
+
+namespace runnel::streams {
+namespace {
+
+using std::chrono::milliseconds;
+using storage::testing::TempDir;
+using testing::BrokerProcess;
+using testing::WaitFor;
+using S = std::string;
+
+TEST(StreamsConfigTest, ErrorsNameTheKey) {
+  auto unknown = StreamsConfig::FromProperties({{"application.id", "a"}, {"applicaton.id", "b"}});
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find("applicaton.id"), std::string::npos)
+      << unknown.status();
+
+  auto missing = StreamsConfig::FromProperties({{"bootstrap.servers", "127.0.0.1:1"}});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("application.id"), std::string::npos);
+
+  auto bad_name = StreamsConfig::FromProperties({{"application.id", "a b"}});
+  ASSERT_FALSE(bad_name.ok());
+  EXPECT_NE(bad_name.status().message().find("'a b'"), std::string::npos) << bad_name.status();
+
+  auto threads =
+      StreamsConfig::FromProperties({{"application.id", "a"}, {"num.stream.threads", "0"}});
+  ASSERT_FALSE(threads.ok());
+  EXPECT_NE(threads.status().message().find("num.stream.threads"), std::string::npos);
+
+  auto not_a_number =
+      StreamsConfig::FromProperties({{"application.id", "a"}, {"commit.interval.ms", "soon"}});
+  ASSERT_FALSE(not_a_number.ok());
+  EXPECT_NE(not_a_number.status().message().find("commit.interval.ms"), std::string::npos);
+
+  auto eos = StreamsConfig::FromProperties(
+      {{"application.id", "a"}, {"processing.guarantee", "exactly_once_v2"}});
+  ASSERT_FALSE(eos.ok());
+  EXPECT_NE(eos.status().message().find("processing.guarantee"), std::string::npos);
+
+  auto owned = StreamsConfig::FromProperties({{"application.id", "a"}, {"consumer.group.id", "x"}});
+  ASSERT_FALSE(owned.ok());
+  EXPECT_NE(owned.status().message().find("consumer.group.id"), std::string::npos);
+
+  auto ok = StreamsConfig::FromProperties({{"application.id", "a"},
+                                           {"num.stream.threads", "3"},
+                                           {"consumer.max.poll.records", "100"},
+                                           {"producer.linger.ms", "1"}});
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->num_stream_threads, 3);
+  EXPECT_EQ(ok->consumer_properties.at("max.poll.records"), "100");
+  EXPECT_EQ(ok->producer_properties.at("linger.ms"), "1");
+}
+
+class StreamsRuntimeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    broker_ = std::make_unique<BrokerProcess>(
+        dir_.Sub("data"), std::vector<std::string>{"--group-session-timeout-ms", "3000",
+                                                   "--group-heartbeat-interval-ms", "100",
+                                                   "--offsets-topic-partitions", "1"});
+    ASSERT_TRUE(broker_->Start()) << broker_->output();
+    auto admin = client::Admin::Create({.bootstrap_servers = broker_->address()});
+    ASSERT_TRUE(admin.ok()) << admin.status();
+    admin_ = *std::move(admin);
+  }
+
+  void CreateTopic(const std::string& name, int32_t partitions) {
+    absl::Status s = admin_->CreateTopic({.name = name, .partitions = partitions, .configs = {}});
+    ASSERT_TRUE(s.ok()) << name << ": " << s;
+  }
+
+  StreamsConfig Config(const std::string& app, int threads = 1) {
+    auto config = StreamsConfig::FromProperties({{"application.id", app},
+                                                 {"bootstrap.servers", broker_->address()},
+                                                 {"num.stream.threads", std::to_string(threads)},
+                                                 {"commit.interval.ms", "100"},
+                                                 {"state.dir", dir_.Sub("state")}});
+    EXPECT_TRUE(config.ok()) << config.status();
+    return *config;
+  }
+
+  void Produce(const std::string& topic, const std::vector<std::pair<S, S>>& records) {
+    auto producer = client::Producer::Create(
+        client::Properties{{"bootstrap.servers", broker_->address()}, {"linger.ms", "1"}});
+    ASSERT_TRUE(producer.ok()) << producer.status();
+    std::vector<std::future<absl::StatusOr<client::RecordMetadata>>> sent;
+    for (const auto& [k, v] : records) {
+      sent.push_back((*producer)->Send(client::ProducerRecord{
+          .topic = topic, .partition = {}, .key = k, .value = v, .timestamp = -1, .headers = {}}));
+    }
+    for (auto& f : sent) ASSERT_TRUE(f.get().ok());
+    (*producer)->Close();
+  }
+
+  // key -> value of everything in `topic` (one partition's worth is enough here).
+  std::map<S, S> ReadAll(const std::string& topic, size_t expect) {
+    std::map<S, S> out;
+    auto consumer = client::Consumer::Create(client::Properties{
+        {"bootstrap.servers", broker_->address()}, {"auto.offset.reset", "earliest"}});
+    if (!consumer.ok()) return out;
+    auto d = admin_->DescribeTopic(topic);
+    if (!d.ok()) return out;
+    std::vector<client::TopicPartition> partitions;
+    for (const auto& p : d->partitions) partitions.push_back({topic, p.partition});
+    if (!(*consumer)->Assign(partitions).ok()) return out;
+    for (int i = 0; i < 100 && out.size() < expect; ++i) {  // about 20 s at most
+      auto records = (*consumer)->Poll(200);
+      if (!records.ok()) break;
+      for (const auto& r : *records) out[S(r.key.value_or(""))] = S(r.value.value_or(""));
+    }
+    (*consumer)->Close();
+    return out;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<BrokerProcess> broker_;
+  std::unique_ptr<client::Admin> admin_;
+};
+
+Topology Uppercase(const std::string& in, const std::string& out) {
+  StreamsBuilder builder;
+  builder.Stream<S, S>(in).MapValues([](const S& v) { return absl::AsciiStrToUpper(v); }).To(out);
+  auto t = builder.Build();
+  EXPECT_TRUE(t.ok()) << t.status();
+  return *t;
+}
+
+TEST_F(StreamsRuntimeTest, AMissingSourceTopicFailsStartNamingIt) {
+  Streams streams(Uppercase("nowhere", "out"), Config("app"));
+  absl::Status s = streams.Start();
+  EXPECT_TRUE(absl::IsNotFound(s)) << s;
+  EXPECT_NE(s.message().find("source topic nowhere"), std::string::npos) << s;
+}
+
+TEST_F(StreamsRuntimeTest, AnInternalTopicOfTheWrongSizeIsRefused) {
+  CreateTopic("lines", 3);
+  CreateTopic("app-counts-changelog", 5);
+  StreamsBuilder builder;
+  builder.Stream<S, S>("lines").GroupByKey().Count(Materialized<S, int64_t>::As("counts"));
+  auto topology = builder.Build();
+  ASSERT_TRUE(topology.ok()) << topology.status();
+  Streams streams(*topology, Config("app"));
+  absl::Status s = streams.Start();
+  EXPECT_TRUE(absl::IsFailedPrecondition(s)) << s;
+  EXPECT_NE(s.message().find("app-counts-changelog has 5 partitions, the topology needs 3"),
+            std::string::npos)
+      << s;
+}
+
+TEST_F(StreamsRuntimeTest, SourcesOfOneSubtopologyMustBeCoPartitioned) {
+  CreateTopic("a", 2);
+  CreateTopic("b", 3);
+  StreamsBuilder builder;
+  builder.Stream<S, S>(std::vector<std::string>{"a", "b"}).To("out");
+  auto topology = builder.Build();
+  ASSERT_TRUE(topology.ok()) << topology.status();
+  Streams streams(*topology, Config("app"));
+  absl::Status s = streams.Start();
+  EXPECT_TRUE(absl::IsFailedPrecondition(s)) << s;
+  EXPECT_NE(s.message().find("a (2), b (3)"), std::string::npos) << s;
+}
+
+TEST_F(StreamsRuntimeTest, RunsThroughKafkasLifecycleAndCommitsWhatItProcessed) {
+  CreateTopic("in", 4);
+  CreateTopic("out", 4);
+  Streams streams(Uppercase("in", "out"), Config("upper", 2));
+  Mutex mu;
+  std::vector<Streams::State> seen;
+  streams.SetStateListener([&](Streams::State now, Streams::State) {
+    MutexLock lock(&mu);
+    seen.push_back(now);
+  });
+  ASSERT_TRUE(streams.Start().ok());
+  EXPECT_FALSE(streams.Start().ok()) << "a second Start is refused";
+  ASSERT_TRUE(
+      WaitFor([&] { return streams.state() == Streams::State::kRunning; }, milliseconds(20000)));
+  std::vector<std::pair<S, S>> records;
+  std::map<S, S> expected;
+  for (int i = 0; i < 200; ++i) {
+    records.emplace_back("k" + std::to_string(i), "value " + std::to_string(i));
+    expected["k" + std::to_string(i)] = "VALUE " + std::to_string(i);
+  }
+  Produce("in", records);
+  EXPECT_EQ(ReadAll("out", expected.size()), expected);
+  ASSERT_TRUE(WaitFor([&] { return streams.metrics().processed == 200; }, milliseconds(10000)))
+      << streams.metrics().processed;
+  EXPECT_EQ(streams.metrics().active_tasks, (std::vector<std::string>{"0_0", "0_1", "0_2", "0_3"}));
+  streams.Close();
+  EXPECT_EQ(streams.state(), Streams::State::kNotRunning);
+  // Close committed everything and left the group: no member, no lag.
+  auto rows = admin_->DescribeGroup("upper");
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  int64_t committed = 0;
+  for (const client::GroupPartition& row : *rows) {
+    EXPECT_EQ(row.member_id, "");
+    if (row.topic == "in") {
+      EXPECT_EQ(row.committed == -1 ? 0 : row.committed, row.end_offset) << row.partition;
+      committed += std::max<int64_t>(row.committed, 0);
+    }
+  }
+  EXPECT_EQ(committed, 200);
+  MutexLock lock(&mu);
+  ASSERT_GE(seen.size(), 4u);
+  EXPECT_EQ(seen.front(), Streams::State::kRebalancing);
+  EXPECT_NE(std::find(seen.begin(), seen.end(), Streams::State::kRunning), seen.end());
+  EXPECT_EQ(seen[seen.size() - 2], Streams::State::kPendingShutdown);
+  EXPECT_EQ(seen.back(), Streams::State::kNotRunning);
+}
+
+TEST_F(StreamsRuntimeTest, AnUndecodableRecordStopsTheApplicationWithoutCommittingPastIt) {
+  CreateTopic("numbers", 1);
+  StreamsBuilder builder;
+  builder.Stream<S, int64_t>("numbers").MapValues([](const int64_t& n) { return n * 2; }).To("x");
+  auto topology = builder.Build();
+  ASSERT_TRUE(topology.ok()) << topology.status();
+  Streams streams(*topology, Config("doubler"));
+  ASSERT_TRUE(streams.Start().ok());
+  Produce("numbers", {{"k", std::string(8, '\0')}, {"k", "abc"}});
+  ASSERT_TRUE(
+      WaitFor([&] { return streams.state() == Streams::State::kError; }, milliseconds(20000)))
+      << StateName(streams.state());
+  const absl::Status error = streams.error();
+  EXPECT_NE(error.message().find("numbers-0@1"), std::string::npos) << error;
+  EXPECT_NE(error.message().find("expected 8 bytes"), std::string::npos) << error;
+  streams.Close();
+  EXPECT_EQ(streams.state(), Streams::State::kError);
+  // NotFound: nothing committed at all (the first commit comes after 100 ms, the failure may be
+  // earlier).
+  auto rows = admin_->DescribeGroup("doubler");
+  ASSERT_TRUE(rows.ok() || absl::IsNotFound(rows.status())) << rows.status();
+  for (const client::GroupPartition& row : rows.value_or(std::vector<client::GroupPartition>{})) {
+    if (row.topic == "numbers") {
+      EXPECT_LE(row.committed, 1) << "committed past the bad record";
+    }
+  }
+}
+
+}  // namespace
+}  // namespace runnel::streams
