@@ -5,6 +5,8 @@
 #
 #   ./scripts/bench.sh                 all runs, 3,000,000 records each
 #   RECORDS=1000000 ./scripts/bench.sh  shorter
+#   ONLY=streams ./scripts/bench.sh     only the Streams runtime runs (STREAMS_RECORDS each,
+#                                       default 500,000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,7 +14,8 @@ records=${RECORDS:-3000000}
 ./scripts/setup-deps.sh
 cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DRUNNEL_BUILD_TESTS=OFF \
   -DRUNNEL_BUILD_BENCHMARKS=ON >/dev/null
-cmake --build build-release --parallel "$(nproc)" --target runneld runnel storage_bench >/dev/null
+cmake --build build-release --parallel "$(nproc)" --target runneld runnel storage_bench \
+  streams_runtime_bench >/dev/null
 bin=$PWD/build-release/bin
 
 work=$(mktemp -d "${BENCH_DIR:-/tmp}/runnel-bench.XXXXXX")
@@ -43,66 +46,89 @@ run() {  # run LABEL ARGS...: prints the label, the command and the JSON result 
   runnel "$@" 2>/dev/null | tail -1
 }
 
-runnel topic create p1 --partitions 1 >/dev/null
-runnel topic create p8 --partitions 8 >/dev/null
-runnel topic create k1 --partitions 1 >/dev/null
+if [[ "${ONLY:-}" != streams ]]; then
+  runnel topic create p1 --partitions 1 >/dev/null
+  runnel topic create p8 --partitions 8 >/dev/null
+  runnel topic create k1 --partitions 1 >/dev/null
 
-# One producer, 100-byte records: Kafka's default batch.size (16 KiB) and 64 KiB batches.
-for topic in p1 p8; do
-  for batch in 16384 65536; do
-    for acks in 1 all; do
-      run "100 B, acks=$acks, $topic, batch $batch" perf produce "$topic" --records "$records" \
-        --record-size 100 --acks "$acks" --batch-bytes "$batch"
+  # One producer, 100-byte records: Kafka's default batch.size (16 KiB) and 64 KiB batches.
+  for topic in p1 p8; do
+    for batch in 16384 65536; do
+      for acks in 1 all; do
+        run "100 B, acks=$acks, $topic, batch $batch" perf produce "$topic" --records "$records" \
+          --record-size 100 --acks "$acks" --batch-bytes "$batch"
+      done
+    done
+  done
+  run "consume 100 B, p1" perf consume p1 --records $((2 * records))
+  run "consume 100 B, p8" perf consume p8 --records $((2 * records))
+
+  # 1 KiB records against the disk's buffered write bandwidth, measured just before in the same file
+  # system: a write loop of 16 KiB chunks through the page cache into 256 MiB files, each synced in
+  # the background when full, as the broker's rolled segments are (storage_bench), and dd.
+  echo "## disk: buffered sequential write (storage_bench BM_RawWrite/chunk:16384/sync_on_roll:1)"
+  RUNNEL_BENCH_DIR=$work build-release/bench/storage_bench \
+    --benchmark_filter='BM_RawWrite/chunk:16384/sync_on_roll:1' 2>/dev/null | grep BM_RawWrite
+  echo "## disk: dd 2 GiB, bs=1M, conv=fdatasync"
+  dd if=/dev/zero of="$work/dd.bin" bs=1M count=2048 conv=fdatasync 2>&1 | tail -1
+  rm -f "$work/dd.bin"
+  for batch in 65536 262144; do
+    run "1 KiB, acks=1, k1, batch $batch" perf produce k1 --records $((records / 3)) \
+      --record-size 1024 --acks 1 --batch-bytes "$batch"
+  done
+
+  # End-to-end latency at half of peak, for acks=1 and acks=all: the peak of a 1-partition topic
+  # (Kafka's default 16 KiB batches), then a consumer waiting at the end of another 1-partition
+  # topic while a producer sends at half that rate with linger.ms 1. Also printed: the broker's own
+  # produce latency for the run (from /metrics, request read to response queued; acks=all includes
+  # the fdatasync), to show how much of the end-to-end time is the disk.
+  produce_latency_buckets() {
+    curl -s "http://$http/metrics" | sed -n 's/^runnel_produce_latency_seconds_bucket{le="\([^"]*\)"} \([0-9]*\)$/\1 \2/p'
+  }
+  for acks in 1 all; do
+    runnel topic create "peak-$acks" --partitions 1 >/dev/null
+    runnel topic create "lat-$acks" --partitions 1 >/dev/null
+    peak=$(runnel perf produce "peak-$acks" --records "$records" --record-size 100 --acks "$acks" \
+      2>/dev/null | sed -n 's/.*"records_per_s":\([0-9]*\).*/\1/p')
+    [[ -n "$peak" ]] || { echo "error: no peak measured" >&2; exit 1; }
+    half=$((peak / 2))
+    n=$((half * 10))  # ten seconds at half of peak
+    echo "## end-to-end latency, acks=$acks, at half of its peak ($peak/2 = $half records/s), p1"
+    before=$(produce_latency_buckets)
+    runnel perf consume "lat-$acks" --records "$n" --from-latest >"$work/consume.json" 2>/dev/null &
+    consumer=$!
+    sleep 1
+    echo "runnel perf produce lat-$acks --records $n --record-size 100 --acks $acks --linger-ms 1 --throughput $half"
+    runnel perf produce "lat-$acks" --records "$n" --record-size 100 --acks "$acks" --linger-ms 1 \
+      --throughput "$half" 2>/dev/null | tail -1
+    wait "$consumer"
+    echo "runnel perf consume lat-$acks --records $n --from-latest   (p50/p99/p999 = end to end)"
+    cat "$work/consume.json"
+    echo "broker produce latency during the run (cumulative share of requests at or under):"
+    paste <(echo "$before") <(produce_latency_buckets) | awk '
+      { le[NR] = $1; d[NR] = $4 - $2 } END {
+        total = d[NR]; if (total == 0) exit
+        for (i = 1; i <= NR; i++) printf "  <=%ss %.2f%%\n", le[i], 100 * d[i] / total }'
+  done
+fi
+
+# The Streams runtime (docs/BENCHMARKS.md, "Streams"): records/s through the example topologies
+# from a backlog in a 4-partition topic, until every input partition is committed; then restore
+# speed from a changelog of STREAMS_RECORDS distinct keys.
+streams_records=${STREAMS_RECORDS:-500000}
+for app in wordcount stock-stats; do
+  for store in in-memory rocksdb; do
+    for threads in 1 2; do
+      echo "## streams: $app, $threads thread(s), $store stores"
+      echo "streams_runtime_bench --app $app --records $streams_records --threads $threads --store $store"
+      build-release/bench/streams_runtime_bench --brokers "$addr" --app "$app" \
+        --records "$streams_records" --threads "$threads" --store "$store" 2>/dev/null | tail -1
     done
   done
 done
-run "consume 100 B, p1" perf consume p1 --records $((2 * records))
-run "consume 100 B, p8" perf consume p8 --records $((2 * records))
-
-# 1 KiB records against the disk's buffered write bandwidth, measured just before in the same file
-# system: a write loop of 16 KiB chunks through the page cache into 256 MiB files, each synced in
-# the background when full, as the broker's rolled segments are (storage_bench), and dd.
-echo "## disk: buffered sequential write (storage_bench BM_RawWrite/chunk:16384/sync_on_roll:1)"
-RUNNEL_BENCH_DIR=$work build-release/bench/storage_bench \
-  --benchmark_filter='BM_RawWrite/chunk:16384/sync_on_roll:1' 2>/dev/null | grep BM_RawWrite
-echo "## disk: dd 2 GiB, bs=1M, conv=fdatasync"
-dd if=/dev/zero of="$work/dd.bin" bs=1M count=2048 conv=fdatasync 2>&1 | tail -1
-rm -f "$work/dd.bin"
-for batch in 65536 262144; do
-  run "1 KiB, acks=1, k1, batch $batch" perf produce k1 --records $((records / 3)) \
-    --record-size 1024 --acks 1 --batch-bytes "$batch"
-done
-
-# End-to-end latency at half of peak, for acks=1 and acks=all: the peak of a 1-partition topic
-# (Kafka's default 16 KiB batches), then a consumer waiting at the end of another 1-partition
-# topic while a producer sends at half that rate with linger.ms 1. Also printed: the broker's own
-# produce latency for the run (from /metrics, request read to response queued; acks=all includes
-# the fdatasync), to show how much of the end-to-end time is the disk.
-produce_latency_buckets() {
-  curl -s "http://$http/metrics" | sed -n 's/^runnel_produce_latency_seconds_bucket{le="\([^"]*\)"} \([0-9]*\)$/\1 \2/p'
-}
-for acks in 1 all; do
-  runnel topic create "peak-$acks" --partitions 1 >/dev/null
-  runnel topic create "lat-$acks" --partitions 1 >/dev/null
-  peak=$(runnel perf produce "peak-$acks" --records "$records" --record-size 100 --acks "$acks" \
-    2>/dev/null | sed -n 's/.*"records_per_s":\([0-9]*\).*/\1/p')
-  [[ -n "$peak" ]] || { echo "error: no peak measured" >&2; exit 1; }
-  half=$((peak / 2))
-  n=$((half * 10))  # ten seconds at half of peak
-  echo "## end-to-end latency, acks=$acks, at half of its peak ($peak/2 = $half records/s), p1"
-  before=$(produce_latency_buckets)
-  runnel perf consume "lat-$acks" --records "$n" --from-latest >"$work/consume.json" 2>/dev/null &
-  consumer=$!
-  sleep 1
-  echo "runnel perf produce lat-$acks --records $n --record-size 100 --acks $acks --linger-ms 1 --throughput $half"
-  runnel perf produce "lat-$acks" --records "$n" --record-size 100 --acks "$acks" --linger-ms 1 \
-    --throughput "$half" 2>/dev/null | tail -1
-  wait "$consumer"
-  echo "runnel perf consume lat-$acks --records $n --from-latest   (p50/p99/p999 = end to end)"
-  cat "$work/consume.json"
-  echo "broker produce latency during the run (cumulative share of requests at or under):"
-  paste <(echo "$before") <(produce_latency_buckets) | awk '
-    { le[NR] = $1; d[NR] = $4 - $2 } END {
-      total = d[NR]; if (total == 0) exit
-      for (i = 1; i <= NR; i++) printf "  <=%ss %.2f%%\n", le[i], 100 * d[i] / total }'
+for store in in-memory rocksdb; do
+  echo "## streams: restore a changelog of $streams_records keys, $store store"
+  echo "streams_runtime_bench --app restore --records $streams_records --store $store"
+  build-release/bench/streams_runtime_bench --brokers "$addr" --app restore \
+    --records "$streams_records" --store "$store" 2>/dev/null | tail -1
 done
