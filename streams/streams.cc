@@ -78,8 +78,19 @@ Streams::State Streams::state() const {
   return state_;
 }
 
+std::vector<internal::StreamThread*> Streams::Threads() const {
+  MutexLock lock(&mu_);
+  std::vector<internal::StreamThread*> out;
+  for (const auto& thread : threads_) out.push_back(thread.get());
+  return out;
+}
+
 void Streams::SetState(State s) {
-  MutexLock serial(&listener_mu_);  // the listener sees the changes one at a time, in order
+  MutexLock serial(&listener_mu_);
+  SetStateLocked(s);
+}
+
+void Streams::SetStateLocked(State s) {
   State old;
   {
     MutexLock lock(&mu_);
@@ -137,7 +148,10 @@ absl::Status Streams::CreateInternalTopics() {
 }
 
 absl::Status Streams::Start() {
-  if (started_) return absl::FailedPreconditionError("Streams::Start: already started");
+  if (started_ || closed_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("Streams::Start: ", closed_ ? "closed" : "already started"));
+  }
   started_ = true;
   RETURN_IF_ERROR(config_.Validate());
   if (topology_.subtopologies().empty()) {
@@ -145,11 +159,15 @@ absl::Status Streams::Start() {
   }
   RETURN_IF_ERROR(CreateInternalTopics());
   SetState(State::kRebalancing);
-  for (int i = 0; i < config_.num_stream_threads; ++i) {
-    threads_.push_back(std::make_unique<internal::StreamThread>(
-        i, &topology_, &config_, subtopology_of_, assignor_, [this] { OnThreadStateChange(); }));
+  {
+    // Every thread exists before the first one starts: the state callbacks read them all.
+    MutexLock lock(&mu_);
+    for (int i = 0; i < config_.num_stream_threads; ++i) {
+      threads_.push_back(std::make_unique<internal::StreamThread>(
+          i, &topology_, &config_, subtopology_of_, assignor_, [this] { OnThreadStateChange(); }));
+    }
   }
-  for (auto& thread : threads_) {
+  for (internal::StreamThread* thread : Threads()) {
     absl::Status s = thread->Start();
     if (!s.ok()) {
       Close();
@@ -157,27 +175,32 @@ absl::Status Streams::Start() {
     }
   }
   Log()->info("{}: started {} stream thread(s) on {} sub-topologies", config_.application_id,
-              threads_.size(), topology_.subtopologies().size());
+              config_.num_stream_threads, topology_.subtopologies().size());
   return absl::OkStatus();
 }
 
 void Streams::OnThreadStateChange() {
   using ThreadState = internal::StreamThread::State;
+  // One decision at a time: reading the threads' states and setting the application's must not
+  // interleave with another thread's (or Close's), or an older view could win.
+  MutexLock serial(&listener_mu_);
   bool failed = false;
   bool rebalancing = false;
-  for (const auto& thread : threads_) {
+  const std::vector<internal::StreamThread*> threads = Threads();
+  for (internal::StreamThread* thread : threads) {
     const ThreadState s = thread->state();
     failed |= s == ThreadState::kError;
     rebalancing |=
         s == ThreadState::kCreated || s == ThreadState::kStarting || s == ThreadState::kRebalancing;
   }
   if (failed) {
-    for (auto& thread : threads_) thread->RequestStop();
-    SetState(State::kError);
+    for (internal::StreamThread* thread : threads) thread->RequestStop();
+    SetStateLocked(State::kError);
     return;
   }
-  if (state() == State::kPendingShutdown || state() == State::kNotRunning) return;
-  SetState(rebalancing ? State::kRebalancing : State::kRunning);
+  const State now = state();
+  if (now == State::kPendingShutdown || now == State::kNotRunning) return;
+  SetStateLocked(rebalancing ? State::kRebalancing : State::kRunning);
 }
 
 void Streams::Close() {
@@ -188,14 +211,15 @@ void Streams::Close() {
     return;
   }
   SetState(State::kPendingShutdown);
-  for (auto& thread : threads_) thread->RequestStop();
-  for (auto& thread : threads_) thread->Join();
+  const std::vector<internal::StreamThread*> threads = Threads();
+  for (internal::StreamThread* thread : threads) thread->RequestStop();
+  for (internal::StreamThread* thread : threads) thread->Join();
   SetState(State::kNotRunning);
   Log()->info("{}: closed", config_.application_id);
 }
 
 absl::Status Streams::error() const {
-  for (const auto& thread : threads_) {
+  for (internal::StreamThread* thread : Threads()) {
     absl::Status s = thread->error();
     if (!s.ok()) return s;
   }
@@ -204,7 +228,7 @@ absl::Status Streams::error() const {
 
 Streams::Metrics Streams::metrics() const {
   Metrics out;
-  for (const auto& thread : threads_) {
+  for (internal::StreamThread* thread : Threads()) {
     internal::StreamThreadMetrics m = thread->metrics();
     out.processed += m.processed;
     out.dropped_late_records += m.dropped_late_records;

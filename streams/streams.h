@@ -74,8 +74,8 @@ class Streams {
 
   // Errors: InvalidArgument for a bad config, NotFound for a missing source topic,
   // FailedPrecondition for an internal topic with the wrong partition count, for source topics
-  // of one sub-topology with different partition counts, or when called twice; the broker's
-  // errors as they come.
+  // of one sub-topology with different partition counts, or when called twice or after Close; the
+  // broker's errors as they come.
   absl::Status Start();
   // Stops the threads: each commits what it processed, closes its tasks and leaves the group,
   // so its tasks move at once. Idempotent.
@@ -91,10 +91,11 @@ class Streams {
   // Recomputes the state from the threads' and tells the listener.
   void OnThreadStateChange();
   void SetState(State s);
+  void SetStateLocked(State s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(listener_mu_);
+  std::vector<internal::StreamThread*> Threads() const;
 
   const Topology topology_;
   const StreamsConfig config_;
-  std::vector<std::unique_ptr<internal::StreamThread>> threads_;
   std::map<std::string, int32_t> subtopology_of_;  // source topic (full name) -> sub-topology
   std::string assignor_;
   bool started_ = false;
@@ -104,6 +105,8 @@ class Streams {
   StateListener listener_ ABSL_GUARDED_BY(listener_mu_);
   mutable Mutex mu_;
   State state_ ABSL_GUARDED_BY(mu_) = State::kCreated;
+  // Filled once in Start, before any thread runs; destroyed (joined) last.
+  std::vector<std::unique_ptr<internal::StreamThread>> threads_ ABSL_GUARDED_BY(mu_);
 };
 
 const char* StateName(Streams::State state);

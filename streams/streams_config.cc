@@ -11,8 +11,9 @@ namespace runnel::streams {
 
 namespace {
 // Client settings the runtime owns: a thread's consumer and producer work only with these.
-const std::set<std::string> kRuntimeConsumerKeys = {
-    "bootstrap.servers", "group.id", "enable.auto.commit", "auto.offset.reset", "client.id"};
+const std::set<std::string> kRuntimeConsumerKeys = {"bootstrap.servers",  "group.id",
+                                                    "enable.auto.commit", "auto.offset.reset",
+                                                    "client.id",          "group.remote.assignor"};
 const std::set<std::string> kRuntimeProducerKeys = {"bootstrap.servers", "client.id"};
 }  // namespace
 

@@ -9,14 +9,16 @@
 //                               caches are flushed, output is flushed and offsets are committed
 //   state.dir                   default /tmp/runnel-streams; persistent (RocksDB) stores live in
 //                               <state.dir>/<application.id>/<task id>/rocksdb/<store>
-//   statestore.cache.max.bytes  default 10485760, shared by each thread's tasks
+//   statestore.cache.max.bytes  default 10485760; each task's record caches may hold this
+//                               divided by num.stream.threads
 //   processing.guarantee        at_least_once (the only one; exactly_once needs transactions)
 //   replication.factor          of the internal topics the runtime creates; default 0, the
 //                               broker's default
 //   consumer.<key>, producer.<key>
 //                               passed to the threads' consumers and producers (Kafka's prefixes);
 //                               the keys the runtime sets itself (group.id, enable.auto.commit,
-//                               ...) are refused
+//                               group.remote.assignor, ...) are refused; consumer.group.instance.id
+//                               makes each thread a static member "<id>-<thread number>"
 //
 // Plain data; Validate names the bad key.
 #pragma once

@@ -15,8 +15,10 @@ absl::Status Annotate(const absl::Status& s, const client::TopicPartition& tp) {
 }  // namespace
 
 ChangelogRestorer::ChangelogRestorer(std::unique_ptr<client::Consumer> consumer,
-                                     int64_t stall_timeout_ms)
-    : consumer_(std::move(consumer)), stall_timeout_ms_(stall_timeout_ms) {}
+                                     int64_t stall_timeout_ms, std::function<bool()> cancelled)
+    : consumer_(std::move(consumer)),
+      stall_timeout_ms_(stall_timeout_ms),
+      cancelled_(std::move(cancelled)) {}
 
 ChangelogRestorer::~ChangelogRestorer() { consumer_->Close(); }
 
@@ -39,6 +41,10 @@ absl::Status ChangelogRestorer::Restore(
     absl::StatusOr<int64_t> position = consumer_->Position(tp);
     if (!position.ok()) return Annotate(position.status(), tp);
     if (*position >= end) break;
+    if (cancelled_ && cancelled_()) {
+      return absl::CancelledError(absl::StrCat("restoring from ", client::ToString(tp),
+                                               ": cancelled at offset ", *position, " of ", end));
+    }
     if (Clock::now() - last_progress > std::chrono::milliseconds(stall_timeout_ms_)) {
       return absl::UnavailableError(absl::StrCat("restoring from ", client::ToString(tp),
                                                  ": no records for ", stall_timeout_ms_,
@@ -50,7 +56,7 @@ absl::Status ChangelogRestorer::Restore(
     last_progress = Clock::now();
     batch.clear();
     for (const client::ConsumerRecord& r : *records) {
-      if (r.offset >= end) break;  // written after the restore began: the task writes it again
+      if (r.offset >= end) break;  // (none should be: the task being restored is the only writer)
       if (!r.key.has_value()) {
         return absl::DataLossError(absl::StrCat("changelog ", client::ToString(tp), "@", r.offset,
                                                 " has a record without a key"));

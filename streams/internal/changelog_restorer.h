@@ -19,11 +19,16 @@ namespace runnel::streams::internal {
 class ChangelogRestorer : public ChangelogReader {
  public:
   // `stall_timeout_ms`: a restore that gets no record for this long before reaching the end
-  // offset fails (Unavailable), e.g. when the broker went away.
-  ChangelogRestorer(std::unique_ptr<client::Consumer> consumer, int64_t stall_timeout_ms);
+  // offset fails (Unavailable), e.g. when the broker went away. `cancelled` is asked between
+  // polls; when it says true the restore stops with Cancelled (the thread is shutting down).
+  ChangelogRestorer(std::unique_ptr<client::Consumer> consumer, int64_t stall_timeout_ms,
+                    std::function<bool()> cancelled);
   ~ChangelogRestorer() override;
 
-  // Errors: the consumer's (naming the topic partition), DataLoss for a record without a key.
+  // Errors: the consumer's (naming the topic partition), DataLoss for a record without a key,
+  // Cancelled. Known gap: the consumer's position moves past records it returns, so a changelog
+  // whose last records were all removed by compaction (expired tombstones at the end of a closed
+  // segment) never reaches the end offset and fails after the stall timeout.
   absl::Status Restore(
       const std::string& topic, int32_t partition,
       const std::function<absl::Status(const std::vector<ChangelogRecord>&)>& apply) override;
@@ -33,6 +38,7 @@ class ChangelogRestorer : public ChangelogReader {
  private:
   std::unique_ptr<client::Consumer> consumer_;
   int64_t stall_timeout_ms_;
+  std::function<bool()> cancelled_;
   int64_t restored_records_ = 0;
 };
 

@@ -1,5 +1,6 @@
 #include "streams/internal/stream_thread.h"
 
+#include <algorithm>
 #include <chrono>
 #include <set>
 
@@ -41,7 +42,10 @@ class StreamThread::Listener : public client::RebalanceListener {
     Log()->info("{}: assigned {}", thread_->name_, Names(partitions));
     thread_->SetState(State::kRebalancing);
     absl::Status s = thread_->CreateTasks(partitions);
-    if (!s.ok()) thread_->Fail(std::move(s));
+    // A restore cut short by Close is not a failure: the tasks were never started.
+    if (!s.ok() && !(absl::IsCancelled(s) && thread_->stop_requested_)) {
+      thread_->Fail(std::move(s));
+    }
   }
 
   void OnPartitionsRevoked(const std::vector<client::TopicPartition>& partitions) override {
@@ -69,7 +73,8 @@ class StreamThread::Listener : public client::RebalanceListener {
 StreamThread::StreamThread(int index, const Topology* topology, const StreamsConfig* config,
                            std::map<std::string, int32_t> subtopology_of, std::string assignor,
                            std::function<void()> on_state_change)
-    : name_(absl::StrCat(config->application_id, "-StreamThread-", index + 1)),
+    : index_(index),
+      name_(absl::StrCat(config->application_id, "-StreamThread-", index + 1)),
       topology_(topology),
       config_(config),
       subtopology_of_(std::move(subtopology_of)),
@@ -89,7 +94,11 @@ absl::Status StreamThread::Start() {
   consumer["group.id"] = config_->application_id;
   consumer["enable.auto.commit"] = "false";
   consumer["auto.offset.reset"] = "earliest";
-  if (!consumer.contains("group.remote.assignor")) consumer["group.remote.assignor"] = assignor_;
+  consumer["group.remote.assignor"] = assignor_;
+  // A static member per thread, as Kafka Streams names them: one id for all would fence each other.
+  if (auto it = consumer.find("group.instance.id"); it != consumer.end()) {
+    it->second = absl::StrCat(it->second, "-", index_ + 1);
+  }
   ASSIGN_OR_RETURN(consumer_, client::Consumer::Create(consumer));
 
   client::Properties restore = config_->consumer_properties;
@@ -101,7 +110,8 @@ absl::Status StreamThread::Start() {
   restore["auto.offset.reset"] = "earliest";
   ASSIGN_OR_RETURN(std::unique_ptr<client::Consumer> restore_consumer,
                    client::Consumer::Create(restore));
-  restorer_ = std::make_unique<ChangelogRestorer>(std::move(restore_consumer), kRestoreStallMs);
+  restorer_ = std::make_unique<ChangelogRestorer>(std::move(restore_consumer), kRestoreStallMs,
+                                                  [this] { return stop_requested_.load(); });
 
   client::Properties producer = config_->producer_properties;
   producer["bootstrap.servers"] = config_->bootstrap_servers;
@@ -197,10 +207,18 @@ absl::Status StreamThread::Process(const std::vector<client::ConsumerRecord>& re
     }
     auto task = tasks_.find({sub->second, r.partition});
     if (task == tasks_.end()) {
-      // Only a partition given up in the same Poll has no task; its next owner reads it again.
-      Log()->debug("{}: no task for {}-{}; record at {} skipped", name_, topic, r.partition,
-                   r.offset);
-      continue;
+      const client::TopicPartition tp{topic, r.partition};
+      const std::vector<client::TopicPartition> assigned = consumer_->Assignment();
+      if (std::find(assigned.begin(), assigned.end(), tp) == assigned.end()) {
+        // Given up in the same Poll: its next owner reads it again from the committed offset.
+        Log()->debug("{}: {} is no longer assigned; record at {} skipped", name_,
+                     client::ToString(tp), r.offset);
+        continue;
+      }
+      // Still assigned but without a task (a task of several partitions closed when one of them
+      // was revoked): the task comes back, restored, before the record runs.
+      RETURN_IF_ERROR(CreateTasks({tp}));
+      task = tasks_.find({sub->second, r.partition});
     }
     RawRecord raw;
     if (r.key.has_value()) raw.key = std::string(*r.key);

@@ -12,7 +12,9 @@
 //   lost partitions:     close their tasks without committing (someone else may own them)
 //
 // A processing, producing or commit error stops the thread in state kError, its tasks closed
-// without a commit (what was not committed is processed again by the next owner).
+// without a commit (what was not committed is processed again by the next owner). That includes
+// a commit the coordinator refuses because it fenced the member (e.g. after a restore longer than
+// max.poll.interval.ms), where Kafka Streams would close the tasks and rejoin.
 //
 // Threading: the public methods may be called from any thread; everything else runs on the
 // thread itself.
@@ -94,6 +96,7 @@ class StreamThread {
   void Fail(absl::Status s);
   void PublishMetrics();
 
+  const int index_;
   const std::string name_;
   const Topology* topology_;
   const StreamsConfig* config_;

@@ -64,6 +64,11 @@ TEST(StreamsConfigTest, ErrorsNameTheKey) {
   ASSERT_FALSE(owned.ok());
   EXPECT_NE(owned.status().message().find("consumer.group.id"), std::string::npos);
 
+  auto assignor = StreamsConfig::FromProperties(
+      {{"application.id", "a"}, {"consumer.group.remote.assignor", "range"}});
+  ASSERT_FALSE(assignor.ok());
+  EXPECT_NE(assignor.status().message().find("consumer.group.remote.assignor"), std::string::npos);
+
   auto ok = StreamsConfig::FromProperties({{"application.id", "a"},
                                            {"num.stream.threads", "3"},
                                            {"consumer.max.poll.records", "100"},
@@ -72,6 +77,21 @@ TEST(StreamsConfigTest, ErrorsNameTheKey) {
   EXPECT_EQ(ok->num_stream_threads, 3);
   EXPECT_EQ(ok->consumer_properties.at("max.poll.records"), "100");
   EXPECT_EQ(ok->producer_properties.at("linger.ms"), "1");
+}
+
+TEST(StreamsLifecycleTest, StartAfterCloseIsRefused) {
+  StreamsBuilder builder;
+  builder.Stream<S, S>("in").To("out");
+  auto topology = builder.Build();
+  ASSERT_TRUE(topology.ok()) << topology.status();
+  auto config = StreamsConfig::FromProperties({{"application.id", "a"}});
+  ASSERT_TRUE(config.ok()) << config.status();
+  Streams streams(*topology, *config);
+  streams.Close();
+  EXPECT_EQ(streams.state(), Streams::State::kNotRunning);
+  const absl::Status s = streams.Start();
+  EXPECT_TRUE(absl::IsFailedPrecondition(s)) << s;
+  EXPECT_NE(s.message().find("closed"), std::string::npos) << s;
 }
 
 class StreamsRuntimeTest : public ::testing::Test {
