@@ -131,6 +131,10 @@ class Consumer::Impl {
                          RebalanceListener* listener);
   absl::Status Unsubscribe();
   std::vector<std::string> Subscription() const;
+  std::pair<std::string, int32_t> GroupMember() const {
+    return membership_ != nullptr ? membership_->Identity()
+                                  : std::pair<std::string, int32_t>{"", -1};
+  }
   absl::Status Commit(const std::map<TopicPartition, int64_t>& offsets);
   absl::Status CommitPositions();
   void CommitAsync(const std::map<TopicPartition, int64_t>& offsets,
@@ -1020,6 +1024,7 @@ absl::Status Consumer::SubscribePattern(const std::string& regex, RebalanceListe
 }
 absl::Status Consumer::Unsubscribe() { return impl_->Unsubscribe(); }
 std::vector<std::string> Consumer::Subscription() const { return impl_->Subscription(); }
+std::pair<std::string, int32_t> Consumer::GroupMember() const { return impl_->GroupMember(); }
 
 void Consumer::Close() { impl_->Close(); }
 

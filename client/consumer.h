@@ -125,6 +125,10 @@ class Consumer {
   absl::Status Unsubscribe();
   // The subscribed topics, or {regex}; empty when not subscribed.
   std::vector<std::string> Subscription() const;
+  // The member id and epoch the coordinator gave this consumer (Kafka's groupMetadata()): "" and
+  // -1 when not subscribed or before the first join completes. The assignment that came with the
+  // join is handed to the listener by the next Poll.
+  std::pair<std::string, int32_t> GroupMember() const;
 
   // Replaces the assignment. Partitions kept keep their positions; new ones have none yet.
   // Fails (InvalidArgument) on an empty topic name or a negative partition, FailedPrecondition

@@ -181,13 +181,16 @@ absl::Status StreamThread::Loop() {
   const auto commit_interval = std::chrono::milliseconds(config_->commit_interval_ms);
   // Runs until asked to stop or until an error; each round waits at most kPollMs.
   while (!stop_requested_) {
+    // Joined before this Poll: the Poll hands over the assignment that came with the join, so
+    // afterwards the thread runs its tasks (until the group changes the assignment again).
+    const bool joined = consumer_->GroupMember().second > 0;
     absl::StatusOr<std::vector<client::ConsumerRecord>> records = consumer_->Poll(kPollMs);
     RETURN_IF_ERROR(first_error_);  // from a rebalance listener inside Poll
     if (!records.ok()) {
       return absl::Status(records.status().code(),
                           absl::StrCat("poll: ", records.status().message()));
     }
-    if (state_ != State::kRunning) SetState(State::kRunning);
+    if (joined && state_ != State::kRunning) SetState(State::kRunning);
     RETURN_IF_ERROR(Process(*records));
     if (Clock::now() - last_commit >= commit_interval) {
       RETURN_IF_ERROR(Commit());
