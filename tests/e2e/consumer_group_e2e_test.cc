@@ -26,6 +26,7 @@
 #include "client/admin.h"
 #include "tests/e2e/broker_process.h"
 #include "tests/e2e/child_process.h"
+#include "tests/e2e/group_broker_fixture.h"
 #include "tests/storage/storage_test_util.h"
 
 namespace runnel {
@@ -33,7 +34,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
-using storage::testing::TempDir;
 using testing::BrokerProcess;
 using testing::ChildProcess;
 using testing::DescribeStatus;
@@ -41,7 +41,6 @@ using testing::RunCommand;
 using testing::RunRunnel;
 using testing::WaitFor;
 
-constexpr int kSessionTimeoutMs = 3000;
 // Slack on top of the session timeout for a loaded machine: the bound is on liveness (the
 // partitions do move), not a latency figure.
 constexpr int kReassignSlackMs = 5000;
@@ -135,20 +134,8 @@ std::string Show(const GroupView& view) {
   return out;
 }
 
-class ConsumerGroupE2eTest : public ::testing::Test {
+class ConsumerGroupE2eTest : public testing::GroupBrokerFixture {
  protected:
-  void SetUp() override {
-    broker_ = std::make_unique<BrokerProcess>(
-        dir_.Sub("data"),
-        std::vector<std::string>{"--group-session-timeout-ms", std::to_string(kSessionTimeoutMs),
-                                 "--group-heartbeat-interval-ms", "100",
-                                 "--offsets-topic-partitions", "1"});
-    ASSERT_TRUE(broker_->Start()) << broker_->output();
-    auto admin = client::Admin::Create({.bootstrap_servers = broker_->address()});
-    ASSERT_TRUE(admin.ok()) << admin.status();
-    admin_ = *std::move(admin);
-  }
-
   ~ConsumerGroupE2eTest() override {
     if (victim_pipe_ >= 0) ::close(victim_pipe_);
   }
@@ -263,12 +250,9 @@ class ConsumerGroupE2eTest : public ::testing::Test {
     return out;
   }
 
-  TempDir dir_;
-  std::unique_ptr<BrokerProcess> broker_;
-  std::unique_ptr<client::Admin> admin_;
   std::set<std::string> produced_;
   int victim_pipe_ = -1;  // read end of the victim's stdout
-  // Declared after dir_ and broker_: destroyed (SIGKILLed) first.
+  // Members of the fixture outlive these: the consumers are SIGKILLed before the broker goes.
   ChildProcess consumers_[kConsumers];
 };
 

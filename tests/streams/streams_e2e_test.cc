@@ -31,6 +31,7 @@
 #include "nlohmann/json.hpp"
 #include "tests/e2e/broker_process.h"
 #include "tests/e2e/child_process.h"
+#include "tests/e2e/group_broker_fixture.h"
 #include "tests/storage/storage_test_util.h"
 
 namespace runnel {
@@ -38,12 +39,10 @@ namespace {
 
 using Json = nlohmann::json;
 using std::chrono::milliseconds;
-using storage::testing::TempDir;
 using testing::BrokerProcess;
 using testing::ChildProcess;
 using testing::WaitFor;
 
-constexpr int kSessionTimeoutMs = 3000;
 constexpr int64_t kMinute = 60000;
 
 struct Rec {
@@ -80,25 +79,8 @@ std::vector<std::string> Words(const std::string& line) {
   return out;
 }
 
-class StreamsE2eTest : public ::testing::Test {
+class StreamsE2eTest : public testing::GroupBrokerFixture {
  protected:
-  void SetUp() override {
-    broker_ = std::make_unique<BrokerProcess>(
-        dir_.Sub("data"),
-        std::vector<std::string>{"--group-session-timeout-ms", std::to_string(kSessionTimeoutMs),
-                                 "--group-heartbeat-interval-ms", "100",
-                                 "--offsets-topic-partitions", "1"});
-    ASSERT_TRUE(broker_->Start()) << broker_->output();
-    auto admin = client::Admin::Create({.bootstrap_servers = broker_->address()});
-    ASSERT_TRUE(admin.ok()) << admin.status();
-    admin_ = *std::move(admin);
-  }
-
-  void CreateTopic(const std::string& name, int32_t partitions) {
-    absl::Status s = admin_->CreateTopic({.name = name, .partitions = partitions, .configs = {}});
-    ASSERT_TRUE(s.ok()) << name << ": " << s;
-  }
-
   void Produce(const std::string& topic, const std::vector<Rec>& records) {
     auto producer = client::Producer::Create(
         client::Properties{{"bootstrap.servers", broker_->address()}, {"linger.ms", "2"}});
@@ -204,9 +186,9 @@ class StreamsE2eTest : public ::testing::Test {
 
   std::string Log(const std::string& log) { return ReadFile(dir_.Sub(log)); }
 
-  TempDir dir_;
-  std::unique_ptr<BrokerProcess> broker_;
-  std::unique_ptr<client::Admin> admin_;
+  // Waits (up to 60 s) until the latest count per word in "word-counts" is `expected`, checking
+  // that each word's counts only rise; `log` is shown when they do not get there.
+  void ExpectCounts(const std::map<std::string, int64_t>& expected, const std::string& log);
 };
 
 // Lines of 1..8 words drawn from a small vocabulary, in mixed case with punctuation.
@@ -252,14 +234,8 @@ std::map<std::string, int64_t> LatestCounts(const std::vector<Out>& output, std:
   return latest;
 }
 
-TEST_F(StreamsE2eTest, WordCountCountsEveryWordOnTwoThreads) {
-  CreateTopic("lines", 3);
-  CreateTopic("word-counts", 3);
-  ChildProcess app;
-  ASSERT_TRUE(StartApp(app, "wordcount", "wc", "state", "wc.log",
-                       {"--input", "lines", "--output", "word-counts", "--threads", "2"}));
-  std::map<std::string, int64_t> expected;
-  Produce("lines", WordLines(3000, 7, &expected));
+void StreamsE2eTest::ExpectCounts(const std::map<std::string, int64_t>& expected,
+                                  const std::string& log) {
   std::map<std::string, int64_t> latest;
   std::string problem;
   EXPECT_TRUE(WaitFor(
@@ -271,8 +247,19 @@ TEST_F(StreamsE2eTest, WordCountCountsEveryWordOnTwoThreads) {
       milliseconds(60000), milliseconds(500)))
       << "output differs from the independent count (" << latest.size() << " words vs "
       << expected.size() << ")\n"
-      << Log("wc.log");
+      << Log(log);
   EXPECT_EQ(problem, "");
+}
+
+TEST_F(StreamsE2eTest, WordCountCountsEveryWordOnTwoThreads) {
+  CreateTopic("lines", 3);
+  CreateTopic("word-counts", 3);
+  ChildProcess app;
+  ASSERT_TRUE(StartApp(app, "wordcount", "wc", "state", "wc.log",
+                       {"--input", "lines", "--output", "word-counts", "--threads", "2"}));
+  std::map<std::string, int64_t> expected;
+  Produce("lines", WordLines(3000, 7, &expected));
+  ExpectCounts(expected, "wc.log");
   // Every word is counted on the partition its key hashes to, by one task: the repartition topic
   // is named after the Grouped name and has the input's partition count.
   auto repartition = admin_->DescribeTopic("wc-word-counts-repartition");
@@ -727,18 +714,8 @@ TEST_F(StreamsE2eTest, TwoInstancesSplitTheTasksAndOneTakesAllWhenTheOtherCloses
       << "A did not get B's partitions before B's session would have timed out\n"
       << Log("a.log");
   Produce("lines", second_half);
-  std::map<std::string, int64_t> latest;
-  std::string problem;
-  EXPECT_TRUE(WaitFor(
-      [&] {
-        problem.clear();
-        latest = LatestCounts(ReadAll("word-counts"), &problem);
-        return latest == expected;
-      },
-      milliseconds(60000), milliseconds(500)))
-      << Log("a.log");
-  // Clean hand-overs commit before they move a task: nothing was counted twice.
-  EXPECT_EQ(problem, "");
+  // Clean hand-overs commit before they move a task: nothing is counted twice.
+  ExpectCounts(expected, "a.log");
   EXPECT_GT(RestoredRecords(Log("a.log")), 0) << "A restored nothing of B's stores";
 }
 

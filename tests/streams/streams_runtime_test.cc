@@ -20,13 +20,13 @@
 #include "streams/streams_builder.h"
 #include "tests/e2e/broker_process.h"
 #include "tests/e2e/child_process.h"
+#include "tests/e2e/group_broker_fixture.h"
 #include "tests/storage/storage_test_util.h"
 
 namespace runnel::streams {
 namespace {
 
 using std::chrono::milliseconds;
-using storage::testing::TempDir;
 using testing::BrokerProcess;
 using testing::WaitFor;
 using S = std::string;
@@ -94,24 +94,8 @@ TEST(StreamsLifecycleTest, StartAfterCloseIsRefused) {
   EXPECT_NE(s.message().find("closed"), std::string::npos) << s;
 }
 
-class StreamsRuntimeTest : public ::testing::Test {
+class StreamsRuntimeTest : public testing::GroupBrokerFixture {
  protected:
-  void SetUp() override {
-    broker_ = std::make_unique<BrokerProcess>(
-        dir_.Sub("data"), std::vector<std::string>{"--group-session-timeout-ms", "3000",
-                                                   "--group-heartbeat-interval-ms", "100",
-                                                   "--offsets-topic-partitions", "1"});
-    ASSERT_TRUE(broker_->Start()) << broker_->output();
-    auto admin = client::Admin::Create({.bootstrap_servers = broker_->address()});
-    ASSERT_TRUE(admin.ok()) << admin.status();
-    admin_ = *std::move(admin);
-  }
-
-  void CreateTopic(const std::string& name, int32_t partitions) {
-    absl::Status s = admin_->CreateTopic({.name = name, .partitions = partitions, .configs = {}});
-    ASSERT_TRUE(s.ok()) << name << ": " << s;
-  }
-
   StreamsConfig Config(const std::string& app, int threads = 1) {
     auto config = StreamsConfig::FromProperties({{"application.id", app},
                                                  {"bootstrap.servers", broker_->address()},
@@ -154,10 +138,6 @@ class StreamsRuntimeTest : public ::testing::Test {
     (*consumer)->Close();
     return out;
   }
-
-  TempDir dir_;
-  std::unique_ptr<BrokerProcess> broker_;
-  std::unique_ptr<client::Admin> admin_;
 };
 
 Topology Uppercase(const std::string& in, const std::string& out) {
