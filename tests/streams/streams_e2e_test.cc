@@ -275,6 +275,27 @@ TEST_F(StreamsE2eTest, WordCountCountsEveryWordOnTwoThreads) {
       << Log("wc.log");
 }
 
+TEST_F(StreamsE2eTest, BadFlagsAndAMissingInputTopicAreClearErrors) {
+  const std::string bin = std::string(RUNNEL_BIN_DIR) + "/";
+  auto r = testing::RunCommand(bin + "wordcount --input a --output b");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.out.find("--application-id"), std::string::npos) << r.out;
+  r = testing::RunCommand(bin + "stock-stats --application-id s --input a --output b --store disk");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.out.find("--store"), std::string::npos) << r.out;
+  r = testing::RunCommand(bin + "top-stocks --application-id t --input a --output b --top 0");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.out.find("--top: Value 0 not in range"), std::string::npos) << r.out;
+  // A missing input topic: a clear error and exit 1, not a process that waits forever.
+  r = testing::RunCommand(bin + "wordcount --brokers " + broker_->address() +
+                          " --application-id wc --state-dir " + dir_.Sub("s") +
+                          " --input no-such-topic --output out");
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find("error: source topic no-such-topic of application wc does not exist"),
+            std::string::npos)
+      << r.out;
+}
+
 TEST_F(StreamsE2eTest, LogRouterSendsErrorLinesToHighPriority) {
   CreateTopic("logs", 2);
   CreateTopic("alerts", 2);
