@@ -82,7 +82,8 @@ absl::Status StreamTask::OpenStores(const Topology::Subtopology& subtopology) {
     if (spec.kind == internal::StoreSpec::Kind::kKeyValue) {
       std::unique_ptr<KeyValueStore> store;
       if (spec.persistent) {
-        ASSIGN_OR_RETURN(store, OpenRocksDbKeyValueStore(name, dir));
+        // A changelogged store is restored into an empty directory: its WAL would save nothing.
+        ASSIGN_OR_RETURN(store, OpenRocksDbKeyValueStore(name, dir, !spec.logging));
       } else {
         store = NewInMemoryKeyValueStore(name);
       }
@@ -106,7 +107,8 @@ absl::Status StreamTask::OpenStores(const Topology::Subtopology& subtopology) {
     } else {
       std::unique_ptr<WindowStore> store;
       if (spec.persistent) {
-        ASSIGN_OR_RETURN(store, OpenRocksDbWindowStore(name, dir, spec.retention_ms));
+        ASSIGN_OR_RETURN(store,
+                         OpenRocksDbWindowStore(name, dir, spec.retention_ms, !spec.logging));
       } else {
         store = NewInMemoryWindowStore(name, spec.retention_ms);
       }

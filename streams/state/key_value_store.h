@@ -49,8 +49,11 @@ std::unique_ptr<KeyValueStore> NewInMemoryKeyValueStore(std::string name);
 // file, is not writable, or is already open (by this process or another). Flush() syncs
 // RocksDB's write-ahead log, so what was written before it survives a crash of the process or the
 // machine; Close() (and the destructor) also writes the memtable out. The changelog stays the
-// source of truth: the runtime may wipe the directory and restore from it.
-absl::StatusOr<std::unique_ptr<KeyValueStore>> OpenRocksDbKeyValueStore(std::string name,
-                                                                        std::string dir);
+// source of truth: the runtime may wipe the directory and restore from it. With
+// `write_ahead_log` false (the runtime's choice for changelogged stores, which it restores into an
+// empty directory at every start, as Kafka Streams disables RocksDB's WAL), writes skip the log,
+// Flush() syncs nothing, and a crashed process loses what was not in a flushed memtable.
+absl::StatusOr<std::unique_ptr<KeyValueStore>> OpenRocksDbKeyValueStore(
+    std::string name, std::string dir, bool write_ahead_log = true);
 
 }  // namespace runnel::streams

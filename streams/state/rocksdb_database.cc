@@ -24,7 +24,8 @@ rocksdb::Options StoreOptions() {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<RocksDbDatabase>> RocksDbDatabase::Open(std::string store,
-                                                                       std::string dir) {
+                                                                       std::string dir,
+                                                                       bool write_ahead_log) {
   auto cannot_open = [&](const std::string& why) {
     return absl::FailedPreconditionError(
         absl::StrCat("store ", store, ": cannot open RocksDB database in ", dir, ": ", why));
@@ -53,6 +54,7 @@ absl::StatusOr<std::unique_ptr<RocksDbDatabase>> RocksDbDatabase::Open(std::stri
 
   std::unique_ptr<RocksDbDatabase> db(new RocksDbDatabase(std::move(store), std::move(dir)));
   db->db_.reset(raw);
+  db->write_options_.disableWAL = !write_ahead_log;
   for (rocksdb::ColumnFamilyHandle* handle : handles) {
     if (handle->GetName() == rocksdb::kDefaultColumnFamilyName) {
       db->default_handle_ = handle;
@@ -60,8 +62,9 @@ absl::StatusOr<std::unique_ptr<RocksDbDatabase>> RocksDbDatabase::Open(std::stri
       db->families_[handle->GetName()] = handle;
     }
   }
-  logging::Get("streams")->info("store {}: opened RocksDB database in {} ({} column families)",
-                                db->store_, db->dir_, handles.size());
+  logging::Get("streams")->info(
+      "store {}: opened RocksDB database in {} ({} column families, write-ahead log {})",
+      db->store_, db->dir_, handles.size(), write_ahead_log ? "on" : "off");
   return db;
 }
 
@@ -87,6 +90,7 @@ absl::Status RocksDbDatabase::DropFamily(const std::string& name) {
 }
 
 absl::Status RocksDbDatabase::SyncWal() {
+  if (write_options_.disableWAL) return absl::OkStatus();
   rocksdb::Status s = db_->SyncWAL();
   if (!s.ok()) return Error(s, "syncing the write-ahead log");
   return absl::OkStatus();

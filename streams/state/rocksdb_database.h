@@ -4,8 +4,9 @@
 //
 // Options (Kafka Streams' RocksDB defaults where it has them): create_if_missing and
 // create_missing_column_families; 16 MiB write buffers, at most 3 per column family; RocksDB's
-// info LOG kept to 2 files of 1 MiB. The write-ahead log is on (unsynced writes), so a crashed
-// process loses nothing it wrote, and SyncWal() makes everything so far survive a machine crash.
+// info LOG kept to 2 files of 1 MiB. The write-ahead log is on by default (unsynced writes), so a
+// crashed process loses nothing it wrote, and SyncWal() makes everything so far survive a machine
+// crash; it can be turned off for stores that are rebuilt from a changelog anyway.
 //
 // Threading: as state_store.h (RocksDB's own background threads are its business).
 #pragma once
@@ -25,7 +26,11 @@ class RocksDbDatabase {
   // Opens the database in `dir` (creating `dir`, its parents and the database if missing) with
   // every column family it has. FailedPrecondition naming the store and `dir` if it cannot: `dir`
   // is a file, not writable, or locked by another open (in this process or another one).
-  static absl::StatusOr<std::unique_ptr<RocksDbDatabase>> Open(std::string store, std::string dir);
+  // `write_ahead_log` false: writes skip RocksDB's write-ahead log (as Kafka Streams' RocksDB
+  // stores do) and SyncWal does nothing, so what is not yet in a flushed memtable is lost with the
+  // process; for stores whose changelog is restored into an empty directory at every start.
+  static absl::StatusOr<std::unique_ptr<RocksDbDatabase>> Open(std::string store, std::string dir,
+                                                               bool write_ahead_log = true);
   ~RocksDbDatabase() { Close(); }
   RocksDbDatabase(const RocksDbDatabase&) = delete;
   RocksDbDatabase& operator=(const RocksDbDatabase&) = delete;
@@ -40,7 +45,9 @@ class RocksDbDatabase {
   // Drops the family and its data (RocksDB deletes its files once nothing reads them).
   absl::Status DropFamily(const std::string& name);
 
-  // Syncs the write-ahead log: every write so far survives a machine crash.
+  // The options every write uses (without the write-ahead log when it is off).
+  const rocksdb::WriteOptions& write_options() const { return write_options_; }
+  // Syncs the write-ahead log: every write so far survives a machine crash (nothing without it).
   absl::Status SyncWal();
   // Writes every memtable out, releases the column families and closes the database; errors are
   // logged (the data is still in the write-ahead log). Idempotent.
@@ -58,6 +65,7 @@ class RocksDbDatabase {
   const std::string dir_;
   std::unique_ptr<rocksdb::DB> db_;
   rocksdb::ColumnFamilyHandle* default_handle_ = nullptr;  // as Open returned it
+  rocksdb::WriteOptions write_options_;
   std::map<std::string, rocksdb::ColumnFamilyHandle*> families_;
 };
 

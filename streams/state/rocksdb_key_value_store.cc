@@ -35,14 +35,14 @@ class RocksDbKeyValueStore final : public KeyValueStore {
 
   absl::Status Put(std::string_view key, std::string_view value) override {
     RETURN_IF_ERROR(CheckOpen());
-    rocksdb::Status s = db_->db()->Put(rocksdb::WriteOptions(), ToSlice(key), ToSlice(value));
+    rocksdb::Status s = db_->db()->Put(db_->write_options(), ToSlice(key), ToSlice(value));
     if (!s.ok()) return db_->Error(s, "put");
     return absl::OkStatus();
   }
 
   absl::Status Delete(std::string_view key) override {
     RETURN_IF_ERROR(CheckOpen());
-    rocksdb::Status s = db_->db()->Delete(rocksdb::WriteOptions(), ToSlice(key));
+    rocksdb::Status s = db_->db()->Delete(db_->write_options(), ToSlice(key));
     if (!s.ok()) return db_->Error(s, "delete");
     return absl::OkStatus();
   }
@@ -98,8 +98,10 @@ class RocksDbKeyValueStore final : public KeyValueStore {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<KeyValueStore>> OpenRocksDbKeyValueStore(std::string name,
-                                                                        std::string dir) {
-  ASSIGN_OR_RETURN(std::unique_ptr<RocksDbDatabase> db, RocksDbDatabase::Open(name, dir));
+                                                                        std::string dir,
+                                                                        bool write_ahead_log) {
+  ASSIGN_OR_RETURN(std::unique_ptr<RocksDbDatabase> db,
+                   RocksDbDatabase::Open(name, dir, write_ahead_log));
   if (!db->families().empty()) {
     return absl::FailedPreconditionError(
         absl::StrCat("store ", name, ": the RocksDB database in ", dir,

@@ -71,7 +71,7 @@ class RocksDbWindowStore final : public WindowStore {
                        db_->CreateFamily(absl::StrCat(kSegmentPrefix, id)));
       it = segments_.emplace(id, handle).first;
     }
-    rocksdb::Status s = db_->db()->Put(rocksdb::WriteOptions(), it->second,
+    rocksdb::Status s = db_->db()->Put(db_->write_options(), it->second,
                                        ToSlice(WindowedKey(key, window_start)), ToSlice(value));
     if (!s.ok()) return db_->Error(s, "put");
     return absl::OkStatus();
@@ -81,7 +81,7 @@ class RocksDbWindowStore final : public WindowStore {
     RETURN_IF_ERROR(CheckOpen());
     auto it = segments_.find(SegmentId(window_start));
     if (it == segments_.end()) return absl::OkStatus();
-    rocksdb::Status s = db_->db()->Delete(rocksdb::WriteOptions(), it->second,
+    rocksdb::Status s = db_->db()->Delete(db_->write_options(), it->second,
                                           ToSlice(WindowedKey(key, window_start)));
     if (!s.ok()) return db_->Error(s, "delete");
     return absl::OkStatus();
@@ -218,7 +218,7 @@ absl::StatusOr<int64_t> SegmentInterval(RocksDbDatabase& db, int64_t fresh) {
   if (!s.IsNotFound()) return db.Error(s, "reading the segment interval");
   std::string encoded;
   AppendBigEndian<int64_t>(&encoded, fresh);
-  s = db.db()->Put(rocksdb::WriteOptions(), ToSlice(kIntervalKey), ToSlice(encoded));
+  s = db.db()->Put(db.write_options(), ToSlice(kIntervalKey), ToSlice(encoded));
   if (!s.ok()) return db.Error(s, "writing the segment interval");
   return fresh;
 }
@@ -227,9 +227,11 @@ absl::StatusOr<int64_t> SegmentInterval(RocksDbDatabase& db, int64_t fresh) {
 
 absl::StatusOr<std::unique_ptr<WindowStore>> OpenRocksDbWindowStore(std::string name,
                                                                     std::string dir,
-                                                                    int64_t retention_ms) {
+                                                                    int64_t retention_ms,
+                                                                    bool write_ahead_log) {
   retention_ms = std::max<int64_t>(retention_ms, 0);
-  ASSIGN_OR_RETURN(std::unique_ptr<RocksDbDatabase> db, RocksDbDatabase::Open(name, dir));
+  ASSIGN_OR_RETURN(std::unique_ptr<RocksDbDatabase> db,
+                   RocksDbDatabase::Open(name, dir, write_ahead_log));
   ASSIGN_OR_RETURN(int64_t interval,
                    SegmentInterval(*db, std::max(retention_ms / 2, kMinSegmentIntervalMs)));
   std::map<int64_t, rocksdb::ColumnFamilyHandle*> segments;

@@ -96,6 +96,7 @@ std::unique_ptr<WindowStore> NewInMemoryWindowStore(std::string name, int64_t re
 // O(windows in those segments).
 absl::StatusOr<std::unique_ptr<WindowStore>> OpenRocksDbWindowStore(std::string name,
                                                                     std::string dir,
-                                                                    int64_t retention_ms);
+                                                                    int64_t retention_ms,
+                                                                    bool write_ahead_log = true);
 
 }  // namespace runnel::streams
