@@ -1,6 +1,6 @@
 // ChildProcess: a program started by a process-level test, with stdin, stdout and stderr
 // redirected to files (stdout possibly to a pipe), SIGKILLed and reaped on destruction if it still
-// runs. WaitFor: a bounded wait for a condition.
+// runs. WaitFor: a bounded wait for a condition. ReadFile: what a child wrote to a file.
 #pragma once
 
 #include <fcntl.h>
@@ -10,8 +10,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <fstream>
 #include <functional>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -109,6 +111,14 @@ inline bool WaitFor(const std::function<bool()>& done, milliseconds timeout,
     std::this_thread::sleep_for(every);
   }
   return done();
+}
+
+// The whole of the file at `path` ("" if it cannot be read).
+inline std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 }  // namespace runnel::testing

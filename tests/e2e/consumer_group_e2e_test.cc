@@ -37,6 +37,7 @@ using std::chrono::milliseconds;
 using testing::BrokerProcess;
 using testing::ChildProcess;
 using testing::DescribeStatus;
+using testing::ReadFile;
 using testing::RunCommand;
 using testing::RunRunnel;
 using testing::WaitFor;
@@ -54,13 +55,6 @@ constexpr int kVictim = 0;
 constexpr int kMaxPollRecords = 500;
 const std::string kTopic = "events";
 const std::string kGroup = "g";
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 // One line a consumer printed with --format '%p %o %v\n'.
 struct Printed {

@@ -41,6 +41,7 @@ using Json = nlohmann::json;
 using std::chrono::milliseconds;
 using testing::BrokerProcess;
 using testing::ChildProcess;
+using testing::ReadFile;
 using testing::WaitFor;
 
 constexpr int64_t kMinute = 60000;
@@ -60,13 +61,6 @@ struct Out {
   std::string value;
   int64_t timestamp = 0;
 };
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 // Words as the wordcount README defines them, written without the example's code: maximal runs
 // of ASCII letters and digits, lower-cased.
@@ -416,6 +410,20 @@ std::vector<Rec> TradeRecords(const std::vector<Trade>& trades, size_t from, siz
   return out;
 }
 
+// The start of the window of the closing trades (Trades puts them last): every window before it
+// has closed.
+int64_t ClosingStart(const std::vector<Trade>& trades) {
+  return trades.back().ts - trades.back().ts % kMinute;
+}
+
+// How many windows of `expected` start before `closing_start`: the results stock-stats emits.
+size_t WindowsBefore(const std::map<std::pair<std::string, int64_t>, WindowStats>& expected,
+                     int64_t closing_start) {
+  size_t n = 0;
+  for (const auto& [at, w] : expected) n += at.second < closing_start ? 1 : 0;
+  return n;
+}
+
 // Checks stock-stats' output against `expected` (the windows before the closing trades). With
 // `extra_counts` > 0 (a run with a crash), a window's count may exceed the expected one by the
 // records processed again after the crash, in all at most extra_counts; min and max are exact
@@ -478,9 +486,8 @@ TEST_F(StreamsE2eTest, StockStatsEmitsOneFinalResultPerWindowAndRoutesLateTrades
                        {"--input", "trades", "--output", "stats", "--window-ms", "60000",
                         "--grace-ms", "5000", "--late-topic", "late", "--store", "in-memory"}));
   Produce("trades", TradeRecords(trades, 0, trades.size()));
-  const int64_t closing_start = trades.back().ts - trades.back().ts % kMinute;
-  size_t want = 0;
-  for (const auto& [at, w] : expected) want += at.second < closing_start ? 1 : 0;
+  const int64_t closing_start = ClosingStart(trades);
+  const size_t want = WindowsBefore(expected, closing_start);
   std::vector<Out> output;
   EXPECT_TRUE(WaitFor(
       [&] {
@@ -638,9 +645,8 @@ TEST_F(StreamsE2eTest, KilledInstanceRestartsFromChangelogsAndResultsHold) {
   ChildProcess second;
   ASSERT_TRUE(StartApp(second, "stock-stats", "stats-app", "state-2", "second.log", args));
   paced.join();
-  const int64_t closing_start = trades.back().ts - trades.back().ts % kMinute;
-  size_t want = 0;
-  for (const auto& [at, w] : expected) want += at.second < closing_start ? 1 : 0;
+  const int64_t closing_start = ClosingStart(trades);
+  const size_t want = WindowsBefore(expected, closing_start);
   std::vector<Out> output;
   EXPECT_TRUE(WaitFor(
       [&] {
