@@ -1,4 +1,5 @@
-// Status propagation macros used across every module boundary (STYLE.md rule 5).
+// Status propagation macros used across every module boundary (STYLE.md rule 5), and
+// WithContext for an error passed up with where it happened.
 //
 //   RETURN_IF_ERROR(expr);            // expr yields absl::Status; returns it from the caller if
 //   !ok ASSIGN_OR_RETURN(lhs, expr);      // expr yields absl::StatusOr<T>; on error returns the
@@ -9,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 
 #define RUNNEL_STATUS_CONCAT_INNER_(a, b) a##b
 #define RUNNEL_STATUS_CONCAT_(a, b) RUNNEL_STATUS_CONCAT_INNER_(a, b)
@@ -30,3 +32,14 @@
 
 #define ASSIGN_OR_RETURN(lhs, expr) \
   RUNNEL_ASSIGN_OR_RETURN_IMPL_(RUNNEL_STATUS_CONCAT_(runnel_statusor_, __LINE__), lhs, expr)
+
+namespace runnel {
+
+// `s` with "<context>: " before its message and the same code, for errors passed up with where
+// they happened ("commit: ...", "sending to T: ..."). OK stays OK.
+inline absl::Status WithContext(const absl::Status& s, absl::string_view context) {
+  if (s.ok()) return s;
+  return absl::Status(s.code(), absl::StrCat(context, ": ", s.message()));
+}
+
+}  // namespace runnel

@@ -31,8 +31,7 @@ absl::Status EnsureTopic(client::Admin& admin, const std::string& topic, int32_t
     return absl::OkStatus();
   }
   if (!absl::IsAlreadyExists(created)) {
-    return absl::Status(created.code(),
-                        absl::StrCat("creating internal topic ", topic, ": ", created.message()));
+    return WithContext(created, absl::StrCat("creating internal topic ", topic));
   }
   ASSIGN_OR_RETURN(client::TopicDescription existing, admin.DescribeTopic(topic));
   if (static_cast<int32_t>(existing.partitions.size()) != partitions) {
@@ -171,7 +170,7 @@ absl::Status Streams::Start() {
     absl::Status s = thread->Start();
     if (!s.ok()) {
       Close();
-      return absl::Status(s.code(), absl::StrCat(thread->name(), ": ", s.message()));
+      return WithContext(s, thread->name());
     }
   }
   Log()->info("{}: started {} stream thread(s) on {} sub-topologies", config_.application_id,
@@ -230,10 +229,10 @@ Streams::Metrics Streams::metrics() const {
   Metrics out;
   for (internal::StreamThread* thread : Threads()) {
     internal::StreamThreadMetrics m = thread->metrics();
-    out.processed += m.processed;
-    out.dropped_late_records += m.dropped_late_records;
-    out.dropped_records += m.dropped_records;
-    out.restored_records += m.restored_records;
+    out.processed += m.tasks.processed;
+    out.dropped_late_records += m.tasks.dropped_late_records;
+    out.dropped_records += m.tasks.dropped_records;
+    out.restored_records += m.tasks.restored_records;
     out.commits += m.commits;
     out.active_tasks.insert(out.active_tasks.end(), m.active_tasks.begin(), m.active_tasks.end());
   }

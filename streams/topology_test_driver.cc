@@ -255,12 +255,7 @@ TopologyTestDriver::WindowStoreContents(const std::string& store) {
 
 internal::TaskMetrics TopologyTestDriver::metrics() const {
   internal::TaskMetrics sum;
-  for (const auto& task : tasks_) {
-    sum.processed += task->metrics().processed;
-    sum.dropped_late_records += task->metrics().dropped_late_records;
-    sum.dropped_records += task->metrics().dropped_records;
-    sum.restored_records += task->metrics().restored_records;
-  }
+  for (const auto& task : tasks_) sum += task->metrics();
   return sum;
 }
 

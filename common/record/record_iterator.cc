@@ -19,7 +19,7 @@ absl::StatusOr<RecordIterator> RecordIterator::Create(const RecordBatchView& bat
     absl::Status s = Decompress(batch.compression(), batch.records_section(),
                                 max_uncompressed_bytes, decompressed.get());
     if (!s.ok()) {
-      return absl::Status(s.code(), absl::StrCat("records section: ", s.message()));
+      return WithContext(s, "records section");
     }
   }
   return RecordIterator(batch, std::move(decompressed));

@@ -9,8 +9,7 @@ namespace runnel::streams::internal {
 
 namespace {
 absl::Status Annotate(const absl::Status& s, const client::TopicPartition& tp) {
-  return absl::Status(s.code(),
-                      absl::StrCat("restoring from ", client::ToString(tp), ": ", s.message()));
+  return WithContext(s, absl::StrCat("restoring from ", client::ToString(tp)));
 }
 }  // namespace
 

@@ -29,14 +29,10 @@ absl::Status ProducerCollector::Send(const std::string& topic, std::optional<int
         if (result.ok()) return;
         MutexLock lock(&mu_);
         if (error_.ok()) {
-          error_ = absl::Status(result.status().code(), absl::StrCat("sending to ", topic, ": ",
-                                                                     result.status().message()));
+          error_ = WithContext(result.status(), absl::StrCat("sending to ", topic));
         }
       });
-  if (!queued.ok()) {
-    return absl::Status(queued.code(), absl::StrCat("sending to ", topic, ": ", queued.message()));
-  }
-  return absl::OkStatus();
+  return WithContext(queued, absl::StrCat("sending to ", topic));
 }
 
 absl::Status ProducerCollector::Flush() {

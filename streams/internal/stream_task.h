@@ -59,6 +59,14 @@ struct TaskMetrics {
   int64_t dropped_late_records = 0;  // arrived after their window closed (end + grace)
   int64_t dropped_records = 0;       // without a key where one is needed, and the like
   int64_t restored_records = 0;
+
+  TaskMetrics& operator+=(const TaskMetrics& other) {
+    processed += other.processed;
+    dropped_late_records += other.dropped_late_records;
+    dropped_records += other.dropped_records;
+    restored_records += other.restored_records;
+    return *this;
+  }
 };
 
 // What a node sees of its task.

@@ -187,8 +187,7 @@ absl::Status StreamThread::Loop() {
     absl::StatusOr<std::vector<client::ConsumerRecord>> records = consumer_->Poll(kPollMs);
     RETURN_IF_ERROR(first_error_);  // from a rebalance listener inside Poll
     if (!records.ok()) {
-      return absl::Status(records.status().code(),
-                          absl::StrCat("poll: ", records.status().message()));
+      return WithContext(records.status(), "poll");
     }
     if (joined && state_ != State::kRunning) SetState(State::kRunning);
     RETURN_IF_ERROR(Process(*records));
@@ -201,16 +200,22 @@ absl::Status StreamThread::Loop() {
   return absl::OkStatus();
 }
 
+std::optional<StreamThread::TaskKey> StreamThread::TaskOf(const client::TopicPartition& tp) const {
+  auto sub = subtopology_of_.find(tp.topic);
+  if (sub == subtopology_of_.end()) return std::nullopt;
+  return TaskKey{sub->second, tp.partition};
+}
+
 absl::Status StreamThread::Process(const std::vector<client::ConsumerRecord>& records) {
   for (const client::ConsumerRecord& r : records) {
     const std::string topic(r.topic);
-    auto sub = subtopology_of_.find(topic);
-    if (sub == subtopology_of_.end()) {
+    const client::TopicPartition tp{topic, r.partition};
+    const std::optional<TaskKey> key = TaskOf(tp);
+    if (!key.has_value()) {
       return absl::InternalError(absl::StrCat("polled a record of ", topic, ", not a source"));
     }
-    auto task = tasks_.find({sub->second, r.partition});
+    auto task = tasks_.find(*key);
     if (task == tasks_.end()) {
-      const client::TopicPartition tp{topic, r.partition};
       const std::vector<client::TopicPartition> assigned = consumer_->Assignment();
       if (std::find(assigned.begin(), assigned.end(), tp) == assigned.end()) {
         // Given up in the same Poll: its next owner reads it again from the committed offset.
@@ -221,7 +226,7 @@ absl::Status StreamThread::Process(const std::vector<client::ConsumerRecord>& re
       // Still assigned but without a task (a task of several partitions closed when one of them
       // was revoked): the task comes back, restored, before the record runs.
       RETURN_IF_ERROR(CreateTasks({tp}));
-      task = tasks_.find({sub->second, r.partition});
+      task = tasks_.find(*key);
     }
     RawRecord raw;
     if (r.key.has_value()) raw.key = std::string(*r.key);
@@ -229,11 +234,10 @@ absl::Status StreamThread::Process(const std::vector<client::ConsumerRecord>& re
     raw.timestamp = r.timestamp;
     absl::Status s = task->second->Process(topic, r.offset, raw);
     if (!s.ok()) {
-      return absl::Status(s.code(),
-                          absl::StrCat("task ", task->second->id(), " processing ", topic, "-",
-                                       r.partition, "@", r.offset, ": ", s.message()));
+      return WithContext(s, absl::StrCat("task ", task->second->id(), " processing ", topic, "-",
+                                         r.partition, "@", r.offset));
     }
-    processed_[{topic, r.partition}] = r.offset + 1;
+    processed_[tp] = r.offset + 1;
   }
   return absl::OkStatus();
 }
@@ -242,13 +246,13 @@ absl::Status StreamThread::Commit() {
   for (auto& [key, task] : tasks_) {
     absl::Status s = task->Flush();
     if (!s.ok()) {
-      return absl::Status(s.code(), absl::StrCat("task ", task->id(), ": flush: ", s.message()));
+      return WithContext(s, absl::StrCat("task ", task->id(), ": flush"));
     }
   }
   RETURN_IF_ERROR(collector_->Flush());
   if (processed_.empty()) return absl::OkStatus();
   absl::Status s = consumer_->Commit(processed_);
-  if (!s.ok()) return absl::Status(s.code(), absl::StrCat("commit: ", s.message()));
+  if (!s.ok()) return WithContext(s, "commit");
   processed_.clear();
   ++commits_;
   return absl::OkStatus();
@@ -257,11 +261,11 @@ absl::Status StreamThread::Commit() {
 absl::Status StreamThread::CreateTasks(const std::vector<client::TopicPartition>& partitions) {
   const size_t threads = static_cast<size_t>(config_->num_stream_threads);
   for (const client::TopicPartition& tp : partitions) {
-    auto sub = subtopology_of_.find(tp.topic);
-    if (sub == subtopology_of_.end()) {
+    const std::optional<TaskKey> found = TaskOf(tp);
+    if (!found.has_value()) {
       return absl::InternalError(absl::StrCat("assigned ", client::ToString(tp), ", not a source"));
     }
-    const TaskKey key{sub->second, tp.partition};
+    const TaskKey key = *found;
     if (tasks_.contains(key)) continue;  // another source topic of the same task
     TaskEnvironment env;
     env.application_id = config_->application_id;
@@ -274,9 +278,7 @@ absl::Status StreamThread::CreateTasks(const std::vector<client::TopicPartition>
     absl::StatusOr<std::unique_ptr<StreamTask>> task =
         StreamTask::Create(topology_, key.first, key.second, std::move(env));
     if (!task.ok()) {
-      return absl::Status(task.status().code(),
-                          absl::StrCat("creating task ", key.first, "_", key.second, ": ",
-                                       task.status().message()));
+      return WithContext(task.status(), absl::StrCat("creating task ", key.first, "_", key.second));
     }
     Log()->info(
         "{}: task {} created, {} records restored in {} ms", name_, (*task)->id(),
@@ -290,8 +292,7 @@ absl::Status StreamThread::CreateTasks(const std::vector<client::TopicPartition>
 void StreamThread::CloseTasks(const std::vector<client::TopicPartition>& partitions) {
   std::set<TaskKey> keys;
   for (const client::TopicPartition& tp : partitions) {
-    auto sub = subtopology_of_.find(tp.topic);
-    if (sub != subtopology_of_.end()) keys.insert({sub->second, tp.partition});
+    if (std::optional<TaskKey> key = TaskOf(tp)) keys.insert(*key);
   }
   CloseTasks(keys);
 }
@@ -300,20 +301,15 @@ void StreamThread::CloseTasks(const std::set<TaskKey>& keys) {
   for (const TaskKey& key : keys) {
     auto it = tasks_.find(key);
     if (it == tasks_.end()) continue;
-    const TaskMetrics& m = it->second->metrics();
-    closed_tasks_.processed += m.processed;
-    closed_tasks_.dropped_late_records += m.dropped_late_records;
-    closed_tasks_.dropped_records += m.dropped_records;
-    closed_tasks_.restored_records += m.restored_records;
+    closed_tasks_ += it->second->metrics();
     it->second->Close();
     Log()->info("{}: task {} closed", name_, it->second->id());
     tasks_.erase(it);
   }
   // Offsets of partitions whose task is gone are no longer this thread's to commit.
   for (auto it = processed_.begin(); it != processed_.end();) {
-    auto sub = subtopology_of_.find(it->first.topic);
-    const bool owned =
-        sub != subtopology_of_.end() && tasks_.contains({sub->second, it->first.partition});
+    const std::optional<TaskKey> key = TaskOf(it->first);
+    const bool owned = key.has_value() && tasks_.contains(*key);
     it = owned ? std::next(it) : processed_.erase(it);
   }
 }
@@ -326,15 +322,9 @@ void StreamThread::CloseAllTasks() {
 
 void StreamThread::PublishMetrics() {
   StreamThreadMetrics m;
-  m.processed = closed_tasks_.processed;
-  m.dropped_late_records = closed_tasks_.dropped_late_records;
-  m.dropped_records = closed_tasks_.dropped_records;
-  m.restored_records = closed_tasks_.restored_records;
+  m.tasks = closed_tasks_;
   for (const auto& [key, task] : tasks_) {
-    m.processed += task->metrics().processed;
-    m.dropped_late_records += task->metrics().dropped_late_records;
-    m.dropped_records += task->metrics().dropped_records;
-    m.restored_records += task->metrics().restored_records;
+    m.tasks += task->metrics();
     m.active_tasks.push_back(task->id());
   }
   m.commits = commits_;

@@ -25,6 +25,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -43,10 +44,7 @@
 namespace runnel::streams::internal {
 
 struct StreamThreadMetrics {
-  int64_t processed = 0;
-  int64_t dropped_late_records = 0;
-  int64_t dropped_records = 0;
-  int64_t restored_records = 0;
+  TaskMetrics tasks;  // summed over the thread's tasks, open and closed
   int64_t commits = 0;
   std::vector<std::string> active_tasks;  // task ids, e.g. "0_1"
 };
@@ -85,6 +83,8 @@ class StreamThread {
   void Run();
   absl::Status Loop();
   void SetState(State s);
+  // The task reading `tp`; nullopt when its topic is not a source of the topology.
+  std::optional<TaskKey> TaskOf(const client::TopicPartition& tp) const;
   absl::Status Process(const std::vector<client::ConsumerRecord>& records);
   // Flushes tasks and output and commits what was processed since the last commit.
   absl::Status Commit();
