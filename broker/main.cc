@@ -121,10 +121,12 @@ int Run(int argc, char** argv) {
   BrokerService broker_service(partitions->get(), producer_ids->get(), &io, &metrics, &identity);
   AdminService admin_service(partitions->get(), &identity);
   OffsetStore offsets(partitions->get(), options->offsets_topic_partitions);
-  if (absl::Status s = offsets.Load(); !s.ok()) return Fail("cannot load committed offsets", s);
-  GroupCoordinator coordinator(&*topics,
+  GroupCoordinator coordinator(&*topics, &offsets,
                                {.session_timeout_ms = options->group_session_timeout_ms,
                                 .heartbeat_interval_ms = options->group_heartbeat_interval_ms});
+  if (absl::Status s = coordinator.Load(); !s.ok()) {
+    return Fail("cannot load consumer groups and committed offsets", s);
+  }
   GroupsService groups_service(&coordinator, &offsets);
 
   grpc::ServerBuilder builder;

@@ -21,14 +21,18 @@
 // (CheckCommit): only current members with their current epoch may commit while a group has
 // members.
 //
-// Membership lives in memory: after a broker restart members find themselves unknown, rejoin and
-// resume from their committed offsets.
+// Membership is kept in memory and written to __consumer_offsets (group_records.h) through the
+// OffsetStore: after every change, the records of the group that differ from what was last written
+// (and tombstones for what is gone) are appended as one batch, and the heartbeat is answered once
+// that batch is durable. Load() rebuilds the groups from those records at start, so after a broker
+// restart members carry on with their ids, epochs and partitions; their sessions start anew.
 //
 // Thread-safety: all methods may be called from any thread; one mutex guards every group. A
 // background thread expires sessions and overdue revocations.
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -38,6 +42,7 @@
 
 #include "broker/cluster/topic_table.h"
 #include "broker/group/assignor.h"
+#include "broker/group/offset_store.h"
 #include "common/mutex.h"
 #include "runnel/v1/groups.pb.h"
 
@@ -56,15 +61,23 @@ class GroupCoordinator {
  public:
   using Clock = std::chrono::steady_clock;
 
-  // Borrows `topics`, which must outlive the coordinator.
-  GroupCoordinator(const TopicTable* topics, GroupCoordinatorOptions options);
+  // Borrows `topics` and `store`, which must outlive the coordinator.
+  GroupCoordinator(const TopicTable* topics, OffsetStore* store, GroupCoordinatorOptions options);
   ~GroupCoordinator();  // stops the expiry thread
   GroupCoordinator(const GroupCoordinator&) = delete;
   GroupCoordinator& operator=(const GroupCoordinator&) = delete;
 
-  // One heartbeat (see groups.proto). `client_host` is shown by DescribeGroups.
+  // Loads the committed offsets (OffsetStore::Load) and the groups' membership records; call once,
+  // before the first heartbeat. A group whose records do not decode is logged and dropped (its
+  // members rejoin); only an unreadable log fails.
+  absl::Status Load();
+
+  // One heartbeat (see groups.proto). `client_host` is shown by DescribeGroups. `response` is
+  // filled before this returns; `done` runs once what the heartbeat changed is durable (at once
+  // when it changed nothing), with the write's error if it failed — the member should then retry.
   void Heartbeat(const v1::ConsumerGroupHeartbeatRequest& request, const std::string& client_host,
-                 v1::ConsumerGroupHeartbeatResponse* response);
+                 v1::ConsumerGroupHeartbeatResponse* response,
+                 std::function<void(absl::Status)> done);
 
   // Whether `member_id` at `member_epoch` may commit offsets for `group` now: NONE, or
   // UNKNOWN_MEMBER_ID / FENCED_INSTANCE_ID / STALE_MEMBER_EPOCH with a message naming the group
@@ -118,8 +131,14 @@ class GroupCoordinator {
     uint64_t topics_version = 0;
   };
 
+  // A group's records (group_records.h): encoded key -> encoded value.
+  using RecordMap = std::map<std::string, std::string>;
+
   // Checks the request shape; fills `error` and returns false when it is bad.
   static bool CheckRequest(const v1::ConsumerGroupHeartbeatRequest& request, v1::Error* error);
+  void HeartbeatLocked(const v1::ConsumerGroupHeartbeatRequest& request,
+                       const std::string& client_host, v1::ConsumerGroupHeartbeatResponse* response)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Join(Group& group, const v1::ConsumerGroupHeartbeatRequest& request,
             const std::string& client_host, v1::ConsumerGroupHeartbeatResponse* response)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -138,14 +157,24 @@ class GroupCoordinator {
   void Reconcile(Group& group, Member& member, const TopicPartitions& owned)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static std::string State(const Group& group);
+  static RecordMap Encode(const Group& group);
+  // Rebuilds a group from its records; InvalidArgument naming the record that does not decode.
+  static absl::StatusOr<Group> Decode(const std::string& group_id, const RecordMap& records);
+  // Appends what changed in `group_id` since it was last written (tombstones for a group that is
+  // gone). When there was something to write, `*done` is moved into the append's callback;
+  // otherwise it is left for the caller. An error means nothing was appended.
+  absl::Status Persist(const std::string& group_id, std::function<void(absl::Status)>* done)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string NewMemberId() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Expire(Clock::time_point now);
   void ExpiryLoop();
 
   const TopicTable* const topics_;
+  OffsetStore* const store_;
   const GroupCoordinatorOptions options_;
   mutable Mutex mu_;
   std::map<std::string, Group> groups_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, RecordMap> written_ ABSL_GUARDED_BY(mu_);  // by group, as last appended
   uint64_t next_member_ ABSL_GUARDED_BY(mu_) = 0;
   std::string member_prefix_;  // random per coordinator, so ids do not repeat across restarts
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -3,47 +3,17 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "broker/group/wire.h"
 #include "common/big_endian.h"
 
 namespace runnel::broker {
 namespace {
 
+using wire::PutString;
+using wire::Reader;
+
 constexpr int16_t kKeyVersion = 1;
 constexpr int16_t kValueVersion = 3;
-
-void PutString(std::string* out, std::string_view s) {
-  AppendBigEndian<int16_t>(out, static_cast<int16_t>(s.size()));
-  out->append(s);
-}
-
-// Reads big-endian fields from `bytes`, naming the field that runs past the end.
-class Reader {
- public:
-  Reader(std::string_view bytes, const char* what) : bytes_(bytes), what_(what) {}
-
-  template <typename T>
-  absl::StatusOr<T> Get(const char* field) {
-    if (bytes_.size() < sizeof(T)) return Short(field);
-    const T v = LoadBigEndian<T>(bytes_.data());
-    bytes_.remove_prefix(sizeof(T));
-    return v;
-  }
-  absl::StatusOr<std::string> GetString(const char* field) {
-    auto n = Get<int16_t>(field);
-    if (!n.ok()) return n.status();
-    if (*n < 0 || bytes_.size() < static_cast<size_t>(*n)) return Short(field);
-    std::string s(bytes_.substr(0, static_cast<size_t>(*n)));
-    bytes_.remove_prefix(static_cast<size_t>(*n));
-    return s;
-  }
-
- private:
-  absl::Status Short(const char* field) const {
-    return absl::InvalidArgumentError(absl::StrCat(what_, ": ", field, " runs past the end"));
-  }
-  std::string_view bytes_;
-  const char* what_;
-};
 
 }  // namespace
 

@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "broker/group/group_records.h"
 #include "common/logging.h"
 #include "common/record/batch_builder.h"
 #include "common/record/record_batch.h"
@@ -46,7 +47,7 @@ void OffsetStore::Apply(const OffsetKey& key, std::optional<CommittedOffset> val
   }
 }
 
-absl::Status OffsetStore::Load() {
+absl::Status OffsetStore::Load(const GroupRecordVisitor& group_records) {
   const std::optional<TopicInfo> topic = partitions_->topics().Get(kTopic);
   if (!topic.has_value()) return absl::OkStatus();
   auto logger = logging::Get("broker");
@@ -71,9 +72,12 @@ absl::Status OffsetStore::Load() {
           continue;
         }
         record::Record r;
-        MutexLock lock(&mu_);
         while (it->Next(&r)) {
           if (!r.key.has_value()) continue;
+          if (IsGroupRecordKey(*r.key)) {
+            if (group_records) group_records(*r.key, r.value);
+            continue;
+          }
           auto key = DecodeOffsetKey(*r.key);
           if (!key.ok()) {
             if (!absl::IsUnimplemented(key.status())) {
@@ -83,6 +87,7 @@ absl::Status OffsetStore::Load() {
             continue;
           }
           if (!r.value.has_value()) {
+            MutexLock lock(&mu_);
             Apply(*key, std::nullopt);
             continue;
           }
@@ -92,6 +97,7 @@ absl::Status OffsetStore::Load() {
                          value.status().ToString());
             continue;
           }
+          MutexLock lock(&mu_);
           Apply(*key, *std::move(value));
           ++records;
         }
@@ -141,6 +147,19 @@ absl::Status OffsetStore::Commit(const std::string& group, const std::vector<Off
   MutexLock lock(&mu_);
   for (auto& [key, value] : entries) Apply(key, std::move(value));
   return absl::OkStatus();
+}
+
+absl::Status OffsetStore::AppendGroupRecords(const std::string& group,
+                                             const std::vector<KeyValue>& records,
+                                             std::function<void(absl::Status)> done) {
+  if (records.empty()) return absl::InvalidArgumentError("group records: none to append");
+  const int64_t now = NowMs();
+  record::RecordBatchBuilder builder;
+  for (const KeyValue& r : records) builder.Append(now, r.key, r.value);
+  ASSIGN_OR_RETURN(std::string batch, builder.Build());
+  MutexLock commit_lock(&commit_mu_);
+  ASSIGN_OR_RETURN(storage::Log * log, GroupLog(group));
+  return log->Append(std::move(batch), std::move(done)).status();
 }
 
 std::vector<std::string> OffsetStore::Groups() const {

@@ -1,8 +1,10 @@
-// OffsetStore: consumer groups' committed offsets, kept in the compacted internal topic
-// __consumer_offsets (records in Kafka's layout, offset_codec.h) and in memory. The topic is
-// created on the first commit (cleanup.policy=compact, `partitions` partitions, Kafka's default
+// OffsetStore: the compacted internal topic __consumer_offsets, and consumer groups' committed
+// offsets in it (records in Kafka's layout, offset_codec.h), also kept in memory. The topic is
+// created on the first write (cleanup.policy=compact, `partitions` partitions, Kafka's default
 // 50); group G's records go to partition OffsetsPartitionFor(G). On start, Load() reads the topic
-// back, so committed offsets survive restarts and compaction keeps the latest per key.
+// back, so committed offsets survive restarts and compaction keeps the latest per key. The
+// GroupCoordinator's membership records (group_records.h) go to the same partitions through
+// AppendGroupRecords and come back through Load's visitor.
 //
 // Thread-safety: all methods may be called from any thread. Commits are serialised (one append at
 // a time); `done` callbacks run on the storage flush thread.
@@ -28,6 +30,17 @@ struct OffsetCommit {
   std::string metadata;
 };
 
+// One record for __consumer_offsets: a key and a value, or no value for a tombstone.
+struct KeyValue {
+  std::string key;
+  std::optional<std::string> value;
+};
+
+// Called by Load for every group-metadata record (IsGroupRecordKey), in log order; no value is a
+// tombstone.
+using GroupRecordVisitor =
+    std::function<void(std::string_view key, std::optional<std::string_view> value)>;
+
 class OffsetStore {
  public:
   static constexpr char kTopic[] = "__consumer_offsets";
@@ -41,10 +54,10 @@ class OffsetStore {
   // kMaxMetadataBytes.
   static absl::Status Check(const OffsetCommit& commit);
 
-  // Reads every partition of the topic, if it exists, into memory. Records and batches it cannot
-  // decode are logged and skipped (their groups fall back to auto.offset.reset); only an unreadable
-  // log fails the load.
-  absl::Status Load();
+  // Reads every partition of the topic, if it exists: committed offsets into memory, group
+  // records to `group_records` (if set). Records and batches it cannot decode are logged and
+  // skipped (their groups fall back to auto.offset.reset); only an unreadable log fails the load.
+  absl::Status Load(const GroupRecordVisitor& group_records = nullptr);
 
   // Checks every entry (InvalidArgument naming the first bad one; nothing is stored then),
   // appends them as one batch to the group's partition, updates what Fetch returns, and calls
@@ -52,6 +65,11 @@ class OffsetStore {
   // returns OK.
   absl::Status Commit(const std::string& group, const std::vector<OffsetCommit>& offsets,
                       std::function<void(absl::Status)> done);
+
+  // Appends `records` (group_records.h) as one batch to `group`'s partition and calls `done` once
+  // it is durable (or with the sync error); `done` runs only when this returns OK.
+  absl::Status AppendGroupRecords(const std::string& group, const std::vector<KeyValue>& records,
+                                  std::function<void(absl::Status)> done);
 
   std::optional<CommittedOffset> Fetch(const std::string& group, const std::string& topic,
                                        int32_t partition) const;
@@ -68,13 +86,14 @@ class OffsetStore {
   int32_t num_partitions() const { return num_partitions_; }
 
  private:
-  absl::StatusOr<storage::Log*> GroupLog(const std::string& group);
+  absl::StatusOr<storage::Log*> GroupLog(const std::string& group)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
   void Apply(const OffsetKey& key, std::optional<CommittedOffset> value)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   PartitionManager* const partitions_;
   const int32_t num_partitions_;
-  Mutex commit_mu_;  // one commit appends at a time, so the cache follows the log's order
+  Mutex commit_mu_;  // one append at a time, so the cache follows the log's order
   mutable Mutex mu_;
   absl::flat_hash_map<OffsetKey, CommittedOffset> offsets_ ABSL_GUARDED_BY(mu_);
 };

@@ -10,9 +10,13 @@ namespace runnel::broker {
 grpc::ServerUnaryReactor* GroupsService::ConsumerGroupHeartbeat(
     grpc::CallbackServerContext* context, const v1::ConsumerGroupHeartbeatRequest* request,
     v1::ConsumerGroupHeartbeatResponse* response) {
-  coordinator_->Heartbeat(*request, context->peer(), response);
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(grpc::Status::OK);
+  // Answered once the membership change is durable; a failed write is UNAVAILABLE, which the
+  // member retries (the coordinator recognises the repeat).
+  coordinator_->Heartbeat(*request, context->peer(), response, [reactor](absl::Status s) {
+    reactor->Finish(s.ok() ? grpc::Status::OK
+                           : grpc::Status(grpc::StatusCode::UNAVAILABLE, std::string(s.message())));
+  });
   return reactor;
 }
 

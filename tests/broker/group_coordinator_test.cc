@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <set>
@@ -13,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include "broker/partition/partition_manager.h"
+#include "storage/log_manager.h"
 #include "tests/storage/storage_test_util.h"
 
 namespace runnel::broker {
@@ -71,7 +74,13 @@ v1::ConsumerGroupHeartbeatResponse SendHeartbeat(GroupCoordinator& coordinator,
   ToProto(m.owned, request.mutable_owned());
   request.set_client_id("client-" + m.instance_id);
   v1::ConsumerGroupHeartbeatResponse response;
-  coordinator.Heartbeat(request, kPeer, &response);
+  std::promise<absl::Status> durable;
+  coordinator.Heartbeat(request, kPeer, &response,
+                        [&durable](absl::Status s) { durable.set_value(std::move(s)); });
+  std::future<absl::Status> written = durable.get_future();
+  EXPECT_EQ(written.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  const absl::Status status = written.get();
+  EXPECT_TRUE(status.ok()) << status;
   return response;
 }
 
@@ -216,6 +225,15 @@ class GroupCoordinatorTest : public ::testing::Test {
     auto table = TopicTable::Open(dir_.path());
     ASSERT_TRUE(table.ok()) << table.status();
     topics_ = std::make_unique<TopicTable>(std::move(*table));
+    storage::LogManagerOptions log_options;
+    log_options.data_dir = dir_.path();
+    auto logs = storage::LogManager::Open(log_options);
+    ASSERT_TRUE(logs.ok()) << logs.status();
+    logs_ = std::move(*logs);
+    auto partitions = PartitionManager::Create(logs_.get(), topics_.get(), {});
+    ASSERT_TRUE(partitions.ok()) << partitions.status();
+    partitions_ = std::move(*partitions);
+    store_ = std::make_unique<OffsetStore>(partitions_.get(), 1);
   }
 
   void CreateTopic(const std::string& name, int32_t partitions, bool internal = false) {
@@ -225,12 +243,15 @@ class GroupCoordinatorTest : public ::testing::Test {
 
   TempDir dir_;
   std::unique_ptr<TopicTable> topics_;
+  std::unique_ptr<storage::LogManager> logs_;
+  std::unique_ptr<PartitionManager> partitions_;
+  std::unique_ptr<OffsetStore> store_;  // where the coordinators write their records
 };
 
 TEST_F(GroupCoordinatorTest, PartitionIsAssignedOnlyAfterItsPreviousOwnerGivesItUp) {
   CreateTopic("orders", 6);
   const TopicPartitions all = Partitions("orders", {0, 1, 2, 3, 4, 5});
-  GroupCoordinator coordinator(topics_.get(), kLongSessions);
+  GroupCoordinator coordinator(topics_.get(), store_.get(), kLongSessions);
   SimMember a = Subscriber({"orders"});
   SimMember b = Subscriber({"orders"});
   auto invariant = [&] { ExpectNoPartitionHasTwoOwners(coordinator, {&a, &b}); };
@@ -289,7 +310,7 @@ TEST_F(GroupCoordinatorTest, PartitionIsAssignedOnlyAfterItsPreviousOwnerGivesIt
 TEST_F(GroupCoordinatorTest, NewMemberTakesPartitionsOnlyFromMembersThatHadTooMany) {
   CreateTopic("orders", 6);
   const TopicPartitions all = Partitions("orders", {0, 1, 2, 3, 4, 5});
-  GroupCoordinator coordinator(topics_.get(), kLongSessions);
+  GroupCoordinator coordinator(topics_.get(), store_.get(), kLongSessions);
   std::vector<SimMember> old(3, Subscriber({"orders"}));
   ASSERT_TRUE(Converge(coordinator, {&old[0], &old[1], &old[2]}));
   std::map<std::string, TopicPartitions> before;
@@ -327,7 +348,7 @@ TEST_F(GroupCoordinatorTest, NewMemberTakesPartitionsOnlyFromMembersThatHadTooMa
 TEST_F(GroupCoordinatorTest, LeavingMemberPartitionsGoToTheRemainingMember) {
   CreateTopic("orders", 6);
   const TopicPartitions all = Partitions("orders", {0, 1, 2, 3, 4, 5});
-  GroupCoordinator coordinator(topics_.get(), kLongSessions);
+  GroupCoordinator coordinator(topics_.get(), store_.get(), kLongSessions);
   SimMember a = Subscriber({"orders"});
   SimMember b = Subscriber({"orders"});
   ASSERT_TRUE(Converge(coordinator, {&a, &b}));
@@ -352,7 +373,7 @@ TEST_F(GroupCoordinatorTest, LeavingMemberPartitionsGoToTheRemainingMember) {
 TEST_F(GroupCoordinatorTest, SilentMemberExpiresAndItsCommitsAreRefused) {
   CreateTopic("orders", 6);
   const TopicPartitions all = Partitions("orders", {0, 1, 2, 3, 4, 5});
-  GroupCoordinator coordinator(topics_.get(), kShortSessions);
+  GroupCoordinator coordinator(topics_.get(), store_.get(), kShortSessions);
   SimMember a = Subscriber({"orders"});
   SimMember b = Subscriber({"orders"});
   ASSERT_TRUE(Converge(coordinator, {&a, &b}));
@@ -390,7 +411,7 @@ TEST_F(GroupCoordinatorTest, SilentMemberExpiresAndItsCommitsAreRefused) {
 TEST_F(GroupCoordinatorTest, MemberKeepingRevokedPartitionsPastItsRebalanceTimeoutIsRemoved) {
   CreateTopic("orders", 6);
   const TopicPartitions all = Partitions("orders", {0, 1, 2, 3, 4, 5});
-  GroupCoordinator coordinator(topics_.get(), kLongSessions);
+  GroupCoordinator coordinator(topics_.get(), store_.get(), kLongSessions);
   SimMember a = Subscriber({"orders"});
   a.rebalance_timeout_ms = 100;
   SimMember b = Subscriber({"orders"});
@@ -409,7 +430,7 @@ TEST_F(GroupCoordinatorTest, MemberKeepingRevokedPartitionsPastItsRebalanceTimeo
 
 TEST_F(GroupCoordinatorTest, RetriedJoinWithTheClientsOwnIdAddsOneMember) {
   CreateTopic("orders", 6);
-  GroupCoordinator coordinator(topics_.get(), kLongSessions);
+  GroupCoordinator coordinator(topics_.get(), store_.get(), kLongSessions);
   SimMember a = Subscriber({"orders"});
   a.id = "consumer-1-0123456789abcdef";
   // The first join's answer is lost; the client sends the same join again.
@@ -428,7 +449,7 @@ TEST_F(GroupCoordinatorTest, RetriedJoinWithTheClientsOwnIdAddsOneMember) {
 
 TEST_F(GroupCoordinatorTest, UnsetRebalanceTimeoutMeansTheDefaultNotZero) {
   CreateTopic("orders", 6);
-  GroupCoordinator coordinator(topics_.get(), kLongSessions);
+  GroupCoordinator coordinator(topics_.get(), store_.get(), kLongSessions);
   SimMember a = Subscriber({"orders"});
   a.rebalance_timeout_ms = 0;
   SimMember b = Subscriber({"orders"});
@@ -446,7 +467,7 @@ TEST_F(GroupCoordinatorTest, UnsetRebalanceTimeoutMeansTheDefaultNotZero) {
 TEST_F(GroupCoordinatorTest, WrongEpochIsFencedAndRemovesTheMember) {
   CreateTopic("orders", 6);
   const TopicPartitions all = Partitions("orders", {0, 1, 2, 3, 4, 5});
-  GroupCoordinator coordinator(topics_.get(), kLongSessions);
+  GroupCoordinator coordinator(topics_.get(), store_.get(), kLongSessions);
   SimMember a = Subscriber({"orders"});
   SimMember b = Subscriber({"orders"});
   ASSERT_TRUE(Converge(coordinator, {&a, &b}));
@@ -467,7 +488,7 @@ TEST_F(GroupCoordinatorTest, WrongEpochIsFencedAndRemovesTheMember) {
 
 TEST_F(GroupCoordinatorTest, PreviousEpochIsAcceptedOnlyWithoutPartitionsGivenAway) {
   CreateTopic("orders", 6);
-  GroupCoordinator coordinator(topics_.get(), kLongSessions);
+  GroupCoordinator coordinator(topics_.get(), store_.get(), kLongSessions);
   SimMember a = Subscriber({"orders"});
   SimMember b = Subscriber({"orders"});
   Poll(coordinator, a);
@@ -494,7 +515,7 @@ TEST_F(GroupCoordinatorTest, PreviousEpochIsAcceptedOnlyWithoutPartitionsGivenAw
 
 TEST_F(GroupCoordinatorTest, StaticMemberLeavingForARestartKeepsItsPartitions) {
   CreateTopic("orders", 6);
-  GroupCoordinator coordinator(topics_.get(), kLongSessions);
+  GroupCoordinator coordinator(topics_.get(), store_.get(), kLongSessions);
   SimMember a = Subscriber({"orders"}, "a");
   SimMember b = Subscriber({"orders"}, "b");
   ASSERT_TRUE(Converge(coordinator, {&a, &b}));
@@ -540,7 +561,7 @@ TEST_F(GroupCoordinatorTest, StaticMemberLeavingForARestartKeepsItsPartitions) {
 
 TEST_F(GroupCoordinatorTest, CrashedStaticMemberIsReplacedByItsSuccessor) {
   CreateTopic("orders", 6);
-  GroupCoordinator coordinator(topics_.get(), kLongSessions);
+  GroupCoordinator coordinator(topics_.get(), store_.get(), kLongSessions);
   SimMember a = Subscriber({"orders"}, "a");
   SimMember b = Subscriber({"orders"}, "b");
   ASSERT_TRUE(Converge(coordinator, {&a, &b}));
@@ -572,7 +593,7 @@ TEST_F(GroupCoordinatorTest, CrashedStaticMemberIsReplacedByItsSuccessor) {
 TEST_F(GroupCoordinatorTest, StaticMemberThatDoesNotReturnExpires) {
   CreateTopic("orders", 6);
   const TopicPartitions all = Partitions("orders", {0, 1, 2, 3, 4, 5});
-  GroupCoordinator coordinator(topics_.get(), kShortSessions);
+  GroupCoordinator coordinator(topics_.get(), store_.get(), kShortSessions);
   SimMember a = Subscriber({"orders"}, "a");
   SimMember b = Subscriber({"orders"}, "b");
   ASSERT_TRUE(Converge(coordinator, {&a, &b}));
@@ -592,7 +613,7 @@ TEST_F(GroupCoordinatorTest, RegexSubscriptionFollowsNewTopicsButNeverInternalOn
   CreateTopic("payments", 3);
   CreateTopic("my-orders-x", 2);  // contains a match, but the regex must match the whole name
   CreateTopic("orders-internal", 4, /*internal=*/true);
-  GroupCoordinator coordinator(topics_.get(), kLongSessions);
+  GroupCoordinator coordinator(topics_.get(), store_.get(), kLongSessions);
   SimMember m;
   m.regex = "orders-.*";
   ASSERT_TRUE(Converge(coordinator, {&m}));
@@ -612,7 +633,7 @@ TEST_F(GroupCoordinatorTest, RegexSubscriptionFollowsNewTopicsButNeverInternalOn
 
 TEST_F(GroupCoordinatorTest, BadHeartbeatsAreRefusedAndJoinNothing) {
   CreateTopic("orders", 6);
-  GroupCoordinator coordinator(topics_.get(), kLongSessions);
+  GroupCoordinator coordinator(topics_.get(), store_.get(), kLongSessions);
   auto expect_refused = [&](const SimMember& m, v1::ErrorCode code, const std::string& needle) {
     const auto response = SendHeartbeat(coordinator, m);
     EXPECT_EQ(response.error().code(), code) << response.error().message();
@@ -646,7 +667,7 @@ TEST_F(GroupCoordinatorTest, BadHeartbeatsAreRefusedAndJoinNothing) {
 
 TEST_F(GroupCoordinatorTest, RangeAssignorChosenByTheMembersGivesContiguousRanges) {
   CreateTopic("orders", 6);
-  GroupCoordinator coordinator(topics_.get(), kLongSessions);
+  GroupCoordinator coordinator(topics_.get(), store_.get(), kLongSessions);
   SimMember a = Subscriber({"orders"}, "", "range");
   SimMember b = Subscriber({"orders"}, "", "range");
   ASSERT_TRUE(Converge(coordinator, {&a, &b}));
@@ -660,7 +681,7 @@ TEST_F(GroupCoordinatorTest, RangeAssignorChosenByTheMembersGivesContiguousRange
 
 TEST_F(GroupCoordinatorTest, ListAndDescribeFollowTheGroupsState) {
   CreateTopic("orders", 6);
-  GroupCoordinator coordinator(topics_.get(), kLongSessions);
+  GroupCoordinator coordinator(topics_.get(), store_.get(), kLongSessions);
   SimMember a = Subscriber({"orders"});
   SimMember b = Subscriber({"orders"});
   auto listing = [&]() -> v1::GroupListing {
