@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "broker/group/group_records.h"
 #include "broker/partition/partition_manager.h"
 #include "storage/log_manager.h"
 #include "tests/storage/storage_test_util.h"
@@ -731,6 +732,110 @@ TEST_F(GroupCoordinatorTest, ListAndDescribeFollowTheGroupsState) {
   v1::GroupDescription gone;
   EXPECT_FALSE(coordinator.Describe(kGroup, &gone));
   EXPECT_EQ(coordinator.MemberCount(kGroup), 0);
+}
+
+// A broker restart, as the coordinator sees it: a new OffsetStore and coordinator over the same
+// logs, loaded from what the old one wrote.
+std::unique_ptr<GroupCoordinator> Restart(std::unique_ptr<GroupCoordinator>& old,
+                                          const TopicTable* topics, PartitionManager* partitions,
+                                          std::unique_ptr<OffsetStore>& store) {
+  old.reset();
+  store = std::make_unique<OffsetStore>(partitions, 1);
+  auto restarted = std::make_unique<GroupCoordinator>(topics, store.get(), kLongSessions);
+  const absl::Status loaded = restarted->Load();
+  EXPECT_TRUE(loaded.ok()) << loaded;
+  return restarted;
+}
+
+TEST_F(GroupCoordinatorTest, RestartedCoordinatorKeepsEveryMemberEpochAndPartition) {
+  CreateTopic("orders", 6);
+  CreateTopic("payments", 2);
+  auto coordinator = std::make_unique<GroupCoordinator>(topics_.get(), store_.get(), kLongSessions);
+  SimMember a = Subscriber({"orders", "payments"});
+  SimMember b = Subscriber({"orders"}, "static-b", "range");
+  SimMember c = Subscriber({});
+  c.regex = "ord.*|pay.*";
+  ASSERT_TRUE(Converge(*coordinator, {&a, &b, &c}));
+  // And one member mid-way: d has joined, the others have yet to give up what d gets.
+  SimMember d = Subscriber({"orders"});
+  Poll(*coordinator, d);
+  const v1::GroupDescription described = Describe(*coordinator);
+  const std::string before = described.DebugString();
+  ASSERT_NE(FindMember(described, d.id), nullptr);
+  const TopicPartitions d_target = FromProto(FindMember(described, d.id)->target_assignment());
+  ASSERT_GT(Count(d_target), 0u);
+
+  coordinator = Restart(coordinator, topics_.get(), partitions_.get(), store_);
+  EXPECT_EQ(Describe(*coordinator).DebugString(), before)
+      << "the restarted coordinator describes the group as before";
+  EXPECT_EQ(coordinator->CheckCommit(kGroup, a.id, a.epoch).code(), v1::NONE);
+
+  // Every member carries on with its id and epoch: nobody is fenced, nothing is revoked that the
+  // pending rebalance does not move, and the group converges.
+  for (SimMember* m : {&a, &b, &c, &d}) {
+    const TopicPartitions owned = m->owned;
+    const int32_t epoch = m->epoch;
+    const auto response = SendHeartbeat(*coordinator, *m);
+    EXPECT_EQ(response.error().code(), v1::NONE) << response.error().message();
+    EXPECT_GE(response.member_epoch(), epoch);
+    EXPECT_TRUE(IsSubset(Minus(owned, FromProto(response.assignment())), d_target))
+        << "member " << m->id << " is told to give up only what moves to the new member";
+  }
+  ASSERT_TRUE(Converge(*coordinator, {&a, &b, &c, &d}));
+  EXPECT_EQ(Count(Union(Union(a.assignment, b.assignment), Union(c.assignment, d.assignment))), 8u);
+
+  // What it wrote after the restart is loaded by the next one.
+  const std::string converged = Describe(*coordinator).DebugString();
+  coordinator = Restart(coordinator, topics_.get(), partitions_.get(), store_);
+  EXPECT_EQ(Describe(*coordinator).DebugString(), converged);
+}
+
+TEST_F(GroupCoordinatorTest, GroupWhoseMembersLeftIsNotReloaded) {
+  CreateTopic("orders", 2);
+  auto coordinator = std::make_unique<GroupCoordinator>(topics_.get(), store_.get(), kLongSessions);
+  SimMember a = Subscriber({"orders"});
+  SimMember other = Subscriber({"orders"});
+  other.group = "other";
+  ASSERT_TRUE(Converge(*coordinator, {&a}));
+  ASSERT_TRUE(Converge(*coordinator, {&other}));
+  EXPECT_EQ(Leave(*coordinator, a).error().code(), v1::NONE);
+  EXPECT_EQ(coordinator->MemberCount(kGroup), 0);
+
+  coordinator = Restart(coordinator, topics_.get(), partitions_.get(), store_);
+  EXPECT_EQ(coordinator->MemberCount(kGroup), 0);
+  EXPECT_EQ(coordinator->MemberCount("other"), 1);
+  EXPECT_EQ(SendHeartbeat(*coordinator, a).error().code(), v1::UNKNOWN_MEMBER_ID);
+}
+
+TEST_F(GroupCoordinatorTest, GroupWithACorruptRecordIsDroppedAndItsMembersRejoin) {
+  CreateTopic("orders", 2);
+  auto coordinator = std::make_unique<GroupCoordinator>(topics_.get(), store_.get(), kLongSessions);
+  SimMember a = Subscriber({"orders"});
+  SimMember other = Subscriber({"orders"});
+  other.group = "other";
+  ASSERT_TRUE(Converge(*coordinator, {&a}));
+  ASSERT_TRUE(Converge(*coordinator, {&other}));
+  // Bytes that do not decode as a current-assignment value, under a's key.
+  std::promise<absl::Status> durable;
+  const absl::Status appended = store_->AppendGroupRecords(
+      kGroup,
+      {{EncodeGroupRecordKey({GroupRecordType::kCurrentMemberAssignment, kGroup, a.id}),
+        std::string("\x00\x00\x00", 3)}},
+      [&durable](absl::Status s) { durable.set_value(s); });
+  ASSERT_TRUE(appended.ok()) << appended;
+  ASSERT_TRUE(durable.get_future().get().ok());
+
+  coordinator = Restart(coordinator, topics_.get(), partitions_.get(), store_);
+  EXPECT_EQ(coordinator->MemberCount(kGroup), 0) << "the group that does not decode is dropped";
+  EXPECT_EQ(coordinator->MemberCount("other"), 1) << "the other group is untouched";
+  EXPECT_EQ(SendHeartbeat(*coordinator, a).error().code(), v1::UNKNOWN_MEMBER_ID);
+
+  // a rejoins; what it writes replaces the corrupt records, so the next restart keeps it.
+  SimMember rejoined = Subscriber({"orders"});
+  ASSERT_TRUE(Converge(*coordinator, {&rejoined}));
+  coordinator = Restart(coordinator, topics_.get(), partitions_.get(), store_);
+  EXPECT_EQ(coordinator->MemberCount(kGroup), 1);
+  EXPECT_EQ(SendHeartbeat(*coordinator, rejoined).error().code(), v1::NONE);
 }
 
 }  // namespace
