@@ -208,6 +208,10 @@ class Consumer::Impl {
   void SetPosition(PartitionState* p, int64_t offset);
   // Looks up the position of every assigned partition that has none (auto.offset.reset).
   absl::Status ResolvePositions();
+  // ResolvePositions for Poll: a broker that is restarting or unreachable is logged and tried
+  // again after retry.backoff.ms (the partitions wait without a position), as Kafka's consumer
+  // retries its offset lookups; other errors are returned.
+  absl::Status ResolvePositionsOrRetry();
   absl::Status ResetPosition(const TopicPartition& tp, PartitionState* p, const std::string& why);
   void MaybeSendFetch();
   // Takes the finished fetch's data into the partitions' buffers.
@@ -228,6 +232,7 @@ class Consumer::Impl {
   grpc::CompletionQueue cq_;
   std::unique_ptr<FetchCall> fetch_;  // the fetch in flight, if any (its tag on cq_)
   Clock::time_point retry_at_{};      // after a failed fetch, no new one before this
+  Clock::time_point resolve_at_{};    // after a failed offset lookup, no new one before this
   size_t drain_start_ = 0;            // round-robin start of Drain, for fairness
   // Epochs come from one counter, so a partition assigned again never reuses an epoch that a
   // fetch still in flight carries.
@@ -369,6 +374,17 @@ absl::Status Consumer::Impl::ResolvePositions() {
   ASSIGN_OR_RETURN(auto offsets, ListOffsets(queries));
   for (const auto& [tp, found] : offsets) SetPosition(Find(tp), found.offset);
   return absl::OkStatus();
+}
+
+absl::Status Consumer::Impl::ResolvePositionsOrRetry() {
+  if (Clock::now() < resolve_at_) return absl::OkStatus();
+  const absl::Status s = ResolvePositions();
+  if (absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s)) {
+    log_->warn("consumer: {}; retrying", s.ToString());
+    resolve_at_ = Clock::now() + std::chrono::milliseconds(options_.retry_backoff_ms);
+    return absl::OkStatus();
+  }
+  return s;
 }
 
 absl::Status Consumer::Impl::ResetPosition(const TopicPartition& tp, PartitionState* p,
@@ -611,7 +627,7 @@ absl::StatusOr<std::vector<ConsumerRecord>> Consumer::Impl::Poll(int64_t timeout
                                            timeout_ms, 0, 365LL * 24 * 3600 * 1000));
   FinishCommits();
   RETURN_IF_ERROR(Reconcile());
-  RETURN_IF_ERROR(ResolvePositions());
+  RETURN_IF_ERROR(ResolvePositionsOrRetry());
   if (!options_.group_id.empty() && options_.enable_auto_commit &&
       Clock::now() - last_auto_commit_ >=
           std::chrono::milliseconds(options_.auto_commit_interval_ms)) {
@@ -648,7 +664,7 @@ absl::StatusOr<std::vector<ConsumerRecord>> Consumer::Impl::Poll(int64_t timeout
     }
     FinishCommits();
     RETURN_IF_ERROR(Reconcile());
-    RETURN_IF_ERROR(ResolvePositions());
+    RETURN_IF_ERROR(ResolvePositionsOrRetry());
   }
 }
 

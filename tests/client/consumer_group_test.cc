@@ -332,6 +332,66 @@ TEST_F(ConsumerGroupTest, StaticMemberRestartKeepsItsPartitionsAndNobodyElseMove
   EXPECT_EQ(b.owned(), b_before);
 }
 
+// The coordinator writes membership to __consumer_offsets, so a broker restart — clean or
+// SIGKILL — leaves every member where it was: nobody is fenced, revoked or loses partitions, and
+// consumption carries on from where each member was.
+TEST_F(ConsumerGroupTest, BrokerRestartUnderThreeMembersMovesNoPartition) {
+  StartBroker(/*session_timeout_ms=*/10000);
+  for (const bool kill : {false, true}) {
+    SCOPED_TRACE(kill ? "SIGKILL" : "SIGTERM");
+    const std::string topic = kill ? "killed" : "stopped";
+    CreateTopic(topic, 6);
+    std::set<std::pair<int32_t, int64_t>> written = Produce(topic, 6, 50);
+    Member a(broker_->address(), topic, topic), b(broker_->address(), topic, topic),
+        c(broker_->address(), topic, topic);
+    const std::vector<Member*> members = {&a, &b, &c};
+    // Everything consumed and committed (so no commit is in flight when the broker goes down).
+    auto consumed_all = [&] {
+      std::set<std::pair<int32_t, int64_t>> consumed;
+      for (const Member* m : members) {
+        for (const auto& r : m->consumed()) consumed.insert(r);
+      }
+      if (consumed != written) return false;
+      auto described = admin_->DescribeGroup(topic);
+      if (!described.ok() || described->size() != 6) return false;
+      for (const GroupPartition& p : *described) {
+        if (p.lag != 0) return false;
+      }
+      return true;
+    };
+    ASSERT_TRUE(WaitUntil(
+        [&] {
+          return GroupState(topic) == absl::StrCat("Stable/3") && Total(members) == 6 &&
+                 a.owned().size() == 2 && b.owned().size() == 2 && consumed_all();
+        },
+        std::chrono::seconds(30)))
+        << GroupState(topic);
+    std::vector<Partitions> owned_before;
+    std::vector<size_t> revocations_before;
+    for (const Member* m : members) {
+      owned_before.push_back(m->owned());
+      revocations_before.push_back(m->revocations());
+    }
+
+    if (kill) {
+      broker_->Kill();
+    } else {
+      ASSERT_EQ(broker_->Stop(), 0);
+    }
+    ASSERT_TRUE(broker_->Start(broker_->address())) << broker_->output();
+    for (const auto& r : Produce(topic, 6, 50)) written.insert(r);
+    ASSERT_TRUE(WaitUntil(consumed_all, std::chrono::seconds(30)))
+        << "the members did not consume what was produced after the restart";
+    EXPECT_EQ(GroupState(topic), "Stable/3");
+    for (size_t i = 0; i < members.size(); ++i) {
+      EXPECT_EQ(members[i]->owned(), owned_before[i]) << "member " << i;
+      EXPECT_EQ(members[i]->revocations(), revocations_before[i]) << "member " << i << " revoked";
+      EXPECT_EQ(members[i]->lost(), 0u) << "member " << i << " lost its partitions";
+      EXPECT_TRUE(members[i]->error().ok()) << members[i]->error();
+    }
+  }
+}
+
 TEST_F(ConsumerGroupTest, CommitsOfMembersTheCoordinatorNoLongerKnowsAreRejected) {
   StartBroker(/*session_timeout_ms=*/1000);
   CreateTopic("t", 2);
