@@ -7,6 +7,7 @@
 #   RECORDS=1000000 ./scripts/bench.sh  shorter
 #   ONLY=streams ./scripts/bench.sh     only the Streams runtime runs (STREAMS_RECORDS each,
 #                                       default 500,000)
+#   ONLY=groups ./scripts/bench.sh      only the consumer-group runs (rebalance times, commits/s)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,7 +16,7 @@ records=${RECORDS:-3000000}
 cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DRUNNEL_BUILD_TESTS=OFF \
   -DRUNNEL_BUILD_BENCHMARKS=ON >/dev/null
 cmake --build build-release --parallel "$(nproc)" --target runneld runnel storage_bench \
-  streams_runtime_bench >/dev/null
+  streams_runtime_bench group_bench >/dev/null
 bin=$PWD/build-release/bin
 
 work=$(mktemp -d "${BENCH_DIR:-/tmp}/runnel-bench.XXXXXX")
@@ -27,9 +28,11 @@ cleanup() {
 trap cleanup EXIT
 
 # (A 500 ms group heartbeat, not the 5 s default, so the Streams runs' second thread gets its
-# tasks soon after the first hands them over; the other runs use no groups.)
+# tasks soon after the first hands them over, and a 3 s session timeout, not 45 s, which the
+# group runs' killed member waits out; the produce/consume runs use no groups.)
 "$bin/runneld" --data-dir "$work/data" --grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 \
-  --group-heartbeat-interval-ms 500 --log-level info 2>"$work/runneld.log" &
+  --group-heartbeat-interval-ms 500 --group-session-timeout-ms 3000 --log-level info \
+  2>"$work/runneld.log" &
 broker_pid=$!
 for _ in $(seq 1 100); do
   grep -q "runneld ready" "$work/runneld.log" 2>/dev/null && break
@@ -48,7 +51,7 @@ run() {  # run LABEL ARGS...: prints the label, the command and the JSON result 
   runnel "$@" 2>/dev/null | tail -1
 }
 
-if [[ "${ONLY:-}" != streams ]]; then
+if [[ -z "${ONLY:-}" ]]; then
   runnel topic create p1 --partitions 1 >/dev/null
   runnel topic create p8 --partitions 8 >/dev/null
   runnel topic create k1 --partitions 1 >/dev/null
@@ -114,23 +117,45 @@ if [[ "${ONLY:-}" != streams ]]; then
   done
 fi
 
+# Consumer groups (docs/BENCHMARKS.md, "Consumer groups"): time until every partition of a
+# 1,000-partition topic is owned again after a member joins or is killed, with 10 and 100
+# members (`runnel consume --group` processes); then synchronous commits/s.
+if [[ -z "${ONLY:-}" || "${ONLY:-}" == groups ]]; then
+  for members in 10 100; do
+    for scenario in join die; do
+      echo "## groups: $scenario, $members members, 1000 partitions"
+      echo "group_bench --scenario $scenario --members $members --partitions 1000"
+      build-release/bench/group_bench --brokers "$addr" --runnel "$bin/runnel" \
+        --scenario "$scenario" --members "$members" --partitions 1000 2>/dev/null | tail -1
+    done
+  done
+  for committers in 1 8; do
+    echo "## groups: synchronous commits, $committers committer(s)"
+    echo "group_bench --scenario commit --committers $committers --seconds 10"
+    build-release/bench/group_bench --brokers "$addr" --scenario commit \
+      --committers "$committers" --seconds 10 2>/dev/null | tail -1
+  done
+fi
+
 # The Streams runtime (docs/BENCHMARKS.md, "Streams"): records/s through the example topologies
 # from a backlog in a 4-partition topic, until every input partition is committed; then restore
 # speed from a changelog of STREAMS_RECORDS distinct keys.
-streams_records=${STREAMS_RECORDS:-500000}
-for app in wordcount stock-stats; do
-  for store in in-memory rocksdb; do
-    for threads in 1 2; do
-      echo "## streams: $app, $threads thread(s), $store stores"
-      echo "streams_runtime_bench --app $app --records $streams_records --threads $threads --store $store"
-      build-release/bench/streams_runtime_bench --brokers "$addr" --app "$app" \
-        --records "$streams_records" --threads "$threads" --store "$store" 2>/dev/null | tail -1
+if [[ -z "${ONLY:-}" || "${ONLY:-}" == streams ]]; then
+  streams_records=${STREAMS_RECORDS:-500000}
+  for app in wordcount stock-stats; do
+    for store in in-memory rocksdb; do
+      for threads in 1 2; do
+        echo "## streams: $app, $threads thread(s), $store stores"
+        echo "streams_runtime_bench --app $app --records $streams_records --threads $threads --store $store"
+        build-release/bench/streams_runtime_bench --brokers "$addr" --app "$app" \
+          --records "$streams_records" --threads "$threads" --store "$store" 2>/dev/null | tail -1
+      done
     done
   done
-done
-for store in in-memory rocksdb; do
-  echo "## streams: restore a changelog of $streams_records keys, $store store"
-  echo "streams_runtime_bench --app restore --records $streams_records --store $store"
-  build-release/bench/streams_runtime_bench --brokers "$addr" --app restore \
-    --records "$streams_records" --store "$store" 2>/dev/null | tail -1
-done
+  for store in in-memory rocksdb; do
+    echo "## streams: restore a changelog of $streams_records keys, $store store"
+    echo "streams_runtime_bench --app restore --records $streams_records --store $store"
+    build-release/bench/streams_runtime_bench --brokers "$addr" --app restore \
+      --records "$streams_records" --store "$store" 2>/dev/null | tail -1
+  done
+fi
