@@ -32,6 +32,7 @@
 #include "absl/strings/str_format.h"
 #include "client/admin.h"
 #include "client/consumer.h"
+#include "common/status_macros.h"
 #include "runnel/v1/groups.grpc.pb.h"
 
 extern char** environ;
@@ -137,16 +138,20 @@ std::string UniqueSuffix() {
   return absl::StrFormat("%08x", random());
 }
 
+// An Admin client, after it created `topic` with `partitions` partitions.
+absl::StatusOr<std::unique_ptr<client::Admin>> CreateTopic(const Flags& f, const std::string& topic,
+                                                           int32_t partitions) {
+  ASSIGN_OR_RETURN(auto admin, client::Admin::Create({.bootstrap_servers = f.brokers}));
+  RETURN_IF_ERROR(admin->CreateTopic({topic, partitions, 0, {}}));
+  return admin;
+}
+
 int Rebalance(const Flags& f) {
-  auto admin = client::Admin::Create({.bootstrap_servers = f.brokers});
-  if (!admin.ok()) {
-    std::cerr << admin.status() << "\n";
-    return 1;
-  }
   const std::string topic = absl::StrCat("group-bench-", UniqueSuffix());
   const std::string group = topic;
-  if (absl::Status s = (*admin)->CreateTopic({topic, f.partitions, 0, {}}); !s.ok()) {
-    std::cerr << s << "\n";
+  auto admin = CreateTopic(f, topic, f.partitions);
+  if (!admin.ok()) {
+    std::cerr << admin.status() << "\n";
     return 1;
   }
   auto channel = grpc::CreateChannel(f.brokers, grpc::InsecureChannelCredentials());
@@ -190,14 +195,10 @@ int Rebalance(const Flags& f) {
 }
 
 int Commits(const Flags& f) {
-  auto admin = client::Admin::Create({.bootstrap_servers = f.brokers});
+  const std::string topic = absl::StrCat("commit-bench-", UniqueSuffix());
+  auto admin = CreateTopic(f, topic, 1);
   if (!admin.ok()) {
     std::cerr << admin.status() << "\n";
-    return 1;
-  }
-  const std::string topic = absl::StrCat("commit-bench-", UniqueSuffix());
-  if (absl::Status s = (*admin)->CreateTopic({topic, 1, 0, {}}); !s.ok()) {
-    std::cerr << s << "\n";
     return 1;
   }
   std::atomic<int64_t> commits{0}, errors{0};
