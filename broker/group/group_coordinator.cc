@@ -221,7 +221,11 @@ void GroupCoordinator::HeartbeatLocked(const v1::ConsumerGroupHeartbeatRequest& 
       response->set_member_epoch(request.member_epoch());
       return;
     }
-    const bool fenced = group != nullptr && IsFenced(*group, request.member_id());
+    // A zombie of a replaced static member: its instance id now belongs to another member id
+    // (known after a restart too, as static members are in the group's records), or it is one
+    // of the ids replaced since this coordinator started.
+    const bool fenced = group != nullptr && (IsFenced(*group, request.member_id()) ||
+                                             IsReplacedInstance(*group, request));
     SetGroupError(
         response->mutable_error(), fenced ? v1::FENCED_INSTANCE_ID : v1::UNKNOWN_MEMBER_ID,
         fenced ? absl::StrCat("member ", request.member_id(), " of group ", request.group_id(),
@@ -366,6 +370,13 @@ void GroupCoordinator::EraseIfEmpty(const std::string& group_id) {
 bool GroupCoordinator::IsFenced(const Group& group, const std::string& member_id) {
   return std::find(group.fenced_ids.begin(), group.fenced_ids.end(), member_id) !=
          group.fenced_ids.end();
+}
+
+bool GroupCoordinator::IsReplacedInstance(const Group& group,
+                                          const v1::ConsumerGroupHeartbeatRequest& request) {
+  if (request.instance_id().empty()) return false;
+  auto it = group.static_members.find(request.instance_id());
+  return it != group.static_members.end() && it->second != request.member_id();
 }
 
 std::set<std::string> GroupCoordinator::ResolveTopics(const Member& member,

@@ -148,6 +148,8 @@ class GroupCoordinator {
   void RemoveMember(Group& group, const std::string& member_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void EraseIfEmpty(const std::string& group_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static bool IsFenced(const Group& group, const std::string& member_id);
+  static bool IsReplacedInstance(const Group& group,
+                                 const v1::ConsumerGroupHeartbeatRequest& request);
   // Re-resolves subscriptions when topics or subscriptions changed (bumping the epoch if the
   // subscribed partitions differ) and recomputes the target if the group epoch moved past it.
   void RefreshTarget(Group& group) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

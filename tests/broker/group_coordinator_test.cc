@@ -807,6 +807,31 @@ TEST_F(GroupCoordinatorTest, GroupWhoseMembersLeftIsNotReloaded) {
   EXPECT_EQ(SendHeartbeat(*coordinator, a).error().code(), v1::UNKNOWN_MEMBER_ID);
 }
 
+TEST_F(GroupCoordinatorTest, ReplacedStaticMemberIsStillFencedAfterARestart) {
+  CreateTopic("orders", 4);
+  auto coordinator = std::make_unique<GroupCoordinator>(topics_.get(), store_.get(), kLongSessions);
+  SimMember a = Subscriber({"orders"}, "static-a");
+  SimMember b = Subscriber({"orders"});
+  ASSERT_TRUE(Converge(*coordinator, {&a, &b}));
+  SimMember successor = Subscriber({"orders"}, "static-a");
+  ASSERT_TRUE(Converge(*coordinator, {&successor, &b}));
+  ASSERT_NE(successor.id, a.id);
+
+  coordinator = Restart(coordinator, topics_.get(), partitions_.get(), store_);
+  // The zombie still names its instance id, which now belongs to its successor.
+  const auto zombie = SendHeartbeat(*coordinator, a);
+  EXPECT_EQ(zombie.error().code(), v1::FENCED_INSTANCE_ID) << zombie.error().message();
+  EXPECT_EQ(coordinator->MemberCount(kGroup), 2);
+  const TopicPartitions successor_partitions = successor.assignment;
+  Poll(*coordinator, successor);
+  EXPECT_EQ(successor.assignment, successor_partitions);
+  // A member id the group never had, with no instance id, is merely unknown.
+  SimMember stranger = Subscriber({"orders"});
+  stranger.id = "never-joined";
+  stranger.epoch = 3;
+  EXPECT_EQ(SendHeartbeat(*coordinator, stranger).error().code(), v1::UNKNOWN_MEMBER_ID);
+}
+
 TEST_F(GroupCoordinatorTest, GroupWithACorruptRecordIsDroppedAndItsMembersRejoin) {
   CreateTopic("orders", 2);
   auto coordinator = std::make_unique<GroupCoordinator>(topics_.get(), store_.get(), kLongSessions);
