@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 
 #define RUNNEL_STATUS_CONCAT_INNER_(a, b) a##b
@@ -37,9 +38,14 @@ namespace runnel {
 
 // `s` with "<context>: " before its message and the same code, for errors passed up with where
 // they happened ("commit: ...", "sending to T: ..."). OK stays OK.
+// Payloads (e.g. the broker error code the client attaches) are kept.
 inline absl::Status WithContext(const absl::Status& s, absl::string_view context) {
   if (s.ok()) return s;
-  return absl::Status(s.code(), absl::StrCat(context, ": ", s.message()));
+  absl::Status out(s.code(), absl::StrCat(context, ": ", s.message()));
+  s.ForEachPayload([&out](absl::string_view type_url, const absl::Cord& payload) {
+    out.SetPayload(type_url, payload);
+  });
+  return out;
 }
 
 }  // namespace runnel

@@ -35,5 +35,16 @@ TEST(StatusMacrosTest, PropagatesFirstErrorAndAssignsValues) {
   EXPECT_EQ(out, 42);
 }
 
+TEST(StatusMacrosTest, WithContextPrefixesTheMessageAndKeepsCodeAndPayloads) {
+  absl::Status s = absl::FailedPreconditionError("refused");
+  s.SetPayload("example.payload", absl::Cord("value"));
+  const absl::Status wrapped = WithContext(s, "commit");
+  EXPECT_EQ(wrapped.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(wrapped.message(), "commit: refused");
+  ASSERT_TRUE(wrapped.GetPayload("example.payload").has_value());
+  EXPECT_EQ(std::string(*wrapped.GetPayload("example.payload")), "value");
+  EXPECT_TRUE(WithContext(absl::OkStatus(), "commit").ok());
+}
+
 }  // namespace
 }  // namespace runnel
