@@ -1,10 +1,15 @@
 #include "client/status.h"
 
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 
 namespace runnel::client {
 
-absl::Status ToStatus(const v1::Error& error, const std::string& what) {
+namespace {
+
+constexpr char kErrorCodePayload[] = "runnel.v1.ErrorCode";
+
+absl::Status Convert(const v1::Error& error, const std::string& what) {
   const std::string message = absl::StrCat(what, ": ", error.message());
   switch (error.code()) {
     case v1::NONE:
@@ -38,6 +43,33 @@ absl::Status ToStatus(const v1::Error& error, const std::string& what) {
     default:
       return absl::InternalError(
           absl::StrCat(message, " (", v1::ErrorCode_Name(error.code()), ")"));
+  }
+}
+
+}  // namespace
+
+absl::Status ToStatus(const v1::Error& error, const std::string& what) {
+  absl::Status s = Convert(error, what);
+  if (!s.ok()) s.SetPayload(kErrorCodePayload, absl::Cord(v1::ErrorCode_Name(error.code())));
+  return s;
+}
+
+v1::ErrorCode ErrorCodeOf(const absl::Status& s) {
+  const auto payload = s.GetPayload(kErrorCodePayload);  // absl::optional in Debian's Abseil
+  v1::ErrorCode code = v1::NONE;
+  if (!payload.has_value() || !v1::ErrorCode_Parse(std::string(*payload), &code)) return v1::NONE;
+  return code;
+}
+
+bool IsNoLongerMember(const absl::Status& s) {
+  switch (ErrorCodeOf(s)) {
+    case v1::UNKNOWN_MEMBER_ID:
+    case v1::FENCED_MEMBER_EPOCH:
+    case v1::FENCED_INSTANCE_ID:
+    case v1::STALE_MEMBER_EPOCH:
+      return true;
+    default:
+      return false;
   }
 }
 
