@@ -234,6 +234,7 @@ Streams::Metrics Streams::metrics() const {
     out.dropped_records += m.tasks.dropped_records;
     out.restored_records += m.tasks.restored_records;
     out.commits += m.commits;
+    out.rejoins += m.rejoins;
     out.active_tasks.insert(out.active_tasks.end(), m.active_tasks.begin(), m.active_tasks.end());
   }
   std::sort(out.active_tasks.begin(), out.active_tasks.end());

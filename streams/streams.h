@@ -59,6 +59,7 @@ class Streams {
     int64_t dropped_records = 0;       // e.g. without a key where one is needed
     int64_t restored_records = 0;      // changelog records read into stores
     int64_t commits = 0;
+    int64_t rejoins = 0;  // a thread was fenced, closed its tasks and joined the group again
     std::vector<std::string> active_tasks;  // ids ("<sub-topology>_<partition>"), sorted
   };
 

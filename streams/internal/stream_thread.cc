@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "client/status.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 
@@ -54,7 +55,11 @@ class StreamThread::Listener : public client::RebalanceListener {
       thread_->SetState(State::kRebalancing);
       // What was processed is committed before someone else gets the partitions.
       absl::Status s = thread_->Commit();
-      if (!s.ok()) thread_->Fail(std::move(s));
+      if (client::IsNoLongerMember(s)) {
+        thread_->rejoin_reason_ = std::move(s);  // handled after the Poll
+      } else if (!s.ok()) {
+        thread_->Fail(std::move(s));
+      }
     }
     thread_->CloseTasks(partitions);
   }
@@ -119,9 +124,8 @@ absl::Status StreamThread::Start() {
   ASSIGN_OR_RETURN(std::unique_ptr<client::Producer> p, client::Producer::Create(producer));
   collector_ = std::make_unique<ProducerCollector>(std::move(p));
 
-  std::vector<std::string> topics;
-  for (const auto& [topic, subtopology] : subtopology_of_) topics.push_back(topic);
-  RETURN_IF_ERROR(consumer_->Subscribe(topics, listener_.get()));
+  for (const auto& [topic, subtopology] : subtopology_of_) source_topics_.push_back(topic);
+  RETURN_IF_ERROR(consumer_->Subscribe(source_topics_, listener_.get()));
   SetState(State::kStarting);
   thread_ = std::thread([this] { Run(); });
   return absl::OkStatus();
@@ -157,7 +161,12 @@ void StreamThread::Run() {
     // A clean stop: commit, then leave the group (Close revokes: the listener commits nothing
     // new and closes the tasks).
     s = Commit();
-    if (!s.ok()) Fail(s);
+    if (client::IsNoLongerMember(s)) {
+      // Someone else may own the partitions already: what was not committed is theirs to redo.
+      Log()->warn("{}: final commit refused: {}", name_, std::string(s.message()));
+    } else if (!s.ok()) {
+      Fail(s);
+    }
   } else if (!s.ok()) {
     Fail(s);
   }
@@ -189,10 +198,16 @@ absl::Status StreamThread::Loop() {
     if (!records.ok()) {
       return WithContext(records.status(), "poll");
     }
+    if (!rejoin_reason_.ok()) {
+      RETURN_IF_ERROR(Rejoin(std::exchange(rejoin_reason_, absl::OkStatus())));
+      continue;  // the records polled belong to the member that was refused
+    }
     if (joined && state_ != State::kRunning) SetState(State::kRunning);
     RETURN_IF_ERROR(Process(*records));
     if (Clock::now() - last_commit >= commit_interval) {
-      RETURN_IF_ERROR(Commit());
+      absl::Status s = Commit();
+      if (client::IsNoLongerMember(s)) s = Rejoin(s);
+      RETURN_IF_ERROR(s);
       last_commit = Clock::now();
     }
     PublishMetrics();
@@ -256,6 +271,19 @@ absl::Status StreamThread::Commit() {
   processed_.clear();
   ++commits_;
   return absl::OkStatus();
+}
+
+absl::Status StreamThread::Rejoin(const absl::Status& why) {
+  Log()->warn("{}: {}; closing every task without a commit and rejoining the group", name_,
+              std::string(why.message()));
+  processed_.clear();
+  CloseAllTasks();
+  // Revokes what the consumer still holds (the listener has nothing left to commit or close)
+  // and leaves; the new member's partitions start from the committed offsets.
+  RETURN_IF_ERROR(consumer_->Unsubscribe());
+  ++rejoins_;
+  SetState(State::kRebalancing);
+  return consumer_->Subscribe(source_topics_, listener_.get());
 }
 
 absl::Status StreamThread::CreateTasks(const std::vector<client::TopicPartition>& partitions) {
@@ -328,6 +356,7 @@ void StreamThread::PublishMetrics() {
     m.active_tasks.push_back(task->id());
   }
   m.commits = commits_;
+  m.rejoins = rejoins_;
   MutexLock lock(&mu_);
   published_ = std::move(m);
 }

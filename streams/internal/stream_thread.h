@@ -10,11 +10,14 @@
 //   assigned partitions: create their tasks (stores restored from the changelogs)
 //   revoked partitions:  commit as above, then close their tasks
 //   lost partitions:     close their tasks without committing (someone else may own them)
+//   a commit refused because the member was fenced (client::IsNoLongerMember; e.g. processing
+//   or a restore stalled past max.poll.interval.ms, so the partitions may be someone else's):
+//                        close every task without committing, leave and join again, as Kafka
+//                        Streams handles a TaskMigratedException; what was not committed is
+//                        processed again
 //
-// A processing, producing or commit error stops the thread in state kError, its tasks closed
-// without a commit (what was not committed is processed again by the next owner). That includes
-// a commit the coordinator refuses because it fenced the member (e.g. after a restore longer than
-// max.poll.interval.ms), where Kafka Streams would close the tasks and rejoin.
+// Any other processing, producing or commit error stops the thread in state kError, its tasks
+// closed without a commit (what was not committed is processed again by the next owner).
 //
 // Threading: the public methods may be called from any thread; everything else runs on the
 // thread itself.
@@ -46,6 +49,7 @@ namespace runnel::streams::internal {
 struct StreamThreadMetrics {
   TaskMetrics tasks;  // summed over the thread's tasks, open and closed
   int64_t commits = 0;
+  int64_t rejoins = 0;                    // after a commit refused for fencing
   std::vector<std::string> active_tasks;  // task ids, e.g. "0_1"
 };
 
@@ -88,6 +92,8 @@ class StreamThread {
   absl::Status Process(const std::vector<client::ConsumerRecord>& records);
   // Flushes tasks and output and commits what was processed since the last commit.
   absl::Status Commit();
+  // After a commit refused because the member was fenced (`why`): see the header comment.
+  absl::Status Rejoin(const absl::Status& why);
   absl::Status CreateTasks(const std::vector<client::TopicPartition>& partitions);
   // Closes the tasks of `partitions` (or `keys`) as they are: commit first for a clean close.
   void CloseTasks(const std::vector<client::TopicPartition>& partitions);
@@ -113,6 +119,9 @@ class StreamThread {
   absl::Status first_error_;  // of the thread's own work (set on the thread)
   TaskMetrics closed_tasks_;  // metrics of the tasks already closed
   int64_t commits_ = 0;
+  int64_t rejoins_ = 0;
+  std::vector<std::string> source_topics_;
+  absl::Status rejoin_reason_;  // a listener's commit was refused for fencing: rejoin after Poll
 
   std::atomic<bool> stop_requested_{false};
   std::atomic<State> state_{State::kCreated};

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -228,6 +229,62 @@ TEST_F(StreamsRuntimeTest, RunsThroughKafkasLifecycleAndCommitsWhatItProcessed) 
   EXPECT_NE(std::find(seen.begin(), seen.end(), Streams::State::kRunning), seen.end());
   EXPECT_EQ(seen[seen.size() - 2], Streams::State::kPendingShutdown);
   EXPECT_EQ(seen.back(), Streams::State::kNotRunning);
+}
+
+// A thread stuck in processing past max.poll.interval.ms while the group rebalances is removed by
+// the coordinator (it did not give up a revoked partition in time); its next commit is refused.
+// As Kafka Streams, it closes its tasks, rejoins and carries on, rather than dying.
+TEST_F(StreamsRuntimeTest, AThreadFencedWhileProcessingStalledRejoinsAndLosesNothing) {
+  CreateTopic("in", 2);
+  CreateTopic("out", 2);
+  std::atomic<bool> stalled{false};
+  StreamsBuilder builder;
+  builder.Stream<S, S>("in")
+      .MapValues([&stalled](const S& v) {
+        if (v == "stall" && !stalled.exchange(true))
+          std::this_thread::sleep_for(milliseconds(4000));
+        return absl::AsciiStrToUpper(v);
+      })
+      .To("out");
+  auto topology = builder.Build();
+  ASSERT_TRUE(topology.ok()) << topology.status();
+  StreamsConfig a_config = Config("fenced");
+  a_config.consumer_properties["max.poll.interval.ms"] = "1000";
+  Streams a(*topology, a_config);
+  ASSERT_TRUE(a.Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return a.state() == Streams::State::kRunning; }, milliseconds(20000)));
+  Produce("in", {{"k0", "stall"}});
+  ASSERT_TRUE(WaitFor([&] { return stalled.load(); }, milliseconds(10000)));
+
+  // b joins while a is stuck: a is asked for a partition, cannot answer within 1 s and is removed.
+  StreamsConfig b_config = Config("fenced");
+  b_config.state_dir = dir_.Sub("state-b");
+  Streams b(*topology, b_config);
+  ASSERT_TRUE(b.Start().ok());
+  ASSERT_TRUE(WaitFor([&] { return a.metrics().rejoins >= 1; }, milliseconds(20000)))
+      << "a did not rejoin; its state is " << static_cast<int>(a.state()) << ": " << a.error();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return a.state() == Streams::State::kRunning && b.state() == Streams::State::kRunning &&
+               a.metrics().active_tasks.size() + b.metrics().active_tasks.size() == 2;
+      },
+      milliseconds(20000)))
+      << static_cast<int>(a.state()) << " " << a.error() << " / " << static_cast<int>(b.state());
+  EXPECT_EQ(a.metrics().active_tasks.size(), 1u) << "a rejoined and got a task back";
+
+  std::vector<std::pair<S, S>> records;
+  std::map<S, S> expected{{"k0", "STALL"}};
+  for (int i = 1; i <= 100; ++i) {
+    records.emplace_back("k" + std::to_string(i), "v" + std::to_string(i));
+    expected["k" + std::to_string(i)] = "V" + std::to_string(i);
+  }
+  Produce("in", records);
+  EXPECT_EQ(ReadAll("out", expected.size()), expected);
+  EXPECT_NE(a.state(), Streams::State::kError) << a.error();
+  a.Close();
+  b.Close();
+  EXPECT_TRUE(a.error().ok()) << a.error();
+  EXPECT_TRUE(b.error().ok()) << b.error();
 }
 
 TEST_F(StreamsRuntimeTest, AnUndecodableRecordStopsTheApplicationWithoutCommittingPastIt) {
