@@ -13,17 +13,16 @@ namespace runnel::client {
 
 // The absl::Status for a broker Error (OK for NONE), message prefixed with `what`. Group
 // membership errors (UNKNOWN_MEMBER_ID, FENCED_*, STALE_MEMBER_EPOCH) are FailedPrecondition and
-// name their code.
-// The status carries the code (ErrorCodeOf), kept by WithContext.
+// name their code. The code itself rides along as a payload (ErrorCodeOf; WithContext keeps it).
 absl::Status ToStatus(const v1::Error& error, const std::string& what);
 
 // The broker error code behind a status ToStatus made; NONE for OK and for any other status.
 v1::ErrorCode ErrorCodeOf(const absl::Status& s);
 
 // The coordinator no longer counts this consumer as the member it was (UNKNOWN_MEMBER_ID,
-// FENCED_MEMBER_EPOCH, FENCED_INSTANCE_ID, STALE_MEMBER_EPOCH): a commit failed with it must not
-// be retried as it is; the consumer's partitions may be someone else's (Kafka's
-// CommitFailedException). It rejoins the group to get partitions again.
+// FENCED_MEMBER_EPOCH, FENCED_INSTANCE_ID, STALE_MEMBER_EPOCH), Kafka's CommitFailedException: a
+// commit refused with it is not worth retrying, and the consumer's partitions may already be
+// someone else's, so what was processed but not committed is another member's to redo.
 bool IsNoLongerMember(const absl::Status& s);
 
 // Unavailable, naming what was being done, the broker `target` and gRPC's message and code.
