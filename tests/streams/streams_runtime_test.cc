@@ -238,11 +238,13 @@ TEST_F(StreamsRuntimeTest, AThreadFencedWhileProcessingStalledRejoinsAndLosesNot
   CreateTopic("in", 2);
   CreateTopic("out", 2);
   std::atomic<bool> stalled{false};
+  std::atomic<bool> release{false};
   StreamsBuilder builder;
   builder.Stream<S, S>("in")
-      .MapValues([&stalled](const S& v) {
-        if (v == "stall" && !stalled.exchange(true))
-          std::this_thread::sleep_for(milliseconds(4000));
+      .MapValues([&](const S& v) {
+        if (v == "stall" && !stalled.exchange(true)) {
+          for (int i = 0; i < 400 && !release; ++i) std::this_thread::sleep_for(milliseconds(50));
+        }
         return absl::AsciiStrToUpper(v);
       })
       .To("out");
@@ -256,11 +258,16 @@ TEST_F(StreamsRuntimeTest, AThreadFencedWhileProcessingStalledRejoinsAndLosesNot
   Produce("in", {{"k0", "stall"}});
   ASSERT_TRUE(WaitFor([&] { return stalled.load(); }, milliseconds(10000)));
 
-  // b joins while a is stuck: a is asked for a partition, cannot answer within 1 s and is removed.
+  // b joins while a is stuck: a is asked for a partition, cannot answer within 1 s and is removed,
+  // so b gets both. Only then does a's processing go on (it stalls 20 s at most).
   StreamsConfig b_config = Config("fenced");
   b_config.state_dir = dir_.Sub("state-b");
   Streams b(*topology, b_config);
   ASSERT_TRUE(b.Start().ok());
+  const bool b_took_all =
+      WaitFor([&] { return b.metrics().active_tasks.size() == 2; }, milliseconds(15000));
+  release = true;
+  ASSERT_TRUE(b_took_all) << "a was not removed from the group while it stalled";
   ASSERT_TRUE(WaitFor([&] { return a.metrics().rejoins >= 1; }, milliseconds(20000)))
       << "a did not rejoin; its state is " << static_cast<int>(a.state()) << ": " << a.error();
   ASSERT_TRUE(WaitFor(
