@@ -9,8 +9,25 @@ namespace {
 
 constexpr char kErrorCodePayload[] = "runnel.v1.ErrorCode";
 
+// The coordinator no longer counts the sender as the member it claimed to be.
+bool IsMembershipError(v1::ErrorCode code) {
+  switch (code) {
+    case v1::UNKNOWN_MEMBER_ID:
+    case v1::FENCED_MEMBER_EPOCH:
+    case v1::FENCED_INSTANCE_ID:
+    case v1::STALE_MEMBER_EPOCH:
+      return true;
+    default:
+      return false;
+  }
+}
+
 absl::Status Convert(const v1::Error& error, const std::string& what) {
   const std::string message = absl::StrCat(what, ": ", error.message());
+  if (IsMembershipError(error.code())) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(message, " (", v1::ErrorCode_Name(error.code()), ")"));
+  }
   switch (error.code()) {
     case v1::NONE:
       return absl::OkStatus();
@@ -20,12 +37,6 @@ absl::Status Convert(const v1::Error& error, const std::string& what) {
       return absl::NotFoundError(message);
     case v1::NON_EMPTY_GROUP:
       return absl::FailedPreconditionError(message);
-    case v1::UNKNOWN_MEMBER_ID:
-    case v1::FENCED_MEMBER_EPOCH:
-    case v1::FENCED_INSTANCE_ID:
-    case v1::STALE_MEMBER_EPOCH:
-      return absl::FailedPreconditionError(
-          absl::StrCat(message, " (", v1::ErrorCode_Name(error.code()), ")"));
     case v1::UNKNOWN_TOPIC_OR_PARTITION:
       return absl::NotFoundError(message);
     case v1::OFFSET_OUT_OF_RANGE:
@@ -61,17 +72,7 @@ v1::ErrorCode ErrorCodeOf(const absl::Status& s) {
   return code;
 }
 
-bool IsNoLongerMember(const absl::Status& s) {
-  switch (ErrorCodeOf(s)) {
-    case v1::UNKNOWN_MEMBER_ID:
-    case v1::FENCED_MEMBER_EPOCH:
-    case v1::FENCED_INSTANCE_ID:
-    case v1::STALE_MEMBER_EPOCH:
-      return true;
-    default:
-      return false;
-  }
-}
+bool IsNoLongerMember(const absl::Status& s) { return IsMembershipError(ErrorCodeOf(s)); }
 
 absl::Status RpcError(const grpc::Status& s, const std::string& target, const std::string& what) {
   return absl::UnavailableError(absl::StrCat(what, " at ", target, ": ", s.error_message(),
