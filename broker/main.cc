@@ -19,6 +19,7 @@
 #include "broker/server/broker_service.h"
 #include "broker/server/groups_service.h"
 #include "common/logging.h"
+#include "common/mutex.h"
 
 namespace runnel::broker {
 namespace {
@@ -103,6 +104,17 @@ int Run(int argc, char** argv) {
   log_options.data_dir = options->data_dir;
   auto logs = storage::LogManager::Open(log_options);
   if (!logs.ok()) return Fail("cannot open the data dir", logs.status());
+  // A failed sync or write takes the data dir offline (storage/data_dir_failure.h); with one
+  // data dir there is nothing left to serve, so the broker stops, without clean-shutdown markers.
+  Mutex dir_failure_mu;
+  absl::Status dir_failure;
+  (*logs)->failure().SetHandler([&](const absl::Status& error) {
+    {
+      MutexLock lock(&dir_failure_mu);
+      dir_failure = error;
+    }
+    ::kill(::getpid(), SIGTERM);  // taken by the sigwait below
+  });
   auto topics = TopicTable::Open(options->data_dir);
   if (!topics.ok()) return Fail("cannot read topic metadata", topics.status());
   auto partitions = PartitionManager::Create(logs->get(), &*topics,
@@ -181,7 +193,15 @@ int Run(int argc, char** argv) {
 
   int sig = 0;
   sigwait(&signals, &sig);
-  log->info("signal {}: shutting down", sig);
+  const absl::Status failed = [&] {
+    MutexLock lock(&dir_failure_mu);
+    return dir_failure;
+  }();
+  if (failed.ok()) {
+    log->info("signal {}: shutting down", sig);
+  } else {
+    log->critical("data dir {} is offline: stopping without a clean shutdown", options->data_dir);
+  }
   ready = false;
   broker_service.StopLongPolls();
   // Calls in flight get up to 2 s; gRPC also holds shutdown until this deadline while clients
@@ -191,6 +211,10 @@ int Run(int argc, char** argv) {
   http.stop();
   http_thread.join();
   stop_io();
+  if (!failed.ok()) {
+    // No snapshots and no clean-shutdown markers: the next start scans and recovers.
+    return Fail(absl::StrCat("data dir ", options->data_dir, " failed"), failed);
+  }
   // No appends any more, so the snapshots cover every idempotent batch. A failed one still lets
   // the logs close cleanly: the old snapshot (or none) stays valid, the next start scans more.
   const absl::Status snapshots = (*partitions)->producer_states().WriteSnapshots();

@@ -23,12 +23,22 @@ absl::Status ErrnoError(std::string_view op, const std::string& path, int err) {
     case ENOSPC:
     case EFBIG:
     case EDQUOT:
+    case EMFILE:  // out of descriptors or memory: nothing written was lost
+    case ENFILE:
+    case ENOMEM:
       return absl::ResourceExhaustedError(message);
     case EEXIST:
       return absl::AlreadyExistsError(message);
     default:
       return absl::InternalError(message);
   }
+}
+
+// A failed sync may have lost written data whatever its errno (an ENOSPC from writeback too), so
+// it is never reported as a recoverable full disk (see data_dir_failure.h).
+absl::Status SyncError(std::string_view op, const std::string& path, int err) {
+  return absl::InternalError(
+      absl::StrCat(path, ": ", std::string(op), " failed: ", ErrnoText(err)));
 }
 
 }  // namespace
@@ -124,7 +134,7 @@ absl::Status File::Truncate(uint64_t size) const {
 }
 
 absl::Status File::DataSync() const {
-  if (::fdatasync(fd_) != 0) return ErrnoError("fdatasync", path_, errno);
+  if (::fdatasync(fd_) != 0) return SyncError("fdatasync", path_, errno);
   return absl::OkStatus();
 }
 
@@ -141,7 +151,7 @@ absl::Status SyncDirectory(const std::string& dir) {
   const int rc = ::fsync(fd);
   const int err = errno;
   ::close(fd);
-  if (rc != 0) return ErrnoError("fsync directory", dir, err);
+  if (rc != 0) return SyncError("fsync directory", dir, err);
   return absl::OkStatus();
 }
 

@@ -1,5 +1,6 @@
 #include "storage/flusher.h"
 
+#include "absl/strings/str_cat.h"
 #include "storage/log.h"
 
 namespace runnel::storage {
@@ -17,6 +18,14 @@ Flusher::~Flusher() {
 
 void Flusher::RequestFlush(Log* log, int64_t end_offset, DurableCallback done) {
   MutexLock lock(&mu_);
+  if (!done) {
+    const auto [it, inserted] = queued_without_callback_.try_emplace(log, pending_.size());
+    if (!inserted) {
+      int64_t& queued_end = pending_[it->second].end_offset;
+      queued_end = std::max(queued_end, end_offset);
+      return;
+    }
+  }
   pending_.push_back({log, end_offset, std::move(done)});
   work_cv_.Signal();
 }
@@ -40,6 +49,20 @@ int64_t Flusher::sync_rounds() const {
   return sync_rounds_;
 }
 
+absl::Status Flusher::Covered(const Request& r, absl::Status synced) {
+  if (!synced.ok()) return synced;
+  if (absl::Status failed = failure_.Check(); !failed.ok()) return failed;
+  // A truncation between the append and this sync can take the requested offsets away: they
+  // were never made durable, so the request must not be answered OK.
+  const int64_t flushed = r.log->flushed_offset();
+  if (flushed < r.end_offset) {
+    return absl::AbortedError(absl::StrCat(r.log->dir(), ": offsets ", flushed, "..",
+                                           r.end_offset - 1,
+                                           " were truncated before they were synced"));
+  }
+  return absl::OkStatus();
+}
+
 void Flusher::Run() {
   while (true) {
     std::vector<Request> round;
@@ -48,6 +71,7 @@ void Flusher::Run() {
       while (!HasWorkOrStopping()) work_cv_.Wait(&mu_);
       if (pending_.empty()) return;  // stopping with nothing left
       round.swap(pending_);
+      queued_without_callback_.clear();
       for (const Request& r : round) ++in_flight_[r.log];
       ++sync_rounds_;
     }
@@ -59,10 +83,12 @@ void Flusher::Run() {
     }
     absl::flat_hash_map<Log*, absl::Status> results;
     for (const auto& [log, end_offset] : targets) {
-      results[log] = log->NeedsFlush(end_offset) ? log->Flush(end_offset) : absl::OkStatus();
+      absl::Status s = failure_.Check();  // a failed dir is never synced again
+      if (s.ok() && log->NeedsFlush(end_offset)) s = log->Flush(end_offset);
+      results[log] = std::move(s);
     }
     for (Request& r : round) {
-      if (r.done) r.done(results[r.log]);
+      if (r.done) r.done(Covered(r, results[r.log]));
     }
     MutexLock lock(&mu_);
     for (const Request& r : round) {

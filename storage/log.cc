@@ -217,6 +217,7 @@ absl::StatusOr<AppendResult> Log::Append(std::string batch, DurableCallback on_d
   AppendResult result;
   {
     MutexLock lock(&mu_);
+    RETURN_IF_ERROR(CheckDir());
     if (batch.size() > static_cast<size_t>(config_.max_message_bytes)) {
       return absl::OutOfRangeError(absl::StrCat("batch of ", batch.size(),
                                                 " bytes exceeds max.message.bytes ",
@@ -230,23 +231,28 @@ absl::StatusOr<AppendResult> Log::Append(std::string batch, DurableCallback on_d
       result.log_append_time = *append_time;
     }
     StampBatch(&batch, base, append_time);
-    const RecordBatchView view = *RecordBatchView::Parse(batch);
+    absl::StatusOr<RecordBatchView> stamped = RecordBatchView::Parse(batch);
+    if (!stamped.ok()) {
+      // It was validated before stamping, which only rewrites fixed-size header fields.
+      logging::Get("storage")->critical("log {}: a validated batch no longer parses: {}", dir_,
+                                        stamped.status().ToString());
+      std::abort();
+    }
+    const RecordBatchView& view = *stamped;
     Segment& seg = active();
     const bool full = seg.size() + batch.size() > static_cast<uint64_t>(config_.segment_bytes);
     const bool old = clock_() - seg.created_ms() >= config_.segment_ms;
     const bool offsets_overflow =
         view.last_offset() - seg.base_offset() > std::numeric_limits<uint32_t>::max();
-    if (!seg.empty() && (full || old || offsets_overflow)) RETURN_IF_ERROR(RollLocked(base));
-    RETURN_IF_ERROR(active().Append(view));
+    if (!seg.empty() && (full || old || offsets_overflow)) RETURN_IF_ERROR(Io(RollLocked(base)));
+    RETURN_IF_ERROR(Io(active().Append(view)));
     result.base_offset = base;
     result.last_offset = view.last_offset();
-    unflushed_messages_ += view.record_count();
-    if (unflushed_messages_ >= config_.flush_messages && !on_durable) {
-      unflushed_messages_ = 0;
-      flusher_->RequestFlush(this, result.last_offset + 1, {});
-    }
   }
-  if (on_durable) flusher_->RequestFlush(this, result.last_offset + 1, std::move(on_durable));
+  // Every append is synced soon, waited for or not: consumers read only synced data (the high
+  // watermark), so acks=0/1 data must become durable, and visible, within milliseconds too. The
+  // flusher merges the requests of all appends that arrive while it syncs (group commit).
+  flusher_->RequestFlush(this, result.last_offset + 1, std::move(on_durable));
   return result;
 }
 
@@ -265,22 +271,25 @@ absl::Status Log::RollLocked(int64_t next_offset) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> Log::Read(int64_t offset, size_t max_bytes) const {
+absl::StatusOr<std::string> Log::Read(int64_t offset, size_t max_bytes, ReadLimit limit) const {
+  RETURN_IF_ERROR(CheckDir());  // what a failed dir holds may never have reached the disk
   ReaderMutexLock lock(&mu_);
   const int64_t end = segments_.back()->next_offset();
   if (offset < start_offset_ || offset > end) {
     return absl::OutOfRangeError(absl::StrCat("offset ", offset, " is outside the log [",
                                               start_offset_, ", ", end, "] of ", dir_));
   }
+  // flushed_offset_ is always a batch boundary (an end offset of the active segment, or a base).
+  const int64_t visible_end = limit == ReadLimit::kHighWatermark ? flushed_offset_ : end;
   std::string out;
   // Start in the segment holding `offset`: the last one whose base offset is <= offset. Later
   // segments are read from their start; empty ones (compacted away) are skipped.
   auto it = std::upper_bound(segments_.begin(), segments_.end(), offset,
                              [](int64_t o, const auto& s) { return o < s->base_offset(); });
   if (it != segments_.begin()) --it;
-  for (; it != segments_.end() && out.size() < max_bytes; ++it) {
+  for (; it != segments_.end() && out.size() < max_bytes && offset < visible_end; ++it) {
     const size_t before = out.size();
-    ASSIGN_OR_RETURN(const size_t n, (*it)->Read(offset, max_bytes - before, &out));
+    ASSIGN_OR_RETURN(const size_t n, (*it)->Read(offset, max_bytes - before, &out, visible_end));
     // A segment always yields its first batch; past the first batch of the whole read that
     // could overshoot max_bytes, so such a batch is left for the next read.
     if (before > 0 && out.size() > max_bytes) {
@@ -293,6 +302,7 @@ absl::StatusOr<std::string> Log::Read(int64_t offset, size_t max_bytes) const {
 }
 
 absl::StatusOr<std::optional<int64_t>> Log::OffsetForTimestamp(int64_t timestamp) const {
+  RETURN_IF_ERROR(CheckDir());
   ReaderMutexLock lock(&mu_);
   for (const auto& segment : segments_) {
     if (segment->max_timestamp() < timestamp) continue;
@@ -344,8 +354,16 @@ void Log::SetConfig(const LogConfig& config) {
   config_ = config;
 }
 
+void Log::SetHighWatermarkListener(std::function<void()> listener) {
+  MutexLock lock(&mu_);
+  high_watermark_listener_ = std::move(listener);
+}
+
 absl::Status Log::Flush(int64_t up_to) {
   MutexLock flush_lock(&flush_mu_);
+  // After a failed sync a second one may report success for pages that were dropped (fsyncgate):
+  // a failed dir is never synced again.
+  RETURN_IF_ERROR(CheckDir());
   // Segments holding offsets in [flushed_offset_, up_to), and closed segments still lacking
   // indexes. The active segment is left alone when `up_to` ends before it (a roll's request):
   // an fdatasync of the file being appended to would stall the appender.
@@ -365,24 +383,28 @@ absl::Status Log::Flush(int64_t up_to) {
   }
   std::vector<std::shared_ptr<Segment>> indexed;
   for (const auto& segment : to_sync) {
-    RETURN_IF_ERROR(segment->Sync());
+    RETURN_IF_ERROR(Io(segment->Sync()));
     // A closed segment never changes again: now that its data is durable, write its indexes.
     // (flush_mu_ keeps truncation, retention and compaction from swapping it out meanwhile.)
     if (segment != active && !segment->indexes_persisted()) {
-      RETURN_IF_ERROR(segment->WriteIndexes());
+      RETURN_IF_ERROR(Io(segment->WriteIndexes()));
       indexed.push_back(segment);
     }
   }
-  MutexLock lock(&mu_);
-  for (const auto& segment : indexed) {
-    segment->set_indexes_persisted();
-    segment->ReleaseFile();
+  std::function<void()> listener;
+  {
+    MutexLock lock(&mu_);
+    for (const auto& segment : indexed) {
+      segment->set_indexes_persisted();
+      segment->ReleaseFile();
+    }
+    if (end > flushed_offset_) {
+      flushed_offset_ = end;
+      listener = high_watermark_listener_;
+    }
+    if (end == active->next_offset()) last_flush_ms_ = clock_();
   }
-  flushed_offset_ = std::max(flushed_offset_, end);
-  if (end == active->next_offset()) {
-    unflushed_messages_ = 0;
-    last_flush_ms_ = clock_();
-  }
+  if (listener) listener();
   return absl::OkStatus();
 }
 
@@ -405,21 +427,24 @@ absl::Status Log::TruncateTo(int64_t offset) {
     return absl::OutOfRangeError(absl::StrCat("TruncateTo ", offset, " is below the log start ",
                                               start_offset_, " of ", dir_));
   }
+  RETURN_IF_ERROR(CheckDir());
   while (segments_.size() > 1 && segments_.back()->base_offset() >= offset) {
-    RETURN_IF_ERROR(segments_.back()->Remove());
+    RETURN_IF_ERROR(Io(segments_.back()->Remove()));
     segments_.pop_back();
   }
-  RETURN_IF_ERROR(active().EnsureWritable());
-  RETURN_IF_ERROR(active().DiscardIndexFiles());  // it is appendable again, even if nothing is cut
-  RETURN_IF_ERROR(active().TruncateTo(offset));
-  RETURN_IF_ERROR(active().Sync());
-  RETURN_IF_ERROR(SyncDirectory(dir_));  // the removed segments must stay removed
+  RETURN_IF_ERROR(Io(active().EnsureWritable()));
+  // It is appendable again, even if nothing is cut.
+  RETURN_IF_ERROR(Io(active().DiscardIndexFiles()));
+  RETURN_IF_ERROR(Io(active().TruncateTo(offset)));
+  RETURN_IF_ERROR(Io(active().Sync()));
+  RETURN_IF_ERROR(Io(SyncDirectory(dir_)));  // the removed segments must stay removed
   flushed_offset_ = std::min(flushed_offset_, active().next_offset());
   return absl::OkStatus();
 }
 
 absl::Status Log::PersistStartOffset(int64_t offset) {
-  return WriteFileAtomically(absl::StrCat(dir_, "/", kStartOffsetFile), absl::StrCat(offset));
+  RETURN_IF_ERROR(CheckDir());
+  return Io(WriteFileAtomically(absl::StrCat(dir_, "/", kStartOffsetFile), absl::StrCat(offset)));
 }
 
 bool Log::NeedsFlush(int64_t end_offset) const {
@@ -467,7 +492,7 @@ absl::Status Log::DeleteOldestSegments(const std::function<bool(const Segment&)>
     logging::Get("storage")->info("log {}: deleting segment {} ({} bytes, offsets {}..{})", dir_,
                                   segment->base_offset(), segment->size(), segment->base_offset(),
                                   segment->next_offset() - 1);
-    RETURN_IF_ERROR(segment->Remove());
+    RETURN_IF_ERROR(Io(segment->Remove()));
   }
   return absl::OkStatus();
 }
@@ -496,12 +521,13 @@ absl::Status Log::ApplyRetention() {
 
 absl::Status Log::Close() {
   flusher_->Drain(this);
+  // A failed dir gets no clean-shutdown marker: the next open scans what is there.
   RETURN_IF_ERROR(Flush());  // syncs and indexes every closed segment too
   MutexLock lock(&mu_);
-  RETURN_IF_ERROR(active().Sync());
-  RETURN_IF_ERROR(active().WriteIndexes());
+  RETURN_IF_ERROR(Io(active().Sync()));
+  RETURN_IF_ERROR(Io(active().WriteIndexes()));
   flushed_offset_ = active().next_offset();
-  RETURN_IF_ERROR(WriteFileAtomically(absl::StrCat(dir_, "/", kCleanShutdownFile), ""));
+  RETURN_IF_ERROR(Io(WriteFileAtomically(absl::StrCat(dir_, "/", kCleanShutdownFile), "")));
   return absl::OkStatus();
 }
 

@@ -35,6 +35,12 @@ struct AppendResult {
   int64_t log_append_time = -1;  // the broker time stamped on the batch, -1 for CreateTime
 };
 
+// How far a read may go. Consumers read to the high watermark: only what is durable (synced on
+// this node; the commit index once replicated), so no consumer sees, or commits past, a record
+// that a power loss could take back and a later record could then reuse the offset of. The broker's
+// own replays (producer state, group records) read to the log end.
+enum class ReadLimit { kHighWatermark, kLogEnd };
+
 struct LogOpenReport {
   bool clean_shutdown = false;
   RecoveryReport recovery;  // what was cut from the active segment's tail
@@ -58,9 +64,11 @@ class Log {
   absl::StatusOr<AppendResult> Append(std::string batch, DurableCallback on_durable = {});
 
   // Whole stored batches starting with the one holding `offset`, at most `max_bytes` unless the
-  // first batch alone is larger (it is returned whole, like Kafka). Empty at the log end;
-  // OutOfRange for an offset below the start or above the end.
-  absl::StatusOr<std::string> Read(int64_t offset, size_t max_bytes) const;
+  // first batch alone is larger (it is returned whole, like Kafka), and none at or past `limit`.
+  // Empty at the limit (also between the high watermark and the log end); OutOfRange for an
+  // offset below the start or above the log end.
+  absl::StatusOr<std::string> Read(int64_t offset, size_t max_bytes,
+                                   ReadLimit limit = ReadLimit::kLogEnd) const;
 
   // The first offset whose record timestamp is >= `timestamp`, std::nullopt if none.
   absl::StatusOr<std::optional<int64_t>> OffsetForTimestamp(int64_t timestamp) const;
@@ -68,6 +76,8 @@ class Log {
   int64_t start_offset() const;
   int64_t end_offset() const;  // the offset the next record will get
   int64_t flushed_offset() const;
+  // The offset below which consumers may read: the synced offset (one node has no replicas).
+  int64_t high_watermark() const { return flushed_offset(); }
   // Whether a Flush would do anything for a request up to `end_offset`: data not yet synced, or a
   // closed segment whose sync and index files are still pending.
   bool NeedsFlush(int64_t end_offset) const;
@@ -78,6 +88,9 @@ class Log {
   const std::string& dir() const { return dir_; }
   LogConfig config() const;
   void SetConfig(const LogConfig& config);
+  // `listener` is called (on the thread that synced, usually the flush thread; it must only hand
+  // the news on) each time the high watermark grows. Set it before the log is shared.
+  void SetHighWatermarkListener(std::function<void()> listener);
 
   // Removes every record at or after `offset` (for consensus).
   absl::Status TruncateTo(int64_t offset);
@@ -117,6 +130,11 @@ class Log {
   // stopping at the first that doesn't.
   absl::Status DeleteOldestSegments(const std::function<bool(const Segment&)>& should_delete);
   Segment& active() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return *segments_.back(); }
+  // Passes what a mutating file operation returned through the data dir's failure state: an I/O
+  // error (not a full disk) takes the whole dir offline (data_dir_failure.h).
+  absl::Status Io(absl::Status status) { return flusher_->failure().OnIoError(status); }
+  // OK while the data dir is healthy, else the error every operation gets.
+  absl::Status CheckDir() const { return flusher_->failure().Check(); }
 
   const std::string dir_;
   Flusher* const flusher_;
@@ -129,7 +147,7 @@ class Log {
   std::vector<std::shared_ptr<Segment>> segments_ ABSL_GUARDED_BY(mu_);
   int64_t start_offset_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t flushed_offset_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t unflushed_messages_ ABSL_GUARDED_BY(mu_) = 0;
+  std::function<void()> high_watermark_listener_ ABSL_GUARDED_BY(mu_);
   int64_t last_flush_ms_ ABSL_GUARDED_BY(mu_) = 0;
 
   Mutex flush_mu_;       // one Flush at a time (they write the same index files)

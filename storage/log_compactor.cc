@@ -133,25 +133,25 @@ absl::Status Log::Compact() {
     const std::string swap = log_path + ".swap";
     {
       ASSIGN_OR_RETURN(File file, File::Open(cleaned, File::Mode::kCreateReadWrite));
-      RETURN_IF_ERROR(file.Truncate(0));
-      RETURN_IF_ERROR(file.WriteAt(0, bytes));
-      RETURN_IF_ERROR(file.DataSync());
+      RETURN_IF_ERROR(Io(file.Truncate(0)));
+      RETURN_IF_ERROR(Io(file.WriteAt(0, bytes)));
+      RETURN_IF_ERROR(Io(file.DataSync()));
     }
-    RETURN_IF_ERROR(RenameFile(cleaned, swap));
-    RETURN_IF_ERROR(SyncDirectory(dir_));
+    RETURN_IF_ERROR(Io(RenameFile(cleaned, swap)));
+    RETURN_IF_ERROR(Io(SyncDirectory(dir_)));
 
     MutexLock flush_lock(&flush_mu_);
     MutexLock lock(&mu_);
     auto pos = std::find(segments_.begin(), segments_.end() - 1, segment);
     if (pos == segments_.end() - 1) {  // retention took it, or truncation made it active, meanwhile
-      RETURN_IF_ERROR(RemoveFile(swap));
+      RETURN_IF_ERROR(Io(RemoveFile(swap)));
       continue;
     }
     // From the .swap rename on, recovery installs the new file if we crash before finishing.
-    RETURN_IF_ERROR(RemoveFile(Segment::OffsetIndexPath(dir_, base)));
-    RETURN_IF_ERROR(RemoveFile(Segment::TimeIndexPath(dir_, base)));
-    RETURN_IF_ERROR(RenameFile(swap, log_path));
-    RETURN_IF_ERROR(SyncDirectory(dir_));
+    RETURN_IF_ERROR(Io(RemoveFile(Segment::OffsetIndexPath(dir_, base))));
+    RETURN_IF_ERROR(Io(RemoveFile(Segment::TimeIndexPath(dir_, base))));
+    RETURN_IF_ERROR(Io(RenameFile(swap, log_path)));
+    RETURN_IF_ERROR(Io(SyncDirectory(dir_)));
     ASSIGN_OR_RETURN(std::unique_ptr<Segment> compacted,
                      Segment::Open(dir_, base, static_cast<uint32_t>(config.index_interval_bytes),
                                    /*recover=*/false, nullptr));

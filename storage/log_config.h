@@ -18,17 +18,19 @@ namespace runnel::storage {
 inline constexpr int64_t kDayMs = 24LL * 60 * 60 * 1000;
 
 struct LogConfig {
-  int64_t segment_bytes = 1 << 30;                               // segment.bytes
-  int64_t segment_ms = 7 * kDayMs;                               // segment.ms
-  int32_t index_interval_bytes = 4096;                           // index.interval.bytes
-  int64_t flush_messages = std::numeric_limits<int64_t>::max();  // flush.messages
-  int64_t flush_ms = std::numeric_limits<int64_t>::max();        // flush.ms
-  int64_t retention_ms = 7 * kDayMs;                             // retention.ms, -1 = forever
-  int64_t retention_bytes = -1;                                  // retention.bytes, -1 = no limit
-  bool cleanup_delete = true;                                    // cleanup.policy has "delete"
-  bool cleanup_compact = false;                                  // cleanup.policy has "compact"
-  int64_t delete_retention_ms = kDayMs;                          // delete.retention.ms
-  record::TimestampType message_timestamp_type =                 // message.timestamp.type
+  int64_t segment_bytes = 1 << 30;      // segment.bytes
+  int64_t segment_ms = 7 * kDayMs;      // segment.ms
+  int32_t index_interval_bytes = 4096;  // index.interval.bytes
+  // flush.messages: accepted as in Kafka, but every append is synced within milliseconds anyway
+  // (consumers read only synced data; Log::Append), so it changes nothing.
+  int64_t flush_messages = std::numeric_limits<int64_t>::max();
+  int64_t flush_ms = std::numeric_limits<int64_t>::max();  // flush.ms
+  int64_t retention_ms = 7 * kDayMs;                       // retention.ms, -1 = forever
+  int64_t retention_bytes = -1;                            // retention.bytes, -1 = no limit
+  bool cleanup_delete = true;                              // cleanup.policy has "delete"
+  bool cleanup_compact = false;                            // cleanup.policy has "compact"
+  int64_t delete_retention_ms = kDayMs;                    // delete.retention.ms
+  record::TimestampType message_timestamp_type =           // message.timestamp.type
       record::TimestampType::kCreateTime;
   int32_t max_message_bytes = 1024 * 1024 + 12;  // max.message.bytes
 

@@ -117,6 +117,7 @@ absl::Status LogManager::OpenAll() {
         if (first_error.ok()) first_error = log.status();
         continue;
       }
+      Watch(tp, log->get());
       MutexLock logs_lock(&mu_);
       logs_[tp] = *std::move(log);
     }
@@ -149,8 +150,21 @@ absl::StatusOr<Log*> LogManager::GetOrCreate(const TopicPartition& tp) {
                    Log::Open(absl::StrCat(options_.data_dir, "/", tp.DirName()), config, &flusher_,
                              options_.clock));
   Log* raw = log.get();
+  Watch(tp, raw);
   logs_[tp] = std::move(log);
   return raw;
+}
+
+void LogManager::Watch(const TopicPartition& tp, Log* log) {
+  log->SetHighWatermarkListener([this, tp] {
+    MutexLock lock(&listeners_mu_);
+    for (const HighWatermarkListener& listener : listeners_) listener(tp);
+  });
+}
+
+void LogManager::AddHighWatermarkListener(HighWatermarkListener listener) {
+  MutexLock lock(&listeners_mu_);
+  listeners_.push_back(std::move(listener));
 }
 
 Log* LogManager::Get(const TopicPartition& tp) const {
@@ -201,6 +215,7 @@ absl::Status LogManager::SetTopicOverrides(const std::string& topic,
 
 absl::Status LogManager::RunMaintenance() {
   MutexLock maintenance_lock(&maintenance_mu_);
+  RETURN_IF_ERROR(failure().Check());  // a failed dir is left exactly as it is
   std::vector<Log*> logs;
   {
     MutexLock lock(&mu_);

@@ -72,6 +72,11 @@ class LogManager {
   absl::Status SetTopicOverrides(const std::string& topic, const LogConfigOverrides& overrides);
   LogConfig ConfigFor(const std::string& topic) const;
 
+  using HighWatermarkListener = std::function<void(const TopicPartition&)>;
+  // `listener` is called with a partition each time its high watermark grows (new data that
+  // consumers may read), on the syncing thread: it must only hand the news on.
+  void AddHighWatermarkListener(HighWatermarkListener listener);
+
   // One pass of flush.ms flushes, retention and compaction over every log.
   absl::Status RunMaintenance();
 
@@ -79,10 +84,15 @@ class LogManager {
   absl::Status Close();
 
   Flusher& flusher() { return flusher_; }
+  // The data dir's failed state: once a sync or write fails with an I/O error every log refuses
+  // work; set a handler on it to hear about it (data_dir_failure.h).
+  DataDirFailure& failure() { return flusher_.failure(); }
 
  private:
   explicit LogManager(LogManagerOptions options) : options_(std::move(options)) {}
   absl::Status OpenAll();
+  // Routes the log's high-watermark news to the listeners.
+  void Watch(const TopicPartition& tp, Log* log);
   void MaintenanceLoop();
   void StopMaintenance();
 
@@ -91,6 +101,8 @@ class LogManager {
   mutable Mutex mu_;
   absl::flat_hash_map<TopicPartition, std::unique_ptr<Log>> logs_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, LogConfigOverrides> overrides_ ABSL_GUARDED_BY(mu_);
+  Mutex listeners_mu_;
+  std::vector<HighWatermarkListener> listeners_ ABSL_GUARDED_BY(listeners_mu_);
   Mutex maintenance_mu_;  // one maintenance pass at a time
   Mutex stop_mu_;
   CondVar stop_cv_;

@@ -35,8 +35,9 @@ absl::Status WriteBatchOrRollBack(const File& file, uint64_t position, std::stri
   if (written.ok()) return written;
   absl::Status undone = file.Truncate(position);
   if (!undone.ok()) {
-    return absl::Status(written.code(),
-                        absl::StrCat(written.message(), "; and rolling back: ", undone.message()));
+    // Part of the batch may be left in the file: not the recoverable full disk it started as.
+    return absl::InternalError(
+        absl::StrCat(written.message(), "; and rolling back: ", undone.message()));
   }
   return written;
 }
@@ -195,7 +196,8 @@ absl::Status Segment::EnsureWritable() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<size_t> Segment::Read(int64_t offset, size_t max_bytes, std::string* out) const {
+absl::StatusOr<size_t> Segment::Read(int64_t offset, size_t max_bytes, std::string* out,
+                                     int64_t end_offset) const {
   if (offset >= next_offset_ || size_ == 0) return 0;
   File scratch;
   ASSIGN_OR_RETURN(const File* file, ReadableFile(&scratch));
@@ -208,7 +210,7 @@ absl::StatusOr<size_t> Segment::Read(int64_t offset, size_t max_bytes, std::stri
     ASSIGN_OR_RETURN(first, scanner.NextHeaderOnly());
     if (!first.has_value() || first->last_offset >= offset) break;
   }
-  if (!first.has_value()) return 0;
+  if (!first.has_value() || first->base_offset >= end_offset) return 0;
   const uint64_t want =
       std::min<uint64_t>(std::max<uint64_t>(max_bytes, first->size), size_ - first->position);
   const size_t start = out->size();
@@ -218,13 +220,14 @@ absl::StatusOr<size_t> Segment::Read(int64_t offset, size_t max_bytes, std::stri
     return absl::DataLossError(absl::StrCat("segment ", LogPath(dir_, base_offset_),
                                             ": short read at position ", first->position));
   }
-  // Keep whole batches only (the first one always).
+  // Keep whole batches below end_offset only (the first one always, whatever its size).
   size_t keep = first->size;
   while (keep + record::kLogOverhead <= want) {
-    const int32_t length =
-        LoadBigEndian<int32_t>(out->data() + start + keep + record::layout::kBatchLength);
+    const char* header = out->data() + start + keep;
+    const int32_t length = LoadBigEndian<int32_t>(header + record::layout::kBatchLength);
     const uint64_t size = static_cast<uint64_t>(length) + record::kLogOverhead;
     if (length < 0 || keep + size > want) break;
+    if (LoadBigEndian<int64_t>(header + record::layout::kBaseOffset) >= end_offset) break;
     keep += size;
   }
   out->resize(start + keep);

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -68,9 +69,12 @@ class Segment {
   absl::Status Append(const record::RecordBatchView& batch);
 
   // Appends to `*out` whole batches starting with the one holding `offset`, stopping before the
-  // batch that would take the total past `max_bytes` (the first batch is always included).
-  // Returns the number of bytes appended (0 if `offset` is not in this segment).
-  absl::StatusOr<size_t> Read(int64_t offset, size_t max_bytes, std::string* out) const;
+  // batch that would take the total past `max_bytes` (the first batch is always included) and
+  // before the first batch whose base offset is `end_offset` or more (`end_offset` must be a batch
+  // boundary above `offset`). Returns the number of bytes appended (0 if `offset` is not in this
+  // segment).
+  absl::StatusOr<size_t> Read(int64_t offset, size_t max_bytes, std::string* out,
+                              int64_t end_offset = std::numeric_limits<int64_t>::max()) const;
 
   // The offset of the first record with timestamp >= `timestamp`, if any in this segment.
   absl::StatusOr<std::optional<int64_t>> FindOffsetForTimestamp(int64_t timestamp) const;

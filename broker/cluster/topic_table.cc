@@ -8,6 +8,16 @@
 #include "storage/log_manager.h"
 
 namespace runnel::broker {
+
+bool IsInternalTopicName(std::string_view name) { return name.starts_with("__"); }
+
+absl::Status RefuseInternalTopic(std::string_view name, std::string_view action) {
+  if (!IsInternalTopicName(name)) return absl::OkStatus();
+  return absl::PermissionDeniedError(
+      absl::StrCat("cannot ", std::string(action), " '", std::string(name),
+                   "': topic names starting with '__' are reserved for the broker's internal "
+                   "topics"));
+}
 namespace {
 
 using nlohmann::json;

@@ -17,6 +17,17 @@
 
 namespace runnel::broker {
 
+// Names starting with "__" are reserved for the broker's internal topics (__consumer_offsets).
+// Clients may read them, but may not create them (explicitly or by auto-creation), produce to
+// them, delete them, or change their protected configs (kProtectedInternalConfigs); the broker
+// creates them itself, compacted.
+bool IsInternalTopicName(std::string_view name);
+// Configs of internal topics that only the broker sets: a __consumer_offsets with delete policy
+// would expire committed offsets.
+inline constexpr const char* kProtectedInternalConfigs[] = {"cleanup.policy"};
+// PermissionDenied naming `action` and the topic when `name` is reserved, else OK.
+absl::Status RefuseInternalTopic(std::string_view name, std::string_view action);
+
 struct TopicInfo {
   std::string name;
   int32_t partitions = 1;

@@ -51,6 +51,16 @@ absl::Status OffsetStore::Load(const GroupRecordVisitor& group_records) {
   const std::optional<TopicInfo> topic = partitions_->topics().Get(kTopic);
   if (!topic.has_value()) return absl::OkStatus();
   auto logger = logging::Get("broker");
+  if (auto policy = topic->configs.find("cleanup.policy");
+      policy == topic->configs.end() || policy->second != "compact") {
+    // Older brokers let a client create it as a plain topic, whose retention would expire
+    // committed offsets: the broker's own settings win.
+    logger->warn("{} is not compacted (cleanup.policy={}): setting cleanup.policy=compact", kTopic,
+                 policy == topic->configs.end() ? "delete (default)" : policy->second);
+    std::map<std::string, std::string> configs = topic->configs;
+    configs["cleanup.policy"] = "compact";
+    RETURN_IF_ERROR(partitions_->AlterTopicConfigs(kTopic, configs));
+  }
   int64_t records = 0;
   for (int32_t p = 0; p < topic->partitions; ++p) {
     ASSIGN_OR_RETURN(storage::Log * log, partitions_->GetLog(kTopic, p, false));

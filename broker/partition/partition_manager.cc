@@ -71,6 +71,8 @@ absl::StatusOr<storage::Log*> PartitionManager::GetLog(const std::string& topic,
                                                        bool allow_auto_create) {
   std::optional<TopicInfo> info = topics_->Get(topic);
   if (!info.has_value() && allow_auto_create && options_.auto_create_topics) {
+    // The broker creates its internal topics itself, with their own configs.
+    RETURN_IF_ERROR(RefuseInternalTopic(topic, "auto-create topic"));
     absl::Status created = CreateTopic({topic, options_.num_partitions, 1, {}, false});
     if (!created.ok() && !absl::IsAlreadyExists(created)) return created;
     info = topics_->Get(topic);
@@ -87,16 +89,6 @@ absl::StatusOr<storage::Log*> PartitionManager::GetLog(const std::string& topic,
     return absl::NotFoundError(absl::StrCat("partition ", topic, "-", partition, " has no log"));
   }
   return log;
-}
-
-void PartitionManager::AddAppendListener(AppendListener listener) {
-  MutexLock lock(&listeners_mu_);
-  listeners_.push_back(std::move(listener));
-}
-
-void PartitionManager::NotifyAppended(const storage::TopicPartition& tp) {
-  MutexLock lock(&listeners_mu_);
-  for (const auto& listener : listeners_) listener(tp);
 }
 
 }  // namespace runnel::broker

@@ -1,12 +1,10 @@
 // PartitionManager: the broker's view of its partitions — topic metadata (TopicTable) tied to the
 // partition logs (storage::LogManager). Creates and deletes topics with their logs, resolves a
 // topic/partition to its Log (auto-creating the topic when allowed, as Kafka's
-// auto.create.topics.enable), owns the partitions' idempotent-producer state (dropped with a
-// deleted topic), and tells listeners when a partition got new data (long-poll fetches wait on
-// that).
+// auto.create.topics.enable), and owns the partitions' idempotent-producer state (dropped with a
+// deleted topic).
 //
-// Thread-safety: all methods may be called from any thread. Listeners run on the appending
-// thread and must only post work elsewhere.
+// Thread-safety: all methods may be called from any thread.
 #pragma once
 
 #include <functional>
@@ -50,11 +48,6 @@ class PartitionManager {
   ProducerStateManager& producer_states() { return producer_states_; }
   const PartitionManagerOptions& options() const { return options_; }
 
-  using AppendListener = std::function<void(const storage::TopicPartition&)>;
-  void AddAppendListener(AppendListener listener);
-  // Called by the produce path after data was appended to `tp`.
-  void NotifyAppended(const storage::TopicPartition& tp);
-
  private:
   PartitionManager(storage::LogManager* logs, TopicTable* topics,
                    const PartitionManagerOptions& options)
@@ -67,8 +60,6 @@ class PartitionManager {
   const PartitionManagerOptions options_;
   ProducerStateManager producer_states_;
   Mutex create_mu_;  // serialises topic creation and deletion
-  Mutex listeners_mu_;
-  std::vector<AppendListener> listeners_ ABSL_GUARDED_BY(listeners_mu_);
 };
 
 }  // namespace runnel::broker

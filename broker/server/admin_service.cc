@@ -18,6 +18,8 @@ void CheckNewTopic(const TopicInfo& topic, v1::Error* error) {
   if (absl::Status s = storage::ValidateTopicName(topic.name); !s.ok()) {
     SetError(s, error);
     error->set_code(v1::INVALID_TOPIC);
+  } else if (absl::Status r = RefuseInternalTopic(topic.name, "create topic"); !r.ok()) {
+    SetError(r, error);
   } else if (topic.partitions < 1) {
     SetError(absl::InvalidArgumentError(
                  absl::StrCat("partitions: ", topic.partitions, " must be at least 1")),
@@ -74,7 +76,8 @@ grpc::ServerUnaryReactor* AdminService::DeleteTopics(grpc::CallbackServerContext
   for (const std::string& name : request->names()) {
     v1::TopicResult* result = response->add_topics();
     result->set_name(name);
-    SetError(partitions_->DeleteTopic(name), result->mutable_error());
+    absl::Status refused = RefuseInternalTopic(name, "delete topic");
+    SetError(refused.ok() ? partitions_->DeleteTopic(name) : refused, result->mutable_error());
   }
   return Done(context);
 }
@@ -117,6 +120,21 @@ grpc::ServerUnaryReactor* AdminService::AlterConfigs(grpc::CallbackServerContext
   std::map<std::string, std::string> configs = topic->configs;
   for (const auto& [name, value] : request->set()) configs[name] = value;
   for (const std::string& name : request->delete_()) configs.erase(name);
+  if (IsInternalTopicName(topic->name)) {
+    for (const char* name : kProtectedInternalConfigs) {
+      auto value_in = [name](const std::map<std::string, std::string>& m) {
+        auto it = m.find(name);
+        return it == m.end() ? std::optional<std::string>() : it->second;
+      };
+      if (value_in(configs) == value_in(topic->configs)) continue;
+      SetError(
+          absl::PermissionDeniedError(absl::StrCat("cannot change ", name, " of '", topic->name,
+                                                   "': the broker sets it on its internal "
+                                                   "topics")),
+          response->mutable_error());
+      return Done(context);
+    }
+  }
   const absl::Status s = partitions_->AlterTopicConfigs(request->topic(), configs);
   SetError(s, response->mutable_error());
   if (absl::IsInvalidArgument(s)) response->mutable_error()->set_code(v1::INVALID_CONFIG);

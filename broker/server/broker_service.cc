@@ -11,6 +11,7 @@
 #include "common/mutex.h"
 #include "common/record/batch_validator.h"
 #include "common/record/record_batch.h"
+#include "common/status_macros.h"
 
 namespace runnel::broker {
 namespace {
@@ -149,6 +150,8 @@ class BrokerService::ProduceReactor final
   // duplicates). The answer carries the first batch's offset: for a duplicate, its original one.
   absl::Status AppendPartition(v1::Acks acks, v1::PartitionBatches& p, int index,
                                const std::shared_ptr<Pending>& pending) {
+    // Only the broker writes its internal topics (group offsets and membership).
+    RETURN_IF_ERROR(RefuseInternalTopic(p.topic(), "produce to topic"));
     auto log = service_->partitions_->GetLog(p.topic(), p.partition(), /*allow_auto_create=*/true);
     if (!log.ok()) return log.status();
     auto batches = SplitAndValidate(p.records());
@@ -156,7 +159,6 @@ class BrokerService::ProduceReactor final
     service_->metrics_->produce_bytes += static_cast<int64_t>(p.records().size());
     const storage::TopicPartition tp{p.topic(), p.partition()};
     int64_t durable_end = 0;  // past the last offset answered for, duplicates' originals included
-    bool appended_any = false;
     absl::Status status;
     for (size_t b = 0; b < batches->size(); ++b) {
       // The usual single batch is moved out of the request; several are copied one by one.
@@ -167,7 +169,6 @@ class BrokerService::ProduceReactor final
         status = appended.status();
         break;
       }
-      appended_any |= !appended->duplicate;
       durable_end = std::max(durable_end, appended->result.last_offset + 1);
       if (b == 0) {
         MutexLock lock(&pending->mu);
@@ -177,7 +178,6 @@ class BrokerService::ProduceReactor final
         result->set_log_start_offset((*log)->start_offset());
       }
     }
-    if (appended_any) service_->partitions_->NotifyAppended(tp);
     if (status.ok() && acks == v1::ACKS_ALL) WaitDurable(*log, durable_end, index, pending);
     return status;
   }
@@ -291,12 +291,13 @@ class BrokerService::FetchCall : public std::enable_shared_from_this<FetchCall> 
         any_error = true;
         continue;
       }
-      result->set_high_watermark((*log)->end_offset());
+      result->set_high_watermark((*log)->high_watermark());
       result->set_log_start_offset((*log)->start_offset());
       const int64_t left = budget - total;
       if (left <= 0 && total > 0) continue;
       const int64_t partition_max = p.max_bytes() > 0 ? p.max_bytes() : 1 << 20;
-      auto data = (*log)->Read(p.offset(), static_cast<size_t>(std::min(left, partition_max)));
+      auto data = (*log)->Read(p.offset(), static_cast<size_t>(std::min(left, partition_max)),
+                               storage::ReadLimit::kHighWatermark);
       if (!data.ok()) {
         SetError(data.status(), result->mutable_error());
         any_error = true;
@@ -334,7 +335,9 @@ BrokerService::BrokerService(PartitionManager* partitions, ProducerIdAllocator* 
       io_(io),
       metrics_(metrics),
       identity_(identity) {
-  partitions_->AddAppendListener([this](const storage::TopicPartition& tp) {
+  // Parked fetches are woken when data becomes visible: when the high watermark grows (after the
+  // sync), not when it is appended.
+  partitions_->logs().AddHighWatermarkListener([this](const storage::TopicPartition& tp) {
     asio::post(*io_, [this, tp] {
       std::erase_if(waiting_, [&tp](const std::shared_ptr<FetchCall>& call) {
         return call->done() || (call->Interested(tp) && call->TryComplete(false));
@@ -398,7 +401,7 @@ grpc::ServerUnaryReactor* BrokerService::ListOffsets(grpc::CallbackServerContext
     if (q.timestamp() == -2) {
       result->set_offset((*log)->start_offset());
     } else if (q.timestamp() == -1) {
-      result->set_offset((*log)->end_offset());
+      result->set_offset((*log)->high_watermark());  // Kafka: latest is the high watermark
     } else if (q.timestamp() < 0) {
       SetError(absl::InvalidArgumentError(
                    absl::StrCat("timestamp ", q.timestamp(), " is not -2, -1 or a time in ms")),

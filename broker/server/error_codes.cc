@@ -2,10 +2,16 @@
 
 #include <string>
 
+#include "storage/data_dir_failure.h"
+
 namespace runnel::broker {
 
 void SetError(const absl::Status& status, v1::Error* error, v1::ErrorCode not_found) {
   error->set_message(std::string(status.message()));
+  if (storage::IsDataDirFailure(status)) {  // Kafka's answer for an offline log dir
+    error->set_code(v1::KAFKA_STORAGE_ERROR);
+    return;
+  }
   switch (status.code()) {
     case absl::StatusCode::kOk:
       error->set_code(v1::NONE);
@@ -24,6 +30,9 @@ void SetError(const absl::Status& status, v1::Error* error, v1::ErrorCode not_fo
       return;
     case absl::StatusCode::kAlreadyExists:
       error->set_code(v1::TOPIC_ALREADY_EXISTS);
+      return;
+    case absl::StatusCode::kPermissionDenied:  // a client touching a broker-internal topic
+      error->set_code(v1::INVALID_TOPIC);
       return;
     case absl::StatusCode::kResourceExhausted:
       error->set_code(v1::KAFKA_STORAGE_ERROR);

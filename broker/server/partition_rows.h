@@ -29,7 +29,7 @@ std::optional<TopicInfo> FillPartitionRows(PartitionManager& partitions, int32_t
     row->add_replicas(node_id);
     if (storage::Log* log = partitions.logs().Get({name, p})) {
       row->set_log_start_offset(log->start_offset());
-      row->set_high_watermark(log->end_offset());
+      row->set_high_watermark(log->high_watermark());
       if constexpr (requires { row->set_size_bytes(int64_t{0}); }) {
         row->set_size_bytes(static_cast<int64_t>(log->size_bytes()));
       }

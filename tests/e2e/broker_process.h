@@ -61,6 +61,9 @@ class BrokerProcess {
     if (fd_ >= 0) ::close(fd_);
   }
 
+  // "NAME=value" entries added to the environment of the runneld started next (e.g. LD_PRELOAD).
+  void SetEnvironment(std::vector<std::string> vars) { env_ = std::move(vars); }
+
   // Starts runneld on `grpc_addr` (a free port by default; pass address() to restart on the
   // same one); returns false (with its output in output()) if it did not become ready within
   // 20 s or exited.
@@ -78,15 +81,20 @@ class BrokerProcess {
                                      "--log-level",
                                      "warn"};
     args.insert(args.end(), extra_args_.begin(), extra_args_.end());
+    std::vector<std::string> env = env_;
+    for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);  // ours win: first match
+    std::vector<char*> envp;
+    for (auto& e : env) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
     pid_ = ::fork();
     if (pid_ == 0) {
       ::dup2(out[1], STDERR_FILENO);
       ::dup2(out[1], STDOUT_FILENO);
       ::close(out[0]);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
+      ::execve(argv[0], argv.data(), envp.data());
       _exit(127);
     }
     ::close(out[1]);
@@ -164,6 +172,7 @@ class BrokerProcess {
 
   std::string data_dir_;
   std::vector<std::string> extra_args_;
+  std::vector<std::string> env_;
   pid_t pid_ = -1;
   int fd_ = -1;
   int http_port_ = 0;

@@ -9,6 +9,7 @@ namespace {
 
 using storage::testing::TempDir;
 using testing::BrokerProcess;
+using testing::RunCommand;
 using testing::RunRunnel;
 
 TEST(CliAdminTest, TopicCommandsAndClusterInfo) {
@@ -60,6 +61,55 @@ TEST(CliAdminTest, TopicCommandsAndClusterInfo) {
   r = RunRunnel(b + "topic frobnicate");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.out.rfind("error: bad command line (", 0), 0u) << r.out;
+}
+
+// Reproduced before: `echo junk | runnel produce __consumer_offsets` auto-created it as a plain
+// topic with delete policy (committed offsets then expire), and `topic delete` removed it (a
+// restart forgot every group). Names starting with "__" belong to the broker.
+TEST(CliAdminTest, InternalTopicsAreTheBrokersOwn) {
+  TempDir dir;
+  BrokerProcess broker(dir.Sub("data"));
+  ASSERT_TRUE(broker.Start()) << broker.output();
+  const std::string b = "--brokers " + broker.address() + " ";
+
+  auto r = RunCommand("echo junk | " + std::string(RUNNEL_BIN_DIR) + "/runnel " + b +
+                      "produce __consumer_offsets");
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find("reserved for the broker's internal topics"), std::string::npos) << r.out;
+  r = RunRunnel(b + "topic describe __consumer_offsets");
+  EXPECT_EQ(r.exit_code, 1) << "a client's produce created the internal topic: " << r.out;
+  r = RunRunnel(b + "topic create __mine");
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find("cannot create topic '__mine'"), std::string::npos) << r.out;
+
+  // A group commit makes the broker create __consumer_offsets itself, compacted.
+  r = RunCommand("echo hello | " + std::string(RUNNEL_BIN_DIR) + "/runnel " + b + "produce events");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  r = RunRunnel(b + "consume events --group g --from-beginning --num 1");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  r = RunRunnel(b + "topic describe __consumer_offsets");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("cleanup.policy          compact"), std::string::npos) << r.out;
+
+  r = RunRunnel(b + "topic delete __consumer_offsets");
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find("cannot delete topic '__consumer_offsets'"), std::string::npos) << r.out;
+  r = RunRunnel(b + "topic alter-config __consumer_offsets --set cleanup.policy=delete");
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find("cannot change cleanup.policy of '__consumer_offsets'"), std::string::npos)
+      << r.out;
+  r = RunRunnel(b + "topic alter-config __consumer_offsets --set segment.bytes=1048576");
+  EXPECT_EQ(r.exit_code, 0) << r.out;  // settings that cannot lose offsets stay the operator's
+
+  // The group's offset survives a restart: the topic is still there and still compacted.
+  ASSERT_EQ(broker.Stop(), 0) << broker.output();
+  ASSERT_TRUE(broker.Start()) << broker.output();
+  const std::string b2 = "--brokers " + broker.address() + " ";
+  r = RunRunnel(b2 + "group describe g");
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("events"), std::string::npos) << r.out;
+  r = RunRunnel(b2 + "topic describe __consumer_offsets");
+  EXPECT_NE(r.out.find("cleanup.policy          compact"), std::string::npos) << r.out;
 }
 
 TEST(CliAdminTest, UnreachableBrokerIsAClearError) {

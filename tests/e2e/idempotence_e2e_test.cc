@@ -9,34 +9,29 @@
 #include <set>
 
 #include "common/record/batch_builder.h"
-#include "runnel/v1/admin.grpc.pb.h"
-#include "runnel/v1/broker.grpc.pb.h"
 #include "tests/e2e/broker_process.h"
+#include "tests/e2e/raw_broker_client.h"
 #include "tests/storage/storage_test_util.h"
 
 namespace runnel {
 namespace {
 
-using storage::testing::DecodeAll;
 using storage::testing::TempDir;
 using testing::BrokerProcess;
+using testing::RawBrokerClient;
 
 class IdempotenceE2ETest : public ::testing::Test {
  protected:
   void StartBroker() {
     broker_ = std::make_unique<BrokerProcess>(dir_.Sub("data"));
     ASSERT_TRUE(broker_->Start()) << broker_->output();
-    channel_ = grpc::CreateChannel(broker_->address(), grpc::InsecureChannelCredentials());
-    broker_stub_ = v1::Broker::NewStub(channel_);
-    admin_stub_ = v1::Admin::NewStub(channel_);
+    client_ = std::make_unique<RawBrokerClient>(broker_->address());
   }
 
   // SIGTERM (after closing our connection, or gRPC's shutdown waits out its deadline) or SIGKILL,
   // then a new runneld on the same data dir.
   void RestartBroker(bool kill) {
-    broker_stub_.reset();
-    admin_stub_.reset();
-    channel_.reset();
+    client_.reset();
     if (kill) {
       broker_->Kill();
     } else {
@@ -45,26 +40,12 @@ class IdempotenceE2ETest : public ::testing::Test {
     StartBroker();
   }
 
-  std::unique_ptr<grpc::ClientContext> Context() {
-    auto context = std::make_unique<grpc::ClientContext>();
-    context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-    return context;
-  }
-
-  void CreateTopic(const std::string& name) {
-    v1::CreateTopicsRequest request;
-    v1::NewTopic* topic = request.add_topics();
-    topic->set_name(name);
-    topic->set_partitions(1);
-    v1::CreateTopicsResponse response;
-    ASSERT_TRUE(admin_stub_->CreateTopics(Context().get(), request, &response).ok());
-    ASSERT_EQ(response.topics(0).error().code(), v1::NONE);
-  }
+  void CreateTopic(const std::string& name) { client_->CreateTopic(name); }
 
   int64_t InitProducerId() {
     v1::InitProducerIdResponse response;
-    const grpc::Status status =
-        broker_stub_->InitProducerId(Context().get(), v1::InitProducerIdRequest(), &response);
+    const grpc::Status status = client_->broker().InitProducerId(
+        RawBrokerClient::Context().get(), v1::InitProducerIdRequest(), &response);
     EXPECT_TRUE(status.ok()) << status.error_message();
     EXPECT_EQ(response.error().code(), v1::NONE) << response.error().message();
     EXPECT_EQ(response.producer_epoch(), 0);
@@ -73,56 +54,14 @@ class IdempotenceE2ETest : public ::testing::Test {
 
   // One request with one partition, acks=all, on a stream of its own.
   v1::PartitionProduceResult Produce(const std::string& topic, std::string records) {
-    v1::ProduceRequest request;
-    request.set_id(1);
-    request.set_acks(v1::ACKS_ALL);
-    v1::PartitionBatches* p = request.add_partitions();
-    p->set_topic(topic);
-    p->set_partition(0);
-    p->set_records(std::move(records));
-    auto context = Context();
-    auto stream = broker_stub_->Produce(context.get());
-    EXPECT_TRUE(stream->Write(request));
-    stream->WritesDone();
-    v1::ProduceResponse response;
-    EXPECT_TRUE(stream->Read(&response));
-    EXPECT_TRUE(stream->Finish().ok());
-    return response.partitions_size() ? response.partitions(0) : v1::PartitionProduceResult();
+    return client_->Produce(topic, std::move(records));
   }
-
-  int64_t LatestOffset(const std::string& topic) {
-    v1::ListOffsetsRequest request;
-    v1::PartitionOffsetQuery* q = request.add_partitions();
-    q->set_topic(topic);
-    q->set_partition(0);
-    q->set_timestamp(-1);
-    v1::ListOffsetsResponse response;
-    EXPECT_TRUE(broker_stub_->ListOffsets(Context().get(), request, &response).ok());
-    EXPECT_EQ(response.partitions(0).error().code(), v1::NONE);
-    return response.partitions(0).offset();
-  }
-
-  // The values of every record in the partition (it is small: one fetch holds it).
-  std::vector<std::string> Values(const std::string& topic) {
-    v1::FetchRequest request;
-    request.set_max_bytes(1 << 20);
-    v1::PartitionFetch* p = request.add_partitions();
-    p->set_topic(topic);
-    p->set_partition(0);
-    p->set_offset(0);
-    p->set_max_bytes(1 << 20);
-    v1::FetchResponse response;
-    EXPECT_TRUE(broker_stub_->Fetch(Context().get(), request, &response).ok());
-    std::vector<std::string> values;
-    for (const auto& r : DecodeAll(response.partitions(0).records())) values.push_back(*r.value);
-    return values;
-  }
+  int64_t LatestOffset(const std::string& topic) { return client_->LatestOffset(topic); }
+  std::vector<std::string> Values(const std::string& topic) { return client_->Values(topic); }
 
   TempDir dir_;
   std::unique_ptr<BrokerProcess> broker_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::Broker::Stub> broker_stub_;
-  std::unique_ptr<v1::Admin::Stub> admin_stub_;
+  std::unique_ptr<RawBrokerClient> client_;
 };
 
 // A batch of `count` records "<tag>-<i>" from `producer_id`, epoch 0, starting at `sequence`.

@@ -1,0 +1,95 @@
+#include "storage/data_dir_failure.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <future>
+#include <vector>
+
+#include "storage/log.h"
+#include "tests/storage/storage_test_util.h"
+
+namespace runnel::storage {
+namespace {
+
+using testing::MakeBatch;
+using testing::TempDir;
+
+TEST(DataDirFailureTest, AFullDiskIsRecoverableAndAnyOtherIoErrorIsFinal) {
+  DataDirFailure failure;
+  std::vector<std::string> told;
+  failure.SetHandler([&told](const absl::Status& s) { told.emplace_back(s.message()); });
+
+  const absl::Status full = absl::ResourceExhaustedError("x.log: write failed: No space left");
+  EXPECT_EQ(failure.OnIoError(full), full);
+  EXPECT_TRUE(failure.OnIoError(absl::OkStatus()).ok());
+  EXPECT_FALSE(failure.failed());
+  EXPECT_TRUE(failure.Check().ok());
+
+  const absl::Status eio = failure.OnIoError(absl::InternalError("x.log: fdatasync failed: EIO"));
+  EXPECT_TRUE(failure.failed());
+  EXPECT_TRUE(absl::IsUnavailable(eio));
+  EXPECT_TRUE(IsDataDirFailure(eio));
+  EXPECT_EQ(eio.message(), "data dir offline after an I/O error: x.log: fdatasync failed: EIO");
+  // Later errors change nothing, a full disk included: the first error is the one reported.
+  EXPECT_EQ(failure.OnIoError(absl::InternalError("y.log: write failed")), eio);
+  EXPECT_EQ(failure.OnIoError(full), full);
+  EXPECT_EQ(failure.Check(), eio);
+  ASSERT_EQ(told.size(), 1u);
+  EXPECT_EQ(told[0], eio.message());
+
+  // A handler set after the failure hears about it at once.
+  std::string late;
+  failure.SetHandler([&late](const absl::Status& s) { late = std::string(s.message()); });
+  EXPECT_EQ(late, eio.message());
+  EXPECT_FALSE(IsDataDirFailure(absl::InternalError("other")));
+}
+
+// Once the dir failed, a log neither appends, nor serves reads, nor syncs, nor writes its
+// clean-shutdown marker (so the next open scans it), and queued durability requests fail.
+TEST(DataDirFailureTest, AFailedDirStopsEveryLogOperation) {
+  TempDir dir;
+  Flusher flusher;
+  auto log = Log::Open(dir.path(), LogConfig(), &flusher);
+  ASSERT_TRUE(log.ok()) << log.status();
+  ASSERT_TRUE((*log)->Append(MakeBatch(3, 1000, "a")).ok());
+
+  flusher.failure()
+      .OnIoError(absl::InternalError("00.log: fdatasync failed: EIO (errno 5)"))
+      .IgnoreError();
+
+  const auto appended = (*log)->Append(MakeBatch(1, 2000, "b"));
+  EXPECT_TRUE(IsDataDirFailure(appended.status())) << appended.status();
+  EXPECT_EQ((*log)->end_offset(), 3);
+  EXPECT_TRUE(IsDataDirFailure((*log)->Read(0, 1 << 20).status()));
+  EXPECT_TRUE(IsDataDirFailure((*log)->Flush()));
+  std::promise<absl::Status> durable;
+  flusher.RequestFlush(log->get(), 3, [&durable](absl::Status s) { durable.set_value(s); });
+  EXPECT_TRUE(IsDataDirFailure(durable.get_future().get()));
+  EXPECT_TRUE(IsDataDirFailure((*log)->Close()));
+  EXPECT_FALSE(std::filesystem::exists(dir.Sub(Log::kCleanShutdownFile)));
+}
+
+// A durability request for offsets that a truncation took away before they were synced must not
+// be answered OK: they are not on disk (and the offsets may be reused by other data).
+TEST(DataDirFailureTest, ARequestForTruncatedOffsetsIsNotAnsweredOk) {
+  TempDir dir;
+  Flusher flusher;
+  auto log = Log::Open(dir.path(), LogConfig(), &flusher);
+  ASSERT_TRUE(log.ok()) << log.status();
+  ASSERT_TRUE((*log)->Append(MakeBatch(2, 1000, "a"), {}).ok());
+  ASSERT_TRUE((*log)->Flush().ok());
+  ASSERT_TRUE((*log)->Append(MakeBatch(3, 2000, "b"), {}).ok());  // offsets 2..4, not synced
+  ASSERT_TRUE((*log)->TruncateTo(2).ok());
+  std::promise<absl::Status> durable;
+  flusher.RequestFlush(log->get(), 5, [&durable](absl::Status s) { durable.set_value(s); });
+  const absl::Status s = durable.get_future().get();
+  EXPECT_TRUE(absl::IsAborted(s)) << s;
+  EXPECT_NE(s.message().find("offsets 2..4 were truncated before they were synced"),
+            std::string::npos)
+      << s;
+  EXPECT_FALSE(flusher.failure().failed());  // not an I/O error
+}
+
+}  // namespace
+}  // namespace runnel::storage
