@@ -158,6 +158,9 @@ absl::Status Log::LoadSegments(LogOpenReport* report) {
     RecoveryReport segment_report;
     ASSIGN_OR_RETURN(std::unique_ptr<Segment> segment,
                      Segment::Open(dir_, base, interval, recover, &segment_report));
+    // What a crash left may still be only in the page cache (kill -9 keeps it): sync it before
+    // it counts as below the high watermark, which consumers may read.
+    if (recover) RETURN_IF_ERROR(segment->Sync());
     segment->set_created_ms(clock_());
     // A segment wholly below the start offset survived a crash during retention: finish the job.
     // (An empty segment starting at the start offset, as compaction can leave, stays.)
@@ -199,7 +202,7 @@ absl::Status Log::LoadSegments(LogOpenReport* report) {
     start_offset_ = active().next_offset();
     RETURN_IF_ERROR(PersistStartOffset(start_offset_));
   }
-  flushed_offset_ = active().next_offset();  // what survived recovery is what is on disk
+  flushed_offset_ = active().next_offset();  // what survived recovery is synced above
   last_flush_ms_ = clock_();
   // From here on the log is live: a crash must lead to a recovery scan.
   RETURN_IF_ERROR(RemoveFile(marker));

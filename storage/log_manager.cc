@@ -7,10 +7,13 @@
 #include <limits>
 
 #include <chrono>
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "storage/file.h"
 
 namespace runnel::storage {
 
@@ -100,7 +103,11 @@ absl::Status LogManager::OpenAll() {
   std::vector<TopicPartition> found;
   for (const auto& entry : std::filesystem::directory_iterator(options_.data_dir)) {
     if (!entry.is_directory()) continue;
-    if (auto tp = TopicPartition::FromDirName(entry.path().filename().string())) {
+    const std::string name = entry.path().filename().string();
+    if (absl::EndsWith(name, kDeletedSuffix)) {
+      MutexLock lock(&mu_);
+      pending_removals_.push_back(entry.path().string());
+    } else if (auto tp = TopicPartition::FromDirName(name)) {
       found.push_back(*tp);
     }
   }
@@ -195,10 +202,45 @@ absl::Status LogManager::Delete(const TopicPartition& tp) {
   MutexLock maintenance_lock(&maintenance_mu_);  // not while a pass uses it
   const std::string dir = log->dir();
   log.reset();
-  std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
-  if (ec) return absl::InternalError(absl::StrCat(dir, ": cannot delete: ", ec.message()));
+  // A unique name: a topic created again under this name and deleted before the removal is done
+  // must not collide with this one.
+  static std::atomic<uint64_t> sequence{0};
+  const std::string doomed =
+      absl::StrCat(dir, ".", absl::ToUnixMicros(absl::Now()), "-", sequence++, kDeletedSuffix);
+  RETURN_IF_ERROR(failure().OnIoError(RenameFile(dir, doomed)));
+  RETURN_IF_ERROR(failure().OnIoError(SyncDirectory(options_.data_dir)));
+  logging::Get("storage")->info("deleted partition {} (files in {} are removed next)", tp.DirName(),
+                                doomed);
+  {
+    MutexLock lock(&mu_);
+    pending_removals_.push_back(doomed);
+  }
+  if (options_.maintenance_interval_ms <= 0) RemoveDeletedDirs();
   return absl::OkStatus();
+}
+
+size_t LogManager::pending_removals() const {
+  MutexLock lock(&mu_);
+  return pending_removals_.size();
+}
+
+void LogManager::RemoveDeletedDirs() {
+  std::vector<std::string> dirs;
+  {
+    MutexLock lock(&mu_);
+    dirs.swap(pending_removals_);
+  }
+  std::vector<std::string> failed;
+  for (const std::string& dir : dirs) {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+    if (ec) {
+      logging::Get("storage")->error("{}: cannot remove: {}", dir, ec.message());
+      failed.push_back(dir);  // tried again next pass
+    }
+  }
+  MutexLock lock(&mu_);
+  pending_removals_.insert(pending_removals_.end(), failed.begin(), failed.end());
 }
 
 absl::Status LogManager::SetTopicOverrides(const std::string& topic,
@@ -216,6 +258,7 @@ absl::Status LogManager::SetTopicOverrides(const std::string& topic,
 absl::Status LogManager::RunMaintenance() {
   MutexLock maintenance_lock(&maintenance_mu_);
   RETURN_IF_ERROR(failure().Check());  // a failed dir is left exactly as it is
+  RemoveDeletedDirs();
   std::vector<Log*> logs;
   {
     MutexLock lock(&mu_);

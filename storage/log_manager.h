@@ -58,15 +58,24 @@ struct LogManagerOptions {
 
 class LogManager {
  public:
+  // Opens every partition directory of the data dir; directories a deletion renamed
+  // (`...-delete`) are not opened but queued for removal.
   static absl::StatusOr<std::unique_ptr<LogManager>> Open(LogManagerOptions options);
+
+  static constexpr char kDeletedSuffix[] = "-delete";
   // Stops maintenance. Logs not Close()d are left as after a crash (recovered on next open).
   ~LogManager();
 
   absl::StatusOr<Log*> GetOrCreate(const TopicPartition& tp);
   Log* Get(const TopicPartition& tp) const;  // nullptr if absent
   std::vector<TopicPartition> List() const;
-  // Deletes the partition's directory and everything in it.
+  // Deletes the partition, Kafka's way: its directory is renamed to
+  // `<topic>-<partition>.<unique>-delete` and the data dir synced (from then on, a crash cannot
+  // bring it back: directories with that suffix are never opened), and the files are removed later
+  // by the maintenance thread (at once without one). NotFound if the partition has no log.
   absl::Status Delete(const TopicPartition& tp);
+  // Renamed directories not removed yet (for tests).
+  size_t pending_removals() const;
 
   // Replaces the topic's overrides and applies them to its open logs.
   absl::Status SetTopicOverrides(const std::string& topic, const LogConfigOverrides& overrides);
@@ -93,6 +102,8 @@ class LogManager {
   absl::Status OpenAll();
   // Routes the log's high-watermark news to the listeners.
   void Watch(const TopicPartition& tp, Log* log);
+  // Removes the directories Delete renamed (or a crash left renamed); logs what it cannot.
+  void RemoveDeletedDirs();
   void MaintenanceLoop();
   void StopMaintenance();
 
@@ -101,6 +112,7 @@ class LogManager {
   mutable Mutex mu_;
   absl::flat_hash_map<TopicPartition, std::unique_ptr<Log>> logs_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, LogConfigOverrides> overrides_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> pending_removals_ ABSL_GUARDED_BY(mu_);  // "...-delete" paths
   Mutex listeners_mu_;
   std::vector<HighWatermarkListener> listeners_ ABSL_GUARDED_BY(listeners_mu_);
   Mutex maintenance_mu_;  // one maintenance pass at a time

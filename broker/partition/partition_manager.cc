@@ -13,8 +13,25 @@ absl::StatusOr<std::unique_ptr<PartitionManager>> PartitionManager::Create(
         absl::StrCat("num.partitions: ", options.num_partitions, " is below 1"));
   }
   std::unique_ptr<PartitionManager> manager(new PartitionManager(logs, topics, options));
+  RETURN_IF_ERROR(manager->DeleteStrayLogs());
   for (const TopicInfo& topic : topics->List()) RETURN_IF_ERROR(manager->OpenLogs(topic));
   return manager;
+}
+
+absl::Status PartitionManager::DeleteStrayLogs() {
+  for (const storage::TopicPartition& tp : logs_->List()) {
+    const std::optional<TopicInfo> topic = topics_->Get(tp.topic);
+    if (topic.has_value() && tp.partition < topic->partitions) continue;
+    // A create or delete was interrupted between its two steps (the topic table and the
+    // directories): the partition belongs to no topic. Kept, a later topic of that name would
+    // adopt its records.
+    logging::Get("broker")->warn(
+        "partition dir {} belongs to no topic in {} (an interrupted topic create or delete): "
+        "deleting it",
+        tp.DirName(), TopicTable::kFileName);
+    RETURN_IF_ERROR(logs_->Delete(tp));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status PartitionManager::OpenLogs(const TopicInfo& topic) {
@@ -33,10 +50,20 @@ absl::Status PartitionManager::CreateTopic(TopicInfo topic) {
   if (topics_->Get(topic.name).has_value()) {
     return absl::AlreadyExistsError(absl::StrCat("topic '", topic.name, "' already exists"));
   }
-  // Logs first: a crash in between leaves directories the next create reuses, never a topic
-  // whose partitions have no log.
-  RETURN_IF_ERROR(OpenLogs(topic));
-  RETURN_IF_ERROR(topics_->Create(topic));
+  // Logs first: a crash in between leaves directories of no topic, which the next start deletes
+  // (DeleteStrayLogs), never a topic whose partitions have no log. A failure rolls back, so a
+  // create is all or nothing.
+  absl::Status created = OpenLogs(topic);
+  if (created.ok()) created = topics_->Create(topic);
+  if (!created.ok()) {
+    for (int32_t p = 0; p < topic.partitions; ++p) {
+      absl::Status undone = logs_->Delete({topic.name, p});
+      if (!undone.ok() && !absl::IsNotFound(undone)) {
+        logging::Get("broker")->error("rolling back topic {}: {}", topic.name, undone.ToString());
+      }
+    }
+    return created;
+  }
   logging::Get("broker")->info("created topic {} with {} partitions", topic.name, topic.partitions);
   return absl::OkStatus();
 }

@@ -27,7 +27,8 @@ struct PartitionManagerOptions {
 
 class PartitionManager {
  public:
-  // Borrows both; they must outlive the manager. Opens the logs of every known topic.
+  // Borrows both; they must outlive the manager. Deletes every log that belongs to no topic of the
+  // table (an interrupted create or delete left it) and opens the logs of every known topic.
   static absl::StatusOr<std::unique_ptr<PartitionManager>> Create(
       storage::LogManager* logs, TopicTable* topics, const PartitionManagerOptions& options);
 
@@ -54,6 +55,8 @@ class PartitionManager {
       : logs_(logs), topics_(topics), options_(options) {}
 
   absl::Status OpenLogs(const TopicInfo& topic);
+  // Deletes the logs of partitions that no topic in the table has.
+  absl::Status DeleteStrayLogs();
 
   storage::LogManager* const logs_;
   TopicTable* const topics_;

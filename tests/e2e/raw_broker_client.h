@@ -81,10 +81,12 @@ class RawBrokerClient {
     return response.partitions(0).offset();
   }
 
-  // One fetch of the partition from `offset` (up to 1 MiB, no long poll).
-  v1::PartitionFetchResult Fetch(const std::string& topic, int64_t offset, int32_t partition = 0) {
+  // One fetch of the partition from `offset` (up to 1 MiB), waiting up to `max_wait_ms` for data.
+  v1::PartitionFetchResult Fetch(const std::string& topic, int64_t offset, int32_t partition = 0,
+                                 int32_t max_wait_ms = 0) {
     v1::FetchRequest request;
     request.set_max_bytes(1 << 20);
+    request.set_max_wait_ms(max_wait_ms);
     v1::PartitionFetch* p = request.add_partitions();
     p->set_topic(topic);
     p->set_partition(partition);

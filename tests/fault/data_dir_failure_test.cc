@@ -11,64 +11,13 @@
 #include <string>
 #include <vector>
 
-#include "tests/e2e/broker_process.h"
-#include "tests/e2e/raw_broker_client.h"
-#include "tests/storage/storage_test_util.h"
+#include "tests/fault/faulty_broker.h"
 
 namespace runnel {
 namespace {
 
-using storage::testing::TempDir;
-using testing::BrokerProcess;
-using testing::RawBrokerClient;
-
-// One record with value `value`.
-std::string Batch(const std::string& value) {
-  record::RecordBatchBuilder builder;
-  builder.Append(1000, "k", value);
-  return *builder.Build();
-}
-
-class DataDirFailureTest : public ::testing::Test {
- protected:
-  // Starts runneld with the shim failing `ops` ("fdatasync=5,...") on files whose path contains
-  // `path_part`, while the trigger file exists.
-  void StartFaultyBroker(const std::string& ops, const std::string& path_part, bool once) {
-    broker_ = std::make_unique<BrokerProcess>(dir_.Sub("data"));
-    const char* asan = std::getenv("ASAN_OPTIONS");
-    broker_->SetEnvironment({
-        std::string("LD_PRELOAD=") + RUNNEL_IO_FAULT_SHIM,
-        "RUNNEL_FAULT_TRIGGER=" + Trigger(),
-        "RUNNEL_FAULT_OPS=" + ops,
-        "RUNNEL_FAULT_PATH=" + path_part,
-        std::string("RUNNEL_FAULT_ONCE=") + (once ? "1" : "0"),
-        // The shim is loaded before ASan's runtime, which ASan refuses unless told.
-        std::string("ASAN_OPTIONS=") + (asan ? asan : "") + ":verify_asan_link_order=0",
-    });
-    ASSERT_TRUE(broker_->Start()) << broker_->output();
-    client_ = std::make_unique<RawBrokerClient>(broker_->address());
-  }
-
-  void StartPlainBroker() {
-    client_.reset();
-    broker_ = std::make_unique<BrokerProcess>(dir_.Sub("data"));
-    ASSERT_TRUE(broker_->Start()) << broker_->output();
-    client_ = std::make_unique<RawBrokerClient>(broker_->address());
-  }
-
-  std::string Trigger() const { return dir_.Sub("fault-trigger"); }
-  void FaultsOn() { std::ofstream(Trigger()).put('1'); }
-  void FaultsOff() { std::filesystem::remove(Trigger()); }
-  // What the shim failed: "op path errno" lines.
-  std::string InjectedFaults() const {
-    std::ifstream in(Trigger() + ".log");
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  }
-
-  TempDir dir_;
-  std::unique_ptr<BrokerProcess> broker_;
-  std::unique_ptr<RawBrokerClient> client_;
-};
+using testing::Batch;
+using DataDirFailureTest = testing::FaultyBrokerTest;
 
 // PostgreSQL's fsyncgate: after one failed fdatasync, a second one can return 0 although the
 // pages were dropped. The failed sync must fail its acknowledgement, and nothing after it may be

@@ -5,7 +5,9 @@
 // Environment:
 //   RUNNEL_FAULT_TRIGGER=PATH   faults are active while PATH exists
 //   RUNNEL_FAULT_OPS=op=errno,...  which calls fail and how: fdatasync, fsync, pwrite (pwrite64
-//                               too), e.g. "fdatasync=5,fsync=5" (EIO) or "pwrite=28" (ENOSPC)
+//                               too), e.g. "fdatasync=5,fsync=5" (EIO) or "pwrite=28" (ENOSPC);
+//                               errno -1 stalls the call until the trigger goes (at most 30 s)
+//                               and then lets it run: a slow disk
 //   RUNNEL_FAULT_PATH=TEXT      only descriptors whose path contains TEXT (default: all)
 //   RUNNEL_FAULT_ONCE=1         the first injected failure removes the trigger (one fault only)
 // Every injected failure appends one line "op path errno" to PATH.log, so a test can tell which
@@ -18,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 static int ErrnoFor(const char* op) {
@@ -37,6 +40,11 @@ static int ShouldFail(const char* op, int fd) {
   if (trigger == NULL || access(trigger, F_OK) != 0) return 0;
   const int err = ErrnoFor(op);
   if (err == 0) return 0;
+  if (err < 0) {  // a stall, not a failure
+    const struct timespec ms = {0, 1000 * 1000};
+    for (int i = 0; i < 30 * 1000 && access(trigger, F_OK) == 0; ++i) nanosleep(&ms, NULL);
+    return 0;
+  }
   char link[64];
   char path[4096];
   snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
