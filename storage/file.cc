@@ -4,15 +4,25 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "storage/file_hooks.h"
 
 namespace runnel::storage {
 namespace {
+
+std::atomic<FileHooks*> hooks{nullptr};
+
+// The errno the installed hooks inject for `op` on `path` (0 without hooks).
+int Injected(FileOp op, const std::string& path) {
+  FileHooks* h = hooks.load(std::memory_order_acquire);
+  return h == nullptr ? 0 : h->InjectedErrno(op, path);
+}
 
 absl::Status ErrnoError(std::string_view op, const std::string& path, int err) {
   const std::string message =
@@ -42,6 +52,8 @@ absl::Status SyncError(std::string_view op, const std::string& path, int err) {
 }
 
 }  // namespace
+
+void SetFileHooks(FileHooks* h) { hooks.store(h, std::memory_order_release); }
 
 std::string ErrnoText(int err) { return absl::StrCat(std::strerror(err), " (errno ", err, ")"); }
 
@@ -83,6 +95,7 @@ File::~File() {
 }
 
 absl::Status File::WriteAt(uint64_t offset, std::string_view data) const {
+  if (int err = Injected(FileOp::kWrite, path_)) return ErrnoError("write", path_, err);
   while (!data.empty()) {
     const ssize_t n = ::pwrite(fd_, data.data(), data.size(), static_cast<off_t>(offset));
     if (n < 0) {
@@ -127,6 +140,7 @@ absl::StatusOr<uint64_t> File::Size() const {
 }
 
 absl::Status File::Truncate(uint64_t size) const {
+  if (int err = Injected(FileOp::kTruncate, path_)) return ErrnoError("ftruncate", path_, err);
   if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) {
     return ErrnoError("ftruncate", path_, errno);
   }
@@ -134,7 +148,9 @@ absl::Status File::Truncate(uint64_t size) const {
 }
 
 absl::Status File::DataSync() const {
+  if (int err = Injected(FileOp::kSync, path_)) return SyncError("fdatasync", path_, err);
   if (::fdatasync(fd_) != 0) return SyncError("fdatasync", path_, errno);
+  if (FileHooks* h = hooks.load(std::memory_order_acquire)) h->FileSynced(fd_, path_);
   return absl::OkStatus();
 }
 
@@ -146,12 +162,15 @@ absl::Status File::Close() {
 }
 
 absl::Status SyncDirectory(const std::string& dir) {
+  if (int err = Injected(FileOp::kSyncDirectory, dir))
+    return SyncError("fsync directory", dir, err);
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return ErrnoError("open directory", dir, errno);
   const int rc = ::fsync(fd);
   const int err = errno;
   ::close(fd);
   if (rc != 0) return SyncError("fsync directory", dir, err);
+  if (FileHooks* h = hooks.load(std::memory_order_acquire)) h->DirectorySynced(dir);
   return absl::OkStatus();
 }
 
@@ -166,8 +185,15 @@ absl::Status WriteFileAtomically(const std::string& path, std::string_view conte
   }
   RETURN_IF_ERROR(RenameFile(tmp, path));
   if (!durable) return absl::OkStatus();
-  const size_t slash = path.rfind('/');
-  return SyncDirectory(slash == std::string::npos ? "." : path.substr(0, slash));
+  return SyncDirectory(ParentDirectory(path));
+}
+
+std::string ParentDirectory(const std::string& path) {
+  std::string p = path;
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  const size_t slash = p.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : p.substr(0, slash);
 }
 
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
@@ -179,6 +205,9 @@ absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
 }
 
 absl::Status RenameFile(const std::string& from, const std::string& to) {
+  if (int err = Injected(FileOp::kRename, from)) {
+    return ErrnoError(absl::StrCat("rename to ", to), from, err);
+  }
   if (::rename(from.c_str(), to.c_str()) != 0) {
     return ErrnoError(absl::StrCat("rename to ", to), from, errno);
   }
@@ -186,6 +215,7 @@ absl::Status RenameFile(const std::string& from, const std::string& to) {
 }
 
 absl::Status RemoveFile(const std::string& path) {
+  if (int err = Injected(FileOp::kRemove, path)) return ErrnoError("unlink", path, err);
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) return ErrnoError("unlink", path, errno);
   return absl::OkStatus();
 }

@@ -61,6 +61,9 @@ absl::Status RenameFile(const std::string& from, const std::string& to);
 absl::Status RemoveFile(const std::string& path);
 bool FileExists(const std::string& path);
 
+// The directory `path` is in ("." for a bare name).
+std::string ParentDirectory(const std::string& path);
+
 // "<errno text> (errno N)" for error messages.
 std::string ErrnoText(int err);
 

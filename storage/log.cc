@@ -108,9 +108,12 @@ absl::StatusOr<std::unique_ptr<Log>> Log::Open(const std::string& dir, const Log
                                                Flusher* flusher, Clock clock,
                                                LogOpenReport* report) {
   RETURN_IF_ERROR(config.Validate());
-  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+  const bool created = ::mkdir(dir.c_str(), 0755) == 0;
+  if (!created && errno != EEXIST) {
     return absl::InternalError(absl::StrCat(dir, ": mkdir failed: ", ErrnoText(errno)));
   }
+  // The new directory's entry in the data dir must be durable before anything in it can be.
+  if (created) RETURN_IF_ERROR(SyncDirectory(ParentDirectory(dir)));
   std::unique_ptr<Log> log(new Log(dir, config, flusher, std::move(clock)));
   LogOpenReport local_report;
   RETURN_IF_ERROR(log->LoadSegments(report != nullptr ? report : &local_report));

@@ -68,10 +68,12 @@ absl::Status LogManagerOptions::Validate() const {
 absl::StatusOr<std::unique_ptr<LogManager>> LogManager::Open(LogManagerOptions options) {
   RETURN_IF_ERROR(options.Validate());
   std::error_code ec;
-  std::filesystem::create_directories(options.data_dir, ec);
+  const bool created = std::filesystem::create_directories(options.data_dir, ec);
   if (ec) {
     return absl::InternalError(absl::StrCat(options.data_dir, ": cannot create: ", ec.message()));
   }
+  // A new data dir must stay after a power loss (its partitions' entries are synced in it).
+  if (created) RETURN_IF_ERROR(SyncDirectory(ParentDirectory(options.data_dir)));
   std::unique_ptr<LogManager> manager(new LogManager(std::move(options)));
   {
     MutexLock lock(&manager->mu_);
