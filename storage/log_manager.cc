@@ -167,13 +167,20 @@ absl::StatusOr<Log*> LogManager::GetOrCreate(const TopicPartition& tp) {
 void LogManager::Watch(const TopicPartition& tp, Log* log) {
   log->SetHighWatermarkListener([this, tp] {
     MutexLock lock(&listeners_mu_);
-    for (const HighWatermarkListener& listener : listeners_) listener(tp);
+    for (const auto& [handle, listener] : listeners_) listener(tp);
   });
 }
 
-void LogManager::AddHighWatermarkListener(HighWatermarkListener listener) {
+int LogManager::AddHighWatermarkListener(HighWatermarkListener listener) {
   MutexLock lock(&listeners_mu_);
-  listeners_.push_back(std::move(listener));
+  const int handle = next_listener_++;
+  listeners_[handle] = std::move(listener);
+  return handle;
+}
+
+void LogManager::RemoveHighWatermarkListener(int handle) {
+  MutexLock lock(&listeners_mu_);  // waits for a call in progress: they run under the lock
+  listeners_.erase(handle);
 }
 
 Log* LogManager::Get(const TopicPartition& tp) const {

@@ -83,8 +83,11 @@ class LogManager {
 
   using HighWatermarkListener = std::function<void(const TopicPartition&)>;
   // `listener` is called with a partition each time its high watermark grows (new data that
-  // consumers may read), on the syncing thread: it must only hand the news on.
-  void AddHighWatermarkListener(HighWatermarkListener listener);
+  // consumers may read), on the syncing thread: it must only hand the news on. Returns a handle
+  // for RemoveHighWatermarkListener, which an owner that goes away before the manager must call.
+  int AddHighWatermarkListener(HighWatermarkListener listener);
+  // Once this returns the listener is not running and is never called again.
+  void RemoveHighWatermarkListener(int handle);
 
   // One pass of flush.ms flushes, retention and compaction over every log.
   absl::Status RunMaintenance();
@@ -114,7 +117,8 @@ class LogManager {
   std::map<std::string, LogConfigOverrides> overrides_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> pending_removals_ ABSL_GUARDED_BY(mu_);  // "...-delete" paths
   Mutex listeners_mu_;
-  std::vector<HighWatermarkListener> listeners_ ABSL_GUARDED_BY(listeners_mu_);
+  std::map<int, HighWatermarkListener> listeners_ ABSL_GUARDED_BY(listeners_mu_);
+  int next_listener_ ABSL_GUARDED_BY(listeners_mu_) = 0;
   Mutex maintenance_mu_;  // one maintenance pass at a time
   Mutex stop_mu_;
   CondVar stop_cv_;

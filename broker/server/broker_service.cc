@@ -337,16 +337,19 @@ BrokerService::BrokerService(PartitionManager* partitions, ProducerIdAllocator* 
       identity_(identity) {
   // Parked fetches are woken when data becomes visible: when the high watermark grows (after the
   // sync), not when it is appended.
-  partitions_->logs().AddHighWatermarkListener([this](const storage::TopicPartition& tp) {
-    asio::post(*io_, [this, tp] {
-      std::erase_if(waiting_, [&tp](const std::shared_ptr<FetchCall>& call) {
-        return call->done() || (call->Interested(tp) && call->TryComplete(false));
+  listener_ =
+      partitions_->logs().AddHighWatermarkListener([this](const storage::TopicPartition& tp) {
+        asio::post(*io_, [this, tp] {
+          std::erase_if(waiting_, [&tp](const std::shared_ptr<FetchCall>& call) {
+            return call->done() || (call->Interested(tp) && call->TryComplete(false));
+          });
+        });
       });
-    });
-  });
 }
 
-BrokerService::~BrokerService() = default;
+// The flush thread may sync (and call the listener) until the storage is closed, after this
+// service and its io_context are gone.
+BrokerService::~BrokerService() { partitions_->logs().RemoveHighWatermarkListener(listener_); }
 
 void BrokerService::StopLongPolls() {
   std::promise<void> done;

@@ -93,6 +93,7 @@ class BrokerService final : public v1::Broker::CallbackService {
   // Fetches parked in a long poll, touched only on the io_context thread.
   std::vector<std::shared_ptr<FetchCall>> waiting_;
   bool stopping_ = false;  // io thread only
+  int listener_ = -1;      // of the partitions' high watermarks
 };
 
 }  // namespace runnel::broker

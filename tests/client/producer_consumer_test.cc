@@ -382,7 +382,9 @@ TEST_F(ProducerConsumerTest, ZeroTimeoutPollsStillDeliver) {
 TEST_F(ProducerConsumerTest, ACorruptStoredBatchIsReportedUntilSkipped) {
   CreateTopic("damaged", 1);
   {
-    auto producer = MakeProducer({{"linger.ms", "0"}});
+    // A long linger, so each Flush sends exactly the 10 records before it as one batch (with
+    // linger.ms 0 the first record of a round could leave alone, as a batch of its own).
+    auto producer = MakeProducer({{"linger.ms", "60000"}});
     for (int i = 0; i < 3; ++i) {
       // Three batches of 10 records: offsets 0-9, 10-19, 20-29.
       for (int j = 0; j < 10; ++j) {
