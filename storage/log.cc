@@ -262,6 +262,10 @@ absl::StatusOr<AppendResult> Log::Append(std::string batch, DurableCallback on_d
   return result;
 }
 
+void Log::WhenDurable(int64_t end_offset, DurableCallback done) {
+  flusher_->RequestFlush(this, end_offset, std::move(done));
+}
+
 absl::Status Log::RollLocked(int64_t next_offset) {
   // The closed segment is synced and its indexes written by the flush thread, not here: a roll
   // must not stall appends for the seconds a 1 GiB fdatasync can take. Until that is done, its

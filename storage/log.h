@@ -63,6 +63,10 @@ class Log {
   // thread) once the batch is on disk, or with the sync error.
   absl::StatusOr<AppendResult> Append(std::string batch, DurableCallback on_durable = {});
 
+  // Calls `done` (on the flush thread, or with the sync error) once everything below `end_offset`
+  // is durable — at once if it already is.
+  void WhenDurable(int64_t end_offset, DurableCallback done);
+
   // Whole stored batches starting with the one holding `offset`, at most `max_bytes` unless the
   // first batch alone is larger (it is returned whole, like Kafka), and none at or past `limit`.
   // Empty at the limit (also between the high watermark and the log end); OutOfRange for an

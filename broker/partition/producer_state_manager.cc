@@ -29,7 +29,7 @@ std::optional<ProducerStateSnapshot> ReadSnapshot(const storage::Log& log) {
   const std::string path = SnapshotPath(log);
   if (!storage::FileExists(path)) return std::nullopt;
   auto warn = [&path](absl::string_view why) {
-    logging::Get("broker")->warn("{}: ignored ({}); producer state rebuilt from the active segment",
+    logging::Get("broker")->warn("{}: ignored ({}); producer state rebuilt from the whole log",
                                  path, std::string(why));
   };
   absl::StatusOr<std::string> bytes = storage::ReadWholeFile(path);
@@ -88,7 +88,8 @@ absl::Status ScanLog(const storage::Log& log, int64_t from, ProducerStateTable* 
 
 absl::StatusOr<ProducerStateTable> LoadProducerState(const storage::Log& log) {
   ProducerStateTable table;
-  int64_t from = log.active_segment_base_offset();
+  // Without a snapshot the whole log is scanned: a producer's batches may lie in any segment.
+  int64_t from = log.start_offset();
   if (std::optional<ProducerStateSnapshot> snapshot = ReadSnapshot(log)) {
     table = std::move(snapshot->table);
     from = snapshot->end_offset;
@@ -98,6 +99,29 @@ absl::StatusOr<ProducerStateTable> LoadProducerState(const storage::Log& log) {
   logging::Get("broker")->debug("log {}: producer state of {} producers loaded (scanned from {})",
                                 log.dir(), table.producers().size(), from);
   return table;
+}
+
+std::shared_ptr<ProducerStateManager::Partition> ProducerStateManager::FindPartition(
+    const storage::TopicPartition& tp) {
+  MutexLock lock(&mu_);
+  auto it = partitions_.find(tp);
+  return it == partitions_.end() ? nullptr : it->second;
+}
+
+void ProducerStateManager::MaybeSnapshotLocked(Partition* partition) {
+  storage::Log* log = partition->log;
+  const int64_t segment = log->active_segment_base_offset();
+  if (!partition->loaded || segment == partition->snapshot_segment) return;
+  partition->snapshot_segment = segment;
+  const int64_t end = log->end_offset();
+  std::string bytes = EncodeProducerStateSnapshot(partition->table, end);
+  log->WhenDurable(end, [path = SnapshotPath(*log), bytes = std::move(bytes)](absl::Status s) {
+    if (s.ok()) s = storage::WriteFileAtomically(path, bytes, /*durable=*/false);
+    if (!s.ok()) {
+      logging::Get("broker")->warn("{}: producer state snapshot at a roll not written: {}", path,
+                                   s.ToString());
+    }
+  });
 }
 
 std::shared_ptr<ProducerStateManager::Partition> ProducerStateManager::GetPartition(
@@ -114,6 +138,11 @@ absl::StatusOr<BatchAppend> ProducerStateManager::Append(const storage::TopicPar
   ASSIGN_OR_RETURN(const BatchSequence sequence, BatchSequence::FromBatch(view));
   if (sequence.producer_id < 0) {
     ASSIGN_OR_RETURN(const storage::AppendResult result, log->Append(std::move(batch)));
+    // A roll by a plain batch must snapshot the idempotent producers of the older segments too.
+    if (const std::shared_ptr<Partition> partition = FindPartition(tp)) {
+      MutexLock lock(&partition->mu);
+      if (partition->log == log) MaybeSnapshotLocked(partition.get());
+    }
     return BatchAppend{result, false};
   }
   return AppendIdempotent(tp, log, std::move(batch), sequence);
@@ -134,6 +163,7 @@ absl::StatusOr<BatchAppend> ProducerStateManager::AppendIdempotent(
     partition->table = *std::move(table);
     partition->log = log;
     partition->loaded = true;
+    partition->snapshot_segment = log->active_segment_base_offset();
   }
   ASSIGN_OR_RETURN(const std::optional<ProducerBatch> original, partition->table.Check(sequence));
   if (original.has_value()) {
@@ -146,6 +176,7 @@ absl::StatusOr<BatchAppend> ProducerStateManager::AppendIdempotent(
   }
   ASSIGN_OR_RETURN(const storage::AppendResult result, log->Append(std::move(batch)));
   partition->table.Record(sequence, result.base_offset, result.last_offset);
+  MaybeSnapshotLocked(partition.get());
   return BatchAppend{result, false};
 }
 

@@ -5,9 +5,12 @@
 //
 // A partition's state is loaded on first use: the `producer-state` snapshot of its directory
 // when there is a valid one (producer_state_snapshot.h), then the batch headers of the log from
-// the snapshot's end offset (or, without a usable snapshot, from the active segment's base
-// offset) to the log end. So without a snapshot a producer whose last batch lies in an older
-// segment is treated as new. Snapshots are written by WriteSnapshots at clean shutdown.
+// the snapshot's end offset (or, without a usable snapshot, from the log start) to the log end.
+// Snapshots are written at every segment roll of a partition whose state is loaded (once the
+// data they cover is durable, so a power loss cannot leave a snapshot describing batches the log
+// lost; the file is replaced atomically but not synced: an older one is as good, only the scan
+// after it is longer) and durably by WriteSnapshots at clean shutdown. So a producer whose
+// batches all lie in older segments is still known after a kill -9.
 //
 // Thread-safety: all methods may be called from any thread. Each partition has a mutex held
 // across check, append and record, so two Produce streams writing to one partition cannot both
@@ -66,10 +69,20 @@ class ProducerStateManager {
     storage::Log* log ABSL_GUARDED_BY(mu) = nullptr;  // the log `table` describes
     bool loaded ABSL_GUARDED_BY(mu) = false;
     ProducerStateTable table ABSL_GUARDED_BY(mu);
+    // The log's active segment when the last snapshot was taken (or the state loaded): a roll
+    // since makes the next append take one.
+    int64_t snapshot_segment ABSL_GUARDED_BY(mu) = -1;
   };
 
   // shared_ptr: an Append in progress keeps its partition alive while Drop removes it.
   std::shared_ptr<Partition> GetPartition(const storage::TopicPartition& tp);
+  // nullptr if `tp` has no state.
+  std::shared_ptr<Partition> FindPartition(const storage::TopicPartition& tp);
+  // After an append: if the log rolled since the last snapshot, asks for one to be written once
+  // the log is durable up to its current end (the table covers every idempotent batch below it:
+  // they are appended and recorded under `partition->mu`).
+  static void MaybeSnapshotLocked(Partition* partition)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(partition->mu);
   absl::StatusOr<BatchAppend> AppendIdempotent(const storage::TopicPartition& tp, storage::Log* log,
                                                std::string batch, const BatchSequence& sequence);
 

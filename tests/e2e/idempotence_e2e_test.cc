@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <set>
+#include <thread>
 
 #include "common/record/batch_builder.h"
 #include "tests/e2e/broker_process.h"
@@ -125,6 +126,42 @@ TEST_F(IdempotenceE2ETest, ARepeatedBatchIsStoredOnceAcrossRestarts) {
   EXPECT_EQ(LatestOffset("orders"), 7);
   EXPECT_EQ(Values("orders"),
             (std::vector<std::string>{"a-0", "a-1", "a-2", "b-0", "b-1", "c-0", "c-1"}));
+}
+
+// Reproduced before: producer state was snapshotted only at clean shutdown and, without a
+// snapshot, rebuilt from the active segment alone; so after a kill -9 a producer whose batches all
+// lay in older segments was unknown, and the retry of an acknowledged batch was stored again.
+TEST_F(IdempotenceE2ETest, RetriesAfterAKill9AreDuplicatesWhenTheBatchesLieInOlderSegments) {
+  StartBroker();
+  client_->CreateTopic("spans", 1, {{"segment.bytes", "1000"}});
+  const int64_t producer = InitProducerId();
+  std::vector<std::string> sent;
+  std::vector<int64_t> offsets;
+  for (int b = 0; b < 5; ++b) {
+    sent.push_back(IdempotentBatch(producer, b * 3, 3, "p" + std::to_string(b)));
+    const v1::PartitionProduceResult result = Produce("spans", sent.back());
+    ASSERT_EQ(result.error().code(), v1::NONE) << result.error().message();
+    offsets.push_back(result.base_offset());
+  }
+  // Plain batches roll the log past every segment holding the producer's batches.
+  for (int i = 0; i < 12; ++i) {
+    ASSERT_EQ(Produce("spans", storage::testing::MakeBatch(5, 2000, "plain")).error().code(),
+              v1::NONE);
+  }
+  const int64_t end = LatestOffset("spans");
+  const std::string snapshot = dir_.Sub("data/spans-0/producer-state");
+  for (int i = 0; i < 200 && !std::filesystem::exists(snapshot); ++i) {  // written after a sync
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(std::filesystem::exists(snapshot)) << "no producer state snapshot after the rolls";
+
+  RestartBroker(/*kill=*/true);
+  for (int b = 4; b >= 0; --b) {  // every one of the last 5 batches is known
+    const v1::PartitionProduceResult retry = Produce("spans", sent[b]);
+    EXPECT_EQ(retry.error().code(), v1::NONE) << retry.error().message();
+    EXPECT_EQ(retry.base_offset(), offsets[b]) << "batch " << b << " stored again";
+  }
+  EXPECT_EQ(LatestOffset("spans"), end);
 }
 
 TEST_F(IdempotenceE2ETest, ASequenceGapIsRefusedAndNothingStored) {

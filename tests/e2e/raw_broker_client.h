@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,11 +34,13 @@ class RawBrokerClient {
   v1::Broker::Stub& broker() { return *broker_; }
 
   // Creates a topic (failing the test unless the broker says NONE).
-  void CreateTopic(const std::string& name, int partitions = 1) {
+  void CreateTopic(const std::string& name, int partitions = 1,
+                   const std::map<std::string, std::string>& configs = {}) {
     v1::CreateTopicsRequest request;
     v1::NewTopic* topic = request.add_topics();
     topic->set_name(name);
     topic->set_partitions(partitions);
+    topic->mutable_configs()->insert(configs.begin(), configs.end());
     v1::CreateTopicsResponse response;
     ASSERT_TRUE(admin_->CreateTopics(Context().get(), request, &response).ok());
     ASSERT_EQ(response.topics(0).error().code(), v1::NONE) << response.topics(0).error().message();
