@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <map>
 #include <optional>
 
@@ -12,6 +13,16 @@
 
 namespace runnel::broker {
 namespace {
+
+// The topic config a TOML key of kLogDefaultSettings sets, nullptr for other keys.
+const char* LogDefaultFor(const std::string& toml_key) {
+  for (const auto& [flag, topic_config] : kLogDefaultSettings) {
+    std::string key = flag;
+    std::replace(key.begin(), key.end(), '-', '_');
+    if (key == toml_key) return topic_config;
+  }
+  return nullptr;
+}
 
 absl::Status ApplyToml(const std::string& path, BrokerOptions* o) {
   toml::table table;
@@ -47,6 +58,14 @@ absl::Status ApplyToml(const std::string& path, BrokerOptions* o) {
        : name == "group_session_timeout_ms" ? o->group_session_timeout_ms
                                             : o->group_heartbeat_interval_ms) =
           static_cast<int32_t>(*v);
+    } else if (const char* topic_config = LogDefaultFor(name)) {
+      if (const auto i = node.value<int64_t>()) {
+        o->log_defaults[topic_config] = absl::StrCat(*i);
+      } else if (const auto s = node.value<std::string>()) {
+        o->log_defaults[topic_config] = *s;
+      } else {
+        return bad("an integer or a string");
+      }
     } else if (name == "auto_create_topics_enable") {
       const auto v = node.value<bool>();
       if (!v) return bad("true or false");
@@ -88,7 +107,28 @@ absl::Status BrokerOptions::Validate() const {
         "--peers: clustering is not available yet (it arrives with the replication issue); "
         "run without --peers for a single node");
   }
+  RETURN_IF_ERROR(LogDefaults().status());
   return logging::ParseLevel(log_level).status();
+}
+
+absl::StatusOr<storage::LogConfig> BrokerOptions::LogDefaults() const {
+  for (const auto& [name, value] : log_defaults) {
+    absl::StatusOr<storage::LogConfigOverrides> one =
+        storage::ParseLogConfigOverrides({{name, value}});
+    if (!one.ok()) {
+      for (const auto& [flag, topic_config] : kLogDefaultSettings) {
+        if (name == topic_config) {
+          return absl::InvalidArgumentError(absl::StrCat("--", flag, ": ", one.status().message()));
+        }
+      }
+      return one.status();
+    }
+  }
+  ASSIGN_OR_RETURN(const storage::LogConfigOverrides overrides,
+                   storage::ParseLogConfigOverrides(log_defaults));
+  const storage::LogConfig config = overrides.ApplyTo(storage::LogConfig{});
+  RETURN_IF_ERROR(config.Validate());
+  return config;
 }
 
 absl::StatusOr<BrokerOptions> ParseBrokerOptions(int argc, const char* const* argv, bool* help,
@@ -99,6 +139,7 @@ absl::StatusOr<BrokerOptions> ParseBrokerOptions(int argc, const char* const* ar
   std::optional<int32_t> node_id, num_partitions, offsets_partitions, session_timeout,
       heartbeat_interval;
   std::optional<bool> auto_create;
+  std::map<std::string, std::optional<std::string>> log_flags;  // topic config -> flag value
   app.add_option("--data-dir", data_dir, "data directory (default ./data)");
   app.add_option("--grpc-addr", grpc_addr,
                  "gRPC listen address HOST:PORT (default 127.0.0.1:7070)");
@@ -118,6 +159,10 @@ absl::StatusOr<BrokerOptions> ParseBrokerOptions(int argc, const char* const* ar
                  "how often consumer-group members heartbeat (default 5000)");
   app.add_option("--auto-create-topics", auto_create,
                  "create unknown topics on produce (true/false)");
+  for (const auto& [flag, topic_config] : kLogDefaultSettings) {
+    app.add_option(absl::StrCat("--", flag), log_flags[topic_config],
+                   absl::StrCat("default ", topic_config, " of every topic"));
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -140,6 +185,9 @@ absl::StatusOr<BrokerOptions> ParseBrokerOptions(int argc, const char* const* ar
   if (offsets_partitions) o.offsets_topic_partitions = *offsets_partitions;
   if (session_timeout) o.group_session_timeout_ms = *session_timeout;
   if (heartbeat_interval) o.group_heartbeat_interval_ms = *heartbeat_interval;
+  for (const auto& [topic_config, value] : log_flags) {
+    if (value) o.log_defaults[topic_config] = *value;
+  }
   RETURN_IF_ERROR(o.Validate());
   return o;
 }

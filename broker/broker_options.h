@@ -2,9 +2,11 @@
 // instead of '-', in a TOML file given by --config. Flags win over the file; defaults are here.
 #pragma once
 
+#include <map>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "storage/log_config.h"
 
 namespace runnel::broker {
 
@@ -21,8 +23,21 @@ struct BrokerOptions {
   // Consumer-group members: the broker decides, as in Kafka's consumer protocol.
   int32_t group_session_timeout_ms = 45000;    // group.consumer.session.timeout.ms
   int32_t group_heartbeat_interval_ms = 5000;  // group.consumer.heartbeat.interval.ms
+  // Broker-wide topic defaults (Kafka's log.retention.ms and friends, kLogDefaultSettings), by
+  // topic config name ("retention.ms" -> "86400000"); a topic's own configs override them.
+  std::map<std::string, std::string> log_defaults;
 
   absl::Status Validate() const;
+  // The LogConfig every topic starts from: Runnel's defaults with log_defaults applied.
+  absl::StatusOr<storage::LogConfig> LogDefaults() const;
+};
+
+// The broker settings that set topic defaults: flag/TOML name (without "--", '_' in TOML) and the
+// topic config it sets (Kafka's broker names: log.retention.ms, log.roll.ms, ...).
+inline constexpr std::pair<const char*, const char*> kLogDefaultSettings[] = {
+    {"log-retention-ms", "retention.ms"},     {"log-retention-bytes", "retention.bytes"},
+    {"log-segment-bytes", "segment.bytes"},   {"log-roll-ms", "segment.ms"},
+    {"log-cleanup-policy", "cleanup.policy"}, {"message-max-bytes", "max.message.bytes"},
 };
 
 // Parses argv (and the --config file it names). Returns InvalidArgument naming the bad flag or

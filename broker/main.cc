@@ -100,8 +100,19 @@ int Run(int argc, char** argv) {
   auto lock_fd = LockDataDir(options->data_dir);
   if (!lock_fd.ok()) return Fail("cannot start", lock_fd.status());
 
+  // The topic table first, so every log opens with its topic's config, and maintenance starts
+  // only once everything is set up (a pass with the defaults could delete a compacted topic's
+  // segments by retention).
+  auto topics = TopicTable::Open(options->data_dir);
+  if (!topics.ok()) return Fail("cannot read topic metadata", topics.status());
   storage::LogManagerOptions log_options;
   log_options.data_dir = options->data_dir;
+  log_options.defaults = *options->LogDefaults();  // checked by Validate
+  for (const TopicInfo& topic : topics->List()) {
+    auto overrides = storage::ParseLogConfigOverrides(topic.configs);
+    if (!overrides.ok()) return Fail("cannot read topic metadata", overrides.status());
+    log_options.topic_overrides[topic.name] = *overrides;
+  }
   auto logs = storage::LogManager::Open(log_options);
   if (!logs.ok()) return Fail("cannot open the data dir", logs.status());
   // A failed sync or write takes the data dir offline (storage/data_dir_failure.h); with one
@@ -115,8 +126,6 @@ int Run(int argc, char** argv) {
     }
     ::kill(::getpid(), SIGTERM);  // taken by the sigwait below
   });
-  auto topics = TopicTable::Open(options->data_dir);
-  if (!topics.ok()) return Fail("cannot read topic metadata", topics.status());
   auto partitions = PartitionManager::Create(logs->get(), &*topics,
                                              {.auto_create_topics = options->auto_create_topics,
                                               .num_partitions = options->num_partitions});
@@ -140,6 +149,7 @@ int Run(int argc, char** argv) {
     return Fail("cannot load consumer groups and committed offsets", s);
   }
   GroupsService groups_service(&coordinator, &offsets);
+  (*logs)->StartMaintenance();
 
   grpc::ServerBuilder builder;
   int port = 0;

@@ -80,19 +80,24 @@ absl::StatusOr<std::unique_ptr<LogManager>> LogManager::Open(LogManagerOptions o
     manager->overrides_ = manager->options_.topic_overrides;
   }
   RETURN_IF_ERROR(manager->OpenAll());
-  if (manager->options_.maintenance_interval_ms > 0) {
-    manager->maintenance_ = std::thread([m = manager.get()] { m->MaintenanceLoop(); });
-  }
   return manager;
 }
 
+void LogManager::StartMaintenance() {
+  MutexLock lock(&stop_mu_);
+  if (options_.maintenance_interval_ms <= 0 || stopping_ || maintenance_.joinable()) return;
+  maintenance_ = std::thread([this] { MaintenanceLoop(); });
+}
+
 void LogManager::StopMaintenance() {
+  std::thread maintenance;
   {
     MutexLock lock(&stop_mu_);
     stopping_ = true;
     stop_cv_.SignalAll();
+    maintenance.swap(maintenance_);
   }
-  if (maintenance_.joinable()) maintenance_.join();
+  if (maintenance.joinable()) maintenance.join();
 }
 
 LogManager::~LogManager() {

@@ -58,9 +58,15 @@ struct LogManagerOptions {
 
 class LogManager {
  public:
-  // Opens every partition directory of the data dir; directories a deletion renamed
-  // (`...-delete`) are not opened but queued for removal.
+  // Opens every partition directory of the data dir with its topic's config (defaults plus
+  // `topic_overrides`); directories a deletion renamed (`...-delete`) are not opened but queued
+  // for removal. Maintenance does not run until StartMaintenance().
   static absl::StatusOr<std::unique_ptr<LogManager>> Open(LogManagerOptions options);
+
+  // Starts the maintenance thread (every maintenance_interval_ms; none if that is <= 0). Call it
+  // once every topic's overrides are in place: a pass with the defaults could apply delete-policy
+  // retention to a compacted topic. Idempotent.
+  void StartMaintenance();
 
   static constexpr char kDeletedSuffix[] = "-delete";
   // Stops maintenance. Logs not Close()d are left as after a crash (recovered on next open).
@@ -123,7 +129,7 @@ class LogManager {
   Mutex stop_mu_;
   CondVar stop_cv_;
   bool stopping_ ABSL_GUARDED_BY(stop_mu_) = false;
-  std::thread maintenance_;
+  std::thread maintenance_ ABSL_GUARDED_BY(stop_mu_);
 };
 
 }  // namespace runnel::storage

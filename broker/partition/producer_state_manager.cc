@@ -108,18 +108,29 @@ std::shared_ptr<ProducerStateManager::Partition> ProducerStateManager::FindParti
   return it == partitions_.end() ? nullptr : it->second;
 }
 
-void ProducerStateManager::MaybeSnapshotLocked(Partition* partition) {
+absl::Status ProducerStateManager::WriteSnapshotFile(Partition* partition, const storage::Log& log,
+                                                     int64_t end, const std::string& bytes,
+                                                     bool durable) {
+  MutexLock lock(&partition->file_mu);
+  if (end < partition->written_end) return absl::OkStatus();
+  RETURN_IF_ERROR(storage::WriteFileAtomically(SnapshotPath(log), bytes, durable));
+  partition->written_end = end;
+  return absl::OkStatus();
+}
+
+void ProducerStateManager::MaybeSnapshotLocked(const std::shared_ptr<Partition>& partition) {
   storage::Log* log = partition->log;
   const int64_t segment = log->active_segment_base_offset();
   if (!partition->loaded || segment == partition->snapshot_segment) return;
   partition->snapshot_segment = segment;
   const int64_t end = log->end_offset();
   std::string bytes = EncodeProducerStateSnapshot(partition->table, end);
-  log->WhenDurable(end, [path = SnapshotPath(*log), bytes = std::move(bytes)](absl::Status s) {
-    if (s.ok()) s = storage::WriteFileAtomically(path, bytes, /*durable=*/false);
+  // The log outlives its queued durability callbacks (~Log drains them).
+  log->WhenDurable(end, [partition, log, end, bytes = std::move(bytes)](absl::Status s) {
+    if (s.ok()) s = WriteSnapshotFile(partition.get(), *log, end, bytes, /*durable=*/false);
     if (!s.ok()) {
-      logging::Get("broker")->warn("{}: producer state snapshot at a roll not written: {}", path,
-                                   s.ToString());
+      logging::Get("broker")->warn("log {}: producer state snapshot at a roll not written: {}",
+                                   log->dir(), s.ToString());
     }
   });
 }
@@ -141,7 +152,7 @@ absl::StatusOr<BatchAppend> ProducerStateManager::Append(const storage::TopicPar
     // A roll by a plain batch must snapshot the idempotent producers of the older segments too.
     if (const std::shared_ptr<Partition> partition = FindPartition(tp)) {
       MutexLock lock(&partition->mu);
-      if (partition->log == log) MaybeSnapshotLocked(partition.get());
+      if (partition->log == log) MaybeSnapshotLocked(partition);
     }
     return BatchAppend{result, false};
   }
@@ -176,7 +187,7 @@ absl::StatusOr<BatchAppend> ProducerStateManager::AppendIdempotent(
   }
   ASSIGN_OR_RETURN(const storage::AppendResult result, log->Append(std::move(batch)));
   partition->table.Record(sequence, result.base_offset, result.last_offset);
-  MaybeSnapshotLocked(partition.get());
+  MaybeSnapshotLocked(partition);
   return BatchAppend{result, false};
 }
 
@@ -199,8 +210,9 @@ absl::Status ProducerStateManager::WriteSnapshots() {
     const int64_t end = log->end_offset();
     absl::Status written = log->Flush(end);
     if (written.ok()) {
-      written = storage::WriteFileAtomically(SnapshotPath(*log),
-                                             EncodeProducerStateSnapshot(partition->table, end));
+      written = WriteSnapshotFile(partition.get(), *log, end,
+                                  EncodeProducerStateSnapshot(partition->table, end),
+                                  /*durable=*/true);
     }
     if (!written.ok()) {
       logging::Get("broker")->error("log {}: producer state snapshot not written: {}", log->dir(),

@@ -72,7 +72,15 @@ class ProducerStateManager {
     // The log's active segment when the last snapshot was taken (or the state loaded): a roll
     // since makes the next append take one.
     int64_t snapshot_segment ABSL_GUARDED_BY(mu) = -1;
+    // Serialises writes of the snapshot file (a roll's, on the flush thread, and WriteSnapshots);
+    // a write older than the last one written is skipped.
+    Mutex file_mu;
+    int64_t written_end ABSL_GUARDED_BY(file_mu) = -1;
   };
+  // Replaces `log`'s snapshot file with `bytes` (covering offsets below `end`) unless a newer one
+  // was written.
+  static absl::Status WriteSnapshotFile(Partition* partition, const storage::Log& log, int64_t end,
+                                        const std::string& bytes, bool durable);
 
   // shared_ptr: an Append in progress keeps its partition alive while Drop removes it.
   std::shared_ptr<Partition> GetPartition(const storage::TopicPartition& tp);
@@ -81,7 +89,7 @@ class ProducerStateManager {
   // After an append: if the log rolled since the last snapshot, asks for one to be written once
   // the log is durable up to its current end (the table covers every idempotent batch below it:
   // they are appended and recorded under `partition->mu`).
-  static void MaybeSnapshotLocked(Partition* partition)
+  static void MaybeSnapshotLocked(const std::shared_ptr<Partition>& partition)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(partition->mu);
   absl::StatusOr<BatchAppend> AppendIdempotent(const storage::TopicPartition& tp, storage::Log* log,
                                                std::string batch, const BatchSequence& sequence);

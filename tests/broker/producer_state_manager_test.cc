@@ -89,6 +89,7 @@ TEST_F(ProducerStateManagerTest, ASnapshotCoversProducersWhoseBatchesAreInOlderS
     ExpectAt(Send(&manager, 2, 0), 3, false);  // the active segment
     ASSERT_TRUE(manager.WriteSnapshots().ok());
   }
+  flusher_.Drain(log_.get());
   EXPECT_TRUE(storage::FileExists(dir_.Sub("t-0/producer-state")));
   CloseAndReopen(true);
   auto table = LoadProducerState(*log_);
@@ -100,7 +101,7 @@ TEST_F(ProducerStateManagerTest, ASnapshotCoversProducersWhoseBatchesAreInOlderS
   ExpectAt(Send(&manager, 1, 3), 6, false);
 }
 
-TEST_F(ProducerStateManagerTest, ACorruptSnapshotIsIgnoredAndTheActiveSegmentScanned) {
+TEST_F(ProducerStateManagerTest, ACorruptSnapshotIsIgnoredAndTheWholeLogScanned) {
   OpenLog(/*one_batch_per_segment=*/true);
   {
     ProducerStateManager manager;
@@ -108,6 +109,7 @@ TEST_F(ProducerStateManagerTest, ACorruptSnapshotIsIgnoredAndTheActiveSegmentSca
     ExpectAt(Send(&manager, 2, 0), 3, false);
     ASSERT_TRUE(manager.WriteSnapshots().ok());
   }
+  flusher_.Drain(log_.get());  // no snapshot written at a roll may land after the damage
   const std::string path = dir_.Sub("t-0/producer-state");
   std::string bytes = *storage::ReadWholeFile(path);
   bytes[bytes.size() - 1] ^= 0x01;
@@ -115,12 +117,11 @@ TEST_F(ProducerStateManagerTest, ACorruptSnapshotIsIgnoredAndTheActiveSegmentSca
   CloseAndReopen(true);
   auto table = LoadProducerState(*log_);
   ASSERT_TRUE(table.ok()) << table.status();
-  ASSERT_EQ(table->producers().size(), 1u);  // only what the active segment holds
-  EXPECT_TRUE(table->producers().contains(2));
+  EXPECT_EQ(table->producers().size(), 2u);
   ProducerStateManager manager;
   ExpectAt(Send(&manager, 2, 0), 3, true);
-  // Producer 1's only batch is in an older segment: without the snapshot it counts as new.
-  ExpectAt(Send(&manager, 1, 0), 6, false);
+  // Producer 1's only batch is in an older segment: the scan of the whole log still finds it.
+  ExpectAt(Send(&manager, 1, 0), 0, true);
 }
 
 TEST_F(ProducerStateManagerTest, AfterACrashTheScanFindsWhatTheSnapshotMisses) {

@@ -39,5 +39,35 @@ TEST(RunneldFlagsTest, UnknownFlagsAndConfigKeysAreRefusedByName) {
   EXPECT_NE(r.out.find("--config " + config), std::string::npos) << r.out;
 }
 
+// Broker-wide topic defaults (Kafka's log.retention.ms, log.segment.bytes, ...), from flags or the
+// TOML file (flags win); a topic's own config still overrides them; bad values name the setting.
+TEST(RunneldFlagsTest, BrokerWideTopicDefaultsComeFromFlagsAndTheConfigFile) {
+  TempDir dir;
+  const std::string config = dir.Sub("runneld.toml");
+  std::ofstream(config) << "log_retention_ms = 3600000\nlog_segment_bytes = 1048576\n"
+                        << "log_cleanup_policy = \"compact\"\n";
+  testing::BrokerProcess broker(dir.Sub("data"),
+                                {"--config", config, "--log-segment-bytes", "2097152"});
+  ASSERT_TRUE(broker.Start()) << broker.output();
+  const std::string b = "--brokers " + broker.address() + " ";
+  ASSERT_EQ(testing::RunRunnel(b + "topic create plain").exit_code, 0);
+  ASSERT_EQ(testing::RunRunnel(b + "topic create own --config retention.ms=1000").exit_code, 0);
+  auto r = testing::RunRunnel(b + "topic describe plain");
+  EXPECT_NE(r.out.find("retention.ms            3600000              default"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("segment.bytes           2097152              default"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("cleanup.policy          compact              default"), std::string::npos)
+      << r.out;
+  r = testing::RunRunnel(b + "topic describe own");
+  EXPECT_NE(r.out.find("retention.ms            1000                 topic"), std::string::npos)
+      << r.out;
+
+  r = RunCommand(Runneld("--data-dir " + dir.Sub("d2") + " --log-retention-ms soon"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("--log-retention-ms: "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("soon"), std::string::npos) << r.out;
+}
+
 }  // namespace
 }  // namespace runnel

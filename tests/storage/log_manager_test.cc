@@ -4,7 +4,9 @@
 
 #include <atomic>
 
+#include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include "tests/storage/storage_test_util.h"
 
@@ -62,6 +64,40 @@ TEST(LogManagerTest, ReopensEveryPartitionWithItsData) {
   EXPECT_EQ(manager->Get({"other", 0}), nullptr);
   EXPECT_FALSE(std::filesystem::exists(dir.Sub("other-0")));
   EXPECT_EQ(manager->Delete({"other", 0}).code(), absl::StatusCode::kNotFound);
+}
+
+// Reproduced before: Open started maintenance at once, so a pass could run with the defaults
+// (delete policy, 7-day retention) over a compacted topic whose overrides the broker had not
+// applied yet, and delete its old segments (committed offsets, changelogs). Now nothing runs until
+// StartMaintenance, which the broker calls once every topic's configs are in place. (The sleeps
+// give a wrongly started thread 100 passes; nothing is asserted about time.)
+TEST(LogManagerTest, NoMaintenancePassRunsBeforeStartMaintenance) {
+  TempDir dir;
+  const LogConfigOverrides compacted =
+      *ParseLogConfigOverrides({{"cleanup.policy", "compact"}, {"segment.bytes", "1000"}});
+  {
+    LogManagerOptions options = Options(dir.path());
+    options.topic_overrides["c"] = compacted;
+    auto manager = *LogManager::Open(options);
+    Log* log = *manager->GetOrCreate({"c", 0});
+    // Timestamps of 1970: far past the default retention.
+    for (int i = 0; i < 30; ++i) ASSERT_TRUE(log->Append(MakeBatch(3, 1000 + i, "old")).ok());
+    ASSERT_TRUE(manager->Close().ok());
+  }
+  LogManagerOptions options = Options(dir.path());  // overrides not known yet, as at a start
+  options.maintenance_interval_ms = 1;
+  auto manager = *LogManager::Open(options);
+  Log* log = manager->Get({"c", 0});
+  ASSERT_NE(log, nullptr);
+  const size_t segments = log->segment_count();
+  ASSERT_GT(segments, 3u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(log->segment_count(), segments);
+  EXPECT_EQ(log->start_offset(), 0);
+  ASSERT_TRUE(manager->SetTopicOverrides("c", compacted).ok());
+  manager->StartMaintenance();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(log->start_offset(), 0);  // compacted, not deleted by retention
 }
 
 TEST(LogManagerTest, TopicOverridesApplyToOpenAndNewLogsAndDriveMaintenance) {
