@@ -58,6 +58,14 @@ absl::Status ApplyToml(const std::string& path, BrokerOptions* o) {
        : name == "group_session_timeout_ms" ? o->group_session_timeout_ms
                                             : o->group_heartbeat_interval_ms) =
           static_cast<int32_t>(*v);
+    } else if (name == "max_partitions_per_topic" || name == "max_partitions") {
+      const auto v = node.value<int64_t>();
+      if (!v) return bad("an integer");
+      if (name == "max_partitions") {
+        o->max_partitions = *v;
+      } else {
+        o->max_partitions_per_topic = static_cast<int32_t>(*v);
+      }
     } else if (const char* topic_config = LogDefaultFor(name)) {
       if (const auto i = node.value<int64_t>()) {
         o->log_defaults[topic_config] = absl::StrCat(*i);
@@ -107,6 +115,12 @@ absl::Status BrokerOptions::Validate() const {
         "--peers: clustering is not available yet (it arrives with the replication issue); "
         "run without --peers for a single node");
   }
+  if (max_partitions_per_topic < 1) {
+    return absl::InvalidArgumentError("--max-partitions-per-topic: must be at least 1");
+  }
+  if (max_partitions < 0) {
+    return absl::InvalidArgumentError("--max-partitions: must be 0 (from ulimit -n) or more");
+  }
   RETURN_IF_ERROR(LogDefaults().status());
   return logging::ParseLevel(log_level).status();
 }
@@ -140,6 +154,8 @@ absl::StatusOr<BrokerOptions> ParseBrokerOptions(int argc, const char* const* ar
       heartbeat_interval;
   std::optional<bool> auto_create;
   std::map<std::string, std::optional<std::string>> log_flags;  // topic config -> flag value
+  std::optional<int32_t> max_per_topic;
+  std::optional<int64_t> max_partitions;
   app.add_option("--data-dir", data_dir, "data directory (default ./data)");
   app.add_option("--grpc-addr", grpc_addr,
                  "gRPC listen address HOST:PORT (default 127.0.0.1:7070)");
@@ -159,6 +175,10 @@ absl::StatusOr<BrokerOptions> ParseBrokerOptions(int argc, const char* const* ar
                  "how often consumer-group members heartbeat (default 5000)");
   app.add_option("--auto-create-topics", auto_create,
                  "create unknown topics on produce (true/false)");
+  app.add_option("--max-partitions-per-topic", max_per_topic,
+                 "a topic create asking for more partitions is refused (default 10000)");
+  app.add_option("--max-partitions", max_partitions,
+                 "partitions on this broker (default 0: from the file descriptor limit)");
   for (const auto& [flag, topic_config] : kLogDefaultSettings) {
     app.add_option(absl::StrCat("--", flag), log_flags[topic_config],
                    absl::StrCat("default ", topic_config, " of every topic"));
@@ -188,6 +208,8 @@ absl::StatusOr<BrokerOptions> ParseBrokerOptions(int argc, const char* const* ar
   for (const auto& [topic_config, value] : log_flags) {
     if (value) o.log_defaults[topic_config] = *value;
   }
+  if (max_per_topic) o.max_partitions_per_topic = *max_per_topic;
+  if (max_partitions) o.max_partitions = *max_partitions;
   RETURN_IF_ERROR(o.Validate());
   return o;
 }

@@ -26,6 +26,10 @@ struct BrokerOptions {
   // Broker-wide topic defaults (Kafka's log.retention.ms and friends, kLogDefaultSettings), by
   // topic config name ("retention.ms" -> "86400000"); a topic's own configs override them.
   std::map<std::string, std::string> log_defaults;
+  int32_t max_partitions_per_topic = 10'000;  // a create asking for more is refused
+  // Partitions on the broker; 0: derived from the file descriptor limit (each partition holds
+  // one), which runneld raises to its hard limit at start.
+  int64_t max_partitions = 0;
 
   absl::Status Validate() const;
   // The LogConfig every topic starts from: Runnel's defaults with log_defaults applied.

@@ -6,6 +6,7 @@
 #include <httplib.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -44,6 +45,29 @@ absl::StatusOr<int> LockDataDir(const std::string& data_dir) {
         "data dir ", data_dir, " is in use by another runneld (", path, " is locked)"));
   }
   return fd;
+}
+
+// Raises the soft limit on open file descriptors to the hard one (each partition keeps its
+// active segment open), and returns the limit now in force.
+int64_t RaiseDescriptorLimit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return 1024;
+  const rlim_t before = limit.rlim_cur;
+  if (limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) limit.rlim_cur = before;
+  }
+  logging::Get("broker")->info("file descriptor limit {} (was {})",
+                               static_cast<int64_t>(limit.rlim_cur), static_cast<int64_t>(before));
+  return limit.rlim_cur == RLIM_INFINITY ? int64_t{1} << 30 : static_cast<int64_t>(limit.rlim_cur);
+}
+
+// The partitions a descriptor limit allows: one descriptor each, keeping an eighth (at least 64)
+// for connections, reads of closed segments and metadata files, so that a broker at its
+// partition limit still accepts connections and writes metadata.
+int64_t PartitionsForDescriptors(int64_t descriptors) {
+  const int64_t reserve = std::max<int64_t>(64, descriptors / 8);
+  return std::max<int64_t>(1, descriptors - reserve);
 }
 
 std::string Metrics(const BrokerMetrics& m, storage::LogManager& logs) {
@@ -97,6 +121,7 @@ int Run(int argc, char** argv) {
   (void)logging::Init({.level = options->log_level});
   auto log = logging::Get("broker");
 
+  const int64_t descriptors = RaiseDescriptorLimit();
   auto lock_fd = LockDataDir(options->data_dir);
   if (!lock_fd.ok()) return Fail("cannot start", lock_fd.status());
 
@@ -126,9 +151,13 @@ int Run(int argc, char** argv) {
     }
     ::kill(::getpid(), SIGTERM);  // taken by the sigwait below
   });
-  auto partitions = PartitionManager::Create(logs->get(), &*topics,
-                                             {.auto_create_topics = options->auto_create_topics,
-                                              .num_partitions = options->num_partitions});
+  auto partitions = PartitionManager::Create(
+      logs->get(), &*topics,
+      {.auto_create_topics = options->auto_create_topics,
+       .num_partitions = options->num_partitions,
+       .max_partitions_per_topic = options->max_partitions_per_topic,
+       .max_partitions = options->max_partitions > 0 ? options->max_partitions
+                                                     : PartitionsForDescriptors(descriptors)});
   if (!partitions.ok()) return Fail("cannot open partitions", partitions.status());
   auto producer_ids = ProducerIdAllocator::Open(options->data_dir);
   if (!producer_ids.ok()) return Fail("cannot reserve producer ids", producer_ids.status());

@@ -44,9 +44,27 @@ absl::Status PartitionManager::OpenLogs(const TopicInfo& topic) {
   return absl::OkStatus();
 }
 
+absl::Status PartitionManager::CheckPartitionLimits(int64_t partitions) const {
+  if (partitions > options_.max_partitions_per_topic) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("partitions: ", partitions, " is more than a topic may have on this broker (",
+                     options_.max_partitions_per_topic, ", --max-partitions-per-topic)"));
+  }
+  int64_t existing = 0;
+  for (const TopicInfo& t : topics_->List()) existing += t.partitions;
+  if (existing + partitions > options_.max_partitions) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "partitions: ", partitions, " more would make ", existing + partitions,
+        " on this broker, over its limit of ", options_.max_partitions,
+        " (--max-partitions; by default set by the file descriptor limit, ulimit -n)"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status PartitionManager::CreateTopic(TopicInfo topic) {
   MutexLock lock(&create_mu_);
   RETURN_IF_ERROR(TopicTable::Validate(topic));
+  RETURN_IF_ERROR(CheckPartitionLimits(topic.partitions));
   if (topics_->Get(topic.name).has_value()) {
     return absl::AlreadyExistsError(absl::StrCat("topic '", topic.name, "' already exists"));
   }

@@ -23,6 +23,10 @@ namespace runnel::broker {
 struct PartitionManagerOptions {
   bool auto_create_topics = true;  // auto.create.topics.enable
   int32_t num_partitions = 1;      // num.partitions: partitions of auto-created topics
+  // Limits on partitions, checked before anything is created: per topic, and on the broker (each
+  // partition holds a file descriptor, so runneld derives it from its descriptor limit).
+  int32_t max_partitions_per_topic = 10'000;
+  int64_t max_partitions = 100'000;
 };
 
 class PartitionManager {
@@ -32,8 +36,12 @@ class PartitionManager {
   static absl::StatusOr<std::unique_ptr<PartitionManager>> Create(
       storage::LogManager* logs, TopicTable* topics, const PartitionManagerOptions& options);
 
-  // InvalidArgument / AlreadyExists naming the problem; nothing is created on error.
+  // InvalidArgument / AlreadyExists naming the problem (FailedPrecondition for a partition count
+  // over a limit); nothing is created on error: a failure part way rolls back.
   absl::Status CreateTopic(TopicInfo topic);
+  // FailedPrecondition naming the limit when `partitions` more would pass
+  // max_partitions_per_topic or max_partitions.
+  absl::Status CheckPartitionLimits(int64_t partitions) const;
   absl::Status DeleteTopic(const std::string& name);
   absl::Status AlterTopicConfigs(const std::string& name,
                                  const std::map<std::string, std::string>& configs);

@@ -14,7 +14,7 @@ grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* context) {
 }
 
 // The checks of a new topic, each failure with its Kafka error code.
-void CheckNewTopic(const TopicInfo& topic, v1::Error* error) {
+void CheckNewTopic(const TopicInfo& topic, const PartitionManager& partitions, v1::Error* error) {
   if (absl::Status s = storage::ValidateTopicName(topic.name); !s.ok()) {
     SetError(s, error);
     error->set_code(v1::INVALID_TOPIC);
@@ -24,6 +24,9 @@ void CheckNewTopic(const TopicInfo& topic, v1::Error* error) {
     SetError(absl::InvalidArgumentError(
                  absl::StrCat("partitions: ", topic.partitions, " must be at least 1")),
              error);
+    error->set_code(v1::INVALID_PARTITIONS);
+  } else if (absl::Status limit = partitions.CheckPartitionLimits(topic.partitions); !limit.ok()) {
+    SetError(limit, error);
     error->set_code(v1::INVALID_PARTITIONS);
   } else if (topic.replication_factor != 1) {
     SetError(absl::InvalidArgumentError(absl::StrCat(
@@ -58,12 +61,13 @@ grpc::ServerUnaryReactor* AdminService::CreateTopics(grpc::CallbackServerContext
   for (const v1::NewTopic& t : request->topics()) {
     v1::TopicResult* result = response->add_topics();
     result->set_name(t.name());
+    // 0 (unset) means the broker's num.partitions; a negative count is refused.
     TopicInfo topic{t.name(),
-                    t.partitions() > 0 ? t.partitions() : partitions_->options().num_partitions,
+                    t.partitions() != 0 ? t.partitions() : partitions_->options().num_partitions,
                     t.replication_factor() > 0 ? t.replication_factor() : 1,
                     {t.configs().begin(), t.configs().end()},
                     false};
-    CheckNewTopic(topic, result->mutable_error());
+    CheckNewTopic(topic, *partitions_, result->mutable_error());
     if (result->error().code() != v1::NONE || request->validate_only()) continue;
     SetError(partitions_->CreateTopic(topic), result->mutable_error());
   }

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -63,6 +64,8 @@ class BrokerProcess {
 
   // "NAME=value" entries added to the environment of the runneld started next (e.g. LD_PRELOAD).
   void SetEnvironment(std::vector<std::string> vars) { env_ = std::move(vars); }
+  // The soft and hard limit on open file descriptors of the runneld started next (ulimit -n).
+  void SetFileLimit(rlim_t n) { file_limit_ = n; }
 
   // Starts runneld on `grpc_addr` (a free port by default; pass address() to restart on the
   // same one); returns false (with its output in output()) if it did not become ready within
@@ -94,6 +97,10 @@ class BrokerProcess {
       ::dup2(out[1], STDERR_FILENO);
       ::dup2(out[1], STDOUT_FILENO);
       ::close(out[0]);
+      if (file_limit_ > 0) {
+        const rlimit limit{file_limit_, file_limit_};
+        if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) _exit(126);
+      }
       ::execve(argv[0], argv.data(), envp.data());
       _exit(127);
     }
@@ -173,6 +180,7 @@ class BrokerProcess {
   std::string data_dir_;
   std::vector<std::string> extra_args_;
   std::vector<std::string> env_;
+  rlim_t file_limit_ = 0;
   pid_t pid_ = -1;
   int fd_ = -1;
   int http_port_ = 0;
