@@ -58,13 +58,17 @@ absl::Status ApplyToml(const std::string& path, BrokerOptions* o) {
        : name == "group_session_timeout_ms" ? o->group_session_timeout_ms
                                             : o->group_heartbeat_interval_ms) =
           static_cast<int32_t>(*v);
-    } else if (name == "max_partitions_per_topic" || name == "max_partitions") {
+    } else if (name == "max_partitions_per_topic" || name == "max_partitions" ||
+               name == "produce_max_in_flight" || name == "max_uncompressed_batch_bytes") {
       const auto v = node.value<int64_t>();
       if (!v) return bad("an integer");
       if (name == "max_partitions") {
         o->max_partitions = *v;
+      } else if (name == "max_uncompressed_batch_bytes") {
+        o->max_uncompressed_batch_bytes = *v;
       } else {
-        o->max_partitions_per_topic = static_cast<int32_t>(*v);
+        (name == "produce_max_in_flight" ? o->produce_max_in_flight : o->max_partitions_per_topic) =
+            static_cast<int32_t>(*v);
       }
     } else if (const char* topic_config = LogDefaultFor(name)) {
       if (const auto i = node.value<int64_t>()) {
@@ -118,6 +122,12 @@ absl::Status BrokerOptions::Validate() const {
   if (max_partitions_per_topic < 1) {
     return absl::InvalidArgumentError("--max-partitions-per-topic: must be at least 1");
   }
+  if (produce_max_in_flight < 1) {
+    return absl::InvalidArgumentError("--produce-max-in-flight: must be at least 1");
+  }
+  if (max_uncompressed_batch_bytes < 1024) {
+    return absl::InvalidArgumentError("--max-uncompressed-batch-bytes: must be at least 1024");
+  }
   if (max_partitions < 0) {
     return absl::InvalidArgumentError("--max-partitions: must be 0 (from ulimit -n) or more");
   }
@@ -156,6 +166,8 @@ absl::StatusOr<BrokerOptions> ParseBrokerOptions(int argc, const char* const* ar
   std::map<std::string, std::optional<std::string>> log_flags;  // topic config -> flag value
   std::optional<int32_t> max_per_topic;
   std::optional<int64_t> max_partitions;
+  std::optional<int32_t> produce_max_in_flight;
+  std::optional<int64_t> max_uncompressed;
   app.add_option("--data-dir", data_dir, "data directory (default ./data)");
   app.add_option("--grpc-addr", grpc_addr,
                  "gRPC listen address HOST:PORT (default 127.0.0.1:7070)");
@@ -177,6 +189,11 @@ absl::StatusOr<BrokerOptions> ParseBrokerOptions(int argc, const char* const* ar
                  "create unknown topics on produce (true/false)");
   app.add_option("--max-partitions-per-topic", max_per_topic,
                  "a topic create asking for more partitions is refused (default 10000)");
+  app.add_option("--produce-max-in-flight", produce_max_in_flight,
+                 "produce requests of one stream waiting for their answer before the broker "
+                 "stops reading it (default 1000)");
+  app.add_option("--max-uncompressed-batch-bytes", max_uncompressed,
+                 "a batch whose records decompress to more is refused (default 64 MiB)");
   app.add_option("--max-partitions", max_partitions,
                  "partitions on this broker (default 0: from the file descriptor limit)");
   for (const auto& [flag, topic_config] : kLogDefaultSettings) {
@@ -210,6 +227,8 @@ absl::StatusOr<BrokerOptions> ParseBrokerOptions(int argc, const char* const* ar
   }
   if (max_per_topic) o.max_partitions_per_topic = *max_per_topic;
   if (max_partitions) o.max_partitions = *max_partitions;
+  if (produce_max_in_flight) o.produce_max_in_flight = *produce_max_in_flight;
+  if (max_uncompressed) o.max_uncompressed_batch_bytes = *max_uncompressed;
   RETURN_IF_ERROR(o.Validate());
   return o;
 }

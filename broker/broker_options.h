@@ -30,6 +30,8 @@ struct BrokerOptions {
   // Partitions on the broker; 0: derived from the file descriptor limit (each partition holds
   // one), which runneld raises to its hard limit at start.
   int64_t max_partitions = 0;
+  int32_t produce_max_in_flight = 1000;             // per Produce stream (BrokerServiceOptions)
+  int64_t max_uncompressed_batch_bytes = 64 << 20;  // a batch's records, decompressed
 
   absl::Status Validate() const;
   // The LogConfig every topic starts from: Runnel's defaults with log_defaults applied.

@@ -83,6 +83,10 @@ std::string Metrics(const BrokerMetrics& m, storage::LogManager& logs) {
   counter("runnel_fetch_requests_total", "Fetch requests handled.", m.fetch_requests);
   counter("runnel_fetch_bytes_total", "Record bytes returned by Fetch.", m.fetch_bytes);
   counter("runnel_fetch_errors_total", "Fetch responses with a partition error.", m.fetch_errors);
+  absl::StrAppend(&out,
+                  "# HELP runnel_produce_in_flight Produce requests read and not answered yet.\n",
+                  "# TYPE runnel_produce_in_flight gauge\nrunnel_produce_in_flight ",
+                  m.produce_in_flight.load(), "\n");
   m.produce_latency.AppendPrometheus(
       &out, "runnel_produce_latency_seconds",
       "Produce request latency, from the request to its response (acks=all: after the sync).");
@@ -168,7 +172,10 @@ int Run(int argc, char** argv) {
 
   BrokerMetrics metrics;
   BrokerIdentity identity(options->node_id);
-  BrokerService broker_service(partitions->get(), producer_ids->get(), &io, &metrics, &identity);
+  BrokerService broker_service(
+      partitions->get(), producer_ids->get(), &io, &metrics, &identity,
+      {.produce_max_in_flight = options->produce_max_in_flight,
+       .max_uncompressed_batch_bytes = options->max_uncompressed_batch_bytes});
   AdminService admin_service(partitions->get(), &identity);
   OffsetStore offsets(partitions->get(), options->offsets_topic_partitions);
   GroupCoordinator coordinator(&*topics, &offsets,

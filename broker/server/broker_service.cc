@@ -41,7 +41,8 @@ void SetProduceError(const absl::Status& status, v1::Error* error) {
 }
 
 // Splits `records` into whole batches, validating each (nothing is appended unless all pass).
-absl::StatusOr<std::vector<std::string_view>> SplitAndValidate(std::string_view records) {
+absl::StatusOr<std::vector<std::string_view>> SplitAndValidate(std::string_view records,
+                                                               int64_t max_uncompressed_bytes) {
   if (records.empty()) return absl::InvalidArgumentError("records: empty, no batch to append");
   std::vector<std::string_view> batches;
   while (!records.empty()) {
@@ -50,7 +51,8 @@ absl::StatusOr<std::vector<std::string_view>> SplitAndValidate(std::string_view 
       return absl::DataLossError(
           absl::StrCat("batch ", batches.size(), ": ", view.status().message()));
     }
-    absl::Status valid = record::ValidateBatch(view->bytes());
+    absl::Status valid = record::ValidateBatch(
+        view->bytes(), {.max_uncompressed_bytes = static_cast<size_t>(max_uncompressed_bytes)});
     if (!valid.ok()) {
       return absl::Status(valid.code(),
                           absl::StrCat("batch ", batches.size(), ": ", valid.message()));
@@ -81,6 +83,11 @@ class BrokerService::ProduceReactor final
       return;
     }
     Handle(&request_);
+    MutexLock lock(&mu_);
+    if (outstanding_ >= service_->options_.produce_max_in_flight) {
+      reads_paused_ = true;  // Release reads on once an answer is out
+      return;
+    }
     StartRead(&request_);
   }
 
@@ -120,6 +127,7 @@ class BrokerService::ProduceReactor final
       MutexLock lock(&mu_);
       ++outstanding_;
     }
+    service_->metrics_->produce_in_flight++;
     {
       MutexLock lock(&pending->mu);
       pending->response.set_id(request.id());
@@ -154,7 +162,7 @@ class BrokerService::ProduceReactor final
     RETURN_IF_ERROR(RefuseInternalTopic(p.topic(), "produce to topic"));
     auto log = service_->partitions_->GetLog(p.topic(), p.partition(), /*allow_auto_create=*/true);
     if (!log.ok()) return log.status();
-    auto batches = SplitAndValidate(p.records());
+    auto batches = SplitAndValidate(p.records(), service_->options_.max_uncompressed_batch_bytes);
     if (!batches.ok()) return batches.status();
     service_->metrics_->produce_bytes += static_cast<int64_t>(p.records().size());
     const storage::TopicPartition tp{p.topic(), p.partition()};
@@ -210,8 +218,13 @@ class BrokerService::ProduceReactor final
     }
     service_->metrics_->produce_latency.Observe(std::chrono::steady_clock::now() -
                                                 pending->received);
+    service_->metrics_->produce_in_flight--;
     MutexLock lock(&mu_);
     --outstanding_;
+    if (reads_paused_ && outstanding_ < service_->options_.produce_max_in_flight) {
+      reads_paused_ = false;
+      StartRead(&request_);  // the previous request is fully handled: the buffer is free
+    }
     if (pending->send && !broken_) {
       queue_.push_back(std::move(ready));
       StartNextWriteLocked();
@@ -239,6 +252,7 @@ class BrokerService::ProduceReactor final
   int outstanding_ ABSL_GUARDED_BY(mu_) = 0;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool reads_paused_ ABSL_GUARDED_BY(mu_) = false;  // at produce_max_in_flight
   bool broken_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
@@ -329,12 +343,13 @@ class BrokerService::FetchCall : public std::enable_shared_from_this<FetchCall> 
 
 BrokerService::BrokerService(PartitionManager* partitions, ProducerIdAllocator* producer_ids,
                              asio::io_context* io, BrokerMetrics* metrics,
-                             const BrokerIdentity* identity)
+                             const BrokerIdentity* identity, BrokerServiceOptions options)
     : partitions_(partitions),
       producer_ids_(producer_ids),
       io_(io),
       metrics_(metrics),
-      identity_(identity) {
+      identity_(identity),
+      options_(options) {
   // Parked fetches are woken when data becomes visible: when the high watermark grows (after the
   // sync), not when it is appended.
   listener_ =

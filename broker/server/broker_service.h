@@ -18,6 +18,17 @@
 
 namespace runnel::broker {
 
+// Limits of the Broker service (defaults written once, here).
+struct BrokerServiceOptions {
+  // Produce requests of one stream read but not answered yet (acks=all ones wait for their sync):
+  // at the limit the stream is not read further until an answer goes out, so a client that
+  // pipelines without bound cannot make the broker hold unbounded work.
+  int32_t produce_max_in_flight = 1000;
+  // A compressed batch whose records would decompress to more than this is refused (a small
+  // batch could otherwise inflate to hundreds of MiB while it is validated).
+  int64_t max_uncompressed_batch_bytes = 64 << 20;
+};
+
 struct BrokerMetrics {
   std::atomic<int64_t> produce_requests{0};
   std::atomic<int64_t> produce_bytes{0};
@@ -25,6 +36,7 @@ struct BrokerMetrics {
   std::atomic<int64_t> fetch_requests{0};
   std::atomic<int64_t> fetch_bytes{0};
   std::atomic<int64_t> fetch_errors{0};
+  std::atomic<int64_t> produce_in_flight{0};  // gauge: read, not answered yet (all streams)
   // From reading a Produce request to its response being queued (acks=all: after the sync).
   LatencyHistogram produce_latency;
   // From receiving a Fetch to answering it, long-poll wait included.
@@ -57,7 +69,8 @@ class BrokerService final : public v1::Broker::CallbackService {
   // Borrows `partitions`, `producer_ids`, `io`, `metrics` and `identity`; all must outlive the
   // service. `io` runs on a thread of the caller's; it serves long-poll timers.
   BrokerService(PartitionManager* partitions, ProducerIdAllocator* producer_ids,
-                asio::io_context* io, BrokerMetrics* metrics, const BrokerIdentity* identity);
+                asio::io_context* io, BrokerMetrics* metrics, const BrokerIdentity* identity,
+                BrokerServiceOptions options = {});
   ~BrokerService() override;
 
   // Finishes every parked long-poll fetch now and stops parking new ones (called before the gRPC
@@ -90,6 +103,7 @@ class BrokerService final : public v1::Broker::CallbackService {
   asio::io_context* const io_;
   BrokerMetrics* const metrics_;
   const BrokerIdentity* const identity_;
+  const BrokerServiceOptions options_;
   // Fetches parked in a long poll, touched only on the io_context thread.
   std::vector<std::shared_ptr<FetchCall>> waiting_;
   bool stopping_ = false;  // io thread only

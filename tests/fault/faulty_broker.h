@@ -28,8 +28,9 @@ class FaultyBrokerTest : public ::testing::Test {
  protected:
   // Starts runneld with the shim failing `ops` ("fdatasync=5,...") on files whose path contains
   // `path_part`, while the trigger file exists.
-  void StartFaultyBroker(const std::string& ops, const std::string& path_part, bool once) {
-    broker_ = std::make_unique<BrokerProcess>(dir_.Sub("data"));
+  void StartFaultyBroker(const std::string& ops, const std::string& path_part, bool once,
+                         std::vector<std::string> extra_args = {}) {
+    broker_ = std::make_unique<BrokerProcess>(dir_.Sub("data"), std::move(extra_args));
     const char* asan = std::getenv("ASAN_OPTIONS");
     broker_->SetEnvironment({
         std::string("LD_PRELOAD=") + RUNNEL_IO_FAULT_SHIM,

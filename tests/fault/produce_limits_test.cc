@@ -1,0 +1,99 @@
+// Limits on produce requests through a real runneld: a stream that pipelines acks=all requests
+// behind a stalled disk (io_fault_shim.c) is not read past --produce-max-in-flight unanswered
+// requests, and every request is answered once the disk is back; a compressed batch that would
+// inflate past --max-uncompressed-batch-bytes is refused, naming the limit.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "tests/fault/faulty_broker.h"
+
+namespace runnel {
+namespace {
+
+using testing::Batch;
+using testing::RawBrokerClient;
+using ProduceLimitsTest = testing::FaultyBrokerTest;
+
+// The value of an unlabelled gauge in runneld's /metrics, -1 if absent.
+int64_t Gauge(int http_port, const std::string& name) {
+  httplib::Client http("127.0.0.1", http_port);
+  auto res = http.Get("/metrics");
+  if (!res || res->status != 200) return -1;
+  const std::string key = "\n" + name + " ";
+  const size_t at = res->body.find(key);
+  if (at == std::string::npos) return -1;
+  const size_t end = res->body.find('\n', at + key.size());
+  int64_t value = -1;
+  if (!absl::SimpleAtoi(res->body.substr(at + key.size(), end - at - key.size()), &value)) {
+    return -1;
+  }
+  return value;
+}
+
+TEST_F(ProduceLimitsTest, APipeliningStreamIsNotReadPastTheInFlightLimit) {
+  StartFaultyBroker("fdatasync=-1", "/t-0/", /*once=*/false, {"--produce-max-in-flight", "4"});
+  client_->CreateTopic("t");
+  ASSERT_EQ(client_->Produce("t", Batch("first")).error().code(), v1::NONE);
+
+  FaultsOn();  // every sync of t-0 waits: acks=all answers wait with it
+  auto context = RawBrokerClient::Context();
+  auto stream = client_->broker().Produce(context.get());
+  constexpr int kRequests = 20;
+  for (int i = 0; i < kRequests; ++i) {
+    v1::ProduceRequest request;
+    request.set_id(i);
+    request.set_acks(v1::ACKS_ALL);
+    v1::PartitionBatches* p = request.add_partitions();
+    p->set_topic("t");
+    p->set_partition(0);
+    p->set_records(Batch("r" + std::to_string(i)));
+    ASSERT_TRUE(stream->Write(request));  // small: they fit the transport's window
+  }
+  int64_t in_flight = -1;
+  for (int i = 0; i < 100 && in_flight != 4; ++i) {  // bounded: 5 s
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    in_flight = Gauge(broker_->http_port(), "runnel_produce_in_flight");
+  }
+  EXPECT_EQ(in_flight, 4);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(Gauge(broker_->http_port(), "runnel_produce_in_flight"), 4) << "read past the limit";
+
+  FaultsOff();
+  stream->WritesDone();
+  int answered = 0;
+  v1::ProduceResponse response;
+  while (answered < kRequests && stream->Read(&response)) {
+    EXPECT_EQ(response.partitions(0).error().code(), v1::NONE)
+        << response.partitions(0).error().message();
+    ++answered;
+  }
+  EXPECT_EQ(answered, kRequests);
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(client_->LatestOffset("t"), 1 + kRequests);
+}
+
+TEST_F(ProduceLimitsTest, ABatchThatInflatesPastTheLimitIsRefused) {
+  StartFaultyBroker("", "", /*once=*/false, {"--max-uncompressed-batch-bytes", "1048576"});
+  client_->CreateTopic("t");
+  record::RecordBatchBuilder builder({.compression = record::Compression::kZstd});
+  builder.Append(1000, "k", std::string(4 << 20, 'z'));  // 4 MiB of one byte: a few KiB zstd
+  const std::string bomb = *builder.Build();
+  ASSERT_LT(bomb.size(), 64u << 10);
+  const v1::PartitionProduceResult result = client_->Produce("t", bomb);
+  EXPECT_NE(result.error().code(), v1::NONE);
+  EXPECT_NE(result.error().message().find("decompresses to more than 1048576 bytes"),
+            std::string::npos)
+      << result.error().message();
+  EXPECT_EQ(client_->LatestOffset("t"), 0);
+  record::RecordBatchBuilder fine({.compression = record::Compression::kZstd});
+  fine.Append(1000, "k", std::string(512 << 10, 'z'));
+  EXPECT_EQ(client_->Produce("t", *fine.Build()).error().code(), v1::NONE);
+}
+
+}  // namespace
+}  // namespace runnel
