@@ -44,6 +44,12 @@ esac
 
 ./scripts/setup-deps.sh
 
+# ccache (the compiler launcher, see CMakeLists.txt) hits across checkout folders: CI builds a
+# fresh clone each time, so paths are hashed relative to the checkout and the build directory is
+# left out of the hash.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}"
+export CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-true}"
+
 jobs=$(nproc)
 # The sanitizer builds leave out the benchmark programs: no test runs them, and they are only
 # meaningful optimised (the default build compiles them, so they cannot rot).
