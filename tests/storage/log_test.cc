@@ -491,10 +491,12 @@ TEST(LogDurabilityTest, RequestsQueuedDuringARoundShareTheNextRound) {
   auto log = OpenOrDie(dir.path(), LogConfig{}, &flusher);
   std::promise<void> holding, release;
   auto released = release.get_future().share();
-  ASSERT_TRUE(log->Append(MakeBatch(1, 0, "first"), [&](absl::Status) {
-                   holding.set_value();
-                   released.wait();  // the flush thread waits here
-                 }).ok());
+  ASSERT_TRUE(log->Append(MakeBatch(1, 0, "first"),
+                          [&](absl::Status) {
+                            holding.set_value();
+                            released.wait();  // the flush thread waits here
+                          })
+                  .ok());
   holding.get_future().wait();
   const int64_t rounds_before = flusher.sync_rounds();
   constexpr int kQueued = 10;
