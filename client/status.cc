@@ -47,6 +47,7 @@ absl::Status Convert(const v1::Error& error, const std::string& what) {
     case v1::INVALID_CONFIG:
     case v1::INVALID_REQUEST:
     case v1::INVALID_RECORD:
+    case v1::INVALID_TIMESTAMP:
     case v1::CORRUPT_MESSAGE:
     case v1::RECORD_TOO_LARGE:
     case v1::UNSUPPORTED_ASSIGNOR:

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -79,6 +80,13 @@ void StampBatch(std::string* batch, int64_t base_offset, std::optional<int64_t> 
       crc32c::Value(h + record::layout::kAttributes, batch->size() - record::layout::kAttributes));
 }
 
+constexpr char kAppendErrorUrl[] = "runnel.storage/append-error";
+
+absl::Status WithAppendError(absl::Status status, AppendError error) {
+  status.SetPayload(kAppendErrorUrl, absl::Cord(absl::StrCat(static_cast<int>(error))));
+  return status;
+}
+
 // Kafka refuses unkeyed records on compacted topics: compaction could never drop them.
 absl::Status RequireKeys(std::string_view batch) {
   ASSIGN_OR_RETURN(const RecordBatchView view, RecordBatchView::Parse(batch));
@@ -86,14 +94,50 @@ absl::Status RequireKeys(std::string_view batch) {
   record::Record r;
   while (it.Next(&r)) {
     if (!r.key.has_value()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "record ", it.records_read() - 1, " has no key, which a compacted topic requires"));
+      return WithAppendError(
+          absl::InvalidArgumentError(absl::StrCat("record ", it.records_read() - 1,
+                                                  " has no key, which a compacted topic requires")),
+          AppendError::kMissingKey);
     }
   }
   return it.status();
 }
 
+// message.timestamp.after.max.ms / before.max.ms (KIP-937) for a CreateTime batch: its max
+// timestamp bounds every record from above; its base timestamp (the first record's) is the check
+// from below.
+absl::Status CheckTimestamps(const RecordBatchView& batch, const LogConfig& config, int64_t now) {
+  const int64_t latest = batch.max_timestamp();
+  if (latest > now && latest - now > config.message_timestamp_after_max_ms) {
+    return WithAppendError(
+        absl::InvalidArgumentError(absl::StrCat(
+            "timestamp ", latest, " is ", latest - now, " ms after the broker's time ", now,
+            ", more than message.timestamp.after.max.ms ", config.message_timestamp_after_max_ms)),
+        AppendError::kInvalidTimestamp);
+  }
+  const int64_t earliest = batch.base_timestamp();
+  if (earliest >= 0 && earliest < now && now - earliest > config.message_timestamp_before_max_ms) {
+    return WithAppendError(
+        absl::InvalidArgumentError(absl::StrCat("timestamp ", earliest, " is ", now - earliest,
+                                                " ms before the broker's time ", now,
+                                                ", more than message.timestamp.before.max.ms ",
+                                                config.message_timestamp_before_max_ms)),
+        AppendError::kInvalidTimestamp);
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+std::optional<AppendError> AppendErrorOf(const absl::Status& status) {
+  const auto payload = status.GetPayload(kAppendErrorUrl);  // absl::optional
+  if (!payload.has_value()) return std::nullopt;
+  for (AppendError e :
+       {AppendError::kMissingKey, AppendError::kInvalidTimestamp, AppendError::kTooLarge}) {
+    if (*payload == absl::StrCat(static_cast<int>(e))) return e;
+  }
+  return std::nullopt;
+}
 
 Clock SystemClock() {
   return [] { return absl::ToUnixMillis(absl::Now()); };
@@ -225,9 +269,10 @@ absl::StatusOr<AppendResult> Log::Append(std::string batch, DurableCallback on_d
     MutexLock lock(&mu_);
     RETURN_IF_ERROR(CheckDir());
     if (batch.size() > static_cast<size_t>(config_.max_message_bytes)) {
-      return absl::OutOfRangeError(absl::StrCat("batch of ", batch.size(),
-                                                " bytes exceeds max.message.bytes ",
-                                                config_.max_message_bytes));
+      return WithAppendError(absl::OutOfRangeError(absl::StrCat("batch of ", batch.size(),
+                                                                " bytes exceeds max.message.bytes ",
+                                                                config_.max_message_bytes)),
+                             AppendError::kTooLarge);
     }
     if (config_.cleanup_compact) RETURN_IF_ERROR(RequireKeys(batch));
     const int64_t base = active().next_offset();
@@ -245,9 +290,17 @@ absl::StatusOr<AppendResult> Log::Append(std::string batch, DurableCallback on_d
       std::abort();
     }
     const RecordBatchView& view = *stamped;
+    const int64_t now = clock_();
+    if (!append_time.has_value()) RETURN_IF_ERROR(CheckTimestamps(view, config_, now));
     Segment& seg = active();
     const bool full = seg.size() + batch.size() > static_cast<uint64_t>(config_.segment_bytes);
-    const bool old = clock_() - seg.created_ms() >= config_.segment_ms;
+    // segment.ms counts in event time from the first batch (Kafka's rule), so it neither restarts
+    // when the log is reopened nor rolls a segment per batch when old data is replayed; without a
+    // timestamp, from when the segment was created or opened.
+    ASSIGN_OR_RETURN(const int64_t first_timestamp, seg.FirstBatchTimestamp());
+    const bool old = first_timestamp >= 0
+                         ? view.max_timestamp() - first_timestamp >= config_.segment_ms
+                         : now - seg.created_ms() >= config_.segment_ms;
     const bool offsets_overflow =
         view.last_offset() - seg.base_offset() > std::numeric_limits<uint32_t>::max();
     if (!seg.empty() && (full || old || offsets_overflow)) RETURN_IF_ERROR(Io(RollLocked(base)));

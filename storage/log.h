@@ -41,6 +41,14 @@ struct AppendResult {
 // own replays (producer state, group records) read to the log end.
 enum class ReadLimit { kHighWatermark, kLogEnd };
 
+// Why Append refused a batch the record format allows, as a payload on the status (AppendErrorOf).
+enum class AppendError {
+  kMissingKey,        // a record without a key on a compacted topic (Kafka: INVALID_RECORD)
+  kInvalidTimestamp,  // outside message.timestamp.after/before.max.ms (INVALID_TIMESTAMP)
+  kTooLarge,          // over max.message.bytes (MESSAGE_TOO_LARGE)
+};
+std::optional<AppendError> AppendErrorOf(const absl::Status& status);
+
 struct LogOpenReport {
   bool clean_shutdown = false;
   RecoveryReport recovery;  // what was cut from the active segment's tail

@@ -42,6 +42,12 @@ absl::Status LogConfig::Validate() const {
   if (!cleanup_delete && !cleanup_compact) return Bad("cleanup.policy", "is empty");
   if (delete_retention_ms < 0) return Bad("delete.retention.ms", "is negative");
   if (max_message_bytes < 0) return Bad("max.message.bytes", "is negative");
+  if (message_timestamp_after_max_ms < 0) {
+    return Bad("message.timestamp.after.max.ms", "is negative");
+  }
+  if (message_timestamp_before_max_ms < 0) {
+    return Bad("message.timestamp.before.max.ms", "is negative");
+  }
   return absl::OkStatus();
 }
 
@@ -58,6 +64,10 @@ LogConfig LogConfigOverrides::ApplyTo(LogConfig c) const {
   c.delete_retention_ms = delete_retention_ms.value_or(c.delete_retention_ms);
   c.message_timestamp_type = message_timestamp_type.value_or(c.message_timestamp_type);
   c.max_message_bytes = max_message_bytes.value_or(c.max_message_bytes);
+  c.message_timestamp_after_max_ms =
+      message_timestamp_after_max_ms.value_or(c.message_timestamp_after_max_ms);
+  c.message_timestamp_before_max_ms =
+      message_timestamp_before_max_ms.value_or(c.message_timestamp_before_max_ms);
   return c;
 }
 
@@ -75,6 +85,8 @@ LogConfigOverrides LogConfigOverrides::From(const LogConfig& c) {
   o.delete_retention_ms = c.delete_retention_ms;
   o.message_timestamp_type = c.message_timestamp_type;
   o.max_message_bytes = c.max_message_bytes;
+  o.message_timestamp_after_max_ms = c.message_timestamp_after_max_ms;
+  o.message_timestamp_before_max_ms = c.message_timestamp_before_max_ms;
   return o;
 }
 
@@ -92,6 +104,8 @@ std::map<std::string, std::string> LogConfigOverrides::ToProperties() const {
   put("retention.bytes", retention_bytes);
   put("delete.retention.ms", delete_retention_ms);
   put("max.message.bytes", max_message_bytes);
+  put("message.timestamp.after.max.ms", message_timestamp_after_max_ms);
+  put("message.timestamp.before.max.ms", message_timestamp_before_max_ms);
   if (cleanup_delete.has_value() || cleanup_compact.has_value()) {
     const bool del = cleanup_delete.value_or(false), compact = cleanup_compact.value_or(false);
     p["cleanup.policy"] = del && compact ? "compact,delete" : compact ? "compact" : "delete";
@@ -127,6 +141,10 @@ absl::StatusOr<LogConfigOverrides> ParseLogConfigOverrides(
       s = ParseInt<int64_t>(name, value, 0, &o.delete_retention_ms);
     } else if (name == "max.message.bytes") {
       s = ParseInt<int32_t>(name, value, 0, &o.max_message_bytes);
+    } else if (name == "message.timestamp.after.max.ms") {
+      s = ParseInt<int64_t>(name, value, 0, &o.message_timestamp_after_max_ms);
+    } else if (name == "message.timestamp.before.max.ms") {
+      s = ParseInt<int64_t>(name, value, 0, &o.message_timestamp_before_max_ms);
     } else if (name == "cleanup.policy") {
       if (value == "delete") {
         o.cleanup_delete = true, o.cleanup_compact = false;

@@ -33,6 +33,12 @@ struct LogConfig {
   record::TimestampType message_timestamp_type =           // message.timestamp.type
       record::TimestampType::kCreateTime;
   int32_t max_message_bytes = 1024 * 1024 + 12;  // max.message.bytes
+  // CreateTime batches whose timestamps lie further than these from the broker's time are
+  // refused (KIP-937; Kafka 4's defaults): one far-future batch would otherwise hold every later
+  // segment back from time-based retention, and roll segments by event time for ever.
+  int64_t message_timestamp_after_max_ms = 60 * 60 * 1000;  // message.timestamp.after.max.ms
+  int64_t message_timestamp_before_max_ms =                 // message.timestamp.before.max.ms
+      std::numeric_limits<int64_t>::max();
 
   // InvalidArgument naming the first bad field by its Kafka name.
   absl::Status Validate() const;
@@ -50,6 +56,8 @@ struct LogConfigOverrides {
   std::optional<bool> cleanup_compact;
   std::optional<int64_t> delete_retention_ms;
   std::optional<record::TimestampType> message_timestamp_type;
+  std::optional<int64_t> message_timestamp_after_max_ms;
+  std::optional<int64_t> message_timestamp_before_max_ms;
   std::optional<int32_t> max_message_bytes;
 
   LogConfig ApplyTo(LogConfig defaults) const;

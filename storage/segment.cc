@@ -166,8 +166,21 @@ absl::Status Segment::Scan(bool truncate_bad_tail, RecoveryReport* report) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<int64_t> Segment::FirstBatchTimestamp() {
+  if (size_ == 0) return kNoTimestamp;
+  if (!first_batch_timestamp_.has_value()) {
+    File scratch;
+    ASSIGN_OR_RETURN(const File* file, ReadableFile(&scratch));
+    BatchScanner scanner(*file, 0, size_, /*read_ahead=*/4096);
+    ASSIGN_OR_RETURN(auto first, scanner.NextHeaderOnly());
+    first_batch_timestamp_ = first.has_value() ? first->max_timestamp : kNoTimestamp;
+  }
+  return *first_batch_timestamp_;
+}
+
 absl::Status Segment::Append(const RecordBatchView& batch) {
   RETURN_IF_ERROR(WriteBatchOrRollBack(file_, size_, batch.bytes()));
+  if (size_ == 0) first_batch_timestamp_ = batch.max_timestamp();
   indexes_persisted_ = false;
   index_.OnBatch(batch.base_offset(), batch.max_timestamp(), static_cast<uint32_t>(size_),
                  static_cast<uint32_t>(batch.size()));
@@ -268,6 +281,7 @@ absl::Status Segment::TruncateTo(int64_t offset) {
   }
   RETURN_IF_ERROR(file_.Truncate(cut));
   size_ = cut;
+  if (cut == 0) first_batch_timestamp_.reset();
   return Scan(/*truncate_bad_tail=*/false, nullptr);
 }
 

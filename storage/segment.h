@@ -60,7 +60,12 @@ class Segment {
   // One past the last offset held (base_offset() when empty).
   int64_t next_offset() const { return next_offset_; }
   int64_t max_timestamp() const { return index_.max_timestamp(); }
-  // When the segment was created or opened (by the Log's clock), for segment.ms.
+  // The max timestamp of the segment's first batch (kNoTimestamp when empty): Kafka's base for
+  // segment.ms, so the age of a segment is event time and does not restart when the log is
+  // reopened. Read from the file once, then kept.
+  absl::StatusOr<int64_t> FirstBatchTimestamp();
+  // When the segment was created or opened (by the Log's clock): the base for segment.ms when the
+  // first batch has no timestamp.
   int64_t created_ms() const { return created_ms_; }
   void set_created_ms(int64_t ms) { created_ms_ = ms; }
 
@@ -128,6 +133,7 @@ class Segment {
   uint64_t size_ = 0;
   int64_t next_offset_;
   int64_t created_ms_ = 0;
+  std::optional<int64_t> first_batch_timestamp_;  // cache of FirstBatchTimestamp
   bool indexes_persisted_ = false;
 };
 

@@ -39,6 +39,29 @@ inline CommandResult RunRunnel(const std::string& args) {
   return RunCommand(std::string(RUNNEL_BIN_DIR) + "/runnel " + args);
 }
 
+// Whether some line of `out` (a table the CLI printed) has exactly these cells, whatever the
+// column widths.
+inline bool HasRow(const std::string& out, const std::vector<std::string>& cells) {
+  size_t start = 0;
+  while (start < out.size()) {
+    size_t end = out.find('\n', start);
+    if (end == std::string::npos) end = out.size();
+    std::vector<std::string> words;
+    std::string word;
+    for (size_t i = start; i <= end; ++i) {
+      if (i == end || out[i] == ' ') {
+        if (!word.empty()) words.push_back(word);
+        word.clear();
+      } else {
+        word += out[i];
+      }
+    }
+    if (words == cells) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
 // A loopback port that was free a moment ago.
 inline int FreePort() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);

@@ -34,8 +34,7 @@ TEST(CliAdminTest, TopicCommandsAndClusterInfo) {
                        "0          0       0         0             0           0\n"),
             std::string::npos)
       << r.out;
-  EXPECT_NE(r.out.find("retention.ms            3600000              topic\n"), std::string::npos)
-      << r.out;
+  EXPECT_TRUE(testing::HasRow(r.out, {"retention.ms", "3600000", "topic"})) << r.out;
 
   r = RunRunnel(b + "topic alter-config orders --set segment.bytes=1048576");
   EXPECT_EQ(r.exit_code, 0) << r.out;
@@ -91,7 +90,7 @@ TEST(CliAdminTest, InternalTopicsAreTheBrokersOwn) {
   ASSERT_EQ(r.exit_code, 0) << r.out;
   r = RunRunnel(b + "topic describe __consumer_offsets");
   ASSERT_EQ(r.exit_code, 0) << r.out;
-  EXPECT_NE(r.out.find("cleanup.policy          compact"), std::string::npos) << r.out;
+  EXPECT_TRUE(testing::HasRow(r.out, {"cleanup.policy", "compact", "topic"})) << r.out;
 
   r = RunRunnel(b + "topic delete __consumer_offsets");
   EXPECT_EQ(r.exit_code, 1) << r.out;
@@ -111,7 +110,7 @@ TEST(CliAdminTest, InternalTopicsAreTheBrokersOwn) {
   EXPECT_EQ(r.exit_code, 0) << r.out;
   EXPECT_NE(r.out.find("events"), std::string::npos) << r.out;
   r = RunRunnel(b2 + "topic describe __consumer_offsets");
-  EXPECT_NE(r.out.find("cleanup.policy          compact"), std::string::npos) << r.out;
+  EXPECT_TRUE(testing::HasRow(r.out, {"cleanup.policy", "compact", "topic"})) << r.out;
 }
 
 // Reproduced before: `topic create y2 --partitions 100000` failed after 9 s on "Too many open

@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/time/clock.h"
 #include "common/record/batch_builder.h"
 #include "tests/e2e/broker_process.h"
 #include "tests/e2e/raw_broker_client.h"
@@ -70,7 +71,9 @@ std::string IdempotentBatch(int64_t producer_id, int32_t sequence, int count,
                             const std::string& tag) {
   record::RecordBatchBuilder builder(
       {.producer_id = producer_id, .producer_epoch = 0, .base_sequence = sequence});
-  for (int i = 0; i < count; ++i) builder.Append(1000 + i, "k", tag + "-" + std::to_string(i));
+  // Timestamps of now: 1970 ones would let retention delete closed segments during the test.
+  const int64_t now = absl::ToUnixMillis(absl::Now());
+  for (int i = 0; i < count; ++i) builder.Append(now + i, "k", tag + "-" + std::to_string(i));
   return *builder.Build();
 }
 
@@ -145,8 +148,11 @@ TEST_F(IdempotenceE2ETest, RetriesAfterAKill9AreDuplicatesWhenTheBatchesLieInOld
   }
   // Plain batches roll the log past every segment holding the producer's batches.
   for (int i = 0; i < 12; ++i) {
-    ASSERT_EQ(Produce("spans", storage::testing::MakeBatch(5, 2000, "plain")).error().code(),
-              v1::NONE);
+    ASSERT_EQ(
+        Produce("spans", storage::testing::MakeBatch(5, absl::ToUnixMillis(absl::Now()), "plain"))
+            .error()
+            .code(),
+        v1::NONE);
   }
   const int64_t end = LatestOffset("spans");
   const std::string snapshot = dir_.Sub("data/spans-0/producer-state");

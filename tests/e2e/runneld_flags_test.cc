@@ -53,15 +53,11 @@ TEST(RunneldFlagsTest, BrokerWideTopicDefaultsComeFromFlagsAndTheConfigFile) {
   ASSERT_EQ(testing::RunRunnel(b + "topic create plain").exit_code, 0);
   ASSERT_EQ(testing::RunRunnel(b + "topic create own --config retention.ms=1000").exit_code, 0);
   auto r = testing::RunRunnel(b + "topic describe plain");
-  EXPECT_NE(r.out.find("retention.ms            3600000              default"), std::string::npos)
-      << r.out;
-  EXPECT_NE(r.out.find("segment.bytes           2097152              default"), std::string::npos)
-      << r.out;
-  EXPECT_NE(r.out.find("cleanup.policy          compact              default"), std::string::npos)
-      << r.out;
+  EXPECT_TRUE(testing::HasRow(r.out, {"retention.ms", "3600000", "default"})) << r.out;
+  EXPECT_TRUE(testing::HasRow(r.out, {"segment.bytes", "2097152", "default"})) << r.out;
+  EXPECT_TRUE(testing::HasRow(r.out, {"cleanup.policy", "compact", "default"})) << r.out;
   r = testing::RunRunnel(b + "topic describe own");
-  EXPECT_NE(r.out.find("retention.ms            1000                 topic"), std::string::npos)
-      << r.out;
+  EXPECT_TRUE(testing::HasRow(r.out, {"retention.ms", "1000", "topic"})) << r.out;
 
   r = RunCommand(Runneld("--data-dir " + dir.Sub("d2") + " --log-retention-ms soon"));
   EXPECT_EQ(r.exit_code, 1);

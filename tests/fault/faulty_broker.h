@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/time/clock.h"
 #include "common/record/batch_builder.h"
 #include "tests/e2e/broker_process.h"
 #include "tests/e2e/raw_broker_client.h"
@@ -20,7 +21,7 @@ namespace runnel::testing {
 // One record with value `value`.
 inline std::string Batch(const std::string& value) {
   record::RecordBatchBuilder builder;
-  builder.Append(1000, "k", value);
+  builder.Append(absl::ToUnixMillis(absl::Now()), "k", value);
   return *builder.Build();
 }
 

@@ -430,6 +430,57 @@ TEST(LogTest, SegmentMsRollsByAgeAndFlushMessagesFlushesInTheBackground) {
   EXPECT_EQ(log->flushed_offset(), 12);
 }
 
+// Reproduced before: segment.ms counted from when the segment was created or opened, so on a
+// broker restarted more often than segment.ms a low-volume partition never rolled (and so never
+// became deletable). It now counts in event time from the segment's first batch, as in Kafka.
+TEST(LogTest, SegmentMsCountsFromTheFirstBatchAcrossReopens) {
+  TempDir dir;
+  Flusher flusher;
+  std::atomic<int64_t> now{100'000'000};
+  Clock clock = [&now] { return now.load(); };
+  LogConfig config;
+  config.segment_ms = 60'000;
+  auto log = OpenOrDie(dir.path(), config, &flusher, nullptr, clock);
+  ASSERT_TRUE(log->Append(MakeBatch(2, now, "first")).ok());
+  for (int restart = 0; restart < 3; ++restart) {  // every 25 s: each open is "new"
+    ASSERT_TRUE(log->Close().ok());
+    log.reset();
+    now += 25'000;
+    log = OpenOrDie(dir.path(), config, &flusher, nullptr, clock);
+    EXPECT_EQ(log->segment_count(), 1u);
+  }
+  ASSERT_TRUE(log->Append(MakeBatch(2, now, "late")).ok());  // 75 s after the first batch
+  EXPECT_EQ(log->segment_count(), 2u);
+  // Replayed old data rolls by its own timestamps, not per batch.
+  ASSERT_TRUE(log->Append(MakeBatch(2, now + 1000, "next")).ok());
+  EXPECT_EQ(log->segment_count(), 2u);
+}
+
+// One batch dated far in the future would hold every later segment back from time-based retention;
+// message.timestamp.after.max.ms (1 hour by default, as in Kafka 4) refuses it, typed so the broker
+// answers INVALID_TIMESTAMP. LogAppendTime topics stamp the broker's time instead.
+TEST(LogTest, TimestampsTooFarFromTheBrokersTimeAreRefused) {
+  TempDir dir;
+  Flusher flusher;
+  const int64_t now = 1'800'000'000'000;
+  LogConfig config;
+  config.message_timestamp_before_max_ms = 24LL * 3600 * 1000;
+  auto log = OpenOrDie(dir.path(), config, &flusher, nullptr, [now] { return now; });
+  const auto future = log->Append(MakeBatch(2, now + 2 * 3600 * 1000, "future"));
+  EXPECT_TRUE(absl::IsInvalidArgument(future.status())) << future.status();
+  EXPECT_EQ(AppendErrorOf(future.status()), AppendError::kInvalidTimestamp);
+  EXPECT_NE(future.status().message().find("more than message.timestamp.after.max.ms 3600000"),
+            std::string::npos)
+      << future.status();
+  const auto past = log->Append(MakeBatch(2, now - 2 * 24 * 3600 * 1000LL, "past"));
+  EXPECT_EQ(AppendErrorOf(past.status()), AppendError::kInvalidTimestamp) << past.status();
+  EXPECT_TRUE(log->Append(MakeBatch(2, now + 30 * 60 * 1000, "soon")).ok());
+  EXPECT_EQ(log->end_offset(), 2);
+  config.message_timestamp_type = record::TimestampType::kLogAppendTime;
+  log->SetConfig(config);
+  EXPECT_TRUE(log->Append(MakeBatch(2, now + 2 * 3600 * 1000, "stamped")).ok());
+}
+
 int OpenDescriptorCount() {
   int n = 0;
   for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
