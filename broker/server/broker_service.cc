@@ -2,6 +2,8 @@
 
 #include <deque>
 #include <future>
+#include <map>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "broker/partition/producer_state.h"
@@ -21,9 +23,19 @@ void SetProduceError(const absl::Status& status, v1::Error* error) {
   SetError(status, error);
   if (absl::IsOutOfRange(status)) error->set_code(v1::RECORD_TOO_LARGE);
   if (absl::IsDataLoss(status)) error->set_code(v1::CORRUPT_MESSAGE);
-  if (absl::IsInvalidArgument(status)) {
-    const bool keyless = status.message().find("no key") != absl::string_view::npos;
-    error->set_code(keyless ? v1::INVALID_RECORD : v1::CORRUPT_MESSAGE);
+  if (absl::IsInvalidArgument(status)) error->set_code(v1::CORRUPT_MESSAGE);
+  if (const std::optional<storage::AppendError> refused = storage::AppendErrorOf(status)) {
+    switch (*refused) {
+      case storage::AppendError::kMissingKey:
+        error->set_code(v1::INVALID_RECORD);
+        break;
+      case storage::AppendError::kInvalidTimestamp:
+        error->set_code(v1::INVALID_TIMESTAMP);
+        break;
+      case storage::AppendError::kTooLarge:
+        error->set_code(v1::RECORD_TOO_LARGE);
+        break;
+    }
   }
   const std::optional<ProducerError> producer_error = GetProducerError(status);
   if (!producer_error.has_value()) return;
@@ -73,7 +85,10 @@ absl::StatusOr<std::vector<std::string_view>> SplitAndValidate(std::string_view 
 class BrokerService::ProduceReactor final
     : public grpc::ServerBidiReactor<v1::ProduceRequest, v1::ProduceResponse> {
  public:
-  explicit ProduceReactor(BrokerService* service) : service_(service) { StartRead(&request_); }
+  explicit ProduceReactor(BrokerService* service) : service_(service) {
+    service_->AddReactor(this);
+    StartRead(&request_);
+  }
 
   void OnReadDone(bool ok) override {
     if (!ok) {
@@ -104,15 +119,56 @@ class BrokerService::ProduceReactor final
     // Finish() may be called with mu_ held (from Release on the flush thread, or OnWriteDone);
     // gRPC can run OnDone on another thread before that lock is released, so wait for it.
     { MutexLock lock(&mu_); }
+    service_->RemoveReactor(this);  // waits for a deadline sweep that is looking at it
     delete this;
   }
 
+  // Answers every acks=all request whose timeout_ms has passed and that still waits for a sync:
+  // REQUEST_TIMED_OUT on the partitions still waiting (their batches are appended; a retry of an
+  // idempotent one is answered as a duplicate). Called by the service's deadline thread.
+  void ExpireDeadlines(std::chrono::steady_clock::time_point now) {
+    std::vector<std::shared_ptr<Pending>> expired;
+    {
+      MutexLock lock(&mu_);
+      while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+        expired.push_back(deadlines_.begin()->second);
+        expired.back()->deadline.reset();
+        deadlines_.erase(deadlines_.begin());
+      }
+    }
+    for (const std::shared_ptr<Pending>& pending : expired) {
+      v1::ProduceResponse ready;
+      {
+        MutexLock lock(&pending->mu);
+        if (pending->answered) continue;
+        pending->answered = true;
+        for (size_t i = 0; i < pending->waiting.size(); ++i) {
+          if (!pending->waiting[i]) continue;
+          v1::Error* error =
+              pending->response.mutable_partitions(static_cast<int>(i))->mutable_error();
+          error->set_code(v1::REQUEST_TIMED_OUT);
+          error->set_message(absl::StrCat("not durable within the request's timeout_ms (",
+                                          pending->timeout_ms, " ms); the batch was appended"));
+        }
+        ready = std::move(pending->response);
+      }
+      Answer(pending, std::move(ready));
+    }
+  }
+
  private:
+  struct Pending;
+  using Deadlines = std::multimap<std::chrono::steady_clock::time_point, std::shared_ptr<Pending>>;
+
   // A response being assembled; `holds` counts the handler itself plus each durable wait.
   struct Pending {
     Mutex mu;
     v1::ProduceResponse response ABSL_GUARDED_BY(mu);
     int holds ABSL_GUARDED_BY(mu) = 1;
+    bool answered ABSL_GUARDED_BY(mu) = false;      // by the last hold, or by the deadline
+    std::vector<bool> waiting ABSL_GUARDED_BY(mu);  // per partition: for its sync
+    int32_t timeout_ms = 0;
+    std::optional<Deadlines::iterator> deadline;  // guarded by the reactor's mu_
     bool send = true;
     const std::chrono::steady_clock::time_point received = std::chrono::steady_clock::now();
   };
@@ -128,9 +184,11 @@ class BrokerService::ProduceReactor final
       ++outstanding_;
     }
     service_->metrics_->produce_in_flight++;
+    pending->timeout_ms = request.timeout_ms();
     {
       MutexLock lock(&pending->mu);
       pending->response.set_id(request.id());
+      pending->waiting.assign(static_cast<size_t>(request.partitions_size()), false);
     }
     for (int i = 0; i < request.partitions_size(); ++i) {
       v1::PartitionBatches& p = *request.mutable_partitions(i);
@@ -149,6 +207,12 @@ class BrokerService::ProduceReactor final
         MutexLock lock(&pending->mu);
         SetProduceError(status, pending->response.mutable_partitions(i)->mutable_error());
       }
+    }
+    if (request.acks() == v1::ACKS_ALL && request.timeout_ms() > 0) {
+      // Before the handler's own hold goes: the request cannot have been answered yet.
+      MutexLock lock(&mu_);
+      pending->deadline = deadlines_.emplace(
+          pending->received + std::chrono::milliseconds(request.timeout_ms()), pending);
     }
     Release(pending);
   }
@@ -198,28 +262,44 @@ class BrokerService::ProduceReactor final
     {
       MutexLock lock(&pending->mu);
       ++pending->holds;
+      pending->waiting[static_cast<size_t>(index)] = true;
     }
     service_->partitions_->logs().flusher().RequestFlush(
         log, end_offset, [this, pending, index](absl::Status s) {
-          if (!s.ok()) {
+          {
             MutexLock lock(&pending->mu);
-            SetError(s, pending->response.mutable_partitions(index)->mutable_error());
+            pending->waiting[static_cast<size_t>(index)] = false;
+            if (!s.ok() && !pending->answered) {
+              SetError(s, pending->response.mutable_partitions(index)->mutable_error());
+            }
           }
           Release(pending);
         });
   }
 
+  // Takes a hold off `pending`; the last one answers it unless its deadline already did (after
+  // which this reactor may be gone: nothing here touches it then).
   void Release(const std::shared_ptr<Pending>& pending) {
     v1::ProduceResponse ready;
     {
       MutexLock lock(&pending->mu);
-      if (--pending->holds > 0) return;
+      if (--pending->holds > 0 || pending->answered) return;
+      pending->answered = true;
       ready = std::move(pending->response);
     }
+    Answer(pending, std::move(ready));
+  }
+
+  // Queues `ready`, the answer to `pending`, exactly once per request.
+  void Answer(const std::shared_ptr<Pending>& pending, v1::ProduceResponse ready) {
     service_->metrics_->produce_latency.Observe(std::chrono::steady_clock::now() -
                                                 pending->received);
     service_->metrics_->produce_in_flight--;
     MutexLock lock(&mu_);
+    if (pending->deadline.has_value()) {
+      deadlines_.erase(*pending->deadline);
+      pending->deadline.reset();
+    }
     --outstanding_;
     if (reads_paused_ && outstanding_ < service_->options_.produce_max_in_flight) {
       reads_paused_ = false;
@@ -253,6 +333,8 @@ class BrokerService::ProduceReactor final
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
   bool reads_paused_ ABSL_GUARDED_BY(mu_) = false;  // at produce_max_in_flight
+  // acks=all requests with a timeout_ms, by when they must be answered.
+  Deadlines deadlines_ ABSL_GUARDED_BY(mu_);
   bool broken_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
@@ -349,7 +431,8 @@ BrokerService::BrokerService(PartitionManager* partitions, ProducerIdAllocator* 
       io_(io),
       metrics_(metrics),
       identity_(identity),
-      options_(options) {
+      options_(options),
+      deadline_thread_([this] { RunDeadlines(); }) {
   // Parked fetches are woken when data becomes visible: when the high watermark grows (after the
   // sync), not when it is appended.
   listener_ =
@@ -364,7 +447,35 @@ BrokerService::BrokerService(PartitionManager* partitions, ProducerIdAllocator* 
 
 // The flush thread may sync (and call the listener) until the storage is closed, after this
 // service and its io_context are gone.
-BrokerService::~BrokerService() { partitions_->logs().RemoveHighWatermarkListener(listener_); }
+BrokerService::~BrokerService() {
+  partitions_->logs().RemoveHighWatermarkListener(listener_);
+  {
+    MutexLock lock(&reactors_mu_);
+    stopping_deadlines_ = true;
+    deadlines_cv_.SignalAll();
+  }
+  deadline_thread_.join();
+}
+
+void BrokerService::AddReactor(ProduceReactor* reactor) {
+  MutexLock lock(&reactors_mu_);
+  reactors_.insert(reactor);
+}
+
+void BrokerService::RemoveReactor(ProduceReactor* reactor) {
+  MutexLock lock(&reactors_mu_);
+  reactors_.erase(reactor);
+}
+
+void BrokerService::RunDeadlines() {
+  MutexLock lock(&reactors_mu_);
+  while (!stopping_deadlines_) {
+    deadlines_cv_.WaitWithTimeout(&reactors_mu_, kDeadlineTick);
+    // Under reactors_mu_: a reactor is not deleted while it is looked at (OnDone waits).
+    const auto now = std::chrono::steady_clock::now();
+    for (ProduceReactor* reactor : reactors_) reactor->ExpireDeadlines(now);
+  }
+}
 
 void BrokerService::StopLongPolls() {
   std::promise<void> done;

@@ -5,7 +5,9 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -104,10 +106,23 @@ class BrokerService final : public v1::Broker::CallbackService {
   BrokerMetrics* const metrics_;
   const BrokerIdentity* const identity_;
   const BrokerServiceOptions options_;
+
+  // Produce requests' timeout_ms: every kDeadlineTick a thread answers the acks=all requests of
+  // every stream whose timeout passed while they waited for a sync (a stalled disk would
+  // otherwise hold them, and their streams, for ever).
+  static constexpr std::chrono::milliseconds kDeadlineTick{20};
+  void AddReactor(ProduceReactor* reactor);
+  void RemoveReactor(ProduceReactor* reactor);
+  void RunDeadlines();
+  Mutex reactors_mu_;
+  CondVar deadlines_cv_;
+  std::set<ProduceReactor*> reactors_ ABSL_GUARDED_BY(reactors_mu_);
+  bool stopping_deadlines_ ABSL_GUARDED_BY(reactors_mu_) = false;
   // Fetches parked in a long poll, touched only on the io_context thread.
   std::vector<std::shared_ptr<FetchCall>> waiting_;
-  bool stopping_ = false;  // io thread only
-  int listener_ = -1;      // of the partitions' high watermarks
+  bool stopping_ = false;        // io thread only
+  int listener_ = -1;            // of the partitions' high watermarks
+  std::thread deadline_thread_;  // last: it starts in the constructor and uses the members above
 };
 
 }  // namespace runnel::broker

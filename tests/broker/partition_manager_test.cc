@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 
+#include "tests/broker/opened_data_dir.h"
 #include "tests/storage/storage_test_util.h"
 
 namespace runnel::broker {
@@ -15,27 +16,7 @@ using storage::testing::DecodeAll;
 using storage::testing::MakeBatch;
 using storage::testing::TempDir;
 
-// The storage and topic metadata of one data dir, opened as runneld opens them.
-struct OpenedDir {
-  std::unique_ptr<storage::LogManager> logs;
-  std::optional<TopicTable> topics;
-  std::unique_ptr<PartitionManager> partitions;
-
-  explicit OpenedDir(const std::string& data_dir) {
-    storage::LogManagerOptions options;
-    options.data_dir = data_dir;
-    options.maintenance_interval_ms = 0;  // the test runs the passes
-    auto opened = storage::LogManager::Open(options);
-    EXPECT_TRUE(opened.ok()) << opened.status();
-    logs = *std::move(opened);
-    auto table = TopicTable::Open(data_dir);
-    EXPECT_TRUE(table.ok()) << table.status();
-    topics.emplace(*std::move(table));
-    auto manager = PartitionManager::Create(logs.get(), &*topics, {});
-    EXPECT_TRUE(manager.ok()) << manager.status();
-    partitions = *std::move(manager);
-  }
-};
+using OpenedDir = testing::OpenedDataDir;
 
 std::vector<std::string> DirsIn(const std::string& data_dir) {
   std::vector<std::string> out;

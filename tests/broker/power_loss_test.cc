@@ -18,6 +18,7 @@
 #include "broker/group/offset_store.h"
 #include "broker/partition/partition_manager.h"
 #include "storage/log_manager.h"
+#include "tests/broker/opened_data_dir.h"
 #include "tests/storage/fault_injection_fs.h"
 #include "tests/storage/storage_test_util.h"
 
@@ -27,28 +28,19 @@ namespace {
 using storage::testing::FaultInjectionFs;
 using storage::testing::TempDir;
 
+storage::LogConfig SmallSegments() {
+  storage::LogConfig config;
+  config.segment_bytes = 4000;  // rolls while the test runs
+  return config;
+}
+
 // runneld's storage and group objects over one data dir.
-struct Broker {
-  std::unique_ptr<storage::LogManager> logs;
-  std::optional<TopicTable> topics;
-  std::unique_ptr<PartitionManager> partitions;
+
+struct Broker : testing::OpenedDataDir {
   std::unique_ptr<OffsetStore> offsets;
   std::unique_ptr<GroupCoordinator> coordinator;
 
-  explicit Broker(const std::string& data_dir) {
-    storage::LogManagerOptions options;
-    options.data_dir = data_dir;
-    options.maintenance_interval_ms = 0;
-    options.defaults.segment_bytes = 4000;  // rolls while the test runs
-    auto opened = storage::LogManager::Open(options);
-    EXPECT_TRUE(opened.ok()) << opened.status();
-    logs = *std::move(opened);
-    auto table = TopicTable::Open(data_dir);
-    EXPECT_TRUE(table.ok()) << table.status();
-    topics.emplace(*std::move(table));
-    auto manager = PartitionManager::Create(logs.get(), &*topics, {});
-    EXPECT_TRUE(manager.ok()) << manager.status();
-    partitions = *std::move(manager);
+  explicit Broker(const std::string& data_dir) : OpenedDataDir(data_dir, SmallSegments()) {
     offsets = std::make_unique<OffsetStore>(partitions.get(), 2);
     coordinator = std::make_unique<GroupCoordinator>(
         &*topics, offsets.get(),

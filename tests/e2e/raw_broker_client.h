@@ -49,10 +49,12 @@ class RawBrokerClient {
   // One request with one partition, on a stream of its own. A broker that does not answer (it
   // went away) gives a result with UNKNOWN_SERVER_ERROR and the stream's status as message.
   v1::PartitionProduceResult Produce(const std::string& topic, std::string records,
-                                     v1::Acks acks = v1::ACKS_ALL, int32_t partition = 0) {
+                                     v1::Acks acks = v1::ACKS_ALL, int32_t partition = 0,
+                                     int32_t timeout_ms = 0) {
     v1::ProduceRequest request;
     request.set_id(1);
     request.set_acks(acks);
+    request.set_timeout_ms(timeout_ms);
     v1::PartitionBatches* p = request.add_partitions();
     p->set_topic(topic);
     p->set_partition(partition);

@@ -77,6 +77,28 @@ TEST_F(ProduceLimitsTest, APipeliningStreamIsNotReadPastTheInFlightLimit) {
   EXPECT_EQ(client_->LatestOffset("t"), 1 + kRequests);
 }
 
+// Reproduced before: timeout_ms was ignored, so an acks=all produce behind a stalled disk waited
+// for ever (here: until the test's 20 s RPC deadline).
+TEST_F(ProduceLimitsTest, AnAcksAllProduceBehindAStalledDiskTimesOut) {
+  StartFaultyBroker("fdatasync=-1", "/t-0/", /*once=*/false);
+  client_->CreateTopic("t");
+  FaultsOn();
+  const auto sent = std::chrono::steady_clock::now();
+  const v1::PartitionProduceResult stalled =
+      client_->Produce("t", Batch("stalled"), v1::ACKS_ALL, 0, /*timeout_ms=*/300);
+  const auto waited = std::chrono::steady_clock::now() - sent;
+  EXPECT_EQ(stalled.error().code(), v1::REQUEST_TIMED_OUT) << stalled.error().message();
+  EXPECT_NE(stalled.error().message().find("timeout_ms (300 ms)"), std::string::npos)
+      << stalled.error().message();
+  EXPECT_EQ(stalled.base_offset(), 0);  // appended, not known to be durable
+  EXPECT_LT(waited, std::chrono::seconds(10));
+  FaultsOff();
+  const v1::PartitionProduceResult next =
+      client_->Produce("t", Batch("next"), v1::ACKS_ALL, 0, 300);
+  EXPECT_EQ(next.error().code(), v1::NONE) << next.error().message();
+  EXPECT_EQ(next.base_offset(), 1);
+}
+
 TEST_F(ProduceLimitsTest, ABatchThatInflatesPastTheLimitIsRefused) {
   StartFaultyBroker("", "", /*once=*/false, {"--max-uncompressed-batch-bytes", "1048576"});
   client_->CreateTopic("t");

@@ -2,16 +2,20 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <future>
 #include <vector>
 
 #include "storage/log.h"
+#include "tests/storage/fault_injection_fs.h"
 #include "tests/storage/storage_test_util.h"
 
 namespace runnel::storage {
 namespace {
 
+using testing::DecodeAll;
+using testing::FaultInjectionFs;
 using testing::MakeBatch;
 using testing::TempDir;
 
@@ -89,6 +93,61 @@ TEST(DataDirFailureTest, ARequestForTruncatedOffsetsIsNotAnsweredOk) {
             std::string::npos)
       << s;
   EXPECT_FALSE(flusher.failure().failed());  // not an I/O error
+}
+
+// The same through the fault-injecting file layer: an fdatasync failing with EIO fails its
+// acknowledgement, and nothing after it is acknowledged; after a power loss the log holds exactly
+// what was acknowledged before (the unsynced batch is gone).
+TEST(DataDirFailureTest, AnInjectedSyncErrorLosesNothingAcknowledged) {
+  TempDir dir;
+  FaultInjectionFs fs(dir.path());
+  {
+    Flusher flusher;
+    auto log = Log::Open(dir.Sub("t-0"), LogConfig(), &flusher);
+    ASSERT_TRUE(log.ok()) << log.status();
+    auto durable_append = [&](const std::string& tag) {
+      std::promise<absl::Status> done;
+      auto appended =
+          (*log)->Append(MakeBatch(2, 1000, tag), [&done](absl::Status s) { done.set_value(s); });
+      return appended.ok() ? done.get_future().get() : appended.status();
+    };
+    ASSERT_TRUE(durable_append("a").ok());
+    fs.FailNext(FileOp::kSync, EIO, "/t-0/");
+    const absl::Status failed = durable_append("b");
+    EXPECT_TRUE(IsDataDirFailure(failed)) << failed;
+    EXPECT_NE(failed.message().find("fdatasync failed: Input/output error (errno 5)"),
+              std::string::npos)
+        << failed;
+    EXPECT_TRUE(IsDataDirFailure(durable_append("c")));  // the next sync would succeed: refused
+    fs.PowerCut();
+  }
+  fs.RestoreAfterPowerCut(FaultInjectionFs::Loss::kDrop, 1);
+  Flusher flusher;
+  auto log = Log::Open(dir.Sub("t-0"), LogConfig(), &flusher);
+  ASSERT_TRUE(log.ok()) << log.status();
+  const auto records = DecodeAll(*(*log)->Read(0, 1 << 20));
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0].value, "a-0");
+}
+
+// A full disk on a write fails that append only; the log stays consistent and later appends work.
+TEST(DataDirFailureTest, AnInjectedFullDiskFailsOnlyThatAppend) {
+  TempDir dir;
+  FaultInjectionFs fs(dir.path());
+  Flusher flusher;
+  auto log = Log::Open(dir.Sub("t-0"), LogConfig(), &flusher);
+  ASSERT_TRUE(log.ok()) << log.status();
+  ASSERT_TRUE((*log)->Append(MakeBatch(2, 1000, "a")).ok());
+  fs.FailNext(FileOp::kWrite, ENOSPC, "/t-0/");
+  const auto full = (*log)->Append(MakeBatch(2, 1000, "b"));
+  EXPECT_TRUE(absl::IsResourceExhausted(full.status())) << full.status();
+  EXPECT_FALSE(flusher.failure().failed());
+  const auto later = (*log)->Append(MakeBatch(2, 1000, "c"));
+  ASSERT_TRUE(later.ok()) << later.status();
+  EXPECT_EQ(later->base_offset, 2);
+  const auto records = DecodeAll(*(*log)->Read(0, 1 << 20));
+  ASSERT_EQ(records.size(), 4u);
+  EXPECT_EQ(records[2].value, "c-0");
 }
 
 }  // namespace
