@@ -264,8 +264,10 @@ class BrokerService::ProduceReactor final
       ++pending->holds;
       pending->waiting[static_cast<size_t>(index)] = true;
     }
+    // The callback may run after a deadline answered the request and the stream went away: it
+    // touches the reactor only if it is the one that answers (the stream is alive until then).
     service_->partitions_->logs().flusher().RequestFlush(
-        log, end_offset, [this, pending, index](absl::Status s) {
+        log, end_offset, [reactor = this, pending, index](absl::Status s) {
           {
             MutexLock lock(&pending->mu);
             pending->waiting[static_cast<size_t>(index)] = false;
@@ -273,21 +275,26 @@ class BrokerService::ProduceReactor final
               SetError(s, pending->response.mutable_partitions(index)->mutable_error());
             }
           }
-          Release(pending);
+          if (std::optional<v1::ProduceResponse> ready = TakeHold(pending)) {
+            reactor->Answer(pending, *std::move(ready));
+          }
         });
   }
 
-  // Takes a hold off `pending`; the last one answers it unless its deadline already did (after
-  // which this reactor may be gone: nothing here touches it then).
+  // Takes a hold off `pending`; returns its answer if this was the last hold and no deadline
+  // answered it already (the caller must then send it), else nothing. Touches no reactor.
+  static std::optional<v1::ProduceResponse> TakeHold(const std::shared_ptr<Pending>& pending) {
+    MutexLock lock(&pending->mu);
+    if (--pending->holds > 0 || pending->answered) return std::nullopt;
+    pending->answered = true;
+    return std::move(pending->response);
+  }
+
+  // The handler's own hold (the stream is alive: it is reading).
   void Release(const std::shared_ptr<Pending>& pending) {
-    v1::ProduceResponse ready;
-    {
-      MutexLock lock(&pending->mu);
-      if (--pending->holds > 0 || pending->answered) return;
-      pending->answered = true;
-      ready = std::move(pending->response);
+    if (std::optional<v1::ProduceResponse> ready = TakeHold(pending)) {
+      Answer(pending, *std::move(ready));
     }
-    Answer(pending, std::move(ready));
   }
 
   // Queues `ready`, the answer to `pending`, exactly once per request.
