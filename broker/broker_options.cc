@@ -59,13 +59,16 @@ absl::Status ApplyToml(const std::string& path, BrokerOptions* o) {
                                             : o->group_heartbeat_interval_ms) =
           static_cast<int32_t>(*v);
     } else if (name == "max_partitions_per_topic" || name == "max_partitions" ||
-               name == "produce_max_in_flight" || name == "max_uncompressed_batch_bytes") {
+               name == "produce_max_in_flight" || name == "max_uncompressed_batch_bytes" ||
+               name == "log_flush_threads") {
       const auto v = node.value<int64_t>();
       if (!v) return bad("an integer");
       if (name == "max_partitions") {
         o->max_partitions = *v;
       } else if (name == "max_uncompressed_batch_bytes") {
         o->max_uncompressed_batch_bytes = *v;
+      } else if (name == "log_flush_threads") {
+        o->log_flush_threads = static_cast<int32_t>(*v);
       } else {
         (name == "produce_max_in_flight" ? o->produce_max_in_flight : o->max_partitions_per_topic) =
             static_cast<int32_t>(*v);
@@ -128,6 +131,11 @@ absl::Status BrokerOptions::Validate() const {
   if (max_uncompressed_batch_bytes < 1024) {
     return absl::InvalidArgumentError("--max-uncompressed-batch-bytes: must be at least 1024");
   }
+  if (log_flush_threads < 1 || log_flush_threads > storage::Flusher::kMaxThreads) {
+    return absl::InvalidArgumentError(absl::StrCat("--log-flush-threads: must be 1..",
+                                                   storage::Flusher::kMaxThreads, " (got ",
+                                                   log_flush_threads, ")"));
+  }
   if (max_partitions < 0) {
     return absl::InvalidArgumentError("--max-partitions: must be 0 (from ulimit -n) or more");
   }
@@ -168,6 +176,7 @@ absl::StatusOr<BrokerOptions> ParseBrokerOptions(int argc, const char* const* ar
   std::optional<int64_t> max_partitions;
   std::optional<int32_t> produce_max_in_flight;
   std::optional<int64_t> max_uncompressed;
+  std::optional<int32_t> flush_threads;
   app.add_option("--data-dir", data_dir, "data directory (default ./data)");
   app.add_option("--grpc-addr", grpc_addr,
                  "gRPC listen address HOST:PORT (default 127.0.0.1:7070)");
@@ -194,6 +203,8 @@ absl::StatusOr<BrokerOptions> ParseBrokerOptions(int argc, const char* const* ar
                  "stops reading it (default 1000)");
   app.add_option("--max-uncompressed-batch-bytes", max_uncompressed,
                  "a batch whose records decompress to more is refused (default 64 MiB)");
+  app.add_option("--log-flush-threads", flush_threads,
+                 "partition logs synced (fdatasync) at once (default 4)");
   app.add_option("--max-partitions", max_partitions,
                  "partitions on this broker (default 0: from the file descriptor limit)");
   for (const auto& [flag, topic_config] : kLogDefaultSettings) {
@@ -229,6 +240,7 @@ absl::StatusOr<BrokerOptions> ParseBrokerOptions(int argc, const char* const* ar
   if (max_partitions) o.max_partitions = *max_partitions;
   if (produce_max_in_flight) o.produce_max_in_flight = *produce_max_in_flight;
   if (max_uncompressed) o.max_uncompressed_batch_bytes = *max_uncompressed;
+  if (flush_threads) o.log_flush_threads = *flush_threads;
   RETURN_IF_ERROR(o.Validate());
   return o;
 }

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "storage/flusher.h"
 #include "storage/log_config.h"
 
 namespace runnel::broker {
@@ -32,6 +33,7 @@ struct BrokerOptions {
   int64_t max_partitions = 0;
   int32_t produce_max_in_flight = 1000;             // per Produce stream (BrokerServiceOptions)
   int64_t max_uncompressed_batch_bytes = 64 << 20;  // a batch's records, decompressed
+  int32_t log_flush_threads = 4;                    // logs fdatasynced at once (storage::Flusher)
 
   absl::Status Validate() const;
   // The LogConfig every topic starts from: Runnel's defaults with log_defaults applied.

@@ -137,6 +137,7 @@ int Run(int argc, char** argv) {
   storage::LogManagerOptions log_options;
   log_options.data_dir = options->data_dir;
   log_options.defaults = *options->LogDefaults();  // checked by Validate
+  log_options.flush_threads = options->log_flush_threads;
   for (const TopicInfo& topic : topics->List()) {
     auto overrides = storage::ParseLogConfigOverrides(topic.configs);
     if (!overrides.ok()) return Fail("cannot read topic metadata", overrides.status());

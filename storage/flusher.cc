@@ -1,98 +1,100 @@
 #include "storage/flusher.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/check.h"
 #include "storage/log.h"
 
 namespace runnel::storage {
 
-Flusher::Flusher() : thread_([this] { Run(); }) {}
+Flusher::Flusher(int threads) {
+  RUNNEL_CHECK(threads >= 1 && threads <= kMaxThreads, "flush threads %d out of 1..%d", threads,
+               kMaxThreads);
+  threads_.reserve(static_cast<size_t>(threads));
+  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Run(); });
+}
 
 Flusher::~Flusher() {
   {
     MutexLock lock(&mu_);
     stopping_ = true;
-    work_cv_.Signal();
+    work_cv_.SignalAll();
   }
-  thread_.join();
+  for (std::thread& t : threads_) t.join();
 }
 
 void Flusher::RequestFlush(Log* log, int64_t end_offset, DurableCallback done) {
   MutexLock lock(&mu_);
-  if (!done) {
-    const auto [it, inserted] = queued_without_callback_.try_emplace(log, pending_.size());
-    if (!inserted) {
-      int64_t& queued_end = pending_[it->second].end_offset;
-      queued_end = std::max(queued_end, end_offset);
-      return;
-    }
+  LogRequests& requests = logs_[log];
+  requests.target = std::max(requests.target, end_offset);
+  if (done) requests.waiters.push_back({end_offset, std::move(done)});
+  if (requests.requested) return;  // already queued, or picked up when its sync returns
+  requests.requested = true;
+  if (!requests.syncing) {
+    ready_.push_back(log);
+    work_cv_.Signal();
   }
-  pending_.push_back({log, end_offset, std::move(done)});
-  work_cv_.Signal();
 }
 
 void Flusher::Drain(Log* log) {
   MutexLock lock(&mu_);
-  auto idle = [this, log]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (in_flight_.contains(log)) return false;
-    for (const Request& r : pending_) {
-      if (r.log == log) return false;
-    }
-    return true;
-  };
-  while (!idle()) idle_cv_.Wait(&mu_);
+  while (logs_.contains(log)) idle_cv_.Wait(&mu_);
 }
-
-bool Flusher::HasWorkOrStopping() const { return stopping_ || !pending_.empty(); }
 
 int64_t Flusher::sync_rounds() const {
   MutexLock lock(&mu_);
   return sync_rounds_;
 }
 
-absl::Status Flusher::Covered(const Request& r, absl::Status synced) {
+absl::Status Flusher::Covered(const Log& log, int64_t end_offset, const absl::Status& synced) {
   if (!synced.ok()) return synced;
   if (absl::Status failed = failure_.Check(); !failed.ok()) return failed;
   // A truncation between the append and this sync can take the requested offsets away: they
   // were never made durable, so the request must not be answered OK.
-  const int64_t flushed = r.log->flushed_offset();
-  if (flushed < r.end_offset) {
-    return absl::AbortedError(absl::StrCat(r.log->dir(), ": offsets ", flushed, "..",
-                                           r.end_offset - 1,
+  const int64_t flushed = log.flushed_offset();
+  if (flushed < end_offset) {
+    return absl::AbortedError(absl::StrCat(log.dir(), ": offsets ", flushed, "..", end_offset - 1,
                                            " were truncated before they were synced"));
   }
   return absl::OkStatus();
 }
 
+void Flusher::SyncAndAnswer(Log* log, int64_t target, std::vector<Waiter> waiters) {
+  absl::Status synced = failure_.Check();  // a failed dir is never synced again
+  if (synced.ok() && log->NeedsFlush(target)) synced = log->Flush(target);
+  for (Waiter& w : waiters) {
+    if (w.done) w.done(Covered(*log, w.end_offset, synced));
+  }
+}
+
 void Flusher::Run() {
   while (true) {
-    std::vector<Request> round;
+    Log* log = nullptr;
+    int64_t target = 0;
+    std::vector<Waiter> waiters;
     {
       MutexLock lock(&mu_);
-      while (!HasWorkOrStopping()) work_cv_.Wait(&mu_);
-      if (pending_.empty()) return;  // stopping with nothing left
-      round.swap(pending_);
-      queued_without_callback_.clear();
-      for (const Request& r : round) ++in_flight_[r.log];
+      while (ready_.empty() && !stopping_) work_cv_.Wait(&mu_);
+      if (ready_.empty()) return;  // stopping with nothing left
+      log = ready_.front();
+      ready_.pop_front();
+      LogRequests& requests = logs_.at(log);
+      RUNNEL_CHECK(requests.requested && !requests.syncing, "%s was queued for a sync twice",
+                   log->dir());
+      requests.requested = false;
+      requests.syncing = true;
+      target = requests.target;
+      waiters.swap(requests.waiters);
       ++sync_rounds_;
     }
-    // One sync per log, covering the highest offset asked for in this round.
-    absl::flat_hash_map<Log*, int64_t> targets;
-    for (const Request& r : round) {
-      int64_t& t = targets[r.log];
-      t = std::max(t, r.end_offset);
-    }
-    absl::flat_hash_map<Log*, absl::Status> results;
-    for (const auto& [log, end_offset] : targets) {
-      absl::Status s = failure_.Check();  // a failed dir is never synced again
-      if (s.ok() && log->NeedsFlush(end_offset)) s = log->Flush(end_offset);
-      results[log] = std::move(s);
-    }
-    for (Request& r : round) {
-      if (r.done) r.done(Covered(r, results[r.log]));
-    }
+    SyncAndAnswer(log, target, std::move(waiters));
     MutexLock lock(&mu_);
-    for (const Request& r : round) {
-      if (--in_flight_[r.log] == 0) in_flight_.erase(r.log);
+    LogRequests& requests = logs_.at(log);  // the map may have rehashed meanwhile
+    requests.syncing = false;
+    if (requests.requested) {
+      ready_.push_back(log);  // requests that came during the sync: the next sync covers them
+      work_cv_.Signal();
+    } else {
+      logs_.erase(log);
     }
     idle_cv_.SignalAll();
   }

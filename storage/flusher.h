@@ -1,18 +1,24 @@
-// Flusher: the process-wide group-commit thread. Logs hand it durability requests ("tell me when
-// everything up to offset N of this log is on disk"); it takes every request that arrived while
-// the previous round ran, syncs each log named in them once (one fdatasync per log per round,
-// skipped when an earlier round already covered the offset), then runs the callbacks. So durable
-// appends cost a few fdatasyncs per millisecond, not one per append.
+// Flusher: the group-commit threads of one data dir. Logs hand it durability requests ("tell me
+// when everything up to offset N of this log is on disk"). Each log with requests is synced by one
+// of a few flush threads at a time, once for every request that arrived while it waited or while
+// its previous sync ran (one fdatasync covers them all, and is skipped when an earlier one already
+// covered the offset), and that log's waiters are answered as soon as its own sync returns: a busy
+// partition never waits for the syncs of the others, and several logs sync at once (the disk
+// merges concurrent syncs into its journal commits). So durable appends cost a few fdatasyncs per
+// millisecond per log, not one per append, and acks=all latency does not grow with the number of
+// busy partitions until the threads are all busy.
 //
-// The flusher is shared by every log of one data dir, and holds that dir's DataDirFailure: once a
-// sync (or a write) fails, every request queued or made later is answered with that error, and no
-// sync is attempted again (see data_dir_failure.h).
+// The flusher holds its data dir's DataDirFailure: once a sync (or a write) fails, every request
+// queued or made later is answered with that error, and no sync is attempted again (see
+// data_dir_failure.h).
 //
-// Thread-safety: all methods may be called from any thread. Callbacks run on the flush thread and
-// must not block for long (hand work off) nor call Drain().
+// Thread-safety: all methods may be called from any thread. Callbacks run on a flush thread, those
+// of one log in the order of its requests and never two at once; they must not block for long
+// (hand work off) nor call Drain().
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <thread>
 #include <vector>
@@ -31,51 +37,61 @@ using DurableCallback = std::function<void(absl::Status)>;
 
 class Flusher {
  public:
-  Flusher();
-  // Finishes every queued request, then stops the thread.
+  static constexpr int kDefaultThreads = 4;
+  static constexpr int kMaxThreads = 64;
+
+  // `threads`: how many logs may sync at once, 1..kMaxThreads.
+  explicit Flusher(int threads = kDefaultThreads);
+  // Finishes every queued request, then stops the threads.
   ~Flusher();
   Flusher(const Flusher&) = delete;
   Flusher& operator=(const Flusher&) = delete;
 
   // Asks for `log` to be durable up to `offset` (exclusive end offset); `done` (may be empty) is
   // called once it is, or with the sync error. `log` must stay alive until Drain(log) returns.
-  // Requests without a callback are merged: while one for `log` is queued, a new one only raises
-  // its end offset.
+  // Requests without a callback only raise the offset the log's next sync covers.
   void RequestFlush(Log* log, int64_t end_offset, DurableCallback done);
 
   // Blocks until no request for `log` is queued or in flight. Called by Log before it goes away.
   void Drain(Log* log);
 
-  // Rounds of fdatasync done so far (for tests and metrics).
+  // Syncs started so far, over all logs: each covers every request its log had queued (for tests
+  // and metrics).
   int64_t sync_rounds() const;
 
   // The failed state of the data dir whose logs use this flusher.
   DataDirFailure& failure() { return failure_; }
 
  private:
-  struct Request {
-    Log* log;
+  struct Waiter {
     int64_t end_offset;
     DurableCallback done;
   };
+  // The requests of one log that no sync has taken yet. A log is in logs_ while it has requests
+  // or a sync in flight; in ready_ while it has requests and no sync in flight.
+  struct LogRequests {
+    int64_t target = 0;  // the highest end offset asked for
+    std::vector<Waiter> waiters;
+    bool requested = false;  // requests arrived since the last sync took them
+    bool syncing = false;    // a flush thread is syncing this log and answering its waiters
+  };
 
   void Run();
-  // What request `r` is answered, given its log's sync result: OK only if the dir is healthy and
+  // Syncs `log` up to `target` and answers `waiters`.
+  void SyncAndAnswer(Log* log, int64_t target, std::vector<Waiter> waiters);
+  // What a waiter is answered, given its log's sync result: OK only if the dir is healthy and
   // the log's synced offset covers the request.
-  absl::Status Covered(const Request& r, absl::Status synced);
-  bool HasWorkOrStopping() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status Covered(const Log& log, int64_t end_offset, const absl::Status& synced);
 
   DataDirFailure failure_;
   mutable Mutex mu_;
-  CondVar work_cv_;  // signalled when a request arrives or the flusher stops
-  CondVar idle_cv_;  // signalled after every round, for Drain
-  std::vector<Request> pending_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<Log*, int> in_flight_ ABSL_GUARDED_BY(mu_);
-  // Where in pending_ each log's queued request without callback is (they are merged).
-  absl::flat_hash_map<Log*, size_t> queued_without_callback_ ABSL_GUARDED_BY(mu_);
+  CondVar work_cv_;  // signalled when a log becomes ready or the flusher stops
+  CondVar idle_cv_;  // signalled after every sync, for Drain
+  absl::flat_hash_map<Log*, LogRequests> logs_ ABSL_GUARDED_BY(mu_);
+  std::deque<Log*> ready_ ABSL_GUARDED_BY(mu_);  // oldest first: every dirty log gets its turn
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int64_t sync_rounds_ ABSL_GUARDED_BY(mu_) = 0;
-  std::thread thread_;
+  std::vector<std::thread> threads_;
 };
 
 }  // namespace runnel::storage

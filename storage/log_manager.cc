@@ -56,6 +56,10 @@ absl::Status ValidateTopicName(std::string_view topic) {
 absl::Status LogManagerOptions::Validate() const {
   if (data_dir.empty()) return absl::InvalidArgumentError("data_dir: empty");
   if (open_threads < 1) return absl::InvalidArgumentError("open_threads: must be at least 1");
+  if (flush_threads < 1 || flush_threads > Flusher::kMaxThreads) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "flush_threads: must be 1..", Flusher::kMaxThreads, " (got ", flush_threads, ")"));
+  }
   RETURN_IF_ERROR(defaults.Validate());
   for (const auto& [topic, overrides] : topic_overrides) {
     absl::Status s = overrides.ApplyTo(defaults).Validate();

@@ -49,8 +49,9 @@ struct LogManagerOptions {
   std::string data_dir = "./data";
   LogConfig defaults;
   std::map<std::string, LogConfigOverrides> topic_overrides;
-  int open_threads = 2;                    // logs opened in parallel at start
-  int64_t maintenance_interval_ms = 1000;  // <= 0: no background thread (tests drive it)
+  int open_threads = 2;                          // logs opened in parallel at start
+  int flush_threads = Flusher::kDefaultThreads;  // logs synced at once (Flusher)
+  int64_t maintenance_interval_ms = 1000;        // <= 0: no background thread (tests drive it)
   Clock clock = SystemClock();
 
   absl::Status Validate() const;
@@ -107,7 +108,8 @@ class LogManager {
   DataDirFailure& failure() { return flusher_.failure(); }
 
  private:
-  explicit LogManager(LogManagerOptions options) : options_(std::move(options)) {}
+  explicit LogManager(LogManagerOptions options)
+      : options_(std::move(options)), flusher_(options_.flush_threads) {}
   absl::Status OpenAll();
   // Routes the log's high-watermark news to the listeners.
   void Watch(const TopicPartition& tp, Log* log);

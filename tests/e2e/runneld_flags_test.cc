@@ -33,6 +33,10 @@ TEST(RunneldFlagsTest, UnknownFlagsAndConfigKeysAreRefusedByName) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.out.find("unknown key 'retention_hourz'"), std::string::npos) << r.out;
 
+  r = RunCommand(Runneld("--data-dir " + dir.Sub("d") + " --log-flush-threads 0"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("--log-flush-threads: must be 1..64 (got 0)"), std::string::npos) << r.out;
+
   std::ofstream(config) << "data_dir = [\n";
   r = RunCommand(Runneld("--config " + config));
   EXPECT_EQ(r.exit_code, 1);

@@ -1,0 +1,133 @@
+// The flusher's threads: one log's acknowledgements never wait for another log's sync, and one
+// log's are answered in order, one at a time.
+#include "storage/flusher.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <mutex>
+#include <vector>
+
+#include "storage/file_hooks.h"
+#include "storage/log.h"
+#include "tests/storage/storage_test_util.h"
+
+namespace runnel::storage {
+namespace {
+
+using std::chrono::seconds;
+using testing::MakeBatch;
+using testing::TempDir;
+
+// Holds every fdatasync of a file whose path contains `part` until Release(), once armed.
+class StallingHooks : public FileHooks {
+ public:
+  explicit StallingHooks(std::string part) : part_(std::move(part)) { SetFileHooks(this); }
+  ~StallingHooks() override {
+    Release();
+    SetFileHooks(nullptr);
+  }
+  void Arm() { armed_ = true; }
+  void Release() {
+    std::call_once(released_once_, [this] { released_.set_value(); });
+  }
+  // Resolved when a sync is first held.
+  std::shared_future<void> holding() { return holding_future_; }
+
+  int InjectedErrno(FileOp op, const std::string& path) override {
+    if (op == FileOp::kSync && armed_ && path.find(part_) != std::string::npos) {
+      std::call_once(holding_once_, [this] { holding_.set_value(); });
+      released_future_.wait();
+    }
+    return 0;
+  }
+  void FileSynced(int, const std::string&) override {}
+  void DirectorySynced(const std::string&) override {}
+
+ private:
+  const std::string part_;
+  std::atomic<bool> armed_{false};
+  std::promise<void> holding_;
+  std::shared_future<void> holding_future_ = holding_.get_future().share();
+  std::once_flag holding_once_;
+  std::promise<void> released_;
+  std::shared_future<void> released_future_ = released_.get_future().share();
+  std::once_flag released_once_;
+};
+
+std::unique_ptr<Log> OpenOrDie(const std::string& dir, Flusher* flusher) {
+  auto log = Log::Open(dir, LogConfig{}, flusher);
+  EXPECT_TRUE(log.ok()) << log.status();
+  return log.ok() ? *std::move(log) : nullptr;
+}
+
+TEST(FlusherTest, ALogsAckDoesNotWaitForAnotherLogsStalledSync) {
+  TempDir dir;
+  StallingHooks hooks("/slow/");
+  Flusher flusher;
+  auto slow = OpenOrDie(dir.Sub("slow"), &flusher);
+  auto fast = OpenOrDie(dir.Sub("fast"), &flusher);
+  ASSERT_TRUE(slow && fast);
+  hooks.Arm();
+
+  std::promise<bool> slow_acked;
+  ASSERT_TRUE(
+      slow->Append(MakeBatch(1, 1000, "s"), [&](absl::Status s) { slow_acked.set_value(s.ok()); })
+          .ok());
+  ASSERT_EQ(hooks.holding().wait_for(seconds(10)), std::future_status::ready)
+      << "the slow log's sync never started";
+
+  std::promise<bool> fast_acked;
+  ASSERT_TRUE(
+      fast->Append(MakeBatch(1, 1000, "f"), [&](absl::Status s) { fast_acked.set_value(s.ok()); })
+          .ok());
+  std::future<bool> fast_ack = fast_acked.get_future();
+  ASSERT_EQ(fast_ack.wait_for(seconds(10)), std::future_status::ready)
+      << "the fast log's ack waited for the slow log's sync";
+  EXPECT_TRUE(fast_ack.get());
+  EXPECT_EQ(fast->flushed_offset(), fast->end_offset());
+
+  std::future<bool> slow_ack = slow_acked.get_future();
+  EXPECT_EQ(slow_ack.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout)
+      << "the slow log was answered before its sync returned";
+  hooks.Release();
+  ASSERT_EQ(slow_ack.wait_for(seconds(10)), std::future_status::ready);
+  EXPECT_TRUE(slow_ack.get());
+}
+
+// One log's callbacks run in the order of its requests and never two at once, although many
+// flush threads serve the flusher (the broker answers a partition's produces in order).
+TEST(FlusherTest, OneLogsAcksComeInOrderOneAtATime) {
+  TempDir dir;
+  Flusher flusher(Flusher::kMaxThreads);
+  auto log = OpenOrDie(dir.Sub("p"), &flusher);
+  ASSERT_TRUE(log);
+  constexpr int kAppends = 2000;
+  std::mutex mu;  // for TSan's sake; the order must not come from it
+  std::vector<int> acked;
+  std::atomic<int> running{0};
+  std::atomic<int> overlaps{0};
+  for (int i = 0; i < kAppends; ++i) {
+    auto r = log->Append(MakeBatch(1, 1000 + i, "v"), [&, i](absl::Status s) {
+      if (running.fetch_add(1) != 0) ++overlaps;
+      EXPECT_TRUE(s.ok()) << s;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        acked.push_back(i);
+      }
+      running.fetch_sub(1);
+    });
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_EQ(r->base_offset, i);
+  }
+  flusher.Drain(log.get());
+  EXPECT_EQ(overlaps.load(), 0);
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(acked.size(), static_cast<size_t>(kAppends));
+  for (int i = 0; i < kAppends; ++i) ASSERT_EQ(acked[i], i) << "acks out of order";
+}
+
+}  // namespace
+}  // namespace runnel::storage
