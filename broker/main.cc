@@ -98,7 +98,7 @@ std::string Metrics(const BrokerMetrics& m, storage::LogManager& logs) {
                   "# HELP runnel_log_size_bytes Bytes in a partition's log.\n",
                   "# TYPE runnel_log_size_bytes gauge\n");
   for (const auto& tp : partitions) {
-    if (storage::Log* log = logs.Get(tp)) {
+    if (const std::shared_ptr<storage::Log> log = logs.Get(tp)) {
       absl::StrAppend(&out, "runnel_log_size_bytes{topic=\"", tp.topic, "\",partition=\"",
                       tp.partition, "\"} ", log->size_bytes(), "\n");
     }

@@ -5,6 +5,12 @@
 #include "storage/log.h"
 
 namespace runnel::storage {
+namespace {
+
+// The flusher whose thread this is, if any.
+thread_local const Flusher* flusher_of_this_thread = nullptr;
+
+}  // namespace
 
 Flusher::Flusher(int threads) {
   RUNNEL_CHECK(threads >= 1 && threads <= kMaxThreads, "flush threads %d out of 1..%d", threads,
@@ -36,6 +42,9 @@ void Flusher::RequestFlush(Log* log, int64_t end_offset, DurableCallback done) {
 }
 
 void Flusher::Drain(Log* log) {
+  // A callback that dropped the last handle to its log would wait here for its own thread.
+  RUNNEL_CHECK(flusher_of_this_thread != this,
+               "Flusher::Drain(%s) on a flush thread would wait for itself", log->dir());
   MutexLock lock(&mu_);
   while (logs_.contains(log)) idle_cv_.Wait(&mu_);
 }
@@ -67,6 +76,7 @@ void Flusher::SyncAndAnswer(Log* log, int64_t target, std::vector<Waiter> waiter
 }
 
 void Flusher::Run() {
+  flusher_of_this_thread = this;
   while (true) {
     Log* log = nullptr;
     int64_t target = 0;

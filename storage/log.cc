@@ -10,6 +10,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "common/crc32c.h"
 #include "common/logging.h"
@@ -148,6 +150,67 @@ Log::Log(std::string dir, const LogConfig& config, Flusher* flusher, Clock clock
 
 Log::~Log() { flusher_->Drain(this); }
 
+absl::Status Log::CheckUsable() const {
+  if (deleted_.load(std::memory_order_acquire)) {
+    return absl::NotFoundError(absl::StrCat("partition log ", dir_, " was deleted"));
+  }
+  return flusher_->failure().Check();
+}
+
+void Log::MarkDeleted() {
+  MutexLock flush_lock(&flush_mu_);  // a sync in flight writes index files: let it finish
+  MutexLock lock(&mu_);
+  deleted_.store(true, std::memory_order_release);
+}
+
+namespace {
+
+// partition.metadata, Kafka's format: "version: 0\ntopic_id: <id>\n". Empty id if absent.
+absl::StatusOr<std::string> ReadPartitionMetadata(const std::string& path) {
+  if (!FileExists(path)) return std::string();
+  ASSIGN_OR_RETURN(const std::string text, ReadWholeFile(path));
+  std::string version, id;
+  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+    if (absl::ConsumePrefix(&line, "version: ")) {
+      version = std::string(line);
+    } else if (absl::ConsumePrefix(&line, "topic_id: ")) {
+      id = std::string(line);
+    } else {
+      return absl::DataLossError(absl::StrCat(path, ": unexpected line '", line, "'"));
+    }
+  }
+  if (version != "0" || id.empty()) {
+    return absl::DataLossError(
+        absl::StrCat(path, ": expected version 0 and a topic_id, got '", text, "'"));
+  }
+  return id;
+}
+
+}  // namespace
+
+std::string Log::topic_id() const {
+  ReaderMutexLock lock(&mu_);
+  return topic_id_;
+}
+
+absl::Status Log::SetTopicId(const std::string& id) {
+  if (id.empty() || id.find_first_of(" \n") != std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat("topic id '", id, "' is empty or has spaces"));
+  }
+  MutexLock lock(&mu_);
+  RETURN_IF_ERROR(CheckUsable());
+  if (topic_id_ == id) return absl::OkStatus();
+  if (!topic_id_.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(dir_, " belongs to topic id ", topic_id_, ", not ", id,
+                     " (a deleted topic of the same name): not adopting its records"));
+  }
+  RETURN_IF_ERROR(Io(WriteFileAtomically(absl::StrCat(dir_, "/", kPartitionMetadataFile),
+                                         absl::StrCat("version: 0\ntopic_id: ", id, "\n"))));
+  topic_id_ = id;
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<Log>> Log::Open(const std::string& dir, const LogConfig& config,
                                                Flusher* flusher, Clock clock,
                                                LogOpenReport* report) {
@@ -166,6 +229,8 @@ absl::StatusOr<std::unique_ptr<Log>> Log::Open(const std::string& dir, const Log
 
 absl::Status Log::LoadSegments(LogOpenReport* report) {
   MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(topic_id_,
+                   ReadPartitionMetadata(absl::StrCat(dir_, "/", kPartitionMetadataFile)));
   const std::string marker = absl::StrCat(dir_, "/", kCleanShutdownFile);
   report->clean_shutdown = FileExists(marker);
 
@@ -267,7 +332,7 @@ absl::StatusOr<AppendResult> Log::Append(std::string batch, DurableCallback on_d
   AppendResult result;
   {
     MutexLock lock(&mu_);
-    RETURN_IF_ERROR(CheckDir());
+    RETURN_IF_ERROR(CheckUsable());
     if (batch.size() > static_cast<size_t>(config_.max_message_bytes)) {
       return WithAppendError(absl::OutOfRangeError(absl::StrCat("batch of ", batch.size(),
                                                                 " bytes exceeds max.message.bytes ",
@@ -335,7 +400,7 @@ absl::Status Log::RollLocked(int64_t next_offset) {
 }
 
 absl::StatusOr<std::string> Log::Read(int64_t offset, size_t max_bytes, ReadLimit limit) const {
-  RETURN_IF_ERROR(CheckDir());  // what a failed dir holds may never have reached the disk
+  RETURN_IF_ERROR(CheckUsable());  // what a failed dir holds may never have reached the disk
   ReaderMutexLock lock(&mu_);
   const int64_t end = segments_.back()->next_offset();
   if (offset < start_offset_ || offset > end) {
@@ -365,7 +430,7 @@ absl::StatusOr<std::string> Log::Read(int64_t offset, size_t max_bytes, ReadLimi
 }
 
 absl::StatusOr<std::optional<int64_t>> Log::OffsetForTimestamp(int64_t timestamp) const {
-  RETURN_IF_ERROR(CheckDir());
+  RETURN_IF_ERROR(CheckUsable());
   ReaderMutexLock lock(&mu_);
   for (const auto& segment : segments_) {
     if (segment->max_timestamp() < timestamp) continue;
@@ -426,7 +491,7 @@ absl::Status Log::Flush(int64_t up_to) {
   MutexLock flush_lock(&flush_mu_);
   // After a failed sync a second one may report success for pages that were dropped (fsyncgate):
   // a failed dir is never synced again.
-  RETURN_IF_ERROR(CheckDir());
+  RETURN_IF_ERROR(CheckUsable());
   // Segments holding offsets in [flushed_offset_, up_to), and closed segments still lacking
   // indexes. The active segment is left alone when `up_to` ends before it (a roll's request):
   // an fdatasync of the file being appended to would stall the appender.
@@ -490,7 +555,7 @@ absl::Status Log::TruncateTo(int64_t offset) {
     return absl::OutOfRangeError(absl::StrCat("TruncateTo ", offset, " is below the log start ",
                                               start_offset_, " of ", dir_));
   }
-  RETURN_IF_ERROR(CheckDir());
+  RETURN_IF_ERROR(CheckUsable());
   while (segments_.size() > 1 && segments_.back()->base_offset() >= offset) {
     RETURN_IF_ERROR(Io(segments_.back()->Remove()));
     segments_.pop_back();
@@ -506,7 +571,7 @@ absl::Status Log::TruncateTo(int64_t offset) {
 }
 
 absl::Status Log::PersistStartOffset(int64_t offset) {
-  RETURN_IF_ERROR(CheckDir());
+  RETURN_IF_ERROR(CheckUsable());
   return Io(WriteFileAtomically(absl::StrCat(dir_, "/", kStartOffsetFile), absl::StrCat(offset)));
 }
 

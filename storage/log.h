@@ -8,6 +8,7 @@
 // on the Flusher's thread.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -104,6 +105,20 @@ class Log {
   // the news on) each time the high watermark grows. Set it before the log is shared.
   void SetHighWatermarkListener(std::function<void()> listener);
 
+  // The id of the topic this partition belongs to, from `partition.metadata` (Kafka's file of the
+  // same name); empty when the directory has none (made before topic ids, or not yet tagged).
+  std::string topic_id() const;
+  // Tags the directory with `id` (written durably). FailedPrecondition naming both ids if it is
+  // already tagged with another: the directory belongs to another topic of the same name, and
+  // adopting it would bring that topic's records back.
+  absl::Status SetTopicId(const std::string& id);
+
+  // The partition is being deleted: waits for a sync in flight, then every later operation fails
+  // with NotFound naming the log (appends, reads, syncs; queued durability requests get that
+  // error), and no file in its directory is written again, so the directory can be renamed and
+  // removed while others still hold the log (LogManager hands out shared handles).
+  void MarkDeleted();
+
   // Removes every record at or after `offset` (for consensus).
   absl::Status TruncateTo(int64_t offset);
   // Moves the log start to `offset` and deletes the segments wholly below it.
@@ -131,6 +146,7 @@ class Log {
 
   static constexpr char kCleanShutdownFile[] = "clean-shutdown";
   static constexpr char kStartOffsetFile[] = "log-start-offset";
+  static constexpr char kPartitionMetadataFile[] = "partition.metadata";
 
  private:
   Log(std::string dir, const LogConfig& config, Flusher* flusher, Clock clock);
@@ -145,8 +161,8 @@ class Log {
   // Passes what a mutating file operation returned through the data dir's failure state: an I/O
   // error (not a full disk) takes the whole dir offline (data_dir_failure.h).
   absl::Status Io(absl::Status status) { return flusher_->failure().OnIoError(status); }
-  // OK while the data dir is healthy, else the error every operation gets.
-  absl::Status CheckDir() const { return flusher_->failure().Check(); }
+  // OK while the data dir is healthy and the log not deleted, else the error every operation gets.
+  absl::Status CheckUsable() const;
 
   const std::string dir_;
   Flusher* const flusher_;
@@ -161,6 +177,9 @@ class Log {
   int64_t flushed_offset_ ABSL_GUARDED_BY(mu_) = 0;
   std::function<void()> high_watermark_listener_ ABSL_GUARDED_BY(mu_);
   int64_t last_flush_ms_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string topic_id_ ABSL_GUARDED_BY(mu_);
+  // Set under mu_ and flush_mu_ (so appends, rolls and syncs see it), read without them too.
+  std::atomic<bool> deleted_{false};
 
   Mutex flush_mu_;       // one Flush at a time (they write the same index files)
   Mutex compaction_mu_;  // one compaction at a time; appends continue meanwhile

@@ -155,22 +155,42 @@ LogConfig LogManager::ConfigFor(const std::string& topic) const {
   return it == overrides_.end() ? options_.defaults : it->second.ApplyTo(options_.defaults);
 }
 
-absl::StatusOr<Log*> LogManager::GetOrCreate(const TopicPartition& tp) {
+absl::StatusOr<std::shared_ptr<Log>> LogManager::GetOrCreate(const TopicPartition& tp,
+                                                             const std::string& topic_id) {
   RETURN_IF_ERROR(ValidateTopicName(tp.topic));
   if (tp.partition < 0) {
     return absl::InvalidArgumentError(absl::StrCat("partition ", tp.partition, " is negative"));
   }
-  if (Log* log = Get(tp)) return log;
+  if (std::shared_ptr<Log> log = Get(tp)) {
+    if (!topic_id.empty()) RETURN_IF_ERROR(log->SetTopicId(topic_id));
+    return log;
+  }
   const LogConfig config = ConfigFor(tp.topic);
   MutexLock lock(&mu_);
-  if (auto it = logs_.find(tp); it != logs_.end()) return it->second.get();
-  ASSIGN_OR_RETURN(std::unique_ptr<Log> log,
-                   Log::Open(absl::StrCat(options_.data_dir, "/", tp.DirName()), config, &flusher_,
-                             options_.clock));
-  Log* raw = log.get();
-  Watch(tp, raw);
-  logs_[tp] = std::move(log);
-  return raw;
+  if (auto it = logs_.find(tp); it != logs_.end()) {
+    if (!topic_id.empty()) RETURN_IF_ERROR(it->second->SetTopicId(topic_id));
+    return it->second;
+  }
+  const std::string dir = absl::StrCat(options_.data_dir, "/", tp.DirName());
+  ASSIGN_OR_RETURN(std::shared_ptr<Log> log, Log::Open(dir, config, &flusher_, options_.clock));
+  if (!topic_id.empty()) {
+    absl::Status tagged = log->SetTopicId(topic_id);
+    if (absl::IsFailedPrecondition(tagged)) {
+      // Not open, so no topic has it: a deletion took it out of the topic table but did not get to
+      // rename it.
+      logging::Get("storage")->warn("{}; deleting it", std::string(tagged.message()));
+      log->MarkDeleted();
+      log.reset();
+      ASSIGN_OR_RETURN(std::string doomed, RenameForRemoval(dir));
+      pending_removals_.push_back(std::move(doomed));
+      ASSIGN_OR_RETURN(log, Log::Open(dir, config, &flusher_, options_.clock));
+      tagged = log->SetTopicId(topic_id);
+    }
+    RETURN_IF_ERROR(tagged);
+  }
+  Watch(tp, log.get());
+  logs_[tp] = log;
+  return log;
 }
 
 void LogManager::Watch(const TopicPartition& tp, Log* log) {
@@ -192,10 +212,10 @@ void LogManager::RemoveHighWatermarkListener(int handle) {
   listeners_.erase(handle);
 }
 
-Log* LogManager::Get(const TopicPartition& tp) const {
+std::shared_ptr<Log> LogManager::Get(const TopicPartition& tp) const {
   MutexLock lock(&mu_);
   auto it = logs_.find(tp);
-  return it == logs_.end() ? nullptr : it->second.get();
+  return it == logs_.end() ? nullptr : it->second;
 }
 
 std::vector<TopicPartition> LogManager::List() const {
@@ -207,7 +227,7 @@ std::vector<TopicPartition> LogManager::List() const {
 }
 
 absl::Status LogManager::Delete(const TopicPartition& tp) {
-  std::unique_ptr<Log> log;
+  std::shared_ptr<Log> log;
   {
     MutexLock lock(&mu_);
     auto it = logs_.find(tp);
@@ -218,8 +238,22 @@ absl::Status LogManager::Delete(const TopicPartition& tp) {
     logs_.erase(it);
   }
   MutexLock maintenance_lock(&maintenance_mu_);  // not while a pass uses it
+  // From here on no operation writes into the directory, whoever still holds the log: it can be
+  // renamed. Its files stay open until the last holder lets go.
+  log->MarkDeleted();
   const std::string dir = log->dir();
   log.reset();
+  ASSIGN_OR_RETURN(std::string doomed, RenameForRemoval(dir));
+  logging::Get("storage")->info("deleted partition {}", tp.DirName());
+  {
+    MutexLock lock(&mu_);
+    pending_removals_.push_back(std::move(doomed));
+  }
+  if (options_.maintenance_interval_ms <= 0) RemoveDeletedDirs();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> LogManager::RenameForRemoval(const std::string& dir) {
   // A unique name: a topic created again under this name and deleted before the removal is done
   // must not collide with this one.
   static std::atomic<uint64_t> sequence{0};
@@ -227,14 +261,8 @@ absl::Status LogManager::Delete(const TopicPartition& tp) {
       absl::StrCat(dir, ".", absl::ToUnixMicros(absl::Now()), "-", sequence++, kDeletedSuffix);
   RETURN_IF_ERROR(failure().OnIoError(RenameFile(dir, doomed)));
   RETURN_IF_ERROR(failure().OnIoError(SyncDirectory(options_.data_dir)));
-  logging::Get("storage")->info("deleted partition {} (files in {} are removed next)", tp.DirName(),
-                                doomed);
-  {
-    MutexLock lock(&mu_);
-    pending_removals_.push_back(doomed);
-  }
-  if (options_.maintenance_interval_ms <= 0) RemoveDeletedDirs();
-  return absl::OkStatus();
+  logging::Get("storage")->info("{} renamed to {}; its files are removed next", dir, doomed);
+  return doomed;
 }
 
 size_t LogManager::pending_removals() const {

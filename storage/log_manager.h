@@ -2,9 +2,10 @@
 // Opens them all at start (in parallel), creates and deletes them, applies per-topic config
 // overrides, and runs background maintenance: flush.ms flushes, retention and compaction.
 //
-// Threading: all methods are thread-safe. Log pointers handed out are borrowed: valid until that
-// partition is deleted or the manager is destroyed; callers (the broker's partition manager)
-// must not use a Log after asking for its deletion.
+// Threading: all methods are thread-safe. Logs are handed out as shared handles: a deleted
+// partition's Log stays valid (every operation on it then fails with NotFound, see
+// Log::MarkDeleted) until the last handle goes. Handles must not be kept in durability callbacks:
+// the last one dropped on a flush thread would wait for that thread (Flusher::Drain checks).
 #pragma once
 
 #include <atomic>
@@ -73,13 +74,20 @@ class LogManager {
   // Stops maintenance. Logs not Close()d are left as after a crash (recovered on next open).
   ~LogManager();
 
-  absl::StatusOr<Log*> GetOrCreate(const TopicPartition& tp);
-  Log* Get(const TopicPartition& tp) const;  // nullptr if absent
+  // The partition's log, created if it has none. With `topic_id`, the directory is tagged with it
+  // (partition.metadata) unless it is already: a log already open that is tagged with another id
+  // is refused (FailedPrecondition naming both); a directory found on disk with another id is left
+  // over from a deleted topic of the same name, whose deletion did not finish: it is deleted and a
+  // fresh log made, so its records never come back under the new topic.
+  absl::StatusOr<std::shared_ptr<Log>> GetOrCreate(const TopicPartition& tp,
+                                                   const std::string& topic_id = "");
+  std::shared_ptr<Log> Get(const TopicPartition& tp) const;  // nullptr if absent
   std::vector<TopicPartition> List() const;
-  // Deletes the partition, Kafka's way: its directory is renamed to
-  // `<topic>-<partition>.<unique>-delete` and the data dir synced (from then on, a crash cannot
-  // bring it back: directories with that suffix are never opened), and the files are removed later
-  // by the maintenance thread (at once without one). NotFound if the partition has no log.
+  // Deletes the partition, Kafka's way: the log stops (Log::MarkDeleted: handles still held get
+  // NotFound), its directory is renamed to `<topic>-<partition>.<unique>-delete` and the data dir
+  // synced (from then on, a crash cannot bring it back: directories with that suffix are never
+  // opened), and the files are removed later by the maintenance thread (at once without one).
+  // NotFound if the partition has no log.
   absl::Status Delete(const TopicPartition& tp);
   // Renamed directories not removed yet (for tests).
   size_t pending_removals() const;
@@ -113,6 +121,9 @@ class LogManager {
   absl::Status OpenAll();
   // Routes the log's high-watermark news to the listeners.
   void Watch(const TopicPartition& tp, Log* log);
+  // Renames a stopped log's directory for removal (see Delete) and syncs the data dir; the new
+  // path, for pending_removals_.
+  absl::StatusOr<std::string> RenameForRemoval(const std::string& dir);
   // Removes the directories Delete renamed (or a crash left renamed); logs what it cannot.
   void RemoveDeletedDirs();
   void MaintenanceLoop();
@@ -121,7 +132,7 @@ class LogManager {
   const LogManagerOptions options_;
   Flusher flusher_;
   mutable Mutex mu_;
-  absl::flat_hash_map<TopicPartition, std::unique_ptr<Log>> logs_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<TopicPartition, std::shared_ptr<Log>> logs_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, LogConfigOverrides> overrides_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> pending_removals_ ABSL_GUARDED_BY(mu_);  // "...-delete" paths
   Mutex listeners_mu_;

@@ -2,6 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <random>
+
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "storage/file.h"
@@ -10,6 +13,13 @@
 namespace runnel::broker {
 
 bool IsInternalTopicName(std::string_view name) { return name.starts_with("__"); }
+
+std::string NewTopicId() {
+  std::random_device random;
+  std::string bytes(16, '\0');
+  for (char& b : bytes) b = static_cast<char>(random() & 0xff);
+  return absl::WebSafeBase64Escape(bytes);  // 22 characters, no padding
+}
 
 absl::Status RefuseInternalTopic(std::string_view name, std::string_view action) {
   if (!IsInternalTopicName(name)) return absl::OkStatus();
@@ -30,7 +40,8 @@ json ToJson(const TopicInfo& t) {
               {"partitions", t.partitions},
               {"replication_factor", t.replication_factor},
               {"configs", t.configs},
-              {"internal", t.internal}};
+              {"internal", t.internal},
+              {"id", t.id}};
 }
 
 absl::StatusOr<TopicInfo> FromJson(const json& j) {
@@ -42,6 +53,7 @@ absl::StatusOr<TopicInfo> FromJson(const json& j) {
     t.replication_factor = j.at("replication_factor").get<int32_t>();
     t.configs = j.at("configs").get<std::map<std::string, std::string>>();
     t.internal = j.value("internal", false);
+    t.id = j.value("id", std::string());
   } catch (const json::exception& e) {
     return absl::InvalidArgumentError(e.what());
   }
@@ -61,6 +73,9 @@ absl::Status TopicTable::Validate(const TopicInfo& topic) {
   if (topic.partitions < 1 || topic.partitions > kMaxPartitions) {
     return absl::InvalidArgumentError(
         absl::StrCat("partitions: ", topic.partitions, " is not in [1, ", kMaxPartitions, "]"));
+  }
+  if (topic.id.find_first_of(" \n") != std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat("topic id '", topic.id, "' has spaces"));
   }
   if (topic.replication_factor < 1) {
     return absl::InvalidArgumentError(
@@ -92,6 +107,13 @@ absl::StatusOr<TopicTable> TopicTable::Open(const std::string& data_dir) {
       }
       table.topics_[topic->name] = *topic;
     }
+    bool assigned = false;
+    for (auto& [name, topic] : table.topics_) {
+      if (!topic.id.empty()) continue;
+      topic.id = NewTopicId();
+      assigned = true;
+    }
+    if (assigned) RETURN_IF_ERROR(table.PersistLocked());
   }
   return table;
 }
@@ -114,6 +136,7 @@ absl::Status TopicTable::Create(const TopicInfo& topic) {
     return absl::AlreadyExistsError(absl::StrCat("topic '", topic.name, "' already exists"));
   }
   topics_[topic.name] = topic;
+  if (topic.id.empty()) topics_[topic.name].id = NewTopicId();
   absl::Status persisted = PersistLocked();
   if (!persisted.ok()) {
     topics_.erase(topic.name);

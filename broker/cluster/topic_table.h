@@ -28,12 +28,18 @@ inline constexpr const char* kProtectedInternalConfigs[] = {"cleanup.policy"};
 // PermissionDenied naming `action` and the topic when `name` is reserved, else OK.
 absl::Status RefuseInternalTopic(std::string_view name, std::string_view action);
 
+// A new random topic id: 16 bytes, base64url without padding (Kafka's Uuid.toString()).
+std::string NewTopicId();
+
 struct TopicInfo {
   std::string name;
   int32_t partitions = 1;
   int32_t replication_factor = 1;
   std::map<std::string, std::string> configs;  // Kafka-named overrides, validated
   bool internal = false;                       // e.g. __consumer_offsets
+  // Tells this topic from an earlier one of the same name: its partition directories are tagged
+  // with it (partition.metadata). Create assigns it when empty.
+  std::string id;
 
   friend bool operator==(const TopicInfo&, const TopicInfo&) = default;
 };
@@ -41,14 +47,16 @@ struct TopicInfo {
 class TopicTable {
  public:
   // Loads `<data_dir>/topics.json` if present. A file that does not parse, or describes an invalid
-  // topic, fails with DataLoss naming the file and the problem.
+  // topic, fails with DataLoss naming the file and the problem. Topics without an id (written
+  // before ids) get one, persisted.
   static absl::StatusOr<TopicTable> Open(const std::string& data_dir);
 
   TopicTable(TopicTable&& other) noexcept;
 
   // Adds a topic after checking its name, partition count, replication factor and configs;
   // AlreadyExists if it is there, InvalidArgument naming the bad field otherwise. Persisted
-  // before it returns.
+  // before it returns. A topic without an id gets a new one (PartitionManager assigns it first, as
+  // the partition directories are tagged with it before the table is written).
   absl::Status Create(const TopicInfo& topic);
   absl::Status Delete(const std::string& name);  // NotFound if absent
   // Replaces the topic's overrides (validated), persisted before it returns.

@@ -63,7 +63,8 @@ absl::Status OffsetStore::Load(const GroupRecordVisitor& group_records) {
   }
   int64_t records = 0;
   for (int32_t p = 0; p < topic->partitions; ++p) {
-    ASSIGN_OR_RETURN(storage::Log * log, partitions_->GetLog(kTopic, p, false));
+    ASSIGN_OR_RETURN(const std::shared_ptr<storage::Log> log,
+                     partitions_->GetLog(kTopic, p, false));
     int64_t offset = log->start_offset();
     while (offset < log->end_offset()) {
       ASSIGN_OR_RETURN(const std::string data, log->Read(offset, 1 << 20));
@@ -122,7 +123,7 @@ absl::Status OffsetStore::Load(const GroupRecordVisitor& group_records) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<storage::Log*> OffsetStore::GroupLog(const std::string& group) {
+absl::StatusOr<std::shared_ptr<storage::Log>> OffsetStore::GroupLog(const std::string& group) {
   if (!partitions_->topics().Get(kTopic).has_value()) {
     TopicInfo topic;
     topic.name = kTopic;
@@ -152,7 +153,7 @@ absl::Status OffsetStore::Commit(const std::string& group, const std::vector<Off
   }
   ASSIGN_OR_RETURN(std::string batch, builder.Build());
   MutexLock commit_lock(&commit_mu_);
-  ASSIGN_OR_RETURN(storage::Log * log, GroupLog(group));
+  ASSIGN_OR_RETURN(const std::shared_ptr<storage::Log> log, GroupLog(group));
   RETURN_IF_ERROR(log->Append(std::move(batch), std::move(done)).status());
   MutexLock lock(&mu_);
   for (auto& [key, value] : entries) Apply(key, std::move(value));
@@ -168,7 +169,7 @@ absl::Status OffsetStore::AppendGroupRecords(const std::string& group,
   for (const KeyValue& r : records) builder.Append(now, r.key, r.value);
   ASSIGN_OR_RETURN(std::string batch, builder.Build());
   MutexLock commit_lock(&commit_mu_);
-  ASSIGN_OR_RETURN(storage::Log * log, GroupLog(group));
+  ASSIGN_OR_RETURN(const std::shared_ptr<storage::Log> log, GroupLog(group));
   return log->Append(std::move(batch), std::move(done)).status();
 }
 
@@ -194,7 +195,7 @@ absl::Status OffsetStore::DeleteGroup(const std::string& group,
   const int64_t now = NowMs();
   for (const auto& [key, value] : entries) builder.Append(now, EncodeOffsetKey(key), std::nullopt);
   ASSIGN_OR_RETURN(std::string batch, builder.Build());
-  ASSIGN_OR_RETURN(storage::Log * log, GroupLog(group));
+  ASSIGN_OR_RETURN(const std::shared_ptr<storage::Log> log, GroupLog(group));
   RETURN_IF_ERROR(log->Append(std::move(batch), std::move(done)).status());
   MutexLock lock(&mu_);
   for (const auto& [key, value] : entries) Apply(key, std::nullopt);

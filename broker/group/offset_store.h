@@ -86,7 +86,7 @@ class OffsetStore {
   int32_t num_partitions() const { return num_partitions_; }
 
  private:
-  absl::StatusOr<storage::Log*> GroupLog(const std::string& group)
+  absl::StatusOr<std::shared_ptr<storage::Log>> GroupLog(const std::string& group)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
   void Apply(const OffsetKey& key, std::optional<CommittedOffset> value)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

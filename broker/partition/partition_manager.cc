@@ -39,7 +39,7 @@ absl::Status PartitionManager::OpenLogs(const TopicInfo& topic) {
                    storage::ParseLogConfigOverrides(topic.configs));
   RETURN_IF_ERROR(logs_->SetTopicOverrides(topic.name, overrides));
   for (int32_t p = 0; p < topic.partitions; ++p) {
-    RETURN_IF_ERROR(logs_->GetOrCreate({topic.name, p}).status());
+    RETURN_IF_ERROR(logs_->GetOrCreate({topic.name, p}, topic.id).status());
   }
   return absl::OkStatus();
 }
@@ -63,6 +63,7 @@ absl::Status PartitionManager::CheckPartitionLimits(int64_t partitions) const {
 
 absl::Status PartitionManager::CreateTopic(TopicInfo topic) {
   MutexLock lock(&create_mu_);
+  topic.id = NewTopicId();
   RETURN_IF_ERROR(TopicTable::Validate(topic));
   RETURN_IF_ERROR(CheckPartitionLimits(topic.partitions));
   if (topics_->Get(topic.name).has_value()) {
@@ -93,11 +94,20 @@ absl::Status PartitionManager::DeleteTopic(const std::string& name) {
     return absl::NotFoundError(absl::StrCat("topic '", name, "' does not exist"));
   }
   RETURN_IF_ERROR(topics_->Delete(name));
+  // Every partition, whatever fails: a directory left behind is deleted at the next start, or
+  // when a topic of this name is created again (its id differs), never adopted.
+  absl::Status first_error;
   for (int32_t p = 0; p < topic->partitions; ++p) {
-    absl::Status s = logs_->Delete({name, p});
-    if (!s.ok() && !absl::IsNotFound(s)) return s;
-    // Its snapshot went with the directory; a topic created again under this name starts afresh.
+    // First, so no snapshot of its producers is written into the directory from now on; a topic
+    // created again under this name starts afresh.
     producer_states_.Drop({name, p});
+    absl::Status s = logs_->Delete({name, p});
+    if (!s.ok() && !absl::IsNotFound(s)) first_error.Update(s);
+  }
+  if (!first_error.ok()) {
+    logging::Get("broker")->error("deleted topic {}, but not all its directories: {}", name,
+                                  first_error.ToString());
+    return first_error;
   }
   logging::Get("broker")->info("deleted topic {}", name);
   return absl::OkStatus();
@@ -112,13 +122,14 @@ absl::Status PartitionManager::AlterTopicConfigs(
   return logs_->SetTopicOverrides(name, overrides);
 }
 
-absl::StatusOr<storage::Log*> PartitionManager::GetLog(const std::string& topic, int32_t partition,
-                                                       bool allow_auto_create) {
+absl::StatusOr<std::shared_ptr<storage::Log>> PartitionManager::GetLog(const std::string& topic,
+                                                                       int32_t partition,
+                                                                       bool allow_auto_create) {
   std::optional<TopicInfo> info = topics_->Get(topic);
   if (!info.has_value() && allow_auto_create && options_.auto_create_topics) {
     // The broker creates its internal topics itself, with their own configs.
     RETURN_IF_ERROR(RefuseInternalTopic(topic, "auto-create topic"));
-    absl::Status created = CreateTopic({topic, options_.num_partitions, 1, {}, false});
+    absl::Status created = CreateTopic({topic, options_.num_partitions, 1, {}, false, ""});
     if (!created.ok() && !absl::IsAlreadyExists(created)) return created;
     info = topics_->Get(topic);
   }
@@ -129,7 +140,7 @@ absl::StatusOr<storage::Log*> PartitionManager::GetLog(const std::string& topic,
     return absl::NotFoundError(absl::StrCat("topic '", topic, "' has no partition ", partition,
                                             " (it has ", info->partitions, ")"));
   }
-  storage::Log* log = logs_->Get({topic, partition});
+  std::shared_ptr<storage::Log> log = logs_->Get({topic, partition});
   if (log == nullptr) {
     return absl::NotFoundError(absl::StrCat("partition ", topic, "-", partition, " has no log"));
   }

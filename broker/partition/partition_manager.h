@@ -37,19 +37,22 @@ class PartitionManager {
       storage::LogManager* logs, TopicTable* topics, const PartitionManagerOptions& options);
 
   // InvalidArgument / AlreadyExists naming the problem (FailedPrecondition for a partition count
-  // over a limit); nothing is created on error: a failure part way rolls back.
+  // over a limit); nothing is created on error: a failure part way rolls back. The topic gets a
+  // new id (any id in `topic` is replaced), its partition directories tagged with it.
   absl::Status CreateTopic(TopicInfo topic);
   // FailedPrecondition naming the limit when `partitions` more would pass
   // max_partitions_per_topic or max_partitions.
   absl::Status CheckPartitionLimits(int64_t partitions) const;
+  // Takes the topic out of the table, then deletes its partitions (storage::LogManager::Delete: a
+  // crash after the first step leaves directories the next start deletes, DeleteStrayLogs).
   absl::Status DeleteTopic(const std::string& name);
   absl::Status AlterTopicConfigs(const std::string& name,
                                  const std::map<std::string, std::string>& configs);
 
   // The partition's log. NotFound when the topic or partition does not exist (after trying to
   // auto-create the topic when `allow_auto_create` and auto-creation is on).
-  absl::StatusOr<storage::Log*> GetLog(const std::string& topic, int32_t partition,
-                                       bool allow_auto_create);
+  absl::StatusOr<std::shared_ptr<storage::Log>> GetLog(const std::string& topic, int32_t partition,
+                                                       bool allow_auto_create);
 
   const TopicTable& topics() const { return *topics_; }
   storage::LogManager& logs() { return *logs_; }

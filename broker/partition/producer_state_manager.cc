@@ -112,20 +112,21 @@ absl::Status ProducerStateManager::WriteSnapshotFile(Partition* partition, const
                                                      int64_t end, const std::string& bytes,
                                                      bool durable) {
   MutexLock lock(&partition->file_mu);
-  if (end < partition->written_end) return absl::OkStatus();
+  if (partition->dropped || end < partition->written_end) return absl::OkStatus();
   RETURN_IF_ERROR(storage::WriteFileAtomically(SnapshotPath(log), bytes, durable));
   partition->written_end = end;
   return absl::OkStatus();
 }
 
-void ProducerStateManager::MaybeSnapshotLocked(const std::shared_ptr<Partition>& partition) {
-  storage::Log* log = partition->log;
+void ProducerStateManager::MaybeSnapshotLocked(const std::shared_ptr<Partition>& partition,
+                                               storage::Log* log) {
   const int64_t segment = log->active_segment_base_offset();
   if (!partition->loaded || segment == partition->snapshot_segment) return;
   partition->snapshot_segment = segment;
   const int64_t end = log->end_offset();
   std::string bytes = EncodeProducerStateSnapshot(partition->table, end);
-  // The log outlives its queued durability callbacks (~Log drains them).
+  // The log outlives its queued durability callbacks (~Log drains them), so the callback holds
+  // a plain pointer (a handle dropped there could be the last one, on the flush thread).
   log->WhenDurable(end, [partition, log, end, bytes = std::move(bytes)](absl::Status s) {
     if (s.ok()) s = WriteSnapshotFile(partition.get(), *log, end, bytes, /*durable=*/false);
     if (!s.ok()) {
@@ -144,7 +145,8 @@ std::shared_ptr<ProducerStateManager::Partition> ProducerStateManager::GetPartit
 }
 
 absl::StatusOr<BatchAppend> ProducerStateManager::Append(const storage::TopicPartition& tp,
-                                                         storage::Log* log, std::string batch) {
+                                                         const std::shared_ptr<storage::Log>& log,
+                                                         std::string batch) {
   ASSIGN_OR_RETURN(const RecordBatchView view, RecordBatchView::Parse(batch));
   ASSIGN_OR_RETURN(const BatchSequence sequence, BatchSequence::FromBatch(view));
   if (sequence.producer_id < 0) {
@@ -152,7 +154,7 @@ absl::StatusOr<BatchAppend> ProducerStateManager::Append(const storage::TopicPar
     // A roll by a plain batch must snapshot the idempotent producers of the older segments too.
     if (const std::shared_ptr<Partition> partition = FindPartition(tp)) {
       MutexLock lock(&partition->mu);
-      if (partition->log == log) MaybeSnapshotLocked(partition);
+      if (partition->log.lock() == log) MaybeSnapshotLocked(partition, log.get());
     }
     return BatchAppend{result, false};
   }
@@ -160,11 +162,13 @@ absl::StatusOr<BatchAppend> ProducerStateManager::Append(const storage::TopicPar
 }
 
 absl::StatusOr<BatchAppend> ProducerStateManager::AppendIdempotent(
-    const storage::TopicPartition& tp, storage::Log* log, std::string batch,
+    const storage::TopicPartition& tp, const std::shared_ptr<storage::Log>& log, std::string batch,
     const BatchSequence& sequence) {
   const std::shared_ptr<Partition> partition = GetPartition(tp);
   MutexLock lock(&partition->mu);
-  if (!partition->loaded || partition->log != log) {
+  // A log deleted and made again (a topic recreated) is another log: weak_ptr never matches a
+  // new log at the old one's address.
+  if (!partition->loaded || partition->log.lock() != log) {
     absl::StatusOr<ProducerStateTable> table = LoadProducerState(*log);
     if (!table.ok()) {
       // Internal, not the read's own code: a DataLoss would reach the producer as a corrupt batch.
@@ -187,13 +191,21 @@ absl::StatusOr<BatchAppend> ProducerStateManager::AppendIdempotent(
   }
   ASSIGN_OR_RETURN(const storage::AppendResult result, log->Append(std::move(batch)));
   partition->table.Record(sequence, result.base_offset, result.last_offset);
-  MaybeSnapshotLocked(partition);
+  MaybeSnapshotLocked(partition, log.get());
   return BatchAppend{result, false};
 }
 
 void ProducerStateManager::Drop(const storage::TopicPartition& tp) {
-  MutexLock lock(&mu_);
-  partitions_.erase(tp);
+  std::shared_ptr<Partition> partition;
+  {
+    MutexLock lock(&mu_);
+    auto it = partitions_.find(tp);
+    if (it == partitions_.end()) return;
+    partition = std::move(it->second);
+    partitions_.erase(it);
+  }
+  MutexLock lock(&partition->file_mu);  // waits for a write in progress
+  partition->dropped = true;
 }
 
 absl::Status ProducerStateManager::WriteSnapshots() {
@@ -205,8 +217,8 @@ absl::Status ProducerStateManager::WriteSnapshots() {
   absl::Status first_error;
   for (const std::shared_ptr<Partition>& partition : partitions) {
     MutexLock lock(&partition->mu);
-    if (!partition->loaded) continue;
-    storage::Log* log = partition->log;
+    const std::shared_ptr<storage::Log> log = partition->log.lock();
+    if (!partition->loaded || log == nullptr) continue;
     const int64_t end = log->end_offset();
     absl::Status written = log->Flush(end);
     if (written.ok()) {

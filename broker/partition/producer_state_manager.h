@@ -47,14 +47,15 @@ absl::StatusOr<ProducerStateTable> LoadProducerState(const storage::Log& log);
 
 class ProducerStateManager {
  public:
-  // Appends one batch (already validated, e.g. by ValidateBatch) to `log`, the log of `tp`,
-  // borrowed for the call and remembered for WriteSnapshots: it must stay valid until Drop(tp).
+  // Appends one batch (already validated, e.g. by ValidateBatch) to `log`, the log of `tp`
+  // (remembered, without keeping it alive, for WriteSnapshots).
   // Errors: Log::Append's; loading the partition's state; ProducerStateTable::Check's and
   // BatchSequence::FromBatch's, which carry a ProducerError (GetProducerError).
-  absl::StatusOr<BatchAppend> Append(const storage::TopicPartition& tp, storage::Log* log,
-                                     std::string batch);
+  absl::StatusOr<BatchAppend> Append(const storage::TopicPartition& tp,
+                                     const std::shared_ptr<storage::Log>& log, std::string batch);
 
-  // Forgets `tp`'s state: its log is being deleted. A later Append starts afresh from that log.
+  // Forgets `tp`'s state: its log is about to be deleted. Waits for a snapshot being written;
+  // none is written into the log's directory afterwards. A later Append starts afresh.
   void Drop(const storage::TopicPartition& tp);
 
   // For each partition whose state is loaded: flushes its log up to its end (so a snapshot never
@@ -66,7 +67,10 @@ class ProducerStateManager {
  private:
   struct Partition {
     Mutex mu;
-    storage::Log* log ABSL_GUARDED_BY(mu) = nullptr;  // the log `table` describes
+    // The log `table` describes. Weak: the state must not keep a deleted log alive, and its
+    // snapshot callbacks (which hold the partition) must not drop the last handle to a log on a
+    // flush thread.
+    std::weak_ptr<storage::Log> log ABSL_GUARDED_BY(mu);
     bool loaded ABSL_GUARDED_BY(mu) = false;
     ProducerStateTable table ABSL_GUARDED_BY(mu);
     // The log's active segment when the last snapshot was taken (or the state loaded): a roll
@@ -76,6 +80,7 @@ class ProducerStateManager {
     // a write older than the last one written is skipped.
     Mutex file_mu;
     int64_t written_end ABSL_GUARDED_BY(file_mu) = -1;
+    bool dropped ABSL_GUARDED_BY(file_mu) = false;  // by Drop: no more snapshot writes
   };
   // Replaces `log`'s snapshot file with `bytes` (covering offsets below `end`) unless a newer one
   // was written.
@@ -89,9 +94,10 @@ class ProducerStateManager {
   // After an append: if the log rolled since the last snapshot, asks for one to be written once
   // the log is durable up to its current end (the table covers every idempotent batch below it:
   // they are appended and recorded under `partition->mu`).
-  static void MaybeSnapshotLocked(const std::shared_ptr<Partition>& partition)
+  static void MaybeSnapshotLocked(const std::shared_ptr<Partition>& partition, storage::Log* log)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(partition->mu);
-  absl::StatusOr<BatchAppend> AppendIdempotent(const storage::TopicPartition& tp, storage::Log* log,
+  absl::StatusOr<BatchAppend> AppendIdempotent(const storage::TopicPartition& tp,
+                                               const std::shared_ptr<storage::Log>& log,
                                                std::string batch, const BatchSequence& sequence);
 
   Mutex mu_;

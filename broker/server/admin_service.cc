@@ -66,7 +66,8 @@ grpc::ServerUnaryReactor* AdminService::CreateTopics(grpc::CallbackServerContext
                     t.partitions() != 0 ? t.partitions() : partitions_->options().num_partitions,
                     t.replication_factor() > 0 ? t.replication_factor() : 1,
                     {t.configs().begin(), t.configs().end()},
-                    false};
+                    false,
+                    ""};
     CheckNewTopic(topic, *partitions_, result->mutable_error());
     if (result->error().code() != v1::NONE || request->validate_only()) continue;
     SetError(partitions_->CreateTopic(topic), result->mutable_error());

@@ -250,7 +250,7 @@ class BrokerService::ProduceReactor final
         result->set_log_start_offset((*log)->start_offset());
       }
     }
-    if (status.ok() && acks == v1::ACKS_ALL) WaitDurable(*log, durable_end, index, pending);
+    if (status.ok() && acks == v1::ACKS_ALL) WaitDurable(log->get(), durable_end, index, pending);
     return status;
   }
 

@@ -27,7 +27,7 @@ std::optional<TopicInfo> FillPartitionRows(PartitionManager& partitions, int32_t
     row->set_partition(p);
     row->set_leader(node_id);
     row->add_replicas(node_id);
-    if (storage::Log* log = partitions.logs().Get({name, p})) {
+    if (const std::shared_ptr<storage::Log> log = partitions.logs().Get({name, p})) {
       row->set_log_start_offset(log->start_offset());
       row->set_high_watermark(log->high_watermark());
       if constexpr (requires { row->set_size_bytes(int64_t{0}); }) {

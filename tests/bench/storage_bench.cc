@@ -156,7 +156,7 @@ void BM_AppendThousandPartitions(benchmark::State& state) {
   options.maintenance_interval_ms = 0;
   options.defaults.segment_bytes = 64 << 20;
   auto manager = *LogManager::Open(options);
-  std::vector<Log*> logs;
+  std::vector<std::shared_ptr<Log>> logs;
   for (int p = 0; p < 1000; ++p) logs.push_back(*manager->GetOrCreate({"t", p}));
   const std::string batch = MakeBatch(16 << 10);
   int64_t bytes = 0;
@@ -243,7 +243,7 @@ void BM_DurableAppendBusyPartitions(benchmark::State& state) {
   options.flush_threads =
       static_cast<int>(EnvInt("RUNNEL_BENCH_FLUSH_THREADS", options.flush_threads));
   const int partitions = static_cast<int>(state.range(0));
-  std::vector<Log*> logs;
+  std::vector<std::shared_ptr<Log>> logs;
   for (int p = 0; p < partitions; ++p) logs.push_back(*manager->GetOrCreate({"t", p}));
   const std::string batch = MakeBatch(1 << 10);
   std::vector<int64_t> latencies_us;

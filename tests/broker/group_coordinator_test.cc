@@ -238,7 +238,7 @@ class GroupCoordinatorTest : public ::testing::Test {
   }
 
   void CreateTopic(const std::string& name, int32_t partitions, bool internal = false) {
-    const absl::Status status = topics_->Create({name, partitions, 1, {}, internal});
+    const absl::Status status = topics_->Create({name, partitions, 1, {}, internal, ""});
     ASSERT_TRUE(status.ok()) << status;
   }
 

@@ -67,7 +67,7 @@ Outcome RunAndLosePower(uint32_t seed, FaultInjectionFs::Loss loss, bool disable
   std::map<std::string, std::string> joins_at_cut;
   {
     Broker broker(data);
-    EXPECT_TRUE(broker.partitions->CreateTopic({"orders", 2, 1, {}, false}).ok());
+    EXPECT_TRUE(broker.partitions->CreateTopic({"orders", 2, 1, {}, false, ""}).ok());
     std::atomic<bool> stop{false};
     std::thread committer([&] {
       for (int64_t offset = 1; offset <= 3000 && !stop; ++offset) {

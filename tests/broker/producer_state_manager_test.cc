@@ -46,7 +46,7 @@ class ProducerStateManagerTest : public ::testing::Test {
 
   absl::StatusOr<BatchAppend> Send(ProducerStateManager* manager, int64_t producer_id,
                                    int32_t base_sequence, int records = 3) {
-    return manager->Append(tp_, log_.get(), IdempotentBatch(producer_id, base_sequence, records));
+    return manager->Append(tp_, log_, IdempotentBatch(producer_id, base_sequence, records));
   }
 
   // Expects `batch` to be stored at `offset` (or, for a duplicate, to have been stored there).
@@ -58,7 +58,7 @@ class ProducerStateManagerTest : public ::testing::Test {
 
   TempDir dir_;
   storage::Flusher flusher_;  // outlives log_
-  std::unique_ptr<storage::Log> log_;
+  std::shared_ptr<storage::Log> log_;
   const storage::TopicPartition tp_{"t", 0};
 };
 
@@ -66,8 +66,8 @@ TEST_F(ProducerStateManagerTest, IdempotentBatchesAreStoredOncePlainOnesAlways) 
   OpenLog();
   ProducerStateManager manager;
   const std::string plain = storage::testing::MakeBatch(2, 1, "plain");
-  ExpectAt(manager.Append(tp_, log_.get(), plain), 0, false);
-  ExpectAt(manager.Append(tp_, log_.get(), plain), 2, false);
+  ExpectAt(manager.Append(tp_, log_, plain), 0, false);
+  ExpectAt(manager.Append(tp_, log_, plain), 2, false);
   ExpectAt(Send(&manager, 1, 0), 4, false);
   auto again = Send(&manager, 1, 0);
   ExpectAt(again, 4, true);
@@ -197,12 +197,12 @@ TEST(PartitionManagerProducerStateTest, DeletingATopicDropsItsProducerState) {
     if (!log.ok()) return log.status();
     return pm.producer_states().Append({"orders", 0}, *log, IdempotentBatch(5, sequence, 2));
   };
-  ASSERT_TRUE(pm.CreateTopic({"orders", 1, 1, {}, false}).ok());
+  ASSERT_TRUE(pm.CreateTopic({"orders", 1, 1, {}, false, ""}).ok());
   ASSERT_TRUE(send(0).ok());
   ASSERT_TRUE(send(2).ok());
   ASSERT_TRUE(pm.producer_states().WriteSnapshots().ok());
   ASSERT_TRUE(pm.DeleteTopic("orders").ok());
-  ASSERT_TRUE(pm.CreateTopic({"orders", 1, 1, {}, false}).ok());
+  ASSERT_TRUE(pm.CreateTopic({"orders", 1, 1, {}, false, ""}).ok());
   EXPECT_FALSE(storage::FileExists(dir.Sub("orders-0/producer-state")));
   // The old topic's sequences are forgotten: producer 5 is new on the new topic.
   auto fresh = send(2);

@@ -17,9 +17,10 @@ TEST(TopicTableTest, TopicsSurviveAReopen) {
   {
     auto table = TopicTable::Open(dir.path());
     ASSERT_TRUE(table.ok()) << table.status();
-    ASSERT_TRUE(table->Create({"orders", 6, 1, {{"retention.ms", "3600000"}}, false}).ok());
+    ASSERT_TRUE(table->Create({"orders", 6, 1, {{"retention.ms", "3600000"}}, false, ""}).ok());
     ASSERT_TRUE(
-        table->Create({"__consumer_offsets", 50, 1, {{"cleanup.policy", "compact"}}, true}).ok());
+        table->Create({"__consumer_offsets", 50, 1, {{"cleanup.policy", "compact"}}, true, ""})
+            .ok());
     ASSERT_TRUE(table->SetConfigs("orders", {{"segment.bytes", "1048576"}}).ok());
   }
   auto table = TopicTable::Open(dir.path());
@@ -39,20 +40,21 @@ TEST(TopicTableTest, TopicsSurviveAReopen) {
 TEST(TopicTableTest, BadDefinitionsAreRefusedNamingTheField) {
   TempDir dir;
   auto table = *TopicTable::Open(dir.path());
-  EXPECT_NE(table.Create({"bad name", 1, 1, {}, false}).message().find("bad name"),
+  EXPECT_NE(table.Create({"bad name", 1, 1, {}, false, ""}).message().find("bad name"),
             absl::string_view::npos);
-  EXPECT_NE(table.Create({"t", 0, 1, {}, false}).message().find("partitions"),
+  EXPECT_NE(table.Create({"t", 0, 1, {}, false, ""}).message().find("partitions"),
             absl::string_view::npos);
-  EXPECT_NE(table.Create({"t", 1, 0, {}, false}).message().find("replication factor"),
+  EXPECT_NE(table.Create({"t", 1, 0, {}, false, ""}).message().find("replication factor"),
             absl::string_view::npos);
   EXPECT_NE(
-      table.Create({"t", 1, 1, {{"retention.mz", "1"}}, false}).message().find("retention.mz"),
+      table.Create({"t", 1, 1, {{"retention.mz", "1"}}, false, ""}).message().find("retention.mz"),
       absl::string_view::npos);
-  EXPECT_NE(
-      table.Create({"t", 1, 1, {{"segment.bytes", "-5"}}, false}).message().find("segment.bytes"),
-      absl::string_view::npos);
-  ASSERT_TRUE(table.Create({"t", 1, 1, {}, false}).ok());
-  EXPECT_EQ(table.Create({"t", 1, 1, {}, false}).code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_NE(table.Create({"t", 1, 1, {{"segment.bytes", "-5"}}, false, ""})
+                .message()
+                .find("segment.bytes"),
+            absl::string_view::npos);
+  ASSERT_TRUE(table.Create({"t", 1, 1, {}, false, ""}).ok());
+  EXPECT_EQ(table.Create({"t", 1, 1, {}, false, ""}).code(), absl::StatusCode::kAlreadyExists);
   EXPECT_EQ(table.Delete("missing").code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(table.SetConfigs("t", {{"cleanup.policy", "sometimes"}}).code(),
             absl::StatusCode::kInvalidArgument);

@@ -6,6 +6,9 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <future>
+#include <sstream>
 #include <thread>
 
 #include "tests/storage/storage_test_util.h"
@@ -45,7 +48,7 @@ TEST(LogManagerTest, ReopensEveryPartitionWithItsData) {
   {
     auto manager = *LogManager::Open(Options(dir.path()));
     for (int p = 0; p < 20; ++p) {
-      Log* log = *manager->GetOrCreate({"events", p});
+      std::shared_ptr<Log> log = *manager->GetOrCreate({"events", p});
       for (int i = 0; i <= p; ++i) ASSERT_TRUE(log->Append(MakeBatch(2, i, "e")).ok());
     }
     ASSERT_TRUE(manager->GetOrCreate({"other", 0}).ok());
@@ -56,7 +59,7 @@ TEST(LogManagerTest, ReopensEveryPartitionWithItsData) {
   auto manager = *LogManager::Open(Options(dir.path()));
   EXPECT_EQ(manager->List().size(), 21u);
   for (int p = 0; p < 20; ++p) {
-    Log* log = manager->Get({"events", p});
+    std::shared_ptr<Log> log = manager->Get({"events", p});
     ASSERT_NE(log, nullptr);
     EXPECT_EQ(log->end_offset(), 2 * (p + 1));
   }
@@ -79,7 +82,7 @@ TEST(LogManagerTest, NoMaintenancePassRunsBeforeStartMaintenance) {
     LogManagerOptions options = Options(dir.path());
     options.topic_overrides["c"] = compacted;
     auto manager = *LogManager::Open(options);
-    Log* log = *manager->GetOrCreate({"c", 0});
+    std::shared_ptr<Log> log = *manager->GetOrCreate({"c", 0});
     // Timestamps of 1970: far past the default retention.
     for (int i = 0; i < 30; ++i) ASSERT_TRUE(log->Append(MakeBatch(3, 1000 + i, "old")).ok());
     ASSERT_TRUE(manager->Close().ok());
@@ -87,7 +90,7 @@ TEST(LogManagerTest, NoMaintenancePassRunsBeforeStartMaintenance) {
   LogManagerOptions options = Options(dir.path());  // overrides not known yet, as at a start
   options.maintenance_interval_ms = 1;
   auto manager = *LogManager::Open(options);
-  Log* log = manager->Get({"c", 0});
+  std::shared_ptr<Log> log = manager->Get({"c", 0});
   ASSERT_NE(log, nullptr);
   const size_t segments = log->segment_count();
   ASSERT_GT(segments, 3u);
@@ -106,7 +109,7 @@ TEST(LogManagerTest, TopicOverridesApplyToOpenAndNewLogsAndDriveMaintenance) {
   LogManagerOptions options = Options(dir.path());
   options.clock = [&now] { return now.load(); };
   auto manager = *LogManager::Open(options);
-  Log* log = *manager->GetOrCreate({"short", 0});
+  std::shared_ptr<Log> log = *manager->GetOrCreate({"short", 0});
   auto overrides = ParseLogConfigOverrides({{"segment.bytes", "1000"}, {"retention.ms", "1000"}});
   ASSERT_TRUE(overrides.ok()) << overrides.status();
   ASSERT_TRUE(manager->SetTopicOverrides("short", *overrides).ok());
@@ -123,6 +126,71 @@ TEST(LogManagerTest, TopicOverridesApplyToOpenAndNewLogsAndDriveMaintenance) {
   EXPECT_NE(bad.status().message().find("segment.bytez"), absl::string_view::npos);
   auto bad_value = ParseLogConfigOverrides({{"retention.ms", "soon"}});
   EXPECT_NE(bad_value.status().message().find("retention.ms"), absl::string_view::npos);
+}
+
+// Reproduced before: Delete freed the Log while a produce or fetch that had looked it up still
+// used it. Now a handle outlives the deletion and every operation on it fails with NotFound; it
+// writes nothing, neither into the renamed directory nor into a new partition of the same name.
+TEST(LogManagerTest, AHandleHeldAcrossADeleteRefusesWorkAndWritesNothing) {
+  TempDir dir;
+  auto manager = *LogManager::Open(Options(dir.path()));
+  std::shared_ptr<Log> held = *manager->GetOrCreate({"t", 0}, "id-one");
+  ASSERT_TRUE(held->Append(MakeBatch(2, 1000, "old")).ok());
+  ASSERT_TRUE(manager->Delete({"t", 0}).ok());
+  std::shared_ptr<Log> fresh = *manager->GetOrCreate({"t", 0}, "id-two");
+  ASSERT_NE(fresh, held);
+
+  const auto not_found = [](const absl::Status& s) {
+    return absl::IsNotFound(s) && s.message().find("was deleted") != std::string::npos;
+  };
+  EXPECT_TRUE(not_found(held->Append(MakeBatch(1, 1000, "late")).status()));
+  EXPECT_TRUE(not_found(held->Read(0, 1 << 20).status()));
+  EXPECT_TRUE(not_found(held->Flush()));
+  EXPECT_TRUE(not_found(held->DeleteBefore(1)));
+  EXPECT_TRUE(not_found(held->SetTopicId("id-three")));
+  std::promise<absl::Status> durable;
+  held->WhenDurable(held->end_offset() + 1, [&](absl::Status s) { durable.set_value(s); });
+  EXPECT_TRUE(not_found(durable.get_future().get()));
+  held.reset();  // the last handle: its files close now
+
+  EXPECT_EQ(fresh->end_offset(), 0);
+  EXPECT_EQ(fresh->topic_id(), "id-two");
+  ASSERT_TRUE(fresh->Append(MakeBatch(1, 1000, "new")).ok());
+  EXPECT_EQ(fresh->end_offset(), 1);
+}
+
+// A partition directory is tagged with its topic's id (partition.metadata, Kafka's format) and
+// keeps it across reopens; an open log asked for under another id refuses, naming both.
+TEST(LogManagerTest, TopicIdsTagDirectoriesAndAnotherIdIsRefused) {
+  TempDir dir;
+  {
+    auto manager = *LogManager::Open(Options(dir.path()));
+    ASSERT_TRUE(manager->GetOrCreate({"t", 0}, "AAAAAAAAAAAAAAAAAAAAAA").ok());
+    ASSERT_TRUE(manager->Close().ok());
+  }
+  std::ifstream in(dir.Sub("t-0/partition.metadata"));
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_EQ(text.str(), "version: 0\ntopic_id: AAAAAAAAAAAAAAAAAAAAAA\n");
+
+  auto manager = *LogManager::Open(Options(dir.path()));
+  EXPECT_EQ(manager->Get({"t", 0})->topic_id(), "AAAAAAAAAAAAAAAAAAAAAA");
+  EXPECT_TRUE(manager->GetOrCreate({"t", 0}, "AAAAAAAAAAAAAAAAAAAAAA").ok());
+  const absl::Status other = manager->GetOrCreate({"t", 0}, "BBBBBBBBBBBBBBBBBBBBBB").status();
+  EXPECT_EQ(other.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(other.message().find("AAAAAAAAAAAAAAAAAAAAAA"), std::string::npos) << other;
+  EXPECT_NE(other.message().find("BBBBBBBBBBBBBBBBBBBBBB"), std::string::npos) << other;
+}
+
+// A damaged partition.metadata fails the open with DataLoss naming the file, rather than letting
+// the directory be adopted by any topic.
+TEST(LogManagerTest, ADamagedPartitionMetadataFileIsNamed) {
+  TempDir dir;
+  std::filesystem::create_directories(dir.Sub("t-0"));
+  std::ofstream(dir.Sub("t-0/partition.metadata")) << "version: 7\ntopic_id: x\n";
+  const absl::Status opened = LogManager::Open(Options(dir.path())).status();
+  EXPECT_EQ(opened.code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(opened.message().find("t-0/partition.metadata"), std::string::npos) << opened;
 }
 
 }  // namespace

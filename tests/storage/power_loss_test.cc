@@ -137,7 +137,7 @@ Outcome RunAndLosePower(uint32_t seed, FaultInjectionFs::Loss loss, bool disable
     outcome.lost = acked.size();
     return outcome;
   }
-  Log* log = (*manager)->Get({"t", 0});
+  const std::shared_ptr<Log> log = (*manager)->Get({"t", 0});
   std::map<int64_t, std::string> stored;
   if (log != nullptr) {
     int64_t offset = log->start_offset();
