@@ -76,6 +76,7 @@ absl::StatusOr<std::optional<BatchScanner::Header>> BatchScanner::NextHeaderOnly
   header.last_offset =
       header.base_offset + LoadBigEndian<int32_t>(h + record::layout::kLastOffsetDelta);
   header.max_timestamp = LoadBigEndian<int64_t>(h + record::layout::kMaxTimestamp);
+  header.partition_leader_epoch = LoadBigEndian<int32_t>(h + record::layout::kPartitionLeaderEpoch);
   position_ += header.size;
   return header;
 }

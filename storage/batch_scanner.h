@@ -30,6 +30,7 @@ class BatchScanner {
     int64_t base_offset;
     int64_t last_offset;
     int64_t max_timestamp;
+    int32_t partition_leader_epoch;
   };
 
   // The next validated batch, std::nullopt at the end of the region.

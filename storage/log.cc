@@ -69,9 +69,13 @@ absl::StatusOr<DirListing> ListDir(const std::string& dir) {
 }
 
 // Rewrites baseOffset and, for LogAppendTime, maxTimestamp + attributes + CRC, in place.
-void StampBatch(std::string* batch, int64_t base_offset, std::optional<int64_t> log_append_time) {
+// Writes the batch's offsets and leader epoch (outside the CRC), and the broker's time for
+// LogAppendTime (inside it: the CRC is recomputed).
+void StampBatch(std::string* batch, int64_t base_offset, int32_t leader_epoch,
+                std::optional<int64_t> log_append_time) {
   char* h = batch->data();
   StoreBigEndian<int64_t>(h + record::layout::kBaseOffset, base_offset);
+  StoreBigEndian<int32_t>(h + record::layout::kPartitionLeaderEpoch, leader_epoch);
   if (!log_append_time.has_value()) return;
   const int16_t attributes = LoadBigEndian<int16_t>(h + record::layout::kAttributes);
   StoreBigEndian<int16_t>(h + record::layout::kAttributes,
@@ -227,6 +231,81 @@ absl::StatusOr<std::unique_ptr<Log>> Log::Open(const std::string& dir, const Log
   return log;
 }
 
+absl::Status Log::LoadLeaderEpochs(int64_t first_recovered) {
+  absl::StatusOr<LeaderEpochCache> loaded = LeaderEpochCache::Load(dir_);
+  bool changed = false;
+  int64_t scan_from = first_recovered;  // -1: the checkpoint covers every batch
+  if (loaded.ok()) {
+    epochs_ = *std::move(loaded);
+  } else {
+    // Derived data: rebuilt from the batch headers (absent in logs from before epochs were
+    // stamped, where every batch has none and the rebuilt checkpoint is empty).
+    if (!absl::IsNotFound(loaded.status())) {
+      logging::Get("storage")->warn("log {}: {}; rebuilding it from the batches", dir_,
+                                    loaded.status().ToString());
+    }
+    epochs_ = LeaderEpochCache();
+    scan_from = start_offset_;
+    changed = true;
+  }
+  // The checkpoint is synced by the Flush that makes a batch of a new epoch durable, before that
+  // Flush writes index files; so what it may lack after a crash lies in the segments recovery
+  // scanned, and it is rebuilt from their headers.
+  if (scan_from >= 0) {
+    changed |= epochs_.TruncateFromEnd(scan_from);
+    for (const auto& segment : segments_) {
+      if (segment->next_offset() <= scan_from) continue;
+      RETURN_IF_ERROR(segment->ForEachBatchHeader([&](const BatchScanner::Header& h) {
+        if (h.base_offset < scan_from) return absl::OkStatus();
+        absl::StatusOr<bool> added = epochs_.Assign(h.partition_leader_epoch, h.base_offset);
+        if (!added.ok()) {
+          // Batches stored before epochs were stamped carry whatever their producer wrote.
+          logging::Get("storage")->warn("log {}: {}; ignored", dir_, added.status().ToString());
+        }
+        changed |= added.value_or(false);
+        return absl::OkStatus();
+      }));
+    }
+  }
+  // A crash can leave an entry for an epoch whose first batch was lost, and retention can have
+  // moved the start past entries: fit the entries to the log.
+  changed |= epochs_.TruncateFromEnd(active().next_offset());
+  changed |= epochs_.TruncateFromStart(start_offset_);
+  leader_epoch_ = std::max(0, epochs_.latest_epoch());
+  if (changed) RETURN_IF_ERROR(epochs_.Persist(dir_));
+  return absl::OkStatus();
+}
+
+int32_t Log::leader_epoch() const {
+  ReaderMutexLock lock(&mu_);
+  return leader_epoch_;
+}
+
+absl::Status Log::SetLeaderEpoch(int32_t epoch) {
+  MutexLock lock(&mu_);
+  if (epoch < leader_epoch_) {
+    return absl::FailedPreconditionError(absl::StrCat("log ", dir_, ": leader epoch ", epoch,
+                                                      " is below the current one ", leader_epoch_));
+  }
+  leader_epoch_ = epoch;
+  return absl::OkStatus();
+}
+
+std::pair<int32_t, int64_t> Log::EndOffsetForEpoch(int32_t epoch) const {
+  ReaderMutexLock lock(&mu_);
+  return epochs_.EndOffsetFor(epoch, segments_.back()->next_offset());
+}
+
+std::vector<EpochEntry> Log::epoch_entries() const {
+  ReaderMutexLock lock(&mu_);
+  return epochs_.entries();
+}
+
+int64_t Log::truncation_count() const {
+  ReaderMutexLock lock(&mu_);
+  return truncation_count_;
+}
+
 absl::Status Log::LoadSegments(LogOpenReport* report) {
   MutexLock lock(&mu_);
   ASSIGN_OR_RETURN(topic_id_,
@@ -260,6 +339,7 @@ absl::Status Log::LoadSegments(LogOpenReport* report) {
   }
 
   const uint32_t interval = static_cast<uint32_t>(config_.index_interval_bytes);
+  int64_t first_recovered = -1;  // base of the first segment recovery scanned
   for (size_t i = 0; i < listing.segment_bases.size(); ++i) {
     const int64_t base = listing.segment_bases[i];
     const bool is_last = i + 1 == listing.segment_bases.size();
@@ -273,6 +353,7 @@ absl::Status Log::LoadSegments(LogOpenReport* report) {
     // What a crash left may still be only in the page cache (kill -9 keeps it): sync it before
     // it counts as below the high watermark, which consumers may read.
     if (recover) RETURN_IF_ERROR(segment->Sync());
+    if (recover && first_recovered < 0) first_recovered = base;
     segment->set_created_ms(clock_());
     // A segment wholly below the start offset survived a crash during retention: finish the job.
     // (An empty segment starting at the start offset, as compaction can leave, stays.)
@@ -316,6 +397,7 @@ absl::Status Log::LoadSegments(LogOpenReport* report) {
   }
   flushed_offset_ = active().next_offset();  // what survived recovery is synced above
   last_flush_ms_ = clock_();
+  RETURN_IF_ERROR(LoadLeaderEpochs(first_recovered));
   // From here on the log is live: a crash must lead to a recovery scan.
   RETURN_IF_ERROR(RemoveFile(marker));
   RETURN_IF_ERROR(SyncDirectory(dir_));
@@ -346,7 +428,7 @@ absl::StatusOr<AppendResult> Log::Append(std::string batch, DurableCallback on_d
       append_time = clock_();
       result.log_append_time = *append_time;
     }
-    StampBatch(&batch, base, append_time);
+    StampBatch(&batch, base, leader_epoch_, append_time);
     absl::StatusOr<RecordBatchView> stamped = RecordBatchView::Parse(batch);
     if (!stamped.ok()) {
       // It was validated before stamping, which only rewrites fixed-size header fields.
@@ -369,6 +451,10 @@ absl::StatusOr<AppendResult> Log::Append(std::string batch, DurableCallback on_d
     const bool offsets_overflow =
         view.last_offset() - seg.base_offset() > std::numeric_limits<uint32_t>::max();
     if (!seg.empty() && (full || old || offsets_overflow)) RETURN_IF_ERROR(Io(RollLocked(base)));
+    // The first batch of a new epoch is recorded before it is written: after a crash that loses
+    // the batch, the open trims the entry back to the log end.
+    ASSIGN_OR_RETURN(const bool new_epoch, epochs_.Assign(leader_epoch_, base));
+    if (new_epoch) ++epochs_version_;  // synced by the Flush that makes the batch durable
     RETURN_IF_ERROR(Io(active().Append(view)));
     result.base_offset = base;
     result.last_offset = view.last_offset();
@@ -498,9 +584,15 @@ absl::Status Log::Flush(int64_t up_to) {
   std::vector<std::shared_ptr<Segment>> to_sync;
   std::shared_ptr<Segment> active;
   int64_t end = 0;
+  std::optional<LeaderEpochCache> epochs;  // to persist: changed since the last Flush
+  uint64_t epochs_version = 0;
   {
     ReaderMutexLock lock(&mu_);
     active = segments_.back();
+    if (epochs_version_ != epochs_persisted_version_) {
+      epochs = epochs_;
+      epochs_version = epochs_version_;
+    }
     for (const auto& segment : segments_) {
       const bool in_range =
           segment->next_offset() > flushed_offset_ && segment->base_offset() < up_to;
@@ -509,9 +601,12 @@ absl::Status Log::Flush(int64_t up_to) {
     }
     end = active->base_offset() < up_to ? active->next_offset() : active->base_offset();
   }
+  for (const auto& segment : to_sync) RETURN_IF_ERROR(Io(segment->Sync()));
+  // The epochs of every batch below `end`, before anything counts as durable or indexed (an
+  // indexed segment is not scanned after a crash, so the checkpoint must already cover it).
+  if (epochs.has_value()) RETURN_IF_ERROR(Io(epochs->Persist(dir_)));
   std::vector<std::shared_ptr<Segment>> indexed;
   for (const auto& segment : to_sync) {
-    RETURN_IF_ERROR(Io(segment->Sync()));
     // A closed segment never changes again: now that its data is durable, write its indexes.
     // (flush_mu_ keeps truncation, retention and compaction from swapping it out meanwhile.)
     if (segment != active && !segment->indexes_persisted()) {
@@ -525,6 +620,9 @@ absl::Status Log::Flush(int64_t up_to) {
     for (const auto& segment : indexed) {
       segment->set_indexes_persisted();
       segment->ReleaseFile();
+    }
+    if (epochs.has_value()) {
+      epochs_persisted_version_ = std::max(epochs_persisted_version_, epochs_version);
     }
     if (end > flushed_offset_) {
       flushed_offset_ = end;
@@ -556,6 +654,7 @@ absl::Status Log::TruncateTo(int64_t offset) {
                                               start_offset_, " of ", dir_));
   }
   RETURN_IF_ERROR(CheckUsable());
+  const int64_t end_before = active().next_offset();
   while (segments_.size() > 1 && segments_.back()->base_offset() >= offset) {
     RETURN_IF_ERROR(Io(segments_.back()->Remove()));
     segments_.pop_back();
@@ -566,7 +665,10 @@ absl::Status Log::TruncateTo(int64_t offset) {
   RETURN_IF_ERROR(Io(active().TruncateTo(offset)));
   RETURN_IF_ERROR(Io(active().Sync()));
   RETURN_IF_ERROR(Io(SyncDirectory(dir_)));  // the removed segments must stay removed
-  flushed_offset_ = std::min(flushed_offset_, active().next_offset());
+  const int64_t end = active().next_offset();
+  flushed_offset_ = std::min(flushed_offset_, end);
+  if (end < end_before) ++truncation_count_;
+  if (epochs_.TruncateFromEnd(end)) ++epochs_version_;
   return absl::OkStatus();
 }
 
@@ -596,6 +698,7 @@ absl::Status Log::DeleteBefore(int64_t offset) {
     // Persist first: a crash after this leaves segments that the next open deletes.
     RETURN_IF_ERROR(PersistStartOffset(offset));
     start_offset_ = offset;
+    if (epochs_.TruncateFromStart(offset)) ++epochs_version_;
   }
   return DeleteOldestSegments([offset](const Segment& s) { return s.next_offset() <= offset; });
 }
@@ -612,6 +715,7 @@ absl::Status Log::DeleteOldestSegments(const std::function<bool(const Segment&)>
     if (new_start > start_offset_) {
       RETURN_IF_ERROR(PersistStartOffset(new_start));
       start_offset_ = new_start;
+      if (epochs_.TruncateFromStart(new_start)) ++epochs_version_;
     }
     doomed.assign(segments_.begin(), segments_.begin() + static_cast<std::ptrdiff_t>(n));
     segments_.erase(segments_.begin(), segments_.begin() + static_cast<std::ptrdiff_t>(n));

@@ -15,12 +15,14 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "common/mutex.h"
 #include "storage/flusher.h"
+#include "storage/leader_epoch_cache.h"
 #include "storage/log_config.h"
 #include "storage/segment.h"
 
@@ -119,8 +121,27 @@ class Log {
   // removed while others still hold the log (LogManager hands out shared handles).
   void MarkDeleted();
 
-  // Removes every record at or after `offset` (for consensus).
+  // The leader epoch appends are stamped with (partitionLeaderEpoch; the Raft term once
+  // replicated): the latest in the leader-epoch checkpoint at open, at least 0.
+  int32_t leader_epoch() const;
+  // Raises the epoch later appends are stamped with; the first batch of a new epoch records
+  // (epoch, its base offset) in the leader-epoch checkpoint. FailedPrecondition if `epoch` is below
+  // the current one: leader epochs only grow.
+  absl::Status SetLeaderEpoch(int32_t epoch);
+  // Kafka's OffsetsForLeaderEpoch on this log: the largest epoch <= `epoch` it holds and the end
+  // offset of that epoch (LeaderEpochCache::EndOffsetFor).
+  std::pair<int32_t, int64_t> EndOffsetForEpoch(int32_t epoch) const;
+  std::vector<EpochEntry> epoch_entries() const;
+
+  // Removes every batch whose base offset is at or after `offset` (a batch straddling it stays
+  // whole, so the log end may stay above `offset`), for a follower whose log diverged from its
+  // leader's: segments past it are deleted, the one it falls in is cut and its index rebuilt, the
+  // leader-epoch checkpoint loses the epochs that started past the new end. Never below the start
+  // offset. Owners keeping state derived from the records (producer state) must rebuild it; see
+  // truncation_count().
   absl::Status TruncateTo(int64_t offset);
+  // How many TruncateTo calls removed anything from this log since it was opened.
+  int64_t truncation_count() const;
   // Moves the log start to `offset` and deletes the segments wholly below it.
   absl::Status DeleteBefore(int64_t offset);
 
@@ -152,6 +173,10 @@ class Log {
   Log(std::string dir, const LogConfig& config, Flusher* flusher, Clock clock);
 
   absl::Status LoadSegments(LogOpenReport* report);
+  // Loads the leader-epoch checkpoint and adds the epochs of the batches in segments recovery
+  // scanned (from `first_recovered`, -1 for none), or rebuilds it from every batch header when it
+  // is missing or damaged; fits it to the log's start and end.
+  absl::Status LoadLeaderEpochs(int64_t first_recovered) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status RollLocked(int64_t next_offset) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status PersistStartOffset(int64_t offset);
   // Deletes the oldest closed segments for which `should_delete(segment)` holds, in order,
@@ -178,6 +203,12 @@ class Log {
   std::function<void()> high_watermark_listener_ ABSL_GUARDED_BY(mu_);
   int64_t last_flush_ms_ ABSL_GUARDED_BY(mu_) = 0;
   std::string topic_id_ ABSL_GUARDED_BY(mu_);
+  LeaderEpochCache epochs_ ABSL_GUARDED_BY(mu_);
+  // Changes to epochs_ and how many of them the checkpoint file has (Flush persists the rest).
+  uint64_t epochs_version_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t epochs_persisted_version_ ABSL_GUARDED_BY(mu_) = 0;
+  int32_t leader_epoch_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t truncation_count_ ABSL_GUARDED_BY(mu_) = 0;
   // Set under mu_ and flush_mu_ (so appends, rolls and syncs see it), read without them too.
   std::atomic<bool> deleted_{false};
 

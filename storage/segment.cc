@@ -317,6 +317,18 @@ absl::Status Segment::ForEachBatch(
   }
 }
 
+absl::Status Segment::ForEachBatchHeader(
+    const std::function<absl::Status(const BatchScanner::Header&)>& fn) const {
+  File scratch;
+  ASSIGN_OR_RETURN(const File* file, ReadableFile(&scratch));
+  BatchScanner scanner(*file, 0, size_);
+  while (true) {
+    ASSIGN_OR_RETURN(auto header, scanner.NextHeaderOnly());
+    if (!header.has_value()) return absl::OkStatus();
+    RETURN_IF_ERROR(fn(*header));
+  }
+}
+
 absl::Status Segment::Remove() {
   // Callers take the segment out of the Log's list first (under its exclusive lock), so no read
   // or sync can reach it after this.

@@ -19,6 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/record/record_batch.h"
+#include "storage/batch_scanner.h"
 #include "storage/file.h"
 #include "storage/segment_index.h"
 
@@ -106,6 +107,10 @@ class Segment {
   static bool IndexFilesExist(const std::string& dir, int64_t base_offset);
   // Persists the in-memory indexes (after a closed segment's sync, and at clean shutdown).
   absl::Status WriteIndexes() const;
+  // Calls `fn` for every batch header in order, bodies neither read nor checked; stops at the
+  // first error.
+  absl::Status ForEachBatchHeader(
+      const std::function<absl::Status(const BatchScanner::Header&)>& fn) const;
   // Calls `fn` for every batch in order, each fully validated; stops at the first error.
   absl::Status ForEachBatch(
       const std::function<absl::Status(const record::RecordBatchView&)>& fn) const;

@@ -110,9 +110,11 @@ std::shared_ptr<ProducerStateManager::Partition> ProducerStateManager::FindParti
 
 absl::Status ProducerStateManager::WriteSnapshotFile(Partition* partition, const storage::Log& log,
                                                      int64_t end, const std::string& bytes,
-                                                     bool durable) {
+                                                     bool durable, int64_t generation) {
   MutexLock lock(&partition->file_mu);
-  if (partition->dropped || end < partition->written_end) return absl::OkStatus();
+  if (partition->dropped || generation != partition->generation || end < partition->written_end) {
+    return absl::OkStatus();
+  }
   RETURN_IF_ERROR(storage::WriteFileAtomically(SnapshotPath(log), bytes, durable));
   partition->written_end = end;
   return absl::OkStatus();
@@ -125,15 +127,23 @@ void ProducerStateManager::MaybeSnapshotLocked(const std::shared_ptr<Partition>&
   partition->snapshot_segment = segment;
   const int64_t end = log->end_offset();
   std::string bytes = EncodeProducerStateSnapshot(partition->table, end);
+  int64_t generation = 0;
+  {
+    MutexLock file_lock(&partition->file_mu);
+    generation = partition->generation;
+  }
   // The log outlives its queued durability callbacks (~Log drains them), so the callback holds
   // a plain pointer (a handle dropped there could be the last one, on the flush thread).
-  log->WhenDurable(end, [partition, log, end, bytes = std::move(bytes)](absl::Status s) {
-    if (s.ok()) s = WriteSnapshotFile(partition.get(), *log, end, bytes, /*durable=*/false);
-    if (!s.ok()) {
-      logging::Get("broker")->warn("log {}: producer state snapshot at a roll not written: {}",
-                                   log->dir(), s.ToString());
-    }
-  });
+  log->WhenDurable(
+      end, [partition, log, end, generation, bytes = std::move(bytes)](absl::Status s) {
+        if (s.ok()) {
+          s = WriteSnapshotFile(partition.get(), *log, end, bytes, /*durable=*/false, generation);
+        }
+        if (!s.ok()) {
+          logging::Get("broker")->warn("log {}: producer state snapshot at a roll not written: {}",
+                                       log->dir(), s.ToString());
+        }
+      });
 }
 
 std::shared_ptr<ProducerStateManager::Partition> ProducerStateManager::GetPartition(
@@ -168,7 +178,8 @@ absl::StatusOr<BatchAppend> ProducerStateManager::AppendIdempotent(
   MutexLock lock(&partition->mu);
   // A log deleted and made again (a topic recreated) is another log: weak_ptr never matches a
   // new log at the old one's address.
-  if (!partition->loaded || partition->log.lock() != log) {
+  if (!partition->loaded || partition->log.lock() != log ||
+      partition->truncations != log->truncation_count()) {
     absl::StatusOr<ProducerStateTable> table = LoadProducerState(*log);
     if (!table.ok()) {
       // Internal, not the read's own code: a DataLoss would reach the producer as a corrupt batch.
@@ -178,6 +189,7 @@ absl::StatusOr<BatchAppend> ProducerStateManager::AppendIdempotent(
     partition->table = *std::move(table);
     partition->log = log;
     partition->loaded = true;
+    partition->truncations = log->truncation_count();
     partition->snapshot_segment = log->active_segment_base_offset();
   }
   ASSIGN_OR_RETURN(const std::optional<ProducerBatch> original, partition->table.Check(sequence));
@@ -193,6 +205,31 @@ absl::StatusOr<BatchAppend> ProducerStateManager::AppendIdempotent(
   partition->table.Record(sequence, result.base_offset, result.last_offset);
   MaybeSnapshotLocked(partition, log.get());
   return BatchAppend{result, false};
+}
+
+absl::Status ProducerStateManager::TruncateLog(const storage::TopicPartition& tp,
+                                               const std::shared_ptr<storage::Log>& log,
+                                               int64_t offset) {
+  const std::shared_ptr<Partition> partition = GetPartition(tp);
+  MutexLock lock(&partition->mu);  // no append to the partition meanwhile
+  {
+    MutexLock file_lock(&partition->file_mu);
+    ++partition->generation;
+    partition->written_end = -1;
+  }
+  RETURN_IF_ERROR(log->TruncateTo(offset));
+  partition->loaded = false;  // rebuilt from the log at the next append
+  // A snapshot past the new end describes batches that are gone: were the log to grow past its
+  // end again, it would be taken for the truth about other batches.
+  const std::string path = SnapshotPath(*log);
+  if (!storage::FileExists(path)) return absl::OkStatus();
+  absl::StatusOr<std::string> bytes = storage::ReadWholeFile(path);
+  absl::StatusOr<ProducerStateSnapshot> snapshot =
+      bytes.ok() ? DecodeProducerStateSnapshot(*bytes) : bytes.status();
+  if (snapshot.ok() && snapshot->end_offset <= log->end_offset()) return absl::OkStatus();
+  MutexLock file_lock(&partition->file_mu);
+  RETURN_IF_ERROR(storage::RemoveFile(path));
+  return storage::SyncDirectory(log->dir());
 }
 
 void ProducerStateManager::Drop(const storage::TopicPartition& tp) {
@@ -222,9 +259,14 @@ absl::Status ProducerStateManager::WriteSnapshots() {
     const int64_t end = log->end_offset();
     absl::Status written = log->Flush(end);
     if (written.ok()) {
+      int64_t generation = 0;
+      {
+        MutexLock file_lock(&partition->file_mu);
+        generation = partition->generation;
+      }
       written = WriteSnapshotFile(partition.get(), *log, end,
                                   EncodeProducerStateSnapshot(partition->table, end),
-                                  /*durable=*/true);
+                                  /*durable=*/true, generation);
     }
     if (!written.ok()) {
       logging::Get("broker")->error("log {}: producer state snapshot not written: {}", log->dir(),

@@ -54,6 +54,14 @@ class ProducerStateManager {
   absl::StatusOr<BatchAppend> Append(const storage::TopicPartition& tp,
                                      const std::shared_ptr<storage::Log>& log, std::string batch);
 
+  // Truncates `log` (the log of `tp`) to `offset` (storage::Log::TruncateTo) for a follower whose
+  // log diverged, and makes the partition's producer state follow: snapshot writes queued before
+  // are dropped, a snapshot covering offsets past the new end is deleted, and the state is rebuilt
+  // from the log at the next append. So a retried batch whose original was truncated away is
+  // appended again, not answered as a duplicate of records that no longer exist.
+  absl::Status TruncateLog(const storage::TopicPartition& tp,
+                           const std::shared_ptr<storage::Log>& log, int64_t offset);
+
   // Forgets `tp`'s state: its log is about to be deleted. Waits for a snapshot being written;
   // none is written into the log's directory afterwards. A later Append starts afresh.
   void Drop(const storage::TopicPartition& tp);
@@ -72,6 +80,7 @@ class ProducerStateManager {
     // flush thread.
     std::weak_ptr<storage::Log> log ABSL_GUARDED_BY(mu);
     bool loaded ABSL_GUARDED_BY(mu) = false;
+    int64_t truncations ABSL_GUARDED_BY(mu) = 0;  // the log's truncation_count() at the load
     ProducerStateTable table ABSL_GUARDED_BY(mu);
     // The log's active segment when the last snapshot was taken (or the state loaded): a roll
     // since makes the next append take one.
@@ -81,11 +90,14 @@ class ProducerStateManager {
     Mutex file_mu;
     int64_t written_end ABSL_GUARDED_BY(file_mu) = -1;
     bool dropped ABSL_GUARDED_BY(file_mu) = false;  // by Drop: no more snapshot writes
+    // Bumped by TruncateLog: a snapshot taken before (it may describe truncated batches) is not
+    // written.
+    int64_t generation ABSL_GUARDED_BY(file_mu) = 0;
   };
   // Replaces `log`'s snapshot file with `bytes` (covering offsets below `end`) unless a newer one
   // was written.
   static absl::Status WriteSnapshotFile(Partition* partition, const storage::Log& log, int64_t end,
-                                        const std::string& bytes, bool durable);
+                                        const std::string& bytes, bool durable, int64_t generation);
 
   // shared_ptr: an Append in progress keeps its partition alive while Drop removes it.
   std::shared_ptr<Partition> GetPartition(const storage::TopicPartition& tp);

@@ -115,7 +115,12 @@ TEST(PartitionManagerTest, ADirectoryWhoseDeleteDidNotFinishIsNotAdopted) {
   const std::string data = dir.Sub("data");
   OpenedDir broker(data);
   ASSERT_TRUE(broker.partitions->CreateTopic({"t", 1, 1, {}, false, ""}).ok());
-  ASSERT_TRUE((*broker.partitions->GetLog("t", 0, false))->Append(MakeBatch(3, 1000, "old")).ok());
+  {
+    auto old = *broker.partitions->GetLog("t", 0, false);
+    ASSERT_TRUE(old->Append(MakeBatch(3, 1000, "old")).ok());
+    ASSERT_TRUE(old->Flush().ok());
+    broker.logs->flusher().Drain(old.get());  // no background write renames a file in t-0 now
+  }
   {
     storage::testing::FaultInjectionFs fs(data);
     fs.FailNext(storage::FileOp::kRename, ENOSPC, "/t-0");

@@ -211,5 +211,35 @@ TEST(PartitionManagerProducerStateTest, DeletingATopicDropsItsProducerState) {
   EXPECT_EQ(fresh->result.base_offset, 0);
 }
 
+// A follower's log diverged and is truncated (replication does this through TruncateLog): the
+// batches past the cut are gone, so their retries must be appended again. With the state kept
+// across the cut, a retry was answered as a duplicate of records that no longer existed: an
+// acknowledged batch lost. A snapshot taken before the cut must not come back either, once the
+// log has grown past its end again with other batches.
+TEST_F(ProducerStateManagerTest, AfterATruncationRetriesOfTheCutBatchesAreAppendedAgain) {
+  OpenLog();
+  ProducerStateManager manager;
+  ExpectAt(Send(&manager, 7, 0), 0, false);    // offsets 0..2
+  ExpectAt(Send(&manager, 7, 3), 3, false);    // 3..5
+  ExpectAt(Send(&manager, 7, 6), 6, false);    // 6..8
+  ExpectAt(Send(&manager, 7, 9), 9, false);    // 9..11
+  ASSERT_TRUE(manager.WriteSnapshots().ok());  // a snapshot covering 0..11
+
+  ASSERT_TRUE(manager.TruncateLog(tp_, log_, 6).ok());
+  EXPECT_EQ(log_->end_offset(), 6);
+  ExpectAt(Send(&manager, 7, 3), 3, true);  // still stored: a real duplicate
+  auto gap = Send(&manager, 7, 9);          // 6..11 are gone: 9 is out of order now
+  EXPECT_EQ(GetProducerError(gap.status()), ProducerError::kOutOfOrderSequence) << gap.status();
+  ExpectAt(Send(&manager, 8, 0), 6, false);  // another producer's batches take offsets 6..11
+  ExpectAt(Send(&manager, 8, 3), 9, false);
+
+  // After a restart (kill -9: no new snapshot), producer 7's retry is stored, not a duplicate.
+  flusher_.Drain(log_.get());
+  CrashAndReopen(/*one_batch_per_segment=*/false);
+  ProducerStateManager restarted;
+  ExpectAt(Send(&restarted, 7, 6), 12, false);
+  ExpectAt(Send(&restarted, 8, 3), 9, true);
+}
+
 }  // namespace
 }  // namespace runnel::broker
