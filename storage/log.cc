@@ -734,11 +734,26 @@ absl::Status Log::ApplyRetention() {
   if (!config.cleanup_delete) return absl::OkStatus();
   const int64_t now = clock_();
   if (config.retention_ms >= 0) {
-    RETURN_IF_ERROR(DeleteOldestSegments([&](const Segment& s) {
+    const auto expired = [&](const Segment& s) {
       // An empty segment (compaction can leave one) holds nothing to keep.
       return s.empty() ||
              (s.max_timestamp() != kNoTimestamp && now - s.max_timestamp() > config.retention_ms);
-    }));
+    };
+    {
+      // Kafka's rule: when every segment, the active one included, is past retention, roll a new
+      // empty one so the old data can go. Otherwise a partition no longer written to would keep
+      // its last segment forever, however old.
+      MutexLock lock(&mu_);
+      RETURN_IF_ERROR(CheckUsable());
+      if (!active().empty() &&
+          std::all_of(segments_.begin(), segments_.end(),
+                      [&](const std::shared_ptr<Segment>& s) { return expired(*s); })) {
+        logging::Get("storage")->info("log {}: rolling the active segment, past retention.ms",
+                                      dir_);
+        RETURN_IF_ERROR(Io(RollLocked(active().next_offset())));
+      }
+    }
+    RETURN_IF_ERROR(DeleteOldestSegments(expired));
   }
   if (config.retention_bytes >= 0) {
     int64_t excess = static_cast<int64_t>(size_bytes()) - config.retention_bytes;

@@ -151,7 +151,10 @@ class Log {
   // Flush if flush.ms has passed since the last one (called periodically by LogManager).
   absl::Status MaybeFlushByTime();
 
-  // Deletes closed segments past retention.ms / retention.bytes (cleanup.policy delete).
+  // Deletes the oldest segments past retention.ms / retention.bytes (cleanup.policy delete). A
+  // segment is past retention.ms when its max timestamp is; when every segment is, the active one
+  // included, a new empty segment is rolled first (Kafka's rule), so a partition no longer written
+  // to does not keep its last records forever. Size retention never takes the active segment.
   absl::Status ApplyRetention();
   // Compacts closed segments (cleanup.policy compact), see log_compactor.cc: of the records
   // below active_segment_base_offset(), a keyed record is dropped when a later record in that

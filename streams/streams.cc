@@ -136,8 +136,11 @@ absl::Status Streams::CreateInternalTopics() {
     }
   }
   assignor_ = multi_source ? "range" : "uniform";
+  // Repartition topics keep records however old their event times (Kafka Streams sets
+  // retention.ms -1 on them too, KIP-284): time retention would drop records not processed yet.
   for (const auto& [topic, n] : plan.repartition_topics) {
-    RETURN_IF_ERROR(EnsureTopic(*admin, topic, n, config_.replication_factor, {}));
+    RETURN_IF_ERROR(
+        EnsureTopic(*admin, topic, n, config_.replication_factor, {{"retention.ms", "-1"}}));
   }
   for (const auto& [topic, n] : plan.changelog_topics) {
     RETURN_IF_ERROR(

@@ -409,6 +409,34 @@ TEST(LogTest, RetentionDeletesOldAndExcessClosedSegments) {
   EXPECT_GE(log->segment_count(), 1u);
 }
 
+// A partition no longer written to: its last segment is the active one, which retention used to
+// skip, so its records were kept forever. Kafka's rule: when every segment, the active one
+// included, is past retention.ms, a new empty segment is rolled and the old ones deleted.
+TEST(LogTest, RetentionRollsAndDeletesAnActiveSegmentPastRetention) {
+  TempDir dir;
+  Flusher flusher;
+  std::atomic<int64_t> now{1'000'000};  // read by the flush thread through the clock
+  LogConfig config;
+  config.retention_ms = 50'000;
+  auto log = OpenOrDie(dir.path(), config, &flusher, nullptr, [&now] { return now.load(); });
+  ASSERT_TRUE(log->Append(MakeBatch(3, now - 10'000, "idle")).ok());
+  ASSERT_TRUE(log->ApplyRetention().ok());
+  EXPECT_EQ(log->start_offset(), 0);  // 10 s old: kept
+  EXPECT_EQ(log->segment_count(), 1u);
+
+  now += 45'000;  // 55 s old now
+  ASSERT_TRUE(log->ApplyRetention().ok());
+  EXPECT_EQ(log->start_offset(), 3);
+  EXPECT_EQ(log->end_offset(), 3);
+  EXPECT_EQ(log->segment_count(), 1u);  // the new, empty active segment
+  EXPECT_EQ(log->size_bytes(), 0u);
+  EXPECT_FALSE(FileExists(Segment::LogPath(dir.path(), 0)));
+  ASSERT_TRUE(log->Append(MakeBatch(1, now, "new")).ok());
+  EXPECT_EQ(DecodeAll(*log->Read(3, 1 << 20)).size(), 1u);
+  ASSERT_TRUE(log->ApplyRetention().ok());  // a fresh record in the active segment: kept
+  EXPECT_EQ(log->start_offset(), 3);
+}
+
 TEST(LogTest, SegmentMsRollsByAgeAndFlushMessagesFlushesInTheBackground) {
   TempDir dir;
   Flusher flusher;
