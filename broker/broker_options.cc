@@ -60,13 +60,18 @@ absl::Status ApplyToml(const std::string& path, BrokerOptions* o) {
           static_cast<int32_t>(*v);
     } else if (name == "max_partitions_per_topic" || name == "max_partitions" ||
                name == "produce_max_in_flight" || name == "max_uncompressed_batch_bytes" ||
-               name == "log_flush_threads") {
+               name == "log_flush_threads" || name == "log_dir_min_free_bytes" ||
+               name == "log_dir_reserve_bytes") {
       const auto v = node.value<int64_t>();
       if (!v) return bad("an integer");
       if (name == "max_partitions") {
         o->max_partitions = *v;
       } else if (name == "max_uncompressed_batch_bytes") {
         o->max_uncompressed_batch_bytes = *v;
+      } else if (name == "log_dir_min_free_bytes") {
+        o->log_dir_min_free_bytes = *v;
+      } else if (name == "log_dir_reserve_bytes") {
+        o->log_dir_reserve_bytes = *v;
       } else if (name == "log_flush_threads") {
         o->log_flush_threads = static_cast<int32_t>(*v);
       } else {
@@ -136,6 +141,14 @@ absl::Status BrokerOptions::Validate() const {
                                                    storage::Flusher::kMaxThreads, " (got ",
                                                    log_flush_threads, ")"));
   }
+  if (log_dir_min_free_bytes < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--log-dir-min-free-bytes: must be 0 or more (got ", log_dir_min_free_bytes, ")"));
+  }
+  if (log_dir_reserve_bytes < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--log-dir-reserve-bytes: must be 0 or more (got ", log_dir_reserve_bytes, ")"));
+  }
   if (max_partitions < 0) {
     return absl::InvalidArgumentError("--max-partitions: must be 0 (from ulimit -n) or more");
   }
@@ -177,6 +190,7 @@ absl::StatusOr<BrokerOptions> ParseBrokerOptions(int argc, const char* const* ar
   std::optional<int32_t> produce_max_in_flight;
   std::optional<int64_t> max_uncompressed;
   std::optional<int32_t> flush_threads;
+  std::optional<int64_t> min_free, reserve;
   app.add_option("--data-dir", data_dir, "data directory (default ./data)");
   app.add_option("--grpc-addr", grpc_addr,
                  "gRPC listen address HOST:PORT (default 127.0.0.1:7070)");
@@ -205,6 +219,10 @@ absl::StatusOr<BrokerOptions> ParseBrokerOptions(int argc, const char* const* ar
                  "a batch whose records decompress to more is refused (default 64 MiB)");
   app.add_option("--log-flush-threads", flush_threads,
                  "partition logs synced (fdatasync) at once (default 4)");
+  app.add_option("--log-dir-min-free-bytes", min_free,
+                 "produce is refused while the data dir has less free space (default 1 GiB)");
+  app.add_option("--log-dir-reserve-bytes", reserve,
+                 "space held in reserve for metadata writes on a full disk (default 8 MiB)");
   app.add_option("--max-partitions", max_partitions,
                  "partitions on this broker (default 0: from the file descriptor limit)");
   for (const auto& [flag, topic_config] : kLogDefaultSettings) {
@@ -241,6 +259,8 @@ absl::StatusOr<BrokerOptions> ParseBrokerOptions(int argc, const char* const* ar
   if (produce_max_in_flight) o.produce_max_in_flight = *produce_max_in_flight;
   if (max_uncompressed) o.max_uncompressed_batch_bytes = *max_uncompressed;
   if (flush_threads) o.log_flush_threads = *flush_threads;
+  if (min_free) o.log_dir_min_free_bytes = *min_free;
+  if (reserve) o.log_dir_reserve_bytes = *reserve;
   RETURN_IF_ERROR(o.Validate());
   return o;
 }

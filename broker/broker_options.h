@@ -34,6 +34,10 @@ struct BrokerOptions {
   int32_t produce_max_in_flight = 1000;             // per Produce stream (BrokerServiceOptions)
   int64_t max_uncompressed_batch_bytes = 64 << 20;  // a batch's records, decompressed
   int32_t log_flush_threads = 4;                    // logs fdatasynced at once (storage::Flusher)
+  // Below this much free space in the data dir, produce is refused (storage::DiskSpace).
+  int64_t log_dir_min_free_bytes = int64_t{1} << 30;
+  // The reserve file metadata writes may release on a full disk (storage::DiskSpace).
+  int64_t log_dir_reserve_bytes = int64_t{8} << 20;
 
   absl::Status Validate() const;
   // The LogConfig every topic starts from: Runnel's defaults with log_defaults applied.

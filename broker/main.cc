@@ -92,6 +92,17 @@ std::string Metrics(const BrokerMetrics& m, storage::LogManager& logs) {
       "Produce request latency, from the request to its response (acks=all: after the sync).");
   m.fetch_latency.AppendPrometheus(&out, "runnel_fetch_latency_seconds",
                                    "Fetch request latency, long-poll wait included.");
+  const storage::DiskUsage disk = logs.disk_space().usage();
+  absl::StrAppend(
+      &out, "# HELP runnel_data_dir_free_bytes Free bytes in the data dir's filesystem.\n",
+      "# TYPE runnel_data_dir_free_bytes gauge\nrunnel_data_dir_free_bytes ", disk.free_bytes, "\n",
+      "# HELP runnel_data_dir_total_bytes Size of the data dir's filesystem.\n",
+      "# TYPE runnel_data_dir_total_bytes gauge\nrunnel_data_dir_total_bytes ", disk.total_bytes,
+      "\n",
+      "# HELP runnel_produce_refused_low_disk 1 while produce is refused: free space is below "
+      "--log-dir-min-free-bytes.\n",
+      "# TYPE runnel_produce_refused_low_disk gauge\nrunnel_produce_refused_low_disk ",
+      logs.disk_space().CheckForAppends().ok() ? 0 : 1, "\n");
   const auto partitions = logs.List();
   absl::StrAppend(&out, "# HELP runnel_partitions Partition logs on this broker.\n",
                   "# TYPE runnel_partitions gauge\nrunnel_partitions ", partitions.size(), "\n",
@@ -138,6 +149,8 @@ int Run(int argc, char** argv) {
   log_options.data_dir = options->data_dir;
   log_options.defaults = *options->LogDefaults();  // checked by Validate
   log_options.flush_threads = options->log_flush_threads;
+  log_options.min_free_bytes = static_cast<uint64_t>(options->log_dir_min_free_bytes);
+  log_options.reserve_bytes = static_cast<uint64_t>(options->log_dir_reserve_bytes);
   for (const TopicInfo& topic : topics->List()) {
     auto overrides = storage::ParseLogConfigOverrides(topic.configs);
     if (!overrides.ok()) return Fail("cannot read topic metadata", overrides.status());
@@ -212,9 +225,20 @@ int Run(int argc, char** argv) {
 
   httplib::Server http;
   std::atomic<bool> ready{false};
-  http.Get("/healthz", [&ready](const httplib::Request&, httplib::Response& res) {
-    res.status = ready ? 200 : 503;
-    res.set_content(ready ? "ok\n" : "starting\n", "text/plain");
+  http.Get("/healthz", [&ready, &logs](const httplib::Request&, httplib::Response& res) {
+    if (!ready) {
+      res.status = 503;
+      res.set_content("starting\n", "text/plain");
+      return;
+    }
+    // Serving, but not taking writes: produce is refused until space is freed.
+    if (absl::Status low = (*logs)->disk_space().CheckForAppends(); !low.ok()) {
+      res.status = 503;
+      res.set_content(absl::StrCat("degraded: ", low.message(), "\n"), "text/plain");
+      return;
+    }
+    res.status = 200;
+    res.set_content("ok\n", "text/plain");
   });
   http.Get("/metrics", [&](const httplib::Request&, httplib::Response& res) {
     res.set_content(Metrics(metrics, **logs), "text/plain; version=0.0.4");

@@ -713,7 +713,15 @@ absl::Status Log::DeleteOldestSegments(const std::function<bool(const Segment&)>
     if (n == 0) return absl::OkStatus();
     const int64_t new_start = segments_[n]->base_offset();
     if (new_start > start_offset_) {
-      RETURN_IF_ERROR(PersistStartOffset(new_start));
+      absl::Status persisted = PersistStartOffset(new_start);
+      if (absl::IsResourceExhausted(persisted)) {
+        // A full disk must not stop retention, the one thing that frees it. The new start is a
+        // segment boundary, which the next open derives from the first segment left anyway.
+        logging::Get("storage")->warn("log {}: {}; deleting the segments all the same", dir_,
+                                      persisted.ToString());
+      } else {
+        RETURN_IF_ERROR(persisted);
+      }
       start_offset_ = new_start;
       if (epochs_.TruncateFromStart(new_start)) ++epochs_version_;
     }

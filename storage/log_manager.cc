@@ -84,6 +84,7 @@ absl::StatusOr<std::unique_ptr<LogManager>> LogManager::Open(LogManagerOptions o
     manager->overrides_ = manager->options_.topic_overrides;
   }
   RETURN_IF_ERROR(manager->OpenAll());
+  manager->disk_space_.CreateReserve();
   return manager;
 }
 

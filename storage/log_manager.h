@@ -19,6 +19,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "common/mutex.h"
+#include "storage/disk_space.h"
 #include "storage/flusher.h"
 #include "storage/log.h"
 #include "storage/log_config.h"
@@ -52,7 +53,11 @@ struct LogManagerOptions {
   std::map<std::string, LogConfigOverrides> topic_overrides;
   int open_threads = 2;                          // logs opened in parallel at start
   int flush_threads = Flusher::kDefaultThreads;  // logs synced at once (Flusher)
-  int64_t maintenance_interval_ms = 1000;        // <= 0: no background thread (tests drive it)
+  // Free space below which the broker refuses clients' appends (DiskSpace); 0: never.
+  uint64_t min_free_bytes = 0;
+  // The reserve file a metadata write on a full disk may release (DiskSpace); 0: none.
+  uint64_t reserve_bytes = 0;
+  int64_t maintenance_interval_ms = 1000;  // <= 0: no background thread (tests drive it)
   Clock clock = SystemClock();
 
   absl::Status Validate() const;
@@ -111,13 +116,17 @@ class LogManager {
   absl::Status Close();
 
   Flusher& flusher() { return flusher_; }
+  // The data dir's free space: the threshold for clients' appends and the reserve for metadata.
+  DiskSpace& disk_space() { return disk_space_; }
   // The data dir's failed state: once a sync or write fails with an I/O error every log refuses
   // work; set a handler on it to hear about it (data_dir_failure.h).
   DataDirFailure& failure() { return flusher_.failure(); }
 
  private:
   explicit LogManager(LogManagerOptions options)
-      : options_(std::move(options)), flusher_(options_.flush_threads) {}
+      : options_(std::move(options)),
+        flusher_(options_.flush_threads),
+        disk_space_(options_.data_dir, options_.min_free_bytes, options_.reserve_bytes) {}
   absl::Status OpenAll();
   // Routes the log's high-watermark news to the listeners.
   void Watch(const TopicPartition& tp, Log* log);
@@ -131,6 +140,7 @@ class LogManager {
 
   const LogManagerOptions options_;
   Flusher flusher_;
+  DiskSpace disk_space_;
   mutable Mutex mu_;
   absl::flat_hash_map<TopicPartition, std::shared_ptr<Log>> logs_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, LogConfigOverrides> overrides_ ABSL_GUARDED_BY(mu_);

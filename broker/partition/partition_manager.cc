@@ -73,7 +73,9 @@ absl::Status PartitionManager::CreateTopic(TopicInfo topic) {
   // (DeleteStrayLogs), never a topic whose partitions have no log. A failure rolls back, so a
   // create is all or nothing.
   absl::Status created = OpenLogs(topic);
-  if (created.ok()) created = topics_->Create(topic);
+  if (created.ok()) {
+    created = logs_->disk_space().WithReserve([&] { return topics_->Create(topic); });
+  }
   if (!created.ok()) {
     for (int32_t p = 0; p < topic.partitions; ++p) {
       absl::Status undone = logs_->Delete({topic.name, p});
@@ -93,7 +95,8 @@ absl::Status PartitionManager::DeleteTopic(const std::string& name) {
   if (!topic.has_value()) {
     return absl::NotFoundError(absl::StrCat("topic '", name, "' does not exist"));
   }
-  RETURN_IF_ERROR(topics_->Delete(name));
+  // On a full disk too: deleting a topic is how an operator frees space.
+  RETURN_IF_ERROR(logs_->disk_space().WithReserve([&] { return topics_->Delete(name); }));
   // Every partition, whatever fails: a directory left behind is deleted at the next start, or
   // when a topic of this name is created again (its id differs), never adopted.
   absl::Status first_error;
@@ -116,7 +119,8 @@ absl::Status PartitionManager::DeleteTopic(const std::string& name) {
 absl::Status PartitionManager::AlterTopicConfigs(
     const std::string& name, const std::map<std::string, std::string>& configs) {
   MutexLock lock(&create_mu_);
-  RETURN_IF_ERROR(topics_->SetConfigs(name, configs));
+  RETURN_IF_ERROR(
+      logs_->disk_space().WithReserve([&] { return topics_->SetConfigs(name, configs); }));
   ASSIGN_OR_RETURN(const storage::LogConfigOverrides overrides,
                    storage::ParseLogConfigOverrides(configs));
   return logs_->SetTopicOverrides(name, overrides);

@@ -224,6 +224,8 @@ class BrokerService::ProduceReactor final
                                const std::shared_ptr<Pending>& pending) {
     // Only the broker writes its internal topics (group offsets and membership).
     RETURN_IF_ERROR(RefuseInternalTopic(p.topic(), "produce to topic"));
+    // Clients' appends stop short of a full disk, so metadata writes still find room.
+    RETURN_IF_ERROR(service_->partitions_->logs().disk_space().CheckForAppends());
     auto log = service_->partitions_->GetLog(p.topic(), p.partition(), /*allow_auto_create=*/true);
     if (!log.ok()) return log.status();
     auto batches = SplitAndValidate(p.records(), service_->options_.max_uncompressed_batch_bytes);

@@ -248,5 +248,38 @@ TEST(PartitionManagerTest, RequestsRacingTopicDeletesNeverTouchAFreedLog) {
   EXPECT_GT(appended.load(), 0);
 }
 
+// A full disk makes the topic table's rewrite fail, and deleting a topic is what frees space: the
+// reserve file (storage/disk_space.h) is released and the write tried again.
+TEST(PartitionManagerTest, ATopicCanBeDeletedOnAFullDiskThroughTheReserve) {
+  TempDir dir;
+  const std::string data = dir.Sub("data");
+  storage::LogManagerOptions options;
+  options.data_dir = data;
+  options.maintenance_interval_ms = 0;
+  options.reserve_bytes = 1 << 20;
+  auto logs = *storage::LogManager::Open(options);
+  ASSERT_TRUE(logs->disk_space().reserve_present());
+  auto topics = *TopicTable::Open(data);
+  auto partitions = *PartitionManager::Create(logs.get(), &topics, {});
+  ASSERT_TRUE(partitions->CreateTopic({"big", 1, 1, {}, false, ""}).ok());
+  {
+    storage::testing::FaultInjectionFs fs(data);
+    fs.FailNext(storage::FileOp::kWrite, ENOSPC, "topics.json", 1);  // the disk is full once
+    const absl::Status deleted = partitions->DeleteTopic("big");
+    EXPECT_TRUE(deleted.ok()) << deleted;
+  }
+  EXPECT_FALSE(topics.Get("big").has_value());
+  EXPECT_FALSE(logs->disk_space().reserve_present());  // spent
+  EXPECT_FALSE(TopicTable::Open(data)->Get("big").has_value());
+
+  // Without a reserve left, a full disk is an error naming it, and nothing changes.
+  ASSERT_TRUE(partitions->CreateTopic({"next", 1, 1, {}, false, ""}).ok());
+  storage::testing::FaultInjectionFs fs(data);
+  fs.FailNext(storage::FileOp::kWrite, ENOSPC, "topics.json", 1);
+  const absl::Status refused = partitions->DeleteTopic("next");
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted) << refused;
+  EXPECT_TRUE(topics.Get("next").has_value());
+}
+
 }  // namespace
 }  // namespace runnel::broker

@@ -11,6 +11,7 @@
 
 #include "common/record/batch_validator.h"
 #include "storage/file.h"
+#include "tests/storage/fault_injection_fs.h"
 #include "tests/storage/storage_test_util.h"
 
 namespace runnel::storage {
@@ -435,6 +436,33 @@ TEST(LogTest, RetentionRollsAndDeletesAnActiveSegmentPastRetention) {
   EXPECT_EQ(DecodeAll(*log->Read(3, 1 << 20)).size(), 1u);
   ASSERT_TRUE(log->ApplyRetention().ok());  // a fresh record in the active segment: kept
   EXPECT_EQ(log->start_offset(), 3);
+}
+
+// On a full disk the log-start-offset file cannot be rewritten; retention, the one thing that
+// frees space, must delete its segments all the same (the start is a segment boundary, which the
+// next open derives from the first segment left).
+TEST(LogTest, RetentionDeletesSegmentsOnAFullDisk) {
+  TempDir dir;
+  Flusher flusher;
+  std::atomic<int64_t> now{1'000'000};
+  LogConfig config = SmallSegments();
+  config.retention_ms = 50'000;
+  auto log = OpenOrDie(dir.Sub("p"), config, &flusher, nullptr, [&now] { return now.load(); });
+  for (int i = 0; i < 40; ++i) ASSERT_TRUE(log->Append(MakeBatch(5, now - 100'000, "r")).ok());
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(log->Append(MakeBatch(5, now, "kept")).ok());
+  ASSERT_TRUE(log->Flush().ok());
+  const size_t segments = log->segment_count();
+  {
+    testing::FaultInjectionFs fs(dir.path());
+    fs.FailNext(FileOp::kWrite, ENOSPC, "log-start-offset", 1000);
+    ASSERT_TRUE(log->ApplyRetention().ok());
+  }
+  EXPECT_LT(log->segment_count(), segments);
+  const int64_t start = log->start_offset();
+  EXPECT_GT(start, 0);
+  log.reset();  // a crash: the stored start offset is the old one
+  log = OpenOrDie(dir.Sub("p"), config, &flusher, nullptr, [&now] { return now.load(); });
+  EXPECT_EQ(log->start_offset(), start);
 }
 
 TEST(LogTest, SegmentMsRollsByAgeAndFlushMessagesFlushesInTheBackground) {
