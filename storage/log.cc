@@ -272,7 +272,12 @@ absl::Status Log::LoadLeaderEpochs(int64_t first_recovered) {
   changed |= epochs_.TruncateFromEnd(active().next_offset());
   changed |= epochs_.TruncateFromStart(start_offset_);
   leader_epoch_ = std::max(0, epochs_.latest_epoch());
-  if (changed) RETURN_IF_ERROR(epochs_.Persist(dir_));
+  // A new log (or one from before epochs) has nothing to write: no file means no entries, and a
+  // partition create costs no extra fsync.
+  if (changed &&
+      (loaded.ok() || !epochs_.entries().empty() || !absl::IsNotFound(loaded.status()))) {
+    RETURN_IF_ERROR(epochs_.Persist(dir_));
+  }
   return absl::OkStatus();
 }
 

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -107,6 +108,15 @@ class BrokerProcess {
                                      "--log-level",
                                      "warn"};
     args.insert(args.end(), extra_args_.begin(), extra_args_.end());
+    // No time retention unless the test sets it: test records carry fixed event times, often
+    // years old (windows read better from 0), which retention.ms deletes while the test runs,
+    // active segment included (Kafka's rule). Tests of retention set topic configs.
+    const auto given = [&](const std::string& flag) {
+      return std::find(extra_args_.begin(), extra_args_.end(), flag) != extra_args_.end();
+    };
+    if (!given("--log-retention-ms") && !given("--config")) {
+      args.insert(args.end(), {"--log-retention-ms", "-1"});
+    }
     std::vector<std::string> env = env_;
     for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);  // ours win: first match
     std::vector<char*> envp;

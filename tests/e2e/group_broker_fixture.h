@@ -31,11 +31,8 @@ class GroupBrokerFixture : public ::testing::Test {
     admin_ = *std::move(admin);
   }
 
-  // Without time retention: the tests' records carry event times from 1970 (windows are easier to
-  // read), which retention.ms would delete, active segment included (Kafka's rule).
   void CreateTopic(const std::string& name, int32_t partitions) {
-    absl::Status s = admin_->CreateTopic(
-        {.name = name, .partitions = partitions, .configs = {{"retention.ms", "-1"}}});
+    absl::Status s = admin_->CreateTopic({.name = name, .partitions = partitions, .configs = {}});
     ASSERT_TRUE(s.ok()) << name << ": " << s;
   }
 
