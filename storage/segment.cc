@@ -17,16 +17,28 @@ namespace {
 using record::RecordBatchView;
 
 // One past the last offset of the batches from `position` to `end` (headers only).
-absl::StatusOr<int64_t> LastOffsetAfter(const File& file, uint64_t position, uint64_t end) {
+// The next offset after the batches from `position` to `end`, and the latest max timestamp among
+// them (with its batch's base offset), from their headers.
+struct Tail {
+  int64_t next_offset = 0;
+  int64_t max_timestamp = kNoTimestamp;
+  int64_t max_timestamp_base_offset = 0;
+};
+absl::StatusOr<Tail> WalkTail(const File& file, uint64_t position, uint64_t end) {
   BatchScanner scanner(file, position, end, /*read_ahead=*/64 * 1024);
-  std::optional<int64_t> next;
+  std::optional<Tail> tail;
   while (true) {
     ASSIGN_OR_RETURN(auto header, scanner.NextHeaderOnly());
     if (!header.has_value()) break;
-    next = header->last_offset + 1;
+    if (!tail.has_value()) tail.emplace();
+    tail->next_offset = header->last_offset + 1;
+    if (header->max_timestamp > tail->max_timestamp) {
+      tail->max_timestamp = header->max_timestamp;
+      tail->max_timestamp_base_offset = header->base_offset;
+    }
   }
-  if (!next.has_value()) return absl::DataLossError("no batch after the last index entry");
-  return *next;
+  if (!tail.has_value()) return absl::DataLossError("no batch after the last index entry");
+  return *tail;
 }
 
 // Writes at `position`; if that fails part way, cuts the file back so no partial batch stays.
@@ -104,14 +116,18 @@ absl::StatusOr<std::unique_ptr<Segment>> Segment::Open(const std::string& dir, i
   }
   if (index.ok() && segment->size_ > 0) {
     // The last batch gives the next offset; reading it also proves the index points at batches.
+    // The index files are written without a sync: after a power loss a time index may lack the
+    // latest timestamps, and retention would then delete the segment early. The batches after
+    // the last offset entry are walked anyway; their timestamps count too.
     const uint32_t last_position = index->LookupOffset(std::numeric_limits<int64_t>::max());
-    auto next = LastOffsetAfter(segment->file_, last_position, segment->size_);
-    if (next.ok()) {
+    auto tail = WalkTail(segment->file_, last_position, segment->size_);
+    if (tail.ok()) {
+      index->ObserveMaxTimestamp(tail->max_timestamp, tail->max_timestamp_base_offset);
       segment->index_ = *std::move(index);
-      segment->next_offset_ = *next;
+      segment->next_offset_ = tail->next_offset;
       return segment;
     }
-    index = next.status();
+    index = tail.status();
   } else if (index.ok()) {
     segment->index_ = *std::move(index);
     return segment;

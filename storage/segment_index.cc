@@ -26,6 +26,12 @@ void SegmentIndex::OnBatch(int64_t batch_base_offset, int64_t batch_max_timestam
   bytes_since_last_entry_ += size;
 }
 
+void SegmentIndex::ObserveMaxTimestamp(int64_t timestamp, int64_t batch_base_offset) {
+  if (timestamp <= max_timestamp_) return;
+  max_timestamp_ = timestamp;
+  max_timestamp_relative_offset_ = static_cast<uint32_t>(batch_base_offset - base_offset_);
+}
+
 uint32_t SegmentIndex::LookupOffset(int64_t offset) const {
   if (offset < base_offset_) return 0;
   const int64_t relative = offset - base_offset_;

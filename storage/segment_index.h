@@ -49,6 +49,9 @@ class SegmentIndex {
   uint32_t LookupTimestamp(int64_t timestamp) const;
 
   int64_t max_timestamp() const { return max_timestamp_; }
+  // Raises the max timestamp to `timestamp` (of the batch at `batch_base_offset`) if it is later:
+  // for batches a loaded time index may not cover.
+  void ObserveMaxTimestamp(int64_t timestamp, int64_t batch_base_offset);
   size_t entry_count() const { return offsets_.size(); }
 
   std::string EncodeOffsetIndex() const;

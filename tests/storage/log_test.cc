@@ -465,6 +465,38 @@ TEST(LogTest, RetentionDeletesSegmentsOnAFullDisk) {
   EXPECT_EQ(log->start_offset(), start);
 }
 
+// Index files are written without a sync, so after a power loss a closed segment's time index
+// may lack its latest timestamp; retention then took the segment for older than it is. The open
+// walks the batches after the last offset-index entry anyway, and now counts their timestamps.
+TEST(LogTest, AStaleTimeIndexDoesNotMakeRetentionDeleteEarly) {
+  TempDir dir;
+  Flusher flusher;
+  std::atomic<int64_t> now{10'000'000};
+  const std::string one = MakeBatch(1, 0, "x");
+  LogConfig config;
+  config.segment_bytes = static_cast<int32_t>(6 * one.size());  // six batches, then a roll
+  config.retention_ms = 50'000;
+  const auto clock = [&now] { return now.load(); };
+  {
+    auto log = OpenOrDie(dir.path(), config, &flusher, nullptr, clock);
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(log->Append(MakeBatch(1, now - 100'000, "x")).ok());
+    ASSERT_TRUE(log->Append(MakeBatch(1, now - 1'000, "x")).ok());  // the segment's latest
+    ASSERT_TRUE(log->Append(MakeBatch(1, now - 1'000, "x")).ok());  // rolls: segment 6
+    ASSERT_EQ(log->segment_count(), 2u);
+    ASSERT_TRUE(log->Close().ok());
+  }
+  // As a power loss can leave it: the time index of segment 0 without its last entry.
+  const std::string time_index = Segment::TimeIndexPath(dir.path(), 0);
+  ASSERT_GE(std::filesystem::file_size(time_index), 24u);
+  std::filesystem::resize_file(time_index, 12);
+  auto log = OpenOrDie(dir.path(), config, &flusher, nullptr, clock);
+  ASSERT_TRUE(log->ApplyRetention().ok());
+  EXPECT_EQ(log->start_offset(), 0) << "a segment with a record 1 s old was deleted";
+  now += 60'000;  // now every record is past retention
+  ASSERT_TRUE(log->ApplyRetention().ok());
+  EXPECT_EQ(log->start_offset(), 7);
+}
+
 TEST(LogTest, SegmentMsRollsByAgeAndFlushMessagesFlushesInTheBackground) {
   TempDir dir;
   Flusher flusher;
