@@ -5,7 +5,6 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "common/check.h"
 #include "common/status_macros.h"
 #include "storage/file.h"
 
@@ -57,10 +56,10 @@ absl::StatusOr<bool> LeaderEpochCache::Assign(int32_t epoch, int64_t start_offse
           absl::StrCat("leader epoch ", epoch, " at offset ", start_offset, " is older than epoch ",
                        last.epoch, " from offset ", last.start_offset));
     }
-    RUNNEL_CHECK(start_offset > last.start_offset,
-                 "epoch %d would start at %d, not after epoch %d's start %d", epoch, start_offset,
-                 last.epoch, last.start_offset);
   }
+  // Kafka's rule: a new epoch starting at or below where later entries start replaces them (the
+  // log was cut back to there, or retention moved an entry's start up to the log end).
+  while (!entries_.empty() && entries_.back().start_offset >= start_offset) entries_.pop_back();
   entries_.push_back({epoch, start_offset});
   return true;
 }

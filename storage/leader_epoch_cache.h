@@ -34,9 +34,10 @@ class LeaderEpochCache {
   // the problem if it does not parse or breaks the invariants.
   static absl::StatusOr<LeaderEpochCache> Load(const std::string& dir);
 
-  // Records that `epoch` starts at `start_offset` if it is newer than the latest epoch; a batch of
-  // the latest epoch changes nothing. Returns whether an entry was added. An older epoch is
-  // FailedPrecondition (appends under a stale leader epoch would break the divergence search).
+  // Records that `epoch` starts at `start_offset` if it is newer than the latest epoch (entries
+  // starting at or after `start_offset` are replaced); a batch of the latest epoch changes
+  // nothing. Returns whether an entry was added. An older epoch is FailedPrecondition (appends
+  // under a stale leader epoch would break the divergence search).
   absl::StatusOr<bool> Assign(int32_t epoch, int64_t start_offset);
 
   // Drops every entry starting at or after `end_offset` (the log was truncated to it). Returns

@@ -13,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "common/check.h"
 #include "common/crc32c.h"
 #include "common/logging.h"
 #include "common/record/batch_validator.h"
@@ -272,10 +273,11 @@ absl::Status Log::LoadLeaderEpochs(int64_t first_recovered) {
   changed |= epochs_.TruncateFromEnd(active().next_offset());
   changed |= epochs_.TruncateFromStart(start_offset_);
   leader_epoch_ = std::max(0, epochs_.latest_epoch());
-  // A new log (or one from before epochs) has nothing to write: no file means no entries, and a
-  // partition create costs no extra fsync.
-  if (changed &&
-      (loaded.ok() || !epochs_.entries().empty() || !absl::IsNotFound(loaded.status()))) {
+  // A new empty log has nothing to write (no file means no entries), so a partition create costs
+  // no extra fsync; a log with data gets its file even if empty, or it would be scanned again at
+  // every open.
+  const bool has_data = active().next_offset() > start_offset_;
+  if (changed && (loaded.ok() || has_data || !absl::IsNotFound(loaded.status()))) {
     RETURN_IF_ERROR(epochs_.Persist(dir_));
   }
   return absl::OkStatus();
@@ -456,11 +458,13 @@ absl::StatusOr<AppendResult> Log::Append(std::string batch, DurableCallback on_d
     const bool offsets_overflow =
         view.last_offset() - seg.base_offset() > std::numeric_limits<uint32_t>::max();
     if (!seg.empty() && (full || old || offsets_overflow)) RETURN_IF_ERROR(Io(RollLocked(base)));
-    // The first batch of a new epoch is recorded before it is written: after a crash that loses
-    // the batch, the open trims the entry back to the log end.
-    ASSIGN_OR_RETURN(const bool new_epoch, epochs_.Assign(leader_epoch_, base));
-    if (new_epoch) ++epochs_version_;  // synced by the Flush that makes the batch durable
     RETURN_IF_ERROR(Io(active().Append(view)));
+    // The first batch of a new epoch starts it, once written. The entry is synced by the Flush
+    // that makes the batch durable; a crash before that leaves the batch in a segment the open
+    // scans, which finds the epoch again.
+    const absl::StatusOr<bool> new_epoch = epochs_.Assign(leader_epoch_, base);
+    RUNNEL_CHECK(new_epoch.ok(), "log %s: %s", dir_, new_epoch.status().ToString());
+    if (*new_epoch) ++epochs_version_;
     result.base_offset = base;
     result.last_offset = view.last_offset();
   }
@@ -713,15 +717,22 @@ absl::Status Log::DeleteOldestSegments(const std::function<bool(const Segment&)>
   std::vector<std::shared_ptr<Segment>> doomed;
   {
     MutexLock lock(&mu_);
+    // Never past the high watermark: a segment is deleted only once consumers could read all of
+    // it (Kafka's rule too).
     size_t n = 0;
-    while (n + 1 < segments_.size() && should_delete(*segments_[n])) ++n;
+    while (n + 1 < segments_.size() && segments_[n]->next_offset() <= flushed_offset_ &&
+           should_delete(*segments_[n])) {
+      ++n;
+    }
     if (n == 0) return absl::OkStatus();
     const int64_t new_start = segments_[n]->base_offset();
     if (new_start > start_offset_) {
       absl::Status persisted = PersistStartOffset(new_start);
       if (absl::IsResourceExhausted(persisted)) {
         // A full disk must not stop retention, the one thing that frees it. The new start is a
-        // segment boundary, which the next open derives from the first segment left anyway.
+        // segment boundary: once the doomed segments are removed, the next open derives it from
+        // the first segment left. (A crash or power loss before their removal is durable can
+        // bring some back, with the older start: retention deletes them again.)
         logging::Get("storage")->warn("log {}: {}; deleting the segments all the same", dir_,
                                       persisted.ToString());
       } else {
@@ -756,14 +767,20 @@ absl::Status Log::ApplyRetention() {
       // Kafka's rule: when every segment, the active one included, is past retention, roll a new
       // empty one so the old data can go. Otherwise a partition no longer written to would keep
       // its last segment forever, however old.
+      // Only what consumers could read: records above the high watermark are not synced yet,
+      // and deleting them would take acknowledged records no one has seen.
       MutexLock lock(&mu_);
       RETURN_IF_ERROR(CheckUsable());
-      if (!active().empty() &&
+      if (!active().empty() && flushed_offset_ == active().next_offset() &&
           std::all_of(segments_.begin(), segments_.end(),
                       [&](const std::shared_ptr<Segment>& s) { return expired(*s); })) {
         logging::Get("storage")->info("log {}: rolling the active segment, past retention.ms",
                                       dir_);
-        RETURN_IF_ERROR(Io(RollLocked(active().next_offset())));
+        absl::Status rolled = Io(RollLocked(active().next_offset()));
+        if (!rolled.ok()) {
+          // The closed segments can still go (a full disk may refuse the new file).
+          logging::Get("storage")->warn("log {}: {}", dir_, rolled.ToString());
+        }
       }
     }
     RETURN_IF_ERROR(DeleteOldestSegments(expired));
@@ -786,6 +803,12 @@ absl::Status Log::Close() {
   MutexLock lock(&mu_);
   RETURN_IF_ERROR(Io(active().Sync()));
   RETURN_IF_ERROR(Io(active().WriteIndexes()));
+  // An append between that Flush and this lock may have started an epoch: a clean open scans
+  // nothing, so the checkpoint must have it before the marker says the files are whole.
+  if (epochs_version_ != epochs_persisted_version_) {
+    RETURN_IF_ERROR(Io(epochs_.Persist(dir_)));
+    epochs_persisted_version_ = epochs_version_;
+  }
   flushed_offset_ = active().next_offset();
   RETURN_IF_ERROR(Io(WriteFileAtomically(absl::StrCat(dir_, "/", kCleanShutdownFile), "")));
   return absl::OkStatus();

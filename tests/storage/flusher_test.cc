@@ -129,5 +129,36 @@ TEST(FlusherTest, OneLogsAcksComeInOrderOneAtATime) {
   for (int i = 0; i < kAppends; ++i) ASSERT_EQ(acked[i], i) << "acks out of order";
 }
 
+// Retention deletes only what consumers could read: records above the high watermark (appended,
+// maybe acknowledged with acks=1, not synced yet) stay however old their timestamps, active
+// segment included. Before, an expired active segment was rolled and deleted with its unsynced
+// records, which no consumer had seen.
+TEST(FlusherTest, RetentionNeverDeletesAboveTheHighWatermark) {
+  TempDir dir;
+  StallingHooks hooks("/other/");
+  Flusher flusher(1);  // held by the other log's sync: p's request waits its turn
+  std::atomic<int64_t> now{10'000'000};
+  LogConfig config;
+  config.retention_ms = 50'000;
+  auto other = OpenOrDie(dir.Sub("other"), &flusher);
+  auto opened = Log::Open(dir.Sub("p"), config, &flusher, [&now] { return now.load(); });
+  ASSERT_TRUE(opened.ok() && other) << opened.status();
+  std::unique_ptr<Log> log = *std::move(opened);
+  hooks.Arm();
+  ASSERT_TRUE(other->Append(MakeBatch(1, 1000, "o")).ok());
+  ASSERT_EQ(hooks.holding().wait_for(seconds(10)), std::future_status::ready);
+
+  ASSERT_TRUE(log->Append(MakeBatch(3, now - 100'000, "old")).ok());
+  EXPECT_EQ(log->high_watermark(), 0);
+  ASSERT_TRUE(log->ApplyRetention().ok());
+  EXPECT_EQ(log->start_offset(), 0);
+  EXPECT_EQ(log->end_offset(), 3);
+  hooks.Release();
+  flusher.Drain(log.get());
+  EXPECT_EQ(log->high_watermark(), 3);
+  ASSERT_TRUE(log->ApplyRetention().ok());  // now visible, and still past retention
+  EXPECT_EQ(log->start_offset(), 3);
+}
+
 }  // namespace
 }  // namespace runnel::storage
