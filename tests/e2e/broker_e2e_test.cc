@@ -2,7 +2,9 @@
 // restarts after SIGTERM and SIGKILL, admin calls, health and metrics.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+
 #include <httplib.h>
+#include "absl/time/clock.h"
 
 #include <chrono>
 #include <thread>
@@ -268,9 +270,11 @@ TEST_F(BrokerE2ETest, AdminCallsAndHealthAndMetrics) {
   EXPECT_EQ(metadata.topics(1).error().code(), v1::UNKNOWN_TOPIC_OR_PARTITION);
 
   // ListOffsets: earliest, latest, and by timestamp (first record at or after it).
-  ProduceOne("admin-t", 1, MakeBatch(3, 1000, "ts"));  // timestamps 1000, 1001, 1002
+  // Timestamps of now: the topic's retention.ms (60 s) would delete older ones.
+  const int64_t base = absl::ToUnixMillis(absl::Now());
+  ProduceOne("admin-t", 1, MakeBatch(3, base, "ts"));  // timestamps base .. base + 2
   v1::ListOffsetsRequest offsets_request;
-  for (int64_t ts : {-2, -1, 1001, 5000}) {
+  for (int64_t ts : {int64_t{-2}, int64_t{-1}, base + 1, base + 5000}) {
     v1::PartitionOffsetQuery* q = offsets_request.add_partitions();
     q->set_topic("admin-t");
     q->set_partition(1);
