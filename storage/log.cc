@@ -162,6 +162,12 @@ absl::Status Log::CheckUsable() const {
   return flusher_->failure().Check();
 }
 
+absl::Status Log::WriteOwnerFile(const std::string& name, std::string_view contents, bool durable) {
+  ReaderMutexLock lock(&mu_);  // MarkDeleted waits for it, or it sees the log deleted
+  RETURN_IF_ERROR(CheckUsable());
+  return Io(WriteFileAtomically(absl::StrCat(dir_, "/", name), contents, durable));
+}
+
 void Log::MarkDeleted() {
   MutexLock flush_lock(&flush_mu_);  // a sync in flight writes index files: let it finish
   MutexLock lock(&mu_);

@@ -115,6 +115,11 @@ class Log {
   // adopting it would bring that topic's records back.
   absl::Status SetTopicId(const std::string& id);
 
+  // Writes `name` in the log's directory (WriteFileAtomically, durable or not) for an owner's file
+  // beside the segments (the broker's producer-state snapshot), under the log's lock so it cannot
+  // race MarkDeleted: NotFound once the log is deleted, and nothing is written then.
+  absl::Status WriteOwnerFile(const std::string& name, std::string_view contents, bool durable);
+
   // The partition is being deleted: waits for a sync in flight, then every later operation fails
   // with NotFound naming the log (appends, reads, syncs; queued durability requests get that
   // error), and no file in its directory is written again, so the directory can be renamed and

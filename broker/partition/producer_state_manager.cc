@@ -108,14 +108,16 @@ std::shared_ptr<ProducerStateManager::Partition> ProducerStateManager::FindParti
   return it == partitions_.end() ? nullptr : it->second;
 }
 
-absl::Status ProducerStateManager::WriteSnapshotFile(Partition* partition, const storage::Log& log,
+absl::Status ProducerStateManager::WriteSnapshotFile(Partition* partition, storage::Log& log,
                                                      int64_t end, const std::string& bytes,
                                                      bool durable, int64_t generation) {
   MutexLock lock(&partition->file_mu);
   if (partition->dropped || generation != partition->generation || end < partition->written_end) {
     return absl::OkStatus();
   }
-  RETURN_IF_ERROR(storage::WriteFileAtomically(SnapshotPath(log), bytes, durable));
+  // Through the log: never into the directory of a log deleted meanwhile (or of a new one that
+  // took its name).
+  RETURN_IF_ERROR(log.WriteOwnerFile(kProducerStateFile, bytes, durable));
   partition->written_end = end;
   return absl::OkStatus();
 }
@@ -187,6 +189,13 @@ absl::StatusOr<BatchAppend> ProducerStateManager::AppendIdempotent(
           "partition ", tp.DirName(), ": cannot load producer state: ", table.status().message()));
     }
     partition->table = *std::move(table);
+    {
+      // Snapshots of what was loaded before (another log of this name, or before a truncation)
+      // say nothing about this state.
+      MutexLock file_lock(&partition->file_mu);
+      ++partition->generation;
+      partition->written_end = -1;
+    }
     partition->log = log;
     partition->loaded = true;
     partition->truncations = log->truncation_count();

@@ -96,7 +96,7 @@ class ProducerStateManager {
   };
   // Replaces `log`'s snapshot file with `bytes` (covering offsets below `end`) unless a newer one
   // was written.
-  static absl::Status WriteSnapshotFile(Partition* partition, const storage::Log& log, int64_t end,
+  static absl::Status WriteSnapshotFile(Partition* partition, storage::Log& log, int64_t end,
                                         const std::string& bytes, bool durable, int64_t generation);
 
   // shared_ptr: an Append in progress keeps its partition alive while Drop removes it.

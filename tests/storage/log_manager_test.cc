@@ -149,6 +149,7 @@ TEST(LogManagerTest, AHandleHeldAcrossADeleteRefusesWorkAndWritesNothing) {
   EXPECT_TRUE(not_found(held->Flush()));
   EXPECT_TRUE(not_found(held->DeleteBefore(1)));
   EXPECT_TRUE(not_found(held->SetTopicId("id-three")));
+  EXPECT_TRUE(not_found(held->WriteOwnerFile("producer-state", "stale", false)));
   std::promise<absl::Status> durable;
   held->WhenDurable(held->end_offset() + 1, [&](absl::Status s) { durable.set_value(s); });
   EXPECT_TRUE(not_found(durable.get_future().get()));
@@ -156,6 +157,7 @@ TEST(LogManagerTest, AHandleHeldAcrossADeleteRefusesWorkAndWritesNothing) {
 
   EXPECT_EQ(fresh->end_offset(), 0);
   EXPECT_EQ(fresh->topic_id(), "id-two");
+  EXPECT_FALSE(std::filesystem::exists(dir.Sub("t-0/producer-state")));
   ASSERT_TRUE(fresh->Append(MakeBatch(1, 1000, "new")).ok());
   EXPECT_EQ(fresh->end_offset(), 1);
 }
