@@ -260,18 +260,24 @@ absl::Status Log::LoadLeaderEpochs(int64_t first_recovered) {
   // scanned, and it is rebuilt from their headers.
   if (scan_from >= 0) {
     changed |= epochs_.TruncateFromEnd(scan_from);
+    int64_t ignored = 0;
+    absl::Status first_ignored;
     for (const auto& segment : segments_) {
       if (segment->next_offset() <= scan_from) continue;
       RETURN_IF_ERROR(segment->ForEachBatchHeader([&](const BatchScanner::Header& h) {
         if (h.base_offset < scan_from) return absl::OkStatus();
         absl::StatusOr<bool> added = epochs_.Assign(h.partition_leader_epoch, h.base_offset);
-        if (!added.ok()) {
-          // Batches stored before epochs were stamped carry whatever their producer wrote.
-          logging::Get("storage")->warn("log {}: {}; ignored", dir_, added.status().ToString());
-        }
+        if (!added.ok() && ignored++ == 0) first_ignored = added.status();
         changed |= added.value_or(false);
         return absl::OkStatus();
       }));
+    }
+    if (ignored > 0) {
+      // Batches stored before epochs were stamped carry whatever their producer wrote.
+      logging::Get("storage")->warn(
+          "log {}: {} batch(es) with an older leader epoch ignored, the "
+          "first: {}",
+          dir_, ignored, first_ignored.ToString());
     }
   }
   // A crash can leave an entry for an epoch whose first batch was lost, and retention can have
