@@ -181,6 +181,8 @@ class Log {
   Log(std::string dir, const LogConfig& config, Flusher* flusher, Clock clock);
 
   absl::Status LoadSegments(LogOpenReport* report);
+  // Reads partition.metadata into topic_id_ (log_metadata.cc).
+  absl::Status LoadTopicId() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Loads the leader-epoch checkpoint and adds the epochs of the batches in segments recovery
   // scanned (from `first_recovered`, -1 for none), or rebuilds it from every batch header when it
   // is missing or damaged; fits it to the log's start and end.
