@@ -129,11 +129,7 @@ void ProducerStateManager::MaybeSnapshotLocked(const std::shared_ptr<Partition>&
   partition->snapshot_segment = segment;
   const int64_t end = log->end_offset();
   std::string bytes = EncodeProducerStateSnapshot(partition->table, end);
-  int64_t generation = 0;
-  {
-    MutexLock file_lock(&partition->file_mu);
-    generation = partition->generation;
-  }
+  const int64_t generation = partition->SnapshotGeneration();
   // The log outlives its queued durability callbacks (~Log drains them), so the callback holds
   // a plain pointer (a handle dropped there could be the last one, on the flush thread).
   log->WhenDurable(
@@ -189,13 +185,7 @@ absl::StatusOr<BatchAppend> ProducerStateManager::AppendIdempotent(
           "partition ", tp.DirName(), ": cannot load producer state: ", table.status().message()));
     }
     partition->table = *std::move(table);
-    {
-      // Snapshots of what was loaded before (another log of this name, or before a truncation)
-      // say nothing about this state.
-      MutexLock file_lock(&partition->file_mu);
-      ++partition->generation;
-      partition->written_end = -1;
-    }
+    partition->ForgetSnapshots();
     partition->log = log;
     partition->loaded = true;
     partition->truncations = log->truncation_count();
@@ -221,11 +211,7 @@ absl::Status ProducerStateManager::TruncateLog(const storage::TopicPartition& tp
                                                int64_t offset) {
   const std::shared_ptr<Partition> partition = GetPartition(tp);
   MutexLock lock(&partition->mu);  // no append to the partition meanwhile
-  {
-    MutexLock file_lock(&partition->file_mu);
-    ++partition->generation;
-    partition->written_end = -1;
-  }
+  partition->ForgetSnapshots();    // before the cut: a snapshot written now would describe it
   RETURN_IF_ERROR(log->TruncateTo(offset));
   partition->loaded = false;  // rebuilt from the log at the next append
   // A snapshot past the new end describes batches that are gone: were the log to grow past its
@@ -268,14 +254,9 @@ absl::Status ProducerStateManager::WriteSnapshots() {
     const int64_t end = log->end_offset();
     absl::Status written = log->Flush(end);
     if (written.ok()) {
-      int64_t generation = 0;
-      {
-        MutexLock file_lock(&partition->file_mu);
-        generation = partition->generation;
-      }
       written = WriteSnapshotFile(partition.get(), *log, end,
                                   EncodeProducerStateSnapshot(partition->table, end),
-                                  /*durable=*/true, generation);
+                                  /*durable=*/true, partition->SnapshotGeneration());
     }
     if (!written.ok()) {
       logging::Get("broker")->error("log {}: producer state snapshot not written: {}", log->dir(),

@@ -93,6 +93,19 @@ class ProducerStateManager {
     // Bumped by TruncateLog: a snapshot taken before (it may describe truncated batches) is not
     // written.
     int64_t generation ABSL_GUARDED_BY(file_mu) = 0;
+
+    // The generation a snapshot taken now is written under.
+    int64_t SnapshotGeneration() {
+      MutexLock lock(&file_mu);
+      return generation;
+    }
+    // Snapshots taken before now describe another state (another log of this name, or one cut
+    // since): none of them is written, and the next one may have any end.
+    void ForgetSnapshots() {
+      MutexLock lock(&file_mu);
+      ++generation;
+      written_end = -1;
+    }
   };
   // Replaces `log`'s snapshot file with `bytes` (covering offsets below `end`) unless a newer one
   // was written.
