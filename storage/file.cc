@@ -161,6 +161,12 @@ absl::Status File::Close() {
   return absl::OkStatus();
 }
 
+absl::StatusOr<File> File::Duplicate() const {
+  const int fd = ::fcntl(fd_, F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) return ErrnoError("dup", path_, errno);
+  return File(fd, path_);
+}
+
 absl::Status SyncDirectory(const std::string& dir) {
   if (int err = Injected(FileOp::kSyncDirectory, dir))
     return SyncError("fsync directory", dir, err);

@@ -40,6 +40,9 @@ class File {
   absl::Status Truncate(uint64_t size) const;
   absl::Status DataSync() const;
   absl::Status Close();
+  // A second descriptor for the same open file (dup): it stays valid when this one is closed, and
+  // the file stays readable through it after it is unlinked or renamed over.
+  absl::StatusOr<File> Duplicate() const;
 
  private:
   File(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}

@@ -374,31 +374,51 @@ absl::Status Log::RollLocked(int64_t next_offset) {
 }
 
 absl::StatusOr<std::string> Log::Read(int64_t offset, size_t max_bytes, ReadLimit limit) const {
-  RETURN_IF_ERROR(CheckUsable());  // what a failed dir holds may never have reached the disk
-  ReaderMutexLock lock(&mu_);
-  const int64_t end = segments_.back()->next_offset();
-  if (offset < start_offset_ || offset > end) {
-    return absl::OutOfRangeError(absl::StrCat("offset ", offset, " is outside the log [",
-                                              start_offset_, ", ", end, "] of ", dir_));
-  }
-  // flushed_offset_ is always a batch boundary (an end offset of the active segment, or a base).
-  const int64_t visible_end = limit == ReadLimit::kHighWatermark ? flushed_offset_ : end;
   std::string out;
-  // Start in the segment holding `offset`: the last one whose base offset is <= offset. Later
-  // segments are read from their start; empty ones (compacted away) are skipped.
-  auto it = std::upper_bound(segments_.begin(), segments_.end(), offset,
-                             [](int64_t o, const auto& s) { return o < s->base_offset(); });
-  if (it != segments_.begin()) --it;
-  for (; it != segments_.end() && out.size() < max_bytes && offset < visible_end; ++it) {
+  // One segment at a time: the lock is held to plan a segment's read, not while its bytes are
+  // read, so a cold read neither stalls appends to this partition nor other readers.
+  for (bool first = true; out.size() < max_bytes; first = false) {
+    std::optional<SegmentRead> plan;
+    int64_t visible_end = 0;
+    {
+      RETURN_IF_ERROR(CheckUsable());  // what a failed dir holds may never have reached the disk
+      ReaderMutexLock lock(&mu_);
+      const int64_t end = segments_.back()->next_offset();
+      if (first && (offset < start_offset_ || offset > end)) {
+        return absl::OutOfRangeError(absl::StrCat("offset ", offset, " is outside the log [",
+                                                  start_offset_, ", ", end, "] of ", dir_));
+      }
+      // flushed_offset_ is always a batch boundary (an end offset of the active segment, or a
+      // base).
+      visible_end = limit == ReadLimit::kHighWatermark ? flushed_offset_ : end;
+      if (offset >= visible_end) break;
+      // The segment holding `offset`: the last whose base offset is <= offset, or the first
+      // non-empty one after it (segments compaction emptied, or an offset it removed).
+      auto it = std::upper_bound(segments_.begin(), segments_.end(), offset,
+                                 [](int64_t o, const auto& s) { return o < s->base_offset(); });
+      if (it != segments_.begin()) --it;
+      while (it != segments_.end() && ((*it)->empty() || (*it)->next_offset() <= offset)) ++it;
+      if (it == segments_.end()) break;
+      ASSIGN_OR_RETURN(plan, (*it)->PlanRead(offset));
+    }
     const size_t before = out.size();
-    ASSIGN_OR_RETURN(const size_t n, (*it)->Read(offset, max_bytes - before, &out, visible_end));
-    // A segment always yields its first batch; past the first batch of the whole read that
-    // could overshoot max_bytes, so such a batch is left for the next read.
+    ASSIGN_OR_RETURN(const int64_t next, plan->Read(offset, max_bytes - before, &out, visible_end));
+    // A read always yields its first batch; past the first batch of the whole read that could
+    // overshoot max_bytes, so such a batch is left for the next read.
     if (before > 0 && out.size() > max_bytes) {
       out.resize(before);
       break;
     }
-    if (n > 0) offset = (*it)->next_offset();
+    RUNNEL_DCHECK(next >= offset, "%s: a read at %d moved back to %d", dir_, offset, next);
+    if (next == offset) {
+      // No batch at or after `offset` in this segment (compaction removed its tail): go on with
+      // the next one. (A first batch at or past the visible end stops the loop at its top.)
+      offset = plan->next_offset;
+      continue;
+    }
+    // Stopped inside the segment (max_bytes, or the visible end): the next read starts there.
+    if (next < plan->next_offset) break;
+    offset = next;
   }
   return out;
 }

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/check.h"
 #include "common/logging.h"
 #include "common/record/batch_validator.h"
 #include "common/record/record_iterator.h"
@@ -225,42 +226,58 @@ absl::Status Segment::EnsureWritable() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<size_t> Segment::Read(int64_t offset, size_t max_bytes, std::string* out,
-                                     int64_t end_offset) const {
-  if (offset >= next_offset_ || size_ == 0) return 0;
-  File scratch;
-  ASSIGN_OR_RETURN(const File* file, ReadableFile(&scratch));
+absl::StatusOr<SegmentRead> Segment::PlanRead(int64_t offset) const {
+  RUNNEL_CHECK(offset < next_offset_ && size_ > 0, "%s: planned a read at %d, past its end %d",
+               LogPath(dir_, base_offset_), offset, next_offset_);
+  SegmentRead plan;
+  if (file_.is_open()) {
+    ASSIGN_OR_RETURN(plan.file, file_.Duplicate());
+  } else {
+    ASSIGN_OR_RETURN(plan.file, File::Open(LogPath(dir_, base_offset_), File::Mode::kReadOnly));
+  }
+  plan.base_offset = base_offset_;
+  plan.start_position = index_.LookupOffset(offset);
+  plan.end_position = size_;
+  plan.next_offset = next_offset_;
+  return plan;
+}
+
+absl::StatusOr<int64_t> SegmentRead::Read(int64_t offset, size_t max_bytes, std::string* out,
+                                          int64_t end_offset) const {
   // Find the batch holding `offset` by walking headers from the index entry (at most about
   // index.interval.bytes), then read up to max_bytes with one pread and cut after the last whole
   // batch.
-  BatchScanner scanner(*file, index_.LookupOffset(offset), size_, /*read_ahead=*/8 * 1024);
+  BatchScanner scanner(file, start_position, end_position, /*read_ahead=*/8 * 1024);
   std::optional<BatchScanner::Header> first;
   while (true) {
     ASSIGN_OR_RETURN(first, scanner.NextHeaderOnly());
     if (!first.has_value() || first->last_offset >= offset) break;
   }
-  if (!first.has_value() || first->base_offset >= end_offset) return 0;
-  const uint64_t want =
-      std::min<uint64_t>(std::max<uint64_t>(max_bytes, first->size), size_ - first->position);
+  if (!first.has_value() || first->base_offset >= end_offset) return offset;
+  const uint64_t want = std::min<uint64_t>(std::max<uint64_t>(max_bytes, first->size),
+                                           end_position - first->position);
   const size_t start = out->size();
-  RETURN_IF_ERROR(file->AppendAt(first->position, want, out));
+  RETURN_IF_ERROR(file.AppendAt(first->position, want, out));
   if (out->size() - start != want) {
     out->resize(start);
-    return absl::DataLossError(absl::StrCat("segment ", LogPath(dir_, base_offset_),
-                                            ": short read at position ", first->position));
+    return absl::DataLossError(
+        absl::StrCat("segment ", file.path(), ": short read at position ", first->position));
   }
   // Keep whole batches below end_offset only (the first one always, whatever its size).
   size_t keep = first->size;
+  int64_t next = first->last_offset + 1;
   while (keep + record::kLogOverhead <= want) {
     const char* header = out->data() + start + keep;
     const int32_t length = LoadBigEndian<int32_t>(header + record::layout::kBatchLength);
     const uint64_t size = static_cast<uint64_t>(length) + record::kLogOverhead;
-    if (length < 0 || keep + size > want) break;
+    if (length < 0 || size < record::kBatchHeaderSize || keep + size > want) break;
     if (LoadBigEndian<int64_t>(header + record::layout::kBaseOffset) >= end_offset) break;
+    next = LoadBigEndian<int64_t>(header + record::layout::kBaseOffset) +
+           LoadBigEndian<int32_t>(header + record::layout::kLastOffsetDelta) + 1;
     keep += size;
   }
   out->resize(start + keep);
-  return keep;
+  return next;
 }
 
 absl::StatusOr<std::optional<int64_t>> Segment::FindOffsetForTimestamp(int64_t timestamp) const {

@@ -32,6 +32,24 @@ struct RecoveryReport {
   std::string reason;              // why the scan stopped, empty if the tail was clean
 };
 
+// A read of one segment, planned under its log's lock and done without it: it holds its own
+// descriptor, so closing the segment's file, deleting the segment or compaction swapping it out
+// meanwhile cannot pull the bytes from under the read (it sees the file as it was planned).
+struct SegmentRead {
+  File file;
+  int64_t base_offset = 0;
+  uint64_t start_position = 0;  // the index entry at or before the batch holding the offset
+  uint64_t end_position = 0;    // the segment's size when planned: whole batches up to there
+  int64_t next_offset = 0;      // the segment's next offset when planned
+
+  // Appends to `*out` whole batches starting with the one holding `offset`, stopping before the
+  // batch that would take the total past `max_bytes` (the first batch is always included) and
+  // before the first batch whose base offset is `end_offset` or more. Returns the offset after
+  // the last batch appended (`offset` itself when none was).
+  absl::StatusOr<int64_t> Read(int64_t offset, size_t max_bytes, std::string* out,
+                               int64_t end_offset) const;
+};
+
 class Segment {
  public:
   // "00000000000000001234" for base offset 1234.
@@ -74,13 +92,9 @@ class Segment {
   // to its previous size, so the segment stays exactly as it was.
   absl::Status Append(const record::RecordBatchView& batch);
 
-  // Appends to `*out` whole batches starting with the one holding `offset`, stopping before the
-  // batch that would take the total past `max_bytes` (the first batch is always included) and
-  // before the first batch whose base offset is `end_offset` or more (`end_offset` must be a batch
-  // boundary above `offset`). Returns the number of bytes appended (0 if `offset` is not in this
-  // segment).
-  absl::StatusOr<size_t> Read(int64_t offset, size_t max_bytes, std::string* out,
-                              int64_t end_offset = std::numeric_limits<int64_t>::max()) const;
+  // Plans a read starting at `offset` (which must be below next_offset() of a non-empty
+  // segment): a descriptor of its own and the bounds, for SegmentRead::Read outside the lock.
+  absl::StatusOr<SegmentRead> PlanRead(int64_t offset) const;
 
   // The offset of the first record with timestamp >= `timestamp`, if any in this segment.
   absl::StatusOr<std::optional<int64_t>> FindOffsetForTimestamp(int64_t timestamp) const;

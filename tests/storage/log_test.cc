@@ -88,6 +88,32 @@ TEST(LogTest, AppendAndReadEveryOffsetAcrossManySegmentRolls) {
   EXPECT_EQ(log->Read(log->end_offset() + 1, 100).status().code(), absl::StatusCode::kOutOfRange);
 }
 
+// Reproduced before: a read that filled up part way through a segment went on with the next
+// segment, so a small first batch there was returned after a gap (the rest of the first segment
+// was skipped, and a consumer fetching on from the returned data never saw it).
+TEST(LogTest, AReadThatStopsInsideASegmentDoesNotJumpToTheNextOne) {
+  TempDir dir;
+  Flusher flusher;
+  const std::string big_a = MakeBatch(1, 1000, std::string(540, 'a'));
+  const std::string big_b = MakeBatch(1, 1000, std::string(540, 'b'));
+  LogConfig config;
+  config.segment_bytes = static_cast<int64_t>(big_a.size() + big_b.size() + 10);
+  auto log = OpenOrDie(dir.path(), config, &flusher);
+  ASSERT_TRUE(log->Append(big_a).ok());
+  ASSERT_TRUE(log->Append(big_b).ok());
+  ASSERT_TRUE(log->Append(MakeBatch(1, 1000, "c")).ok());  // rolls: the next segment
+  ASSERT_EQ(log->segment_count(), 2u);
+
+  // Room for A and for C, not for B: only A may come back, B is next.
+  const auto records = DecodeAll(*log->Read(0, big_a.size() + big_b.size() - 1));
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].offset, 0);
+  const auto rest = DecodeAll(*log->Read(1, 1 << 20));
+  ASSERT_EQ(rest.size(), 2u);
+  EXPECT_EQ(rest[0].offset, 1);
+  EXPECT_EQ(rest[1].offset, 2);
+}
+
 TEST(LogTest, CleanCloseReopensWithoutScanAndKeepsEverything) {
   TempDir dir;
   Flusher flusher;
