@@ -151,7 +151,9 @@ TEST(DataDirFailureTest, AnInjectedFullDiskFailsOnlyThatAppend) {
   auto log = Log::Open(dir.Sub("t-0"), LogConfig(), &flusher);
   ASSERT_TRUE(log.ok()) << log.status();
   ASSERT_TRUE((*log)->Append(MakeBatch(2, 1000, "a")).ok());
-  fs.FailNext(FileOp::kWrite, ENOSPC, "/t-0/");
+  // The segment file only: the background sync of "a" writes the leader-epoch checkpoint in the
+  // same directory, and must not take the fault meant for the append.
+  fs.FailNext(FileOp::kWrite, ENOSPC, "/t-0/00000000000000000000.log");
   const auto full = (*log)->Append(MakeBatch(2, 1000, "b"));
   EXPECT_TRUE(absl::IsResourceExhausted(full.status())) << full.status();
   EXPECT_FALSE(flusher.failure().failed());
