@@ -8,6 +8,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
+#include "broker/server/fetch_scheduler.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 
@@ -61,7 +62,8 @@ absl::Status ApplyToml(const std::string& path, BrokerOptions* o) {
     } else if (name == "max_partitions_per_topic" || name == "max_partitions" ||
                name == "produce_max_in_flight" || name == "max_uncompressed_batch_bytes" ||
                name == "log_flush_threads" || name == "log_dir_min_free_bytes" ||
-               name == "log_dir_reserve_bytes") {
+               name == "log_dir_reserve_bytes" || name == "fetch_threads" ||
+               name == "fetch_max_bytes" || name == "fetch_memory_bytes") {
       const auto v = node.value<int64_t>();
       if (!v) return bad("an integer");
       if (name == "max_partitions") {
@@ -74,6 +76,12 @@ absl::Status ApplyToml(const std::string& path, BrokerOptions* o) {
         o->log_dir_reserve_bytes = *v;
       } else if (name == "log_flush_threads") {
         o->log_flush_threads = static_cast<int32_t>(*v);
+      } else if (name == "fetch_threads") {
+        o->fetch_threads = static_cast<int32_t>(*v);
+      } else if (name == "fetch_max_bytes") {
+        o->fetch_max_bytes = *v;
+      } else if (name == "fetch_memory_bytes") {
+        o->fetch_memory_bytes = *v;
       } else {
         (name == "produce_max_in_flight" ? o->produce_max_in_flight : o->max_partitions_per_topic) =
             static_cast<int32_t>(*v);
@@ -141,6 +149,19 @@ absl::Status BrokerOptions::Validate() const {
                                                    storage::Flusher::kMaxThreads, " (got ",
                                                    log_flush_threads, ")"));
   }
+  if (fetch_threads < 1 || fetch_threads > FetchOptions::kMaxThreads) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--fetch-threads: must be 1..", FetchOptions::kMaxThreads, " (got ", fetch_threads, ")"));
+  }
+  if (fetch_max_bytes < 1024) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--fetch-max-bytes: must be at least 1024 (got ", fetch_max_bytes, ")"));
+  }
+  if (fetch_memory_bytes < fetch_max_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--fetch-memory-bytes: must be at least --fetch-max-bytes (", fetch_max_bytes,
+                     "; got ", fetch_memory_bytes, ")"));
+  }
   if (log_dir_min_free_bytes < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--log-dir-min-free-bytes: must be 0 or more (got ", log_dir_min_free_bytes, ")"));
@@ -191,6 +212,8 @@ absl::StatusOr<BrokerOptions> ParseBrokerOptions(int argc, const char* const* ar
   std::optional<int64_t> max_uncompressed;
   std::optional<int32_t> flush_threads;
   std::optional<int64_t> min_free, reserve;
+  std::optional<int32_t> fetch_threads;
+  std::optional<int64_t> fetch_max_bytes, fetch_memory_bytes;
   app.add_option("--data-dir", data_dir, "data directory (default ./data)");
   app.add_option("--grpc-addr", grpc_addr,
                  "gRPC listen address HOST:PORT (default 127.0.0.1:7070)");
@@ -223,6 +246,13 @@ absl::StatusOr<BrokerOptions> ParseBrokerOptions(int argc, const char* const* ar
                  "produce is refused while the data dir has less free space (default 1 GiB)");
   app.add_option("--log-dir-reserve-bytes", reserve,
                  "space held in reserve for metadata writes on a full disk (default 8 MiB)");
+  app.add_option("--fetch-threads", fetch_threads,
+                 "fetches read at once, off the gRPC threads (default 4)");
+  app.add_option("--fetch-max-bytes", fetch_max_bytes,
+                 "the most record bytes of one fetch response (default 55 MiB)");
+  app.add_option("--fetch-memory-bytes", fetch_memory_bytes,
+                 "record bytes of all fetch responses being built or sent; a fetch that finds "
+                 "it spent waits (default 256 MiB)");
   app.add_option("--max-partitions", max_partitions,
                  "partitions on this broker (default 0: from the file descriptor limit)");
   for (const auto& [flag, topic_config] : kLogDefaultSettings) {
@@ -261,6 +291,9 @@ absl::StatusOr<BrokerOptions> ParseBrokerOptions(int argc, const char* const* ar
   if (flush_threads) o.log_flush_threads = *flush_threads;
   if (min_free) o.log_dir_min_free_bytes = *min_free;
   if (reserve) o.log_dir_reserve_bytes = *reserve;
+  if (fetch_threads) o.fetch_threads = *fetch_threads;
+  if (fetch_max_bytes) o.fetch_max_bytes = *fetch_max_bytes;
+  if (fetch_memory_bytes) o.fetch_memory_bytes = *fetch_memory_bytes;
   RETURN_IF_ERROR(o.Validate());
   return o;
 }

@@ -34,6 +34,11 @@ struct BrokerOptions {
   int32_t produce_max_in_flight = 1000;             // per Produce stream (BrokerServiceOptions)
   int64_t max_uncompressed_batch_bytes = 64 << 20;  // a batch's records, decompressed
   int32_t log_flush_threads = 4;                    // logs fdatasynced at once (storage::Flusher)
+  // The fetch path (FetchScheduler): reads done at once, the largest response, and the record
+  // bytes of every response being built or sent together.
+  int32_t fetch_threads = 4;
+  int64_t fetch_max_bytes = 55 << 20;  // Kafka's fetch.max.bytes
+  int64_t fetch_memory_bytes = int64_t{256} << 20;
   // Below this much free space in the data dir, produce is refused (storage::DiskSpace).
   int64_t log_dir_min_free_bytes = int64_t{1} << 30;
   // The reserve file metadata writes may release on a full disk (storage::DiskSpace).

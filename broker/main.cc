@@ -87,6 +87,16 @@ std::string Metrics(const BrokerMetrics& m, storage::LogManager& logs) {
                   "# HELP runnel_produce_in_flight Produce requests read and not answered yet.\n",
                   "# TYPE runnel_produce_in_flight gauge\nrunnel_produce_in_flight ",
                   m.produce_in_flight.load(), "\n");
+  counter("runnel_fetch_memory_waits_total",
+          "Fetches that found the fetch-memory budget spent and waited.", m.fetch_memory_waits);
+  absl::StrAppend(
+      &out,
+      "# HELP runnel_fetch_memory_bytes Record bytes of fetch responses being built or sent.\n",
+      "# TYPE runnel_fetch_memory_bytes gauge\nrunnel_fetch_memory_bytes ",
+      m.fetch_memory_bytes.load(), "\n",
+      "# HELP runnel_fetch_memory_peak_bytes The most fetch-response bytes held at once.\n",
+      "# TYPE runnel_fetch_memory_peak_bytes gauge\nrunnel_fetch_memory_peak_bytes ",
+      m.fetch_memory_peak_bytes.load(), "\n");
   m.produce_latency.AppendPrometheus(
       &out, "runnel_produce_latency_seconds",
       "Produce request latency, from the request to its response (acks=all: after the sync).");
@@ -189,7 +199,10 @@ int Run(int argc, char** argv) {
   BrokerService broker_service(
       partitions->get(), producer_ids->get(), &io, &metrics, &identity,
       {.produce_max_in_flight = options->produce_max_in_flight,
-       .max_uncompressed_batch_bytes = options->max_uncompressed_batch_bytes});
+       .max_uncompressed_batch_bytes = options->max_uncompressed_batch_bytes,
+       .fetch = {.threads = options->fetch_threads,
+                 .max_bytes = options->fetch_max_bytes,
+                 .memory_bytes = options->fetch_memory_bytes}});
   AdminService admin_service(partitions->get(), &identity);
   OffsetStore offsets(partitions->get(), options->offsets_topic_partitions);
   GroupCoordinator coordinator(&*topics, &offsets,

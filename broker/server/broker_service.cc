@@ -1,7 +1,6 @@
 #include "broker/server/broker_service.h"
 
 #include <deque>
-#include <future>
 #include <map>
 #include <optional>
 
@@ -353,111 +352,18 @@ grpc::ServerBidiReactor<v1::ProduceRequest, v1::ProduceResponse>* BrokerService:
   return new ProduceReactor(this);
 }
 
-// --- Fetch -----------------------------------------------------------------------------------
-
-// One Fetch call. TryComplete reads every requested partition and finishes the RPC when enough
-// bytes are there (or `final`); a call that must wait is parked on the io_context until an
-// append to one of its partitions or its deadline. Completion happens exactly once.
-class BrokerService::FetchCall : public std::enable_shared_from_this<FetchCall> {
- public:
-  FetchCall(BrokerService* service, grpc::CallbackServerContext* context,
-            const v1::FetchRequest* request, v1::FetchResponse* response)
-      : service_(service),
-        reactor_(context->DefaultReactor()),
-        request_(request),
-        response_(response),
-        timer_(*service->io_) {}
-
-  grpc::ServerUnaryReactor* reactor() { return reactor_; }
-  asio::steady_timer& timer() { return timer_; }
-  bool done() const { return done_; }
-
-  bool Interested(const storage::TopicPartition& tp) const {
-    for (const auto& p : request_->partitions()) {
-      if (p.topic() == tp.topic && p.partition() == tp.partition) return true;
-    }
-    return false;
-  }
-
-  // Returns true if the call was finished.
-  bool TryComplete(bool final) {
-    if (done_) return true;
-    v1::FetchResponse response;
-    int64_t total = 0;
-    bool any_error = false;
-    const int64_t budget = request_->max_bytes() > 0 ? request_->max_bytes() : 50 << 20;
-    for (const auto& p : request_->partitions()) {
-      v1::PartitionFetchResult* result = response.add_partitions();
-      result->set_topic(p.topic());
-      result->set_partition(p.partition());
-      auto log = service_->partitions_->GetLog(p.topic(), p.partition(), false);
-      if (!log.ok()) {
-        SetError(log.status(), result->mutable_error());
-        any_error = true;
-        continue;
-      }
-      result->set_high_watermark((*log)->high_watermark());
-      result->set_log_start_offset((*log)->start_offset());
-      const int64_t left = budget - total;
-      if (left <= 0 && total > 0) continue;
-      const int64_t partition_max = p.max_bytes() > 0 ? p.max_bytes() : 1 << 20;
-      auto data = (*log)->Read(p.offset(), static_cast<size_t>(std::min(left, partition_max)),
-                               storage::ReadLimit::kHighWatermark);
-      if (!data.ok()) {
-        SetError(data.status(), result->mutable_error());
-        any_error = true;
-        continue;
-      }
-      total += static_cast<int64_t>(data->size());
-      *result->mutable_records() = std::move(*data);
-    }
-    if (!final && !any_error && total < std::max(1, request_->min_bytes())) return false;
-    done_ = true;
-    service_->metrics_->fetch_bytes += total;
-    if (any_error) service_->metrics_->fetch_errors++;
-    *response_ = std::move(response);
-    timer_.cancel();
-    service_->metrics_->fetch_latency.Observe(std::chrono::steady_clock::now() - received_);
-    reactor_->Finish(grpc::Status::OK);
-    return true;
-  }
-
- private:
-  BrokerService* const service_;
-  grpc::ServerUnaryReactor* const reactor_;
-  const v1::FetchRequest* const request_;
-  v1::FetchResponse* const response_;
-  asio::steady_timer timer_;
-  const std::chrono::steady_clock::time_point received_ = std::chrono::steady_clock::now();
-  bool done_ = false;  // touched by the first TryComplete and then only on the io thread
-};
-
 BrokerService::BrokerService(PartitionManager* partitions, ProducerIdAllocator* producer_ids,
                              asio::io_context* io, BrokerMetrics* metrics,
                              const BrokerIdentity* identity, BrokerServiceOptions options)
     : partitions_(partitions),
       producer_ids_(producer_ids),
-      io_(io),
       metrics_(metrics),
       identity_(identity),
       options_(options),
-      deadline_thread_([this] { RunDeadlines(); }) {
-  // Parked fetches are woken when data becomes visible: when the high watermark grows (after the
-  // sync), not when it is appended.
-  listener_ =
-      partitions_->logs().AddHighWatermarkListener([this](const storage::TopicPartition& tp) {
-        asio::post(*io_, [this, tp] {
-          std::erase_if(waiting_, [&tp](const std::shared_ptr<FetchCall>& call) {
-            return call->done() || (call->Interested(tp) && call->TryComplete(false));
-          });
-        });
-      });
-}
+      fetches_(partitions, io, metrics, options.fetch),
+      deadline_thread_([this] { RunDeadlines(); }) {}
 
-// The flush thread may sync (and call the listener) until the storage is closed, after this
-// service and its io_context are gone.
 BrokerService::~BrokerService() {
-  partitions_->logs().RemoveHighWatermarkListener(listener_);
   {
     MutexLock lock(&reactors_mu_);
     stopping_deadlines_ = true;
@@ -486,38 +392,12 @@ void BrokerService::RunDeadlines() {
   }
 }
 
-void BrokerService::StopLongPolls() {
-  std::promise<void> done;
-  asio::post(*io_, [this, &done] {
-    stopping_ = true;
-    for (const auto& call : waiting_) call->TryComplete(true);
-    waiting_.clear();
-    done.set_value();
-  });
-  done.get_future().wait();
-}
+void BrokerService::StopLongPolls() { fetches_.Stop(); }
 
-grpc::ServerUnaryReactor* BrokerService::Fetch(grpc::CallbackServerContext* context,
+grpc::ServerUnaryReactor* BrokerService::Fetch(grpc::CallbackServerContext* /*context*/,
                                                const v1::FetchRequest* request,
                                                v1::FetchResponse* response) {
-  metrics_->fetch_requests++;
-  auto call = std::make_shared<FetchCall>(this, context, request, response);
-  grpc::ServerUnaryReactor* reactor = call->reactor();
-  if (request->max_wait_ms() <= 0) {
-    call->TryComplete(true);
-    return reactor;
-  }
-  // Everything after the first look runs on the io thread, so completion is never concurrent.
-  asio::post(*io_, [this, call, wait = request->max_wait_ms()] {
-    if (call->TryComplete(/*final=*/stopping_)) return;
-    waiting_.push_back(call);
-    call->timer().expires_after(std::chrono::milliseconds(wait));
-    call->timer().async_wait([this, call](const asio::error_code&) {
-      call->TryComplete(true);
-      std::erase(waiting_, call);
-    });
-  });
-  return reactor;
+  return fetches_.Fetch(request, response);
 }
 
 // --- ListOffsets, Metadata, InitProducerId ---------------------------------------------------

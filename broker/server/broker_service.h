@@ -1,7 +1,7 @@
 // The Broker gRPC service (proto/runnel/v1/broker.proto) on the callback API. Reactors never
-// wait: durable acknowledgements arrive from the storage flush thread, long-poll fetches park on
-// the FetchWaiters' Asio timers and are resumed when data arrives. (Appends do the buffered write
-// on the calling gRPC thread; there is no fsync on it.)
+// wait: durable acknowledgements arrive from the storage flush thread; fetches are read and
+// long polls parked by the FetchScheduler (fetch_scheduler.h). (Appends do the buffered write on
+// the calling gRPC thread; there is no fsync on it.)
 #pragma once
 
 #include <atomic>
@@ -14,7 +14,8 @@
 #include "asio.hpp"
 #include "broker/cluster/producer_id_allocator.h"
 #include "broker/partition/partition_manager.h"
-#include "broker/server/latency_histogram.h"
+#include "broker/server/broker_metrics.h"
+#include "broker/server/fetch_scheduler.h"
 #include "common/mutex.h"
 #include "runnel/v1/broker.grpc.pb.h"
 
@@ -29,20 +30,7 @@ struct BrokerServiceOptions {
   // A compressed batch whose records would decompress to more than this is refused (a small
   // batch could otherwise inflate to hundreds of MiB while it is validated).
   int64_t max_uncompressed_batch_bytes = 64 << 20;
-};
-
-struct BrokerMetrics {
-  std::atomic<int64_t> produce_requests{0};
-  std::atomic<int64_t> produce_bytes{0};
-  std::atomic<int64_t> produce_errors{0};
-  std::atomic<int64_t> fetch_requests{0};
-  std::atomic<int64_t> fetch_bytes{0};
-  std::atomic<int64_t> fetch_errors{0};
-  std::atomic<int64_t> produce_in_flight{0};  // gauge: read, not answered yet (all streams)
-  // From reading a Produce request to its response being queued (acks=all: after the sync).
-  LatencyHistogram produce_latency;
-  // From receiving a Fetch to answering it, long-poll wait included.
-  LatencyHistogram fetch_latency;
+  FetchOptions fetch;
 };
 
 // Who this broker is. The gRPC address is only known once the server has bound its port (port 0
@@ -75,9 +63,8 @@ class BrokerService final : public v1::Broker::CallbackService {
                 BrokerServiceOptions options = {});
   ~BrokerService() override;
 
-  // Finishes every parked long-poll fetch now and stops parking new ones (called before the gRPC
-  // server shuts down, which waits for every call to finish). Blocks until done; the io_context
-  // must be running.
+  // Answers every parked long-poll fetch now and stops parking new ones (called before the gRPC
+  // server shuts down, which waits for every call to finish).
   void StopLongPolls();
 
   grpc::ServerBidiReactor<v1::ProduceRequest, v1::ProduceResponse>* Produce(
@@ -98,11 +85,9 @@ class BrokerService final : public v1::Broker::CallbackService {
 
  private:
   class ProduceReactor;
-  class FetchCall;
 
   PartitionManager* const partitions_;
   ProducerIdAllocator* const producer_ids_;
-  asio::io_context* const io_;
   BrokerMetrics* const metrics_;
   const BrokerIdentity* const identity_;
   const BrokerServiceOptions options_;
@@ -118,10 +103,7 @@ class BrokerService final : public v1::Broker::CallbackService {
   CondVar deadlines_cv_;
   std::set<ProduceReactor*> reactors_ ABSL_GUARDED_BY(reactors_mu_);
   bool stopping_deadlines_ ABSL_GUARDED_BY(reactors_mu_) = false;
-  // Fetches parked in a long poll, touched only on the io_context thread.
-  std::vector<std::shared_ptr<FetchCall>> waiting_;
-  bool stopping_ = false;        // io thread only
-  int listener_ = -1;            // of the partitions' high watermarks
+  FetchScheduler fetches_;
   std::thread deadline_thread_;  // last: it starts in the constructor and uses the members above
 };
 

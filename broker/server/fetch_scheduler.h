@@ -1,0 +1,97 @@
+// FetchScheduler: the broker's Fetch path (the Fetch RPC of proto/runnel/v1/broker.proto).
+//
+// - Reads run on a small pool of fetch threads, never on a gRPC thread or the io thread, and read
+//   a segment's bytes outside the partition's lock (storage::Log::Read plans under it): a cold or
+//   slow read holds up its own fetch, not other partitions' consumers nor this one's producers.
+// - A long poll (max_wait_ms > 0 and fewer than min_bytes available) is parked under each of its
+//   partitions and woken only when one of those partitions' high watermark grows, or at its
+//   deadline; an append to another partition costs it nothing.
+// - One broker-wide budget bounds the record bytes of responses being built or sent
+//   (`memory_bytes`): a read takes what is left of it and gives it back when its response has gone
+//   out (the reactor's OnDone), so many slow consumers cannot make the broker hold unbounded
+//   memory. A fetch that finds it spent waits until memory comes back (or its deadline: then it is
+//   answered empty, and the client fetches again). A read always returns its first batch whole,
+//   so the budget can be exceeded by at most one batch per fetch thread.
+//
+// Threading: Fetch is called on gRPC threads; every completion runs on a pool thread, one at a
+// time per call; the deadline timers live on the io_context thread; high-watermark news arrives
+// on the flush thread and only schedules work.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "absl/container/flat_hash_map.h"
+#include "asio.hpp"
+#include "broker/partition/partition_manager.h"
+#include "broker/server/broker_metrics.h"
+#include "common/mutex.h"
+#include "runnel/v1/broker.grpc.pb.h"
+
+namespace runnel::broker {
+
+struct FetchOptions {
+  static constexpr int32_t kMaxThreads = 64;
+  int32_t threads = 4;                        // --fetch-threads: reads done at once
+  int64_t max_bytes = 55 << 20;               // --fetch-max-bytes (Kafka's fetch.max.bytes)
+  int64_t memory_bytes = int64_t{256} << 20;  // --fetch-memory-bytes: all responses in flight
+  // A partition's share when the request names none (Kafka's max.partition.fetch.bytes).
+  int64_t default_partition_max_bytes = 1 << 20;
+};
+
+class FetchScheduler {
+ public:
+  // Borrows `partitions`, `io` and `metrics`; they must outlive the scheduler. `io` runs on a
+  // thread of the caller's and serves the long polls' deadline timers.
+  FetchScheduler(PartitionManager* partitions, asio::io_context* io, BrokerMetrics* metrics,
+                 FetchOptions options);
+  // Joins the fetch threads. Every call must have finished (Stop, then the gRPC server's
+  // shutdown, which waits for them).
+  ~FetchScheduler();
+  FetchScheduler(const FetchScheduler&) = delete;
+  FetchScheduler& operator=(const FetchScheduler&) = delete;
+
+  // Starts a Fetch call; the returned reactor finishes it.
+  grpc::ServerUnaryReactor* Fetch(const v1::FetchRequest* request, v1::FetchResponse* response);
+
+  // Answers every parked long poll now with what it has, and every later fetch at once (called
+  // before the gRPC server shuts down, which waits for every call). Does not wait.
+  void Stop();
+
+ private:
+  class Call;
+  class Reactor;
+
+  // Registers `call` under each of its partitions until it finishes; false once stopping.
+  bool Park(const std::shared_ptr<Call>& call);
+  void Unpark(Call* call);
+  void WakePartition(const storage::TopicPartition& tp);
+
+  // The memory budget (see the header comment). Reserve returns up to `want` bytes, 0 when the
+  // budget is spent; Adjust settles a reservation on what the read really returned; Release
+  // gives bytes back and wakes the fetches waiting for memory.
+  int64_t Reserve(int64_t want);
+  void Adjust(int64_t reserved, int64_t used);
+  void Release(int64_t bytes);
+  // Parks `call` until memory is released (at once if some is free again already).
+  void WaitForMemory(const std::shared_ptr<Call>& call);
+
+  PartitionManager* const partitions_;
+  asio::io_context* const io_;
+  BrokerMetrics* const metrics_;
+  const FetchOptions options_;
+
+  Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  absl::flat_hash_map<storage::TopicPartition, absl::flat_hash_map<Call*, std::weak_ptr<Call>>>
+      parked_ ABSL_GUARDED_BY(mu_);
+
+  Mutex memory_mu_;
+  int64_t memory_in_use_ ABSL_GUARDED_BY(memory_mu_) = 0;
+  std::vector<std::weak_ptr<Call>> memory_waiters_ ABSL_GUARDED_BY(memory_mu_);
+
+  int listener_ = -1;  // of the partitions' high watermarks
+  asio::thread_pool pool_;
+};
+
+}  // namespace runnel::broker
