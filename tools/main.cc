@@ -72,6 +72,9 @@ int Run(int argc, char** argv) {
   consume_cmd->add_option("--num", consume.num, "stop after N records");
   consume_cmd->add_option("--timeout-ms", consume.timeout_ms,
                           "stop after T ms without a new record");
+  std::vector<std::string> consumer_properties;
+  consume_cmd->add_option("--consumer-property", consumer_properties,
+                          "client property key=value, e.g. fetch.min.bytes=65536 (repeatable)");
   consume_cmd->add_option("--format", consume.format,
                           "%k key, %v/%s value, %t timestamp, %p partition, %o offset, %T topic, "
                           "%h headers; \\t \\n \\\\ (default '%v\\n')");
@@ -162,6 +165,9 @@ int Run(int argc, char** argv) {
   }
   if (consume_cmd->parsed()) {
     consume.brokers = brokers;
+    auto properties = ParseKeyValues(consumer_properties, "--consumer-property");
+    if (!properties.ok()) return Fail(properties.status(), "consume from " + consume.topic);
+    consume.properties = *properties;
     const absl::Status s = Consume(consume, std::cout);
     return s.ok() ? 0 : Fail(s, "consume from " + consume.topic);
   }

@@ -284,6 +284,7 @@ absl::Status Consume(const ConsumeOptions& options, std::ostream& out) {
     properties["group.id"] = *options.group;
     properties["enable.auto.commit"] = "false";  // exactly what was printed is committed, below
   }
+  for (const auto& [key, value] : options.properties) properties[key] = value;
   ASSIGN_OR_RETURN(auto consumer, client::Consumer::Create(properties));
   if (options.group.has_value() && !options.partition.has_value()) {
     // A member of the group: the coordinator decides which partitions this process reads.

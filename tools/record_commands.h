@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <istream>
+#include <map>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -62,6 +63,9 @@ struct ConsumeOptions {
   std::optional<int64_t> num;
   std::optional<int64_t> timeout_ms;  // stop after this long without new records
   std::string format = "%v\\n";
+  // --consumer-property key=value: client properties (fetch.min.bytes, ...); they win over what
+  // the other flags set.
+  std::map<std::string, std::string> properties;
 };
 
 // Prints records until --num records or --timeout-ms without a new one.

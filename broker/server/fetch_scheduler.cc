@@ -158,8 +158,8 @@ class FetchScheduler::Call : public std::enable_shared_from_this<Call> {
     }
     if (!final && !any_error && total < std::max(1, request_->min_bytes())) {
       if (held > 0) scheduler_->Release(held);
-      // With nothing read for want of memory, memory coming back is news too.
-      if (memory_short && total == 0) scheduler_->WaitForMemory(shared_from_this());
+      // Short of memory, memory coming back is news too.
+      if (memory_short) scheduler_->WaitForMemory(shared_from_this());
       return false;
     }
     if (parked_) {

@@ -175,6 +175,7 @@ class BrokerProcess {
 
   const std::string& address() const { return address_; }
   int http_port() const { return http_port_; }
+  pid_t pid() const { return pid_; }  // -1 when not running
   const std::string& output() {
     Drain();
     return output_;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -10,6 +11,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/strings/numbers.h"
 #include "absl/time/clock.h"
 #include "common/record/batch_builder.h"
 #include "tests/e2e/broker_process.h"
@@ -23,6 +25,22 @@ inline std::string Batch(const std::string& value) {
   record::RecordBatchBuilder builder;
   builder.Append(absl::ToUnixMillis(absl::Now()), "k", value);
   return *builder.Build();
+}
+
+// The value of an unlabelled gauge in runneld's /metrics, -1 if absent.
+inline int64_t Gauge(int http_port, const std::string& name) {
+  httplib::Client http("127.0.0.1", http_port);
+  auto res = http.Get("/metrics");
+  if (!res || res->status != 200) return -1;
+  const std::string key = "\n" + name + " ";
+  const size_t at = res->body.find(key);
+  if (at == std::string::npos) return -1;
+  const size_t end = res->body.find('\n', at + key.size());
+  int64_t value = -1;
+  if (!absl::SimpleAtoi(res->body.substr(at + key.size(), end - at - key.size()), &value)) {
+    return -1;
+  }
+  return value;
 }
 
 class FaultyBrokerTest : public ::testing::Test {

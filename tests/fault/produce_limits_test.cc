@@ -3,37 +3,20 @@
 // requests, and every request is answered once the disk is back; a compressed batch that would
 // inflate past --max-uncompressed-batch-bytes is refused, naming the limit.
 #include <gtest/gtest.h>
-#include <httplib.h>
 
 #include <chrono>
 #include <string>
 #include <thread>
 
-#include "absl/strings/numbers.h"
 #include "tests/fault/faulty_broker.h"
 
 namespace runnel {
 namespace {
 
 using testing::Batch;
+using testing::Gauge;
 using testing::RawBrokerClient;
 using ProduceLimitsTest = testing::FaultyBrokerTest;
-
-// The value of an unlabelled gauge in runneld's /metrics, -1 if absent.
-int64_t Gauge(int http_port, const std::string& name) {
-  httplib::Client http("127.0.0.1", http_port);
-  auto res = http.Get("/metrics");
-  if (!res || res->status != 200) return -1;
-  const std::string key = "\n" + name + " ";
-  const size_t at = res->body.find(key);
-  if (at == std::string::npos) return -1;
-  const size_t end = res->body.find('\n', at + key.size());
-  int64_t value = -1;
-  if (!absl::SimpleAtoi(res->body.substr(at + key.size(), end - at - key.size()), &value)) {
-    return -1;
-  }
-  return value;
-}
 
 TEST_F(ProduceLimitsTest, APipeliningStreamIsNotReadPastTheInFlightLimit) {
   StartFaultyBroker("fdatasync=-1", "/t-0/", /*once=*/false, {"--produce-max-in-flight", "4"});
