@@ -149,9 +149,10 @@ absl::Status BrokerOptions::Validate() const {
                                                    storage::Flusher::kMaxThreads, " (got ",
                                                    log_flush_threads, ")"));
   }
-  if (fetch_threads < 1 || fetch_threads > FetchOptions::kMaxThreads) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--fetch-threads: must be 1..", FetchOptions::kMaxThreads, " (got ", fetch_threads, ")"));
+  if (fetch_threads < 0 || fetch_threads > FetchOptions::kMaxThreads) {
+    return absl::InvalidArgumentError(absl::StrCat("--fetch-threads: must be 0 (one per core) to ",
+                                                   FetchOptions::kMaxThreads, " (got ",
+                                                   fetch_threads, ")"));
   }
   if (fetch_max_bytes < 1024) {
     return absl::InvalidArgumentError(
@@ -246,8 +247,9 @@ absl::StatusOr<BrokerOptions> ParseBrokerOptions(int argc, const char* const* ar
                  "produce is refused while the data dir has less free space (default 1 GiB)");
   app.add_option("--log-dir-reserve-bytes", reserve,
                  "space held in reserve for metadata writes on a full disk (default 8 MiB)");
-  app.add_option("--fetch-threads", fetch_threads,
-                 "fetches read at once, off the gRPC threads (default 4)");
+  app.add_option(
+      "--fetch-threads", fetch_threads,
+      "fetches read at once, off the gRPC threads (default 0: one per core, at least 2)");
   app.add_option("--fetch-max-bytes", fetch_max_bytes,
                  "the most record bytes of one fetch response (default 55 MiB)");
   app.add_option("--fetch-memory-bytes", fetch_memory_bytes,

@@ -36,7 +36,7 @@ struct BrokerOptions {
   int32_t log_flush_threads = 4;                    // logs fdatasynced at once (storage::Flusher)
   // The fetch path (FetchScheduler): reads done at once, the largest response, and the record
   // bytes of every response being built or sent together.
-  int32_t fetch_threads = 4;
+  int32_t fetch_threads = 0;           // 0: one per core, at least 2 (FetchOptions::ThreadsFor)
   int64_t fetch_max_bytes = 55 << 20;  // Kafka's fetch.max.bytes
   int64_t fetch_memory_bytes = int64_t{256} << 20;
   // Below this much free space in the data dir, produce is refused (storage::DiskSpace).

@@ -190,14 +190,10 @@ int Run(int argc, char** argv) {
   auto producer_ids = ProducerIdAllocator::Open(options->data_dir);
   if (!producer_ids.ok()) return Fail("cannot reserve producer ids", producer_ids.status());
 
-  asio::io_context io;
-  auto work = asio::make_work_guard(io);
-  std::thread io_thread([&io] { io.run(); });
-
   BrokerMetrics metrics;
   BrokerIdentity identity(options->node_id);
   BrokerService broker_service(
-      partitions->get(), producer_ids->get(), &io, &metrics, &identity,
+      partitions->get(), producer_ids->get(), &metrics, &identity,
       {.produce_max_in_flight = options->produce_max_in_flight,
        .max_uncompressed_batch_bytes = options->max_uncompressed_batch_bytes,
        .fetch = {.threads = options->fetch_threads,
@@ -223,13 +219,7 @@ int Run(int argc, char** argv) {
   builder.RegisterService(&admin_service);
   builder.RegisterService(&groups_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  auto stop_io = [&] {
-    work.reset();
-    io.stop();
-    io_thread.join();
-  };
   if (server == nullptr || port == 0) {
-    stop_io();
     return Fail("cannot listen", absl::UnavailableError(absl::StrCat(
                                      "gRPC address ", options->grpc_addr, " is not usable")));
   }
@@ -264,7 +254,6 @@ int Run(int argc, char** argv) {
                              : (http.bind_to_port(http_host, http_port) ? http_port : -1);
   if (bound_http < 0) {
     server->Shutdown();
-    stop_io();
     return Fail("cannot listen", absl::UnavailableError(absl::StrCat(
                                      "HTTP address ", options->http_addr, " is not usable")));
   }
@@ -294,7 +283,6 @@ int Run(int argc, char** argv) {
   log->info("gRPC server stopped");
   http.stop();
   http_thread.join();
-  stop_io();
   if (!failed.ok()) {
     // No snapshots and no clean-shutdown markers: the next start scans and recovers.
     return Fail(absl::StrCat("data dir ", options->data_dir, " failed"), failed);

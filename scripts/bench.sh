@@ -8,16 +8,24 @@
 #   ONLY=streams ./scripts/bench.sh     only the Streams runtime runs (STREAMS_RECORDS each,
 #                                       default 500,000)
 #   ONLY=groups ./scripts/bench.sh      only the consumer-group runs (rebalance times, commits/s)
+#   ONLY=longpoll ./scripts/bench.sh    only the 100 long-polling consumers run
+#   RUNNELD_FLAGS="--fetch-threads 2" ./scripts/bench.sh   extra runneld flags
+#   BIN=DIR ./scripts/bench.sh          use DIR's runneld and runnel, build nothing (for before/
+#                                       after runs of the `runnel perf` sections)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 records=${RECORDS:-3000000}
-./scripts/setup-deps.sh
-cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DRUNNEL_BUILD_TESTS=OFF \
-  -DRUNNEL_BUILD_BENCHMARKS=ON >/dev/null
-cmake --build build-release --parallel "$(nproc)" --target runneld runnel storage_bench \
-  streams_runtime_bench group_bench >/dev/null
-bin=$PWD/build-release/bin
+if [[ -n "${BIN:-}" ]]; then
+  bin=$(cd "$BIN" && pwd)  # runneld and runnel built elsewhere (e.g. an older commit), as they are
+else
+  ./scripts/setup-deps.sh
+  cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DRUNNEL_BUILD_TESTS=OFF \
+    -DRUNNEL_BUILD_BENCHMARKS=ON >/dev/null
+  cmake --build build-release --parallel "$(nproc)" --target runneld runnel storage_bench \
+    streams_runtime_bench group_bench >/dev/null
+  bin=$PWD/build-release/bin
+fi
 
 work=$(mktemp -d "${BENCH_DIR:-/tmp}/runnel-bench.XXXXXX")
 broker_pid=""
@@ -32,7 +40,7 @@ trap cleanup EXIT
 # group runs' killed member waits out; the produce/consume runs use no groups.)
 "$bin/runneld" --data-dir "$work/data" --grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 \
   --group-heartbeat-interval-ms 500 --group-session-timeout-ms 3000 --log-level info \
-  2>"$work/runneld.log" &
+  ${RUNNELD_FLAGS:-} 2>"$work/runneld.log" &
 broker_pid=$!
 for _ in $(seq 1 100); do
   grep -q "runneld ready" "$work/runneld.log" 2>/dev/null && break
@@ -115,6 +123,34 @@ if [[ -z "${ONLY:-}" ]]; then
         total = d[NR]; if (total == 0) exit
         for (i = 1; i <= NR; i++) printf "  <=%ss %.2f%%\n", le[i], 100 * d[i] / total }'
   done
+fi
+
+# Long polls (docs/BENCHMARKS.md, "The fetch path"): LONGPOLL_CONSUMERS (100) `runnel perf
+# consume --from-latest` processes, each reading every partition of a 10-partition topic, while
+# one producer sends 100-byte records at LONGPOLL_RATE (5,000) records/s for 10 s (acks=1,
+# linger.ms 1): the consumers' records/s summed, and the spread of their end-to-end p50/p99.
+if [[ -z "${ONLY:-}" || "${ONLY:-}" == longpoll ]]; then
+  consumers=${LONGPOLL_CONSUMERS:-100}
+  rate=${LONGPOLL_RATE:-5000}
+  n=$((rate * 10))
+  runnel topic create lp --partitions 10 >/dev/null
+  echo "## long polls: $consumers consumers of lp (10 partitions), producer at $rate records/s"
+  pids=()
+  for i in $(seq 1 "$consumers"); do
+    runnel perf consume lp --records "$n" --from-latest >"$work/lp-$i.json" 2>/dev/null &
+    pids+=($!)
+  done
+  sleep 3  # every consumer is at the end of every partition
+  echo "runnel perf produce lp --records $n --record-size 100 --acks 1 --linger-ms 1 --throughput $rate"
+  runnel perf produce lp --records "$n" --record-size 100 --acks 1 --linger-ms 1 \
+    --throughput "$rate" 2>/dev/null | tail -1
+  for pid in "${pids[@]}"; do wait "$pid"; done
+  echo "runnel perf consume lp --records $n --from-latest   (x $consumers; summed and spread)"
+  field() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" "$work"/lp-*.json | sort -n; }
+  median() { awk '{ v[NR] = $1 } END { printf "%s", v[int((NR + 1) / 2)] }'; }
+  echo "{\"consumers\":$(field records_per_s | wc -l),\"records_per_s_sum\":$(field records_per_s |
+    awk '{ s += $1 } END { printf "%.0f", s }'),\"p50_ms_median\":$(field p50_ms | median),\
+\"p99_ms_median\":$(field p99_ms | median),\"p99_ms_max\":$(field p99_ms | tail -1)}"
 fi
 
 # Consumer groups (docs/BENCHMARKS.md, "Consumer groups"): time until every partition of a

@@ -353,14 +353,14 @@ grpc::ServerBidiReactor<v1::ProduceRequest, v1::ProduceResponse>* BrokerService:
 }
 
 BrokerService::BrokerService(PartitionManager* partitions, ProducerIdAllocator* producer_ids,
-                             asio::io_context* io, BrokerMetrics* metrics,
-                             const BrokerIdentity* identity, BrokerServiceOptions options)
+                             BrokerMetrics* metrics, const BrokerIdentity* identity,
+                             BrokerServiceOptions options)
     : partitions_(partitions),
       producer_ids_(producer_ids),
       metrics_(metrics),
       identity_(identity),
       options_(options),
-      fetches_(partitions, io, metrics, options.fetch),
+      fetches_(partitions, metrics, options.fetch),
       deadline_thread_([this] { RunDeadlines(); }) {}
 
 BrokerService::~BrokerService() {

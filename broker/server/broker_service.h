@@ -11,7 +11,6 @@
 #include <string>
 #include <thread>
 
-#include "asio.hpp"
 #include "broker/cluster/producer_id_allocator.h"
 #include "broker/partition/partition_manager.h"
 #include "broker/server/broker_metrics.h"
@@ -56,10 +55,10 @@ class BrokerIdentity {
 
 class BrokerService final : public v1::Broker::CallbackService {
  public:
-  // Borrows `partitions`, `producer_ids`, `io`, `metrics` and `identity`; all must outlive the
-  // service. `io` runs on a thread of the caller's; it serves long-poll timers.
+  // Borrows `partitions`, `producer_ids`, `metrics` and `identity`; all must outlive the
+  // service.
   BrokerService(PartitionManager* partitions, ProducerIdAllocator* producer_ids,
-                asio::io_context* io, BrokerMetrics* metrics, const BrokerIdentity* identity,
+                BrokerMetrics* metrics, const BrokerIdentity* identity,
                 BrokerServiceOptions options = {});
   ~BrokerService() override;
 

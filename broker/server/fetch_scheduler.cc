@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <thread>
 #include <utility>
 
 #include "broker/server/error_codes.h"
@@ -45,7 +46,7 @@ class FetchScheduler::Call : public std::enable_shared_from_this<Call> {
         reactor_(reactor),
         request_(request),
         response_(response),
-        timer_(*scheduler->io_) {}
+        timer_(scheduler->pool_.get_executor()) {}
 
   const v1::FetchRequest& request() const { return *request_; }
 
@@ -81,16 +82,16 @@ class FetchScheduler::Call : public std::enable_shared_from_this<Call> {
         return;
       }
       if (!parked_) {
-        // A long poll parks after its first look and then looks once more: a high watermark
-        // that grew between the two would otherwise wake nobody.
+        // A long poll parks after its first look, then checks the high watermarks it saw: one
+        // that grew between the look and the parking woke nobody, so it looks again.
         parked_ = true;
-        if (scheduler_->Park(shared_from_this())) {
-          ArmDeadline();
-        } else {
+        if (!scheduler_->Park(shared_from_this())) {
           MutexLock lock(&mu_);
           final_ = true;  // stopping: answer with what there is
+          continue;
         }
-        continue;
+        ArmDeadline();
+        if (HighWatermarksMoved()) continue;
       }
       MutexLock lock(&mu_);
       if (!again_) {
@@ -101,13 +102,19 @@ class FetchScheduler::Call : public std::enable_shared_from_this<Call> {
   }
 
   void ArmDeadline() {
-    const auto deadline = received_ + std::chrono::milliseconds(request_->max_wait_ms());
-    asio::post(*scheduler_->io_, [self = shared_from_this(), deadline] {
-      self->timer_.expires_at(deadline);
-      self->timer_.async_wait([self](const asio::error_code& error) {
-        if (error != asio::error::operation_aborted) self->Schedule(/*final=*/true);
-      });
+    timer_.expires_at(received_ + std::chrono::milliseconds(request_->max_wait_ms()));
+    timer_.async_wait([self = shared_from_this()](const asio::error_code& error) {
+      if (error != asio::error::operation_aborted) self->Schedule(/*final=*/true);
     });
+  }
+
+  bool HighWatermarksMoved() const {
+    for (size_t i = 0; i < seen_.size(); ++i) {
+      if (seen_[i].log != nullptr && seen_[i].log->high_watermark() != seen_[i].high_watermark) {
+        return true;
+      }
+    }
+    return false;
   }
 
   // Reads every requested partition; finishes the call and returns true when enough bytes are
@@ -122,7 +129,9 @@ class FetchScheduler::Call : public std::enable_shared_from_this<Call> {
     const int64_t budget = request_->max_bytes() > 0
                                ? std::min<int64_t>(request_->max_bytes(), options.max_bytes)
                                : options.max_bytes;
-    for (const auto& p : request_->partitions()) {
+    seen_.assign(static_cast<size_t>(request_->partitions_size()), {});
+    for (int i = 0; i < request_->partitions_size(); ++i) {
+      const v1::PartitionFetch& p = request_->partitions(i);
       v1::PartitionFetchResult* result = response.add_partitions();
       result->set_topic(p.topic());
       result->set_partition(p.partition());
@@ -132,7 +141,8 @@ class FetchScheduler::Call : public std::enable_shared_from_this<Call> {
         any_error = true;
         continue;
       }
-      result->set_high_watermark((*log)->high_watermark());
+      seen_[static_cast<size_t>(i)] = {*log, (*log)->high_watermark()};
+      result->set_high_watermark(seen_[static_cast<size_t>(i)].high_watermark);
       result->set_log_start_offset((*log)->start_offset());
       const int64_t left = budget - total;
       if (left <= 0) continue;
@@ -164,7 +174,7 @@ class FetchScheduler::Call : public std::enable_shared_from_this<Call> {
     }
     if (parked_) {
       scheduler_->Unpark(this);
-      asio::post(*scheduler_->io_, [self = shared_from_this()] { self->timer_.cancel(); });
+      timer_.cancel();
     }
     BrokerMetrics& metrics = *scheduler_->metrics_;
     metrics.fetch_bytes += total;
@@ -179,9 +189,15 @@ class FetchScheduler::Call : public std::enable_shared_from_this<Call> {
   Reactor* const reactor_;
   const v1::FetchRequest* const request_;
   v1::FetchResponse* const response_;
-  asio::steady_timer timer_;  // used on the io thread only
+  asio::steady_timer timer_;  // armed and cancelled by runs only; its handler only schedules
   const std::chrono::steady_clock::time_point received_ = std::chrono::steady_clock::now();
   bool parked_ = false;  // touched by runs only (one at a time)
+  // Per requested partition, as the last look found it (no log: an error).
+  struct Seen {
+    std::shared_ptr<storage::Log> log;
+    int64_t high_watermark = 0;
+  };
+  std::vector<Seen> seen_;  // likewise
 
   Mutex mu_;
   bool running_ ABSL_GUARDED_BY(mu_) = false;
@@ -195,15 +211,20 @@ void FetchScheduler::Reactor::OnCancel() {
   if (std::shared_ptr<Call> call = call_.lock()) call->Schedule(/*final=*/true);
 }
 
-FetchScheduler::FetchScheduler(PartitionManager* partitions, asio::io_context* io,
-                               BrokerMetrics* metrics, FetchOptions options)
+int32_t FetchOptions::ThreadsFor(int32_t threads) {
+  if (threads > 0) return threads;
+  return std::clamp<int32_t>(static_cast<int32_t>(std::thread::hardware_concurrency()), 2,
+                             kMaxThreads);
+}
+
+FetchScheduler::FetchScheduler(PartitionManager* partitions, BrokerMetrics* metrics,
+                               FetchOptions options)
     : partitions_(partitions),
-      io_(io),
       metrics_(metrics),
       options_(options),
-      pool_(static_cast<size_t>(options.threads)) {
-  RUNNEL_CHECK(options.threads >= 1 && options.threads <= FetchOptions::kMaxThreads,
-               "fetch threads %d out of 1..%d", options.threads, FetchOptions::kMaxThreads);
+      pool_(static_cast<size_t>(FetchOptions::ThreadsFor(options.threads))) {
+  RUNNEL_CHECK(options.threads >= 0 && options.threads <= FetchOptions::kMaxThreads,
+               "fetch threads %d out of 0..%d", options.threads, FetchOptions::kMaxThreads);
   // Parked fetches are woken when data becomes visible: when the high watermark grows (after the
   // sync), not when it is appended.
   listener_ = partitions_->logs().AddHighWatermarkListener(
@@ -211,9 +232,11 @@ FetchScheduler::FetchScheduler(PartitionManager* partitions, asio::io_context* i
 }
 
 // The flush thread may sync (and call the listener) until the storage is closed, after the
-// scheduler is gone: stop listening first, then let the fetch threads finish.
+// scheduler is gone: stop listening first. Every call has finished (and cancelled its timer), so
+// nothing queued is dropped by the stop.
 FetchScheduler::~FetchScheduler() {
   partitions_->logs().RemoveHighWatermarkListener(listener_);
+  pool_.stop();
   pool_.join();
 }
 

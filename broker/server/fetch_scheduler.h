@@ -1,6 +1,6 @@
 // FetchScheduler: the broker's Fetch path (the Fetch RPC of proto/runnel/v1/broker.proto).
 //
-// - Reads run on a small pool of fetch threads, never on a gRPC thread or the io thread, and read
+// - Reads run on a small pool of fetch threads, never on a gRPC thread, and read
 //   a segment's bytes outside the partition's lock (storage::Log::Read plans under it): a cold or
 //   slow read holds up its own fetch, not other partitions' consumers nor this one's producers.
 // - A long poll (max_wait_ms > 0 and fewer than min_bytes available) is parked under each of its
@@ -13,9 +13,9 @@
 //   answered empty, and the client fetches again). A read always returns its first batch whole,
 //   so the budget can be exceeded by at most one batch per fetch thread.
 //
-// Threading: Fetch is called on gRPC threads; every completion runs on a pool thread, one at a
-// time per call; the deadline timers live on the io_context thread; high-watermark news arrives
-// on the flush thread and only schedules work.
+// Threading: Fetch is called on gRPC threads; every completion runs on a fetch thread, one at a
+// time per call, and so do the long polls' deadline timers; high-watermark news arrives on the
+// flush thread and only schedules work.
 #pragma once
 
 #include <cstdint>
@@ -32,8 +32,11 @@ namespace runnel::broker {
 
 struct FetchOptions {
   static constexpr int32_t kMaxThreads = 64;
-  int32_t threads = 4;                        // --fetch-threads: reads done at once
-  int64_t max_bytes = 55 << 20;               // --fetch-max-bytes (Kafka's fetch.max.bytes)
+  // `threads`, or for 0 one per core and at least 2 (reads are mostly copies from the page cache:
+  // more threads than cores only add switching; a second one keeps a slow read from holding all).
+  static int32_t ThreadsFor(int32_t threads);
+  int32_t threads = 0;           // --fetch-threads: reads done at once; 0: ThreadsFor(0)
+  int64_t max_bytes = 55 << 20;  // --fetch-max-bytes (Kafka's fetch.max.bytes)
   int64_t memory_bytes = int64_t{256} << 20;  // --fetch-memory-bytes: all responses in flight
   // A partition's share when the request names none (Kafka's max.partition.fetch.bytes).
   int64_t default_partition_max_bytes = 1 << 20;
@@ -41,10 +44,8 @@ struct FetchOptions {
 
 class FetchScheduler {
  public:
-  // Borrows `partitions`, `io` and `metrics`; they must outlive the scheduler. `io` runs on a
-  // thread of the caller's and serves the long polls' deadline timers.
-  FetchScheduler(PartitionManager* partitions, asio::io_context* io, BrokerMetrics* metrics,
-                 FetchOptions options);
+  // Borrows `partitions` and `metrics`; they must outlive the scheduler.
+  FetchScheduler(PartitionManager* partitions, BrokerMetrics* metrics, FetchOptions options);
   // Joins the fetch threads. Every call must have finished (Stop, then the gRPC server's
   // shutdown, which waits for them).
   ~FetchScheduler();
@@ -77,7 +78,6 @@ class FetchScheduler {
   void WaitForMemory(const std::shared_ptr<Call>& call);
 
   PartitionManager* const partitions_;
-  asio::io_context* const io_;
   BrokerMetrics* const metrics_;
   const FetchOptions options_;
 

@@ -53,7 +53,7 @@ TEST_F(FetchPathTest, ASlowReadStallsNeitherOtherPartitionsNorItsProducers) {
                       milliseconds(20'000)))
       << "the slow partition's read never reached the disk";
 
-  // The stalled read holds neither the io thread nor the partition's lock.
+  // The stalled read holds neither the other fetches nor the partition's lock.
   const v1::PartitionFetchResult fast = client_->Fetch("fast", 0, 0, /*max_wait_ms=*/500);
   EXPECT_EQ(fast.error().code(), v1::NONE) << fast.error().message();
   EXPECT_EQ(storage::testing::DecodeAll(fast.records()).size(), 1u);
