@@ -172,6 +172,9 @@ class FetchScheduler::Call : public std::enable_shared_from_this<Call> {
       if (memory_short) scheduler_->WaitForMemory(shared_from_this());
       return false;
     }
+    // The handles go now: the call itself may be dropped last on the flush thread (a wake-up
+    // racing the answer), which must not be where a deleted partition's Log is freed.
+    seen_.clear();
     if (parked_) {
       scheduler_->Unpark(this);
       timer_.cancel();
