@@ -254,6 +254,7 @@ int Run(int argc, char** argv) {
                              : (http.bind_to_port(http_host, http_port) ? http_port : -1);
   if (bound_http < 0) {
     server->Shutdown();
+    broker_service.JoinFetchThreads();
     return Fail("cannot listen", absl::UnavailableError(absl::StrCat(
                                      "HTTP address ", options->http_addr, " is not usable")));
   }
@@ -280,6 +281,7 @@ int Run(int argc, char** argv) {
   // Calls in flight get up to 2 s; gRPC also holds shutdown until this deadline while clients
   // keep connections open, then cancels what is left.
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  broker_service.JoinFetchThreads();
   log->info("gRPC server stopped");
   http.stop();
   http_thread.join();

@@ -65,6 +65,8 @@ class BrokerService final : public v1::Broker::CallbackService {
   // Answers every parked long-poll fetch now and stops parking new ones (called before the gRPC
   // server shuts down, which waits for every call to finish).
   void StopLongPolls();
+  // After the gRPC server's Shutdown, before it is destroyed (FetchScheduler::JoinThreads).
+  void JoinFetchThreads() { fetches_.JoinThreads(); }
 
   grpc::ServerBidiReactor<v1::ProduceRequest, v1::ProduceResponse>* Produce(
       grpc::CallbackServerContext* context) override;

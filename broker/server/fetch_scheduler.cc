@@ -239,8 +239,16 @@ FetchScheduler::FetchScheduler(PartitionManager* partitions, BrokerMetrics* metr
 // nothing queued is dropped by the stop.
 FetchScheduler::~FetchScheduler() {
   partitions_->logs().RemoveHighWatermarkListener(listener_);
-  pool_.stop();
-  pool_.join();
+  if (!joined_) {
+    pool_.stop();
+    pool_.join();
+  }
+}
+
+void FetchScheduler::JoinThreads() {
+  if (joined_) return;
+  joined_ = true;
+  pool_.join();  // returns once nothing is queued: no call is left to run, no timer to fire
 }
 
 grpc::ServerUnaryReactor* FetchScheduler::Fetch(const v1::FetchRequest* request,

@@ -59,6 +59,11 @@ class FetchScheduler {
   // before the gRPC server shuts down, which waits for every call). Does not wait.
   void Stop();
 
+  // After the gRPC server has shut down (every call is done): waits until the fetch threads have
+  // returned from the calls they finished (a Finish may still be returning when gRPC reports the
+  // call done), so the server can be destroyed. Main thread only.
+  void JoinThreads();
+
  private:
   class Call;
   class Reactor;
@@ -90,7 +95,8 @@ class FetchScheduler {
   int64_t memory_in_use_ ABSL_GUARDED_BY(memory_mu_) = 0;
   std::vector<std::weak_ptr<Call>> memory_waiters_ ABSL_GUARDED_BY(memory_mu_);
 
-  int listener_ = -1;  // of the partitions' high watermarks
+  int listener_ = -1;    // of the partitions' high watermarks
+  bool joined_ = false;  // JoinThreads ran (main thread only)
   asio::thread_pool pool_;
 };
 
