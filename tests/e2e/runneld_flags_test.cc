@@ -37,6 +37,19 @@ TEST(RunneldFlagsTest, UnknownFlagsAndConfigKeysAreRefusedByName) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.out.find("--log-flush-threads: must be 1..64 (got 0)"), std::string::npos) << r.out;
 
+  r = RunCommand(Runneld("--data-dir " + dir.Sub("d") + " --fetch-threads 65"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("--fetch-threads: must be 0 (one per core) to 64 (got 65)"),
+            std::string::npos)
+      << r.out;
+  r = RunCommand(Runneld("--data-dir " + dir.Sub("d") +
+                         " --fetch-max-bytes 2000000 --fetch-memory-bytes 1000000"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("--fetch-memory-bytes: must be at least --fetch-max-bytes (2000000; got "
+                       "1000000)"),
+            std::string::npos)
+      << r.out;
+
   std::ofstream(config) << "data_dir = [\n";
   r = RunCommand(Runneld("--config " + config));
   EXPECT_EQ(r.exit_code, 1);
