@@ -154,9 +154,11 @@ absl::Status BrokerOptions::Validate() const {
                                                    FetchOptions::kMaxThreads, " (got ",
                                                    fetch_threads, ")"));
   }
-  if (fetch_max_bytes < 1024) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--fetch-max-bytes: must be at least 1024 (got ", fetch_max_bytes, ")"));
+  // runneld's gRPC messages are at most 64 MiB; a response's first batch may pass the limit by
+  // up to max.message.bytes, so one MiB stays free.
+  if (fetch_max_bytes < 1024 || fetch_max_bytes > (63 << 20)) {
+    return absl::InvalidArgumentError(absl::StrCat("--fetch-max-bytes: must be 1024..", 63 << 20,
+                                                   " (got ", fetch_max_bytes, ")"));
   }
   if (fetch_memory_bytes < fetch_max_bytes) {
     return absl::InvalidArgumentError(

@@ -42,6 +42,11 @@ TEST(RunneldFlagsTest, UnknownFlagsAndConfigKeysAreRefusedByName) {
   EXPECT_NE(r.out.find("--fetch-threads: must be 0 (one per core) to 64 (got 65)"),
             std::string::npos)
       << r.out;
+  r = RunCommand(Runneld("--data-dir " + dir.Sub("d") + " --fetch-max-bytes 100000000"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("--fetch-max-bytes: must be 1024..66060288 (got 100000000)"),
+            std::string::npos)
+      << r.out;
   r = RunCommand(Runneld("--data-dir " + dir.Sub("d") +
                          " --fetch-max-bytes 2000000 --fetch-memory-bytes 1000000"));
   EXPECT_EQ(r.exit_code, 1);
