@@ -169,12 +169,16 @@ class FetchScheduler::Call : public std::enable_shared_from_this<Call> {
     if (!final && !any_error && total < std::max(1, request_->min_bytes())) {
       if (held > 0) scheduler_->Release(held);
       // Short of memory, memory coming back is news too.
-      if (memory_short) scheduler_->WaitForMemory(shared_from_this());
+      if (memory_short) {
+        waited_for_memory_ = true;
+        scheduler_->WaitForMemory(shared_from_this());
+      }
       return false;
     }
     // The handles go now: the call itself may be dropped last on the flush thread (a wake-up
     // racing the answer), which must not be where a deleted partition's Log is freed.
     seen_.clear();
+    if (waited_for_memory_) scheduler_->ForgetMemoryWait(this);
     if (parked_) {
       scheduler_->Unpark(this);
       timer_.cancel();
@@ -194,7 +198,8 @@ class FetchScheduler::Call : public std::enable_shared_from_this<Call> {
   v1::FetchResponse* const response_;
   asio::steady_timer timer_;  // armed and cancelled by runs only; its handler only schedules
   const std::chrono::steady_clock::time_point received_ = std::chrono::steady_clock::now();
-  bool parked_ = false;  // touched by runs only (one at a time)
+  bool parked_ = false;             // touched by runs only (one at a time)
+  bool waited_for_memory_ = false;  // likewise
   // Per requested partition, as the last look found it (no log: an error).
   struct Seen {
     std::shared_ptr<storage::Log> log;
@@ -328,7 +333,7 @@ void FetchScheduler::Adjust(int64_t reserved, int64_t used) {
 }
 
 void FetchScheduler::Release(int64_t bytes) {
-  std::vector<std::weak_ptr<Call>> waiters;
+  absl::flat_hash_map<Call*, std::weak_ptr<Call>> waiters;
   {
     MutexLock lock(&memory_mu_);
     memory_in_use_ -= bytes;
@@ -336,7 +341,7 @@ void FetchScheduler::Release(int64_t bytes) {
     metrics_->fetch_memory_bytes = memory_in_use_;
     waiters.swap(memory_waiters_);
   }
-  for (const std::weak_ptr<Call>& weak : waiters) {
+  for (const auto& [raw, weak] : waiters) {
     if (std::shared_ptr<Call> call = weak.lock()) call->Schedule(/*final=*/false);
   }
 }
@@ -346,11 +351,16 @@ void FetchScheduler::WaitForMemory(const std::shared_ptr<Call>& call) {
   {
     MutexLock lock(&memory_mu_);
     if (memory_in_use_ >= options_.memory_bytes) {
-      memory_waiters_.push_back(call);
+      memory_waiters_.emplace(call.get(), call);
       return;
     }
   }
   call->Schedule(/*final=*/false);  // released meanwhile: look again (after this run)
+}
+
+void FetchScheduler::ForgetMemoryWait(Call* call) {
+  MutexLock lock(&memory_mu_);
+  memory_waiters_.erase(call);
 }
 
 }  // namespace runnel::broker

@@ -79,8 +79,10 @@ class FetchScheduler {
   int64_t Reserve(int64_t want);
   void Adjust(int64_t reserved, int64_t used);
   void Release(int64_t bytes);
-  // Parks `call` until memory is released (at once if some is free again already).
+  // Parks `call` until memory is released (at once if some is free again already); a call that
+  // waits again before then is parked once. ForgetMemoryWait drops a finished call's entry.
   void WaitForMemory(const std::shared_ptr<Call>& call);
+  void ForgetMemoryWait(Call* call);
 
   PartitionManager* const partitions_;
   BrokerMetrics* const metrics_;
@@ -93,7 +95,7 @@ class FetchScheduler {
 
   Mutex memory_mu_;
   int64_t memory_in_use_ ABSL_GUARDED_BY(memory_mu_) = 0;
-  std::vector<std::weak_ptr<Call>> memory_waiters_ ABSL_GUARDED_BY(memory_mu_);
+  absl::flat_hash_map<Call*, std::weak_ptr<Call>> memory_waiters_ ABSL_GUARDED_BY(memory_mu_);
 
   int listener_ = -1;    // of the partitions' high watermarks
   bool joined_ = false;  // JoinThreads ran (main thread only)
