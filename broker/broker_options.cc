@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <map>
 #include <optional>
+#include <type_traits>
+#include <variant>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
@@ -23,6 +26,58 @@ const char* LogDefaultFor(const std::string& toml_key) {
     if (key == toml_key) return topic_config;
   }
   return nullptr;
+}
+
+// The integer settings: their TOML key (the flag is the same with '-' for '_'), the field they
+// set and the flag's help.
+struct IntSetting {
+  const char* key;
+  std::variant<int32_t BrokerOptions::*, int64_t BrokerOptions::*> field;
+  const char* help;
+};
+const IntSetting kIntSettings[] = {
+    {"node_id", &BrokerOptions::node_id, "this broker's id (default 0)"},
+    {"num_partitions", &BrokerOptions::num_partitions, "partitions of auto-created topics"},
+    {"offsets_topic_partitions", &BrokerOptions::offsets_topic_partitions,
+     "partitions of __consumer_offsets when it is created (default 50)"},
+    {"group_session_timeout_ms", &BrokerOptions::group_session_timeout_ms,
+     "a consumer-group member that does not heartbeat for this long is removed (default 45000)"},
+    {"group_heartbeat_interval_ms", &BrokerOptions::group_heartbeat_interval_ms,
+     "how often consumer-group members heartbeat (default 5000)"},
+    {"max_partitions_per_topic", &BrokerOptions::max_partitions_per_topic,
+     "a topic create asking for more partitions is refused (default 10000)"},
+    {"produce_max_in_flight", &BrokerOptions::produce_max_in_flight,
+     "produce requests of one stream waiting for their answer before the broker stops reading "
+     "it (default 1000)"},
+    {"max_uncompressed_batch_bytes", &BrokerOptions::max_uncompressed_batch_bytes,
+     "a batch whose records decompress to more is refused (default 64 MiB)"},
+    {"log_flush_threads", &BrokerOptions::log_flush_threads,
+     "partition logs synced (fdatasync) at once (default 4)"},
+    {"log_dir_min_free_bytes", &BrokerOptions::log_dir_min_free_bytes,
+     "produce is refused while the data dir has less free space (default 1 GiB)"},
+    {"log_dir_reserve_bytes", &BrokerOptions::log_dir_reserve_bytes,
+     "space held in reserve for metadata writes on a full disk (default 8 MiB)"},
+    {"fetch_threads", &BrokerOptions::fetch_threads,
+     "fetches read at once, off the gRPC threads (default 0: one per core, at least 2)"},
+    {"fetch_max_bytes", &BrokerOptions::fetch_max_bytes,
+     "the most record bytes of one fetch response (default 55 MiB)"},
+    {"fetch_memory_bytes", &BrokerOptions::fetch_memory_bytes,
+     "record bytes of all fetch responses being built or sent; a fetch that finds it spent "
+     "waits (default 256 MiB)"},
+    {"max_partitions", &BrokerOptions::max_partitions,
+     "partitions on this broker (default 0: from the file descriptor limit)"},
+};
+
+const IntSetting* IntSettingFor(const std::string& toml_key) {
+  for (const IntSetting& setting : kIntSettings) {
+    if (toml_key == setting.key) return &setting;
+  }
+  return nullptr;
+}
+
+void SetInt(const IntSetting& setting, int64_t value, BrokerOptions* o) {
+  std::visit([&](auto field) { o->*field = static_cast<std::decay_t<decltype(o->*field)>>(value); },
+             setting.field);
 }
 
 absl::Status ApplyToml(const std::string& path, BrokerOptions* o) {
@@ -48,44 +103,10 @@ absl::Status ApplyToml(const std::string& path, BrokerOptions* o) {
                            : name == "peers"     ? &o->peers
                                                  : &o->log_level;
       *field = *v;
-    } else if (name == "node_id" || name == "num_partitions" ||
-               name == "offsets_topic_partitions" || name == "group_session_timeout_ms" ||
-               name == "group_heartbeat_interval_ms") {
+    } else if (const IntSetting* setting = IntSettingFor(name)) {
       const auto v = node.value<int64_t>();
       if (!v) return bad("an integer");
-      (name == "node_id"                    ? o->node_id
-       : name == "num_partitions"           ? o->num_partitions
-       : name == "offsets_topic_partitions" ? o->offsets_topic_partitions
-       : name == "group_session_timeout_ms" ? o->group_session_timeout_ms
-                                            : o->group_heartbeat_interval_ms) =
-          static_cast<int32_t>(*v);
-    } else if (name == "max_partitions_per_topic" || name == "max_partitions" ||
-               name == "produce_max_in_flight" || name == "max_uncompressed_batch_bytes" ||
-               name == "log_flush_threads" || name == "log_dir_min_free_bytes" ||
-               name == "log_dir_reserve_bytes" || name == "fetch_threads" ||
-               name == "fetch_max_bytes" || name == "fetch_memory_bytes") {
-      const auto v = node.value<int64_t>();
-      if (!v) return bad("an integer");
-      if (name == "max_partitions") {
-        o->max_partitions = *v;
-      } else if (name == "max_uncompressed_batch_bytes") {
-        o->max_uncompressed_batch_bytes = *v;
-      } else if (name == "log_dir_min_free_bytes") {
-        o->log_dir_min_free_bytes = *v;
-      } else if (name == "log_dir_reserve_bytes") {
-        o->log_dir_reserve_bytes = *v;
-      } else if (name == "log_flush_threads") {
-        o->log_flush_threads = static_cast<int32_t>(*v);
-      } else if (name == "fetch_threads") {
-        o->fetch_threads = static_cast<int32_t>(*v);
-      } else if (name == "fetch_max_bytes") {
-        o->fetch_max_bytes = *v;
-      } else if (name == "fetch_memory_bytes") {
-        o->fetch_memory_bytes = *v;
-      } else {
-        (name == "produce_max_in_flight" ? o->produce_max_in_flight : o->max_partitions_per_topic) =
-            static_cast<int32_t>(*v);
-      }
+      SetInt(*setting, *v, o);
     } else if (const char* topic_config = LogDefaultFor(name)) {
       if (const auto i = node.value<int64_t>()) {
         o->log_defaults[topic_config] = absl::StrCat(*i);
@@ -205,60 +226,32 @@ absl::StatusOr<BrokerOptions> ParseBrokerOptions(int argc, const char* const* ar
   *help = false;
   CLI::App app{"runneld: the Runnel broker"};
   std::optional<std::string> data_dir, grpc_addr, http_addr, peers, log_level, config;
-  std::optional<int32_t> node_id, num_partitions, offsets_partitions, session_timeout,
-      heartbeat_interval;
   std::optional<bool> auto_create;
   std::map<std::string, std::optional<std::string>> log_flags;  // topic config -> flag value
-  std::optional<int32_t> max_per_topic;
-  std::optional<int64_t> max_partitions;
-  std::optional<int32_t> produce_max_in_flight;
-  std::optional<int64_t> max_uncompressed;
-  std::optional<int32_t> flush_threads;
-  std::optional<int64_t> min_free, reserve;
-  std::optional<int32_t> fetch_threads;
-  std::optional<int64_t> fetch_max_bytes, fetch_memory_bytes;
+  // Per kIntSettings entry, the flag's value, of the field's type (CLI11 checks the range).
+  using IntFlag = std::variant<std::optional<int32_t>, std::optional<int64_t>>;
+  std::vector<IntFlag> int_flags;
+  for (const IntSetting& setting : kIntSettings) {
+    int_flags.push_back(std::holds_alternative<int32_t BrokerOptions::*>(setting.field)
+                            ? IntFlag(std::optional<int32_t>())
+                            : IntFlag(std::optional<int64_t>()));
+  }
   app.add_option("--data-dir", data_dir, "data directory (default ./data)");
   app.add_option("--grpc-addr", grpc_addr,
                  "gRPC listen address HOST:PORT (default 127.0.0.1:7070)");
   app.add_option("--http-addr", http_addr,
                  "metrics/health address HOST:PORT (default 127.0.0.1:7080)");
-  app.add_option("--node-id", node_id, "this broker's id (default 0)");
   app.add_option("--peers", peers, "ID@HOST:PORT,... of the other brokers (not yet supported)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|critical|off");
   app.add_option("--config", config, "TOML file with the same settings (names with _)");
-  app.add_option("--num-partitions", num_partitions, "partitions of auto-created topics");
-  app.add_option("--offsets-topic-partitions", offsets_partitions,
-                 "partitions of __consumer_offsets when it is created (default 50)");
-  app.add_option("--group-session-timeout-ms", session_timeout,
-                 "a consumer-group member that does not heartbeat for this long is removed "
-                 "(default 45000)");
-  app.add_option("--group-heartbeat-interval-ms", heartbeat_interval,
-                 "how often consumer-group members heartbeat (default 5000)");
+  for (size_t i = 0; i < int_flags.size(); ++i) {
+    std::string flag = absl::StrCat("--", kIntSettings[i].key);
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    std::visit([&](auto& value) { app.add_option(flag, value, kIntSettings[i].help); },
+               int_flags[i]);
+  }
   app.add_option("--auto-create-topics", auto_create,
                  "create unknown topics on produce (true/false)");
-  app.add_option("--max-partitions-per-topic", max_per_topic,
-                 "a topic create asking for more partitions is refused (default 10000)");
-  app.add_option("--produce-max-in-flight", produce_max_in_flight,
-                 "produce requests of one stream waiting for their answer before the broker "
-                 "stops reading it (default 1000)");
-  app.add_option("--max-uncompressed-batch-bytes", max_uncompressed,
-                 "a batch whose records decompress to more is refused (default 64 MiB)");
-  app.add_option("--log-flush-threads", flush_threads,
-                 "partition logs synced (fdatasync) at once (default 4)");
-  app.add_option("--log-dir-min-free-bytes", min_free,
-                 "produce is refused while the data dir has less free space (default 1 GiB)");
-  app.add_option("--log-dir-reserve-bytes", reserve,
-                 "space held in reserve for metadata writes on a full disk (default 8 MiB)");
-  app.add_option(
-      "--fetch-threads", fetch_threads,
-      "fetches read at once, off the gRPC threads (default 0: one per core, at least 2)");
-  app.add_option("--fetch-max-bytes", fetch_max_bytes,
-                 "the most record bytes of one fetch response (default 55 MiB)");
-  app.add_option("--fetch-memory-bytes", fetch_memory_bytes,
-                 "record bytes of all fetch responses being built or sent; a fetch that finds "
-                 "it spent waits (default 256 MiB)");
-  app.add_option("--max-partitions", max_partitions,
-                 "partitions on this broker (default 0: from the file descriptor limit)");
   for (const auto& [flag, topic_config] : kLogDefaultSettings) {
     app.add_option(absl::StrCat("--", flag), log_flags[topic_config],
                    absl::StrCat("default ", topic_config, " of every topic"));
@@ -279,25 +272,17 @@ absl::StatusOr<BrokerOptions> ParseBrokerOptions(int argc, const char* const* ar
   if (http_addr) o.http_addr = *http_addr;
   if (peers) o.peers = *peers;
   if (log_level) o.log_level = *log_level;
-  if (node_id) o.node_id = *node_id;
-  if (num_partitions) o.num_partitions = *num_partitions;
+  for (size_t i = 0; i < int_flags.size(); ++i) {
+    std::visit(
+        [&](const auto& value) {
+          if (value.has_value()) SetInt(kIntSettings[i], *value, &o);
+        },
+        int_flags[i]);
+  }
   if (auto_create) o.auto_create_topics = *auto_create;
-  if (offsets_partitions) o.offsets_topic_partitions = *offsets_partitions;
-  if (session_timeout) o.group_session_timeout_ms = *session_timeout;
-  if (heartbeat_interval) o.group_heartbeat_interval_ms = *heartbeat_interval;
   for (const auto& [topic_config, value] : log_flags) {
     if (value) o.log_defaults[topic_config] = *value;
   }
-  if (max_per_topic) o.max_partitions_per_topic = *max_per_topic;
-  if (max_partitions) o.max_partitions = *max_partitions;
-  if (produce_max_in_flight) o.produce_max_in_flight = *produce_max_in_flight;
-  if (max_uncompressed) o.max_uncompressed_batch_bytes = *max_uncompressed;
-  if (flush_threads) o.log_flush_threads = *flush_threads;
-  if (min_free) o.log_dir_min_free_bytes = *min_free;
-  if (reserve) o.log_dir_reserve_bytes = *reserve;
-  if (fetch_threads) o.fetch_threads = *fetch_threads;
-  if (fetch_max_bytes) o.fetch_max_bytes = *fetch_max_bytes;
-  if (fetch_memory_bytes) o.fetch_memory_bytes = *fetch_memory_bytes;
   RETURN_IF_ERROR(o.Validate());
   return o;
 }
