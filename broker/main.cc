@@ -72,9 +72,16 @@ int64_t PartitionsForDescriptors(int64_t descriptors) {
 
 std::string Metrics(const BrokerMetrics& m, storage::LogManager& logs) {
   std::string out;
-  auto counter = [&out](const char* name, const char* help, int64_t v) {
-    absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name, " counter\n", name, " ", v,
-                    "\n");
+  // One unlabelled sample with its HELP and TYPE lines.
+  auto metric = [&out](const char* type, const char* name, const char* help, int64_t v) {
+    absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n", name, " ",
+                    v, "\n");
+  };
+  auto counter = [&metric](const char* name, const char* help, int64_t v) {
+    metric("counter", name, help, v);
+  };
+  auto gauge = [&metric](const char* name, const char* help, int64_t v) {
+    metric("gauge", name, help, v);
   };
   counter("runnel_produce_requests_total", "Produce requests handled.", m.produce_requests);
   counter("runnel_produce_bytes_total", "Record bytes received by Produce.", m.produce_bytes);
@@ -83,40 +90,31 @@ std::string Metrics(const BrokerMetrics& m, storage::LogManager& logs) {
   counter("runnel_fetch_requests_total", "Fetch requests handled.", m.fetch_requests);
   counter("runnel_fetch_bytes_total", "Record bytes returned by Fetch.", m.fetch_bytes);
   counter("runnel_fetch_errors_total", "Fetch responses with a partition error.", m.fetch_errors);
-  absl::StrAppend(&out,
-                  "# HELP runnel_produce_in_flight Produce requests read and not answered yet.\n",
-                  "# TYPE runnel_produce_in_flight gauge\nrunnel_produce_in_flight ",
-                  m.produce_in_flight.load(), "\n");
+  gauge("runnel_produce_in_flight", "Produce requests read and not answered yet.",
+        m.produce_in_flight);
   counter("runnel_fetch_memory_waits_total",
           "Fetches that found the fetch-memory budget spent and waited.", m.fetch_memory_waits);
-  absl::StrAppend(
-      &out,
-      "# HELP runnel_fetch_memory_bytes Record bytes of fetch responses being built or sent.\n",
-      "# TYPE runnel_fetch_memory_bytes gauge\nrunnel_fetch_memory_bytes ",
-      m.fetch_memory_bytes.load(), "\n",
-      "# HELP runnel_fetch_memory_peak_bytes The most fetch-response bytes held at once.\n",
-      "# TYPE runnel_fetch_memory_peak_bytes gauge\nrunnel_fetch_memory_peak_bytes ",
-      m.fetch_memory_peak_bytes.load(), "\n");
+  gauge("runnel_fetch_memory_bytes", "Record bytes of fetch responses being built or sent.",
+        m.fetch_memory_bytes);
+  gauge("runnel_fetch_memory_peak_bytes", "The most fetch-response bytes held at once.",
+        m.fetch_memory_peak_bytes);
   m.produce_latency.AppendPrometheus(
       &out, "runnel_produce_latency_seconds",
       "Produce request latency, from the request to its response (acks=all: after the sync).");
   m.fetch_latency.AppendPrometheus(&out, "runnel_fetch_latency_seconds",
                                    "Fetch request latency, long-poll wait included.");
   const storage::DiskUsage disk = logs.disk_space().usage();
-  absl::StrAppend(
-      &out, "# HELP runnel_data_dir_free_bytes Free bytes in the data dir's filesystem.\n",
-      "# TYPE runnel_data_dir_free_bytes gauge\nrunnel_data_dir_free_bytes ", disk.free_bytes, "\n",
-      "# HELP runnel_data_dir_total_bytes Size of the data dir's filesystem.\n",
-      "# TYPE runnel_data_dir_total_bytes gauge\nrunnel_data_dir_total_bytes ", disk.total_bytes,
-      "\n",
-      "# HELP runnel_produce_refused_low_disk 1 while produce is refused: free space is below "
-      "--log-dir-min-free-bytes.\n",
-      "# TYPE runnel_produce_refused_low_disk gauge\nrunnel_produce_refused_low_disk ",
-      logs.disk_space().CheckForAppends().ok() ? 0 : 1, "\n");
+  gauge("runnel_data_dir_free_bytes", "Free bytes in the data dir's filesystem.",
+        static_cast<int64_t>(disk.free_bytes));
+  gauge("runnel_data_dir_total_bytes", "Size of the data dir's filesystem.",
+        static_cast<int64_t>(disk.total_bytes));
+  gauge("runnel_produce_refused_low_disk",
+        "1 while produce is refused: free space is below --log-dir-min-free-bytes.",
+        logs.disk_space().CheckForAppends().ok() ? 0 : 1);
   const auto partitions = logs.List();
-  absl::StrAppend(&out, "# HELP runnel_partitions Partition logs on this broker.\n",
-                  "# TYPE runnel_partitions gauge\nrunnel_partitions ", partitions.size(), "\n",
-                  "# HELP runnel_log_size_bytes Bytes in a partition's log.\n",
+  gauge("runnel_partitions", "Partition logs on this broker.",
+        static_cast<int64_t>(partitions.size()));
+  absl::StrAppend(&out, "# HELP runnel_log_size_bytes Bytes in a partition's log.\n",
                   "# TYPE runnel_log_size_bytes gauge\n");
   for (const auto& tp : partitions) {
     if (const std::shared_ptr<storage::Log> log = logs.Get(tp)) {
