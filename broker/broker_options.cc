@@ -64,6 +64,11 @@ const IntSetting kIntSettings[] = {
     {"fetch_memory_bytes", &BrokerOptions::fetch_memory_bytes,
      "record bytes of all fetch responses being built or sent; a fetch that finds it spent "
      "waits (default 256 MiB)"},
+    {"log_cleaner_dedupe_buffer_bytes", &BrokerOptions::log_cleaner_dedupe_buffer_bytes,
+     "memory of the log cleaner's key map, 24 bytes per key; a log with more dirty keys is "
+     "cleaned in several rounds (default 128 MiB)"},
+    {"log_cleaner_backoff_ms", &BrokerOptions::log_cleaner_backoff_ms,
+     "how long the log cleaner sleeps when no compacted log needs cleaning (default 15000)"},
     {"max_partitions", &BrokerOptions::max_partitions,
      "partitions on this broker (default 0: from the file descriptor limit)"},
 };
@@ -108,12 +113,14 @@ absl::Status ApplyToml(const std::string& path, BrokerOptions* o) {
       if (!v) return bad("an integer");
       SetInt(*setting, *v, o);
     } else if (const char* topic_config = LogDefaultFor(name)) {
-      if (const auto i = node.value<int64_t>()) {
-        o->log_defaults[topic_config] = absl::StrCat(*i);
+      if (node.is_integer()) {
+        o->log_defaults[topic_config] = absl::StrCat(*node.value<int64_t>());
+      } else if (const auto d = node.value<double>()) {
+        o->log_defaults[topic_config] = absl::StrCat(*d);
       } else if (const auto s = node.value<std::string>()) {
         o->log_defaults[topic_config] = *s;
       } else {
-        return bad("an integer or a string");
+        return bad("a number or a string");
       }
     } else if (name == "auto_create_topics_enable") {
       const auto v = node.value<bool>();
@@ -185,6 +192,16 @@ absl::Status BrokerOptions::Validate() const {
     return absl::InvalidArgumentError(
         absl::StrCat("--fetch-memory-bytes: must be at least --fetch-max-bytes (", fetch_max_bytes,
                      "; got ", fetch_memory_bytes, ")"));
+  }
+  // One batch (max.message.bytes of records of a few bytes each) must fit in the cleaner's map.
+  if (log_cleaner_dedupe_buffer_bytes < (1 << 20)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--log-cleaner-dedupe-buffer-bytes: must be at least 1 MiB (got ",
+                     log_cleaner_dedupe_buffer_bytes, ")"));
+  }
+  if (log_cleaner_backoff_ms < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--log-cleaner-backoff-ms: must be at least 1 (got ", log_cleaner_backoff_ms, ")"));
   }
   if (log_dir_min_free_bytes < 0) {
     return absl::InvalidArgumentError(absl::StrCat(

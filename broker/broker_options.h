@@ -43,6 +43,9 @@ struct BrokerOptions {
   int64_t log_dir_min_free_bytes = int64_t{1} << 30;
   // The reserve file metadata writes may release on a full disk (storage::DiskSpace).
   int64_t log_dir_reserve_bytes = int64_t{8} << 20;
+  // The log cleaner (storage::LogCleaner): its dedupe map's memory and its sleep when idle.
+  int64_t log_cleaner_dedupe_buffer_bytes = int64_t{128} << 20;
+  int64_t log_cleaner_backoff_ms = 15'000;
 
   absl::Status Validate() const;
   // The LogConfig every topic starts from: Runnel's defaults with log_defaults applied.
@@ -52,9 +55,14 @@ struct BrokerOptions {
 // The broker settings that set topic defaults: flag/TOML name (without "--", '_' in TOML) and the
 // topic config it sets (Kafka's broker names: log.retention.ms, log.roll.ms, ...).
 inline constexpr std::pair<const char*, const char*> kLogDefaultSettings[] = {
-    {"log-retention-ms", "retention.ms"},     {"log-retention-bytes", "retention.bytes"},
-    {"log-segment-bytes", "segment.bytes"},   {"log-roll-ms", "segment.ms"},
-    {"log-cleanup-policy", "cleanup.policy"}, {"message-max-bytes", "max.message.bytes"},
+    {"log-retention-ms", "retention.ms"},
+    {"log-retention-bytes", "retention.bytes"},
+    {"log-segment-bytes", "segment.bytes"},
+    {"log-roll-ms", "segment.ms"},
+    {"log-cleanup-policy", "cleanup.policy"},
+    {"message-max-bytes", "max.message.bytes"},
+    {"log-cleaner-min-cleanable-ratio", "min.cleanable.dirty.ratio"},
+    {"log-cleaner-delete-retention-ms", "delete.retention.ms"},
 };
 
 // Parses argv (and the --config file it names). Returns InvalidArgument naming the bad flag or

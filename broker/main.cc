@@ -112,6 +112,17 @@ std::string Metrics(const BrokerMetrics& m, storage::LogManager& logs) {
         "1 while produce is refused: free space is below --log-dir-min-free-bytes.",
         logs.disk_space().CheckForAppends().ok() ? 0 : 1);
   const auto partitions = logs.List();
+  const storage::LogCleanerStats cleaner = logs.cleaner().stats();
+  counter("runnel_log_cleaner_rounds_total", "Compaction rounds run by the log cleaner.",
+          cleaner.rounds);
+  counter("runnel_log_cleaner_read_bytes_total", "Segment bytes the log cleaner read.",
+          cleaner.bytes_read);
+  counter("runnel_log_cleaner_written_bytes_total", "Cleaned segment bytes swapped in.",
+          cleaner.bytes_written);
+  counter("runnel_log_cleaner_removed_records_total", "Records compaction removed.",
+          cleaner.records_removed);
+  gauge("runnel_log_cleaner_peak_map_bytes", "The largest dedupe map a round used.",
+        cleaner.peak_map_bytes);
   gauge("runnel_partitions", "Partition logs on this broker.",
         static_cast<int64_t>(partitions.size()));
   absl::StrAppend(&out, "# HELP runnel_log_size_bytes Bytes in a partition's log.\n",
@@ -159,6 +170,9 @@ int Run(int argc, char** argv) {
   log_options.flush_threads = options->log_flush_threads;
   log_options.min_free_bytes = static_cast<uint64_t>(options->log_dir_min_free_bytes);
   log_options.reserve_bytes = static_cast<uint64_t>(options->log_dir_reserve_bytes);
+  log_options.cleaner.dedupe_buffer_bytes =
+      static_cast<size_t>(options->log_cleaner_dedupe_buffer_bytes);
+  log_options.cleaner.backoff_ms = options->log_cleaner_backoff_ms;
   for (const TopicInfo& topic : topics->List()) {
     auto overrides = storage::ParseLogConfigOverrides(topic.configs);
     if (!overrides.ok()) return Fail("cannot read topic metadata", overrides.status());

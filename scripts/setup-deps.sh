@@ -12,6 +12,8 @@ PACKAGES=(
   libspdlog-dev libabsl-dev libre2-dev
   # compression codecs used by the RecordBatch v2 codec
   liblz4-dev libzstd-dev libsnappy-dev zlib1g-dev
+  # 128-bit key hashes of the log cleaner's dedupe map
+  libxxhash-dev
   # CLI, config, HTTP, state stores, JSON
   libcli11-dev libtomlplusplus-dev libcpp-httplib-dev librocksdb-dev nlohmann-json3-dev
   # tests and benchmarks

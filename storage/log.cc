@@ -27,7 +27,14 @@ using record::RecordBatchView;
 struct DirListing {
   std::vector<int64_t> segment_bases;  // <base>.log
   std::vector<std::string> leftovers;  // .tmp, .cleaned, .deleted, orphan indexes: removed
-  std::vector<std::string> swaps;      // <base>.log.swap: a finished compaction, to install
+  // A finished compaction to install: `<base>.log.<end>.swap` replaces the segments with base
+  // offsets in [base, end); `<base>.log.swap` (before groups were merged) replaces `<base>.log`.
+  struct Swap {
+    std::string name;
+    int64_t base;
+    int64_t end;
+  };
+  std::vector<Swap> swaps;
 };
 
 absl::StatusOr<DirListing> ListDir(const std::string& dir) {
@@ -47,7 +54,11 @@ absl::StatusOr<DirListing> ListDir(const std::string& dir) {
     if (ext == ".log" && base) {
       listing.segment_bases.push_back(*base);
     } else if (ext == ".log.swap" && base) {
-      listing.swaps.push_back(name);
+      listing.swaps.push_back({name, *base, *base + 1});
+    } else if (absl::StartsWith(ext, ".log.") && absl::EndsWith(ext, ".swap") && base &&
+               ext.size() == 5 + 20 + 5) {
+      const std::optional<int64_t> end = Segment::ParseFileStem(ext.substr(5, 20));
+      if (end && *end > *base) listing.swaps.push_back({name, *base, *end});
     } else if (ext == ".index" || ext == ".timeindex") {
       indexes.emplace_back(stem, name);
     } else if (absl::EndsWith(name, ".tmp") || absl::EndsWith(name, ".cleaned") ||
@@ -167,6 +178,8 @@ absl::Status Log::WriteOwnerFile(const std::string& name, std::string_view conte
 }
 
 void Log::MarkDeleted() {
+  deleting_.store(true, std::memory_order_release);  // a cleaning round gives up at once ...
+  MutexLock compaction_lock(&compaction_mu_);        // ... and is gone before the rename
   MutexLock flush_lock(&flush_mu_);  // a sync in flight writes index files: let it finish
   MutexLock lock(&mu_);
   deleted_.store(true, std::memory_order_release);
@@ -203,17 +216,24 @@ absl::Status Log::LoadSegments(LogOpenReport* report) {
   for (const std::string& name : listing.leftovers) {
     RETURN_IF_ERROR(RemoveFile(absl::StrCat(dir_, "/", name)));
   }
-  // A .swap is a compacted segment that was complete (synced) before the crash: install it.
-  for (const std::string& name : listing.swaps) {
-    const std::string stem = name.substr(0, name.find('.'));
-    const int64_t base = *Segment::ParseFileStem(stem);
-    RETURN_IF_ERROR(RemoveFile(Segment::OffsetIndexPath(dir_, base)));
-    RETURN_IF_ERROR(RemoveFile(Segment::TimeIndexPath(dir_, base)));
-    RETURN_IF_ERROR(RenameFile(absl::StrCat(dir_, "/", name), Segment::LogPath(dir_, base)));
-    if (!std::binary_search(listing.segment_bases.begin(), listing.segment_bases.end(), base)) {
-      listing.segment_bases.insert(
-          std::upper_bound(listing.segment_bases.begin(), listing.segment_bases.end(), base), base);
+  // A .swap is a cleaned group that was complete (synced) before the crash: it replaces every
+  // segment of its range, whichever of them the swap had removed already.
+  std::sort(listing.swaps.begin(), listing.swaps.end(),
+            [](const auto& a, const auto& b) { return a.base < b.base; });
+  for (const DirListing::Swap& swap : listing.swaps) {
+    auto& bases = listing.segment_bases;
+    const auto first = std::lower_bound(bases.begin(), bases.end(), swap.base);
+    const auto last = std::lower_bound(first, bases.end(), swap.end);
+    for (auto it = first; it != last; ++it) {
+      RETURN_IF_ERROR(RemoveFile(Segment::OffsetIndexPath(dir_, *it)));
+      RETURN_IF_ERROR(RemoveFile(Segment::TimeIndexPath(dir_, *it)));
+      if (*it != swap.base) RETURN_IF_ERROR(RemoveFile(Segment::LogPath(dir_, *it)));
     }
+    bases.insert(bases.erase(first, last), swap.base);
+    RETURN_IF_ERROR(
+        RenameFile(absl::StrCat(dir_, "/", swap.name), Segment::LogPath(dir_, swap.base)));
+    logging::Get("storage")->info("log {}: installed compacted {} (replaces segments {} to {})",
+                                  dir_, swap.name, swap.base, swap.end);
   }
 
   int64_t start_offset = 0;
@@ -284,6 +304,7 @@ absl::Status Log::LoadSegments(LogOpenReport* report) {
   flushed_offset_ = active().next_offset();  // what survived recovery is synced above
   last_flush_ms_ = clock_();
   RETURN_IF_ERROR(LoadLeaderEpochs(first_recovered));
+  LoadCleanerCheckpoint();
   // From here on the log is live: a crash must lead to a recovery scan.
   RETURN_IF_ERROR(RemoveFile(marker));
   RETURN_IF_ERROR(SyncDirectory(dir_));
@@ -577,6 +598,10 @@ absl::Status Log::TruncateTo(int64_t offset) {
   flushed_offset_ = std::min(flushed_offset_, end);
   if (end < end_before) ++truncation_count_;
   if (epochs_.TruncateFromEnd(end)) ++epochs_version_;
+  if (first_dirty_ > end) {  // records appended from here on are dirty
+    first_dirty_ = end;
+    RETURN_IF_ERROR(PersistCleanerCheckpoint());
+  }
   return absl::OkStatus();
 }
 

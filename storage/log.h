@@ -24,6 +24,7 @@
 #include "storage/flusher.h"
 #include "storage/leader_epoch_cache.h"
 #include "storage/log_config.h"
+#include "storage/offset_map.h"
 #include "storage/segment.h"
 
 namespace runnel::storage {
@@ -51,6 +52,39 @@ enum class AppendError {
   kTooLarge,          // over max.message.bytes (MESSAGE_TOO_LARGE)
 };
 std::optional<AppendError> AppendErrorOf(const absl::Status& status);
+
+// Where a compacted log stands, for the cleaner's choice of log (log_cleaner.h): the closed
+// segments split into the clean part (below the first dirty offset, compacted before) and the
+// dirty part (appended since).
+struct CleaningState {
+  int64_t first_dirty_offset = 0;        // the cleaner checkpoint, within the closed segments
+  int64_t first_uncleanable_offset = 0;  // the active segment's base: never cleaned
+  uint64_t clean_bytes = 0;
+  uint64_t dirty_bytes = 0;
+  // The earliest delete horizon of the tombstones the last round kept (-1 if none): once it
+  // passes, a round drops them even if no new record came.
+  int64_t tombstone_deadline_ms = -1;
+
+  double dirty_ratio() const {
+    const uint64_t total = clean_bytes + dirty_bytes;
+    return total == 0 ? 0.0 : static_cast<double>(dirty_bytes) / static_cast<double>(total);
+  }
+};
+
+// What one cleaning round did.
+struct CleanStats {
+  bool ran = false;            // false: not compacted, or nothing closed to clean
+  int64_t mapped_end = 0;      // records below were deduplicated: the new first dirty offset
+  int64_t dirty_left = 0;      // offsets from there to the active segment, not mapped this round
+  size_t keys_mapped = 0;      // distinct keys in the dedupe map
+  size_t map_bytes = 0;        // the dedupe map's table
+  uint64_t bytes_read = 0;     // of segments rewritten or checked
+  uint64_t bytes_written = 0;  // of cleaned segments swapped in
+  int64_t records_read = 0;
+  int64_t records_written = 0;
+  int segments_before = 0;  // segments of the groups swapped in ...
+  int segments_after = 0;   // ... and what replaced them
+};
 
 struct LogOpenReport {
   bool clean_shutdown = false;
@@ -161,13 +195,20 @@ class Log {
   // included, a new empty segment is rolled first (Kafka's rule), so a partition no longer written
   // to does not keep its last records forever. Size retention never takes the active segment.
   absl::Status ApplyRetention();
-  // Compacts closed segments (cleanup.policy compact), see log_compactor.cc: of the records
-  // below active_segment_base_offset(), a keyed record is dropped when a later record in that
-  // range has the same key, and a tombstone (null value) that is the latest for its key is dropped
-  // once its timestamp is older than delete.retention.ms. Offsets never change. Each rewritten
-  // segment is swapped in atomically (.cleaned -> .swap -> .log), so a crash at any point leaves
-  // either the old or the new segment.
-  absl::Status Compact();
+  // Compaction (cleanup.policy compact), Kafka's log cleaner; see log_compactor.cc and
+  // docs/FORMAT.md section 14. One round: the keyed records of the dirty part (from the first
+  // dirty offset to the active segment) go into `map`, as far as it holds them; then every closed
+  // segment below where the mapping stopped is rewritten, in groups merged up to segment.bytes,
+  // keeping a keyed record only if no later record of its key was mapped. A tombstone that is
+  // kept gets a delete horizon (now + delete.retention.ms) on its batch, and a later round drops
+  // it once that has passed. Unkeyed records and control batches always stay; offsets never
+  // change. Each group is swapped in atomically (`.cleaned` -> `.log.<end>.swap` -> `.log`), so a
+  // crash at any point leaves either the old segments or the new one. Appends and reads go on
+  // meanwhile. `stop` (if set) makes a round give up between batches (Cancelled).
+  absl::StatusOr<CleanStats> Clean(OffsetMap* map, const std::atomic<bool>* stop = nullptr);
+  // Rounds of Clean until no dirty record is left, whatever min.cleanable.dirty.ratio says.
+  absl::Status Compact(size_t dedupe_buffer_bytes = kDefaultDedupeBufferBytes);
+  CleaningState cleaning_state() const;
 
   // Flushes, persists indexes and writes the clean-shutdown marker. The log must not be used
   // afterwards.
@@ -176,6 +217,8 @@ class Log {
   static constexpr char kCleanShutdownFile[] = "clean-shutdown";
   static constexpr char kStartOffsetFile[] = "log-start-offset";
   static constexpr char kPartitionMetadataFile[] = "partition.metadata";
+  static constexpr char kCleanerCheckpointFile[] = "cleaner-checkpoint";
+  static constexpr size_t kDefaultDedupeBufferBytes = size_t{128} << 20;  // Kafka's default
 
  private:
   Log(std::string dir, const LogConfig& config, Flusher* flusher, Clock clock);
@@ -187,6 +230,13 @@ class Log {
   // scanned (from `first_recovered`, -1 for none), or rebuilds it from every batch header when it
   // is missing or damaged; fits it to the log's start and end.
   absl::Status LoadLeaderEpochs(int64_t first_recovered) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Reads the cleaner checkpoint (log_metadata.cc); missing or unreadable means "nothing clean".
+  void LoadCleanerCheckpoint() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status PersistCleanerCheckpoint() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Rewrites one group of consecutive closed segments of a cleaning round (log_compactor.cc).
+  struct CleanRound;
+  absl::Status CleanGroup(CleanRound* round, const std::vector<std::shared_ptr<Segment>>& group,
+                          CleanStats* stats);
   absl::Status RollLocked(int64_t next_offset) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status PersistStartOffset(int64_t offset);
   // Deletes the oldest closed segments for which `should_delete(segment)` holds, in order,
@@ -219,11 +269,17 @@ class Log {
   uint64_t epochs_persisted_version_ ABSL_GUARDED_BY(mu_) = 0;
   int32_t leader_epoch_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t truncation_count_ ABSL_GUARDED_BY(mu_) = 0;
+  // The cleaner checkpoint (cleaner-checkpoint): records below first_dirty_ were compacted.
+  int64_t first_dirty_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t tombstone_deadline_ms_ ABSL_GUARDED_BY(mu_) = -1;
+  // Set first by MarkDeleted: a cleaning round in progress gives up at its next batch.
+  std::atomic<bool> deleting_{false};
   // Set under mu_ and flush_mu_ (so appends, rolls and syncs see it), read without them too.
   std::atomic<bool> deleted_{false};
 
-  Mutex flush_mu_;       // one Flush at a time (they write the same index files)
-  Mutex compaction_mu_;  // one compaction at a time; appends continue meanwhile
+  Mutex flush_mu_;  // one Flush at a time (they write the same index files)
+  // One cleaning round at a time; appends continue meanwhile. Taken before flush_mu_ and mu_.
+  Mutex compaction_mu_;
 };
 
 }  // namespace runnel::storage

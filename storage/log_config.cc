@@ -41,6 +41,10 @@ absl::Status LogConfig::Validate() const {
   if (retention_bytes < -1) return Bad("retention.bytes", "must be -1 or more");
   if (!cleanup_delete && !cleanup_compact) return Bad("cleanup.policy", "is empty");
   if (delete_retention_ms < 0) return Bad("delete.retention.ms", "is negative");
+  if (!(min_cleanable_dirty_ratio >= 0 && min_cleanable_dirty_ratio <= 1)) {
+    return Bad("min.cleanable.dirty.ratio",
+               absl::StrCat(min_cleanable_dirty_ratio, " is not in [0, 1]"));
+  }
   if (max_message_bytes < 0) return Bad("max.message.bytes", "is negative");
   if (message_timestamp_after_max_ms < 0) {
     return Bad("message.timestamp.after.max.ms", "is negative");
@@ -62,6 +66,7 @@ LogConfig LogConfigOverrides::ApplyTo(LogConfig c) const {
   c.cleanup_delete = cleanup_delete.value_or(c.cleanup_delete);
   c.cleanup_compact = cleanup_compact.value_or(c.cleanup_compact);
   c.delete_retention_ms = delete_retention_ms.value_or(c.delete_retention_ms);
+  c.min_cleanable_dirty_ratio = min_cleanable_dirty_ratio.value_or(c.min_cleanable_dirty_ratio);
   c.message_timestamp_type = message_timestamp_type.value_or(c.message_timestamp_type);
   c.max_message_bytes = max_message_bytes.value_or(c.max_message_bytes);
   c.message_timestamp_after_max_ms =
@@ -83,6 +88,7 @@ LogConfigOverrides LogConfigOverrides::From(const LogConfig& c) {
   o.cleanup_delete = c.cleanup_delete;
   o.cleanup_compact = c.cleanup_compact;
   o.delete_retention_ms = c.delete_retention_ms;
+  o.min_cleanable_dirty_ratio = c.min_cleanable_dirty_ratio;
   o.message_timestamp_type = c.message_timestamp_type;
   o.max_message_bytes = c.max_message_bytes;
   o.message_timestamp_after_max_ms = c.message_timestamp_after_max_ms;
@@ -103,6 +109,7 @@ std::map<std::string, std::string> LogConfigOverrides::ToProperties() const {
   put("retention.ms", retention_ms);
   put("retention.bytes", retention_bytes);
   put("delete.retention.ms", delete_retention_ms);
+  put("min.cleanable.dirty.ratio", min_cleanable_dirty_ratio);
   put("max.message.bytes", max_message_bytes);
   put("message.timestamp.after.max.ms", message_timestamp_after_max_ms);
   put("message.timestamp.before.max.ms", message_timestamp_before_max_ms);
@@ -139,6 +146,13 @@ absl::StatusOr<LogConfigOverrides> ParseLogConfigOverrides(
       s = ParseInt<int64_t>(name, value, -1, &o.retention_bytes);
     } else if (name == "delete.retention.ms") {
       s = ParseInt<int64_t>(name, value, 0, &o.delete_retention_ms);
+    } else if (name == "min.cleanable.dirty.ratio") {
+      double v = 0;
+      if (!absl::SimpleAtod(value, &v) || !(v >= 0 && v <= 1)) {
+        s = Bad(name, absl::StrCat("'", value, "' is not a number in [0, 1]"));
+      } else {
+        o.min_cleanable_dirty_ratio = v;
+      }
     } else if (name == "max.message.bytes") {
       s = ParseInt<int32_t>(name, value, 0, &o.max_message_bytes);
     } else if (name == "message.timestamp.after.max.ms") {

@@ -30,7 +30,10 @@ struct LogConfig {
   bool cleanup_delete = true;                              // cleanup.policy has "delete"
   bool cleanup_compact = false;                            // cleanup.policy has "compact"
   int64_t delete_retention_ms = kDayMs;                    // delete.retention.ms
-  record::TimestampType message_timestamp_type =           // message.timestamp.type
+  // min.cleanable.dirty.ratio: the log cleaner takes a compacted log once this share of its
+  // closed segments' bytes was appended since it was last cleaned.
+  double min_cleanable_dirty_ratio = 0.5;
+  record::TimestampType message_timestamp_type =  // message.timestamp.type
       record::TimestampType::kCreateTime;
   int32_t max_message_bytes = 1024 * 1024 + 12;  // max.message.bytes
   // CreateTime batches whose timestamps lie further than these from the broker's time are
@@ -55,6 +58,7 @@ struct LogConfigOverrides {
   std::optional<bool> cleanup_delete;
   std::optional<bool> cleanup_compact;
   std::optional<int64_t> delete_retention_ms;
+  std::optional<double> min_cleanable_dirty_ratio;
   std::optional<record::TimestampType> message_timestamp_type;
   std::optional<int64_t> message_timestamp_after_max_ms;
   std::optional<int64_t> message_timestamp_before_max_ms;

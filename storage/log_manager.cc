@@ -92,9 +92,11 @@ void LogManager::StartMaintenance() {
   MutexLock lock(&stop_mu_);
   if (options_.maintenance_interval_ms <= 0 || stopping_ || maintenance_.joinable()) return;
   maintenance_ = std::thread([this] { MaintenanceLoop(); });
+  cleaner_.Start();
 }
 
 void LogManager::StopMaintenance() {
+  cleaner_.Stop();
   std::thread maintenance;
   {
     MutexLock lock(&stop_mu_);
@@ -219,6 +221,14 @@ std::shared_ptr<Log> LogManager::Get(const TopicPartition& tp) const {
   return it == logs_.end() ? nullptr : it->second;
 }
 
+std::vector<std::shared_ptr<Log>> LogManager::Logs() const {
+  MutexLock lock(&mu_);
+  std::vector<std::shared_ptr<Log>> logs;
+  logs.reserve(logs_.size());
+  for (const auto& [tp, log] : logs_) logs.push_back(log);
+  return logs;
+}
+
 std::vector<TopicPartition> LogManager::List() const {
   MutexLock lock(&mu_);
   std::vector<TopicPartition> out;
@@ -306,14 +316,9 @@ absl::Status LogManager::RunMaintenance() {
   MutexLock maintenance_lock(&maintenance_mu_);
   RETURN_IF_ERROR(failure().Check());  // a failed dir is left exactly as it is
   RemoveDeletedDirs();
-  std::vector<Log*> logs;
-  {
-    MutexLock lock(&mu_);
-    for (auto& [tp, log] : logs_) logs.push_back(log.get());
-  }
   absl::Status first_error;
-  for (Log* log : logs) {
-    for (absl::Status s : {log->MaybeFlushByTime(), log->ApplyRetention(), log->Compact()}) {
+  for (const std::shared_ptr<Log>& log : Logs()) {
+    for (absl::Status s : {log->MaybeFlushByTime(), log->ApplyRetention()}) {
       if (!s.ok()) {
         logging::Get("storage")->error("maintenance of {}: {}", log->dir(), s.ToString());
         if (first_error.ok()) first_error = s;

@@ -22,6 +22,7 @@
 #include "storage/disk_space.h"
 #include "storage/flusher.h"
 #include "storage/log.h"
+#include "storage/log_cleaner.h"
 #include "storage/log_config.h"
 
 namespace runnel::storage {
@@ -58,6 +59,8 @@ struct LogManagerOptions {
   // The reserve file a metadata write on a full disk may release (DiskSpace); 0: none.
   uint64_t reserve_bytes = 0;
   int64_t maintenance_interval_ms = 1000;  // <= 0: no background thread (tests drive it)
+  // Compaction's own thread (started with maintenance, unless maintenance_interval_ms <= 0).
+  LogCleanerOptions cleaner;
   Clock clock = SystemClock();
 
   absl::Status Validate() const;
@@ -109,7 +112,7 @@ class LogManager {
   // Once this returns the listener is not running and is never called again.
   void RemoveHighWatermarkListener(int handle);
 
-  // One pass of flush.ms flushes, retention and compaction over every log.
+  // One pass of flush.ms flushes and retention over every log (compaction is the cleaner's).
   absl::Status RunMaintenance();
 
   // Closes every log cleanly (clean-shutdown markers) and stops maintenance.
@@ -118,6 +121,8 @@ class LogManager {
   Flusher& flusher() { return flusher_; }
   // The data dir's free space: the threshold for clients' appends and the reserve for metadata.
   DiskSpace& disk_space() { return disk_space_; }
+  // Compaction: its thread runs from StartMaintenance; tests may call CleanFilthiest themselves.
+  LogCleaner& cleaner() { return cleaner_; }
   // The data dir's failed state: once a sync or write fails with an I/O error every log refuses
   // work; set a handler on it to hear about it (data_dir_failure.h).
   DataDirFailure& failure() { return flusher_.failure(); }
@@ -126,7 +131,10 @@ class LogManager {
   explicit LogManager(LogManagerOptions options)
       : options_(std::move(options)),
         flusher_(options_.flush_threads),
-        disk_space_(options_.data_dir, options_.min_free_bytes, options_.reserve_bytes) {}
+        disk_space_(options_.data_dir, options_.min_free_bytes, options_.reserve_bytes),
+        cleaner_(
+            options_.cleaner, [this] { return Logs(); }, options_.clock) {}
+  std::vector<std::shared_ptr<Log>> Logs() const;
   absl::Status OpenAll();
   // Routes the log's high-watermark news to the listeners.
   void Watch(const TopicPartition& tp, Log* log);
@@ -153,6 +161,7 @@ class LogManager {
   CondVar stop_cv_;
   bool stopping_ ABSL_GUARDED_BY(stop_mu_) = false;
   std::thread maintenance_ ABSL_GUARDED_BY(stop_mu_);
+  LogCleaner cleaner_;  // last: its thread uses the logs, and is stopped before they go
 };
 
 }  // namespace runnel::storage

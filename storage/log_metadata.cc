@@ -1,8 +1,10 @@
 // Log: what describes the log beside its segments — the topic id it belongs to
-// (partition.metadata) and the first offset of each leader epoch (leader-epoch-checkpoint). See
+// (partition.metadata), the first offset of each leader epoch (leader-epoch-checkpoint) and how
+// far compaction got (cleaner-checkpoint). See
 // docs/FORMAT.md sections 7 and 8. The segments, appends, reads and syncs are in log.cc.
 #include <algorithm>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -37,6 +39,35 @@ absl::StatusOr<std::string> ReadPartitionMetadata(const std::string& path) {
 }
 
 }  // namespace
+
+// cleaner-checkpoint: "0\n<first dirty offset>\n<tombstone deadline ms>\n" (docs/FORMAT.md).
+void Log::LoadCleanerCheckpoint() {
+  const std::string path = absl::StrCat(dir_, "/", kCleanerCheckpointFile);
+  first_dirty_ = 0;
+  tombstone_deadline_ms_ = -1;
+  if (!FileExists(path)) return;
+  absl::StatusOr<std::string> text = ReadWholeFile(path);
+  std::vector<std::string> lines;
+  if (text.ok()) lines = std::vector<std::string>(absl::StrSplit(*text, '\n', absl::SkipEmpty()));
+  int64_t first_dirty = 0, deadline = -1;
+  if (lines.size() != 3 || lines[0] != "0" || !absl::SimpleAtoi(lines[1], &first_dirty) ||
+      !absl::SimpleAtoi(lines[2], &deadline) || first_dirty < 0 || deadline < -1) {
+    // Only a hint: without it the next round treats the whole log as dirty, which is safe.
+    logging::Get("storage")->warn("{}: unreadable ({}); cleaning starts from the log start", path,
+                                  text.ok() ? "bad contents" : text.status().ToString());
+    return;
+  }
+  first_dirty_ = first_dirty;
+  tombstone_deadline_ms_ = deadline;
+}
+
+absl::Status Log::PersistCleanerCheckpoint() {
+  // Not synced: an old or missing checkpoint after a crash only makes the next round redo work.
+  return Io(
+      WriteFileAtomically(absl::StrCat(dir_, "/", kCleanerCheckpointFile),
+                          absl::StrCat("0\n", first_dirty_, "\n", tombstone_deadline_ms_, "\n"),
+                          /*durable=*/false));
+}
 
 absl::Status Log::LoadTopicId() {
   ASSIGN_OR_RETURN(topic_id_,

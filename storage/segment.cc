@@ -140,6 +140,19 @@ absl::StatusOr<std::unique_ptr<Segment>> Segment::Open(const std::string& dir, i
   return segment;
 }
 
+absl::StatusOr<std::unique_ptr<Segment>> Segment::OpenCleaned(const std::string& dir,
+                                                              int64_t base_offset,
+                                                              uint32_t index_interval_bytes,
+                                                              const std::string& path) {
+  ASSIGN_OR_RETURN(File file, File::Open(path, File::Mode::kReadWrite));
+  std::unique_ptr<Segment> segment(
+      new Segment(dir, base_offset, index_interval_bytes, std::move(file)));
+  ASSIGN_OR_RETURN(segment->size_, segment->file_.Size());
+  RecoveryReport report;
+  RETURN_IF_ERROR(segment->Scan(/*truncate_bad_tail=*/false, &report));
+  return segment;
+}
+
 absl::Status Segment::Scan(bool truncate_bad_tail, RecoveryReport* report) {
   index_ = SegmentIndex(base_offset_, index_interval_bytes_);
   next_offset_ = base_offset_;
@@ -338,15 +351,19 @@ absl::Status Segment::WriteIndexes() const {
                              /*durable=*/false);
 }
 
-absl::Status Segment::ForEachBatch(
-    const std::function<absl::Status(const RecordBatchView&)>& fn) const {
-  File scratch;
-  ASSIGN_OR_RETURN(const File* file, ReadableFile(&scratch));
-  BatchScanner scanner(*file, 0, size_);
+absl::Status Segment::ScanBatches(
+    int64_t offset,
+    const std::function<absl::StatusOr<bool>(uint64_t position, const RecordBatchView&)>& fn)
+    const {
+  if (empty()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(SegmentRead read, PlanRead(std::clamp(offset, base_offset_, next_offset_ - 1)));
+  BatchScanner scanner(read.file, read.start_position, read.end_position);
   while (true) {
     ASSIGN_OR_RETURN(auto batch, scanner.Next());
     if (!batch.has_value()) return absl::OkStatus();
-    RETURN_IF_ERROR(fn(batch->view));
+    if (batch->view.last_offset() < offset) continue;  // the index entry lies before its batch
+    ASSIGN_OR_RETURN(const bool more, fn(batch->position, batch->view));
+    if (!more) return absl::OkStatus();
   }
 }
 

@@ -72,6 +72,13 @@ class Segment {
   static absl::StatusOr<std::unique_ptr<Segment>> Open(const std::string& dir, int64_t base_offset,
                                                        uint32_t index_interval_bytes, bool recover,
                                                        RecoveryReport* report);
+  // Opens compaction's output at `path` (to become this segment's .log by a rename) and builds
+  // its indexes by a scan with full validation, so the swap under the log's lock is only renames.
+  // Writes no index file. A bad batch is an error.
+  static absl::StatusOr<std::unique_ptr<Segment>> OpenCleaned(const std::string& dir,
+                                                              int64_t base_offset,
+                                                              uint32_t index_interval_bytes,
+                                                              const std::string& path);
 
   int64_t base_offset() const { return base_offset_; }
   uint64_t size() const { return size_; }
@@ -125,9 +132,14 @@ class Segment {
   // first error.
   absl::Status ForEachBatchHeader(
       const std::function<absl::Status(const BatchScanner::Header&)>& fn) const;
-  // Calls `fn` for every batch in order, each fully validated; stops at the first error.
-  absl::Status ForEachBatch(
-      const std::function<absl::Status(const record::RecordBatchView&)>& fn) const;
+  // Calls `fn` with every batch (fully validated) and its position in the file, in order, from
+  // the one holding `offset` (from the first when `offset` is at or below the base); `fn` returns
+  // false to stop there. Stops at the first error. Reads through a descriptor of its own, so it
+  // needs no lock on a closed segment.
+  absl::Status ScanBatches(
+      int64_t offset,
+      const std::function<absl::StatusOr<bool>(uint64_t position, const record::RecordBatchView&)>&
+          fn) const;
 
   // Unlinks the segment's files. The Log removes the segment from its list first, under its
   // exclusive lock, so no read reaches a removed segment.

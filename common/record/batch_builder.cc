@@ -53,7 +53,8 @@ size_t RecordBatchBuilder::EncodedRecordSize(int64_t timestamp_delta, int32_t of
 size_t RecordBatchBuilder::SizeAfterAppend(int64_t timestamp, std::optional<std::string_view> key,
                                            std::optional<std::string_view> value,
                                            absl::Span<const RecordHeader> headers) const {
-  const int64_t base = record_count_ == 0 ? timestamp : base_timestamp_;
+  const int64_t base =
+      record_count_ == 0 ? options_.delete_horizon_ms.value_or(timestamp) : base_timestamp_;
   const size_t body = EncodedRecordSize(timestamp - base, last_delta_ + 1, key, value, headers);
   return buffer_.size() + VarintSize(static_cast<int32_t>(body)) + body;
 }
@@ -70,7 +71,7 @@ void RecordBatchBuilder::AppendWithOffsetDelta(int32_t offset_delta, int64_t tim
                                                absl::Span<const RecordHeader> headers) {
   assert(offset_delta > last_delta_);
   if (record_count_ == 0) {
-    base_timestamp_ = timestamp;
+    base_timestamp_ = options_.delete_horizon_ms.value_or(timestamp);
     max_timestamp_ = timestamp;
   }
   max_timestamp_ = std::max(max_timestamp_, timestamp);
@@ -110,6 +111,7 @@ absl::StatusOr<std::string> RecordBatchBuilder::Build() {
   int16_t attributes = static_cast<int16_t>(options_.compression);
   if (options_.timestamp_type == TimestampType::kLogAppendTime) attributes |= kTimestampTypeMask;
   if (options_.is_transactional) attributes |= kTransactionalMask;
+  if (options_.delete_horizon_ms.has_value()) attributes |= kDeleteHorizonMask;
 
   char* h = batch.data();
   StoreBigEndian<int64_t>(h + layout::kBaseOffset, options_.base_offset);

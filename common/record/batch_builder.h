@@ -33,6 +33,10 @@ struct BatchBuilderOptions {
   // Compaction keeps a batch's original offset range even when records are gone: with this set,
   // lastOffsetDelta is written as this value instead of the last appended record's delta.
   std::optional<int32_t> last_offset_delta = std::nullopt;
+  // Compaction stamps a batch whose tombstones it keeps with the time after which they may go
+  // (KIP-534): attribute bit 6 set and baseTimestamp = this; record timestamps are encoded
+  // relative to it, so every record keeps its own.
+  std::optional<int64_t> delete_horizon_ms = std::nullopt;
 };
 
 class RecordBatchBuilder {

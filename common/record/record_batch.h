@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include "absl/status/statusor.h"
@@ -88,6 +89,12 @@ class RecordBatchView {
   }
   bool is_transactional() const { return attributes() & kTransactionalMask; }
   bool is_control() const { return attributes() & kControlMask; }
+  // Set by compaction on a batch holding tombstones it kept (KIP-534): baseTimestamp then holds
+  // the time after which those tombstones may be dropped; record timestamps stay relative to it.
+  std::optional<int64_t> delete_horizon_ms() const {
+    if (!(attributes() & kDeleteHorizonMask)) return std::nullopt;
+    return base_timestamp();
+  }
 
   // CRC32C over [attributes, end): compare with crc().
   uint32_t ComputeCrc() const;

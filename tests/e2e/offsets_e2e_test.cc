@@ -152,9 +152,9 @@ TEST_F(OffsetsE2ETest, BadEntriesFailAloneWithClearErrors) {
 }
 
 TEST_F(OffsetsE2ETest, CommittedOffsetsSurviveCompactionOfTheOffsetsTopic) {
-  Start({"--offsets-topic-partitions", "1"});
+  Start({"--offsets-topic-partitions", "1", "--log-cleaner-backoff-ms", "100"});
   ASSERT_EQ(Commit("app", {{"other", 0, 7}}).partitions(0).error().code(), v1::NONE);
-  // Tiny segments, so the broker's maintenance (every second) has closed segments to compact.
+  // Tiny segments, so the log cleaner (looking every 100 ms) has closed segments to compact.
   v1::AlterConfigsRequest alter;
   alter.set_topic("__consumer_offsets");
   (*alter.mutable_set())["segment.bytes"] = "300";
@@ -191,7 +191,7 @@ TEST_F(OffsetsE2ETest, CommittedOffsetsSurviveCompactionOfTheOffsetsTopic) {
     return records;
   };
   int64_t left = stored_records();
-  for (int i = 0; i < 100 && left >= 61; ++i) {  // up to 10 s for a maintenance pass
+  for (int i = 0; i < 100 && left >= 61; ++i) {  // up to 10 s for a cleaning round
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     left = stored_records();
   }

@@ -34,30 +34,44 @@ LogConfig CompactConfig() {
 class Model {
  public:
   void Append(const std::vector<StoredRecord>& records) {
-    records_.insert(records_.end(), records.begin(), records.end());
+    for (const auto& r : records) records_.push_back({r, std::nullopt});
   }
-  // Same rule as Log::Compact, over records below `cut`.
-  void Compact(int64_t cut, int64_t tombstone_horizon) {
+  // Same rule as Log::Compact, over records below `cut`: a keyed record goes when a later one
+  // below `cut` has its key; a tombstone gets a delete horizon (now + delete.retention.ms) when a
+  // compaction first keeps it, and goes in the first compaction at or after that horizon.
+  void Compact(int64_t cut, int64_t now, int64_t delete_retention_ms) {
     std::map<std::string, int64_t> latest;
-    for (const auto& r : records_) {
+    for (const auto& [r, horizon] : records_) {
       if (r.offset < cut && r.key) latest[*r.key] = r.offset;
     }
-    std::vector<StoredRecord> kept;
-    for (const auto& r : records_) {
-      const bool keep =
-          r.offset >= cut || !r.key ||
-          (latest[*r.key] == r.offset && (r.value || r.timestamp >= tombstone_horizon));
-      if (keep) kept.push_back(r);
+    std::vector<Entry> kept;
+    for (auto& [r, horizon] : records_) {
+      if (r.offset < cut && r.key) {
+        if (latest[*r.key] != r.offset) continue;
+        if (!r.value) {
+          if (horizon.has_value() && now >= *horizon) continue;
+          if (!horizon.has_value()) horizon = now + delete_retention_ms;
+        }
+      }
+      kept.push_back({r, horizon});
     }
     records_ = std::move(kept);
   }
   void DropBelow(int64_t start) {
-    std::erase_if(records_, [start](const StoredRecord& r) { return r.offset < start; });
+    std::erase_if(records_, [start](const Entry& e) { return e.record.offset < start; });
   }
-  const std::vector<StoredRecord>& records() const { return records_; }
+  std::vector<StoredRecord> records() const {
+    std::vector<StoredRecord> out;
+    for (const auto& e : records_) out.push_back(e.record);
+    return out;
+  }
 
  private:
-  std::vector<StoredRecord> records_;
+  struct Entry {
+    StoredRecord record;
+    std::optional<int64_t> horizon;  // a kept tombstone's delete horizon
+  };
+  std::vector<Entry> records_;
 };
 
 void ExpectLogEqualsModel(Log* log, const Model& model, int step) {
@@ -67,10 +81,11 @@ void ExpectLogEqualsModel(Log* log, const Model& model, int step) {
   for (auto& r : DecodeAll(*bytes)) {
     if (r.offset >= log->start_offset()) actual.push_back(r);
   }
-  ASSERT_EQ(actual.size(), model.records().size()) << "step " << step;
+  const std::vector<StoredRecord> expected = model.records();
+  ASSERT_EQ(actual.size(), expected.size()) << "step " << step;
   for (size_t i = 0; i < actual.size(); ++i) {
     const auto& a = actual[i];
-    const auto& m = model.records()[i];
+    const auto& m = expected[i];
     ASSERT_EQ(a.offset, m.offset) << "step " << step << " record " << i;
     ASSERT_EQ(a.key, m.key) << "step " << step << " offset " << a.offset;
     ASSERT_EQ(a.value, m.value) << "step " << step << " offset " << a.offset;
@@ -78,16 +93,18 @@ void ExpectLogEqualsModel(Log* log, const Model& model, int step) {
   }
 }
 
-class CompactionModelTest : public ::testing::TestWithParam<uint32_t> {};
+// (seed, dedupe buffer bytes): a buffer of a few keys makes every compaction several rounds.
+class CompactionModelTest : public ::testing::TestWithParam<std::tuple<uint32_t, size_t>> {};
 
 TEST_P(CompactionModelTest, RandomOperationsMatchTheModel) {
+  const auto [seed, dedupe_buffer_bytes] = GetParam();
   TempDir dir;
   Flusher flusher;
   std::atomic<int64_t> now{1'000'000};  // read by the flush thread through the clock
   Clock clock = [&now] { return now.load(); };
   auto log = *Log::Open(dir.path(), CompactConfig(), &flusher, clock);
   Model model;
-  std::mt19937 rng(GetParam());
+  std::mt19937 rng(seed);
   for (int step = 0; step < 400; ++step) {
     const int op = rng() % 100;
     if (op < 70) {
@@ -110,8 +127,8 @@ TEST_P(CompactionModelTest, RandomOperationsMatchTheModel) {
       now += rng() % 4000;
     } else if (op < 90) {
       const int64_t cut = log->active_segment_base_offset();
-      ASSERT_TRUE(log->Compact().ok());
-      model.Compact(cut, now - CompactConfig().delete_retention_ms);
+      ASSERT_TRUE(log->Compact(dedupe_buffer_bytes).ok());
+      model.Compact(cut, now, CompactConfig().delete_retention_ms);
     } else if (op < 95) {
       ASSERT_TRUE(log->ApplyRetention().ok());
       model.DropBelow(log->start_offset());
@@ -126,7 +143,10 @@ TEST_P(CompactionModelTest, RandomOperationsMatchTheModel) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Seeds, CompactionModelTest, ::testing::Values(1u, 2u, 3u, 4u, 5u));
+INSTANTIATE_TEST_SUITE_P(Seeds, CompactionModelTest,
+                         ::testing::Combine(::testing::Values(1u, 2u, 3u, 4u, 5u),
+                                            ::testing::Values(size_t{24 * 8},
+                                                              Log::kDefaultDedupeBufferBytes)));
 
 TEST(CompactionTest, UnkeyedRecordsAreRefusedOnCompactedTopics) {
   TempDir dir;

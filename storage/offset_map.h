@@ -1,0 +1,65 @@
+// OffsetMap: the log cleaner's dedupe buffer (Kafka's SkimpyOffsetMap). Maps a key, by a 128-bit
+// hash of it (XXH3-128; a collision would make the cleaner drop a record of another key, and at
+// 2^-128 per pair it does not happen in practice), to the offset of its latest record, in a
+// table of fixed size: 24 bytes per entry, so its memory never depends on how many keys a log
+// has. When it is full the cleaner stops mapping and cleans what it mapped; the rest waits for
+// the next round.
+//
+// Not synchronised: one cleaner thread owns it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+namespace runnel::storage {
+
+class OffsetMap {
+ public:
+  // At most `memory_bytes` of table (at least 2 entries), filled to at most `load_factor` so
+  // lookups stay short (linear probing).
+  explicit OffsetMap(size_t memory_bytes, double load_factor = 0.75);
+
+  // Empties the map and sizes the table for `expected_keys` (capped by the memory given at
+  // construction): a log with few dirty records does not touch the whole buffer.
+  void Reset(int64_t expected_keys);
+
+  // Records `offset` as the latest for `key`. Offsets must grow from one Put to the next
+  // (checked): the cleaner maps a log in offset order. Must not be called when full().
+  void Put(std::string_view key, int64_t offset);
+  // The latest offset recorded for `key`, -1 if none.
+  int64_t Get(std::string_view key) const;
+
+  size_t size() const { return size_; }
+  // How many keys this table (as sized by Reset) holds before it counts as full.
+  size_t max_keys() const { return max_keys_; }
+  // How many keys the largest table allowed by the memory given at construction holds.
+  size_t capacity() const { return capacity_; }
+  bool full() const { return size_ >= max_keys_; }
+  // The largest offset Put, -1 if none since Reset.
+  int64_t latest_offset() const { return latest_offset_; }
+  // Bytes of the table as sized now.
+  size_t memory_bytes() const { return slots_.size() * sizeof(Slot); }
+
+ private:
+  struct Slot {
+    uint64_t high = 0;
+    uint64_t low = 0;
+    int64_t offset = -1;  // -1: empty
+  };
+  static_assert(sizeof(Slot) == 24);
+
+  // The slot holding the key with this hash, or the empty slot where it would go.
+  size_t Find(uint64_t high, uint64_t low) const;
+
+  const size_t max_slots_;
+  const double load_factor_;
+  const size_t capacity_;
+  std::vector<Slot> slots_;
+  size_t max_keys_ = 0;
+  size_t size_ = 0;
+  int64_t latest_offset_ = -1;
+};
+
+}  // namespace runnel::storage
