@@ -44,6 +44,42 @@ struct Log::CleanRound {
 namespace {
 
 constexpr size_t kWriteBufferBytes = 1 << 20;
+// How many keys ahead of the one being looked up the map's slots are prefetched.
+constexpr size_t kPrefetchAhead = 12;
+
+// A batch's records, and the hashes of their keys (unset for unkeyed records). The records' views
+// point into the iterator's decompressed copy of a compressed batch.
+struct DecodedBatch {
+  std::optional<RecordIterator> iterator;
+  std::vector<Record> records;
+  std::vector<OffsetMap::KeyHash> hashes;
+};
+
+// Decodes `batch` into `*out` (valid until its next use) and calls `fn(i)` for each record in
+// order, with the map's slot of a key a few records ahead prefetched.
+template <typename Fn>
+absl::Status ForEachRecord(const RecordBatchView& batch, const OffsetMap& map, DecodedBatch* out,
+                           Fn fn) {
+  out->records.clear();
+  out->iterator.reset();
+  ASSIGN_OR_RETURN(out->iterator, RecordIterator::Create(batch));
+  Record r;
+  while (out->iterator->Next(&r)) out->records.push_back(r);
+  RETURN_IF_ERROR(out->iterator->status());
+  const size_t n = out->records.size();
+  out->hashes.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (out->records[i].key.has_value()) out->hashes[i] = OffsetMap::Hash(*out->records[i].key);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const size_t ahead = i == 0 ? 0 : i + kPrefetchAhead - 1;
+    for (size_t j = ahead; j < std::min(n, i + kPrefetchAhead); ++j) {
+      if (out->records[j].key.has_value()) map.Prefetch(out->hashes[j]);
+    }
+    RETURN_IF_ERROR(fn(i));
+  }
+  return absl::OkStatus();
+}
 
 absl::Status Stopped(const std::atomic<bool>* stop, const std::atomic<bool>& deleting,
                      const std::string& dir) {
@@ -118,22 +154,20 @@ absl::StatusOr<Filtered> FilterBatch(const RecordBatchView& batch, const OffsetM
   out.delete_horizon_ms = batch.delete_horizon_ms();
   if (batch.is_control() || batch.last_offset() >= mapped_end) return out;
   const std::optional<int64_t> horizon = batch.delete_horizon_ms();
-  ASSIGN_OR_RETURN(RecordIterator it, RecordIterator::Create(batch));
+  DecodedBatch decoded;
   std::vector<Record> kept;
   bool keeps_tombstones = false;
-  Record r;
-  while (it.Next(&r)) {
-    bool keep = true;
+  RETURN_IF_ERROR(ForEachRecord(batch, map, &decoded, [&](size_t i) {
+    const Record& r = decoded.records[i];
     if (r.key.has_value()) {
-      const bool superseded = map.Get(*r.key) > r.offset;
+      const bool superseded = map.Get(decoded.hashes[i]) > r.offset;
       const bool expired_tombstone = !r.value.has_value() && horizon.has_value() && now >= *horizon;
-      keep = !superseded && !expired_tombstone;
+      if (superseded || expired_tombstone) return absl::OkStatus();
+      keeps_tombstones |= !r.value.has_value();
     }
-    if (!keep) continue;
-    keeps_tombstones |= r.key.has_value() && !r.value.has_value();
     kept.push_back(r);
-  }
-  RETURN_IF_ERROR(it.status());
+    return absl::OkStatus();
+  }));
   out.records_kept = static_cast<int32_t>(kept.size());
   out.delete_horizon_ms = std::nullopt;
   if (kept.empty()) {
@@ -221,6 +255,7 @@ absl::StatusOr<CleanStats> Log::Clean(OffsetMap* map, const std::atomic<bool>* s
   map->Reset(uncleanable - first_dirty);
   int64_t mapped_end = first_dirty;
   bool full = false;
+  DecodedBatch decoded;
   for (const auto& segment : closed) {
     if (full || segment->next_offset() <= first_dirty) continue;
     RETURN_IF_ERROR(segment->ScanBatches(
@@ -237,12 +272,12 @@ absl::StatusOr<CleanStats> Log::Clean(OffsetMap* map, const std::atomic<bool>* s
               full = true;
               return false;
             }
-            ASSIGN_OR_RETURN(RecordIterator it, RecordIterator::Create(batch));
-            Record r;
-            while (it.Next(&r)) {
-              if (r.key.has_value() && r.offset >= first_dirty) map->Put(*r.key, r.offset);
-            }
-            RETURN_IF_ERROR(it.status());
+            RETURN_IF_ERROR(ForEachRecord(batch, *map, &decoded, [&](size_t i) {
+              const Record& r = decoded.records[i];
+              if (r.key.has_value() && r.offset >= first_dirty)
+                map->Put(decoded.hashes[i], r.offset);
+              return absl::OkStatus();
+            }));
           }
           mapped_end = batch.last_offset() + 1;
           return true;
