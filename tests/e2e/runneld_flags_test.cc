@@ -67,7 +67,8 @@ TEST(RunneldFlagsTest, BrokerWideTopicDefaultsComeFromFlagsAndTheConfigFile) {
   TempDir dir;
   const std::string config = dir.Sub("runneld.toml");
   std::ofstream(config) << "log_retention_ms = 3600000\nlog_segment_bytes = 1048576\n"
-                        << "log_cleanup_policy = \"compact\"\n";
+                        << "log_cleanup_policy = \"compact\"\n"
+                        << "log_cleaner_min_cleanable_ratio = 0.25\n";
   testing::BrokerProcess broker(dir.Sub("data"),
                                 {"--config", config, "--log-segment-bytes", "2097152"});
   ASSERT_TRUE(broker.Start()) << broker.output();
@@ -78,6 +79,7 @@ TEST(RunneldFlagsTest, BrokerWideTopicDefaultsComeFromFlagsAndTheConfigFile) {
   EXPECT_TRUE(testing::HasRow(r.out, {"retention.ms", "3600000", "default"})) << r.out;
   EXPECT_TRUE(testing::HasRow(r.out, {"segment.bytes", "2097152", "default"})) << r.out;
   EXPECT_TRUE(testing::HasRow(r.out, {"cleanup.policy", "compact", "default"})) << r.out;
+  EXPECT_TRUE(testing::HasRow(r.out, {"min.cleanable.dirty.ratio", "0.25", "default"})) << r.out;
   r = testing::RunRunnel(b + "topic describe own");
   EXPECT_TRUE(testing::HasRow(r.out, {"retention.ms", "1000", "topic"})) << r.out;
 
@@ -85,6 +87,15 @@ TEST(RunneldFlagsTest, BrokerWideTopicDefaultsComeFromFlagsAndTheConfigFile) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.out.find("--log-retention-ms: "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("soon"), std::string::npos) << r.out;
+  r = RunCommand(Runneld("--data-dir " + dir.Sub("d2") + " --log-cleaner-min-cleanable-ratio 2"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("min.cleanable.dirty.ratio"), std::string::npos) << r.out;
+  r = RunCommand(
+      Runneld("--data-dir " + dir.Sub("d2") + " --log-cleaner-dedupe-buffer-bytes 1000"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("--log-cleaner-dedupe-buffer-bytes: must be at least 1 MiB (got 1000)"),
+            std::string::npos)
+      << r.out;
 }
 
 }  // namespace
