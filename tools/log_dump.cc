@@ -79,6 +79,9 @@ absl::Status DumpSegment(const std::string& path, bool records, std::ostream& ou
                 ? std::string(record::CompressionName(view->compression()))
                 : absl::StrCat("unknown(", view->compression_id(), ")"))
         << " producer_id=" << view->producer_id() << " epoch=" << view->partition_leader_epoch()
+        << (view->delete_horizon_ms().has_value()
+                ? absl::StrCat(" delete_horizon=", *view->delete_horizon_ms())
+                : std::string())
         << " crc=" << (crc_ok ? "ok" : "BAD") << "\n";
     if (!crc_ok && first_error.ok()) {
       first_error = absl::DataLossError(
