@@ -69,6 +69,12 @@ const IntSetting kIntSettings[] = {
      "cleaned in several rounds (default 128 MiB)"},
     {"log_cleaner_backoff_ms", &BrokerOptions::log_cleaner_backoff_ms,
      "how long the log cleaner sleeps when no compacted log needs cleaning (default 15000)"},
+    {"producer_id_expiration_ms", &BrokerOptions::producer_id_expiration_ms,
+     "an idempotent producer whose last batch is older is forgotten; its next batch is accepted "
+     "whatever its sequence (default 86400000)"},
+    {"producer_id_expiration_check_interval_ms",
+     &BrokerOptions::producer_id_expiration_check_interval_ms,
+     "how often idle idempotent producers are looked for (default 600000)"},
     {"max_partitions", &BrokerOptions::max_partitions,
      "partitions on this broker (default 0: from the file descriptor limit)"},
 };
@@ -198,6 +204,12 @@ absl::Status BrokerOptions::Validate() const {
     return absl::InvalidArgumentError(
         absl::StrCat("--log-cleaner-dedupe-buffer-bytes: must be at least 1 MiB (got ",
                      log_cleaner_dedupe_buffer_bytes, ")"));
+  }
+  if (producer_id_expiration_ms < 1 || producer_id_expiration_check_interval_ms < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--producer-id-expiration-ms and --producer-id-expiration-check-interval-ms: must be at "
+        "least 1 (got ",
+        producer_id_expiration_ms, " and ", producer_id_expiration_check_interval_ms, ")"));
   }
   if (log_cleaner_backoff_ms < 1) {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -46,6 +46,10 @@ struct BrokerOptions {
   // The log cleaner (storage::LogCleaner): its dedupe map's memory and its sleep when idle.
   int64_t log_cleaner_dedupe_buffer_bytes = int64_t{128} << 20;
   int64_t log_cleaner_backoff_ms = 15'000;
+  // Idempotent producers idle this long are forgotten (Kafka's producer.id.expiration.ms), checked
+  // this often.
+  int64_t producer_id_expiration_ms = 86'400'000;
+  int64_t producer_id_expiration_check_interval_ms = 600'000;
 
   absl::Status Validate() const;
   // The LogConfig every topic starts from: Runnel's defaults with log_defaults applied.

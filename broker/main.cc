@@ -197,7 +197,10 @@ int Run(int argc, char** argv) {
        .num_partitions = options->num_partitions,
        .max_partitions_per_topic = options->max_partitions_per_topic,
        .max_partitions = options->max_partitions > 0 ? options->max_partitions
-                                                     : PartitionsForDescriptors(descriptors)});
+                                                     : PartitionsForDescriptors(descriptors),
+       .producer_state = {
+           .producer_id_expiration_ms = options->producer_id_expiration_ms,
+           .expiration_check_interval_ms = options->producer_id_expiration_check_interval_ms}});
   if (!partitions.ok()) return Fail("cannot open partitions", partitions.status());
   auto producer_ids = ProducerIdAllocator::Open(options->data_dir);
   if (!producer_ids.ok()) return Fail("cannot reserve producer ids", producer_ids.status());
@@ -221,6 +224,8 @@ int Run(int argc, char** argv) {
   }
   GroupsService groups_service(&coordinator, &offsets);
   (*logs)->StartMaintenance();
+  // Producer state loads in the background: serving need not wait for it.
+  (*partitions)->producer_states().Start(logs->get());
 
   grpc::ServerBuilder builder;
   int port = 0;
@@ -303,6 +308,7 @@ int Run(int argc, char** argv) {
   }
   // No appends any more, so the snapshots cover every idempotent batch. A failed one still lets
   // the logs close cleanly: the old snapshot (or none) stays valid, the next start scans more.
+  (*partitions)->producer_states().Stop();
   const absl::Status snapshots = (*partitions)->producer_states().WriteSnapshots();
   const absl::Status closed = (*logs)->Close();
   if (!closed.ok()) return Fail("shutdown", closed);

@@ -27,6 +27,7 @@ struct PartitionManagerOptions {
   // partition holds a file descriptor, so runneld derives it from its descriptor limit).
   int32_t max_partitions_per_topic = 10'000;
   int64_t max_partitions = 100'000;
+  ProducerStateOptions producer_state;  // producer.id.expiration.ms and its check interval
 };
 
 class PartitionManager {
@@ -63,7 +64,7 @@ class PartitionManager {
  private:
   PartitionManager(storage::LogManager* logs, TopicTable* topics,
                    const PartitionManagerOptions& options)
-      : logs_(logs), topics_(topics), options_(options) {}
+      : logs_(logs), topics_(topics), options_(options), producer_states_(options.producer_state) {}
 
   absl::Status OpenLogs(const TopicInfo& topic);
   // Deletes the logs of partitions that no topic in the table has.

@@ -90,7 +90,7 @@ absl::StatusOr<std::optional<ProducerBatch>> ProducerStateTable::Check(
 }
 
 void ProducerStateTable::Record(const BatchSequence& batch, int64_t base_offset,
-                                int64_t last_offset) {
+                                int64_t last_offset, int64_t timestamp) {
   ProducerEntry& entry = producers_[batch.producer_id];
   if (entry.batches.empty() || batch.epoch != entry.epoch) {
     entry.epoch = batch.epoch;
@@ -98,13 +98,28 @@ void ProducerStateTable::Record(const BatchSequence& batch, int64_t base_offset,
   }
   entry.batches.push_back({batch.base_sequence, batch.last_sequence, base_offset, last_offset});
   if (entry.batches.size() > kRetainedBatches) entry.batches.pop_front();
+  entry.last_timestamp = timestamp;
 }
 
 void ProducerStateTable::RecordFromLog(const BatchSequence& batch, int64_t base_offset,
-                                       int64_t last_offset) {
+                                       int64_t last_offset, int64_t timestamp) {
   const auto it = producers_.find(batch.producer_id);
   if (it != producers_.end() && last_offset <= it->second.batches.back().last_offset) return;
-  Record(batch, base_offset, last_offset);
+  Record(batch, base_offset, last_offset, timestamp);
+}
+
+int ProducerStateTable::ExpireBefore(int64_t cutoff, int64_t now) {
+  int expired = 0;
+  for (auto it = producers_.begin(); it != producers_.end();) {
+    if (it->second.last_timestamp < 0) it->second.last_timestamp = now;
+    if (it->second.last_timestamp < cutoff) {
+      it = producers_.erase(it);
+      ++expired;
+    } else {
+      ++it;
+    }
+  }
+  return expired;
 }
 
 void ProducerStateTable::Restore(int64_t producer_id, ProducerEntry entry) {

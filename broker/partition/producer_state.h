@@ -59,6 +59,9 @@ struct ProducerBatch {
 struct ProducerEntry {
   int16_t epoch = 0;
   std::deque<ProducerBatch> batches;  // oldest first, 1 to kRetainedBatches of them
+  // The max timestamp of its last batch (Kafka's lastTimestamp): producer.id.expiration.ms
+  // counts from it. -1 until known (an entry from a version 1 snapshot).
+  int64_t last_timestamp = -1;
 
   friend bool operator==(const ProducerEntry&, const ProducerEntry&) = default;
 };
@@ -77,14 +80,23 @@ class ProducerStateTable {
   // kOutOfOrderSequence or kProducerFenced (see the rules above).
   absl::StatusOr<std::optional<ProducerBatch>> Check(const BatchSequence& batch) const;
 
-  // Records a batch that was just appended at [base_offset, last_offset]. A newer epoch replaces
-  // what was kept for the producer; the oldest retained batch goes when there are more than
-  // kRetainedBatches.
-  void Record(const BatchSequence& batch, int64_t base_offset, int64_t last_offset);
+  // Records a batch that was just appended at [base_offset, last_offset], whose max timestamp
+  // (the broker's time for LogAppendTime) is `timestamp`. A newer epoch replaces what was kept for
+  // the producer; the oldest retained batch goes when there are more than kRetainedBatches.
+  void Record(const BatchSequence& batch, int64_t base_offset, int64_t last_offset,
+              int64_t timestamp);
 
   // Records a batch found in the log while rebuilding the table; one at or below the producer's
   // last recorded offset is already covered (by a snapshot) and ignored.
-  void RecordFromLog(const BatchSequence& batch, int64_t base_offset, int64_t last_offset);
+  void RecordFromLog(const BatchSequence& batch, int64_t base_offset, int64_t last_offset,
+                     int64_t timestamp);
+
+  // producer.id.expiration.ms (Kafka's removeExpiredProducers): forgets every producer whose last
+  // timestamp is below `cutoff`; one whose timestamp is unknown gets `now` instead, so it goes one
+  // expiration period from now. A forgotten producer's next batch is accepted whatever its
+  // sequence (as for a producer never seen), so a retry that old is stored again. Returns how
+  // many were forgotten.
+  int ExpireBefore(int64_t cutoff, int64_t now);
 
   const std::map<int64_t, ProducerEntry>& producers() const { return producers_; }
   // Installs an entry read from a snapshot, replacing any for that producer.

@@ -1,6 +1,7 @@
 #include "broker/partition/producer_state_manager.h"
 
 #include <algorithm>
+#include <chrono>
 #include <optional>
 #include <vector>
 
@@ -73,7 +74,10 @@ absl::Status ScanLog(const storage::Log& log, int64_t from, ProducerStateTable* 
       next = view.last_offset() + 1;
       if (view.last_offset() < from || view.producer_id() < 0 || view.is_control()) continue;
       absl::StatusOr<BatchSequence> sequence = BatchSequence::FromBatch(view);
-      if (sequence.ok()) table->RecordFromLog(*sequence, view.base_offset(), view.last_offset());
+      if (sequence.ok()) {
+        table->RecordFromLog(*sequence, view.base_offset(), view.last_offset(),
+                             view.max_timestamp());
+      }
     }
     if (next <= offset) {  // every read must move forward, or this loop would not end
       return absl::DataLossError(
@@ -99,6 +103,117 @@ absl::StatusOr<ProducerStateTable> LoadProducerState(const storage::Log& log) {
   logging::Get("broker")->debug("log {}: producer state of {} producers loaded (scanned from {})",
                                 log.dir(), table.producers().size(), from);
   return table;
+}
+
+ProducerStateManager::ProducerStateManager(ProducerStateOptions options)
+    : options_(std::move(options)) {}
+
+ProducerStateManager::~ProducerStateManager() { Stop(); }
+
+void ProducerStateManager::Start(storage::LogManager* logs) {
+  MutexLock lock(&thread_mu_);
+  if (stopping_ || thread_.joinable()) return;
+  thread_ = std::thread([this, logs] { Run(logs); });
+}
+
+void ProducerStateManager::Stop() {
+  std::thread thread;
+  {
+    MutexLock lock(&thread_mu_);
+    stopping_ = true;
+    thread_cv_.SignalAll();
+    thread.swap(thread_);
+  }
+  if (thread.joinable()) thread.join();
+}
+
+void ProducerStateManager::Run(storage::LogManager* logs) {
+  auto stopping = [this] {
+    MutexLock lock(&thread_mu_);
+    return stopping_;
+  };
+  int loaded = 0;
+  for (const storage::TopicPartition& tp : logs->List()) {
+    if (stopping()) return;
+    const std::shared_ptr<storage::Log> log = logs->Get(tp);
+    if (log == nullptr || !storage::FileExists(SnapshotPath(*log))) continue;
+    const std::shared_ptr<Partition> partition = GetPartition(tp);
+    MutexLock lock(&partition->mu);
+    const absl::Status status = EnsureLoadedLocked(tp, partition.get(), log);
+    if (!status.ok()) {
+      logging::Get("broker")->warn("{}; it is loaded again at its next idempotent batch",
+                                   std::string(status.message()));
+    }
+    loaded += status.ok();
+  }
+  logging::Get("broker")->info("producer state of {} partitions loaded", loaded);
+  while (true) {
+    {
+      MutexLock lock(&thread_mu_);
+      const auto deadline = std::chrono::steady_clock::now() +
+                            std::chrono::milliseconds(options_.expiration_check_interval_ms);
+      while (!stopping_ && std::chrono::steady_clock::now() < deadline) {
+        thread_cv_.WaitWithTimeout(&thread_mu_,
+                                   std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       deadline - std::chrono::steady_clock::now()) +
+                                       std::chrono::milliseconds(1));
+      }
+      if (stopping_) return;
+    }
+    if (const int expired = ExpireProducers(); expired > 0) {
+      logging::Get("broker")->info("{} producers idle for producer.id.expiration.ms {} forgotten",
+                                   expired, options_.producer_id_expiration_ms);
+    }
+  }
+}
+
+int ProducerStateManager::ExpireProducers() {
+  std::vector<std::shared_ptr<Partition>> partitions;
+  {
+    MutexLock lock(&mu_);
+    for (const auto& [tp, partition] : partitions_) partitions.push_back(partition);
+  }
+  const int64_t now = options_.clock();
+  int expired = 0;
+  for (const std::shared_ptr<Partition>& partition : partitions) {
+    MutexLock lock(&partition->mu);
+    if (!partition->loaded) continue;
+    expired += partition->table.ExpireBefore(now - options_.producer_id_expiration_ms, now);
+  }
+  return expired;
+}
+
+bool ProducerStateManager::IsLoaded(const storage::TopicPartition& tp) {
+  const std::shared_ptr<Partition> partition = FindPartition(tp);
+  if (partition == nullptr) return false;
+  MutexLock lock(&partition->mu);
+  return partition->loaded;
+}
+
+absl::Status ProducerStateManager::EnsureLoadedLocked(const storage::TopicPartition& tp,
+                                                      Partition* partition,
+                                                      const std::shared_ptr<storage::Log>& log) {
+  // A log deleted and made again (a topic recreated) is another log: weak_ptr never matches a
+  // new log at the old one's address.
+  if (partition->loaded && partition->log.lock() == log &&
+      partition->truncations == log->truncation_count()) {
+    return absl::OkStatus();
+  }
+  absl::StatusOr<ProducerStateTable> table = LoadProducerState(*log);
+  if (!table.ok()) {
+    // Internal, not the read's own code: a DataLoss would reach the producer as a corrupt batch.
+    return absl::InternalError(absl::StrCat(
+        "partition ", tp.DirName(), ": cannot load producer state: ", table.status().message()));
+  }
+  const int64_t now = options_.clock();
+  table->ExpireBefore(now - options_.producer_id_expiration_ms, now);
+  partition->table = *std::move(table);
+  partition->ForgetSnapshots();
+  partition->log = log;
+  partition->loaded = true;
+  partition->truncations = log->truncation_count();
+  partition->snapshot_segment = log->active_segment_base_offset();
+  return absl::OkStatus();
 }
 
 std::shared_ptr<ProducerStateManager::Partition> ProducerStateManager::FindPartition(
@@ -166,31 +281,16 @@ absl::StatusOr<BatchAppend> ProducerStateManager::Append(const storage::TopicPar
     }
     return BatchAppend{result, false};
   }
-  return AppendIdempotent(tp, log, std::move(batch), sequence);
+  const int64_t max_timestamp = view.max_timestamp();  // before the batch moves on
+  return AppendIdempotent(tp, log, std::move(batch), sequence, max_timestamp);
 }
 
 absl::StatusOr<BatchAppend> ProducerStateManager::AppendIdempotent(
     const storage::TopicPartition& tp, const std::shared_ptr<storage::Log>& log, std::string batch,
-    const BatchSequence& sequence) {
+    const BatchSequence& sequence, int64_t max_timestamp) {
   const std::shared_ptr<Partition> partition = GetPartition(tp);
   MutexLock lock(&partition->mu);
-  // A log deleted and made again (a topic recreated) is another log: weak_ptr never matches a
-  // new log at the old one's address.
-  if (!partition->loaded || partition->log.lock() != log ||
-      partition->truncations != log->truncation_count()) {
-    absl::StatusOr<ProducerStateTable> table = LoadProducerState(*log);
-    if (!table.ok()) {
-      // Internal, not the read's own code: a DataLoss would reach the producer as a corrupt batch.
-      return absl::InternalError(absl::StrCat(
-          "partition ", tp.DirName(), ": cannot load producer state: ", table.status().message()));
-    }
-    partition->table = *std::move(table);
-    partition->ForgetSnapshots();
-    partition->log = log;
-    partition->loaded = true;
-    partition->truncations = log->truncation_count();
-    partition->snapshot_segment = log->active_segment_base_offset();
-  }
+  RETURN_IF_ERROR(EnsureLoadedLocked(tp, partition.get(), log));
   ASSIGN_OR_RETURN(const std::optional<ProducerBatch> original, partition->table.Check(sequence));
   if (original.has_value()) {
     logging::Get("broker")->debug(
@@ -201,7 +301,8 @@ absl::StatusOr<BatchAppend> ProducerStateManager::AppendIdempotent(
     return BatchAppend{{original->base_offset, original->last_offset, -1}, true};
   }
   ASSIGN_OR_RETURN(const storage::AppendResult result, log->Append(std::move(batch)));
-  partition->table.Record(sequence, result.base_offset, result.last_offset);
+  partition->table.Record(sequence, result.base_offset, result.last_offset,
+                          result.log_append_time >= 0 ? result.log_append_time : max_timestamp);
   MaybeSnapshotLocked(partition, log.get());
   return BatchAppend{result, false};
 }

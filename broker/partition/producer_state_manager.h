@@ -12,14 +12,21 @@
 // after it is longer) and durably by WriteSnapshots at clean shutdown. So a producer whose
 // batches all lie in older segments is still known after a kill -9.
 //
+// Loading happens in the background after a start (Start): every partition with a snapshot is
+// loaded then, so the first produce after a restart finds its state ready instead of scanning the
+// log on a gRPC thread. A partition not loaded yet when a batch comes is loaded by that append.
+// The same thread forgets producers idle for producer.id.expiration.ms (Kafka's KIP-854 rule:
+// by the timestamp of their last batch), every check interval, and at each load.
+//
 // Thread-safety: all methods may be called from any thread. Each partition has a mutex held
 // across check, append and record, so two Produce streams writing to one partition cannot both
-// pass the check with the same sequence. Loading reads the log under that mutex on the calling
-// thread (once per partition and process).
+// pass the check with the same sequence. Loading reads the log under that mutex (once per
+// partition and process).
 #pragma once
 
 #include <memory>
 #include <string_view>
+#include <thread>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -39,14 +46,38 @@ struct BatchAppend {
   bool duplicate = false;  // nothing was appended
 };
 
+struct ProducerStateOptions {
+  int64_t producer_id_expiration_ms = 86'400'000;  // producer.id.expiration.ms (one day)
+  // producer.id.expiration.check.interval.ms: how often the background thread looks.
+  int64_t expiration_check_interval_ms = 600'000;
+  storage::Clock clock = storage::SystemClock();
+};
+
 // Rebuilds `log`'s producer state: its snapshot if valid (an absent, unreadable, corrupt or
 // too-new snapshot is ignored, with a warning for the last three), then a scan of the batch
-// headers from max(snapshot end offset, log start) — or max(active segment base, log start)
-// without a snapshot — to the log end. Errors: reading the log.
+// headers from max(snapshot end offset, log start) — from the log start without a snapshot — to
+// the log end. Errors: reading the log.
 absl::StatusOr<ProducerStateTable> LoadProducerState(const storage::Log& log);
 
 class ProducerStateManager {
  public:
+  explicit ProducerStateManager(ProducerStateOptions options = {});
+  ~ProducerStateManager();  // Stop()
+
+  // Starts the background thread: it loads the state of every partition of `logs` that has a
+  // `producer-state` snapshot (partitions without one never had a loaded idempotent producer in
+  // an earlier run, or lost it: they load at their first idempotent batch), then expires idle
+  // producers every check interval. `logs` must outlive Stop().
+  void Start(storage::LogManager* logs);
+  // Stops and joins the background thread (a load in progress finishes first).
+  void Stop();
+
+  // Forgets, in every loaded partition, the producers whose last batch is older than
+  // producer.id.expiration.ms. Returns how many went.
+  int ExpireProducers();
+  // Whether `tp`'s state is loaded (for tests and the background load).
+  bool IsLoaded(const storage::TopicPartition& tp);
+
   // Appends one batch (already validated, e.g. by ValidateBatch) to `log`, the log of `tp`
   // (remembered, without keeping it alive, for WriteSnapshots).
   // Errors: Log::Append's; loading the partition's state; ProducerStateTable::Check's and
@@ -112,6 +143,13 @@ class ProducerStateManager {
   static absl::Status WriteSnapshotFile(Partition* partition, storage::Log& log, int64_t end,
                                         const std::string& bytes, bool durable, int64_t generation);
 
+  // Loads `partition`'s state from `log` unless it is loaded from that very log and not truncated
+  // since.
+  absl::Status EnsureLoadedLocked(const storage::TopicPartition& tp, Partition* partition,
+                                  const std::shared_ptr<storage::Log>& log)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(partition->mu);
+  void Run(storage::LogManager* logs);
+
   // shared_ptr: an Append in progress keeps its partition alive while Drop removes it.
   std::shared_ptr<Partition> GetPartition(const storage::TopicPartition& tp);
   // nullptr if `tp` has no state.
@@ -123,11 +161,17 @@ class ProducerStateManager {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(partition->mu);
   absl::StatusOr<BatchAppend> AppendIdempotent(const storage::TopicPartition& tp,
                                                const std::shared_ptr<storage::Log>& log,
-                                               std::string batch, const BatchSequence& sequence);
+                                               std::string batch, const BatchSequence& sequence,
+                                               int64_t max_timestamp);
 
+  const ProducerStateOptions options_;
   Mutex mu_;
   absl::flat_hash_map<storage::TopicPartition, std::shared_ptr<Partition>> partitions_
       ABSL_GUARDED_BY(mu_);
+  Mutex thread_mu_;
+  CondVar thread_cv_;
+  bool stopping_ ABSL_GUARDED_BY(thread_mu_) = false;
+  std::thread thread_ ABSL_GUARDED_BY(thread_mu_);
 };
 
 }  // namespace runnel::broker

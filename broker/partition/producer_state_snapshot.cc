@@ -19,11 +19,15 @@ absl::Status Bad(const std::string& what) {
 }
 
 // Reads one producer entry and checks it against the previous producer id and the end offset.
-absl::Status ReadEntry(ByteReader* in, int64_t previous_id, int64_t end_offset, int64_t* id,
-                       ProducerEntry* entry) {
+absl::Status ReadEntry(ByteReader* in, int16_t version, int64_t previous_id, int64_t end_offset,
+                       int64_t* id, ProducerEntry* entry) {
   int8_t count = 0;
-  if (!in->ReadFixed(id) || !in->ReadFixed(&entry->epoch) || !in->ReadFixed(&count)) {
+  if (!in->ReadFixed(id) || !in->ReadFixed(&entry->epoch) ||
+      (version >= 2 && !in->ReadFixed(&entry->last_timestamp)) || !in->ReadFixed(&count)) {
     return Bad(absl::StrCat("truncated at byte ", in->position()));
+  }
+  if (entry->last_timestamp < -1) {
+    return Bad(absl::StrCat("producer ", *id, ": last timestamp ", entry->last_timestamp));
   }
   if (*id < 0 || *id <= previous_id || entry->epoch < 0) {
     return Bad(absl::StrCat("bad producer ", *id, " epoch ", entry->epoch, " after producer ",
@@ -63,6 +67,7 @@ std::string EncodeProducerStateSnapshot(const ProducerStateTable& table, int64_t
   for (const auto& [id, entry] : table.producers()) {
     AppendBigEndian<int64_t>(&out, id);
     AppendBigEndian<int16_t>(&out, entry.epoch);
+    AppendBigEndian<int64_t>(&out, entry.last_timestamp);
     AppendBigEndian<int8_t>(&out, static_cast<int8_t>(entry.batches.size()));
     for (const ProducerBatch& b : entry.batches) {
       AppendBigEndian<int32_t>(&out, b.base_sequence);
@@ -82,8 +87,8 @@ absl::StatusOr<ProducerStateSnapshot> DecodeProducerStateSnapshot(std::string_vi
         absl::StrCat(bytes.size(), " bytes, shorter than the ", kHeaderSize, "-byte header"));
   }
   const int16_t version = LoadBigEndian<int16_t>(bytes.data() + kVersionAt);
-  if (version != kProducerStateVersion) {
-    return Bad(absl::StrCat("version ", version, " is not ", kProducerStateVersion));
+  if (version != 1 && version != 2) {
+    return Bad(absl::StrCat("version ", version, " is not 1 or 2"));
   }
   const uint32_t stored = LoadBigEndian<uint32_t>(bytes.data() + kCrcAt);
   const uint32_t computed = crc32c::Value(bytes.substr(kCrcStart));
@@ -103,7 +108,7 @@ absl::StatusOr<ProducerStateSnapshot> DecodeProducerStateSnapshot(std::string_vi
   for (int32_t i = 0; i < count; ++i) {
     int64_t id = 0;
     ProducerEntry entry;
-    absl::Status read = ReadEntry(&in, previous_id, snapshot.end_offset, &id, &entry);
+    absl::Status read = ReadEntry(&in, version, previous_id, snapshot.end_offset, &id, &entry);
     if (!read.ok()) return read;
     snapshot.table.Restore(id, std::move(entry));
     previous_id = id;

@@ -1,7 +1,9 @@
 // The producer-state snapshot file (`<partition dir>/producer-state`, docs/FORMAT.md section 15):
 // a ProducerStateTable as of one log end offset, with a CRC32C so a torn or damaged file is
-// detected. Written at clean shutdown; read when a partition's producer state is first needed,
-// after which the log from that offset on is scanned for the batches the snapshot misses.
+// detected. Written at every roll and at clean shutdown; read when a partition's producer state is
+// first loaded, after which the log from that offset on is scanned for the batches the snapshot
+// misses. Version 2 adds each producer's last timestamp (producer.id.expiration.ms); version 1
+// files are still read (their producers' timestamps unknown).
 //
 // Pure functions, thread-safe.
 #pragma once
@@ -16,7 +18,7 @@
 namespace runnel::broker {
 
 inline constexpr char kProducerStateFile[] = "producer-state";
-inline constexpr int16_t kProducerStateVersion = 1;
+inline constexpr int16_t kProducerStateVersion = 2;  // written; 1 and 2 are read
 
 struct ProducerStateSnapshot {
   int64_t end_offset = 0;  // the log end offset the table covers: batches below it are in it

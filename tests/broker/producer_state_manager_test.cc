@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -15,11 +17,14 @@ namespace {
 
 using storage::testing::TempDir;
 
+int64_t NowMs() { return storage::SystemClock()(); }
+
+// Timestamped now by default: producers idle for producer.id.expiration.ms (a day) are forgotten.
 std::string IdempotentBatch(int64_t producer_id, int32_t base_sequence, int records,
-                            int16_t epoch = 0) {
+                            int64_t timestamp = NowMs()) {
   record::RecordBatchBuilder builder(
-      {.producer_id = producer_id, .producer_epoch = epoch, .base_sequence = base_sequence});
-  for (int i = 0; i < records; ++i) builder.Append(1000 + i, "k", "v" + std::to_string(i));
+      {.producer_id = producer_id, .producer_epoch = 0, .base_sequence = base_sequence});
+  for (int i = 0; i < records; ++i) builder.Append(timestamp, "k", "v" + std::to_string(i));
   return *builder.Build();
 }
 
@@ -46,7 +51,8 @@ class ProducerStateManagerTest : public ::testing::Test {
 
   absl::StatusOr<BatchAppend> Send(ProducerStateManager* manager, int64_t producer_id,
                                    int32_t base_sequence, int records = 3) {
-    return manager->Append(tp_, log_, IdempotentBatch(producer_id, base_sequence, records));
+    return manager->Append(tp_, log_,
+                           IdempotentBatch(producer_id, base_sequence, records, batch_timestamp_));
   }
 
   // Expects `batch` to be stored at `offset` (or, for a duplicate, to have been stored there).
@@ -56,6 +62,7 @@ class ProducerStateManagerTest : public ::testing::Test {
     EXPECT_EQ(batch->duplicate, duplicate);
   }
 
+  int64_t batch_timestamp_ = NowMs();
   TempDir dir_;
   storage::Flusher flusher_;  // outlives log_
   std::shared_ptr<storage::Log> log_;
@@ -239,6 +246,63 @@ TEST_F(ProducerStateManagerTest, AfterATruncationRetriesOfTheCutBatchesAreAppend
   ProducerStateManager restarted;
   ExpectAt(Send(&restarted, 7, 6), 12, false);
   ExpectAt(Send(&restarted, 8, 3), 9, true);
+}
+
+// producer.id.expiration.ms: a producer whose last batch (by its timestamp, 1000 here) is older
+// is forgotten by the periodic check, and also when the state is loaded after a restart.
+TEST_F(ProducerStateManagerTest, AProducerIdleForTheExpirationIsForgotten) {
+  OpenLog();
+  batch_timestamp_ = 1000;
+  std::atomic<int64_t> now{1000};
+  const ProducerStateOptions options{.producer_id_expiration_ms = 60'000,
+                                     .expiration_check_interval_ms = 600'000,
+                                     .clock = [&now] { return now.load(); }};
+  {
+    ProducerStateManager manager(options);
+    ExpectAt(Send(&manager, 4, 0), 0, false);
+    now = 1000 + 59'999;
+    EXPECT_EQ(manager.ExpireProducers(), 0);
+    ExpectAt(Send(&manager, 4, 0), 0, true);  // still known: its retry is a duplicate
+    ASSERT_TRUE(manager.WriteSnapshots().ok());
+    now = 1000 + 60'001;
+    EXPECT_EQ(manager.ExpireProducers(), 1);
+    ExpectAt(Send(&manager, 4, 0), 3, false);  // forgotten: the retry is stored again
+  }
+  // The snapshot still has producer 4 from before its expiry: loading expires it.
+  flusher_.Drain(log_.get());
+  CloseAndReopen(false);
+  ProducerStateManager restarted(options);
+  ASSERT_TRUE(restarted.WriteSnapshots().ok());
+  ExpectAt(Send(&restarted, 4, 7), 6, false);  // any sequence: it is new
+}
+
+TEST_F(ProducerStateManagerTest, StartLoadsPartitionsWithASnapshotInTheBackground) {
+  TempDir dir;
+  storage::LogManagerOptions log_options;
+  log_options.data_dir = dir.path();
+  log_options.maintenance_interval_ms = 0;
+  const storage::TopicPartition with{"with", 0}, without{"without", 0};
+  {
+    auto logs = *storage::LogManager::Open(log_options);
+    ProducerStateManager manager;
+    ASSERT_TRUE(manager.Append(with, *logs->GetOrCreate(with), IdempotentBatch(1, 0, 2)).ok());
+    ASSERT_TRUE(manager.WriteSnapshots().ok());
+    ASSERT_TRUE((*logs->GetOrCreate(without))->Append(IdempotentBatch(2, 0, 2)).ok());
+    ASSERT_TRUE(logs->Close().ok());
+  }
+  auto logs = *storage::LogManager::Open(log_options);
+  ProducerStateManager manager;
+  EXPECT_FALSE(manager.IsLoaded(with));
+  manager.Start(logs.get());
+  for (int i = 0; i < 500 && !manager.IsLoaded(with); ++i) {  // up to 5 s
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(manager.IsLoaded(with)) << "loaded before any produce";
+  manager.Stop();
+  EXPECT_FALSE(manager.IsLoaded(without)) << "no snapshot: loaded at its first idempotent batch";
+  auto retry = manager.Append(with, *logs->GetOrCreate(with), IdempotentBatch(1, 0, 2));
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_TRUE(retry->duplicate);
 }
 
 }  // namespace

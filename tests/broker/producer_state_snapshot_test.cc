@@ -9,8 +9,8 @@ namespace {
 
 ProducerStateTable SampleTable() {
   ProducerStateTable table;
-  table.Restore(3, {0, {{0, 4, 0, 4}, {5, 9, 7, 11}}});
-  table.Restore(1000, {2, {{2147483646, 1, 20, 23}}});
+  table.Restore(3, {0, {{0, 4, 0, 4}, {5, 9, 7, 11}}, 1234});
+  table.Restore(1000, {2, {{2147483646, 1, 20, 23}}, -1});
   return table;
 }
 
@@ -28,8 +28,38 @@ TEST(ProducerStateSnapshotTest, RoundTripKeepsEveryProducerAndTheEndOffset) {
 }
 
 // The example of docs/FORMAT.md section 15, written out by hand (its CRC computed apart from
-// Runnel's code): producer 7, epoch 1, one batch with sequences 0..2 at offsets 5..7, log end 8.
+// Runnel's code): producer 7, epoch 1, last timestamp 1703125310464, one batch with sequences
+// 0..2 at offsets 5..7, log end 8.
 TEST(ProducerStateSnapshotTest, ReadsBytesWrittenByHand) {
+  const std::string bytes = absl::HexStringToBytes(
+      "0002"                // version 2
+      "32c4fc23"            // crc of everything after it
+      "0000000000000008"    // endOffset 8
+      "00000001"            // producerCount 1
+      "0000000000000007"    // producerId 7
+      "0001"                // producerEpoch 1
+      "0000018c8a2ddc00"    // lastTimestamp 1703125310464
+      "01"                  // batchCount 1
+      "00000000"            // baseSequence 0
+      "00000002"            // lastSequence 2
+      "0000000000000005"    // baseOffset 5
+      "0000000000000007");  // lastOffset 7
+  ASSERT_EQ(bytes.size(), 61u);
+
+  auto snapshot = DecodeProducerStateSnapshot(bytes);
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  EXPECT_EQ(snapshot->end_offset, 8);
+  ASSERT_EQ(snapshot->table.producers().size(), 1u);
+  const ProducerEntry entry{1, {{0, 2, 5, 7}}, 1703125310464};
+  EXPECT_EQ(snapshot->table.producers().at(7), entry);
+
+  ProducerStateTable same;
+  same.Restore(7, entry);
+  EXPECT_EQ(EncodeProducerStateSnapshot(same, 8), bytes);
+}
+
+// Version 1 (before producer.id.expiration.ms) has no lastTimestamp: still read, timestamp unknown.
+TEST(ProducerStateSnapshotTest, ReadsVersionOneWrittenByHand) {
   const std::string bytes = absl::HexStringToBytes(
       "0001"                // version 1
       "abfb400a"            // crc of everything after it
@@ -48,11 +78,7 @@ TEST(ProducerStateSnapshotTest, ReadsBytesWrittenByHand) {
   ASSERT_TRUE(snapshot.ok()) << snapshot.status();
   EXPECT_EQ(snapshot->end_offset, 8);
   ASSERT_EQ(snapshot->table.producers().size(), 1u);
-  EXPECT_EQ(snapshot->table.producers().at(7), (ProducerEntry{1, {{0, 2, 5, 7}}}));
-
-  ProducerStateTable same;
-  same.Restore(7, {1, {{0, 2, 5, 7}}});
-  EXPECT_EQ(EncodeProducerStateSnapshot(same, 8), bytes);
+  EXPECT_EQ(snapshot->table.producers().at(7), (ProducerEntry{1, {{0, 2, 5, 7}}, -1}));
 }
 
 TEST(ProducerStateSnapshotTest, TornCorruptOrForeignFilesAreRefusedSayingWhy) {
@@ -69,10 +95,11 @@ TEST(ProducerStateSnapshotTest, TornCorruptOrForeignFilesAreRefusedSayingWhy) {
               absl::StatusCode::kDataLoss)
         << "torn at " << size;
   }
-  std::string version2 = bytes;
-  version2[1] = 2;
-  EXPECT_NE(DecodeProducerStateSnapshot(version2).status().message().find("version 2"),
-            absl::string_view::npos);
+  std::string version3 = bytes;
+  version3[1] = 3;
+  EXPECT_NE(
+      DecodeProducerStateSnapshot(version3).status().message().find("version 3 is not 1 or 2"),
+      absl::string_view::npos);
   // A well-formed CRC over values no writer produces (a batch past the covered end offset).
   const std::string past_end = EncodeProducerStateSnapshot(SampleTable(), 20);
   auto bad = DecodeProducerStateSnapshot(past_end);

@@ -22,7 +22,7 @@ void AppendOk(ProducerStateTable* table, const BatchSequence& batch, int64_t bas
   ASSERT_FALSE(verdict->has_value())
       << "unexpected duplicate of offset " << (*verdict)->base_offset;
   const int64_t records = int64_t{batch.last_sequence} - batch.base_sequence + 1;
-  table->Record(batch, base_offset, base_offset + (records > 0 ? records - 1 : 0));
+  table->Record(batch, base_offset, base_offset + (records > 0 ? records - 1 : 0), 1000);
 }
 
 std::string BuildBatch(int64_t producer_id, int16_t epoch, int32_t base_sequence, int records) {
@@ -137,10 +137,28 @@ TEST(ProducerStateTest, BatchHeadersGiveTheSequenceOrAreRefused) {
 TEST(ProducerStateTest, RecordFromLogSkipsBatchesTheTableAlreadyCovers) {
   ProducerStateTable table;
   table.Restore(5, {0, {{0, 4, 10, 14}}});
-  table.RecordFromLog(Batch(5, 0, 4), 10, 14);  // the snapshot's own batch, seen again
-  table.RecordFromLog(Batch(5, 5, 9), 20, 24);
+  table.RecordFromLog(Batch(5, 0, 4), 10, 14, 1000);  // the snapshot's own batch, seen again
+  table.RecordFromLog(Batch(5, 5, 9), 20, 24, 1000);
   ASSERT_EQ(table.producers().at(5).batches.size(), 2u);
   EXPECT_EQ(table.producers().at(5).batches.back(), (ProducerBatch{5, 9, 20, 24}));
+}
+
+TEST(ProducerStateTest, ProducersIdleLongerThanTheExpirationAreForgotten) {
+  ProducerStateTable table;
+  table.Record(Batch(1, 0, 0), 0, 0, /*timestamp=*/5'000);
+  table.Record(Batch(2, 0, 0), 1, 1, /*timestamp=*/9'000);
+  table.Record(Batch(2, 1, 1), 2, 2, /*timestamp=*/12'000);  // its last batch counts
+  table.Restore(3, {0, {{0, 0, 3, 3}}, -1});                 // from a version 1 snapshot
+  EXPECT_EQ(table.ExpireBefore(/*cutoff=*/10'000, /*now=*/20'000), 1);
+  EXPECT_EQ(table.producers().count(1), 0u);
+  EXPECT_EQ(table.producers().at(2).last_timestamp, 12'000);
+  EXPECT_EQ(table.producers().at(3).last_timestamp, 20'000) << "unknown: counted from now";
+  EXPECT_EQ(table.ExpireBefore(20'001, 30'000), 2);
+  EXPECT_TRUE(table.producers().empty());
+  // A forgotten producer is new again: any sequence is accepted.
+  auto verdict = table.Check(Batch(1, 7, 7));
+  ASSERT_TRUE(verdict.ok()) << verdict.status();
+  EXPECT_FALSE(verdict->has_value());
 }
 
 }  // namespace

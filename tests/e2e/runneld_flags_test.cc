@@ -96,6 +96,9 @@ TEST(RunneldFlagsTest, BrokerWideTopicDefaultsComeFromFlagsAndTheConfigFile) {
   EXPECT_NE(r.out.find("--log-cleaner-dedupe-buffer-bytes: must be at least 1 MiB (got 1000)"),
             std::string::npos)
       << r.out;
+  r = RunCommand(Runneld("--data-dir " + dir.Sub("d2") + " --producer-id-expiration-ms 0"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("--producer-id-expiration-ms"), std::string::npos) << r.out;
 }
 
 }  // namespace
