@@ -177,6 +177,13 @@ absl::Status Log::WriteOwnerFile(const std::string& name, std::string_view conte
   return Io(WriteFileAtomically(absl::StrCat(dir_, "/", name), contents, durable));
 }
 
+absl::Status Log::RemoveOwnerFile(const std::string& name, bool durable) {
+  ReaderMutexLock lock(&mu_);
+  RETURN_IF_ERROR(CheckUsable());
+  RETURN_IF_ERROR(Io(RemoveFile(absl::StrCat(dir_, "/", name))));
+  return durable ? Io(SyncDirectory(dir_)) : absl::OkStatus();
+}
+
 void Log::MarkDeleted() {
   deleting_.store(true, std::memory_order_release);  // a cleaning round gives up at once ...
   MutexLock compaction_lock(&compaction_mu_);        // ... and is gone before the rename

@@ -153,6 +153,8 @@ class Log {
   // beside the segments (the broker's producer-state snapshot), under the log's lock so it cannot
   // race MarkDeleted: NotFound once the log is deleted, and nothing is written then.
   absl::Status WriteOwnerFile(const std::string& name, std::string_view contents, bool durable);
+  // Removes such a file (a missing one is no error), then, if `durable`, syncs the directory.
+  absl::Status RemoveOwnerFile(const std::string& name, bool durable);
 
   // The partition is being deleted: waits for a sync in flight, then every later operation fails
   // with NotFound naming the log (appends, reads, syncs; queued durability requests get that

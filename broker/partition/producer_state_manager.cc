@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <optional>
 #include <vector>
 
@@ -20,37 +21,64 @@ using record::RecordBatchView;
 // Scan reads: big enough to cover many batches per read, small enough not to matter in memory.
 constexpr size_t kScanChunkBytes = 1 << 20;
 
-std::string SnapshotPath(const storage::Log& log) {
-  return absl::StrCat(log.dir(), "/", kProducerStateFile);
+// A snapshot file of the partition directory: its name and the end offset its name gives (-1
+// for the legacy `producer-state`, whose end is only known once read).
+struct SnapshotFile {
+  std::string name;
+  int64_t end_offset;
+};
+
+// The directory's snapshot files, newest first (the legacy file last).
+std::vector<SnapshotFile> ListSnapshots(const storage::Log& log) {
+  std::vector<SnapshotFile> files;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(log.dir(), ec)) {
+    const std::string name = entry.path().filename().string();
+    if (std::optional<int64_t> end = ParseSnapshotFileName(name)) {
+      files.push_back({name, *end});
+    } else if (name == kLegacyProducerStateFile) {
+      files.push_back({name, -1});
+    }
+  }
+  std::sort(files.begin(), files.end(), [](const SnapshotFile& a, const SnapshotFile& b) {
+    return a.end_offset > b.end_offset;
+  });
+  return files;
 }
 
-// The partition's snapshot if there is one it can use. A bad one is only worth a warning: the
-// log is the truth, and the scan that follows rebuilds what it can.
+// The newest snapshot the partition can use. A bad one is only worth a warning: the next older
+// one (or, with none left, the whole log) is read instead; the log is the truth.
 std::optional<ProducerStateSnapshot> ReadSnapshot(const storage::Log& log) {
-  const std::string path = SnapshotPath(log);
-  if (!storage::FileExists(path)) return std::nullopt;
-  auto warn = [&path](absl::string_view why) {
-    logging::Get("broker")->warn("{}: ignored ({}); producer state rebuilt from the whole log",
-                                 path, std::string(why));
-  };
-  absl::StatusOr<std::string> bytes = storage::ReadWholeFile(path);
-  if (!bytes.ok()) {
-    warn(bytes.status().message());
-    return std::nullopt;
-  }
-  absl::StatusOr<ProducerStateSnapshot> snapshot = DecodeProducerStateSnapshot(*bytes);
-  if (!snapshot.ok()) {
-    warn(snapshot.status().message());
-    return std::nullopt;
-  }
   const int64_t log_end = log.end_offset();
-  if (snapshot->end_offset > log_end) {
-    // The log lost data the snapshot describes (it was cut): its batches may not exist.
-    warn(absl::StrCat("it covers offsets up to ", snapshot->end_offset, " but the log ends at ",
-                      log_end));
-    return std::nullopt;
+  for (const SnapshotFile& file : ListSnapshots(log)) {
+    const std::string path = absl::StrCat(log.dir(), "/", file.name);
+    auto warn = [&path](absl::string_view why) {
+      logging::Get("broker")->warn("{}: ignored ({}); an older snapshot or the log is read instead",
+                                   path, std::string(why));
+    };
+    absl::StatusOr<std::string> bytes = storage::ReadWholeFile(path);
+    if (!bytes.ok()) {
+      warn(bytes.status().message());
+      continue;
+    }
+    absl::StatusOr<ProducerStateSnapshot> snapshot = DecodeProducerStateSnapshot(*bytes);
+    if (!snapshot.ok()) {
+      warn(snapshot.status().message());
+      continue;
+    }
+    if (file.end_offset >= 0 && snapshot->end_offset != file.end_offset) {
+      warn(absl::StrCat("it covers offsets up to ", snapshot->end_offset, ", not as named"));
+      continue;
+    }
+    if (snapshot->end_offset > log_end) {
+      // The log lost data the snapshot describes (it was cut): its batches may not exist.
+      warn(absl::StrCat("it covers offsets up to ", snapshot->end_offset, " but the log ends at ",
+                        log_end));
+      continue;
+    }
+    return *std::move(snapshot);
   }
-  return *std::move(snapshot);
+  return std::nullopt;
 }
 
 // Records every idempotent batch in [from, log end) that `table` does not cover yet. Only headers
@@ -136,7 +164,7 @@ void ProducerStateManager::Run(storage::LogManager* logs) {
   for (const storage::TopicPartition& tp : logs->List()) {
     if (stopping()) return;
     const std::shared_ptr<storage::Log> log = logs->Get(tp);
-    if (log == nullptr || !storage::FileExists(SnapshotPath(*log))) continue;
+    if (log == nullptr || ListSnapshots(*log).empty()) continue;
     const std::shared_ptr<Partition> partition = GetPartition(tp);
     MutexLock lock(&partition->mu);
     const absl::Status status = EnsureLoadedLocked(tp, partition.get(), log);
@@ -232,8 +260,15 @@ absl::Status ProducerStateManager::WriteSnapshotFile(Partition* partition, stora
   }
   // Through the log: never into the directory of a log deleted meanwhile (or of a new one that
   // took its name).
-  RETURN_IF_ERROR(log.WriteOwnerFile(kProducerStateFile, bytes, durable));
+  RETURN_IF_ERROR(log.WriteOwnerFile(SnapshotFileName(end), bytes, durable));
   partition->written_end = end;
+  // The last kSnapshotsKept stay (a truncation below the newest falls back to an older one).
+  const std::vector<SnapshotFile> files = ListSnapshots(log);
+  for (size_t i = 0; i < files.size(); ++i) {
+    if (i >= kSnapshotsKept || files[i].end_offset < 0) {
+      RETURN_IF_ERROR(log.RemoveOwnerFile(files[i].name, /*durable=*/false));
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -316,16 +351,25 @@ absl::Status ProducerStateManager::TruncateLog(const storage::TopicPartition& tp
   RETURN_IF_ERROR(log->TruncateTo(offset));
   partition->loaded = false;  // rebuilt from the log at the next append
   // A snapshot past the new end describes batches that are gone: were the log to grow past its
-  // end again, it would be taken for the truth about other batches.
-  const std::string path = SnapshotPath(*log);
-  if (!storage::FileExists(path)) return absl::OkStatus();
-  absl::StatusOr<std::string> bytes = storage::ReadWholeFile(path);
-  absl::StatusOr<ProducerStateSnapshot> snapshot =
-      bytes.ok() ? DecodeProducerStateSnapshot(*bytes) : bytes.status();
-  if (snapshot.ok() && snapshot->end_offset <= log->end_offset()) return absl::OkStatus();
+  // end again, it would be taken for the truth about other batches. Older ones stay, so the next
+  // load starts from the newest of them.
   MutexLock file_lock(&partition->file_mu);
-  RETURN_IF_ERROR(storage::RemoveFile(path));
-  return storage::SyncDirectory(log->dir());
+  std::vector<std::string> doomed;
+  for (const SnapshotFile& file : ListSnapshots(*log)) {
+    bool past_end = file.end_offset > log->end_offset();
+    if (file.end_offset < 0) {  // the legacy file: its end is inside
+      absl::StatusOr<std::string> bytes =
+          storage::ReadWholeFile(absl::StrCat(log->dir(), "/", file.name));
+      absl::StatusOr<ProducerStateSnapshot> snapshot =
+          bytes.ok() ? DecodeProducerStateSnapshot(*bytes) : bytes.status();
+      past_end = !snapshot.ok() || snapshot->end_offset > log->end_offset();
+    }
+    if (past_end) doomed.push_back(file.name);
+  }
+  for (size_t i = 0; i < doomed.size(); ++i) {  // the last removal syncs the directory
+    RETURN_IF_ERROR(log->RemoveOwnerFile(doomed[i], /*durable=*/i + 1 == doomed.size()));
+  }
+  return absl::OkStatus();
 }
 
 void ProducerStateManager::Drop(const storage::TopicPartition& tp) {

@@ -3,14 +3,15 @@
 // against its partition's ProducerStateTable (producer_state.h) and then appended and recorded,
 // or answered as a duplicate, or refused; batches without one go straight to Log::Append.
 //
-// A partition's state is loaded on first use: the `producer-state` snapshot of its directory
-// when there is a valid one (producer_state_snapshot.h), then the batch headers of the log from
-// the snapshot's end offset (or, without a usable snapshot, from the log start) to the log end.
-// Snapshots are written at every segment roll of a partition whose state is loaded (once the
-// data they cover is durable, so a power loss cannot leave a snapshot describing batches the log
-// lost; the file is replaced atomically but not synced: an older one is as good, only the scan
-// after it is longer) and durably by WriteSnapshots at clean shutdown. So a producer whose
-// batches all lie in older segments is still known after a kill -9.
+// A partition's state is loaded by the background thread after a start (Start) or on first use:
+// the newest valid `<end>.snapshot` of its directory (producer_state_snapshot.h), then the batch
+// headers of the log from the snapshot's end offset (or, without a usable snapshot, from the log
+// start) to the log end. Snapshots are written at every segment roll of a partition whose state is
+// loaded (once the data they cover is durable, so a power loss cannot leave a snapshot describing
+// batches the log lost; each file is written atomically but not synced: an older one is as good,
+// only the scan after it is longer) and durably by WriteSnapshots at clean shutdown; the last
+// kSnapshotsKept stay, so a truncation below the newest falls back to an older one. So a producer
+// whose batches all lie in older segments is still known after a kill -9.
 //
 // Loading happens in the background after a start (Start): every partition with a snapshot is
 // loaded then, so the first produce after a restart finds its state ready instead of scanning the
@@ -65,7 +66,7 @@ class ProducerStateManager {
   ~ProducerStateManager();  // Stop()
 
   // Starts the background thread: it loads the state of every partition of `logs` that has a
-  // `producer-state` snapshot (partitions without one never had a loaded idempotent producer in
+  // snapshot (partitions without one never had a loaded idempotent producer in
   // an earlier run, or lost it: they load at their first idempotent batch), then expires idle
   // producers every check interval. `logs` must outlive Stop().
   void Start(storage::LogManager* logs);
@@ -98,7 +99,7 @@ class ProducerStateManager {
   void Drop(const storage::TopicPartition& tp);
 
   // For each partition whose state is loaded: flushes its log up to its end (so a snapshot never
-  // covers data a crash could still lose), then writes `producer-state` durably
+  // covers data a crash could still lose), then writes its `<end>.snapshot` durably
   // (WriteFileAtomically). Call at shutdown once appends have stopped, before the logs are
   // closed. Tries every partition and returns the first error.
   absl::Status WriteSnapshots();

@@ -4,6 +4,7 @@
 #include "common/big_endian.h"
 #include "common/byte_reader.h"
 #include "common/crc32c.h"
+#include "storage/segment.h"
 
 namespace runnel::broker {
 namespace {
@@ -15,7 +16,7 @@ constexpr size_t kCrcStart = 6;   // endOffset (int64), producerCount (int32), p
 constexpr size_t kHeaderSize = 18;
 
 absl::Status Bad(const std::string& what) {
-  return absl::DataLossError(absl::StrCat(kProducerStateFile, ": ", what));
+  return absl::DataLossError(absl::StrCat("producer state snapshot: ", what));
 }
 
 // Reads one producer entry and checks it against the previous producer id and the end offset.
@@ -57,6 +58,18 @@ absl::Status ReadEntry(ByteReader* in, int16_t version, int64_t previous_id, int
 }
 
 }  // namespace
+
+std::string SnapshotFileName(int64_t end_offset) {
+  return absl::StrCat(storage::Segment::FileStem(end_offset), kSnapshotSuffix);
+}
+
+std::optional<int64_t> ParseSnapshotFileName(std::string_view name) {
+  const std::string_view suffix = kSnapshotSuffix;
+  if (name.size() <= suffix.size() || name.substr(name.size() - suffix.size()) != suffix) {
+    return std::nullopt;
+  }
+  return storage::Segment::ParseFileStem(name.substr(0, name.size() - suffix.size()));
+}
 
 std::string EncodeProducerStateSnapshot(const ProducerStateTable& table, int64_t end_offset) {
   std::string out;

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -17,7 +18,15 @@
 
 namespace runnel::broker {
 
-inline constexpr char kProducerStateFile[] = "producer-state";
+// Snapshots are `<end offset, 20 digits>.snapshot` (Kafka's name), the last kSnapshotsKept of
+// them kept, so a truncation below the newest still finds an older one. Before version 2 there was
+// one file, `producer-state`: still read, removed once a newer snapshot is written.
+inline constexpr char kSnapshotSuffix[] = ".snapshot";
+inline constexpr char kLegacyProducerStateFile[] = "producer-state";
+inline constexpr size_t kSnapshotsKept = 3;
+std::string SnapshotFileName(int64_t end_offset);
+// The end offset of a snapshot file's name, std::nullopt for any other name.
+std::optional<int64_t> ParseSnapshotFileName(std::string_view name);
 inline constexpr int16_t kProducerStateVersion = 2;  // written; 1 and 2 are read
 
 struct ProducerStateSnapshot {

@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <thread>
 #include <vector>
 
@@ -18,6 +20,16 @@ namespace {
 using storage::testing::TempDir;
 
 int64_t NowMs() { return storage::SystemClock()(); }
+
+// The snapshot files of a partition directory, oldest first.
+std::vector<std::string> Snapshots(const std::string& dir) {
+  std::vector<std::string> files;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (ParseSnapshotFileName(e.path().filename().string())) files.push_back(e.path().string());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
 
 // Timestamped now by default: producers idle for producer.id.expiration.ms (a day) are forgotten.
 std::string IdempotentBatch(int64_t producer_id, int32_t base_sequence, int records,
@@ -97,7 +109,7 @@ TEST_F(ProducerStateManagerTest, ASnapshotCoversProducersWhoseBatchesAreInOlderS
     ASSERT_TRUE(manager.WriteSnapshots().ok());
   }
   flusher_.Drain(log_.get());
-  EXPECT_TRUE(storage::FileExists(dir_.Sub("t-0/producer-state")));
+  EXPECT_FALSE(Snapshots(dir_.Sub("t-0")).empty());
   CloseAndReopen(true);
   auto table = LoadProducerState(*log_);
   ASSERT_TRUE(table.ok()) << table.status();
@@ -117,10 +129,13 @@ TEST_F(ProducerStateManagerTest, ACorruptSnapshotIsIgnoredAndTheWholeLogScanned)
     ASSERT_TRUE(manager.WriteSnapshots().ok());
   }
   flusher_.Drain(log_.get());  // no snapshot written at a roll may land after the damage
-  const std::string path = dir_.Sub("t-0/producer-state");
-  std::string bytes = *storage::ReadWholeFile(path);
-  bytes[bytes.size() - 1] ^= 0x01;
-  ASSERT_TRUE(storage::WriteFileAtomically(path, bytes).ok());
+  const std::vector<std::string> snapshots = Snapshots(dir_.Sub("t-0"));
+  ASSERT_FALSE(snapshots.empty());
+  for (const std::string& path : snapshots) {  // every one of them
+    std::string bytes = *storage::ReadWholeFile(path);
+    bytes[bytes.size() - 1] ^= 0x01;
+    ASSERT_TRUE(storage::WriteFileAtomically(path, bytes).ok());
+  }
   CloseAndReopen(true);
   auto table = LoadProducerState(*log_);
   ASSERT_TRUE(table.ok()) << table.status();
@@ -153,8 +168,8 @@ TEST_F(ProducerStateManagerTest, AfterACrashTheScanFindsWhatTheSnapshotMisses) {
 TEST_F(ProducerStateManagerTest, ASnapshotBeyondTheLogEndIsIgnored) {
   OpenLog();
   ProducerStateTable table;
-  table.Restore(1, {0, {{0, 99, 0, 99}}});
-  ASSERT_TRUE(storage::WriteFileAtomically(dir_.Sub("t-0/producer-state"),
+  table.Restore(1, {0, {{0, 99, 0, 99}}, NowMs()});
+  ASSERT_TRUE(storage::WriteFileAtomically(dir_.Sub("t-0/" + SnapshotFileName(100)),
                                            EncodeProducerStateSnapshot(table, 100))
                   .ok());
   ProducerStateManager manager;
@@ -210,7 +225,7 @@ TEST(PartitionManagerProducerStateTest, DeletingATopicDropsItsProducerState) {
   ASSERT_TRUE(pm.producer_states().WriteSnapshots().ok());
   ASSERT_TRUE(pm.DeleteTopic("orders").ok());
   ASSERT_TRUE(pm.CreateTopic({"orders", 1, 1, {}, false, ""}).ok());
-  EXPECT_FALSE(storage::FileExists(dir.Sub("orders-0/producer-state")));
+  EXPECT_TRUE(Snapshots(dir.Sub("orders-0")).empty());
   // The old topic's sequences are forgotten: producer 5 is new on the new topic.
   auto fresh = send(2);
   ASSERT_TRUE(fresh.ok()) << fresh.status();
@@ -303,6 +318,51 @@ TEST_F(ProducerStateManagerTest, StartLoadsPartitionsWithASnapshotInTheBackgroun
   auto retry = manager.Append(with, *logs->GetOrCreate(with), IdempotentBatch(1, 0, 2));
   ASSERT_TRUE(retry.ok()) << retry.status();
   EXPECT_TRUE(retry->duplicate);
+}
+
+// Snapshots at every roll, the last 3 kept; a truncation below the newest removes only those past
+// the cut, and the next load starts from the newest left (so a retry of a batch below it is
+// still known without scanning the whole log).
+TEST_F(ProducerStateManagerTest, TheLastThreeSnapshotsAreKeptAndATruncationFallsBackToAnOlderOne) {
+  OpenLog(/*one_batch_per_segment=*/true);
+  ProducerStateManager manager;
+  for (int i = 0; i < 6; ++i) ExpectAt(Send(&manager, 3, 3 * i), 3 * i, false);
+  flusher_.Drain(log_.get());  // the snapshots of the rolls are written once synced
+  std::vector<std::string> snapshots = Snapshots(dir_.Sub("t-0"));
+  ASSERT_EQ(snapshots.size(), 3u);
+  // Each append rolls, and the roll's snapshot covers the log to its end: 6, 9, ..., 18.
+  EXPECT_NE(snapshots.front().find(SnapshotFileName(12)), std::string::npos) << snapshots[0];
+  EXPECT_NE(snapshots.back().find(SnapshotFileName(18)), std::string::npos) << snapshots.back();
+
+  ASSERT_TRUE(manager.TruncateLog(tp_, log_, 15).ok());  // below the newest
+  snapshots = Snapshots(dir_.Sub("t-0"));
+  ASSERT_EQ(snapshots.size(), 2u);
+  EXPECT_NE(snapshots.back().find(SnapshotFileName(15)), std::string::npos) << snapshots.back();
+  auto table = LoadProducerState(*log_);
+  ASSERT_TRUE(table.ok()) << table.status();
+  EXPECT_EQ(table->producers().at(3).batches.back().last_offset, 14);
+  ExpectAt(Send(&manager, 3, 12), 12, true);
+  ExpectAt(Send(&manager, 3, 15), 15, false);  // stored again: its first copy was cut
+}
+
+// A `producer-state` file from before version 2 is read, and goes once a snapshot is written.
+TEST_F(ProducerStateManagerTest, TheSingleSnapshotFileOfEarlierVersionsIsReadThenReplaced) {
+  OpenLog();
+  {
+    ProducerStateManager manager;
+    ExpectAt(Send(&manager, 5, 0), 0, false);
+  }
+  ProducerStateTable table;
+  table.Restore(5, {0, {{0, 2, 0, 2}}, -1});
+  ASSERT_TRUE(storage::WriteFileAtomically(dir_.Sub("t-0/producer-state"),
+                                           EncodeProducerStateSnapshot(table, 3))
+                  .ok());
+  CloseAndReopen(false);
+  ProducerStateManager manager;
+  ExpectAt(Send(&manager, 5, 0), 0, true);
+  ASSERT_TRUE(manager.WriteSnapshots().ok());
+  EXPECT_FALSE(storage::FileExists(dir_.Sub("t-0/producer-state")));
+  EXPECT_EQ(Snapshots(dir_.Sub("t-0")).size(), 1u);
 }
 
 }  // namespace

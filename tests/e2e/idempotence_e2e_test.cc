@@ -20,6 +20,15 @@ namespace {
 
 using storage::testing::TempDir;
 using testing::BrokerProcess;
+
+// Whether the partition directory holds a producer state snapshot (`<end offset>.snapshot`).
+bool HasSnapshot(const std::string& dir) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    if (e.path().extension() == ".snapshot") return true;
+  }
+  return false;
+}
 using testing::RawBrokerClient;
 
 class IdempotenceE2ETest : public ::testing::Test {
@@ -117,7 +126,7 @@ TEST_F(IdempotenceE2ETest, ARepeatedBatchIsStoredOnceAcrossRestarts) {
   EXPECT_EQ(LatestOffset("orders"), 5);
 
   RestartBroker(/*kill=*/false);  // the state comes back from the snapshot
-  EXPECT_TRUE(std::filesystem::exists(dir_.Sub("data/orders-0/producer-state")));
+  EXPECT_TRUE(HasSnapshot(dir_.Sub("data/orders-0")));
   expect_stored_at(second, 3);
   expect_stored_at(first, 0);
   expect_stored_at(third, 5);
@@ -155,11 +164,11 @@ TEST_F(IdempotenceE2ETest, RetriesAfterAKill9AreDuplicatesWhenTheBatchesLieInOld
         v1::NONE);
   }
   const int64_t end = LatestOffset("spans");
-  const std::string snapshot = dir_.Sub("data/spans-0/producer-state");
-  for (int i = 0; i < 200 && !std::filesystem::exists(snapshot); ++i) {  // written after a sync
+  const std::string spans = dir_.Sub("data/spans-0");
+  for (int i = 0; i < 200 && !HasSnapshot(spans); ++i) {  // written after a sync
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  ASSERT_TRUE(std::filesystem::exists(snapshot)) << "no producer state snapshot after the rolls";
+  ASSERT_TRUE(HasSnapshot(spans)) << "no producer state snapshot after the rolls";
 
   RestartBroker(/*kill=*/true);
   for (int b = 4; b >= 0; --b) {  // every one of the last 5 batches is known
