@@ -607,7 +607,18 @@ absl::Status Log::TruncateTo(int64_t offset) {
   if (epochs_.TruncateFromEnd(end)) ++epochs_version_;
   if (first_dirty_ > end) {  // records appended from here on are dirty
     first_dirty_ = end;
-    RETURN_IF_ERROR(PersistCleanerCheckpoint());
+    // Durably: an old, higher checkpoint back after a power loss would count the records appended
+    // after the cut as clean. A failure to write it must not fail the cut that happened: then the
+    // file goes (no checkpoint: the whole log is dirty, which is safe).
+    absl::Status written = PersistCleanerCheckpoint(/*durable=*/true);
+    if (!written.ok()) {
+      logging::Get("storage")->warn(
+          "log {}: cleaner checkpoint not rewritten after a truncation "
+          "({}); removing it",
+          dir_, written.ToString());
+      RETURN_IF_ERROR(Io(RemoveFile(absl::StrCat(dir_, "/", kCleanerCheckpointFile))));
+      RETURN_IF_ERROR(Io(SyncDirectory(dir_)));
+    }
   }
   return absl::OkStatus();
 }

@@ -234,7 +234,9 @@ class Log {
   absl::Status LoadLeaderEpochs(int64_t first_recovered) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Reads the cleaner checkpoint (log_metadata.cc); missing or unreadable means "nothing clean".
   void LoadCleanerCheckpoint() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status PersistCleanerCheckpoint() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Not durable after a round (an old or missing checkpoint after a crash only makes the next
+  // round redo work); durable when TruncateTo lowers it.
+  absl::Status PersistCleanerCheckpoint(bool durable = false) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Rewrites one group of consecutive closed segments of a cleaning round (log_compactor.cc).
   struct CleanRound;
   absl::Status CleanGroup(CleanRound* round, const std::vector<std::shared_ptr<Segment>>& group,

@@ -41,6 +41,10 @@ absl::StatusOr<bool> LogCleaner::CleanFilthiest() {
   for (std::shared_ptr<Log>& log : logs_()) {
     const LogConfig config = log->config();
     if (!config.cleanup_compact) continue;
+    if (auto failed = failed_until_.find(log->dir());
+        failed != failed_until_.end() && now < failed->second) {
+      continue;  // its last round failed: the others go first for a while
+    }
     const CleaningState state = log->cleaning_state();
     const bool tombstones_due =
         state.tombstone_deadline_ms >= 0 && now >= state.tombstone_deadline_ms;

@@ -11,7 +11,9 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -48,8 +50,11 @@ class LogCleaner {
   // Makes a round in progress give up at its next batch and joins the thread.
   void Stop();
 
-  // One round on the filthiest log that qualifies; false if none did.
+  // One round on the filthiest log that qualifies; false if none did (or the round found nothing
+  // closed to clean). A log whose round failed is passed over for kFailureBackoffRounds backoffs,
+  // so one bad log does not keep the others waiting.
   absl::StatusOr<bool> CleanFilthiest();
+  static constexpr int64_t kFailureBackoffRounds = 10;
 
   LogCleanerStats stats() const;
 
@@ -62,6 +67,8 @@ class LogCleaner {
   std::atomic<bool> stopping_{false};
   Mutex round_mu_;  // one round at a time
   OffsetMap map_ ABSL_GUARDED_BY(round_mu_);
+  // Logs (by directory) whose last round failed, and until when they are passed over.
+  std::map<std::string, int64_t> failed_until_ ABSL_GUARDED_BY(round_mu_);
   mutable Mutex mu_;
   CondVar cv_;
   LogCleanerStats stats_ ABSL_GUARDED_BY(mu_);

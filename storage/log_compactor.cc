@@ -13,6 +13,7 @@
 // renames only. The checkpoint then moves to the mapped end. Memory: the map, the scanner's
 // read-ahead, the writer's buffer and one batch being re-encoded — never a whole segment.
 #include <algorithm>
+#include <limits>
 #include <memory>
 #include <string>
 
@@ -39,6 +40,9 @@ struct Log::CleanRound {
   uint32_t index_interval_bytes;
   const std::atomic<bool>* stop;
   int64_t tombstone_deadline_ms = -1;  // earliest horizon of the tombstones kept so far
+  // The base of the first group whose swap was given up (retention took part of it): from there
+  // on the log stays dirty, since those segments were not cleaned against this round's map.
+  int64_t abandoned_from = std::numeric_limits<int64_t>::max();
 };
 
 namespace {
@@ -175,7 +179,13 @@ absl::StatusOr<Filtered> FilterBatch(const RecordBatchView& batch, const OffsetM
     return out;
   }
   // A batch keeping tombstones carries the time they may go from: set when first cleaned.
-  if (keeps_tombstones) out.delete_horizon_ms = horizon.value_or(now + delete_retention_ms);
+  if (keeps_tombstones) {
+    // Saturating: delete.retention.ms may be "forever" (INT64_MAX).
+    const int64_t first_horizon = now > std::numeric_limits<int64_t>::max() - delete_retention_ms
+                                      ? std::numeric_limits<int64_t>::max()
+                                      : now + delete_retention_ms;
+    out.delete_horizon_ms = horizon.value_or(first_horizon);
+  }
   if (kept.size() == static_cast<size_t>(batch.record_count()) &&
       out.delete_horizon_ms == horizon) {
     return out;  // kCopy: byte for byte
@@ -248,7 +258,14 @@ absl::StatusOr<CleanStats> Log::Clean(OffsetMap* map, const std::atomic<bool>* s
     uncleanable = segments_[n]->base_offset();
     first_dirty = std::clamp(first_dirty_, start_offset_, uncleanable);
   }
-  if (closed.empty()) return stats;
+  if (closed.empty()) {
+    // No closed segment left (retention, a truncation): no tombstone waits for a round either.
+    MutexLock lock(&mu_);
+    if (tombstone_deadline_ms_ < 0) return stats;
+    tombstone_deadline_ms_ = -1;
+    RETURN_IF_ERROR(PersistCleanerCheckpoint());
+    return stats;
+  }
   stats.ran = true;
 
   // Mapping: the dirty part's keys, in offset order, as far as the map holds them.
@@ -262,12 +279,16 @@ absl::StatusOr<CleanStats> Log::Clean(OffsetMap* map, const std::atomic<bool>* s
         first_dirty, [&](uint64_t, const RecordBatchView& batch) -> absl::StatusOr<bool> {
           RETURN_IF_ERROR(Stopped(stop, deleting_, dir_));
           if (!batch.is_control()) {
-            if (map->size() + static_cast<size_t>(batch.record_count()) > map->max_keys()) {
+            // Its records at or past the first dirty offset (the log start may lie inside it).
+            const int64_t mapped = std::min<int64_t>(
+                batch.record_count(),
+                batch.last_offset() - std::max(first_dirty, batch.base_offset()) + 1);
+            if (map->size() + static_cast<size_t>(mapped) > map->max_keys()) {
               if (map->size() == 0) {
                 return absl::ResourceExhaustedError(absl::StrCat(
-                    "log ", dir_, ": the batch at offset ", batch.base_offset(), " has ",
-                    batch.record_count(), " records, more than the dedupe buffer holds (",
-                    map->capacity(), " keys): raise --log-cleaner-dedupe-buffer-bytes"));
+                    "log ", dir_, ": the batch at offset ", batch.base_offset(), " has ", mapped,
+                    " records to map, more than the dedupe buffer holds (", map->capacity(),
+                    " keys): raise --log-cleaner-dedupe-buffer-bytes"));
               }
               full = true;
               return false;
@@ -320,7 +341,7 @@ absl::StatusOr<CleanStats> Log::Clean(OffsetMap* map, const std::atomic<bool>* s
 
   MutexLock lock(&mu_);
   RETURN_IF_ERROR(CheckUsable());
-  first_dirty_ = mapped_end;
+  first_dirty_ = std::min(mapped_end, round.abandoned_from);
   tombstone_deadline_ms_ = round.tombstone_deadline_ms;
   RETURN_IF_ERROR(PersistCleanerCheckpoint());
   return stats;
@@ -372,12 +393,15 @@ absl::Status Log::CleanGroup(CleanRound* round, const std::vector<std::shared_pt
   }
   stats->bytes_read += bytes_read;
   stats->records_read += records_read;
-  if (deadline >= 0) {
+  // The earliest horizon of what this group keeps, once it is the log's (copied or swapped in).
+  auto note_deadline = [&] {
+    if (deadline < 0) return;
     round->tombstone_deadline_ms = round->tombstone_deadline_ms < 0
                                        ? deadline
                                        : std::min(round->tombstone_deadline_ms, deadline);
-  }
+  };
   if (!changed) {
+    note_deadline();
     stats->records_written += records_read;
     return absl::OkStatus();
   }
@@ -397,6 +421,7 @@ absl::Status Log::CleanGroup(CleanRound* round, const std::vector<std::shared_pt
                       std::equal(group.begin(), group.end(), first);
   if (!intact) {  // retention removed some of it meanwhile: the next round starts over
     cleaned.reset();
+    round->abandoned_from = std::min(round->abandoned_from, base);
     return deleted_.load(std::memory_order_acquire) ? absl::OkStatus() : Io(RemoveFile(swap));
   }
   // From the .swap rename on, recovery installs the new file if we crash before finishing.
@@ -407,6 +432,9 @@ absl::Status Log::CleanGroup(CleanRound* round, const std::vector<std::shared_pt
       RETURN_IF_ERROR(Io(RemoveFile(Segment::LogPath(dir_, segment->base_offset()))));
     }
   }
+  // The removals must be durable before the rename: a rename that reached the disk without them
+  // would leave the old segments overlapping the new one, with no .swap left to say so.
+  RETURN_IF_ERROR(Io(SyncDirectory(dir_)));
   RETURN_IF_ERROR(Io(RenameFile(swap, Segment::LogPath(dir_, base))));
   RETURN_IF_ERROR(Io(SyncDirectory(dir_)));
   cleaned->ReleaseFile();
@@ -414,6 +442,7 @@ absl::Status Log::CleanGroup(CleanRound* round, const std::vector<std::shared_pt
   logging::Get("storage")->info(
       "log {}: cleaned {} segment(s) from offset {}: {} -> {} records, {} -> {} bytes", dir_,
       group.size(), base, records_read, records_written, bytes_read, cleaned->size());
+  note_deadline();
   stats->records_written += records_written;
   stats->bytes_written += cleaned->size();
   stats->segments_before += static_cast<int>(group.size());

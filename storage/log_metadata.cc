@@ -57,16 +57,16 @@ void Log::LoadCleanerCheckpoint() {
                                   text.ok() ? "bad contents" : text.status().ToString());
     return;
   }
-  first_dirty_ = first_dirty;
+  // Never past the log end: records appended after a cut there would count as clean.
+  first_dirty_ = std::min(first_dirty, segments_.back()->next_offset());
   tombstone_deadline_ms_ = deadline;
 }
 
-absl::Status Log::PersistCleanerCheckpoint() {
-  // Not synced: an old or missing checkpoint after a crash only makes the next round redo work.
+absl::Status Log::PersistCleanerCheckpoint(bool durable) {
   return Io(
       WriteFileAtomically(absl::StrCat(dir_, "/", kCleanerCheckpointFile),
                           absl::StrCat("0\n", first_dirty_, "\n", tombstone_deadline_ms_, "\n"),
-                          /*durable=*/false));
+                          durable));
 }
 
 absl::Status Log::LoadTopicId() {

@@ -348,7 +348,8 @@ absl::Status ProducerStateManager::TruncateLog(const storage::TopicPartition& tp
   const std::shared_ptr<Partition> partition = GetPartition(tp);
   MutexLock lock(&partition->mu);  // no append to the partition meanwhile
   partition->ForgetSnapshots();    // before the cut: a snapshot written now would describe it
-  RETURN_IF_ERROR(log->TruncateTo(offset));
+  // Even when it fails the log may have been cut: the snapshots past its end go either way.
+  const absl::Status truncated = log->TruncateTo(offset);
   partition->loaded = false;  // rebuilt from the log at the next append
   // A snapshot past the new end describes batches that are gone: were the log to grow past its
   // end again, it would be taken for the truth about other batches. Older ones stay, so the next
@@ -369,7 +370,7 @@ absl::Status ProducerStateManager::TruncateLog(const storage::TopicPartition& tp
   for (size_t i = 0; i < doomed.size(); ++i) {  // the last removal syncs the directory
     RETURN_IF_ERROR(log->RemoveOwnerFile(doomed[i], /*durable=*/i + 1 == doomed.size()));
   }
-  return absl::OkStatus();
+  return truncated;
 }
 
 void ProducerStateManager::Drop(const storage::TopicPartition& tp) {

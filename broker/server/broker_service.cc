@@ -68,6 +68,11 @@ absl::StatusOr<std::vector<std::string_view>> SplitAndValidate(std::string_view 
       return absl::Status(valid.code(),
                           absl::StrCat("batch ", batches.size(), ": ", valid.message()));
     }
+    if (view->delete_horizon_ms().has_value()) {  // a client's would let its tombstones go early
+      return absl::InvalidArgumentError(
+          absl::StrCat("batch ", batches.size(),
+                       ": attributes: the delete-horizon bit (0x40) is set only by compaction"));
+    }
     batches.push_back(view->bytes());
     records.remove_prefix(view->size());
   }

@@ -189,6 +189,13 @@ TEST_F(BrokerE2ETest, BadBatchesAreRefusedAndNothingIsStored) {
   r = ProduceOne("strict", 0, good + bad_crc);
   EXPECT_EQ(r.partitions(0).error().code(), v1::CORRUPT_MESSAGE);
   EXPECT_EQ(Fetch("strict", 0, 0).high_watermark(), 0);
+  // The delete-horizon attribute is compaction's: a client's could make its tombstones go early.
+  record::RecordBatchBuilder horizon({.delete_horizon_ms = 1});
+  horizon.Append(1, "k", std::nullopt);
+  r = ProduceOne("strict", 0, *horizon.Build());
+  EXPECT_NE(r.partitions(0).error().code(), v1::NONE);
+  EXPECT_NE(r.partitions(0).error().message().find("delete-horizon bit (0x40)"), std::string::npos)
+      << r.partitions(0).error().message();
   r = ProduceOne("strict", 7, good);
   EXPECT_EQ(r.partitions(0).error().code(), v1::UNKNOWN_TOPIC_OR_PARTITION);
   // Offsets out of range.

@@ -6,10 +6,14 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
+#include <limits>
 #include <map>
+#include <utility>
 
 #include "common/record/batch_builder.h"
 #include "storage/file.h"
+#include "storage/file_hooks.h"
 #include "storage/log_manager.h"
 #include "tests/storage/fault_injection_fs.h"
 #include "tests/storage/storage_test_util.h"
@@ -232,6 +236,118 @@ TEST(LogCleanerTest, ADeletedLogIsNotCleaned) {
   auto stats = log->Clean(&map);  // through a handle still held
   EXPECT_EQ(stats.status().code(), absl::StatusCode::kNotFound) << stats.status();
   EXPECT_FALSE(manager->failure().failed());
+}
+
+// Runs `action` (once) when compaction renames a group's `.cleaned` file: in the middle of a round.
+class OnCleanedRename final : public FileHooks {
+ public:
+  explicit OnCleanedRename(std::function<void()> action) : action_(std::move(action)) {
+    SetFileHooks(this);
+  }
+  ~OnCleanedRename() override { SetFileHooks(nullptr); }
+  int InjectedErrno(FileOp op, const std::string& path) override {
+    if (op == FileOp::kRename && path.ends_with(".cleaned") && action_)
+      std::exchange(action_, {})();
+    return 0;
+  }
+  void FileSynced(int, const std::string&) override {}
+  void DirectorySynced(const std::string&) override {}
+
+ private:
+  std::function<void()> action_;
+};
+
+// Appends one batch per segment, then lets segments grow, so a round merges them in one group.
+std::unique_ptr<Log> OneBatchPerSegment(
+    const std::string& dir, Flusher* flusher, Clock clock,
+    const std::vector<std::pair<std::string, std::optional<std::string>>>& records) {
+  LogConfig tiny = Compacted();
+  tiny.segment_bytes = 14;
+  auto log = *Log::Open(dir, tiny, flusher, std::move(clock));
+  for (const auto& record : records) Put(log.get(), 1000, {record});
+  log->SetConfig(Compacted());
+  return log;
+}
+
+// Retention takes the first segment of a group while the group is being cleaned: the group's
+// swap is abandoned, and its other segments, not cleaned against this round's map, must stay
+// dirty. (They were counted clean: y's old value outlived the tombstone and came back.)
+TEST(LogCleanerTest, AGroupAbandonedToRetentionStaysDirty) {
+  TempDir dir;
+  Flusher flusher;
+  std::atomic<int64_t> now{1000};
+  auto log = OneBatchPerSegment(
+      dir.path(), &flusher, [&now] { return now.load(); },
+      {{"a", "1"}, {"y", "old"}, {"b", "1"}, {"y", std::nullopt}, {"c", "active"}});
+  ASSERT_EQ(log->segment_count(), 5u);
+  {
+    OnCleanedRename retention([&] { ASSERT_TRUE(log->DeleteBefore(1).ok()); });
+    ASSERT_TRUE(log->Compact().ok());
+  }
+  for (int i = 0; i < 3; ++i) {
+    now += kDeleteRetentionMs + 1;
+    ASSERT_TRUE(log->Compact().ok());
+  }
+  for (const auto& r : Records(log.get())) {
+    EXPECT_FALSE(r.key == "y" && r.value == "old") << "a deleted value came back at " << r.offset;
+  }
+}
+
+// A tombstone deadline that passed on a log whose closed segments are all gone (retention) must
+// not make the cleaner pick that log again and again.
+TEST(LogCleanerTest, APassedTombstoneDeadlineWithNothingClosedLeftIsCleared) {
+  TempDir dir;
+  LogManagerOptions options;
+  options.data_dir = dir.path();
+  options.defaults = Compacted();
+  options.maintenance_interval_ms = 0;
+  std::atomic<int64_t> now{1000};
+  options.clock = [&now] { return now.load(); };
+  auto manager = *LogManager::Open(options);
+  auto log = *manager->GetOrCreate({"t", 0});
+  Put(log.get(), 1000, {{"k", std::nullopt}});
+  Roll(log.get(), 1000, "a");
+  ASSERT_TRUE(log->Compact().ok());
+  ASSERT_GE(log->cleaning_state().tombstone_deadline_ms, 0);
+  ASSERT_TRUE(log->DeleteBefore(log->active_segment_base_offset()).ok());
+  now += kDeleteRetentionMs + 1;
+  int rounds = 0;
+  for (int i = 0; i < 5; ++i) {
+    auto cleaned = manager->cleaner().CleanFilthiest();
+    ASSERT_TRUE(cleaned.ok()) << cleaned.status();
+    rounds += *cleaned;
+  }
+  EXPECT_LE(rounds, 1);
+  EXPECT_EQ(log->cleaning_state().tombstone_deadline_ms, -1);
+}
+
+// delete.retention.ms at its largest ("forever") keeps tombstones; now + it must not overflow.
+TEST(LogCleanerTest, AnEndlessDeleteRetentionKeepsTombstones) {
+  TempDir dir;
+  Flusher flusher;
+  LogConfig config = Compacted();
+  config.delete_retention_ms = std::numeric_limits<int64_t>::max();
+  auto log = *Log::Open(dir.path(), config, &flusher);
+  Put(log.get(), 1000, {{"k", std::nullopt}});
+  Roll(log.get(), 1000, "a");
+  ASSERT_TRUE(log->Compact().ok());
+  ASSERT_TRUE(log->Compact().ok());
+  EXPECT_EQ(CountKey(log.get(), "k"), 1);
+}
+
+// The log start inside a batch (DeleteBefore): only its records from there on go into the map.
+TEST(LogCleanerTest, AStartInsideABatchIsNotABatchTooLargeForTheMap) {
+  TempDir dir;
+  Flusher flusher;
+  auto log = *Log::Open(dir.path(), Compacted(), &flusher);
+  std::vector<std::pair<std::string, std::optional<std::string>>> records;
+  for (int i = 0; i < 20; ++i) records.push_back({"k" + std::to_string(i), "v"});
+  Put(log.get(), 1000, records);
+  Roll(log.get(), 1000, "a");
+  ASSERT_TRUE(log->DeleteBefore(17).ok());
+  OffsetMap map(24 * 8);  // 6 keys: the 3 records from offset 17 fit, the batch's 20 would not
+  auto stats = log->Clean(&map);
+  EXPECT_TRUE(stats.ok()) << stats.status();
 }
 
 // A crash at each step of swapping a merged group in: the step fails (EIO, which also takes the
