@@ -7,6 +7,9 @@ set -euo pipefail
 PACKAGES=(
   # toolchain
   build-essential cmake ninja-build ccache pkg-config clang-format
+  # clang's -Wthread-safety pass over the sources (scripts/check-thread-safety.sh), python3 to read
+  # the build's compile commands for it
+  clang python3
   # networking, RPC, logging, base libraries
   libasio-dev libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   libspdlog-dev libabsl-dev libre2-dev

@@ -281,9 +281,10 @@ class Log {
   // Set under mu_ and flush_mu_ (so appends, rolls and syncs see it), read without them too.
   std::atomic<bool> deleted_{false};
 
-  Mutex flush_mu_;  // one Flush at a time (they write the same index files)
-  // One cleaning round at a time; appends continue meanwhile. Taken before flush_mu_ and mu_.
-  Mutex compaction_mu_;
+  // Lock order: compaction_mu_, flush_mu_, mu_ (TruncateTo and a compaction's swap take all three).
+  Mutex flush_mu_ ABSL_ACQUIRED_BEFORE(mu_);  // one Flush at a time (they write the index files)
+  // One cleaning round at a time; appends continue meanwhile.
+  Mutex compaction_mu_ ABSL_ACQUIRED_BEFORE(flush_mu_);
 };
 
 }  // namespace runnel::storage

@@ -63,10 +63,9 @@ void Log::LoadCleanerCheckpoint() {
 }
 
 absl::Status Log::PersistCleanerCheckpoint(bool durable) {
-  return Io(
-      WriteFileAtomically(absl::StrCat(dir_, "/", kCleanerCheckpointFile),
-                          absl::StrCat("0\n", first_dirty_, "\n", tombstone_deadline_ms_, "\n"),
-                          durable));
+  return Io(WriteFileAtomically(
+      absl::StrCat(dir_, "/", kCleanerCheckpointFile),
+      absl::StrCat("0\n", first_dirty_, "\n", tombstone_deadline_ms_, "\n"), durable));
 }
 
 absl::Status Log::LoadTopicId() {
@@ -122,11 +121,13 @@ absl::Status Log::LoadLeaderEpochs(int64_t first_recovered) {
     changed |= epochs_.TruncateFromEnd(scan_from);
     int64_t ignored = 0;
     absl::Status first_ignored;
+    // The lambda runs here, under mu_, but clang's lock analysis does not follow it inside.
+    LeaderEpochCache* epochs = &epochs_;
     for (const auto& segment : segments_) {
       if (segment->next_offset() <= scan_from) continue;
       RETURN_IF_ERROR(segment->ForEachBatchHeader([&](const BatchScanner::Header& h) {
         if (h.base_offset < scan_from) return absl::OkStatus();
-        absl::StatusOr<bool> added = epochs_.Assign(h.partition_leader_epoch, h.base_offset);
+        absl::StatusOr<bool> added = epochs->Assign(h.partition_leader_epoch, h.base_offset);
         if (!added.ok() && ignored++ == 0) first_ignored = added.status();
         changed |= added.value_or(false);
         return absl::OkStatus();
