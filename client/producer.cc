@@ -52,12 +52,6 @@ bool Retriable(v1::ErrorCode code) {
   }
 }
 
-// Kafka's sequence arithmetic: sequences wrap from INT32_MAX to 0.
-int32_t AddSequence(int32_t sequence, int32_t n) {
-  const int64_t next = static_cast<int64_t>(sequence) + n;
-  return static_cast<int32_t>(next > INT32_MAX ? next - INT32_MAX - 1 : next);
-}
-
 // The bytes a record adds to a batch, roughly; what buffer.memory accounts before the exact size
 // is known.
 int64_t RecordFootprint(const ProducerRecord& r) {
@@ -559,7 +553,7 @@ int64_t Producer::Impl::DrainLocked(int64_t now, std::vector<BatchPtr>* out) {
       front.closed = true;
       if (options_.idempotent() && front.base_sequence < 0) {
         front.base_sequence = p.next_sequence;
-        p.next_sequence = AddSequence(p.next_sequence, front.builder.record_count());
+        p.next_sequence = record::IncrementSequence(p.next_sequence, front.builder.record_count());
         front.builder.SetProducer(producer_id_, producer_epoch_, front.base_sequence);
       }
       if (front.drain_order < 0) front.drain_order = p.next_drain_order++;
@@ -713,8 +707,8 @@ absl::Status Producer::Impl::ResetProducerId() {
     for (BatchPtr& batch : p.queue) {
       if (batch->base_sequence < 0) continue;
       batch->base_sequence = p.next_sequence;
-      p.next_sequence =
-          AddSequence(p.next_sequence, static_cast<int32_t>(batch->completions.size()));
+      p.next_sequence = record::IncrementSequence(p.next_sequence,
+                                                  static_cast<int32_t>(batch->completions.size()));
       record::RewriteProducerFields(&batch->encoded, producer_id_, producer_epoch_,
                                     batch->base_sequence);
     }
@@ -841,8 +835,8 @@ void Producer::Impl::HandleResponse(const v1::ProduceResponse& response) {
       const v1::ErrorCode code = result.error().code();
       if (code == v1::NONE || code == v1::DUPLICATE_SEQUENCE_NUMBER) {
         if (batch->base_sequence >= 0 && batch->base_sequence == p.next_ack_sequence) {
-          p.next_ack_sequence =
-              AddSequence(batch->base_sequence, static_cast<int32_t>(batch->completions.size()));
+          p.next_ack_sequence = record::IncrementSequence(
+              batch->base_sequence, static_cast<int32_t>(batch->completions.size()));
         }
         finished.push_back(
             {std::move(batch), absl::OkStatus(), result.base_offset(), result.log_append_time()});

@@ -306,8 +306,8 @@ void GroupCoordinator::Join(Group& group, const v1::ConsumerGroupHeartbeatReques
     }
     static_it->second = successor.id;
     member = &group.members.emplace(successor.id, std::move(successor)).first->second;
-    spdlog::debug("group {}: static member {} rejoined as {}", group.id, request.instance_id(),
-                  member->id);
+    logging::Get("broker")->debug("group {}: static member {} rejoined as {}", group.id,
+                                  request.instance_id(), member->id);
   } else {
     std::string id = request.member_id();
     if (!id.empty() && group.members.contains(id)) {
@@ -428,8 +428,9 @@ void GroupCoordinator::RefreshTarget(Group& group) {
   spec.partition_counts = std::move(counts);
   group.target = MakeAssignor(assignor)->Assign(spec);
   group.assignment_epoch = group.epoch;
-  spdlog::debug("group {}: target assignment for epoch {} ({} members, assignor {})", group.id,
-                group.epoch, group.members.size(), assignor);
+  logging::Get("broker")->debug(
+      "group {}: target assignment for epoch {} ({} members, assignor {})", group.id, group.epoch,
+      group.members.size(), assignor);
 }
 
 void GroupCoordinator::Reconcile(Group& group, Member& member, const TopicPartitions& owned) {
@@ -571,12 +572,13 @@ void GroupCoordinator::Expire(Clock::time_point now) {
   for (const auto& [group_id, group] : groups_) {
     for (const auto& [id, member] : group.members) {
       if (now >= member.session_deadline) {
-        spdlog::info("group {}: member {} expired (no heartbeat for {} ms)", group_id, id,
-                     options_.session_timeout_ms);
+        logging::Get("broker")->info("group {}: member {} expired (no heartbeat for {} ms)",
+                                     group_id, id, options_.session_timeout_ms);
         expired.emplace_back(group_id, id);
       } else if (!member.revoking.empty() && now >= member.revoke_deadline) {
-        spdlog::info("group {}: member {} fenced (did not give up revoked partitions within {} ms)",
-                     group_id, id, member.rebalance_timeout_ms);
+        logging::Get("broker")->info(
+            "group {}: member {} fenced (did not give up revoked partitions within {} ms)",
+            group_id, id, member.rebalance_timeout_ms);
         expired.emplace_back(group_id, id);
       }
     }
@@ -590,7 +592,9 @@ void GroupCoordinator::Expire(Clock::time_point now) {
   }
   for (const std::string& group_id : changed) {
     std::function<void(absl::Status)> done = [group_id](absl::Status s) {
-      if (!s.ok()) spdlog::error("group {}: writing expired members: {}", group_id, s.ToString());
+      if (!s.ok())
+        logging::Get("broker")->error("group {}: writing expired members: {}", group_id,
+                                      s.ToString());
     };
     if (absl::Status s = Persist(group_id, &done); !s.ok()) done(s);
   }

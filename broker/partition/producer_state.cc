@@ -33,11 +33,6 @@ std::optional<ProducerError> GetProducerError(const absl::Status& status) {
   return std::nullopt;
 }
 
-int32_t IncrementSequence(int32_t sequence, int32_t increment) {
-  constexpr int64_t kWrap = int64_t{std::numeric_limits<int32_t>::max()} + 1;
-  return static_cast<int32_t>((int64_t{sequence} + increment) % kWrap);
-}
-
 absl::StatusOr<BatchSequence> BatchSequence::FromBatch(const record::RecordBatchView& batch) {
   BatchSequence s;
   s.producer_id = batch.producer_id();
@@ -51,7 +46,7 @@ absl::StatusOr<BatchSequence> BatchSequence::FromBatch(const record::RecordBatch
             s.base_sequence, " (an idempotent batch needs both >= 0)")),
         ProducerError::kInvalidSequence);
   }
-  s.last_sequence = IncrementSequence(s.base_sequence, batch.last_offset_delta());
+  s.last_sequence = record::IncrementSequence(s.base_sequence, batch.last_offset_delta());
   return s;
 }
 
@@ -80,7 +75,7 @@ absl::StatusOr<std::optional<ProducerBatch>> ProducerStateTable::Check(
       return retained;
     }
   }
-  const int32_t expected = IncrementSequence(entry.batches.back().last_sequence, 1);
+  const int32_t expected = record::IncrementSequence(entry.batches.back().last_sequence, 1);
   if (batch.base_sequence == expected) return std::nullopt;
   return WithProducerError(
       absl::FailedPreconditionError(absl::StrCat(Describe(batch.producer_id, batch),

@@ -43,9 +43,6 @@ struct BatchSequence {
   friend bool operator==(const BatchSequence&, const BatchSequence&) = default;
 };
 
-// Kafka's sequence arithmetic: sequences are non-negative int32s and wrap from INT32_MAX to 0.
-int32_t IncrementSequence(int32_t sequence, int32_t increment);
-
 // A batch appended for a producer: its sequences and the offsets the log gave it.
 struct ProducerBatch {
   int32_t base_sequence = 0;

@@ -53,6 +53,13 @@ inline constexpr int16_t kNoProducerEpoch = -1;
 inline constexpr int32_t kNoSequence = -1;
 inline constexpr int32_t kNoPartitionLeaderEpoch = -1;
 
+// Kafka's producer sequence arithmetic, for the client and the broker alike: sequences are
+// non-negative int32s and wrap from INT32_MAX to 0.
+inline int32_t IncrementSequence(int32_t sequence, int32_t increment) {
+  constexpr int64_t kWrap = int64_t{2147483647} + 1;
+  return static_cast<int32_t>((int64_t{sequence} + increment) % kWrap);
+}
+
 class RecordBatchView {
  public:
   // Parses the batch at the start of `bytes`: needs the 61-byte header, magic 2, and the whole

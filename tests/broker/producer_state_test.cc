@@ -81,9 +81,9 @@ TEST(ProducerStateTest, GapsAndPartialOverlapsAreOutOfOrderNamingTheSequences) {
 }
 
 TEST(ProducerStateTest, SequencesWrapFromInt32MaxToZero) {
-  EXPECT_EQ(IncrementSequence(kMaxSequence, 1), 0);
-  EXPECT_EQ(IncrementSequence(kMaxSequence - 1, 3), 1);
-  EXPECT_EQ(IncrementSequence(5, 0), 5);
+  EXPECT_EQ(record::IncrementSequence(kMaxSequence, 1), 0);
+  EXPECT_EQ(record::IncrementSequence(kMaxSequence - 1, 3), 1);
+  EXPECT_EQ(record::IncrementSequence(5, 0), 5);
   // A batch of 3 records starting at INT32_MAX - 1 ends at sequence 0 (as Kafka counts).
   const std::string bytes = BuildBatch(9, 0, kMaxSequence - 1, 3);
   auto sequence = BatchSequence::FromBatch(*record::RecordBatchView::Parse(bytes));
