@@ -65,9 +65,14 @@ absl::StatusOr<bool> LogCleaner::CleanFilthiest() {
                               std::chrono::steady_clock::now() - started)
                               .count();
   if (!stats.ok()) {
+    if (!absl::IsCancelled(stats.status())) {
+      failed_until_[filthiest->dir()] = now + kFailureBackoffRounds * options_.backoff_ms;
+    }
     return absl::Status(stats.status().code(), absl::StrCat("cleaning ", filthiest->dir(), ": ",
                                                             stats.status().message()));
   }
+  failed_until_.erase(filthiest->dir());
+  if (!stats->ran) return false;
   {
     MutexLock lock(&mu_);
     ++stats_.rounds;
