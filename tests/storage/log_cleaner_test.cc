@@ -46,6 +46,13 @@ void Put(Log* log, int64_t timestamp,
   ASSERT_TRUE(appended.ok()) << appended.status();
 }
 
+// Records k0 .. k<n-1>, each with value "v": one batch of `n` distinct keys.
+std::vector<std::pair<std::string, std::optional<std::string>>> DistinctKeys(int n) {
+  std::vector<std::pair<std::string, std::optional<std::string>>> records;
+  for (int i = 0; i < n; ++i) records.push_back({"k" + std::to_string(i), "v"});
+  return records;
+}
+
 // key -> value of every record the log holds, in offset order (later records win).
 std::vector<StoredRecord> Records(Log* log) {
   auto bytes = log->Read(log->start_offset(), size_t{1} << 30);
@@ -171,9 +178,7 @@ TEST(LogCleanerTest, ABatchLargerThanTheMapIsAnErrorNamingTheSetting) {
   TempDir dir;
   Flusher flusher;
   auto log = *Log::Open(dir.path(), Compacted(), &flusher);
-  std::vector<std::pair<std::string, std::optional<std::string>>> records;
-  for (int i = 0; i < 20; ++i) records.push_back({"k" + std::to_string(i), "v"});
-  Put(log.get(), 1000, records);
+  Put(log.get(), 1000, DistinctKeys(20));
   Roll(log.get(), 1000, "a");
   OffsetMap map(24 * 8);  // 6 keys
   auto stats = log->Clean(&map);
@@ -235,9 +240,7 @@ TEST(LogCleanerTest, ALogWhoseRoundFailedIsPassedOverForAWhile) {
   options.clock = [&now] { return now.load(); };
   auto manager = *LogManager::Open(options);
   auto bad = *manager->GetOrCreate({"bad", 0});
-  std::vector<std::pair<std::string, std::optional<std::string>>> records;
-  for (int i = 0; i < 20; ++i) records.push_back({"k" + std::to_string(i), "v"});
-  Put(bad.get(), 1000, records);
+  Put(bad.get(), 1000, DistinctKeys(20));
   Roll(bad.get(), 1000, "a");
   EXPECT_EQ(manager->cleaner().CleanFilthiest().status().code(),
             absl::StatusCode::kResourceExhausted);
@@ -366,9 +369,7 @@ TEST(LogCleanerTest, AStartInsideABatchIsNotABatchTooLargeForTheMap) {
   TempDir dir;
   Flusher flusher;
   auto log = *Log::Open(dir.path(), Compacted(), &flusher);
-  std::vector<std::pair<std::string, std::optional<std::string>>> records;
-  for (int i = 0; i < 20; ++i) records.push_back({"k" + std::to_string(i), "v"});
-  Put(log.get(), 1000, records);
+  Put(log.get(), 1000, DistinctKeys(20));
   Roll(log.get(), 1000, "a");
   ASSERT_TRUE(log->DeleteBefore(17).ok());
   OffsetMap map(24 * 8);  // 6 keys: the 3 records from offset 17 fit, the batch's 20 would not
