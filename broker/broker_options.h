@@ -1,5 +1,6 @@
-// runneld's settings: command-line flags (DESIGN.md section 6) and the same names, with '_'
-// instead of '-', in a TOML file given by --config. Flags win over the file; defaults are here.
+// runneld's settings: command-line flags (docs/ARCHITECTURE.md section 6) and the same names,
+// with '_' instead of '-', in a TOML file given by --config. Flags win over the file; defaults are
+// here.
 #pragma once
 
 #include <map>

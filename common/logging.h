@@ -1,5 +1,5 @@
-// Logging setup: one named spdlog logger per module ("storage", "broker", "raft", "group", ...),
-// all writing to one shared stderr sink, with the level set from configuration.
+// Logging setup: one named spdlog logger per module ("storage", "broker", "client", "streams",
+// "check"), all writing to one shared stderr sink, with the level set from configuration.
 //
 // Thread-safety: every function here may be called from any thread. Loggers are created on first
 // use and live until process exit; the returned pointer may be cached by the caller.

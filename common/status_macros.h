@@ -1,11 +1,9 @@
-// Status propagation macros used across every module boundary (STYLE.md rule 5), and
-// WithContext for an error passed up with where it happened.
+// Status propagation macros used across every module boundary (docs/ARCHITECTURE.md section 9),
+// and WithContext for an error passed up with where it happened.
 //
-//   RETURN_IF_ERROR(expr);            // expr yields absl::Status; returns it from the caller if
-//   !ok ASSIGN_OR_RETURN(lhs, expr);      // expr yields absl::StatusOr<T>; on error returns the
-//   status,
-//                                     // otherwise moves the value into lhs (a declaration or
-//                                     lvalue)
+//   RETURN_IF_ERROR(expr);        expr yields absl::Status; returns it from the caller if not ok
+//   ASSIGN_OR_RETURN(lhs, expr);  expr yields absl::StatusOr<T>; returns its status on error,
+//                                 otherwise moves the value into lhs (a declaration or lvalue)
 #pragma once
 
 #include "absl/status/status.h"

@@ -1,6 +1,6 @@
-// The CLI's admin commands (DESIGN.md section 6): `topic create|list|describe|delete|alter-config`
-// and `cluster info`, over client::Admin. Data goes to `out`; errors come back as Status for main
-// to print as "error: <what> (<why>)".
+// The CLI's admin commands (docs/ARCHITECTURE.md section 6):
+// `topic create|list|describe|delete|alter-config` and `cluster info`, over client::Admin. Data
+// goes to `out`; errors come back as Status for main to print as "error: <what> (<why>)".
 #pragma once
 
 #include <map>

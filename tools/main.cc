@@ -1,5 +1,5 @@
-// `runnel`: the command-line tool (DESIGN.md section 6). Data goes to stdout; errors go to
-// stderr as "error: <what> (<why>)" with exit status 1.
+// `runnel`: the command-line tool (docs/ARCHITECTURE.md section 6). Data goes to stdout; errors go
+// to stderr as "error: <what> (<why>)" with exit status 1.
 #include <cstdlib>
 #include <iostream>
 

@@ -1,5 +1,6 @@
-// `runnel perf produce|consume` (DESIGN.md section 6): throughput and latency runs against a live
-// broker. Progress goes to `progress` (stderr) once a second; the result is one JSON line on `out`:
+// `runnel perf produce|consume` (docs/ARCHITECTURE.md section 6): throughput and latency runs
+// against a live broker. Progress goes to `progress` (stderr) once a second; the result is one
+// JSON line on `out`:
 // {"records":N,"bytes":N,"seconds":S,"records_per_s":R,"mb_per_s":M,"p50_ms":..,"p99_ms":..,
 //  "p999_ms":..}. MB are 2^20 bytes, as in Kafka's perf tools. Latencies: produce, from Send to
 // the acknowledgement (acks=0: to the write); consume, end to end, from the record's timestamp

@@ -1,5 +1,5 @@
-// The CLI's record commands (DESIGN.md section 6): `produce` (one record per stdin line) and
-// `consume` (records printed through a --format template), over client::Producer and
+// The CLI's record commands (docs/ARCHITECTURE.md section 6): `produce` (one record per stdin
+// line) and `consume` (records printed through a --format template), over client::Producer and
 // client::Consumer. Errors come back as Status for main to print as "error: <what> (<why>)".
 #pragma once
 
