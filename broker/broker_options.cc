@@ -128,7 +128,8 @@ absl::Status ApplyToml(const std::string& path, BrokerOptions* o) {
       } else {
         return bad("a number or a string");
       }
-    } else if (name == "auto_create_topics_enable") {
+    } else if (name == "auto_create_topics" || name == "auto_create_topics_enable") {
+      // The flag's own name, and Kafka's auto.create.topics.enable.
       const auto v = node.value<bool>();
       if (!v) return bad("true or false");
       o->auto_create_topics = *v;
