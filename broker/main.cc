@@ -1,6 +1,7 @@
-// runneld: the Runnel broker (DESIGN.md section 6). Prints "runneld ready grpc=HOST:PORT" on
-// stderr once it accepts requests; SIGTERM/SIGINT shut it down cleanly (logs closed with
-// clean-shutdown markers). Errors: "error: <what> (<why>)" on stderr, exit status 1.
+// runneld: the Runnel broker (docs/ARCHITECTURE.md section 6). Prints
+// "runneld ready grpc=HOST:PORT" on stderr once it accepts requests; SIGTERM/SIGINT shut it down
+// cleanly (logs closed with clean-shutdown markers). Errors: "error: <what> (<why>)" on stderr,
+// exit status 1.
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <httplib.h>
@@ -222,6 +223,7 @@ int Run(int argc, char** argv) {
   if (absl::Status s = coordinator.Load(); !s.ok()) {
     return Fail("cannot load consumer groups and committed offsets", s);
   }
+  coordinator.Start();
   GroupsService groups_service(&coordinator, &offsets);
   (*logs)->StartMaintenance();
   // Producer state loads in the background: serving need not wait for it.

@@ -15,9 +15,8 @@
 namespace runnel::storage {
 namespace {
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
+int64_t SteadyMs(const Clock& clock) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(clock.SteadyNow().time_since_epoch())
       .count();
 }
 
@@ -33,14 +32,15 @@ absl::StatusOr<DiskUsage> StatDisk(const std::string& dir) {
 }
 
 DiskSpace::DiskSpace(std::string data_dir, uint64_t min_free_bytes, uint64_t reserve_bytes,
-                     int64_t refresh_ms)
+                     const Clock* clock, int64_t refresh_ms)
     : data_dir_(std::move(data_dir)),
       min_free_bytes_(min_free_bytes),
       reserve_bytes_(reserve_bytes),
+      clock_(clock),
       refresh_ms_(refresh_ms) {}
 
 DiskUsage DiskSpace::usage() {
-  const int64_t now = NowMs();
+  const int64_t now = SteadyMs(*clock_);
   const int64_t checked = checked_at_ms_.load(std::memory_order_acquire);
   if (checked < 0 || now - checked >= refresh_ms_) {
     absl::StatusOr<DiskUsage> usage = StatDisk(data_dir_);

@@ -19,6 +19,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/clock.h"
 #include "common/mutex.h"
 
 namespace runnel::storage {
@@ -35,8 +36,9 @@ class DiskSpace {
  public:
   static constexpr char kReserveFile[] = "reserved-space";
 
+  // `clock` (borrowed) paces the statvfs calls: at most one per `refresh_ms`.
   DiskSpace(std::string data_dir, uint64_t min_free_bytes, uint64_t reserve_bytes,
-            int64_t refresh_ms = 100);
+            const Clock* clock = &Clock::Real(), int64_t refresh_ms = 100);
 
   // Makes the reserve file if it is missing and the disk has room for it and the threshold
   // (logged, not an error, when it has not).
@@ -60,6 +62,7 @@ class DiskSpace {
   const std::string data_dir_;
   const uint64_t min_free_bytes_;
   const uint64_t reserve_bytes_;
+  const Clock* const clock_;
   const int64_t refresh_ms_;
   std::atomic<int64_t> checked_at_ms_{-1};
   std::atomic<uint64_t> free_bytes_{0};

@@ -155,12 +155,8 @@ std::optional<AppendError> AppendErrorOf(const absl::Status& status) {
   return std::nullopt;
 }
 
-Clock SystemClock() {
-  return [] { return absl::ToUnixMillis(absl::Now()); };
-}
-
-Log::Log(std::string dir, const LogConfig& config, Flusher* flusher, Clock clock)
-    : dir_(std::move(dir)), flusher_(flusher), clock_(std::move(clock)), config_(config) {}
+Log::Log(std::string dir, const LogConfig& config, Flusher* flusher, const Clock* clock)
+    : dir_(std::move(dir)), flusher_(flusher), clock_(clock), config_(config) {}
 
 Log::~Log() { flusher_->Drain(this); }
 
@@ -193,7 +189,7 @@ void Log::MarkDeleted() {
 }
 
 absl::StatusOr<std::unique_ptr<Log>> Log::Open(const std::string& dir, const LogConfig& config,
-                                               Flusher* flusher, Clock clock,
+                                               Flusher* flusher, const Clock* clock,
                                                LogOpenReport* report) {
   RETURN_IF_ERROR(config.Validate());
   const bool created = ::mkdir(dir.c_str(), 0755) == 0;
@@ -202,7 +198,7 @@ absl::StatusOr<std::unique_ptr<Log>> Log::Open(const std::string& dir, const Log
   }
   // The new directory's entry in the data dir must be durable before anything in it can be.
   if (created) RETURN_IF_ERROR(SyncDirectory(ParentDirectory(dir)));
-  std::unique_ptr<Log> log(new Log(dir, config, flusher, std::move(clock)));
+  std::unique_ptr<Log> log(new Log(dir, config, flusher, clock));
   LogOpenReport local_report;
   RETURN_IF_ERROR(log->LoadSegments(report != nullptr ? report : &local_report));
   return log;
@@ -267,7 +263,7 @@ absl::Status Log::LoadSegments(LogOpenReport* report) {
     // it counts as below the high watermark, which consumers may read.
     if (recover) RETURN_IF_ERROR(segment->Sync());
     if (recover && first_recovered < 0) first_recovered = base;
-    segment->set_created_ms(clock_());
+    segment->set_created_ms(clock_->NowMs());
     // A segment wholly below the start offset survived a crash during retention: finish the job.
     // (An empty segment starting at the start offset, as compaction can leave, stays.)
     if (!is_last && segment->base_offset() < start_offset &&
@@ -294,7 +290,7 @@ absl::Status Log::LoadSegments(LogOpenReport* report) {
   if (segments_.empty()) {
     ASSIGN_OR_RETURN(std::unique_ptr<Segment> segment,
                      Segment::Create(dir_, start_offset, interval));
-    segment->set_created_ms(clock_());
+    segment->set_created_ms(clock_->NowMs());
     segments_.push_back(std::move(segment));
   }
   RETURN_IF_ERROR(active().EnsureWritable());  // recovery may have made a closed segment last
@@ -309,7 +305,7 @@ absl::Status Log::LoadSegments(LogOpenReport* report) {
     RETURN_IF_ERROR(PersistStartOffset(start_offset_));
   }
   flushed_offset_ = active().next_offset();  // what survived recovery is synced above
-  last_flush_ms_ = clock_();
+  last_flush_ms_ = clock_->NowMs();
   RETURN_IF_ERROR(LoadLeaderEpochs(first_recovered));
   LoadCleanerCheckpoint();
   // From here on the log is live: a crash must lead to a recovery scan.
@@ -339,7 +335,7 @@ absl::StatusOr<AppendResult> Log::Append(std::string batch, DurableCallback on_d
     const int64_t base = active().next_offset();
     std::optional<int64_t> append_time;
     if (config_.message_timestamp_type == record::TimestampType::kLogAppendTime) {
-      append_time = clock_();
+      append_time = clock_->NowMs();
       result.log_append_time = *append_time;
     }
     StampBatch(&batch, base, leader_epoch_, append_time);
@@ -351,7 +347,7 @@ absl::StatusOr<AppendResult> Log::Append(std::string batch, DurableCallback on_d
       std::abort();
     }
     const RecordBatchView& view = *stamped;
-    const int64_t now = clock_();
+    const int64_t now = clock_->NowMs();
     if (!append_time.has_value()) RETURN_IF_ERROR(CheckTimestamps(view, config_, now));
     Segment& seg = active();
     const bool full = seg.size() + batch.size() > static_cast<uint64_t>(config_.segment_bytes);
@@ -394,7 +390,7 @@ absl::Status Log::RollLocked(int64_t next_offset) {
   ASSIGN_OR_RETURN(
       std::unique_ptr<Segment> segment,
       Segment::Create(dir_, next_offset, static_cast<uint32_t>(config_.index_interval_bytes)));
-  segment->set_created_ms(clock_());
+  segment->set_created_ms(clock_->NowMs());
   RETURN_IF_ERROR(SyncDirectory(dir_));
   logging::Get("storage")->debug("log {}: rolled to segment {}", dir_, next_offset);
   segments_.push_back(std::move(segment));
@@ -564,7 +560,7 @@ absl::Status Log::Flush(int64_t up_to) {
       flushed_offset_ = end;
       listener = high_watermark_listener_;
     }
-    if (end == active->next_offset()) last_flush_ms_ = clock_();
+    if (end == active->next_offset()) last_flush_ms_ = clock_->NowMs();
   }
   if (listener) listener();
   return absl::OkStatus();
@@ -574,7 +570,7 @@ absl::Status Log::MaybeFlushByTime() {
   {
     ReaderMutexLock lock(&mu_);
     if (flushed_offset_ >= segments_.back()->next_offset() ||
-        clock_() - last_flush_ms_ < config_.flush_ms) {
+        clock_->NowMs() - last_flush_ms_ < config_.flush_ms) {
       return absl::OkStatus();
     }
   }
@@ -698,7 +694,7 @@ absl::Status Log::DeleteOldestSegments(const std::function<bool(const Segment&)>
 absl::Status Log::ApplyRetention() {
   const LogConfig config = this->config();
   if (!config.cleanup_delete) return absl::OkStatus();
-  const int64_t now = clock_();
+  const int64_t now = clock_->NowMs();
   if (config.retention_ms >= 0) {
     const auto expired = [&](const Segment& s) {
       // An empty segment (compaction can leave one) holds nothing to keep.

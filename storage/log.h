@@ -20,6 +20,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "common/clock.h"
 #include "common/mutex.h"
 #include "storage/flusher.h"
 #include "storage/leader_epoch_cache.h"
@@ -28,10 +29,6 @@
 #include "storage/segment.h"
 
 namespace runnel::storage {
-
-// Milliseconds since the epoch; injectable so tests can drive time-based rolls and retention.
-using Clock = std::function<int64_t()>;
-Clock SystemClock();
 
 struct AppendResult {
   int64_t base_offset = 0;
@@ -97,7 +94,8 @@ class Log {
   // scanned batch by batch and a torn or corrupt tail cut off. `flusher` is borrowed and must
   // outlive the log.
   static absl::StatusOr<std::unique_ptr<Log>> Open(const std::string& dir, const LogConfig& config,
-                                                   Flusher* flusher, Clock clock = SystemClock(),
+                                                   Flusher* flusher,
+                                                   const Clock* clock = &Clock::Real(),
                                                    LogOpenReport* report = nullptr);
   // Waits for queued durability requests; does not write the clean-shutdown marker (Close does).
   ~Log();
@@ -223,7 +221,7 @@ class Log {
   static constexpr size_t kDefaultDedupeBufferBytes = size_t{128} << 20;  // Kafka's default
 
  private:
-  Log(std::string dir, const LogConfig& config, Flusher* flusher, Clock clock);
+  Log(std::string dir, const LogConfig& config, Flusher* flusher, const Clock* clock);
 
   absl::Status LoadSegments(LogOpenReport* report);
   // Reads partition.metadata into topic_id_ (log_metadata.cc).
@@ -255,7 +253,7 @@ class Log {
 
   const std::string dir_;
   Flusher* const flusher_;
-  const Clock clock_;
+  const Clock* const clock_;  // borrowed; wall time for rolls, retention and append times
 
   mutable Mutex mu_;
   LogConfig config_ ABSL_GUARDED_BY(mu_);

@@ -8,11 +8,8 @@
 
 namespace runnel::storage {
 
-LogCleaner::LogCleaner(LogCleanerOptions options, LogSource logs, Clock clock)
-    : options_(options),
-      logs_(std::move(logs)),
-      clock_(std::move(clock)),
-      map_(options.dedupe_buffer_bytes) {}
+LogCleaner::LogCleaner(LogCleanerOptions options, LogSource logs, const Clock* clock)
+    : options_(options), logs_(std::move(logs)), clock_(clock), map_(options.dedupe_buffer_bytes) {}
 
 LogCleaner::~LogCleaner() { Stop(); }
 
@@ -35,7 +32,7 @@ void LogCleaner::Stop() {
 
 absl::StatusOr<bool> LogCleaner::CleanFilthiest() {
   MutexLock round_lock(&round_mu_);
-  const int64_t now = clock_();
+  const int64_t now = clock_->NowMs();
   std::shared_ptr<Log> filthiest;
   double worst = -1;
   for (std::shared_ptr<Log>& log : logs_()) {

@@ -43,7 +43,8 @@ struct LogCleanerStats {
 class LogCleaner {
  public:
   using LogSource = std::function<std::vector<std::shared_ptr<Log>>()>;
-  LogCleaner(LogCleanerOptions options, LogSource logs, Clock clock);
+  // `clock` is borrowed and must outlive the cleaner.
+  LogCleaner(LogCleanerOptions options, LogSource logs, const Clock* clock);
   ~LogCleaner();  // Stop()
 
   void Start();  // idempotent; does nothing after Stop
@@ -63,7 +64,7 @@ class LogCleaner {
 
   const LogCleanerOptions options_;
   const LogSource logs_;
-  const Clock clock_;
+  const Clock* const clock_;
   std::atomic<bool> stopping_{false};
   Mutex round_mu_;  // one round at a time
   OffsetMap map_ ABSL_GUARDED_BY(round_mu_);

@@ -317,7 +317,7 @@ absl::StatusOr<CleanStats> Log::Clean(OffsetMap* map, const std::atomic<bool>* s
   // segment.bytes whose offsets stay within the index's 32-bit relative offsets.
   CleanRound round{map,
                    mapped_end,
-                   clock_(),
+                   clock_->NowMs(),
                    config.delete_retention_ms,
                    static_cast<uint32_t>(config.index_interval_bytes),
                    stop};

@@ -61,7 +61,7 @@ struct LogManagerOptions {
   int64_t maintenance_interval_ms = 1000;  // <= 0: no background thread (tests drive it)
   // Compaction's own thread (started with maintenance, unless maintenance_interval_ms <= 0).
   LogCleanerOptions cleaner;
-  Clock clock = SystemClock();
+  const Clock* clock = &Clock::Real();  // borrowed; must outlive the manager
 
   absl::Status Validate() const;
 };
@@ -131,7 +131,8 @@ class LogManager {
   explicit LogManager(LogManagerOptions options)
       : options_(std::move(options)),
         flusher_(options_.flush_threads),
-        disk_space_(options_.data_dir, options_.min_free_bytes, options_.reserve_bytes),
+        disk_space_(options_.data_dir, options_.min_free_bytes, options_.reserve_bytes,
+                    options_.clock),
         cleaner_(
             options_.cleaner, [this] { return Logs(); }, options_.clock) {}
   std::vector<std::shared_ptr<Log>> Logs() const;

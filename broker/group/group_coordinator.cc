@@ -17,7 +17,6 @@ namespace {
 
 constexpr size_t kMaxFencedIds = 64;
 constexpr size_t kMaxMemberIdBytes = 255;
-constexpr int32_t kDefaultRebalanceTimeoutMs = 300000;  // Kafka's max.poll.interval.ms
 
 void SetGroupError(v1::Error* error, v1::ErrorCode code, std::string message) {
   error->set_code(code);
@@ -94,7 +93,6 @@ GroupCoordinator::GroupCoordinator(const TopicTable* topics, OffsetStore* store,
     : topics_(topics), store_(store), options_(options) {
   std::random_device random;
   member_prefix_ = absl::StrFormat("%08x%08x-", random(), random());
-  expiry_thread_ = std::thread([this] { ExpiryLoop(); });
 }
 
 GroupCoordinator::~GroupCoordinator() {
@@ -103,7 +101,13 @@ GroupCoordinator::~GroupCoordinator() {
     stopping_ = true;
   }
   stop_cv_.SignalAll();
-  expiry_thread_.join();
+  if (expiry_thread_.joinable()) expiry_thread_.join();
+}
+
+void GroupCoordinator::Start() {
+  MutexLock lock(&mu_);
+  if (stopping_ || expiry_thread_.joinable()) return;
+  expiry_thread_ = std::thread([this] { ExpiryLoop(); });
 }
 
 bool GroupCoordinator::CheckRequest(const v1::ConsumerGroupHeartbeatRequest& request,
@@ -244,7 +248,7 @@ void GroupCoordinator::HeartbeatLocked(const v1::ConsumerGroupHeartbeatRequest& 
     response->set_member_epoch(-1);
     return;
   }
-  const auto now = Clock::now();
+  const auto now = options_.clock->SteadyNow();
   if (request.member_epoch() == -2) {
     member.left_static = true;
     member.session_deadline = now + std::chrono::milliseconds(options_.session_timeout_ms);
@@ -283,7 +287,7 @@ void GroupCoordinator::Join(Group& group, const v1::ConsumerGroupHeartbeatReques
                             const std::string& client_host,
                             v1::ConsumerGroupHeartbeatResponse* response) {
   group.id = request.group_id();
-  const auto now = Clock::now();
+  const auto now = options_.clock->SteadyNow();
   Member* member = nullptr;
   auto static_it = request.instance_id().empty() ? group.static_members.end()
                                                  : group.static_members.find(request.instance_id());
@@ -446,7 +450,8 @@ void GroupCoordinator::Reconcile(Group& group, Member& member, const TopicPartit
   if (!revoke.empty()) {
     member.assigned = Minus(member.assigned, revoke);
     member.revoking = std::move(revoke);
-    member.revoke_deadline = Clock::now() + std::chrono::milliseconds(member.rebalance_timeout_ms);
+    member.revoke_deadline =
+        options_.clock->SteadyNow() + std::chrono::milliseconds(member.rebalance_timeout_ms);
     return;
   }
   if (member.epoch != group.assignment_epoch) {
@@ -566,8 +571,9 @@ std::vector<v1::GroupListing> GroupCoordinator::List() const {
   return out;
 }
 
-void GroupCoordinator::Expire(Clock::time_point now) {
+void GroupCoordinator::ExpireNow() {
   MutexLock lock(&mu_);
+  const Clock::SteadyPoint now = options_.clock->SteadyNow();
   std::vector<std::pair<std::string, std::string>> expired;  // group, member
   for (const auto& [group_id, group] : groups_) {
     for (const auto& [id, member] : group.members) {
@@ -740,7 +746,7 @@ absl::Status GroupCoordinator::Load() {
     }
   }));
   MutexLock lock(&mu_);
-  const auto now = Clock::now();
+  const auto now = options_.clock->SteadyNow();
   size_t members = 0;
   for (auto& [id, group_records] : records) {
     if (group_records.empty()) continue;
@@ -770,10 +776,10 @@ void GroupCoordinator::ExpiryLoop() {
     {
       MutexLock lock(&mu_);
       if (stopping_) return;
-      stop_cv_.WaitWithTimeout(&mu_, std::chrono::milliseconds(100));
+      stop_cv_.WaitWithTimeout(&mu_, std::chrono::milliseconds(kExpiryIntervalMs));
       if (stopping_) return;
     }
-    Expire(Clock::now());
+    ExpireNow();
   }
 }
 

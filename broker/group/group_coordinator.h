@@ -1,5 +1,5 @@
 // GroupCoordinator: membership of consumer groups in the style of Kafka's KIP-848 consumer
-// protocol (proto/runnel/v1/groups.proto, DESIGN.md section 4).
+// protocol (proto/runnel/v1/groups.proto, docs/ARCHITECTURE.md section 4).
 //
 // Each group has a group epoch, bumped whenever something that shapes the assignment changes (a
 // member joins, leaves or expires, a subscription changes, a subscribed topic appears or
@@ -27,8 +27,9 @@
 // that batch is durable. Load() rebuilds the groups from those records at start, so after a broker
 // restart members carry on with their ids, epochs and partitions; their sessions start anew.
 //
-// Thread-safety: all methods may be called from any thread; one mutex guards every group. A
-// background thread expires sessions and overdue revocations.
+// Thread-safety: all methods may be called from any thread; one mutex guards every group. Once
+// Start()ed, a background thread expires sessions and overdue revocations; without it (tests),
+// ExpireNow() does, at the time of the options' clock.
 #pragma once
 
 #include <chrono>
@@ -43,6 +44,7 @@
 #include "broker/cluster/topic_table.h"
 #include "broker/group/assignor.h"
 #include "broker/group/offset_store.h"
+#include "common/clock.h"
 #include "common/mutex.h"
 #include "runnel/v1/groups.pb.h"
 
@@ -55,15 +57,16 @@ namespace runnel::broker {
 struct GroupCoordinatorOptions {
   int32_t session_timeout_ms = 45000;    // group.consumer.session.timeout.ms
   int32_t heartbeat_interval_ms = 5000;  // group.consumer.heartbeat.interval.ms
+  // Session and rebalance deadlines are read from it (SteadyNow); borrowed, must outlive the
+  // coordinator.
+  const Clock* clock = &Clock::Real();
 };
 
 class GroupCoordinator {
  public:
-  using Clock = std::chrono::steady_clock;
-
   // Borrows `topics` and `store`, which must outlive the coordinator.
   GroupCoordinator(const TopicTable* topics, OffsetStore* store, GroupCoordinatorOptions options);
-  ~GroupCoordinator();  // stops the expiry thread
+  ~GroupCoordinator();  // stops the expiry thread if it runs
   GroupCoordinator(const GroupCoordinator&) = delete;
   GroupCoordinator& operator=(const GroupCoordinator&) = delete;
 
@@ -95,8 +98,15 @@ class GroupCoordinator {
   // Groups with members, sorted, with their state and member count.
   std::vector<v1::GroupListing> List() const;
 
-  // Runs expiry now (normally every 100 ms on the background thread); for tests.
-  void ExpireNow() { Expire(Clock::now()); }
+  // Starts the thread that runs ExpireNow() every kExpiryIntervalMs (of real time); after Load().
+  // Idempotent.
+  void Start();
+  static constexpr int64_t kExpiryIntervalMs = 100;
+  // A member's rebalance timeout when its heartbeat leaves it unset (Kafka's max.poll.interval.ms).
+  static constexpr int32_t kDefaultRebalanceTimeoutMs = 300000;
+
+  // Removes the members whose session or revocation deadline has passed by the clock's time.
+  void ExpireNow();
 
  private:
   struct Member {
@@ -113,8 +123,8 @@ class GroupCoordinator {
     int32_t rebalance_timeout_ms = 0;
     TopicPartitions assigned;  // what the member may own now
     TopicPartitions revoking;  // told to give up, not yet confirmed
-    Clock::time_point session_deadline;
-    Clock::time_point revoke_deadline;
+    Clock::SteadyPoint session_deadline;
+    Clock::SteadyPoint revoke_deadline;
     bool left_static = false;  // sent epoch -2; waits for its successor
   };
 
@@ -168,7 +178,6 @@ class GroupCoordinator {
   absl::Status Persist(const std::string& group_id, std::function<void(absl::Status)>* done)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string NewMemberId() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Expire(Clock::time_point now);
   void ExpiryLoop();
 
   const TopicTable* const topics_;

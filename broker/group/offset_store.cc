@@ -1,7 +1,6 @@
 #include "broker/group/offset_store.h"
 
 #include <algorithm>
-#include <chrono>
 
 #include "absl/strings/str_cat.h"
 #include "broker/group/group_records.h"
@@ -12,16 +11,6 @@
 #include "common/status_macros.h"
 
 namespace runnel::broker {
-namespace {
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
-
 absl::Status OffsetStore::Check(const OffsetCommit& c) {
   const std::string what = absl::StrCat("commit for ", c.topic, "-", c.partition, ": ");
   if (c.topic.empty()) return absl::InvalidArgumentError("commit: empty topic name");
@@ -142,7 +131,7 @@ absl::Status OffsetStore::Commit(const std::string& group, const std::vector<Off
   if (group.empty()) return absl::InvalidArgumentError("commit: empty group id");
   if (offsets.empty()) return absl::InvalidArgumentError("commit: no offsets");
   for (const OffsetCommit& c : offsets) RETURN_IF_ERROR(Check(c));
-  const int64_t now = NowMs();
+  const int64_t now = clock_->NowMs();
   record::RecordBatchBuilder builder;
   std::vector<std::pair<OffsetKey, CommittedOffset>> entries;
   for (const OffsetCommit& c : offsets) {
@@ -164,7 +153,7 @@ absl::Status OffsetStore::AppendGroupRecords(const std::string& group,
                                              const std::vector<KeyValue>& records,
                                              std::function<void(absl::Status)> done) {
   if (records.empty()) return absl::InvalidArgumentError("group records: none to append");
-  const int64_t now = NowMs();
+  const int64_t now = clock_->NowMs();
   record::RecordBatchBuilder builder;
   for (const KeyValue& r : records) builder.Append(now, r.key, r.value);
   ASSIGN_OR_RETURN(std::string batch, builder.Build());
@@ -192,7 +181,7 @@ absl::Status OffsetStore::DeleteGroup(const std::string& group,
     return absl::NotFoundError(absl::StrCat("group '", group, "' has no committed offsets"));
   }
   record::RecordBatchBuilder builder;
-  const int64_t now = NowMs();
+  const int64_t now = clock_->NowMs();
   for (const auto& [key, value] : entries) builder.Append(now, EncodeOffsetKey(key), std::nullopt);
   ASSIGN_OR_RETURN(std::string batch, builder.Build());
   ASSIGN_OR_RETURN(const std::shared_ptr<storage::Log> log, GroupLog(group));

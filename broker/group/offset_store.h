@@ -19,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "broker/group/offset_codec.h"
 #include "broker/partition/partition_manager.h"
+#include "common/clock.h"
 #include "common/mutex.h"
 
 namespace runnel::broker {
@@ -46,9 +47,10 @@ class OffsetStore {
   static constexpr char kTopic[] = "__consumer_offsets";
   static constexpr size_t kMaxMetadataBytes = 4096;  // Kafka's offset.metadata.max.bytes
 
-  // Borrows `partitions`, which must outlive the store.
-  OffsetStore(PartitionManager* partitions, int32_t num_partitions)
-      : partitions_(partitions), num_partitions_(num_partitions) {}
+  // Borrows `partitions` and `clock` (commit timestamps), which must outlive the store.
+  OffsetStore(PartitionManager* partitions, int32_t num_partitions,
+              const Clock* clock = &Clock::Real())
+      : partitions_(partitions), num_partitions_(num_partitions), clock_(clock) {}
 
   // InvalidArgument naming the problem: empty topic, negative partition or offset, metadata over
   // kMaxMetadataBytes.
@@ -93,6 +95,7 @@ class OffsetStore {
 
   PartitionManager* const partitions_;
   const int32_t num_partitions_;
+  const Clock* const clock_;
   Mutex commit_mu_;  // one append at a time, so the cache follows the log's order
   mutable Mutex mu_;
   absl::flat_hash_map<OffsetKey, CommittedOffset> offsets_ ABSL_GUARDED_BY(mu_);

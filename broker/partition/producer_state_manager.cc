@@ -201,7 +201,7 @@ int ProducerStateManager::ExpireProducers() {
     MutexLock lock(&mu_);
     for (const auto& [tp, partition] : partitions_) partitions.push_back(partition);
   }
-  const int64_t now = options_.clock();
+  const int64_t now = options_.clock->NowMs();
   int expired = 0;
   for (const std::shared_ptr<Partition>& partition : partitions) {
     MutexLock lock(&partition->mu);
@@ -233,7 +233,7 @@ absl::Status ProducerStateManager::EnsureLoadedLocked(const storage::TopicPartit
     return absl::InternalError(absl::StrCat(
         "partition ", tp.DirName(), ": cannot load producer state: ", table.status().message()));
   }
-  const int64_t now = options_.clock();
+  const int64_t now = options_.clock->NowMs();
   table->ExpireBefore(now - options_.producer_id_expiration_ms, now);
   partition->table = *std::move(table);
   partition->ForgetSnapshots();

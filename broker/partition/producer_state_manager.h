@@ -33,6 +33,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "broker/partition/producer_state.h"
+#include "common/clock.h"
 #include "common/mutex.h"
 #include "storage/log.h"
 #include "storage/log_manager.h"
@@ -51,7 +52,7 @@ struct ProducerStateOptions {
   int64_t producer_id_expiration_ms = 86'400'000;  // producer.id.expiration.ms (one day)
   // producer.id.expiration.check.interval.ms: how often the background thread looks.
   int64_t expiration_check_interval_ms = 600'000;
-  storage::Clock clock = storage::SystemClock();
+  const Clock* clock = &Clock::Real();  // borrowed; must outlive the manager
 };
 
 // Rebuilds `log`'s producer state: its snapshot if valid (an absent, unreadable, corrupt or

@@ -346,7 +346,7 @@ void BM_RecoveryScan(benchmark::State& state) {
   int64_t bytes = 0;
   for (auto _ : state) {
     LogOpenReport report;
-    auto log = *Log::Open(dir.path() + "/p-0", config, &flusher, SystemClock(), &report);
+    auto log = *Log::Open(dir.path() + "/p-0", config, &flusher, &Clock::Real(), &report);
     if (report.clean_shutdown || log->segment_count() != 1) state.SkipWithError("no scan");
     bytes += static_cast<int64_t>(log->size_bytes());
   }

@@ -28,13 +28,9 @@ constexpr char kGroup[] = "g";
 constexpr char kPeer[] = "ipv4:127.0.0.1:5000";
 constexpr int32_t kRebalanceTimeoutMs = 60000;
 
-// Sessions that cannot run out while a test runs, for tests about everything but expiry (the
-// coordinator's own expiry thread runs every 100 ms, and a loaded CI machine may pause a test).
-constexpr GroupCoordinatorOptions kLongSessions{.session_timeout_ms = 60000,
-                                                .heartbeat_interval_ms = 50};
-// Sessions a test can outlive with a short sleep.
-constexpr GroupCoordinatorOptions kShortSessions{.session_timeout_ms = 200,
-                                                 .heartbeat_interval_ms = 50};
+// The coordinators here are never Start()ed: expiry runs only when a test calls ExpireNow(), at
+// the time of the fixture's manual clock, which moves only when a test moves it.
+constexpr int32_t kSessionTimeoutMs = 200;
 
 // A consumer as the coordinator sees it: what its next heartbeat carries, and what the last answer
 // gave it.
@@ -242,6 +238,11 @@ class GroupCoordinatorTest : public ::testing::Test {
     ASSERT_TRUE(status.ok()) << status;
   }
 
+  GroupCoordinatorOptions Options() const {
+    return {.session_timeout_ms = kSessionTimeoutMs, .heartbeat_interval_ms = 50, .clock = &clock_};
+  }
+
+  ManualClock clock_;
   TempDir dir_;
   std::unique_ptr<TopicTable> topics_;
   std::unique_ptr<storage::LogManager> logs_;
@@ -252,7 +253,7 @@ class GroupCoordinatorTest : public ::testing::Test {
 TEST_F(GroupCoordinatorTest, PartitionIsAssignedOnlyAfterItsPreviousOwnerGivesItUp) {
   CreateTopic("orders", 6);
   const TopicPartitions all = Partitions("orders", {0, 1, 2, 3, 4, 5});
-  GroupCoordinator coordinator(topics_.get(), store_.get(), kLongSessions);
+  GroupCoordinator coordinator(topics_.get(), store_.get(), Options());
   SimMember a = Subscriber({"orders"});
   SimMember b = Subscriber({"orders"});
   auto invariant = [&] { ExpectNoPartitionHasTwoOwners(coordinator, {&a, &b}); };
@@ -311,7 +312,7 @@ TEST_F(GroupCoordinatorTest, PartitionIsAssignedOnlyAfterItsPreviousOwnerGivesIt
 TEST_F(GroupCoordinatorTest, NewMemberTakesPartitionsOnlyFromMembersThatHadTooMany) {
   CreateTopic("orders", 6);
   const TopicPartitions all = Partitions("orders", {0, 1, 2, 3, 4, 5});
-  GroupCoordinator coordinator(topics_.get(), store_.get(), kLongSessions);
+  GroupCoordinator coordinator(topics_.get(), store_.get(), Options());
   std::vector<SimMember> old(3, Subscriber({"orders"}));
   ASSERT_TRUE(Converge(coordinator, {&old[0], &old[1], &old[2]}));
   std::map<std::string, TopicPartitions> before;
@@ -349,7 +350,7 @@ TEST_F(GroupCoordinatorTest, NewMemberTakesPartitionsOnlyFromMembersThatHadTooMa
 TEST_F(GroupCoordinatorTest, LeavingMemberPartitionsGoToTheRemainingMember) {
   CreateTopic("orders", 6);
   const TopicPartitions all = Partitions("orders", {0, 1, 2, 3, 4, 5});
-  GroupCoordinator coordinator(topics_.get(), store_.get(), kLongSessions);
+  GroupCoordinator coordinator(topics_.get(), store_.get(), Options());
   SimMember a = Subscriber({"orders"});
   SimMember b = Subscriber({"orders"});
   ASSERT_TRUE(Converge(coordinator, {&a, &b}));
@@ -374,18 +375,21 @@ TEST_F(GroupCoordinatorTest, LeavingMemberPartitionsGoToTheRemainingMember) {
 TEST_F(GroupCoordinatorTest, SilentMemberExpiresAndItsCommitsAreRefused) {
   CreateTopic("orders", 6);
   const TopicPartitions all = Partitions("orders", {0, 1, 2, 3, 4, 5});
-  GroupCoordinator coordinator(topics_.get(), store_.get(), kShortSessions);
+  GroupCoordinator coordinator(topics_.get(), store_.get(), Options());
   SimMember a = Subscriber({"orders"});
   SimMember b = Subscriber({"orders"});
   ASSERT_TRUE(Converge(coordinator, {&a, &b}));
   const int32_t b_old_epoch = b.epoch;
 
-  // b keeps heartbeating, a does not; a's 200 ms session runs out.
-  for (int i = 0; i < 40 && coordinator.MemberCount(kGroup) == 2; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  // b keeps heartbeating, a does not; a's 200 ms session runs out, to the millisecond.
+  for (int i = 0; i < 4; ++i) {
+    clock_.AdvanceMs(kSessionTimeoutMs / 4 - (i == 3 ? 1 : 0));
     Poll(coordinator, b);
     coordinator.ExpireNow();
   }
+  ASSERT_EQ(coordinator.MemberCount(kGroup), 2) << "1 ms before a's session ends";
+  clock_.AdvanceMs(1);
+  coordinator.ExpireNow();
   ASSERT_EQ(coordinator.MemberCount(kGroup), 1);
   ASSERT_NE(FindMember(Describe(coordinator), b.id), nullptr);
   ASSERT_TRUE(Converge(coordinator, {&b}));
@@ -412,7 +416,7 @@ TEST_F(GroupCoordinatorTest, SilentMemberExpiresAndItsCommitsAreRefused) {
 TEST_F(GroupCoordinatorTest, MemberKeepingRevokedPartitionsPastItsRebalanceTimeoutIsRemoved) {
   CreateTopic("orders", 6);
   const TopicPartitions all = Partitions("orders", {0, 1, 2, 3, 4, 5});
-  GroupCoordinator coordinator(topics_.get(), store_.get(), kLongSessions);
+  GroupCoordinator coordinator(topics_.get(), store_.get(), Options());
   SimMember a = Subscriber({"orders"});
   a.rebalance_timeout_ms = 100;
   SimMember b = Subscriber({"orders"});
@@ -421,7 +425,10 @@ TEST_F(GroupCoordinatorTest, MemberKeepingRevokedPartitionsPastItsRebalanceTimeo
   Apply(a, SendHeartbeat(coordinator, a));  // told to give up 3, never does
   ASSERT_EQ(Count(a.assignment), 3u);
 
-  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  clock_.AdvanceMs(99);
+  coordinator.ExpireNow();
+  EXPECT_EQ(coordinator.MemberCount(kGroup), 2) << "1 ms before the rebalance timeout";
+  clock_.AdvanceMs(1);
   coordinator.ExpireNow();
   EXPECT_EQ(coordinator.MemberCount(kGroup), 1);
   EXPECT_EQ(SendHeartbeat(coordinator, a).error().code(), v1::UNKNOWN_MEMBER_ID);
@@ -431,7 +438,7 @@ TEST_F(GroupCoordinatorTest, MemberKeepingRevokedPartitionsPastItsRebalanceTimeo
 
 TEST_F(GroupCoordinatorTest, RetriedJoinWithTheClientsOwnIdAddsOneMember) {
   CreateTopic("orders", 6);
-  GroupCoordinator coordinator(topics_.get(), store_.get(), kLongSessions);
+  GroupCoordinator coordinator(topics_.get(), store_.get(), Options());
   SimMember a = Subscriber({"orders"});
   a.id = "consumer-1-0123456789abcdef";
   // The first join's answer is lost; the client sends the same join again.
@@ -450,7 +457,9 @@ TEST_F(GroupCoordinatorTest, RetriedJoinWithTheClientsOwnIdAddsOneMember) {
 
 TEST_F(GroupCoordinatorTest, UnsetRebalanceTimeoutMeansTheDefaultNotZero) {
   CreateTopic("orders", 6);
-  GroupCoordinator coordinator(topics_.get(), store_.get(), kLongSessions);
+  GroupCoordinatorOptions options = Options();
+  options.session_timeout_ms = 2 * GroupCoordinator::kDefaultRebalanceTimeoutMs;
+  GroupCoordinator coordinator(topics_.get(), store_.get(), options);
   SimMember a = Subscriber({"orders"});
   a.rebalance_timeout_ms = 0;
   SimMember b = Subscriber({"orders"});
@@ -459,16 +468,20 @@ TEST_F(GroupCoordinatorTest, UnsetRebalanceTimeoutMeansTheDefaultNotZero) {
   Apply(a, SendHeartbeat(coordinator, a));  // told to give up 3, takes its time
   ASSERT_EQ(Count(a.assignment), 3u);
 
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  // Sessions outlast it here: a's revocation is overdue after the default rebalance timeout.
+  clock_.AdvanceMs(GroupCoordinator::kDefaultRebalanceTimeoutMs - 1);
   coordinator.ExpireNow();
-  EXPECT_EQ(coordinator.MemberCount(kGroup), 2) << "a revocation pending for 50 ms is not overdue";
-  ASSERT_TRUE(Converge(coordinator, {&a, &b}));
+  EXPECT_EQ(coordinator.MemberCount(kGroup), 2) << "1 ms before the default rebalance timeout";
+  clock_.AdvanceMs(1);
+  coordinator.ExpireNow();
+  EXPECT_EQ(coordinator.MemberCount(kGroup), 1);
+  ASSERT_TRUE(Converge(coordinator, {&b}));
 }
 
 TEST_F(GroupCoordinatorTest, WrongEpochIsFencedAndRemovesTheMember) {
   CreateTopic("orders", 6);
   const TopicPartitions all = Partitions("orders", {0, 1, 2, 3, 4, 5});
-  GroupCoordinator coordinator(topics_.get(), store_.get(), kLongSessions);
+  GroupCoordinator coordinator(topics_.get(), store_.get(), Options());
   SimMember a = Subscriber({"orders"});
   SimMember b = Subscriber({"orders"});
   ASSERT_TRUE(Converge(coordinator, {&a, &b}));
@@ -489,7 +502,7 @@ TEST_F(GroupCoordinatorTest, WrongEpochIsFencedAndRemovesTheMember) {
 
 TEST_F(GroupCoordinatorTest, PreviousEpochIsAcceptedOnlyWithoutPartitionsGivenAway) {
   CreateTopic("orders", 6);
-  GroupCoordinator coordinator(topics_.get(), store_.get(), kLongSessions);
+  GroupCoordinator coordinator(topics_.get(), store_.get(), Options());
   SimMember a = Subscriber({"orders"});
   SimMember b = Subscriber({"orders"});
   Poll(coordinator, a);
@@ -516,7 +529,7 @@ TEST_F(GroupCoordinatorTest, PreviousEpochIsAcceptedOnlyWithoutPartitionsGivenAw
 
 TEST_F(GroupCoordinatorTest, StaticMemberLeavingForARestartKeepsItsPartitions) {
   CreateTopic("orders", 6);
-  GroupCoordinator coordinator(topics_.get(), store_.get(), kLongSessions);
+  GroupCoordinator coordinator(topics_.get(), store_.get(), Options());
   SimMember a = Subscriber({"orders"}, "a");
   SimMember b = Subscriber({"orders"}, "b");
   ASSERT_TRUE(Converge(coordinator, {&a, &b}));
@@ -562,7 +575,7 @@ TEST_F(GroupCoordinatorTest, StaticMemberLeavingForARestartKeepsItsPartitions) {
 
 TEST_F(GroupCoordinatorTest, CrashedStaticMemberIsReplacedByItsSuccessor) {
   CreateTopic("orders", 6);
-  GroupCoordinator coordinator(topics_.get(), store_.get(), kLongSessions);
+  GroupCoordinator coordinator(topics_.get(), store_.get(), Options());
   SimMember a = Subscriber({"orders"}, "a");
   SimMember b = Subscriber({"orders"}, "b");
   ASSERT_TRUE(Converge(coordinator, {&a, &b}));
@@ -594,16 +607,18 @@ TEST_F(GroupCoordinatorTest, CrashedStaticMemberIsReplacedByItsSuccessor) {
 TEST_F(GroupCoordinatorTest, StaticMemberThatDoesNotReturnExpires) {
   CreateTopic("orders", 6);
   const TopicPartitions all = Partitions("orders", {0, 1, 2, 3, 4, 5});
-  GroupCoordinator coordinator(topics_.get(), store_.get(), kShortSessions);
+  GroupCoordinator coordinator(topics_.get(), store_.get(), Options());
   SimMember a = Subscriber({"orders"}, "a");
   SimMember b = Subscriber({"orders"}, "b");
   ASSERT_TRUE(Converge(coordinator, {&a, &b}));
   ASSERT_EQ(Leave(coordinator, a, -2).error().code(), v1::NONE);
-  for (int i = 0; i < 40 && coordinator.MemberCount(kGroup) == 2; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    Poll(coordinator, b);
-    coordinator.ExpireNow();
-  }
+  clock_.AdvanceMs(kSessionTimeoutMs / 2);
+  Poll(coordinator, b);
+  coordinator.ExpireNow();
+  ASSERT_EQ(coordinator.MemberCount(kGroup), 2) << "a's place is kept for its session";
+  clock_.AdvanceMs(kSessionTimeoutMs / 2);
+  Poll(coordinator, b);
+  coordinator.ExpireNow();
   ASSERT_EQ(coordinator.MemberCount(kGroup), 1);
   ASSERT_TRUE(Converge(coordinator, {&b}));
   EXPECT_EQ(b.assignment, all);
@@ -614,7 +629,7 @@ TEST_F(GroupCoordinatorTest, RegexSubscriptionFollowsNewTopicsButNeverInternalOn
   CreateTopic("payments", 3);
   CreateTopic("my-orders-x", 2);  // contains a match, but the regex must match the whole name
   CreateTopic("orders-internal", 4, /*internal=*/true);
-  GroupCoordinator coordinator(topics_.get(), store_.get(), kLongSessions);
+  GroupCoordinator coordinator(topics_.get(), store_.get(), Options());
   SimMember m;
   m.regex = "orders-.*";
   ASSERT_TRUE(Converge(coordinator, {&m}));
@@ -634,7 +649,7 @@ TEST_F(GroupCoordinatorTest, RegexSubscriptionFollowsNewTopicsButNeverInternalOn
 
 TEST_F(GroupCoordinatorTest, BadHeartbeatsAreRefusedAndJoinNothing) {
   CreateTopic("orders", 6);
-  GroupCoordinator coordinator(topics_.get(), store_.get(), kLongSessions);
+  GroupCoordinator coordinator(topics_.get(), store_.get(), Options());
   auto expect_refused = [&](const SimMember& m, v1::ErrorCode code, const std::string& needle) {
     const auto response = SendHeartbeat(coordinator, m);
     EXPECT_EQ(response.error().code(), code) << response.error().message();
@@ -668,7 +683,7 @@ TEST_F(GroupCoordinatorTest, BadHeartbeatsAreRefusedAndJoinNothing) {
 
 TEST_F(GroupCoordinatorTest, RangeAssignorChosenByTheMembersGivesContiguousRanges) {
   CreateTopic("orders", 6);
-  GroupCoordinator coordinator(topics_.get(), store_.get(), kLongSessions);
+  GroupCoordinator coordinator(topics_.get(), store_.get(), Options());
   SimMember a = Subscriber({"orders"}, "", "range");
   SimMember b = Subscriber({"orders"}, "", "range");
   ASSERT_TRUE(Converge(coordinator, {&a, &b}));
@@ -682,7 +697,7 @@ TEST_F(GroupCoordinatorTest, RangeAssignorChosenByTheMembersGivesContiguousRange
 
 TEST_F(GroupCoordinatorTest, ListAndDescribeFollowTheGroupsState) {
   CreateTopic("orders", 6);
-  GroupCoordinator coordinator(topics_.get(), store_.get(), kLongSessions);
+  GroupCoordinator coordinator(topics_.get(), store_.get(), Options());
   SimMember a = Subscriber({"orders"});
   SimMember b = Subscriber({"orders"});
   auto listing = [&]() -> v1::GroupListing {
@@ -738,10 +753,11 @@ TEST_F(GroupCoordinatorTest, ListAndDescribeFollowTheGroupsState) {
 // logs, loaded from what the old one wrote.
 std::unique_ptr<GroupCoordinator> Restart(std::unique_ptr<GroupCoordinator>& old,
                                           const TopicTable* topics, PartitionManager* partitions,
-                                          std::unique_ptr<OffsetStore>& store) {
+                                          std::unique_ptr<OffsetStore>& store,
+                                          const GroupCoordinatorOptions& options) {
   old.reset();
   store = std::make_unique<OffsetStore>(partitions, 1);
-  auto restarted = std::make_unique<GroupCoordinator>(topics, store.get(), kLongSessions);
+  auto restarted = std::make_unique<GroupCoordinator>(topics, store.get(), options);
   const absl::Status loaded = restarted->Load();
   EXPECT_TRUE(loaded.ok()) << loaded;
   return restarted;
@@ -750,7 +766,7 @@ std::unique_ptr<GroupCoordinator> Restart(std::unique_ptr<GroupCoordinator>& old
 TEST_F(GroupCoordinatorTest, RestartedCoordinatorKeepsEveryMemberEpochAndPartition) {
   CreateTopic("orders", 6);
   CreateTopic("payments", 2);
-  auto coordinator = std::make_unique<GroupCoordinator>(topics_.get(), store_.get(), kLongSessions);
+  auto coordinator = std::make_unique<GroupCoordinator>(topics_.get(), store_.get(), Options());
   SimMember a = Subscriber({"orders", "payments"});
   SimMember b = Subscriber({"orders"}, "static-b", "range");
   SimMember c = Subscriber({});
@@ -765,7 +781,7 @@ TEST_F(GroupCoordinatorTest, RestartedCoordinatorKeepsEveryMemberEpochAndPartiti
   const TopicPartitions d_target = FromProto(FindMember(described, d.id)->target_assignment());
   ASSERT_GT(Count(d_target), 0u);
 
-  coordinator = Restart(coordinator, topics_.get(), partitions_.get(), store_);
+  coordinator = Restart(coordinator, topics_.get(), partitions_.get(), store_, Options());
   EXPECT_EQ(Describe(*coordinator).DebugString(), before)
       << "the restarted coordinator describes the group as before";
   EXPECT_EQ(coordinator->CheckCommit(kGroup, a.id, a.epoch).code(), v1::NONE);
@@ -786,13 +802,13 @@ TEST_F(GroupCoordinatorTest, RestartedCoordinatorKeepsEveryMemberEpochAndPartiti
 
   // What it wrote after the restart is loaded by the next one.
   const std::string converged = Describe(*coordinator).DebugString();
-  coordinator = Restart(coordinator, topics_.get(), partitions_.get(), store_);
+  coordinator = Restart(coordinator, topics_.get(), partitions_.get(), store_, Options());
   EXPECT_EQ(Describe(*coordinator).DebugString(), converged);
 }
 
 TEST_F(GroupCoordinatorTest, GroupWhoseMembersLeftIsNotReloaded) {
   CreateTopic("orders", 2);
-  auto coordinator = std::make_unique<GroupCoordinator>(topics_.get(), store_.get(), kLongSessions);
+  auto coordinator = std::make_unique<GroupCoordinator>(topics_.get(), store_.get(), Options());
   SimMember a = Subscriber({"orders"});
   SimMember other = Subscriber({"orders"});
   other.group = "other";
@@ -801,7 +817,7 @@ TEST_F(GroupCoordinatorTest, GroupWhoseMembersLeftIsNotReloaded) {
   EXPECT_EQ(Leave(*coordinator, a).error().code(), v1::NONE);
   EXPECT_EQ(coordinator->MemberCount(kGroup), 0);
 
-  coordinator = Restart(coordinator, topics_.get(), partitions_.get(), store_);
+  coordinator = Restart(coordinator, topics_.get(), partitions_.get(), store_, Options());
   EXPECT_EQ(coordinator->MemberCount(kGroup), 0);
   EXPECT_EQ(coordinator->MemberCount("other"), 1);
   EXPECT_EQ(SendHeartbeat(*coordinator, a).error().code(), v1::UNKNOWN_MEMBER_ID);
@@ -809,7 +825,7 @@ TEST_F(GroupCoordinatorTest, GroupWhoseMembersLeftIsNotReloaded) {
 
 TEST_F(GroupCoordinatorTest, ReplacedStaticMemberIsStillFencedAfterARestart) {
   CreateTopic("orders", 4);
-  auto coordinator = std::make_unique<GroupCoordinator>(topics_.get(), store_.get(), kLongSessions);
+  auto coordinator = std::make_unique<GroupCoordinator>(topics_.get(), store_.get(), Options());
   SimMember a = Subscriber({"orders"}, "static-a");
   SimMember b = Subscriber({"orders"});
   ASSERT_TRUE(Converge(*coordinator, {&a, &b}));
@@ -817,7 +833,7 @@ TEST_F(GroupCoordinatorTest, ReplacedStaticMemberIsStillFencedAfterARestart) {
   ASSERT_TRUE(Converge(*coordinator, {&successor, &b}));
   ASSERT_NE(successor.id, a.id);
 
-  coordinator = Restart(coordinator, topics_.get(), partitions_.get(), store_);
+  coordinator = Restart(coordinator, topics_.get(), partitions_.get(), store_, Options());
   // The zombie still names its instance id, which now belongs to its successor.
   const auto zombie = SendHeartbeat(*coordinator, a);
   EXPECT_EQ(zombie.error().code(), v1::FENCED_INSTANCE_ID) << zombie.error().message();
@@ -834,7 +850,7 @@ TEST_F(GroupCoordinatorTest, ReplacedStaticMemberIsStillFencedAfterARestart) {
 
 TEST_F(GroupCoordinatorTest, GroupWithACorruptRecordIsDroppedAndItsMembersRejoin) {
   CreateTopic("orders", 2);
-  auto coordinator = std::make_unique<GroupCoordinator>(topics_.get(), store_.get(), kLongSessions);
+  auto coordinator = std::make_unique<GroupCoordinator>(topics_.get(), store_.get(), Options());
   SimMember a = Subscriber({"orders"});
   SimMember other = Subscriber({"orders"});
   other.group = "other";
@@ -850,7 +866,7 @@ TEST_F(GroupCoordinatorTest, GroupWithACorruptRecordIsDroppedAndItsMembersRejoin
   ASSERT_TRUE(appended.ok()) << appended;
   ASSERT_TRUE(durable.get_future().get().ok());
 
-  coordinator = Restart(coordinator, topics_.get(), partitions_.get(), store_);
+  coordinator = Restart(coordinator, topics_.get(), partitions_.get(), store_, Options());
   EXPECT_EQ(coordinator->MemberCount(kGroup), 0) << "the group that does not decode is dropped";
   EXPECT_EQ(coordinator->MemberCount("other"), 1) << "the other group is untouched";
   EXPECT_EQ(SendHeartbeat(*coordinator, a).error().code(), v1::UNKNOWN_MEMBER_ID);
@@ -858,7 +874,7 @@ TEST_F(GroupCoordinatorTest, GroupWithACorruptRecordIsDroppedAndItsMembersRejoin
   // a rejoins; what it writes replaces the corrupt records, so the next restart keeps it.
   SimMember rejoined = Subscriber({"orders"});
   ASSERT_TRUE(Converge(*coordinator, {&rejoined}));
-  coordinator = Restart(coordinator, topics_.get(), partitions_.get(), store_);
+  coordinator = Restart(coordinator, topics_.get(), partitions_.get(), store_, Options());
   EXPECT_EQ(coordinator->MemberCount(kGroup), 1);
   EXPECT_EQ(SendHeartbeat(*coordinator, rejoined).error().code(), v1::NONE);
 }

@@ -19,7 +19,7 @@ namespace {
 
 using storage::testing::TempDir;
 
-int64_t NowMs() { return storage::SystemClock()(); }
+int64_t NowMs() { return Clock::Real().NowMs(); }
 
 // The snapshot files of a partition directory, oldest first.
 std::vector<std::string> Snapshots(const std::string& dir) {
@@ -268,18 +268,18 @@ TEST_F(ProducerStateManagerTest, AfterATruncationRetriesOfTheCutBatchesAreAppend
 TEST_F(ProducerStateManagerTest, AProducerIdleForTheExpirationIsForgotten) {
   OpenLog();
   batch_timestamp_ = 1000;
-  std::atomic<int64_t> now{1000};
+  ManualClock clock(1000);
   const ProducerStateOptions options{.producer_id_expiration_ms = 60'000,
                                      .expiration_check_interval_ms = 600'000,
-                                     .clock = [&now] { return now.load(); }};
+                                     .clock = &clock};
   {
     ProducerStateManager manager(options);
     ExpectAt(Send(&manager, 4, 0), 0, false);
-    now = 1000 + 59'999;
+    clock.SetNowMs(1000 + 59'999);
     EXPECT_EQ(manager.ExpireProducers(), 0);
     ExpectAt(Send(&manager, 4, 0), 0, true);  // still known: its retry is a duplicate
     ASSERT_TRUE(manager.WriteSnapshots().ok());
-    now = 1000 + 60'001;
+    clock.SetNowMs(1000 + 60'001);
     EXPECT_EQ(manager.ExpireProducers(), 1);
     ExpectAt(Send(&manager, 4, 0), 3, false);  // forgotten: the retry is stored again
   }

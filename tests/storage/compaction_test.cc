@@ -100,9 +100,8 @@ TEST_P(CompactionModelTest, RandomOperationsMatchTheModel) {
   const auto [seed, dedupe_buffer_bytes] = GetParam();
   TempDir dir;
   Flusher flusher;
-  std::atomic<int64_t> now{1'000'000};  // read by the flush thread through the clock
-  Clock clock = [&now] { return now.load(); };
-  auto log = *Log::Open(dir.path(), CompactConfig(), &flusher, clock);
+  ManualClock clock(1'000'000);  // read by the flush thread through the clock
+  auto log = *Log::Open(dir.path(), CompactConfig(), &flusher, &clock);
   Model model;
   std::mt19937 rng(seed);
   for (int step = 0; step < 400; ++step) {
@@ -115,7 +114,7 @@ TEST_P(CompactionModelTest, RandomOperationsMatchTheModel) {
       const int n = 1 + rng() % 4;
       const int64_t base = log->end_offset();
       for (int i = 0; i < n; ++i) {
-        StoredRecord r{base + i, now - static_cast<int64_t>(rng() % 3000),
+        StoredRecord r{base + i, clock.NowMs() - static_cast<int64_t>(rng() % 3000),
                        "key" + std::to_string(rng() % 12), std::nullopt};
         if (rng() % 6 != 0) r.value = "v" + std::to_string(step) + "." + std::to_string(i);
         builder.Append(r.timestamp, r.key, r.value);
@@ -124,11 +123,11 @@ TEST_P(CompactionModelTest, RandomOperationsMatchTheModel) {
       ASSERT_TRUE(log->Append(*builder.Build()).ok());
       model.Append(records);
     } else if (op < 80) {
-      now += rng() % 4000;
+      clock.AdvanceMs(rng() % 4000);
     } else if (op < 90) {
       const int64_t cut = log->active_segment_base_offset();
       ASSERT_TRUE(log->Compact(dedupe_buffer_bytes).ok());
-      model.Compact(cut, now, CompactConfig().delete_retention_ms);
+      model.Compact(cut, clock.NowMs(), CompactConfig().delete_retention_ms);
     } else if (op < 95) {
       ASSERT_TRUE(log->ApplyRetention().ok());
       model.DropBelow(log->start_offset());
@@ -137,7 +136,7 @@ TEST_P(CompactionModelTest, RandomOperationsMatchTheModel) {
         ASSERT_TRUE(log->Close().ok());
       }  // else: reopen as after a crash
       log.reset();
-      log = *Log::Open(dir.path(), CompactConfig(), &flusher, clock);
+      log = *Log::Open(dir.path(), CompactConfig(), &flusher, &clock);
     }
     ExpectLogEqualsModel(log.get(), model, step);
   }

@@ -166,7 +166,7 @@ TEST(DiskFullTest, FailedAppendLeavesTheLogConsistentAndLaterAppendsSucceed) {
 
   // A crash-style reopen scans the segment: every batch is intact.
   LogOpenReport report;
-  auto reopened = Log::Open(dir.path(), LogConfig{}, &flusher, SystemClock(), &report);
+  auto reopened = Log::Open(dir.path(), LogConfig{}, &flusher, &Clock::Real(), &report);
   ASSERT_TRUE(reopened.ok());
   EXPECT_EQ(report.recovery.bytes_truncated, 0u);
   EXPECT_EQ((*reopened)->end_offset(), end_during + 3);

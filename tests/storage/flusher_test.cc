@@ -137,18 +137,18 @@ TEST(FlusherTest, RetentionNeverDeletesAboveTheHighWatermark) {
   TempDir dir;
   StallingHooks hooks("/other/");
   Flusher flusher(1);  // held by the other log's sync: p's request waits its turn
-  std::atomic<int64_t> now{10'000'000};
+  ManualClock clock(10'000'000);
   LogConfig config;
   config.retention_ms = 50'000;
   auto other = OpenOrDie(dir.Sub("other"), &flusher);
-  auto opened = Log::Open(dir.Sub("p"), config, &flusher, [&now] { return now.load(); });
+  auto opened = Log::Open(dir.Sub("p"), config, &flusher, &clock);
   ASSERT_TRUE(opened.ok() && other) << opened.status();
   std::unique_ptr<Log> log = *std::move(opened);
   hooks.Arm();
   ASSERT_TRUE(other->Append(MakeBatch(1, 1000, "o")).ok());
   ASSERT_EQ(hooks.holding().wait_for(seconds(10)), std::future_status::ready);
 
-  ASSERT_TRUE(log->Append(MakeBatch(3, now - 100'000, "old")).ok());
+  ASSERT_TRUE(log->Append(MakeBatch(3, clock.NowMs() - 100'000, "old")).ok());
   EXPECT_EQ(log->high_watermark(), 0);
   ASSERT_TRUE(log->ApplyRetention().ok());
   EXPECT_EQ(log->start_offset(), 0);

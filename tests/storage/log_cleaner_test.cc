@@ -78,21 +78,21 @@ void Roll(Log* log, int64_t timestamp, const std::string& tag) {
 TEST(LogCleanerTest, ATombstoneStaysDeleteRetentionAfterItWasCleanedWhateverItsTimestamp) {
   TempDir dir;
   Flusher flusher;
-  std::atomic<int64_t> now{100 * kDayMs};
-  auto log = *Log::Open(dir.path(), Compacted(), &flusher, [&now] { return now.load(); });
+  ManualClock clock(100 * kDayMs);
+  auto log = *Log::Open(dir.path(), Compacted(), &flusher, &clock);
   // The tombstone's own timestamp is long past delete.retention.ms: a consumer that reads the
   // topic now must still see it, however old the producer's clock says it is.
-  Put(log.get(), now - 5 * kDayMs, {{"k", "v1"}});
-  Put(log.get(), now - 5 * kDayMs, {{"k", std::nullopt}});
-  Roll(log.get(), now, "a");
+  Put(log.get(), clock.NowMs() - 5 * kDayMs, {{"k", "v1"}});
+  Put(log.get(), clock.NowMs() - 5 * kDayMs, {{"k", std::nullopt}});
+  Roll(log.get(), clock.NowMs(), "a");
   ASSERT_TRUE(log->Compact().ok());
   EXPECT_EQ(CountKey(log.get(), "k"), 1) << "the tombstone goes only delete.retention.ms after "
                                             "the cleaning that kept it";
-  now += kDeleteRetentionMs - 1;
+  clock.AdvanceMs(kDeleteRetentionMs - 1);
   ASSERT_TRUE(log->Compact().ok());
   EXPECT_EQ(CountKey(log.get(), "k"), 1);
   EXPECT_EQ(log->cleaning_state().tombstone_deadline_ms, 100 * kDayMs + kDeleteRetentionMs);
-  now += 1;
+  clock.AdvanceMs(1);
   ASSERT_TRUE(log->Compact().ok());
   EXPECT_EQ(CountKey(log.get(), "k"), 0);
   EXPECT_EQ(log->cleaning_state().tombstone_deadline_ms, -1);
@@ -236,8 +236,8 @@ TEST(LogCleanerTest, ALogWhoseRoundFailedIsPassedOverForAWhile) {
   options.defaults = Compacted();
   options.maintenance_interval_ms = 0;
   options.cleaner.dedupe_buffer_bytes = 24 * 8;  // 6 keys
-  std::atomic<int64_t> now{1000};
-  options.clock = [&now] { return now.load(); };
+  ManualClock clock(1000);
+  options.clock = &clock;
   auto manager = *LogManager::Open(options);
   auto bad = *manager->GetOrCreate({"bad", 0});
   Put(bad.get(), 1000, DistinctKeys(20));
@@ -247,7 +247,7 @@ TEST(LogCleanerTest, ALogWhoseRoundFailedIsPassedOverForAWhile) {
   auto again = manager->cleaner().CleanFilthiest();
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_FALSE(*again) << "passed over";
-  now += LogCleaner::kFailureBackoffRounds * LogCleanerOptions{}.backoff_ms;
+  clock.AdvanceMs(LogCleaner::kFailureBackoffRounds * LogCleanerOptions{}.backoff_ms);
   EXPECT_FALSE(manager->cleaner().CleanFilthiest().ok()) << "tried again after the backoff";
 }
 
@@ -288,11 +288,11 @@ class OnCleanedRename final : public FileHooks {
 
 // Appends one batch per segment, then lets segments grow, so a round merges them in one group.
 std::unique_ptr<Log> OneBatchPerSegment(
-    const std::string& dir, Flusher* flusher, Clock clock,
+    const std::string& dir, Flusher* flusher, const Clock* clock,
     const std::vector<std::pair<std::string, std::optional<std::string>>>& records) {
   LogConfig tiny = Compacted();
   tiny.segment_bytes = 14;
-  auto log = *Log::Open(dir, tiny, flusher, std::move(clock));
+  auto log = *Log::Open(dir, tiny, flusher, clock);
   for (const auto& record : records) Put(log.get(), 1000, {record});
   log->SetConfig(Compacted());
   return log;
@@ -304,9 +304,9 @@ std::unique_ptr<Log> OneBatchPerSegment(
 TEST(LogCleanerTest, AGroupAbandonedToRetentionStaysDirty) {
   TempDir dir;
   Flusher flusher;
-  std::atomic<int64_t> now{1000};
+  ManualClock clock(1000);
   auto log = OneBatchPerSegment(
-      dir.path(), &flusher, [&now] { return now.load(); },
+      dir.path(), &flusher, &clock,
       {{"a", "1"}, {"y", "old"}, {"b", "1"}, {"y", std::nullopt}, {"c", "active"}});
   ASSERT_EQ(log->segment_count(), 5u);
   {
@@ -314,7 +314,7 @@ TEST(LogCleanerTest, AGroupAbandonedToRetentionStaysDirty) {
     ASSERT_TRUE(log->Compact().ok());
   }
   for (int i = 0; i < 3; ++i) {
-    now += kDeleteRetentionMs + 1;
+    clock.AdvanceMs(kDeleteRetentionMs + 1);
     ASSERT_TRUE(log->Compact().ok());
   }
   for (const auto& r : Records(log.get())) {
@@ -330,8 +330,8 @@ TEST(LogCleanerTest, APassedTombstoneDeadlineWithNothingClosedLeftIsCleared) {
   options.data_dir = dir.path();
   options.defaults = Compacted();
   options.maintenance_interval_ms = 0;
-  std::atomic<int64_t> now{1000};
-  options.clock = [&now] { return now.load(); };
+  ManualClock clock(1000);
+  options.clock = &clock;
   auto manager = *LogManager::Open(options);
   auto log = *manager->GetOrCreate({"t", 0});
   Put(log.get(), 1000, {{"k", std::nullopt}});
@@ -339,7 +339,7 @@ TEST(LogCleanerTest, APassedTombstoneDeadlineWithNothingClosedLeftIsCleared) {
   ASSERT_TRUE(log->Compact().ok());
   ASSERT_GE(log->cleaning_state().tombstone_deadline_ms, 0);
   ASSERT_TRUE(log->DeleteBefore(log->active_segment_base_offset()).ok());
-  now += kDeleteRetentionMs + 1;
+  clock.AdvanceMs(kDeleteRetentionMs + 1);
   int rounds = 0;
   for (int i = 0; i < 5; ++i) {
     auto cleaned = manager->cleaner().CleanFilthiest();
@@ -392,6 +392,7 @@ class LogCleanerCrashTest : public ::testing::TestWithParam<SwapStep> {};
 TEST_P(LogCleanerCrashTest, ACrashAtAnyStepLeavesTheOldSegmentsOrTheNewOne) {
   TempDir dir;
   const std::string path = dir.Sub("log");
+  const ManualClock clock(5);
   std::vector<StoredRecord> expected;
   // Updates and tombstones over 6 keys, compacted once (so the segments are small and the next
   // compaction merges them, k0-k2 kept), then more over k3-k8.
@@ -409,25 +410,25 @@ TEST_P(LogCleanerCrashTest, ACrashAtAnyStepLeavesTheOldSegmentsOrTheNewOne) {
   };
   {
     Flusher flusher;
-    auto reference = *Log::Open(dir.Sub("reference"), Compacted(), &flusher, [] { return 5; });
+    auto reference = *Log::Open(dir.Sub("reference"), Compacted(), &flusher, &clock);
     prepare(reference.get());
     ASSERT_TRUE(reference->Compact().ok());
     expected = Records(reference.get());
-    auto log = *Log::Open(path, Compacted(), &flusher, [] { return 5; });
+    auto log = *Log::Open(path, Compacted(), &flusher, &clock);
     prepare(log.get());
     ASSERT_TRUE(log->Close().ok());
   }
   testing::FaultInjectionFs fs(path);
   {
     Flusher flusher;
-    auto log = *Log::Open(path, Compacted(), &flusher, [] { return 5; });
+    auto log = *Log::Open(path, Compacted(), &flusher, &clock);
     fs.FailNext(GetParam().op, EIO, GetParam().path_part);
     EXPECT_FALSE(log->Compact().ok()) << "the injected failure was not hit";
     fs.PowerCut();
   }
   fs.RestoreAfterPowerCut(testing::FaultInjectionFs::Loss::kDrop, 1);
   Flusher flusher;
-  auto log = Log::Open(path, Compacted(), &flusher, [] { return 5; });
+  auto log = Log::Open(path, Compacted(), &flusher, &clock);
   ASSERT_TRUE(log.ok()) << log.status();
   // Old and new segments are never both there: offsets grow strictly from file to file.
   std::vector<std::string> files;

@@ -105,9 +105,9 @@ TEST(LogManagerTest, NoMaintenancePassRunsBeforeStartMaintenance) {
 
 TEST(LogManagerTest, TopicOverridesApplyToOpenAndNewLogsAndDriveMaintenance) {
   TempDir dir;
-  std::atomic<int64_t> now{10'000'000};  // read by the flush thread through the clock
+  ManualClock clock(10'000'000);  // read by the flush thread through the clock
   LogManagerOptions options = Options(dir.path());
-  options.clock = [&now] { return now.load(); };
+  options.clock = &clock;
   auto manager = *LogManager::Open(options);
   std::shared_ptr<Log> log = *manager->GetOrCreate({"short", 0});
   auto overrides = ParseLogConfigOverrides({{"segment.bytes", "1000"}, {"retention.ms", "1000"}});
@@ -116,7 +116,8 @@ TEST(LogManagerTest, TopicOverridesApplyToOpenAndNewLogsAndDriveMaintenance) {
   EXPECT_EQ(log->config().segment_bytes, 1000);
   EXPECT_EQ(manager->ConfigFor("short").retention_ms, 1000);
   EXPECT_EQ(manager->ConfigFor("unrelated").retention_ms, LogConfig{}.retention_ms);
-  for (int i = 0; i < 50; ++i) ASSERT_TRUE(log->Append(MakeBatch(3, now - 5000, "old")).ok());
+  for (int i = 0; i < 50; ++i)
+    ASSERT_TRUE(log->Append(MakeBatch(3, clock.NowMs() - 5000, "old")).ok());
   ASSERT_TRUE(log->Flush().ok());  // retention deletes only below the high watermark
   ASSERT_GT(log->segment_count(), 3u);
   ASSERT_TRUE(manager->RunMaintenance().ok());

@@ -29,8 +29,9 @@ LogConfig SmallSegments() {
 }
 
 std::unique_ptr<Log> OpenOrDie(const std::string& dir, const LogConfig& config, Flusher* flusher,
-                               LogOpenReport* report = nullptr, Clock clock = SystemClock()) {
-  auto log = Log::Open(dir, config, flusher, std::move(clock), report);
+                               LogOpenReport* report = nullptr,
+                               const Clock* clock = &Clock::Real()) {
+  auto log = Log::Open(dir, config, flusher, clock, report);
   EXPECT_TRUE(log.ok()) << log.status();
   return log.ok() ? *std::move(log) : nullptr;
 }
@@ -157,7 +158,8 @@ TEST(LogTest, LogAppendTimeStampsTheBatchAndKeepsItValid) {
   Flusher flusher;
   LogConfig config;
   config.message_timestamp_type = record::TimestampType::kLogAppendTime;
-  auto log = OpenOrDie(dir.path(), config, &flusher, nullptr, [] { return int64_t{424242}; });
+  const ManualClock clock(424242);
+  auto log = OpenOrDie(dir.path(), config, &flusher, nullptr, &clock);
   auto result = log->Append(MakeBatch(3, 10, "t"));
   ASSERT_TRUE(result.ok());
   EXPECT_EQ(result->log_append_time, 424242);
@@ -415,18 +417,18 @@ TEST(LogRecoveryTest, CrashMidRetentionFinishesTheDeletionOnOpen) {
 TEST(LogTest, RetentionDeletesOldAndExcessClosedSegments) {
   TempDir dir;
   Flusher flusher;
-  std::atomic<int64_t> now{1000000};  // read by the flush thread through the clock
+  ManualClock clock(1000000);  // read by the flush thread through the clock
   LogConfig config = SmallSegments();
   config.retention_ms = 50000;
-  auto log = OpenOrDie(dir.path(), config, &flusher, nullptr, [&now] { return now.load(); });
+  auto log = OpenOrDie(dir.path(), config, &flusher, nullptr, &clock);
   for (int i = 0; i < 100; ++i)
-    ASSERT_TRUE(log->Append(MakeBatch(5, now - 100000 + i * 1000, "r")).ok());
+    ASSERT_TRUE(log->Append(MakeBatch(5, clock.NowMs() - 100000 + i * 1000, "r")).ok());
   ASSERT_TRUE(log->Flush().ok());  // retention deletes only below the high watermark
   // Records with timestamps up to now-1000 minus 50s retention: segments whose max is older go.
   ASSERT_TRUE(log->ApplyRetention().ok());
   auto first = DecodeAll(*log->Read(log->start_offset(), 100000));
   ASSERT_FALSE(first.empty());
-  EXPECT_GE(first.back().timestamp, now - 50000 - 5000);
+  EXPECT_GE(first.back().timestamp, clock.NowMs() - 50000 - 5000);
   EXPECT_GT(log->start_offset(), 0);
 
   config.retention_ms = -1;
@@ -443,16 +445,16 @@ TEST(LogTest, RetentionDeletesOldAndExcessClosedSegments) {
 TEST(LogTest, RetentionRollsAndDeletesAnActiveSegmentPastRetention) {
   TempDir dir;
   Flusher flusher;
-  std::atomic<int64_t> now{1'000'000};  // read by the flush thread through the clock
+  ManualClock clock(1'000'000);  // read by the flush thread through the clock
   LogConfig config;
   config.retention_ms = 50'000;
-  auto log = OpenOrDie(dir.path(), config, &flusher, nullptr, [&now] { return now.load(); });
-  ASSERT_TRUE(log->Append(MakeBatch(3, now - 10'000, "idle")).ok());
+  auto log = OpenOrDie(dir.path(), config, &flusher, nullptr, &clock);
+  ASSERT_TRUE(log->Append(MakeBatch(3, clock.NowMs() - 10'000, "idle")).ok());
   ASSERT_TRUE(log->ApplyRetention().ok());
   EXPECT_EQ(log->start_offset(), 0);  // 10 s old: kept
   EXPECT_EQ(log->segment_count(), 1u);
 
-  now += 45'000;                   // 55 s old now
+  clock.AdvanceMs(45'000);         // 55 s old now
   ASSERT_TRUE(log->Flush().ok());  // only below the high watermark (FlusherTest has the case)
   ASSERT_TRUE(log->ApplyRetention().ok());
   EXPECT_EQ(log->start_offset(), 3);
@@ -460,7 +462,7 @@ TEST(LogTest, RetentionRollsAndDeletesAnActiveSegmentPastRetention) {
   EXPECT_EQ(log->segment_count(), 1u);  // the new, empty active segment
   EXPECT_EQ(log->size_bytes(), 0u);
   EXPECT_FALSE(FileExists(Segment::LogPath(dir.path(), 0)));
-  ASSERT_TRUE(log->Append(MakeBatch(1, now, "new")).ok());
+  ASSERT_TRUE(log->Append(MakeBatch(1, clock.NowMs(), "new")).ok());
   EXPECT_EQ(DecodeAll(*log->Read(3, 1 << 20)).size(), 1u);
   ASSERT_TRUE(log->ApplyRetention().ok());  // a fresh record in the active segment: kept
   EXPECT_EQ(log->start_offset(), 3);
@@ -472,12 +474,13 @@ TEST(LogTest, RetentionRollsAndDeletesAnActiveSegmentPastRetention) {
 TEST(LogTest, RetentionDeletesSegmentsOnAFullDisk) {
   TempDir dir;
   Flusher flusher;
-  std::atomic<int64_t> now{1'000'000};
+  ManualClock clock(1'000'000);
   LogConfig config = SmallSegments();
   config.retention_ms = 50'000;
-  auto log = OpenOrDie(dir.Sub("p"), config, &flusher, nullptr, [&now] { return now.load(); });
-  for (int i = 0; i < 40; ++i) ASSERT_TRUE(log->Append(MakeBatch(5, now - 100'000, "r")).ok());
-  for (int i = 0; i < 5; ++i) ASSERT_TRUE(log->Append(MakeBatch(5, now, "kept")).ok());
+  auto log = OpenOrDie(dir.Sub("p"), config, &flusher, nullptr, &clock);
+  for (int i = 0; i < 40; ++i)
+    ASSERT_TRUE(log->Append(MakeBatch(5, clock.NowMs() - 100'000, "r")).ok());
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(log->Append(MakeBatch(5, clock.NowMs(), "kept")).ok());
   ASSERT_TRUE(log->Flush().ok());
   const size_t segments = log->segment_count();
   {
@@ -489,7 +492,7 @@ TEST(LogTest, RetentionDeletesSegmentsOnAFullDisk) {
   const int64_t start = log->start_offset();
   EXPECT_GT(start, 0);
   log.reset();  // a crash: the stored start offset is the old one
-  log = OpenOrDie(dir.Sub("p"), config, &flusher, nullptr, [&now] { return now.load(); });
+  log = OpenOrDie(dir.Sub("p"), config, &flusher, nullptr, &clock);
   EXPECT_EQ(log->start_offset(), start);
 }
 
@@ -499,17 +502,18 @@ TEST(LogTest, RetentionDeletesSegmentsOnAFullDisk) {
 TEST(LogTest, AStaleTimeIndexDoesNotMakeRetentionDeleteEarly) {
   TempDir dir;
   Flusher flusher;
-  std::atomic<int64_t> now{10'000'000};
+  ManualClock clock(10'000'000);
   const std::string one = MakeBatch(1, 0, "x");
   LogConfig config;
   config.segment_bytes = static_cast<int32_t>(6 * one.size());  // six batches, then a roll
   config.retention_ms = 50'000;
-  const auto clock = [&now] { return now.load(); };
   {
-    auto log = OpenOrDie(dir.path(), config, &flusher, nullptr, clock);
-    for (int i = 0; i < 5; ++i) ASSERT_TRUE(log->Append(MakeBatch(1, now - 100'000, "x")).ok());
-    ASSERT_TRUE(log->Append(MakeBatch(1, now - 1'000, "x")).ok());  // the segment's latest
-    ASSERT_TRUE(log->Append(MakeBatch(1, now - 1'000, "x")).ok());  // rolls: segment 6
+    auto log = OpenOrDie(dir.path(), config, &flusher, nullptr, &clock);
+    for (int i = 0; i < 5; ++i)
+      ASSERT_TRUE(log->Append(MakeBatch(1, clock.NowMs() - 100'000, "x")).ok());
+    ASSERT_TRUE(
+        log->Append(MakeBatch(1, clock.NowMs() - 1'000, "x")).ok());  // the segment's latest
+    ASSERT_TRUE(log->Append(MakeBatch(1, clock.NowMs() - 1'000, "x")).ok());  // rolls: segment 6
     ASSERT_EQ(log->segment_count(), 2u);
     ASSERT_TRUE(log->Close().ok());
   }
@@ -517,10 +521,10 @@ TEST(LogTest, AStaleTimeIndexDoesNotMakeRetentionDeleteEarly) {
   const std::string time_index = Segment::TimeIndexPath(dir.path(), 0);
   ASSERT_GE(std::filesystem::file_size(time_index), 24u);
   std::filesystem::resize_file(time_index, 12);
-  auto log = OpenOrDie(dir.path(), config, &flusher, nullptr, clock);
+  auto log = OpenOrDie(dir.path(), config, &flusher, nullptr, &clock);
   ASSERT_TRUE(log->ApplyRetention().ok());
   EXPECT_EQ(log->start_offset(), 0) << "a segment with a record 1 s old was deleted";
-  now += 60'000;  // now every record is past retention
+  clock.AdvanceMs(60'000);  // now every record is past retention
   ASSERT_TRUE(log->ApplyRetention().ok());
   EXPECT_EQ(log->start_offset(), 7);
 }
@@ -528,16 +532,17 @@ TEST(LogTest, AStaleTimeIndexDoesNotMakeRetentionDeleteEarly) {
 TEST(LogTest, SegmentMsRollsByAgeAndFlushMessagesFlushesInTheBackground) {
   TempDir dir;
   Flusher flusher;
-  std::atomic<int64_t> now{5'000'000};  // read by the flush thread through the clock
+  ManualClock clock(5'000'000);  // read by the flush thread through the clock
   LogConfig config;
   config.segment_ms = 60'000;
   config.flush_messages = 10;
-  auto log = OpenOrDie(dir.path(), config, &flusher, nullptr, [&now] { return now.load(); });
-  ASSERT_TRUE(log->Append(MakeBatch(4, now, "a")).ok());
-  ASSERT_TRUE(log->Append(MakeBatch(4, now, "b")).ok());
+  auto log = OpenOrDie(dir.path(), config, &flusher, nullptr, &clock);
+  ASSERT_TRUE(log->Append(MakeBatch(4, clock.NowMs(), "a")).ok());
+  ASSERT_TRUE(log->Append(MakeBatch(4, clock.NowMs(), "b")).ok());
   EXPECT_EQ(log->segment_count(), 1u);
-  now += 60'000;
-  ASSERT_TRUE(log->Append(MakeBatch(4, now, "c")).ok());  // 12 unflushed: a flush is queued
+  clock.AdvanceMs(60'000);
+  ASSERT_TRUE(
+      log->Append(MakeBatch(4, clock.NowMs(), "c")).ok());  // 12 unflushed: a flush is queued
   EXPECT_EQ(log->segment_count(), 2u);
   // The background flush lands without anyone waiting on it (bounded wait).
   for (int i = 0; i < 500 && log->flushed_offset() < 12; ++i) {
@@ -552,23 +557,22 @@ TEST(LogTest, SegmentMsRollsByAgeAndFlushMessagesFlushesInTheBackground) {
 TEST(LogTest, SegmentMsCountsFromTheFirstBatchAcrossReopens) {
   TempDir dir;
   Flusher flusher;
-  std::atomic<int64_t> now{100'000'000};
-  Clock clock = [&now] { return now.load(); };
+  ManualClock clock(100'000'000);
   LogConfig config;
   config.segment_ms = 60'000;
-  auto log = OpenOrDie(dir.path(), config, &flusher, nullptr, clock);
-  ASSERT_TRUE(log->Append(MakeBatch(2, now, "first")).ok());
+  auto log = OpenOrDie(dir.path(), config, &flusher, nullptr, &clock);
+  ASSERT_TRUE(log->Append(MakeBatch(2, clock.NowMs(), "first")).ok());
   for (int restart = 0; restart < 3; ++restart) {  // every 25 s: each open is "new"
     ASSERT_TRUE(log->Close().ok());
     log.reset();
-    now += 25'000;
-    log = OpenOrDie(dir.path(), config, &flusher, nullptr, clock);
+    clock.AdvanceMs(25'000);
+    log = OpenOrDie(dir.path(), config, &flusher, nullptr, &clock);
     EXPECT_EQ(log->segment_count(), 1u);
   }
-  ASSERT_TRUE(log->Append(MakeBatch(2, now, "late")).ok());  // 75 s after the first batch
+  ASSERT_TRUE(log->Append(MakeBatch(2, clock.NowMs(), "late")).ok());  // 75 s after the first batch
   EXPECT_EQ(log->segment_count(), 2u);
   // Replayed old data rolls by its own timestamps, not per batch.
-  ASSERT_TRUE(log->Append(MakeBatch(2, now + 1000, "next")).ok());
+  ASSERT_TRUE(log->Append(MakeBatch(2, clock.NowMs() + 1000, "next")).ok());
   EXPECT_EQ(log->segment_count(), 2u);
 }
 
@@ -579,9 +583,10 @@ TEST(LogTest, TimestampsTooFarFromTheBrokersTimeAreRefused) {
   TempDir dir;
   Flusher flusher;
   const int64_t now = 1'800'000'000'000;
+  ManualClock clock(now);
   LogConfig config;
   config.message_timestamp_before_max_ms = 24LL * 3600 * 1000;
-  auto log = OpenOrDie(dir.path(), config, &flusher, nullptr, [now] { return now; });
+  auto log = OpenOrDie(dir.path(), config, &flusher, nullptr, &clock);
   const auto future = log->Append(MakeBatch(2, now + 2 * 3600 * 1000, "future"));
   EXPECT_TRUE(absl::IsInvalidArgument(future.status())) << future.status();
   EXPECT_EQ(AppendErrorOf(future.status()), AppendError::kInvalidTimestamp);
