@@ -4,17 +4,17 @@
 
 #include <algorithm>
 #include <chrono>
-#include <deque>
 #include <map>
-#include <random>
-#include <set>
 #include <thread>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "client/internal/record_accumulator.h"
+#include "client/internal/sticky_partitioner.h"
 #include "client/partitioner.h"
 #include "client/status.h"
+#include "common/clock.h"
 #include "common/logging.h"
 #include "common/mutex.h"
 #include "common/record/batch_builder.h"
@@ -24,18 +24,8 @@
 namespace runnel::client {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
-      .count();
-}
-
-int64_t WallMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+using internal::BatchPtr;
+using internal::ProducerBatch;
 
 // Errors after which the same batch may succeed if sent again. OUT_OF_ORDER_SEQUENCE_NUMBER is
 // retriable only while an earlier batch of the partition is being resent (handled separately).
@@ -62,100 +52,6 @@ int64_t RecordFootprint(const ProducerRecord& r) {
 
 }  // namespace
 
-// --- Options -----------------------------------------------------------------------------------
-
-absl::Status ProducerOptions::Validate() const {
-  if (bootstrap_servers.empty()) return absl::InvalidArgumentError("bootstrap.servers: empty");
-  RETURN_IF_ERROR(CheckAtLeast("batch.size", batch_size, 1));
-  RETURN_IF_ERROR(CheckAtLeast("linger.ms", linger_ms, 0));
-  RETURN_IF_ERROR(CheckAtLeast("buffer.memory", buffer_memory, 1));
-  RETURN_IF_ERROR(CheckAtLeast("max.block.ms", max_block_ms, 0));
-  RETURN_IF_ERROR(CheckAtLeast("max.in.flight.requests.per.connection", max_in_flight, 1));
-  RETURN_IF_ERROR(CheckAtLeast("retries", retries, 0));
-  RETURN_IF_ERROR(CheckAtLeast("retry.backoff.ms", retry_backoff_ms, 0));
-  RETURN_IF_ERROR(CheckAtLeast("request.timeout.ms", request_timeout_ms, 1));
-  RETURN_IF_ERROR(CheckAtLeast("max.request.size", max_request_size, 1));
-  RETURN_IF_ERROR(CheckAtLeast("metadata.max.age.ms", metadata_max_age_ms, 0));
-  if (int64_t{delivery_timeout_ms} < int64_t{linger_ms} + request_timeout_ms) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "delivery.timeout.ms: ", delivery_timeout_ms,
-        " must be at least linger.ms + request.timeout.ms (", linger_ms + request_timeout_ms, ")"));
-  }
-  if (enable_idempotence.value_or(false)) {
-    // Kafka's rules: idempotence needs acks=all, retries and at most 5 requests in flight.
-    if (acks != Acks::kAll) {
-      return absl::InvalidArgumentError("enable.idempotence: true requires acks=all");
-    }
-    if (retries == 0)
-      return absl::InvalidArgumentError("enable.idempotence: true requires retries > 0");
-  }
-  if (enable_idempotence.value_or(false) && max_in_flight > 5) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "max.in.flight.requests.per.connection: ", max_in_flight,
-        " must be at most 5 with enable.idempotence (set enable.idempotence=false to allow more)"));
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<ProducerOptions> ProducerOptions::FromProperties(const Properties& properties) {
-  ProducerOptions o;
-  for (const auto& [key, value] : properties) {
-    if (key == "bootstrap.servers") {
-      o.bootstrap_servers = value;
-    } else if (key == "client.id") {
-      o.client_id = value;
-    } else if (key == "acks") {
-      if (value == "all" || value == "-1") {
-        o.acks = Acks::kAll;
-      } else if (value == "1") {
-        o.acks = Acks::kLeader;
-      } else if (value == "0") {
-        o.acks = Acks::kNone;
-      } else {
-        return absl::InvalidArgumentError(
-            absl::StrCat("acks: '", value, "' is not one of 0, 1, all, -1"));
-      }
-    } else if (key == "enable.idempotence") {
-      bool on = false;
-      RETURN_IF_ERROR(ParseProperty(key, value, &on));
-      o.enable_idempotence = on;
-    } else if (key == "compression.type") {
-      auto codec = record::ParseCompression(value);
-      if (!codec.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "compression.type: '", value, "' is not one of none, gzip, snappy, lz4, zstd"));
-      }
-      o.compression = *codec;
-    } else if (key == "batch.size") {
-      RETURN_IF_ERROR(ParseProperty(key, value, &o.batch_size));
-    } else if (key == "linger.ms") {
-      RETURN_IF_ERROR(ParseProperty(key, value, &o.linger_ms));
-    } else if (key == "buffer.memory") {
-      RETURN_IF_ERROR(ParseProperty(key, value, &o.buffer_memory));
-    } else if (key == "max.block.ms") {
-      RETURN_IF_ERROR(ParseProperty(key, value, &o.max_block_ms));
-    } else if (key == "max.in.flight.requests.per.connection") {
-      RETURN_IF_ERROR(ParseProperty(key, value, &o.max_in_flight));
-    } else if (key == "retries") {
-      RETURN_IF_ERROR(ParseProperty(key, value, &o.retries));
-    } else if (key == "retry.backoff.ms") {
-      RETURN_IF_ERROR(ParseProperty(key, value, &o.retry_backoff_ms));
-    } else if (key == "delivery.timeout.ms") {
-      RETURN_IF_ERROR(ParseProperty(key, value, &o.delivery_timeout_ms));
-    } else if (key == "request.timeout.ms") {
-      RETURN_IF_ERROR(ParseProperty(key, value, &o.request_timeout_ms));
-    } else if (key == "max.request.size") {
-      RETURN_IF_ERROR(ParseProperty(key, value, &o.max_request_size));
-    } else if (key == "metadata.max.age.ms") {
-      RETURN_IF_ERROR(ParseProperty(key, value, &o.metadata_max_age_ms));
-    } else {
-      return UnknownProperty(key, "producer");
-    }
-  }
-  RETURN_IF_ERROR(o.Validate());
-  return o;
-}
-
 // --- Impl --------------------------------------------------------------------------------------
 
 class Producer::Impl {
@@ -173,47 +69,9 @@ class Producer::Impl {
   }
 
  private:
-  struct Completion {
-    SendCallback callback;
-    int64_t timestamp;
-  };
-
-  // Records of one partition, built into one RecordBatch v2.
-  struct Batch {
-    Batch(uint64_t id, TopicPartition tp, const record::BatchBuilderOptions& options, int64_t now)
-        : id(id), tp(std::move(tp)), builder(options), created_ms(now) {}
-    const uint64_t id;  // creation order across all partitions (for Flush)
-    TopicPartition tp;
-    record::RecordBatchBuilder builder;
-    std::vector<Completion> completions;  // one per record, in offset order
-    int64_t created_ms;
-    int64_t bytes = 0;    // held against buffer.memory
-    std::string encoded;  // built when first sent, resent unchanged
-    int32_t base_sequence = -1;
-    int64_t drain_order = -1;  // order of first sending within the partition; -1: never sent
-    int32_t attempts = 0;
-    int64_t retry_at_ms = 0;
-    bool closed = false;  // full, or already sent: no more appends
-  };
-  using BatchPtr = std::unique_ptr<Batch>;
-
-  struct PartitionState {
-    std::deque<BatchPtr> queue;  // front: next to send
-    int32_t next_sequence = 0;
-    // The sequence after the last acknowledged batch: an OUT_OF_ORDER answer for a batch that
-    // does not start here means an earlier batch is still outstanding (resend it after that one).
-    int32_t next_ack_sequence = 0;
-    int64_t next_drain_order = 0;
-    int32_t in_flight = 0;  // batches sent and not answered
-    // A batch failed retriably: send nothing more until every outstanding batch is back, then
-    // resend in sequence order.
-    bool resync = false;
-  };
-
   struct TopicState {
     int32_t partitions = 0;
     int64_t fetched_ms = 0;
-    int32_t sticky = -1;
   };
 
   struct InFlight {
@@ -230,34 +88,17 @@ class Producer::Impl {
   };
 
   absl::StatusOr<int32_t> PartitionCount(const std::string& topic);
-  int32_t ChoosePartition(const ProducerRecord& record, int32_t partitions, TopicState* topic)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // A random partition other than `partition` (partitions > 1).
-  int32_t OtherPartition(int32_t partition, int32_t partitions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Whether the partition has an open batch with room for the record.
-  bool FitsLocked(const TopicPartition& tp, int64_t timestamp, const ProducerRecord& record,
-                  absl::Span<const record::RecordHeader> headers)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The batch the record goes into: the partition's open batch if the record fits, else a new one.
-  Batch* OpenBatchLocked(const TopicPartition& tp, int64_t timestamp, const ProducerRecord& record,
-                         absl::Span<const record::RecordHeader> headers)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-
   void SenderLoop();
   absl::Status Connect();
   void Disconnect() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReaderLoop(grpc::ClientReaderWriter<v1::ProduceRequest, v1::ProduceResponse>* stream);
-  // Takes the batches ready to send (one per partition) into `out`; returns when the sender
-  // should look again if nothing is ready.
-  int64_t DrainLocked(int64_t now, std::vector<BatchPtr>* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  bool ReadyLocked(const PartitionState& p, int64_t now, int64_t* wake) const
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status SendRequest(std::vector<BatchPtr> batches);
   void HandleResponse(const v1::ProduceResponse& response);
   // Puts a batch that failed with `why` back in its queue, or fails it when out of retries or
   // time.
   void RetryLocked(BatchPtr batch, const absl::Status& why, std::vector<Finished>* finished)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Fails the queued batches older than delivery.timeout.ms.
   void ExpireLocked(int64_t now, std::vector<Finished>* finished)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FailAllLocked(const absl::Status& why, std::vector<Finished>* finished)
@@ -273,7 +114,15 @@ class Producer::Impl {
   // Runs callbacks, then releases the batches' memory and completion counts.
   void Complete(std::vector<Finished> finished) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Steady milliseconds of the clock: linger, retries, timeouts, metadata age.
+  int64_t NowMs() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               clock_.SteadyNow().time_since_epoch())
+        .count();
+  }
+
   const ProducerOptions options_;
+  const Clock& clock_ = Clock::Real();
   const std::string target_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Broker::Stub> stub_;
@@ -282,20 +131,17 @@ class Producer::Impl {
   mutable Mutex mu_;
   CondVar work_cv_;  // the sender: new work, responses, closing
   CondVar done_cv_;  // Flush, Close and Send waiting for memory: batches completed
-  absl::flat_hash_map<std::string, TopicState> topics_ ABSL_GUARDED_BY(mu_);
-  std::map<TopicPartition, PartitionState> partitions_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, TopicState> topics_ ABSL_GUARDED_BY(mu_);  // metadata
+  internal::StickyPartitioner sticky_ ABSL_GUARDED_BY(mu_);
+  internal::RecordAccumulator accumulator_ ABSL_GUARDED_BY(mu_);
   std::map<uint64_t, InFlight> in_flight_ ABSL_GUARDED_BY(mu_);
   uint64_t next_request_id_ ABSL_GUARDED_BY(mu_) = 1;
-  int64_t buffered_bytes_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t next_batch_id_ ABSL_GUARDED_BY(mu_) = 0;
-  std::set<uint64_t> incomplete_ ABSL_GUARDED_BY(mu_);  // ids of batches not completed yet
   int32_t flushing_ ABSL_GUARDED_BY(mu_) = 0;
   bool closing_ ABSL_GUARDED_BY(mu_) = false;  // no new sends; linger no longer waited for
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;  // the sender must exit now
   int64_t producer_id_ ABSL_GUARDED_BY(mu_) = -1;
   int16_t producer_epoch_ ABSL_GUARDED_BY(mu_) = -1;
   bool reset_producer_id_ ABSL_GUARDED_BY(mu_) = false;  // see FailLocked
-  std::mt19937 random_ ABSL_GUARDED_BY(mu_){std::random_device{}()};
 
   // The current Produce stream; replaced by the sender thread only (under mu_, so Close may
   // cancel it).
@@ -315,7 +161,8 @@ class Producer::Impl {
 
 Producer::Impl::Impl(const ProducerOptions& options)
     : options_(options),
-      target_(std::vector<std::string>(absl::StrSplit(options.bootstrap_servers, ',')).front()) {
+      target_(std::vector<std::string>(absl::StrSplit(options.bootstrap_servers, ',')).front()),
+      accumulator_(options) {
   grpc::ChannelArguments args;
   if (!options.client_id.empty())
     args.SetString(GRPC_ARG_PRIMARY_USER_AGENT_STRING, options.client_id);
@@ -366,56 +213,7 @@ absl::StatusOr<int32_t> Producer::Impl::PartitionCount(const std::string& topic)
   TopicState& state = topics_[topic];
   state.partitions = t.partitions_size();
   state.fetched_ms = NowMs();
-  if (state.sticky >= state.partitions) state.sticky = -1;
   return state.partitions;
-}
-
-int32_t Producer::Impl::ChoosePartition(const ProducerRecord& record, int32_t partitions,
-                                        TopicState* topic) {
-  if (record.partition.has_value()) return *record.partition;
-  if (record.key.has_value()) return PartitionForKey(*record.key, partitions);
-  if (topic->sticky < 0) {
-    topic->sticky = std::uniform_int_distribution<int32_t>(0, partitions - 1)(random_);
-  }
-  return topic->sticky;
-}
-
-int32_t Producer::Impl::OtherPartition(int32_t partition, int32_t partitions) {
-  const int32_t next = std::uniform_int_distribution<int32_t>(0, partitions - 2)(random_);
-  return next >= partition ? next + 1 : next;
-}
-
-bool Producer::Impl::FitsLocked(const TopicPartition& tp, int64_t timestamp,
-                                const ProducerRecord& record,
-                                absl::Span<const record::RecordHeader> headers) {
-  auto it = partitions_.find(tp);
-  if (it == partitions_.end() || it->second.queue.empty()) return false;
-  const Batch& last = *it->second.queue.back();
-  return !last.closed &&
-         last.builder.SizeAfterAppend(timestamp, record.key, record.value, headers) <=
-             static_cast<size_t>(options_.batch_size);
-}
-
-Producer::Impl::Batch* Producer::Impl::OpenBatchLocked(
-    const TopicPartition& tp, int64_t timestamp, const ProducerRecord& record,
-    absl::Span<const record::RecordHeader> headers) {
-  PartitionState& p = partitions_[tp];
-  if (!p.queue.empty()) {
-    Batch* last = p.queue.back().get();
-    if (!last->closed &&
-        last->builder.SizeAfterAppend(timestamp, record.key, record.value, headers) <=
-            static_cast<size_t>(options_.batch_size)) {
-      return last;
-    }
-    last->closed = true;
-  }
-  record::BatchBuilderOptions builder_options;
-  builder_options.compression = options_.compression;
-  const uint64_t id = next_batch_id_++;
-  p.queue.push_back(std::make_unique<Batch>(id, tp, builder_options, NowMs()));
-  incomplete_.insert(id);
-  work_cv_.SignalAll();  // a new batch starts its linger; an earlier one became ready
-  return p.queue.back().get();
 }
 
 absl::Status Producer::Impl::Send(const ProducerRecord& record, SendCallback callback) {
@@ -441,15 +239,16 @@ absl::Status Producer::Impl::Send(const ProducerRecord& record, SendCallback cal
   for (const Header& h : record.headers) {
     headers.push_back({h.key, h.value ? std::optional<std::string_view>(*h.value) : std::nullopt});
   }
-  const int64_t timestamp = record.timestamp >= 0 ? record.timestamp : WallMs();
+  const int64_t timestamp = record.timestamp >= 0 ? record.timestamp : clock_.NowMs();
 
   MutexLock lock(&mu_);
   if (closing_) return absl::FailedPreconditionError("producer is closed");
   // buffer.memory: wait for room (a record always fits into an empty buffer).
-  const auto deadline = Clock::now() + std::chrono::milliseconds(options_.max_block_ms);
-  while (buffered_bytes_ > 0 && buffered_bytes_ + footprint > options_.buffer_memory) {
+  const auto deadline = clock_.SteadyNow() + std::chrono::milliseconds(options_.max_block_ms);
+  while (accumulator_.buffered_bytes() > 0 &&
+         accumulator_.buffered_bytes() + footprint > options_.buffer_memory) {
     const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_.SteadyNow());
     if (left.count() <= 0) {
       return absl::ResourceExhaustedError(
           absl::StrCat("buffer.memory (", options_.buffer_memory, " bytes) full for max.block.ms (",
@@ -458,24 +257,24 @@ absl::Status Producer::Impl::Send(const ProducerRecord& record, SendCallback cal
     done_cv_.WaitWithTimeout(&mu_, left);
     if (closing_) return absl::FailedPreconditionError("producer is closed");
   }
-  TopicState& topic = topics_[record.topic];
-  const bool sticky = !record.partition && !record.key && partitions > 1;
-  TopicPartition tp{record.topic, ChoosePartition(record, partitions, &topic)};
-  if (sticky && !FitsLocked(tp, timestamp, record, headers)) {
-    // Sticky partitioning (Kafka's KIP-480): keyless records fill one partition's batch; when a
-    // new batch has to start, it starts on another partition.
-    tp.partition = topic.sticky = OtherPartition(tp.partition, partitions);
+  TopicPartition tp{record.topic, 0};
+  const bool sticky = !record.partition && !record.key;
+  if (record.partition.has_value()) {
+    tp.partition = *record.partition;
+  } else if (record.key.has_value()) {
+    tp.partition = PartitionForKey(*record.key, partitions);
+  } else {
+    tp.partition = sticky_.Partition(record.topic, partitions);
+    // A new batch would have to start: it starts on another partition instead (KIP-480).
+    if (!accumulator_.Fits(tp, timestamp, record, headers)) {
+      tp.partition = sticky_.Next(record.topic, partitions, tp.partition);
+    }
   }
-  Batch* batch = OpenBatchLocked(tp, timestamp, record, headers);
-  batch->builder.Append(timestamp, record.key, record.value, headers);
-  batch->completions.push_back({std::move(callback), timestamp});
-  batch->bytes += footprint;
-  buffered_bytes_ += footprint;
-  if (batch->builder.EstimatedSize() >= static_cast<size_t>(options_.batch_size)) {
-    batch->closed = true;
-    work_cv_.SignalAll();
-    if (sticky) topic.sticky = OtherPartition(tp.partition, partitions);
-  }
+  const internal::RecordAccumulator::Appended appended =
+      accumulator_.Append(tp, timestamp, record, headers, footprint, std::move(callback), NowMs());
+  // A new batch starts its linger (and may have made an earlier one ready); a full one is ready.
+  if (appended.new_batch || appended.batch_full) work_cv_.SignalAll();
+  if (appended.batch_full && sticky) sticky_.Next(record.topic, partitions, tp.partition);
   return absl::OkStatus();
 }
 
@@ -484,8 +283,8 @@ void Producer::Impl::Flush() {
   ++flushing_;
   work_cv_.SignalAll();
   // Batches created from now on are not waited for.
-  const uint64_t end = next_batch_id_;
-  while (!incomplete_.empty() && *incomplete_.begin() < end && !stopped_) done_cv_.Wait(&mu_);
+  const uint64_t end = accumulator_.next_batch_id();
+  while (accumulator_.HasIncompleteBefore(end) && !stopped_) done_cv_.Wait(&mu_);
   --flushing_;
 }
 
@@ -497,10 +296,10 @@ void Producer::Impl::Close(int64_t timeout_ms) {
     work_cv_.SignalAll();
     done_cv_.SignalAll();
     const auto deadline =
-        Clock::now() + std::chrono::milliseconds(std::max<int64_t>(timeout_ms, 0));
-    while (!incomplete_.empty() && !stopped_) {
+        clock_.SteadyNow() + std::chrono::milliseconds(std::max<int64_t>(timeout_ms, 0));
+    while (accumulator_.HasIncomplete() && !stopped_) {
       const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_.SteadyNow());
       if (left.count() <= 0) break;
       done_cv_.WaitWithTimeout(&mu_, left);
     }
@@ -513,57 +312,6 @@ void Producer::Impl::Close(int64_t timeout_ms) {
 }
 
 // --- Sender side ---
-
-bool Producer::Impl::ReadyLocked(const PartitionState& p, int64_t now, int64_t* wake) const {
-  if (p.queue.empty()) return false;
-  if (p.resync && p.in_flight > 0) return false;
-  if (options_.idempotent() && p.in_flight >= options_.max_in_flight) return false;
-  const Batch& front = *p.queue.front();
-  if (front.attempts > 0) {
-    if (front.retry_at_ms <= now) return true;
-    *wake = std::min(*wake, front.retry_at_ms);
-    return false;
-  }
-  if (front.closed || p.queue.size() > 1 || flushing_ > 0 || closing_) return true;
-  const int64_t due = front.created_ms + options_.linger_ms;
-  if (due <= now) return true;
-  *wake = std::min(*wake, due);
-  return false;
-}
-
-int64_t Producer::Impl::DrainLocked(int64_t now, std::vector<BatchPtr>* out) {
-  int64_t wake = now + 1000;
-  int64_t bytes = 0;
-  for (auto& [tp, p] : partitions_) {
-    if (p.resync && p.in_flight == 0) p.resync = false;
-    // Every ready batch of the partition that fits, each as its own entry of the request (so a
-    // single busy partition is not limited to one batch per round trip). ReadyLocked caps an
-    // idempotent partition at max.in.flight batches outstanding: the broker recognises retries
-    // of its last 5 batches only.
-    while (ReadyLocked(p, now, &wake)) {
-      Batch& front = *p.queue.front();
-      const int64_t size = front.encoded.empty()
-                               ? static_cast<int64_t>(front.builder.EstimatedSize())
-                               : static_cast<int64_t>(front.encoded.size());
-      if (!out->empty() && bytes + size > options_.max_request_size) {
-        wake = now;  // more is ready than fits in one request
-        break;
-      }
-      bytes += size;
-      front.closed = true;
-      if (options_.idempotent() && front.base_sequence < 0) {
-        front.base_sequence = p.next_sequence;
-        p.next_sequence = record::IncrementSequence(p.next_sequence, front.builder.record_count());
-        front.builder.SetProducer(producer_id_, producer_epoch_, front.base_sequence);
-      }
-      if (front.drain_order < 0) front.drain_order = p.next_drain_order++;
-      ++p.in_flight;
-      out->push_back(std::move(p.queue.front()));
-      p.queue.pop_front();
-    }
-  }
-  return wake;
-}
 
 void Producer::Impl::SenderLoop() {
   MutexLock lock(&mu_);
@@ -582,7 +330,7 @@ void Producer::Impl::SenderLoop() {
     }
     if (broken_) Disconnect();
     if (!connected_) {
-      if (incomplete_.empty() || now < reconnect_at_ms_) {
+      if (!accumulator_.HasIncomplete() || now < reconnect_at_ms_) {
         work_cv_.WaitWithTimeout(
             &mu_, std::chrono::milliseconds(std::max<int64_t>(reconnect_at_ms_ - now, 100)));
         continue;
@@ -627,7 +375,8 @@ void Producer::Impl::SenderLoop() {
     std::vector<BatchPtr> batches;
     int64_t wake = now + 1000;
     if (static_cast<int32_t>(in_flight_.size()) < options_.max_in_flight) {
-      wake = DrainLocked(now, &batches);
+      wake = accumulator_.Drain(now, flushing_ > 0 || closing_, producer_id_, producer_epoch_,
+                                &batches);
     }
     if (batches.empty()) {
       if (!in_flight_.empty()) {
@@ -699,20 +448,7 @@ absl::Status Producer::Impl::ResetProducerId() {
       response.producer_id(), producer_id_);
   producer_id_ = response.producer_id();
   producer_epoch_ = static_cast<int16_t>(response.producer_epoch());
-  for (auto& [tp, p] : partitions_) {
-    // Every queued batch that had a sequence is renumbered from 0, in its order.
-    p.next_sequence = 0;
-    p.next_ack_sequence = 0;
-    p.resync = false;
-    for (BatchPtr& batch : p.queue) {
-      if (batch->base_sequence < 0) continue;
-      batch->base_sequence = p.next_sequence;
-      p.next_sequence = record::IncrementSequence(p.next_sequence,
-                                                  static_cast<int32_t>(batch->completions.size()));
-      record::RewriteProducerFields(&batch->encoded, producer_id_, producer_epoch_,
-                                    batch->base_sequence);
-    }
-  }
+  accumulator_.Renumber(producer_id_, producer_epoch_);
   reset_producer_id_ = false;
   return absl::OkStatus();
 }
@@ -732,7 +468,7 @@ void Producer::Impl::Disconnect() {
   std::vector<Finished> finished;
   for (auto& [id, request] : in_flight_) {
     for (BatchPtr& batch : request.batches) {
-      --partitions_[batch->tp].in_flight;
+      accumulator_.Returned(batch->tp);
       RetryLocked(std::move(batch), absl::UnavailableError("produce stream broke"), &finished);
     }
   }
@@ -780,7 +516,7 @@ absl::Status Producer::Impl::SendRequest(std::vector<BatchPtr> batches) {
   {
     MutexLock lock(&mu_);
     for (auto& [batch, why] : unbuilt) {
-      --partitions_[batch->tp].in_flight;
+      accumulator_.Returned(batch->tp);
       FailLocked(std::move(batch), std::move(why), &finished);
     }
     request.set_id(next_request_id_++);
@@ -798,7 +534,7 @@ absl::Status Producer::Impl::SendRequest(std::vector<BatchPtr> batches) {
     }
     if (!finished.empty()) {
       MutexLock lock(&mu_);
-      for (const Finished& f : finished) --partitions_[f.batch->tp].in_flight;
+      for (const Finished& f : finished) accumulator_.Returned(f.batch->tp);
     }
     Complete(std::move(finished));
     return absl::UnavailableError("produce stream write failed");
@@ -806,7 +542,7 @@ absl::Status Producer::Impl::SendRequest(std::vector<BatchPtr> batches) {
   if (options_.acks == Acks::kNone) {
     {
       MutexLock lock(&mu_);
-      for (const BatchPtr& b : batches) --partitions_[b->tp].in_flight;
+      for (const BatchPtr& b : batches) accumulator_.Returned(b->tp);
     }
     for (BatchPtr& batch : batches) finished.push_back({std::move(batch), absl::OkStatus()});
     Complete(std::move(finished));
@@ -825,8 +561,7 @@ void Producer::Impl::HandleResponse(const v1::ProduceResponse& response) {
     work_cv_.SignalAll();
     for (size_t i = 0; i < request.batches.size(); ++i) {
       BatchPtr& batch = request.batches[i];
-      PartitionState& p = partitions_[batch->tp];
-      --p.in_flight;
+      accumulator_.Returned(batch->tp);
       if (static_cast<int>(i) >= response.partitions_size()) {
         RetryLocked(std::move(batch), absl::InternalError("answer lacks a partition"), &finished);
         continue;
@@ -834,21 +569,16 @@ void Producer::Impl::HandleResponse(const v1::ProduceResponse& response) {
       const v1::PartitionProduceResult& result = response.partitions(static_cast<int>(i));
       const v1::ErrorCode code = result.error().code();
       if (code == v1::NONE || code == v1::DUPLICATE_SEQUENCE_NUMBER) {
-        if (batch->base_sequence >= 0 && batch->base_sequence == p.next_ack_sequence) {
-          p.next_ack_sequence = record::IncrementSequence(
-              batch->base_sequence, static_cast<int32_t>(batch->completions.size()));
-        }
+        accumulator_.Acknowledged(*batch);
         finished.push_back(
             {std::move(batch), absl::OkStatus(), result.base_offset(), result.log_append_time()});
         continue;
       }
       absl::Status error = ToStatus(result.error(), "produce to " + ToString(batch->tp));
       // Out of order because an earlier batch of the partition is being resent (or will be,
-      // renumbered): this one follows it. Answers may arrive out of request order, so "earlier"
-      // is judged by the sequence acknowledged so far.
-      const bool behind_a_resend =
-          code == v1::OUT_OF_ORDER_SEQUENCE_NUMBER &&
-          (p.resync || reset_producer_id_ || batch->base_sequence != p.next_ack_sequence);
+      // renumbered): this one follows it.
+      const bool behind_a_resend = code == v1::OUT_OF_ORDER_SEQUENCE_NUMBER &&
+                                   (reset_producer_id_ || accumulator_.BehindAResend(*batch));
       if (Retriable(code) || behind_a_resend) {
         RetryLocked(std::move(batch), error, &finished);
       } else {
@@ -861,22 +591,11 @@ void Producer::Impl::HandleResponse(const v1::ProduceResponse& response) {
 
 void Producer::Impl::RetryLocked(BatchPtr batch, const absl::Status& why,
                                  std::vector<Finished>* finished) {
-  const int64_t now = NowMs();
-  if (batch->attempts >= options_.retries ||
-      now - batch->created_ms >= options_.delivery_timeout_ms || stopped_) {
+  if (stopped_ || !accumulator_.CanRetry(*batch, NowMs())) {
     FailLocked(std::move(batch), why, finished);
     return;
   }
-  ++batch->attempts;
-  batch->retry_at_ms = now + options_.retry_backoff_ms;
-  PartitionState& p = partitions_[batch->tp];
-  if (options_.idempotent()) p.resync = true;
-  // Keep the queue in the order batches were first sent (for idempotent batches, sequence
-  // order): a resent batch goes before later-sent ones and before any that was never sent.
-  auto pos = std::find_if(p.queue.begin(), p.queue.end(), [&](const BatchPtr& b) {
-    return b->drain_order < 0 || b->drain_order > batch->drain_order;
-  });
-  p.queue.insert(pos, std::move(batch));
+  accumulator_.Requeue(std::move(batch), NowMs());
 }
 
 void Producer::Impl::FailLocked(BatchPtr batch, absl::Status why, std::vector<Finished>* finished) {
@@ -888,26 +607,23 @@ void Producer::Impl::FailLocked(BatchPtr batch, absl::Status why, std::vector<Fi
 }
 
 void Producer::Impl::ExpireLocked(int64_t now, std::vector<Finished>* finished) {
-  for (auto& [tp, p] : partitions_) {
-    // The queue is in creation order, so the oldest batches are at the front.
-    while (!p.queue.empty() && now - p.queue.front()->created_ms >= options_.delivery_timeout_ms) {
-      BatchPtr batch = std::move(p.queue.front());
-      p.queue.pop_front();
-      FailLocked(std::move(batch),
-                 absl::DeadlineExceededError(absl::StrCat("record to ", ToString(tp),
-                                                          " not delivered within "
-                                                          "delivery.timeout.ms (",
-                                                          options_.delivery_timeout_ms, " ms)")),
-                 finished);
-    }
+  std::vector<BatchPtr> expired;
+  accumulator_.Expire(now, &expired);
+  for (BatchPtr& batch : expired) {
+    const std::string tp = ToString(batch->tp);
+    FailLocked(std::move(batch),
+               absl::DeadlineExceededError(absl::StrCat("record to ", tp,
+                                                        " not delivered within "
+                                                        "delivery.timeout.ms (",
+                                                        options_.delivery_timeout_ms, " ms)")),
+               finished);
   }
 }
 
 void Producer::Impl::FailAllLocked(const absl::Status& why, std::vector<Finished>* finished) {
-  for (auto& [tp, p] : partitions_) {
-    for (BatchPtr& batch : p.queue) finished->push_back({std::move(batch), why});
-    p.queue.clear();
-  }
+  std::vector<BatchPtr> queued;
+  accumulator_.TakeAll(&queued);
+  for (BatchPtr& batch : queued) finished->push_back({std::move(batch), why});
   for (auto& [id, request] : in_flight_) {
     for (BatchPtr& batch : request.batches) finished->push_back({std::move(batch), why});
   }
@@ -916,12 +632,10 @@ void Producer::Impl::FailAllLocked(const absl::Status& why, std::vector<Finished
 
 void Producer::Impl::Complete(std::vector<Finished> finished) {
   if (finished.empty()) return;
-  int64_t bytes = 0;
   for (Finished& f : finished) {
-    Batch& batch = *f.batch;
-    bytes += batch.bytes;
+    ProducerBatch& batch = *f.batch;
     for (size_t i = 0; i < batch.completions.size(); ++i) {
-      Completion& c = batch.completions[i];
+      ProducerBatch::Completion& c = batch.completions[i];
       if (!c.callback) continue;
       if (!f.status.ok()) {
         c.callback(f.status);
@@ -934,8 +648,7 @@ void Producer::Impl::Complete(std::vector<Finished> finished) {
     }
   }
   MutexLock lock(&mu_);
-  buffered_bytes_ -= bytes;
-  for (const Finished& f : finished) incomplete_.erase(f.batch->id);
+  for (const Finished& f : finished) accumulator_.Release(*f.batch);
   done_cv_.SignalAll();
 }
 

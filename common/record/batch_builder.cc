@@ -1,10 +1,10 @@
 #include "common/record/batch_builder.h"
 
 #include <algorithm>
-#include <cassert>
 
 #include "absl/strings/str_cat.h"
 #include "common/big_endian.h"
+#include "common/check.h"
 #include "common/crc32c.h"
 #include "common/status_macros.h"
 #include "common/varint.h"
@@ -69,7 +69,8 @@ void RecordBatchBuilder::AppendWithOffsetDelta(int32_t offset_delta, int64_t tim
                                                std::optional<std::string_view> key,
                                                std::optional<std::string_view> value,
                                                absl::Span<const RecordHeader> headers) {
-  assert(offset_delta > last_delta_);
+  RUNNEL_CHECK(offset_delta > last_delta_, "offset delta %d after %d: offsets only grow in a batch",
+               offset_delta, last_delta_);
   if (record_count_ == 0) {
     base_timestamp_ = options_.delete_horizon_ms.value_or(timestamp);
     max_timestamp_ = timestamp;
@@ -136,7 +137,8 @@ absl::StatusOr<std::string> RecordBatchBuilder::Build() {
 
 void RewriteProducerFields(std::string* batch, int64_t producer_id, int16_t producer_epoch,
                            int32_t base_sequence) {
-  assert(batch->size() >= kBatchHeaderSize);
+  RUNNEL_CHECK(batch->size() >= kBatchHeaderSize, "rewriting the producer of a %d-byte batch",
+               batch->size());
   char* h = batch->data();
   StoreBigEndian<int64_t>(h + layout::kProducerId, producer_id);
   StoreBigEndian<int16_t>(h + layout::kProducerEpoch, producer_epoch);

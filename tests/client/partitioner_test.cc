@@ -2,8 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include <string>
 #include <utility>
+
+#include "client/internal/sticky_partitioner.h"
 
 namespace runnel::client {
 namespace {
@@ -38,6 +42,35 @@ TEST(PartitionerTest, PartitionIsThePositiveHashModuloTheCount) {
     EXPECT_GE(p, 0);
     EXPECT_LT(p, n);
   }
+}
+
+// Kafka's sticky partitioner (KIP-480): one partition until told to move, then another one.
+TEST(StickyPartitionerTest, KeylessRecordsStayOnOnePartitionUntilItsBatchIsDone) {
+  std::set<int32_t> first_choices;
+  for (uint32_t seed = 0; seed < 50; ++seed) {
+    internal::StickyPartitioner sticky(seed);
+    const int32_t p = sticky.Partition("t", 6);
+    ASSERT_GE(p, 0);
+    ASSERT_LT(p, 6);
+    for (int i = 0; i < 10; ++i) ASSERT_EQ(sticky.Partition("t", 6), p);
+    first_choices.insert(p);
+    for (int i = 0; i < 20; ++i) {
+      const int32_t current = sticky.Partition("t", 6);
+      const int32_t next = sticky.Next("t", 6, current);
+      ASSERT_NE(next, current) << "Next moves to another partition";
+      ASSERT_EQ(sticky.Partition("t", 6), next);
+    }
+  }
+  EXPECT_GT(first_choices.size(), 3u) << "the first partition is chosen at random";
+}
+
+TEST(StickyPartitionerTest, AShrunkenTopicGetsAPartitionThatExists) {
+  internal::StickyPartitioner sticky(1);
+  int32_t p = sticky.Partition("t", 8);
+  for (int i = 0; i < 20 && p < 2; ++i) p = sticky.Next("t", 8, p);
+  ASSERT_GE(p, 2);
+  EXPECT_LT(sticky.Partition("t", 2), 2);
+  EXPECT_EQ(sticky.Next("t", 1, 0), 0) << "one partition: nowhere else to go";
 }
 
 }  // namespace
