@@ -1,13 +1,18 @@
 #include "client/status.h"
 
-#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_cause.h"
+
+namespace runnel::v1 {
+
+// The broker's error code as a status cause (common/status_cause.h; found by ADL).
+static constexpr const char* CauseTypeUrl(ErrorCode) { return "runnel.v1.ErrorCode"; }
+
+}  // namespace runnel::v1
 
 namespace runnel::client {
 
 namespace {
-
-constexpr char kErrorCodePayload[] = "runnel.v1.ErrorCode";
 
 // The coordinator no longer counts the sender as the member it claimed to be.
 bool IsMembershipError(v1::ErrorCode code) {
@@ -61,16 +66,11 @@ absl::Status Convert(const v1::Error& error, const std::string& what) {
 }  // namespace
 
 absl::Status ToStatus(const v1::Error& error, const std::string& what) {
-  absl::Status s = Convert(error, what);
-  if (!s.ok()) s.SetPayload(kErrorCodePayload, absl::Cord(v1::ErrorCode_Name(error.code())));
-  return s;
+  return WithCause(Convert(error, what), error.code());
 }
 
 v1::ErrorCode ErrorCodeOf(const absl::Status& s) {
-  const auto payload = s.GetPayload(kErrorCodePayload);  // absl::optional in Debian's Abseil
-  v1::ErrorCode code = v1::NONE;
-  if (!payload.has_value() || !v1::ErrorCode_Parse(std::string(*payload), &code)) return v1::NONE;
-  return code;
+  return CauseOf<v1::ErrorCode>(s).value_or(v1::NONE);
 }
 
 bool IsNoLongerMember(const absl::Status& s) { return IsMembershipError(ErrorCodeOf(s)); }

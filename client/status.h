@@ -13,7 +13,8 @@ namespace runnel::client {
 
 // The absl::Status for a broker Error (OK for NONE), message prefixed with `what`. Group
 // membership errors (UNKNOWN_MEMBER_ID, FENCED_*, STALE_MEMBER_EPOCH) are FailedPrecondition and
-// name their code. The code itself rides along as a payload (ErrorCodeOf; WithContext keeps it).
+// name their code. The code itself rides along as the status's cause (ErrorCodeOf;
+// common/status_cause.h; WithContext keeps it).
 absl::Status ToStatus(const v1::Error& error, const std::string& what);
 
 // The broker error code behind a status ToStatus made; NONE for OK and for any other status.

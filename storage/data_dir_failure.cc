@@ -1,18 +1,11 @@
 #include "storage/data_dir_failure.h"
 
-#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 
 namespace runnel::storage {
-namespace {
-
-constexpr char kDataDirFailureUrl[] = "runnel.storage/data-dir-failure";
-
-}  // namespace
-
 bool IsDataDirFailure(const absl::Status& status) {
-  return status.GetPayload(kDataDirFailureUrl).has_value();
+  return CauseOf<DataDirError>(status) == DataDirError::kOffline;
 }
 
 void DataDirFailure::SetHandler(Handler handler) {
@@ -44,9 +37,9 @@ void DataDirFailure::Fail(const absl::Status& error) {
   {
     MutexLock lock(&mu_);
     if (failed()) return;  // the first error is the one that counts
-    error_ = absl::UnavailableError(
-        absl::StrCat("data dir offline after an I/O error: ", error.message()));
-    error_.SetPayload(kDataDirFailureUrl, absl::Cord(error.message()));
+    error_ = WithCause(absl::UnavailableError(
+                           absl::StrCat("data dir offline after an I/O error: ", error.message())),
+                       DataDirError::kOffline);
     failed_.store(true, std::memory_order_release);
     handler = handler_;
     recorded = error_;

@@ -25,6 +25,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "common/mutex.h"
+#include "common/status_cause.h"
 
 namespace runnel::storage {
 
@@ -37,7 +38,7 @@ class DataDirFailure {
 
   // Returns OK while the dir is healthy, else the error every operation on it now gets:
   // Unavailable, "data dir offline after an I/O error: <the first error>", marked with the payload
-  // IsDataDirFailure() looks for.
+  // IsDataDirFailure() looks for (cause DataDirError::kOffline).
   absl::Status Check() const;
   bool failed() const { return failed_.load(std::memory_order_acquire); }
 
@@ -55,7 +56,11 @@ class DataDirFailure {
   Handler handler_ ABSL_GUARDED_BY(mu_);
 };
 
-// Whether `status` is (or wraps, with its payload kept) the error of a failed data dir.
+// The cause a failed data dir's error carries (common/status_cause.h).
+enum class DataDirError { kOffline };
+constexpr const char* CauseTypeUrl(DataDirError) { return "runnel.storage.DataDirError"; }
+
+// Whether `status` is (or wraps, with its causes kept) the error of a failed data dir.
 bool IsDataDirFailure(const absl::Status& status);
 
 }  // namespace runnel::storage

@@ -96,13 +96,6 @@ void StampBatch(std::string* batch, int64_t base_offset, int32_t leader_epoch,
       crc32c::Value(h + record::layout::kAttributes, batch->size() - record::layout::kAttributes));
 }
 
-constexpr char kAppendErrorUrl[] = "runnel.storage/append-error";
-
-absl::Status WithAppendError(absl::Status status, AppendError error) {
-  status.SetPayload(kAppendErrorUrl, absl::Cord(absl::StrCat(static_cast<int>(error))));
-  return status;
-}
-
 // Kafka refuses unkeyed records on compacted topics: compaction could never drop them.
 absl::Status RequireKeys(std::string_view batch) {
   ASSIGN_OR_RETURN(const RecordBatchView view, RecordBatchView::Parse(batch));
@@ -110,7 +103,7 @@ absl::Status RequireKeys(std::string_view batch) {
   record::Record r;
   while (it.Next(&r)) {
     if (!r.key.has_value()) {
-      return WithAppendError(
+      return WithCause(
           absl::InvalidArgumentError(absl::StrCat("record ", it.records_read() - 1,
                                                   " has no key, which a compacted topic requires")),
           AppendError::kMissingKey);
@@ -125,7 +118,7 @@ absl::Status RequireKeys(std::string_view batch) {
 absl::Status CheckTimestamps(const RecordBatchView& batch, const LogConfig& config, int64_t now) {
   const int64_t latest = batch.max_timestamp();
   if (latest > now && latest - now > config.message_timestamp_after_max_ms) {
-    return WithAppendError(
+    return WithCause(
         absl::InvalidArgumentError(absl::StrCat(
             "timestamp ", latest, " is ", latest - now, " ms after the broker's time ", now,
             ", more than message.timestamp.after.max.ms ", config.message_timestamp_after_max_ms)),
@@ -133,7 +126,7 @@ absl::Status CheckTimestamps(const RecordBatchView& batch, const LogConfig& conf
   }
   const int64_t earliest = batch.base_timestamp();
   if (earliest >= 0 && earliest < now && now - earliest > config.message_timestamp_before_max_ms) {
-    return WithAppendError(
+    return WithCause(
         absl::InvalidArgumentError(absl::StrCat("timestamp ", earliest, " is ", now - earliest,
                                                 " ms before the broker's time ", now,
                                                 ", more than message.timestamp.before.max.ms ",
@@ -144,16 +137,6 @@ absl::Status CheckTimestamps(const RecordBatchView& batch, const LogConfig& conf
 }
 
 }  // namespace
-
-std::optional<AppendError> AppendErrorOf(const absl::Status& status) {
-  const auto payload = status.GetPayload(kAppendErrorUrl);  // absl::optional
-  if (!payload.has_value()) return std::nullopt;
-  for (AppendError e :
-       {AppendError::kMissingKey, AppendError::kInvalidTimestamp, AppendError::kTooLarge}) {
-    if (*payload == absl::StrCat(static_cast<int>(e))) return e;
-  }
-  return std::nullopt;
-}
 
 Log::Log(std::string dir, const LogConfig& config, Flusher* flusher, const Clock* clock)
     : dir_(std::move(dir)), flusher_(flusher), clock_(clock), config_(config) {}
@@ -326,10 +309,10 @@ absl::StatusOr<AppendResult> Log::Append(std::string batch, DurableCallback on_d
     MutexLock lock(&mu_);
     RETURN_IF_ERROR(CheckUsable());
     if (batch.size() > static_cast<size_t>(config_.max_message_bytes)) {
-      return WithAppendError(absl::OutOfRangeError(absl::StrCat("batch of ", batch.size(),
-                                                                " bytes exceeds max.message.bytes ",
-                                                                config_.max_message_bytes)),
-                             AppendError::kTooLarge);
+      return WithCause(absl::InvalidArgumentError(absl::StrCat("batch of ", batch.size(),
+                                                               " bytes exceeds max.message.bytes ",
+                                                               config_.max_message_bytes)),
+                       AppendError::kTooLarge);
     }
     if (config_.cleanup_compact) RETURN_IF_ERROR(RequireKeys(batch));
     const int64_t base = active().next_offset();

@@ -22,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "common/clock.h"
 #include "common/mutex.h"
+#include "common/status_cause.h"
 #include "storage/flusher.h"
 #include "storage/leader_epoch_cache.h"
 #include "storage/log_config.h"
@@ -42,13 +43,14 @@ struct AppendResult {
 // own replays (producer state, group records) read to the log end.
 enum class ReadLimit { kHighWatermark, kLogEnd };
 
-// Why Append refused a batch the record format allows, as a payload on the status (AppendErrorOf).
+// Why Append refused a batch the record format allows: the status's cause
+// (CauseOf<AppendError>, common/status_cause.h).
 enum class AppendError {
   kMissingKey,        // a record without a key on a compacted topic (Kafka: INVALID_RECORD)
   kInvalidTimestamp,  // outside message.timestamp.after/before.max.ms (INVALID_TIMESTAMP)
   kTooLarge,          // over max.message.bytes (MESSAGE_TOO_LARGE)
 };
-std::optional<AppendError> AppendErrorOf(const absl::Status& status);
+constexpr const char* CauseTypeUrl(AppendError) { return "runnel.storage.AppendError"; }
 
 // Where a compacted log stands, for the cleaner's choice of log (log_cleaner.h): the closed
 // segments split into the clean part (below the first dirty offset, compacted before) and the

@@ -8,30 +8,12 @@
 namespace runnel::broker {
 namespace {
 
-// The status payload naming which ProducerError a status is.
-constexpr char kProducerErrorUrl[] = "runnel.broker/producer-error";
-
-absl::Status WithProducerError(absl::Status status, ProducerError error) {
-  status.SetPayload(kProducerErrorUrl, absl::Cord(absl::StrCat(static_cast<int>(error))));
-  return status;
-}
-
 std::string Describe(int64_t producer_id, const BatchSequence& batch) {
   return absl::StrCat("producer ", producer_id, " epoch ", batch.epoch, " batch with sequences ",
                       batch.base_sequence, "..", batch.last_sequence);
 }
 
 }  // namespace
-
-std::optional<ProducerError> GetProducerError(const absl::Status& status) {
-  const auto payload = status.GetPayload(kProducerErrorUrl);  // absl::optional
-  if (!payload.has_value()) return std::nullopt;
-  for (ProducerError e : {ProducerError::kOutOfOrderSequence, ProducerError::kProducerFenced,
-                          ProducerError::kInvalidSequence}) {
-    if (*payload == absl::StrCat(static_cast<int>(e))) return e;
-  }
-  return std::nullopt;
-}
 
 absl::StatusOr<BatchSequence> BatchSequence::FromBatch(const record::RecordBatchView& batch) {
   BatchSequence s;
@@ -40,7 +22,7 @@ absl::StatusOr<BatchSequence> BatchSequence::FromBatch(const record::RecordBatch
   s.epoch = batch.producer_epoch();
   s.base_sequence = batch.base_sequence();
   if (s.epoch < 0 || s.base_sequence < 0) {
-    return WithProducerError(
+    return WithCause(
         absl::InvalidArgumentError(absl::StrCat(
             "producer ", s.producer_id, ": invalid producerEpoch ", s.epoch, " / baseSequence ",
             s.base_sequence, " (an idempotent batch needs both >= 0)")),
@@ -56,14 +38,14 @@ absl::StatusOr<std::optional<ProducerBatch>> ProducerStateTable::Check(
   if (it == producers_.end()) return std::nullopt;
   const ProducerEntry& entry = it->second;
   if (batch.epoch < entry.epoch) {
-    return WithProducerError(absl::FailedPreconditionError(absl::StrCat(
-                                 Describe(batch.producer_id, batch),
-                                 " is fenced: the producer's epoch is now ", entry.epoch)),
-                             ProducerError::kProducerFenced);
+    return WithCause(absl::FailedPreconditionError(
+                         absl::StrCat(Describe(batch.producer_id, batch),
+                                      " is fenced: the producer's epoch is now ", entry.epoch)),
+                     ProducerError::kProducerFenced);
   }
   if (batch.epoch > entry.epoch) {
     if (batch.base_sequence == 0) return std::nullopt;
-    return WithProducerError(
+    return WithCause(
         absl::FailedPreconditionError(absl::StrCat(
             Describe(batch.producer_id, batch), ": expected sequence 0 for a new epoch (was ",
             entry.epoch, "), received ", batch.base_sequence)),
@@ -77,11 +59,10 @@ absl::StatusOr<std::optional<ProducerBatch>> ProducerStateTable::Check(
   }
   const int32_t expected = record::IncrementSequence(entry.batches.back().last_sequence, 1);
   if (batch.base_sequence == expected) return std::nullopt;
-  return WithProducerError(
-      absl::FailedPreconditionError(absl::StrCat(Describe(batch.producer_id, batch),
-                                                 ": out of order sequence, expected ", expected,
-                                                 ", received ", batch.base_sequence)),
-      ProducerError::kOutOfOrderSequence);
+  return WithCause(absl::FailedPreconditionError(absl::StrCat(
+                       Describe(batch.producer_id, batch), ": out of order sequence, expected ",
+                       expected, ", received ", batch.base_sequence)),
+                   ProducerError::kOutOfOrderSequence);
 }
 
 void ProducerStateTable::Record(const BatchSequence& batch, int64_t base_offset,

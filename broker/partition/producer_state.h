@@ -26,6 +26,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/record/record_batch.h"
+#include "common/status_cause.h"
 
 namespace runnel::broker {
 
@@ -65,7 +66,7 @@ struct ProducerEntry {
 
 // What refused a batch, carried in the absl::Status so the RPC layer can pick the error code.
 enum class ProducerError { kOutOfOrderSequence, kProducerFenced, kInvalidSequence };
-std::optional<ProducerError> GetProducerError(const absl::Status& status);
+constexpr const char* CauseTypeUrl(ProducerError) { return "runnel.broker.ProducerError"; }
 
 class ProducerStateTable {
  public:

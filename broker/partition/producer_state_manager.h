@@ -83,7 +83,7 @@ class ProducerStateManager {
   // Appends one batch (already validated, e.g. by ValidateBatch) to `log`, the log of `tp`
   // (remembered, without keeping it alive, for WriteSnapshots).
   // Errors: Log::Append's; loading the partition's state; ProducerStateTable::Check's and
-  // BatchSequence::FromBatch's, which carry a ProducerError (GetProducerError).
+  // BatchSequence::FromBatch's, which carry a ProducerError (CauseOf<ProducerError>).
   absl::StatusOr<BatchAppend> Append(const storage::TopicPartition& tp,
                                      const std::shared_ptr<storage::Log>& log, std::string batch);
 

@@ -20,10 +20,9 @@ namespace {
 // Produce-path meaning of an append or validation failure.
 void SetProduceError(const absl::Status& status, v1::Error* error) {
   SetError(status, error);
-  if (absl::IsOutOfRange(status)) error->set_code(v1::RECORD_TOO_LARGE);
   if (absl::IsDataLoss(status)) error->set_code(v1::CORRUPT_MESSAGE);
   if (absl::IsInvalidArgument(status)) error->set_code(v1::CORRUPT_MESSAGE);
-  if (const std::optional<storage::AppendError> refused = storage::AppendErrorOf(status)) {
+  if (const std::optional<storage::AppendError> refused = CauseOf<storage::AppendError>(status)) {
     switch (*refused) {
       case storage::AppendError::kMissingKey:
         error->set_code(v1::INVALID_RECORD);
@@ -36,7 +35,7 @@ void SetProduceError(const absl::Status& status, v1::Error* error) {
         break;
     }
   }
-  const std::optional<ProducerError> producer_error = GetProducerError(status);
+  const std::optional<ProducerError> producer_error = CauseOf<ProducerError>(status);
   if (!producer_error.has_value()) return;
   switch (*producer_error) {
     case ProducerError::kOutOfOrderSequence:
@@ -65,8 +64,7 @@ absl::StatusOr<std::vector<std::string_view>> SplitAndValidate(std::string_view 
     absl::Status valid = record::ValidateBatch(
         view->bytes(), {.max_uncompressed_bytes = static_cast<size_t>(max_uncompressed_bytes)});
     if (!valid.ok()) {
-      return absl::Status(valid.code(),
-                          absl::StrCat("batch ", batches.size(), ": ", valid.message()));
+      return WithContext(valid, absl::StrCat("batch ", batches.size()));
     }
     if (view->delete_horizon_ms().has_value()) {  // a client's would let its tombstones go early
       return absl::InvalidArgumentError(

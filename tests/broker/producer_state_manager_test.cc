@@ -93,7 +93,7 @@ TEST_F(ProducerStateManagerTest, IdempotentBatchesAreStoredOncePlainOnesAlways) 
   EXPECT_EQ(again->result.last_offset, 6);
   EXPECT_EQ(log_->end_offset(), 7);
   auto gap = Send(&manager, 1, 5);
-  EXPECT_EQ(GetProducerError(gap.status()), ProducerError::kOutOfOrderSequence);
+  EXPECT_EQ(CauseOf<ProducerError>(gap.status()), ProducerError::kOutOfOrderSequence);
   EXPECT_NE(gap.status().message().find("expected 3, received 5"), absl::string_view::npos)
       << gap.status();
   EXPECT_EQ(log_->end_offset(), 7);  // nothing stored
@@ -188,7 +188,7 @@ TEST_F(ProducerStateManagerTest, ConcurrentSendersOfTheSameBatchesStoreEachOnce)
       for (int i = 0; i < kBatches; ++i) {
         auto result = Send(&manager, 7, 2 * i, 2);
         // Another sender may be more than 5 batches ahead: then this one is too old to tell.
-        if (GetProducerError(result.status()) == ProducerError::kOutOfOrderSequence) continue;
+        if (CauseOf<ProducerError>(result.status()) == ProducerError::kOutOfOrderSequence) continue;
         ASSERT_TRUE(result.ok()) << result.status();
         EXPECT_EQ(result->result.base_offset, 2 * i);
       }
@@ -251,7 +251,8 @@ TEST_F(ProducerStateManagerTest, AfterATruncationRetriesOfTheCutBatchesAreAppend
   EXPECT_EQ(log_->end_offset(), 6);
   ExpectAt(Send(&manager, 7, 3), 3, true);  // still stored: a real duplicate
   auto gap = Send(&manager, 7, 9);          // 6..11 are gone: 9 is out of order now
-  EXPECT_EQ(GetProducerError(gap.status()), ProducerError::kOutOfOrderSequence) << gap.status();
+  EXPECT_EQ(CauseOf<ProducerError>(gap.status()), ProducerError::kOutOfOrderSequence)
+      << gap.status();
   ExpectAt(Send(&manager, 8, 0), 6, false);  // another producer's batches take offsets 6..11
   ExpectAt(Send(&manager, 8, 3), 9, false);
 

@@ -59,7 +59,7 @@ TEST(ProducerStateTest, DuplicatesOfTheLastFiveReturnTheirOriginalOffsets) {
   // The 6th-oldest is forgotten: a retry of it is out of order, not a duplicate.
   auto oldest = table.Check(Batch(3, 0, 9));
   EXPECT_EQ(oldest.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(GetProducerError(oldest.status()), ProducerError::kOutOfOrderSequence);
+  EXPECT_EQ(CauseOf<ProducerError>(oldest.status()), ProducerError::kOutOfOrderSequence);
   EXPECT_EQ(table.producers().at(3).batches.size(), ProducerStateTable::kRetainedBatches);
 }
 
@@ -68,14 +68,14 @@ TEST(ProducerStateTest, GapsAndPartialOverlapsAreOutOfOrderNamingTheSequences) {
   AppendOk(&table, Batch(1, 0, 4), 0);
   auto gap = table.Check(Batch(1, 7, 9));
   ASSERT_FALSE(gap.ok());
-  EXPECT_EQ(GetProducerError(gap.status()), ProducerError::kOutOfOrderSequence);
+  EXPECT_EQ(CauseOf<ProducerError>(gap.status()), ProducerError::kOutOfOrderSequence);
   EXPECT_NE(gap.status().message().find("expected 5, received 7"), absl::string_view::npos)
       << gap.status();
   EXPECT_NE(gap.status().message().find("producer 1"), absl::string_view::npos);
   // Same base as a retained batch but another end: not that batch, and not the next one.
-  EXPECT_EQ(GetProducerError(table.Check(Batch(1, 0, 3)).status()),
+  EXPECT_EQ(CauseOf<ProducerError>(table.Check(Batch(1, 0, 3)).status()),
             ProducerError::kOutOfOrderSequence);
-  EXPECT_EQ(GetProducerError(table.Check(Batch(1, 3, 6)).status()),
+  EXPECT_EQ(CauseOf<ProducerError>(table.Check(Batch(1, 3, 6)).status()),
             ProducerError::kOutOfOrderSequence);
   AppendOk(&table, Batch(1, 5, 5), 5);  // the refusals changed nothing
 }
@@ -103,15 +103,15 @@ TEST(ProducerStateTest, AnOlderEpochIsFencedAndANewerOneRestartsAtZero) {
   ProducerStateTable table;
   AppendOk(&table, Batch(4, 0, 9, /*epoch=*/2), 0);
   auto fenced = table.Check(Batch(4, 10, 19, /*epoch=*/1));
-  EXPECT_EQ(GetProducerError(fenced.status()), ProducerError::kProducerFenced);
+  EXPECT_EQ(CauseOf<ProducerError>(fenced.status()), ProducerError::kProducerFenced);
   EXPECT_NE(fenced.status().message().find("epoch is now 2"), absl::string_view::npos);
   // A retry of epoch 2's batch under epoch 3 is a new batch, not a duplicate.
-  EXPECT_EQ(GetProducerError(table.Check(Batch(4, 10, 19, 3)).status()),
+  EXPECT_EQ(CauseOf<ProducerError>(table.Check(Batch(4, 10, 19, 3)).status()),
             ProducerError::kOutOfOrderSequence);
   AppendOk(&table, Batch(4, 0, 9, /*epoch=*/3), 10);
   EXPECT_EQ(table.producers().at(4).epoch, 3);
   ASSERT_EQ(table.producers().at(4).batches.size(), 1u);  // epoch 2's batches are gone
-  EXPECT_EQ(GetProducerError(table.Check(Batch(4, 0, 9, 2)).status()),
+  EXPECT_EQ(CauseOf<ProducerError>(table.Check(Batch(4, 0, 9, 2)).status()),
             ProducerError::kProducerFenced);
 }
 
@@ -129,9 +129,9 @@ TEST(ProducerStateTest, BatchHeadersGiveTheSequenceOrAreRefused) {
   const std::string no_sequence = BuildBatch(12, 0, -1, 1);
   auto bad = BatchSequence::FromBatch(*record::RecordBatchView::Parse(no_sequence));
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(GetProducerError(bad.status()), ProducerError::kInvalidSequence);
+  EXPECT_EQ(CauseOf<ProducerError>(bad.status()), ProducerError::kInvalidSequence);
   EXPECT_NE(bad.status().message().find("baseSequence -1"), absl::string_view::npos);
-  EXPECT_FALSE(GetProducerError(absl::FailedPreconditionError("other")).has_value());
+  EXPECT_FALSE(CauseOf<ProducerError>(absl::FailedPreconditionError("other")).has_value());
 }
 
 TEST(ProducerStateTest, RecordFromLogSkipsBatchesTheTableAlreadyCovers) {
