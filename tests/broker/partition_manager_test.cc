@@ -233,6 +233,11 @@ TEST(PartitionManagerTest, RequestsRacingTopicDeletesNeverTouchAFreedLog) {
       }
     });
   }
+  // The clients get going before the first delete (on a loaded machine they may start late;
+  // bounded at 10 s).
+  for (int i = 0; i < 10'000 && appended.load() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   for (int round = 0; round < 40; ++round) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
     ASSERT_TRUE(broker.partitions->DeleteTopic("t").ok());

@@ -63,6 +63,7 @@ Outcome RunAndLosePower(uint32_t seed, FaultInjectionFs::Loss loss, bool disable
   std::mutex mu;
   std::map<int32_t, int64_t> acked_commits;        // partition of "orders" -> highest acked offset
   std::map<std::string, std::string> acked_joins;  // group -> member id
+  int acks = 0;                                    // acknowledgements so far (under mu)
   std::map<int32_t, int64_t> commits_at_cut;
   std::map<std::string, std::string> joins_at_cut;
   {
@@ -76,6 +77,7 @@ Outcome RunAndLosePower(uint32_t seed, FaultInjectionFs::Loss loss, bool disable
                                                       [&, partition, offset](absl::Status st) {
                                                         if (!st.ok()) return;
                                                         std::lock_guard lock(mu);
+                                                        ++acks;
                                                         int64_t& best = acked_commits[partition];
                                                         best = std::max(best, offset);
                                                       });
@@ -97,12 +99,22 @@ Outcome RunAndLosePower(uint32_t seed, FaultInjectionFs::Loss loss, bool disable
                                           return;
                                         }
                                         std::lock_guard lock(mu);
+                                        ++acks;
                                         acked_joins[group] = response->member_id();
                                       });
       }
     });
+    // The cut comes after a seeded number of acknowledgements (not after a time, which a loaded
+    // machine stretches until nothing is acknowledged); bounded at 10 s.
     std::mt19937 rng(seed);
-    std::this_thread::sleep_for(std::chrono::milliseconds(5 + rng() % 60));
+    const int cut_after = 5 + static_cast<int>(rng() % 60);
+    for (int i = 0; i < 10'000; ++i) {
+      {
+        std::lock_guard lock(mu);
+        if (acks >= cut_after) break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     {
       std::lock_guard lock(mu);  // the acknowledgements first, then the cut
       commits_at_cut = acked_commits;
