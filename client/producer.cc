@@ -90,7 +90,9 @@ class Producer::Impl {
   absl::StatusOr<int32_t> PartitionCount(const std::string& topic);
   void SenderLoop();
   absl::Status Connect();
-  void Disconnect() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Called with mu_ held; releases it while the reader thread ends and while callbacks run, so
+  // any state read before the call may have changed after it.
+  void DisconnectDroppingLock() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReaderLoop(grpc::ClientReaderWriter<v1::ProduceRequest, v1::ProduceResponse>* stream);
   absl::Status SendRequest(std::vector<BatchPtr> batches);
   void HandleResponse(const v1::ProduceResponse& response);
@@ -323,21 +325,17 @@ void Producer::Impl::SenderLoop() {
       ExpireLocked(now, &finished);
     }
     if (!finished.empty()) {
-      mu_.Unlock();
-      Complete(std::move(finished));
-      mu_.Lock();
+      RunUnlocked(&mu_, [&] { Complete(std::move(finished)); });
       continue;
     }
-    if (broken_) Disconnect();
+    if (broken_) DisconnectDroppingLock();
     if (!connected_) {
       if (!accumulator_.HasIncomplete() || now < reconnect_at_ms_) {
         work_cv_.WaitWithTimeout(
             &mu_, std::chrono::milliseconds(std::max<int64_t>(reconnect_at_ms_ - now, 100)));
         continue;
       }
-      mu_.Unlock();
-      absl::Status s = Connect();
-      mu_.Lock();
+      absl::Status s = RunUnlocked(&mu_, [&] { return Connect(); });
       if (!s.ok()) {
         if (last_connect_error_.ok()) log_->warn("producer: {}", s.ToString());
         last_connect_error_ = s;
@@ -363,9 +361,7 @@ void Producer::Impl::SenderLoop() {
         work_cv_.WaitWithTimeout(&mu_, std::chrono::milliseconds(100));
         continue;
       }
-      mu_.Unlock();
-      absl::Status s = ResetProducerId();
-      mu_.Lock();
+      absl::Status s = RunUnlocked(&mu_, [&] { return ResetProducerId(); });
       if (!s.ok()) {
         log_->warn("producer: {}", s.ToString());
         work_cv_.WaitWithTimeout(&mu_, std::chrono::milliseconds(options_.retry_backoff_ms));
@@ -385,18 +381,14 @@ void Producer::Impl::SenderLoop() {
       work_cv_.WaitWithTimeout(&mu_, std::chrono::milliseconds(std::max<int64_t>(wake - now, 1)));
       continue;
     }
-    mu_.Unlock();
-    absl::Status s = SendRequest(std::move(batches));
-    mu_.Lock();
+    absl::Status s = RunUnlocked(&mu_, [&] { return SendRequest(std::move(batches)); });
     if (!s.ok()) broken_ = true;  // the batches are in in_flight_ and get resent
   }
   // Stopped: whatever is left fails.
   std::vector<Finished> finished;
   FailAllLocked(absl::CancelledError("producer closed before the record was delivered"), &finished);
-  if (connected_) Disconnect();
-  mu_.Unlock();
-  Complete(std::move(finished));
-  mu_.Lock();
+  if (connected_) DisconnectDroppingLock();
+  RunUnlocked(&mu_, [&] { Complete(std::move(finished)); });
 }
 
 absl::Status Producer::Impl::Connect() {
@@ -454,12 +446,12 @@ absl::Status Producer::Impl::ResetProducerId() {
 }
 
 // Ends the current stream: every batch in flight goes back to its queue to be resent.
-void Producer::Impl::Disconnect() {
+void Producer::Impl::DisconnectDroppingLock() {
   context_->TryCancel();
-  mu_.Unlock();
-  reader_.join();
-  stream_->Finish().IgnoreError();
-  mu_.Lock();
+  RunUnlocked(&mu_, [&] {  // the reader takes mu_ to finish
+    reader_.join();
+    stream_->Finish().IgnoreError();
+  });
   stream_.reset();
   context_.reset();
   connected_ = false;
@@ -474,9 +466,7 @@ void Producer::Impl::Disconnect() {
   }
   in_flight_.clear();
   if (!finished.empty()) {
-    mu_.Unlock();
-    Complete(std::move(finished));
-    mu_.Lock();
+    RunUnlocked(&mu_, [&] { Complete(std::move(finished)); });
   }
 }
 

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <shared_mutex>
+#include <utility>
 
 #include "absl/base/thread_annotations.h"
 
@@ -42,6 +43,21 @@ class ABSL_SCOPED_LOCKABLE MutexLock {
  private:
   Mutex* const mu_;
 };
+
+// Runs `f` with `mu`, which the caller holds, released, and holds it again before returning (also
+// if `f` throws): for work that must not run under the lock (callbacks, joins, RPCs) in the middle
+// of a locked function. State read before the call may have changed after it. Clang analyses `f`
+// as code holding no lock, so `f` cannot touch what `mu` guards without a warning.
+template <typename F>
+decltype(auto) RunUnlocked(Mutex* mu, F&& f)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  mu->Unlock();
+  struct Relock {
+    Mutex* mu;
+    ~Relock() { mu->Lock(); }
+  } relock{mu};
+  return std::forward<F>(f)();
+}
 
 class ABSL_SCOPED_LOCKABLE ReaderMutexLock {
  public:
