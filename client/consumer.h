@@ -1,6 +1,7 @@
 // Consumer: reads records from the broker's Fetch API (proto/runnel/v1/broker.proto), in the
 // shape of Kafka's consumer: partitions are either assigned by hand (Assign) or by the group
-// coordinator (Subscribe, with group.id).
+// coordinator (Subscribe, with group.id). Its settings are ConsumerOptions
+// (client/consumer_options.h).
 //
 // Groups: after Subscribe, a background thread heartbeats the group coordinator (Kafka's
 // KIP-848 consumer protocol, proto/runnel/v1/groups.proto). Changes of assignment are applied
@@ -37,41 +38,13 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "client/consumer_options.h"
 #include "client/properties.h"
 #include "client/types.h"
 #include "common/record/record.h"
 #include "common/record/record_batch.h"
 
 namespace runnel::client {
-
-enum class AutoOffsetReset { kEarliest, kLatest, kNone };
-
-struct ConsumerOptions {
-  std::string bootstrap_servers = "127.0.0.1:7070";  // bootstrap.servers (the first is used)
-  std::string client_id;                             // client.id
-  int32_t fetch_min_bytes = 1;                       // fetch.min.bytes
-  int32_t fetch_max_bytes = 52428800;                // fetch.max.bytes
-  int32_t fetch_max_wait_ms = 500;                   // fetch.max.wait.ms
-  int32_t max_partition_fetch_bytes = 1048576;       // max.partition.fetch.bytes
-  int32_t max_poll_records = 500;                    // max.poll.records
-  AutoOffsetReset auto_offset_reset = AutoOffsetReset::kLatest;  // auto.offset.reset
-  int32_t request_timeout_ms = 30000;                            // request.timeout.ms
-  int32_t retry_backoff_ms = 100;                                // retry.backoff.ms
-  bool check_crcs = true;                                        // check.crcs
-  // group.id: with it, a partition without a position starts at the group's committed offset
-  // (auto.offset.reset only when there is none), Commit stores positions for the group, and
-  // Subscribe makes the consumer a member of the group.
-  std::string group_id;
-  std::string group_instance_id;           // group.instance.id: a static member
-  std::string group_remote_assignor;       // group.remote.assignor: uniform|range (broker default)
-  int32_t max_poll_interval_ms = 300000;   // max.poll.interval.ms: the rebalance timeout
-  bool enable_auto_commit = true;          // enable.auto.commit (with group.id)
-  int32_t auto_commit_interval_ms = 5000;  // auto.commit.interval.ms
-
-  absl::Status Validate() const;
-  // From Kafka-named properties; unknown keys and bad values are errors naming the key.
-  static absl::StatusOr<ConsumerOptions> FromProperties(const Properties& properties);
-};
 
 struct ConsumerRecord {
   std::string_view topic;

@@ -1,0 +1,168 @@
+#include "client/internal/commit_manager.h"
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+#include "client/status.h"
+#include "common/status_macros.h"
+
+namespace runnel::client::internal {
+
+CommitManager::CommitManager(const ConsumerOptions& options, std::string target,
+                             v1::Groups::Stub* stub, grpc::CompletionQueue* cq, const Clock* clock,
+                             MemberFn member)
+    : options_(options),
+      target_(std::move(target)),
+      stub_(stub),
+      cq_(cq),
+      clock_(clock),
+      member_(std::move(member)),
+      last_commit_(clock->SteadyNow()) {}
+
+v1::CommitOffsetsRequest CommitManager::Request(
+    const std::map<TopicPartition, int64_t>& offsets) const {
+  v1::CommitOffsetsRequest request;
+  request.set_group_id(options_.group_id);
+  const auto [member_id, epoch] = member_();
+  request.set_member_id(member_id);
+  request.set_member_epoch(epoch);
+  for (const auto& [tp, offset] : offsets) {
+    v1::PartitionOffsetCommit* o = request.add_offsets();
+    o->set_topic(tp.topic);
+    o->set_partition(tp.partition);
+    o->set_offset(offset);
+  }
+  return request;
+}
+
+absl::Status CommitManager::Result(const grpc::Status& s,
+                                   const v1::CommitOffsetsResponse& response) const {
+  if (!s.ok()) return RpcError(s, target_, "commit offsets of group " + options_.group_id);
+  RETURN_IF_ERROR(ToStatus(response.error(), "commit offsets of group " + options_.group_id));
+  for (const v1::PartitionCommitResult& r : response.partitions()) {
+    RETURN_IF_ERROR(
+        ToStatus(r.error(), "commit offset of " + r.topic() + "-" + std::to_string(r.partition())));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CommitManager::Commit(const std::map<TopicPartition, int64_t>& offsets) {
+  if (options_.group_id.empty()) return absl::FailedPreconditionError("commit needs group.id");
+  if (offsets.empty()) return absl::OkStatus();
+  // A heartbeat may move the member to a new epoch while the commit travels: the coordinator
+  // then answers STALE_MEMBER_EPOCH and the commit is retried with the new one, as Kafka does.
+  for (int attempt = 0;; ++attempt) {
+    const v1::CommitOffsetsRequest request = Request(offsets);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::milliseconds(options_.request_timeout_ms));
+    v1::CommitOffsetsResponse response;
+    const grpc::Status s = stub_->CommitOffsets(&context, request, &response);
+    if (s.ok() && response.error().code() == v1::STALE_MEMBER_EPOCH && attempt < 3) {
+      // A pause for the heartbeat to land, not a decision by time: the real clock's sleep.
+      std::this_thread::sleep_for(std::chrono::milliseconds(20 << attempt));
+      continue;
+    }
+    RETURN_IF_ERROR(Result(s, response));
+    last_commit_ = clock_->SteadyNow();
+    return absl::OkStatus();
+  }
+}
+
+void CommitManager::CommitAsync(const std::map<TopicPartition, int64_t>& offsets,
+                                std::function<void(absl::Status)> done) {
+  auto call = std::make_unique<CommitCall>();
+  call->done = std::move(done);
+  if (options_.group_id.empty()) {
+    call->status = grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "commit needs group.id");
+    call->finished = true;
+    commits_.push_back(std::move(call));
+    return;
+  }
+  call->request = Request(offsets);
+  call->context.set_deadline(std::chrono::system_clock::now() +
+                             std::chrono::milliseconds(options_.request_timeout_ms));
+  call->reader = stub_->AsyncCommitOffsets(&call->context, call->request, cq_);
+  call->reader->Finish(&call->response, &call->status, call.get());
+  commits_.push_back(std::move(call));
+  last_commit_ = clock_->SteadyNow();
+}
+
+bool CommitManager::OnEvent(void* tag) {
+  for (auto& call : commits_) {
+    if (call.get() == tag) {
+      call->finished = true;  // Finish always reports ok=true
+      return true;
+    }
+  }
+  return false;
+}
+
+bool CommitManager::AsyncInFlight() const {
+  return std::any_of(commits_.begin(), commits_.end(), [](const auto& c) { return !c->finished; });
+}
+
+void CommitManager::FinishAsync() {
+  for (auto it = commits_.begin(); it != commits_.end();) {
+    if (!(*it)->finished) {
+      ++it;
+      continue;
+    }
+    std::unique_ptr<CommitCall> call = std::move(*it);
+    it = commits_.erase(it);
+    const absl::Status result =
+        call->status.error_code() == grpc::StatusCode::FAILED_PRECONDITION && !call->reader
+            ? absl::FailedPreconditionError(call->status.error_message())
+            : Result(call->status, call->response);
+    if (call->done) {
+      call->done(result);
+    } else if (!result.ok()) {
+      log_->warn("consumer: async commit: {}", result.ToString());
+    }
+  }
+}
+
+absl::StatusOr<std::map<TopicPartition, std::optional<int64_t>>> CommitManager::Committed(
+    const std::vector<TopicPartition>& partitions) {
+  if (options_.group_id.empty()) {
+    return absl::FailedPreconditionError("committed offsets need group.id");
+  }
+  v1::FetchOffsetsRequest request;
+  request.set_group_id(options_.group_id);
+  for (const TopicPartition& tp : partitions) {
+    v1::TopicPartition* t = request.add_partitions();
+    t->set_topic(tp.topic);
+    t->set_partition(tp.partition);
+  }
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::milliseconds(options_.request_timeout_ms));
+  v1::FetchOffsetsResponse response;
+  const grpc::Status s = stub_->FetchOffsets(&context, request, &response);
+  if (!s.ok()) return RpcError(s, target_, "committed offsets of group " + options_.group_id);
+  RETURN_IF_ERROR(ToStatus(response.error(), "committed offsets of group " + options_.group_id));
+  std::map<TopicPartition, std::optional<int64_t>> out;
+  for (const v1::PartitionCommittedOffset& r : response.partitions()) {
+    out[{r.topic(), r.partition()}] =
+        r.offset() >= 0 ? std::optional<int64_t>(r.offset()) : std::nullopt;
+  }
+  return out;
+}
+
+bool CommitManager::AutoCommitEnabled() const {
+  return !options_.group_id.empty() && options_.enable_auto_commit;
+}
+
+bool CommitManager::AutoCommitDue() const {
+  return AutoCommitEnabled() && clock_->SteadyNow() - last_commit_ >=
+                                    std::chrono::milliseconds(options_.auto_commit_interval_ms);
+}
+
+void CommitManager::AutoCommit(const std::map<TopicPartition, int64_t>& positions) {
+  const absl::Status s = Commit(positions);
+  if (!s.ok()) log_->warn("consumer: auto-commit: {}", s.ToString());
+  last_commit_ = clock_->SteadyNow();
+}
+
+}  // namespace runnel::client::internal
