@@ -1,32 +1,104 @@
-// CommitManager (client/internal/commit_manager.h) on its own: the auto-commit interval driven by a
-// ManualClock to the millisecond (no sleeps), and commits, async commits and committed-offset
-// lookups against an in-process fake coordinator (tests/client/fake_broker.h), not a runneld.
+// CommitManager (client/internal/commit_manager.h) against a real runneld (tests/e2e/
+// broker_process.h): the auto-commit interval driven by a ManualClock to the millisecond (no
+// sleeps), while the commits themselves go to the broker's real coordinator and are read back
+// with committed-offset lookups. Group members join through the broker's Groups API by hand, so
+// the test decides when a member's epoch moves (another member joining moves it).
 #include "client/internal/commit_manager.h"
 
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "client/status.h"
 #include "common/clock.h"
-#include "tests/client/fake_broker.h"
+#include "runnel/v1/groups.grpc.pb.h"
+#include "tests/e2e/broker_process.h"
+#include "tests/e2e/raw_broker_client.h"
+#include "tests/storage/storage_test_util.h"
 
 namespace runnel::client::internal {
 namespace {
 
-using testing::FakeBroker;
+using runnel::testing::BrokerProcess;
+using runnel::testing::RawBrokerClient;
+using storage::testing::TempDir;
+using Committed = std::map<TopicPartition, std::optional<int64_t>>;
 
 const TopicPartition kP0{"t", 0};
+const TopicPartition kP1{"t", 1};
+const TopicPartition kU3{"u", 3};
 
-grpc::Status Answer(v1::ErrorCode code, v1::CommitOffsetsResponse* response) {
-  response->mutable_error()->set_code(code);
-  response->mutable_error()->set_message(v1::ErrorCode_Name(code));
-  return grpc::Status::OK;
-}
+// A consumer-group member of the broker's coordinator, heartbeating only when the test says
+// (the broker's Groups API, no client library): its member id and epoch are what the coordinator
+// gave it.
+class RawMember {
+ public:
+  RawMember(v1::Groups::Stub* stub, std::string group, std::vector<std::string> topics)
+      : stub_(stub), group_(std::move(group)), topics_(std::move(topics)) {}
+
+  ::testing::AssertionResult Join() { return Heartbeat(0); }
+  // Heartbeats (owning what it was last given) until the coordinator moves its epoch, at most
+  // ten times: a revocation takes one heartbeat to ask and one to confirm.
+  ::testing::AssertionResult HeartbeatUntilEpochMoves() {
+    const int32_t before = epoch_;
+    for (int i = 0; i < 10; ++i) {
+      ::testing::AssertionResult r = Heartbeat(epoch_);
+      if (!r) return r;
+      if (epoch_ != before) return ::testing::AssertionSuccess();
+    }
+    return ::testing::AssertionFailure() << "epoch still " << before << " after 10 heartbeats";
+  }
+
+  const std::string& id() const { return id_; }
+  int32_t epoch() const { return epoch_; }
+
+ private:
+  ::testing::AssertionResult Heartbeat(int32_t epoch) {
+    v1::ConsumerGroupHeartbeatRequest request;
+    request.set_group_id(group_);
+    request.set_member_id(id_);
+    request.set_member_epoch(epoch);
+    for (const std::string& t : topics_) request.add_subscribed_topics(t);
+    if (epoch != 0) *request.mutable_owned() = assignment_;
+    v1::ConsumerGroupHeartbeatResponse response;
+    const grpc::Status s =
+        stub_->ConsumerGroupHeartbeat(RawBrokerClient::Context().get(), request, &response);
+    if (!s.ok()) return ::testing::AssertionFailure() << "heartbeat: " << s.error_message();
+    if (response.error().code() != v1::NONE) {
+      return ::testing::AssertionFailure() << "heartbeat: " << response.error().message();
+    }
+    id_ = response.member_id();
+    epoch_ = response.member_epoch();
+    assignment_ = response.assignment();
+    return ::testing::AssertionSuccess();
+  }
+
+  v1::Groups::Stub* const stub_;
+  const std::string group_;
+  const std::vector<std::string> topics_;
+  std::string id_;
+  int32_t epoch_ = 0;
+  google::protobuf::RepeatedPtrField<v1::TopicPartitions> assignment_;
+};
 
 class CommitManagerTest : public ::testing::Test {
  protected:
+  void SetUp() override {
+    broker_ = std::make_unique<BrokerProcess>(
+        dir_.Sub("data"), std::vector<std::string>{"--offsets-topic-partitions", "1"});
+    ASSERT_TRUE(broker_->Start()) << broker_->output();
+    RawBrokerClient admin(broker_->address());
+    admin.CreateTopic("t", 2);
+    admin.CreateTopic("u", 4);
+    stub_ = v1::Groups::NewStub(
+        grpc::CreateChannel(broker_->address(), grpc::InsecureChannelCredentials()));
+  }
+
   void TearDown() override {
     cq_.Shutdown();
     void* tag = nullptr;
@@ -39,12 +111,23 @@ class CommitManagerTest : public ::testing::Test {
     ConsumerOptions options;
     options.group_id = "g";
     options.auto_commit_interval_ms = 5000;
+    options.request_timeout_ms = 20'000;
     return options;
   }
 
-  std::unique_ptr<CommitManager> Make(const ConsumerOptions& options) {
-    return std::make_unique<CommitManager>(options, broker_.address(), stub_.get(), &cq_, &clock_,
-                                           [this] { return member_; });
+  std::unique_ptr<CommitManager> Make(const ConsumerOptions& options,
+                                      CommitManager::MemberFn member = nullptr) {
+    if (!member) member = [] { return std::pair<std::string, int32_t>{"", -1}; };
+    return std::make_unique<CommitManager>(options, broker_->address(), stub_.get(), &cq_, &clock_,
+                                           std::move(member));
+  }
+
+  // What group g committed for `partitions`, read back from the broker by a CommitManager of its
+  // own.
+  Committed ReadBack(const std::vector<TopicPartition>& partitions) {
+    auto committed = Make(Options())->Committed(partitions);
+    EXPECT_TRUE(committed.ok()) << committed.status();
+    return committed.ok() ? *committed : Committed();
   }
 
   // Waits for the next event of the completion queue (at most 10 s) and hands it to `commits`.
@@ -56,11 +139,11 @@ class CommitManagerTest : public ::testing::Test {
     return got == grpc::CompletionQueue::GOT_EVENT && commits->OnEvent(tag);
   }
 
-  FakeBroker broker_;
-  const std::unique_ptr<v1::Groups::Stub> stub_ = broker_.GroupsStub();
+  TempDir dir_;
+  std::unique_ptr<BrokerProcess> broker_;
+  std::unique_ptr<v1::Groups::Stub> stub_;
   grpc::CompletionQueue cq_;
   ManualClock clock_;
-  std::pair<std::string, int32_t> member_{"", -1};
 };
 
 TEST_F(CommitManagerTest, AutoCommitIsDueAtTheIntervalNotBefore) {
@@ -93,8 +176,9 @@ TEST_F(CommitManagerTest, AZeroIntervalMakesAnAutoCommitDueEveryTime) {
   options.auto_commit_interval_ms = 0;
   auto commits = Make(options);
   EXPECT_TRUE(commits->AutoCommitDue());
-  commits->AutoCommit({});
+  commits->AutoCommit({{kP0, 3}});
   EXPECT_TRUE(commits->AutoCommitDue());
+  EXPECT_EQ(ReadBack({kP0}), (Committed{{kP0, 3}}));
 }
 
 TEST_F(CommitManagerTest, AnAutoCommitWithNothingToCommitSendsNothingAndRestartsTheInterval) {
@@ -102,7 +186,20 @@ TEST_F(CommitManagerTest, AnAutoCommitWithNothingToCommitSendsNothingAndRestarts
   clock_.AdvanceMs(5000);
   ASSERT_TRUE(commits->AutoCommitDue());
   commits->AutoCommit({});
-  EXPECT_TRUE(broker_.commits().empty());
+  EXPECT_TRUE(ReadBack({}).empty());  // the group committed nothing at all
+  EXPECT_FALSE(commits->AutoCommitDue());
+  clock_.AdvanceMs(4999);
+  EXPECT_FALSE(commits->AutoCommitDue());
+  clock_.AdvanceMs(1);
+  EXPECT_TRUE(commits->AutoCommitDue());
+}
+
+TEST_F(CommitManagerTest, AnAutoCommitIsCommittedAndRestartsTheInterval) {
+  auto commits = Make(Options());
+  clock_.AdvanceMs(5000);
+  ASSERT_TRUE(commits->AutoCommitDue());
+  commits->AutoCommit({{kP0, 12}, {kP1, 7}});
+  EXPECT_EQ(ReadBack({kP0, kP1}), (Committed{{kP0, 12}, {kP1, 7}}));
   EXPECT_FALSE(commits->AutoCommitDue());
   clock_.AdvanceMs(4999);
   EXPECT_FALSE(commits->AutoCommitDue());
@@ -111,27 +208,28 @@ TEST_F(CommitManagerTest, AnAutoCommitWithNothingToCommitSendsNothingAndRestarts
 }
 
 TEST_F(CommitManagerTest, AFailedAutoCommitStillWaitsAWholeIntervalBeforeTheNext) {
-  broker_.OnCommit([](int, const v1::CommitOffsetsRequest&, v1::CommitOffsetsResponse*) {
-    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "coordinator restarting");
-  });
   auto commits = Make(Options());
   clock_.AdvanceMs(5000);
+  ASSERT_EQ(broker_->Stop(), 0) << broker_->output();  // the coordinator is gone: UNAVAILABLE
   commits->AutoCommit({{kP0, 12}});
-  ASSERT_EQ(broker_.commits().size(), 1u);
   EXPECT_FALSE(commits->AutoCommitDue());
   clock_.AdvanceMs(4999);
   EXPECT_FALSE(commits->AutoCommitDue());
   clock_.AdvanceMs(1);
   EXPECT_TRUE(commits->AutoCommitDue());
+  // What the auto-commit met: a commit while the broker is gone fails, naming it.
+  const absl::Status s = commits->Commit({{kP0, 13}});
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_NE(s.message().find("commit offsets of group g at " + broker_->address()),
+            std::string::npos)
+      << s;
 }
 
 TEST_F(CommitManagerTest, ASuccessfulCommitRestartsTheAutoCommitInterval) {
-  broker_.OnCommit([](int, const v1::CommitOffsetsRequest&, v1::CommitOffsetsResponse* response) {
-    return Answer(v1::NONE, response);
-  });
   auto commits = Make(Options());
   clock_.AdvanceMs(3000);
   ASSERT_TRUE(commits->Commit({{kP0, 12}}).ok());
+  EXPECT_EQ(ReadBack({kP0}), (Committed{{kP0, 12}}));
   clock_.AdvanceMs(4999);  // 7999 ms after the start: the commit at 3000 restarted the interval
   EXPECT_FALSE(commits->AutoCommitDue());
   clock_.AdvanceMs(1);
@@ -139,63 +237,79 @@ TEST_F(CommitManagerTest, ASuccessfulCommitRestartsTheAutoCommitInterval) {
 }
 
 TEST_F(CommitManagerTest, ARefusedCommitLeavesTheAutoCommitDue) {
-  broker_.OnCommit([](int, const v1::CommitOffsetsRequest&, v1::CommitOffsetsResponse* response) {
-    return Answer(v1::UNKNOWN_MEMBER_ID, response);
-  });
-  auto commits = Make(Options());
+  // A member the coordinator does not know (its session expired, say): the commit is refused.
+  auto commits = Make(Options(), [] { return std::pair<std::string, int32_t>{"ghost", 3}; });
   clock_.AdvanceMs(5000);
   const absl::Status s = commits->Commit({{kP0, 12}});
-  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_EQ(ErrorCodeOf(s), v1::UNKNOWN_MEMBER_ID) << s;
   EXPECT_TRUE(IsNoLongerMember(s)) << s;
   EXPECT_NE(s.message().find("commit offsets of group g"), std::string::npos) << s;
+  EXPECT_NE(s.message().find("has no member ghost"), std::string::npos) << s;
   EXPECT_TRUE(commits->AutoCommitDue());
+  EXPECT_EQ(ReadBack({kP0}), (Committed{{kP0, std::nullopt}}));
 }
 
 TEST_F(CommitManagerTest, ACommitCarriesTheGroupTheMemberAndTheOffsets) {
-  broker_.OnCommit([](int, const v1::CommitOffsetsRequest&, v1::CommitOffsetsResponse* response) {
-    return Answer(v1::NONE, response);
+  RawMember member(stub_.get(), "g", {"t"});
+  ASSERT_TRUE(member.Join());
+  ASSERT_FALSE(member.id().empty());
+  ASSERT_GT(member.epoch(), 0);
+  auto commits = Make(Options(), [&] {
+    return std::pair<std::string, int32_t>{member.id(), member.epoch()};
   });
-  member_ = {"member-1", 7};
-  auto commits = Make(Options());
-  ASSERT_TRUE(commits->Commit({{kP0, 12}, {{"u", 3}, 4}}).ok());
-  const auto sent = broker_.commits();
-  ASSERT_EQ(sent.size(), 1u);
-  EXPECT_EQ(sent[0].group_id(), "g");
-  EXPECT_EQ(sent[0].member_id(), "member-1");
-  EXPECT_EQ(sent[0].member_epoch(), 7);
-  ASSERT_EQ(sent[0].offsets_size(), 2);
-  EXPECT_EQ(sent[0].offsets(0).topic(), "t");
-  EXPECT_EQ(sent[0].offsets(0).offset(), 12);
-  EXPECT_EQ(sent[0].offsets(1).topic(), "u");
-  EXPECT_EQ(sent[0].offsets(1).partition(), 3);
-  EXPECT_EQ(sent[0].offsets(1).offset(), 4);
+  ASSERT_TRUE(commits->Commit({{kP0, 12}, {kU3, 4}}).ok());
+  EXPECT_EQ(ReadBack({kP0, kU3}), (Committed{{kP0, 12}, {kU3, 4}}));
+
+  // The member is what let it in: without one, a group with members refuses the commit.
+  auto outsider = Make(Options());
+  const absl::Status refused = outsider->Commit({{kP0, 20}});
+  EXPECT_EQ(ErrorCodeOf(refused), v1::UNKNOWN_MEMBER_ID) << refused;
+  EXPECT_NE(refused.message().find("only members may commit offsets"), std::string::npos)
+      << refused;
+  EXPECT_EQ(ReadBack({kP0}), (Committed{{kP0, 12}}));
 }
 
 TEST_F(CommitManagerTest, AStaleMemberEpochIsRetriedWithTheMembersNewEpoch) {
-  broker_.OnCommit(
-      [](int call, const v1::CommitOffsetsRequest&, v1::CommitOffsetsResponse* response) {
-        return Answer(call == 0 ? v1::STALE_MEMBER_EPOCH : v1::NONE, response);
-      });
-  // Each attempt asks for the member's epoch: the heartbeat moved it to 8 meanwhile.
-  CommitManager commits(Options(), broker_.address(), stub_.get(), &cq_, &clock_,
-                        [epoch = 7]() mutable {
-                          return std::pair<std::string, int32_t>{"member-1", epoch++};
-                        });
-  ASSERT_TRUE(commits.Commit({{kP0, 12}}).ok());
-  const auto sent = broker_.commits();
-  ASSERT_EQ(sent.size(), 2u);
-  EXPECT_EQ(sent[0].member_epoch(), 7);
-  EXPECT_EQ(sent[1].member_epoch(), 8);
+  RawMember a(stub_.get(), "g", {"t"});
+  ASSERT_TRUE(a.Join());
+  const int32_t old_epoch = a.epoch();
+  RawMember b(stub_.get(), "g", {"t"});  // joining moves the group, and a's epoch with it
+  ASSERT_TRUE(b.Join());
+  ASSERT_TRUE(a.HeartbeatUntilEpochMoves());
+  ASSERT_NE(a.epoch(), old_epoch);
+  // The commit leaves with the epoch a had before the heartbeat's answer landed; each attempt
+  // asks for the member's epoch again and the retry finds the new one.
+  std::vector<int32_t> sent;
+  auto commits = Make(Options(), [&] {
+    sent.push_back(sent.empty() ? old_epoch : a.epoch());
+    return std::pair<std::string, int32_t>{a.id(), sent.back()};
+  });
+  const absl::Status s = commits->Commit({{kP0, 12}});
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(sent, (std::vector<int32_t>{old_epoch, a.epoch()}));
+  EXPECT_EQ(ReadBack({kP0}), (Committed{{kP0, 12}}));
 }
 
 TEST_F(CommitManagerTest, AStaleMemberEpochIsGivenUpAfterThreeRetries) {
-  broker_.OnCommit([](int, const v1::CommitOffsetsRequest&, v1::CommitOffsetsResponse* response) {
-    return Answer(v1::STALE_MEMBER_EPOCH, response);
+  RawMember a(stub_.get(), "g", {"t"});
+  ASSERT_TRUE(a.Join());
+  const int32_t old_epoch = a.epoch();
+  RawMember b(stub_.get(), "g", {"t"});
+  ASSERT_TRUE(b.Join());
+  ASSERT_TRUE(a.HeartbeatUntilEpochMoves());
+  int attempts = 0;
+  auto commits = Make(Options(), [&] {
+    ++attempts;
+    return std::pair<std::string, int32_t>{a.id(), old_epoch};  // never learns the new one
   });
-  auto commits = Make(Options());
   const absl::Status s = commits->Commit({{kP0, 12}});
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
-  EXPECT_EQ(broker_.commits().size(), 4u);
+  EXPECT_EQ(ErrorCodeOf(s), v1::STALE_MEMBER_EPOCH) << s;
+  EXPECT_NE(s.message().find("but is at epoch " + std::to_string(a.epoch())), std::string::npos)
+      << s;
+  EXPECT_EQ(attempts, 4);
+  EXPECT_EQ(ReadBack({kP0}), (Committed{{kP0, std::nullopt}}));
 }
 
 TEST_F(CommitManagerTest, WithoutGroupIdCommitsAndLookupsAreFailedPreconditions) {
@@ -206,18 +320,15 @@ TEST_F(CommitManagerTest, WithoutGroupIdCommitsAndLookupsAreFailedPreconditions)
   EXPECT_EQ(commits->Committed({kP0}).status().message(), "committed offsets need group.id");
   std::optional<absl::Status> async;
   commits->CommitAsync({{kP0, 1}}, [&](absl::Status s) { async = s; });
-  EXPECT_FALSE(async.has_value());  // callbacks run in FinishAsync only
+  EXPECT_FALSE(commits->AsyncInFlight());  // nothing was sent
+  EXPECT_FALSE(async.has_value());         // callbacks run in FinishAsync only
   commits->FinishAsync();
   ASSERT_TRUE(async.has_value());
   EXPECT_EQ(async->code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(async->message(), "commit needs group.id");
-  EXPECT_TRUE(broker_.commits().empty());
 }
 
 TEST_F(CommitManagerTest, AnAsyncCommitReportsInFinishAsyncAfterItsAnswerCame) {
-  broker_.OnCommit([](int, const v1::CommitOffsetsRequest&, v1::CommitOffsetsResponse* response) {
-    return Answer(v1::NONE, response);
-  });
   auto commits = Make(Options());
   std::vector<absl::Status> results;
   commits->CommitAsync({{kP0, 12}}, [&](absl::Status s) { results.push_back(s); });
@@ -234,12 +345,22 @@ TEST_F(CommitManagerTest, AnAsyncCommitReportsInFinishAsyncAfterItsAnswerCame) {
   ASSERT_EQ(results.size(), 1u);
   EXPECT_TRUE(results[0].ok()) << results[0];
   EXPECT_FALSE(commits->HasAsync());
+  EXPECT_EQ(ReadBack({kP0}), (Committed{{kP0, 12}}));
+}
+
+TEST_F(CommitManagerTest, ARefusedAsyncCommitReportsItsErrorInFinishAsync) {
+  auto commits = Make(Options(), [] { return std::pair<std::string, int32_t>{"ghost", 3}; });
+  std::optional<absl::Status> result;
+  commits->CommitAsync({{kP0, 12}}, [&](absl::Status s) { result = s; });
+  ASSERT_TRUE(DeliverNextEvent(commits.get()));
+  EXPECT_FALSE(result.has_value());
+  commits->FinishAsync();
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(ErrorCodeOf(*result), v1::UNKNOWN_MEMBER_ID) << *result;
+  EXPECT_NE(result->message().find("commit offsets of group g"), std::string::npos) << *result;
 }
 
 TEST_F(CommitManagerTest, SendingAnAsyncCommitRestartsTheAutoCommitInterval) {
-  broker_.OnCommit([](int, const v1::CommitOffsetsRequest&, v1::CommitOffsetsResponse* response) {
-    return Answer(v1::NONE, response);
-  });
   auto commits = Make(Options());
   clock_.AdvanceMs(5000);
   ASSERT_TRUE(commits->AutoCommitDue());
@@ -251,25 +372,15 @@ TEST_F(CommitManagerTest, SendingAnAsyncCommitRestartsTheAutoCommitInterval) {
   EXPECT_TRUE(commits->AutoCommitDue());
   ASSERT_TRUE(DeliverNextEvent(commits.get()));
   commits->FinishAsync();
+  EXPECT_EQ(ReadBack({kP0}), (Committed{{kP0, 12}}));
 }
 
 TEST_F(CommitManagerTest, CommittedGivesNoOffsetWhereNothingIsCommitted) {
-  broker_.OnFetchOffsets(
-      [](int, const v1::FetchOffsetsRequest& request, v1::FetchOffsetsResponse* response) {
-        for (const v1::TopicPartition& tp : request.partitions()) {
-          v1::PartitionCommittedOffset* o = response->add_partitions();
-          o->set_topic(tp.topic());
-          o->set_partition(tp.partition());
-          o->set_offset(tp.partition() == 0 ? 42 : -1);
-        }
-        return grpc::Status::OK;
-      });
   auto commits = Make(Options());
-  const TopicPartition p1{"t", 1};
-  auto committed = commits->Committed({kP0, p1});
+  ASSERT_TRUE(commits->Commit({{kP0, 42}}).ok());
+  auto committed = commits->Committed({kP0, kP1});
   ASSERT_TRUE(committed.ok()) << committed.status();
-  EXPECT_EQ(*committed,
-            (std::map<TopicPartition, std::optional<int64_t>>{{kP0, 42}, {p1, std::nullopt}}));
+  EXPECT_EQ(*committed, (Committed{{kP0, 42}, {kP1, std::nullopt}}));
 }
 
 }  // namespace
