@@ -34,16 +34,6 @@ class TimeWindowedKStream;
 template <typename K, typename V>
 class KGroupedTable;
 
-// suppress(): only untilWindowCloses (one final result per window) for now.
-struct Suppressed {
-  static Suppressed UntilWindowCloses() { return {}; }
-  std::string name;
-  Suppressed WithName(std::string n) && {
-    name = std::move(n);
-    return std::move(*this);
-  }
-};
-
 namespace internal {
 
 // The given serde, else T's built-in one; with neither, the builder fails naming `what`.
@@ -778,86 +768,6 @@ KTable<K, V> KTable<K, V>::Suppress(const Suppressed& suppressed) const {
     return KTable(graph_, name, key_serde_, value_serde_, "", windows_);
   }
 }
-
-namespace internal {
-
-// The value of a table-regrouping repartition record: one byte saying whether it adds (1) or
-// subtracts (2) a row, then the row's value (docs/FORMAT.md section 22).
-template <typename V>
-Serde<Change<V>> ChangeSerde(Serde<V> inner) {
-  Serde<Change<V>> serde;
-  serde.serialize = [inner](const Change<V>& c) {
-    const bool adds = c.new_value.has_value();
-    std::string out(1, adds ? '\x01' : '\x02');
-    out += inner.serialize(adds ? *c.new_value : *c.old_value);
-    return out;
-  };
-  serde.deserialize = [inner](std::string_view bytes) -> absl::StatusOr<Change<V>> {
-    if (bytes.empty() || (bytes[0] != 1 && bytes[0] != 2)) {
-      return absl::InvalidArgumentError(
-          "table repartition value must start with 1 (add) or 2 (subtract)");
-    }
-    ASSIGN_OR_RETURN(V value, inner.deserialize(bytes.substr(1)));
-    Change<V> c;
-    (bytes[0] == 1 ? c.new_value : c.old_value) = std::move(value);
-    return c;
-  };
-  return serde;
-}
-
-// Aggregates a regrouped table: subtracts a replaced row, adds a new one.
-template <typename K, typename V, typename VA>
-class TableAggregateProcessor : public Processor<K, Change<V>> {
- public:
-  using Initializer = std::function<VA()>;
-  using Fold = std::function<VA(const K&, const V&, const VA&)>;
-  TableAggregateProcessor(std::string name, std::string store, Serde<K> key_serde,
-                          Serde<VA> agg_serde, Initializer init, Fold add, Fold subtract)
-      : Processor<K, Change<V>>(std::move(name)),
-        store_name_(std::move(store)),
-        key_serde_(std::move(key_serde)),
-        agg_serde_(std::move(agg_serde)),
-        init_(std::move(init)),
-        add_(std::move(add)),
-        subtract_(std::move(subtract)) {}
-
-  absl::Status Init(TaskContext* context) override {
-    RETURN_IF_ERROR(ProcessorNode::Init(context));
-    store_ = context->key_value_store(store_name_);
-    if (store_ == nullptr) return absl::InternalError("no store " + store_name_);
-    ForwardStoreUpdates<K, VA>(this, context, store_name_, key_serde_, agg_serde_);
-    return absl::OkStatus();
-  }
-
-  absl::Status Process(const Record<K, Change<V>>& record) override {
-    const std::string key = key_serde_.serialize(record.key);
-    ASSIGN_OR_RETURN(std::optional<std::string> stored, store_->Get(key));
-    VA agg;
-    int64_t timestamp = record.timestamp;
-    if (stored.has_value()) {
-      ASSIGN_OR_RETURN(TimestampedBytes tv, DecodeTimestamped(*stored));
-      ASSIGN_OR_RETURN(agg, agg_serde_.deserialize(tv.value));
-      timestamp = std::max(timestamp, tv.timestamp);
-    } else {
-      agg = init_();
-    }
-    if (record.value.old_value.has_value())
-      agg = subtract_(record.key, *record.value.old_value, agg);
-    if (record.value.new_value.has_value()) agg = add_(record.key, *record.value.new_value, agg);
-    return store_->Put(key, EncodeTimestamped(timestamp, agg_serde_.serialize(agg)));
-  }
-
- private:
-  std::string store_name_;
-  Serde<K> key_serde_;
-  Serde<VA> agg_serde_;
-  Initializer init_;
-  Fold add_;
-  Fold subtract_;
-  KeyValueStore* store_ = nullptr;
-};
-
-}  // namespace internal
 
 template <typename K, typename V>
 class KGroupedTable {

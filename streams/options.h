@@ -1,12 +1,14 @@
 // The options of DSL operations, named as in Kafka Streams: Consumed (how a source topic is
 // read), Produced (how a sink topic is written), Grouped (how a grouping repartitions),
-// Materialized (the state store behind an aggregation or table).
+// Materialized (the state store behind an aggregation or table), Suppressed (when a windowed
+// table emits).
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "streams/serde.h"
 
@@ -120,6 +122,16 @@ struct Materialized {
   }
   Materialized WithRetention(int64_t ms) && {
     retention_ms = ms;
+    return std::move(*this);
+  }
+};
+
+// suppress(): only untilWindowCloses (one final result per window) for now.
+struct Suppressed {
+  static Suppressed UntilWindowCloses() { return {}; }
+  std::string name;
+  Suppressed WithName(std::string n) && {
+    name = std::move(n);
     return std::move(*this);
   }
 };

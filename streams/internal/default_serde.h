@@ -1,14 +1,19 @@
-// Serdes the DSL uses when an operation names none: the built-in ones for the types they cover,
-// and the binary form of a windowed key.
+// Serdes the DSL uses when an operation names none (the built-in ones for the types they cover),
+// and the DSL's own binary forms: a windowed key, a table-regrouping change, a timestamped store
+// value (docs/FORMAT.md section 22).
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <type_traits>
 
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "common/big_endian.h"
+#include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 #include "streams/record.h"
 #include "streams/serde.h"
@@ -58,6 +63,30 @@ Serde<Windowed<K>> WindowedSerde(Serde<K> inner) {
     w.start = static_cast<int64_t>(LoadBigEndian<uint64_t>(bytes.data() + bytes.size() - 16));
     w.end = static_cast<int64_t>(LoadBigEndian<uint64_t>(bytes.data() + bytes.size() - 8));
     return w;
+  };
+  return serde;
+}
+
+// The value of a table-regrouping repartition record: one byte saying whether it adds (1) or
+// subtracts (2) a row, then the row's value (docs/FORMAT.md section 22).
+template <typename V>
+Serde<Change<V>> ChangeSerde(Serde<V> inner) {
+  Serde<Change<V>> serde;
+  serde.serialize = [inner](const Change<V>& c) {
+    const bool adds = c.new_value.has_value();
+    std::string out(1, adds ? '\x01' : '\x02');
+    out += inner.serialize(adds ? *c.new_value : *c.old_value);
+    return out;
+  };
+  serde.deserialize = [inner](std::string_view bytes) -> absl::StatusOr<Change<V>> {
+    if (bytes.empty() || (bytes[0] != 1 && bytes[0] != 2)) {
+      return absl::InvalidArgumentError(
+          "table repartition value must start with 1 (add) or 2 (subtract)");
+    }
+    ASSIGN_OR_RETURN(V value, inner.deserialize(bytes.substr(1)));
+    Change<V> c;
+    (bytes[0] == 1 ? c.new_value : c.old_value) = std::move(value);
+    return c;
   };
   return serde;
 }

@@ -2,6 +2,7 @@
 // forwards typed records to its children (see processor_node.h).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -226,6 +227,58 @@ class AggregateProcessor : public Processor<K, V> {
   Serde<K> key_serde_;
   Serde<VA> agg_serde_;
   Aggregator aggregate_;
+  KeyValueStore* store_ = nullptr;
+};
+
+// Aggregates a regrouped table: subtracts a replaced row, adds a new one.
+template <typename K, typename V, typename VA>
+class TableAggregateProcessor : public Processor<K, Change<V>> {
+ public:
+  using Initializer = std::function<VA()>;
+  using Fold = std::function<VA(const K&, const V&, const VA&)>;
+  TableAggregateProcessor(std::string name, std::string store, Serde<K> key_serde,
+                          Serde<VA> agg_serde, Initializer init, Fold add, Fold subtract)
+      : Processor<K, Change<V>>(std::move(name)),
+        store_name_(std::move(store)),
+        key_serde_(std::move(key_serde)),
+        agg_serde_(std::move(agg_serde)),
+        init_(std::move(init)),
+        add_(std::move(add)),
+        subtract_(std::move(subtract)) {}
+
+  absl::Status Init(TaskContext* context) override {
+    RETURN_IF_ERROR(ProcessorNode::Init(context));
+    store_ = context->key_value_store(store_name_);
+    if (store_ == nullptr) return absl::InternalError("no store " + store_name_);
+    ForwardStoreUpdates<K, VA>(this, context, store_name_, key_serde_, agg_serde_);
+    return absl::OkStatus();
+  }
+
+  absl::Status Process(const Record<K, Change<V>>& record) override {
+    const std::string key = key_serde_.serialize(record.key);
+    ASSIGN_OR_RETURN(std::optional<std::string> stored, store_->Get(key));
+    VA agg;
+    int64_t timestamp = record.timestamp;
+    if (stored.has_value()) {
+      ASSIGN_OR_RETURN(TimestampedBytes tv, DecodeTimestamped(*stored));
+      ASSIGN_OR_RETURN(agg, agg_serde_.deserialize(tv.value));
+      timestamp = std::max(timestamp, tv.timestamp);
+    } else {
+      agg = init_();
+    }
+    if (record.value.old_value.has_value())
+      agg = subtract_(record.key, *record.value.old_value, agg);
+    if (record.value.new_value.has_value()) agg = add_(record.key, *record.value.new_value, agg);
+    return store_->Put(key, EncodeTimestamped(timestamp, agg_serde_.serialize(agg)));
+  }
+
+ private:
+  std::string store_name_;
+  Serde<K> key_serde_;
+  Serde<VA> agg_serde_;
+  Initializer init_;
+  Fold add_;
+  Fold subtract_;
   KeyValueStore* store_ = nullptr;
 };
 
