@@ -15,7 +15,13 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "streams/kstream.h"
+#include "streams/dsl.h"
+#include "streams/internal/dsl_helpers.h"
+#include "streams/internal/dsl_processors.h"
+#include "streams/internal/graph_builder.h"
+#include "streams/options.h"
+#include "streams/record.h"
+#include "streams/serde.h"
 #include "streams/topology.h"
 
 namespace runnel::streams {

@@ -1,0 +1,19 @@
+// Forward declarations of the DSL types, which name each other in their signatures
+// (KStream::GroupByKey returns a KGroupedStream, KTable::ToStream a KStream, ...). Each type is
+// defined in its own header; streams/dsl.h includes them all.
+#pragma once
+
+namespace runnel::streams {
+
+template <typename K, typename V>
+class KStream;
+template <typename K, typename V>
+class KGroupedStream;
+template <typename K, typename V>
+class TimeWindowedKStream;
+template <typename K, typename V>
+class KTable;
+template <typename K, typename V>
+class KGroupedTable;
+
+}  // namespace runnel::streams

@@ -1,0 +1,217 @@
+// KTable (Kafka Streams' KTable): a changelog stream read as a table, the latest value per key;
+// what StreamsBuilder::Table and the aggregations return. Like KStream, a light handle on the
+// StreamsBuilder that made it.
+//
+// Include streams/dsl.h (or streams/streams_builder.h), not this header alone: GroupBy returns a
+// KGroupedTable, whose header needs this one, so its body is in streams/internal/dsl_impl.h,
+// which dsl.h includes last.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "streams/internal/default_serde.h"
+#include "streams/internal/dsl_forward.h"
+#include "streams/internal/dsl_helpers.h"
+#include "streams/internal/dsl_processors.h"
+#include "streams/internal/graph_builder.h"
+#include "streams/kstream.h"
+#include "streams/options.h"
+#include "streams/record.h"
+#include "streams/serde.h"
+#include "streams/topology.h"
+#include "streams/windows.h"
+
+namespace runnel::streams {
+
+template <typename K, typename V>
+class KTable {
+ public:
+  KTable(internal::GraphBuilder* graph, std::string node, std::optional<Serde<K>> key_serde,
+         std::optional<Serde<V>> value_serde, std::string store,
+         std::optional<TimeWindows> windows = std::nullopt)
+      : graph_(graph),
+        node_(std::move(node)),
+        key_serde_(std::move(key_serde)),
+        value_serde_(std::move(value_serde)),
+        store_(std::move(store)),
+        windows_(windows) {}
+
+  const std::string& node_name() const { return node_; }
+  // The store that holds the table ("" when it is not materialized).
+  const std::string& store_name() const { return store_; }
+
+  // The table's updates as a stream; deletions (no new value) are left out.
+  KStream<K, V> ToStream(std::string name = "") const {
+    if (name.empty()) name = graph_->NewName("KTABLE-TOSTREAM");
+    AddProcessor<K, V>(
+        name, [](const internal::ProcessorNode& self, const Record<K, Change<V>>& r) {
+          if (!r.value.new_value.has_value()) return absl::OkStatus();
+          return internal::Forward(self, Record<K, V>{r.key, *r.value.new_value, r.timestamp});
+        });
+    return KStream<K, V>(graph_, name, key_serde_, value_serde_, false);
+  }
+
+  // The table's updates written to `topic`, deletions as tombstones (null values).
+  void To(const std::string& topic, const Produced<K, V>& produced = {}) const {
+    const std::string name = produced.name.empty() ? graph_->NewName("KTABLE-SINK") : produced.name;
+    Serde<K> ks =
+        internal::ResolveSerde(graph_, produced.key_serde ? produced.key_serde : key_serde_,
+                               "the key of sink topic " + topic);
+    Serde<V> vs =
+        internal::ResolveSerde(graph_, produced.value_serde ? produced.value_serde : value_serde_,
+                               "the value of sink topic " + topic);
+    internal::NodeSpec spec;
+    spec.kind = internal::NodeSpec::Kind::kSink;
+    spec.name = name;
+    spec.topics = {topic};
+    spec.factory = [name, topic, ks, vs] {
+      return std::unique_ptr<internal::ProcessorNode>(
+          new internal::TableSinkProcessor<K, V>(name, topic, ks, vs));
+    };
+    spec.accepts_child = [](const internal::ProcessorNode*) { return false; };
+    graph_->AddNode(std::move(spec), {node_});
+  }
+
+  KTable Filter(std::function<bool(const K&, const V&)> predicate, std::string name = "") const {
+    if (name.empty()) name = graph_->NewName("KTABLE-FILTER");
+    AddProcessor<K, Change<V>>(
+        name, [predicate](const internal::ProcessorNode& self, const Record<K, Change<V>>& r) {
+          // A row the predicate rejects is, downstream, a row that does not exist.
+          Record<K, Change<V>> out{r.key, {}, r.timestamp};
+          if (r.value.new_value && predicate(r.key, *r.value.new_value)) {
+            out.value.new_value = r.value.new_value;
+          }
+          if (r.value.old_value && predicate(r.key, *r.value.old_value)) {
+            out.value.old_value = r.value.old_value;
+          }
+          if (!out.value.new_value && !out.value.old_value) return absl::OkStatus();
+          return internal::Forward(self, out);
+        });
+    return KTable(graph_, name, key_serde_, value_serde_, "", windows_);
+  }
+
+  // mapper(value) -> V2 for every row.
+  template <typename F>
+  auto MapValues(F mapper, std::string name = "") const {
+    using V2 = std::decay_t<std::invoke_result_t<F, const V&>>;
+    if (name.empty()) name = graph_->NewName("KTABLE-MAPVALUES");
+    AddProcessor<K, Change<V2>>(
+        name, [mapper](const internal::ProcessorNode& self, const Record<K, Change<V>>& r) {
+          Record<K, Change<V2>> out{r.key, {}, r.timestamp};
+          if (r.value.new_value) out.value.new_value = mapper(*r.value.new_value);
+          if (r.value.old_value) out.value.old_value = mapper(*r.value.old_value);
+          return internal::Forward(self, out);
+        });
+    return KTable<K, V2>(graph_, name, key_serde_, std::nullopt, "", windows_);
+  }
+
+  // Holds each window's result back until the window closes, then emits it once. Only for the
+  // result of a windowed aggregation.
+  KTable Suppress(const Suppressed& suppressed) const;
+
+  // selector(key, value) -> std::pair<K2, V2>: regroups the table's rows under new keys, through
+  // a repartition topic; aggregations then add each new row and subtract the row it replaced.
+  template <typename F>
+  auto GroupBy(F selector,
+               const Grouped<typename std::invoke_result_t<F, const K&, const V&>::first_type,
+                             typename std::invoke_result_t<F, const K&, const V&>::second_type>&
+                   grouped = {}) const;
+
+  // --- for the DSL's own use -------------------------------------------------------------------
+  internal::GraphBuilder* graph() const { return graph_; }
+  const std::optional<Serde<K>>& key_serde() const { return key_serde_; }
+  const std::optional<Serde<V>>& value_serde() const { return value_serde_; }
+
+ private:
+  template <typename, typename>
+  friend class KTable;
+
+  // Adds a FunctionProcessor below this table that takes its changes and forwards
+  // Record<K2, V2>.
+  template <typename K2, typename V2>
+  void AddProcessor(const std::string& name,
+                    typename internal::FunctionProcessor<K, Change<V>>::Fn fn) const {
+    internal::NodeSpec spec;
+    spec.kind = internal::NodeSpec::Kind::kProcessor;
+    spec.name = name;
+    spec.factory = [name, fn] {
+      return std::unique_ptr<internal::ProcessorNode>(
+          new internal::FunctionProcessor<K, Change<V>>(name, fn));
+    };
+    spec.accepts_child = &internal::TakesRecords<K2, V2>;
+    graph_->AddNode(std::move(spec), {node_});
+  }
+
+  internal::GraphBuilder* graph_;
+  std::string node_;
+  std::optional<Serde<K>> key_serde_;
+  std::optional<Serde<V>> value_serde_;
+  std::string store_;
+  std::optional<TimeWindows> windows_;  // set for the result of a windowed aggregation
+};
+
+template <typename K, typename V>
+KTable<K, V> KTable<K, V>::Suppress(const Suppressed& suppressed) const {
+  if constexpr (!internal::WindowedTraits<K>::kWindowed) {
+    graph_->Fail(absl::InvalidArgumentError(
+        absl::StrCat("suppress(untilWindowCloses) on ", node_,
+                     ": only the result of a windowed aggregation can wait for its window")));
+    return *this;
+  } else {
+    using Inner = typename internal::WindowedTraits<K>::Key;
+    if (!windows_.has_value()) {
+      graph_->Fail(absl::InvalidArgumentError(absl::StrCat(
+          "suppress(untilWindowCloses) on ", node_, ": the table is not a windowed aggregation")));
+      return *this;
+    }
+    const std::string name =
+        suppressed.name.empty() ? graph_->NewName("KTABLE-SUPPRESS") : suppressed.name;
+    internal::StoreSpec store;
+    store.name = suppressed.name.empty() ? graph_->NewName("KTABLE-SUPPRESS-STATE-STORE")
+                                         : suppressed.name + "-store";
+    store.kind = internal::StoreSpec::Kind::kKeyValue;
+    store.persistent = false;  // an in-memory buffer, restored from its changelog
+    store.caching = false;
+    graph_->AddStore(store);
+    // The inner key serde: a windowed key's bytes are the inner key's plus 16.
+    std::optional<Serde<Inner>> inner_default = internal::DefaultSerde<Inner>();
+    Serde<K> windowed = internal::ResolveSerde(graph_, key_serde_, "the key of " + name);
+    Serde<Inner> ks;
+    ks.serialize = [windowed](const Inner& k) {
+      std::string bytes = windowed.serialize(K{k, 0, 0});
+      bytes.resize(bytes.size() - 16);
+      return bytes;
+    };
+    ks.deserialize = [windowed](std::string_view bytes) -> absl::StatusOr<Inner> {
+      std::string padded(bytes);
+      padded.append(16, '\0');
+      ASSIGN_OR_RETURN(K w, windowed.deserialize(padded));
+      return std::move(w.key);
+    };
+    Serde<V> vs = internal::ResolveSerde(graph_, value_serde_, "the value of " + name);
+    const int64_t grace = windows_->grace_ms();
+    graph_->AddNode(internal::ProcessorSpec<K, Change<V>, internal::SuppressProcessor<Inner, V>>(
+                        name,
+                        std::function<std::unique_ptr<internal::SuppressProcessor<Inner, V>>()>(
+                            [name, store = store.name, grace, ks, vs] {
+                              return std::make_unique<internal::SuppressProcessor<Inner, V>>(
+                                  name, store, grace, ks, vs);
+                            }),
+                        {store.name}),
+                    {node_});
+    return KTable(graph_, name, key_serde_, value_serde_, "", windows_);
+  }
+}
+
+}  // namespace runnel::streams
