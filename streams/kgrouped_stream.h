@@ -33,9 +33,6 @@ namespace runnel::streams {
 template <typename K, typename V>
 class KGroupedStream {
  public:
-  KGroupedStream(KStream<K, V> stream, Grouped<K, V> grouped)
-      : stream_(std::move(stream)), grouped_(std::move(grouped)) {}
-
   KTable<K, int64_t> Count(const Materialized<K, int64_t>& materialized = {}) const {
     Materialized<K, int64_t> m = materialized;
     if (!m.value_serde) m.value_serde = serdes::Int64();
@@ -72,7 +69,15 @@ class KGroupedStream {
   // Windowed aggregations over `windows` (an invalid one fails the build).
   TimeWindowedKStream<K, V> WindowedBy(const TimeWindows& windows) const;
 
-  // --- for the DSL's own use -------------------------------------------------------------------
+ private:
+  // The DSL's own: KStream groups, TimeWindowedKStream aggregates through this grouping.
+  friend class KStream<K, V>;
+  friend class TimeWindowedKStream<K, V>;
+
+  KGroupedStream(KStream<K, V> stream, Grouped<K, V> grouped)
+      : stream_(std::move(stream)), grouped_(std::move(grouped)) {}
+
+  internal::GraphBuilder* graph() const { return stream_.graph(); }
   // The node an aggregation hangs below: the stream itself, or - after a key change - the source
   // of the repartition topic "<name>-repartition" that the stream is written through, named after
   // the Grouped name or else `store`.
@@ -106,9 +111,7 @@ class KGroupedStream {
     return internal::ResolveSerde(
         stream_.graph(), grouped_.value_serde ? grouped_.value_serde : stream_.value_serde(), what);
   }
-  const KStream<K, V>& stream() const { return stream_; }
 
- private:
   template <typename VA>
   KTable<K, VA> AggregateImpl(typename internal::AggregateProcessor<K, V, VA>::Aggregator aggregate,
                               const Materialized<K, VA>& m) const {

@@ -25,13 +25,6 @@ namespace runnel::streams {
 template <typename K, typename V>
 class KGroupedTable {
  public:
-  KGroupedTable(internal::GraphBuilder* graph, std::string source, Serde<K> key_serde,
-                Serde<V> value_serde)
-      : graph_(graph),
-        source_(std::move(source)),
-        key_serde_(std::move(key_serde)),
-        value_serde_(std::move(value_serde)) {}
-
   KTable<K, int64_t> Count(const Materialized<K, int64_t>& materialized = {}) const {
     Materialized<K, int64_t> m = materialized;
     if (!m.value_serde) m.value_serde = serdes::Int64();
@@ -60,6 +53,17 @@ class KGroupedTable {
   }
 
  private:
+  // The DSL's own: KTable::GroupBy makes these.
+  template <typename, typename>
+  friend class KTable;
+
+  KGroupedTable(internal::GraphBuilder* graph, std::string source, Serde<K> key_serde,
+                Serde<V> value_serde)
+      : graph_(graph),
+        source_(std::move(source)),
+        key_serde_(std::move(key_serde)),
+        value_serde_(std::move(value_serde)) {}
+
   template <typename VA>
   KTable<K, VA> AggregateImpl(
       typename internal::TableAggregateProcessor<K, V, VA>::Initializer init,

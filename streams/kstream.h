@@ -39,14 +39,7 @@ class KStream {
  public:
   using Predicate = std::function<bool(const K&, const V&)>;
 
-  KStream(internal::GraphBuilder* graph, std::string node, std::optional<Serde<K>> key_serde,
-          std::optional<Serde<V>> value_serde, bool repartition_required)
-      : graph_(graph),
-        node_(std::move(node)),
-        key_serde_(std::move(key_serde)),
-        value_serde_(std::move(value_serde)),
-        repartition_required_(repartition_required) {}
-
+  // The name of the node whose output this stream is.
   const std::string& node_name() const { return node_; }
 
   KStream Filter(Predicate predicate, std::string name = "") const {
@@ -245,7 +238,23 @@ class KStream {
   auto GroupBy(F selector, const Grouped<std::decay_t<std::invoke_result_t<F, const K&, const V&>>,
                                          V>& grouped = {}) const;
 
-  // --- for the DSL's own use -------------------------------------------------------------------
+ private:
+  // The DSL's own: StreamsBuilder and the other DSL types make streams and read their parts.
+  friend class StreamsBuilder;
+  template <typename, typename>
+  friend class KStream;
+  friend class KGroupedStream<K, V>;
+  template <typename, typename>
+  friend class KTable;
+
+  KStream(internal::GraphBuilder* graph, std::string node, std::optional<Serde<K>> key_serde,
+          std::optional<Serde<V>> value_serde, bool repartition_required)
+      : graph_(graph),
+        node_(std::move(node)),
+        key_serde_(std::move(key_serde)),
+        value_serde_(std::move(value_serde)),
+        repartition_required_(repartition_required) {}
+
   internal::GraphBuilder* graph() const { return graph_; }
   const std::optional<Serde<K>>& key_serde() const { return key_serde_; }
   const std::optional<Serde<V>>& value_serde() const { return value_serde_; }
@@ -272,7 +281,6 @@ class KStream {
     return KStream(graph_, std::move(name), key_serde_, value_serde_, repartition_required_);
   }
 
- private:
   template <typename F>
   static auto CallWithValue(F& f, const K& key, const V& value) {
     if constexpr (std::is_invocable_v<F&, const V&>) {
@@ -311,9 +319,6 @@ class KStream {
     return KStream<K2, V2>(graph_, name, std::move(key_serde), std::move(value_serde),
                            repartition_required);
   }
-
-  template <typename, typename>
-  friend class KStream;
 
   internal::GraphBuilder* graph_;
   std::string node_;

@@ -37,16 +37,7 @@ namespace runnel::streams {
 template <typename K, typename V>
 class KTable {
  public:
-  KTable(internal::GraphBuilder* graph, std::string node, std::optional<Serde<K>> key_serde,
-         std::optional<Serde<V>> value_serde, std::string store,
-         std::optional<TimeWindows> windows = std::nullopt)
-      : graph_(graph),
-        node_(std::move(node)),
-        key_serde_(std::move(key_serde)),
-        value_serde_(std::move(value_serde)),
-        store_(std::move(store)),
-        windows_(windows) {}
-
+  // The name of the node whose output this table is.
   const std::string& node_name() const { return node_; }
   // The store that holds the table ("" when it is not materialized).
   const std::string& store_name() const { return store_; }
@@ -128,14 +119,27 @@ class KTable {
                              typename std::invoke_result_t<F, const K&, const V&>::second_type>&
                    grouped = {}) const;
 
-  // --- for the DSL's own use -------------------------------------------------------------------
-  internal::GraphBuilder* graph() const { return graph_; }
-  const std::optional<Serde<K>>& key_serde() const { return key_serde_; }
-  const std::optional<Serde<V>>& value_serde() const { return value_serde_; }
-
  private:
+  // The DSL's own: StreamsBuilder and the aggregations make tables.
+  friend class StreamsBuilder;
   template <typename, typename>
   friend class KTable;
+  template <typename, typename>
+  friend class KGroupedStream;
+  template <typename, typename>
+  friend class TimeWindowedKStream;
+  template <typename, typename>
+  friend class KGroupedTable;
+
+  KTable(internal::GraphBuilder* graph, std::string node, std::optional<Serde<K>> key_serde,
+         std::optional<Serde<V>> value_serde, std::string store,
+         std::optional<TimeWindows> windows = std::nullopt)
+      : graph_(graph),
+        node_(std::move(node)),
+        key_serde_(std::move(key_serde)),
+        value_serde_(std::move(value_serde)),
+        store_(std::move(store)),
+        windows_(windows) {}
 
   // Adds a FunctionProcessor below this table that takes its changes and forwards
   // Record<K2, V2>.

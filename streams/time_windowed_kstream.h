@@ -31,9 +31,6 @@ namespace runnel::streams {
 template <typename K, typename V>
 class TimeWindowedKStream {
  public:
-  TimeWindowedKStream(KGroupedStream<K, V> grouped, TimeWindows windows)
-      : grouped_(std::move(grouped)), windows_(windows) {}
-
   // Beyond Kafka Streams: records too late for their windows are also written to `topic` (with
   // the grouping's serdes), besides being dropped and counted.
   TimeWindowedKStream LateRecordsTo(std::string topic) const {
@@ -73,11 +70,17 @@ class TimeWindowedKStream {
   }
 
  private:
+  // The DSL's own: KGroupedStream::WindowedBy makes these.
+  friend class KGroupedStream<K, V>;
+
+  TimeWindowedKStream(KGroupedStream<K, V> grouped, TimeWindows windows)
+      : grouped_(std::move(grouped)), windows_(windows) {}
+
   template <typename VA>
   KTable<Windowed<K>, VA> AggregateImpl(
       typename internal::WindowAggregateProcessor<K, V, VA>::Aggregator aggregate,
       const Materialized<K, VA>& m) const {
-    internal::GraphBuilder* graph = grouped_.stream().graph();
+    internal::GraphBuilder* graph = grouped_.graph();
     internal::StoreSpec store =
         internal::AggregateStoreSpec(graph, m, internal::StoreSpec::Kind::kWindow);
     store.retention_ms =
