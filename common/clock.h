@@ -48,7 +48,8 @@ class ManualClock final : public Clock {
   // Moves both readings forward by `duration` (>= 0).
   void Advance(std::chrono::nanoseconds duration);
   void AdvanceMs(int64_t ms) { Advance(std::chrono::milliseconds(ms)); }
-  // Sets the wall reading only, backwards too, as a wall clock may be set; steady time is untouched.
+  // Sets the wall reading only, backwards too, as a wall clock may be set; steady time is
+  // untouched.
   void SetNowMs(int64_t now_ms) { wall_ms_.store(now_ms, std::memory_order_relaxed); }
 
   static constexpr int64_t kDefaultStartMs = 1'700'000'000'000;  // 2023-11-14, any fixed day
