@@ -310,6 +310,7 @@ int Run(int argc, char** argv) {
   }
   // No appends any more, so the snapshots cover every idempotent batch. A failed one still lets
   // the logs close cleanly: the old snapshot (or none) stays valid, the next start scans more.
+  coordinator.Stop();  // expiry writes group records: none after the logs close
   (*partitions)->producer_states().Stop();
   const absl::Status snapshots = (*partitions)->producer_states().WriteSnapshots();
   const absl::Status closed = (*logs)->Close();

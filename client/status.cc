@@ -3,13 +3,6 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_cause.h"
 
-namespace runnel::v1 {
-
-// The broker's error code as a status cause (common/status_cause.h; found by ADL).
-static constexpr const char* CauseTypeUrl(ErrorCode) { return "runnel.v1.ErrorCode"; }
-
-}  // namespace runnel::v1
-
 namespace runnel::client {
 
 namespace {

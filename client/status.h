@@ -9,6 +9,13 @@
 #include "absl/status/status.h"
 #include "runnel/v1/common.pb.h"
 
+namespace runnel::v1 {
+
+// The broker's error code as a status cause (common/status_cause.h; found by ADL).
+constexpr const char* CauseTypeUrl(ErrorCode) { return "runnel.v1.ErrorCode"; }
+
+}  // namespace runnel::v1
+
 namespace runnel::client {
 
 // The absl::Status for a broker Error (OK for NONE), message prefixed with `what`. Group

@@ -25,8 +25,7 @@ const Clock& Clock::Real() {
 void ManualClock::Advance(std::chrono::nanoseconds duration) {
   RUNNEL_CHECK(duration.count() >= 0, "ManualClock::Advance by a negative duration (%d ns)",
                duration.count());
-  wall_ms_.fetch_add(std::chrono::duration_cast<std::chrono::milliseconds>(duration).count(),
-                     std::memory_order_relaxed);
+  wall_ns_.fetch_add(duration.count(), std::memory_order_relaxed);
   steady_ns_.fetch_add(duration.count(), std::memory_order_relaxed);
 }
 

@@ -38,9 +38,9 @@ class Clock {
 // Time that moves only when told. Starts at `now_ms` wall time and at an arbitrary steady point.
 class ManualClock final : public Clock {
  public:
-  explicit ManualClock(int64_t now_ms = kDefaultStartMs) : wall_ms_(now_ms) {}
+  explicit ManualClock(int64_t now_ms = kDefaultStartMs) : wall_ns_(now_ms * kNsPerMs) {}
 
-  int64_t NowMs() const override { return wall_ms_.load(std::memory_order_relaxed); }
+  int64_t NowMs() const override { return wall_ns_.load(std::memory_order_relaxed) / kNsPerMs; }
   SteadyPoint SteadyNow() const override {
     return SteadyPoint(std::chrono::nanoseconds(steady_ns_.load(std::memory_order_relaxed)));
   }
@@ -50,12 +50,14 @@ class ManualClock final : public Clock {
   void AdvanceMs(int64_t ms) { Advance(std::chrono::milliseconds(ms)); }
   // Sets the wall reading only, backwards too, as a wall clock may be set; steady time is
   // untouched.
-  void SetNowMs(int64_t now_ms) { wall_ms_.store(now_ms, std::memory_order_relaxed); }
+  void SetNowMs(int64_t now_ms) { wall_ns_.store(now_ms * kNsPerMs, std::memory_order_relaxed); }
 
   static constexpr int64_t kDefaultStartMs = 1'700'000'000'000;  // 2023-11-14, any fixed day
 
  private:
-  std::atomic<int64_t> wall_ms_;
+  static constexpr int64_t kNsPerMs = 1'000'000;
+  // Nanoseconds, so that many small Advance steps move the wall reading as far as the steady one.
+  std::atomic<int64_t> wall_ns_;
   // Starts an hour after the epoch of steady_clock, so `SteadyNow() - 1h` is still a valid point.
   std::atomic<int64_t> steady_ns_{int64_t{3600} * 1'000'000'000};
 };

@@ -36,7 +36,8 @@ class DiskSpace {
  public:
   static constexpr char kReserveFile[] = "reserved-space";
 
-  // `clock` (borrowed) paces the statvfs calls: at most one per `refresh_ms`.
+  // `clock` (borrowed) paces the statvfs calls, at most one per `refresh_ms`: pacing, so the
+  // LogManager gives it the real clock whatever clock decides its logs' behaviour.
   DiskSpace(std::string data_dir, uint64_t min_free_bytes, uint64_t reserve_bytes,
             const Clock* clock = &Clock::Real(), int64_t refresh_ms = 100);
 

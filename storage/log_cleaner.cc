@@ -65,8 +65,7 @@ absl::StatusOr<bool> LogCleaner::CleanFilthiest() {
     if (!absl::IsCancelled(stats.status())) {
       failed_until_[filthiest->dir()] = now + kFailureBackoffRounds * options_.backoff_ms;
     }
-    return absl::Status(stats.status().code(), absl::StrCat("cleaning ", filthiest->dir(), ": ",
-                                                            stats.status().message()));
+    return WithContext(stats.status(), absl::StrCat("cleaning ", filthiest->dir()));
   }
   failed_until_.erase(filthiest->dir());
   if (!stats->ran) return false;

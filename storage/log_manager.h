@@ -131,8 +131,7 @@ class LogManager {
   explicit LogManager(LogManagerOptions options)
       : options_(std::move(options)),
         flusher_(options_.flush_threads),
-        disk_space_(options_.data_dir, options_.min_free_bytes, options_.reserve_bytes,
-                    options_.clock),
+        disk_space_(options_.data_dir, options_.min_free_bytes, options_.reserve_bytes),
         cleaner_(
             options_.cleaner, [this] { return Logs(); }, options_.clock) {}
   std::vector<std::shared_ptr<Log>> Logs() const;

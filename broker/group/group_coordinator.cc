@@ -95,13 +95,17 @@ GroupCoordinator::GroupCoordinator(const TopicTable* topics, OffsetStore* store,
   member_prefix_ = absl::StrFormat("%08x%08x-", random(), random());
 }
 
-GroupCoordinator::~GroupCoordinator() {
+GroupCoordinator::~GroupCoordinator() { Stop(); }
+
+void GroupCoordinator::Stop() {
+  std::thread expiry;
   {
     MutexLock lock(&mu_);
     stopping_ = true;
+    expiry = std::move(expiry_thread_);
   }
   stop_cv_.SignalAll();
-  if (expiry_thread_.joinable()) expiry_thread_.join();
+  if (expiry.joinable()) expiry.join();
 }
 
 void GroupCoordinator::Start() {

@@ -99,8 +99,11 @@ class GroupCoordinator {
   std::vector<v1::GroupListing> List() const;
 
   // Starts the thread that runs ExpireNow() every kExpiryIntervalMs (of real time); after Load().
-  // Idempotent.
+  // Idempotent; does nothing after Stop().
   void Start();
+  // Stops and joins that thread, so nothing more is written to __consumer_offsets by expiry: call
+  // before the logs close. Idempotent; the destructor calls it.
+  void Stop();
   static constexpr int64_t kExpiryIntervalMs = 100;
   // A member's rebalance timeout when its heartbeat leaves it unset (Kafka's max.poll.interval.ms).
   static constexpr int32_t kDefaultRebalanceTimeoutMs = 300000;
@@ -190,7 +193,7 @@ class GroupCoordinator {
   std::string member_prefix_;  // random per coordinator, so ids do not repeat across restarts
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   CondVar stop_cv_;
-  std::thread expiry_thread_;
+  std::thread expiry_thread_ ABSL_GUARDED_BY(mu_);
 };
 
 // The partitions of a heartbeat's `owned` / a response's `assignment` field, and back.

@@ -372,6 +372,33 @@ TEST_F(GroupCoordinatorTest, LeavingMemberPartitionsGoToTheRemainingMember) {
   EXPECT_GT(b.epoch, b_epoch_before);
 }
 
+// The expiry thread runs on the coordinator's clock once Start()ed, and writes nothing after
+// Stop(): runneld stops it before the logs close, so no group record lands after a clean-shutdown
+// marker (before Stop existed, the thread ran until the coordinator was destroyed, after Close).
+TEST_F(GroupCoordinatorTest, TheExpiryThreadExpiresOnItsClockAndNothingAfterStop) {
+  CreateTopic("orders", 2);
+  GroupCoordinator coordinator(topics_.get(), store_.get(), Options());
+  coordinator.Start();
+  SimMember a = Subscriber({"orders"});
+  ASSERT_TRUE(Converge(coordinator, {&a}));
+  clock_.AdvanceMs(kSessionTimeoutMs);
+  // The thread looks every kExpiryIntervalMs of real time: a bounded wait for it (10 s).
+  for (int i = 0; i < 1000 && coordinator.MemberCount(kGroup) == 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(coordinator.MemberCount(kGroup), 0) << "expired by the thread, on the manual clock";
+
+  SimMember b = Subscriber({"orders"});
+  ASSERT_TRUE(Converge(coordinator, {&b}));
+  coordinator.Stop();
+  clock_.AdvanceMs(kSessionTimeoutMs);
+  std::this_thread::sleep_for(std::chrono::milliseconds(5 * GroupCoordinator::kExpiryIntervalMs));
+  EXPECT_EQ(coordinator.MemberCount(kGroup), 1) << "no expiry after Stop";
+  coordinator.Start();  // does nothing after Stop
+  std::this_thread::sleep_for(std::chrono::milliseconds(3 * GroupCoordinator::kExpiryIntervalMs));
+  EXPECT_EQ(coordinator.MemberCount(kGroup), 1);
+}
+
 TEST_F(GroupCoordinatorTest, SilentMemberExpiresAndItsCommitsAreRefused) {
   CreateTopic("orders", 6);
   const TopicPartitions all = Partitions("orders", {0, 1, 2, 3, 4, 5});

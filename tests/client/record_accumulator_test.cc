@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/record/record_batch.h"
 #include "gtest/gtest.h"
 
 namespace runnel::client::internal {
@@ -105,6 +106,14 @@ TEST(RecordAccumulatorTest, ARequestHoldsAtMostMaxRequestSizeUnlessOneBatchIsLar
   EXPECT_EQ(sent.size(), 1u);
   EXPECT_EQ(wake, kT0 + 5) << "the rest is ready now: the sender looks again at once";
   EXPECT_EQ(DrainAndEncode(acc, kT0 + 5).size(), 1u);
+
+  // A batch larger than max.request.size still goes, alone: records are never split.
+  Add(acc, kP0, kT0 + 10, 2000);
+  Add(acc, kP1, kT0 + 10, 10);
+  sent = DrainAndEncode(acc, kT0 + 15);
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_GT(sent[0]->encoded.size(), 1500u);
+  EXPECT_EQ(DrainAndEncode(acc, kT0 + 15).size(), 1u) << "the other partition's in the next";
 }
 
 TEST(RecordAccumulatorTest, IdempotentBatchesGetConsecutiveSequencesAndAtMostFiveGoOut) {
