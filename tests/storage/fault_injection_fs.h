@@ -19,6 +19,8 @@
 #pragma once
 
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -70,9 +72,9 @@ class FaultInjectionFs final : public FileHooks {
   void RestoreAfterPowerCut(Loss loss, uint32_t seed) {
     std::lock_guard lock(mu_);
     std::mt19937 rng(seed);
-    std::map<ino_t, std::string> now;  // current contents, for torn writes
+    std::map<FileId, std::string> now;  // current contents, for torn writes
     for (const auto& e : std::filesystem::recursive_directory_iterator(root_)) {
-      if (e.is_regular_file()) now[Inode(e.path().string())] = ReadAll(e.path().string());
+      if (e.is_regular_file()) now[IdOf(e.path().string())] = ReadAll(e.path().string());
     }
     for (const auto& e : std::filesystem::directory_iterator(root_)) {
       std::filesystem::remove_all(e.path());
@@ -93,27 +95,35 @@ class FaultInjectionFs final : public FileHooks {
     return 0;
   }
 
+  // The contents and listings are read under the lock, after the sync returned: two syncs racing
+  // record in the order they read, so the newer state is the one kept (reading first and locking
+  // after let a stale listing overwrite a newer one: a segment whose creation was synced then
+  // vanished in the power loss, with acknowledged records in it). What was written between the
+  // sync and the read counts as durable too: the check can only err towards keeping data.
   void FileSynced(int fd, const std::string& /*path*/) override {
+    std::lock_guard lock(mu_);
+    if (cut_ || syncs_disabled_) return;
     struct stat st {};
     if (::fstat(fd, &st) != 0) return;
     std::string contents(static_cast<size_t>(st.st_size), '\0');
     const ssize_t n = ::pread(fd, contents.data(), contents.size(), 0);
     contents.resize(n < 0 ? 0 : static_cast<size_t>(n));
-    std::lock_guard lock(mu_);
-    if (cut_ || syncs_disabled_) return;
-    contents_[st.st_ino] = std::move(contents);
+    contents_[IdOf(fd, st.st_ino)] = std::move(contents);
   }
 
   void DirectorySynced(const std::string& dir) override {
-    std::map<std::string, Entry> entries = List(Normal(dir));
     std::lock_guard lock(mu_);
     if (cut_ || syncs_disabled_) return;
-    dirs_[Normal(dir)] = std::move(entries);
+    dirs_[Normal(dir)] = List(Normal(dir));
   }
 
  private:
+  // A file's identity: its inode number and the inode's generation, which changes when a freed
+  // inode number is reused (a new segment often gets the number of a replaced topics.json; by
+  // number alone it would come back after a power loss with that file's old contents).
+  using FileId = std::pair<ino_t, uint32_t>;
   struct Entry {
-    ino_t ino;
+    FileId id;
     bool is_dir;
   };
   struct Failure {
@@ -128,9 +138,18 @@ class FaultInjectionFs final : public FileHooks {
     while (p.size() > 1 && p.back() == '/') p.pop_back();
     return p;
   }
-  static ino_t Inode(const std::string& path) {
+  static FileId IdOf(int fd, ino_t ino) {
+    long generation = 0;  // NOLINT(runtime/int): the ioctl's type; 0 where the file system has none
+    if (::ioctl(fd, FS_IOC_GETVERSION, &generation) != 0) generation = 0;
+    return {ino, static_cast<uint32_t>(generation)};
+  }
+  static FileId IdOf(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return {0, 0};
     struct stat st {};
-    return ::lstat(path.c_str(), &st) == 0 ? st.st_ino : 0;
+    const FileId id = ::fstat(fd, &st) == 0 ? IdOf(fd, st.st_ino) : FileId{0, 0};
+    ::close(fd);
+    return id;
   }
   static std::string ReadAll(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
@@ -140,7 +159,7 @@ class FaultInjectionFs final : public FileHooks {
     std::map<std::string, Entry> out;
     std::error_code ec;
     for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
-      out[e.path().filename().string()] = {Inode(e.path().string()), e.is_directory()};
+      out[e.path().filename().string()] = {IdOf(e.path().string()), e.is_directory()};
     }
     return out;
   }
@@ -156,11 +175,11 @@ class FaultInjectionFs final : public FileHooks {
     for (const auto& e : std::filesystem::recursive_directory_iterator(root_)) {
       const std::string path = e.path().string();
       if (e.is_directory()) dirs_[Normal(path)] = List(path);
-      if (e.is_regular_file()) contents_[Inode(path)] = ReadAll(path);
+      if (e.is_regular_file()) contents_[IdOf(path)] = ReadAll(path);
     }
   }
 
-  void Rebuild(const std::string& dir, Loss loss, const std::map<ino_t, std::string>& now,
+  void Rebuild(const std::string& dir, Loss loss, const std::map<FileId, std::string>& now,
                std::mt19937& rng) {
     auto listing = dirs_.find(dir);
     if (listing == dirs_.end()) return;  // a directory whose entries were never synced: empty
@@ -171,9 +190,9 @@ class FaultInjectionFs final : public FileHooks {
         Rebuild(path, loss, now, rng);
         continue;
       }
-      auto durable = contents_.find(entry.ino);
+      auto durable = contents_.find(entry.id);
       std::string contents = durable == contents_.end() ? "" : durable->second;
-      auto current = now.find(entry.ino);
+      auto current = now.find(entry.id);
       if (loss == Loss::kTear && current != now.end() && current->second.size() > contents.size() &&
           current->second.compare(0, contents.size(), contents) == 0) {
         const size_t extra = current->second.size() - contents.size();
@@ -185,7 +204,7 @@ class FaultInjectionFs final : public FileHooks {
 
   const std::string root_;
   std::mutex mu_;
-  std::map<ino_t, std::string> contents_;                     // durable contents by inode
+  std::map<FileId, std::string> contents_;                    // durable contents by file
   std::map<std::string, std::map<std::string, Entry>> dirs_;  // durable entries by directory
   std::vector<Failure> failures_;
   bool syncs_disabled_ = false;
