@@ -64,6 +64,9 @@ const IntSetting kIntSettings[] = {
     {"fetch_memory_bytes", &BrokerOptions::fetch_memory_bytes,
      "record bytes of all fetch responses being built or sent; a fetch that finds it spent "
      "waits (default 256 MiB)"},
+    {"fetch_max_parked", &BrokerOptions::fetch_max_parked,
+     "long-poll fetches waiting for data at once; one more is refused and the client fetches "
+     "again after its back-off (default 10000)"},
     {"log_cleaner_dedupe_buffer_bytes", &BrokerOptions::log_cleaner_dedupe_buffer_bytes,
      "memory of the log cleaner's key map, 24 bytes per key; a log with more dirty keys is "
      "cleaned in several rounds (default 128 MiB)"},
@@ -194,6 +197,11 @@ absl::Status BrokerOptions::Validate() const {
   if (fetch_max_bytes < 1024 || fetch_max_bytes > (63 << 20)) {
     return absl::InvalidArgumentError(absl::StrCat("--fetch-max-bytes: must be 1024..", 63 << 20,
                                                    " (got ", fetch_max_bytes, ")"));
+  }
+  if (fetch_max_parked < 1 || fetch_max_parked > FetchOptions::kMaxParkedLimit) {
+    return absl::InvalidArgumentError(absl::StrCat("--fetch-max-parked: must be 1..",
+                                                   FetchOptions::kMaxParkedLimit, " (got ",
+                                                   fetch_max_parked, ")"));
   }
   if (fetch_memory_bytes < fetch_max_bytes) {
     return absl::InvalidArgumentError(

@@ -40,6 +40,7 @@ struct BrokerOptions {
   int32_t fetch_threads = 0;           // 0: one per core, at least 2 (FetchOptions::ThreadsFor)
   int64_t fetch_max_bytes = 55 << 20;  // Kafka's fetch.max.bytes
   int64_t fetch_memory_bytes = int64_t{256} << 20;
+  int64_t fetch_max_parked = 10'000;  // long polls waiting for data at once
   // Below this much free space in the data dir, produce is refused (storage::DiskSpace).
   int64_t log_dir_min_free_bytes = int64_t{1} << 30;
   // The reserve file metadata writes may release on a full disk (storage::DiskSpace).

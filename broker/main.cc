@@ -95,6 +95,10 @@ std::string Metrics(const BrokerMetrics& m, storage::LogManager& logs) {
         m.produce_in_flight);
   counter("runnel_fetch_memory_waits_total",
           "Fetches that found the fetch-memory budget spent and waited.", m.fetch_memory_waits);
+  gauge("runnel_fetch_parked", "Long-poll fetches waiting for data.", m.fetch_parked);
+  counter("runnel_fetch_parked_refused_total",
+          "Long-poll fetches refused because --fetch-max-parked were waiting.",
+          m.fetch_parked_refused);
   gauge("runnel_fetch_memory_bytes", "Record bytes of fetch responses being built or sent.",
         m.fetch_memory_bytes);
   gauge("runnel_fetch_memory_peak_bytes", "The most fetch-response bytes held at once.",
@@ -214,7 +218,8 @@ int Run(int argc, char** argv) {
        .max_uncompressed_batch_bytes = options->max_uncompressed_batch_bytes,
        .fetch = {.threads = options->fetch_threads,
                  .max_bytes = options->fetch_max_bytes,
-                 .memory_bytes = options->fetch_memory_bytes}});
+                 .memory_bytes = options->fetch_memory_bytes,
+                 .max_parked = options->fetch_max_parked}});
   AdminService admin_service(partitions->get(), &identity);
   OffsetStore offsets(partitions->get(), options->offsets_topic_partitions);
   GroupCoordinator coordinator(&*topics, &offsets,

@@ -26,6 +26,9 @@ struct BrokerMetrics {
   std::atomic<int64_t> fetch_memory_bytes{0};
   std::atomic<int64_t> fetch_memory_peak_bytes{0};
   std::atomic<int64_t> fetch_memory_waits{0};
+  // Long polls waiting for data now (at most --fetch-max-parked), and those refused at the limit.
+  std::atomic<int64_t> fetch_parked{0};
+  std::atomic<int64_t> fetch_parked_refused{0};
 };
 
 }  // namespace runnel::broker

@@ -5,6 +5,7 @@
 #include <thread>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "broker/server/error_codes.h"
 #include "common/check.h"
 
@@ -22,6 +23,9 @@ class FetchScheduler::Reactor final : public grpc::ServerUnaryReactor {
     held_ = held;
     grpc::ServerUnaryReactor::Finish(grpc::Status::OK);
   }
+
+  // Answers with an error and no response (it holds no budget).
+  void Refuse(const grpc::Status& status) { grpc::ServerUnaryReactor::Finish(status); }
 
   void OnCancel() override;
 
@@ -84,12 +88,20 @@ class FetchScheduler::Call : public std::enable_shared_from_this<Call> {
       if (!parked_) {
         // A long poll parks after its first look, then checks the high watermarks it saw: one
         // that grew between the look and the parking woke nobody, so it looks again.
-        parked_ = true;
-        if (!scheduler_->Park(shared_from_this())) {
+        const ParkResult parked = scheduler_->Park(shared_from_this());
+        if (parked == ParkResult::kStopping) {
           MutexLock lock(&mu_);
           final_ = true;  // stopping: answer with what there is
           continue;
         }
+        if (parked == ParkResult::kFull) {
+          Refuse();
+          MutexLock lock(&mu_);
+          done_ = true;
+          running_ = false;
+          return;
+        }
+        parked_ = true;
         ArmDeadline();
         if (HighWatermarksMoved()) continue;
       }
@@ -192,6 +204,19 @@ class FetchScheduler::Call : public std::enable_shared_from_this<Call> {
     return true;
   }
 
+  // Too many long polls wait already: answer RESOURCE_EXHAUSTED (the client backs off and
+  // fetches again). Never parked; holds no memory (TryComplete gave it back).
+  void Refuse() {
+    seen_.clear();
+    if (waited_for_memory_) scheduler_->ForgetMemoryWait(this);
+    scheduler_->metrics_->fetch_parked_refused++;
+    reactor_->Refuse(grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        absl::StrCat("fetch: ", scheduler_->options_.max_parked,
+                     " fetches are waiting for data already (--fetch-max-parked); fetch again "
+                     "after a back-off")));
+  }
+
   FetchScheduler* const scheduler_;
   Reactor* const reactor_;
   const v1::FetchRequest* const request_;
@@ -233,6 +258,9 @@ FetchScheduler::FetchScheduler(PartitionManager* partitions, BrokerMetrics* metr
       pool_(static_cast<size_t>(FetchOptions::ThreadsFor(options.threads))) {
   RUNNEL_CHECK(options.threads >= 0 && options.threads <= FetchOptions::kMaxThreads,
                "fetch threads %d out of 0..%d", options.threads, FetchOptions::kMaxThreads);
+  RUNNEL_CHECK(options.max_parked >= 1 && options.max_parked <= FetchOptions::kMaxParkedLimit,
+               "fetch max parked %d out of 1..%d", options.max_parked,
+               FetchOptions::kMaxParkedLimit);
   // Parked fetches are woken when data becomes visible: when the high watermark grows (after the
   // sync), not when it is appended.
   listener_ = partitions_->logs().AddHighWatermarkListener(
@@ -280,17 +308,23 @@ void FetchScheduler::Stop() {
   for (const std::shared_ptr<Call>& call : parked) call->Schedule(/*final=*/true);
 }
 
-bool FetchScheduler::Park(const std::shared_ptr<Call>& call) {
+FetchScheduler::ParkResult FetchScheduler::Park(const std::shared_ptr<Call>& call) {
   MutexLock lock(&mu_);
-  if (stopping_) return false;
+  if (stopping_) return ParkResult::kStopping;
+  if (parked_calls_ >= options_.max_parked) return ParkResult::kFull;
   for (const auto& p : call->request().partitions()) {
     parked_[storage::TopicPartition{p.topic(), p.partition()}].emplace(call.get(), call);
   }
-  return true;
+  ++parked_calls_;
+  metrics_->fetch_parked = parked_calls_;
+  return ParkResult::kParked;
 }
 
 void FetchScheduler::Unpark(Call* call) {
   MutexLock lock(&mu_);
+  --parked_calls_;
+  RUNNEL_CHECK(parked_calls_ >= 0, "a fetch was unparked more often than parked");
+  metrics_->fetch_parked = parked_calls_;
   for (const auto& p : call->request().partitions()) {
     auto it = parked_.find(storage::TopicPartition{p.topic(), p.partition()});
     if (it == parked_.end()) continue;

@@ -6,6 +6,9 @@
 // - A long poll (max_wait_ms > 0 and fewer than min_bytes available) is parked under each of its
 //   partitions and woken only when one of those partitions' high watermark grows, or at its
 //   deadline; an append to another partition costs it nothing.
+// - At most `max_parked` long polls wait at once (each holds a gRPC call and its buffers): one
+//   past the limit is refused with RESOURCE_EXHAUSTED naming it, and the client fetches again
+//   after its retry back-off.
 // - One broker-wide budget bounds the record bytes of responses being built or sent
 //   (`memory_bytes`): a read takes what is left of it and gives it back when its response has gone
 //   out (the reactor's OnDone), so many slow consumers cannot make the broker hold unbounded
@@ -38,6 +41,8 @@ struct FetchOptions {
   int32_t threads = 0;           // --fetch-threads: reads done at once; 0: ThreadsFor(0)
   int64_t max_bytes = 55 << 20;  // --fetch-max-bytes (Kafka's fetch.max.bytes)
   int64_t memory_bytes = int64_t{256} << 20;  // --fetch-memory-bytes: all responses in flight
+  static constexpr int64_t kMaxParkedLimit = 1'000'000;
+  int64_t max_parked = 10'000;  // --fetch-max-parked: long polls waiting for data at once
   // A partition's share when the request names none (Kafka's max.partition.fetch.bytes).
   int64_t default_partition_max_bytes = 1 << 20;
 };
@@ -68,8 +73,9 @@ class FetchScheduler {
   class Call;
   class Reactor;
 
-  // Registers `call` under each of its partitions until it finishes; false once stopping.
-  bool Park(const std::shared_ptr<Call>& call);
+  // Registers `call` under each of its partitions until it finishes (Unpark).
+  enum class ParkResult { kParked, kStopping, kFull };
+  ParkResult Park(const std::shared_ptr<Call>& call);
   void Unpark(Call* call);
   void WakePartition(const storage::TopicPartition& tp);
 
@@ -92,6 +98,7 @@ class FetchScheduler {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<storage::TopicPartition, absl::flat_hash_map<Call*, std::weak_ptr<Call>>>
       parked_ ABSL_GUARDED_BY(mu_);
+  int64_t parked_calls_ ABSL_GUARDED_BY(mu_) = 0;  // at most options_.max_parked
 
   Mutex memory_mu_;
   int64_t memory_in_use_ ABSL_GUARDED_BY(memory_mu_) = 0;

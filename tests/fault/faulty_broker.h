@@ -64,9 +64,9 @@ class FaultyBrokerTest : public ::testing::Test {
     client_ = std::make_unique<RawBrokerClient>(broker_->address());
   }
 
-  void StartPlainBroker() {
+  void StartPlainBroker(std::vector<std::string> extra_args = {}) {
     client_.reset();
-    broker_ = std::make_unique<BrokerProcess>(dir_.Sub("data"));
+    broker_ = std::make_unique<BrokerProcess>(dir_.Sub("data"), std::move(extra_args));
     ASSERT_TRUE(broker_->Start()) << broker_->output();
     client_ = std::make_unique<RawBrokerClient>(broker_->address());
   }

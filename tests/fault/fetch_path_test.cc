@@ -1,7 +1,8 @@
 // The fetch path through a real runneld: a read held up by a slow disk (io_fault_shim.c stalls
 // pread on one partition's files) stalls neither long polls of other partitions nor producers of
 // its own partition; and consumers that stop reading (SIGSTOP) cannot make the broker hold more
-// fetch-response memory than --fetch-memory-bytes, and all finish once they read again.
+// fetch-response memory than --fetch-memory-bytes, and all finish once they read again; no more
+// than --fetch-max-parked long polls wait at once.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -180,6 +181,54 @@ TEST_F(FetchPathTest, ConsumersThatStopReadingStayWithinTheFetchMemoryCap) {
   EXPECT_TRUE(WaitFor([&] { return Gauge(broker_->http_port(), "runnel_fetch_memory_bytes") == 0; },
                       milliseconds(20'000)))
       << Gauge(broker_->http_port(), "runnel_fetch_memory_bytes") << " bytes still held";
+}
+
+// The long polls parked at once are bounded: one past --fetch-max-parked is refused at once,
+// naming the flag (the client backs off and fetches again), and its place is free again when a
+// parked one is answered.
+TEST_F(FetchPathTest, LongPollsPastTheParkedLimitAreRefusedNamingIt) {
+  StartPlainBroker({"--fetch-max-parked", "2"});
+  client_->CreateTopic("quiet");
+  std::vector<std::unique_ptr<RawBrokerClient>> readers;
+  std::vector<std::future<v1::PartitionFetchResult>> parked;
+  for (int i = 0; i < 2; ++i) {
+    readers.push_back(std::make_unique<RawBrokerClient>(broker_->address()));
+    parked.push_back(std::async(std::launch::async, [reader = readers.back().get()] {
+      return reader->Fetch("quiet", 0, 0, /*max_wait_ms=*/15'000);
+    }));
+  }
+  ASSERT_TRUE(WaitFor([&] { return Gauge(broker_->http_port(), "runnel_fetch_parked") == 2; },
+                      milliseconds(10'000)))
+      << "parked: " << Gauge(broker_->http_port(), "runnel_fetch_parked");
+
+  v1::FetchRequest request;
+  request.set_max_wait_ms(15'000);
+  v1::PartitionFetch* p = request.add_partitions();
+  p->set_topic("quiet");
+  p->set_max_bytes(1 << 20);
+  v1::FetchResponse response;
+  const auto sent = std::chrono::steady_clock::now();
+  const grpc::Status refused =
+      client_->broker().Fetch(RawBrokerClient::Context().get(), request, &response);
+  EXPECT_LT(std::chrono::steady_clock::now() - sent, std::chrono::seconds(10)) << "it waited";
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << refused.error_message();
+  EXPECT_NE(refused.error_message().find("--fetch-max-parked"), std::string::npos)
+      << refused.error_message();
+  EXPECT_EQ(Gauge(broker_->http_port(), "runnel_fetch_parked_refused_total"), 1);
+
+  // A record answers both parked polls; then a long poll parks again, to its deadline.
+  ASSERT_EQ(client_->Produce("quiet", Batch("news")).error().code(), v1::NONE);
+  for (auto& f : parked) {
+    ASSERT_EQ(f.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    const v1::PartitionFetchResult woken = f.get();
+    EXPECT_EQ(woken.error().code(), v1::NONE) << woken.error().message();
+    EXPECT_EQ(storage::testing::DecodeAll(woken.records()).size(), 1u);
+  }
+  EXPECT_EQ(Gauge(broker_->http_port(), "runnel_fetch_parked"), 0);
+  const v1::PartitionFetchResult waited = client_->Fetch("quiet", 1, 0, /*max_wait_ms=*/300);
+  EXPECT_EQ(waited.error().code(), v1::NONE) << waited.error().message();
+  EXPECT_TRUE(waited.records().empty());
+  EXPECT_EQ(Gauge(broker_->http_port(), "runnel_fetch_parked_refused_total"), 1);
 }
 
 }  // namespace
