@@ -323,12 +323,9 @@ absl::StatusOr<AppendResult> Log::Append(std::string batch, DurableCallback on_d
     }
     StampBatch(&batch, base, leader_epoch_, append_time);
     absl::StatusOr<RecordBatchView> stamped = RecordBatchView::Parse(batch);
-    if (!stamped.ok()) {
-      // It was validated before stamping, which only rewrites fixed-size header fields.
-      logging::Get("storage")->critical("log {}: a validated batch no longer parses: {}", dir_,
-                                        stamped.status().ToString());
-      std::abort();
-    }
+    // It was validated before stamping, which only rewrites fixed-size header fields.
+    RUNNEL_CHECK(stamped.ok(), "log %s: a validated batch no longer parses after stamping: %s",
+                 dir_, stamped.status().ToString());
     const RecordBatchView& view = *stamped;
     const int64_t now = clock_->NowMs();
     if (!append_time.has_value()) RETURN_IF_ERROR(CheckTimestamps(view, config_, now));

@@ -209,6 +209,15 @@ absl::StatusOr<int64_t> Segment::FirstBatchTimestamp() {
 }
 
 absl::Status Segment::Append(const RecordBatchView& batch) {
+  // Offsets only grow within a segment, and the index's u32 fields hold every position and
+  // relative offset (Log rolls before either could overflow).
+  RUNNEL_CHECK(batch.base_offset() >= next_offset_,
+               "segment %s: batch at offset %d appended below the next offset %d",
+               LogPath(dir_, base_offset_), batch.base_offset(), next_offset_);
+  RUNNEL_CHECK(batch.last_offset() - base_offset_ <= std::numeric_limits<uint32_t>::max() &&
+                   size_ + batch.size() <= std::numeric_limits<uint32_t>::max(),
+               "segment %s: batch at offset %d, position %d, %d bytes does not fit the index",
+               LogPath(dir_, base_offset_), batch.base_offset(), size_, batch.size());
   RETURN_IF_ERROR(WriteBatchOrRollBack(file_, size_, batch.bytes()));
   if (size_ == 0) first_batch_timestamp_ = batch.max_timestamp();
   indexes_persisted_ = false;

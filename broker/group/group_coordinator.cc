@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "broker/group/group_records.h"
 #include "broker/group/wire.h"
+#include "common/check.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 
@@ -475,9 +476,35 @@ void GroupCoordinator::Reconcile(Group& group, Member& member, const TopicPartit
       }
     }
   }
-  for (const auto& [topic, partitions] : Minus(wanted, taken)) {
+  const TopicPartitions gained = Minus(wanted, taken);
+  for (const auto& [topic, partitions] : gained) {
     member.assigned[topic].insert(partitions.begin(), partitions.end());
   }
+  // Gaining partitions is the only way to a second owner: checked then (rebalances, not every
+  // heartbeat, pay for the walk over the group).
+  if (!gained.empty()) {
+    const std::optional<std::string> twice = SecondOwner(group);
+    RUNNEL_CHECK(!twice.has_value(), "group %s: partition %s after reconciling member %s", group.id,
+                 *twice, member.id);
+  }
+}
+
+std::optional<std::string> GroupCoordinator::SecondOwner(const Group& group) {
+  std::map<std::pair<std::string_view, int32_t>, std::string_view> owner;
+  for (const auto& [id, member] : group.members) {
+    for (const TopicPartitions* set : {&member.assigned, &member.revoking}) {
+      for (const auto& [topic, partitions] : *set) {
+        for (int32_t p : partitions) {
+          auto [it, inserted] = owner.try_emplace({topic, p}, id);
+          if (!inserted && it->second != id) {
+            return absl::StrCat(topic, "-", p, " (members ", std::string(it->second), " and ", id,
+                                ")");
+          }
+        }
+      }
+    }
+  }
+  return std::nullopt;
 }
 
 std::string GroupCoordinator::State(const Group& group) {
@@ -702,6 +729,9 @@ absl::StatusOr<GroupCoordinator::Group> GroupCoordinator::Decode(const std::stri
       }
     }
     if (!m.instance_id.empty()) group.static_members[m.instance_id] = id;
+  }
+  if (std::optional<std::string> twice = SecondOwner(group); twice.has_value()) {
+    return absl::InvalidArgumentError(absl::StrCat("two members own partition ", *twice));
   }
   return group;
 }

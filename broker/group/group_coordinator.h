@@ -36,6 +36,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -172,6 +173,9 @@ class GroupCoordinator {
   void Reconcile(Group& group, Member& member, const TopicPartitions& owned)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static std::string State(const Group& group);
+  // The header's promise, "a partition never has two owners": the first partition that two
+  // members hold (assigned or being revoked), as "topic-partition (member a and member b)".
+  static std::optional<std::string> SecondOwner(const Group& group);
   static RecordMap Encode(const Group& group);
   // Rebuilds a group from its records; InvalidArgument naming the record that does not decode.
   static absl::StatusOr<Group> Decode(const std::string& group_id, const RecordMap& records);

@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "common/big_endian.h"
+#include "common/check.h"
 
 namespace runnel::broker::wire {
 
@@ -18,6 +19,8 @@ inline constexpr size_t kMaxStringBytes = 32767;
 
 // `s` must be at most kMaxStringBytes long (callers check what clients send).
 inline void PutString(std::string* out, std::string_view s) {
+  RUNNEL_CHECK(s.size() <= kMaxStringBytes, "a %d-byte string does not fit an int16 length",
+               s.size());
   AppendBigEndian<int16_t>(out, static_cast<int16_t>(s.size()));
   out->append(s);
 }

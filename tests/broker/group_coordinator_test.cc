@@ -875,6 +875,35 @@ TEST_F(GroupCoordinatorTest, ReplacedStaticMemberIsStillFencedAfterARestart) {
   EXPECT_EQ(SendHeartbeat(*coordinator, stranger).error().code(), v1::UNKNOWN_MEMBER_ID);
 }
 
+// Records that give one partition to two members (a partition never has two owners) are refused
+// at load like records that do not decode: the group is dropped and its members rejoin.
+TEST_F(GroupCoordinatorTest, StoredAssignmentsWithTwoOwnersOfAPartitionAreRefused) {
+  CreateTopic("orders", 2);
+  auto coordinator = std::make_unique<GroupCoordinator>(topics_.get(), store_.get(), Options());
+  SimMember a = Subscriber({"orders"});
+  SimMember b = Subscriber({"orders"});
+  ASSERT_TRUE(Converge(*coordinator, {&a, &b}));
+  ASSERT_EQ(a.assignment.at("orders").size() + b.assignment.at("orders").size(), 2u);
+  // a's record now claims both partitions, b's still claims its own.
+  CurrentMemberAssignmentValue both;
+  both.epoch = a.epoch;
+  both.assigned = {{"orders", {0, 1}}};
+  std::promise<absl::Status> durable;
+  const absl::Status appended = store_->AppendGroupRecords(
+      kGroup,
+      {{EncodeGroupRecordKey({GroupRecordType::kCurrentMemberAssignment, kGroup, a.id}),
+        EncodeCurrentMemberAssignment(both)}},
+      [&durable](absl::Status s) { durable.set_value(s); });
+  ASSERT_TRUE(appended.ok()) << appended;
+  ASSERT_TRUE(durable.get_future().get().ok());
+
+  coordinator = Restart(coordinator, topics_.get(), partitions_.get(), store_, Options());
+  EXPECT_EQ(coordinator->MemberCount(kGroup), 0) << "a group with two owners of orders-x loaded";
+  SimMember rejoined = Subscriber({"orders"});
+  ASSERT_TRUE(Converge(*coordinator, {&rejoined}));
+  EXPECT_EQ(rejoined.assignment.at("orders").size(), 2u);
+}
+
 TEST_F(GroupCoordinatorTest, GroupWithACorruptRecordIsDroppedAndItsMembersRejoin) {
   CreateTopic("orders", 2);
   auto coordinator = std::make_unique<GroupCoordinator>(topics_.get(), store_.get(), Options());
