@@ -12,9 +12,10 @@ thread_local const Flusher* flusher_of_this_thread = nullptr;
 
 }  // namespace
 
-Flusher::Flusher(int threads) {
+Flusher::Flusher(int threads, int64_t max_waiting) : max_waiting_(max_waiting) {
   RUNNEL_CHECK(threads >= 1 && threads <= kMaxThreads, "flush threads %d out of 1..%d", threads,
                kMaxThreads);
+  RUNNEL_CHECK(max_waiting >= 1, "flush max waiting %d below 1", max_waiting);
   threads_.reserve(static_cast<size_t>(threads));
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Run(); });
 }
@@ -32,7 +33,10 @@ void Flusher::RequestFlush(Log* log, int64_t end_offset, DurableCallback done) {
   MutexLock lock(&mu_);
   LogRequests& requests = logs_[log];
   requests.target = std::max(requests.target, end_offset);
-  if (done) requests.waiters.push_back({end_offset, std::move(done)});
+  if (done) {
+    requests.waiters.push_back({end_offset, std::move(done)});
+    ++waiting_;
+  }
   if (requests.requested) return;  // already queued, or picked up when its sync returns
   requests.requested = true;
   if (!requests.syncing) {
@@ -47,6 +51,14 @@ void Flusher::Drain(Log* log) {
                "Flusher::Drain(%s) on a flush thread would wait for itself", log->dir());
   MutexLock lock(&mu_);
   while (logs_.contains(log)) idle_cv_.Wait(&mu_);
+}
+
+absl::Status Flusher::CheckRoom() const {
+  MutexLock lock(&mu_);
+  if (waiting_ < max_waiting_) return absl::OkStatus();
+  return absl::ResourceExhaustedError(
+      absl::StrCat(waiting_, " appends are waiting for their sync already (the flusher's limit is ",
+                   max_waiting_, "): the disk is not keeping up; retry later"));
 }
 
 int64_t Flusher::sync_rounds() const {
@@ -96,8 +108,11 @@ void Flusher::Run() {
       waiters.swap(requests.waiters);
       ++sync_rounds_;
     }
+    const auto answered = static_cast<int64_t>(waiters.size());
     SyncAndAnswer(log, target, std::move(waiters));
     MutexLock lock(&mu_);
+    waiting_ -= answered;
+    RUNNEL_CHECK(waiting_ >= 0, "flusher: %d callbacks waiting", waiting_);
     LogRequests& requests = logs_.at(log);  // the map may have rehashed meanwhile
     requests.syncing = false;
     if (requests.requested) {

@@ -39,9 +39,12 @@ class Flusher {
  public:
   static constexpr int kDefaultThreads = 4;
   static constexpr int kMaxThreads = 64;
+  // Appends waiting for their sync at once, over all logs: past it the disk is not keeping up,
+  // and appends that would wait are refused (CheckRoom) instead of queueing without bound.
+  static constexpr int64_t kDefaultMaxWaiting = 100'000;
 
-  // `threads`: how many logs may sync at once, 1..kMaxThreads.
-  explicit Flusher(int threads = kDefaultThreads);
+  // `threads`: how many logs may sync at once, 1..kMaxThreads; `max_waiting` >= 1.
+  explicit Flusher(int threads = kDefaultThreads, int64_t max_waiting = kDefaultMaxWaiting);
   // Finishes every queued request, then stops the threads.
   ~Flusher();
   Flusher(const Flusher&) = delete;
@@ -51,6 +54,11 @@ class Flusher {
   // called once it is, or with the sync error. `log` must stay alive until Drain(log) returns.
   // Requests without a callback only raise the offset the log's next sync covers.
   void RequestFlush(Log* log, int64_t end_offset, DurableCallback done);
+
+  // ResourceExhausted naming the limit while `max_waiting` callbacks wait for their sync; checked
+  // by an append that will wait before it appends. (A soft bound: appends checking at the same
+  // moment may each pass it, by at most one apiece.)
+  absl::Status CheckRoom() const;
 
   // Blocks until no request for `log` is queued or in flight. Called by Log before it goes away.
   void Drain(Log* log);
@@ -84,6 +92,7 @@ class Flusher {
   absl::Status Covered(const Log& log, int64_t end_offset, const absl::Status& synced);
 
   DataDirFailure failure_;
+  const int64_t max_waiting_;
   mutable Mutex mu_;
   CondVar work_cv_;  // signalled when a log becomes ready or the flusher stops
   CondVar idle_cv_;  // signalled after every sync, for Drain
@@ -91,6 +100,7 @@ class Flusher {
   std::deque<Log*> ready_ ABSL_GUARDED_BY(mu_);  // oldest first: every dirty log gets its turn
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int64_t sync_rounds_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t waiting_ ABSL_GUARDED_BY(mu_) = 0;  // callbacks not yet answered, over all logs
   std::vector<std::thread> threads_;
 };
 

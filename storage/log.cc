@@ -304,6 +304,7 @@ absl::Status Log::LoadSegments(LogOpenReport* report) {
 
 absl::StatusOr<AppendResult> Log::Append(std::string batch, DurableCallback on_durable) {
   RETURN_IF_ERROR(record::ValidateBatch(batch));
+  if (on_durable) RETURN_IF_ERROR(flusher_->CheckRoom());  // refused before it is stored
   AppendResult result;
   {
     MutexLock lock(&mu_);

@@ -60,6 +60,10 @@ absl::Status LogManagerOptions::Validate() const {
     return absl::InvalidArgumentError(absl::StrCat(
         "flush_threads: must be 1..", Flusher::kMaxThreads, " (got ", flush_threads, ")"));
   }
+  if (flush_max_waiting < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("flush_max_waiting: must be at least 1 (got ", flush_max_waiting, ")"));
+  }
   RETURN_IF_ERROR(defaults.Validate());
   for (const auto& [topic, overrides] : topic_overrides) {
     absl::Status s = overrides.ApplyTo(defaults).Validate();

@@ -52,8 +52,9 @@ struct LogManagerOptions {
   std::string data_dir = "./data";
   LogConfig defaults;
   std::map<std::string, LogConfigOverrides> topic_overrides;
-  int open_threads = 2;                          // logs opened in parallel at start
-  int flush_threads = Flusher::kDefaultThreads;  // logs synced at once (Flusher)
+  int open_threads = 2;                                     // logs opened in parallel at start
+  int flush_threads = Flusher::kDefaultThreads;             // logs synced at once (Flusher)
+  int64_t flush_max_waiting = Flusher::kDefaultMaxWaiting;  // appends waiting for a sync
   // Free space below which the broker refuses clients' appends (DiskSpace); 0: never.
   uint64_t min_free_bytes = 0;
   // The reserve file a metadata write on a full disk may release (DiskSpace); 0: none.
@@ -130,7 +131,7 @@ class LogManager {
  private:
   explicit LogManager(LogManagerOptions options)
       : options_(std::move(options)),
-        flusher_(options_.flush_threads),
+        flusher_(options_.flush_threads, options_.flush_max_waiting),
         disk_space_(options_.data_dir, options_.min_free_bytes, options_.reserve_bytes),
         cleaner_(
             options_.cleaner, [this] { return Logs(); }, options_.clock) {}

@@ -1,5 +1,5 @@
 // The flusher's threads: one log's acknowledgements never wait for another log's sync, and one
-// log's are answered in order, one at a time.
+// log's are answered in order, one at a time; appends that would wait past its limit are refused.
 #include "storage/flusher.h"
 
 #include <gtest/gtest.h>
@@ -158,6 +158,53 @@ TEST(FlusherTest, RetentionNeverDeletesAboveTheHighWatermark) {
   EXPECT_EQ(log->high_watermark(), 3);
   ASSERT_TRUE(log->ApplyRetention().ok());  // now visible, and still past retention
   EXPECT_EQ(log->start_offset(), 3);
+}
+
+// With the disk stalled, appends that wait for their sync pile up to the flusher's limit; the
+// next one is refused before it is stored, naming the limit, and every one accepted is answered
+// once the disk is back.
+TEST(FlusherTest, AppendsPastTheWaitingLimitAreRefusedAndNothingAcceptedIsLost) {
+  TempDir dir;
+  StallingHooks hooks("/stalled/");
+  Flusher flusher(/*threads=*/1, /*max_waiting=*/3);
+  auto log = OpenOrDie(dir.Sub("stalled"), &flusher);
+  ASSERT_TRUE(log);
+  hooks.Arm();
+  std::vector<std::promise<absl::Status>> acks(3);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(
+        log->Append(MakeBatch(1, 1000, "accepted"),
+                    [&acks, i](absl::Status s) { acks[static_cast<size_t>(i)].set_value(s); })
+            .ok());
+    if (i == 0) {
+      ASSERT_EQ(hooks.holding().wait_for(seconds(10)), std::future_status::ready)
+          << "the first sync never started";
+    }
+  }
+  const absl::StatusOr<AppendResult> refused =
+      log->Append(MakeBatch(1, 1000, "refused"),
+                  [](absl::Status) { ADD_FAILURE() << "a refused append was answered"; });
+  EXPECT_TRUE(absl::IsResourceExhausted(refused.status())) << refused.status();
+  EXPECT_NE(refused.status().message().find("limit is 3"), std::string::npos) << refused.status();
+  EXPECT_EQ(log->end_offset(), 3) << "the refused batch was stored";
+  // Appends that do not wait (acks=1) are not limited.
+  ASSERT_TRUE(log->Append(MakeBatch(1, 1000, "unwaited"), {}).ok());
+
+  hooks.Release();
+  for (auto& ack : acks) {
+    auto future = ack.get_future();
+    ASSERT_EQ(future.wait_for(seconds(10)), std::future_status::ready);
+    EXPECT_TRUE(future.get().ok());
+  }
+  std::promise<absl::Status> later;
+  ASSERT_TRUE(
+      log->Append(MakeBatch(1, 1000, "later"), [&later](absl::Status s) { later.set_value(s); })
+          .ok())
+      << "room came back with the answers";
+  auto later_ack = later.get_future();
+  ASSERT_EQ(later_ack.wait_for(seconds(10)), std::future_status::ready);
+  EXPECT_TRUE(later_ack.get().ok());
+  EXPECT_EQ(log->end_offset(), 5);
 }
 
 }  // namespace
