@@ -329,7 +329,13 @@ absl::Status LogManager::RunMaintenance() {
       }
     }
   }
+  ++maintenance_passes_;
   return first_error;
+}
+
+bool LogManager::maintenance_running() const {
+  MutexLock lock(&stop_mu_);
+  return maintenance_.joinable();
 }
 
 void LogManager::MaintenanceLoop() {

@@ -115,6 +115,9 @@ class LogManager {
 
   // One pass of flush.ms flushes and retention over every log (compaction is the cleaner's).
   absl::Status RunMaintenance();
+  // Passes finished so far, by the thread or by RunMaintenance calls; whether the thread runs.
+  int64_t maintenance_passes() const { return maintenance_passes_.load(); }
+  bool maintenance_running() const;
 
   // Closes every log cleanly (clean-shutdown markers) and stops maintenance.
   absl::Status Close();
@@ -158,7 +161,8 @@ class LogManager {
   std::map<int, HighWatermarkListener> listeners_ ABSL_GUARDED_BY(listeners_mu_);
   int next_listener_ ABSL_GUARDED_BY(listeners_mu_) = 0;
   Mutex maintenance_mu_;  // one maintenance pass at a time
-  Mutex stop_mu_;
+  std::atomic<int64_t> maintenance_passes_{0};
+  mutable Mutex stop_mu_;
   CondVar stop_cv_;
   bool stopping_ ABSL_GUARDED_BY(stop_mu_) = false;
   std::thread maintenance_ ABSL_GUARDED_BY(stop_mu_);

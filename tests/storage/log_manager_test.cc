@@ -72,8 +72,7 @@ TEST(LogManagerTest, ReopensEveryPartitionWithItsData) {
 // Reproduced before: Open started maintenance at once, so a pass could run with the defaults
 // (delete policy, 7-day retention) over a compacted topic whose overrides the broker had not
 // applied yet, and delete its old segments (committed offsets, changelogs). Now nothing runs until
-// StartMaintenance, which the broker calls once every topic's configs are in place. (The sleeps
-// give a wrongly started thread 100 passes; nothing is asserted about time.)
+// StartMaintenance, which the broker calls once every topic's configs are in place.
 TEST(LogManagerTest, NoMaintenancePassRunsBeforeStartMaintenance) {
   TempDir dir;
   const LogConfigOverrides compacted =
@@ -94,12 +93,17 @@ TEST(LogManagerTest, NoMaintenancePassRunsBeforeStartMaintenance) {
   ASSERT_NE(log, nullptr);
   const size_t segments = log->segment_count();
   ASSERT_GT(segments, 3u);
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE(manager->maintenance_running());
+  EXPECT_EQ(manager->maintenance_passes(), 0);
   EXPECT_EQ(log->segment_count(), segments);
-  EXPECT_EQ(log->start_offset(), 0);
   ASSERT_TRUE(manager->SetTopicOverrides("c", compacted).ok());
   manager->StartMaintenance();
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_TRUE(manager->maintenance_running());
+  // Two passes: at least one ran whole after the start (bounded: 10 s).
+  for (int i = 0; i < 10'000 && manager->maintenance_passes() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_GE(manager->maintenance_passes(), 2);
   EXPECT_EQ(log->start_offset(), 0);  // compacted, not deleted by retention
 }
 
