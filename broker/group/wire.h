@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "common/big_endian.h"
+#include "common/byte_reader.h"
 #include "common/check.h"
 
 namespace runnel::broker::wire {
@@ -25,42 +26,42 @@ inline void PutString(std::string* out, std::string_view s) {
   out->append(s);
 }
 
-// Reads fields from `bytes` in order, naming the field that runs past the end.
+// Reads fields from `bytes` in order, naming the field that runs past the end: the status-returning
+// face of common/byte_reader.h, which does the bounds checks.
 class Reader {
  public:
-  Reader(std::string_view bytes, const char* what) : bytes_(bytes), what_(what) {}
+  Reader(std::string_view bytes, const char* what) : reader_(bytes), what_(what) {}
 
   template <typename T>
   absl::StatusOr<T> Get(const char* field) {
-    if (bytes_.size() < sizeof(T)) return Short(field);
-    const T v = LoadBigEndian<T>(bytes_.data());
-    bytes_.remove_prefix(sizeof(T));
+    T v;
+    if (!reader_.ReadFixed(&v)) return Short(field);
     return v;
   }
   absl::StatusOr<std::string> GetString(const char* field) {
     auto n = Get<int16_t>(field);
     if (!n.ok()) return n.status();
-    if (*n < 0 || bytes_.size() < static_cast<size_t>(*n)) return Short(field);
-    std::string s(bytes_.substr(0, static_cast<size_t>(*n)));
-    bytes_.remove_prefix(static_cast<size_t>(*n));
-    return s;
+    std::string_view s;
+    if (*n < 0 || !reader_.ReadBytes(static_cast<size_t>(*n), &s)) return Short(field);
+    return std::string(s);
   }
   // A count of the entries that follow, each at least `min_entry_bytes` long: InvalidArgument
   // when negative or when the rest cannot hold that many.
   absl::StatusOr<int32_t> GetCount(const char* field, size_t min_entry_bytes) {
     auto n = Get<int32_t>(field);
     if (!n.ok()) return n.status();
-    if (*n < 0 || static_cast<size_t>(*n) * min_entry_bytes > bytes_.size()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          what_, ": ", field, " ", *n, " does not fit the ", bytes_.size(), " bytes that follow"));
+    if (*n < 0 || static_cast<size_t>(*n) * min_entry_bytes > reader_.remaining()) {
+      return absl::InvalidArgumentError(absl::StrCat(what_, ": ", field, " ", *n,
+                                                     " does not fit the ", reader_.remaining(),
+                                                     " bytes that follow"));
     }
     return *n;
   }
   // InvalidArgument when bytes are left over.
   absl::Status Done() const {
-    if (bytes_.empty()) return absl::OkStatus();
+    if (reader_.empty()) return absl::OkStatus();
     return absl::InvalidArgumentError(
-        absl::StrCat(what_, ": ", bytes_.size(), " bytes left over after the last field"));
+        absl::StrCat(what_, ": ", reader_.remaining(), " bytes left over after the last field"));
   }
   const char* what() const { return what_; }
 
@@ -68,7 +69,7 @@ class Reader {
   absl::Status Short(const char* field) const {
     return absl::InvalidArgumentError(absl::StrCat(what_, ": ", field, " runs past the end"));
   }
-  std::string_view bytes_;
+  ByteReader reader_;
   const char* what_;
 };
 

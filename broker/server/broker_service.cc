@@ -10,6 +10,7 @@
 #include "broker/server/partition_rows.h"
 #include "common/logging.h"
 #include "common/mutex.h"
+#include "common/offset_query.h"
 #include "common/record/batch_validator.h"
 #include "common/record/record_batch.h"
 #include "common/status_macros.h"
@@ -412,16 +413,16 @@ grpc::ServerUnaryReactor* BrokerService::ListOffsets(grpc::CallbackServerContext
     v1::PartitionOffset* result = response->add_partitions();
     result->set_topic(q.topic());
     result->set_partition(q.partition());
-    result->set_offset(-1);
+    result->set_offset(kNoOffset);
     result->set_timestamp(-1);
     auto log = partitions_->GetLog(q.topic(), q.partition(), false);
     if (!log.ok()) {
       SetError(log.status(), result->mutable_error());
       continue;
     }
-    if (q.timestamp() == -2) {
+    if (q.timestamp() == kEarliestOffsetQuery) {
       result->set_offset((*log)->start_offset());
-    } else if (q.timestamp() == -1) {
+    } else if (q.timestamp() == kLatestOffsetQuery) {
       result->set_offset((*log)->high_watermark());  // Kafka: latest is the high watermark
     } else if (q.timestamp() < 0) {
       SetError(absl::InvalidArgumentError(

@@ -26,13 +26,13 @@
 #include "absl/status/statusor.h"
 #include "client/consumer_options.h"
 #include "client/types.h"
+#include "common/offset_query.h"
 
 namespace runnel::client::internal {
 
-// The ListOffsets query timestamps that mean the log start and the log end (Kafka's
-// EARLIEST_TIMESTAMP and LATEST_TIMESTAMP).
-inline constexpr int64_t kEarliest = -2;
-inline constexpr int64_t kLatest = -1;
+// The ListOffsets query timestamps that mean the log start and the log end (common/offset_query.h).
+inline constexpr int64_t kEarliest = kEarliestOffsetQuery;
+inline constexpr int64_t kLatest = kLatestOffsetQuery;
 
 class SubscriptionState {
  public:
