@@ -21,10 +21,9 @@
 #include <string_view>
 #include <vector>
 
-namespace runnel::broker {
+#include "broker/group/topic_partitions.h"
 
-// Partitions by topic, sorted; the shape assignments are computed and compared in.
-using TopicPartitions = std::map<std::string, std::set<int32_t>>;
+namespace runnel::broker {
 
 struct AssignmentMember {
   std::string member_id;

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "broker/group/group_records.h"
+#include "broker/group/reconciliation.h"
 #include "broker/group/wire.h"
 #include "common/check.h"
 #include "common/logging.h"
@@ -22,40 +23,6 @@ constexpr size_t kMaxMemberIdBytes = 255;
 void SetGroupError(v1::Error* error, v1::ErrorCode code, std::string message) {
   error->set_code(code);
   error->set_message(std::move(message));
-}
-
-bool Contains(const TopicPartitions& set, const std::string& topic, int32_t partition) {
-  auto it = set.find(topic);
-  return it != set.end() && it->second.contains(partition);
-}
-
-bool Intersects(const TopicPartitions& a, const TopicPartitions& b) {
-  for (const auto& [topic, partitions] : a) {
-    for (int32_t p : partitions) {
-      if (Contains(b, topic, p)) return true;
-    }
-  }
-  return false;
-}
-
-bool IsSubset(const TopicPartitions& a, const TopicPartitions& b) {
-  for (const auto& [topic, partitions] : a) {
-    for (int32_t p : partitions) {
-      if (!Contains(b, topic, p)) return false;
-    }
-  }
-  return true;
-}
-
-// a - b
-TopicPartitions Minus(const TopicPartitions& a, const TopicPartitions& b) {
-  TopicPartitions out;
-  for (const auto& [topic, partitions] : a) {
-    for (int32_t p : partitions) {
-      if (!Contains(b, topic, p)) out[topic].insert(p);
-    }
-  }
-  return out;
 }
 
 // "ipv4:127.0.0.1:5000" -> "127.0.0.1", "ipv6:[::1]:5000" -> "::1"
@@ -443,46 +410,38 @@ void GroupCoordinator::RefreshTarget(Group& group) {
 }
 
 void GroupCoordinator::Reconcile(Group& group, Member& member, const TopicPartitions& owned) {
-  if (!member.revoking.empty()) {
-    if (Intersects(owned, member.revoking)) return;  // still giving them up
-    member.revoking.clear();
-  }
   static const TopicPartitions kNothing;
   auto target_it = group.target.find(member.id);
   const TopicPartitions& target = target_it == group.target.end() ? kNothing : target_it->second;
-  if (member.epoch == group.assignment_epoch && member.assigned == target) return;  // stable
-  TopicPartitions revoke = Minus(member.assigned, target);
-  if (!revoke.empty()) {
-    member.assigned = Minus(member.assigned, revoke);
-    member.revoking = std::move(revoke);
-    member.revoke_deadline =
-        options_.clock->SteadyNow() + std::chrono::milliseconds(member.rebalance_timeout_ms);
-    return;
-  }
-  if (member.epoch != group.assignment_epoch) {
-    member.previous_epoch = member.epoch;
-    member.epoch = group.assignment_epoch;
-  }
-  // Partitions of the target still owned by another member wait until it lets go.
-  TopicPartitions wanted = Minus(target, member.assigned);
-  if (wanted.empty()) return;
-  TopicPartitions taken;
-  for (const auto& [id, other] : group.members) {
-    if (id == member.id) continue;
-    for (const TopicPartitions* set : {&other.assigned, &other.revoking}) {
-      for (const auto& [topic, partitions] : *set) {
-        if (!wanted.contains(topic)) continue;
-        for (int32_t p : partitions) taken[topic].insert(p);
+  const CurrentAssignment current{.epoch = member.epoch,
+                                  .previous_epoch = member.previous_epoch,
+                                  .assigned = member.assigned,
+                                  .revoking = member.revoking};
+  const auto held_by_others = [&group, &member](const TopicPartitions& wanted) {
+    TopicPartitions taken;
+    for (const auto& [id, other] : group.members) {
+      if (id == member.id) continue;
+      for (const TopicPartitions* set : {&other.assigned, &other.revoking}) {
+        for (const auto& [topic, partitions] : *set) {
+          if (wanted.contains(topic)) taken[topic].insert(partitions.begin(), partitions.end());
+        }
       }
     }
-  }
-  const TopicPartitions gained = Minus(wanted, taken);
-  for (const auto& [topic, partitions] : gained) {
-    member.assigned[topic].insert(partitions.begin(), partitions.end());
+    return taken;
+  };
+  ReconcileStep step =
+      broker::Reconcile(current, owned, target, group.assignment_epoch, held_by_others);
+  member.epoch = step.next.epoch;
+  member.previous_epoch = step.next.previous_epoch;
+  member.assigned = std::move(step.next.assigned);
+  member.revoking = std::move(step.next.revoking);
+  if (step.revocation_started) {
+    member.revoke_deadline =
+        options_.clock->SteadyNow() + std::chrono::milliseconds(member.rebalance_timeout_ms);
   }
   // Gaining partitions is the only way to a second owner: checked then (rebalances, not every
   // heartbeat, pay for the walk over the group).
-  if (!gained.empty()) {
+  if (!step.gained.empty()) {
     const std::optional<std::string> twice = SecondOwner(group);
     RUNNEL_CHECK(!twice.has_value(), "group %s: partition %s after reconciling member %s", group.id,
                  *twice, member.id);

@@ -169,7 +169,7 @@ class GroupCoordinator {
   void RefreshTarget(Group& group) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::set<std::string> ResolveTopics(const Member& member,
                                       const std::vector<TopicInfo>& topics) const;
-  // Moves `member` one step towards its target given what it reports to own.
+  // Moves `member` one step towards its target given what it reports to own (reconciliation.h).
   void Reconcile(Group& group, Member& member, const TopicPartitions& owned)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static std::string State(const Group& group);
