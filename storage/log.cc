@@ -139,7 +139,11 @@ absl::Status CheckTimestamps(const RecordBatchView& batch, const LogConfig& conf
 }  // namespace
 
 Log::Log(std::string dir, const LogConfig& config, Flusher* flusher, const Clock* clock)
-    : dir_(std::move(dir)), flusher_(flusher), clock_(clock), config_(config) {}
+    : dir_(std::move(dir)),
+      flusher_(flusher),
+      clock_(clock),
+      config_(config),
+      compact_(config.cleanup_compact) {}
 
 Log::~Log() { flusher_->Drain(this); }
 
@@ -305,6 +309,10 @@ absl::Status Log::LoadSegments(LogOpenReport* report) {
 absl::StatusOr<AppendResult> Log::Append(std::string batch, DurableCallback on_durable) {
   RETURN_IF_ERROR(record::ValidateBatch(batch));
   if (on_durable) RETURN_IF_ERROR(flusher_->CheckRoom());  // refused before it is stored
+  // A compacted log refuses records without a key. The walk over the records (decompressing
+  // them) is done before the exclusive lock, under which only a config change since is checked.
+  const bool keys_checked = compact_.load(std::memory_order_relaxed);
+  if (keys_checked) RETURN_IF_ERROR(RequireKeys(batch));
   AppendResult result;
   {
     MutexLock lock(&mu_);
@@ -315,7 +323,7 @@ absl::StatusOr<AppendResult> Log::Append(std::string batch, DurableCallback on_d
                                                                config_.max_message_bytes)),
                        AppendError::kTooLarge);
     }
-    if (config_.cleanup_compact) RETURN_IF_ERROR(RequireKeys(batch));
+    if (config_.cleanup_compact && !keys_checked) RETURN_IF_ERROR(RequireKeys(batch));
     const int64_t base = active().next_offset();
     std::optional<int64_t> append_time;
     if (config_.message_timestamp_type == record::TimestampType::kLogAppendTime) {
@@ -479,6 +487,7 @@ LogConfig Log::config() const {
 void Log::SetConfig(const LogConfig& config) {
   MutexLock lock(&mu_);
   config_ = config;
+  compact_.store(config.cleanup_compact, std::memory_order_relaxed);
 }
 
 void Log::SetHighWatermarkListener(std::function<void()> listener) {
@@ -615,48 +624,74 @@ bool Log::NeedsFlush(int64_t end_offset) const {
 }
 
 absl::Status Log::DeleteBefore(int64_t offset) {
+  MutexLock flush_lock(&flush_mu_);  // start-offset writes one at a time, in order
   {
-    MutexLock lock(&mu_);
+    ReaderMutexLock lock(&mu_);
     const int64_t end = active().next_offset();
     if (offset > end) {
       return absl::OutOfRangeError(
           absl::StrCat("DeleteBefore ", offset, " is past the log end ", end, " of ", dir_));
     }
     if (offset <= start_offset_) return absl::OkStatus();
-    // Persist first: a crash after this leaves segments that the next open deletes.
-    RETURN_IF_ERROR(PersistStartOffset(offset));
+  }
+  // Persist first: a crash after this leaves segments that the next open deletes. (Outside mu_:
+  // its two syncs must not stall appends and reads; flush_mu_ keeps the start where it was.)
+  RETURN_IF_ERROR(PersistStartOffset(offset));
+  {
+    MutexLock lock(&mu_);
+    RUNNEL_CHECK(offset > start_offset_, "log %s: start offset %d moved under flush_mu_ (to %d)",
+                 dir_, start_offset_, offset);
     start_offset_ = offset;
     if (epochs_.TruncateFromStart(offset)) ++epochs_version_;
   }
-  return DeleteOldestSegments([offset](const Segment& s) { return s.next_offset() <= offset; });
+  return DeleteOldestSegmentsLocked(
+      [offset](const Segment& s) { return s.next_offset() <= offset; });
 }
 
 absl::Status Log::DeleteOldestSegments(const std::function<bool(const Segment&)>& should_delete) {
   MutexLock flush_lock(&flush_mu_);
-  std::vector<std::shared_ptr<Segment>> doomed;
+  return DeleteOldestSegmentsLocked(should_delete);
+}
+
+absl::Status Log::DeleteOldestSegmentsLocked(
+    const std::function<bool(const Segment&)>& should_delete) {
+  // flush_mu_ keeps truncation, compaction and other deletions out: the oldest segments and the
+  // start offset stay as read here; appends only add at the end.
+  size_t n = 0;
+  int64_t new_start = 0;
+  bool advance = false;
   {
-    MutexLock lock(&mu_);
+    ReaderMutexLock lock(&mu_);
     // Never past the high watermark: a segment is deleted only once consumers could read all of
     // it (Kafka's rule too).
-    size_t n = 0;
     while (n + 1 < segments_.size() && segments_[n]->next_offset() <= flushed_offset_ &&
            should_delete(*segments_[n])) {
       ++n;
     }
     if (n == 0) return absl::OkStatus();
-    const int64_t new_start = segments_[n]->base_offset();
+    new_start = segments_[n]->base_offset();
+    advance = new_start > start_offset_;
+  }
+  if (advance) {
+    // Outside mu_, as in DeleteBefore.
+    absl::Status persisted = PersistStartOffset(new_start);
+    if (absl::IsResourceExhausted(persisted)) {
+      // A full disk must not stop retention, the one thing that frees it. The new start is a
+      // segment boundary: once the doomed segments are removed, the next open derives it from
+      // the first segment left. (A crash or power loss before their removal is durable can
+      // bring some back, with the older start: retention deletes them again.)
+      logging::Get("storage")->warn("log {}: {}; deleting the segments all the same", dir_,
+                                    persisted.ToString());
+    } else {
+      RETURN_IF_ERROR(persisted);
+    }
+  }
+  std::vector<std::shared_ptr<Segment>> doomed;
+  {
+    MutexLock lock(&mu_);
+    RUNNEL_CHECK(n < segments_.size() && segments_[n]->base_offset() == new_start,
+                 "log %s: the oldest segments changed under flush_mu_", dir_);
     if (new_start > start_offset_) {
-      absl::Status persisted = PersistStartOffset(new_start);
-      if (absl::IsResourceExhausted(persisted)) {
-        // A full disk must not stop retention, the one thing that frees it. The new start is a
-        // segment boundary: once the doomed segments are removed, the next open derives it from
-        // the first segment left. (A crash or power loss before their removal is durable can
-        // bring some back, with the older start: retention deletes them again.)
-        logging::Get("storage")->warn("log {}: {}; deleting the segments all the same", dir_,
-                                      persisted.ToString());
-      } else {
-        RETURN_IF_ERROR(persisted);
-      }
       start_offset_ = new_start;
       if (epochs_.TruncateFromStart(new_start)) ++epochs_version_;
     }

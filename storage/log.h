@@ -242,10 +242,14 @@ class Log {
   absl::Status CleanGroup(CleanRound* round, const std::vector<std::shared_ptr<Segment>>& group,
                           CleanStats* stats);
   absl::Status RollLocked(int64_t next_offset) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes the start offset file (two syncs). Callers hold flush_mu_ but not mu_ (or are opening
+  // the log), so writes happen in order and appends and reads go on meanwhile.
   absl::Status PersistStartOffset(int64_t offset);
   // Deletes the oldest closed segments for which `should_delete(segment)` holds, in order,
   // stopping at the first that doesn't.
   absl::Status DeleteOldestSegments(const std::function<bool(const Segment&)>& should_delete);
+  absl::Status DeleteOldestSegmentsLocked(const std::function<bool(const Segment&)>& should_delete)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(flush_mu_);
   Segment& active() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return *segments_.back(); }
   // Passes what a mutating file operation returned through the data dir's failure state: an I/O
   // error (not a full disk) takes the whole dir offline (data_dir_failure.h).
@@ -259,6 +263,8 @@ class Log {
 
   mutable Mutex mu_;
   LogConfig config_ ABSL_GUARDED_BY(mu_);
+  // config_.cleanup_compact, readable without mu_ (Append checks keys before taking it).
+  std::atomic<bool> compact_;
   // Ordered by base offset; never empty once open. shared_ptr: a sync in flight keeps its
   // segment alive while retention may drop it from the list.
   std::vector<std::shared_ptr<Segment>> segments_ ABSL_GUARDED_BY(mu_);
