@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "client/internal/grpc_status.h"
 #include "common/status_macros.h"
 
 namespace runnel::client {

@@ -1,39 +1,17 @@
-// Broker answers as absl::Status: the per-partition / per-request Error of Runnel's API and
-// failed gRPC calls, each message saying what was being done.
+// What an application may ask of a status the client returned. The messages name the call, the
+// broker address and the error; the broker's error code rides along as the status's cause, read
+// here for the one question applications branch on. (Converting the broker's answers and gRPC
+// failures to absl::Status is the client's own business: client/internal/grpc_status.h.)
 #pragma once
 
-#include <grpcpp/support/status.h>
-
-#include <string>
-
 #include "absl/status/status.h"
-#include "runnel/v1/common.pb.h"
-
-namespace runnel::v1 {
-
-// The broker's error code as a status cause (common/status_cause.h; found by ADL).
-constexpr const char* CauseTypeUrl(ErrorCode) { return "runnel.v1.ErrorCode"; }
-
-}  // namespace runnel::v1
 
 namespace runnel::client {
-
-// The absl::Status for a broker Error (OK for NONE), message prefixed with `what`. Group
-// membership errors (UNKNOWN_MEMBER_ID, FENCED_*, STALE_MEMBER_EPOCH) are FailedPrecondition and
-// name their code. The code itself rides along as the status's cause (ErrorCodeOf;
-// common/status_cause.h; WithContext keeps it).
-absl::Status ToStatus(const v1::Error& error, const std::string& what);
-
-// The broker error code behind a status ToStatus made; NONE for OK and for any other status.
-v1::ErrorCode ErrorCodeOf(const absl::Status& s);
 
 // The coordinator no longer counts this consumer as the member it was (UNKNOWN_MEMBER_ID,
 // FENCED_MEMBER_EPOCH, FENCED_INSTANCE_ID, STALE_MEMBER_EPOCH), Kafka's CommitFailedException: a
 // commit refused with it is not worth retrying, and the consumer's partitions may already be
 // someone else's, so what was processed but not committed is another member's to redo.
 bool IsNoLongerMember(const absl::Status& s);
-
-// Unavailable, naming what was being done, the broker `target` and gRPC's message and code.
-absl::Status RpcError(const grpc::Status& s, const std::string& target, const std::string& what);
 
 }  // namespace runnel::client

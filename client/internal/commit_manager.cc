@@ -4,7 +4,7 @@
 #include <chrono>
 #include <thread>
 
-#include "client/status.h"
+#include "client/internal/grpc_status.h"
 #include "common/status_macros.h"
 
 namespace runnel::client::internal {

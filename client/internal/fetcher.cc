@@ -5,7 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "client/status.h"
+#include "client/internal/grpc_status.h"
 #include "common/record/record_batch.h"
 #include "common/status_macros.h"
 

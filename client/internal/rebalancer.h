@@ -2,9 +2,9 @@
 // ConsumerMembershipManager reconciliation and ConsumerRebalanceListener calls; client-internal,
 // not installed).
 //
-// Subscribe starts a GroupMembership (client/group_membership.h), whose heartbeat thread learns
-// the assignment the coordinator computed. Reconcile, called from Poll on the consumer's thread,
-// moves the consumer towards it in two steps, as the coordinator requires:
+// Subscribe starts a GroupMembership (client/internal/group_membership.h), whose heartbeat thread
+// learns the assignment the coordinator computed. Reconcile, called from Poll on the consumer's
+// thread, moves the consumer towards it in two steps, as the coordinator requires:
 //   1. revoke the partitions taken away: with enable.auto.commit their positions are committed,
 //      then RebalanceListener::OnPartitionsRevoked is called, then they are dropped;
 //   2. add the new partitions without a position (the consumer's next position lookup starts them
@@ -28,8 +28,8 @@
 
 #include "absl/status/status.h"
 #include "client/consumer.h"
-#include "client/group_membership.h"
 #include "client/internal/commit_manager.h"
+#include "client/internal/group_membership.h"
 #include "client/internal/subscription_state.h"
 #include "common/clock.h"
 #include "common/logging.h"

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "client/internal/grpc_status.h"
 #include "client/status.h"
 #include "common/clock.h"
 #include "runnel/v1/groups.grpc.pb.h"

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "client/internal/grpc_status.h"
 #include "common/status_macros.h"
 
 namespace runnel::client {

@@ -1,4 +1,4 @@
-#include "client/group_membership.h"
+#include "client/internal/group_membership.h"
 
 #include <grpcpp/grpcpp.h>
 
@@ -6,7 +6,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
-#include "client/status.h"
+#include "client/internal/grpc_status.h"
 #include "common/logging.h"
 
 namespace runnel::client {
