@@ -11,6 +11,8 @@
 #include "absl/strings/str_split.h"
 #include "client/internal/grpc_status.h"
 #include "common/status_macros.h"
+#include "runnel/v1/admin.grpc.pb.h"
+#include "runnel/v1/groups.grpc.pb.h"
 
 namespace runnel::client {
 namespace {
@@ -58,25 +60,38 @@ absl::StatusOr<AdminOptions> AdminOptions::FromProperties(
   return o;
 }
 
+// The gRPC side of an Admin, kept out of admin.h so that its users see no gRPC or protobuf.
+struct Admin::Impl {
+  explicit Impl(const AdminOptions& o)
+      : options(o),
+        target(std::vector<std::string>(absl::StrSplit(o.bootstrap_servers, ',')).front()) {
+    auto channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+    admin = v1::Admin::NewStub(channel);
+    groups = v1::Groups::NewStub(channel);
+  }
+
+  // A fresh context with the request.timeout.ms deadline, one per call.
+  std::unique_ptr<grpc::ClientContext> Context() const {
+    auto context = std::make_unique<grpc::ClientContext>();
+    context->set_deadline(std::chrono::system_clock::now() +
+                          std::chrono::milliseconds(options.request_timeout_ms));
+    return context;
+  }
+
+  const AdminOptions options;
+  const std::string target;  // the broker asked
+  std::unique_ptr<v1::Admin::Stub> admin;
+  std::unique_ptr<v1::Groups::Stub> groups;
+};
+
 absl::StatusOr<std::unique_ptr<Admin>> Admin::Create(const AdminOptions& options) {
   RETURN_IF_ERROR(options.Validate());
-  return std::unique_ptr<Admin>(new Admin(options));
+  return std::unique_ptr<Admin>(new Admin(std::make_unique<Impl>(options)));
 }
 
-Admin::Admin(const AdminOptions& options)
-    : options_(options),
-      target_(std::vector<std::string>(absl::StrSplit(options.bootstrap_servers, ',')).front()) {
-  auto channel = grpc::CreateChannel(target_, grpc::InsecureChannelCredentials());
-  stub_ = v1::Admin::NewStub(channel);
-  groups_ = v1::Groups::NewStub(channel);
-}
+Admin::Admin(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-std::unique_ptr<grpc::ClientContext> Admin::Context() const {
-  auto context = std::make_unique<grpc::ClientContext>();
-  context->set_deadline(std::chrono::system_clock::now() +
-                        std::chrono::milliseconds(options_.request_timeout_ms));
-  return context;
-}
+Admin::~Admin() = default;
 
 absl::Status Admin::CreateTopic(const TopicSpec& topic) {
   v1::CreateTopicsRequest request;
@@ -86,9 +101,9 @@ absl::Status Admin::CreateTopic(const TopicSpec& topic) {
   t->set_replication_factor(topic.replication_factor);
   t->mutable_configs()->insert(topic.configs.begin(), topic.configs.end());
   v1::CreateTopicsResponse response;
-  const grpc::Status s =
-      WithRetries([&] { return stub_->CreateTopics(Context().get(), request, &response); });
-  if (!s.ok()) return RpcError(s, target_, "create topic " + topic.name);
+  const grpc::Status s = WithRetries(
+      [&] { return impl_->admin->CreateTopics(impl_->Context().get(), request, &response); });
+  if (!s.ok()) return RpcError(s, impl_->target, "create topic " + topic.name);
   return ToStatus(response.topics(0).error(), "create topic " + topic.name);
 }
 
@@ -96,29 +111,38 @@ absl::Status Admin::DeleteTopic(const std::string& name) {
   v1::DeleteTopicsRequest request;
   request.add_names(name);
   v1::DeleteTopicsResponse response;
-  const grpc::Status s =
-      WithRetries([&] { return stub_->DeleteTopics(Context().get(), request, &response); });
-  if (!s.ok()) return RpcError(s, target_, "delete topic " + name);
+  const grpc::Status s = WithRetries(
+      [&] { return impl_->admin->DeleteTopics(impl_->Context().get(), request, &response); });
+  if (!s.ok()) return RpcError(s, impl_->target, "delete topic " + name);
   return ToStatus(response.topics(0).error(), "delete topic " + name);
 }
 
-absl::StatusOr<std::vector<v1::TopicListing>> Admin::ListTopics(bool include_internal) {
+absl::StatusOr<std::vector<TopicListing>> Admin::ListTopics(bool include_internal) {
   v1::ListTopicsRequest request;
   request.set_include_internal(include_internal);
   v1::ListTopicsResponse response;
-  const grpc::Status s =
-      WithRetries([&] { return stub_->ListTopics(Context().get(), request, &response); });
-  if (!s.ok()) return RpcError(s, target_, "list topics");
-  return std::vector<v1::TopicListing>(response.topics().begin(), response.topics().end());
+  const grpc::Status s = WithRetries(
+      [&] { return impl_->admin->ListTopics(impl_->Context().get(), request, &response); });
+  if (!s.ok()) return RpcError(s, impl_->target, "list topics");
+  std::vector<TopicListing> out;
+  for (const v1::TopicListing& t : response.topics()) {
+    TopicListing listing;
+    listing.name = t.name();
+    listing.partitions = t.partitions();
+    listing.replication_factor = t.replication_factor();
+    listing.internal = t.internal();
+    out.push_back(std::move(listing));
+  }
+  return out;
 }
 
 absl::StatusOr<TopicDescription> Admin::DescribeTopic(const std::string& name) {
   v1::DescribeTopicsRequest request;
   request.add_names(name);
   v1::DescribeTopicsResponse response;
-  const grpc::Status s =
-      WithRetries([&] { return stub_->DescribeTopics(Context().get(), request, &response); });
-  if (!s.ok()) return RpcError(s, target_, "describe topic " + name);
+  const grpc::Status s = WithRetries(
+      [&] { return impl_->admin->DescribeTopics(impl_->Context().get(), request, &response); });
+  if (!s.ok()) return RpcError(s, impl_->target, "describe topic " + name);
   const v1::TopicDescription& t = response.topics(0);
   RETURN_IF_ERROR(ToStatus(t.error(), "describe topic " + name));
   TopicDescription out;
@@ -143,17 +167,17 @@ absl::Status Admin::AlterTopicConfigs(const std::string& name,
   request.mutable_set()->insert(set.begin(), set.end());
   for (const auto& key : remove) request.add_delete_(key);
   v1::AlterConfigsResponse response;
-  const grpc::Status s =
-      WithRetries([&] { return stub_->AlterConfigs(Context().get(), request, &response); });
-  if (!s.ok()) return RpcError(s, target_, "alter configs of " + name);
+  const grpc::Status s = WithRetries(
+      [&] { return impl_->admin->AlterConfigs(impl_->Context().get(), request, &response); });
+  if (!s.ok()) return RpcError(s, impl_->target, "alter configs of " + name);
   return ToStatus(response.error(), "alter configs of " + name);
 }
 
 absl::StatusOr<ClusterDescription> Admin::DescribeCluster() {
   v1::DescribeClusterResponse response;
-  const grpc::Status s =
-      WithRetries([&] { return stub_->DescribeCluster(Context().get(), {}, &response); });
-  if (!s.ok()) return RpcError(s, target_, "describe cluster");
+  const grpc::Status s = WithRetries(
+      [&] { return impl_->admin->DescribeCluster(impl_->Context().get(), {}, &response); });
+  if (!s.ok()) return RpcError(s, impl_->target, "describe cluster");
   ClusterDescription out{response.cluster_id(), response.controller_id(), {}};
   for (const auto& b : response.brokers()) {
     out.brokers.push_back({b.node_id(), b.grpc_addr(), b.partitions_led()});
@@ -164,8 +188,8 @@ absl::StatusOr<ClusterDescription> Admin::DescribeCluster() {
 absl::StatusOr<std::vector<GroupListing>> Admin::ListGroups() {
   v1::ListGroupsResponse response;
   const grpc::Status s =
-      WithRetries([&] { return groups_->ListGroups(Context().get(), {}, &response); });
-  if (!s.ok()) return RpcError(s, target_, "list groups");
+      WithRetries([&] { return impl_->groups->ListGroups(impl_->Context().get(), {}, &response); });
+  if (!s.ok()) return RpcError(s, impl_->target, "list groups");
   std::vector<GroupListing> out;
   for (const auto& g : response.groups()) out.push_back({g.group_id(), g.state(), g.members()});
   return out;
@@ -175,16 +199,17 @@ absl::StatusOr<std::vector<GroupPartition>> Admin::DescribeGroup(const std::stri
   v1::DescribeGroupsRequest describe;
   describe.add_group_ids(group);
   v1::DescribeGroupsResponse members;
-  grpc::Status s =
-      WithRetries([&] { return groups_->DescribeGroups(Context().get(), describe, &members); });
-  if (!s.ok()) return RpcError(s, target_, "describe group " + group);
+  grpc::Status s = WithRetries(
+      [&] { return impl_->groups->DescribeGroups(impl_->Context().get(), describe, &members); });
+  if (!s.ok()) return RpcError(s, impl_->target, "describe group " + group);
   if (members.groups_size() != 1) return absl::InternalError("describe group: no answer");
   RETURN_IF_ERROR(ToStatus(members.groups(0).error(), "describe group " + group));
   v1::FetchOffsetsRequest request;
   request.set_group_id(group);
   v1::FetchOffsetsResponse response;
-  s = WithRetries([&] { return groups_->FetchOffsets(Context().get(), request, &response); });
-  if (!s.ok()) return RpcError(s, target_, "describe group " + group);
+  s = WithRetries(
+      [&] { return impl_->groups->FetchOffsets(impl_->Context().get(), request, &response); });
+  if (!s.ok()) return RpcError(s, impl_->target, "describe group " + group);
   RETURN_IF_ERROR(ToStatus(response.error(), "describe group " + group));
   // One row per partition the group committed or a member owns.
   std::map<std::pair<std::string, int32_t>, GroupPartition> rows;
@@ -227,9 +252,9 @@ absl::Status Admin::DeleteGroup(const std::string& group) {
   v1::DeleteGroupsRequest request;
   request.add_group_ids(group);
   v1::DeleteGroupsResponse response;
-  const grpc::Status s =
-      WithRetries([&] { return groups_->DeleteGroups(Context().get(), request, &response); });
-  if (!s.ok()) return RpcError(s, target_, "delete group " + group);
+  const grpc::Status s = WithRetries(
+      [&] { return impl_->groups->DeleteGroups(impl_->Context().get(), request, &response); });
+  if (!s.ok()) return RpcError(s, impl_->target, "delete group " + group);
   if (response.results_size() != 1) return absl::InternalError("delete group: no result");
   return ToStatus(response.results(0).error(), "delete group " + group);
 }
@@ -277,9 +302,9 @@ absl::StatusOr<std::vector<GroupPartition>> Admin::ResetGroupOffsets(const std::
         absl::StrCat("partition ", spec.partition.value_or(-1), " is not in topic ", topic));
   }
   v1::CommitOffsetsResponse response;
-  const grpc::Status s =
-      WithRetries([&] { return groups_->CommitOffsets(Context().get(), request, &response); });
-  if (!s.ok()) return RpcError(s, target_, "reset offsets of group " + group);
+  const grpc::Status s = WithRetries(
+      [&] { return impl_->groups->CommitOffsets(impl_->Context().get(), request, &response); });
+  if (!s.ok()) return RpcError(s, impl_->target, "reset offsets of group " + group);
   RETURN_IF_ERROR(ToStatus(response.error(), "reset offsets of group " + group));
   for (const auto& r : response.partitions()) {
     RETURN_IF_ERROR(

@@ -5,6 +5,8 @@
 //
 // A call that finds the broker UNAVAILABLE (starting, restarting) is tried again after 100, 200
 // and 400 ms. Thread-safety: an Admin may be used from several threads at once.
+//
+// Everything here is plain C++: the gRPC stubs and protobuf messages stay in admin.cc.
 #pragma once
 
 #include <map>
@@ -13,10 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "client/status.h"
-#include "runnel/v1/admin.grpc.pb.h"
-#include "runnel/v1/groups.grpc.pb.h"
 
 namespace runnel::client {
 
@@ -35,6 +35,14 @@ struct TopicSpec {
   int32_t partitions = 0;          // 0: the broker's num.partitions
   int32_t replication_factor = 0;  // 0: the broker default
   std::map<std::string, std::string> configs;
+};
+
+// One row of ListTopics.
+struct TopicListing {
+  std::string name;
+  int32_t partitions = 0;
+  int32_t replication_factor = 0;
+  bool internal = false;  // the broker's own (__consumer_offsets); listed with include_internal
 };
 
 struct PartitionInfo {
@@ -92,10 +100,13 @@ struct ClusterDescription {
 class Admin {
  public:
   static absl::StatusOr<std::unique_ptr<Admin>> Create(const AdminOptions& options);
+  ~Admin();
+  Admin(const Admin&) = delete;
+  Admin& operator=(const Admin&) = delete;
 
   absl::Status CreateTopic(const TopicSpec& topic);
   absl::Status DeleteTopic(const std::string& name);
-  absl::StatusOr<std::vector<v1::TopicListing>> ListTopics(bool include_internal = false);
+  absl::StatusOr<std::vector<TopicListing>> ListTopics(bool include_internal = false);
   absl::StatusOr<TopicDescription> DescribeTopic(const std::string& name);
   absl::Status AlterTopicConfigs(const std::string& name,
                                  const std::map<std::string, std::string>& set,
@@ -117,13 +128,10 @@ class Admin {
                                                                 const OffsetResetSpec& spec);
 
  private:
-  explicit Admin(const AdminOptions& options);
-  std::unique_ptr<grpc::ClientContext> Context() const;
+  struct Impl;  // the channel and stubs (admin.cc)
+  explicit Admin(std::unique_ptr<Impl> impl);
 
-  AdminOptions options_;
-  std::string target_;  // the broker asked
-  std::unique_ptr<v1::Admin::Stub> stub_;
-  std::unique_ptr<v1::Groups::Stub> groups_;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace runnel::client

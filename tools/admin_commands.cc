@@ -31,7 +31,7 @@ absl::Status TopicList(client::Admin& admin, std::ostream& out) {
   ASSIGN_OR_RETURN(const auto topics, admin.ListTopics());
   TablePrinter table({"TOPIC", "PARTITIONS", "REPLICAS"});
   for (const auto& t : topics) {
-    table.AddRow({t.name(), absl::StrCat(t.partitions()), absl::StrCat(t.replication_factor())});
+    table.AddRow({t.name, absl::StrCat(t.partitions), absl::StrCat(t.replication_factor)});
   }
   table.Print(out);
   return absl::OkStatus();

@@ -127,7 +127,7 @@ bool CaughtUp(client::Admin& admin, const std::string& app, const std::string& i
   auto topics = admin.ListTopics();
   if (!topics.ok()) return false;
   for (const auto& listing : *topics) {
-    const std::string& topic = listing.name();
+    const std::string& topic = listing.name;
     if (topic != input &&
         !(absl::StartsWith(topic, app + "-") && absl::EndsWith(topic, "-repartition"))) {
       continue;
