@@ -51,6 +51,9 @@ const IntSetting kIntSettings[] = {
      "it (default 1000)"},
     {"max_uncompressed_batch_bytes", &BrokerOptions::max_uncompressed_batch_bytes,
      "a batch whose records decompress to more is refused (default 64 MiB)"},
+    {"log_flush_max_waiting", &BrokerOptions::log_flush_max_waiting,
+     "appends waiting for their sync at once (acks=all produce, commits); one more is answered "
+     "KAFKA_STORAGE_ERROR and retried by the producer (default 100000)"},
     {"log_flush_threads", &BrokerOptions::log_flush_threads,
      "partition logs synced (fdatasync) at once (default 4)"},
     {"log_dir_min_free_bytes", &BrokerOptions::log_dir_min_free_bytes,
@@ -181,6 +184,10 @@ absl::Status BrokerOptions::Validate() const {
   }
   if (max_uncompressed_batch_bytes < 1024) {
     return absl::InvalidArgumentError("--max-uncompressed-batch-bytes: must be at least 1024");
+  }
+  if (log_flush_max_waiting < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--log-flush-max-waiting: must be at least 1 (got ", log_flush_max_waiting, ")"));
   }
   if (log_flush_threads < 1 || log_flush_threads > storage::Flusher::kMaxThreads) {
     return absl::InvalidArgumentError(absl::StrCat("--log-flush-threads: must be 1..",

@@ -35,6 +35,8 @@ struct BrokerOptions {
   int32_t produce_max_in_flight = 1000;             // per Produce stream (BrokerServiceOptions)
   int64_t max_uncompressed_batch_bytes = 64 << 20;  // a batch's records, decompressed
   int32_t log_flush_threads = 4;                    // logs fdatasynced at once (storage::Flusher)
+  // acks=all appends waiting for a sync at once (storage::Flusher)
+  int64_t log_flush_max_waiting = storage::Flusher::kDefaultMaxWaiting;
   // The fetch path (FetchScheduler): reads done at once, the largest response, and the record
   // bytes of every response being built or sent together.
   int32_t fetch_threads = 0;           // 0: one per core, at least 2 (FetchOptions::ThreadsFor)

@@ -116,6 +116,9 @@ std::string Metrics(const BrokerMetrics& m, storage::LogManager& logs) {
   gauge("runnel_produce_refused_low_disk",
         "1 while produce is refused: free space is below --log-dir-min-free-bytes.",
         logs.disk_space().CheckForAppends().ok() ? 0 : 1);
+  gauge("runnel_log_flush_waiting",
+        "Appends waiting for their sync (at most --log-flush-max-waiting).",
+        logs.flusher().waiting());
   const auto partitions = logs.List();
   const storage::LogCleanerStats cleaner = logs.cleaner().stats();
   counter("runnel_log_cleaner_rounds_total", "Compaction rounds run by the log cleaner.",
@@ -173,6 +176,7 @@ int Run(int argc, char** argv) {
   log_options.data_dir = options->data_dir;
   log_options.defaults = *options->LogDefaults();  // checked by Validate
   log_options.flush_threads = options->log_flush_threads;
+  log_options.flush_max_waiting = options->log_flush_max_waiting;
   log_options.min_free_bytes = static_cast<uint64_t>(options->log_dir_min_free_bytes);
   log_options.reserve_bytes = static_cast<uint64_t>(options->log_dir_reserve_bytes);
   log_options.cleaner.dedupe_buffer_bytes =

@@ -61,6 +61,11 @@ absl::Status Flusher::CheckRoom() const {
                    max_waiting_, "): the disk is not keeping up; retry later"));
 }
 
+int64_t Flusher::waiting() const {
+  MutexLock lock(&mu_);
+  return waiting_;
+}
+
 int64_t Flusher::sync_rounds() const {
   MutexLock lock(&mu_);
   return sync_rounds_;

@@ -63,6 +63,9 @@ class Flusher {
   // Blocks until no request for `log` is queued or in flight. Called by Log before it goes away.
   void Drain(Log* log);
 
+  // Callbacks waiting for their sync now, over all logs (at most about max_waiting).
+  int64_t waiting() const;
+
   // Syncs started so far, over all logs: each covers every request its log had queued (for tests
   // and metrics).
   int64_t sync_rounds() const;

@@ -627,7 +627,7 @@ absl::Status Log::DeleteBefore(int64_t offset) {
   MutexLock flush_lock(&flush_mu_);  // start-offset writes one at a time, in order
   {
     ReaderMutexLock lock(&mu_);
-    const int64_t end = active().next_offset();
+    const int64_t end = segments_.back()->next_offset();
     if (offset > end) {
       return absl::OutOfRangeError(
           absl::StrCat("DeleteBefore ", offset, " is past the log end ", end, " of ", dir_));
@@ -639,7 +639,9 @@ absl::Status Log::DeleteBefore(int64_t offset) {
   RETURN_IF_ERROR(PersistStartOffset(offset));
   {
     MutexLock lock(&mu_);
-    RUNNEL_CHECK(offset > start_offset_, "log %s: start offset %d moved under flush_mu_ (to %d)",
+    RUNNEL_CHECK(offset > start_offset_,
+                 "log %s: the start offset is %d already, not below the %d being set, though "
+                 "flush_mu_ is held",
                  dir_, start_offset_, offset);
     start_offset_ = offset;
     if (epochs_.TruncateFromStart(offset)) ++epochs_version_;

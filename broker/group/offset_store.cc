@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "broker/group/group_records.h"
+#include "broker/group/wire.h"
 #include "common/logging.h"
 #include "common/record/batch_builder.h"
 #include "common/record/record_batch.h"
@@ -11,7 +12,20 @@
 #include "common/status_macros.h"
 
 namespace runnel::broker {
+absl::Status OffsetStore::CheckGroupId(const std::string& group) {
+  if (group.empty()) return absl::InvalidArgumentError("commit: empty group id");
+  if (group.size() > wire::kMaxStringBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("commit: group id of ", group.size(),
+                                                   " bytes is over ", wire::kMaxStringBytes));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status OffsetStore::Check(const OffsetCommit& c) {
+  if (c.topic.size() > wire::kMaxStringBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("commit: topic name of ", c.topic.size(),
+                                                   " bytes is over ", wire::kMaxStringBytes));
+  }
   const std::string what = absl::StrCat("commit for ", c.topic, "-", c.partition, ": ");
   if (c.topic.empty()) return absl::InvalidArgumentError("commit: empty topic name");
   if (c.partition < 0) {
@@ -128,7 +142,7 @@ absl::StatusOr<std::shared_ptr<storage::Log>> OffsetStore::GroupLog(const std::s
 
 absl::Status OffsetStore::Commit(const std::string& group, const std::vector<OffsetCommit>& offsets,
                                  std::function<void(absl::Status)> done) {
-  if (group.empty()) return absl::InvalidArgumentError("commit: empty group id");
+  RETURN_IF_ERROR(CheckGroupId(group));
   if (offsets.empty()) return absl::InvalidArgumentError("commit: no offsets");
   for (const OffsetCommit& c : offsets) RETURN_IF_ERROR(Check(c));
   const int64_t now = clock_->NowMs();

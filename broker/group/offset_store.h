@@ -54,6 +54,8 @@ class OffsetStore {
 
   // InvalidArgument naming the problem: empty topic, negative partition or offset, metadata over
   // kMaxMetadataBytes.
+  // InvalidArgument naming the problem for an empty group id or one too long for the record.
+  static absl::Status CheckGroupId(const std::string& group);
   static absl::Status Check(const OffsetCommit& commit);
 
   // Reads every partition of the topic, if it exists: committed offsets into memory, group

@@ -51,6 +51,11 @@ grpc::ServerUnaryReactor* GroupsService::CommitOffsets(grpc::CallbackServerConte
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
+  if (absl::Status group = OffsetStore::CheckGroupId(request->group_id()); !group.ok()) {
+    SetError(group, response->mutable_error());
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
   if (v1::Error member = coordinator_->CheckCommit(request->group_id(), request->member_id(),
                                                    request->member_epoch());
       member.code() != v1::NONE) {

@@ -228,6 +228,8 @@ class BrokerService::ProduceReactor final
     RETURN_IF_ERROR(RefuseInternalTopic(p.topic(), "produce to topic"));
     // Clients' appends stop short of a full disk, so metadata writes still find room.
     RETURN_IF_ERROR(service_->partitions_->logs().disk_space().CheckForAppends());
+    // An acks=all answer waits in the flusher: refused before appending when too many wait.
+    if (acks == v1::ACKS_ALL) RETURN_IF_ERROR(service_->partitions_->logs().flusher().CheckRoom());
     auto log = service_->partitions_->GetLog(p.topic(), p.partition(), /*allow_auto_create=*/true);
     if (!log.ok()) return log.status();
     auto batches = SplitAndValidate(p.records(), service_->options_.max_uncompressed_batch_bytes);

@@ -895,7 +895,9 @@ TEST_F(GroupCoordinatorTest, StoredAssignmentsWithTwoOwnersOfAPartitionAreRefuse
         EncodeCurrentMemberAssignment(both)}},
       [&durable](absl::Status s) { durable.set_value(s); });
   ASSERT_TRUE(appended.ok()) << appended;
-  ASSERT_TRUE(durable.get_future().get().ok());
+  auto synced = durable.get_future();
+  ASSERT_EQ(synced.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  ASSERT_TRUE(synced.get().ok());
 
   coordinator = Restart(coordinator, topics_.get(), partitions_.get(), store_, Options());
   EXPECT_EQ(coordinator->MemberCount(kGroup), 0) << "a group with two owners of orders-x loaded";

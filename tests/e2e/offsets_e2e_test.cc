@@ -148,6 +148,16 @@ TEST_F(OffsetsE2ETest, BadEntriesFailAloneWithClearErrors) {
   r = Commit("", {{"orders", 0, 1}});
   EXPECT_EQ(r.error().code(), v1::INVALID_REQUEST);
   EXPECT_NE(r.error().message().find("group_id is empty"), std::string::npos);
+  // Names longer than the record's int16 lengths: refused (the broker aborted on them once).
+  r = Commit("app", {{std::string(40'000, 't'), 0, 1}});
+  EXPECT_EQ(r.partitions(0).error().code(), v1::INVALID_REQUEST);
+  EXPECT_NE(r.partitions(0).error().message().find("topic name of 40000 bytes is over 32767"),
+            std::string::npos)
+      << r.partitions(0).error().message();
+  r = Commit(std::string(40'000, 'g'), {{"orders", 0, 1}});
+  EXPECT_EQ(r.error().code(), v1::INVALID_REQUEST);
+  EXPECT_NE(r.error().message().find("group id of 40000 bytes is over 32767"), std::string::npos)
+      << r.error().message();  // and the broker still answers, below
   EXPECT_EQ(FetchAll("app"), std::vector<std::string>{"orders-1=7"});
 }
 

@@ -194,7 +194,7 @@ TEST_F(FetchPathTest, LongPollsPastTheParkedLimitAreRefusedNamingIt) {
   for (int i = 0; i < 2; ++i) {
     readers.push_back(std::make_unique<RawBrokerClient>(broker_->address()));
     parked.push_back(std::async(std::launch::async, [reader = readers.back().get()] {
-      return reader->Fetch("quiet", 0, 0, /*max_wait_ms=*/15'000);
+      return reader->Fetch("quiet", 0, 0, /*max_wait_ms=*/60'000);
     }));
   }
   ASSERT_TRUE(WaitFor([&] { return Gauge(broker_->http_port(), "runnel_fetch_parked") == 2; },
@@ -219,7 +219,7 @@ TEST_F(FetchPathTest, LongPollsPastTheParkedLimitAreRefusedNamingIt) {
   // A record answers both parked polls; then a long poll parks again, to its deadline.
   ASSERT_EQ(client_->Produce("quiet", Batch("news")).error().code(), v1::NONE);
   for (auto& f : parked) {
-    ASSERT_EQ(f.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    ASSERT_EQ(f.wait_for(std::chrono::seconds(30)), std::future_status::ready);
     const v1::PartitionFetchResult woken = f.get();
     EXPECT_EQ(woken.error().code(), v1::NONE) << woken.error().message();
     EXPECT_EQ(storage::testing::DecodeAll(woken.records()).size(), 1u);

@@ -1,7 +1,8 @@
 // Limits on produce requests through a real runneld: a stream that pipelines acks=all requests
 // behind a stalled disk (io_fault_shim.c) is not read past --produce-max-in-flight unanswered
 // requests, and every request is answered once the disk is back; a compressed batch that would
-// inflate past --max-uncompressed-batch-bytes is refused, naming the limit.
+// inflate past --max-uncompressed-batch-bytes is refused, naming the limit; acks=all appends
+// past --log-flush-max-waiting are refused before they are stored.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -58,6 +59,58 @@ TEST_F(ProduceLimitsTest, APipeliningStreamIsNotReadPastTheInFlightLimit) {
   EXPECT_EQ(answered, kRequests);
   EXPECT_TRUE(stream->Finish().ok());
   EXPECT_EQ(client_->LatestOffset("t"), 1 + kRequests);
+}
+
+// With the disk stalled, acks=all answers wait in the flusher; past --log-flush-max-waiting the
+// next acks=all produce is refused with KAFKA_STORAGE_ERROR naming the limit and nothing of it
+// is stored, while every accepted one is answered once the disk is back.
+TEST_F(ProduceLimitsTest, AcksAllProducesPastTheFlushWaitingLimitAreRefusedAndNotStored) {
+  StartFaultyBroker("fdatasync=-1", "/t-0/", /*once=*/false, {"--log-flush-max-waiting", "3"});
+  client_->CreateTopic("t");
+  ASSERT_EQ(client_->Produce("t", Batch("first")).error().code(), v1::NONE);
+
+  FaultsOn();
+  auto context = RawBrokerClient::Context();
+  auto stream = client_->broker().Produce(context.get());
+  auto send = [&stream](int id) {
+    v1::ProduceRequest request;
+    request.set_id(id);
+    request.set_acks(v1::ACKS_ALL);
+    v1::PartitionBatches* p = request.add_partitions();
+    p->set_topic("t");
+    p->set_partition(0);
+    p->set_records(Batch("r" + std::to_string(id)));
+    return stream->Write(request);
+  };
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(send(i));
+  int64_t waiting = -1;
+  for (int i = 0; i < 100 && waiting != 3; ++i) {  // bounded: 5 s
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    waiting = Gauge(broker_->http_port(), "runnel_log_flush_waiting");
+  }
+  ASSERT_EQ(waiting, 3) << "the three did not reach the flusher";
+  ASSERT_TRUE(send(3));
+  v1::ProduceResponse refused;
+  ASSERT_TRUE(stream->Read(&refused));  // answered at once, before the stalled three
+  EXPECT_EQ(refused.id(), 3);
+  EXPECT_EQ(refused.partitions(0).error().code(), v1::KAFKA_STORAGE_ERROR)
+      << refused.partitions(0).error().message();
+  EXPECT_NE(refused.partitions(0).error().message().find("limit is 3"), std::string::npos)
+      << refused.partitions(0).error().message();
+
+  FaultsOff();
+  stream->WritesDone();
+  int answered = 0;
+  v1::ProduceResponse response;
+  while (answered < 3 && stream->Read(&response)) {
+    EXPECT_LT(response.id(), 3);
+    EXPECT_EQ(response.partitions(0).error().code(), v1::NONE)
+        << response.partitions(0).error().message();
+    ++answered;
+  }
+  EXPECT_EQ(answered, 3);
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(client_->LatestOffset("t"), 4) << "first + the three accepted; the refused one not";
 }
 
 // Reproduced before: timeout_ms was ignored, so an acks=all produce behind a stalled disk waited
