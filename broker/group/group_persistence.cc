@@ -1,0 +1,182 @@
+// GroupCoordinator's persistence: a group's state as records of __consumer_offsets (Encode,
+// Decode), what changed since the last write appended (Persist), and every group rebuilt at start
+// (Load). Record layouts: group_records.h, docs/FORMAT.md section 17.
+#include <re2/re2.h>
+
+#include "absl/strings/str_cat.h"
+#include "broker/group/group_coordinator.h"
+#include "broker/group/group_records.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
+
+namespace runnel::broker {
+
+GroupCoordinator::RecordMap GroupCoordinator::Encode(const Group& group) {
+  RecordMap records;
+  if (group.members.empty()) return records;
+  auto put = [&](GroupRecordType type, const std::string& member_id, std::string value) {
+    records.emplace(EncodeGroupRecordKey({type, group.id, member_id}), std::move(value));
+  };
+  put(GroupRecordType::kGroupMetadata, "",
+      EncodeGroupMetadata({group.epoch, group.partition_counts}));
+  put(GroupRecordType::kTargetAssignmentMetadata, "",
+      EncodeTargetAssignmentMetadata({group.assignment_epoch, group.assignor}));
+  for (const auto& [id, m] : group.members) {
+    put(GroupRecordType::kMemberMetadata, id,
+        EncodeMemberMetadata({m.instance_id, m.client_id, m.client_host, m.rebalance_timeout_ms,
+                              m.subscribed_topics, m.regex, m.assignor}));
+    put(GroupRecordType::kCurrentMemberAssignment, id,
+        EncodeCurrentMemberAssignment(
+            {m.epoch, m.previous_epoch, m.left_static, m.assigned, m.revoking}));
+  }
+  for (const auto& [id, partitions] : group.target) {
+    put(GroupRecordType::kTargetAssignmentMember, id, EncodeTargetAssignmentMember(partitions));
+  }
+  return records;
+}
+
+absl::StatusOr<GroupCoordinator::Group> GroupCoordinator::Decode(const std::string& group_id,
+                                                                 const RecordMap& records) {
+  Group group;
+  group.id = group_id;
+  bool has_metadata = false;
+  std::set<std::string> with_metadata, with_assignment;
+  for (const auto& [key_bytes, value] : records) {
+    ASSIGN_OR_RETURN(const GroupRecordKey key, DecodeGroupRecordKey(key_bytes));
+    switch (key.type) {
+      case GroupRecordType::kGroupMetadata: {
+        ASSIGN_OR_RETURN(GroupMetadataValue v, DecodeGroupMetadata(value));
+        group.epoch = v.epoch;
+        group.partition_counts = std::move(v.partition_counts);
+        has_metadata = true;
+        break;
+      }
+      case GroupRecordType::kTargetAssignmentMetadata: {
+        ASSIGN_OR_RETURN(TargetAssignmentMetadataValue v, DecodeTargetAssignmentMetadata(value));
+        group.assignment_epoch = v.assignment_epoch;
+        group.assignor = std::move(v.assignor);
+        break;
+      }
+      case GroupRecordType::kMemberMetadata: {
+        ASSIGN_OR_RETURN(MemberMetadataValue v, DecodeMemberMetadata(value));
+        Member& m = group.members[key.member_id];
+        m.id = key.member_id;
+        m.instance_id = std::move(v.instance_id);
+        m.client_id = std::move(v.client_id);
+        m.client_host = std::move(v.client_host);
+        m.rebalance_timeout_ms = v.rebalance_timeout_ms;
+        m.subscribed_topics = std::move(v.subscribed_topics);
+        m.regex = std::move(v.regex);
+        m.assignor = std::move(v.assignor);
+        with_metadata.insert(key.member_id);
+        break;
+      }
+      case GroupRecordType::kTargetAssignmentMember: {
+        ASSIGN_OR_RETURN(group.target[key.member_id], DecodeTargetAssignmentMember(value));
+        break;
+      }
+      case GroupRecordType::kCurrentMemberAssignment: {
+        ASSIGN_OR_RETURN(CurrentMemberAssignmentValue v, DecodeCurrentMemberAssignment(value));
+        Member& m = group.members[key.member_id];
+        m.epoch = v.epoch;
+        m.previous_epoch = v.previous_epoch;
+        m.left_static = v.left_static;
+        m.assigned = std::move(v.assigned);
+        m.revoking = std::move(v.revoking);
+        with_assignment.insert(key.member_id);
+        break;
+      }
+    }
+  }
+  if (!has_metadata) return absl::InvalidArgumentError("no group metadata record");
+  for (auto& [id, m] : group.members) {
+    if (!with_metadata.contains(id) || !with_assignment.contains(id)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "member ", id, " has no ",
+          with_metadata.contains(id) ? "current assignment" : "member metadata", " record"));
+    }
+    if (!m.regex.empty()) {
+      m.compiled_regex = std::make_shared<const RE2>(m.regex, RE2::Quiet);
+      if (!m.compiled_regex->ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("member ", id, ": regex '", m.regex, "' does not compile"));
+      }
+    }
+    if (!m.instance_id.empty()) group.static_members[m.instance_id] = id;
+  }
+  if (std::optional<std::string> twice = SecondOwner(group); twice.has_value()) {
+    return absl::InvalidArgumentError(absl::StrCat("two members own partition ", *twice));
+  }
+  return group;
+}
+
+absl::Status GroupCoordinator::Persist(const std::string& group_id,
+                                       std::function<void(absl::Status)>* done) {
+  auto it = groups_.find(group_id);
+  RecordMap now = it == groups_.end() ? RecordMap{} : Encode(it->second);
+  auto before_it = written_.find(group_id);
+  static const RecordMap kNone;
+  const RecordMap& before = before_it == written_.end() ? kNone : before_it->second;
+  std::vector<KeyValue> changes;
+  for (const auto& [key, value] : now) {
+    auto b = before.find(key);
+    if (b == before.end() || b->second != value) changes.push_back({key, value});
+  }
+  for (const auto& [key, value] : before) {
+    if (!now.contains(key)) changes.push_back({key, std::nullopt});
+  }
+  if (changes.empty()) return absl::OkStatus();
+  RETURN_IF_ERROR(WithContext(store_->AppendGroupRecords(group_id, changes, *done),
+                              absl::StrCat("writing group ", group_id)));
+  *done = nullptr;
+  if (now.empty()) {
+    written_.erase(group_id);
+  } else {
+    written_[group_id] = std::move(now);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status GroupCoordinator::Load() {
+  auto logger = logging::Get("broker");
+  std::map<std::string, RecordMap> records;
+  RETURN_IF_ERROR(store_->Load([&](std::string_view key, std::optional<std::string_view> value) {
+    auto decoded = DecodeGroupRecordKey(key);
+    if (!decoded.ok()) {
+      logger->warn("{}: {}; skipped", OffsetStore::kTopic, decoded.status().ToString());
+      return;
+    }
+    RecordMap& group = records[decoded->group];
+    if (value.has_value()) {
+      group[std::string(key)] = std::string(*value);
+    } else {
+      group.erase(std::string(key));
+    }
+  }));
+  MutexLock lock(&mu_);
+  const auto now = options_.clock->SteadyNow();
+  size_t members = 0;
+  for (auto& [id, group_records] : records) {
+    if (group_records.empty()) continue;
+    auto group = Decode(id, group_records);
+    // What is on disk is what a later Persist diffs against, so a group dropped here is
+    // overwritten (or tombstoned) by its next change.
+    written_[id] = std::move(group_records);
+    if (!group.ok()) {
+      logger->error("group {}: its records in {} do not decode ({}); its members must rejoin", id,
+                    OffsetStore::kTopic, group.status().ToString());
+      continue;
+    }
+    for (auto& [member_id, m] : group->members) {
+      m.session_deadline = now + std::chrono::milliseconds(options_.session_timeout_ms);
+      m.revoke_deadline = now + std::chrono::milliseconds(m.rebalance_timeout_ms);
+    }
+    members += group->members.size();
+    groups_.emplace(id, *std::move(group));
+  }
+  logger->info("loaded {} consumer group(s) with {} member(s) from {}", groups_.size(), members,
+               OffsetStore::kTopic);
+  return absl::OkStatus();
+}
+
+}  // namespace runnel::broker
