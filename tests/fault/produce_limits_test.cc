@@ -19,6 +19,18 @@ using testing::Gauge;
 using testing::RawBrokerClient;
 using ProduceLimitsTest = testing::FaultyBrokerTest;
 
+// Produce request `id`: one small acks=all batch ("r<id>") for t-0.
+v1::ProduceRequest AcksAllRequest(int id) {
+  v1::ProduceRequest request;
+  request.set_id(id);
+  request.set_acks(v1::ACKS_ALL);
+  v1::PartitionBatches* p = request.add_partitions();
+  p->set_topic("t");
+  p->set_partition(0);
+  p->set_records(Batch("r" + std::to_string(id)));
+  return request;
+}
+
 TEST_F(ProduceLimitsTest, APipeliningStreamIsNotReadPastTheInFlightLimit) {
   StartFaultyBroker("fdatasync=-1", "/t-0/", /*once=*/false, {"--produce-max-in-flight", "4"});
   client_->CreateTopic("t");
@@ -29,14 +41,7 @@ TEST_F(ProduceLimitsTest, APipeliningStreamIsNotReadPastTheInFlightLimit) {
   auto stream = client_->broker().Produce(context.get());
   constexpr int kRequests = 20;
   for (int i = 0; i < kRequests; ++i) {
-    v1::ProduceRequest request;
-    request.set_id(i);
-    request.set_acks(v1::ACKS_ALL);
-    v1::PartitionBatches* p = request.add_partitions();
-    p->set_topic("t");
-    p->set_partition(0);
-    p->set_records(Batch("r" + std::to_string(i)));
-    ASSERT_TRUE(stream->Write(request));  // small: they fit the transport's window
+    ASSERT_TRUE(stream->Write(AcksAllRequest(i)));  // small: they fit the transport's window
   }
   int64_t in_flight = -1;
   for (int i = 0; i < 100 && in_flight != 4; ++i) {  // bounded: 5 s
@@ -75,14 +80,7 @@ TEST_F(ProduceLimitsTest, AcksAllProducesPastTheFlushWaitingLimitAreRefusedAndNo
   auto stream = client_->broker().Produce(context.get());
   constexpr int kRequests = 10;
   for (int i = 0; i < kRequests; ++i) {
-    v1::ProduceRequest request;
-    request.set_id(i);
-    request.set_acks(v1::ACKS_ALL);
-    v1::PartitionBatches* p = request.add_partitions();
-    p->set_topic("t");
-    p->set_partition(0);
-    p->set_records(Batch("r" + std::to_string(i)));
-    ASSERT_TRUE(stream->Write(request));
+    ASSERT_TRUE(stream->Write(AcksAllRequest(i)));
   }
   int64_t waiting = -1;
   for (int i = 0; i < 100 && waiting != 3; ++i) {  // bounded: 5 s
