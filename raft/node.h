@@ -1,0 +1,202 @@
+// Node: one member of one Raft group, as a pure state machine (etcd's raft.go shape). No threads,
+// sockets or clock inside: the driver that owns it feeds it messages (Step), timer ticks (Tick) and
+// proposals (Propose), changes the log through the LogStorage it was given, and carries out what
+// the node asks:
+//
+//   - TakeMessages(): messages that promise nothing about this node's disk (a leader's appends and
+//     heartbeats, vote requests, rejections) — send them at once, in any order.
+//   - TakeReady() / Advance(): a persistence round. Write the Ready's hard state, sync it and the
+//     log (when `sync`), install its snapshot, then send its messages (vote grants and append
+//     acknowledgements: promises that must survive a crash) and call Advance(). One round at a
+//     time; Step, Tick and Propose may be called while it runs, and what they need persisted waits
+//     for the next round — so one sync covers every append that arrived meanwhile (group commit).
+//
+// Safety rules the node asserts (RUNNEL_CHECK) rather than hopes for: the log is never truncated at
+// or below the commit index; the commit index only grows and only past entries the log has; a
+// leader commits by counting replicas only for an entry of its own term (Raft's figure 8); a vote
+// and the term it was given in reach the disk before the grant is sent; a leader counts its own
+// log only up to what it has synced.
+//
+// Thread-safety: none; the driver calls a node from one thread (or strand) at a time.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "raft/log_storage.h"
+#include "raft/membership.h"
+#include "raft/progress.h"
+#include "raft/types.h"
+
+namespace runnel::raft {
+
+struct Options {
+  NodeId id = kNoNode;
+  Membership membership;
+  // A follower that hears no leader for a random number of ticks in [election_ticks,
+  // 2 * election_ticks) campaigns; a leader heartbeats every heartbeat_ticks.
+  int election_ticks = 10;
+  int heartbeat_ticks = 1;
+  // Per follower: unanswered appends in flight, and the data one append carries (at least one
+  // entry is sent whatever its size).
+  int max_inflight = 64;
+  int64_t max_append_bytes = 1 << 20;
+  // Proposed but uncommitted data a leader accepts before refusing proposals.
+  int64_t max_uncommitted_bytes = 64 << 20;
+  // Pre-vote: a node asks whether it could win before it raises its term, so a node cut off and
+  // back does not depose a healthy leader. Check-quorum: a leader that has not heard from a quorum
+  // within an election timeout steps down, and followers that heard from a leader within one
+  // ignore vote requests (the leader lease).
+  bool pre_vote = true;
+  bool check_quorum = true;
+  // Seeds the randomised election timeout (a simulation passes its own; a broker any value).
+  uint64_t seed = 0;
+
+  absl::Status Validate() const;
+};
+
+enum class Role { kFollower, kPreCandidate, kCandidate, kLeader };
+const char* RoleName(Role role);
+
+struct Ready {
+  std::optional<HardState> hard_state;  // write it (before the sync)
+  bool sync = false;                    // sync the hard state and the log
+  // A snapshot to install into the state machine (the log was reset to start after `index`).
+  struct Snapshot {
+    Index index = kNoIndex;
+    Term term = 0;
+    std::string data;
+  };
+  std::optional<Snapshot> snapshot;
+  std::vector<Message> messages;  // send once the above is durable
+};
+
+// Where a proposal landed: it is committed once commit_index() >= last while the log still holds
+// `term` at `last` (a later leader may have replaced it).
+struct Proposal {
+  Index first = 0;
+  Index last = 0;
+  Term term = 0;
+};
+
+class Node {
+ public:
+  // `log` is borrowed and must outlive the node; `state` is what the disk holds (HardState{} for
+  // a new node). A restarted node is a new Node over what survived.
+  Node(Options options, LogStorage* log, HardState state);
+
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  // One timer tick (the driver decides how long a tick is; the broker uses 100 ms).
+  void Tick();
+  // A message addressed to this node.
+  void Step(const Message& message);
+  // Appends `data`, covering `count` offsets, as the leader. FailedPrecondition when this node
+  // is not the leader (naming the leader it knows), Unavailable during a leadership transfer,
+  // ResourceExhausted past max_uncommitted_bytes.
+  absl::StatusOr<Proposal> Propose(std::string data, int64_t count = 1);
+  // As the leader, hands leadership to voter `to` once its log has caught up (TimeoutNow);
+  // proposals are refused meanwhile, and the transfer is abandoned after an election timeout.
+  absl::Status TransferLeadership(NodeId to);
+
+  std::vector<Message> TakeMessages();
+  bool HasReady() const;
+  Ready TakeReady();
+  void Advance();
+
+  NodeId id() const { return options_.id; }
+  Term term() const { return term_; }
+  NodeId vote() const { return vote_; }
+  Role role() const { return role_; }
+  NodeId leader() const { return leader_; }
+  // Entries up to here are committed: the driver may apply them, reading them from the log. When
+  // what it applied is below the log's start (a snapshot was installed), it first installs the
+  // log's SnapshotData(), the state at StartIndex() - 1.
+  Index commit_index() const { return commit_; }
+  // The log is synced up to here.
+  Index durable_index() const { return durable_; }
+  const Membership& membership() const { return options_.membership; }
+  // The leader's view of a follower (nullptr when not leader or not a member).
+  const Progress* progress(NodeId id) const;
+  NodeId transferee() const { return transferee_; }
+
+ private:
+  void Reset(Term term);
+  void BecomeFollower(Term term, NodeId leader);
+  void BecomePreCandidate();
+  void BecomeCandidate();
+  void BecomeLeader();
+  void Campaign(bool pre, bool transfer);
+  bool Promotable() const { return options_.membership.IsVoter(options_.id); }
+  void ResetElectionTimeout();
+
+  void StepFollower(const Message& m);
+  void StepCandidate(const Message& m);
+  void StepLeader(const Message& m);
+  void HandleVoteRequest(const Message& m);
+  void HandleAppend(const Message& m);
+  void HandleHeartbeat(const Message& m);
+  void HandleSnapshot(const Message& m);
+  void HandleAppendResponse(const Message& m);
+  void RecordVote(NodeId from, bool granted);
+
+  bool SendAppend(NodeId to, bool allow_empty);
+  void SendSnapshot(NodeId to, Progress& progress);
+  void BroadcastAppend();
+  void BroadcastHeartbeat();
+  bool MaybeCommit();
+  void CommitTo(Index index);
+  Index NextFromHint(const Message& m) const;
+  bool QuorumActive() const;
+  void AbortTransfer();
+
+  void AppendToLog(const std::vector<Entry>& entries);
+  void TruncateLog(Index after);
+  Term LastTerm() const;
+
+  // Sends now / after the next persistence round.
+  void Send(Message m);
+  void SendAfterSync(Message m);
+
+  Options options_;
+  LogStorage* const log_;
+  uint64_t rng_;
+
+  Term term_;
+  NodeId vote_;
+  Role role_ = Role::kFollower;
+  NodeId leader_ = kNoNode;
+  Index commit_;
+  Index durable_;
+
+  int election_elapsed_ = 0;
+  int heartbeat_elapsed_ = 0;
+  int randomized_election_timeout_ = 0;
+  std::map<NodeId, bool> votes_;
+  std::map<NodeId, Progress> progress_;
+  NodeId transferee_ = kNoNode;
+  // This leader's proposals not yet committed: (last index, bytes), oldest first.
+  std::deque<std::pair<Index, int64_t>> uncommitted_;
+  int64_t uncommitted_bytes_ = 0;
+
+  // Outputs.
+  std::vector<Message> messages_;
+  std::vector<Message> after_sync_;
+  bool hard_state_dirty_ = false;
+  bool log_dirty_ = false;
+  std::optional<Ready::Snapshot> snapshot_;
+  // The persistence round handed out and not yet advanced.
+  bool ready_in_flight_ = false;
+  Index in_flight_last_ = kNoIndex;   // the log's last index when the round was taken
+  Index in_flight_floor_ = kNoIndex;  // the lowest truncation since then (INT64_MAX: none)
+  Term in_flight_self_vote_ = 0;      // the round persists this candidate's vote for itself
+};
+
+}  // namespace runnel::raft

@@ -1,0 +1,641 @@
+#include "tests/raft/sim/simulation.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <queue>
+#include <random>
+#include <set>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "raft/node.h"
+#include "tests/raft/sim/sim_disk.h"
+
+namespace runnel::raft::sim {
+namespace {
+
+constexpr uint64_t kHashStart = 14695981039346656037ULL;
+
+// FNV-1a over an entry: the simulated state machine is the hash chain of what it applied, so two
+// nodes agree on their state exactly when they applied the same entries.
+uint64_t HashEntry(uint64_t hash, const Entry& e) {
+  auto mix = [&hash](const void* data, size_t size) {
+    const auto* bytes = static_cast<const unsigned char*>(data);
+    for (size_t i = 0; i < size; ++i) {
+      hash ^= bytes[i];
+      hash *= 1099511628211ULL;
+    }
+  };
+  mix(&e.first, sizeof e.first);
+  mix(&e.last, sizeof e.last);
+  mix(&e.term, sizeof e.term);
+  mix(&e.type, sizeof e.type);
+  mix(e.data.data(), e.data.size());
+  return hash;
+}
+
+std::string DescribeMessage(const Message& m) {
+  std::string out = absl::StrFormat("%d->%d %s t%d idx=%d lt=%d", m.from, m.to,
+                                    MessageTypeName(m.type), m.term, m.index, m.log_term);
+  if (m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat) {
+    absl::StrAppend(&out, " commit=", m.commit);
+  }
+  if (!m.entries.empty()) {
+    absl::StrAppend(
+        &out, absl::StrFormat(" entries=[%d..%d]", m.entries.front().first, m.entries.back().last));
+  }
+  if (m.reject)
+    absl::StrAppend(&out, absl::StrFormat(" reject hint=%d/t%d", m.hint_index, m.hint_term));
+  return out;
+}
+
+class Simulation {
+ public:
+  explicit Simulation(const SimConfig& config) : config_(config), rng_(config.seed) {
+    n_ = config.nodes > 0 ? config.nodes : (Draw(0, 1) == 0 ? 3 : 5);
+    drop_rate_ = Uniform() * 0.2;
+    duplicate_rate_ = Uniform() * 0.05;
+    max_delay_ = static_cast<int>(Draw(2, 40));
+    max_sync_latency_ = static_cast<int>(Draw(1, 20));
+    crash_rate_ = Uniform() * 0.003;
+    partition_rate_ = Uniform() * 0.004;
+    propose_rate_ = 0.02 + Uniform() * 0.1;
+    compact_rate_ = Uniform() * 0.003;
+    transfer_rate_ = Uniform() * 0.0008;
+    std::set<NodeId> voters;
+    for (int i = 1; i <= n_; ++i) voters.insert(i);
+    membership_ = Membership(voters);
+    for (int i = 1; i <= n_; ++i) {
+      auto node = std::make_unique<SimNode>();
+      node->id = i;
+      node->tick_period = static_cast<int>(Draw(8, 13));  // clock skew between nodes
+      nodes_.push_back(std::move(node));
+    }
+    for (auto& node : nodes_) Start(*node);
+    Trace(absl::StrFormat(
+        "seed %d: %d nodes, drop %.3f, duplicate %.3f, delay <= %d, sync <= %d, crash %.4f, "
+        "partition %.4f, propose %.3f, compact %.4f, transfer %.4f",
+        config.seed, n_, drop_rate_, duplicate_rate_, max_delay_, max_sync_latency_, crash_rate_,
+        partition_rate_, propose_rate_, compact_rate_, transfer_rate_));
+  }
+
+  SimResult Run() {
+    const int64_t end = config_.fault_time + config_.liveness_time;
+    for (now_ = 0; now_ < end && status_.ok(); ++now_) {
+      if (now_ < config_.fault_time) {
+        InjectFaults();
+      } else if (now_ == config_.fault_time) {
+        StopFaults();
+      }
+      DeliverDue();
+      CompleteRounds();
+      TickDue();
+      if (now_ < config_.fault_time && Uniform() < propose_rate_) ProposeSomewhere(/*final=*/false);
+      if (now_ >= config_.fault_time && status_.ok() && Live()) break;
+    }
+    if (status_.ok() && !final_applied_everywhere_) {
+      Fail(absl::StrFormat(
+          "liveness: %d time units after the faults stopped, %s", config_.liveness_time,
+          final_proposal_.has_value() ? "a write proposed then is not applied on every node"
+                                      : "no leader accepted a write"));
+    }
+    if (status_.ok()) FinalCheck();
+    result_.status = status_;
+    result_.end_time = now_;
+    result_.committed_entries = static_cast<int64_t>(history_.size());
+    result_.acknowledged_writes = static_cast<int64_t>(acked_.size());
+    result_.leaders = static_cast<int64_t>(leaders_.size());
+    return result_;
+  }
+
+ private:
+  struct SimNode {
+    NodeId id = kNoNode;
+    SimDisk disk;
+    std::unique_ptr<Node> node;
+    int incarnation = 0;
+    int64_t restart_at = 0;
+    int tick_period = 10;
+    int64_t next_tick = 0;
+    // The persistence round in flight.
+    bool round = false;
+    Ready ready;
+    SimDisk::SyncPoint sync_point;
+    int64_t round_done = 0;
+    // The state machine: applied through `applied`, whose hash chain is `state`.
+    Index applied = kNoIndex;
+    uint64_t state = kHashStart;
+    Role last_role = Role::kFollower;
+    Term last_term = 0;
+  };
+  struct HistoryEntry {
+    Entry entry;
+    Term commit_term;  // the lowest term in which a node learned it was committed
+    uint64_t hash;     // the state after applying it
+  };
+  struct InFlight {
+    int64_t at;
+    uint64_t sequence;
+    Message message;
+    bool operator>(const InFlight& o) const {
+      return at != o.at ? at > o.at : sequence > o.sequence;
+    }
+  };
+  struct ProposalRecord {
+    NodeId node;
+    int incarnation;
+    std::string value;
+  };
+
+  // --- Randomness (all from the seed) ---
+  int64_t Draw(int64_t lo, int64_t hi) {
+    return std::uniform_int_distribution<int64_t>(lo, hi)(rng_);
+  }
+  double Uniform() { return std::uniform_real_distribution<double>(0, 1)(rng_); }
+
+  void Trace(const std::string& line) {
+    if (config_.trace)
+      std::fprintf(stderr, "[t=%lld] %s\n", static_cast<long long>(now_), line.c_str());
+  }
+  void Fail(const std::string& what) {
+    if (!status_.ok()) return;
+    status_ =
+        absl::InternalError(absl::StrFormat("seed %d, time %d: %s", config_.seed, now_, what));
+    Trace("VIOLATION: " + what);
+  }
+
+  // --- Nodes ---
+  void Start(SimNode& n) {
+    Options options;
+    options.id = n.id;
+    options.membership = membership_;
+    options.election_ticks = 10;
+    options.heartbeat_ticks = 2;
+    options.max_inflight = 4;
+    options.max_append_bytes = 96;
+    options.max_uncommitted_bytes = 4096;
+    options.seed = config_.seed * 1000003 + static_cast<uint64_t>(n.id) * 101 +
+                   static_cast<uint64_t>(n.incarnation);
+    n.node = std::make_unique<Node>(options, &n.disk, n.disk.hard_state());
+    n.round = false;
+    n.applied = n.disk.StartIndex() - 1;
+    n.state = StateFromSnapshot(n.disk.SnapshotData());
+    if (n.applied >= 0) CheckSnapshotState(n, n.applied, n.state);
+    n.next_tick = now_ + n.tick_period;
+    n.last_role = Role::kFollower;
+    n.last_term = n.node->term();
+    Trace(absl::StrFormat("n%d starts: term %d vote %d log [%d, %d]", n.id, n.node->term(),
+                          n.node->vote(), n.disk.StartIndex(), n.disk.LastIndex()));
+  }
+
+  static uint64_t StateFromSnapshot(const std::string& data) {
+    return data.empty() ? kHashStart : std::stoull(data);
+  }
+
+  bool Up(const SimNode& n) const { return n.node != nullptr; }
+
+  void Crash(SimNode& n) {
+    Trace(absl::StrFormat("n%d crashes (durable log [%d, %d], unsynced work lost)", n.id,
+                          n.disk.durable_log().StartIndex(), n.disk.durable_log().LastIndex()));
+    n.node.reset();
+    n.round = false;
+    n.disk.Crash(rng_);
+    n.incarnation++;
+    n.restart_at = now_ + Draw(30, 600);
+    result_.crashes++;
+  }
+
+  // Hands a node's outputs to the network and the disk, then applies what it committed.
+  void Pump(SimNode& n) {
+    for (int rounds = 0; Up(n); ++rounds) {
+      for (Message& m : n.node->TakeMessages()) Send(std::move(m));
+      if (!n.round && n.node->HasReady()) {
+        n.ready = n.node->TakeReady();
+        if (n.ready.hard_state.has_value()) n.disk.WriteHardState(*n.ready.hard_state);
+        n.sync_point = n.disk.MarkSync();
+        n.round = true;
+        n.round_done = now_ + (n.ready.sync ? Draw(1, max_sync_latency_) : 0);
+      }
+      if (n.round && n.round_done <= now_ && rounds < 8) {
+        CompleteRound(n);
+        continue;
+      }
+      break;
+    }
+    if (Up(n)) {
+      Apply(n);
+      ObserveRole(n);
+    }
+  }
+
+  void CompleteRound(SimNode& n) {
+    n.disk.CompleteSync(n.sync_point);
+    n.round = false;
+    if (n.ready.snapshot.has_value()) {
+      // Apply() installed it already (it found its applied index below the log start).
+      result_.snapshots_installed++;
+      Trace(absl::StrFormat("n%d's snapshot through %d (term %d) is durable", n.id,
+                            n.ready.snapshot->index, n.ready.snapshot->term));
+    }
+    for (Message& m : n.ready.messages) Send(std::move(m));
+    n.ready = Ready();
+    n.node->Advance();
+  }
+
+  void ObserveRole(SimNode& n) {
+    const Role role = n.node->role();
+    const Term term = n.node->term();
+    if (role == n.last_role && term == n.last_term) return;
+    n.last_role = role;
+    n.last_term = term;
+    Trace(absl::StrFormat("n%d is %s in term %d", n.id, RoleName(role), term));
+    if (role != Role::kLeader) return;
+    auto [it, inserted] = leaders_.emplace(term, n.id);
+    if (!inserted && it->second != n.id) {
+      Fail(absl::StrFormat("two leaders in term %d: n%d and n%d", term, it->second, n.id));
+      return;
+    }
+    // Leader completeness: every entry committed in an earlier term is in the new leader's log.
+    for (const HistoryEntry& h : history_) {
+      if (h.commit_term >= term || h.entry.last < n.disk.StartIndex()) continue;
+      if (n.disk.TermAt(h.entry.last) != h.entry.term ||
+          n.disk.EntryStart(h.entry.last) != h.entry.first) {
+        Fail(
+            absl::StrFormat("n%d leads term %d without entry [%d, %d] of term %d, committed in "
+                            "term %d",
+                            n.id, term, h.entry.first, h.entry.last, h.entry.term, h.commit_term));
+        return;
+      }
+    }
+  }
+
+  // --- The state machine and the history ---
+  const HistoryEntry* HistoryAt(Index first) const {
+    auto it = std::lower_bound(history_.begin(), history_.end(), first,
+                               [](const HistoryEntry& h, Index i) { return h.entry.first < i; });
+    if (it == history_.end() || it->entry.first != first) return nullptr;
+    return &*it;
+  }
+
+  void CheckSnapshotState(const SimNode& n, Index index, uint64_t state) {
+    const Index end = history_.empty() ? kNoIndex : history_.back().entry.last;
+    if (index > end) {
+      Fail(absl::StrFormat("n%d holds a snapshot through %d beyond the history (ends at %d)", n.id,
+                           index, end));
+      return;
+    }
+    auto it = std::lower_bound(history_.begin(), history_.end(), index,
+                               [](const HistoryEntry& h, Index i) { return h.entry.last < i; });
+    if (it == history_.end() || it->entry.last != index || it->hash != state) {
+      Fail(absl::StrFormat("n%d's snapshot through %d is not the history's state there", n.id,
+                           index));
+    }
+  }
+
+  void Apply(SimNode& n) {
+    const Index commit = n.node->commit_index();
+    if (n.applied < n.disk.StartIndex() - 1) {
+      // The log was reset to a snapshot: its state replaces what was applied.
+      n.applied = n.disk.StartIndex() - 1;
+      n.state = StateFromSnapshot(n.disk.SnapshotData());
+      CheckSnapshotState(n, n.applied, n.state);
+    }
+    while (n.applied < commit && status_.ok()) {
+      std::vector<Entry> entries = n.disk.Read(n.applied + 1, 1 << 20);
+      for (const Entry& e : entries) {
+        if (e.last > commit) return;
+        Commit(n, e);
+        if (!status_.ok()) return;
+        n.state = HashEntry(n.state, e);
+        n.applied = e.last;
+        if (e.type == EntryType::kData) {
+          auto it = proposals_.find({e.term, e.first});
+          if (it != proposals_.end() && it->second.node == n.id &&
+              it->second.incarnation == n.incarnation && it->second.value == e.data) {
+            acked_.push_back(e);
+            proposals_.erase(it);
+            if (final_proposal_.has_value() && final_proposal_->first == e.term &&
+                final_proposal_->second == e.first) {
+              final_acked_ = true;
+            }
+          }
+        }
+      }
+    }
+  }
+
+  // Entry `e` is committed on node `n`: it extends the history or is already in it, identically.
+  void Commit(const SimNode& n, const Entry& e) {
+    const Index end = history_.empty() ? kNoIndex : history_.back().entry.last;
+    if (e.first > end) {
+      if (e.first != end + 1) {
+        Fail(absl::StrFormat("n%d committed [%d, %d] leaving a gap after %d", n.id, e.first, e.last,
+                             end));
+        return;
+      }
+      const uint64_t prev = history_.empty() ? kHashStart : history_.back().hash;
+      history_.push_back(HistoryEntry{e, n.node->term(), HashEntry(prev, e)});
+      return;
+    }
+    const HistoryEntry* h = HistoryAt(e.first);
+    if (h == nullptr || !(h->entry == e)) {
+      Fail(absl::StrFormat(
+          "n%d applies [%d, %d] term %d where the history holds %s", n.id, e.first, e.last, e.term,
+          h == nullptr
+              ? std::string("another entry boundary")
+              : absl::StrFormat("[%d, %d] term %d", h->entry.first, h->entry.last, h->entry.term)));
+      return;
+    }
+    auto& mutable_h = const_cast<HistoryEntry&>(*h);
+    mutable_h.commit_term = std::min(mutable_h.commit_term, n.node->term());
+  }
+
+  // --- Network ---
+  void Send(Message m) {
+    if (!status_.ok()) return;
+    if (Uniform() < drop_rate_) return;
+    const int copies = Uniform() < duplicate_rate_ ? 2 : 1;
+    for (int i = 0; i < copies; ++i) {
+      network_.push(InFlight{now_ + Draw(1, max_delay_), sequence_++, m});
+    }
+  }
+
+  void DeliverDue() {
+    while (!network_.empty() && network_.top().at <= now_ && status_.ok()) {
+      Message m = network_.top().message;
+      network_.pop();
+      SimNode& to = *nodes_[m.to - 1];
+      if (!Up(to) || blocked_.contains({m.from, m.to})) continue;
+      if (config_.trace) Trace(DescribeMessage(m));
+      result_.messages_delivered++;
+      to.node->Step(m);
+      Pump(to);
+    }
+  }
+
+  void CompleteRounds() {
+    for (auto& n : nodes_) {
+      if (Up(*n) && n->round && n->round_done <= now_) {
+        CompleteRound(*n);
+        Pump(*n);
+      }
+    }
+  }
+
+  void TickDue() {
+    for (auto& n : nodes_) {
+      if (!Up(*n)) {
+        if (n->restart_at <= now_ && !faults_stopped_) {
+          Start(*n);
+        }
+        continue;
+      }
+      if (n->next_tick <= now_) {
+        n->next_tick = now_ + n->tick_period;
+        n->node->Tick();
+        Pump(*n);
+      }
+    }
+  }
+
+  // --- Faults ---
+  void InjectFaults() {
+    if (Uniform() < crash_rate_) {
+      SimNode& n = *nodes_[Draw(0, n_ - 1)];
+      if (Up(n)) Crash(n);
+    }
+    if (Uniform() < partition_rate_) {
+      if (!blocked_.empty() && Uniform() < 0.5) {
+        blocked_.clear();
+        Trace("network heals");
+      } else {
+        Partition();
+      }
+    }
+    if (Uniform() < compact_rate_) Compact(*nodes_[Draw(0, n_ - 1)]);
+    if (Uniform() < transfer_rate_) {
+      for (auto& n : nodes_) {
+        if (Up(*n) && n->node->role() == Role::kLeader) {
+          const NodeId to = static_cast<NodeId>(Draw(1, n_));
+          Trace(absl::StrFormat("n%d transfers leadership to n%d", n->id, to));
+          (void)n->node->TransferLeadership(to);
+          Pump(*n);
+          break;
+        }
+      }
+    }
+  }
+
+  void Partition() {
+    blocked_.clear();
+    const int kind = static_cast<int>(Draw(0, 2));
+    if (kind == 0) {
+      // Two sides, cut both ways.
+      std::vector<bool> side(n_ + 1);
+      for (int i = 1; i <= n_; ++i) side[i] = Draw(0, 1) == 1;
+      for (int a = 1; a <= n_; ++a) {
+        for (int b = 1; b <= n_; ++b) {
+          if (side[a] != side[b]) blocked_.insert({a, b});
+        }
+      }
+      Trace("network splits in two");
+    } else if (kind == 1) {
+      const NodeId alone = static_cast<NodeId>(Draw(1, n_));
+      for (int b = 1; b <= n_; ++b) {
+        if (b != alone) {
+          blocked_.insert({alone, b});
+          blocked_.insert({b, alone});
+        }
+      }
+      Trace(absl::StrFormat("n%d is cut off", alone));
+    } else {
+      // One way: a hears nothing from b (b still hears a), for a few random pairs.
+      const int pairs = static_cast<int>(Draw(1, n_));
+      for (int i = 0; i < pairs; ++i) {
+        const NodeId a = static_cast<NodeId>(Draw(1, n_));
+        const NodeId b = static_cast<NodeId>(Draw(1, n_));
+        if (a != b) blocked_.insert({b, a});
+      }
+      Trace("some links fail one way");
+    }
+  }
+
+  void Compact(SimNode& n) {
+    if (!Up(n) || n.applied < n.disk.StartIndex()) return;
+    // Through a random applied entry.
+    const Index target = Draw(n.disk.StartIndex(), n.applied);
+    const Index start = n.disk.EntryStart(target);
+    const Index last = n.disk.Read(start, 0).front().last;
+    if (last > n.applied) return;
+    auto it = std::lower_bound(history_.begin(), history_.end(), last,
+                               [](const HistoryEntry& h, Index i) { return h.entry.last < i; });
+    if (it == history_.end() || it->entry.last != last) return;
+    n.disk.CompactThrough(last, std::to_string(it->hash));
+    Trace(absl::StrFormat("n%d compacts its log through %d", n.id, last));
+  }
+
+  void StopFaults() {
+    faults_stopped_ = true;
+    blocked_.clear();
+    drop_rate_ = 0;
+    duplicate_rate_ = 0;
+    for (auto& n : nodes_) {
+      if (!Up(*n)) Start(*n);
+    }
+    Trace("faults stop: every node up, network healed");
+  }
+
+  // --- Proposals and liveness ---
+  void ProposeSomewhere(bool final) {
+    SimNode& n = *nodes_[Draw(0, n_ - 1)];
+    for (int i = 0; i < n_; ++i) {
+      SimNode& candidate = *nodes_[(n.id - 1 + i) % n_];
+      if (!Up(candidate) || candidate.node->role() != Role::kLeader) continue;
+      std::string value = absl::StrCat(final ? "final-" : "w", next_value_++);
+      const int64_t count = Draw(1, 5);
+      absl::StatusOr<Proposal> p = candidate.node->Propose(value, count);
+      if (!p.ok()) return;
+      proposals_[{p->term, p->first}] = ProposalRecord{candidate.id, candidate.incarnation, value};
+      if (final) final_proposal_ = std::make_pair(p->term, p->first);
+      Trace(absl::StrFormat("n%d proposes %s at [%d, %d] term %d", candidate.id, value, p->first,
+                            p->last, p->term));
+      Pump(candidate);
+      return;
+    }
+  }
+
+  bool Live() {
+    if (!final_acked_) {
+      // Propose again if the last try was lost with its leader's term.
+      if (!final_proposal_.has_value() || now_ % 200 == 0) ProposeSomewhere(/*final=*/true);
+      return false;
+    }
+    const HistoryEntry* h = HistoryAt(final_proposal_->second);
+    for (auto& n : nodes_) {
+      if (!Up(*n) || h == nullptr || n->applied < h->entry.last) return false;
+    }
+    final_applied_everywhere_ = true;
+    return true;
+  }
+
+  void FinalCheck() {
+    for (const Entry& e : acked_) {
+      const HistoryEntry* h = HistoryAt(e.first);
+      if (h == nullptr || !(h->entry == e)) {
+        Fail(absl::StrFormat("acknowledged write %s at %d is not in the history", e.data, e.first));
+        return;
+      }
+    }
+    // Every node has applied the whole history up to the final write: its committed log agrees.
+    for (auto& n : nodes_) {
+      for (const HistoryEntry& h : history_) {
+        if (h.entry.last < n->disk.StartIndex() || h.entry.last > n->node->commit_index()) continue;
+        if (n->disk.TermAt(h.entry.last) != h.entry.term) {
+          Fail(absl::StrFormat("n%d's committed log differs from the history at %d", n->id,
+                               h.entry.first));
+          return;
+        }
+      }
+    }
+  }
+
+  const SimConfig config_;
+  std::mt19937_64 rng_;
+  int n_ = 3;
+  double drop_rate_, duplicate_rate_, crash_rate_, partition_rate_, propose_rate_, compact_rate_,
+      transfer_rate_;
+  int max_delay_, max_sync_latency_;
+  Membership membership_;
+  std::vector<std::unique_ptr<SimNode>> nodes_;
+  int64_t now_ = 0;
+  uint64_t sequence_ = 0;
+  std::priority_queue<InFlight, std::vector<InFlight>, std::greater<>> network_;
+  std::set<std::pair<NodeId, NodeId>> blocked_;  // (from, to) links that lose everything
+  bool faults_stopped_ = false;
+
+  std::vector<HistoryEntry> history_;
+  std::map<Term, NodeId> leaders_;
+  std::map<std::pair<Term, Index>, ProposalRecord> proposals_;
+  std::vector<Entry> acked_;
+  int64_t next_value_ = 0;
+  std::optional<std::pair<Term, Index>> final_proposal_;
+  bool final_acked_ = false;
+  bool final_applied_everywhere_ = false;
+
+  absl::Status status_;
+  SimResult result_;
+};
+
+// The replay commands of the simulations running now, for the abort reporter. A slot is claimed
+// with `busy`, its text written, then published with `ready`; the handler reads only published
+// slots, with write(2), which is async-signal-safe.
+struct RunningSlot {
+  std::atomic<bool> busy{false};
+  std::atomic<bool> ready{false};
+  char command[256] = {};
+};
+std::array<RunningSlot, 64> running_slots;
+
+void ReportRunningSeeds(int) {
+  for (RunningSlot& slot : running_slots) {
+    if (!slot.ready.load()) continue;
+    constexpr char kPrefix[] = "raft simulation aborted; replay with: ";
+    (void)!write(STDERR_FILENO, kPrefix, sizeof kPrefix - 1);
+    (void)!write(STDERR_FILENO, slot.command, strnlen(slot.command, sizeof slot.command));
+    (void)!write(STDERR_FILENO, "\n", 1);
+  }
+}
+
+}  // namespace
+
+void InstallAbortReporter() {
+  struct sigaction action = {};
+  action.sa_handler = ReportRunningSeeds;
+  action.sa_flags = SA_RESETHAND;  // report once, then abort as usual
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGABRT, &action, nullptr);
+}
+
+SimResult RunSimulation(const SimConfig& config) {
+  RunningSlot* slot = nullptr;
+  for (RunningSlot& candidate : running_slots) {
+    bool expected = false;
+    if (candidate.busy.compare_exchange_strong(expected, true)) {
+      slot = &candidate;
+      break;
+    }
+  }
+  if (slot != nullptr) {
+    std::snprintf(slot->command, sizeof slot->command, "%s", ReplayCommand(config).c_str());
+    slot->ready.store(true);
+  }
+  SimResult result = Simulation(config).Run();
+  if (slot != nullptr) {
+    slot->ready.store(false);
+    slot->busy.store(false);
+  }
+  return result;
+}
+
+std::string ReplayCommand(const SimConfig& config) {
+  std::string command = absl::StrFormat("build/bin/raft_sim --seed %d", config.seed);
+  if (config.nodes > 0) absl::StrAppend(&command, " --nodes ", config.nodes);
+  if (config.fault_time != SimConfig().fault_time) {
+    absl::StrAppend(&command, " --fault-time ", config.fault_time);
+  }
+  if (config.liveness_time != SimConfig().liveness_time) {
+    absl::StrAppend(&command, " --liveness-time ", config.liveness_time);
+  }
+  return command + " --trace";
+}
+
+}  // namespace runnel::raft::sim
