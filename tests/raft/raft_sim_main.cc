@@ -34,7 +34,13 @@ int main(int argc, char** argv) {
   app.add_option("--liveness-time", base.liveness_time,
                  "Time units after the faults stop to elect a leader and commit")
       ->check(CLI::Range(int64_t{1}, int64_t{10'000'000}));
+  app.add_option("--catch-up-time", base.catch_up_time,
+                 "Time units after that commit for every node to apply it")
+      ->check(CLI::Range(int64_t{1}, int64_t{10'000'000}));
   app.add_flag("--trace", base.trace, "Print every event (use with --seed)");
+  bool keep_going = false;
+  app.add_flag("--keep-going", keep_going,
+               "Run every seed and count the failing ones (the first few are printed)");
   CLI11_PARSE(app, argc, argv);
 
   sim::InstallAbortReporter();
@@ -46,6 +52,8 @@ int main(int argc, char** argv) {
   std::atomic<uint64_t> next{0};
   std::atomic<uint64_t> done{0};
   std::atomic<bool> failed{false};
+  std::atomic<uint64_t> failures{0};
+  uint64_t first_failure = 0;
   std::atomic<int64_t> committed{0};
   std::atomic<int64_t> crashes{0};
   std::mutex output;
@@ -59,10 +67,17 @@ int main(int argc, char** argv) {
       const uint64_t finished = ++done;
       std::lock_guard<std::mutex> lock(output);
       if (!result.status.ok()) {
-        failed = true;
-        std::fprintf(stderr, "FAILED: %s\nreplay: %s\n", result.status.ToString().c_str(),
-                     sim::ReplayCommand(config).c_str());
-        return;
+        const uint64_t failure = ++failures;
+        if (failure == 1 || config.seed < first_failure) first_failure = config.seed;
+        if (failure <= 3) {
+          std::fprintf(stderr, "FAILED: %s\nreplay: %s\n", result.status.ToString().c_str(),
+                       sim::ReplayCommand(config).c_str());
+        }
+        if (!keep_going) {
+          failed = true;
+          return;
+        }
+        continue;
       }
       if (seeds == 1) {
         std::fprintf(stderr,
@@ -86,7 +101,13 @@ int main(int argc, char** argv) {
   for (std::thread& t : threads) t.join();
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  if (failed) return 1;
+  if (failures > 0) {
+    std::printf("%llu of %llu seeds failed (lowest failing seed %llu) in %.1f s\n",
+                static_cast<unsigned long long>(failures.load()),
+                static_cast<unsigned long long>(done.load()),
+                static_cast<unsigned long long>(first_failure), seconds);
+    return 1;
+  }
   std::printf(
       "%llu seeds ok (first %llu) in %.1f s: %.0f seeds/s, %lld entries committed, %lld "
       "crashes\n",
