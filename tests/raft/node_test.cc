@@ -1,13 +1,451 @@
+// raft::Node alone, one rule per test: nodes over MemoryLogs, messages carried by hand, every
+// persistence round completed on the spot unless a test holds it back.
 #include "raft/node.h"
 
 #include <gtest/gtest.h>
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <vector>
 
 #include "raft/memory_log.h"
 
 namespace runnel::raft {
 namespace {
 
-TEST(RaftNodeTest, Placeholder) {}
+Options OptionsFor(NodeId id, std::set<NodeId> voters) {
+  Options options;
+  options.id = id;
+  options.membership = Membership(std::move(voters));
+  options.election_ticks = 10;
+  options.heartbeat_ticks = 1;
+  options.seed = 7;
+  return options;
+}
+
+Entry MakeEntry(Index first, Index last, Term term, std::string data = "x") {
+  Entry e;
+  e.first = first;
+  e.last = last;
+  e.term = term;
+  e.data = std::move(data);
+  return e;
+}
+
+// N nodes and the messages between them. Deliver() carries every queued message (unless `drop`
+// says otherwise), completing each node's persistence rounds as they come.
+class Cluster {
+ public:
+  explicit Cluster(int n, const std::function<void(Options&)>& tweak = nullptr) {
+    std::set<NodeId> voters;
+    for (NodeId id = 1; id <= n; ++id) voters.insert(id);
+    for (NodeId id = 1; id <= n; ++id) {
+      logs_.push_back(std::make_unique<MemoryLog>());
+      options_.push_back(OptionsFor(id, voters));
+      if (tweak) tweak(options_.back());
+      states_.emplace_back();
+    }
+    for (NodeId id = 1; id <= n; ++id) Restart(id);
+  }
+
+  Node& node(NodeId id) { return *nodes_[id - 1]; }
+  MemoryLog& log(NodeId id) { return *logs_[id - 1]; }
+  HardState stored(NodeId id) const { return states_[id - 1]; }
+  std::deque<Message>& queue() { return queue_; }
+
+  // A new Node over what node `id` stored (the MemoryLog is kept whole: it stands for a synced
+  // disk here).
+  void Restart(NodeId id) {
+    if (nodes_.size() < static_cast<size_t>(id)) nodes_.resize(id);
+    nodes_[id - 1] = std::make_unique<Node>(options_[id - 1], logs_[id - 1].get(), states_[id - 1]);
+  }
+
+  void Flush(NodeId id) {
+    for (int i = 0; i < 100; ++i) {
+      for (Message& m : node(id).TakeMessages()) queue_.push_back(std::move(m));
+      if (!node(id).HasReady()) return;
+      Ready ready = node(id).TakeReady();
+      if (ready.hard_state.has_value()) states_[id - 1] = *ready.hard_state;
+      for (Message& m : ready.messages) queue_.push_back(std::move(m));
+      node(id).Advance();
+    }
+    FAIL() << "node " << id << " keeps producing persistence rounds";
+  }
+
+  void Deliver(const std::function<bool(const Message&)>& drop = nullptr) {
+    for (NodeId id = 1; id <= static_cast<NodeId>(nodes_.size()); ++id) Flush(id);
+    for (int i = 0; i < 10000 && !queue_.empty(); ++i) {
+      Message m = std::move(queue_.front());
+      queue_.pop_front();
+      if (drop && drop(m)) continue;
+      node(m.to).Step(m);
+      Flush(m.to);
+    }
+    ASSERT_TRUE(queue_.empty()) << "messages still flowing after 10,000 deliveries";
+  }
+
+  // Ticks node `id` until it campaigns, then carries the election through.
+  void Elect(NodeId id) {
+    for (int i = 0; i < 100 && node(id).role() == Role::kFollower; ++i) node(id).Tick();
+    Deliver();
+  }
+
+ private:
+  std::vector<std::unique_ptr<MemoryLog>> logs_;
+  std::vector<Options> options_;
+  std::vector<HardState> states_;
+  std::vector<std::unique_ptr<Node>> nodes_;
+  std::deque<Message> queue_;
+};
+
+TEST(RaftElectionTest, ASingleNodeLeadsOnlyOnceItsVoteForItselfIsDurable) {
+  MemoryLog log;
+  Node node(OptionsFor(1, {1}), &log, HardState{});
+  for (int i = 0; i < 30 && node.role() == Role::kFollower; ++i) node.Tick();
+  ASSERT_EQ(node.role(), Role::kCandidate);
+  ASSERT_TRUE(node.HasReady());
+  Ready ready = node.TakeReady();
+  ASSERT_TRUE(ready.hard_state.has_value());
+  EXPECT_EQ(*ready.hard_state, (HardState{1, 1}));
+  EXPECT_TRUE(ready.sync);
+  EXPECT_EQ(node.role(), Role::kCandidate) << "counted its vote before it was on disk";
+  node.Advance();
+  EXPECT_EQ(node.role(), Role::kLeader);
+  EXPECT_EQ(node.term(), 1);
+}
+
+TEST(RaftElectionTest, ThreeNodesElectOneLeaderWhoCommitsItsTerm) {
+  Cluster c(3);
+  c.Elect(1);
+  EXPECT_EQ(c.node(1).role(), Role::kLeader);
+  EXPECT_EQ(c.node(2).role(), Role::kFollower);
+  EXPECT_EQ(c.node(2).leader(), 1);
+  EXPECT_EQ(c.node(3).term(), 1);
+  // The leader-change entry of term 1 is committed everywhere.
+  for (NodeId id = 1; id <= 3; ++id) {
+    EXPECT_EQ(c.log(id).LastIndex(), 0);
+    EXPECT_EQ(c.log(id).entries().back().type, EntryType::kLeaderChange);
+  }
+  c.node(1).Tick();  // a heartbeat carries the commit index
+  c.Deliver();
+  EXPECT_EQ(c.node(1).commit_index(), 0);
+  EXPECT_EQ(c.node(3).commit_index(), 0);
+}
+
+TEST(RaftElectionTest, AVoteIsGrantedOnlyAfterItIsPersisted) {
+  MemoryLog log;
+  Node node(OptionsFor(2, {1, 2, 3}), &log, HardState{});
+  Message vote;
+  vote.type = MessageType::kVote;
+  vote.from = 1;
+  vote.to = 2;
+  vote.term = 1;
+  vote.index = kNoIndex;
+  vote.log_term = 0;
+  node.Step(vote);
+  EXPECT_TRUE(node.TakeMessages().empty()) << "the grant left before the vote was on disk";
+  Ready ready = node.TakeReady();
+  ASSERT_TRUE(ready.hard_state.has_value());
+  EXPECT_EQ(*ready.hard_state, (HardState{1, 1}));
+  ASSERT_EQ(ready.messages.size(), 1u);
+  EXPECT_EQ(ready.messages[0].type, MessageType::kVoteResponse);
+  EXPECT_FALSE(ready.messages[0].reject);
+  node.Advance();
+  // A second candidate in the same term is refused: one vote per term.
+  vote.from = 3;
+  node.Step(vote);
+  std::vector<Message> out = node.TakeMessages();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].reject);
+}
+
+TEST(RaftElectionTest, AVoteIsRefusedToACandidateWhoseLogIsBehind) {
+  MemoryLog log;
+  log.Append({MakeEntry(0, 4, 2)});
+  Node node(OptionsFor(2, {1, 2, 3}), &log, HardState{2, kNoNode});
+  auto ask = [&](Index last_index, Term last_term, NodeId from) {
+    Message vote;
+    vote.type = MessageType::kVote;
+    vote.from = from;
+    vote.to = 2;
+    vote.term = 3;
+    vote.index = last_index;
+    vote.log_term = last_term;
+    node.Step(vote);
+    std::vector<Message> out = node.TakeMessages();
+    if (!out.empty()) return !out[0].reject;
+    Ready ready = node.TakeReady();
+    node.Advance();
+    return !ready.messages.empty() && !ready.messages[0].reject;
+  };
+  EXPECT_FALSE(ask(3, 2, 1)) << "same last term, shorter log";
+  EXPECT_FALSE(ask(9, 1, 1)) << "longer log, older last term";
+  EXPECT_TRUE(ask(4, 2, 3)) << "as long, same term";
+}
+
+TEST(RaftElectionTest, PreVoteKeepsACutOffNodeFromRaisingItsTerm) {
+  Cluster c(3);
+  c.Elect(1);
+  const Term term = c.node(1).term();
+  // Node 3 hears nothing for a long time and campaigns again and again.
+  for (int i = 0; i < 200; ++i) {
+    c.node(3).Tick();
+    c.Flush(3);
+    c.queue().clear();  // cut off: its requests are lost
+  }
+  EXPECT_EQ(c.node(3).term(), term) << "pre-vote should keep the term of a node that cannot win";
+  // Back on the network, it does not depose the leader.
+  c.node(1).Tick();
+  c.Deliver();
+  EXPECT_EQ(c.node(1).role(), Role::kLeader);
+  EXPECT_EQ(c.node(1).term(), term);
+}
+
+TEST(RaftElectionTest, ALeaderCutOffFromItsQuorumStepsDown) {
+  Cluster c(3);
+  c.Elect(1);
+  for (int i = 0; i < 30; ++i) {
+    c.node(1).Tick();
+    c.Flush(1);
+    c.queue().clear();  // nothing reaches the followers
+  }
+  EXPECT_EQ(c.node(1).role(), Role::kFollower) << "check-quorum should depose a lone leader";
+}
+
+TEST(RaftElectionTest, FollowersThatHeardFromALeaderIgnoreVoteRequests) {
+  Cluster c(3);
+  c.Elect(1);
+  Message vote;
+  vote.type = MessageType::kVote;
+  vote.from = 3;
+  vote.to = 2;
+  vote.term = c.node(2).term() + 5;
+  vote.index = 100;
+  vote.log_term = 100;
+  c.node(2).Step(vote);
+  EXPECT_EQ(c.node(2).term(), vote.term - 5) << "the leader lease should hold";
+  EXPECT_TRUE(c.node(2).TakeMessages().empty());
+  EXPECT_FALSE(c.node(2).HasReady());
+}
+
+TEST(RaftReplicationTest, ADivergentFollowerIsTruncatedToTheLeadersLog) {
+  Cluster c(3);
+  // Node 3 holds entries of term 1 nobody else has; node 1 will lead term 2 with others.
+  c.log(3).Append({MakeEntry(0, 2, 1, "old"), MakeEntry(3, 5, 1, "old")});
+  c.log(1).Append({MakeEntry(0, 2, 1, "old")});
+  c.log(2).Append({MakeEntry(0, 2, 1, "old")});
+  for (NodeId id = 1; id <= 3; ++id) c.Restart(id);
+  c.Elect(1);
+  ASSERT_EQ(c.node(1).role(), Role::kLeader);
+  ASSERT_TRUE(c.node(1).Propose("new", 2).ok());
+  c.Deliver();
+  c.node(1).Tick();
+  c.Deliver();
+  // Node 3's entries [3, 5] of term 1 were replaced by the leader's [3, 3] (term change) and
+  // [4, 5] ("new").
+  EXPECT_EQ(c.log(3).entries().size(), c.log(1).entries().size());
+  for (size_t i = 0; i < c.log(1).entries().size(); ++i) {
+    EXPECT_EQ(c.log(3).entries()[i], c.log(1).entries()[i]) << "entry " << i;
+  }
+  EXPECT_EQ(c.node(3).commit_index(), 5);
+}
+
+TEST(RaftReplicationTest, ARejectionNamesTheConflictingTermAndItsFirstIndex) {
+  MemoryLog log;
+  log.Append({MakeEntry(0, 1, 1), MakeEntry(2, 4, 2), MakeEntry(5, 9, 2)});
+  Node node(OptionsFor(2, {1, 2, 3}), &log, HardState{3, kNoNode});
+  Message append;
+  append.type = MessageType::kAppend;
+  append.from = 1;
+  append.to = 2;
+  append.term = 3;
+  append.index = 7;
+  append.log_term = 3;  // the leader has term 3 at 7; we have term 2 there, from offset 2
+  node.Step(append);
+  std::vector<Message> out = node.TakeMessages();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].reject);
+  EXPECT_EQ(out[0].hint_term, 2);
+  EXPECT_EQ(out[0].hint_index, 2);
+  // Past our end: the hint is where our log ends.
+  append.index = 20;
+  node.Step(append);
+  out = node.TakeMessages();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].hint_term, 0);
+  EXPECT_EQ(out[0].hint_index, 10);
+}
+
+TEST(RaftReplicationTest, AnEntryOfAnEarlierTermIsNotCommittedByCountingReplicas) {
+  // Figure 8: node 1 leads term 3 with an entry of term 1 at offset 0 that only it has.
+  MemoryLog log;
+  log.Append({MakeEntry(0, 0, 1)});
+  Options options = OptionsFor(1, {1, 2, 3});
+  Node leader(options, &log, HardState{2, kNoNode});
+  auto complete_rounds = [&] {
+    while (leader.HasReady()) {
+      leader.TakeReady();
+      leader.Advance();
+    }
+  };
+  for (int i = 0; i < 30 && leader.role() == Role::kFollower; ++i) leader.Tick();
+  Message grant;
+  grant.type = MessageType::kPreVoteResponse;
+  grant.from = 2;
+  grant.to = 1;
+  grant.term = 3;
+  leader.Step(grant);
+  complete_rounds();
+  grant.type = MessageType::kVoteResponse;
+  leader.Step(grant);
+  complete_rounds();
+  ASSERT_EQ(leader.role(), Role::kLeader);
+  ASSERT_EQ(leader.term(), 3);
+  ASSERT_EQ(log.LastIndex(), 1);  // offset 1: the leader change of term 3
+  // Node 2 acknowledges offset 0 (term 1): a quorum holds it, but it is not of this term.
+  Message ack;
+  ack.type = MessageType::kAppendResponse;
+  ack.from = 2;
+  ack.to = 1;
+  ack.term = 3;
+  ack.index = 0;
+  leader.Step(ack);
+  EXPECT_EQ(leader.commit_index(), kNoIndex);
+  // Once offset 1 (term 3) is on a quorum, both are committed.
+  ack.index = 1;
+  leader.Step(ack);
+  EXPECT_EQ(leader.commit_index(), 1);
+}
+
+TEST(RaftReplicationTest, ALeaderCountsItsOwnLogOnlyOnceItIsSynced) {
+  MemoryLog log;
+  Node node(OptionsFor(1, {1}), &log, HardState{});
+  for (int i = 0; i < 30 && node.role() != Role::kLeader; ++i) {
+    node.Tick();
+    if (node.HasReady()) {
+      node.TakeReady();
+      node.Advance();
+    }
+  }
+  ASSERT_EQ(node.role(), Role::kLeader);
+  while (node.HasReady()) {
+    node.TakeReady();
+    node.Advance();
+  }
+  const Index committed = node.commit_index();
+  absl::StatusOr<Proposal> p = node.Propose("a", 3);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->first, committed + 1);
+  EXPECT_EQ(p->last, committed + 3);
+  Ready ready = node.TakeReady();
+  EXPECT_TRUE(ready.sync);
+  EXPECT_EQ(node.commit_index(), committed) << "committed before its sync";
+  node.Advance();
+  EXPECT_EQ(node.commit_index(), p->last);
+}
+
+TEST(RaftReplicationTest, AppendsArePipelinedUpToTheInflightLimit) {
+  Cluster c(2, [](Options& o) {
+    o.max_inflight = 2;
+    o.max_append_bytes = 1;  // one entry per append
+  });
+  c.Elect(1);
+  c.node(1).Tick();
+  c.Deliver();
+  ASSERT_EQ(c.node(1).progress(2)->state(), Progress::State::kReplicate);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(c.node(1).Propose("abc").ok());
+  c.Flush(1);
+  int appends = 0;
+  for (const Message& m : c.queue()) appends += m.type == MessageType::kAppend ? 1 : 0;
+  EXPECT_EQ(appends, 2) << "the pipeline holds two unanswered appends";
+  c.Deliver();
+  EXPECT_EQ(c.log(2).LastIndex(), c.log(1).LastIndex());
+  EXPECT_EQ(c.node(1).commit_index(), c.log(1).LastIndex());
+}
+
+TEST(RaftReplicationTest, AFollowerBehindTheLeadersLogStartInstallsASnapshot) {
+  Cluster c(3);
+  c.Elect(1);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(c.node(1).Propose("v", 2).ok());
+  // Node 3 misses everything; the others commit it.
+  c.Deliver([](const Message& m) { return m.to == 3 || m.from == 3; });
+  c.node(1).Tick();
+  c.Deliver([](const Message& m) { return m.to == 3 || m.from == 3; });
+  const Index commit = c.node(1).commit_index();
+  ASSERT_EQ(commit, c.log(1).LastIndex());
+  // Retention deletes the leader's log through the commit index.
+  c.log(1).CompactThrough(commit, "state-at-commit");
+  // Node 3 is back: it needs what was deleted.
+  c.node(1).Tick();
+  c.Deliver();
+  EXPECT_EQ(c.log(3).StartIndex(), commit + 1);
+  EXPECT_EQ(c.log(3).SnapshotData(), "state-at-commit");
+  EXPECT_EQ(c.node(3).commit_index(), commit);
+  // And it goes on from the log.
+  ASSERT_TRUE(c.node(1).Propose("after").ok());
+  c.Deliver();
+  c.node(1).Tick();
+  c.Deliver();
+  EXPECT_EQ(c.log(3).LastIndex(), c.log(1).LastIndex());
+  EXPECT_EQ(c.node(3).commit_index(), c.log(1).LastIndex());
+}
+
+TEST(RaftLeadershipTest, TransferHandsLeadershipToACaughtUpVoter) {
+  Cluster c(3);
+  c.Elect(1);
+  ASSERT_TRUE(c.node(1).Propose("x").ok());
+  c.Deliver();
+  ASSERT_TRUE(c.node(1).TransferLeadership(2).ok());
+  EXPECT_FALSE(c.node(1).Propose("refused").ok()) << "proposals wait while leadership moves";
+  c.Deliver();
+  EXPECT_EQ(c.node(2).role(), Role::kLeader);
+  EXPECT_EQ(c.node(1).role(), Role::kFollower);
+  EXPECT_EQ(c.node(1).leader(), 2);
+}
+
+TEST(RaftLeadershipTest, ProposalsOnAFollowerNameTheLeader) {
+  Cluster c(3);
+  c.Elect(1);
+  absl::StatusOr<Proposal> p = c.node(2).Propose("x");
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(p.status().message().find("leader: 1"), std::string::npos) << p.status();
+}
+
+TEST(RaftLeadershipTest, ProposalsPastTheUncommittedLimitAreRefused) {
+  Cluster c(3, [](Options& o) { o.max_uncommitted_bytes = 10; });
+  c.Elect(1);
+  ASSERT_TRUE(c.node(1).Propose("12345678").ok());
+  absl::StatusOr<Proposal> p = c.node(1).Propose("12345678");
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(p.status().message().find("max_uncommitted_bytes"), std::string::npos);
+  c.Deliver();
+  c.node(1).Tick();
+  c.Deliver();
+  EXPECT_TRUE(c.node(1).Propose("12345678").ok()) << "committed data frees the room";
+}
+
+TEST(RaftRestartTest, ARestartedNodeTakesTheTermOfItsLogWhenTheHardStateIsOlder) {
+  // The log reached the disk with a term-4 entry, the hard state (term 4) did not.
+  MemoryLog log;
+  log.Append({MakeEntry(0, 0, 4)});
+  Node node(OptionsFor(1, {1, 2, 3}), &log, HardState{3, 2});
+  EXPECT_EQ(node.term(), 4);
+  EXPECT_EQ(node.vote(), kNoNode);
+  ASSERT_TRUE(node.HasReady());
+  EXPECT_EQ(node.TakeReady().hard_state, (HardState{4, kNoNode}));
+}
+
+TEST(RaftOptionsTest, BadOptionsAreNamed) {
+  Options options = OptionsFor(1, {1});
+  options.election_ticks = 1;
+  EXPECT_NE(options.Validate().message().find("election_ticks"), std::string::npos);
+  options = OptionsFor(1, {1});
+  options.max_inflight = 0;
+  EXPECT_NE(options.Validate().message().find("max_inflight"), std::string::npos);
+}
 
 }  // namespace
 }  // namespace runnel::raft
