@@ -4,24 +4,17 @@
 
 #include <gtest/gtest.h>
 
-#include <deque>
 #include <functional>
-#include <memory>
 #include <vector>
 
 #include "raft/memory_log.h"
+#include "tests/raft/sim/local_cluster.h"
 
 namespace runnel::raft {
 namespace {
 
 Options OptionsFor(NodeId id, std::set<NodeId> voters) {
-  Options options;
-  options.id = id;
-  options.membership = Membership(std::move(voters));
-  options.election_ticks = 10;
-  options.heartbeat_ticks = 1;
-  options.seed = 7;
-  return options;
+  return sim::LocalOptions(id, std::move(voters));
 }
 
 Entry MakeEntry(Index first, Index last, Term term, std::string data = "x") {
@@ -33,70 +26,15 @@ Entry MakeEntry(Index first, Index last, Term term, std::string data = "x") {
   return e;
 }
 
-// N nodes and the messages between them. Deliver() carries every queued message (unless `drop`
-// says otherwise), completing each node's persistence rounds as they come.
-class Cluster {
+// The unit tests' cluster: LocalCluster with its steps asserted.
+class Cluster : public sim::LocalCluster {
  public:
-  explicit Cluster(int n, const std::function<void(Options&)>& tweak = nullptr) {
-    std::set<NodeId> voters;
-    for (NodeId id = 1; id <= n; ++id) voters.insert(id);
-    for (NodeId id = 1; id <= n; ++id) {
-      logs_.push_back(std::make_unique<MemoryLog>());
-      options_.push_back(OptionsFor(id, voters));
-      if (tweak) tweak(options_.back());
-      states_.emplace_back();
-    }
-    for (NodeId id = 1; id <= n; ++id) Restart(id);
-  }
-
-  Node& node(NodeId id) { return *nodes_[id - 1]; }
-  MemoryLog& log(NodeId id) { return *logs_[id - 1]; }
-  HardState stored(NodeId id) const { return states_[id - 1]; }
-  std::deque<Message>& queue() { return queue_; }
-
-  // A new Node over what node `id` stored (the MemoryLog is kept whole: it stands for a synced
-  // disk here).
-  void Restart(NodeId id) {
-    if (nodes_.size() < static_cast<size_t>(id)) nodes_.resize(id);
-    nodes_[id - 1] = std::make_unique<Node>(options_[id - 1], logs_[id - 1].get(), states_[id - 1]);
-  }
-
-  void Flush(NodeId id) {
-    for (int i = 0; i < 100; ++i) {
-      for (Message& m : node(id).TakeMessages()) queue_.push_back(std::move(m));
-      if (!node(id).HasReady()) return;
-      Ready ready = node(id).TakeReady();
-      if (ready.hard_state.has_value()) states_[id - 1] = *ready.hard_state;
-      for (Message& m : ready.messages) queue_.push_back(std::move(m));
-      node(id).Advance();
-    }
-    FAIL() << "node " << id << " keeps producing persistence rounds";
-  }
-
+  using LocalCluster::LocalCluster;
+  void Flush(NodeId id) { ASSERT_TRUE(LocalCluster::Flush(id)) << "node " << id; }
   void Deliver(const std::function<bool(const Message&)>& drop = nullptr) {
-    for (NodeId id = 1; id <= static_cast<NodeId>(nodes_.size()); ++id) Flush(id);
-    for (int i = 0; i < 10000 && !queue_.empty(); ++i) {
-      Message m = std::move(queue_.front());
-      queue_.pop_front();
-      if (drop && drop(m)) continue;
-      node(m.to).Step(m);
-      Flush(m.to);
-    }
-    ASSERT_TRUE(queue_.empty()) << "messages still flowing after 10,000 deliveries";
+    ASSERT_TRUE(LocalCluster::Deliver(drop, 10000)) << "messages still flowing";
   }
-
-  // Ticks node `id` until it campaigns, then carries the election through.
-  void Elect(NodeId id) {
-    for (int i = 0; i < 100 && node(id).role() == Role::kFollower; ++i) node(id).Tick();
-    Deliver();
-  }
-
- private:
-  std::vector<std::unique_ptr<MemoryLog>> logs_;
-  std::vector<Options> options_;
-  std::vector<HardState> states_;
-  std::vector<std::unique_ptr<Node>> nodes_;
-  std::deque<Message> queue_;
+  void Elect(NodeId id) { ASSERT_TRUE(LocalCluster::Elect(id)) << "node " << id << " not elected"; }
 };
 
 TEST(RaftElectionTest, ASingleNodeLeadsOnlyOnceItsVoteForItselfIsDurable) {
