@@ -73,6 +73,7 @@ void GroupCoordinator::Stop() {
     expiry = std::move(expiry_thread_);
   }
   stop_cv_.SignalAll();
+  round_cv_.SignalAll();
   if (expiry.joinable()) expiry.join();
 }
 
@@ -603,9 +604,27 @@ void GroupCoordinator::ExpiryLoop() {
       if (stopping_) return;
       stop_cv_.WaitWithTimeout(&mu_, std::chrono::milliseconds(kExpiryIntervalMs));
       if (stopping_) return;
+      ++rounds_begun_;  // before ExpireNow reads the clock
     }
     ExpireNow();
+    MutexLock lock(&mu_);
+    ++rounds_ended_;
+    round_cv_.SignalAll();
   }
+}
+
+bool GroupCoordinator::AwaitExpiryRound(std::chrono::milliseconds timeout) const {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  MutexLock lock(&mu_);
+  const int64_t round = rounds_begun_ + 1;  // the next round to begin
+  while (rounds_ended_ < round) {
+    if (stopping_ || !expiry_thread_.joinable()) return false;
+    const auto left =
+        std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    round_cv_.WaitWithTimeout(&mu_, left);
+  }
+  return true;
 }
 
 }  // namespace runnel::broker

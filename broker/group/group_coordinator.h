@@ -106,6 +106,10 @@ class GroupCoordinator {
   // before the logs close. Idempotent; the destructor calls it.
   void Stop();
   static constexpr int64_t kExpiryIntervalMs = 100;
+  // Waits until a round of the expiry thread that began after this call has ended, so a test that
+  // moved a ManualClock knows the thread has looked at the new time. True then; false at once
+  // when the thread is not running (before Start, after Stop), or after `timeout` (real time).
+  bool AwaitExpiryRound(std::chrono::milliseconds timeout) const;
   // A member's rebalance timeout when its heartbeat leaves it unset (Kafka's max.poll.interval.ms).
   static constexpr int32_t kDefaultRebalanceTimeoutMs = 300000;
 
@@ -198,6 +202,11 @@ class GroupCoordinator {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   CondVar stop_cv_;
   std::thread expiry_thread_ ABSL_GUARDED_BY(mu_);
+  // Rounds of the expiry thread begun and ended (AwaitExpiryRound); round_cv_ signals an end and
+  // Stop.
+  int64_t rounds_begun_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t rounds_ended_ ABSL_GUARDED_BY(mu_) = 0;
+  mutable CondVar round_cv_;
 };
 
 // The partitions of a heartbeat's `owned` / a response's `assignment` field, and back.

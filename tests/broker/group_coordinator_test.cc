@@ -10,7 +10,6 @@
 #include <memory>
 #include <set>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -375,27 +374,29 @@ TEST_F(GroupCoordinatorTest, LeavingMemberPartitionsGoToTheRemainingMember) {
 // The expiry thread runs on the coordinator's clock once Start()ed, and writes nothing after
 // Stop(): runneld stops it before the logs close, so no group record lands after a clean-shutdown
 // marker (before Stop existed, the thread ran until the coordinator was destroyed, after Close).
+// No sleeping: AwaitExpiryRound waits for a round that saw the moved clock.
 TEST_F(GroupCoordinatorTest, TheExpiryThreadExpiresOnItsClockAndNothingAfterStop) {
   CreateTopic("orders", 2);
   GroupCoordinator coordinator(topics_.get(), store_.get(), Options());
+  EXPECT_FALSE(coordinator.AwaitExpiryRound(std::chrono::seconds(10))) << "no thread before Start";
   coordinator.Start();
   SimMember a = Subscriber({"orders"});
   ASSERT_TRUE(Converge(coordinator, {&a}));
-  clock_.AdvanceMs(kSessionTimeoutMs);
-  // The thread looks every kExpiryIntervalMs of real time: a bounded wait for it (10 s).
-  for (int i = 0; i < 1000 && coordinator.MemberCount(kGroup) == 1; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  clock_.AdvanceMs(kSessionTimeoutMs - 1);
+  ASSERT_TRUE(coordinator.AwaitExpiryRound(std::chrono::seconds(10)));
+  ASSERT_EQ(coordinator.MemberCount(kGroup), 1) << "1 ms before the session ends";
+  clock_.AdvanceMs(1);
+  ASSERT_TRUE(coordinator.AwaitExpiryRound(std::chrono::seconds(10)));
   ASSERT_EQ(coordinator.MemberCount(kGroup), 0) << "expired by the thread, on the manual clock";
 
   SimMember b = Subscriber({"orders"});
   ASSERT_TRUE(Converge(coordinator, {&b}));
   coordinator.Stop();
   clock_.AdvanceMs(kSessionTimeoutMs);
-  std::this_thread::sleep_for(std::chrono::milliseconds(5 * GroupCoordinator::kExpiryIntervalMs));
+  EXPECT_FALSE(coordinator.AwaitExpiryRound(std::chrono::seconds(10))) << "no thread after Stop";
   EXPECT_EQ(coordinator.MemberCount(kGroup), 1) << "no expiry after Stop";
   coordinator.Start();  // does nothing after Stop
-  std::this_thread::sleep_for(std::chrono::milliseconds(3 * GroupCoordinator::kExpiryIntervalMs));
+  EXPECT_FALSE(coordinator.AwaitExpiryRound(std::chrono::seconds(10)));
   EXPECT_EQ(coordinator.MemberCount(kGroup), 1);
 }
 
