@@ -7,7 +7,8 @@
 // (all in client/internal/). The Impl itself keeps what joins them: the gRPC channel and the
 // completion queue that fetches and async commits share (NextEvent hands each event to its
 // owner), the ListOffsets lookups (seeks, offsets for times, position lookups and resets) and
-// Poll's loop. Time comes from a Clock (Clock::Real()); gRPC deadlines use the real clock.
+// Poll's loop. Time comes from the Clock given to Create (Clock::Real() by default) and is handed
+// to every part; gRPC deadlines use the real clock.
 #include "client/consumer.h"
 
 #include <grpcpp/grpcpp.h>
@@ -134,7 +135,7 @@ Consumer::Impl::Impl(const ConsumerOptions& options, const Clock* clock)
       fetcher_(options, target_, stub_.get(), &cq_, clock),
       commits_(options, target_, groups_.get(), &cq_, clock,
                [this] { return rebalancer_.Member(); }),
-      rebalancer_(options, target_, groups_.get(), &subscriptions_, &commits_) {}
+      rebalancer_(options, target_, groups_.get(), &subscriptions_, &commits_, clock) {}
 
 absl::Status Consumer::Impl::Assign(const std::vector<TopicPartition>& partitions) {
   if (rebalancer_.subscribed()) {
@@ -353,13 +354,23 @@ void Consumer::Impl::Close() {
 // --- Consumer ----------------------------------------------------------------------------------
 
 absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(const ConsumerOptions& options) {
-  RETURN_IF_ERROR(options.Validate());
-  return std::unique_ptr<Consumer>(new Consumer(std::make_unique<Impl>(options, &Clock::Real())));
+  return Create(options, Clock::Real());
 }
 
 absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(const Properties& properties) {
+  return Create(properties, Clock::Real());
+}
+
+absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(const ConsumerOptions& options,
+                                                           const Clock& clock) {
+  RETURN_IF_ERROR(options.Validate());
+  return std::unique_ptr<Consumer>(new Consumer(std::make_unique<Impl>(options, &clock)));
+}
+
+absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(const Properties& properties,
+                                                           const Clock& clock) {
   ASSIGN_OR_RETURN(ConsumerOptions options, ConsumerOptions::FromProperties(properties));
-  return Create(options);
+  return Create(options, clock);
 }
 
 Consumer::Consumer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -41,6 +41,7 @@
 #include "client/consumer_options.h"
 #include "client/properties.h"
 #include "client/types.h"
+#include "common/clock.h"
 #include "common/record/record.h"
 #include "common/record/record_batch.h"
 
@@ -83,6 +84,14 @@ class Consumer {
  public:
   static absl::StatusOr<std::unique_ptr<Consumer>> Create(const ConsumerOptions& options);
   static absl::StatusOr<std::unique_ptr<Consumer>> Create(const Properties& properties);
+  // The same with time read from `clock` rather than Clock::Real() (Kafka's Time): Poll's
+  // timeout, retry.backoff.ms, auto.commit.interval.ms and the heartbeat interval. gRPC deadlines
+  // stay on the real clock. With a ManualClock, Poll returns without records only once the clock
+  // has passed its timeout. `clock` is borrowed and must outlive the consumer.
+  static absl::StatusOr<std::unique_ptr<Consumer>> Create(const ConsumerOptions& options,
+                                                          const Clock& clock);
+  static absl::StatusOr<std::unique_ptr<Consumer>> Create(const Properties& properties,
+                                                          const Clock& clock);
   ~Consumer();
 
   // Joins group.id's group, asking for the partitions of `topics` (or of every non-internal

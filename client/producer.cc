@@ -56,7 +56,8 @@ int64_t RecordFootprint(const ProducerRecord& r) {
 
 class Producer::Impl {
  public:
-  explicit Impl(const ProducerOptions& options);
+  // `clock` outlives the producer.
+  Impl(const ProducerOptions& options, const Clock& clock);
   ~Impl() { Close(0); }
 
   absl::Status Send(const ProducerRecord& record, SendCallback callback);
@@ -124,7 +125,7 @@ class Producer::Impl {
   }
 
   const ProducerOptions options_;
-  const Clock& clock_ = Clock::Real();
+  const Clock& clock_;
   const std::string target_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Broker::Stub> stub_;
@@ -161,8 +162,9 @@ class Producer::Impl {
   Mutex close_mu_;  // one Close at a time
 };
 
-Producer::Impl::Impl(const ProducerOptions& options)
+Producer::Impl::Impl(const ProducerOptions& options, const Clock& clock)
     : options_(options),
+      clock_(clock),
       target_(std::vector<std::string>(absl::StrSplit(options.bootstrap_servers, ',')).front()),
       accumulator_(options) {
   grpc::ChannelArguments args;
@@ -645,13 +647,23 @@ void Producer::Impl::Complete(std::vector<Finished> finished) {
 // --- Producer ----------------------------------------------------------------------------------
 
 absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(const ProducerOptions& options) {
-  RETURN_IF_ERROR(options.Validate());
-  return std::unique_ptr<Producer>(new Producer(std::make_unique<Impl>(options)));
+  return Create(options, Clock::Real());
 }
 
 absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(const Properties& properties) {
+  return Create(properties, Clock::Real());
+}
+
+absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(const ProducerOptions& options,
+                                                           const Clock& clock) {
+  RETURN_IF_ERROR(options.Validate());
+  return std::unique_ptr<Producer>(new Producer(std::make_unique<Impl>(options, clock)));
+}
+
+absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(const Properties& properties,
+                                                           const Clock& clock) {
   ASSIGN_OR_RETURN(ProducerOptions options, ProducerOptions::FromProperties(properties));
-  return Create(options);
+  return Create(options, clock);
 }
 
 Producer::Producer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

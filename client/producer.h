@@ -36,6 +36,7 @@
 #include "client/producer_options.h"
 #include "client/properties.h"
 #include "client/types.h"
+#include "common/clock.h"
 
 namespace runnel::client {
 
@@ -61,6 +62,16 @@ class Producer {
  public:
   static absl::StatusOr<std::unique_ptr<Producer>> Create(const ProducerOptions& options);
   static absl::StatusOr<std::unique_ptr<Producer>> Create(const Properties& properties);
+  // The same with time read from `clock` rather than Clock::Real() (Kafka's Time): linger.ms,
+  // retry.backoff.ms, delivery.timeout.ms, request.timeout.ms, metadata.max.age.ms, max.block.ms,
+  // Close's timeout (SteadyNow) and the timestamp of a record sent without one (NowMs). gRPC
+  // deadlines stay on the real clock. The sender thread looks at the clock at least once a second
+  // of real time, so a ManualClock moved past a batch's linger has it sent within that second.
+  // `clock` is borrowed and must outlive the producer.
+  static absl::StatusOr<std::unique_ptr<Producer>> Create(const ProducerOptions& options,
+                                                          const Clock& clock);
+  static absl::StatusOr<std::unique_ptr<Producer>> Create(const Properties& properties,
+                                                          const Clock& clock);
   // Close() with its default timeout.
   ~Producer();
 

@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <chrono>
 #include <random>
 
 #include "absl/strings/str_cat.h"
@@ -11,8 +12,6 @@
 
 namespace runnel::client {
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 std::set<TopicPartition> FromProto(
     const google::protobuf::RepeatedPtrField<v1::TopicPartitions>& list) {
@@ -38,8 +37,8 @@ void ToProto(const std::set<TopicPartition>& partitions,
 }  // namespace
 
 GroupMembership::GroupMembership(v1::Groups::Stub* stub, std::string target,
-                                 MembershipOptions options)
-    : stub_(stub), target_(std::move(target)), options_(std::move(options)) {
+                                 MembershipOptions options, const Clock* clock)
+    : stub_(stub), target_(std::move(target)), options_(std::move(options)), clock_(clock) {
   // Our own member id, as KIP-848 clients choose theirs: a join whose answer is lost and is
   // sent again is then recognised as the same member rather than adding a second one.
   std::random_device random;
@@ -86,26 +85,28 @@ std::pair<std::string, int32_t> GroupMembership::Identity() const {
   return {member_id_, epoch_};
 }
 
-void GroupMembership::WaitForChange(Clock::time_point deadline) const {
+void GroupMembership::WaitForChange(Clock::SteadyPoint deadline) const {
   MutexLock lock(&mu_);
   const uint64_t seen = changes_;
   while (changes_ == seen && !stopping_) {
-    const auto now = Clock::now();
+    const auto now = clock_->SteadyNow();
     if (now >= deadline) return;
     cv_.WaitWithTimeout(&mu_, std::chrono::ceil<std::chrono::milliseconds>(deadline - now));
   }
 }
 
 void GroupMembership::Run() {
-  auto next = Clock::now();
+  auto next = clock_->SteadyNow();
   while (true) {
     v1::ConsumerGroupHeartbeatRequest request;
     {
       MutexLock lock(&mu_);
-      while (!stopping_ && (lost_ || !fatal_.ok() || (!heartbeat_now_ && Clock::now() < next))) {
-        const auto wait = lost_ || !fatal_.ok()
-                              ? std::chrono::milliseconds(1000)
-                              : std::chrono::ceil<std::chrono::milliseconds>(next - Clock::now());
+      while (!stopping_ &&
+             (lost_ || !fatal_.ok() || (!heartbeat_now_ && clock_->SteadyNow() < next))) {
+        const auto wait =
+            lost_ || !fatal_.ok()
+                ? std::chrono::milliseconds(1000)
+                : std::chrono::ceil<std::chrono::milliseconds>(next - clock_->SteadyNow());
         cv_.WaitWithTimeout(&mu_, std::max(wait, std::chrono::milliseconds(1)));
       }
       if (stopping_) return;
@@ -133,7 +134,7 @@ void GroupMembership::Run() {
       // timeout, the coordinator has dropped us and says so when it answers again.
       logging::Get("client")->warn("consumer: heartbeat of group {}: {}", options_.group_id,
                                    RpcError(s, target_, "heartbeat").ToString());
-      next = Clock::now() + std::chrono::milliseconds(options_.retry_backoff_ms);
+      next = clock_->SteadyNow() + std::chrono::milliseconds(options_.retry_backoff_ms);
       continue;
     }
     switch (response.error().code()) {
@@ -172,7 +173,7 @@ void GroupMembership::Run() {
         cv_.SignalAll();
         break;
     }
-    next = Clock::now() + std::chrono::milliseconds(interval_ms_);
+    next = clock_->SteadyNow() + std::chrono::milliseconds(interval_ms_);
   }
 }
 

@@ -10,10 +10,14 @@
 // the group.instance.id), UNSUPPORTED_ASSIGNOR and INVALID_REQUEST stop the membership: Fatal()
 // reports them.
 //
+// Time: the heartbeat interval, the retry backoff and WaitForChange's deadline are read from the
+// Clock (SteadyNow); the waits themselves are real, at most the time the clock says is left, so
+// with a ManualClock a heartbeat falls due only once the clock has moved (and the thread has woken,
+// within the interval it last waited).
+//
 // Thread-safety: every method may be called from any thread.
 #pragma once
 
-#include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
@@ -24,6 +28,7 @@
 
 #include "absl/status/status.h"
 #include "client/types.h"
+#include "common/clock.h"
 #include "common/mutex.h"
 #include "runnel/v1/groups.grpc.pb.h"
 
@@ -43,8 +48,9 @@ struct MembershipOptions {
 
 class GroupMembership {
  public:
-  // Starts heartbeating (joining) at once. `stub` must outlive the membership.
-  GroupMembership(v1::Groups::Stub* stub, std::string target, MembershipOptions options);
+  // Starts heartbeating (joining) at once. `stub` and `clock` must outlive the membership.
+  GroupMembership(v1::Groups::Stub* stub, std::string target, MembershipOptions options,
+                  const Clock* clock);
   ~GroupMembership();  // Leave()s if still a member
 
   // The partitions the coordinator lets this member own, when it differs from what the member
@@ -66,7 +72,7 @@ class GroupMembership {
   void Leave();
 
   // Waits until PendingAssignment/TakeLost/Fatal may have something new, or `deadline`.
-  void WaitForChange(std::chrono::steady_clock::time_point deadline) const;
+  void WaitForChange(Clock::SteadyPoint deadline) const;
 
  private:
   void Run();
@@ -75,6 +81,7 @@ class GroupMembership {
   v1::Groups::Stub* const stub_;
   const std::string target_;
   const MembershipOptions options_;
+  const Clock* const clock_;
 
   mutable Mutex mu_;
   mutable CondVar cv_;  // wakes the heartbeat thread and WaitForChange

@@ -10,12 +10,13 @@
 namespace runnel::client::internal {
 
 Rebalancer::Rebalancer(const ConsumerOptions& options, std::string target, v1::Groups::Stub* groups,
-                       SubscriptionState* subscriptions, CommitManager* commits)
+                       SubscriptionState* subscriptions, CommitManager* commits, const Clock* clock)
     : options_(options),
       target_(std::move(target)),
       groups_(groups),
       subscriptions_(subscriptions),
-      commits_(commits) {}
+      commits_(commits),
+      clock_(clock) {}
 
 absl::Status Rebalancer::Subscribe(std::vector<std::string> topics, std::string regex,
                                    RebalanceListener* listener) {
@@ -46,7 +47,7 @@ absl::Status Rebalancer::Subscribe(std::vector<std::string> topics, std::string 
   m.retry_backoff_ms = std::max(options_.retry_backoff_ms, 1);
   m.topics = topics_;
   m.regex = regex_;
-  membership_ = std::make_unique<GroupMembership>(groups_, target_, std::move(m));
+  membership_ = std::make_unique<GroupMembership>(groups_, target_, std::move(m), clock_);
   return absl::OkStatus();
 }
 

@@ -16,8 +16,9 @@
 // revokes everything (committing first) and leaves the group.
 //
 // Ownership: Consumer::Impl owns it and the SubscriptionState and CommitManager it works on; the
-// stub outlives it. The listener is the application's and must outlive the subscription.
-// Thread-safety: none; used from the consumer's thread only (the membership has its own thread).
+// stub and the clock outlive it. The listener is the application's and must outlive the
+// subscription. Thread-safety: none; used from the consumer's thread only (the membership has its
+// own thread).
 #pragma once
 
 #include <cstdint>
@@ -39,8 +40,9 @@ namespace runnel::client::internal {
 
 class Rebalancer {
  public:
+  // `clock` times the membership's heartbeats (group_membership.h).
   Rebalancer(const ConsumerOptions& options, std::string target, v1::Groups::Stub* groups,
-             SubscriptionState* subscriptions, CommitManager* commits);
+             SubscriptionState* subscriptions, CommitManager* commits, const Clock* clock);
 
   // Joins the group for `topics` or `regex` (replacing an earlier subscription). Errors:
   // FailedPrecondition without group.id or with a manual assignment; InvalidArgument for no
@@ -70,6 +72,7 @@ class Rebalancer {
   v1::Groups::Stub* const groups_;
   SubscriptionState* const subscriptions_;
   CommitManager* const commits_;
+  const Clock* const clock_;
   const std::shared_ptr<spdlog::logger> log_ = logging::Get("client");
   std::unique_ptr<GroupMembership> membership_;  // null when not subscribed
   std::vector<std::string> topics_;

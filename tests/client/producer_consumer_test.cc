@@ -14,6 +14,7 @@
 #include "client/admin.h"
 #include "client/consumer.h"
 #include "client/producer.h"
+#include "common/clock.h"
 #include "common/record/record_batch.h"
 #include "runnel/v1/broker.grpc.pb.h"
 #include "tests/e2e/broker_process.h"
@@ -174,22 +175,36 @@ TEST_F(ProducerConsumerTest, BatchesFillToBatchSizeAndLingerCollectsRecords) {
   }
   EXPECT_EQ(total, 200);
 
-  // linger.ms: records sent one by one within the linger go out as one batch, and not before
-  // the linger has passed.
-  auto producer = MakeProducer({{"linger.ms", "300"}});
-  const auto start = Clock::now();
+  // linger.ms, on the producer's clock (a ManualClock): records sent one by one within the linger
+  // go out as one batch once the clock passes it. The linger is an hour, so only the manual clock
+  // can end it within the test; records sent without a timestamp get the clock's wall time.
+  ManualClock clock;
+  constexpr int64_t kLingerMs = 3'600'000;
+  auto lingering =
+      Producer::Create(Properties{{"bootstrap.servers", broker_->address()},
+                                  {"linger.ms", absl::StrCat(kLingerMs)},
+                                  {"delivery.timeout.ms", absl::StrCat(2 * kLingerMs)}},
+                       clock);
+  ASSERT_TRUE(lingering.ok()) << lingering.status();
   std::vector<std::future<absl::StatusOr<RecordMetadata>>> futures;
   for (int i = 0; i < 10; ++i) {
     futures.push_back(
-        producer->Send(Rec("batching", 0, std::nullopt, absl::StrCat("lingered ", i))));
+        (*lingering)->Send(Rec("batching", 0, std::nullopt, absl::StrCat("lingered ", i))));
   }
+  // Not a timing assertion: without linger the batch would be back within milliseconds; this only
+  // gives a broken producer the chance to show it (a slow machine can hide, never fake, a bug).
+  EXPECT_EQ(futures[0].wait_for(std::chrono::milliseconds(500)), std::future_status::timeout)
+      << "sent before the clock moved";
+  clock.AdvanceMs(kLingerMs);
+  // The sender looks at the clock at least once a second of real time; bounded at 10 s.
   for (int i = 0; i < 10; ++i) {
+    ASSERT_EQ(futures[i].wait_for(std::chrono::seconds(10)), std::future_status::ready) << i;
     auto metadata = futures[i].get();
     ASSERT_TRUE(metadata.ok()) << metadata.status();
     EXPECT_EQ(metadata->offset, 200 + i);
     EXPECT_EQ(metadata->partition, 0);
+    EXPECT_EQ(metadata->timestamp, ManualClock::kDefaultStartMs) << "the clock's wall time at Send";
   }
-  EXPECT_GE(Clock::now() - start, std::chrono::milliseconds(300));
   batches = StoredBatches(tp);
   EXPECT_EQ(batches.back().first, 10);
 }
