@@ -63,7 +63,10 @@ const char* StateName(Streams::State state) {
 }
 
 Streams::Streams(const Topology& topology, StreamsConfig config)
-    : topology_(topology), config_(std::move(config)) {}
+    : Streams(topology, std::move(config), Clock::Real()) {}
+
+Streams::Streams(const Topology& topology, StreamsConfig config, const Clock& clock)
+    : topology_(topology), config_(std::move(config)), clock_(&clock) {}
 
 Streams::~Streams() { Close(); }
 
@@ -165,8 +168,9 @@ absl::Status Streams::Start() {
     // Every thread exists before the first one starts: the state callbacks read them all.
     MutexLock lock(&mu_);
     for (int i = 0; i < config_.num_stream_threads; ++i) {
-      threads_.push_back(std::make_unique<internal::StreamThread>(
-          i, &topology_, &config_, subtopology_of_, assignor_, [this] { OnThreadStateChange(); }));
+      threads_.push_back(
+          std::make_unique<internal::StreamThread>(i, &topology_, &config_, clock_, subtopology_of_,
+                                                   assignor_, [this] { OnThreadStateChange(); }));
     }
   }
   for (internal::StreamThread* thread : Threads()) {

@@ -27,6 +27,11 @@
 // (a stream thread, or the caller of Start / Close), one call at a time; it may call state() and
 // metrics(), not Close.
 //
+// Time: commit.interval.ms, the tasks' wall-clock time and the restore stall timeout are read from
+// a Clock (common/clock.h): Clock::Real(), or one given to the constructor (Kafka Streams' Time),
+// so a test moves a ManualClock instead of waiting. The threads' consumers and producers keep the
+// real clock (internal/stream_thread.h says why).
+//
 // Thread-safety: Start, Close and the destructor from one thread; state() and metrics() from any.
 #pragma once
 
@@ -38,6 +43,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "common/clock.h"
 #include "common/mutex.h"
 #include "streams/streams_config.h"
 #include "streams/topology.h"
@@ -65,6 +71,8 @@ class Streams {
 
   // Copies `topology` and `config`.
   Streams(const Topology& topology, StreamsConfig config);
+  // The same with time read from `clock`, which is borrowed and must outlive the Streams.
+  Streams(const Topology& topology, StreamsConfig config, const Clock& clock);
   // Close().
   ~Streams();
   Streams(const Streams&) = delete;
@@ -97,6 +105,7 @@ class Streams {
 
   const Topology topology_;
   const StreamsConfig config_;
+  const Clock* const clock_;
   std::map<std::string, int32_t> subtopology_of_;  // source topic (full name) -> sub-topology
   std::string assignor_;
   bool started_ = false;

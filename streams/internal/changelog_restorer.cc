@@ -14,9 +14,11 @@ absl::Status Annotate(const absl::Status& s, const client::TopicPartition& tp) {
 }  // namespace
 
 ChangelogRestorer::ChangelogRestorer(std::unique_ptr<client::Consumer> consumer,
-                                     int64_t stall_timeout_ms, std::function<bool()> cancelled)
+                                     int64_t stall_timeout_ms, const Clock* clock,
+                                     std::function<bool()> cancelled)
     : consumer_(std::move(consumer)),
       stall_timeout_ms_(stall_timeout_ms),
+      clock_(clock),
       cancelled_(std::move(cancelled)) {}
 
 ChangelogRestorer::~ChangelogRestorer() { consumer_->Close(); }
@@ -31,8 +33,7 @@ absl::Status ChangelogRestorer::Restore(
   absl::StatusOr<std::map<client::TopicPartition, int64_t>> ends = consumer_->EndOffsets({tp});
   if (!ends.ok()) return Annotate(ends.status(), tp);
   const int64_t end = ends->at(tp);
-  using Clock = std::chrono::steady_clock;
-  auto last_progress = Clock::now();
+  Clock::SteadyPoint last_progress = clock_->SteadyNow();
   std::vector<ChangelogRecord> batch;
   // Bounded by the end offset (each round either advances the position or counts towards the
   // stall timeout).
@@ -44,7 +45,7 @@ absl::Status ChangelogRestorer::Restore(
       return absl::CancelledError(absl::StrCat("restoring from ", client::ToString(tp),
                                                ": cancelled at offset ", *position, " of ", end));
     }
-    if (Clock::now() - last_progress > std::chrono::milliseconds(stall_timeout_ms_)) {
+    if (clock_->SteadyNow() - last_progress > std::chrono::milliseconds(stall_timeout_ms_)) {
       return absl::UnavailableError(absl::StrCat("restoring from ", client::ToString(tp),
                                                  ": no records for ", stall_timeout_ms_,
                                                  " ms at offset ", *position, " of ", end));
@@ -52,7 +53,7 @@ absl::Status ChangelogRestorer::Restore(
     absl::StatusOr<std::vector<client::ConsumerRecord>> records = consumer_->Poll(100);
     if (!records.ok()) return Annotate(records.status(), tp);
     if (records->empty()) continue;
-    last_progress = Clock::now();
+    last_progress = clock_->SteadyNow();
     batch.clear();
     for (const client::ConsumerRecord& r : *records) {
       if (r.offset >= end) break;  // (none should be: the task being restored is the only writer)

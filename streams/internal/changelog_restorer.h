@@ -12,17 +12,19 @@
 
 #include "absl/status/status.h"
 #include "client/consumer.h"
+#include "common/clock.h"
 #include "streams/internal/stream_task.h"
 
 namespace runnel::streams::internal {
 
 class ChangelogRestorer : public ChangelogReader {
  public:
-  // `stall_timeout_ms`: a restore that gets no record for this long before reaching the end
-  // offset fails (Unavailable), e.g. when the broker went away. `cancelled` is asked between
-  // polls; when it says true the restore stops with Cancelled (the thread is shutting down).
+  // `stall_timeout_ms`: a restore that gets no record for this long by `clock` (SteadyNow;
+  // borrowed, outlives the restorer) before reaching the end offset fails (Unavailable), e.g. when
+  // the broker went away. `cancelled` is asked between polls; when it says true the restore stops
+  // with Cancelled (the thread is shutting down).
   ChangelogRestorer(std::unique_ptr<client::Consumer> consumer, int64_t stall_timeout_ms,
-                    std::function<bool()> cancelled);
+                    const Clock* clock, std::function<bool()> cancelled);
   ~ChangelogRestorer() override;
 
   // Errors: the consumer's (naming the topic partition), DataLoss for a record without a key,
@@ -38,6 +40,7 @@ class ChangelogRestorer : public ChangelogReader {
  private:
   std::unique_ptr<client::Consumer> consumer_;
   int64_t stall_timeout_ms_;
+  const Clock* clock_;
   std::function<bool()> cancelled_;
   int64_t restored_records_ = 0;
 };

@@ -13,17 +13,10 @@
 namespace runnel::streams::internal {
 
 namespace {
-using Clock = std::chrono::steady_clock;
 constexpr int64_t kPollMs = 100;            // how soon a stop request is noticed
 constexpr int64_t kRestoreStallMs = 60000;  // a restore without progress this long fails
 
 std::shared_ptr<spdlog::logger> Log() { return logging::Get("streams"); }
-
-int64_t WallClockMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string Names(const std::vector<client::TopicPartition>& partitions) {
   std::vector<std::string> names;
@@ -76,12 +69,13 @@ class StreamThread::Listener : public client::RebalanceListener {
 };
 
 StreamThread::StreamThread(int index, const Topology* topology, const StreamsConfig* config,
-                           std::map<std::string, int32_t> subtopology_of, std::string assignor,
-                           std::function<void()> on_state_change)
+                           const Clock* clock, std::map<std::string, int32_t> subtopology_of,
+                           std::string assignor, std::function<void()> on_state_change)
     : index_(index),
       name_(absl::StrCat(config->application_id, "-StreamThread-", index + 1)),
       topology_(topology),
       config_(config),
+      clock_(clock),
       subtopology_of_(std::move(subtopology_of)),
       assignor_(std::move(assignor)),
       on_state_change_(std::move(on_state_change)),
@@ -115,8 +109,9 @@ absl::Status StreamThread::Start() {
   restore["auto.offset.reset"] = "earliest";
   ASSIGN_OR_RETURN(std::unique_ptr<client::Consumer> restore_consumer,
                    client::Consumer::Create(restore));
-  restorer_ = std::make_unique<ChangelogRestorer>(std::move(restore_consumer), kRestoreStallMs,
-                                                  [this] { return stop_requested_.load(); });
+  restorer_ =
+      std::make_unique<ChangelogRestorer>(std::move(restore_consumer), kRestoreStallMs, clock_,
+                                          [this] { return stop_requested_.load(); });
 
   client::Properties producer = config_->producer_properties;
   producer["bootstrap.servers"] = config_->bootstrap_servers;
@@ -186,7 +181,7 @@ void StreamThread::Run() {
 }
 
 absl::Status StreamThread::Loop() {
-  auto last_commit = Clock::now();
+  Clock::SteadyPoint last_commit = clock_->SteadyNow();
   const auto commit_interval = std::chrono::milliseconds(config_->commit_interval_ms);
   // Runs until asked to stop or until an error; each round waits at most kPollMs.
   while (!stop_requested_) {
@@ -204,11 +199,11 @@ absl::Status StreamThread::Loop() {
     }
     if (joined && state_ != State::kRunning) SetState(State::kRunning);
     RETURN_IF_ERROR(Process(*records));
-    if (Clock::now() - last_commit >= commit_interval) {
+    if (clock_->SteadyNow() - last_commit >= commit_interval) {
       absl::Status s = Commit();
       if (client::IsNoLongerMember(s)) s = Rejoin(s);
       RETURN_IF_ERROR(s);
-      last_commit = Clock::now();
+      last_commit = clock_->SteadyNow();
     }
     PublishMetrics();
   }
@@ -300,18 +295,19 @@ absl::Status StreamThread::CreateTasks(const std::vector<client::TopicPartition>
     env.collector = collector_.get();
     env.changelog_reader = restorer_.get();
     env.state_dir = config_->state_dir;
-    env.wall_clock_ms = &WallClockMs;
+    env.wall_clock_ms = [clock = clock_] { return clock->NowMs(); };
     env.cache_max_bytes = static_cast<size_t>(config_->cache_max_bytes) / threads;
-    const auto start = Clock::now();
+    const auto start = std::chrono::steady_clock::now();  // for the log line only
     absl::StatusOr<std::unique_ptr<StreamTask>> task =
         StreamTask::Create(topology_, key.first, key.second, std::move(env));
     if (!task.ok()) {
       return WithContext(task.status(), absl::StrCat("creating task ", key.first, "_", key.second));
     }
-    Log()->info(
-        "{}: task {} created, {} records restored in {} ms", name_, (*task)->id(),
-        (*task)->metrics().restored_records,
-        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count());
+    Log()->info("{}: task {} created, {} records restored in {} ms", name_, (*task)->id(),
+                (*task)->metrics().restored_records,
+                std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::steady_clock::now() - start)
+                    .count());
     tasks_[key] = *std::move(task);
   }
   return absl::OkStatus();

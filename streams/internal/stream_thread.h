@@ -19,6 +19,12 @@
 // Any other processing, producing or commit error stops the thread in state kError, its tasks
 // closed without a commit (what was not committed is processed again by the next owner).
 //
+// Time: the commit interval, the tasks' wall-clock time and the restore stall timeout are read
+// from the Clock the thread is given (Kafka Streams' Time). Its consumers and producer keep the
+// real clock, as Kafka Streams' clients do: Poll's 100 ms wait is how soon a stop request is
+// noticed, which a ManualClock nobody moves would stretch for ever. So with a ManualClock, a
+// commit falls due within one Poll (100 ms of real time) of the clock passing commit.interval.ms.
+//
 // Threading: the public methods may be called from any thread; everything else runs on the
 // thread itself.
 #pragma once
@@ -37,6 +43,7 @@
 
 #include "absl/status/status.h"
 #include "client/consumer.h"
+#include "common/clock.h"
 #include "common/mutex.h"
 #include "streams/internal/changelog_restorer.h"
 #include "streams/internal/producer_collector.h"
@@ -57,10 +64,10 @@ class StreamThread {
  public:
   enum class State { kCreated, kStarting, kRebalancing, kRunning, kStopped, kError };
 
-  // `topology` and `config` are borrowed and outlive the thread. `subtopology_of` maps each
-  // source topic (full name) to the sub-topology reading it. `on_state_change` is called on the
-  // thread after each change of state().
-  StreamThread(int index, const Topology* topology, const StreamsConfig* config,
+  // `topology`, `config` and `clock` are borrowed and outlive the thread. `subtopology_of` maps
+  // each source topic (full name) to the sub-topology reading it. `on_state_change` is called on
+  // the thread after each change of state().
+  StreamThread(int index, const Topology* topology, const StreamsConfig* config, const Clock* clock,
                std::map<std::string, int32_t> subtopology_of, std::string assignor,
                std::function<void()> on_state_change);
   ~StreamThread();
@@ -106,6 +113,7 @@ class StreamThread {
   const std::string name_;
   const Topology* topology_;
   const StreamsConfig* config_;
+  const Clock* const clock_;
   const std::map<std::string, int32_t> subtopology_of_;
   const std::string assignor_;
   std::function<void()> on_state_change_;

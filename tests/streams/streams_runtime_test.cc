@@ -16,6 +16,7 @@
 #include "client/admin.h"
 #include "client/consumer.h"
 #include "client/producer.h"
+#include "common/clock.h"
 #include "common/mutex.h"
 #include "streams/streams.h"
 #include "streams/streams_builder.h"
@@ -229,6 +230,44 @@ TEST_F(StreamsRuntimeTest, RunsThroughKafkasLifecycleAndCommitsWhatItProcessed) 
   EXPECT_NE(std::find(seen.begin(), seen.end(), Streams::State::kRunning), seen.end());
   EXPECT_EQ(seen[seen.size() - 2], Streams::State::kPendingShutdown);
   EXPECT_EQ(seen.back(), Streams::State::kNotRunning);
+}
+
+// commit.interval.ms is timed by the Clock given to Streams (Kafka Streams' Time): while a
+// ManualClock stands short of the interval nothing is committed however long processing takes in
+// real time, and the commit comes once the clock reaches it, to the millisecond.
+TEST_F(StreamsRuntimeTest, CommitsWhenItsClockPassesCommitIntervalMs) {
+  CreateTopic("in", 1);
+  CreateTopic("out", 1);
+  ManualClock clock;
+  StreamsConfig config = Config("clocked");
+  config.commit_interval_ms = 30000;
+  Streams streams(Uppercase("in", "out"), config, clock);
+  ASSERT_TRUE(streams.Start().ok());
+  ASSERT_TRUE(
+      WaitFor([&] { return streams.state() == Streams::State::kRunning; }, milliseconds(20000)));
+  Produce("in", {{"a", "x"}, {"b", "y"}});
+  ASSERT_TRUE(WaitFor([&] { return streams.metrics().processed == 2; }, milliseconds(10000)));
+  clock.AdvanceMs(config.commit_interval_ms - 1);
+  Produce("in", {{"c", "z"}});
+  // A thread's round processes, then looks at the clock for a commit, then publishes its metrics:
+  // the round that shows "c" processed saw the clock 1 ms short of the interval.
+  ASSERT_TRUE(WaitFor([&] { return streams.metrics().processed == 3; }, milliseconds(10000)));
+  EXPECT_EQ(streams.metrics().commits, 0) << "committed before commit.interval.ms passed";
+  clock.AdvanceMs(1);
+  // The thread polls every 100 ms of real time (its consumer keeps the real clock); bounded at
+  // 10 s.
+  ASSERT_TRUE(WaitFor([&] { return streams.metrics().commits == 1; }, milliseconds(10000)))
+      << streams.metrics().commits;
+  auto rows = admin_->DescribeGroup("clocked");
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  bool found = false;
+  for (const client::GroupPartition& row : *rows) {
+    if (row.topic != "in") continue;
+    found = true;
+    EXPECT_EQ(row.committed, 3) << "everything processed is committed";
+  }
+  EXPECT_TRUE(found);
+  streams.Close();
 }
 
 // A thread stuck in processing past max.poll.interval.ms while the group rebalances is removed by
