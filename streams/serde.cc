@@ -69,6 +69,4 @@ Serde<streams::Bytes> Bytes() {
   return serde;
 }
 
-Serde<nlohmann::json> Json() { return JsonOf<nlohmann::json>(); }
-
 }  // namespace runnel::streams::serdes

@@ -8,7 +8,8 @@
 //   Double()  8 bytes, the IEEE 754 binary64 bit pattern big-endian (Kafka's DoubleSerializer);
 //             NaN payloads, infinities and -0.0 survive a round trip bit for bit
 //   Bytes()   the bytes as they are, typed as Bytes (Kafka's BytesSerde)
-//   Json()    nlohmann::json::dump() (compact) / parse
+//   Json()    nlohmann::json::dump() (compact) / parse: in streams/json_serde.h, with JsonOf<T>(),
+//             so that this header does not pull in nlohmann/json.hpp
 //
 // Serialising never fails. Deserialising returns InvalidArgument naming the serde, what it
 // expected and what it got ("Int64 serde: expected 8 bytes (big-endian), got 3"); no exception
@@ -28,7 +29,6 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "nlohmann/json.hpp"
 
 namespace runnel::streams {
 
@@ -54,10 +54,6 @@ Serde<int64_t> Int64();
 Serde<int32_t> Int32();
 Serde<double> Double();
 Serde<streams::Bytes> Bytes();
-// Serialises compactly; strings that are not valid UTF-8 have their bad bytes replaced by U+FFFD
-// (JSON cannot carry them). A parse error is InvalidArgument with nlohmann's message, which names
-// the byte position.
-Serde<nlohmann::json> Json();
 
 // A user-defined serde from its two functions.
 template <typename T>
@@ -66,40 +62,15 @@ Serde<T> Of(std::function<std::string(const T&)> serialize,
   return Serde<T>{std::move(serialize), std::move(deserialize)};
 }
 
-// Any T that nlohmann::json converts both ways (to_json / from_json, or NLOHMANN_DEFINE_TYPE_*),
-// as JSON text. Deserialising is InvalidArgument when the bytes are not JSON or the JSON does not
-// have T's shape.
-template <typename T>
-Serde<T> JsonOf() {
-  Serde<T> serde;
-  serde.serialize = [](const T& value) {
-    return nlohmann::json(value).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  };
-  serde.deserialize = [](std::string_view bytes) -> absl::StatusOr<T> {
-    // nlohmann reports errors by exception only; they are caught here and go no further.
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(bytes);
-    } catch (const nlohmann::json::exception& e) {
-      return absl::InvalidArgumentError(absl::StrCat("JSON serde: not JSON: ", e.what()));
-    }
-    try {
-      return j.get<T>();
-    } catch (const nlohmann::json::exception& e) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("JSON serde: the JSON does not convert to the value type: ", e.what()));
-    }
-  };
-  return serde;
-}
-
 // The built-in serde of T, for the types that have one: std::string, int64_t, int32_t, double,
-// Bytes and nlohmann::json. Any other T fails to compile; give its serde explicitly.
+// Bytes, and nlohmann::json once streams/json_serde.h is included. Any other T fails to compile;
+// give its serde explicitly.
 template <typename T>
 Serde<T> Default() {
   static_assert(!std::is_same_v<T, T>,
                 "serdes::Default<T>: no built-in serde for this type; pass one explicitly "
-                "(serdes::Of or serdes::JsonOf)");
+                "(serdes::Of or serdes::JsonOf), or for nlohmann::json include "
+                "streams/json_serde.h");
   return {};
 }
 template <>
@@ -121,10 +92,6 @@ inline Serde<double> Default<double>() {
 template <>
 inline Serde<streams::Bytes> Default<streams::Bytes>() {
   return Bytes();
-}
-template <>
-inline Serde<nlohmann::json> Default<nlohmann::json>() {
-  return Json();
 }
 
 }  // namespace serdes

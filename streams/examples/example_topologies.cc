@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "nlohmann/json.hpp"
+#include "streams/json_serde.h"
 #include "streams/streams_builder.h"
 
 namespace runnel::streams::examples {

@@ -14,13 +14,15 @@
 #include "absl/strings/str_cat.h"
 #include "common/big_endian.h"
 #include "common/status_macros.h"
-#include "nlohmann/json.hpp"
+#include "nlohmann/json_fwd.hpp"
 #include "streams/record.h"
 #include "streams/serde.h"
 
 namespace runnel::streams::internal {
 
-// The built-in serde of T, or nullopt when T has none (the user must give one).
+// The built-in serde of T, or nullopt when T has none (the user must give one). nlohmann::json's
+// is in streams/json_serde.h, which code with JSON values includes (serdes::Default says so at
+// compile time otherwise); only the forward declaration is needed here.
 template <typename T>
 std::optional<Serde<T>> DefaultSerde() {
   if constexpr (std::is_same_v<T, std::string>) {
@@ -34,7 +36,7 @@ std::optional<Serde<T>> DefaultSerde() {
   } else if constexpr (std::is_same_v<T, Bytes>) {
     return serdes::Bytes();
   } else if constexpr (std::is_same_v<T, nlohmann::json>) {
-    return serdes::Json();
+    return serdes::Default<T>();
   } else {
     return std::nullopt;
   }
