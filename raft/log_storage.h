@@ -54,13 +54,27 @@ class LogStorage {
   virtual void Append(const std::vector<Entry>& entries) = 0;
   // Removes every entry after `index` (an entry's last index, StartIndex() - 1 <= index).
   virtual void TruncateAfter(Index index) = 0;
-  // Drops the whole log: it now starts after `index` with `term` (a snapshot or log-start install)
-  // and `snapshot` is the state machine's state at `index`.
-  virtual void ResetTo(Index index, Term term, const std::string& snapshot) = 0;
+  // Drops the whole log: it now starts after `index` with `term` (a snapshot or log-start install),
+  // `snapshot` is the state machine's state at `index` and `config` the membership in force there
+  // (Membership::Encode; empty: the initial one).
+  virtual void ResetTo(Index index, Term term, const std::string& snapshot,
+                       const std::string& config) = 0;
   // The state machine's state at StartIndex() - 1, which a follower that needs deleted entries
   // installs (empty for a partition log: its records are the state, and a follower starts at the
   // leader's log start as Kafka's does).
   virtual std::string SnapshotData() const = 0;
+
+  // Membership changes are kConfig entries, in force from the moment they are appended. The
+  // latest one the log holds (its index and data), or else the configuration in force at the log
+  // start (index StartIndex() - 1), or std::nullopt when there is neither. A partition log keeps
+  // an index of its configuration batches for this.
+  struct ConfigRecord {
+    Index index = kNoIndex;
+    std::string data;
+  };
+  virtual std::optional<ConfigRecord> LastConfig() const = 0;
+  // The configuration in force at StartIndex() - 1 (empty: none recorded).
+  virtual std::string StartConfig() const = 0;
 };
 
 }  // namespace runnel::raft

@@ -9,6 +9,9 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
 
 #include "raft/types.h"
 
@@ -35,6 +38,13 @@ class Membership {
   VoteResult Tally(const std::function<std::optional<bool>(NodeId)>& answer) const;
 
   std::string ToString() const;
+  // The bytes of a kConfig entry: "voters=1,2,3;learners=4" (docs/FORMAT.md).
+  std::string Encode() const;
+  static absl::StatusOr<Membership> Decode(std::string_view data);
+  // Whether `next` may follow this configuration in one step (the single-server rule, Raft thesis
+  // section 4.1): at most one voter added or removed, learners changed freely, at least one voter
+  // left. Any two majorities of such neighbours overlap, so no joint phase is needed.
+  absl::Status CheckSingleStep(const Membership& next) const;
   friend bool operator==(const Membership&, const Membership&) = default;
 
  private:

@@ -64,6 +64,7 @@ void MemoryLog::Append(const std::vector<Entry>& entries) {
                  last_term, entry.first);
     entries_.push_back(entry);
     bytes_ += static_cast<int64_t>(entry.data.size());
+    if (entry.type == EntryType::kConfig) configs_[entry.first] = entry.data;
   }
 }
 
@@ -74,16 +75,26 @@ void MemoryLog::TruncateAfter(Index index) {
     RUNNEL_CHECK(entries_.back().first > index, "truncate after %d inside entry [%d, %d]", index,
                  entries_.back().first, entries_.back().last);
     bytes_ -= static_cast<int64_t>(entries_.back().data.size());
+    configs_.erase(entries_.back().first);
     entries_.pop_back();
   }
 }
 
-void MemoryLog::ResetTo(Index index, Term term, const std::string& snapshot) {
+void MemoryLog::ResetTo(Index index, Term term, const std::string& snapshot,
+                        const std::string& config) {
   entries_.clear();
+  configs_.clear();
+  start_config_ = config;
   bytes_ = 0;
   start_index_ = index + 1;
   start_term_ = term;
   snapshot_ = snapshot;
+}
+
+std::optional<LogStorage::ConfigRecord> MemoryLog::LastConfig() const {
+  if (!configs_.empty()) return ConfigRecord{configs_.rbegin()->first, configs_.rbegin()->second};
+  if (!start_config_.empty()) return ConfigRecord{start_index_ - 1, start_config_};
+  return std::nullopt;
 }
 
 void MemoryLog::CompactThrough(Index index, std::string snapshot) {
@@ -94,6 +105,10 @@ void MemoryLog::CompactThrough(Index index, std::string snapshot) {
   start_term_ = entries_[position].term;
   for (size_t i = 0; i <= position; ++i) {
     bytes_ -= static_cast<int64_t>(entries_.front().data.size());
+    if (entries_.front().type == EntryType::kConfig) {
+      start_config_ = entries_.front().data;
+      configs_.erase(entries_.front().first);
+    }
     entries_.pop_front();
   }
   start_index_ = index + 1;

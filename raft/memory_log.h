@@ -7,6 +7,7 @@
 #pragma once
 
 #include <deque>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -30,8 +31,11 @@ class MemoryLog final : public LogStorage {
   std::vector<Entry> Read(Index from, int64_t max_bytes) const override;
   void Append(const std::vector<Entry>& entries) override;
   void TruncateAfter(Index index) override;
-  void ResetTo(Index index, Term term, const std::string& snapshot) override;
+  void ResetTo(Index index, Term term, const std::string& snapshot,
+               const std::string& config) override;
   std::string SnapshotData() const override { return snapshot_; }
+  std::optional<ConfigRecord> LastConfig() const override;
+  std::string StartConfig() const override { return start_config_; }
 
   // Retention: drops the entries up to `index` (an entry's last index, at most LastIndex()), whose
   // state the caller summarised in `snapshot`. Only committed entries may be dropped.
@@ -47,7 +51,10 @@ class MemoryLog final : public LogStorage {
   Index start_index_ = 0;
   Term start_term_ = 0;
   std::string snapshot_;
+  std::string start_config_;
   std::deque<Entry> entries_;
+  // The kConfig entries held, by first index.
+  std::map<Index, std::string> configs_;
   int64_t bytes_ = 0;
 };
 

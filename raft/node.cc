@@ -89,7 +89,8 @@ Node::Node(Options options, LogStorage* log, HardState state)
       vote_(state.vote),
       commit_(log->StartIndex() - 1),
       // What the log holds when the node starts is what survived: it is on disk.
-      durable_(log->LastIndex()) {
+      durable_(log->LastIndex()),
+      membership_(options_.membership) {
   absl::Status valid = options_.Validate();
   RUNNEL_CHECK(valid.ok(), "raft node options: %s", valid.ToString());
   // The hard state and the log are two files: a crash may keep entries of a term whose hard state
@@ -100,6 +101,7 @@ Node::Node(Options options, LogStorage* log, HardState state)
     vote_ = kNoNode;
     hard_state_dirty_ = true;
   }
+  RefreshMembership();
   ResetElectionTimeout();
 }
 
@@ -159,7 +161,7 @@ void Node::BecomeLeader() {
   Reset(term_);
   role_ = Role::kLeader;
   leader_ = options_.id;
-  for (NodeId id : options_.membership.Members()) {
+  for (NodeId id : membership_.Members()) {
     if (id == options_.id) continue;
     progress_.emplace(id, Progress(log_->LastIndex() + 1, options_.max_inflight));
   }
@@ -169,6 +171,7 @@ void Node::BecomeLeader() {
   entry.last = entry.first;
   entry.term = term_;
   entry.type = EntryType::kLeaderChange;
+  term_start_ = entry.first;
   AppendToLog({entry});
   BroadcastAppend();
 }
@@ -188,7 +191,7 @@ void Node::Campaign(bool pre, bool transfer) {
   }
   if (role_ == Role::kLeader || (!pre && role_ != Role::kCandidate)) return;
   if (pre && role_ != Role::kPreCandidate) return;  // won alone and moved on
-  for (NodeId id : options_.membership.voters()) {
+  for (NodeId id : membership_.voters()) {
     if (id == options_.id) continue;
     Message m;
     m.type = pre ? MessageType::kPreVote : MessageType::kVote;
@@ -203,7 +206,7 @@ void Node::Campaign(bool pre, bool transfer) {
 
 void Node::RecordVote(NodeId from, bool granted) {
   votes_.emplace(from, granted);
-  VoteResult result = options_.membership.Tally([this](NodeId id) -> std::optional<bool> {
+  VoteResult result = membership_.Tally([this](NodeId id) -> std::optional<bool> {
     auto it = votes_.find(id);
     if (it == votes_.end()) return std::nullopt;
     return it->second;
@@ -499,7 +502,8 @@ void Node::HandleSnapshot(const Message& m) {
     // We hold the snapshot's last entry: everything up to it matches and is committed.
     CommitTo(m.index);
   } else {
-    log_->ResetTo(m.index, m.log_term, m.data);
+    log_->ResetTo(m.index, m.log_term, m.data, m.config);
+    RefreshMembership();
     // Until the reset is synced, a crash brings back the old log: nothing is known durable.
     durable_ = kNoIndex;
     if (ready_in_flight_) in_flight_floor_ = kNoIndex;
@@ -550,7 +554,7 @@ void Node::HandleAppendResponse(const Message& m) {
     while (SendAppend(m.from, /*allow_empty=*/false)) {
     }
   }
-  if (m.from == transferee_ && progress.match() == log_->LastIndex()) {
+  if (role_ == Role::kLeader && m.from == transferee_ && progress.match() == log_->LastIndex()) {
     Message timeout;
     timeout.type = MessageType::kTimeoutNow;
     timeout.to = m.from;
@@ -609,6 +613,7 @@ void Node::SendSnapshot(NodeId to, Progress& progress) {
   m.index = log_->StartIndex() - 1;
   m.log_term = log_->StartTerm();
   m.data = log_->SnapshotData();
+  m.config = log_->StartConfig();
   progress.BecomeSnapshot(m.index);
   Send(std::move(m));
 }
@@ -630,7 +635,7 @@ void Node::BroadcastHeartbeat() {
 }
 
 bool Node::MaybeCommit() {
-  const Index quorum_index = options_.membership.QuorumIndex([this](NodeId id) {
+  const Index quorum_index = membership_.QuorumIndex([this](NodeId id) {
     if (id == options_.id) return durable_;
     auto it = progress_.find(id);
     return it == progress_.end() ? kNoIndex : it->second.match();
@@ -652,10 +657,11 @@ void Node::CommitTo(Index index) {
     uncommitted_bytes_ -= uncommitted_.front().second;
     uncommitted_.pop_front();
   }
+  MaybeStepDownAfterRemoval();
 }
 
 bool Node::QuorumActive() const {
-  return options_.membership.Tally([this](NodeId id) -> std::optional<bool> {
+  return membership_.Tally([this](NodeId id) -> std::optional<bool> {
     if (id == options_.id) return true;
     auto it = progress_.find(id);
     if (it != progress_.end() && it->second.recent_active()) return true;
@@ -695,13 +701,96 @@ absl::StatusOr<Proposal> Node::Propose(std::string data, int64_t count) {
   return proposal;
 }
 
+absl::StatusOr<Proposal> Node::ProposeMembership(const Membership& next) {
+  if (role_ != Role::kLeader) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "node %d is not the leader of term %d (leader: %d)", options_.id, term_, leader_));
+  }
+  if (transferee_ != kNoNode) {
+    return absl::UnavailableError(
+        absl::StrFormat("leadership is being transferred to node %d", transferee_));
+  }
+  // Until an entry of its term is committed, a new leader may not know the latest committed
+  // configuration; changing it then can break the single-server rule's overlap (the bug Ongaro
+  // reported in 2015).
+  if (commit_ < term_start_) {
+    return absl::UnavailableError(absl::StrFormat(
+        "node %d has not committed an entry of term %d yet (commit %d, term starts at %d)",
+        options_.id, term_, commit_, term_start_));
+  }
+  if (config_index_ > commit_) {
+    return absl::UnavailableError(absl::StrFormat(
+        "the membership change at %d is not committed yet (commit %d)", config_index_, commit_));
+  }
+  if (absl::Status step = membership_.CheckSingleStep(next); !step.ok()) return step;
+  Entry entry;
+  entry.first = log_->LastIndex() + 1;
+  entry.last = entry.first;
+  entry.term = term_;
+  entry.type = EntryType::kConfig;
+  entry.data = next.Encode();
+  Proposal proposal{entry.first, entry.last, entry.term};
+  AppendToLog({std::move(entry)});
+  BroadcastAppend();
+  return proposal;
+}
+
+void Node::RefreshMembership() {
+  Membership next = options_.membership;
+  Index index = kNoIndex;
+  if (std::optional<LogStorage::ConfigRecord> last = log_->LastConfig(); last.has_value()) {
+    absl::StatusOr<Membership> decoded = Membership::Decode(last->data);
+    RUNNEL_CHECK(decoded.ok(), "node %d: the configuration at %d does not decode: %s", options_.id,
+                 last->index, decoded.status().ToString());
+    next = *std::move(decoded);
+    index = last->index;
+  }
+  config_index_ = index;
+  if (next == membership_) return;
+  membership_ = std::move(next);
+  if (role_ != Role::kLeader) return;
+  for (NodeId id : membership_.Members()) {
+    if (id != options_.id && !progress_.contains(id)) {
+      progress_.emplace(id, Progress(log_->LastIndex() + 1, options_.max_inflight));
+    }
+  }
+  for (auto it = progress_.begin(); it != progress_.end();) {
+    it = membership_.IsMember(it->first) ? std::next(it) : progress_.erase(it);
+  }
+  if (transferee_ != kNoNode && !membership_.IsVoter(transferee_)) AbortTransfer();
+}
+
+void Node::MaybeStepDownAfterRemoval() {
+  if (role_ != Role::kLeader || membership_.IsVoter(options_.id) || commit_ < config_index_) {
+    return;
+  }
+  // Removed and the removal is committed: hand leadership to the voter furthest along, so the
+  // group does not wait an election timeout.
+  NodeId successor = kNoNode;
+  Index best = kNoIndex;
+  for (const auto& [id, progress] : progress_) {
+    if (membership_.IsVoter(id) && progress.match() > best) {
+      best = progress.match();
+      successor = id;
+    }
+  }
+  if (successor != kNoNode && best == log_->LastIndex()) {
+    Message timeout;
+    timeout.type = MessageType::kTimeoutNow;
+    timeout.to = successor;
+    timeout.term = term_;
+    Send(std::move(timeout));
+  }
+  BecomeFollower(term_, kNoNode);
+}
+
 absl::Status Node::TransferLeadership(NodeId to) {
   if (role_ != Role::kLeader) {
     return absl::FailedPreconditionError(
         absl::StrFormat("node %d is not the leader (leader: %d)", options_.id, leader_));
   }
   if (to == options_.id) return absl::OkStatus();
-  if (!options_.membership.IsVoter(to)) {
+  if (!membership_.IsVoter(to)) {
     return absl::InvalidArgumentError(absl::StrFormat("node %d is not a voter", to));
   }
   transferee_ = to;
@@ -738,6 +827,12 @@ void Node::AppendToLog(const std::vector<Entry>& entries) {
                options_.id, entries.front().term, LastTerm());
   log_->Append(entries);
   log_dirty_ = true;
+  for (const Entry& entry : entries) {
+    if (entry.type == EntryType::kConfig) {
+      RefreshMembership();
+      break;
+    }
+  }
 }
 
 void Node::TruncateLog(Index after) {
@@ -746,6 +841,7 @@ void Node::TruncateLog(Index after) {
   RUNNEL_CHECK(after >= commit_, "node %d: truncating after %d, below the commit index %d",
                options_.id, after, commit_);
   log_->TruncateAfter(after);
+  if (config_index_ > after) RefreshMembership();  // the change was removed with the tail
   durable_ = std::min(durable_, after);
   if (ready_in_flight_) in_flight_floor_ = std::min(in_flight_floor_, after);
   log_dirty_ = true;

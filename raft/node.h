@@ -102,6 +102,12 @@ class Node {
   // is not the leader (naming the leader it knows), Unavailable during a leadership transfer,
   // ResourceExhausted past max_uncommitted_bytes.
   absl::StatusOr<Proposal> Propose(std::string data, int64_t count = 1);
+  // As the leader, appends a membership change (a kConfig entry, in force on each node as soon as
+  // it is appended). One at a time and one voter at a time (Membership::CheckSingleStep); refused
+  // until this leader has committed an entry of its own term and while an earlier change is
+  // uncommitted. Add a replica as a learner, let it catch up (progress()), then promote it. A
+  // leader that removes itself leads until the change commits, then hands over and steps down.
+  absl::StatusOr<Proposal> ProposeMembership(const Membership& next);
   // As the leader, hands leadership to voter `to` once its log has caught up (TimeoutNow);
   // proposals are refused meanwhile, and the transfer is abandoned after an election timeout.
   absl::Status TransferLeadership(NodeId to);
@@ -122,7 +128,10 @@ class Node {
   Index commit_index() const { return commit_; }
   // The log is synced up to here.
   Index durable_index() const { return durable_; }
-  const Membership& membership() const { return options_.membership; }
+  // The membership in force: the last kConfig entry in the log (or the log start's, or the
+  // initial one in Options).
+  const Membership& membership() const { return membership_; }
+  Index config_index() const { return config_index_; }
   // The leader's view of a follower (nullptr when not leader or not a member).
   const Progress* progress(NodeId id) const;
   NodeId transferee() const { return transferee_; }
@@ -134,7 +143,9 @@ class Node {
   void BecomeCandidate();
   void BecomeLeader();
   void Campaign(bool pre, bool transfer);
-  bool Promotable() const { return options_.membership.IsVoter(options_.id); }
+  bool Promotable() const { return membership_.IsVoter(options_.id); }
+  void RefreshMembership();
+  void MaybeStepDownAfterRemoval();
   void ResetElectionTimeout();
 
   void StepFollower(const Message& m);
@@ -175,6 +186,9 @@ class Node {
   NodeId leader_ = kNoNode;
   Index commit_;
   Index durable_;
+  Membership membership_;
+  Index config_index_ = kNoIndex;
+  Index term_start_ = kNoIndex;  // as leader: the index of this term's first entry
 
   int election_elapsed_ = 0;
   int heartbeat_elapsed_ = 0;

@@ -77,6 +77,7 @@ struct Message {
   Term hint_term = 0;
   bool transfer = false;  // a vote asked after kTimeoutNow: granted past the leader lease
   std::string data;       // kSnapshot: the state machine's snapshot (empty for a partition log)
+  std::string config;     // kSnapshot: the membership in force at `index` (Membership::Encode)
 };
 
 }  // namespace runnel::raft

@@ -387,3 +387,127 @@ TEST(RaftOptionsTest, BadOptionsAreNamed) {
 
 }  // namespace
 }  // namespace runnel::raft
+
+namespace runnel::raft {
+namespace {
+
+void StartWithVoters(Options& options, std::set<NodeId> voters) {
+  options.membership = Membership(std::move(voters));
+}
+
+TEST(RaftMembershipTest, ALearnerReceivesTheLogWithoutVotingThenIsPromoted) {
+  Cluster c(3, [](Options& o) { StartWithVoters(o, {1, 2}); });
+  c.Elect(1);
+  c.node(1).Tick();
+  c.Deliver();
+  absl::StatusOr<Proposal> add = c.node(1).ProposeMembership(Membership({1, 2}, {3}));
+  ASSERT_TRUE(add.ok()) << add.status();
+  ASSERT_TRUE(c.node(1).Propose("data").ok());
+  c.Deliver();
+  c.node(1).Tick();
+  c.Deliver();
+  EXPECT_EQ(c.node(3).membership(), Membership({1, 2}, {3}));
+  EXPECT_EQ(c.log(3).LastIndex(), c.log(1).LastIndex()) << "a learner receives the log";
+  // A learner never campaigns.
+  for (int i = 0; i < 100; ++i) c.node(3).Tick();
+  EXPECT_EQ(c.node(3).role(), Role::kFollower);
+  EXPECT_TRUE(c.queue().empty() && c.node(3).TakeMessages().empty());
+  // Caught up: promote it.
+  ASSERT_GE(c.node(1).progress(3)->match(), c.node(1).commit_index());
+  ASSERT_TRUE(c.node(1).ProposeMembership(Membership({1, 2, 3})).ok());
+  c.Deliver();
+  c.node(1).Tick();
+  c.Deliver();
+  for (NodeId id = 1; id <= 3; ++id) EXPECT_EQ(c.node(id).membership(), Membership({1, 2, 3}));
+  EXPECT_EQ(c.node(1).commit_index(), c.log(1).LastIndex());
+}
+
+TEST(RaftMembershipTest, ChangesGoOneVoterAndOneChangeAtATime) {
+  Cluster c(5, [](Options& o) { StartWithVoters(o, {1, 2, 3}); });
+  c.Elect(1);
+  c.node(1).Tick();
+  c.Deliver();
+  absl::StatusOr<Proposal> two = c.node(1).ProposeMembership(Membership({1, 2, 3, 4, 5}));
+  ASSERT_FALSE(two.ok());
+  EXPECT_NE(two.status().message().find("changes 2 voters"), std::string::npos) << two.status();
+  ASSERT_TRUE(c.node(1).ProposeMembership(Membership({1, 2, 3, 4})).ok());
+  // The first change is appended (in force on the leader) but not committed.
+  EXPECT_EQ(c.node(1).membership(), Membership({1, 2, 3, 4}));
+  absl::StatusOr<Proposal> next = c.node(1).ProposeMembership(Membership({1, 2, 3, 4, 5}));
+  ASSERT_FALSE(next.ok());
+  EXPECT_EQ(next.status().code(), absl::StatusCode::kUnavailable) << next.status();
+  c.Deliver();
+  c.node(1).Tick();
+  c.Deliver();
+  EXPECT_TRUE(c.node(1).ProposeMembership(Membership({1, 2, 3, 4, 5})).ok());
+}
+
+TEST(RaftMembershipTest, ANewLeaderChangesNothingBeforeItCommitsItsTerm) {
+  Cluster c(3);
+  for (int i = 0; i < 100 && c.node(1).role() == Role::kFollower; ++i) c.node(1).Tick();
+  // Carry only the election: the leader's first entry is not acknowledged yet.
+  c.Deliver([](const Message& m) { return m.type == MessageType::kAppendResponse; });
+  ASSERT_EQ(c.node(1).role(), Role::kLeader);
+  absl::StatusOr<Proposal> p = c.node(1).ProposeMembership(Membership({1, 2}));
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.status().message().find("has not committed an entry of term"), std::string::npos)
+      << p.status();
+}
+
+TEST(RaftMembershipTest, ARemovedLeaderStepsDownOnceTheRemovalCommitsAndHandsOver) {
+  Cluster c(3);
+  c.Elect(1);
+  c.node(1).Tick();
+  c.Deliver();
+  ASSERT_TRUE(c.node(1).ProposeMembership(Membership({2, 3})).ok());
+  c.Deliver();
+  c.node(1).Tick();
+  c.Deliver();
+  EXPECT_NE(c.node(1).role(), Role::kLeader);
+  const bool two = c.node(2).role() == Role::kLeader;
+  const bool three = c.node(3).role() == Role::kLeader;
+  EXPECT_TRUE(two != three) << "one of the remaining voters leads at once (TimeoutNow)";
+  const NodeId leader = two ? 2 : 3;
+  ASSERT_TRUE(c.node(leader).Propose("after").ok());
+  c.Deliver();
+  c.node(leader).Tick();
+  c.Deliver();
+  EXPECT_EQ(c.node(leader).commit_index(), c.log(leader).LastIndex());
+}
+
+TEST(RaftMembershipTest, AChangeRemovedWithATruncatedTailIsUndone) {
+  MemoryLog log;
+  Entry config = MakeEntry(1, 1, 1, Membership({1, 2}).Encode());
+  config.type = EntryType::kConfig;
+  log.Append({MakeEntry(0, 0, 1), config});
+  Node node(OptionsFor(2, {1, 2, 3}), &log, HardState{1, kNoNode});
+  ASSERT_EQ(node.membership(), Membership({1, 2}));
+  // The leader of term 2 never had it.
+  Message append;
+  append.type = MessageType::kAppend;
+  append.from = 3;
+  append.to = 2;
+  append.term = 2;
+  append.index = 0;
+  append.log_term = 1;
+  append.entries = {MakeEntry(1, 1, 2)};
+  node.Step(append);
+  EXPECT_EQ(node.membership(), Membership({1, 2, 3}));
+  EXPECT_EQ(node.config_index(), kNoIndex);
+}
+
+TEST(RaftMembershipTest, ConfigurationsRoundTripAndBadBytesAreNamed) {
+  const Membership m({1, 2, 3}, {7});
+  EXPECT_EQ(m.Encode(), "voters=1,2,3;learners=7");
+  absl::StatusOr<Membership> back = Membership::Decode(m.Encode());
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, m);
+  EXPECT_FALSE(Membership::Decode("voters=1,x;learners=").ok());
+  EXPECT_FALSE(Membership::Decode("voters=1;learners=1").ok());
+  absl::StatusOr<Membership> bad = Membership::Decode("nodes=1");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("nodes=1"), std::string::npos) << bad.status();
+}
+
+}  // namespace
+}  // namespace runnel::raft

@@ -15,7 +15,7 @@ void SimDisk::Apply(const LogOp& op, MemoryLog& log) {
       log.TruncateAfter(op.index);
       break;
     case LogOp::Kind::kReset:
-      log.ResetTo(op.index, op.term, op.snapshot);
+      log.ResetTo(op.index, op.term, op.snapshot, op.config);
       break;
     case LogOp::Kind::kCompact:
       log.CompactThrough(op.index, op.snapshot);
@@ -38,13 +38,15 @@ void SimDisk::TruncateAfter(Index index) {
   log_ops_.push_back(std::move(op));
 }
 
-void SimDisk::ResetTo(Index index, Term term, const std::string& snapshot) {
-  visible_.ResetTo(index, term, snapshot);
+void SimDisk::ResetTo(Index index, Term term, const std::string& snapshot,
+                      const std::string& config) {
+  visible_.ResetTo(index, term, snapshot, config);
   LogOp op;
   op.kind = LogOp::Kind::kReset;
   op.index = index;
   op.term = term;
   op.snapshot = snapshot;
+  op.config = config;
   log_ops_.push_back(std::move(op));
 }
 

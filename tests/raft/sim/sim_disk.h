@@ -39,8 +39,11 @@ class SimDisk final : public LogStorage {
   }
   void Append(const std::vector<Entry>& entries) override;
   void TruncateAfter(Index index) override;
-  void ResetTo(Index index, Term term, const std::string& snapshot) override;
+  void ResetTo(Index index, Term term, const std::string& snapshot,
+               const std::string& config) override;
   std::string SnapshotData() const override { return visible_.SnapshotData(); }
+  std::optional<ConfigRecord> LastConfig() const override { return visible_.LastConfig(); }
+  std::string StartConfig() const override { return visible_.StartConfig(); }
 
   // Retention by the driver: drops entries through `index` (applied ones), summarised by
   // `snapshot`.
@@ -73,6 +76,7 @@ class SimDisk final : public LogStorage {
     Index index = kNoIndex;      // kTruncate: after; kReset, kCompact: through
     Term term = 0;               // kReset
     std::string snapshot;        // kReset, kCompact
+    std::string config;          // kReset
   };
   static void Apply(const LogOp& op, MemoryLog& log);
 

@@ -91,9 +91,13 @@ class Simulation {
       max_restart_delay_ = 100;
       max_append_bytes_ = 1;
     }
+    // Five-node seeds start half the time with three voters: the others join through membership
+    // changes (as learners first, or straight as voters).
+    const int initial_voters = (n_ == 5 && Draw(0, 1) == 0) ? 3 : n_;
     std::set<NodeId> voters;
-    for (int i = 1; i <= n_; ++i) voters.insert(i);
+    for (int i = 1; i <= initial_voters; ++i) voters.insert(i);
     membership_ = Membership(voters);
+    config_change_rate_ = Uniform() * 0.004;
     for (int i = 1; i <= n_; ++i) {
       auto node = std::make_unique<SimNode>();
       node->id = i;
@@ -468,6 +472,7 @@ class Simulation {
       }
     }
     if (Uniform() < compact_rate_) Compact(*nodes_[Draw(0, n_ - 1)]);
+    if (Uniform() < config_change_rate_) ChangeMembership();
     if (Uniform() < transfer_rate_) {
       for (auto& n : nodes_) {
         if (Up(*n) && n->node->role() == Role::kLeader) {
@@ -479,6 +484,46 @@ class Simulation {
         }
       }
     }
+  }
+
+  // The leader adds a node (as a learner or straight as a voter), promotes a caught-up learner, or
+  // removes a voter (itself included), one voter at a time.
+  void ChangeMembership() {
+    SimNode* leader = nullptr;
+    for (auto& n : nodes_) {
+      if (Up(*n) && n->node->role() == Role::kLeader) leader = n.get();
+    }
+    if (leader == nullptr) return;
+    const Membership& current = leader->node->membership();
+    std::set<NodeId> voters = current.voters();
+    std::set<NodeId> learners = current.learners();
+    std::vector<NodeId> outside;
+    for (NodeId id = 1; id <= n_; ++id) {
+      if (!current.IsMember(id)) outside.push_back(id);
+    }
+    const int choice = static_cast<int>(Draw(0, 3));
+    if (choice == 0 && !outside.empty()) {
+      learners.insert(outside[Draw(0, static_cast<int64_t>(outside.size()) - 1)]);
+    } else if (choice == 1 && !outside.empty()) {
+      voters.insert(outside[Draw(0, static_cast<int64_t>(outside.size()) - 1)]);
+    } else if (choice == 2 && !learners.empty()) {
+      const NodeId id = *learners.begin();
+      const Progress* progress = leader->node->progress(id);
+      if (progress == nullptr || progress->match() < leader->node->commit_index()) return;
+      learners.erase(id);
+      voters.insert(id);
+    } else if (choice == 3 && voters.size() > 2) {
+      auto it = voters.begin();
+      std::advance(it, Draw(0, static_cast<int64_t>(voters.size()) - 1));
+      voters.erase(it);
+    } else {
+      return;
+    }
+    const Membership next(voters, learners);
+    absl::StatusOr<Proposal> p = leader->node->ProposeMembership(next);
+    Trace(absl::StrFormat("n%d proposes membership %s: %s", leader->id, next.ToString(),
+                          p.ok() ? absl::StrFormat("at %d", p->first) : p.status().ToString()));
+    Pump(*leader);
   }
 
   void Partition() {
@@ -556,7 +601,10 @@ class Simulation {
       absl::StatusOr<Proposal> p = candidate.node->Propose(value, count);
       if (!p.ok()) return;
       proposals_[{p->term, p->first}] = ProposalRecord{candidate.id, candidate.incarnation, value};
-      if (final) final_proposal_ = std::make_pair(p->term, p->first);
+      if (final) {
+        final_proposal_ = std::make_pair(p->term, p->first);
+        final_proposer_ = candidate.id;
+      }
       Trace(absl::StrFormat("n%d proposes %s at [%d, %d] term %d", candidate.id, value, p->first,
                             p->last, p->term));
       Pump(candidate);
@@ -571,7 +619,13 @@ class Simulation {
       return false;
     }
     const HistoryEntry* h = HistoryAt(final_proposal_->second);
+    // Every member of the configuration the final write committed under; removed nodes no longer
+    // receive the log.
+    const Membership& members = nodes_[final_proposer_ - 1]->node != nullptr
+                                    ? nodes_[final_proposer_ - 1]->node->membership()
+                                    : membership_;
     for (auto& n : nodes_) {
+      if (!members.IsMember(n->id)) continue;
       if (!Up(*n) || h == nullptr || n->applied < h->entry.last) return false;
     }
     final_applied_everywhere_ = true;
@@ -603,7 +657,7 @@ class Simulation {
   std::mt19937_64 rng_;
   int n_ = 3;
   double drop_rate_, duplicate_rate_, crash_rate_, leader_crash_rate_, sync_crash_rate_,
-      partition_rate_, propose_rate_, compact_rate_, transfer_rate_;
+      partition_rate_, propose_rate_, compact_rate_, transfer_rate_, config_change_rate_;
   int max_delay_, max_sync_latency_, max_inflight_, max_restart_delay_;
   int64_t max_append_bytes_;
   Membership membership_;
@@ -620,6 +674,7 @@ class Simulation {
   std::vector<Entry> acked_;
   int64_t next_value_ = 0;
   std::optional<std::pair<Term, Index>> final_proposal_;
+  NodeId final_proposer_ = kNoNode;
   bool final_acked_ = false;
   bool final_applied_everywhere_ = false;
 
