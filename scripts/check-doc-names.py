@@ -15,7 +15,7 @@ import sys
 
 FOREIGN = ("std", "absl", "grpc", "v1", "Runnel", "nlohmann", "rocksdb", "spdlog", "fmt", "CLI",
            "toml", "httplib", "asio", "benchmark", "testing", "google", "protobuf", "org", "kafka")
-SOURCE_DIRS = ("common", "storage", "broker", "client", "streams", "tools", "tests")
+SOURCE_DIRS = ("common", "storage", "raft", "broker", "client", "streams", "tools", "tests")
 NAME = re.compile(r"`([A-Za-z_][A-Za-z0-9_]*(?:::~?[A-Za-z_][A-Za-z0-9_]*)+)")
 
 
