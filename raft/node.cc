@@ -123,6 +123,7 @@ void Node::Reset(Term term) {
   votes_.clear();
   progress_.clear();
   transferee_ = kNoNode;
+  pending_reads_.clear();
   uncommitted_.clear();
   uncommitted_bytes_ = 0;
 }
@@ -398,6 +399,7 @@ void Node::StepLeader(const Message& m) {
     case MessageType::kHeartbeatResponse:
       progress.set_recent_active(true);
       progress.HeartbeatAnswered();
+      if (m.context != 0) ConfirmReads(m.from, m.context);
       if (progress.state() == Progress::State::kSnapshot &&
           progress.heartbeats_since_snapshot() * options_.heartbeat_ticks >=
               options_.election_ticks) {
@@ -485,6 +487,7 @@ void Node::HandleHeartbeat(const Message& m) {
   response.type = MessageType::kHeartbeatResponse;
   response.to = m.from;
   response.term = term_;
+  response.context = m.context;
   Send(std::move(response));
 }
 
@@ -700,6 +703,55 @@ absl::StatusOr<Proposal> Node::Propose(std::string data, int64_t count) {
   BroadcastAppend();
   return proposal;
 }
+
+absl::Status Node::RequestRead(uint64_t id) {
+  if (role_ != Role::kLeader) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "node %d is not the leader of term %d (leader: %d)", options_.id, term_, leader_));
+  }
+  RUNNEL_CHECK(id != 0 && (pending_reads_.empty() || id > pending_reads_.back().id),
+               "node %d: read ids must grow and not be 0 (got %d)", options_.id, id);
+  // Until an entry of its term is committed the leader may not know everything committed.
+  if (commit_ < term_start_) {
+    return absl::UnavailableError(
+        absl::StrFormat("node %d has not committed an entry of term %d yet", options_.id, term_));
+  }
+  PendingRead read{id, commit_, {options_.id}};
+  pending_reads_.push_back(std::move(read));
+  ConfirmReads(options_.id, id);  // a group of one confirms at once
+  if (pending_reads_.empty() || pending_reads_.back().id != id) return absl::OkStatus();
+  for (auto& [to, progress] : progress_) {
+    if (!membership_.IsVoter(to)) continue;
+    Message m;
+    m.type = MessageType::kHeartbeat;
+    m.to = to;
+    m.term = term_;
+    m.commit = std::min(progress.match(), commit_);
+    m.context = id;
+    Send(std::move(m));
+  }
+  return absl::OkStatus();
+}
+
+void Node::ConfirmReads(NodeId from, uint64_t context) {
+  // An answer to the heartbeat of read `context` confirms this node led when every earlier read
+  // was asked, too.
+  for (PendingRead& read : pending_reads_) {
+    if (read.id > context) break;
+    read.acks.insert(from);
+  }
+  while (!pending_reads_.empty()) {
+    const PendingRead& oldest = pending_reads_.front();
+    const VoteResult result = membership_.Tally([&oldest](NodeId id) -> std::optional<bool> {
+      return oldest.acks.contains(id) ? std::optional<bool>(true) : std::nullopt;
+    });
+    if (result != VoteResult::kWon) break;
+    read_states_.push_back(ReadState{oldest.id, oldest.index});
+    pending_reads_.pop_front();
+  }
+}
+
+std::vector<ReadState> Node::TakeReadStates() { return std::exchange(read_states_, {}); }
 
 absl::StatusOr<Proposal> Node::ProposeMembership(const Membership& next) {
   if (role_ != Role::kLeader) {

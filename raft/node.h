@@ -24,6 +24,7 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -112,6 +113,14 @@ class Node {
   // proposals are refused meanwhile, and the transfer is abandoned after an election timeout.
   absl::Status TransferLeadership(NodeId to);
 
+  // ReadIndex (Raft thesis 6.4): as the leader, asks a quorum whether it still leads; the answer
+  // comes out of TakeReadStates() as {id, the commit index at the time of asking}. No log entry is
+  // written. Refused (Unavailable) before this leader has committed an entry of its term, and
+  // FailedPrecondition on a follower (naming the leader, to which the driver forwards). Reads
+  // still waiting are dropped when the node stops leading; the driver asks again.
+  absl::Status RequestRead(uint64_t id);
+  std::vector<ReadState> TakeReadStates();
+
   std::vector<Message> TakeMessages();
   bool HasReady() const;
   Ready TakeReady();
@@ -166,6 +175,7 @@ class Node {
   void CommitTo(Index index);
   Index NextFromHint(const Message& m) const;
   bool QuorumActive() const;
+  void ConfirmReads(NodeId from, uint64_t context);
   void AbortTransfer();
 
   void AppendToLog(const std::vector<Entry>& entries);
@@ -196,6 +206,14 @@ class Node {
   std::map<NodeId, bool> votes_;
   std::map<NodeId, Progress> progress_;
   NodeId transferee_ = kNoNode;
+  // Reads asked and not yet confirmed by a quorum, oldest (lowest id) first.
+  struct PendingRead {
+    uint64_t id;
+    Index index;
+    std::set<NodeId> acks;
+  };
+  std::deque<PendingRead> pending_reads_;
+  std::vector<ReadState> read_states_;
   // This leader's proposals not yet committed: (last index, bytes), oldest first.
   std::deque<std::pair<Index, int64_t>> uncommitted_;
   int64_t uncommitted_bytes_ = 0;

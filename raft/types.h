@@ -63,6 +63,13 @@ enum class MessageType : uint8_t {
 
 const char* MessageTypeName(MessageType type);
 
+// A linearizable read the leader confirmed (ReadIndex): once the state machine has applied `index`,
+// a read of it reflects every write committed before the read was asked.
+struct ReadState {
+  uint64_t id = 0;
+  Index index = kNoIndex;
+};
+
 struct Message {
   MessageType type = MessageType::kAppend;
   NodeId from = kNoNode;
@@ -76,6 +83,7 @@ struct Message {
   Index hint_index = kNoIndex;
   Term hint_term = 0;
   bool transfer = false;  // a vote asked after kTimeoutNow: granted past the leader lease
+  uint64_t context = 0;   // kHeartbeat(Response): the ReadIndex request it confirms (0: none)
   std::string data;       // kSnapshot: the state machine's snapshot (empty for a partition log)
   std::string config;     // kSnapshot: the membership in force at `index` (Membership::Encode)
 };

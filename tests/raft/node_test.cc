@@ -511,3 +511,64 @@ TEST(RaftMembershipTest, ConfigurationsRoundTripAndBadBytesAreNamed) {
 
 }  // namespace
 }  // namespace runnel::raft
+
+namespace runnel::raft {
+namespace {
+
+TEST(RaftReadIndexTest, AReadIsAnsweredOnlyOnceAQuorumConfirmsTheLeader) {
+  Cluster c(3);
+  c.Elect(1);
+  c.node(1).Tick();
+  c.Deliver();
+  const Index commit = c.node(1).commit_index();
+  ASSERT_TRUE(c.node(1).RequestRead(1).ok());
+  EXPECT_TRUE(c.node(1).TakeReadStates().empty()) << "answered before a quorum confirmed it";
+  c.Deliver();
+  std::vector<ReadState> states = c.node(1).TakeReadStates();
+  ASSERT_EQ(states.size(), 1u);
+  EXPECT_EQ(states[0].id, 1u);
+  EXPECT_EQ(states[0].index, commit);
+}
+
+TEST(RaftReadIndexTest, ALeaderCutOffAnswersNoReads) {
+  Cluster c(3);
+  c.Elect(1);
+  c.node(1).Tick();
+  c.Deliver();
+  ASSERT_TRUE(c.node(1).RequestRead(1).ok());
+  ASSERT_TRUE(c.node(1).RequestRead(2).ok());
+  c.Deliver([](const Message& m) { return m.from == 1 || m.to == 1; });
+  EXPECT_TRUE(c.node(1).TakeReadStates().empty());
+  // The leader and one follower are a quorum of three.
+  Message answer;
+  answer.type = MessageType::kHeartbeatResponse;
+  answer.from = 2;
+  answer.to = 1;
+  answer.term = c.node(1).term();
+  answer.context = 1;  // confirms read 1, not read 2
+  c.node(1).Step(answer);
+  std::vector<ReadState> states = c.node(1).TakeReadStates();
+  ASSERT_EQ(states.size(), 1u);
+  EXPECT_EQ(states[0].id, 1u);
+}
+
+TEST(RaftReadIndexTest, ReadsNeedALeaderThatCommittedItsTerm) {
+  Cluster c(3);
+  EXPECT_EQ(c.node(2).RequestRead(1).code(), absl::StatusCode::kFailedPrecondition);
+  for (int i = 0; i < 100 && c.node(1).role() == Role::kFollower; ++i) c.node(1).Tick();
+  c.Deliver([](const Message& m) { return m.type == MessageType::kAppendResponse; });
+  ASSERT_EQ(c.node(1).role(), Role::kLeader);
+  EXPECT_EQ(c.node(1).RequestRead(1).code(), absl::StatusCode::kUnavailable);
+}
+
+TEST(RaftReadIndexTest, ASingleNodeAnswersAtOnce) {
+  Cluster c(1);
+  c.Elect(1);
+  ASSERT_TRUE(c.node(1).RequestRead(5).ok());
+  std::vector<ReadState> states = c.node(1).TakeReadStates();
+  ASSERT_EQ(states.size(), 1u);
+  EXPECT_EQ(states[0].index, c.node(1).commit_index());
+}
+
+}  // namespace
+}  // namespace runnel::raft

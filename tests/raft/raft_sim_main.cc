@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
   uint64_t first_failure = 0;
   std::atomic<int64_t> committed{0};
   std::atomic<int64_t> crashes{0};
+  std::atomic<int64_t> reads{0};
   std::mutex output;
   auto worker = [&] {
     for (uint64_t i = next++; i < seeds && !failed.load(); i = next++) {
@@ -64,6 +65,7 @@ int main(int argc, char** argv) {
       sim::SimResult result = sim::RunSimulation(config);
       committed += result.committed_entries;
       crashes += result.crashes;
+      reads += result.reads;
       const uint64_t finished = ++done;
       std::lock_guard<std::mutex> lock(output);
       if (!result.status.ok()) {
@@ -80,16 +82,17 @@ int main(int argc, char** argv) {
         continue;
       }
       if (seeds == 1) {
-        std::fprintf(stderr,
-                     "seed %llu: ok at t=%lld: %lld entries committed, %lld writes acknowledged, "
-                     "%lld leaders, %lld crashes, %lld snapshots installed, %lld messages\n",
-                     static_cast<unsigned long long>(config.seed),
-                     static_cast<long long>(result.end_time),
-                     static_cast<long long>(result.committed_entries),
-                     static_cast<long long>(result.acknowledged_writes),
-                     static_cast<long long>(result.leaders), static_cast<long long>(result.crashes),
-                     static_cast<long long>(result.snapshots_installed),
-                     static_cast<long long>(result.messages_delivered));
+        std::fprintf(
+            stderr,
+            "seed %llu: ok at t=%lld: %lld entries committed, %lld writes acknowledged, "
+            "%lld leaders, %lld crashes, %lld snapshots installed, %lld messages, %lld reads\n",
+            static_cast<unsigned long long>(config.seed), static_cast<long long>(result.end_time),
+            static_cast<long long>(result.committed_entries),
+            static_cast<long long>(result.acknowledged_writes),
+            static_cast<long long>(result.leaders), static_cast<long long>(result.crashes),
+            static_cast<long long>(result.snapshots_installed),
+            static_cast<long long>(result.messages_delivered),
+            static_cast<long long>(result.reads));
       } else if (finished % 1000 == 0) {
         std::fprintf(stderr, "%llu/%llu seeds ok\n", static_cast<unsigned long long>(finished),
                      static_cast<unsigned long long>(seeds));
@@ -110,9 +113,9 @@ int main(int argc, char** argv) {
   }
   std::printf(
       "%llu seeds ok (first %llu) in %.1f s: %.0f seeds/s, %lld entries committed, %lld "
-      "crashes\n",
+      "crashes, %lld linearizable reads\n",
       static_cast<unsigned long long>(seeds), static_cast<unsigned long long>(first_seed), seconds,
       static_cast<double>(seeds) / seconds, static_cast<long long>(committed.load()),
-      static_cast<long long>(crashes.load()));
+      static_cast<long long>(crashes.load()), static_cast<long long>(reads.load()));
   return 0;
 }

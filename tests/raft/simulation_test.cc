@@ -26,6 +26,7 @@ TEST_P(RaftSimulationTest, EverySeedKeepsSafetyAndElectsAndCommitsAfterTheFaults
   int64_t committed = 0;
   int64_t crashes = 0;
   int64_t snapshots = 0;
+  int64_t reads = 0;
   for (uint64_t seed = first; seed < first + kSeedsPerShard; ++seed) {
     SimConfig config;
     config.seed = seed;
@@ -34,12 +35,14 @@ TEST_P(RaftSimulationTest, EverySeedKeepsSafetyAndElectsAndCommitsAfterTheFaults
     committed += result.committed_entries;
     crashes += result.crashes;
     snapshots += result.snapshots_installed;
+    reads += result.reads;
   }
   // The faults happened and the cluster still made progress (a simulation that commits nothing
   // or never crashes a node proves nothing).
   EXPECT_GT(committed, static_cast<int64_t>(kSeedsPerShard) * 20);
   EXPECT_GT(crashes, static_cast<int64_t>(kSeedsPerShard) / 4);
   EXPECT_GT(snapshots, 0);
+  EXPECT_GT(reads, static_cast<int64_t>(kSeedsPerShard));
 }
 
 INSTANTIATE_TEST_SUITE_P(Seeds, RaftSimulationTest, ::testing::Range(0, kShards));

@@ -98,6 +98,7 @@ class Simulation {
     for (int i = 1; i <= initial_voters; ++i) voters.insert(i);
     membership_ = Membership(voters);
     config_change_rate_ = Uniform() * 0.004;
+    read_rate_ = Uniform() * 0.2;
     for (int i = 1; i <= n_; ++i) {
       auto node = std::make_unique<SimNode>();
       node->id = i;
@@ -128,6 +129,7 @@ class Simulation {
       CompleteRounds();
       TickDue();
       if (now_ < config_.fault_time && Uniform() < propose_rate_) ProposeSomewhere(/*final=*/false);
+      if (now_ < config_.fault_time && Uniform() < read_rate_) RequestRead();
       if (now_ >= config_.fault_time && status_.ok() && Live()) break;
       if (now_ == commit_deadline && !final_acked_) break;
     }
@@ -184,6 +186,11 @@ class Simulation {
     bool operator>(const InFlight& o) const {
       return at != o.at ? at > o.at : sequence > o.sequence;
     }
+  };
+  struct PendingRead {
+    NodeId node;
+    int incarnation;
+    Index must_see;
   };
   struct ProposalRecord {
     NodeId node;
@@ -272,6 +279,7 @@ class Simulation {
     if (Up(n)) {
       Apply(n);
       ObserveRole(n);
+      CheckReads(n);
     }
   }
 
@@ -360,6 +368,7 @@ class Simulation {
           if (it != proposals_.end() && it->second.node == n.id &&
               it->second.incarnation == n.incarnation && it->second.value == e.data) {
             acked_.push_back(e);
+            max_acked_last_ = std::max(max_acked_last_, e.last);
             proposals_.erase(it);
             if (final_proposal_.has_value() && final_proposal_->first == e.term &&
                 final_proposal_->second == e.first) {
@@ -395,6 +404,42 @@ class Simulation {
     }
     auto& mutable_h = const_cast<HistoryEntry&>(*h);
     mutable_h.commit_term = std::min(mutable_h.commit_term, n.node->term());
+  }
+
+  // --- Linearizable reads (ReadIndex) ---
+  // Asks a node that believes it leads (a deposed leader cut off from the others may still
+  // believe so: its reads are the ones that could be stale).
+  void RequestRead() {
+    std::vector<SimNode*> leaders;
+    for (auto& n : nodes_) {
+      if (Up(*n) && n->node->role() == Role::kLeader) leaders.push_back(n.get());
+    }
+    if (leaders.empty()) return;
+    SimNode& n = *leaders[Draw(0, static_cast<int64_t>(leaders.size()) - 1)];
+    const uint64_t id = next_read_id_++;
+    if (!n.node->RequestRead(id).ok()) return;
+    // Every write acknowledged before the read was asked must be visible to it.
+    reads_[id] = PendingRead{n.id, n.incarnation, max_acked_last_};
+    Pump(n);
+  }
+
+  void CheckReads(SimNode& n) {
+    for (const ReadState& state : n.node->TakeReadStates()) {
+      auto it = reads_.find(state.id);
+      if (it == reads_.end() || it->second.node != n.id) {
+        Fail(absl::StrFormat("n%d confirmed read %d it was never asked", n.id, state.id));
+        return;
+      }
+      if (state.index < it->second.must_see) {
+        Fail(
+            absl::StrFormat("n%d's read %d at index %d misses a write acknowledged at %d before "
+                            "it was asked (a stale leader served it)",
+                            n.id, state.id, state.index, it->second.must_see));
+        return;
+      }
+      result_.reads++;
+      reads_.erase(it);
+    }
   }
 
   // --- Network ---
@@ -657,7 +702,8 @@ class Simulation {
   std::mt19937_64 rng_;
   int n_ = 3;
   double drop_rate_, duplicate_rate_, crash_rate_, leader_crash_rate_, sync_crash_rate_,
-      partition_rate_, propose_rate_, compact_rate_, transfer_rate_, config_change_rate_;
+      partition_rate_, propose_rate_, compact_rate_, transfer_rate_, config_change_rate_,
+      read_rate_;
   int max_delay_, max_sync_latency_, max_inflight_, max_restart_delay_;
   int64_t max_append_bytes_;
   Membership membership_;
@@ -672,6 +718,9 @@ class Simulation {
   std::map<Term, NodeId> leaders_;
   std::map<std::pair<Term, Index>, ProposalRecord> proposals_;
   std::vector<Entry> acked_;
+  Index max_acked_last_ = kNoIndex;
+  std::map<uint64_t, PendingRead> reads_;
+  uint64_t next_read_id_ = 1;
   int64_t next_value_ = 0;
   std::optional<std::pair<Term, Index>> final_proposal_;
   NodeId final_proposer_ = kNoNode;

@@ -9,7 +9,8 @@
 //   - at most one leader per term;
 //   - every node applies a prefix of one history (committed entries never change);
 //   - a new leader's log holds every entry committed in an earlier term (leader completeness);
-//   - a write acknowledged to its client is in the history, and at the end on every node.
+//   - a write acknowledged to its client is in the history, and at the end on every node;
+//   - a linearizable read (ReadIndex) sees every write acknowledged before it was asked.
 // Then faults stop (all nodes up, network healed, nothing dropped) and liveness is checked: a
 // leader is elected and commits a new write within a bounded time, and every node applies it.
 //
@@ -43,6 +44,7 @@ struct SimResult {
   int64_t crashes = 0;
   int64_t snapshots_installed = 0;
   int64_t messages_delivered = 0;
+  int64_t reads = 0;  // linearizable reads confirmed (and checked)
 };
 
 SimResult RunSimulation(const SimConfig& config);
