@@ -211,6 +211,15 @@ class ConfigDef {
     for (auto& [text, value] : choices) k.choices.emplace_back(text, static_cast<int64_t>(value));
     return Add(std::move(k), Bind(field));
   }
+  // An enum kept its own way (one setting held in several fields): `binding` reads and writes the
+  // value of E as int64_t.
+  template <typename E>
+  ConfigDef& Enum(std::string name, Binding<O> binding,
+                  std::vector<std::pair<std::string, E>> choices, std::string doc) {
+    KeySpec k = Spec(std::move(name), Type::kEnum, std::move(doc));
+    for (auto& [text, value] : choices) k.choices.emplace_back(text, static_cast<int64_t>(value));
+    return Add(std::move(k), std::move(binding));
+  }
   // Keys "<prefix><rest>" go to (*field)[rest], checked by whoever reads the map.
   ConfigDef& Prefix(std::string prefix, std::map<std::string, std::string> O::*field,
                     std::string doc) {

@@ -1,6 +1,8 @@
-// Per-partition log settings, named as Kafka's topic configs. Defaults are written once, here.
-// Topic-level overrides are LogConfigOverrides (std::optional fields) applied over broker
-// defaults; both can be parsed from Kafka-named string properties ("segment.bytes" = "1048576").
+// Per-partition log settings, named as Kafka's topic configs. Defaults are written once, here;
+// every key's range and doc once, in the table of log_config.cc (LogConfigDef(), rendered in
+// docs/CONFIG.md). Topic-level overrides are LogConfigOverrides (std::optional fields) applied over
+// broker defaults; both can be parsed from Kafka-named string properties ("segment.bytes" =
+// "1048576").
 #pragma once
 
 #include <cstdint>
@@ -11,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/config_def.h"
 #include "common/record/record_batch.h"
 
 namespace runnel::storage {
@@ -43,10 +46,14 @@ struct LogConfig {
   int64_t message_timestamp_before_max_ms =                 // message.timestamp.before.max.ms
       std::numeric_limits<int64_t>::max();
 
-  // InvalidArgument naming the first bad field by its Kafka name.
+  // InvalidArgument naming the first bad field by its Kafka name and value.
   absl::Status Validate() const;
 };
 
+// The topic configs: names, types, ranges, docs, defaults from LogConfig{}.
+const config::ConfigDef<LogConfig>& LogConfigDef();
+
+// LogConfig's fields under the same names, each optional: one table (log_config.cc) serves both.
 struct LogConfigOverrides {
   std::optional<int64_t> segment_bytes;
   std::optional<int64_t> segment_ms;
@@ -71,7 +78,8 @@ struct LogConfigOverrides {
   std::map<std::string, std::string> ToProperties() const;
 };
 
-// Parses Kafka-named properties; an unknown key or a bad value is InvalidArgument naming it.
+// Parses Kafka-named properties; an unknown key ("<key>: unknown topic config"), a value not of
+// its key's type or out of its range is InvalidArgument naming it.
 absl::StatusOr<LogConfigOverrides> ParseLogConfigOverrides(
     const std::map<std::string, std::string>& properties);
 
