@@ -6,7 +6,6 @@
 #include <chrono>
 #include <thread>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "client/internal/grpc_status.h"
@@ -32,30 +31,25 @@ grpc::Status WithRetries(Call call) {
 
 }  // namespace
 
-absl::Status AdminOptions::Validate() const {
-  if (bootstrap_servers.empty()) return absl::InvalidArgumentError("bootstrap.servers: empty");
-  if (request_timeout_ms <= 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("request.timeout.ms: ", request_timeout_ms, " must be positive"));
-  }
-  return absl::OkStatus();
+const config::ConfigDef<AdminOptions>& AdminConfigDef() {
+  using O = AdminOptions;
+  static const auto* def = [] {
+    auto* d = new config::ConfigDef<O>("unknown admin setting");
+    d->String("bootstrap.servers", &O::bootstrap_servers, config::NotEmpty(),
+              "Brokers as HOST:PORT,...; the first is used.");
+    d->Int("request.timeout.ms", &O::request_timeout_ms, config::AtLeast(1), config::Unit::kMs,
+           "The deadline of each admin call.");
+    return d;
+  }();
+  return *def;
 }
+
+absl::Status AdminOptions::Validate() const { return AdminConfigDef().Validate(*this); }
 
 absl::StatusOr<AdminOptions> AdminOptions::FromProperties(
     const std::map<std::string, std::string>& properties) {
   AdminOptions o;
-  for (const auto& [key, value] : properties) {
-    if (key == "bootstrap.servers") {
-      o.bootstrap_servers = value;
-    } else if (key == "request.timeout.ms") {
-      if (!absl::SimpleAtoi(value, &o.request_timeout_ms)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("request.timeout.ms: '", value, "' is not an integer"));
-      }
-    } else {
-      return absl::InvalidArgumentError(absl::StrCat(key, ": unknown admin setting"));
-    }
-  }
+  RETURN_IF_ERROR(AdminConfigDef().Parse(properties, &o));
   RETURN_IF_ERROR(o.Validate());
   return o;
 }

@@ -17,6 +17,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/config_def.h"
 
 namespace runnel::client {
 
@@ -24,11 +25,16 @@ struct AdminOptions {
   std::string bootstrap_servers = "127.0.0.1:7070";  // bootstrap.servers (the first one is used)
   int32_t request_timeout_ms = 30000;                // request.timeout.ms
 
+  // Errors name the key: "request.timeout.ms: 0 must be at least 1".
   absl::Status Validate() const;
-  // From Kafka-named properties; unknown keys and bad values are errors naming the key.
+  // From Kafka-named properties; unknown keys ("<key>: unknown admin setting") and bad values are
+  // errors naming the key.
   static absl::StatusOr<AdminOptions> FromProperties(
       const std::map<std::string, std::string>& properties);
 };
+
+// The admin client's keys: names, types, ranges, docs, defaults from AdminOptions{}.
+const config::ConfigDef<AdminOptions>& AdminConfigDef();
 
 struct TopicSpec {
   std::string name;

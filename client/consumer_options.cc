@@ -1,26 +1,66 @@
 #include "client/consumer_options.h"
 
-#include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 
 namespace runnel::client {
 
+using config::AnyString;
+using config::AtLeast;
+using config::NotEmpty;
+using config::OneOf;
+using config::Unit;
+
+const config::ConfigDef<ConsumerOptions>& ConsumerConfigDef() {
+  using O = ConsumerOptions;
+  static const auto* def = [] {
+    auto* d = new config::ConfigDef<O>("unknown consumer setting");
+    d->String("bootstrap.servers", &O::bootstrap_servers, NotEmpty(),
+              "Brokers as HOST:PORT,...; the first is used.");
+    d->String("client.id", &O::client_id, AnyString(), "A name for the consumer.");
+    d->Int("fetch.min.bytes", &O::fetch_min_bytes, AtLeast(0), Unit::kBytes,
+           "A fetch is answered once this many bytes are there (or fetch.max.wait.ms passed).");
+    d->Int("fetch.max.bytes", &O::fetch_max_bytes, AtLeast(1), Unit::kBytes,
+           "The most record bytes of one fetch response (the first batch may pass it).");
+    d->Int("fetch.max.wait.ms", &O::fetch_max_wait_ms, AtLeast(0), Unit::kMs,
+           "How long the broker holds a fetch that found less than fetch.min.bytes.");
+    d->Int("max.partition.fetch.bytes", &O::max_partition_fetch_bytes, AtLeast(1), Unit::kBytes,
+           "The most record bytes of one partition in a fetch response.");
+    d->Int("max.poll.records", &O::max_poll_records, AtLeast(1), Unit::kNone,
+           "The most records one Poll returns.");
+    d->Enum("auto.offset.reset", &O::auto_offset_reset,
+            {{"earliest", AutoOffsetReset::kEarliest},
+             {"latest", AutoOffsetReset::kLatest},
+             {"none", AutoOffsetReset::kNone}},
+            "Where a partition without a committed offset starts: its first record, its end, or "
+            "an error.");
+    d->Int("request.timeout.ms", &O::request_timeout_ms, AtLeast(1), Unit::kMs,
+           "How long the consumer waits for the answer to one request (a fetch: beyond "
+           "fetch.max.wait.ms).");
+    d->Int("retry.backoff.ms", &O::retry_backoff_ms, AtLeast(0), Unit::kMs,
+           "The wait before a failed request is sent again.");
+    d->Bool("check.crcs", &O::check_crcs, "Check each fetched batch's CRC32C.");
+    d->String("group.id", &O::group_id, AnyString(),
+              "The consumer group: positions start at its committed offsets, Commit stores them, "
+              "and Subscribe joins it.");
+    d->String("group.instance.id", &O::group_instance_id, AnyString(),
+              "Makes the consumer a static member, which may rejoin within the session timeout "
+              "and keep its partitions; needs group.id.");
+    d->String("group.remote.assignor", &O::group_remote_assignor, OneOf({"uniform", "range"}),
+              "The broker's assignor for the group; empty: the broker's default (uniform).");
+    d->Int("max.poll.interval.ms", &O::max_poll_interval_ms, AtLeast(1), Unit::kMs,
+           "The rebalance timeout: a member holding a revoked partition longer is removed from "
+           "the group.");
+    d->Bool("enable.auto.commit", &O::enable_auto_commit,
+            "Commit positions every auto.commit.interval.ms from Poll (with group.id).");
+    d->Int("auto.commit.interval.ms", &O::auto_commit_interval_ms, AtLeast(0), Unit::kMs,
+           "How often positions are committed with enable.auto.commit.");
+    return d;
+  }();
+  return *def;
+}
+
 absl::Status ConsumerOptions::Validate() const {
-  if (bootstrap_servers.empty()) return absl::InvalidArgumentError("bootstrap.servers: empty");
-  RETURN_IF_ERROR(CheckAtLeast("fetch.min.bytes", fetch_min_bytes, 0));
-  RETURN_IF_ERROR(CheckAtLeast("fetch.max.bytes", fetch_max_bytes, 1));
-  RETURN_IF_ERROR(CheckAtLeast("fetch.max.wait.ms", fetch_max_wait_ms, 0));
-  RETURN_IF_ERROR(CheckAtLeast("max.partition.fetch.bytes", max_partition_fetch_bytes, 1));
-  RETURN_IF_ERROR(CheckAtLeast("max.poll.records", max_poll_records, 1));
-  RETURN_IF_ERROR(CheckAtLeast("request.timeout.ms", request_timeout_ms, 1));
-  RETURN_IF_ERROR(CheckAtLeast("retry.backoff.ms", retry_backoff_ms, 0));
-  RETURN_IF_ERROR(CheckAtLeast("auto.commit.interval.ms", auto_commit_interval_ms, 0));
-  RETURN_IF_ERROR(CheckAtLeast("max.poll.interval.ms", max_poll_interval_ms, 1));
-  if (!group_remote_assignor.empty() && group_remote_assignor != "uniform" &&
-      group_remote_assignor != "range") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "group.remote.assignor: '", group_remote_assignor, "' is not one of uniform, range"));
-  }
+  RETURN_IF_ERROR(ConsumerConfigDef().Validate(*this));
   if (!group_instance_id.empty() && group_id.empty()) {
     return absl::InvalidArgumentError("group.instance.id: set without group.id");
   }
@@ -29,54 +69,7 @@ absl::Status ConsumerOptions::Validate() const {
 
 absl::StatusOr<ConsumerOptions> ConsumerOptions::FromProperties(const Properties& properties) {
   ConsumerOptions o;
-  for (const auto& [key, value] : properties) {
-    if (key == "bootstrap.servers") {
-      o.bootstrap_servers = value;
-    } else if (key == "client.id") {
-      o.client_id = value;
-    } else if (key == "fetch.min.bytes") {
-      RETURN_IF_ERROR(ParseProperty(key, value, &o.fetch_min_bytes));
-    } else if (key == "fetch.max.bytes") {
-      RETURN_IF_ERROR(ParseProperty(key, value, &o.fetch_max_bytes));
-    } else if (key == "fetch.max.wait.ms") {
-      RETURN_IF_ERROR(ParseProperty(key, value, &o.fetch_max_wait_ms));
-    } else if (key == "max.partition.fetch.bytes") {
-      RETURN_IF_ERROR(ParseProperty(key, value, &o.max_partition_fetch_bytes));
-    } else if (key == "max.poll.records") {
-      RETURN_IF_ERROR(ParseProperty(key, value, &o.max_poll_records));
-    } else if (key == "request.timeout.ms") {
-      RETURN_IF_ERROR(ParseProperty(key, value, &o.request_timeout_ms));
-    } else if (key == "retry.backoff.ms") {
-      RETURN_IF_ERROR(ParseProperty(key, value, &o.retry_backoff_ms));
-    } else if (key == "check.crcs") {
-      RETURN_IF_ERROR(ParseProperty(key, value, &o.check_crcs));
-    } else if (key == "group.id") {
-      o.group_id = value;
-    } else if (key == "group.instance.id") {
-      o.group_instance_id = value;
-    } else if (key == "group.remote.assignor") {
-      o.group_remote_assignor = value;
-    } else if (key == "max.poll.interval.ms") {
-      RETURN_IF_ERROR(ParseProperty(key, value, &o.max_poll_interval_ms));
-    } else if (key == "enable.auto.commit") {
-      RETURN_IF_ERROR(ParseProperty(key, value, &o.enable_auto_commit));
-    } else if (key == "auto.commit.interval.ms") {
-      RETURN_IF_ERROR(ParseProperty(key, value, &o.auto_commit_interval_ms));
-    } else if (key == "auto.offset.reset") {
-      if (value == "earliest") {
-        o.auto_offset_reset = AutoOffsetReset::kEarliest;
-      } else if (value == "latest") {
-        o.auto_offset_reset = AutoOffsetReset::kLatest;
-      } else if (value == "none") {
-        o.auto_offset_reset = AutoOffsetReset::kNone;
-      } else {
-        return absl::InvalidArgumentError(
-            absl::StrCat("auto.offset.reset: '", value, "' is not one of earliest, latest, none"));
-      }
-    } else {
-      return UnknownProperty(key, "consumer");
-    }
-  }
+  RETURN_IF_ERROR(ConsumerConfigDef().Parse(properties, &o));
   RETURN_IF_ERROR(o.Validate());
   return o;
 }

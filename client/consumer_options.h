@@ -1,7 +1,8 @@
 // ConsumerOptions: the settings of a Consumer (client/consumer.h), named after Kafka's consumer
 // configs, and their checks. Filled field by field or from Kafka-named properties
-// (FromProperties); Consumer::Create validates them. A plain value: it owns nothing, and a const
-// one may be read from any thread.
+// (FromProperties); Consumer::Create validates them. Each key's range and doc are written once, in
+// the table of consumer_options.cc (ConsumerConfigDef(), rendered in docs/CONFIG.md). A plain
+// value: it owns nothing, and a const one may be read from any thread.
 #pragma once
 
 #include <cstdint>
@@ -10,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "client/properties.h"
+#include "common/config_def.h"
 
 namespace runnel::client {
 
@@ -37,9 +39,14 @@ struct ConsumerOptions {
   bool enable_auto_commit = true;          // enable.auto.commit (with group.id)
   int32_t auto_commit_interval_ms = 5000;  // auto.commit.interval.ms
 
+  // Errors name the key: "max.poll.records: 0 must be at least 1".
   absl::Status Validate() const;
-  // From Kafka-named properties; unknown keys and bad values are errors naming the key.
+  // From Kafka-named properties; unknown keys ("group.idd: unknown consumer setting") and bad
+  // values are errors naming the key.
   static absl::StatusOr<ConsumerOptions> FromProperties(const Properties& properties);
 };
+
+// The consumer's keys: names, types, ranges, docs, defaults from ConsumerOptions{}.
+const config::ConfigDef<ConsumerOptions>& ConsumerConfigDef();
 
 }  // namespace runnel::client

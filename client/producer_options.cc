@@ -5,18 +5,67 @@
 
 namespace runnel::client {
 
+using config::AnyInt;
+using config::AnyString;
+using config::AtLeast;
+using config::NotEmpty;
+using config::Unit;
+
+const config::ConfigDef<ProducerOptions>& ProducerConfigDef() {
+  using O = ProducerOptions;
+  static const auto* def = [] {
+    auto* d = new config::ConfigDef<O>("unknown producer setting");
+    d->String("bootstrap.servers", &O::bootstrap_servers, NotEmpty(),
+              "Brokers as HOST:PORT,...; the first is used.");
+    d->String("client.id", &O::client_id, AnyString(),
+              "Sent to the broker as the gRPC user agent.");
+    d->Enum("acks", &O::acks,
+            {{"0", Acks::kNone}, {"1", Acks::kLeader}, {"all", Acks::kAll}, {"-1", Acks::kAll}},
+            "When a send is answered: `0` never (fire and forget), `1` once the broker appended "
+            "it, `all` once it is synced to disk.");
+    d->Bool("enable.idempotence", &O::enable_idempotence,
+            "Sequence numbers so that retries store no duplicates. Unset: on unless acks, retries "
+            "or max.in.flight.requests.per.connection conflict (Kafka 3's rule); true with a "
+            "conflicting setting is an error.");
+    d->Int("batch.size", &O::batch_size, AtLeast(1), Unit::kBytes,
+           "A partition's batch is sent once it holds this many bytes.");
+    d->Int("linger.ms", &O::linger_ms, AtLeast(0), Unit::kMs,
+           "How long a batch waits for more records before it is sent.");
+    std::vector<std::pair<std::string, record::Compression>> codecs;
+    for (int id = 0; id <= record::kMaxCompressionId; ++id) {
+      const auto codec = static_cast<record::Compression>(id);
+      codecs.emplace_back(std::string(record::CompressionName(codec)), codec);
+    }
+    d->Enum("compression.type", &O::compression, std::move(codecs),
+            "The codec of the batches the producer builds.");
+    d->Int("buffer.memory", &O::buffer_memory, AtLeast(1), Unit::kBytes,
+           "Bytes of records waiting to be sent; Send waits up to max.block.ms for room, then "
+           "fails.");
+    d->Int("max.block.ms", &O::max_block_ms, AtLeast(0), Unit::kMs,
+           "How long Send waits for room in buffer.memory (or for topic metadata) before it "
+           "fails.");
+    d->Int("max.in.flight.requests.per.connection", &O::max_in_flight, AtLeast(1), Unit::kNone,
+           "Produce requests sent and not yet answered; at most 5 with idempotence.");
+    d->Int("retries", &O::retries, AtLeast(0), Unit::kNone,
+           "How often a failed batch is sent again (within delivery.timeout.ms).");
+    d->Int("retry.backoff.ms", &O::retry_backoff_ms, AtLeast(0), Unit::kMs,
+           "The wait before a batch is sent again.");
+    d->Int("delivery.timeout.ms", &O::delivery_timeout_ms, AnyInt(), Unit::kMs,
+           "A send fails once this long has passed since Send, retries included; at least "
+           "linger.ms + request.timeout.ms.");
+    d->Int("request.timeout.ms", &O::request_timeout_ms, AtLeast(1), Unit::kMs,
+           "How long the producer waits for the answer to one produce request.");
+    d->Int("max.request.size", &O::max_request_size, AtLeast(1), Unit::kBytes,
+           "A record larger than this is refused by Send.");
+    d->Int("metadata.max.age.ms", &O::metadata_max_age_ms, AtLeast(0), Unit::kMs,
+           "Topic metadata older than this is fetched again.");
+    return d;
+  }();
+  return *def;
+}
+
 absl::Status ProducerOptions::Validate() const {
-  if (bootstrap_servers.empty()) return absl::InvalidArgumentError("bootstrap.servers: empty");
-  RETURN_IF_ERROR(CheckAtLeast("batch.size", batch_size, 1));
-  RETURN_IF_ERROR(CheckAtLeast("linger.ms", linger_ms, 0));
-  RETURN_IF_ERROR(CheckAtLeast("buffer.memory", buffer_memory, 1));
-  RETURN_IF_ERROR(CheckAtLeast("max.block.ms", max_block_ms, 0));
-  RETURN_IF_ERROR(CheckAtLeast("max.in.flight.requests.per.connection", max_in_flight, 1));
-  RETURN_IF_ERROR(CheckAtLeast("retries", retries, 0));
-  RETURN_IF_ERROR(CheckAtLeast("retry.backoff.ms", retry_backoff_ms, 0));
-  RETURN_IF_ERROR(CheckAtLeast("request.timeout.ms", request_timeout_ms, 1));
-  RETURN_IF_ERROR(CheckAtLeast("max.request.size", max_request_size, 1));
-  RETURN_IF_ERROR(CheckAtLeast("metadata.max.age.ms", metadata_max_age_ms, 0));
+  RETURN_IF_ERROR(ProducerConfigDef().Validate(*this));
   if (int64_t{delivery_timeout_ms} < int64_t{linger_ms} + request_timeout_ms) {
     return absl::InvalidArgumentError(absl::StrCat(
         "delivery.timeout.ms: ", delivery_timeout_ms,
@@ -40,59 +89,7 @@ absl::Status ProducerOptions::Validate() const {
 
 absl::StatusOr<ProducerOptions> ProducerOptions::FromProperties(const Properties& properties) {
   ProducerOptions o;
-  for (const auto& [key, value] : properties) {
-    if (key == "bootstrap.servers") {
-      o.bootstrap_servers = value;
-    } else if (key == "client.id") {
-      o.client_id = value;
-    } else if (key == "acks") {
-      if (value == "all" || value == "-1") {
-        o.acks = Acks::kAll;
-      } else if (value == "1") {
-        o.acks = Acks::kLeader;
-      } else if (value == "0") {
-        o.acks = Acks::kNone;
-      } else {
-        return absl::InvalidArgumentError(
-            absl::StrCat("acks: '", value, "' is not one of 0, 1, all, -1"));
-      }
-    } else if (key == "enable.idempotence") {
-      bool on = false;
-      RETURN_IF_ERROR(ParseProperty(key, value, &on));
-      o.enable_idempotence = on;
-    } else if (key == "compression.type") {
-      auto codec = record::ParseCompression(value);
-      if (!codec.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "compression.type: '", value, "' is not one of none, gzip, snappy, lz4, zstd"));
-      }
-      o.compression = *codec;
-    } else if (key == "batch.size") {
-      RETURN_IF_ERROR(ParseProperty(key, value, &o.batch_size));
-    } else if (key == "linger.ms") {
-      RETURN_IF_ERROR(ParseProperty(key, value, &o.linger_ms));
-    } else if (key == "buffer.memory") {
-      RETURN_IF_ERROR(ParseProperty(key, value, &o.buffer_memory));
-    } else if (key == "max.block.ms") {
-      RETURN_IF_ERROR(ParseProperty(key, value, &o.max_block_ms));
-    } else if (key == "max.in.flight.requests.per.connection") {
-      RETURN_IF_ERROR(ParseProperty(key, value, &o.max_in_flight));
-    } else if (key == "retries") {
-      RETURN_IF_ERROR(ParseProperty(key, value, &o.retries));
-    } else if (key == "retry.backoff.ms") {
-      RETURN_IF_ERROR(ParseProperty(key, value, &o.retry_backoff_ms));
-    } else if (key == "delivery.timeout.ms") {
-      RETURN_IF_ERROR(ParseProperty(key, value, &o.delivery_timeout_ms));
-    } else if (key == "request.timeout.ms") {
-      RETURN_IF_ERROR(ParseProperty(key, value, &o.request_timeout_ms));
-    } else if (key == "max.request.size") {
-      RETURN_IF_ERROR(ParseProperty(key, value, &o.max_request_size));
-    } else if (key == "metadata.max.age.ms") {
-      RETURN_IF_ERROR(ParseProperty(key, value, &o.metadata_max_age_ms));
-    } else {
-      return UnknownProperty(key, "producer");
-    }
-  }
+  RETURN_IF_ERROR(ProducerConfigDef().Parse(properties, &o));
   RETURN_IF_ERROR(o.Validate());
   return o;
 }

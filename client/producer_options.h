@@ -1,6 +1,7 @@
 // ProducerOptions: the producer's settings, with Kafka's names (`batch.size`, `linger.ms`, ...),
-// their defaults, Validate() and the parsing of Kafka-named properties. Plain data; thread-safe to
-// read.
+// their defaults, Validate() and the parsing of Kafka-named properties. Each key's range and doc
+// are written once, in the table of producer_options.cc (ProducerConfigDef(), rendered in
+// docs/CONFIG.md). Plain data; thread-safe to read.
 #pragma once
 
 #include <cstdint>
@@ -9,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "client/properties.h"
+#include "common/config_def.h"
 #include "common/record/compression.h"
 
 namespace runnel::client {
@@ -41,8 +43,12 @@ struct ProducerOptions {
   }
   // Errors name the key: "linger.ms: -1 must be at least 0".
   absl::Status Validate() const;
-  // From Kafka-named properties; unknown keys and bad values are errors naming the key.
+  // From Kafka-named properties; unknown keys ("linger.mss: unknown producer setting") and bad
+  // values ("linger.ms: 'soon' is not an integer") are errors naming the key.
   static absl::StatusOr<ProducerOptions> FromProperties(const Properties& properties);
 };
+
+// The producer's keys: names, types, ranges, docs, defaults from ProducerOptions{}.
+const config::ConfigDef<ProducerOptions>& ProducerConfigDef();
 
 }  // namespace runnel::client

@@ -3,7 +3,6 @@
 #include <cctype>
 #include <set>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 
@@ -17,8 +16,50 @@ const std::set<std::string> kRuntimeConsumerKeys = {"bootstrap.servers",  "group
 const std::set<std::string> kRuntimeProducerKeys = {"bootstrap.servers", "client.id"};
 }  // namespace
 
+const config::ConfigDef<StreamsConfig>& StreamsConfigDef() {
+  using O = StreamsConfig;
+  using config::AtLeast;
+  using config::NotEmpty;
+  using config::Unit;
+  static const auto* def = [] {
+    auto* d = new config::ConfigDef<O>("unknown streams setting");
+    d->String("application.id", &O::application_id, NotEmpty(),
+              "Required: the consumer group id, the prefix of internal topics "
+              "(`<id>-<name>-repartition`, `<id>-<store>-changelog`) and the directory of the "
+              "application's stores under state.dir; letters, digits, `.`, `_` and `-` only.");
+    d->String("bootstrap.servers", &O::bootstrap_servers, NotEmpty(),
+              "Brokers as HOST:PORT,...; the first is used.");
+    d->Int("num.stream.threads", &O::num_stream_threads, AtLeast(1), Unit::kNone,
+           "Stream threads; each is one member of the group.");
+    d->Int("commit.interval.ms", &O::commit_interval_ms, AtLeast(1), Unit::kMs,
+           "How often caches are flushed, output is flushed and offsets are committed.");
+    d->String("state.dir", &O::state_dir, NotEmpty(),
+              "Persistent (RocksDB) stores live in "
+              "`<state.dir>/<application.id>/<task id>/rocksdb/<store>`.");
+    d->Int("statestore.cache.max.bytes", &O::cache_max_bytes, AtLeast(0), Unit::kBytes,
+           "Each task's record caches may hold this divided by num.stream.threads.");
+    d->Alias("cache.max.bytes.buffering");
+    d->Enum("processing.guarantee", &O::processing_guarantee,
+            {{"at_least_once", ProcessingGuarantee::kAtLeastOnce}},
+            "Input offsets are committed only after the output they caused is acknowledged; "
+            "exactly-once needs transactions, which Runnel has not.");
+    d->Int("replication.factor", &O::replication_factor, AtLeast(0), Unit::kNone,
+           "Of the internal topics the runtime creates; 0: the broker's default.");
+    d->Prefix("consumer.", &O::consumer_properties,
+              "Passed to the threads' consumers (a consumer key above). The runtime's own "
+              "(bootstrap.servers, client.id, group.id, enable.auto.commit, auto.offset.reset, "
+              "group.remote.assignor) are refused; consumer.group.instance.id makes each thread a "
+              "static member `<id>-<thread number>`.");
+    d->Prefix("producer.", &O::producer_properties,
+              "Passed to the threads' producers (a producer key above); bootstrap.servers and "
+              "client.id are refused.");
+    return d;
+  }();
+  return *def;
+}
+
 absl::Status StreamsConfig::Validate() const {
-  if (application_id.empty()) return absl::InvalidArgumentError("application.id is not set");
+  RETURN_IF_ERROR(StreamsConfigDef().Validate(*this));
   for (char c : application_id) {
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -26,12 +67,6 @@ absl::Status StreamsConfig::Validate() const {
           "' may hold only letters, digits, '.', '_' and '-' (it prefixes topic names)"));
     }
   }
-  if (bootstrap_servers.empty()) return absl::InvalidArgumentError("bootstrap.servers is empty");
-  RETURN_IF_ERROR(client::CheckAtLeast("num.stream.threads", num_stream_threads, 1));
-  RETURN_IF_ERROR(client::CheckAtLeast("commit.interval.ms", commit_interval_ms, 1));
-  RETURN_IF_ERROR(client::CheckAtLeast("statestore.cache.max.bytes", cache_max_bytes, 0));
-  RETURN_IF_ERROR(client::CheckAtLeast("replication.factor", replication_factor, 0));
-  if (state_dir.empty()) return absl::InvalidArgumentError("state.dir is empty");
   for (const auto& [key, value] : consumer_properties) {
     if (kRuntimeConsumerKeys.contains(key)) {
       return absl::InvalidArgumentError(
@@ -49,34 +84,7 @@ absl::Status StreamsConfig::Validate() const {
 
 absl::StatusOr<StreamsConfig> StreamsConfig::FromProperties(const client::Properties& properties) {
   StreamsConfig c;
-  for (const auto& [key, value] : properties) {
-    if (key == "application.id") {
-      c.application_id = value;
-    } else if (key == "bootstrap.servers") {
-      c.bootstrap_servers = value;
-    } else if (key == "num.stream.threads") {
-      RETURN_IF_ERROR(client::ParseProperty(key, value, &c.num_stream_threads));
-    } else if (key == "commit.interval.ms") {
-      RETURN_IF_ERROR(client::ParseProperty(key, value, &c.commit_interval_ms));
-    } else if (key == "state.dir") {
-      c.state_dir = value;
-    } else if (key == "statestore.cache.max.bytes" || key == "cache.max.bytes.buffering") {
-      RETURN_IF_ERROR(client::ParseProperty(key, value, &c.cache_max_bytes));
-    } else if (key == "replication.factor") {
-      RETURN_IF_ERROR(client::ParseProperty(key, value, &c.replication_factor));
-    } else if (key == "processing.guarantee") {
-      if (value != "at_least_once") {
-        return absl::InvalidArgumentError(absl::StrCat("processing.guarantee: '", value,
-                                                       "' is not supported (only at_least_once)"));
-      }
-    } else if (absl::StartsWith(key, "consumer.")) {
-      c.consumer_properties[key.substr(9)] = value;
-    } else if (absl::StartsWith(key, "producer.")) {
-      c.producer_properties[key.substr(9)] = value;
-    } else {
-      return client::UnknownProperty(key, "streams");
-    }
-  }
+  RETURN_IF_ERROR(StreamsConfigDef().Parse(properties, &c));
   RETURN_IF_ERROR(c.Validate());
   return c;
 }

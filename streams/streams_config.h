@@ -1,24 +1,9 @@
-// StreamsConfig: the settings of a Streams application, with Kafka Streams' names.
-//
-//   application.id              required; the consumer group id, the prefix of internal topics
-//                               ("<id>-<name>-repartition", "<id>-<store>-changelog") and the
-//                               directory of the application's stores under state.dir
-//   bootstrap.servers           default 127.0.0.1:7070
-//   num.stream.threads          default 1; each thread is one member of the group
-//   commit.interval.ms          default 30000 (Kafka Streams' at-least-once default): how often
-//                               caches are flushed, output is flushed and offsets are committed
-//   state.dir                   default /tmp/runnel-streams; persistent (RocksDB) stores live in
-//                               <state.dir>/<application.id>/<task id>/rocksdb/<store>
-//   statestore.cache.max.bytes  default 10485760; each task's record caches may hold this
-//                               divided by num.stream.threads
-//   processing.guarantee        at_least_once (the only one; exactly_once needs transactions)
-//   replication.factor          of the internal topics the runtime creates; default 0, the
-//                               broker's default
-//   consumer.<key>, producer.<key>
-//                               passed to the threads' consumers and producers (Kafka's prefixes);
-//                               the keys the runtime sets itself (group.id, enable.auto.commit,
-//                               group.remote.assignor, ...) are refused; consumer.group.instance.id
-//                               makes each thread a static member "<id>-<thread number>"
+// StreamsConfig: the settings of a Streams application, with Kafka Streams' names
+// (`application.id`, `num.stream.threads`, `commit.interval.ms`, `state.dir`, ...). Each key's
+// default is its field's initialiser below; its range and doc are written once, in the table of
+// streams_config.cc (StreamsConfigDef(), rendered in docs/CONFIG.md). `consumer.<key>` and
+// `producer.<key>` are passed to the threads' consumers and producers (Kafka's prefixes); the keys
+// the runtime sets itself (group.id, enable.auto.commit, group.remote.assignor, ...) are refused.
 //
 // Plain data; Validate names the bad key.
 #pragma once
@@ -29,23 +14,31 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "client/properties.h"
+#include "common/config_def.h"
 
 namespace runnel::streams {
 
+// processing.guarantee: at-least-once only (exactly-once needs transactions).
+enum class ProcessingGuarantee { kAtLeastOnce };
+
 struct StreamsConfig {
-  std::string application_id;
+  std::string application_id;  // required
   std::string bootstrap_servers = "127.0.0.1:7070";
   int32_t num_stream_threads = 1;
-  int64_t commit_interval_ms = 30000;
+  int64_t commit_interval_ms = 30000;  // Kafka Streams' at-least-once default
   std::string state_dir = "/tmp/runnel-streams";
-  int64_t cache_max_bytes = 10 * 1024 * 1024;
-  int32_t replication_factor = 0;
+  int64_t cache_max_bytes = 10 * 1024 * 1024;  // statestore.cache.max.bytes
+  ProcessingGuarantee processing_guarantee = ProcessingGuarantee::kAtLeastOnce;
+  int32_t replication_factor = 0;          // 0: the broker's default
   client::Properties consumer_properties;  // without the "consumer." prefix
   client::Properties producer_properties;  // without the "producer." prefix
 
   absl::Status Validate() const;
-  // Unknown keys and bad values are errors naming the key.
+  // Unknown keys ("<key>: unknown streams setting") and bad values are errors naming the key.
   static absl::StatusOr<StreamsConfig> FromProperties(const client::Properties& properties);
 };
+
+// The application's keys: names, types, ranges, docs, defaults from StreamsConfig{}.
+const config::ConfigDef<StreamsConfig>& StreamsConfigDef();
 
 }  // namespace runnel::streams

@@ -74,9 +74,11 @@ TEST(StreamsConfigTest, ErrorsNameTheKey) {
   auto ok = StreamsConfig::FromProperties({{"application.id", "a"},
                                            {"num.stream.threads", "3"},
                                            {"consumer.max.poll.records", "100"},
-                                           {"producer.linger.ms", "1"}});
+                                           {"producer.linger.ms", "1"},
+                                           {"cache.max.bytes.buffering", "1024"}});
   ASSERT_TRUE(ok.ok()) << ok.status();
   EXPECT_EQ(ok->num_stream_threads, 3);
+  EXPECT_EQ(ok->cache_max_bytes, 1024) << "Kafka's older name of statestore.cache.max.bytes";
   EXPECT_EQ(ok->consumer_properties.at("max.poll.records"), "100");
   EXPECT_EQ(ok->producer_properties.at("linger.ms"), "1");
 }
