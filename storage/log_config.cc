@@ -58,7 +58,8 @@ const config::ConfigDef<O>* MakeDef() {
          "Accepted as in Kafka, but changes nothing: every append is synced within about one "
          "fdatasync anyway, and consumers read only synced data.");
   d->Int("flush.ms", &O::flush_ms, AtLeast(0), Unit::kMs,
-         "The longest an append waits for the background sync (the maintenance thread).");
+         "The maintenance thread syncs a log with unsynced data once its last sync is this old; "
+         "the group commit after each append usually comes first.");
   d->Int("retention.ms", &O::retention_ms, AtLeast(-1), Unit::kMs,
          "Closed segments whose newest timestamp is older than this are deleted; -1 keeps them "
          "for ever.");
