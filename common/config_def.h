@@ -4,7 +4,7 @@
 // the parsing of key=value properties, the range checks of Validate(), the rendering back to
 // properties and the markdown table in docs/CONFIG.md.
 //
-//   const ConfigDef<ProducerOptions>& ProducerDef() {
+//   const ConfigDef<ProducerOptions>& ProducerConfigDef() {
 //     static const auto* def = [] {
 //       auto* d = new ConfigDef<ProducerOptions>("unknown producer setting");
 //       d->Int("linger.ms", &ProducerOptions::linger_ms, AtLeast(0), Unit::kMs,
