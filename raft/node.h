@@ -89,7 +89,9 @@ struct Proposal {
 class Node {
  public:
   // `log` is borrowed and must outlive the node; `state` is what the disk holds (HardState{} for
-  // a new node). A restarted node is a new Node over what survived.
+  // a new node). A restarted node is a new Node over what the log shows, which may include data
+  // not yet synced (a process restart keeps the page cache): its first Ready syncs it before
+  // anything in it is acknowledged or counted.
   Node(Options options, LogStorage* log, HardState state);
 
   Node(const Node&) = delete;
@@ -206,6 +208,7 @@ class Node {
   std::map<NodeId, bool> votes_;
   std::map<NodeId, Progress> progress_;
   NodeId transferee_ = kNoNode;
+  int transfer_elapsed_ = 0;  // ticks since the transfer to transferee_ began
   // Reads asked and not yet confirmed by a quorum, oldest (lowest id) first.
   struct PendingRead {
     uint64_t id;
@@ -213,6 +216,7 @@ class Node {
     std::set<NodeId> acks;
   };
   std::deque<PendingRead> pending_reads_;
+  uint64_t last_read_id_ = 0;  // the highest read id asked in this term
   std::vector<ReadState> read_states_;
   // This leader's proposals not yet committed: (last index, bytes), oldest first.
   std::deque<std::pair<Index, int64_t>> uncommitted_;

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <memory>
 #include <queue>
@@ -18,30 +19,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "raft/node.h"
+#include "tests/raft/sim/history.h"
 #include "tests/raft/sim/sim_disk.h"
 
 namespace runnel::raft::sim {
 namespace {
-
-constexpr uint64_t kHashStart = 14695981039346656037ULL;
-
-// FNV-1a over an entry: the simulated state machine is the hash chain of what it applied, so two
-// nodes agree on their state exactly when they applied the same entries.
-uint64_t HashEntry(uint64_t hash, const Entry& e) {
-  auto mix = [&hash](const void* data, size_t size) {
-    const auto* bytes = static_cast<const unsigned char*>(data);
-    for (size_t i = 0; i < size; ++i) {
-      hash ^= bytes[i];
-      hash *= 1099511628211ULL;
-    }
-  };
-  mix(&e.first, sizeof e.first);
-  mix(&e.last, sizeof e.last);
-  mix(&e.term, sizeof e.term);
-  mix(&e.type, sizeof e.type);
-  mix(e.data.data(), e.data.size());
-  return hash;
-}
 
 std::string DescribeMessage(const Message& m) {
   std::string out = absl::StrFormat("%d->%d %s t%d idx=%d lt=%d", m.from, m.to,
@@ -140,16 +122,16 @@ class Simulation {
                                                        : "no leader accepted a write"));
     } else if (status_.ok() && !final_applied_everywhere_) {
       Fail(
-          absl::StrFormat("liveness: %d time units after a write committed, not every node has "
-                          "applied it",
+          absl::StrFormat("liveness: %d time units after a write committed, not every member "
+                          "has applied it, or a read asked of a node still leading is unanswered",
                           config_.catch_up_time));
     }
     if (status_.ok()) FinalCheck();
     result_.status = status_;
     result_.end_time = now_;
-    result_.committed_entries = static_cast<int64_t>(history_.size());
+    result_.committed_entries = history_.entries();
     result_.acknowledged_writes = static_cast<int64_t>(acked_.size());
-    result_.leaders = static_cast<int64_t>(leaders_.size());
+    result_.leaders = history_.leaders();
     return result_;
   }
 
@@ -164,20 +146,17 @@ class Simulation {
     int64_t next_tick = 0;
     // The persistence round in flight.
     bool round = false;
-    bool crash_in_sync = false;  // the node crashes when the round's sync would complete
+    bool crash_in_sync = false;        // the node crashes when the round's sync would complete
+    bool page_cache_survived = false;  // the last crash was the process's only
+    int64_t power_loss_at = std::numeric_limits<int64_t>::max();
     Ready ready;
     SimDisk::SyncPoint sync_point;
     int64_t round_done = 0;
     // The state machine: applied through `applied`, whose hash chain is `state`.
     Index applied = kNoIndex;
-    uint64_t state = kHashStart;
+    uint64_t state = History::kStartState;
     Role last_role = Role::kFollower;
     Term last_term = 0;
-  };
-  struct HistoryEntry {
-    Entry entry;
-    Term commit_term;  // the lowest term in which a node learned it was committed
-    uint64_t hash;     // the state after applying it
   };
   struct InFlight {
     int64_t at;
@@ -190,6 +169,7 @@ class Simulation {
   struct PendingRead {
     NodeId node;
     int incarnation;
+    Term term;
     Index must_see;
   };
   struct ProposalRecord {
@@ -215,6 +195,10 @@ class Simulation {
     Trace("VIOLATION: " + what);
   }
 
+  void Check(const absl::Status& status) {
+    if (!status.ok()) Fail(std::string(status.message()));
+  }
+
   // --- Nodes ---
   void Start(SimNode& n) {
     Options options;
@@ -230,8 +214,8 @@ class Simulation {
     n.node = std::make_unique<Node>(options, &n.disk, n.disk.hard_state());
     n.round = false;
     n.applied = n.disk.StartIndex() - 1;
-    n.state = StateFromSnapshot(n.disk.SnapshotData());
-    if (n.applied >= 0) CheckSnapshotState(n, n.applied, n.state);
+    n.state = History::StateFromSnapshot(n.disk.SnapshotData());
+    Check(history_.CheckState(n.id, n.applied, n.state));
     n.next_tick = now_ + n.tick_period;
     n.last_role = Role::kFollower;
     n.last_term = n.node->term();
@@ -239,18 +223,19 @@ class Simulation {
                           n.node->vote(), n.disk.StartIndex(), n.disk.LastIndex()));
   }
 
-  static uint64_t StateFromSnapshot(const std::string& data) {
-    return data.empty() ? kHashStart : std::stoull(data);
-  }
-
   bool Up(const SimNode& n) const { return n.node != nullptr; }
 
-  void Crash(SimNode& n) {
-    Trace(absl::StrFormat("n%d crashes (durable log [%d, %d], unsynced work lost)", n.id,
+  // A power loss loses what was not synced; a process crash (power == false) keeps the page
+  // cache: the restarted node sees unsynced data, which a later power loss may still take.
+  void Crash(SimNode& n, bool power) {
+    Trace(absl::StrFormat("n%d %s (durable log [%d, %d])", n.id,
+                          power ? "loses power: unsynced work lost" : "process dies",
                           n.disk.durable_log().StartIndex(), n.disk.durable_log().LastIndex()));
     n.node.reset();
     n.round = false;
-    n.disk.Crash(rng_);
+    if (power) n.disk.Crash(rng_);
+    n.page_cache_survived = !power;
+    n.power_loss_at = std::numeric_limits<int64_t>::max();
     n.incarnation++;
     n.restart_at = now_ + Draw(5, max_restart_delay_);
     result_.crashes++;
@@ -305,63 +290,25 @@ class Simulation {
     n.last_term = term;
     Trace(absl::StrFormat("n%d is %s in term %d", n.id, RoleName(role), term));
     if (role != Role::kLeader) return;
-    auto [it, inserted] = leaders_.emplace(term, n.id);
-    if (!inserted && it->second != n.id) {
-      Fail(absl::StrFormat("two leaders in term %d: n%d and n%d", term, it->second, n.id));
-      return;
-    }
-    // Leader completeness: every entry committed in an earlier term is in the new leader's log.
-    for (const HistoryEntry& h : history_) {
-      if (h.commit_term >= term || h.entry.last < n.disk.StartIndex()) continue;
-      if (n.disk.TermAt(h.entry.last) != h.entry.term ||
-          n.disk.EntryStart(h.entry.last) != h.entry.first) {
-        Fail(
-            absl::StrFormat("n%d leads term %d without entry [%d, %d] of term %d, committed in "
-                            "term %d",
-                            n.id, term, h.entry.first, h.entry.last, h.entry.term, h.commit_term));
-        return;
-      }
-    }
+    Check(history_.BecameLeader(n.id, term, n.disk));
   }
 
   // --- The state machine and the history ---
-  const HistoryEntry* HistoryAt(Index first) const {
-    auto it = std::lower_bound(history_.begin(), history_.end(), first,
-                               [](const HistoryEntry& h, Index i) { return h.entry.first < i; });
-    if (it == history_.end() || it->entry.first != first) return nullptr;
-    return &*it;
-  }
-
-  void CheckSnapshotState(const SimNode& n, Index index, uint64_t state) {
-    const Index end = history_.empty() ? kNoIndex : history_.back().entry.last;
-    if (index > end) {
-      Fail(absl::StrFormat("n%d holds a snapshot through %d beyond the history (ends at %d)", n.id,
-                           index, end));
-      return;
-    }
-    auto it = std::lower_bound(history_.begin(), history_.end(), index,
-                               [](const HistoryEntry& h, Index i) { return h.entry.last < i; });
-    if (it == history_.end() || it->entry.last != index || it->hash != state) {
-      Fail(absl::StrFormat("n%d's snapshot through %d is not the history's state there", n.id,
-                           index));
-    }
-  }
-
   void Apply(SimNode& n) {
     const Index commit = n.node->commit_index();
     if (n.applied < n.disk.StartIndex() - 1) {
       // The log was reset to a snapshot: its state replaces what was applied.
       n.applied = n.disk.StartIndex() - 1;
-      n.state = StateFromSnapshot(n.disk.SnapshotData());
-      CheckSnapshotState(n, n.applied, n.state);
+      n.state = History::StateFromSnapshot(n.disk.SnapshotData());
+      Check(history_.CheckState(n.id, n.applied, n.state));
     }
     while (n.applied < commit && status_.ok()) {
       std::vector<Entry> entries = n.disk.Read(n.applied + 1, 1 << 20);
       for (const Entry& e : entries) {
         if (e.last > commit) return;
-        Commit(n, e);
+        Check(history_.Committed(n.id, n.node->term(), e));
         if (!status_.ok()) return;
-        n.state = HashEntry(n.state, e);
+        n.state = History::Apply(n.state, e);
         n.applied = e.last;
         if (e.type == EntryType::kData) {
           auto it = proposals_.find({e.term, e.first});
@@ -380,32 +327,6 @@ class Simulation {
     }
   }
 
-  // Entry `e` is committed on node `n`: it extends the history or is already in it, identically.
-  void Commit(const SimNode& n, const Entry& e) {
-    const Index end = history_.empty() ? kNoIndex : history_.back().entry.last;
-    if (e.first > end) {
-      if (e.first != end + 1) {
-        Fail(absl::StrFormat("n%d committed [%d, %d] leaving a gap after %d", n.id, e.first, e.last,
-                             end));
-        return;
-      }
-      const uint64_t prev = history_.empty() ? kHashStart : history_.back().hash;
-      history_.push_back(HistoryEntry{e, n.node->term(), HashEntry(prev, e)});
-      return;
-    }
-    const HistoryEntry* h = HistoryAt(e.first);
-    if (h == nullptr || !(h->entry == e)) {
-      Fail(absl::StrFormat(
-          "n%d applies [%d, %d] term %d where the history holds %s", n.id, e.first, e.last, e.term,
-          h == nullptr
-              ? std::string("another entry boundary")
-              : absl::StrFormat("[%d, %d] term %d", h->entry.first, h->entry.last, h->entry.term)));
-      return;
-    }
-    auto& mutable_h = const_cast<HistoryEntry&>(*h);
-    mutable_h.commit_term = std::min(mutable_h.commit_term, n.node->term());
-  }
-
   // --- Linearizable reads (ReadIndex) ---
   // Asks a node that believes it leads (a deposed leader cut off from the others may still
   // believe so: its reads are the ones that could be stale).
@@ -419,7 +340,7 @@ class Simulation {
     const uint64_t id = next_read_id_++;
     if (!n.node->RequestRead(id).ok()) return;
     // Every write acknowledged before the read was asked must be visible to it.
-    reads_[id] = PendingRead{n.id, n.incarnation, max_acked_last_};
+    reads_[id] = PendingRead{n.id, n.incarnation, n.node->term(), max_acked_last_};
     Pump(n);
   }
 
@@ -428,6 +349,11 @@ class Simulation {
       auto it = reads_.find(state.id);
       if (it == reads_.end() || it->second.node != n.id) {
         Fail(absl::StrFormat("n%d confirmed read %d it was never asked", n.id, state.id));
+        return;
+      }
+      if (state.index > n.node->commit_index()) {
+        Fail(absl::StrFormat("n%d's read %d at index %d is past its commit index %d", n.id,
+                             state.id, state.index, n.node->commit_index()));
         return;
       }
       if (state.index < it->second.must_see) {
@@ -469,7 +395,7 @@ class Simulation {
     for (auto& n : nodes_) {
       if (Up(*n) && n->round && n->round_done <= now_) {
         if (n->crash_in_sync) {
-          Crash(*n);
+          Crash(*n, /*power=*/true);
           continue;
         }
         CompleteRound(*n);
@@ -483,7 +409,15 @@ class Simulation {
       if (!Up(*n)) {
         if (n->restart_at <= now_ && !faults_stopped_) {
           Start(*n);
+          // Flapping: the machine of a process that just restarted loses power soon after,
+          // before whatever the restart found in the page cache was necessarily synced.
+          if (n->page_cache_survived && Uniform() < 0.3) n->power_loss_at = now_ + Draw(1, 60);
         }
+        continue;
+      }
+      if (n->power_loss_at <= now_ && !faults_stopped_) {
+        n->power_loss_at = std::numeric_limits<int64_t>::max();
+        Crash(*n, /*power=*/true);
         continue;
       }
       if (n->next_tick <= now_) {
@@ -498,12 +432,12 @@ class Simulation {
   void InjectFaults() {
     if (Uniform() < crash_rate_) {
       SimNode& n = *nodes_[Draw(0, n_ - 1)];
-      if (Up(n)) Crash(n);
+      if (Up(n)) Crash(n, /*power=*/Draw(0, 1) == 1);
     }
     if (Uniform() < leader_crash_rate_) {
       for (auto& n : nodes_) {
         if (Up(*n) && n->node->role() == Role::kLeader) {
-          Crash(*n);
+          Crash(*n, /*power=*/Draw(0, 1) == 1);
           break;
         }
       }
@@ -616,10 +550,9 @@ class Simulation {
     const Index start = n.disk.EntryStart(target);
     const Index last = n.disk.Read(start, 0).front().last;
     if (last > n.applied) return;
-    auto it = std::lower_bound(history_.begin(), history_.end(), last,
-                               [](const HistoryEntry& h, Index i) { return h.entry.last < i; });
-    if (it == history_.end() || it->entry.last != last) return;
-    n.disk.CompactThrough(last, std::to_string(it->hash));
+    const std::optional<uint64_t> state = history_.StateAfter(last);
+    if (!state.has_value()) return;
+    n.disk.CompactThrough(last, std::to_string(*state));
     Trace(absl::StrFormat("n%d compacts its log through %d", n.id, last));
   }
 
@@ -663,7 +596,7 @@ class Simulation {
       if (!final_proposal_.has_value() || now_ % 200 == 0) ProposeSomewhere(/*final=*/true);
       return false;
     }
-    const HistoryEntry* h = HistoryAt(final_proposal_->second);
+    const Entry* final_entry = history_.At(final_proposal_->second);
     // Every member of the configuration the final write committed under; removed nodes no longer
     // receive the log.
     const Membership& members = nodes_[final_proposer_ - 1]->node != nullptr
@@ -671,31 +604,43 @@ class Simulation {
                                     : membership_;
     for (auto& n : nodes_) {
       if (!members.IsMember(n->id)) continue;
-      if (!Up(*n) || h == nullptr || n->applied < h->entry.last) return false;
+      if (!Up(*n) || final_entry == nullptr || n->applied < final_entry->last) return false;
     }
+    if (!ReadsSettled()) return false;
     final_applied_everywhere_ = true;
     return true;
   }
 
   void FinalCheck() {
-    for (const Entry& e : acked_) {
-      const HistoryEntry* h = HistoryAt(e.first);
-      if (h == nullptr || !(h->entry == e)) {
-        Fail(absl::StrFormat("acknowledged write %s at %d is not in the history", e.data, e.first));
-        return;
-      }
-    }
-    // Every node has applied the whole history up to the final write: its committed log agrees.
+    // Every member's log agrees with the history wherever both have it, entry for entry, and
+    // holds every acknowledged write (or a snapshot past it).
+    const Membership& members = nodes_[final_proposer_ - 1]->node->membership();
     for (auto& n : nodes_) {
-      for (const HistoryEntry& h : history_) {
-        if (h.entry.last < n->disk.StartIndex() || h.entry.last > n->node->commit_index()) continue;
-        if (n->disk.TermAt(h.entry.last) != h.entry.term) {
-          Fail(absl::StrFormat("n%d's committed log differs from the history at %d", n->id,
-                               h.entry.first));
+      const SimDisk& disk = n->disk;
+      Check(history_.CheckLog(n->id, disk, n->node->commit_index()));
+      if (!status_.ok()) return;
+      if (!members.IsMember(n->id)) continue;
+      for (const Entry& e : acked_) {
+        if (e.last < disk.StartIndex()) continue;
+        if (e.last > disk.LastIndex() || disk.EntryStart(e.first) != e.first ||
+            !(disk.Read(e.first, 0).front() == e)) {
+          Fail(absl::StrFormat("n%d lacks acknowledged write %s at %d", n->id, e.data, e.first));
           return;
         }
       }
     }
+  }
+
+  // Every read asked of a node that still leads in the term it was asked in has been answered.
+  bool ReadsSettled() const {
+    for (const auto& [id, read] : reads_) {
+      const SimNode& n = *nodes_[read.node - 1];
+      if (Up(n) && n.incarnation == read.incarnation && n.node->role() == Role::kLeader &&
+          n.node->term() == read.term) {
+        return false;
+      }
+    }
+    return true;
   }
 
   const SimConfig config_;
@@ -714,8 +659,7 @@ class Simulation {
   std::set<std::pair<NodeId, NodeId>> blocked_;  // (from, to) links that lose everything
   bool faults_stopped_ = false;
 
-  std::vector<HistoryEntry> history_;
-  std::map<Term, NodeId> leaders_;
+  History history_;
   std::map<std::pair<Term, Index>, ProposalRecord> proposals_;
   std::vector<Entry> acked_;
   Index max_acked_last_ = kNoIndex;
