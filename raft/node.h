@@ -177,6 +177,10 @@ class Node {
   void CommitTo(Index index);
   Index NextFromHint(const Message& m) const;
   bool QuorumActive() const;
+  // FailedPrecondition naming the leader unless this node leads; CheckCanPropose also refuses
+  // (Unavailable) during a leadership transfer.
+  absl::Status CheckLeader() const;
+  absl::Status CheckCanPropose() const;
   void ConfirmReads(NodeId from, uint64_t context);
   void AbortTransfer();
 

@@ -149,15 +149,23 @@ bool Node::QuorumActive() const {
   }) == VoteResult::kWon;
 }
 
-absl::StatusOr<Proposal> Node::Propose(std::string data, int64_t count) {
-  if (role_ != Role::kLeader) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "node %d is not the leader of term %d (leader: %d)", options_.id, term_, leader_));
-  }
+absl::Status Node::CheckLeader() const {
+  if (role_ == Role::kLeader) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrFormat(
+      "node %d is not the leader of term %d (leader: %d)", options_.id, term_, leader_));
+}
+
+absl::Status Node::CheckCanPropose() const {
+  if (absl::Status leader = CheckLeader(); !leader.ok()) return leader;
   if (transferee_ != kNoNode) {
     return absl::UnavailableError(
         absl::StrFormat("leadership is being transferred to node %d", transferee_));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Proposal> Node::Propose(std::string data, int64_t count) {
+  if (absl::Status can = CheckCanPropose(); !can.ok()) return can;
   if (count < 1) {
     return absl::InvalidArgumentError(absl::StrFormat("count: %d is below 1", count));
   }
@@ -182,10 +190,7 @@ absl::StatusOr<Proposal> Node::Propose(std::string data, int64_t count) {
 }
 
 absl::Status Node::RequestRead(uint64_t id) {
-  if (role_ != Role::kLeader) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "node %d is not the leader of term %d (leader: %d)", options_.id, term_, leader_));
-  }
+  if (absl::Status leader = CheckLeader(); !leader.ok()) return leader;
   // An answer to a heartbeat confirms every read with an id up to its context; a smaller id asked
   // later could be confirmed by an answer sent before it was asked.
   RUNNEL_CHECK(id != 0 && id > last_read_id_,
@@ -235,14 +240,7 @@ void Node::ConfirmReads(NodeId from, uint64_t context) {
 std::vector<ReadState> Node::TakeReadStates() { return std::exchange(read_states_, {}); }
 
 absl::StatusOr<Proposal> Node::ProposeMembership(const Membership& next) {
-  if (role_ != Role::kLeader) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "node %d is not the leader of term %d (leader: %d)", options_.id, term_, leader_));
-  }
-  if (transferee_ != kNoNode) {
-    return absl::UnavailableError(
-        absl::StrFormat("leadership is being transferred to node %d", transferee_));
-  }
+  if (absl::Status can = CheckCanPropose(); !can.ok()) return can;
   // Until an entry of its term is committed, a new leader may not know the latest committed
   // configuration; changing it then can break the single-server rule's overlap (the bug Ongaro
   // reported in 2015).
@@ -293,10 +291,7 @@ void Node::MaybeStepDownAfterRemoval() {
 }
 
 absl::Status Node::TransferLeadership(NodeId to) {
-  if (role_ != Role::kLeader) {
-    return absl::FailedPreconditionError(
-        absl::StrFormat("node %d is not the leader (leader: %d)", options_.id, leader_));
-  }
+  if (absl::Status leader = CheckLeader(); !leader.ok()) return leader;
   if (to == options_.id) return absl::OkStatus();
   if (!membership_.IsVoter(to)) {
     return absl::InvalidArgumentError(absl::StrFormat("node %d is not a voter", to));

@@ -26,6 +26,15 @@ Entry MakeEntry(Index first, Index last, Term term, std::string data = "x") {
   return e;
 }
 
+Message MakeMessage(MessageType type, NodeId from, NodeId to, Term term) {
+  Message m;
+  m.type = type;
+  m.from = from;
+  m.to = to;
+  m.term = term;
+  return m;
+}
+
 // The unit tests' cluster: LocalCluster with its steps asserted.
 class Cluster : public sim::LocalCluster {
  public:
@@ -74,11 +83,7 @@ TEST(RaftElectionTest, ThreeNodesElectOneLeaderWhoCommitsItsTerm) {
 TEST(RaftElectionTest, AVoteIsGrantedOnlyAfterItIsPersisted) {
   MemoryLog log;
   Node node(OptionsFor(2, {1, 2, 3}), &log, HardState{});
-  Message vote;
-  vote.type = MessageType::kVote;
-  vote.from = 1;
-  vote.to = 2;
-  vote.term = 1;
+  Message vote = MakeMessage(MessageType::kVote, 1, 2, 1);
   vote.index = kNoIndex;
   vote.log_term = 0;
   node.Step(vote);
@@ -103,11 +108,7 @@ TEST(RaftElectionTest, AVoteIsRefusedToACandidateWhoseLogIsBehind) {
   log.Append({MakeEntry(0, 4, 2)});
   Node node(OptionsFor(2, {1, 2, 3}), &log, HardState{2, kNoNode});
   auto ask = [&](Index last_index, Term last_term, NodeId from) {
-    Message vote;
-    vote.type = MessageType::kVote;
-    vote.from = from;
-    vote.to = 2;
-    vote.term = 3;
+    Message vote = MakeMessage(MessageType::kVote, from, 2, 3);
     vote.index = last_index;
     vote.log_term = last_term;
     node.Step(vote);
@@ -154,11 +155,7 @@ TEST(RaftElectionTest, ALeaderCutOffFromItsQuorumStepsDown) {
 TEST(RaftElectionTest, FollowersThatHeardFromALeaderIgnoreVoteRequests) {
   Cluster c(3);
   c.Elect(1);
-  Message vote;
-  vote.type = MessageType::kVote;
-  vote.from = 3;
-  vote.to = 2;
-  vote.term = c.node(2).term() + 5;
+  Message vote = MakeMessage(MessageType::kVote, 3, 2, c.node(2).term() + 5);
   vote.index = 100;
   vote.log_term = 100;
   c.node(2).Step(vote);
@@ -193,11 +190,7 @@ TEST(RaftReplicationTest, ARejectionNamesTheConflictingTermAndItsFirstIndex) {
   MemoryLog log;
   log.Append({MakeEntry(0, 1, 1), MakeEntry(2, 4, 2), MakeEntry(5, 9, 2)});
   Node node(OptionsFor(2, {1, 2, 3}), &log, HardState{3, kNoNode});
-  Message append;
-  append.type = MessageType::kAppend;
-  append.from = 1;
-  append.to = 2;
-  append.term = 3;
+  Message append = MakeMessage(MessageType::kAppend, 1, 2, 3);
   append.index = 7;
   append.log_term = 3;  // the leader has term 3 at 7; we have term 2 there, from offset 2
   node.Step(append);
@@ -228,11 +221,7 @@ TEST(RaftReplicationTest, AnEntryOfAnEarlierTermIsNotCommittedByCountingReplicas
     }
   };
   for (int i = 0; i < 30 && leader.role() == Role::kFollower; ++i) leader.Tick();
-  Message grant;
-  grant.type = MessageType::kPreVoteResponse;
-  grant.from = 2;
-  grant.to = 1;
-  grant.term = 3;
+  Message grant = MakeMessage(MessageType::kPreVoteResponse, 2, 1, 3);
   leader.Step(grant);
   complete_rounds();
   grant.type = MessageType::kVoteResponse;
@@ -242,11 +231,7 @@ TEST(RaftReplicationTest, AnEntryOfAnEarlierTermIsNotCommittedByCountingReplicas
   ASSERT_EQ(leader.term(), 3);
   ASSERT_EQ(log.LastIndex(), 1);  // offset 1: the leader change of term 3
   // Node 2 acknowledges offset 0 (term 1): a quorum holds it, but it is not of this term.
-  Message ack;
-  ack.type = MessageType::kAppendResponse;
-  ack.from = 2;
-  ack.to = 1;
-  ack.term = 3;
+  Message ack = MakeMessage(MessageType::kAppendResponse, 2, 1, 3);
   ack.index = 0;
   leader.Step(ack);
   EXPECT_EQ(leader.commit_index(), kNoIndex);
@@ -483,11 +468,7 @@ TEST(RaftMembershipTest, AChangeRemovedWithATruncatedTailIsUndone) {
   Node node(OptionsFor(2, {1, 2, 3}), &log, HardState{1, kNoNode});
   ASSERT_EQ(node.membership(), Membership({1, 2}));
   // The leader of term 2 never had it.
-  Message append;
-  append.type = MessageType::kAppend;
-  append.from = 3;
-  append.to = 2;
-  append.term = 2;
+  Message append = MakeMessage(MessageType::kAppend, 3, 2, 2);
   append.index = 0;
   append.log_term = 1;
   append.entries = {MakeEntry(1, 1, 2)};
@@ -540,11 +521,7 @@ TEST(RaftReadIndexTest, ALeaderCutOffAnswersNoReads) {
   c.Deliver([](const Message& m) { return m.from == 1 || m.to == 1; });
   EXPECT_TRUE(c.node(1).TakeReadStates().empty());
   // The leader and one follower are a quorum of three.
-  Message answer;
-  answer.type = MessageType::kHeartbeatResponse;
-  answer.from = 2;
-  answer.to = 1;
-  answer.term = c.node(1).term();
+  Message answer = MakeMessage(MessageType::kHeartbeatResponse, 2, 1, c.node(1).term());
   answer.context = 1;  // confirms read 1, not read 2
   c.node(1).Step(answer);
   std::vector<ReadState> states = c.node(1).TakeReadStates();
@@ -585,11 +562,7 @@ TEST(RaftRestartTest, ARestartedNodeSyncsWhatItsLogShowsBeforeAcknowledgingIt) {
   change.type = EntryType::kLeaderChange;
   log.Append({change, MakeEntry(1, 4, 1)});
   Node node(OptionsFor(2, {1, 2, 3}), &log, HardState{1, 1});
-  Message append;
-  append.type = MessageType::kAppend;
-  append.from = 1;
-  append.to = 2;
-  append.term = 1;
+  Message append = MakeMessage(MessageType::kAppend, 1, 2, 1);
   append.index = 0;
   append.log_term = 1;
   append.commit = 0;
