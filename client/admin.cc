@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "client/internal/grpc_status.h"
+#include "common/config_def.h"
 #include "common/status_macros.h"
 #include "runnel/v1/admin.grpc.pb.h"
 #include "runnel/v1/groups.grpc.pb.h"

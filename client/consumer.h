@@ -92,6 +92,11 @@ class Consumer {
                                                           const Clock& clock);
   static absl::StatusOr<std::unique_ptr<Consumer>> Create(const Properties& properties,
                                                           const Clock& clock);
+  // A temporary clock would be destroyed while the consumer still reads it: refused.
+  static absl::StatusOr<std::unique_ptr<Consumer>> Create(const ConsumerOptions&,
+                                                          const Clock&&) = delete;
+  static absl::StatusOr<std::unique_ptr<Consumer>> Create(const Properties&,
+                                                          const Clock&&) = delete;
   ~Consumer();
 
   // Joins group.id's group, asking for the partitions of `topics` (or of every non-internal

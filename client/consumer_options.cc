@@ -1,5 +1,6 @@
 #include "client/consumer_options.h"
 
+#include "common/config_def.h"
 #include "common/status_macros.h"
 
 namespace runnel::client {

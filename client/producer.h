@@ -72,6 +72,11 @@ class Producer {
                                                           const Clock& clock);
   static absl::StatusOr<std::unique_ptr<Producer>> Create(const Properties& properties,
                                                           const Clock& clock);
+  // A temporary clock would be destroyed while the producer still reads it: refused.
+  static absl::StatusOr<std::unique_ptr<Producer>> Create(const ProducerOptions&,
+                                                          const Clock&&) = delete;
+  static absl::StatusOr<std::unique_ptr<Producer>> Create(const Properties&,
+                                                          const Clock&&) = delete;
   // Close() with its default timeout.
   ~Producer();
 

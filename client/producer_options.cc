@@ -1,6 +1,7 @@
 #include "client/producer_options.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/config_def.h"
 #include "common/status_macros.h"
 
 namespace runnel::client {

@@ -10,8 +10,12 @@
 
 #include "absl/status/statusor.h"
 #include "client/properties.h"
-#include "common/config_def.h"
 #include "common/record/compression.h"
+
+namespace runnel::config {
+template <typename O>
+class ConfigDef;  // common/config_def.h
+}  // namespace runnel::config
 
 namespace runnel::client {
 

@@ -127,7 +127,9 @@ absl::Status ParseValue(const KeySpec& key, const std::string& text, Value* out)
       // Past the field's type it cannot even be stored; past the key's range Validate says so.
       if (key.type == Type::kInt32 &&
           (v < std::numeric_limits<int32_t>::min() || v > std::numeric_limits<int32_t>::max())) {
-        return CheckInt(key, v);
+        // The key's range names the bound; a range wider than the field still must not store it.
+        if (absl::Status range = CheckInt(key, v); !range.ok()) return range;
+        return Bad(key, absl::StrCat(v, " does not fit a 32-bit integer"));
       }
       *out = v;
       return absl::OkStatus();

@@ -118,7 +118,13 @@ absl::Status LogConfig::Validate() const {
 }
 
 LogConfig LogConfigOverrides::ApplyTo(LogConfig c) const {
+  const bool base_delete = c.cleanup_delete;
+  const bool base_compact = c.cleanup_compact;
   LogConfigDef().CopySetKeys(OverridesDef(), *this, &c);
+  // cleanup.policy is two flags and the table writes both: one set alone leaves the other as it
+  // was (compact alone over Runnel's default delete is "compact,delete", as before the table).
+  c.cleanup_delete = cleanup_delete.value_or(base_delete);
+  c.cleanup_compact = cleanup_compact.value_or(base_compact);
   return c;
 }
 

@@ -73,6 +73,8 @@ class Streams {
   Streams(const Topology& topology, StreamsConfig config);
   // The same with time read from `clock`, which is borrowed and must outlive the Streams.
   Streams(const Topology& topology, StreamsConfig config, const Clock& clock);
+  // A temporary clock would be destroyed while the threads still read it: refused.
+  Streams(const Topology&, StreamsConfig, const Clock&&) = delete;
   // Close().
   ~Streams();
   Streams(const Streams&) = delete;

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "common/config_def.h"
 #include "common/status_macros.h"
 
 namespace runnel::streams {

@@ -14,7 +14,11 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "client/properties.h"
-#include "common/config_def.h"
+
+namespace runnel::config {
+template <typename O>
+class ConfigDef;  // common/config_def.h
+}  // namespace runnel::config
 
 namespace runnel::streams {
 

@@ -5,8 +5,12 @@
 #include <string>
 
 #include "client/admin.h"
+#include "client/consumer.h"
 #include "client/consumer_options.h"
+#include "client/producer.h"
 #include "client/producer_options.h"
+#include "common/clock.h"
+#include "common/config_def.h"
 
 namespace runnel::client {
 namespace {
@@ -63,6 +67,25 @@ TEST(ClientOptionsTest, UnknownKeysAndBadValuesNameTheComponentKeyAndValue) {
             "compression.type: 'brotli' is not one of none, gzip, snappy, lz4, zstd");
   EXPECT_EQ(ErrorOf<AdminOptions>({{"request.timeout.ms", "soon"}}),
             "request.timeout.ms: 'soon' is not an integer");
+}
+
+// A clock is borrowed for the client's whole life: a temporary one does not compile.
+template <typename C>
+concept ProducerTakes = requires(const ProducerOptions& options, C&& clock) {
+  Producer::Create(options, std::forward<C>(clock));
+};
+template <typename C>
+concept ConsumerTakes = requires(const ConsumerOptions& options, C&& clock) {
+  Consumer::Create(options, std::forward<C>(clock));
+};
+static_assert(ProducerTakes<ManualClock&> && !ProducerTakes<ManualClock>);
+static_assert(ConsumerTakes<ManualClock&> && !ConsumerTakes<ManualClock>);
+
+TEST(ClientOptionsTest, AnInt32SettingPastItsTypeIsRefused) {
+  auto parsed = ProducerOptions::FromProperties(
+      {{"bootstrap.servers", "127.0.0.1:1"}, {"linger.ms", "3000000000"}});
+  ASSERT_FALSE(parsed.ok()) << "linger.ms stored as " << parsed->linger_ms;
+  EXPECT_NE(parsed.status().message().find("linger.ms"), std::string::npos) << parsed.status();
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -198,6 +199,26 @@ TEST(ConfigDefTest, MarkdownHasOneRowPerKeyWithTypeDefaultRangeAndDoc) {
   // Overrides have no defaults of their own.
   EXPECT_NE(Def<Overrides>().Markdown().find("| `batch.size` | int32 (bytes) | (unset) |"),
             std::string::npos);
+}
+
+}  // namespace
+}  // namespace runnel::config
+
+namespace runnel::config {
+namespace {
+
+TEST(ConfigDefTest, AnInt32PastItsTypeIsRefusedEvenWhenItsRangeIsWider) {
+  struct Wide {
+    int32_t count = 7;
+  };
+  ConfigDef<Wide> def("unknown wide setting");
+  def.Int("count", &Wide::count, Between(int64_t{0}, std::numeric_limits<int64_t>::max()),
+          Unit::kNone, "A count whose table range is wider than its field.");
+  Wide wide;
+  absl::Status status = def.Parse({{"count", "3000000000"}}, &wide);
+  ASSERT_FALSE(status.ok()) << "stored as " << wide.count;
+  EXPECT_NE(status.message().find("does not fit a 32-bit integer"), std::string::npos) << status;
+  EXPECT_EQ(wide.count, 7);
 }
 
 }  // namespace

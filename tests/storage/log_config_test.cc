@@ -107,5 +107,20 @@ TEST(LogConfigTest, OverridesApplyOverDefaultsAndDescribeEveryKey) {
   EXPECT_EQ(LogConfigOverrides::From(all.ApplyTo(defaults)).ToProperties(), all.ToProperties());
 }
 
+TEST(LogConfigTest, AnOverrideSettingOneCleanupFlagKeepsTheOther) {
+  LogConfigOverrides compact_only;
+  compact_only.cleanup_compact = true;
+  const LogConfig applied = compact_only.ApplyTo(LogConfig{});
+  EXPECT_TRUE(applied.cleanup_compact);
+  EXPECT_TRUE(applied.cleanup_delete) << "the default delete flag was dropped";
+  LogConfigOverrides no_delete;
+  no_delete.cleanup_delete = false;
+  LogConfig compacted;
+  compacted.cleanup_compact = true;
+  const LogConfig applied2 = no_delete.ApplyTo(compacted);
+  EXPECT_FALSE(applied2.cleanup_delete);
+  EXPECT_TRUE(applied2.cleanup_compact);
+}
+
 }  // namespace
 }  // namespace runnel::storage

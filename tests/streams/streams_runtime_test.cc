@@ -10,6 +10,7 @@
 #include <map>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -26,6 +27,10 @@
 #include "tests/storage/storage_test_util.h"
 
 namespace runnel::streams {
+
+// The clock is borrowed for the application's whole life: a temporary one does not compile.
+static_assert(std::is_constructible_v<Streams, const Topology&, StreamsConfig, ManualClock&>);
+static_assert(!std::is_constructible_v<Streams, const Topology&, StreamsConfig, ManualClock>);
 namespace {
 
 using std::chrono::milliseconds;
