@@ -7,17 +7,12 @@
 #include <limits>
 #include <string>
 
+#include "tests/streams/serde_test_util.h"
+
 namespace runnel::streams {
 namespace {
 
 using namespace std::string_literals;
-
-template <typename T>
-T RoundTrip(const Serde<T>& serde, const T& value) {
-  auto back = serde.deserialize(serde.serialize(value));
-  EXPECT_TRUE(back.ok()) << back.status();
-  return back.ok() ? *back : T{};
-}
 
 TEST(SerdeTest, StringKeepsBytesAsTheyAre) {
   const Serde<std::string> serde = serdes::String();
