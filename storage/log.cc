@@ -17,6 +17,7 @@
 #include "common/record/batch_validator.h"
 #include "common/record/record_iterator.h"
 #include "common/status_macros.h"
+#include "storage/batch_checks.h"
 
 namespace runnel::storage {
 namespace {
@@ -76,64 +77,6 @@ absl::StatusOr<DirListing> ListDir(const std::string& dir) {
     }
   }
   return listing;
-}
-
-// Rewrites baseOffset and, for LogAppendTime, maxTimestamp + attributes + CRC, in place.
-// Writes the batch's offsets and leader epoch (outside the CRC), and the broker's time for
-// LogAppendTime (inside it: the CRC is recomputed).
-void StampBatch(std::string* batch, int64_t base_offset, int32_t leader_epoch,
-                std::optional<int64_t> log_append_time) {
-  char* h = batch->data();
-  StoreBigEndian<int64_t>(h + record::layout::kBaseOffset, base_offset);
-  StoreBigEndian<int32_t>(h + record::layout::kPartitionLeaderEpoch, leader_epoch);
-  if (!log_append_time.has_value()) return;
-  const int16_t attributes = LoadBigEndian<int16_t>(h + record::layout::kAttributes);
-  StoreBigEndian<int16_t>(h + record::layout::kAttributes,
-                          static_cast<int16_t>(attributes | record::kTimestampTypeMask));
-  StoreBigEndian<int64_t>(h + record::layout::kMaxTimestamp, *log_append_time);
-  StoreBigEndian<uint32_t>(
-      h + record::layout::kCrc,
-      crc32c::Value(h + record::layout::kAttributes, batch->size() - record::layout::kAttributes));
-}
-
-// Kafka refuses unkeyed records on compacted topics: compaction could never drop them.
-absl::Status RequireKeys(std::string_view batch) {
-  ASSIGN_OR_RETURN(const RecordBatchView view, RecordBatchView::Parse(batch));
-  ASSIGN_OR_RETURN(record::RecordIterator it, record::RecordIterator::Create(view));
-  record::Record r;
-  while (it.Next(&r)) {
-    if (!r.key.has_value()) {
-      return WithCause(
-          absl::InvalidArgumentError(absl::StrCat("record ", it.records_read() - 1,
-                                                  " has no key, which a compacted topic requires")),
-          AppendError::kMissingKey);
-    }
-  }
-  return it.status();
-}
-
-// message.timestamp.after.max.ms / before.max.ms (KIP-937) for a CreateTime batch: its max
-// timestamp bounds every record from above; its base timestamp (the first record's) is the check
-// from below.
-absl::Status CheckTimestamps(const RecordBatchView& batch, const LogConfig& config, int64_t now) {
-  const int64_t latest = batch.max_timestamp();
-  if (latest > now && latest - now > config.message_timestamp_after_max_ms) {
-    return WithCause(
-        absl::InvalidArgumentError(absl::StrCat(
-            "timestamp ", latest, " is ", latest - now, " ms after the broker's time ", now,
-            ", more than message.timestamp.after.max.ms ", config.message_timestamp_after_max_ms)),
-        AppendError::kInvalidTimestamp);
-  }
-  const int64_t earliest = batch.base_timestamp();
-  if (earliest >= 0 && earliest < now && now - earliest > config.message_timestamp_before_max_ms) {
-    return WithCause(
-        absl::InvalidArgumentError(absl::StrCat("timestamp ", earliest, " is ", now - earliest,
-                                                " ms before the broker's time ", now,
-                                                ", more than message.timestamp.before.max.ms ",
-                                                config.message_timestamp_before_max_ms)),
-        AppendError::kInvalidTimestamp);
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -317,54 +260,53 @@ absl::StatusOr<AppendResult> Log::Append(std::string batch, DurableCallback on_d
   {
     MutexLock lock(&mu_);
     RETURN_IF_ERROR(CheckUsable());
-    if (batch.size() > static_cast<size_t>(config_.max_message_bytes)) {
-      return WithCause(absl::InvalidArgumentError(absl::StrCat("batch of ", batch.size(),
-                                                               " bytes exceeds max.message.bytes ",
-                                                               config_.max_message_bytes)),
-                       AppendError::kTooLarge);
-    }
+    RETURN_IF_ERROR(CheckSize(batch.size(), config_));
     if (config_.cleanup_compact && !keys_checked) RETURN_IF_ERROR(RequireKeys(batch));
     const int64_t base = active().next_offset();
-    std::optional<int64_t> append_time;
+    const int64_t now = clock_->NowMs();
     if (config_.message_timestamp_type == record::TimestampType::kLogAppendTime) {
-      append_time = clock_->NowMs();
-      result.log_append_time = *append_time;
+      StampLogAppendTime(&batch, now);
+      result.log_append_time = now;
     }
-    StampBatch(&batch, base, leader_epoch_, append_time);
+    StampOffsets(&batch, base, leader_epoch_);
     absl::StatusOr<RecordBatchView> stamped = RecordBatchView::Parse(batch);
     // It was validated before stamping, which only rewrites fixed-size header fields.
     RUNNEL_CHECK(stamped.ok(), "log %s: a validated batch no longer parses after stamping: %s",
                  dir_, stamped.status().ToString());
-    const RecordBatchView& view = *stamped;
-    const int64_t now = clock_->NowMs();
-    if (!append_time.has_value()) RETURN_IF_ERROR(CheckTimestamps(view, config_, now));
-    Segment& seg = active();
-    const bool full = seg.size() + batch.size() > static_cast<uint64_t>(config_.segment_bytes);
-    // segment.ms counts in event time from the first batch (Kafka's rule), so it neither restarts
-    // when the log is reopened nor rolls a segment per batch when old data is replayed; without a
-    // timestamp, from when the segment was created or opened.
-    ASSIGN_OR_RETURN(const int64_t first_timestamp, seg.FirstBatchTimestamp());
-    const bool old = first_timestamp >= 0
-                         ? view.max_timestamp() - first_timestamp >= config_.segment_ms
-                         : now - seg.created_ms() >= config_.segment_ms;
-    const bool offsets_overflow =
-        view.last_offset() - seg.base_offset() > std::numeric_limits<uint32_t>::max();
-    if (!seg.empty() && (full || old || offsets_overflow)) RETURN_IF_ERROR(Io(RollLocked(base)));
-    RETURN_IF_ERROR(Io(active().Append(view)));
-    // The first batch of a new epoch starts it, once written. The entry is synced by the Flush
-    // that makes the batch durable; a crash before that leaves the batch in a segment the open
-    // scans, which finds the epoch again.
-    const absl::StatusOr<bool> new_epoch = epochs_.Assign(leader_epoch_, base);
-    RUNNEL_CHECK(new_epoch.ok(), "log %s: %s", dir_, new_epoch.status().ToString());
-    if (*new_epoch) ++epochs_version_;
+    if (result.log_append_time < 0) RETURN_IF_ERROR(CheckTimestamps(*stamped, config_, now));
+    RETURN_IF_ERROR(WriteLocked(*stamped, base));
     result.base_offset = base;
-    result.last_offset = view.last_offset();
+    result.last_offset = stamped->last_offset();
   }
   // Every append is synced soon, waited for or not: consumers read only synced data (the high
   // watermark), so acks=0/1 data must become durable, and visible, within milliseconds too. The
   // flusher merges the requests of all appends that arrive while it syncs (group commit).
   flusher_->RequestFlush(this, result.last_offset + 1, std::move(on_durable));
   return result;
+}
+
+absl::Status Log::WriteLocked(const RecordBatchView& view, int64_t base) {
+  const int64_t now = clock_->NowMs();
+  Segment& seg = active();
+  const bool full = seg.size() + view.size() > static_cast<uint64_t>(config_.segment_bytes);
+  // segment.ms counts in event time from the first batch (Kafka's rule), so it neither restarts
+  // when the log is reopened nor rolls a segment per batch when old data is replayed; without a
+  // timestamp, from when the segment was created or opened.
+  ASSIGN_OR_RETURN(const int64_t first_timestamp, seg.FirstBatchTimestamp());
+  const bool old = first_timestamp >= 0
+                       ? view.max_timestamp() - first_timestamp >= config_.segment_ms
+                       : now - seg.created_ms() >= config_.segment_ms;
+  const bool offsets_overflow =
+      view.last_offset() - seg.base_offset() > std::numeric_limits<uint32_t>::max();
+  if (!seg.empty() && (full || old || offsets_overflow)) RETURN_IF_ERROR(Io(RollLocked(base)));
+  RETURN_IF_ERROR(Io(active().Append(view)));
+  // The first batch of a new epoch starts it, once written. The entry is synced by the Flush
+  // that makes the batch durable; a crash before that leaves the batch in a segment the open
+  // scans, which finds the epoch again.
+  const absl::StatusOr<bool> new_epoch = epochs_.Assign(leader_epoch_, base);
+  RUNNEL_CHECK(new_epoch.ok(), "log %s: %s", dir_, new_epoch.status().ToString());
+  if (*new_epoch) ++epochs_version_;
+  return absl::OkStatus();
 }
 
 void Log::WhenDurable(int64_t end_offset, DurableCallback done) {
@@ -401,9 +343,9 @@ absl::StatusOr<std::string> Log::Read(int64_t offset, size_t max_bytes, ReadLimi
         return absl::OutOfRangeError(absl::StrCat("offset ", offset, " is outside the log [",
                                                   start_offset_, ", ", end, "] of ", dir_));
       }
-      // flushed_offset_ is always a batch boundary (an end offset of the active segment, or a
-      // base).
-      visible_end = limit == ReadLimit::kHighWatermark ? flushed_offset_ : end;
+      // The high watermark is always a batch boundary (an end offset of the active segment, or a
+      // base; a replica's commit index + 1).
+      visible_end = limit == ReadLimit::kHighWatermark ? HighWatermarkLocked() : end;
       if (offset >= visible_end) break;
       // The segment holding `offset`: the last whose base offset is <= offset, or the first
       // non-empty one after it (segments compaction emptied, or an offset it removed).
@@ -460,6 +402,16 @@ int64_t Log::end_offset() const {
 int64_t Log::flushed_offset() const {
   ReaderMutexLock lock(&mu_);
   return flushed_offset_;
+}
+
+int64_t Log::high_watermark() const {
+  ReaderMutexLock lock(&mu_);
+  return HighWatermarkLocked();
+}
+
+int64_t Log::HighWatermarkLocked() const {
+  if (replicated_high_watermark_ < 0) return flushed_offset_;
+  return std::min(replicated_high_watermark_, segments_.back()->next_offset());
 }
 
 uint64_t Log::size_bytes() const {
@@ -548,7 +500,7 @@ absl::Status Log::Flush(int64_t up_to) {
     }
     if (end > flushed_offset_) {
       flushed_offset_ = end;
-      listener = high_watermark_listener_;
+      if (replicated_high_watermark_ < 0) listener = high_watermark_listener_;
     }
     if (end == active->next_offset()) last_flush_ms_ = clock_->NowMs();
   }
@@ -571,6 +523,10 @@ absl::Status Log::TruncateTo(int64_t offset) {
   MutexLock compaction_lock(&compaction_mu_);  // no compaction pass may see a segment reopen
   MutexLock flush_lock(&flush_mu_);
   MutexLock lock(&mu_);
+  return TruncateLocked(offset);
+}
+
+absl::Status Log::TruncateLocked(int64_t offset) {
   if (offset < start_offset_) {
     return absl::OutOfRangeError(absl::StrCat("TruncateTo ", offset, " is below the log start ",
                                               start_offset_, " of ", dir_));
@@ -666,7 +622,7 @@ absl::Status Log::DeleteOldestSegmentsLocked(
     ReaderMutexLock lock(&mu_);
     // Never past the high watermark: a segment is deleted only once consumers could read all of
     // it (Kafka's rule too).
-    while (n + 1 < segments_.size() && segments_[n]->next_offset() <= flushed_offset_ &&
+    while (n + 1 < segments_.size() && segments_[n]->next_offset() <= HighWatermarkLocked() &&
            should_delete(*segments_[n])) {
       ++n;
     }
@@ -727,7 +683,7 @@ absl::Status Log::ApplyRetention() {
       // and deleting them would take acknowledged records no one has seen.
       MutexLock lock(&mu_);
       RETURN_IF_ERROR(CheckUsable());
-      if (!active().empty() && flushed_offset_ == active().next_offset() &&
+      if (!active().empty() && HighWatermarkLocked() == active().next_offset() &&
           std::all_of(segments_.begin(), segments_.end(),
                       [&](const std::shared_ptr<Segment>& s) { return expired(*s); })) {
         logging::Get("storage")->info("log {}: rolling the active segment, past retention.ms",

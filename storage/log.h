@@ -125,8 +125,9 @@ class Log {
   int64_t start_offset() const;
   int64_t end_offset() const;  // the offset the next record will get
   int64_t flushed_offset() const;
-  // The offset below which consumers may read: the synced offset (one node has no replicas).
-  int64_t high_watermark() const { return flushed_offset(); }
+  // The offset below which consumers may read: the synced offset on a log without replicas, the
+  // replicated high watermark (SetReplicatedHighWatermark) on a replica.
+  int64_t high_watermark() const;
   // Whether a Flush would do anything for a request up to `end_offset`: data not yet synced, or a
   // closed segment whose sync and index files are still pending.
   bool NeedsFlush(int64_t end_offset) const;
@@ -135,6 +136,7 @@ class Log {
   // Records below this offset lie in closed segments, the ones compaction and retention act on.
   int64_t active_segment_base_offset() const;
   const std::string& dir() const { return dir_; }
+  const Clock& clock() const { return *clock_; }
   LogConfig config() const;
   void SetConfig(const LogConfig& config);
   // `listener` is called (on the thread that synced, usually the flush thread; it must only hand
@@ -173,6 +175,35 @@ class Log {
   // offset of that epoch (LeaderEpochCache::EndOffsetFor).
   std::pair<int32_t, int64_t> EndOffsetForEpoch(int32_t epoch) const;
   std::vector<EpochEntry> epoch_entries() const;
+
+  // --- Replicas (log_replication.cc) ---
+  // A replicated partition's log is the Raft log of its group (broker/replication/): the leader
+  // checks and prepares a produced batch (PrepareAppend), proposes it, and every replica stores it
+  // at the offsets and epoch the leader chose (AppendReplicated).
+
+  // The checks Append makes of a produced batch (structure and CRC, keys on a compacted log,
+  // max.message.bytes, the timestamp bounds), with the same errors and causes, and the
+  // LogAppendTime stamp when the topic asks for it (returned in `*log_append_time`, else -1): what
+  // is proposed is what every replica stores. Offsets and epoch are stamped by AppendReplicated.
+  absl::Status PrepareAppend(std::string* batch, int64_t* log_append_time) const;
+  // Stores `batch` (prepared by a leader, or read from the leader's log) as offsets from
+  // `base_offset`, which must be the log end, under `epoch` (raised first, as SetLeaderEpoch). The
+  // batch's base offset and partitionLeaderEpoch are overwritten (they are outside its CRC); its
+  // CRC is checked, not its records: the leader checked them. InvalidArgument for a batch that
+  // does not parse or whose CRC is wrong, FailedPrecondition for an offset other than the log end
+  // or an epoch below the current one; I/O errors as Append. Syncs are the caller's (WhenDurable).
+  absl::StatusOr<AppendResult> AppendReplicated(std::string batch, int64_t base_offset,
+                                                int32_t epoch);
+  // Empties the log: it now starts, and ends, at `offset` (at or past the current end; a replica
+  // too far behind its leader's log start starts over there). The new empty segment is created
+  // first, then the start offset is persisted, then the old segments go: a crash leaves either
+  // the old log with an empty segment at `offset` after a gap, or the new one. The leader-epoch
+  // checkpoint is emptied.
+  absl::Status ResetTo(int64_t offset);
+  // Makes this log a replica's: from now on consumers read below `offset` (the commit index + 1,
+  // at most the log end; it only grows) instead of below the synced offset, and the high
+  // watermark listener runs when it grows. Retention never deletes at or past it.
+  void SetReplicatedHighWatermark(int64_t offset);
 
   // Removes every batch whose base offset is at or after `offset` (a batch straddling it stays
   // whole, so the log end may stay above `offset`), for a follower whose log diverged from its
@@ -242,6 +273,15 @@ class Log {
   absl::Status CleanGroup(CleanRound* round, const std::vector<std::shared_ptr<Segment>>& group,
                           CleanStats* stats);
   absl::Status RollLocked(int64_t next_offset) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // TruncateTo under the three locks it needs.
+  absl::Status TruncateLocked(int64_t offset)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(compaction_mu_, flush_mu_, mu_);
+  // Writes `batch`, stamped with offsets from `base` and leader_epoch_, to the active segment
+  // (rolled first when full or old) and records a new epoch's start.
+  absl::Status WriteLocked(const record::RecordBatchView& batch, int64_t base)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Where consumers' reads stop and retention's deletions too (high_watermark()).
+  int64_t HighWatermarkLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Writes the start offset file (two syncs). Callers hold flush_mu_ but not mu_ (or are opening
   // the log), so writes happen in order and appends and reads go on meanwhile.
   absl::Status PersistStartOffset(int64_t offset);
@@ -270,6 +310,8 @@ class Log {
   std::vector<std::shared_ptr<Segment>> segments_ ABSL_GUARDED_BY(mu_);
   int64_t start_offset_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t flushed_offset_ ABSL_GUARDED_BY(mu_) = 0;
+  // -1 unless a replica's (SetReplicatedHighWatermark).
+  int64_t replicated_high_watermark_ ABSL_GUARDED_BY(mu_) = -1;
   std::function<void()> high_watermark_listener_ ABSL_GUARDED_BY(mu_);
   int64_t last_flush_ms_ ABSL_GUARDED_BY(mu_) = 0;
   std::string topic_id_ ABSL_GUARDED_BY(mu_);

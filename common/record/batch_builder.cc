@@ -112,6 +112,7 @@ absl::StatusOr<std::string> RecordBatchBuilder::Build() {
   int16_t attributes = static_cast<int16_t>(options_.compression);
   if (options_.timestamp_type == TimestampType::kLogAppendTime) attributes |= kTimestampTypeMask;
   if (options_.is_transactional) attributes |= kTransactionalMask;
+  if (options_.is_control) attributes |= kControlMask;
   if (options_.delete_horizon_ms.has_value()) attributes |= kDeleteHorizonMask;
 
   char* h = batch.data();

@@ -30,6 +30,8 @@ struct BatchBuilderOptions {
   int16_t producer_epoch = kNoProducerEpoch;
   int32_t base_sequence = kNoSequence;
   bool is_transactional = false;
+  // A control batch (attribute bit 5): markers and metadata consumers skip (control_record.h).
+  bool is_control = false;
   // Compaction keeps a batch's original offset range even when records are gone: with this set,
   // lastOffsetDelta is written as this value instead of the last appended record's delta.
   std::optional<int32_t> last_offset_delta = std::nullopt;
