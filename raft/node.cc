@@ -409,6 +409,14 @@ void Node::StepLeader(const Message& m) {
         // Probe again; the probe finds what the follower needs (a new snapshot if still behind).
         progress.BecomeProbe();
       }
+      if (m.index < progress.match()) {
+        // The follower's log ends below what it acknowledged: its disk was wiped or lost synced
+        // data. Nothing it said still holds; probe from what it has. (A late answer sent before
+        // an acknowledgement looks the same and costs one probe.)
+        Index next = std::min(m.index + 1, log_->LastIndex() + 1);
+        if (next >= log_->StartIndex() && next <= log_->LastIndex()) next = log_->EntryStart(next);
+        progress.ForgetMatch(next - 1);
+      }
       // Behind: an append (empty if everything was sent) makes a follower whose appends were lost
       // reject, and the leader probes back to what it has.
       if (progress.match() < log_->LastIndex()) SendAppend(m.from, /*allow_empty=*/true);
@@ -489,6 +497,7 @@ void Node::HandleHeartbeat(const Message& m) {
   response.to = m.from;
   response.term = term_;
   response.context = m.context;
+  response.index = log_->LastIndex();  // lets a leader see a log that lost what it acknowledged
   Send(std::move(response));
 }
 

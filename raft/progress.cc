@@ -31,6 +31,12 @@ void Progress::BecomeProbe() {
   inflight_.clear();
 }
 
+void Progress::ForgetMatch(Index last) {
+  match_ = std::min(match_, last);
+  state_ = State::kReplicate;  // BecomeProbe from a non-snapshot state: next = match + 1
+  BecomeProbe();
+}
+
 void Progress::BecomeReplicate() {
   state_ = State::kReplicate;
   next_ = match_ + 1;

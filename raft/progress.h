@@ -35,6 +35,9 @@ class Progress {
   int inflight() const { return static_cast<int>(inflight_.size()); }
 
   void BecomeProbe();
+  // The follower's log ends at or after `last` (an entry's last index), below its match (it lost
+  // its disk): probe from there.
+  void ForgetMatch(Index last);
   void BecomeReplicate();
   void BecomeSnapshot(Index snapshot_index);
 

@@ -48,17 +48,17 @@ struct HardState {
 };
 
 enum class MessageType : uint8_t {
-  kPreVote,          // index/log_term: the candidate's last entry; term: the term it would take
-  kPreVoteResponse,  // reject
-  kVote,             // as kPreVote, in the candidate's own term
-  kVoteResponse,     // reject
-  kAppend,           // index/log_term: the entry before `entries`; commit
-  kAppendResponse,   // !reject: index = the follower's match. reject: index = the rejected prev,
-                     // hint_index/hint_term = the follower's conflicting term and its first index
-  kHeartbeat,        // commit (at most the follower's match)
-  kHeartbeatResponse,
-  kSnapshot,    // index/log_term: the last index the snapshot covers; data
-  kTimeoutNow,  // leadership transfer: campaign now, past the leader lease
+  kPreVote,            // index/log_term: the candidate's last entry; term: the term it would take
+  kPreVoteResponse,    // reject
+  kVote,               // as kPreVote, in the candidate's own term
+  kVoteResponse,       // reject
+  kAppend,             // index/log_term: the entry before `entries`; commit
+  kAppendResponse,     // !reject: index = the follower's match. reject: index = the rejected prev,
+                       // hint_index/hint_term = the follower's conflicting term and its first index
+  kHeartbeat,          // commit (at most the follower's match)
+  kHeartbeatResponse,  // index: the follower's last index
+  kSnapshot,           // index/log_term: the last index the snapshot covers; data
+  kTimeoutNow,         // leadership transfer: campaign now, past the leader lease
 };
 
 const char* MessageTypeName(MessageType type);

@@ -136,7 +136,6 @@ class Log {
   // Records below this offset lie in closed segments, the ones compaction and retention act on.
   int64_t active_segment_base_offset() const;
   const std::string& dir() const { return dir_; }
-  const Clock& clock() const { return *clock_; }
   LogConfig config() const;
   void SetConfig(const LogConfig& config);
   // `listener` is called (on the thread that synced, usually the flush thread; it must only hand

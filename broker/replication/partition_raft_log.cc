@@ -28,6 +28,9 @@ constexpr char kStateHeader[] = "runnel-raft-state 1";
 constexpr char kStartHeader[] = "runnel-raft-log-start 1";
 constexpr char kConfigsHeader[] = "runnel-raft-configs 1";
 constexpr char kHighWatermarkHeader[] = "runnel-raft-high-watermark 1";
+// Control batches carry no time (Kafka's NO_TIMESTAMP): every replica writes the same bytes, and
+// retention by time never counts them.
+constexpr int64_t kControlTimestamp = -1;
 
 int32_t EpochOf(Term term) {
   RUNNEL_CHECK(term >= 0 && term <= std::numeric_limits<int32_t>::max(),
@@ -343,13 +346,13 @@ void PartitionRaftLog::Append(const std::vector<Entry>& entries) {
         batch = entry.data;
         break;
       case EntryType::kLeaderChange:
-        batch = record::BuildControlBatch(ControlType::kLeaderChange, entry.data,
-                                          log_->clock().NowMs());
+        batch =
+            record::BuildControlBatch(ControlType::kLeaderChange, entry.data, kControlTimestamp);
         break;
       case EntryType::kConfig:
         configs_[entry.first] = entry.data;
         if (absl::Status saved = SaveConfigs(); !saved.ok()) Stop("writing raft-configs", saved);
-        batch = record::BuildControlBatch(ControlType::kVoters, entry.data, log_->clock().NowMs());
+        batch = record::BuildControlBatch(ControlType::kVoters, entry.data, kControlTimestamp);
         break;
     }
     const absl::StatusOr<storage::AppendResult> result =

@@ -644,5 +644,25 @@ TEST(RaftMembershipTest, AVoterJustAddedGetsAnElectionTimeoutBeforeItCountsAsSil
   EXPECT_EQ(c.node(1).role(), Role::kLeader);
 }
 
+TEST(RaftLogMatchingTest, AFollowerWhoseDiskWasWipedIsCaughtUpByHeartbeatsAlone) {
+  // The leader believes node 3 holds everything; its answers to heartbeats say its log is empty,
+  // and no new write comes to make an append fail: the heartbeats alone must bring it back.
+  Cluster c(3);
+  c.Elect(1);
+  ASSERT_TRUE(c.node(1).Propose("a").ok());
+  ASSERT_TRUE(c.node(1).Propose("b").ok());
+  c.Deliver();
+  const Index last = c.log(1).LastIndex();
+  ASSERT_EQ(c.node(1).progress(3)->match(), last);
+  c.Wipe(3);
+  for (int i = 0; i < 5; ++i) {
+    c.node(1).Tick();
+    c.Deliver();
+  }
+  EXPECT_EQ(c.log(3).LastIndex(), last);
+  EXPECT_EQ(c.node(1).progress(3)->match(), last);
+  EXPECT_EQ(c.node(3).commit_index(), c.node(1).commit_index());
+}
+
 }  // namespace
 }  // namespace runnel::raft

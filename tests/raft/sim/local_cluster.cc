@@ -29,6 +29,12 @@ void LocalCluster::Restart(NodeId id) {
   nodes_[id - 1] = std::make_unique<Node>(options_[id - 1], logs_[id - 1].get(), states_[id - 1]);
 }
 
+void LocalCluster::Wipe(NodeId id) {
+  logs_[id - 1] = std::make_unique<MemoryLog>();
+  states_[id - 1] = HardState{};
+  Restart(id);
+}
+
 bool LocalCluster::Flush(NodeId id) {
   for (int i = 0; i < 100; ++i) {
     for (Message& m : node(id).TakeMessages()) queue_.push_back(std::move(m));

@@ -30,6 +30,8 @@ class LocalCluster {
 
   // A new Node over what node `id` stored.
   void Restart(NodeId id);
+  // A new Node over an empty log and no hard state: node `id`'s disk was wiped.
+  void Wipe(NodeId id);
   // Queues node `id`'s messages, completing its persistence rounds. False if it kept producing
   // rounds past a bound (a bug).
   bool Flush(NodeId id);

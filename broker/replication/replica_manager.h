@@ -1,0 +1,146 @@
+// ReplicaManager: drives the Raft groups of the partitions this broker replicates (one raft::Node
+// over a PartitionRaftLog each) on one thread, the replication thread. It ticks every node, steps
+// the messages the transport delivers, carries out each node's persistence rounds (the hard state
+// written durably; the log synced through the storage flusher, so one fdatasync covers every
+// append of a partition that arrived meanwhile: group commit), sends what the nodes say to the
+// peers (every message for one peer produced in one pass travels as one RaftBatch), publishes
+// the commit index as the partition's high watermark, and answers produce requests: acks=1 once
+// the leader appended, acks=all once the entry is committed (synced on a majority).
+//
+// Thread-safety: every public method may be called from any thread. Callbacks (produce answers)
+// run on the replication thread and must only hand the result on.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "broker/replication/partition_raft_log.h"
+#include "common/mutex.h"
+#include "raft/membership.h"
+#include "raft/node.h"
+#include "runnel/v1/raft.pb.h"
+#include "storage/log.h"
+#include "storage/log_manager.h"
+
+namespace runnel::broker {
+
+struct ReplicaManagerOptions {
+  raft::NodeId node_id = raft::kNoNode;
+  // One tick; a follower campaigns after [election_ticks, 2 * election_ticks) ticks without a
+  // leader, a leader heartbeats every heartbeat_ticks.
+  int tick_ms = 50;
+  int election_ticks = 12;
+  int heartbeat_ticks = 2;
+  int max_inflight = 64;
+  int64_t max_append_bytes = 1 << 20;
+  int64_t max_uncommitted_bytes = 64 << 20;
+  // How often each replica's high watermark is checkpointed (raft-high-watermark).
+  int64_t high_watermark_checkpoint_ms = 5'000;
+};
+
+// What one replica knows of its group, as of the replication thread's last pass.
+struct ReplicaStatus {
+  raft::NodeId leader = raft::kNoNode;
+  raft::Term term = 0;
+  raft::Role role = raft::Role::kFollower;
+  int64_t log_start = 0;
+  int64_t log_end = 0;
+  int64_t high_watermark = 0;  // commit index + 1
+  std::vector<raft::NodeId> voters;
+  std::vector<raft::NodeId> learners;
+  // As the leader: the members whose log matches the leader's up to the commit index (the leader
+  // included). Empty on a follower.
+  std::vector<raft::NodeId> in_sync;
+};
+
+class ReplicaManager {
+ public:
+  using SendFn = std::function<void(raft::NodeId to, v1::RaftBatch batch)>;
+  using ProduceCallback = std::function<void(absl::StatusOr<storage::AppendResult>)>;
+
+  ReplicaManager(ReplicaManagerOptions options, SendFn send);
+  ~ReplicaManager();  // Stop()
+
+  ReplicaManager(const ReplicaManager&) = delete;
+  ReplicaManager& operator=(const ReplicaManager&) = delete;
+
+  // Starts the replication thread; call it before anything else.
+  void Start();
+  // Stops the replication thread: produce requests still waiting are answered Unavailable, every
+  // high watermark is checkpointed.
+  void Stop();
+
+  // Starts replicating `tp`, whose log is `log`, in a group whose members are `initial` until its
+  // log records a membership change. AlreadyExists if it is replicated already; DataLoss from
+  // PartitionRaftLog::Open.
+  absl::Status AddReplica(const storage::TopicPartition& tp, std::shared_ptr<storage::Log> log,
+                          const raft::Membership& initial);
+  // Stops replicating `tp` (its log stays); produce requests waiting are answered Unavailable.
+  absl::Status RemoveReplica(const storage::TopicPartition& tp);
+
+  // Appends `batch` (Log::PrepareAppend'ed, covering `count` offsets) as the leader of `tp`.
+  // `done` gets the offsets once the leader appended it (`wait_commit` false: acks=1) or once it
+  // is committed (acks=all). Errors: NotFound (not a replica here), FailedPrecondition naming the
+  // leader (not the leader; ReplicaStatus has its id), Unavailable (a leadership transfer, the
+  // entry replaced by a new leader's, shutting down), ResourceExhausted (too much uncommitted).
+  void Produce(const storage::TopicPartition& tp, std::string batch, int64_t count,
+               bool wait_commit, ProduceCallback done);
+  // Asks the leader of `tp` to hand leadership to `to` (Node::TransferLeadership).
+  absl::Status TransferLeadership(const storage::TopicPartition& tp, raft::NodeId to);
+
+  // A batch the transport received from `from`.
+  void Receive(raft::NodeId from, v1::RaftBatch batch);
+
+  std::optional<ReplicaStatus> Status(const storage::TopicPartition& tp) const;
+  std::vector<storage::TopicPartition> Replicas() const;
+  // Messages refused as malformed or misaddressed (FromProto), since the start.
+  int64_t messages_refused() const;
+
+ private:
+  struct Replica;
+  struct Queue;
+
+  void Run();
+  // Runs `task` on the replication thread; the result of a task posted after Stop is never run.
+  void Post(std::function<void()> task);
+  // Runs `task` on the replication thread and waits for it (Unavailable once stopped).
+  absl::Status Call(std::function<absl::Status()> task);
+
+  void Tick();
+  void Step(raft::NodeId from, const v1::GroupMessage& message);
+  // Carries out `replica`'s outputs until it has none (a sync in flight ends a pass).
+  void Drain(Replica& replica);
+  void OnSynced(const storage::TopicPartition& tp, uint64_t round, const absl::Status& status);
+  void Resolve(Replica& replica);
+  void Publish(Replica& replica);
+  void Queue(const Replica& replica, const raft::Message& message);
+  void SendQueued();
+  [[noreturn]] void Fail(const Replica& replica, const char* what, const absl::Status& status);
+
+  const ReplicaManagerOptions options_;
+  const SendFn send_;
+  const std::shared_ptr<struct Queue> queue_;
+  std::thread thread_;
+
+  // Replication thread only.
+  std::map<storage::TopicPartition, std::unique_ptr<Replica>> replicas_;
+  std::map<raft::NodeId, v1::RaftBatch> outbox_;
+  int64_t last_checkpoint_ms_ = 0;
+  uint64_t seed_ = 0;
+
+  mutable Mutex status_mu_;
+  std::map<storage::TopicPartition, ReplicaStatus> status_ ABSL_GUARDED_BY(status_mu_);
+  std::atomic<int64_t> messages_refused_{0};
+};
+
+}  // namespace runnel::broker
