@@ -77,8 +77,8 @@ class KStream {
     return Stateless<K, V2>(
         "KSTREAM-MAPVALUES", std::move(name), key_serde_, std::nullopt, repartition_required_,
         [mapper](const internal::ProcessorNode& self, const Record<K, V>& r) {
-          return internal::Forward(
-              self, Record<K, V2>{r.key, CallWithValue(mapper, r.key, r.value), r.timestamp});
+          return internal::Forward(self, Record<K, V2>{r.key, CallWithValue(mapper, r.key, r.value),
+                                                       r.timestamp, r.key_null});
         });
   }
 
@@ -90,7 +90,8 @@ class KStream {
     return Stateless<K, V2>(
         "KSTREAM-PROCESSVALUES", std::move(name), key_serde_, std::nullopt, repartition_required_,
         [processor](const internal::ProcessorNode& self, const Record<K, V>& r) {
-          return internal::Forward(self, Record<K, V2>{r.key, processor(r), r.timestamp});
+          return internal::Forward(self,
+                                   Record<K, V2>{r.key, processor(r), r.timestamp, r.key_null});
         });
   }
 
@@ -118,15 +119,15 @@ class KStream {
     using Range = internal::DecayedResult<decltype(CallWithValue(mapper, std::declval<const K&>(),
                                                                  std::declval<const V&>()))>;
     using V2 = std::decay_t<decltype(*std::begin(std::declval<Range&>()))>;
-    return Stateless<K, V2>("KSTREAM-FLATMAPVALUES", std::move(name), key_serde_, std::nullopt,
-                            repartition_required_,
-                            [mapper](const internal::ProcessorNode& self, const Record<K, V>& r) {
-                              for (auto& v : CallWithValue(mapper, r.key, r.value)) {
-                                RETURN_IF_ERROR(internal::Forward(
-                                    self, Record<K, V2>{r.key, std::move(v), r.timestamp}));
-                              }
-                              return absl::OkStatus();
-                            });
+    return Stateless<K, V2>(
+        "KSTREAM-FLATMAPVALUES", std::move(name), key_serde_, std::nullopt, repartition_required_,
+        [mapper](const internal::ProcessorNode& self, const Record<K, V>& r) {
+          for (auto& v : CallWithValue(mapper, r.key, r.value)) {
+            RETURN_IF_ERROR(internal::Forward(
+                self, Record<K, V2>{r.key, std::move(v), r.timestamp, r.key_null}));
+          }
+          return absl::OkStatus();
+        });
   }
 
   // selector(key, value) -> K2: the new key. A later grouping repartitions.
@@ -135,8 +136,9 @@ class KStream {
     using K2 = std::decay_t<std::invoke_result_t<F, const K&, const V&>>;
     return Stateless<K2, V>("KSTREAM-KEY-SELECT", std::move(name), std::nullopt, value_serde_, true,
                             [selector](const internal::ProcessorNode& self, const Record<K, V>& r) {
-                              return internal::Forward(self, Record<K2, V>{selector(r.key, r.value),
-                                                                           r.value, r.timestamp});
+                              return internal::Forward(
+                                  self, Record<K2, V>{selector(r.key, r.value), r.value,
+                                                      r.timestamp, false, r.value_null});
                             });
   }
 

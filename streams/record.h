@@ -10,13 +10,22 @@
 namespace runnel::streams {
 
 // A record as a processor sees it: typed key and value and the event time (epoch ms) that
-// windows and stream time use. Kafka's null key or value has no place in K or V: a source gives
-// a record without a key `K{}` (DSL operations that need a key, such as groupByKey, drop it).
+// windows and stream time use.
+//
+// Kafka's null key or value (a record without a key, a tombstone) is carried by a flag beside
+// the field, which then holds K{} or V{}: `key_null` / `value_null`. The fields stay plain K and
+// V so that user functions take `const K&` and `const V&`; a null is never a value of K or V
+// (an empty string or a 0 is not null). The DSL's rule (streams/README.md, "Null keys and
+// values"): a sink writes a null as a Kafka null; a step that does not compute a new key (value)
+// passes its null on; a user function is called with K{} (V{}) in place of a null and what it
+// returns is not null.
 template <typename K, typename V>
 struct Record {
-  K key;
-  V value;
+  K key{};
+  V value{};
   int64_t timestamp = 0;
+  bool key_null = false;
+  bool value_null = false;
 };
 
 // An update of a table row: the new value (nullopt: the row was deleted) and the value it replaces

@@ -152,6 +152,7 @@ class TestOutputTopic {
  public:
   struct Read {
     K key{};
+    bool key_null = false;   // written without a key (`key` is then K{})
     std::optional<V> value;  // nullopt: a tombstone
     int64_t timestamp = 0;
     int32_t partition = 0;
@@ -177,6 +178,7 @@ class TestOutputTopic {
     Read out;
     out.timestamp = r.timestamp;
     out.partition = r.partition;
+    out.key_null = !r.key.has_value();
     if (r.key.has_value()) {
       auto key = key_serde_.deserialize(*r.key);
       if (!key.ok()) return key.status();

@@ -24,7 +24,15 @@
 
 namespace runnel::streams::internal {
 
-// Reads a topic: deserializes key and value and takes the event time.
+// The bytes of a key or value as a topic holds them: nullopt (Kafka's null) when `null`.
+template <typename T>
+std::optional<std::string> SerializeOrNull(const Serde<T>& serde, const T& value, bool null) {
+  if (null) return std::nullopt;
+  return serde.serialize(value);
+}
+
+// Reads a topic: deserializes key and value and takes the event time. A null key or value
+// (nothing to deserialize) is carried as K{} or V{} with key_null or value_null set.
 template <typename K, typename V>
 class SourceProcessor : public SourceNode {
  public:
@@ -37,6 +45,8 @@ class SourceProcessor : public SourceNode {
 
   absl::Status ProcessRaw(const RawRecord& raw) override {
     Record<K, V> record;
+    record.key_null = !raw.key.has_value();
+    record.value_null = !raw.value.has_value();
     if (raw.key.has_value()) {
       auto key = key_serde_.deserialize(*raw.key);
       if (!key.ok()) return Undecodable("key", key.status());
@@ -71,7 +81,8 @@ class SourceProcessor : public SourceNode {
   TimestampExtractor extractor_;
 };
 
-// Writes records to a topic.
+// Writes records to a topic; a null key or value is written as a Kafka null (a record without a
+// key is spread over partitions as a producer spreads it; a null value is a tombstone).
 template <typename K, typename V>
 class SinkProcessor : public Processor<K, V> {
  public:
@@ -90,7 +101,8 @@ class SinkProcessor : public Processor<K, V> {
   absl::Status Process(const Record<K, V>& record) override {
     return this->context_->collector().Send(
         full_topic_, std::nullopt,
-        RawRecord{key_serde_.serialize(record.key), value_serde_.serialize(record.value),
+        RawRecord{SerializeOrNull(key_serde_, record.key, record.key_null),
+                  SerializeOrNull(value_serde_, record.value, record.value_null),
                   record.timestamp});
   }
 
@@ -112,7 +124,8 @@ class TableSinkProcessor : public Processor<K, Change<V>> {
         value_serde_(std::move(value_serde)) {}
 
   absl::Status Process(const Record<K, Change<V>>& record) override {
-    RawRecord raw{key_serde_.serialize(record.key), std::nullopt, record.timestamp};
+    RawRecord raw{SerializeOrNull(key_serde_, record.key, record.key_null), std::nullopt,
+                  record.timestamp};
     if (record.value.new_value.has_value()) {
       raw.value = value_serde_.serialize(*record.value.new_value);
     }
