@@ -18,7 +18,8 @@ namespace runnel::streams {
 // (an empty string or a 0 is not null). The DSL's rule (streams/README.md, "Null keys and
 // values"): a sink writes a null as a Kafka null; a step that does not compute a new key (value)
 // passes its null on; a user function is called with K{} (V{}) in place of a null and what it
-// returns is not null.
+// returns is not null; KStream aggregations skip a record with a null key or value and count it
+// in `dropped_records`.
 template <typename K, typename V>
 struct Record {
   K key{};

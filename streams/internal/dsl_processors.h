@@ -31,6 +31,19 @@ std::optional<std::string> SerializeOrNull(const Serde<T>& serde, const T& value
   return serde.serialize(value);
 }
 
+// A KStream aggregation skips a record whose key or value is null and counts it in
+// dropped_records (Kafka Streams' "Skipping record due to null key or value"); true if skipped.
+template <typename K, typename V>
+bool SkipNullKeyOrValue(const ProcessorNode& node, TaskContext* context,
+                        const Record<K, V>& record) {
+  if (!record.key_null && !record.value_null) return false;
+  ++context->metrics().dropped_records;
+  logging::Get("streams")->debug("{}: record at {}@{} has a null {}; skipped", node.name(),
+                                 context->topic(), context->offset(),
+                                 record.key_null ? "key" : "value");
+  return true;
+}
+
 // Reads a topic: deserializes key and value and takes the event time. A null key or value
 // (nothing to deserialize) is carried as K{} or V{} with key_null or value_null set.
 template <typename K, typename V>
@@ -199,7 +212,8 @@ void ForwardStoreUpdates(ProcessorNode* node, TaskContext* context, const std::s
 }
 
 // A stream aggregation (count, reduce, aggregate) into a key-value store. The new aggregate is
-// written to the store; changes reach the children when the store's cache passes them on.
+// written to the store; changes reach the children when the store's cache passes them on. A
+// record with a null key or value is skipped and counted (dropped_records).
 template <typename K, typename V, typename VA>
 class AggregateProcessor : public Processor<K, V> {
  public:
@@ -222,6 +236,7 @@ class AggregateProcessor : public Processor<K, V> {
   }
 
   absl::Status Process(const Record<K, V>& record) override {
+    if (SkipNullKeyOrValue(*this, this->context_, record)) return absl::OkStatus();
     const std::string key = key_serde_.serialize(record.key);
     ASSIGN_OR_RETURN(std::optional<std::string> stored, store_->Get(key));
     std::optional<VA> old;
@@ -297,7 +312,8 @@ class TableAggregateProcessor : public Processor<K, Change<V>> {
 
 // A windowed aggregation. A record goes into every window that contains its timestamp, unless
 // the window has closed: stream time (as this node has observed it) >= window end + grace. Late
-// records are dropped, counted and, if a late-records topic is set, written there.
+// records are dropped, counted and, if a late-records topic is set, written there. A record with a
+// null key or value is skipped and counted before it can advance stream time.
 template <typename K, typename V, typename VA>
 class WindowAggregateProcessor : public Processor<K, V> {
  public:
@@ -330,6 +346,7 @@ class WindowAggregateProcessor : public Processor<K, V> {
   }
 
   absl::Status Process(const Record<K, V>& record) override {
+    if (SkipNullKeyOrValue(*this, this->context_, record)) return absl::OkStatus();
     observed_ = std::max(observed_, record.timestamp);
     store_->ObserveStreamTime(observed_);
     const std::string key = key_serde_.serialize(record.key);

@@ -4,6 +4,7 @@
 // apart from an empty or zero key or value.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -26,6 +27,14 @@ std::unique_ptr<TopologyTestDriver> Driver(const StreamsBuilder& builder,
   auto driver = TopologyTestDriver::Create(*topology, std::move(options));
   EXPECT_TRUE(driver.ok()) << driver.status();
   return driver.ok() ? std::move(*driver) : nullptr;
+}
+
+// The latest count per key written to `topic`.
+std::map<S, int64_t> LatestCounts(TopologyTestDriver* driver, const S& topic) {
+  TestOutputTopic<S, int64_t> out(driver, topic, serdes::String(), serdes::Int64());
+  auto counts = out.ReadKeyValuesToMap();
+  EXPECT_TRUE(counts.ok()) << counts.status();
+  return counts.ok() ? *counts : std::map<S, int64_t>{};
 }
 
 TEST(DslNullTest, ANullInt64KeyIsWrittenAsANullKeyAndSpreadLikeAKeylessRecord) {
@@ -62,6 +71,110 @@ TEST(DslNullTest, ANullValueReachesTheOutputTopicAsATombstone) {
   EXPECT_EQ(out[0].key, "k");
   EXPECT_FALSE(out[0].value.has_value()) << "a tombstone, not \"" << *out[0].value << "\"";
   EXPECT_EQ(out[1].value, "") << "an empty value stays empty, not null";
+}
+
+TEST(DslNullTest, GroupByKeyCountSkipsNullKeysAndCountsThemAsDropped) {
+  StreamsBuilder builder;
+  builder.Stream<S, S>("in")
+      .GroupByKey()
+      .Count(Materialized<S, int64_t>::As("counts"))
+      .ToStream()
+      .To("out");
+  auto driver = Driver(builder);
+  ASSERT_NE(driver, nullptr);
+  TestInputTopic<S, S> in(driver.get(), "in", serdes::String(), serdes::String());
+  ASSERT_TRUE(in.PipeInput("a", "x", 1).ok());
+  ASSERT_TRUE(in.PipeValue("y", 2).ok());
+  ASSERT_TRUE(in.PipeInput("", "z", 3).ok());  // an empty key is a key
+  EXPECT_EQ(LatestCounts(driver.get(), "out"), (std::map<S, int64_t>{{"a", 1}, {"", 1}}));
+  auto store = driver->KeyValueStoreContents("counts");
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ(store->size(), 2u);
+  EXPECT_EQ(driver->metrics().dropped_records, 1);
+}
+
+TEST(DslNullTest, CountSkipsNullValuesAndCountsThemAsDropped) {
+  StreamsBuilder builder;
+  builder.Stream<S, S>("in").GroupByKey().Count().ToStream().To("out");
+  auto driver = Driver(builder);
+  ASSERT_NE(driver, nullptr);
+  TestInputTopic<S, S> in(driver.get(), "in", serdes::String(), serdes::String());
+  ASSERT_TRUE(in.PipeInput("a", "x", 1).ok());
+  ASSERT_TRUE(in.PipeTombstone("a", 2).ok());
+  ASSERT_TRUE(in.PipeInput("a", "", 3).ok());  // an empty value is a value
+  EXPECT_EQ(LatestCounts(driver.get(), "out"), (std::map<S, int64_t>{{"a", 2}}));
+  EXPECT_EQ(driver->metrics().dropped_records, 1);
+}
+
+TEST(DslNullTest, ReduceNeverSeesANullValue) {
+  StreamsBuilder builder;
+  builder.Stream<S, S>("in")
+      .GroupByKey()
+      .Reduce([](const S& agg, const S& v) { return agg + "," + v; })
+      .ToStream()
+      .To("out");
+  auto driver = Driver(builder);
+  ASSERT_NE(driver, nullptr);
+  TestInputTopic<S, S> in(driver.get(), "in", serdes::String(), serdes::String());
+  ASSERT_TRUE(in.PipeInput("a", "x", 1).ok());
+  ASSERT_TRUE(in.PipeTombstone("a", 2).ok());
+  ASSERT_TRUE(in.PipeInput("a", "y", 3).ok());
+  TestOutputTopic<S, S> out(driver.get(), "out", serdes::String(), serdes::String());
+  auto latest = out.ReadKeyValuesToMap();
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  EXPECT_EQ(*latest, (std::map<S, S>{{"a", "x,y"}}));
+  EXPECT_EQ(driver->metrics().dropped_records, 1);
+}
+
+TEST(DslNullTest, WindowedCountSkipsNullKeysAndNullValues) {
+  StreamsBuilder builder;
+  builder.Stream<S, S>("in")
+      .GroupByKey()
+      .WindowedBy(TimeWindows::OfSizeWithNoGrace(10))
+      .Count(Materialized<S, int64_t>::As("w"))
+      .ToStream()
+      .To("out");
+  auto driver = Driver(builder);
+  ASSERT_NE(driver, nullptr);
+  TestInputTopic<S, S> in(driver.get(), "in", serdes::String(), serdes::String());
+  ASSERT_TRUE(in.PipeInput("a", "x", 1).ok());
+  ASSERT_TRUE(in.PipeValue("y", 2).ok());
+  ASSERT_TRUE(in.PipeTombstone("a", 3).ok());
+  auto store = driver->WindowStoreContents("w");
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_EQ(store->size(), 1u) << "only key a has a window";
+  TestOutputTopic<Windowed<S>, int64_t> out(
+      driver.get(), "out", internal::WindowedSerde(serdes::String()), serdes::Int64());
+  auto records = out.ReadKeyValuesToList();
+  ASSERT_TRUE(records.ok()) << records.status();
+  ASSERT_EQ(records->size(), 1u);
+  EXPECT_EQ(records->back().first.key, "a");
+  EXPECT_EQ(records->back().second, 1);
+  EXPECT_EQ(driver->metrics().dropped_records, 2);
+}
+
+TEST(DslNullTest, ANullKeyStaysNullThroughARepartitionTopicAndIsDroppedThere) {
+  // A null key can reach a grouping that repartitions when a keyless stream is merged with one
+  // whose key was changed.
+  StreamsBuilder builder;
+  auto rekeyed = builder.Stream<S, S>("a").SelectKey([](const S&, const S& v) { return v; });
+  rekeyed.Merge(builder.Stream<S, S>("b"))
+      .GroupByKey(Grouped<S, S>::As("merged"))
+      .Count()
+      .ToStream()
+      .To("out");
+  auto driver = Driver(builder);
+  ASSERT_NE(driver, nullptr);
+  TestInputTopic<S, S> a(driver.get(), "a", serdes::String(), serdes::String());
+  TestInputTopic<S, S> b(driver.get(), "b", serdes::String(), serdes::String());
+  ASSERT_TRUE(a.PipeInput("k", "x", 1).ok());
+  ASSERT_TRUE(b.PipeValue("y", 2).ok());
+  const std::vector<TestRecord>& repartition = driver->Records("test-app-merged-repartition");
+  ASSERT_EQ(repartition.size(), 2u);
+  EXPECT_EQ(repartition[0].key, "x");
+  EXPECT_FALSE(repartition[1].key.has_value()) << "written with a null key, not \"\"";
+  EXPECT_EQ(LatestCounts(driver.get(), "out"), (std::map<S, int64_t>{{"x", 1}}));
+  EXPECT_EQ(driver->metrics().dropped_records, 1);
 }
 
 TEST(DslNullTest, StepsThatKeepTheKeyOrValueKeepItsNullAndFunctionsSeeTheDefault) {
