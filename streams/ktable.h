@@ -42,14 +42,19 @@ class KTable {
   // The store that holds the table ("" when it is not materialized).
   const std::string& store_name() const { return store_; }
 
-  // The table's updates as a stream; deletions (no new value) are left out.
+  // The table's updates as a stream; a deletion (no new value) is forwarded as (key, null), as
+  // Kafka Streams' toStream does, so that a sink writes it as a tombstone.
   KStream<K, V> ToStream(std::string name = "") const {
     if (name.empty()) name = graph_->NewName("KTABLE-TOSTREAM");
-    AddProcessor<K, V>(
-        name, [](const internal::ProcessorNode& self, const Record<K, Change<V>>& r) {
-          if (!r.value.new_value.has_value()) return absl::OkStatus();
-          return internal::Forward(self, Record<K, V>{r.key, *r.value.new_value, r.timestamp});
-        });
+    AddProcessor<K, V>(name,
+                       [](const internal::ProcessorNode& self, const Record<K, Change<V>>& r) {
+                         Record<K, V> out{r.key, V{}, r.timestamp, r.key_null, true};
+                         if (r.value.new_value.has_value()) {
+                           out.value = *r.value.new_value;
+                           out.value_null = false;
+                         }
+                         return internal::Forward(self, out);
+                       });
     return KStream<K, V>(graph_, name, key_serde_, value_serde_, false);
   }
 

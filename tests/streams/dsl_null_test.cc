@@ -177,6 +177,39 @@ TEST(DslNullTest, ANullKeyStaysNullThroughARepartitionTopicAndIsDroppedThere) {
   EXPECT_EQ(driver->metrics().dropped_records, 1);
 }
 
+TEST(DslNullTest, KTableToStreamForwardsADeleteAsANullValue) {
+  StreamsBuilder builder;
+  builder.Table<S, S>("t").ToStream().To("out");
+  auto driver = Driver(builder);
+  ASSERT_NE(driver, nullptr);
+  TestInputTopic<S, S> in(driver.get(), "t", serdes::String(), serdes::String());
+  ASSERT_TRUE(in.PipeInput("k", "v", 1).ok());
+  ASSERT_TRUE(in.PipeTombstone("k", 2).ok());
+  const std::vector<TestRecord>& out = driver->Records("out");
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].key, "k");
+  EXPECT_EQ(out[0].value, "v");
+  EXPECT_EQ(out[1].key, "k");
+  EXPECT_FALSE(out[1].value.has_value()) << "the delete is forwarded as (k, null)";
+}
+
+TEST(DslNullTest, AFilteredOutRowIsADeleteDownstreamOfToStream) {
+  StreamsBuilder builder;
+  builder.Table<S, S>("t")
+      .Filter([](const S&, const S& v) { return v != "hidden"; })
+      .ToStream()
+      .To("out");
+  auto driver = Driver(builder);
+  ASSERT_NE(driver, nullptr);
+  TestInputTopic<S, S> in(driver.get(), "t", serdes::String(), serdes::String());
+  ASSERT_TRUE(in.PipeInput("k", "shown", 1).ok());
+  ASSERT_TRUE(in.PipeInput("k", "hidden", 2).ok());
+  const std::vector<TestRecord>& out = driver->Records("out");
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].value, "shown");
+  EXPECT_FALSE(out[1].value.has_value()) << "the row left the filtered table";
+}
+
 TEST(DslNullTest, StepsThatKeepTheKeyOrValueKeepItsNullAndFunctionsSeeTheDefault) {
   // The documented rule: a step that does not compute a new key (or value) passes the null on;
   // a user function is called with K{} (or V{}) in place of a null and its result is not null.
