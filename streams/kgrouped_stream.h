@@ -1,7 +1,8 @@
 // KGroupedStream (Kafka Streams' KGroupedStream): a KStream grouped by key, what
 // KStream::GroupByKey and KStream::GroupBy return; its aggregations (count, reduce, aggregate)
 // make a KTable, and WindowedBy makes a TimeWindowedKStream. A grouping after a key change writes
-// the stream through a repartition topic first.
+// the stream through a repartition topic first. The aggregations skip a record whose key or value
+// is null and count it in dropped_records (streams/README.md, "Null keys and values").
 //
 // Include streams/dsl.h (or streams/streams_builder.h), not this header alone: WindowedBy returns a
 // TimeWindowedKStream, whose header needs this one, so its body is in

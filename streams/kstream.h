@@ -2,7 +2,8 @@
 // of its operations return. A KStream is a light handle on the StreamsBuilder that made it: each
 // operation adds nodes to that builder's topology and returns a new handle; mistakes (a missing
 // serde, an invalid window) are reported by StreamsBuilder::Build. Also KStream::BranchedKStream,
-// what Split returns (Kafka's BranchedKStream).
+// what Split returns (Kafka's BranchedKStream). How a null key or value passes each operation:
+// streams/README.md, "Null keys and values".
 //
 // Include streams/dsl.h (or streams/streams_builder.h), not this header alone: GroupByKey and
 // GroupBy return a KGroupedStream, whose header needs this one, so their bodies are in

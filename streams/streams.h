@@ -62,7 +62,7 @@ class Streams {
   struct Metrics {
     int64_t processed = 0;             // records run through tasks (since Start)
     int64_t dropped_late_records = 0;  // arrived after their window closed
-    int64_t dropped_records = 0;       // e.g. without a key where one is needed
+    int64_t dropped_records = 0;       // e.g. a null key or value reaching an aggregation
     int64_t restored_records = 0;      // changelog records read into stores
     int64_t commits = 0;
     int64_t rejoins = 0;  // a thread was fenced, closed its tasks and joined the group again

@@ -57,7 +57,8 @@ struct TaskEnvironment {
 struct TaskMetrics {
   int64_t processed = 0;
   int64_t dropped_late_records = 0;  // arrived after their window closed (end + grace)
-  int64_t dropped_records = 0;       // without a key where one is needed, and the like
+  int64_t dropped_records = 0;       // null key or value in an aggregation, keyless table row,
+                                     // invalid timestamp
   int64_t restored_records = 0;
 
   TaskMetrics& operator+=(const TaskMetrics& other) {
