@@ -79,8 +79,9 @@ class MetadataImage {
 // (start + p) mod n, so leaders spread evenly; its followers are the next candidates after the
 // leader, with a shift that grows every n partitions so the pairs of brokers sharing partitions
 // vary, skipping a candidate whose rack already holds a replica until every rack does. `start`
-// picks the first leader (callers pass a random or rotating value). InvalidArgument naming the numbers when there are fewer unfenced brokers than
-// `replication_factor` (Kafka's INVALID_REPLICATION_FACTOR).
+// picks the first leader (callers pass a random or rotating value). InvalidArgument naming the
+// numbers when there are fewer unfenced brokers than `replication_factor` (Kafka's
+// INVALID_REPLICATION_FACTOR).
 absl::StatusOr<std::vector<std::vector<raft::NodeId>>> PlaceReplicas(
     const std::map<raft::NodeId, BrokerInfo>& brokers, int32_t partitions,
     int32_t replication_factor, uint32_t start);
