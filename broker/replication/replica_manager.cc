@@ -56,6 +56,8 @@ struct ReplicaManager::Replica {
   };
   std::deque<Waiting> waiting;
   raft::Index published_commit = raft::kNoIndex;
+  CommitListener listener;
+  raft::Index applied = raft::kNoIndex;  // the last entry handed to the listener
 };
 
 ReplicaManager::ReplicaManager(ReplicaManagerOptions options, SendFn send)
@@ -155,8 +157,9 @@ absl::Status ReplicaManager::Call(std::function<absl::Status()> task) {
 
 absl::Status ReplicaManager::AddReplica(const storage::TopicPartition& tp,
                                         std::shared_ptr<storage::Log> log,
-                                        const raft::Membership& initial) {
-  return Call([this, tp, log = std::move(log), initial]() -> absl::Status {
+                                        const raft::Membership& initial, CommitListener listener) {
+  return Call([this, tp, log = std::move(log), initial,
+               listener = std::move(listener)]() mutable -> absl::Status {
     if (replicas_.contains(tp)) {
       return absl::AlreadyExistsError(absl::StrCat("partition ", tp.DirName(), " is replicated"));
     }
@@ -177,8 +180,12 @@ absl::Status ReplicaManager::AddReplica(const storage::TopicPartition& tp,
     replica->log = *std::move(raft_log);
     replica->node =
         std::make_unique<raft::Node>(options, replica->log.get(), replica->log->hard_state());
+    replica->listener = std::move(listener);
+    replica->applied = replica->log->StartIndex() - 1;
     Replica& r = *replica;
     replicas_[tp] = std::move(replica);
+    // What the last run knew committed is committed still: its state machine comes back at once.
+    Apply(r, r.log->log().high_watermark() - 1);
     Drain(r);
     return absl::OkStatus();
   });
@@ -344,6 +351,7 @@ void ReplicaManager::Resolve(Replica& r) {
   if (commit > r.published_commit) {
     r.log->SetCommitted(commit);
     r.published_commit = commit;
+    Apply(r, commit);
   }
   // Committed, or replaced by another leader's entries (the log no longer holds the term there).
   while (!r.waiting.empty() && r.waiting.front().last <= commit) {
@@ -364,6 +372,25 @@ void ReplicaManager::Resolve(Replica& r) {
     r.waiting.pop_back();
     w.done(absl::UnavailableError(absl::StrCat("the entry at offset ", w.first, " of term ", w.term,
                                                " was replaced by a new leader's")));
+  }
+}
+
+void ReplicaManager::Apply(Replica& r, raft::Index commit) {
+  if (!r.listener) return;
+  if (r.applied + 1 < r.log->StartIndex()) {
+    // Entries were installed past what was applied (a log-start install): the state machine
+    // cannot be rebuilt from this log. Groups with a listener keep their whole log.
+    Logger()->error("partition {}: entries {}..{} went before they were applied", r.tp.DirName(),
+                    r.applied + 1, r.log->StartIndex() - 1);
+    r.applied = r.log->StartIndex() - 1;
+  }
+  // Bounded: each read hands over at least one entry.
+  while (r.applied < commit) {
+    std::vector<raft::Entry> entries = r.log->Read(r.applied + 1, 1 << 20);
+    while (!entries.empty() && entries.back().last > commit) entries.pop_back();
+    if (entries.empty()) break;  // the next entry straddles `commit`: not possible for an index
+    r.applied = entries.back().last;
+    r.listener(entries);
   }
 }
 

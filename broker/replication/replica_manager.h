@@ -67,6 +67,9 @@ class ReplicaManager {
  public:
   using SendFn = std::function<void(raft::NodeId to, v1::RaftBatch batch)>;
   using ProduceCallback = std::function<void(absl::StatusOr<storage::AppendResult>)>;
+  // Gets committed entries in log order, each once per process (a group's state machine, e.g.
+  // the metadata log's image). Runs on the replication thread.
+  using CommitListener = std::function<void(const std::vector<raft::Entry>& committed)>;
 
   ReplicaManager(ReplicaManagerOptions options, SendFn send);
   ~ReplicaManager();  // Stop()
@@ -81,10 +84,11 @@ class ReplicaManager {
   void Stop();
 
   // Starts replicating `tp`, whose log is `log`, in a group whose members are `initial` until its
-  // log records a membership change. AlreadyExists if it is replicated already; DataLoss from
-  // PartitionRaftLog::Open.
+  // log records a membership change. With `listener`, the entries known committed (up to the
+  // checkpointed high watermark) are handed to it at once, and then each entry as it commits.
+  // AlreadyExists if it is replicated already; DataLoss from PartitionRaftLog::Open.
   absl::Status AddReplica(const storage::TopicPartition& tp, std::shared_ptr<storage::Log> log,
-                          const raft::Membership& initial);
+                          const raft::Membership& initial, CommitListener listener = {});
   // Stops replicating `tp` (its log stays); produce requests waiting are answered Unavailable.
   absl::Status RemoveReplica(const storage::TopicPartition& tp);
 
@@ -122,6 +126,8 @@ class ReplicaManager {
   void Drain(Replica& replica);
   void OnSynced(const storage::TopicPartition& tp, uint64_t round, const absl::Status& status);
   void Resolve(Replica& replica);
+  // Hands the entries committed up to `commit` and not yet handed over to the replica's listener.
+  void Apply(Replica& replica, raft::Index commit);
   void Publish(Replica& replica);
   void Queue(const Replica& replica, const raft::Message& message);
   void SendQueued();

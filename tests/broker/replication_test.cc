@@ -21,6 +21,7 @@
 #include "common/mutex.h"
 #include "storage/flusher.h"
 #include "storage/log.h"
+#include "tests/broker/raft_test_node.h"
 #include "tests/storage/storage_test_util.h"
 
 namespace runnel::broker {
@@ -30,94 +31,28 @@ using namespace std::chrono_literals;
 using storage::testing::DecodeAll;
 using storage::testing::MakeBatch;
 using storage::testing::TempDir;
+using testing::FreePort;
+using testing::WaitFor;
 
 const storage::TopicPartition kTp{"orders", 0};
 
-// A loopback port that was free a moment ago.
-int FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-// Waits (bounded) for `condition`.
-template <typename F>
-bool WaitFor(F condition, std::chrono::milliseconds limit = 15s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(5ms);
-  }
-  return condition();
-}
-
-// One broker's replication half.
-class TestBroker {
+// One broker's replication half, replicating kTp with nodes 1, 2 and 3.
+class TestBroker : public testing::RaftTestNode {
  public:
-  TestBroker(raft::NodeId id, std::string data_dir, int port)
-      : id_(id), data_dir_(std::move(data_dir)), port_(port) {}
-  ~TestBroker() { Crash(); }
+  using RaftTestNode::RaftTestNode;
 
   void Start(const std::vector<RaftPeer>& peers, const std::string& cluster_id = "test-cluster") {
-    flusher_ = std::make_unique<storage::Flusher>();
-    auto log = storage::Log::Open(data_dir_ + "/" + kTp.DirName(), {}, flusher_.get());
-    ASSERT_TRUE(log.ok()) << log.status();
-    log_ = *std::move(log);
-    ReplicaManagerOptions options;
-    options.node_id = id_;
-    options.tick_ms = 10;
-    options.election_ticks = 10;
-    options.heartbeat_ticks = 1;
-    manager_ = std::make_unique<ReplicaManager>(
-        options,
-        [this](raft::NodeId to, v1::RaftBatch batch) { transport_->Send(to, std::move(batch)); });
-    RaftTransportOptions transport_options;
-    transport_options.node_id = id_;
-    transport_options.cluster_id = cluster_id;
-    transport_options.peers = peers;
-    transport_options.reconnect_min_ms = 20;
-    transport_options.reconnect_max_ms = 200;
-    transport_ = std::make_unique<RaftTransport>(transport_options,
-                                                 [this](raft::NodeId from, v1::RaftBatch batch) {
-                                                   manager_->Receive(from, std::move(batch));
-                                                 });
-    grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:" + std::to_string(port_),
-                             grpc::InsecureServerCredentials());
-    builder.RegisterService(transport_->service());
-    server_ = builder.BuildAndStart();
-    ASSERT_NE(server_, nullptr);
-    manager_->Start();
-    transport_->Start();
-    ASSERT_TRUE(manager_->AddReplica(kTp, log_, raft::Membership({1, 2, 3})).ok());
+    RaftTestNode::Start(peers, cluster_id);
+    log_ = OpenLog(kTp);
+    ASSERT_TRUE(manager().AddReplica(kTp, log_, raft::Membership({1, 2, 3})).ok());
   }
-
-  // A process crash: nothing is closed cleanly (what was written stays in the page cache).
-  void Crash() {
-    if (manager_ == nullptr) return;
-    manager_->Stop();
-    transport_->Stop();
-    server_->Shutdown();
-    server_.reset();
-    transport_.reset();
-    manager_.reset();
+  void Crash() override {
     log_.reset();
-    flusher_.reset();
+    RaftTestNode::Crash();
   }
 
-  bool running() const { return manager_ != nullptr; }
-  ReplicaManager& manager() { return *manager_; }
-  RaftTransport& transport() { return *transport_; }
   storage::Log& log() { return *log_; }
-  std::optional<ReplicaStatus> status() const { return manager_->Status(kTp); }
-  const std::string& data_dir() const { return data_dir_; }
+  std::optional<ReplicaStatus> status() { return manager().Status(kTp); }
 
   // Produces one batch of `count` records "<tag>-i" as the leader; the answer.
   absl::StatusOr<storage::AppendResult> Produce(int count, const std::string& tag, bool acks_all) {
@@ -131,7 +66,7 @@ class TestBroker {
       std::optional<absl::StatusOr<storage::AppendResult>> result;
     };
     auto answer = std::make_shared<Answer>();
-    manager_->Produce(kTp, std::move(batch), count, acks_all,
+    manager().Produce(kTp, std::move(batch), count, acks_all,
                       [answer](absl::StatusOr<storage::AppendResult> result) {
                         MutexLock lock(&answer->mu);
                         answer->result = std::move(result);
@@ -146,14 +81,7 @@ class TestBroker {
   }
 
  private:
-  const raft::NodeId id_;
-  const std::string data_dir_;
-  const int port_;
-  std::unique_ptr<storage::Flusher> flusher_;
   std::shared_ptr<storage::Log> log_;
-  std::unique_ptr<ReplicaManager> manager_;
-  std::unique_ptr<RaftTransport> transport_;
-  std::unique_ptr<grpc::Server> server_;
 };
 
 class ReplicationTest : public ::testing::Test {
