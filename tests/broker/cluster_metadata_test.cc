@@ -2,6 +2,8 @@
 // controllers and one broker that only learns, in one process over loopback gRPC.
 #include "broker/cluster/cluster_metadata.h"
 
+#include "broker/cluster/replica_reconciler.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -29,17 +31,34 @@ class MetadataNode : public testing::RaftTestNode {
     options.controllers = {1, 2, 3};
     options.brokers = {1, 2, 3, 4};
     metadata_ = std::make_unique<ClusterMetadata>(options, &manager());
+    ReplicaReconcilerHooks hooks;
+    hooks.log_config = [](const TopicMetadata& topic) -> absl::StatusOr<storage::LogConfig> {
+      auto overrides = storage::ParseLogConfigOverrides(topic.info.configs);
+      if (!overrides.ok()) return overrides.status();
+      return overrides->ApplyTo(storage::LogConfig{});
+    };
+    hooks.open_log = [this](const storage::TopicPartition& tp, const storage::LogConfig& config)
+        -> absl::StatusOr<std::shared_ptr<storage::Log>> { return OpenLog(tp, config); };
+    hooks.delete_log = [this](const storage::TopicPartition& tp) { return DeleteLog(tp); };
+    reconciler_ = std::make_unique<ReplicaReconciler>(id(), &manager(), hooks);
+    reconciler_->Start();
+    metadata_->SetListener(
+        [this](std::shared_ptr<const MetadataImage> image) { reconciler_->Update(image); });
     ASSERT_TRUE(metadata_->Start(OpenLog({ClusterMetadata::kTopic, 0})).ok());
   }
   void Crash() override {
+    if (reconciler_ != nullptr) reconciler_->Stop();
     RaftTestNode::Crash();
+    reconciler_.reset();
     metadata_.reset();
   }
 
   ClusterMetadata& metadata() { return *metadata_; }
+  ReplicaReconciler& reconciler() { return *reconciler_; }
 
  private:
   std::unique_ptr<ClusterMetadata> metadata_;
+  std::unique_ptr<ReplicaReconciler> reconciler_;
 };
 
 v1::MetadataRecord Broker(int32_t id) {
@@ -133,6 +152,61 @@ TEST_F(ClusterMetadataTest, ARestartedBrokerHasItsImageBeforeItHearsFromAControl
   nodes_[4]->Start(peers_, "isolated");
   EXPECT_NE(nodes_[4]->metadata().image()->topic("orders"), nullptr);
   EXPECT_EQ(nodes_[4]->metadata().image()->brokers().size(), 4u);
+}
+
+TEST_F(ClusterMetadataTest, EveryAssignedBrokerReplicatesItsPartitionsUntilTheTopicGoes) {
+  const raft::NodeId leader = AwaitLeader();
+  ASSERT_NE(leader, raft::kNoNode);
+  ASSERT_TRUE(nodes_[leader]->metadata().ProposeAndWait(FirstRecords(), 10'000).ok());
+  // orders-0 on 1, 2, 3; orders-1 on 2, 3, 4; orders-2 on 3, 4, 1.
+  const std::map<raft::NodeId, std::set<storage::TopicPartition>> want = {
+      {1, {{"orders", 0}, {"orders", 2}}},
+      {2, {{"orders", 0}, {"orders", 1}}},
+      {3, {{"orders", 0}, {"orders", 1}, {"orders", 2}}},
+      {4, {{"orders", 1}, {"orders", 2}}}};
+  for (auto& [id, node] : nodes_) {
+    EXPECT_TRUE(WaitFor([&] { return node->reconciler().hosted() == want.at(id); }))
+        << "node " << id;
+  }
+  // Each partition elects a leader among its replicas and takes acks=all writes there.
+  for (int p = 0; p < 3; ++p) {
+    const storage::TopicPartition tp{"orders", p};
+    raft::NodeId partition_leader = raft::kNoNode;
+    ASSERT_TRUE(WaitFor([&] {
+      for (raft::NodeId id : nodes_[3]->metadata().image()->topic("orders")->replicas[p]) {
+        const std::optional<ReplicaStatus> s = nodes_[id]->manager().Status(tp);
+        if (s.has_value() && s->role == raft::Role::kLeader) partition_leader = id;
+      }
+      return partition_leader != raft::kNoNode;
+    })) << tp.DirName();
+    std::string batch = storage::testing::MakeBatch(2, 1'000, "r");
+    struct Answer {
+      Mutex mu;
+      std::optional<absl::StatusOr<storage::AppendResult>> result;
+    };
+    auto answer = std::make_shared<Answer>();
+    nodes_[partition_leader]->manager().Produce(
+        tp, batch, 2, true, [answer](absl::StatusOr<storage::AppendResult> result) {
+          MutexLock lock(&answer->mu);
+          answer->result = std::move(result);
+        });
+    ASSERT_TRUE(WaitFor([&] {
+      MutexLock lock(&answer->mu);
+      return answer->result.has_value();
+    }));
+    MutexLock lock(&answer->mu);
+    EXPECT_TRUE(answer->result->ok()) << answer->result->status();
+  }
+  // The topic goes: every replica stops and its directory is deleted.
+  v1::MetadataRecord remove;
+  remove.mutable_topic_delete()->set_name("orders");
+  remove.mutable_topic_delete()->set_topic_id("t-1");
+  ASSERT_TRUE(nodes_[leader]->metadata().ProposeAndWait({remove}, 10'000).ok());
+  for (auto& [id, node] : nodes_) {
+    EXPECT_TRUE(WaitFor([&] { return node->reconciler().hosted().empty(); })) << "node " << id;
+    EXPECT_FALSE(std::filesystem::exists(node->data_dir() + "/orders-0")) << "node " << id;
+    EXPECT_FALSE(node->manager().Status({"orders", 0}).has_value()) << "node " << id;
+  }
 }
 
 }  // namespace

@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -95,8 +97,16 @@ class RaftTestNode {
     EXPECT_TRUE(log.ok()) << log.status();
     if (!log.ok()) return nullptr;
     std::shared_ptr<storage::Log> shared = *std::move(log);
-    logs_.push_back(shared);
+    logs_[tp] = shared;
     return shared;
+  }
+
+  // Forgets the log of `tp` and removes its directory (the caller holds no handle any more).
+  absl::Status DeleteLog(const storage::TopicPartition& tp) {
+    logs_.erase(tp);
+    std::error_code error;
+    std::filesystem::remove_all(data_dir_ + "/" + tp.DirName(), error);
+    return error ? absl::InternalError(error.message()) : absl::OkStatus();
   }
 
   // A process crash: nothing is closed cleanly (what was written stays in the page cache).
@@ -123,7 +133,7 @@ class RaftTestNode {
   const std::string data_dir_;
   const int port_;
   std::unique_ptr<storage::Flusher> flusher_;
-  std::vector<std::shared_ptr<storage::Log>> logs_;
+  std::map<storage::TopicPartition, std::shared_ptr<storage::Log>> logs_;
   std::unique_ptr<ReplicaManager> manager_;
   std::unique_ptr<RaftTransport> transport_;
   std::unique_ptr<grpc::Server> server_;

@@ -1,0 +1,174 @@
+#include "broker/cluster/replica_reconciler.h"
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+
+namespace runnel::broker {
+namespace {
+
+std::shared_ptr<spdlog::logger> Logger() { return logging::Get("cluster"); }
+
+}  // namespace
+
+ReplicaReconciler::ReplicaReconciler(raft::NodeId node_id, ReplicaManager* replicas,
+                                     ReplicaReconcilerHooks hooks)
+    : node_id_(node_id), replicas_(replicas), hooks_(std::move(hooks)) {}
+
+ReplicaReconciler::~ReplicaReconciler() { Stop(); }
+
+void ReplicaReconciler::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+void ReplicaReconciler::Stop() {
+  {
+    MutexLock lock(&mu_);
+    stopping_ = true;
+    cv_.SignalAll();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void ReplicaReconciler::Update(std::shared_ptr<const MetadataImage> image) {
+  MutexLock lock(&mu_);
+  pending_ = std::move(image);
+  cv_.SignalAll();
+}
+
+void ReplicaReconciler::Run() {
+  while (true) {
+    std::shared_ptr<const MetadataImage> image;
+    {
+      MutexLock lock(&mu_);
+      while (pending_ == nullptr && !stopping_) cv_.WaitWithTimeout(&mu_, std::chrono::seconds(1));
+      if (stopping_) return;
+      image = std::move(pending_);
+      pending_ = nullptr;
+    }
+    if (absl::Status done = Reconcile(*image); !done.ok()) {
+      // What failed is retried with the next image (or this one again shortly).
+      Logger()->warn("replicas: {}", done.ToString());
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      MutexLock lock(&mu_);
+      if (pending_ == nullptr) pending_ = image;
+    }
+  }
+}
+
+absl::Status ReplicaReconciler::Reconcile(const MetadataImage& image) {
+  std::map<storage::TopicPartition, const TopicMetadata*> desired;
+  for (const auto& [name, topic] : image.topics()) {
+    for (size_t p = 0; p < topic.replicas.size(); ++p) {
+      const std::vector<raft::NodeId>& replicas = topic.replicas[p];
+      if (std::find(replicas.begin(), replicas.end(), node_id_) != replicas.end()) {
+        desired[{name, static_cast<int32_t>(p)}] = &topic;
+      }
+    }
+  }
+  std::map<storage::TopicPartition, std::shared_ptr<storage::Log>> hosted;
+  std::map<std::string, std::map<std::string, std::string>> configs;
+  {
+    MutexLock lock(&mu_);
+    hosted = hosted_;
+    configs = configs_;
+  }
+  absl::Status first_error;
+  const auto note = [&first_error](absl::Status status) {
+    if (first_error.ok() && !status.ok()) first_error = std::move(status);
+  };
+  // Gone from here: stop replicating; delete the log when the topic itself is gone (or is a new
+  // topic of the same name, whose partitions start empty).
+  for (auto it = hosted.begin(); it != hosted.end();) {
+    const storage::TopicPartition& tp = it->first;
+    auto wanted = desired.find(tp);
+    const bool same_topic =
+        wanted != desired.end() && wanted->second->info.id == it->second->topic_id();
+    if (same_topic) {
+      ++it;
+      continue;
+    }
+    absl::Status removed = replicas_->RemoveReplica(tp);
+    if (!removed.ok() && !absl::IsNotFound(removed)) {
+      note(removed);
+      ++it;
+      continue;
+    }
+    const TopicMetadata* topic = image.topic(tp.topic);
+    if (topic == nullptr || topic->info.id != it->second->topic_id()) {
+      it->second.reset();
+      note(hooks_.delete_log(tp));
+      Logger()->info("partition {}: deleted (its topic is gone)", tp.DirName());
+    } else {
+      Logger()->info("partition {}: no longer replicated here", tp.DirName());
+    }
+    it = hosted.erase(it);
+  }
+  // New here: open (tagged with the topic id) and replicate.
+  for (const auto& [tp, topic] : desired) {
+    if (hosted.contains(tp)) continue;
+    absl::StatusOr<storage::LogConfig> config = hooks_.log_config(*topic);
+    if (!config.ok()) {
+      note(config.status());
+      continue;
+    }
+    absl::StatusOr<std::shared_ptr<storage::Log>> log = hooks_.open_log(tp, *config);
+    if (log.ok() && !(*log)->topic_id().empty() && (*log)->topic_id() != topic->info.id) {
+      // A directory of an earlier topic of this name (deleted while this broker was away).
+      log->reset();
+      note(hooks_.delete_log(tp));
+      log = hooks_.open_log(tp, *config);
+    }
+    if (log.ok()) {
+      if (absl::Status tagged = (*log)->SetTopicId(topic->info.id); !tagged.ok()) log = tagged;
+    }
+    if (!log.ok()) {
+      note(log.status());
+      continue;
+    }
+    const std::vector<raft::NodeId>& ids = topic->replicas[static_cast<size_t>(tp.partition)];
+    absl::Status added = replicas_->AddReplica(
+        tp, *log, raft::Membership(std::set<raft::NodeId>(ids.begin(), ids.end())));
+    if (!added.ok() && !absl::IsAlreadyExists(added)) {
+      note(added);
+      continue;
+    }
+    hosted[tp] = *log;
+    Logger()->info("partition {}: replicated here (replicas {})", tp.DirName(), ids.size());
+  }
+  // Config changes reach the open logs.
+  std::map<std::string, std::map<std::string, std::string>> new_configs;
+  for (const auto& [tp, log] : hosted) {
+    const TopicMetadata* topic = image.topic(tp.topic);
+    if (topic == nullptr) continue;
+    new_configs[tp.topic] = topic->info.configs;
+    auto old = configs.find(tp.topic);
+    if (old != configs.end() && old->second == topic->info.configs) continue;
+    absl::StatusOr<storage::LogConfig> config = hooks_.log_config(*topic);
+    if (!config.ok()) {
+      note(config.status());
+      continue;
+    }
+    log->SetConfig(*config);
+  }
+  MutexLock lock(&mu_);
+  hosted_ = std::move(hosted);
+  configs_ = std::move(new_configs);
+  reconciled_ = image.applied();
+  return first_error;
+}
+
+std::set<storage::TopicPartition> ReplicaReconciler::hosted() const {
+  MutexLock lock(&mu_);
+  std::set<storage::TopicPartition> out;
+  for (const auto& [tp, log] : hosted_) out.insert(tp);
+  return out;
+}
+
+int64_t ReplicaReconciler::reconciled() const {
+  MutexLock lock(&mu_);
+  return reconciled_;
+}
+
+}  // namespace runnel::broker
