@@ -15,6 +15,14 @@ using record::RecordBatchView;
 absl::Status Log::PrepareAppend(std::string* batch, int64_t* log_append_time) const {
   *log_append_time = -1;
   RETURN_IF_ERROR(record::ValidateBatch(*batch));
+  {
+    // Control batches are the log's own (a replica reads them back as leader and membership
+    // changes); Kafka refuses them from clients too.
+    ASSIGN_OR_RETURN(const RecordBatchView view, RecordBatchView::Parse(*batch));
+    if (view.is_control()) {
+      return absl::InvalidArgumentError("a produced batch may not be a control batch");
+    }
+  }
   if (compact_.load(std::memory_order_relaxed)) RETURN_IF_ERROR(RequireKeys(*batch));
   const int64_t now = clock_->NowMs();
   ReaderMutexLock lock(&mu_);
@@ -56,10 +64,13 @@ absl::StatusOr<AppendResult> Log::AppendReplicated(std::string batch, int64_t ba
                                                         " does not start at the log end ", end,
                                                         " of ", dir_));
     }
-    if (epoch < leader_epoch_) {
-      return absl::FailedPreconditionError(absl::StrCat("replicated batch of leader epoch ", epoch,
-                                                        " is below the log's epoch ", leader_epoch_,
-                                                        " in ", dir_));
+    // Epochs never decrease along the log as it is now. Not leader_epoch_: a truncation or a
+    // reset leaves it at a deposed leader's epoch whose entries are gone, and the new leader's
+    // entries in their place may carry a lower one (Raft's figure 7).
+    if (epoch < epochs_.latest_epoch()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("replicated batch of leader epoch ", epoch, " is below the log's last epoch ",
+                       epochs_.latest_epoch(), " in ", dir_));
     }
     leader_epoch_ = epoch;
     RETURN_IF_ERROR(WriteLocked(view, base_offset));
@@ -100,12 +111,16 @@ absl::Status Log::ResetTo(int64_t offset) {
       RETURN_IF_ERROR(Io(SyncDirectory(dir_)));
       segments_.push_back(std::move(*segment));
     }
-    RETURN_IF_ERROR(PersistStartOffset(offset));
-    start_offset_ = offset;
-    flushed_offset_ = offset;
+    // The old epochs go before the new start is persisted: a crash between the two must not
+    // leave an empty log at `offset` whose checkpoint still holds the old log's last epoch (the
+    // open moves it to the start, where it outranks the new leader's entries). A crash before the
+    // start is persisted is completed by the replica's next open (PartitionRaftLog).
     epochs_ = LeaderEpochCache();
     RETURN_IF_ERROR(Io(epochs_.Persist(dir_)));
     epochs_persisted_version_ = ++epochs_version_;
+    RETURN_IF_ERROR(PersistStartOffset(offset));
+    start_offset_ = offset;
+    flushed_offset_ = offset;
     if (first_dirty_ != offset) {
       first_dirty_ = offset;
       RETURN_IF_ERROR(PersistCleanerCheckpoint(/*durable=*/true));

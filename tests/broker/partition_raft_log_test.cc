@@ -205,6 +205,25 @@ TEST_F(PartitionRaftLogTest, TruncateAfterCutsBatchesEpochsAndConfigs) {
   EXPECT_EQ(storage::testing::DecodeAll(entries[0].data).front().value, "x-0");
 }
 
+// A follower cuts a deposed leader's uncommitted entries of term 5 and takes the new leader's
+// entries of term 4 in their place (Raft's figure 7: they were on a majority the term-5 leader
+// never reached). The log's terms still never decrease; it must not stop the process.
+TEST_F(PartitionRaftLogTest, AfterATruncationALowerTermThanTheCutOneIsAppended) {
+  PartitionRaftLog& log = Open();
+  log.Append({Data(0, 1, 3, "a")});
+  log.Append({Control(3, 5, EntryType::kLeaderChange), Data(4, 5, 2, "stale")});
+  log.TruncateAfter(2);
+  log.Append({Control(3, 4, EntryType::kLeaderChange), Data(4, 4, 1, "kept")});
+  EXPECT_EQ(log.LastIndex(), 4);
+  EXPECT_EQ(log.TermAt(2), 1);
+  EXPECT_EQ(log.TermAt(4), 4);
+  EXPECT_EQ(log.TermStart(4), 3);
+
+  PartitionRaftLog& reopened = Reopen();
+  EXPECT_EQ(reopened.TermAt(4), 4);
+  EXPECT_EQ(reopened.LastIndexAtOrBelowTerm(4), 4);
+}
+
 TEST_F(PartitionRaftLogTest, AConfigFileEntryTheLogDoesNotConfirmIsDropped) {
   PartitionRaftLog& log = Open();
   AppendThreeTerms(log);

@@ -6,6 +6,8 @@
 #include <set>
 
 #include "common/clock.h"
+#include "common/record/batch_builder.h"
+#include "common/record/control_record.h"
 #include "common/status_cause.h"
 #include "storage/flusher.h"
 #include "storage/log.h"
@@ -112,6 +114,28 @@ TEST(LogReplicationTest, PrepareAppendMakesAppendsChecksAndStampsLogAppendTime) 
   EXPECT_EQ(DecodeAll(*bytes).front().timestamp, 1'000'000);
 }
 
+// A produced batch with the control bit set would be proposed as a data entry and read back on
+// every replica as a control entry: a leader change, a membership change (kVoters), or, when its
+// record is not a control record, a batch PartitionRaftLog::Read cannot decode (the replica
+// stops). Kafka refuses control batches from clients; so must the leader before it proposes.
+TEST(LogReplicationTest, PrepareAppendRefusesAControlBatch) {
+  TempDir dir;
+  Flusher flusher;
+  auto log = OpenOrDie(dir.path(), &flusher);
+  int64_t append_time = 0;
+  std::string voters = record::BuildControlBatch(record::ControlType::kVoters,
+                                                 "voters=9;learners=", 1'000);
+  absl::Status refused = log->PrepareAppend(&voters, &append_time);
+  EXPECT_TRUE(absl::IsInvalidArgument(refused)) << refused;
+
+  record::RecordBatchBuilder two({.is_control = true});
+  two.Append(1'000, "k", "v");
+  two.Append(1'000, "k", "v");
+  std::string bad = *two.Build();
+  refused = log->PrepareAppend(&bad, &append_time);
+  EXPECT_TRUE(absl::IsInvalidArgument(refused)) << refused;
+}
+
 TEST(LogReplicationTest, ResetToLeavesOneEmptySegmentAtTheNewStart) {
   TempDir dir;
   Flusher flusher;
@@ -140,6 +164,30 @@ TEST(LogReplicationTest, ResetToLeavesOneEmptySegmentAtTheNewStart) {
   // Below the start is gone; at or past the end is refused.
   EXPECT_TRUE(absl::IsOutOfRange(reopened->Read(10, 100).status()));
   EXPECT_TRUE(absl::IsOutOfRange(reopened->ResetTo(5)));
+}
+
+// Raft's terms only have to grow along the log as it is now: a follower that cut a deposed
+// leader's entries of epoch 5 takes the new leader's older entries of epoch 4 at those offsets
+// (Raft's figure 7), and a log reset holds no epoch at all.
+TEST(LogReplicationTest, AnEpochNeedOnlyFollowTheEpochsTheLogStillHolds) {
+  TempDir dir;
+  Flusher flusher;
+  auto log = OpenOrDie(dir.path(), &flusher);
+  ASSERT_TRUE(log->AppendReplicated(MakeBatch(3, 1000, "a"), 0, 1).ok());
+  ASSERT_TRUE(log->AppendReplicated(MakeBatch(2, 1000, "b"), 3, 5).ok());
+  ASSERT_TRUE(log->TruncateTo(3).ok());
+  auto older = log->AppendReplicated(MakeBatch(1, 1000, "c"), 3, 4);
+  ASSERT_TRUE(older.ok()) << older.status();
+  const std::vector<EpochEntry> want = {{1, 0}, {4, 3}};
+  EXPECT_EQ(log->epoch_entries(), want);
+  EXPECT_FALSE(log->AppendReplicated(MakeBatch(1, 1000, "d"), 4, 3).ok());
+
+  ASSERT_TRUE(log->AppendReplicated(MakeBatch(1, 1000, "e"), 4, 7).ok());
+  ASSERT_TRUE(log->ResetTo(100).ok());
+  auto after_reset = log->AppendReplicated(MakeBatch(1, 1000, "f"), 100, 6);
+  ASSERT_TRUE(after_reset.ok()) << after_reset.status();
+  const std::vector<EpochEntry> want_reset = {{6, 100}};
+  EXPECT_EQ(log->epoch_entries(), want_reset);
 }
 
 TEST(LogReplicationTest, AReplicasHighWatermarkIsSetNotTheSyncedOffset) {
