@@ -1,6 +1,10 @@
 #include "broker/replication/raft_codec.h"
 
+#include <algorithm>
+#include <limits>
+
 #include "absl/strings/str_cat.h"
+#include "common/record/control_record.h"
 #include "common/record/record_batch.h"
 #include "common/status_macros.h"
 #include "raft/membership.h"
@@ -26,6 +30,21 @@ absl::Status CheckDataEntry(const raft::Entry& entry) {
   if (batch->ComputeCrc() != batch->crc()) {
     return absl::InvalidArgumentError(
         absl::StrCat("entry at ", entry.first, ": the batch fails its CRC check"));
+  }
+  if (batch->is_control()) {
+    // PartitionRaftLog reads a control batch back as a leader or membership change, and stops on
+    // one it cannot decode: only transaction markers may travel as data.
+    absl::StatusOr<record::ControlRecord> control = record::ParseControlBatch(*batch);
+    if (!control.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("entry at ", entry.first, ": ",
+                                                     control.status().message()));
+    }
+    if (control->type != record::ControlType::kAbort &&
+        control->type != record::ControlType::kCommit) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("entry at ", entry.first, ": a data entry holds a control batch of type ",
+                       static_cast<int>(control->type)));
+    }
   }
   return absl::OkStatus();
 }
@@ -81,6 +100,14 @@ absl::StatusOr<raft::Message> FromProto(const v1::RaftMessage& in) {
   }
   if (m.term < 0 || m.log_term < 0 || m.hint_term < 0) {
     return absl::InvalidArgumentError("term: a negative term");
+  }
+  // A term is stored as a batch's int32 partitionLeaderEpoch (PartitionRaftLog stops on one that
+  // does not fit).
+  constexpr raft::Term kMaxTerm = std::numeric_limits<int32_t>::max();
+  if (m.term > kMaxTerm || m.log_term > kMaxTerm || m.hint_term > kMaxTerm) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("term: ", std::max({m.term, m.log_term, m.hint_term}),
+                     " does not fit a partitionLeaderEpoch"));
   }
   if (m.index < raft::kNoIndex || m.commit < raft::kNoIndex || m.hint_index < raft::kNoIndex) {
     return absl::InvalidArgumentError("index: below -1");

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "common/record/batch_builder.h"
+#include "common/record/control_record.h"
 
 namespace runnel::broker {
 namespace {
@@ -145,6 +146,41 @@ TEST(RaftCodecTest, BadFieldsAreRefusedNamingThem) {
   raft::Message negative;
   negative.term = -1;
   EXPECT_TRUE(absl::IsInvalidArgument(Decode(negative)));
+}
+
+// Terms are stored as a batch's int32 partitionLeaderEpoch (PartitionRaftLog stops the process on
+// one that does not fit): a peer's term past it must be refused here, before the node adopts it
+// as its own term and writes it into its log as a leader.
+TEST(RaftCodecTest, ATermThatDoesNotFitAPartitionLeaderEpochIsRefused) {
+  raft::Message huge;
+  huge.type = raft::MessageType::kHeartbeat;
+  huge.from = 1;
+  huge.to = 2;
+  huge.term = int64_t{1} << 33;
+  EXPECT_TRUE(absl::IsInvalidArgument(Decode(huge))) << Decode(huge);
+
+  raft::Message log_term = Append();
+  log_term.entries.clear();
+  log_term.log_term = int64_t{1} << 40;
+  log_term.term = int64_t{1} << 40;
+  EXPECT_TRUE(absl::IsInvalidArgument(Decode(log_term))) << Decode(log_term);
+}
+
+// A data entry holding a control batch is read back by PartitionRaftLog as a leader change or a
+// membership change, or stops the replica when its record is not a control record.
+TEST(RaftCodecTest, ADataEntryHoldingALeaderOrMembershipControlBatchIsRefused) {
+  raft::Message voters = Append();
+  voters.entries.resize(1);
+  voters.entries[0].last = voters.entries[0].first;
+  voters.entries[0].data =
+      record::BuildControlBatch(record::ControlType::kVoters, "voters=9;learners=", 1'000);
+  EXPECT_TRUE(absl::IsInvalidArgument(Decode(voters))) << Decode(voters);
+
+  record::RecordBatchBuilder bad_key({.is_control = true});
+  bad_key.Append(1'000, "abc", "v");
+  raft::Message bad = voters;
+  bad.entries[0].data = *bad_key.Build();
+  EXPECT_TRUE(absl::IsInvalidArgument(Decode(bad))) << Decode(bad);
 }
 
 }  // namespace
