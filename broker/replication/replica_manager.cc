@@ -28,11 +28,26 @@ struct ReplicaManager::Queue {
   Mutex mu;
   CondVar cv;
   std::deque<std::function<void()>> tasks ABSL_GUARDED_BY(mu);
+  // Run instead of the task of the same number when it is never run (Stop): a produce request's
+  // answer.
+  std::map<uint64_t, std::function<void()>> cancels ABSL_GUARDED_BY(mu);
+  uint64_t posted ABSL_GUARDED_BY(mu) = 0;
   bool stopping ABSL_GUARDED_BY(mu) = false;
 
-  bool Post(std::function<void()> task) {
+  bool Post(std::function<void()> task, std::function<void()> cancel = nullptr) {
     MutexLock lock(&mu);
     if (stopping) return false;
+    const uint64_t number = ++posted;
+    if (cancel) {
+      cancels.emplace(number, std::move(cancel));
+      task = [this, number, task = std::move(task)] {
+        {
+          MutexLock lock(&mu);
+          cancels.erase(number);
+        }
+        task();
+      };
+    }
     tasks.push_back(std::move(task));
     cv.Signal();
     return true;
@@ -83,6 +98,13 @@ void ReplicaManager::Stop() {
   }
   if (!thread_.joinable()) return;
   thread_.join();
+  std::map<uint64_t, std::function<void()>> cancels;
+  {
+    MutexLock lock(&queue_->mu);
+    cancels.swap(queue_->cancels);
+    queue_->tasks.clear();
+  }
+  for (auto& [number, cancel] : cancels) cancel();
   for (auto& [tp, replica] : replicas_) {
     for (Replica::Waiting& w : replica->waiting) {
       w.done(absl::UnavailableError("the broker is shutting down"));
@@ -240,7 +262,8 @@ void ReplicaManager::Produce(const storage::TopicPartition& tp, std::string batc
           (*shared_done)(result);
         }
         Drain(r);
-      });
+      },
+      [shared_done] { (*shared_done)(absl::UnavailableError("the broker is shutting down")); });
   if (!posted) (*shared_done)(absl::UnavailableError("the broker is shutting down"));
 }
 
@@ -338,6 +361,18 @@ void ReplicaManager::OnSynced(const storage::TopicPartition& tp, uint64_t round,
   if (it == replicas_.end()) return;
   Replica& r = *it->second;
   if (!r.round_in_flight || r.round != round) return;
+  if (absl::IsAborted(status)) {
+    // The log was truncated under the sync (raft::Node allows it while a round is out, and lowers
+    // what the round covers): the requested end is gone, not unsynced. Sync what the log holds now.
+    std::weak_ptr<struct Queue> queue = queue_;
+    r.log->log().WhenDurable(
+        r.log->LastIndex() + 1, [this, queue, tp, round](absl::Status again) {
+          if (std::shared_ptr<struct Queue> q = queue.lock()) {
+            q->Post([this, tp, round, again] { OnSynced(tp, round, again); });
+          }
+        });
+    return;
+  }
   if (!status.ok()) Fail(r, "syncing the log", status);
   for (const raft::Message& m : r.round_messages) Queue(r, m);
   r.round_messages.clear();

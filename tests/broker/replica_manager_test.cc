@@ -1,0 +1,180 @@
+// ReplicaManager on its own, with the test playing its peers (broker/replication/replica_manager.h):
+// the manager's answers to produce requests at Stop, and its persistence rounds when the log
+// changes under a sync in flight.
+#include "broker/replication/replica_manager.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "broker/replication/raft_codec.h"
+#include "common/mutex.h"
+#include "storage/flusher.h"
+#include "storage/log.h"
+#include "tests/storage/storage_test_util.h"
+
+namespace runnel::broker {
+namespace {
+
+using namespace std::chrono_literals;
+using storage::testing::MakeBatch;
+using storage::testing::TempDir;
+
+const storage::TopicPartition kTp{"orders", 0};
+
+template <typename F>
+bool WaitFor(F condition, std::chrono::milliseconds limit = 10s) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(2ms);
+  }
+  return condition();
+}
+
+// Stop() promises that produce requests still waiting are answered Unavailable: that includes one
+// posted to the replication thread that it had not run yet when Stop was called.
+TEST(ReplicaManagerTest, AProduceStillQueuedAtStopIsAnswered) {
+  ReplicaManagerOptions options;
+  options.node_id = 1;
+  ReplicaManager manager(options, [](raft::NodeId, v1::RaftBatch) {});
+  manager.Start();
+
+  // Hold the replication thread inside the first produce's answer.
+  auto entered = std::make_shared<std::atomic<bool>>(false);
+  auto release = std::make_shared<std::atomic<bool>>(false);
+  manager.Produce(kTp, MakeBatch(1, 1'000, "a"), 1, true,
+                  [entered, release](absl::StatusOr<storage::AppendResult>) {
+                    entered->store(true);
+                    while (!release->load()) std::this_thread::sleep_for(1ms);
+                  });
+  ASSERT_TRUE(WaitFor([&] { return entered->load(); }));
+
+  auto answered = std::make_shared<std::atomic<bool>>(false);
+  auto status = std::make_shared<absl::Status>();
+  manager.Produce(kTp, MakeBatch(1, 1'000, "b"), 1, true,
+                  [answered, status](absl::StatusOr<storage::AppendResult> result) {
+                    *status = result.status();
+                    answered->store(true);
+                  });
+
+  std::thread stopper([&] { manager.Stop(); });
+  // Stop has begun once a new produce is refused at once.
+  ASSERT_TRUE(WaitFor([&] {
+    auto now = std::make_shared<std::atomic<bool>>(false);
+    manager.Produce(kTp, MakeBatch(1, 1'000, "c"), 1, true,
+                    [now](absl::StatusOr<storage::AppendResult>) { now->store(true); });
+    return now->load();
+  }));
+  release->store(true);
+  stopper.join();
+  ASSERT_TRUE(answered->load()) << "a produce queued before Stop was never answered";
+  EXPECT_TRUE(absl::IsUnavailable(*status)) << *status;
+}
+
+raft::Entry Data(raft::Index first, raft::Term term, int count, const std::string& tag) {
+  raft::Entry entry;
+  entry.first = first;
+  entry.last = first + count - 1;
+  entry.term = term;
+  entry.data = MakeBatch(count, 1'000, tag);
+  return entry;
+}
+
+v1::RaftBatch Batch(const raft::Message& m) {
+  v1::RaftBatch batch;
+  v1::GroupMessage* g = batch.add_messages();
+  g->set_topic(kTp.topic);
+  g->set_partition(kTp.partition);
+  ToProto(m, g->mutable_message());
+  return batch;
+}
+
+// raft::Node allows its log to change while a persistence round is out (node.h: Step may run
+// meanwhile; a truncation lowers what the round covers). The storage flusher answers such a
+// round's sync Aborted ("truncated before they were synced"): that is not a failed disk, and
+// must not stop the process.
+TEST(ReplicaManagerTest, ATruncationWhileASyncIsInFlightDoesNotStopTheReplica) {
+  TempDir tmp;
+  storage::Flusher flusher(/*threads=*/1);
+  auto opened = storage::Log::Open(tmp.Sub("orders-0"), {}, &flusher);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  std::shared_ptr<storage::Log> log = *std::move(opened);
+  auto other = storage::Log::Open(tmp.Sub("other-0"), {}, &flusher);
+  ASSERT_TRUE(other.ok()) << other.status();
+
+  Mutex mu;
+  std::vector<raft::Message> sent;
+  ReplicaManagerOptions options;
+  options.node_id = 2;
+  options.tick_ms = 1'000;  // no election during the test
+  ReplicaManager manager(options, [&](raft::NodeId, v1::RaftBatch batch) {
+    MutexLock lock(&mu);
+    for (const v1::GroupMessage& g : batch.messages()) {
+      absl::StatusOr<raft::Message> m = FromProto(g.message());
+      if (m.ok()) sent.push_back(*m);
+    }
+  });
+  manager.Start();
+  ASSERT_TRUE(manager.AddReplica(kTp, log, raft::Membership({1, 2, 3})).ok());
+
+  // Keep the only flush thread busy, so the replica's sync waits.
+  auto release = std::make_shared<std::atomic<bool>>(false);
+  flusher.RequestFlush(other->get(), 0, [release](absl::Status) {
+    while (!release->load()) std::this_thread::sleep_for(1ms);
+  });
+
+  // Leader 1 of term 1 appends offsets 0-4: the replica's round waits for the sync of 0-4.
+  raft::Message first;
+  first.type = raft::MessageType::kAppend;
+  first.from = 1;
+  first.to = 2;
+  first.term = 1;
+  first.index = raft::kNoIndex;
+  first.log_term = 0;
+  first.entries = {Data(0, 1, 3, "a"), Data(3, 1, 2, "b")};
+  manager.Receive(1, Batch(first));
+  ASSERT_TRUE(WaitFor([&] {
+    auto s = manager.Status(kTp);
+    return s.has_value() && s->log_end == 5;
+  }));
+
+  // Leader 3 of term 2 replaces offsets 3-4 with its leader change at 3.
+  raft::Message second;
+  second.type = raft::MessageType::kAppend;
+  second.from = 3;
+  second.to = 2;
+  second.term = 2;
+  second.index = 2;
+  second.log_term = 1;
+  raft::Entry change;
+  change.first = change.last = 3;
+  change.term = 2;
+  change.type = raft::EntryType::kLeaderChange;
+  second.entries = {change};
+  manager.Receive(3, Batch(second));
+  ASSERT_TRUE(WaitFor([&] {
+    auto s = manager.Status(kTp);
+    return s.has_value() && s->term == 2 && s->log_end == 4;
+  }));
+
+  release->store(true);
+  // The replica goes on: it acknowledges the new leader's entry once it is synced.
+  EXPECT_TRUE(WaitFor([&] {
+    MutexLock lock(&mu);
+    for (const raft::Message& m : sent) {
+      if (m.type == raft::MessageType::kAppendResponse && m.to == 3 && !m.reject && m.index == 3) {
+        return true;
+      }
+    }
+    return false;
+  }));
+  manager.Stop();
+}
+
+}  // namespace
+}  // namespace runnel::broker
