@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -49,7 +50,11 @@ absl::StatusOr<std::vector<RaftPeer>> ParsePeers(std::string_view text) {
 // --- Links ---
 
 // One stream to a peer, either end. Owns the queue of batches waiting to be written; a write
-// carries everything queued when it starts.
+// carries what was queued when it starts, up to kMaxWriteBytes (at least one batch).
+//
+// Writes start outside gRPC's reactions (Send), so each link holds its call open (a client's
+// AddHold; a server's Finish is deferred) until it is broken — the stream ended, failed or is
+// being finished — and no write is in flight: only then may gRPC end the call and delete it.
 class RaftTransport::Link {
  public:
   Link(RaftTransport* transport, raft::NodeId peer) : transport_(transport), peer_(peer) {}
@@ -77,14 +82,33 @@ class RaftTransport::Link {
 
  protected:
   virtual void Write(const v1::RaftBatch* batch) = 0;
+  // The link is broken and no write is in flight: let the call end (once).
+  virtual void Release() = 0;
 
   void WriteDone(bool ok) {
+    bool release = false;
     {
       MutexLock lock(&mu_);
       writing_ = false;
       if (!ok) broken_ = true;
+      release = ReleasableLocked();
     }
-    if (ok) Pump();
+    if (release) {
+      Release();
+    } else if (ok) {
+      Pump();
+    }
+  }
+
+  // No more writes; the call is released once the write in flight (if any) is done.
+  void Break() {
+    bool release = false;
+    {
+      MutexLock lock(&mu_);
+      broken_ = true;
+      release = ReleasableLocked();
+    }
+    if (release) Release();
   }
 
   void Pump() {
@@ -92,13 +116,16 @@ class RaftTransport::Link {
       MutexLock lock(&mu_);
       if (writing_ || broken_ || queue_.empty()) return;
       out_ = std::move(queue_.front());
-      for (size_t i = 1; i < queue_.size(); ++i) {
-        for (v1::GroupMessage& m : *queue_[i].mutable_messages()) {
+      int64_t bytes = static_cast<int64_t>(out_.ByteSizeLong());
+      size_t taken = 1;
+      for (; taken < queue_.size() && bytes < kMaxWriteBytes; ++taken) {
+        bytes += static_cast<int64_t>(queue_[taken].ByteSizeLong());
+        for (v1::GroupMessage& m : *queue_[taken].mutable_messages()) {
           out_.add_messages()->Swap(&m);
         }
       }
-      queue_.clear();
-      queued_bytes_ = 0;
+      queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(taken));
+      queued_bytes_ = std::max<int64_t>(0, queued_bytes_ - bytes);
       writing_ = true;
     }
     transport_->batches_sent_.fetch_add(1, std::memory_order_relaxed);
@@ -110,11 +137,18 @@ class RaftTransport::Link {
   raft::NodeId peer_;  // a server link learns it from the hello
 
  private:
+  bool ReleasableLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!broken_ || writing_ || released_) return false;
+    released_ = true;
+    return true;
+  }
+
   Mutex mu_;
-  std::vector<v1::RaftBatch> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<v1::RaftBatch> queue_ ABSL_GUARDED_BY(mu_);
   int64_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool broken_ ABSL_GUARDED_BY(mu_) = false;
+  bool released_ ABSL_GUARDED_BY(mu_) = false;
   v1::RaftBatch out_;  // the write in flight (only touched by the writer while writing_)
 };
 
@@ -126,6 +160,7 @@ class RaftTransport::ClientLink final
   ClientLink(RaftTransport* transport, raft::NodeId peer, v1::Raft::Stub* stub)
       : Link(transport, peer) {
     stub->async()->Exchange(&context_, this);
+    AddHold();  // released by Release()
     StartRead(&in_);
     Enqueue(transport->MakeHello(peer));
     StartCall();
@@ -134,18 +169,23 @@ class RaftTransport::ClientLink final
   void Cancel() override { context_.TryCancel(); }
 
   void OnReadDone(bool ok) override {
-    if (!ok) return;  // the stream ended: OnDone follows
+    if (!ok) {  // the stream ended: OnDone follows once the call is released
+      Break();
+      return;
+    }
     if (!hello_seen_) {
       if (absl::Status hello = transport_->CheckHello(in_, peer_); !hello.ok()) {
         transport_->peers_refused_.fetch_add(1, std::memory_order_relaxed);
         why_ = std::string(hello.message());
         Logger()->error("raft stream to node {}: {}", peer_, why_);
         context_.TryCancel();
+        Break();
         return;
       }
       hello_seen_ = true;
       if (!transport_->LinkUp(peer_, this)) {
         context_.TryCancel();
+        Break();
         return;
       }
     } else {
@@ -167,6 +207,7 @@ class RaftTransport::ClientLink final
 
  private:
   void Write(const v1::RaftBatch* batch) override { StartWrite(batch); }
+  void Release() override { RemoveHold(); }
 
   grpc::ClientContext context_;
   v1::RaftBatch in_;
@@ -223,15 +264,20 @@ class RaftTransport::ServerLink final
 
  private:
   void Write(const v1::RaftBatch* batch) override { StartWrite(batch); }
+  // Finish only once no write is in flight (none may start after it).
+  void Release() override { Finish(status_); }
 
+  // Ends the call with `status` (the first one given), once the write in flight is done.
   void FinishOnce(grpc::Status status) {
-    if (finished_.exchange(true)) return;
-    Finish(std::move(status));
+    if (finishing_.exchange(true)) return;
+    status_ = std::move(status);
+    Break();
   }
 
   grpc::CallbackServerContext* const context_;
   v1::RaftBatch in_;
-  std::atomic<bool> finished_{false};
+  std::atomic<bool> finishing_{false};
+  grpc::Status status_;  // written once, before Break publishes it
 };
 
 class RaftTransport::Service final : public v1::Raft::CallbackService {
@@ -274,7 +320,10 @@ RaftTransport::RaftTransport(RaftTransportOptions options, Handler handler)
 
 RaftTransport::~RaftTransport() { Stop(); }
 
-grpc::Service* RaftTransport::service() { return service_.get(); }
+void RaftTransport::ConfigureServer(grpc::ServerBuilder* builder) {
+  builder->RegisterService(service_.get());
+  builder->SetMaxReceiveMessageSize(kMaxMessageBytes);
+}
 
 void RaftTransport::Start() {
   MutexLock lock(&mu_);
@@ -290,12 +339,13 @@ void RaftTransport::Stop() {
     stopping_ = true;
     for (Link* link : live_) link->Cancel();
     changed_.SignalAll();
-    // Bounded: a link whose peer never answers still ends once its cancellation is processed.
-    for (int i = 0; i < 100 && !live_.empty(); ++i) {
+    // Links point at this transport: every one must be gone before it is. A cancelled call ends
+    // once gRPC processes the cancellation, whatever the peer does.
+    for (int i = 1; !live_.empty(); ++i) {
       changed_.WaitWithTimeout(&mu_, std::chrono::milliseconds(50));
-    }
-    if (!live_.empty()) {
-      Logger()->warn("raft transport: {} streams still ending after 5 s", live_.size());
+      if (i % 100 == 0) {
+        Logger()->warn("raft transport: {} streams still ending after {} s", live_.size(), i / 20);
+      }
     }
   }
   if (dialer_.joinable()) dialer_.join();
@@ -316,7 +366,8 @@ void RaftTransport::Dial(raft::NodeId id) {
   PeerState& peer = *peers_[id];
   if (peer.channel == nullptr) {
     grpc::ChannelArguments args;
-    args.SetMaxReceiveMessageSize(-1);
+    args.SetMaxReceiveMessageSize(kMaxMessageBytes);
+    args.SetMaxSendMessageSize(kMaxMessageBytes);
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, options_.reconnect_min_ms);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, options_.reconnect_max_ms);
     peer.channel =

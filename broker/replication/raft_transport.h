@@ -30,6 +30,10 @@
 #include "raft/types.h"
 #include "runnel/v1/raft.grpc.pb.h"
 
+namespace grpc {
+class ServerBuilder;
+}  // namespace grpc
+
 namespace runnel::broker {
 
 struct RaftPeer {
@@ -39,6 +43,12 @@ struct RaftPeer {
 
 // Parses `--peers`: "ID@HOST:PORT,..." (ids >= 0, each once). InvalidArgument naming the entry.
 absl::StatusOr<std::vector<RaftPeer>> ParsePeers(std::string_view text);
+
+// What one write merges from a peer's queue (at least one batch), and the largest message either
+// end accepts: the inter-broker server must be built with SetMaxReceiveMessageSize at least
+// kMaxMessageBytes (ConfigureServer does it).
+inline constexpr int64_t kMaxWriteBytes = 4 << 20;
+inline constexpr int kMaxMessageBytes = 256 << 20;
 
 struct RaftTransportOptions {
   raft::NodeId node_id = raft::kNoNode;
@@ -69,8 +79,9 @@ class RaftTransport {
   RaftTransport(const RaftTransport&) = delete;
   RaftTransport& operator=(const RaftTransport&) = delete;
 
-  // The service to register on the inter-broker gRPC server (before it starts).
-  grpc::Service* service();
+  // Registers the service on the inter-broker gRPC server (before it starts) and raises its
+  // message size limit. The server must be shut down before the transport is destroyed.
+  void ConfigureServer(grpc::ServerBuilder* builder);
   // Starts dialing the peers with higher ids (after the server is up, so a peer's dial back is
   // answered).
   void Start();

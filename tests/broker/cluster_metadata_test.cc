@@ -136,6 +136,8 @@ TEST_F(ClusterMetadataTest, OnlyTheControllerLeaderAppendsAndNamesItself) {
   const raft::NodeId leader = AwaitLeader();
   ASSERT_NE(leader, raft::kNoNode);
   const raft::NodeId other = leader == 4 ? 1 : 4;
+  // A learner hears of the leader with its first heartbeat.
+  ASSERT_TRUE(WaitFor([&] { return nodes_[other]->metadata().leader() == leader; }));
   auto refused = nodes_[other]->metadata().ProposeAndWait({Broker(1)}, 5'000);
   EXPECT_TRUE(absl::IsFailedPrecondition(refused.status())) << refused.status();
   EXPECT_NE(refused.status().message().find("leader: " + std::to_string(leader)), std::string::npos)

@@ -83,7 +83,7 @@ class RaftTestNode {
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:" + std::to_string(port_),
                              grpc::InsecureServerCredentials());
-    builder.RegisterService(transport_->service());
+    transport_->ConfigureServer(&builder);
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
     manager_->Start();
