@@ -203,6 +203,8 @@ class Log {
   // at most the log end; it only grows) instead of below the synced offset, and the high
   // watermark listener runs when it grows. Retention never deletes at or past it.
   void SetReplicatedHighWatermark(int64_t offset);
+  // What SetReplicatedHighWatermark last set (-1: not a replica's log).
+  int64_t replicated_high_watermark() const;
 
   // Removes every batch whose base offset is at or after `offset` (a batch straddling it stays
   // whole, so the log end may stay above `offset`), for a follower whose log diverged from its

@@ -68,9 +68,9 @@ absl::StatusOr<AppendResult> Log::AppendReplicated(std::string batch, int64_t ba
     // reset leaves it at a deposed leader's epoch whose entries are gone, and the new leader's
     // entries in their place may carry a lower one (Raft's figure 7).
     if (epoch < epochs_.latest_epoch()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("replicated batch of leader epoch ", epoch, " is below the log's last epoch ",
-                       epochs_.latest_epoch(), " in ", dir_));
+      return absl::FailedPreconditionError(absl::StrCat("replicated batch of leader epoch ", epoch,
+                                                        " is below the log's last epoch ",
+                                                        epochs_.latest_epoch(), " in ", dir_));
     }
     leader_epoch_ = epoch;
     RETURN_IF_ERROR(WriteLocked(view, base_offset));
@@ -133,6 +133,11 @@ absl::Status Log::ResetTo(int64_t offset) {
   RETURN_IF_ERROR(Io(SyncDirectory(dir_)));
   logging::Get("storage")->info("log {}: reset to start at offset {}", dir_, offset);
   return absl::OkStatus();
+}
+
+int64_t Log::replicated_high_watermark() const {
+  ReaderMutexLock lock(&mu_);
+  return replicated_high_watermark_;
 }
 
 void Log::SetReplicatedHighWatermark(int64_t offset) {

@@ -351,6 +351,13 @@ absl::Status ProducerStateManager::TruncateLog(const storage::TopicPartition& tp
   // Even when it fails the log may have been cut: the snapshots past its end go either way.
   const absl::Status truncated = log->TruncateTo(offset);
   partition->loaded = false;  // rebuilt from the log at the next append
+  RETURN_IF_ERROR(DropSnapshotsPastEndLocked(partition.get(), log.get()));
+  return truncated;
+}
+
+absl::Status ProducerStateManager::DropSnapshotsPastEndLocked(Partition* partition,
+                                                              storage::Log* log) {
+  partition->ForgetSnapshots();
   // A snapshot past the new end describes batches that are gone: were the log to grow past its
   // end again, it would be taken for the truth about other batches. Older ones stay, so the next
   // load starts from the newest of them.
@@ -370,7 +377,43 @@ absl::Status ProducerStateManager::TruncateLog(const storage::TopicPartition& tp
   for (size_t i = 0; i < doomed.size(); ++i) {  // the last removal syncs the directory
     RETURN_IF_ERROR(log->RemoveOwnerFile(doomed[i], /*durable=*/i + 1 == doomed.size()));
   }
-  return truncated;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<ProducerBatch>> ProducerStateManager::CheckReplicated(
+    const storage::TopicPartition& tp, const std::shared_ptr<storage::Log>& log,
+    const BatchSequence& batch) {
+  const std::shared_ptr<Partition> partition = GetPartition(tp);
+  MutexLock lock(&partition->mu);
+  RETURN_IF_ERROR(EnsureLoadedLocked(tp, partition.get(), log));
+  return partition->table.Check(batch);
+}
+
+void ProducerStateManager::RecordReplicated(const storage::TopicPartition& tp,
+                                            const std::shared_ptr<storage::Log>& log,
+                                            const RecordBatchView& batch, int64_t base_offset) {
+  if (batch.producer_id() < 0 || batch.is_control()) return;
+  absl::StatusOr<BatchSequence> sequence = BatchSequence::FromBatch(batch);
+  if (!sequence.ok()) return;  // the leader checked it; a load would skip it too
+  const std::shared_ptr<Partition> partition = FindPartition(tp);
+  if (partition == nullptr) return;
+  MutexLock lock(&partition->mu);
+  if (!partition->loaded || partition->log.lock() != log ||
+      partition->truncations != log->truncation_count()) {
+    return;  // the next load reads it from the log
+  }
+  partition->table.Record(*sequence, base_offset, base_offset + batch.last_offset_delta(),
+                          batch.max_timestamp());
+  MaybeSnapshotLocked(partition, log.get());
+}
+
+absl::Status ProducerStateManager::ReplicaTruncated(const storage::TopicPartition& tp,
+                                                    const std::shared_ptr<storage::Log>& log) {
+  const std::shared_ptr<Partition> partition = FindPartition(tp);
+  if (partition == nullptr) return absl::OkStatus();
+  MutexLock lock(&partition->mu);
+  partition->loaded = false;
+  return DropSnapshotsPastEndLocked(partition.get(), log.get());
 }
 
 void ProducerStateManager::Drop(const storage::TopicPartition& tp) {

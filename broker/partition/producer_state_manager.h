@@ -95,6 +95,28 @@ class ProducerStateManager {
   absl::Status TruncateLog(const storage::TopicPartition& tp,
                            const std::shared_ptr<storage::Log>& log, int64_t offset);
 
+  // --- Replicated partitions (broker/replication/) ---
+  // Their batches reach the log through Raft, on every replica: the leader checks a batch before
+  // proposing it (CheckReplicated), and each replica records the batches its log stores
+  // (RecordReplicated) and forgets what a truncation took (ReplicaTruncated). So a follower that
+  // becomes leader holds the producers' state, and a retry of an acknowledged batch is answered
+  // as a duplicate on the new leader too.
+
+  // The verdict on `batch` (which has a producer id) against `tp`'s state, loaded first if need
+  // be: std::nullopt (append it), the retained batch it duplicates, or ProducerStateTable::Check's
+  // error.
+  absl::StatusOr<std::optional<ProducerBatch>> CheckReplicated(
+      const storage::TopicPartition& tp, const std::shared_ptr<storage::Log>& log,
+      const BatchSequence& batch);
+  // `log` (of `tp`) now holds `batch` at offsets from `base_offset`. Recorded if the state is
+  // loaded (else the next load finds it in the log); snapshots follow rolls as for Append.
+  void RecordReplicated(const storage::TopicPartition& tp, const std::shared_ptr<storage::Log>& log,
+                        const record::RecordBatchView& batch, int64_t base_offset);
+  // `log` (of `tp`) was cut or reset: the state is rebuilt at the next use, and snapshots past
+  // the new end are deleted (as TruncateLog does).
+  absl::Status ReplicaTruncated(const storage::TopicPartition& tp,
+                                const std::shared_ptr<storage::Log>& log);
+
   // Forgets `tp`'s state: its log is about to be deleted. Waits for a snapshot being written;
   // none is written into the log's directory afterwards. A later Append starts afresh.
   void Drop(const storage::TopicPartition& tp);
@@ -161,6 +183,9 @@ class ProducerStateManager {
   // they are appended and recorded under `partition->mu`).
   static void MaybeSnapshotLocked(const std::shared_ptr<Partition>& partition, storage::Log* log)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(partition->mu);
+  // Forgets snapshots taken before and deletes those past the log's end; the caller holds the
+  // partition's mutex and marks it unloaded.
+  static absl::Status DropSnapshotsPastEndLocked(Partition* partition, storage::Log* log);
   absl::StatusOr<BatchAppend> AppendIdempotent(const storage::TopicPartition& tp,
                                                const std::shared_ptr<storage::Log>& log,
                                                std::string batch, const BatchSequence& sequence,

@@ -92,7 +92,8 @@ absl::Status PartitionRaftLog::Load() {
 }
 
 absl::Status PartitionRaftLog::LoadHighWatermark() {
-  high_watermark_ = log_->start_offset();
+  // At least what the log was already told (the same Log replicated again in this process).
+  high_watermark_ = std::max(log_->start_offset(), log_->replicated_high_watermark());
   absl::StatusOr<std::vector<std::string>> lines =
       ReadOwnerFile(*log_, kHighWatermarkFile, kHighWatermarkHeader);
   if (lines.ok()) {
@@ -365,6 +366,10 @@ void PartitionRaftLog::Append(const std::vector<Entry>& entries) {
       epochs_.push_back(storage::EpochEntry{epoch, entry.first});
     }
     end_ = entry.last + 1;
+    if (entry.type == EntryType::kData && observer_.appended) {
+      absl::StatusOr<RecordBatchView> view = RecordBatchView::Parse(entry.data);
+      if (view.ok()) observer_.appended(*view, entry.first);
+    }
   }
 }
 
@@ -377,6 +382,7 @@ void PartitionRaftLog::TruncateAfter(Index index) {
   RUNNEL_CHECK(end_ == index + 1, "log %s: truncate after %d inside a batch (the log ends at %d)",
                log_->dir(), index, end_);
   while (!epochs_.empty() && epochs_.back().start_offset > index) epochs_.pop_back();
+  if (observer_.truncated) observer_.truncated();
   if (configs_.upper_bound(index) != configs_.end()) {
     configs_.erase(configs_.upper_bound(index), configs_.end());
     // A stale file (a crash before this) may list configs past the end: Open checks each.
@@ -398,6 +404,7 @@ void PartitionRaftLog::ResetTo(Index index, Term term, const std::string& snapsh
   if (absl::Status saved = SaveConfigs(); !saved.ok()) Stop("writing raft-configs", saved);
   epochs_.clear();
   end_ = index + 1;
+  if (observer_.truncated) observer_.truncated();
 }
 
 std::optional<raft::LogStorage::ConfigRecord> PartitionRaftLog::LastConfig() const {

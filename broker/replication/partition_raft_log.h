@@ -29,6 +29,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -36,6 +37,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/record/record_batch.h"
 #include "raft/log_storage.h"
 #include "raft/types.h"
 #include "storage/log.h"
@@ -58,6 +60,17 @@ class PartitionRaftLog final : public raft::LogStorage {
   absl::Status SaveHardState(const raft::HardState& state);
 
   storage::Log& log() const { return *log_; }
+  const std::shared_ptr<storage::Log>& shared_log() const { return log_; }
+
+  // Told of what changes the records (the broker's producer state follows them).
+  struct Observer {
+    // A data batch was stored at offsets from `base_offset` (`batch` is its bytes as proposed:
+    // their own base offset is not stamped).
+    std::function<void(const record::RecordBatchView& batch, int64_t base_offset)> appended;
+    // The tail was cut, or the log reset.
+    std::function<void()> truncated;
+  };
+  void SetObserver(Observer observer) { observer_ = std::move(observer); }
 
   // Entries up to `commit` are committed: consumers may read them (the log's high watermark
   // becomes commit + 1). Lower values than before are ignored.
@@ -109,6 +122,7 @@ class PartitionRaftLog final : public raft::LogStorage {
   raft::Index end_ = 0;                         // the log end, mirrored
   int64_t high_watermark_ = 0;                  // commit index + 1
   int64_t checkpointed_high_watermark_ = -1;
+  Observer observer_;
 };
 
 }  // namespace runnel::broker

@@ -36,8 +36,8 @@ absl::Status CheckDataEntry(const raft::Entry& entry) {
     // one it cannot decode: only transaction markers may travel as data.
     absl::StatusOr<record::ControlRecord> control = record::ParseControlBatch(*batch);
     if (!control.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("entry at ", entry.first, ": ",
-                                                     control.status().message()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("entry at ", entry.first, ": ", control.status().message()));
     }
     if (control->type != record::ControlType::kAbort &&
         control->type != record::ControlType::kCommit) {

@@ -203,6 +203,21 @@ absl::Status ReplicaManager::AddReplica(const storage::TopicPartition& tp,
     replica->node =
         std::make_unique<raft::Node>(options, replica->log.get(), replica->log->hard_state());
     replica->listener = std::move(listener);
+    if (ProducerStateManager* states = options_.producer_states) {
+      const std::shared_ptr<storage::Log> shared = replica->log->shared_log();
+      PartitionRaftLog::Observer observer;
+      observer.appended = [states, tp, shared](const record::RecordBatchView& batch,
+                                               int64_t base_offset) {
+        states->RecordReplicated(tp, shared, batch, base_offset);
+      };
+      observer.truncated = [states, tp, shared] {
+        if (absl::Status dropped = states->ReplicaTruncated(tp, shared); !dropped.ok()) {
+          Logger()->warn("partition {}: producer-state snapshots past the cut not removed: {}",
+                         tp.DirName(), dropped.ToString());
+        }
+      };
+      replica->log->SetObserver(std::move(observer));
+    }
     replica->applied = replica->log->StartIndex() - 1;
     Replica& r = *replica;
     replicas_[tp] = std::move(replica);
@@ -225,6 +240,7 @@ absl::Status ReplicaManager::RemoveReplica(const storage::TopicPartition& tp) {
     }
     (void)it->second->log->CheckpointHighWatermark();
     replicas_.erase(it);
+    if (options_.producer_states != nullptr) options_.producer_states->Drop(tp);
     return absl::OkStatus();
   });
   if (removed.ok()) {
@@ -237,8 +253,8 @@ absl::Status ReplicaManager::RemoveReplica(const storage::TopicPartition& tp) {
 void ReplicaManager::Produce(const storage::TopicPartition& tp, std::string batch, int64_t count,
                              bool wait_commit, ProduceCallback done) {
   auto shared_done = std::make_shared<ProduceCallback>(std::move(done));
-  const bool posted =
-      queue_->Post([this, tp, batch = std::move(batch), count, wait_commit, shared_done]() mutable {
+  const bool posted = queue_->Post(
+      [this, tp, batch = std::move(batch), count, wait_commit, shared_done]() mutable {
         auto it = replicas_.find(tp);
         if (it == replicas_.end()) {
           (*shared_done)(absl::NotFoundError(
@@ -246,6 +262,11 @@ void ReplicaManager::Produce(const storage::TopicPartition& tp, std::string batc
           return;
         }
         Replica& r = *it->second;
+        if (absl::Status checked = CheckProduce(r, batch, count, wait_commit, shared_done);
+            !checked.ok()) {
+          if (!absl::IsAlreadyExists(checked)) (*shared_done)(checked);
+          return;  // AlreadyExists: a duplicate, answered (or waiting) already
+        }
         absl::StatusOr<raft::Proposal> proposal = r.node->Propose(std::move(batch), count);
         if (!proposal.ok()) {
           (*shared_done)(proposal.status());
@@ -265,6 +286,48 @@ void ReplicaManager::Produce(const storage::TopicPartition& tp, std::string batc
       },
       [shared_done] { (*shared_done)(absl::UnavailableError("the broker is shutting down")); });
   if (!posted) (*shared_done)(absl::UnavailableError("the broker is shutting down"));
+}
+
+absl::Status ReplicaManager::CheckProduce(Replica& r, const std::string& batch, int64_t count,
+                                          bool wait_commit,
+                                          const std::shared_ptr<ProduceCallback>& done) {
+  absl::StatusOr<record::RecordBatchView> view = record::RecordBatchView::Parse(batch);
+  if (!view.ok()) return view.status();
+  if (int64_t{view->last_offset_delta()} + 1 != count || view->size() != batch.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a batch of ", int64_t{view->last_offset_delta()} + 1, " offsets and ",
+                     batch.size(), " bytes proposed as ", count, " offsets"));
+  }
+  if (options_.producer_states == nullptr || view->producer_id() < 0 ||
+      r.node->role() != raft::Role::kLeader) {
+    return absl::OkStatus();  // a follower's Propose refuses it, naming the leader
+  }
+  absl::StatusOr<BatchSequence> sequence = BatchSequence::FromBatch(*view);
+  if (!sequence.ok()) return sequence.status();
+  absl::StatusOr<std::optional<ProducerBatch>> verdict =
+      options_.producer_states->CheckReplicated(r.tp, r.log->shared_log(), *sequence);
+  if (!verdict.ok()) return verdict.status();
+  if (!verdict->has_value()) return absl::OkStatus();
+  const ProducerBatch& original = **verdict;
+  storage::AppendResult result;
+  result.base_offset = original.base_offset;
+  result.last_offset = original.last_offset;
+  if (!wait_commit || original.last_offset <= r.node->commit_index()) {
+    (*done)(result);
+  } else {
+    const std::optional<raft::Term> term = r.log->TermAt(original.last_offset);
+    if (!term.has_value()) {
+      return absl::UnavailableError(absl::StrCat("the batch this one duplicates, at offset ",
+                                                 original.base_offset, ", is gone"));
+    }
+    // Answered when the original commits; `waiting` stays ordered by last offset.
+    Replica::Waiting w{original.base_offset, original.last_offset, *term, std::move(*done)};
+    auto at = std::upper_bound(
+        r.waiting.begin(), r.waiting.end(), w.last,
+        [](raft::Index last, const Replica::Waiting& other) { return last < other.last; });
+    r.waiting.insert(at, std::move(w));
+  }
+  return absl::AlreadyExistsError("a duplicate");
 }
 
 absl::Status ReplicaManager::TransferLeadership(const storage::TopicPartition& tp,
@@ -365,12 +428,11 @@ void ReplicaManager::OnSynced(const storage::TopicPartition& tp, uint64_t round,
     // The log was truncated under the sync (raft::Node allows it while a round is out, and lowers
     // what the round covers): the requested end is gone, not unsynced. Sync what the log holds now.
     std::weak_ptr<struct Queue> queue = queue_;
-    r.log->log().WhenDurable(
-        r.log->LastIndex() + 1, [this, queue, tp, round](absl::Status again) {
-          if (std::shared_ptr<struct Queue> q = queue.lock()) {
-            q->Post([this, tp, round, again] { OnSynced(tp, round, again); });
-          }
-        });
+    r.log->log().WhenDurable(r.log->LastIndex() + 1, [this, queue, tp, round](absl::Status again) {
+      if (std::shared_ptr<struct Queue> q = queue.lock()) {
+        q->Post([this, tp, round, again] { OnSynced(tp, round, again); });
+      }
+    });
     return;
   }
   if (!status.ok()) Fail(r, "syncing the log", status);

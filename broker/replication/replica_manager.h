@@ -24,6 +24,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "broker/partition/producer_state_manager.h"
 #include "broker/replication/partition_raft_log.h"
 #include "common/mutex.h"
 #include "raft/membership.h"
@@ -46,6 +47,9 @@ struct ReplicaManagerOptions {
   int64_t max_uncommitted_bytes = 64 << 20;
   // How often each replica's high watermark is checkpointed (raft-high-watermark).
   int64_t high_watermark_checkpoint_ms = 5'000;
+  // Borrowed, optional: the idempotent producers' state, checked by a leader before it proposes
+  // a batch with a producer id and kept on every replica as its log changes.
+  ProducerStateManager* producer_states = nullptr;
 };
 
 // What one replica knows of its group, as of the replication thread's last pass.
@@ -94,9 +98,12 @@ class ReplicaManager {
 
   // Appends `batch` (Log::PrepareAppend'ed, covering `count` offsets) as the leader of `tp`.
   // `done` gets the offsets once the leader appended it (`wait_commit` false: acks=1) or once it
-  // is committed (acks=all). Errors: NotFound (not a replica here), FailedPrecondition naming the
+  // is committed (acks=all). A batch of an idempotent producer is checked first: a duplicate of
+  // a retained batch is answered with that batch's offsets (once it is committed, for acks=all)
+  // and not appended again. Errors: NotFound (not a replica here), FailedPrecondition naming the
   // leader (not the leader; ReplicaStatus has its id), Unavailable (a leadership transfer, the
-  // entry replaced by a new leader's, shutting down), ResourceExhausted (too much uncommitted).
+  // entry replaced by a new leader's, shutting down), ResourceExhausted (too much uncommitted),
+  // InvalidArgument (`count` is not the batch's), ProducerStateTable::Check's errors.
   void Produce(const storage::TopicPartition& tp, std::string batch, int64_t count,
                bool wait_commit, ProduceCallback done);
   // Asks the leader of `tp` to hand leadership to `to` (Node::TransferLeadership).
@@ -126,6 +133,11 @@ class ReplicaManager {
   void Drain(Replica& replica);
   void OnSynced(const storage::TopicPartition& tp, uint64_t round, const absl::Status& status);
   void Resolve(Replica& replica);
+  // Checks a produced batch before it is proposed: OK to propose it; AlreadyExists when it
+  // duplicates a retained batch of its producer (then `done` was answered, or waits for the
+  // original to commit); other errors to answer.
+  absl::Status CheckProduce(Replica& replica, const std::string& batch, int64_t count,
+                            bool wait_commit, const std::shared_ptr<ProduceCallback>& done);
   // Hands the entries committed up to `commit` and not yet handed over to the replica's listener.
   void Apply(Replica& replica, raft::Index commit);
   void Publish(Replica& replica);

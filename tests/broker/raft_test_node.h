@@ -62,7 +62,9 @@ class RaftTestNode {
 
   void Start(const std::vector<RaftPeer>& peers, const std::string& cluster_id = "test-cluster") {
     flusher_ = std::make_unique<storage::Flusher>();
+    producer_states_ = std::make_unique<ProducerStateManager>();
     ReplicaManagerOptions options;
+    options.producer_states = producer_states_.get();
     options.node_id = id_;
     options.tick_ms = 10;
     options.election_ticks = 10;
@@ -118,6 +120,7 @@ class RaftTestNode {
     server_.reset();
     transport_.reset();
     manager_.reset();
+    producer_states_.reset();
     logs_.clear();
     flusher_.reset();
   }
@@ -133,6 +136,7 @@ class RaftTestNode {
   const std::string data_dir_;
   const int port_;
   std::unique_ptr<storage::Flusher> flusher_;
+  std::unique_ptr<ProducerStateManager> producer_states_;
   std::map<storage::TopicPartition, std::shared_ptr<storage::Log>> logs_;
   std::unique_ptr<ReplicaManager> manager_;
   std::unique_ptr<RaftTransport> transport_;

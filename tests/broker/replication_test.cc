@@ -18,7 +18,10 @@
 
 #include "broker/replication/raft_transport.h"
 #include "broker/replication/replica_manager.h"
+#include "common/clock.h"
 #include "common/mutex.h"
+#include "common/record/batch_builder.h"
+#include "common/status_cause.h"
 #include "storage/flusher.h"
 #include "storage/log.h"
 #include "tests/broker/raft_test_node.h"
@@ -56,7 +59,11 @@ class TestBroker : public testing::RaftTestNode {
 
   // Produces one batch of `count` records "<tag>-i" as the leader; the answer.
   absl::StatusOr<storage::AppendResult> Produce(int count, const std::string& tag, bool acks_all) {
-    std::string batch = MakeBatch(count, 1'000, tag);
+    return ProduceBatch(MakeBatch(count, 1'000, tag), count, acks_all);
+  }
+
+  // Produces `batch` (of `count` records) as the leader; the answer.
+  absl::StatusOr<storage::AppendResult> ProduceBatch(std::string batch, int count, bool acks_all) {
     int64_t append_time = 0;
     if (absl::Status prepared = log_->PrepareAppend(&batch, &append_time); !prepared.ok()) {
       return prepared;
@@ -269,6 +276,52 @@ TEST_F(ReplicationTest, APeerOfAnotherClusterIsRefusedWithTheReason) {
   // The other two still form a quorum.
   const raft::NodeId leader = AwaitLeader();
   ASSERT_TRUE(leader == 1 || leader == 2) << leader;
+}
+
+// A batch of producer 42, epoch 0, sequences from `sequence`, stamped now (a producer whose last
+// batch is older than producer.id.expiration.ms is forgotten when the state is loaded).
+std::string IdempotentBatch(int32_t sequence, int count, const std::string& tag) {
+  record::RecordBatchBuilder builder;
+  builder.SetProducer(42, 0, sequence);
+  const int64_t now = Clock::Real().NowMs();
+  for (int i = 0; i < count; ++i) builder.Append(now + i, "k", tag + "-" + std::to_string(i));
+  return *builder.Build();
+}
+
+TEST_F(ReplicationTest, ARetriedIdempotentBatchIsADuplicateOnANewLeaderToo) {
+  raft::NodeId leader = AwaitLeader();
+  ASSERT_NE(leader, raft::kNoNode);
+  auto first = brokers_[leader]->ProduceBatch(IdempotentBatch(0, 3, "p"), 3, true);
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto retry = brokers_[leader]->ProduceBatch(IdempotentBatch(0, 3, "p"), 3, true);
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_EQ(retry->base_offset, first->base_offset);
+  EXPECT_EQ(retry->last_offset, first->last_offset);
+  const int64_t end = brokers_[leader]->log().end_offset();
+
+  // The leader dies after acknowledging; the producer retries on the new leader.
+  brokers_[leader]->Crash();
+  const raft::NodeId next = AwaitLeader();
+  ASSERT_NE(next, raft::kNoNode);
+  auto again = brokers_[next]->ProduceBatch(IdempotentBatch(0, 3, "p"), 3, true);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->base_offset, first->base_offset);
+  // Nothing but the new leader's own entry was added.
+  EXPECT_EQ(brokers_[next]->log().end_offset(), end + 1);
+  // The next sequence is taken; one that skips ahead is refused.
+  EXPECT_TRUE(brokers_[next]->ProduceBatch(IdempotentBatch(3, 2, "q"), 2, true).ok());
+  auto gap = brokers_[next]->ProduceBatch(IdempotentBatch(9, 1, "r"), 1, true);
+  EXPECT_EQ(CauseOf<ProducerError>(gap.status()), ProducerError::kOutOfOrderSequence)
+      << gap.status();
+}
+
+TEST_F(ReplicationTest, ABatchWhoseCountIsWrongIsRefusedNotStored) {
+  const raft::NodeId leader = AwaitLeader();
+  ASSERT_NE(leader, raft::kNoNode);
+  const int64_t end = brokers_[leader]->log().end_offset();
+  auto wrong = brokers_[leader]->ProduceBatch(MakeBatch(3, 1'000, "w"), 2, true);
+  EXPECT_TRUE(absl::IsInvalidArgument(wrong.status())) << wrong.status();
+  EXPECT_EQ(brokers_[leader]->log().end_offset(), end);
 }
 
 }  // namespace
