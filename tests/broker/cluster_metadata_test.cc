@@ -23,6 +23,7 @@ using testing::WaitFor;
 class MetadataNode : public testing::RaftTestNode {
  public:
   using RaftTestNode::RaftTestNode;
+  ~MetadataNode() override { Crash(); }  // the base's destructor would not call this Crash
 
   void Start(const std::vector<RaftPeer>& peers, const std::string& cluster_id = "test-cluster") {
     RaftTestNode::Start(peers, cluster_id);
@@ -47,10 +48,14 @@ class MetadataNode : public testing::RaftTestNode {
     ASSERT_TRUE(metadata_->Start(OpenLog({ClusterMetadata::kTopic, 0})).ok());
   }
   void Crash() override {
-    if (reconciler_ != nullptr) reconciler_->Stop();
-    RaftTestNode::Crash();
+    if (!running()) return;
+    // The replication thread calls into the metadata (its commit listener), and both hold logs
+    // that must go before the storage flusher does.
+    reconciler_->Stop();
+    manager().Stop();
     reconciler_.reset();
     metadata_.reset();
+    RaftTestNode::Crash();
   }
 
   ClusterMetadata& metadata() { return *metadata_; }

@@ -1,6 +1,6 @@
-// ReplicaManager on its own, with the test playing its peers (broker/replication/replica_manager.h):
-// the manager's answers to produce requests at Stop, and its persistence rounds when the log
-// changes under a sync in flight.
+// ReplicaManager on its own, with the test playing its peers
+// (broker/replication/replica_manager.h): the manager's answers to produce requests at Stop, and
+// its persistence rounds when the log changes under a sync in flight.
 #include "broker/replication/replica_manager.h"
 
 #include <gtest/gtest.h>

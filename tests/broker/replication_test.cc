@@ -43,6 +43,7 @@ const storage::TopicPartition kTp{"orders", 0};
 class TestBroker : public testing::RaftTestNode {
  public:
   using RaftTestNode::RaftTestNode;
+  ~TestBroker() override { Crash(); }  // the base's destructor would not call this Crash
 
   void Start(const std::vector<RaftPeer>& peers, const std::string& cluster_id = "test-cluster") {
     RaftTestNode::Start(peers, cluster_id);
