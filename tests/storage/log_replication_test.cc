@@ -123,8 +123,8 @@ TEST(LogReplicationTest, PrepareAppendRefusesAControlBatch) {
   Flusher flusher;
   auto log = OpenOrDie(dir.path(), &flusher);
   int64_t append_time = 0;
-  std::string voters = record::BuildControlBatch(record::ControlType::kVoters,
-                                                 "voters=9;learners=", 1'000);
+  std::string voters =
+      record::BuildControlBatch(record::ControlType::kVoters, "voters=9;learners=", 1'000);
   absl::Status refused = log->PrepareAppend(&voters, &append_time);
   EXPECT_TRUE(absl::IsInvalidArgument(refused)) << refused;
 
