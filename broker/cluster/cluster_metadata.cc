@@ -10,6 +10,9 @@
 namespace runnel::broker {
 namespace {
 
+// The metadata partition's topic id (a fixed value: the topic is never deleted).
+constexpr char kMetadataTopicId[] = "cluster-metadata";
+
 const storage::TopicPartition& MetadataPartition() {
   static const storage::TopicPartition tp{ClusterMetadata::kTopic, 0};
   return tp;
@@ -35,13 +38,17 @@ void ClusterMetadata::SetListener(
 }
 
 absl::Status ClusterMetadata::Start(std::shared_ptr<storage::Log> log) {
-  log_ = log;
+  {
+    MutexLock lock(&mu_);
+    log_ = log;
+  }
   std::set<raft::NodeId> learners;
   for (raft::NodeId id : options_.brokers) {
     if (!options_.controllers.contains(id)) learners.insert(id);
   }
   return replicas_->AddReplica(
-      MetadataPartition(), std::move(log), raft::Membership(options_.controllers, learners),
+      MetadataPartition(), kMetadataTopicId, std::move(log),
+      raft::Membership(options_.controllers, learners),
       [this](const std::vector<raft::Entry>& entries) { OnCommitted(entries); });
 }
 
@@ -101,7 +108,12 @@ void ClusterMetadata::OnCommitted(const std::vector<raft::Entry>& entries) {
 
 void ClusterMetadata::Propose(std::vector<v1::MetadataRecord> records,
                               std::function<void(absl::StatusOr<int64_t>)> done) {
-  if (log_ == nullptr) {
+  std::shared_ptr<storage::Log> log;
+  {
+    MutexLock lock(&mu_);
+    log = log_;
+  }
+  if (log == nullptr) {
     done(absl::FailedPreconditionError("the metadata log is not started"));
     return;
   }
@@ -116,7 +128,7 @@ void ClusterMetadata::Propose(std::vector<v1::MetadataRecord> records,
     return;
   }
   int64_t append_time = 0;
-  if (absl::Status prepared = log_->PrepareAppend(&*batch, &append_time); !prepared.ok()) {
+  if (absl::Status prepared = log->PrepareAppend(&*batch, &append_time); !prepared.ok()) {
     done(prepared);
     return;
   }

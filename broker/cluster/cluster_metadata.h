@@ -32,9 +32,11 @@ struct ClusterMetadataOptions {
 
 class ClusterMetadata {
  public:
-  static constexpr char kTopic[] = "__cluster_metadata";
+  static constexpr const char* kTopic = kMetadataTopic;
 
-  // `replicas` is borrowed and must outlive this object; it must be started.
+  // `replicas` is borrowed and must outlive this object; it must be started. The replication
+  // thread calls into this object (its commit listener) until the replica manager is stopped:
+  // stop it before destroying this.
   ClusterMetadata(ClusterMetadataOptions options, ReplicaManager* replicas);
 
   // `listener` gets every new image (on the replication thread: it must only hand it on). Set it
@@ -63,9 +65,9 @@ class ClusterMetadata {
 
   const ClusterMetadataOptions options_;
   ReplicaManager* const replicas_;
-  std::shared_ptr<storage::Log> log_;
 
   mutable Mutex mu_;
+  std::shared_ptr<storage::Log> log_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<const MetadataImage> image_ ABSL_GUARDED_BY(mu_);
   std::function<void(std::shared_ptr<const MetadataImage>)> listener_ ABSL_GUARDED_BY(mu_);
 };

@@ -99,6 +99,10 @@ absl::Status MetadataImage::CheckReplicas(const std::string& what,
 }
 
 absl::Status MetadataImage::ApplyTopic(const v1::TopicRecord& record) {
+  if (record.name() == kMetadataTopic) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("topic ", record.name(), ": the name of the metadata log itself"));
+  }
   if (topics_.contains(record.name())) {
     return absl::AlreadyExistsError(absl::StrCat("topic ", record.name(), " already exists"));
   }
@@ -148,6 +152,15 @@ absl::Status MetadataImage::ApplyTopicConfig(const v1::TopicConfigRecord& record
 }
 
 absl::Status MetadataImage::ApplyPartitionReplicas(const v1::PartitionReplicasRecord& record) {
+  // A reassignment must go through the partition's Raft group (a new replica joins as a learner,
+  // is promoted, then the old one is removed, one at a time); until the partition leader drives
+  // that, a record that only changed the list would start groups with conflicting voters.
+  if (!kReassignmentSupported) {
+    return absl::UnimplementedError(absl::StrCat("partition ", record.topic(), "-",
+                                                 record.partition(),
+                                                 ": reassignment is not supported yet (it needs "
+                                                 "membership changes in the partition's group)"));
+  }
   auto it = topics_.find(record.topic());
   if (it == topics_.end()) {
     return absl::NotFoundError(absl::StrCat("topic ", record.topic(), " does not exist"));

@@ -22,6 +22,12 @@
 
 namespace runnel::broker {
 
+// The metadata log's own partition's topic (ClusterMetadata::kTopic); no topic may take its name.
+inline constexpr char kMetadataTopic[] = "__cluster_metadata";
+// PartitionReplicasRecord applies only once the partition leader carries reassignments out with
+// membership changes (not built yet).
+inline constexpr bool kReassignmentSupported = false;
+
 struct BrokerInfo {
   raft::NodeId id = raft::kNoNode;
   std::string incarnation_id;

@@ -129,7 +129,7 @@ absl::Status ReplicaReconciler::Reconcile(const MetadataImage& image) {
     }
     const std::vector<raft::NodeId>& ids = topic->replicas[static_cast<size_t>(tp.partition)];
     absl::Status added = replicas_->AddReplica(
-        tp, *log, raft::Membership(std::set<raft::NodeId>(ids.begin(), ids.end())));
+        tp, topic->info.id, *log, raft::Membership(std::set<raft::NodeId>(ids.begin(), ids.end())));
     if (!added.ok() && !absl::IsAlreadyExists(added)) {
       note(added);
       continue;
@@ -142,15 +142,18 @@ absl::Status ReplicaReconciler::Reconcile(const MetadataImage& image) {
   for (const auto& [tp, log] : hosted) {
     const TopicMetadata* topic = image.topic(tp.topic);
     if (topic == nullptr) continue;
-    new_configs[tp.topic] = topic->info.configs;
     auto old = configs.find(tp.topic);
-    if (old != configs.end() && old->second == topic->info.configs) continue;
+    if (old != configs.end() && old->second == topic->info.configs) {
+      new_configs[tp.topic] = topic->info.configs;
+      continue;
+    }
     absl::StatusOr<storage::LogConfig> config = hooks_.log_config(*topic);
     if (!config.ok()) {
-      note(config.status());
+      note(config.status());  // not recorded as applied: the next pass tries again
       continue;
     }
     log->SetConfig(*config);
+    new_configs[tp.topic] = topic->info.configs;
   }
   MutexLock lock(&mu_);
   hosted_ = std::move(hosted);

@@ -409,8 +409,9 @@ void ProducerStateManager::RecordReplicated(const storage::TopicPartition& tp,
 
 absl::Status ProducerStateManager::ReplicaTruncated(const storage::TopicPartition& tp,
                                                     const std::shared_ptr<storage::Log>& log) {
-  const std::shared_ptr<Partition> partition = FindPartition(tp);
-  if (partition == nullptr) return absl::OkStatus();
+  // GetPartition, not FindPartition: the snapshots past the end go even when no state was ever
+  // loaded here (a restart, a replica added again), or a later load would trust them.
+  const std::shared_ptr<Partition> partition = GetPartition(tp);
   MutexLock lock(&partition->mu);
   partition->loaded = false;
   return DropSnapshotsPastEndLocked(partition.get(), log.get());

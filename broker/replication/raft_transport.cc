@@ -83,32 +83,42 @@ class RaftTransport::Link {
  protected:
   virtual void Write(const v1::RaftBatch* batch) = 0;
   // The link is broken and no write is in flight: let the call end (once).
-  virtual void Release() = 0;
+  // `status`: the one the first Break was given (a server's Finish status).
+  virtual void Release(const grpc::Status& status) = 0;
 
   void WriteDone(bool ok) {
     bool release = false;
+    grpc::Status status;
     {
       MutexLock lock(&mu_);
       writing_ = false;
       if (!ok) broken_ = true;
       release = ReleasableLocked();
+      status = final_status_;
     }
     if (release) {
-      Release();
+      Release(status);
     } else if (ok) {
       Pump();
     }
   }
 
-  // No more writes; the call is released once the write in flight (if any) is done.
-  void Break() {
+  // No more writes; the call is released once the write in flight (if any) is done, with the
+  // status of the first Break.
+  void Break(const grpc::Status& status = grpc::Status::OK) {
     bool release = false;
+    grpc::Status final_status;
     {
       MutexLock lock(&mu_);
+      if (!broken_ || !status_set_) {
+        if (!status_set_) final_status_ = status;
+        status_set_ = true;
+      }
       broken_ = true;
       release = ReleasableLocked();
+      final_status = final_status_;
     }
-    if (release) Release();
+    if (release) Release(final_status);
   }
 
   void Pump() {
@@ -118,8 +128,10 @@ class RaftTransport::Link {
       out_ = std::move(queue_.front());
       int64_t bytes = static_cast<int64_t>(out_.ByteSizeLong());
       size_t taken = 1;
-      for (; taken < queue_.size() && bytes < kMaxWriteBytes; ++taken) {
-        bytes += static_cast<int64_t>(queue_[taken].ByteSizeLong());
+      for (; taken < queue_.size(); ++taken) {
+        const int64_t next = static_cast<int64_t>(queue_[taken].ByteSizeLong());
+        if (bytes + next > kMaxWriteBytes) break;
+        bytes += next;
         for (v1::GroupMessage& m : *queue_[taken].mutable_messages()) {
           out_.add_messages()->Swap(&m);
         }
@@ -149,6 +161,8 @@ class RaftTransport::Link {
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool broken_ ABSL_GUARDED_BY(mu_) = false;
   bool released_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status final_status_ ABSL_GUARDED_BY(mu_);
+  bool status_set_ ABSL_GUARDED_BY(mu_) = false;
   v1::RaftBatch out_;  // the write in flight (only touched by the writer while writing_)
 };
 
@@ -207,7 +221,7 @@ class RaftTransport::ClientLink final
 
  private:
   void Write(const v1::RaftBatch* batch) override { StartWrite(batch); }
-  void Release() override { RemoveHold(); }
+  void Release(const grpc::Status& /*status*/) override { RemoveHold(); }
 
   grpc::ClientContext context_;
   v1::RaftBatch in_;
@@ -265,19 +279,17 @@ class RaftTransport::ServerLink final
  private:
   void Write(const v1::RaftBatch* batch) override { StartWrite(batch); }
   // Finish only once no write is in flight (none may start after it).
-  void Release() override { Finish(status_); }
+  void Release(const grpc::Status& status) override { Finish(status); }
 
   // Ends the call with `status` (the first one given), once the write in flight is done.
-  void FinishOnce(grpc::Status status) {
+  void FinishOnce(const grpc::Status& status) {
     if (finishing_.exchange(true)) return;
-    status_ = std::move(status);
-    Break();
+    Break(status);
   }
 
   grpc::CallbackServerContext* const context_;
   v1::RaftBatch in_;
   std::atomic<bool> finishing_{false};
-  grpc::Status status_;  // written once, before Break publishes it
 };
 
 class RaftTransport::Service final : public v1::Raft::CallbackService {
@@ -383,6 +395,7 @@ void RaftTransport::Dial(raft::NodeId id) {
 void RaftTransport::LinkMade(Link* link) {
   MutexLock lock(&mu_);
   live_.insert(link);
+  if (stopping_) link->Cancel();  // Stop may be waiting for every link to end
 }
 
 bool RaftTransport::LinkUp(raft::NodeId peer, Link* link) {

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "broker/replication/raft_codec.h"
+#include "broker/replication/raft_transport.h"
 #include "common/check.h"
 #include "common/logging.h"
 
@@ -56,6 +57,7 @@ struct ReplicaManager::Queue {
 
 struct ReplicaManager::Replica {
   storage::TopicPartition tp;
+  std::string topic_id;
   std::unique_ptr<PartitionRaftLog> log;
   std::unique_ptr<raft::Node> node;
   // The persistence round in flight: its messages go once the sync is done.
@@ -178,9 +180,10 @@ absl::Status ReplicaManager::Call(std::function<absl::Status()> task) {
 }
 
 absl::Status ReplicaManager::AddReplica(const storage::TopicPartition& tp,
+                                        const std::string& topic_id,
                                         std::shared_ptr<storage::Log> log,
                                         const raft::Membership& initial, CommitListener listener) {
-  return Call([this, tp, log = std::move(log), initial,
+  return Call([this, tp, topic_id, log = std::move(log), initial,
                listener = std::move(listener)]() mutable -> absl::Status {
     if (replicas_.contains(tp)) {
       return absl::AlreadyExistsError(absl::StrCat("partition ", tp.DirName(), " is replicated"));
@@ -203,8 +206,13 @@ absl::Status ReplicaManager::AddReplica(const storage::TopicPartition& tp,
     replica->node =
         std::make_unique<raft::Node>(options, replica->log.get(), replica->log->hard_state());
     replica->listener = std::move(listener);
+    replica->topic_id = topic_id;
     if (ProducerStateManager* states = options_.producer_states) {
       const std::shared_ptr<storage::Log> shared = replica->log->shared_log();
+      // A crash between a cut and the removal of the snapshots past it left them: they go now.
+      if (absl::Status dropped = states->ReplicaTruncated(tp, shared); !dropped.ok()) {
+        return dropped;
+      }
       PartitionRaftLog::Observer observer;
       observer.appended = [states, tp, shared](const record::RecordBatchView& batch,
                                                int64_t base_offset) {
@@ -353,6 +361,13 @@ void ReplicaManager::Step(raft::NodeId from, const v1::GroupMessage& message) {
   storage::TopicPartition tp{message.topic(), message.partition()};
   auto it = replicas_.find(tp);
   if (it == replicas_.end()) return;  // not (or no longer, or not yet) a replica here
+  if (message.topic_id() != it->second->topic_id) {
+    // Another topic of this name: one side has not applied a delete and re-create yet.
+    messages_refused_.fetch_add(1, std::memory_order_relaxed);
+    Logger()->debug("partition {}: a message of topic id {} ignored (ours is {})", tp.DirName(),
+                    message.topic_id(), it->second->topic_id);
+    return;
+  }
   absl::StatusOr<raft::Message> m = FromProto(message.message());
   if (m.ok() && (m->from != from || m->to != options_.node_id)) {
     m = absl::InvalidArgumentError(absl::StrCat("addressed from node ", m->from, " to node ", m->to,
@@ -403,7 +418,8 @@ void ReplicaManager::Drain(Replica& r) {
     }
     r.round_in_flight = true;
     r.round_messages = std::move(ready.messages);
-    const uint64_t round = ++r.round;
+    const uint64_t round = ++next_round_;
+    r.round = round;
     std::weak_ptr<struct Queue> queue = queue_;
     r.log->log().WhenDurable(
         r.log->LastIndex() + 1, [this, queue, tp = r.tp, round](absl::Status status) {
@@ -515,17 +531,28 @@ void ReplicaManager::Publish(Replica& r) {
 }
 
 void ReplicaManager::Queue(const Replica& r, const raft::Message& m) {
-  v1::GroupMessage* out = outbox_[m.to].add_messages();
+  int64_t bytes = 64;  // the message's fields, roughly
+  for (const raft::Entry& entry : m.entries) bytes += 32 + static_cast<int64_t>(entry.data.size());
+  std::vector<v1::RaftBatch>& batches = outbox_[m.to];
+  int64_t& last_bytes = outbox_bytes_[m.to];
+  if (batches.empty() || (last_bytes > 0 && last_bytes + bytes > kMaxWriteBytes)) {
+    batches.emplace_back();
+    last_bytes = 0;
+  }
+  last_bytes += bytes;
+  v1::GroupMessage* out = batches.back().add_messages();
   out->set_topic(r.tp.topic);
   out->set_partition(r.tp.partition);
+  out->set_topic_id(r.topic_id);
   ToProto(m, out->mutable_message());
 }
 
 void ReplicaManager::SendQueued() {
-  for (auto& [to, batch] : outbox_) {
-    if (batch.messages_size() > 0) send_(to, std::move(batch));
+  for (auto& [to, batches] : outbox_) {
+    for (v1::RaftBatch& batch : batches) send_(to, std::move(batch));
   }
   outbox_.clear();
+  outbox_bytes_.clear();
 }
 
 void ReplicaManager::Fail(const Replica& r, const char* what, const absl::Status& status) {

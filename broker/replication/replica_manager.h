@@ -87,12 +87,15 @@ class ReplicaManager {
   // high watermark is checkpointed.
   void Stop();
 
-  // Starts replicating `tp`, whose log is `log`, in a group whose members are `initial` until its
-  // log records a membership change. With `listener`, the entries known committed (up to the
-  // checkpointed high watermark) are handed to it at once, and then each entry as it commits.
-  // AlreadyExists if it is replicated already; DataLoss from PartitionRaftLog::Open.
-  absl::Status AddReplica(const storage::TopicPartition& tp, std::shared_ptr<storage::Log> log,
-                          const raft::Membership& initial, CommitListener listener = {});
+  // Starts replicating `tp` of the topic with id `topic_id`, whose log is `log`, in a group whose
+  // members are `initial` until its log records a membership change. Messages for `tp` carrying
+  // another topic id are ignored (a deleted topic's replica is not of the group). With
+  // `listener`, the entries known committed (up to the checkpointed high watermark) are handed to
+  // it at once, and then each entry as it commits. AlreadyExists if it is replicated already;
+  // DataLoss from PartitionRaftLog::Open.
+  absl::Status AddReplica(const storage::TopicPartition& tp, const std::string& topic_id,
+                          std::shared_ptr<storage::Log> log, const raft::Membership& initial,
+                          CommitListener listener = {});
   // Stops replicating `tp` (its log stays); produce requests waiting are answered Unavailable.
   absl::Status RemoveReplica(const storage::TopicPartition& tp);
 
@@ -152,7 +155,12 @@ class ReplicaManager {
 
   // Replication thread only.
   std::map<storage::TopicPartition, std::unique_ptr<Replica>> replicas_;
-  std::map<raft::NodeId, v1::RaftBatch> outbox_;
+  // Per peer, batches of at most kMaxWriteBytes (a message larger alone is a batch of its own).
+  std::map<raft::NodeId, std::vector<v1::RaftBatch>> outbox_;
+  std::map<raft::NodeId, int64_t> outbox_bytes_;  // of each peer's last batch
+  // Persistence rounds are numbered across replicas, so a sync answer of a replica removed and
+  // added again is never taken for the new one's.
+  uint64_t next_round_ = 0;
   int64_t last_checkpoint_ms_ = 0;
   uint64_t seed_ = 0;
 

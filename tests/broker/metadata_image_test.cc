@@ -62,8 +62,10 @@ TEST(MetadataImageTest, BrokersTopicsConfigsReassignmentsAndDeletesApply) {
   move.mutable_partition_replicas()->set_topic("orders");
   move.mutable_partition_replicas()->set_partition(0);
   move.mutable_partition_replicas()->mutable_replicas()->add_node_ids(3);
-  ASSERT_TRUE(image.Apply(move).ok());
-  EXPECT_EQ(image.topic("orders")->replicas[0], (std::vector<raft::NodeId>{3}));
+  // Not until the partition's group carries it out with membership changes: a list changed
+  // alone would start groups with conflicting voters.
+  EXPECT_TRUE(absl::IsUnimplemented(image.Apply(move)));
+  EXPECT_EQ(image.topic("orders")->replicas[0], (std::vector<raft::NodeId>{1, 2, 3}));
 
   v1::MetadataRecord fence;
   fence.mutable_fence()->set_node_id(2);
@@ -113,7 +115,8 @@ TEST(MetadataImageTest, ARecordThatDoesNotFitChangesNothingAndSaysWhy) {
   no_partition.mutable_partition_replicas()->set_topic("orders");
   no_partition.mutable_partition_replicas()->set_partition(4);
   no_partition.mutable_partition_replicas()->mutable_replicas()->add_node_ids(1);
-  refused(no_partition, "no partition 4");
+  refused(no_partition, "not supported yet");
+  refused(Topic("__cluster_metadata", {{1}}), "the metadata log itself");
   refused(v1::MetadataRecord(), "no known kind");
 }
 

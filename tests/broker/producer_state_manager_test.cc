@@ -201,6 +201,28 @@ TEST_F(ProducerStateManagerTest, ConcurrentSendersOfTheSameBatchesStoreEachOnce)
   for (size_t i = 0; i < records.size(); ++i) EXPECT_EQ(records[i].offset, int64_t(i));
 }
 
+// A replica's log was cut (a follower taking a new leader's entries) by a process that had never
+// loaded the partition's state (after a restart, or the replica added again): the snapshots past
+// the new end must still go, or a later load would answer retries from batches that are gone.
+TEST_F(ProducerStateManagerTest, AReplicaCutDeletesSnapshotsPastTheEndEvenIfNothingWasLoaded) {
+  OpenLog();
+  {
+    ProducerStateManager writer;
+    ExpectAt(Send(&writer, 1, 0), 0, false);
+    ExpectAt(Send(&writer, 1, 3), 3, false);
+    ASSERT_TRUE(writer.WriteSnapshots().ok());  // covers offsets below 6
+  }
+  ASSERT_FALSE(Snapshots(dir_.Sub("t-0")).empty());
+  ASSERT_TRUE(log_->TruncateTo(3).ok());
+  ProducerStateManager manager;  // a new process: nothing loaded
+  ASSERT_TRUE(manager.ReplicaTruncated(tp_, log_).ok());
+  EXPECT_TRUE(Snapshots(dir_.Sub("t-0")).empty());
+  // The retry of the cut batch is appended again, not answered from the lost offsets.
+  auto retry = manager.CheckReplicated(tp_, log_, {1, 0, 3, 5});
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_FALSE(retry->has_value());
+}
+
 TEST(PartitionManagerProducerStateTest, DeletingATopicDropsItsProducerState) {
   TempDir dir;
   storage::LogManagerOptions options;

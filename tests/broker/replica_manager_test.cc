@@ -85,11 +85,12 @@ raft::Entry Data(raft::Index first, raft::Term term, int count, const std::strin
   return entry;
 }
 
-v1::RaftBatch Batch(const raft::Message& m) {
+v1::RaftBatch Batch(const raft::Message& m, const std::string& topic_id = "t-1") {
   v1::RaftBatch batch;
   v1::GroupMessage* g = batch.add_messages();
   g->set_topic(kTp.topic);
   g->set_partition(kTp.partition);
+  g->set_topic_id(topic_id);
   ToProto(m, g->mutable_message());
   return batch;
 }
@@ -120,7 +121,7 @@ TEST(ReplicaManagerTest, ATruncationWhileASyncIsInFlightDoesNotStopTheReplica) {
     }
   });
   manager.Start();
-  ASSERT_TRUE(manager.AddReplica(kTp, log, raft::Membership({1, 2, 3})).ok());
+  ASSERT_TRUE(manager.AddReplica(kTp, "t-1", log, raft::Membership({1, 2, 3})).ok());
 
   // Keep the only flush thread busy, so the replica's sync waits.
   auto release = std::make_shared<std::atomic<bool>>(false);
@@ -173,6 +174,40 @@ TEST(ReplicaManagerTest, ATruncationWhileASyncIsInFlightDoesNotStopTheReplica) {
     }
     return false;
   }));
+  manager.Stop();
+}
+
+// A topic deleted and created again under the same name: brokers that have not applied both
+// records yet still run the old topic's replica. Its messages must not reach the new topic's
+// group (they would copy the deleted topic's records into it).
+TEST(ReplicaManagerTest, AMessageOfAnotherTopicWithTheSameNameIsIgnored) {
+  TempDir tmp;
+  storage::Flusher flusher;
+  auto opened = storage::Log::Open(tmp.Sub("orders-0"), {}, &flusher);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  std::shared_ptr<storage::Log> log = *std::move(opened);
+  ReplicaManagerOptions options;
+  options.node_id = 2;
+  options.tick_ms = 1'000;
+  ReplicaManager manager(options, [](raft::NodeId, v1::RaftBatch) {});
+  manager.Start();
+  ASSERT_TRUE(manager.AddReplica(kTp, "t-2", log, raft::Membership({1, 2, 3})).ok());
+
+  raft::Message append;
+  append.type = raft::MessageType::kAppend;
+  append.from = 1;
+  append.to = 2;
+  append.term = 30;
+  append.index = raft::kNoIndex;
+  append.entries = {Data(0, 30, 3, "old")};
+  manager.Receive(1, Batch(append, "t-1"));  // the deleted topic's leader
+  ASSERT_TRUE(WaitFor([&] { return manager.messages_refused() == 1; }));
+  EXPECT_EQ(log->end_offset(), 0);
+  EXPECT_EQ(manager.Status(kTp)->term, 0);
+
+  manager.Receive(1, Batch(append, "t-2"));
+  EXPECT_TRUE(WaitFor([&] { return log->end_offset() == 3; }));
+  EXPECT_EQ(manager.Status(kTp)->term, 30);
   manager.Stop();
 }
 

@@ -48,7 +48,7 @@ class TestBroker : public testing::RaftTestNode {
   void Start(const std::vector<RaftPeer>& peers, const std::string& cluster_id = "test-cluster") {
     RaftTestNode::Start(peers, cluster_id);
     log_ = OpenLog(kTp);
-    ASSERT_TRUE(manager().AddReplica(kTp, log_, raft::Membership({1, 2, 3})).ok());
+    ASSERT_TRUE(manager().AddReplica(kTp, "t-1", log_, raft::Membership({1, 2, 3})).ok());
   }
   void Crash() override {
     log_.reset();
