@@ -130,7 +130,8 @@ TEST_F(ClusterMetadataTest, CommittedRecordsBuildTheSameImageOnEveryBroker) {
   EXPECT_EQ(image->brokers().size(), 4u);
   ASSERT_NE(image->topic("orders"), nullptr);
   EXPECT_EQ(image->topic("orders")->replicas[2], (std::vector<raft::NodeId>{3, 4, 1}));
-  for (auto& [id, node] : nodes_) {
+  for (auto& [id, each] : nodes_) {
+    MetadataNode* node = each.get();  // a lambda cannot capture a structured binding (clang)
     EXPECT_TRUE(WaitFor([&] { return node->metadata().image()->topics() == image->topics(); }))
         << "node " << id;
     EXPECT_EQ(node->metadata().image()->brokers(), image->brokers()) << "node " << id;
@@ -171,7 +172,9 @@ TEST_F(ClusterMetadataTest, EveryAssignedBrokerReplicatesItsPartitionsUntilTheTo
       {2, {{"orders", 0}, {"orders", 1}}},
       {3, {{"orders", 0}, {"orders", 1}, {"orders", 2}}},
       {4, {{"orders", 1}, {"orders", 2}}}};
-  for (auto& [id, node] : nodes_) {
+  for (auto& [node_id, each] : nodes_) {
+    MetadataNode* node = each.get();  // a lambda cannot capture a structured binding (clang)
+    const raft::NodeId id = node_id;
     EXPECT_TRUE(WaitFor([&] { return node->reconciler().hosted() == want.at(id); }))
         << "node " << id;
   }
@@ -209,7 +212,8 @@ TEST_F(ClusterMetadataTest, EveryAssignedBrokerReplicatesItsPartitionsUntilTheTo
   remove.mutable_topic_delete()->set_name("orders");
   remove.mutable_topic_delete()->set_topic_id("t-1");
   ASSERT_TRUE(nodes_[leader]->metadata().ProposeAndWait({remove}, 10'000).ok());
-  for (auto& [id, node] : nodes_) {
+  for (auto& [id, each] : nodes_) {
+    MetadataNode* node = each.get();  // a lambda cannot capture a structured binding (clang)
     EXPECT_TRUE(WaitFor([&] { return node->reconciler().hosted().empty(); })) << "node " << id;
     EXPECT_FALSE(std::filesystem::exists(node->data_dir() + "/orders-0")) << "node " << id;
     EXPECT_FALSE(node->manager().Status({"orders", 0}).has_value()) << "node " << id;

@@ -148,7 +148,8 @@ class ReplicationTest : public ::testing::Test {
     const raft::NodeId leader = AwaitLeader();
     ASSERT_NE(leader, raft::kNoNode);
     const int64_t end = brokers_[leader]->log().end_offset();
-    for (auto& [id, broker] : brokers_) {
+    for (auto& [id, each] : brokers_) {
+      TestBroker* broker = each.get();  // a lambda cannot capture a structured binding (clang)
       if (!broker->running()) continue;
       EXPECT_TRUE(WaitFor([&] {
         return broker->log().end_offset() >= end && broker->log().high_watermark() >= end;
