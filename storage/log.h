@@ -190,14 +190,17 @@ class Log {
   // batch's base offset and partitionLeaderEpoch are overwritten (they are outside its CRC); its
   // CRC is checked, not its records: the leader checked them. InvalidArgument for a batch that
   // does not parse or whose CRC is wrong, FailedPrecondition for an offset other than the log end
-  // or an epoch below the current one; I/O errors as Append. Syncs are the caller's (WhenDurable).
+  // or an epoch below the latest one the log still holds (a truncation may have removed higher
+  // ones: a follower then takes the new leader's lower epoch); I/O errors as Append. Syncs are the
+  // caller's (WhenDurable).
   absl::StatusOr<AppendResult> AppendReplicated(std::string batch, int64_t base_offset,
                                                 int32_t epoch);
-  // Empties the log: it now starts, and ends, at `offset` (at or past the current end; a replica
-  // too far behind its leader's log start starts over there). The new empty segment is created
-  // first, then the start offset is persisted, then the old segments go: a crash leaves either
-  // the old log with an empty segment at `offset` after a gap, or the new one. The leader-epoch
-  // checkpoint is emptied.
+  // Empties the log: it now starts, and ends, at `offset` (at or past the start; a replica too far
+  // behind its leader's log start starts over there). What is visible is cut first, then the new
+  // empty segment is created, the emptied leader-epoch checkpoint and then the start offset are
+  // persisted, and the old segments go: a crash part way leaves a shorter log, or the old
+  // segments with an empty one at `offset` (the owner completes the reset at its next open:
+  // PartitionRaftLog records the start first).
   absl::Status ResetTo(int64_t offset);
   // Makes this log a replica's: from now on consumers read below `offset` (the commit index + 1,
   // at most the log end; it only grows) instead of below the synced offset, and the high
