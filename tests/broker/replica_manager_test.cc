@@ -207,7 +207,8 @@ TEST(ReplicaManagerTest, AMessageOfAnotherTopicWithTheSameNameIsIgnored) {
 
   manager.Receive(1, Batch(append, "t-2"));
   EXPECT_TRUE(WaitFor([&] { return log->end_offset() == 3; }));
-  EXPECT_EQ(manager.Status(kTp)->term, 30);
+  // The status is published after the step that appended: wait for it too.
+  EXPECT_TRUE(WaitFor([&] { return manager.Status(kTp)->term == 30; }));
   manager.Stop();
 }
 
