@@ -22,24 +22,13 @@
 #include "broker/replication/replica_manager.h"
 #include "storage/flusher.h"
 #include "storage/log.h"
+#include "tests/free_port.h"
 
 namespace runnel::broker::testing {
 
 using namespace std::chrono_literals;
 
-// A loopback port that was free a moment ago.
-inline int FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
+using ::runnel::testing::FreePort;
 
 // Waits (bounded) for `condition`.
 template <typename F>

@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/free_port.h"
+
 namespace runnel::testing {
 
 struct CommandResult {
@@ -61,20 +63,6 @@ inline bool HasRow(const std::string& out, const std::vector<std::string>& cells
     start = end + 1;
   }
   return false;
-}
-
-// A loopback port that was free a moment ago.
-inline int FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
 }
 
 class BrokerProcess {
