@@ -28,6 +28,39 @@ const char* LogDefaultFor(const std::string& toml_key) {
   return nullptr;
 }
 
+// The string settings: TOML key (the flag is the same with '-' for '_'), field and help.
+struct StringSetting {
+  const char* key;
+  std::string BrokerOptions::*field;
+  const char* help;
+};
+const StringSetting kStringSettings[] = {
+    {"data_dir", &BrokerOptions::data_dir, "data directory (default ./data)"},
+    {"grpc_addr", &BrokerOptions::grpc_addr,
+     "gRPC listen address HOST:PORT (default 127.0.0.1:7070)"},
+    {"http_addr", &BrokerOptions::http_addr,
+     "metrics/health address HOST:PORT (default 127.0.0.1:7080)"},
+    {"peers", &BrokerOptions::peers,
+     "ID@HOST:PORT,... every broker's inter-broker address (this one's may be listed): forms a "
+     "cluster; without it the broker runs alone"},
+    {"inter_broker_addr", &BrokerOptions::inter_broker_addr,
+     "this broker's inter-broker listener HOST:PORT (default: its --peers entry, else "
+     "127.0.0.1:7071)"},
+    {"controllers", &BrokerOptions::controllers,
+     "ID,... the controller nodes (1 or 3; default: the first three of --peers)"},
+    {"cluster_id", &BrokerOptions::cluster_id,
+     "the cluster's id (default: the one in the data dir, else derived from --peers)"},
+    {"rack", &BrokerOptions::rack, "this broker's rack, for rack-aware replica placement"},
+    {"log_level", &BrokerOptions::log_level, "trace|debug|info|warn|error|critical|off"},
+};
+
+const StringSetting* StringSettingFor(const std::string& toml_key) {
+  for (const StringSetting& setting : kStringSettings) {
+    if (toml_key == setting.key) return &setting;
+  }
+  return nullptr;
+}
+
 // The integer settings: their TOML key (the flag is the same with '-' for '_'), the field they
 // set and the flag's help.
 struct IntSetting {
@@ -38,6 +71,13 @@ struct IntSetting {
 const IntSetting kIntSettings[] = {
     {"node_id", &BrokerOptions::node_id, "this broker's id (default 0)"},
     {"num_partitions", &BrokerOptions::num_partitions, "partitions of auto-created topics"},
+    {"default_replication_factor", &BrokerOptions::default_replication_factor,
+     "replicas of a topic created without a replication factor, auto-created ones included "
+     "(default 1)"},
+    {"broker_heartbeat_interval_ms", &BrokerOptions::broker_heartbeat_interval_ms,
+     "how often a broker of a cluster heartbeats to the controller (default 500)"},
+    {"broker_session_timeout_ms", &BrokerOptions::broker_session_timeout_ms,
+     "a broker that does not heartbeat for this long is fenced (default 6000)"},
     {"offsets_topic_partitions", &BrokerOptions::offsets_topic_partitions,
      "partitions of __consumer_offsets when it is created (default 50)"},
     {"group_session_timeout_ms", &BrokerOptions::group_session_timeout_ms,
@@ -110,16 +150,10 @@ absl::Status ApplyToml(const std::string& path, BrokerOptions* o) {
       return absl::InvalidArgumentError(
           absl::StrCat("--config ", path, ": key '", name, "' must be ", want));
     };
-    if (name == "data_dir" || name == "grpc_addr" || name == "http_addr" || name == "peers" ||
-        name == "log_level") {
+    if (const StringSetting* setting = StringSettingFor(name)) {
       const auto v = node.value<std::string>();
       if (!v) return bad("a string");
-      std::string* field = name == "data_dir"    ? &o->data_dir
-                           : name == "grpc_addr" ? &o->grpc_addr
-                           : name == "http_addr" ? &o->http_addr
-                           : name == "peers"     ? &o->peers
-                                                 : &o->log_level;
-      *field = *v;
+      o->*(setting->field) = *v;
     } else if (const IntSetting* setting = IntSettingFor(name)) {
       const auto v = node.value<int64_t>();
       if (!v) return bad("an integer");
@@ -171,10 +205,25 @@ absl::Status BrokerOptions::Validate() const {
         absl::StrCat("group_session_timeout_ms: must be more than group_heartbeat_interval_ms (",
                      group_heartbeat_interval_ms, ")"));
   }
-  if (!peers.empty()) {
+  if (peers.empty()) {
+    for (const auto& [flag, value] : {std::pair{"--inter-broker-addr", &inter_broker_addr},
+                                      {"--controllers", &controllers},
+                                      {"--cluster-id", &cluster_id}}) {
+      if (!value->empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(flag, ": only for a cluster (it needs --peers)"));
+      }
+    }
+  }
+  if (default_replication_factor < 1) {
+    return absl::InvalidArgumentError("--default-replication-factor: must be at least 1");
+  }
+  if (broker_heartbeat_interval_ms < 10 ||
+      broker_session_timeout_ms < 2 * broker_heartbeat_interval_ms) {
     return absl::InvalidArgumentError(
-        "--peers: clustering is not available yet (it arrives with the replication issue); "
-        "run without --peers for a single node");
+        absl::StrCat("--broker-heartbeat-interval-ms (", broker_heartbeat_interval_ms,
+                     ") must be at least 10 and --broker-session-timeout-ms (",
+                     broker_session_timeout_ms, ") at least twice it"));
   }
   if (max_partitions_per_topic < 1) {
     return absl::InvalidArgumentError("--max-partitions-per-topic: must be at least 1");
@@ -270,7 +319,8 @@ absl::StatusOr<BrokerOptions> ParseBrokerOptions(int argc, const char* const* ar
                                                  std::string* help_text) {
   *help = false;
   CLI::App app{"runneld: the Runnel broker"};
-  std::optional<std::string> data_dir, grpc_addr, http_addr, peers, log_level, config;
+  std::optional<std::string> config;
+  std::vector<std::optional<std::string>> string_flags(std::size(kStringSettings));
   std::optional<bool> auto_create;
   std::map<std::string, std::optional<std::string>> log_flags;  // topic config -> flag value
   // Per kIntSettings entry, the flag's value, of the field's type (CLI11 checks the range).
@@ -281,13 +331,11 @@ absl::StatusOr<BrokerOptions> ParseBrokerOptions(int argc, const char* const* ar
                             ? IntFlag(std::optional<int32_t>())
                             : IntFlag(std::optional<int64_t>()));
   }
-  app.add_option("--data-dir", data_dir, "data directory (default ./data)");
-  app.add_option("--grpc-addr", grpc_addr,
-                 "gRPC listen address HOST:PORT (default 127.0.0.1:7070)");
-  app.add_option("--http-addr", http_addr,
-                 "metrics/health address HOST:PORT (default 127.0.0.1:7080)");
-  app.add_option("--peers", peers, "ID@HOST:PORT,... of the other brokers (not yet supported)");
-  app.add_option("--log-level", log_level, "trace|debug|info|warn|error|critical|off");
+  for (size_t i = 0; i < string_flags.size(); ++i) {
+    std::string flag = absl::StrCat("--", kStringSettings[i].key);
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    app.add_option(flag, string_flags[i], kStringSettings[i].help);
+  }
   app.add_option("--config", config, "TOML file with the same settings (names with _)");
   for (size_t i = 0; i < int_flags.size(); ++i) {
     std::string flag = absl::StrCat("--", kIntSettings[i].key);
@@ -312,11 +360,9 @@ absl::StatusOr<BrokerOptions> ParseBrokerOptions(int argc, const char* const* ar
   }
   BrokerOptions o;
   if (config) RETURN_IF_ERROR(ApplyToml(*config, &o));
-  if (data_dir) o.data_dir = *data_dir;
-  if (grpc_addr) o.grpc_addr = *grpc_addr;
-  if (http_addr) o.http_addr = *http_addr;
-  if (peers) o.peers = *peers;
-  if (log_level) o.log_level = *log_level;
+  for (size_t i = 0; i < string_flags.size(); ++i) {
+    if (string_flags[i]) o.*(kStringSettings[i].field) = *string_flags[i];
+  }
   for (size_t i = 0; i < int_flags.size(); ++i) {
     std::visit(
         [&](const auto& value) {

@@ -17,7 +17,17 @@ struct BrokerOptions {
   std::string grpc_addr = "127.0.0.1:7070";
   std::string http_addr = "127.0.0.1:7080";
   int32_t node_id = 0;
-  std::string peers;  // ID@HOST:PORT,... (clustering arrives with the replication issue)
+  // Clustering (empty peers: a single node). peers: ID@HOST:PORT,... every broker's inter-broker
+  // address; controllers: ID,... (default the first three of peers); cluster_id: default the data
+  // dir's, else derived from peers.
+  std::string peers;
+  std::string inter_broker_addr;
+  std::string controllers;
+  std::string cluster_id;
+  std::string rack;
+  int32_t default_replication_factor = 1;      // default.replication.factor
+  int32_t broker_heartbeat_interval_ms = 500;  // broker.heartbeat.interval.ms
+  int32_t broker_session_timeout_ms = 6'000;   // broker.session.timeout.ms
   std::string log_level = "info";
   int32_t num_partitions = 1;             // num.partitions
   bool auto_create_topics = true;         // auto.create.topics.enable

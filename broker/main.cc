@@ -17,6 +17,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "broker/broker_options.h"
+#include "broker/cluster/cluster_identity.h"
+#include "broker/cluster_startup.h"
 #include "broker/server/admin_service.h"
 #include "broker/server/broker_service.h"
 #include "broker/server/groups_service.h"
@@ -167,10 +169,23 @@ int Run(int argc, char** argv) {
   auto lock_fd = LockDataDir(options->data_dir);
   if (!lock_fd.ok()) return Fail("cannot start", lock_fd.status());
 
+  // A cluster's broker (--peers) takes its topics from the metadata log, mirrored into an
+  // in-memory table; a single node keeps them in topics.json. A data dir serves one or the other.
+  const bool in_cluster = !options->peers.empty();
+  ClusterSetup cluster_setup;
+  if (in_cluster) {
+    auto setup = SetUpCluster(*options);
+    if (!setup.ok()) return Fail("cannot join the cluster", setup.status());
+    cluster_setup = *std::move(setup);
+  } else if (absl::Status s = CheckSingleNodeDataDir(options->data_dir); !s.ok()) {
+    return Fail("cannot start", s);
+  }
+
   // The topic table first, so every log opens with its topic's config, and maintenance starts
   // only once everything is set up (a pass with the defaults could delete a compacted topic's
   // segments by retention).
-  auto topics = TopicTable::Open(options->data_dir);
+  auto topics = in_cluster ? absl::StatusOr<TopicTable>(TopicTable::Mirror())
+                           : TopicTable::Open(options->data_dir);
   if (!topics.ok()) return Fail("cannot read topic metadata", topics.status());
   storage::LogManagerOptions log_options;
   log_options.data_dir = options->data_dir;
@@ -191,14 +206,22 @@ int Run(int argc, char** argv) {
   if (!logs.ok()) return Fail("cannot open the data dir", logs.status());
   // A failed sync or write takes the data dir offline (storage/data_dir_failure.h); with one
   // data dir there is nothing left to serve, so the broker stops, without clean-shutdown markers.
+  // (In a cluster the other replicas carry on.) The cluster's controller refusing this broker
+  // stops it too.
   Mutex dir_failure_mu;
   absl::Status dir_failure;
-  (*logs)->failure().SetHandler([&](const absl::Status& error) {
+  std::string failure_what;
+  auto fail_fast = [&](const std::string& what, const absl::Status& error) {
     {
       MutexLock lock(&dir_failure_mu);
+      if (!dir_failure.ok()) return;
       dir_failure = error;
+      failure_what = what;
     }
     ::kill(::getpid(), SIGTERM);  // taken by the sigwait below
+  };
+  (*logs)->failure().SetHandler([&](const absl::Status& error) {
+    fail_fast(absl::StrCat("data dir ", options->data_dir, " failed"), error);
   });
   auto partitions = PartitionManager::Create(
       logs->get(), &*topics,
@@ -207,24 +230,43 @@ int Run(int argc, char** argv) {
        .max_partitions_per_topic = options->max_partitions_per_topic,
        .max_partitions = options->max_partitions > 0 ? options->max_partitions
                                                      : PartitionsForDescriptors(descriptors),
-       .producer_state = {
-           .producer_id_expiration_ms = options->producer_id_expiration_ms,
-           .expiration_check_interval_ms = options->producer_id_expiration_check_interval_ms}});
+       .producer_state = {.producer_id_expiration_ms = options->producer_id_expiration_ms,
+                          .expiration_check_interval_ms =
+                              options->producer_id_expiration_check_interval_ms},
+       .cluster = in_cluster});
   if (!partitions.ok()) return Fail("cannot open partitions", partitions.status());
-  auto producer_ids = ProducerIdAllocator::Open(options->data_dir);
+  std::unique_ptr<ClusterNode> cluster;
+  if (in_cluster) {
+    auto node = StartClusterNode(
+        *options, std::move(cluster_setup), logs->get(), &(*partitions)->producer_states(),
+        [&topics](const MetadataImage& image) {
+          std::vector<TopicInfo> list;
+          for (const auto& [name, topic] : image.topics()) list.push_back(topic.info);
+          topics->Replace(std::move(list));
+        },
+        [&](const absl::Status& refused) { fail_fast("refused by the cluster", refused); });
+    if (!node.ok()) return Fail("cannot join the cluster", node.status());
+    cluster = *std::move(node);
+  }
+  // In a cluster the controller grants producer ids (unique cluster-wide), else the data dir.
+  auto producer_ids =
+      cluster != nullptr
+          ? absl::StatusOr<std::unique_ptr<ProducerIdAllocator>>(ProducerIdAllocator::Remote(
+                [node = cluster.get()] { return node->AllocateProducerIds(); }))
+          : ProducerIdAllocator::Open(options->data_dir);
   if (!producer_ids.ok()) return Fail("cannot reserve producer ids", producer_ids.status());
 
   BrokerMetrics metrics;
   BrokerIdentity identity(options->node_id);
   BrokerService broker_service(
-      partitions->get(), producer_ids->get(), &metrics, &identity,
+      partitions->get(), cluster.get(), producer_ids->get(), &metrics, &identity,
       {.produce_max_in_flight = options->produce_max_in_flight,
        .max_uncompressed_batch_bytes = options->max_uncompressed_batch_bytes,
        .fetch = {.threads = options->fetch_threads,
                  .max_bytes = options->fetch_max_bytes,
                  .memory_bytes = options->fetch_memory_bytes,
                  .max_parked = options->fetch_max_parked}});
-  AdminService admin_service(partitions->get(), &identity);
+  AdminService admin_service(partitions->get(), cluster.get(), &identity);
   OffsetStore offsets(partitions->get(), options->offsets_topic_partitions);
   GroupCoordinator coordinator(&*topics, &offsets,
                                {.session_timeout_ms = options->group_session_timeout_ms,
@@ -253,6 +295,7 @@ int Run(int argc, char** argv) {
   }
   const std::string host = options->grpc_addr.substr(0, options->grpc_addr.rfind(':'));
   identity.set_grpc_addr(absl::StrCat(host, ":", port));
+  if (cluster != nullptr) cluster->SetGrpcAddress(identity.grpc_addr());
 
   httplib::Server http;
   std::atomic<bool> ready{false};
@@ -302,10 +345,13 @@ int Run(int argc, char** argv) {
   if (failed.ok()) {
     log->info("signal {}: shutting down", sig);
   } else {
-    log->critical("data dir {} is offline: stopping without a clean shutdown", options->data_dir);
+    log->critical("{}: stopping without a clean shutdown", failure_what);
   }
   ready = false;
   broker_service.StopLongPolls();
+  // Replication stops first: produce requests waiting for a commit are answered (Unavailable, so
+  // their producers retry on the next leader), and none waits past the server's grace below.
+  if (cluster != nullptr) cluster->Stop();
   // Calls in flight get up to 2 s; gRPC also holds shutdown until this deadline while clients
   // keep connections open, then cancels what is left.
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
@@ -315,7 +361,7 @@ int Run(int argc, char** argv) {
   http_thread.join();
   if (!failed.ok()) {
     // No snapshots and no clean-shutdown markers: the next start scans and recovers.
-    return Fail(absl::StrCat("data dir ", options->data_dir, " failed"), failed);
+    return Fail(failure_what, failed);
   }
   // No appends any more, so the snapshots cover every idempotent batch. A failed one still lets
   // the logs close cleanly: the old snapshot (or none) stays valid, the next start scans more.

@@ -36,6 +36,8 @@ absl::Status MetadataImage::Apply(const v1::MetadataRecord& record) {
       return ApplyTopicConfig(record.topic_config());
     case v1::MetadataRecord::kPartitionReplicas:
       return ApplyPartitionReplicas(record.partition_replicas());
+    case v1::MetadataRecord::kProducerIds:
+      return ApplyProducerIds(record.producer_ids());
     case v1::MetadataRecord::RECORD_NOT_SET:
       break;
   }
@@ -67,6 +69,20 @@ absl::Status MetadataImage::ApplyBroker(const v1::BrokerRecord& record) {
   broker.inter_broker_address = record.inter_broker_address();
   broker.rack = record.rack();
   broker.fenced = false;  // a registration is a sign of life
+  return absl::OkStatus();
+}
+
+absl::Status MetadataImage::ApplyProducerIds(const v1::ProducerIdsRecord& record) {
+  if (!brokers_.contains(record.node_id())) {
+    return absl::NotFoundError(
+        absl::StrCat("producer ids record: node ", record.node_id(), " is not registered"));
+  }
+  if (record.next_producer_id() <= next_producer_id_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("producer ids record: next id ", record.next_producer_id(), " does not pass ",
+                     next_producer_id_, " (ids would be granted twice)"));
+  }
+  next_producer_id_ = record.next_producer_id();
   return absl::OkStatus();
 }
 

@@ -59,6 +59,8 @@ class MetadataImage {
   const TopicMetadata* topic(const std::string& name) const;
   // Records applied so far (those that did not apply included): the image's version.
   int64_t applied() const { return applied_; }
+  // The first producer id no broker was granted yet (ProducerIdsRecord).
+  int64_t next_producer_id() const { return next_producer_id_; }
 
   friend bool operator==(const MetadataImage&, const MetadataImage&) = default;
 
@@ -70,6 +72,7 @@ class MetadataImage {
   absl::Status ApplyTopicDelete(const v1::TopicDeleteRecord& record);
   absl::Status ApplyTopicConfig(const v1::TopicConfigRecord& record);
   absl::Status ApplyPartitionReplicas(const v1::PartitionReplicasRecord& record);
+  absl::Status ApplyProducerIds(const v1::ProducerIdsRecord& record);
   // OK when `replicas` is a non-empty list of distinct registered brokers.
   absl::Status CheckReplicas(const std::string& what, const v1::PartitionReplicas& replicas) const;
 
@@ -77,6 +80,7 @@ class MetadataImage {
   std::map<raft::NodeId, BrokerInfo> brokers_;
   std::map<std::string, TopicMetadata> topics_;
   int64_t applied_ = 0;
+  int64_t next_producer_id_ = 0;
 };
 
 // Replica placement for a new topic (Kafka's rack-aware assignment, AdminUtils): `partitions`

@@ -4,6 +4,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/check.h"
 #include "common/status_macros.h"
 #include "storage/file.h"
 
@@ -26,6 +27,10 @@ absl::StatusOr<std::unique_ptr<ProducerIdAllocator>> ProducerIdAllocator::Open(
   return allocator;
 }
 
+std::unique_ptr<ProducerIdAllocator> ProducerIdAllocator::Remote(GrantFn grant) {
+  return std::unique_ptr<ProducerIdAllocator>(new ProducerIdAllocator("", 0, std::move(grant)));
+}
+
 absl::StatusOr<int64_t> ProducerIdAllocator::Allocate() {
   MutexLock lock(&mu_);
   if (next_ == block_end_) RETURN_IF_ERROR(ReserveBlockLocked());
@@ -33,6 +38,14 @@ absl::StatusOr<int64_t> ProducerIdAllocator::Allocate() {
 }
 
 absl::Status ProducerIdAllocator::ReserveBlockLocked() {
+  if (grant_) {
+    ASSIGN_OR_RETURN(const auto block, grant_());
+    RUNNEL_CHECK(block.second > 0 && block.first >= 0, "producer id grant [%lld, +%lld)",
+                 static_cast<long long>(block.first), static_cast<long long>(block.second));
+    next_ = block.first;
+    block_end_ = block.first + block.second;
+    return absl::OkStatus();
+  }
   if (block_end_ > std::numeric_limits<int64_t>::max() - kBlockSize) {
     return absl::ResourceExhaustedError(
         absl::StrCat("producer ids: no block left after ", block_end_, " (", path_, ")"));

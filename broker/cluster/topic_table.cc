@@ -118,12 +118,25 @@ absl::StatusOr<TopicTable> TopicTable::Open(const std::string& data_dir) {
   return table;
 }
 
+void TopicTable::Replace(std::vector<TopicInfo> topics) {
+  std::map<std::string, TopicInfo> replaced;
+  for (TopicInfo& topic : topics) {
+    std::string name = topic.name;
+    replaced.emplace(std::move(name), std::move(topic));
+  }
+  MutexLock lock(&mu_);
+  if (replaced == topics_) return;
+  topics_ = std::move(replaced);
+  ++version_;
+}
+
 uint64_t TopicTable::version() const {
   MutexLock lock(&mu_);
   return version_;
 }
 
 absl::Status TopicTable::PersistLocked() const {
+  if (path_.empty()) return absl::OkStatus();  // a Mirror
   json topics = json::array();
   for (const auto& [name, topic] : topics_) topics.push_back(ToJson(topic));
   return storage::WriteFileAtomically(path_, json{{"topics", topics}}.dump(2) + "\n");

@@ -50,6 +50,9 @@ class TopicTable {
   // topic, fails with DataLoss naming the file and the problem. Topics without an id (written
   // before ids) get one, persisted.
   static absl::StatusOr<TopicTable> Open(const std::string& data_dir);
+  // A table kept only in memory, mirroring a cluster's metadata image (Replace): a broker of a
+  // cluster has no topics.json.
+  static TopicTable Mirror() { return TopicTable(""); }
 
   TopicTable(TopicTable&& other) noexcept;
 
@@ -62,6 +65,9 @@ class TopicTable {
   // Replaces the topic's overrides (validated), persisted before it returns.
   absl::Status SetConfigs(const std::string& name,
                           const std::map<std::string, std::string>& configs);
+
+  // Replaces every topic (a Mirror's new image); the version grows when the set changed.
+  void Replace(std::vector<TopicInfo> topics);
 
   std::optional<TopicInfo> Get(const std::string& name) const;
   std::vector<TopicInfo> List() const;  // by name

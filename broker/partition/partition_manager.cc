@@ -13,6 +13,7 @@ absl::StatusOr<std::unique_ptr<PartitionManager>> PartitionManager::Create(
         absl::StrCat("num.partitions: ", options.num_partitions, " is below 1"));
   }
   std::unique_ptr<PartitionManager> manager(new PartitionManager(logs, topics, options));
+  if (options.cluster) return manager;
   RETURN_IF_ERROR(manager->DeleteStrayLogs());
   for (const TopicInfo& topic : topics->List()) RETURN_IF_ERROR(manager->OpenLogs(topic));
   return manager;
@@ -61,7 +62,14 @@ absl::Status PartitionManager::CheckPartitionLimits(int64_t partitions) const {
   return absl::OkStatus();
 }
 
+absl::Status PartitionManager::RefuseInCluster(const char* what) const {
+  if (!options_.cluster) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat("cannot ", what, " here: in a cluster the controller changes topics"));
+}
+
 absl::Status PartitionManager::CreateTopic(TopicInfo topic) {
+  RETURN_IF_ERROR(RefuseInCluster("create a topic"));
   MutexLock lock(&create_mu_);
   topic.id = NewTopicId();
   RETURN_IF_ERROR(TopicTable::Validate(topic));
@@ -90,6 +98,7 @@ absl::Status PartitionManager::CreateTopic(TopicInfo topic) {
 }
 
 absl::Status PartitionManager::DeleteTopic(const std::string& name) {
+  RETURN_IF_ERROR(RefuseInCluster("delete a topic"));
   MutexLock lock(&create_mu_);
   const std::optional<TopicInfo> topic = topics_->Get(name);
   if (!topic.has_value()) {
@@ -118,6 +127,7 @@ absl::Status PartitionManager::DeleteTopic(const std::string& name) {
 
 absl::Status PartitionManager::AlterTopicConfigs(
     const std::string& name, const std::map<std::string, std::string>& configs) {
+  RETURN_IF_ERROR(RefuseInCluster("change topic configs"));
   MutexLock lock(&create_mu_);
   RETURN_IF_ERROR(
       logs_->disk_space().WithReserve([&] { return topics_->SetConfigs(name, configs); }));
@@ -130,7 +140,7 @@ absl::StatusOr<std::shared_ptr<storage::Log>> PartitionManager::GetLog(const std
                                                                        int32_t partition,
                                                                        bool allow_auto_create) {
   std::optional<TopicInfo> info = topics_->Get(topic);
-  if (!info.has_value() && allow_auto_create && options_.auto_create_topics) {
+  if (!info.has_value() && allow_auto_create && options_.auto_create_topics && !options_.cluster) {
     // The broker creates its internal topics itself, with their own configs.
     RETURN_IF_ERROR(RefuseInternalTopic(topic, "auto-create topic"));
     absl::Status created = CreateTopic({topic, options_.num_partitions, 1, {}, false, ""});

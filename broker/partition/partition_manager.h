@@ -28,6 +28,10 @@ struct PartitionManagerOptions {
   int32_t max_partitions_per_topic = 10'000;
   int64_t max_partitions = 100'000;
   ProducerStateOptions producer_state;  // producer.id.expiration.ms and its check interval
+  // A broker of a cluster: the topic table mirrors the metadata log, whose replica reconciler
+  // opens and deletes the logs; this manager then neither deletes "stray" logs nor creates,
+  // deletes or alters topics (FailedPrecondition: the controller does, broker/cluster/).
+  bool cluster = false;
 };
 
 class PartitionManager {
@@ -67,6 +71,8 @@ class PartitionManager {
       : logs_(logs), topics_(topics), options_(options), producer_states_(options.producer_state) {}
 
   absl::Status OpenLogs(const TopicInfo& topic);
+  // FailedPrecondition in a cluster (options.cluster), naming `what`.
+  absl::Status RefuseInCluster(const char* what) const;
   // Deletes the logs of partitions that no topic in the table has.
   absl::Status DeleteStrayLogs();
 

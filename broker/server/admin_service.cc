@@ -53,11 +53,40 @@ void FillConfigs(const TopicInfo& topic, storage::LogManager& logs, v1::TopicDes
   }
 }
 
+// DescribeCluster in a cluster: every registered broker, the controller leader, the partitions
+// each leads as this broker knows them.
+void DescribeClusterOf(const ClusterNode& cluster, v1::DescribeClusterResponse* response) {
+  const std::shared_ptr<const MetadataImage> image = cluster.image();
+  response->set_cluster_id(image->cluster_id().empty() ? cluster.cluster_id()
+                                                       : image->cluster_id());
+  response->set_controller_id(cluster.controller_leader());
+  std::map<raft::NodeId, int32_t> led;
+  for (const auto& [name, topic] : image->topics()) {
+    for (int32_t p = 0; p < static_cast<int32_t>(topic.replicas.size()); ++p) {
+      const absl::StatusOr<PartitionRoute> route = cluster.Lookup(name, p);
+      if (route.ok() && route->leader_id != raft::kNoNode) ++led[route->leader_id];
+    }
+  }
+  for (const auto& [id, broker] : image->brokers()) {
+    v1::ClusterBroker* out = response->add_brokers();
+    out->set_node_id(id);
+    out->set_grpc_addr(broker.grpc_address);
+    out->set_rack(broker.rack);
+    out->set_alive(!broker.fenced);
+    out->set_controller(cluster.controllers().contains(id));
+    out->set_partitions_led(led[id]);
+  }
+}
+
 }  // namespace
 
 grpc::ServerUnaryReactor* AdminService::CreateTopics(grpc::CallbackServerContext* context,
                                                      const v1::CreateTopicsRequest* request,
                                                      v1::CreateTopicsResponse* response) {
+  if (cluster_ != nullptr) {
+    *response = cluster_->CreateTopics(*request);
+    return Done(context);
+  }
   for (const v1::NewTopic& t : request->topics()) {
     v1::TopicResult* result = response->add_topics();
     result->set_name(t.name());
@@ -78,6 +107,10 @@ grpc::ServerUnaryReactor* AdminService::CreateTopics(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* AdminService::DeleteTopics(grpc::CallbackServerContext* context,
                                                      const v1::DeleteTopicsRequest* request,
                                                      v1::DeleteTopicsResponse* response) {
+  if (cluster_ != nullptr) {
+    *response = cluster_->DeleteTopics(*request);
+    return Done(context);
+  }
   for (const std::string& name : request->names()) {
     v1::TopicResult* result = response->add_topics();
     result->set_name(name);
@@ -107,7 +140,7 @@ grpc::ServerUnaryReactor* AdminService::DescribeTopics(grpc::CallbackServerConte
   for (const std::string& name : request->names()) {
     v1::TopicDescription* out = response->add_topics();
     const std::optional<TopicInfo> topic =
-        FillPartitionRows(*partitions_, identity_->node_id(), name, out);
+        FillPartitionRows(*partitions_, cluster_, identity_->node_id(), name, out);
     if (topic.has_value()) FillConfigs(*topic, partitions_->logs(), out);
   }
   return Done(context);
@@ -116,6 +149,10 @@ grpc::ServerUnaryReactor* AdminService::DescribeTopics(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* AdminService::AlterConfigs(grpc::CallbackServerContext* context,
                                                      const v1::AlterConfigsRequest* request,
                                                      v1::AlterConfigsResponse* response) {
+  if (cluster_ != nullptr) {
+    *response = cluster_->AlterConfigs(*request);
+    return Done(context);
+  }
   const std::optional<TopicInfo> topic = partitions_->topics().Get(request->topic());
   if (!topic.has_value()) {
     SetError(absl::NotFoundError(absl::StrCat("topic '", request->topic(), "' does not exist")),
@@ -149,6 +186,10 @@ grpc::ServerUnaryReactor* AdminService::AlterConfigs(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* AdminService::DescribeCluster(grpc::CallbackServerContext* context,
                                                         const v1::DescribeClusterRequest*,
                                                         v1::DescribeClusterResponse* response) {
+  if (cluster_ != nullptr) {
+    DescribeClusterOf(*cluster_, response);
+    return Done(context);
+  }
   response->set_cluster_id("runnel-single-node");
   response->set_controller_id(identity_->node_id());
   v1::ClusterBroker* self = response->add_brokers();
@@ -157,6 +198,8 @@ grpc::ServerUnaryReactor* AdminService::DescribeCluster(grpc::CallbackServerCont
   int32_t led = 0;
   for (const TopicInfo& t : partitions_->topics().List()) led += t.partitions;
   self->set_partitions_led(led);
+  self->set_alive(true);
+  self->set_controller(true);
   return Done(context);
 }
 

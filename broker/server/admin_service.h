@@ -1,7 +1,10 @@
 // The Admin gRPC service (proto/runnel/v1/admin.proto): topics, their configs, the cluster.
-// Every handler answers at once (topic creation does the directory work inline).
+// On a single node every handler answers at once (topic creation does the directory work inline);
+// in a cluster the calls that change topics wait for the controller to commit them (the gRPC
+// thread blocks, at most the controller's propose timeout).
 #pragma once
 
+#include "broker/cluster/cluster_node.h"
 #include "broker/partition/partition_manager.h"
 #include "broker/server/broker_service.h"
 #include "runnel/v1/admin.grpc.pb.h"
@@ -10,9 +13,10 @@ namespace runnel::broker {
 
 class AdminService final : public v1::Admin::CallbackService {
  public:
-  // Borrows `partitions` and `identity`; they must outlive the service.
-  AdminService(PartitionManager* partitions, const BrokerIdentity* identity)
-      : partitions_(partitions), identity_(identity) {}
+  // Borrows `partitions`, `cluster` (null on a single node) and `identity`; they must outlive
+  // the service.
+  AdminService(PartitionManager* partitions, ClusterNode* cluster, const BrokerIdentity* identity)
+      : partitions_(partitions), cluster_(cluster), identity_(identity) {}
 
   grpc::ServerUnaryReactor* CreateTopics(grpc::CallbackServerContext* context,
                                          const v1::CreateTopicsRequest* request,
@@ -35,6 +39,7 @@ class AdminService final : public v1::Admin::CallbackService {
 
  private:
   PartitionManager* const partitions_;
+  ClusterNode* const cluster_;
   const BrokerIdentity* const identity_;
 };
 

@@ -5,20 +5,22 @@
 #include "absl/strings/str_cat.h"
 #include "broker/server/error_codes.h"
 #include "broker/server/partition_rows.h"
+#include "broker/server/serving_log.h"
 #include "common/mutex.h"
 #include "common/offset_query.h"
 
 namespace runnel::broker {
 
-BrokerService::BrokerService(PartitionManager* partitions, ProducerIdAllocator* producer_ids,
-                             BrokerMetrics* metrics, const BrokerIdentity* identity,
-                             BrokerServiceOptions options)
+BrokerService::BrokerService(PartitionManager* partitions, ClusterNode* cluster,
+                             ProducerIdAllocator* producer_ids, BrokerMetrics* metrics,
+                             const BrokerIdentity* identity, BrokerServiceOptions options)
     : partitions_(partitions),
+      cluster_(cluster),
       producer_ids_(producer_ids),
       metrics_(metrics),
       identity_(identity),
       options_(options),
-      fetches_(partitions, metrics, options.fetch),
+      fetches_(partitions, cluster, metrics, options.fetch),
       deadline_thread_([this] { RunDeadlines(); }) {}
 
 BrokerService::~BrokerService() {
@@ -49,7 +51,7 @@ grpc::ServerUnaryReactor* BrokerService::ListOffsets(grpc::CallbackServerContext
     result->set_partition(q.partition());
     result->set_offset(kNoOffset);
     result->set_timestamp(-1);
-    auto log = partitions_->GetLog(q.topic(), q.partition(), false);
+    auto log = ServingLog(*partitions_, cluster_, q.topic(), q.partition(), false);
     if (!log.ok()) {
       SetError(log.status(), result->mutable_error());
       continue;
@@ -80,10 +82,21 @@ grpc::ServerUnaryReactor* BrokerService::ListOffsets(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* BrokerService::Metadata(grpc::CallbackServerContext* context,
                                                   const v1::MetadataRequest* request,
                                                   v1::MetadataResponse* response) {
-  v1::BrokerInfo* self = response->add_brokers();
-  self->set_node_id(identity_->node_id());
-  self->set_grpc_addr(identity_->grpc_addr());
-  response->set_controller_id(identity_->node_id());
+  if (cluster_ != nullptr) {
+    for (const auto& [id, broker] : cluster_->image()->brokers()) {
+      v1::BrokerInfo* info = response->add_brokers();
+      info->set_node_id(id);
+      info->set_grpc_addr(broker.grpc_address);
+      info->set_rack(broker.rack);
+      info->set_fenced(broker.fenced);
+    }
+    response->set_controller_id(cluster_->controller_leader());
+  } else {
+    v1::BrokerInfo* self = response->add_brokers();
+    self->set_node_id(identity_->node_id());
+    self->set_grpc_addr(identity_->grpc_addr());
+    response->set_controller_id(identity_->node_id());
+  }
   std::vector<std::string> names(request->topics().begin(), request->topics().end());
   if (names.empty()) {
     for (const TopicInfo& t : partitions_->topics().List()) names.push_back(t.name);
@@ -93,15 +106,15 @@ grpc::ServerUnaryReactor* BrokerService::Metadata(grpc::CallbackServerContext* c
       // Creates the topic if it is missing and auto-creation is on. NotFound (auto-creation off)
       // is reported by the row below; other errors (a bad name) here.
       const absl::Status created =
-          partitions_->GetLog(name, 0, /*allow_auto_create=*/true).status();
-      if (!created.ok() && !absl::IsNotFound(created)) {
+          ServingLog(*partitions_, cluster_, name, 0, /*allow_auto_create=*/true).status();
+      if (!created.ok() && !absl::IsNotFound(created) && !absl::IsUnavailable(created)) {
         v1::TopicMetadata* topic = response->add_topics();
         topic->set_name(name);
         SetError(created, topic->mutable_error());
         continue;
       }
     }
-    FillPartitionRows(*partitions_, identity_->node_id(), name, response->add_topics());
+    FillPartitionRows(*partitions_, cluster_, identity_->node_id(), name, response->add_topics());
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);

@@ -55,11 +55,11 @@ class BrokerIdentity {
 
 class BrokerService final : public v1::Broker::CallbackService {
  public:
-  // Borrows `partitions`, `producer_ids`, `metrics` and `identity`; all must outlive the
-  // service.
-  BrokerService(PartitionManager* partitions, ProducerIdAllocator* producer_ids,
-                BrokerMetrics* metrics, const BrokerIdentity* identity,
-                BrokerServiceOptions options = {});
+  // Borrows `partitions`, `cluster` (null on a single node), `producer_ids`, `metrics` and
+  // `identity`; all must outlive the service.
+  BrokerService(PartitionManager* partitions, ClusterNode* cluster,
+                ProducerIdAllocator* producer_ids, BrokerMetrics* metrics,
+                const BrokerIdentity* identity, BrokerServiceOptions options = {});
   ~BrokerService() override;
 
   // Answers every parked long-poll fetch now and stops parking new ones (called before the gRPC
@@ -88,6 +88,7 @@ class BrokerService final : public v1::Broker::CallbackService {
   class ProduceReactor;
 
   PartitionManager* const partitions_;
+  ClusterNode* const cluster_;
   ProducerIdAllocator* const producer_ids_;
   BrokerMetrics* const metrics_;
   const BrokerIdentity* const identity_;

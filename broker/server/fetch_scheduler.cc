@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "broker/server/error_codes.h"
+#include "broker/server/serving_log.h"
 #include "common/check.h"
 
 namespace runnel::broker {
@@ -147,7 +148,8 @@ class FetchScheduler::Call : public std::enable_shared_from_this<Call> {
       v1::PartitionFetchResult* result = response.add_partitions();
       result->set_topic(p.topic());
       result->set_partition(p.partition());
-      auto log = scheduler_->partitions_->GetLog(p.topic(), p.partition(), false);
+      auto log = ServingLog(*scheduler_->partitions_, scheduler_->cluster_, p.topic(),
+                            p.partition(), /*allow_auto_create=*/false);
       if (!log.ok()) {
         SetError(log.status(), result->mutable_error());
         any_error = true;
@@ -250,9 +252,10 @@ int32_t FetchOptions::ThreadsFor(int32_t threads) {
                              kMaxThreads);
 }
 
-FetchScheduler::FetchScheduler(PartitionManager* partitions, BrokerMetrics* metrics,
-                               FetchOptions options)
+FetchScheduler::FetchScheduler(PartitionManager* partitions, ClusterNode* cluster,
+                               BrokerMetrics* metrics, FetchOptions options)
     : partitions_(partitions),
+      cluster_(cluster),
       metrics_(metrics),
       options_(options),
       pool_(static_cast<size_t>(FetchOptions::ThreadsFor(options.threads))) {

@@ -26,6 +26,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "asio.hpp"
+#include "broker/cluster/cluster_node.h"
 #include "broker/partition/partition_manager.h"
 #include "broker/server/broker_metrics.h"
 #include "common/mutex.h"
@@ -50,7 +51,10 @@ struct FetchOptions {
 class FetchScheduler {
  public:
   // Borrows `partitions` and `metrics`; they must outlive the scheduler.
-  FetchScheduler(PartitionManager* partitions, BrokerMetrics* metrics, FetchOptions options);
+  // `cluster` is null on a single node; in a cluster only the partitions this broker leads are
+  // served (others are answered NOT_LEADER).
+  FetchScheduler(PartitionManager* partitions, ClusterNode* cluster, BrokerMetrics* metrics,
+                 FetchOptions options);
   // Joins the fetch threads. Every call must have finished (Stop, then the gRPC server's
   // shutdown, which waits for them).
   ~FetchScheduler();
@@ -91,6 +95,7 @@ class FetchScheduler {
   void ForgetMemoryWait(Call* call);
 
   PartitionManager* const partitions_;
+  ClusterNode* const cluster_;
   BrokerMetrics* const metrics_;
   const FetchOptions options_;
 

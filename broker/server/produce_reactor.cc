@@ -10,6 +10,7 @@
 #include "broker/server/broker_service.h"
 #include "broker/server/error_codes.h"
 #include "broker/server/partition_rows.h"
+#include "broker/server/serving_log.h"
 #include "common/logging.h"
 #include "common/mutex.h"
 #include "common/record/batch_validator.h"
@@ -226,6 +227,7 @@ class BrokerService::ProduceReactor final
                                const std::shared_ptr<Pending>& pending) {
     // Only the broker writes its internal topics (group offsets and membership).
     RETURN_IF_ERROR(RefuseInternalTopic(p.topic(), "produce to topic"));
+    if (service_->cluster_ != nullptr) return ProposePartition(acks, p, index, pending);
     // Clients' appends stop short of a full disk, so metadata writes still find room.
     RETURN_IF_ERROR(service_->partitions_->logs().disk_space().CheckForAppends());
     // An acks=all answer waits in the flusher: refused before appending when too many wait.
@@ -258,6 +260,64 @@ class BrokerService::ProduceReactor final
     }
     if (status.ok() && acks == v1::ACKS_ALL) WaitDurable(log->get(), durable_end, index, pending);
     return status;
+  }
+
+  // AppendPartition in a cluster: this broker must lead the partition; each batch is checked and
+  // stamped (Log::PrepareAppend), then proposed to the partition's Raft group in order, and the
+  // answer waits for the leader's append (acks=1) or the commit (acks=all: synced on a majority).
+  absl::Status ProposePartition(v1::Acks acks, v1::PartitionBatches& p, int index,
+                                const std::shared_ptr<Pending>& pending) {
+    RETURN_IF_ERROR(service_->partitions_->logs().disk_space().CheckForAppends());
+    ASSIGN_OR_RETURN(
+        const std::shared_ptr<storage::Log> log,
+        ServingLog(*service_->partitions_, service_->cluster_, p.topic(), p.partition(), true));
+    ASSIGN_OR_RETURN(
+        const std::vector<std::string_view> batches,
+        SplitAndValidate(p.records(), service_->options_.max_uncompressed_batch_bytes));
+    service_->metrics_->produce_bytes += static_cast<int64_t>(p.records().size());
+    const storage::TopicPartition tp{p.topic(), p.partition()};
+    for (size_t b = 0; b < batches.size(); ++b) {
+      std::string batch =
+          batches.size() == 1 ? std::move(*p.mutable_records()) : std::string(batches[b]);
+      int64_t append_time = -1;
+      RETURN_IF_ERROR(log->PrepareAppend(&batch, &append_time));
+      const int64_t count = record::RecordBatchView::Parse(batch)->last_offset_delta() + int64_t{1};
+      {
+        MutexLock lock(&pending->mu);
+        ++pending->holds;
+        pending->waiting[static_cast<size_t>(index)] = true;
+      }
+      // Answered on the replication thread, possibly after a deadline answered the request: it
+      // touches the reactor only if it is the one that answers (as WaitDurable's callback).
+      service_->cluster_->replicas().Produce(
+          tp, std::move(batch), count, acks == v1::ACKS_ALL,
+          [reactor = this, pending, index, first = b == 0, log, tp, append_time,
+           cluster = service_->cluster_](absl::StatusOr<storage::AppendResult> result) {
+            {
+              MutexLock lock(&pending->mu);
+              pending->waiting[static_cast<size_t>(index)] = false;
+              v1::PartitionProduceResult* out = pending->response.mutable_partitions(index);
+              if (!result.ok() && !pending->answered && out->error().code() == v1::NONE) {
+                absl::Status status = result.status();
+                if (absl::IsFailedPrecondition(status) || absl::IsNotFound(status)) {
+                  // Leadership moved between the check and the proposal.
+                  const absl::StatusOr<PartitionRoute> route =
+                      cluster->Lookup(tp.topic, tp.partition);
+                  if (route.ok()) status = NotLeaderFor(*cluster, tp.topic, tp.partition, *route);
+                }
+                SetProduceError(status, out->mutable_error());
+              } else if (result.ok() && first && !pending->answered) {
+                out->set_base_offset(result->base_offset);
+                out->set_log_append_time(append_time);
+                out->set_log_start_offset(log->start_offset());
+              }
+            }
+            if (std::optional<v1::ProduceResponse> ready = TakeHold(pending)) {
+              reactor->Answer(pending, *std::move(ready));
+            }
+          });
+    }
+    return absl::OkStatus();
   }
 
   // Holds the response until `log` is durable below `end_offset`. The flush thread syncs it, or

@@ -48,7 +48,8 @@ struct StoredRecord {
   std::optional<std::string> value;
 };
 
-// Every record of the concatenated batches in `bytes`.
+// Every record of the concatenated batches in `bytes`, as a consumer sees them: control batches
+// (a replicated log's leader and membership changes) are skipped.
 inline std::vector<StoredRecord> DecodeAll(std::string_view bytes) {
   std::vector<StoredRecord> out;
   while (!bytes.empty()) {
@@ -56,6 +57,10 @@ inline std::vector<StoredRecord> DecodeAll(std::string_view bytes) {
     if (!view.ok()) {
       ADD_FAILURE() << "stored bytes do not parse: " << view.status();
       break;
+    }
+    if (view->is_control()) {
+      bytes.remove_prefix(view->size());
+      continue;
     }
     auto it = record::RecordIterator::Create(*view);
     record::Record r;

@@ -1,0 +1,443 @@
+#include "broker/cluster/cluster_node.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
+
+namespace runnel::broker {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Whether an answer says "ask another node": NOT_LEADER anywhere in it.
+bool NotLeader(const v1::Error& error) { return error.code() == v1::NOT_LEADER; }
+bool NotLeader(const v1::BrokerHeartbeatResponse& r) { return NotLeader(r.error()); }
+bool NotLeader(const v1::AlterConfigsResponse& r) { return NotLeader(r.error()); }
+bool NotLeader(const v1::AllocateProducerIdsResponse& r) { return NotLeader(r.error()); }
+template <typename TopicResults>
+bool AnyNotLeader(const TopicResults& r) {
+  for (const v1::TopicResult& t : r.topics()) {
+    if (NotLeader(t.error())) return true;
+  }
+  return false;
+}
+bool NotLeader(const v1::CreateTopicsResponse& r) { return AnyNotLeader(r); }
+bool NotLeader(const v1::DeleteTopicsResponse& r) { return AnyNotLeader(r); }
+
+// Fills every error slot of an answer that could not be had.
+void Unanswered(const std::string& why, v1::BrokerHeartbeatResponse* r) {
+  r->mutable_error()->set_code(v1::REQUEST_TIMED_OUT);
+  r->mutable_error()->set_message(why);
+}
+void Unanswered(const std::string& why, v1::AlterConfigsResponse* r) {
+  r->mutable_error()->set_code(v1::REQUEST_TIMED_OUT);
+  r->mutable_error()->set_message(why);
+}
+void Unanswered(const std::string& why, v1::AllocateProducerIdsResponse* r) {
+  r->mutable_error()->set_code(v1::REQUEST_TIMED_OUT);
+  r->mutable_error()->set_message(why);
+}
+template <typename TopicResults>
+void UnansweredTopics(const std::string& why, TopicResults* r) {
+  for (v1::TopicResult& t : *r->mutable_topics()) {
+    if (t.error().code() != v1::NONE && !NotLeader(t.error())) continue;
+    t.mutable_error()->set_code(v1::REQUEST_TIMED_OUT);
+    t.mutable_error()->set_message(why);
+  }
+}
+void Unanswered(const std::string& why, v1::CreateTopicsResponse* r) { UnansweredTopics(why, r); }
+void Unanswered(const std::string& why, v1::DeleteTopicsResponse* r) { UnansweredTopics(why, r); }
+
+std::string NewIncarnationId() {
+  // A topic id is a random 16-byte id too.
+  return NewTopicId();
+}
+
+}  // namespace
+
+ClusterNode::ClusterNode(ClusterNodeOptions options, storage::LogManager* logs,
+                         std::function<void(const absl::Status&)> on_fatal)
+    : options_(std::move(options)),
+      logs_(logs),
+      on_fatal_(std::move(on_fatal)),
+      incarnation_id_(NewIncarnationId()) {
+  for (const RaftPeer& peer : options_.peers) inter_broker_addresses_[peer.id] = peer.address;
+}
+
+absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Create(
+    ClusterNodeOptions options, storage::LogManager* logs, ProducerStateManager* producer_states,
+    std::function<absl::StatusOr<storage::LogConfig>(const TopicMetadata&)> log_config,
+    std::function<void(std::shared_ptr<const MetadataImage>)> on_image,
+    std::function<void(const absl::Status&)> on_fatal) {
+  std::unique_ptr<ClusterNode> node(new ClusterNode(std::move(options), logs, std::move(on_fatal)));
+  ClusterNode* const self = node.get();
+  const ClusterNodeOptions& o = node->options_;
+  if (!node->inter_broker_addresses_.contains(o.node_id)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--peers does not list this broker's --node-id ", o.node_id));
+  }
+
+  ReplicaManagerOptions replication = o.replication;
+  replication.node_id = o.node_id;
+  replication.producer_states = producer_states;
+  node->replicas_ =
+      std::make_unique<ReplicaManager>(replication, [self](raft::NodeId to, v1::RaftBatch batch) {
+        self->transport_->Send(to, std::move(batch));
+      });
+  node->transport_ = std::make_unique<RaftTransport>(
+      RaftTransportOptions{.node_id = o.node_id, .cluster_id = o.cluster_id, .peers = o.peers},
+      [self](raft::NodeId from, v1::RaftBatch batch) {
+        self->replicas_->Receive(from, std::move(batch));
+      });
+  std::set<raft::NodeId> brokers;
+  for (const RaftPeer& peer : o.peers) brokers.insert(peer.id);
+  node->metadata_ = std::make_unique<ClusterMetadata>(
+      ClusterMetadataOptions{
+          .node_id = o.node_id, .controllers = o.controllers, .brokers = brokers},
+      node->replicas_.get());
+  ReplicaReconcilerHooks hooks;
+  hooks.log_config = std::move(log_config);
+  hooks.open_log =
+      [logs](const storage::TopicPartition& tp,
+             const storage::LogConfig& config) -> absl::StatusOr<std::shared_ptr<storage::Log>> {
+    RETURN_IF_ERROR(logs->SetTopicOverrides(tp.topic, storage::LogConfigOverrides::From(config)));
+    return logs->GetOrCreate(tp);
+  };
+  hooks.delete_log = [logs, producer_states](const storage::TopicPartition& tp) {
+    producer_states->Drop(tp);
+    return logs->Delete(tp);
+  };
+  node->reconciler_ = std::make_unique<ReplicaReconciler>(o.node_id, node->replicas_.get(), hooks);
+  ControllerOptions controller = o.controller;
+  controller.node_id = o.node_id;
+  controller.cluster_id = o.cluster_id;
+  node->controller_ = std::make_unique<Controller>(controller, node->metadata_.get(),
+                                                   node->inter_broker_addresses_);
+
+  node->replicas_->Start();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(o.inter_broker_addr, grpc::InsecureServerCredentials(), &port);
+  node->transport_->ConfigureServer(&builder);
+  builder.RegisterService(node->controller_.get());
+  node->server_ = builder.BuildAndStart();
+  if (node->server_ == nullptr || port == 0) {
+    node->replicas_->Stop();
+    return absl::UnavailableError(absl::StrCat("inter-broker address ", o.inter_broker_addr,
+                                               " is not usable (--inter-broker-addr)"));
+  }
+  node->transport_->Start();
+
+  // The metadata log is the cluster's history: never shortened by retention or compaction.
+  ASSIGN_OR_RETURN(
+      const storage::LogConfigOverrides keep_all,
+      storage::ParseLogConfigOverrides(
+          {{"retention.ms", "-1"}, {"retention.bytes", "-1"}, {"cleanup.policy", "delete"}}));
+  RETURN_IF_ERROR(logs->SetTopicOverrides(ClusterMetadata::kTopic, keep_all));
+  ASSIGN_OR_RETURN(std::shared_ptr<storage::Log> metadata_log,
+                   logs->GetOrCreate({ClusterMetadata::kTopic, 0}));
+  // The image the last run knew committed is reconciled before anything serves: every replica
+  // is open with its topic's config before retention or a client touches it.
+  node->metadata_->SetListener(
+      [self, on_image = std::move(on_image)](std::shared_ptr<const MetadataImage> image) {
+        on_image(image);
+        {
+          MutexLock lock(&self->mu_);
+          self->image_ = image;
+        }
+        self->reconciler_->Update(std::move(image));
+      });
+  RETURN_IF_ERROR(node->metadata_->Start(std::move(metadata_log)));
+  RETURN_IF_ERROR(node->reconciler_->Reconcile(*node->image()));
+  node->reconciler_->Start();
+  node->controller_->Start();
+  node->heartbeat_thread_ = std::thread([self] { self->RunHeartbeats(); });
+  logging::Get("cluster")->info(
+      "node {} of cluster {}: inter-broker listener {}, {} peers, controllers {}", o.node_id,
+      o.cluster_id, o.inter_broker_addr, o.peers.size(), absl::StrJoin(o.controllers, ","));
+  return node;
+}
+
+ClusterNode::~ClusterNode() { Stop(); }
+
+std::shared_ptr<const MetadataImage> ClusterNode::image() const {
+  {
+    MutexLock lock(&mu_);
+    if (image_ != nullptr) return image_;
+  }
+  return metadata_->image();  // nothing applied yet: the empty image
+}
+
+void ClusterNode::SetGrpcAddress(const std::string& address) {
+  MutexLock lock(&mu_);
+  grpc_addr_ = address;
+  cv_.SignalAll();
+}
+
+void ClusterNode::Stop() {
+  {
+    MutexLock lock(&mu_);
+    if (stopped_) return;
+    stopped_ = true;
+    stopping_ = true;
+    cv_.SignalAll();
+  }
+  if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
+  if (controller_ != nullptr) controller_->Stop();
+  if (reconciler_ != nullptr) reconciler_->Stop();
+  if (replicas_ != nullptr) replicas_->Stop();
+  if (server_ != nullptr)
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  if (transport_ != nullptr) transport_->Stop();
+}
+
+absl::StatusOr<PartitionRoute> ClusterNode::Lookup(const std::string& topic,
+                                                   int32_t partition) const {
+  const std::shared_ptr<const MetadataImage> image = this->image();
+  const TopicMetadata* t = image->topic(topic);
+  if (t == nullptr) return absl::NotFoundError(absl::StrCat("topic '", topic, "' does not exist"));
+  if (partition < 0 || partition >= static_cast<int32_t>(t->replicas.size())) {
+    return absl::NotFoundError(absl::StrCat("topic '", topic, "' has no partition ", partition,
+                                            " (it has ", t->replicas.size(), ")"));
+  }
+  PartitionRoute route;
+  route.replicas = t->replicas[static_cast<size_t>(partition)];
+  const storage::TopicPartition tp{topic, partition};
+  if (const std::optional<ReplicaStatus> status = replicas_->Status(tp)) {
+    route.log = logs_->Get(tp);
+    route.leader_id = status->leader;
+    route.term = status->term;
+    if (status->role == raft::Role::kLeader && status->leader == options_.node_id) {
+      route.leader = route.log != nullptr;
+      route.in_sync = status->in_sync;
+      route.log_start = status->log_start;
+      route.log_end = status->log_end;
+      route.high_watermark = status->high_watermark;
+    }
+  }
+  if (!route.leader) {
+    MutexLock lock(&mu_);
+    if (auto it = leaders_.find({topic, partition});
+        it != leaders_.end() &&
+        (route.leader_id == raft::kNoNode || it->second.term() >= route.term)) {
+      const v1::PartitionLeader& reported = it->second;
+      route.leader_id = reported.leader();
+      route.term = reported.term();
+      route.in_sync.assign(reported.isr().begin(), reported.isr().end());
+      route.log_start = reported.log_start();
+      route.log_end = reported.log_end();
+      route.high_watermark = reported.high_watermark();
+    }
+  }
+  if (route.leader_id != raft::kNoNode) {
+    if (const BrokerInfo* broker = image->broker(route.leader_id)) {
+      route.leader_addr = broker->grpc_address;
+    }
+  }
+  return route;
+}
+
+std::unique_ptr<v1::Controller::Stub> ClusterNode::StubFor(raft::NodeId id) {
+  auto it = inter_broker_addresses_.find(id);
+  if (it == inter_broker_addresses_.end()) return nullptr;
+  return v1::Controller::NewStub(
+      grpc::CreateChannel(it->second, grpc::InsecureChannelCredentials()));
+}
+
+template <typename Response, typename Local, typename Remote>
+Response ClusterNode::OnController(Local local, Remote remote) {
+  const auto deadline =
+      Clock::now() + std::chrono::milliseconds(options_.controller.propose_timeout_ms);
+  const std::vector<raft::NodeId> controllers(options_.controllers.begin(),
+                                              options_.controllers.end());
+  size_t next = 0;                      // the controller to try when none is known to lead
+  raft::NodeId failed = raft::kNoNode;  // the last target that could not be reached
+  std::string last_error = "no controller answered";
+  Response response;
+  while (Clock::now() < deadline) {
+    raft::NodeId target = metadata_->leader();
+    if (target == raft::kNoNode || target == failed) {
+      target = controllers[next++ % controllers.size()];
+    }
+    if (target == options_.node_id) {
+      response = local();
+    } else {
+      std::unique_ptr<v1::Controller::Stub> stub = StubFor(target);
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() +
+                           std::chrono::milliseconds(options_.controller.propose_timeout_ms));
+      response = Response();
+      const grpc::Status status = stub == nullptr ? grpc::Status(grpc::StatusCode::NOT_FOUND, "")
+                                                  : remote(stub.get(), &context, &response);
+      if (!status.ok()) {
+        last_error = absl::StrCat("controller ", target, ": ", status.error_message());
+        failed = target;
+        MutexLock lock(&mu_);
+        if (stopping_) break;
+        cv_.WaitWithTimeout(&mu_, std::chrono::milliseconds(100));
+        continue;
+      }
+    }
+    if (!NotLeader(response)) return response;
+    failed = raft::kNoNode;
+    last_error = "the controller leader changed; no new leader answered in time";
+    MutexLock lock(&mu_);
+    if (stopping_) break;
+    cv_.WaitWithTimeout(&mu_, std::chrono::milliseconds(50));
+  }
+  Unanswered(last_error, &response);
+  return response;
+}
+
+v1::CreateTopicsResponse ClusterNode::CreateTopics(const v1::CreateTopicsRequest& request) {
+  v1::CreateTopicsResponse response = OnController<v1::CreateTopicsResponse>(
+      [&] { return controller_->CreateTopics(request); },
+      [&](v1::Controller::Stub* stub, grpc::ClientContext* context, v1::CreateTopicsResponse* out) {
+        return stub->CreateTopics(context, request, out);
+      });
+  if (request.validate_only()) return response;
+  // This broker's image has them before the answer goes (bounded by the propose timeout).
+  const auto deadline =
+      Clock::now() + std::chrono::milliseconds(options_.controller.propose_timeout_ms);
+  for (const v1::TopicResult& result : response.topics()) {
+    while (result.error().code() == v1::NONE && image()->topic(result.name()) == nullptr &&
+           Clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  return response;
+}
+
+v1::DeleteTopicsResponse ClusterNode::DeleteTopics(const v1::DeleteTopicsRequest& request) {
+  v1::DeleteTopicsResponse response = OnController<v1::DeleteTopicsResponse>(
+      [&] { return controller_->DeleteTopics(request); },
+      [&](v1::Controller::Stub* stub, grpc::ClientContext* context, v1::DeleteTopicsResponse* out) {
+        return stub->DeleteTopics(context, request, out);
+      });
+  const auto deadline =
+      Clock::now() + std::chrono::milliseconds(options_.controller.propose_timeout_ms);
+  for (const v1::TopicResult& result : response.topics()) {
+    while (result.error().code() == v1::NONE && image()->topic(result.name()) != nullptr &&
+           Clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  return response;
+}
+
+v1::AlterConfigsResponse ClusterNode::AlterConfigs(const v1::AlterConfigsRequest& request) {
+  std::map<std::string, std::string> expected;
+  if (const TopicMetadata* topic = image()->topic(request.topic())) {
+    expected = topic->info.configs;
+  }
+  for (const auto& [name, value] : request.set()) expected[name] = value;
+  for (const std::string& name : request.delete_()) expected.erase(name);
+  v1::AlterConfigsResponse response = OnController<v1::AlterConfigsResponse>(
+      [&] { return controller_->AlterConfigs(request); },
+      [&](v1::Controller::Stub* stub, grpc::ClientContext* context, v1::AlterConfigsResponse* out) {
+        return stub->AlterConfigs(context, request, out);
+      });
+  const auto deadline =
+      Clock::now() + std::chrono::milliseconds(options_.controller.propose_timeout_ms);
+  auto applied = [&] {
+    const TopicMetadata* topic = image()->topic(request.topic());
+    return topic == nullptr || topic->info.configs == expected;
+  };
+  while (response.error().code() == v1::NONE && !applied() && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return response;
+}
+
+absl::StatusOr<std::pair<int64_t, int64_t>> ClusterNode::AllocateProducerIds() {
+  v1::AllocateProducerIdsRequest request;
+  request.set_node_id(options_.node_id);
+  const v1::AllocateProducerIdsResponse response = OnController<v1::AllocateProducerIdsResponse>(
+      [&] { return controller_->AllocateProducerIds(request); },
+      [&](v1::Controller::Stub* stub, grpc::ClientContext* context,
+          v1::AllocateProducerIdsResponse* out) {
+        return stub->AllocateProducerIds(context, request, out);
+      });
+  if (response.error().code() != v1::NONE) {
+    return absl::UnavailableError(
+        absl::StrCat("no producer ids from the controller: ", response.error().message()));
+  }
+  return std::pair<int64_t, int64_t>{response.first_id(), response.count()};
+}
+
+void ClusterNode::RunHeartbeats() {
+  {
+    MutexLock lock(&mu_);
+    while (!stopping_ && grpc_addr_.empty()) cv_.Wait(&mu_);
+  }
+  while (true) {
+    Heartbeat();
+    MutexLock lock(&mu_);
+    if (stopping_) return;
+    cv_.WaitWithTimeout(&mu_, std::chrono::milliseconds(options_.heartbeat_interval_ms));
+    if (stopping_) return;
+  }
+}
+
+void ClusterNode::Heartbeat() {
+  v1::BrokerHeartbeatRequest request;
+  request.set_cluster_id(options_.cluster_id);
+  request.set_node_id(options_.node_id);
+  request.set_incarnation_id(incarnation_id_);
+  request.set_inter_broker_addr(inter_broker_addresses_.at(options_.node_id));
+  request.set_rack(options_.rack);
+  {
+    MutexLock lock(&mu_);
+    request.set_grpc_addr(grpc_addr_);
+  }
+  for (const storage::TopicPartition& tp : replicas_->Replicas()) {
+    if (tp.topic == ClusterMetadata::kTopic) continue;
+    const std::optional<ReplicaStatus> status = replicas_->Status(tp);
+    if (!status.has_value() || status->role != raft::Role::kLeader) continue;
+    v1::PartitionLeader* led = request.add_led();
+    led->set_topic(tp.topic);
+    led->set_partition(tp.partition);
+    led->set_leader(options_.node_id);
+    led->set_term(status->term);
+    for (raft::NodeId id : status->in_sync) led->add_isr(id);
+    led->set_log_start(status->log_start);
+    led->set_log_end(status->log_end);
+    led->set_high_watermark(status->high_watermark);
+  }
+  const v1::BrokerHeartbeatResponse response = OnController<v1::BrokerHeartbeatResponse>(
+      [&] { return controller_->Heartbeat(request); },
+      [&](v1::Controller::Stub* stub, grpc::ClientContext* context,
+          v1::BrokerHeartbeatResponse* out) { return stub->Heartbeat(context, request, out); });
+  const auto now = Clock::now();
+  MutexLock lock(&mu_);
+  if (response.error().code() == v1::NONE) {
+    refused_since_.reset();
+    leaders_.clear();
+    for (const v1::PartitionLeader& leader : response.leaders()) {
+      leaders_[{leader.topic(), leader.partition()}] = leader;
+    }
+    return;
+  }
+  if (response.error().code() != v1::INVALID_REQUEST) {
+    logging::Get("cluster")->debug("heartbeat not answered: {}", response.error().message());
+    return;
+  }
+  // Refused. A restart of a killed broker is refused until its old session expires; a refusal
+  // that outlasts a whole session is another live broker with this node id.
+  if (!refused_since_.has_value()) {
+    refused_since_ = now;
+    logging::Get("cluster")->warn("the controller refuses this broker: {}",
+                                  response.error().message());
+  }
+  const auto patience = std::chrono::milliseconds(options_.controller.session_timeout_ms +
+                                                  2 * options_.heartbeat_interval_ms);
+  if (now - *refused_since_ > patience && on_fatal_) {
+    on_fatal_(absl::FailedPreconditionError(response.error().message()));
+    refused_since_ = now + std::chrono::hours(24 * 365);  // once
+  }
+}
+
+}  // namespace runnel::broker

@@ -1,0 +1,147 @@
+// ClusterNode: one broker's membership of a cluster (runneld with --peers; docs/ARCHITECTURE.md
+// section 3). It owns the replication machinery — the inter-broker transport, the replication
+// thread (ReplicaManager), the metadata log (ClusterMetadata), the replica reconciler and, on
+// controllers, the Controller service — and tells the client-facing services what they need:
+// where a partition's leader is (Lookup), the cluster's brokers and topics (image), and the admin
+// calls, which it hands to the controller leader (itself, or over the inter-broker listener).
+//
+// A heartbeat thread registers this broker with the controller leader and keeps it unfenced,
+// reporting the partitions it leads; the answer tells it who leads the partitions it does not
+// host.
+//
+// Lifetime: Create, then SetGrpcAddress once the client listener is bound (heartbeats start then),
+// then Stop before the logs close.
+//
+// Thread-safety: every public method may be called from any thread.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "broker/cluster/cluster_metadata.h"
+#include "broker/cluster/controller.h"
+#include "broker/cluster/replica_reconciler.h"
+#include "broker/replication/raft_transport.h"
+#include "broker/replication/replica_manager.h"
+#include "common/mutex.h"
+#include "runnel/v1/controller.grpc.pb.h"
+#include "storage/log_manager.h"
+
+namespace grpc {
+class Server;
+}  // namespace grpc
+
+namespace runnel::broker {
+
+struct ClusterNodeOptions {
+  raft::NodeId node_id = raft::kNoNode;
+  std::string cluster_id;
+  std::vector<RaftPeer> peers;         // every broker, this one included
+  std::set<raft::NodeId> controllers;  // voters of the metadata log
+  std::string inter_broker_addr;       // this broker's inter-broker listener
+  std::string rack;
+  int64_t heartbeat_interval_ms = 500;  // broker.heartbeat.interval.ms
+  ControllerOptions controller;         // node_id and cluster_id are taken from above
+  ReplicaManagerOptions replication;    // node_id is taken from above
+};
+
+// Where a partition is served, as this broker knows it.
+struct PartitionRoute {
+  std::shared_ptr<storage::Log> log;       // this broker's replica, if it hosts one
+  bool leader = false;                     // this broker leads it (then `log` is set)
+  raft::NodeId leader_id = raft::kNoNode;  // kNoNode: none known
+  std::string leader_addr;                 // its client (gRPC) address
+  raft::Term term = 0;
+  std::vector<raft::NodeId> replicas;  // from the metadata image, the preferred leader first
+  std::vector<raft::NodeId> in_sync;   // as the leader last reported them
+  int64_t log_start = -1;              // as the leader last reported them (-1: unknown)
+  int64_t log_end = -1;
+  int64_t high_watermark = -1;
+};
+
+class ClusterNode {
+ public:
+  // Borrows `logs` and `producer_states` (outliving this). `log_config` gives a topic's log
+  // config (the broker defaults with its overrides). `on_image` gets every new metadata image
+  // (on the replication thread: it must only hand it on). `on_fatal` is called once when this
+  // broker must stop (the controller refuses it: a node id held by another live broker).
+  static absl::StatusOr<std::unique_ptr<ClusterNode>> Create(
+      ClusterNodeOptions options, storage::LogManager* logs, ProducerStateManager* producer_states,
+      std::function<absl::StatusOr<storage::LogConfig>(const TopicMetadata&)> log_config,
+      std::function<void(std::shared_ptr<const MetadataImage>)> on_image,
+      std::function<void(const absl::Status&)> on_fatal);
+  ~ClusterNode();  // Stop()
+
+  // The client listener's address, registered with the controller; heartbeats start now.
+  void SetGrpcAddress(const std::string& address);
+  // Stops heartbeats, the controller, the reconciler, the replication thread and the transport
+  // (produce requests waiting are answered Unavailable). Logs stay open.
+  void Stop();
+
+  raft::NodeId node_id() const { return options_.node_id; }
+  const std::string& cluster_id() const { return options_.cluster_id; }
+  const std::set<raft::NodeId>& controllers() const { return options_.controllers; }
+  // The newest metadata image, once `on_image` has taken it.
+  std::shared_ptr<const MetadataImage> image() const;
+  raft::NodeId controller_leader() const { return metadata_->leader(); }
+  ReplicaManager& replicas() { return *replicas_; }
+
+  // NotFound when the topic or partition does not exist in the metadata image.
+  absl::StatusOr<PartitionRoute> Lookup(const std::string& topic, int32_t partition) const;
+
+  // The admin calls that change metadata, answered by the controller leader (forwarded to it when
+  // this broker is not it). Each answers once this broker's own image has the change, so a call
+  // made here right after sees it.
+  v1::CreateTopicsResponse CreateTopics(const v1::CreateTopicsRequest& request);
+  v1::DeleteTopicsResponse DeleteTopics(const v1::DeleteTopicsRequest& request);
+  v1::AlterConfigsResponse AlterConfigs(const v1::AlterConfigsRequest& request);
+  // A block of producer ids granted to this broker by the controller: [first, first + count).
+  absl::StatusOr<std::pair<int64_t, int64_t>> AllocateProducerIds();
+
+ private:
+  ClusterNode(ClusterNodeOptions options, storage::LogManager* logs,
+              std::function<void(const absl::Status&)> on_fatal);
+
+  // Calls `call` on the controller leader's Controller service (directly when this broker is
+  // it), following NOT_LEADER answers for at most the controller's propose timeout.
+  template <typename Response, typename Local, typename Remote>
+  Response OnController(Local local, Remote remote);
+  std::unique_ptr<v1::Controller::Stub> StubFor(raft::NodeId id);
+  void RunHeartbeats();
+  void Heartbeat();
+
+  const ClusterNodeOptions options_;
+  storage::LogManager* const logs_;
+  const std::function<void(const absl::Status&)> on_fatal_;
+  const std::string incarnation_id_;
+  std::map<raft::NodeId, std::string> inter_broker_addresses_;
+
+  std::unique_ptr<ReplicaManager> replicas_;
+  std::unique_ptr<RaftTransport> transport_;
+  std::unique_ptr<ClusterMetadata> metadata_;
+  std::unique_ptr<ReplicaReconciler> reconciler_;
+  std::unique_ptr<Controller> controller_;
+  std::unique_ptr<grpc::Server> server_;  // the inter-broker listener
+
+  mutable Mutex mu_;
+  CondVar cv_;
+  std::string grpc_addr_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<const MetadataImage> image_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  raft::NodeId heartbeat_target_ ABSL_GUARDED_BY(mu_) = raft::kNoNode;
+  // Partition leaders as the controller last reported them.
+  std::map<std::pair<std::string, int32_t>, v1::PartitionLeader> leaders_ ABSL_GUARDED_BY(mu_);
+  // When the controller first refused this broker's registration (a duplicate node id).
+  std::optional<std::chrono::steady_clock::time_point> refused_since_ ABSL_GUARDED_BY(mu_);
+  std::thread heartbeat_thread_;
+};
+
+}  // namespace runnel::broker

@@ -1,0 +1,66 @@
+#include "broker/server/serving_log.h"
+
+#include "absl/strings/str_cat.h"
+#include "broker/server/error_codes.h"
+#include "common/status_macros.h"
+
+namespace runnel::broker {
+namespace {
+
+// Asks the controller to create `topic` with the broker's defaults; OK when it exists after.
+absl::Status AutoCreate(PartitionManager& partitions, ClusterNode& cluster,
+                        const std::string& topic) {
+  RETURN_IF_ERROR(RefuseInternalTopic(topic, "auto-create topic"));
+  v1::CreateTopicsRequest request;
+  v1::NewTopic* create = request.add_topics();
+  create->set_name(topic);
+  create->set_partitions(partitions.options().num_partitions);
+  const v1::CreateTopicsResponse response = cluster.CreateTopics(request);
+  const v1::Error& error = response.topics(0).error();
+  switch (error.code()) {
+    case v1::NONE:
+    case v1::TOPIC_ALREADY_EXISTS:
+      return absl::OkStatus();
+    case v1::INVALID_TOPIC:
+    case v1::INVALID_PARTITIONS:
+    case v1::INVALID_REPLICATION_FACTOR:
+    case v1::INVALID_CONFIG:
+      return absl::InvalidArgumentError(
+          absl::StrCat("auto-create topic '", topic, "': ", error.message()));
+    default:
+      return absl::UnavailableError(
+          absl::StrCat("auto-create topic '", topic, "': ", error.message()));
+  }
+}
+
+}  // namespace
+
+absl::Status NotLeaderFor(const ClusterNode& cluster, const std::string& topic, int32_t partition,
+                          const PartitionRoute& route) {
+  const std::string who =
+      route.leader_id == raft::kNoNode || route.leader_addr.empty()
+          ? std::string("no leader is known yet; retry")
+          : absl::StrCat("node ", route.leader_id, " (", route.leader_addr, ") does");
+  return NotLeaderError(
+      absl::StrCat("node ", cluster.node_id(), " does not lead ", topic, "-", partition, ": ", who),
+      route.leader_id, route.leader_addr);
+}
+
+absl::StatusOr<std::shared_ptr<storage::Log>> ServingLog(PartitionManager& partitions,
+                                                         ClusterNode* cluster,
+                                                         const std::string& topic,
+                                                         int32_t partition,
+                                                         bool allow_auto_create) {
+  if (cluster == nullptr) return partitions.GetLog(topic, partition, allow_auto_create);
+  absl::StatusOr<PartitionRoute> route = cluster->Lookup(topic, partition);
+  if (!route.ok() && absl::IsNotFound(route.status()) && allow_auto_create &&
+      partitions.options().auto_create_topics && cluster->image()->topic(topic) == nullptr) {
+    RETURN_IF_ERROR(AutoCreate(partitions, *cluster, topic));
+    route = cluster->Lookup(topic, partition);
+  }
+  if (!route.ok()) return route.status();
+  if (!route->leader) return NotLeaderFor(*cluster, topic, partition, *route);
+  return route->log;
+}
+
+}  // namespace runnel::broker

@@ -1,0 +1,249 @@
+// A cluster of real runneld processes (--node-id, --peers) on loopback: topics created through any
+// broker, replicated partitions served by their leader (followers answer NOT_LEADER naming it),
+// a SIGKILLed leader replaced with no acknowledged record lost, and the configurations a cluster
+// refuses.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "tests/e2e/cluster_processes.h"
+#include "tests/storage/storage_test_util.h"
+
+namespace runnel::testing {
+namespace {
+
+using storage::testing::MakeBatch;
+using storage::testing::TempDir;
+
+class ClusterE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(cluster_.StartAll());
+    ASSERT_TRUE(cluster_.WaitForBrokers(1, 3)) << cluster_.node(1).output();
+  }
+
+  // Broker ids other than `id`.
+  static std::vector<int> Others(int id) {
+    std::vector<int> others;
+    for (int i = 1; i <= 3; ++i) {
+      if (i != id) others.push_back(i);
+    }
+    return others;
+  }
+
+  // Produces `batches` batches of 10 records ("<tag>-<batch>-<i>") to the leader at acks=all;
+  // each must be acknowledged.
+  void ProduceTo(int leader, const std::string& topic, int32_t partition, const std::string& tag,
+                 int batches) {
+    RawBrokerClient client = cluster_.Client(leader);
+    for (int b = 0; b < batches; ++b) {
+      const v1::PartitionProduceResult result =
+          client.Produce(topic, MakeBatch(10, 1000, tag + "-" + std::to_string(b)), v1::ACKS_ALL,
+                         partition, 10'000);
+      ASSERT_EQ(result.error().code(), v1::NONE) << result.error().message();
+    }
+  }
+
+  TempDir dir_;
+  ClusterProcesses cluster_{dir_.path(), 3};
+};
+
+TEST_F(ClusterE2eTest, ATopicIsReplicatedAndOnlyItsLeaderServesIt) {
+  // Created through a broker whichever it is (the controller commits it).
+  const v1::Error created = cluster_.CreateTopic(2, "orders", 3, 3);
+  ASSERT_EQ(created.code(), v1::NONE) << created.message();
+  for (int32_t p = 0; p < 3; ++p) {
+    const int leader = cluster_.WaitForLeader("orders", p, {1, 2, 3});
+    ASSERT_GT(leader, 0) << "partition " << p << " has no leader every broker agrees on";
+    ProduceTo(leader, "orders", p, "p" + std::to_string(p), 3);
+
+    for (int follower : Others(leader)) {
+      RawBrokerClient client = cluster_.Client(follower);
+      // A follower neither takes writes nor serves reads; it names the leader.
+      const v1::PartitionProduceResult refused =
+          client.Produce("orders", MakeBatch(1, 1000, "x"), v1::ACKS_ALL, p);
+      EXPECT_EQ(refused.error().code(), v1::NOT_LEADER) << refused.error().message();
+      EXPECT_EQ(refused.error().leader_id(), leader);
+      EXPECT_EQ(refused.error().leader_addr(), cluster_.node(leader).address());
+      const v1::PartitionFetchResult fetched = client.Fetch("orders", 0, p);
+      EXPECT_EQ(fetched.error().code(), v1::NOT_LEADER) << fetched.error().message();
+      EXPECT_EQ(fetched.error().leader_id(), leader);
+    }
+    const std::vector<std::string> values = cluster_.Client(leader).Values("orders", p);
+    ASSERT_EQ(values.size(), 30u);
+    EXPECT_EQ(values.front(), "p" + std::to_string(p) + "-0-0");
+    EXPECT_EQ(values.back(), "p" + std::to_string(p) + "-2-9");
+  }
+
+  // Describe, through any broker: three replicas, all in sync, the high watermark at the log end
+  // (30 records and the leader's control batch).
+  std::string last;
+  EXPECT_TRUE(Eventually([&] {
+    auto channel =
+        grpc::CreateChannel(cluster_.node(3).address(), grpc::InsecureChannelCredentials());
+    v1::DescribeTopicsRequest request;
+    request.add_names("orders");
+    v1::DescribeTopicsResponse response;
+    if (!v1::Admin::NewStub(channel)
+             ->DescribeTopics(RawBrokerClient::Context().get(), request, &response)
+             .ok() ||
+        response.topics_size() != 1 || response.topics(0).partitions_size() != 3) {
+      return false;
+    }
+    last = response.DebugString();
+    for (const v1::PartitionDescription& p : response.topics(0).partitions()) {
+      if (p.replicas_size() != 3 || p.isr_size() != 3 || p.high_watermark() < 30 ||
+          p.log_end_offset() != p.high_watermark() || p.leader() <= 0) {
+        return false;
+      }
+    }
+    return true;
+  })) << "describe never showed 3 in-sync replicas with the high watermark at the end:\n"
+      << last;
+
+  // Every replica holds the partition's directory.
+  for (int id = 1; id <= 3; ++id) {
+    EXPECT_TRUE(std::filesystem::exists(cluster_.DataDir(id) + "/orders-0")) << "node " << id;
+  }
+}
+
+TEST_F(ClusterE2eTest, AKilledLeaderIsReplacedAndNoAcknowledgedRecordIsLost) {
+  ASSERT_EQ(cluster_.CreateTopic(1, "events", 1, 3).code(), v1::NONE);
+  const int leader = cluster_.WaitForLeader("events", 0, {1, 2, 3});
+  ASSERT_GT(leader, 0);
+  ProduceTo(leader, "events", 0, "before", 5);
+
+  ASSERT_EQ(cluster_.node(leader).Kill(), 128 + SIGKILL);
+  const int next = cluster_.WaitForLeader("events", 0, Others(leader), Others(leader));
+  ASSERT_GT(next, 0) << "no new leader after killing node " << leader;
+  ProduceTo(next, "events", 0, "after", 5);
+
+  std::vector<std::string> values = cluster_.Client(next).Values("events", 0);
+  ASSERT_EQ(values.size(), 100u);
+  EXPECT_EQ(values[0], "before-0-0");
+  EXPECT_EQ(values[49], "before-4-9");
+  EXPECT_EQ(values[50], "after-0-0");
+
+  // The killed broker comes back as a follower and catches up: all three in sync again.
+  ASSERT_TRUE(cluster_.Start(leader));
+  EXPECT_TRUE(Eventually([&] {
+    const v1::MetadataResponse m = cluster_.Metadata(leader, "events");
+    if (m.topics_size() != 1 || m.topics(0).partitions_size() != 1) return false;
+    auto channel =
+        grpc::CreateChannel(cluster_.node(next).address(), grpc::InsecureChannelCredentials());
+    v1::DescribeTopicsRequest request;
+    request.add_names("events");
+    v1::DescribeTopicsResponse response;
+    return v1::Admin::NewStub(channel)
+               ->DescribeTopics(RawBrokerClient::Context().get(), request, &response)
+               .ok() &&
+           response.topics_size() == 1 && response.topics(0).partitions_size() == 1 &&
+           response.topics(0).partitions(0).isr_size() == 3;
+  })) << "the restarted broker never got back in sync";
+}
+
+TEST_F(ClusterE2eTest, TopicsChangeThroughAnyBrokerAndEveryBrokerSeesThem) {
+  ASSERT_EQ(cluster_.CreateTopic(3, "a", 2, 2).code(), v1::NONE);
+  // Created twice: refused, whichever broker is asked.
+  EXPECT_EQ(cluster_.CreateTopic(1, "a", 2, 2).code(), v1::TOPIC_ALREADY_EXISTS);
+  // More replicas than brokers: refused with the numbers.
+  const v1::Error too_many = cluster_.CreateTopic(2, "b", 1, 4);
+  EXPECT_EQ(too_many.code(), v1::INVALID_REPLICATION_FACTOR);
+  EXPECT_NE(too_many.message().find("4"), std::string::npos) << too_many.message();
+  for (int id = 1; id <= 3; ++id) {
+    const v1::MetadataResponse m = cluster_.Metadata(id, "a");
+    ASSERT_EQ(m.topics_size(), 1);
+    EXPECT_EQ(m.topics(0).error().code(), v1::NONE) << "node " << id;
+    ASSERT_EQ(m.topics(0).partitions_size(), 2);
+    EXPECT_EQ(m.topics(0).partitions(0).replicas_size(), 2);
+    EXPECT_EQ(m.brokers_size(), 3);
+  }
+  // Deleted through another broker: gone everywhere, directories included.
+  auto channel =
+      grpc::CreateChannel(cluster_.node(2).address(), grpc::InsecureChannelCredentials());
+  v1::DeleteTopicsRequest request;
+  request.add_names("a");
+  v1::DeleteTopicsResponse response;
+  ASSERT_TRUE(v1::Admin::NewStub(channel)
+                  ->DeleteTopics(RawBrokerClient::Context().get(), request, &response)
+                  .ok());
+  ASSERT_EQ(response.topics(0).error().code(), v1::NONE) << response.topics(0).error().message();
+  EXPECT_TRUE(Eventually([&] {
+    for (int id = 1; id <= 3; ++id) {
+      if (cluster_.Metadata(id, "a").topics(0).error().code() != v1::UNKNOWN_TOPIC_OR_PARTITION) {
+        return false;
+      }
+      for (const auto& entry : std::filesystem::directory_iterator(cluster_.DataDir(id))) {
+        if (entry.path().filename().string().rfind("a-", 0) == 0 &&
+            entry.path().filename().string().find("-delete") == std::string::npos) {
+          return false;
+        }
+      }
+    }
+    return true;
+  }));
+}
+
+TEST_F(ClusterE2eTest, ABrokerThatStopsHeartbeatingIsFenced) {
+  ASSERT_EQ(::kill(cluster_.node(3).pid(), SIGSTOP), 0);
+  EXPECT_TRUE(cluster_.WaitForBrokers(1, 2)) << "node 3 was never fenced";
+  ASSERT_EQ(::kill(cluster_.node(3).pid(), SIGCONT), 0);
+  EXPECT_TRUE(cluster_.WaitForBrokers(1, 3)) << "node 3 was never unfenced after it came back";
+}
+
+// The configurations a cluster refuses, each with a message naming what is wrong.
+class ClusterRefusalTest : public ::testing::Test {
+ protected:
+  // Runs runneld with `args` (it must exit on its own) and returns its exit code and output.
+  std::pair<int, std::string> Refused(const std::string& data_dir, std::vector<std::string> args) {
+    BrokerProcess broker(data_dir, std::move(args));
+    EXPECT_FALSE(broker.Start());
+    const int code = broker.Wait();
+    return {code, broker.output()};
+  }
+  TempDir dir_;
+};
+
+TEST_F(ClusterRefusalTest, ADataDirOfAnotherClusterIsRefused) {
+  std::filesystem::create_directories(dir_.Sub("node"));
+  std::ofstream(dir_.Sub("node/cluster.id")) << "cluster-a\n";
+  const int port = FreePort();
+  const auto [code, out] =
+      Refused(dir_.Sub("node"), {"--node-id", "1", "--peers", "1@127.0.0.1:" + std::to_string(port),
+                                 "--cluster-id", "cluster-b"});
+  EXPECT_EQ(code, 1);
+  EXPECT_NE(out.find("belongs to cluster \"cluster-a\", not \"cluster-b\""), std::string::npos)
+      << out;
+}
+
+TEST_F(ClusterRefusalTest, ASingleNodeDataDirIsRefusedByAClusterBrokerAndTheOtherWayRound) {
+  std::filesystem::create_directories(dir_.Sub("single"));
+  std::ofstream(dir_.Sub("single/topics.json")) << "{\"topics\": []}\n";
+  const int port = FreePort();
+  const auto [code, out] = Refused(
+      dir_.Sub("single"), {"--node-id", "1", "--peers", "1@127.0.0.1:" + std::to_string(port)});
+  EXPECT_EQ(code, 1);
+  EXPECT_NE(out.find("belongs to a single-node broker"), std::string::npos) << out;
+
+  std::filesystem::create_directories(dir_.Sub("member"));
+  std::ofstream(dir_.Sub("member/cluster.id")) << "cluster-a\n";
+  const auto [code2, out2] = Refused(dir_.Sub("member"), {});
+  EXPECT_EQ(code2, 1);
+  EXPECT_NE(out2.find("belongs to cluster \"cluster-a\""), std::string::npos) << out2;
+}
+
+TEST_F(ClusterRefusalTest, PeersThatDoNotListThisNodeAreRefused) {
+  const auto [code, out] =
+      Refused(dir_.Sub("n"), {"--node-id", "4", "--peers", "1@127.0.0.1:1,2@127.0.0.1:2"});
+  EXPECT_EQ(code, 1);
+  EXPECT_NE(out.find("--peers does not list this broker's --node-id 4"), std::string::npos) << out;
+  const auto [code2, out2] = Refused(dir_.Sub("n"), {"--node-id", "1", "--peers", "1@nohost"});
+  EXPECT_EQ(code2, 1);
+  EXPECT_NE(out2.find("is not ID@HOST:PORT"), std::string::npos) << out2;
+}
+
+}  // namespace
+}  // namespace runnel::testing
