@@ -148,7 +148,10 @@ absl::StatusOr<TopicDescription> Admin::DescribeTopic(const std::string& name) {
                               {p.replicas().begin(), p.replicas().end()},
                               p.log_start_offset(),
                               p.high_watermark(),
-                              p.size_bytes()});
+                              p.size_bytes(),
+                              {p.isr().begin(), p.isr().end()},
+                              p.log_end_offset(),
+                              p.leader_epoch()});
   }
   for (const auto& c : t.configs()) out.configs[c.name()] = {c.value(), c.is_default()};
   return out;
@@ -175,7 +178,8 @@ absl::StatusOr<ClusterDescription> Admin::DescribeCluster() {
   if (!s.ok()) return RpcError(s, impl_->target, "describe cluster");
   ClusterDescription out{response.cluster_id(), response.controller_id(), {}};
   for (const auto& b : response.brokers()) {
-    out.brokers.push_back({b.node_id(), b.grpc_addr(), b.partitions_led()});
+    out.brokers.push_back(
+        {b.node_id(), b.grpc_addr(), b.partitions_led(), b.rack(), b.alive(), b.controller()});
   }
   return out;
 }

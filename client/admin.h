@@ -57,11 +57,14 @@ struct TopicListing {
 
 struct PartitionInfo {
   int32_t partition = 0;
-  int32_t leader = 0;
+  int32_t leader = 0;  // -1: no leader known (an election is running)
   std::vector<int32_t> replicas;
   int64_t log_start_offset = 0;
   int64_t high_watermark = 0;
   int64_t size_bytes = 0;
+  std::vector<int32_t> isr;  // in-sync replicas, as the leader counts them
+  int64_t log_end_offset = 0;
+  int32_t leader_epoch = 0;
 };
 
 struct TopicDescription {
@@ -75,6 +78,9 @@ struct BrokerDescription {
   int32_t node_id = 0;
   std::string address;
   int32_t partitions_led = 0;
+  std::string rack;
+  bool alive = true;        // registered and heartbeating (not fenced)
+  bool controller = false;  // a voter of the metadata log
 };
 
 struct GroupListing {

@@ -37,15 +37,25 @@ absl::Status TopicList(client::Admin& admin, std::ostream& out) {
   return absl::OkStatus();
 }
 
+namespace {
+
+std::string OrDash(int64_t v) { return v < 0 ? "-" : absl::StrCat(v); }
+std::string OrDash(const std::string& s) { return s.empty() ? "-" : s; }
+
+}  // namespace
+
 absl::Status TopicDescribe(client::Admin& admin, const std::string& name, std::ostream& out) {
   ASSIGN_OR_RETURN(const client::TopicDescription topic, admin.DescribeTopic(name));
   out << "topic " << topic.name << ": " << topic.partitions.size() << " partitions\n";
-  TablePrinter partitions(
-      {"PARTITION", "LEADER", "REPLICAS", "START OFFSET", "END OFFSET", "SIZE BYTES"});
+  // HIGH WATERMARK: where consumers' reads stop; LOG END: the next offset (above the high
+  // watermark while replicas have not all stored the last batches).
+  TablePrinter partitions({"PARTITION", "LEADER", "REPLICAS", "ISR", "START OFFSET",
+                           "HIGH WATERMARK", "LOG END", "SIZE BYTES"});
   for (const auto& p : topic.partitions) {
-    partitions.AddRow({absl::StrCat(p.partition), absl::StrCat(p.leader),
-                       absl::StrJoin(p.replicas, ","), absl::StrCat(p.log_start_offset),
-                       absl::StrCat(p.high_watermark), absl::StrCat(p.size_bytes)});
+    partitions.AddRow({absl::StrCat(p.partition), p.leader < 0 ? "none" : absl::StrCat(p.leader),
+                       absl::StrJoin(p.replicas, ","), absl::StrJoin(p.isr, ","),
+                       OrDash(p.log_start_offset), OrDash(p.high_watermark),
+                       OrDash(p.log_end_offset), absl::StrCat(p.size_bytes)});
   }
   partitions.Print(out);
   out << "\n";
@@ -74,19 +84,19 @@ absl::Status TopicAlterConfig(client::Admin& admin, const std::string& name,
 
 absl::Status ClusterInfo(client::Admin& admin, std::ostream& out) {
   ASSIGN_OR_RETURN(const client::ClusterDescription cluster, admin.DescribeCluster());
-  out << "cluster " << cluster.cluster_id << ", controller " << cluster.controller_id << "\n";
-  TablePrinter table({"BROKER", "ADDRESS", "PARTITIONS LED"});
+  out << "cluster " << cluster.cluster_id << ", controller "
+      << (cluster.controller_id < 0 ? std::string("none") : absl::StrCat(cluster.controller_id))
+      << "\n";
+  TablePrinter table({"BROKER", "ADDRESS", "RACK", "STATE", "CONTROLLER", "PARTITIONS LED"});
   for (const auto& b : cluster.brokers) {
-    table.AddRow({absl::StrCat(b.node_id), b.address, absl::StrCat(b.partitions_led)});
+    table.AddRow({absl::StrCat(b.node_id), b.address, OrDash(b.rack), b.alive ? "alive" : "fenced",
+                  b.controller ? "yes" : "no", absl::StrCat(b.partitions_led)});
   }
   table.Print(out);
   return absl::OkStatus();
 }
 
 namespace {
-
-std::string OrDash(int64_t v) { return v < 0 ? "-" : absl::StrCat(v); }
-std::string OrDash(const std::string& s) { return s.empty() ? "-" : s; }
 
 void PrintGroupRows(const std::string& group, const std::vector<client::GroupPartition>& rows,
                     std::ostream& out) {

@@ -51,6 +51,26 @@ void UnansweredTopics(const std::string& why, TopicResults* r) {
 void Unanswered(const std::string& why, v1::CreateTopicsResponse* r) { UnansweredTopics(why, r); }
 void Unanswered(const std::string& why, v1::DeleteTopicsResponse* r) { UnansweredTopics(why, r); }
 
+// One result per topic asked, in the order asked, whatever came back (nothing at all when no
+// controller answered): a topic without a result gets REQUEST_TIMED_OUT.
+template <typename TopicResults>
+void OnePerTopic(const std::vector<std::string>& names, TopicResults* r) {
+  if (r->topics_size() == static_cast<int>(names.size())) return;
+  std::map<std::string, v1::TopicResult> got;
+  for (const v1::TopicResult& t : r->topics()) got[t.name()] = t;
+  r->clear_topics();
+  for (const std::string& name : names) {
+    v1::TopicResult* t = r->add_topics();
+    if (auto it = got.find(name); it != got.end()) {
+      *t = it->second;
+      continue;
+    }
+    t->set_name(name);
+    t->mutable_error()->set_code(v1::REQUEST_TIMED_OUT);
+    t->mutable_error()->set_message("no controller answered in time; retry");
+  }
+}
+
 std::string NewIncarnationId() {
   // A topic id is a random 16-byte id too.
   return NewTopicId();
@@ -298,6 +318,9 @@ v1::CreateTopicsResponse ClusterNode::CreateTopics(const v1::CreateTopicsRequest
       [&](v1::Controller::Stub* stub, grpc::ClientContext* context, v1::CreateTopicsResponse* out) {
         return stub->CreateTopics(context, request, out);
       });
+  std::vector<std::string> names;
+  for (const v1::NewTopic& t : request.topics()) names.push_back(t.name());
+  OnePerTopic(names, &response);
   if (request.validate_only()) return response;
   // This broker's image has them before the answer goes (bounded by the propose timeout).
   const auto deadline =
@@ -317,6 +340,7 @@ v1::DeleteTopicsResponse ClusterNode::DeleteTopics(const v1::DeleteTopicsRequest
       [&](v1::Controller::Stub* stub, grpc::ClientContext* context, v1::DeleteTopicsResponse* out) {
         return stub->DeleteTopics(context, request, out);
       });
+  OnePerTopic({request.names().begin(), request.names().end()}, &response);
   const auto deadline =
       Clock::now() + std::chrono::milliseconds(options_.controller.propose_timeout_ms);
   for (const v1::TopicResult& result : response.topics()) {

@@ -165,8 +165,13 @@ void Controller::Sweep() {
   std::vector<raft::NodeId> silent;
   {
     MutexLock lock(&mu_);
-    if (leading && !leading_) {
-      // A new controller leader: every broker gets a whole session to find it.
+    // A new controller leader gives every broker a whole session to find it; so does one that was
+    // not running for half a session (paused, starved): its own silence is not the brokers'.
+    const bool stalled =
+        last_sweep_.has_value() &&
+        now - *last_sweep_ > std::chrono::milliseconds(options_.session_timeout_ms / 2);
+    last_sweep_ = now;
+    if (leading && (!leading_ || stalled)) {
       last_heartbeat_.clear();
       for (const auto& [id, broker] : image->brokers()) last_heartbeat_[id] = now;
       leaders_.clear();
@@ -174,7 +179,7 @@ void Controller::Sweep() {
     leading_ = leading;
     if (!leading) return;
     for (const auto& [id, broker] : image->brokers()) {
-      if (broker.fenced) continue;
+      if (broker.fenced || id == options_.node_id) continue;  // the controller runs: it is alive
       auto seen = last_heartbeat_.find(id);
       if (seen == last_heartbeat_.end()) {
         last_heartbeat_[id] = now;

@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -103,6 +104,7 @@ class Controller final : public v1::Controller::Service {
   CondVar cv_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool leading_ ABSL_GUARDED_BY(mu_) = false;  // as of the last sweep
+  std::optional<Clock::time_point> last_sweep_ ABSL_GUARDED_BY(mu_);
   std::map<raft::NodeId, Clock::time_point> last_heartbeat_ ABSL_GUARDED_BY(mu_);
   std::map<raft::NodeId, std::string> incarnations_ ABSL_GUARDED_BY(mu_);  // heartbeating now
   std::map<std::pair<std::string, int32_t>, v1::PartitionLeader> leaders_ ABSL_GUARDED_BY(mu_);

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "broker/server/error_codes.h"
+#include "common/check.h"
 #include "common/status_macros.h"
 
 namespace runnel::broker {
@@ -16,6 +17,8 @@ absl::Status AutoCreate(PartitionManager& partitions, ClusterNode& cluster,
   create->set_name(topic);
   create->set_partitions(partitions.options().num_partitions);
   const v1::CreateTopicsResponse response = cluster.CreateTopics(request);
+  RUNNEL_CHECK(response.topics_size() == 1, "CreateTopics answered %d topics for 1",
+               response.topics_size());
   const v1::Error& error = response.topics(0).error();
   switch (error.code()) {
     case v1::NONE:
