@@ -4,16 +4,21 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
+#include "client/internal/broker_channels.h"
 #include "client/internal/grpc_status.h"
+#include "client/internal/metadata_cache.h"
+#include "client/internal/produce_link.h"
 #include "client/internal/record_accumulator.h"
 #include "client/internal/sticky_partitioner.h"
 #include "client/partitioner.h"
+#include "common/check.h"
 #include "common/clock.h"
 #include "common/logging.h"
 #include "common/mutex.h"
@@ -56,8 +61,8 @@ int64_t RecordFootprint(const ProducerRecord& r) {
 
 class Producer::Impl {
  public:
-  // `clock` outlives the producer.
-  Impl(const ProducerOptions& options, const Clock& clock);
+  // `clock` outlives the producer; `bootstrap` is ParseBootstrapServers(bootstrap.servers).
+  Impl(const ProducerOptions& options, std::vector<std::string> bootstrap, const Clock& clock);
   ~Impl() { Close(0); }
 
   absl::Status Send(const ProducerRecord& record, SendCallback callback);
@@ -70,14 +75,19 @@ class Producer::Impl {
   }
 
  private:
-  struct TopicState {
-    int32_t partitions = 0;
-    int64_t fetched_ms = 0;
-  };
-
   struct InFlight {
     int64_t sent_ms;
     std::vector<BatchPtr> batches;  // in the order of the request's partitions
+  };
+
+  // The Produce link to one broker (a partition leader) and the requests outstanding on it.
+  struct Link {
+    std::unique_ptr<internal::ProduceLink> stream;  // null: not connected
+    std::map<uint64_t, InFlight> in_flight;         // by request id
+    bool broken = false;                            // the reader saw the stream end
+    bool cancelled = false;                         // request.timeout.ms cancelled the stream
+    int64_t reconnect_at_ms = 0;
+    bool warned = false;  // its failure was logged since it last answered
   };
 
   // A finished batch whose callbacks still have to run (outside the lock).
@@ -88,15 +98,22 @@ class Producer::Impl {
     int64_t log_append_time = -1;
   };
 
-  absl::StatusOr<int32_t> PartitionCount(const std::string& topic);
   void SenderLoop();
-  absl::Status Connect();
-  // Called with mu_ held; releases it while the reader thread ends and while callbacks run, so
-  // any state read before the call may have changed after it.
-  void DisconnectDroppingLock() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void ReaderLoop(grpc::ClientReaderWriter<v1::ProduceRequest, v1::ProduceResponse>* stream);
-  absl::Status SendRequest(std::vector<BatchPtr> batches);
-  void HandleResponse(const v1::ProduceResponse& response);
+  // Drains the ready batches whose leader has a connected link with room, one request per link,
+  // and sends them (dropping the lock while writing). Connects the links of leaders that have
+  // ready batches and asks for metadata for partitions without a known leader. Returns when to
+  // look again, or `now` after sending.
+  int64_t DrainAndSendDroppingLock(int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Opens the link to `address`, dropping the lock while the stream starts.
+  void ConnectDroppingLock(const std::string& address) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends the link to `address`: every batch in flight on it goes back to its queue to be resent
+  // to whichever broker leads its partition then. Releases mu_ while the reader thread ends and
+  // while callbacks run, so any state read before the call may have changed after it.
+  void DisconnectDroppingLock(const std::string& address) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool AnyInFlightLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status SendRequest(const std::string& address, std::vector<BatchPtr> batches);
+  void HandleResponse(const std::string& address, const v1::ProduceResponse& response);
+  void OnLinkEnd(const std::string& address);
   // Puts a batch that failed with `why` back in its queue, or fails it when out of retries or
   // time.
   void RetryLocked(BatchPtr batch, const absl::Status& why, std::vector<Finished>* finished)
@@ -111,33 +128,35 @@ class Producer::Impl {
   // unacknowledged (Kafka bumps the epoch for the same reason).
   void FailLocked(BatchPtr batch, absl::Status why, std::vector<Finished>* finished)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The new producer id after a failed sequenced batch; once nothing is in flight.
-  absl::Status ResetProducerId() ABSL_LOCKS_EXCLUDED(mu_);
+  // The first producer id (before the first batch is sent) or, with `renumber`, a new one after a
+  // failed sequenced batch (once nothing is in flight).
+  absl::Status TakeProducerId(bool renumber) ABSL_LOCKS_EXCLUDED(mu_);
+  // Asks any broker (ids are allocated cluster-wide).
   absl::StatusOr<v1::InitProducerIdResponse> InitProducerId() ABSL_LOCKS_EXCLUDED(mu_);
   // Runs callbacks, then releases the batches' memory and completion counts.
   void Complete(std::vector<Finished> finished) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Steady milliseconds of the clock: linger, retries, timeouts, metadata age.
-  int64_t NowMs() const {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               clock_.SteadyNow().time_since_epoch())
-        .count();
+  int64_t NowMs() const { return ToMs(clock_.SteadyNow()); }
+  static int64_t ToMs(Clock::SteadyPoint t) {
+    if (t == Clock::SteadyPoint::max()) return std::numeric_limits<int64_t>::max();
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
   }
 
   const ProducerOptions options_;
   const Clock& clock_;
-  const std::string target_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::Broker::Stub> stub_;
   const std::shared_ptr<spdlog::logger> log_ = logging::Get("client");
+  internal::BrokerChannels channels_;
+  internal::MetadataCache metadata_;  // partition counts for Send, leaders for the sender
 
   mutable Mutex mu_;
   CondVar work_cv_;  // the sender: new work, responses, closing
   CondVar done_cv_;  // Flush, Close and Send waiting for memory: batches completed
-  absl::flat_hash_map<std::string, TopicState> topics_ ABSL_GUARDED_BY(mu_);  // metadata
   internal::StickyPartitioner sticky_ ABSL_GUARDED_BY(mu_);
   internal::RecordAccumulator accumulator_ ABSL_GUARDED_BY(mu_);
-  std::map<uint64_t, InFlight> in_flight_ ABSL_GUARDED_BY(mu_);
+  // By broker address. Links are added by the sender thread only and never removed, so a Link&
+  // stays valid while the lock is dropped; only the sender replaces a link's stream.
+  std::map<std::string, Link> links_ ABSL_GUARDED_BY(mu_);
   uint64_t next_request_id_ ABSL_GUARDED_BY(mu_) = 1;
   int32_t flushing_ ABSL_GUARDED_BY(mu_) = 0;
   bool closing_ ABSL_GUARDED_BY(mu_) = false;  // no new sends; linger no longer waited for
@@ -145,80 +164,41 @@ class Producer::Impl {
   int64_t producer_id_ ABSL_GUARDED_BY(mu_) = -1;
   int16_t producer_epoch_ ABSL_GUARDED_BY(mu_) = -1;
   bool reset_producer_id_ ABSL_GUARDED_BY(mu_) = false;  // see FailLocked
-
-  // The current Produce stream; replaced by the sender thread only (under mu_, so Close may
-  // cancel it).
-  std::unique_ptr<grpc::ClientContext> context_ ABSL_GUARDED_BY(mu_);
-  std::unique_ptr<grpc::ClientReaderWriter<v1::ProduceRequest, v1::ProduceResponse>> stream_;
-  std::thread reader_;
-  bool connected_ ABSL_GUARDED_BY(mu_) = false;
-  bool broken_ ABSL_GUARDED_BY(mu_) = false;     // the reader saw the stream end
-  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;  // request.timeout.ms cancelled the stream
-  int64_t reconnect_at_ms_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::Status last_connect_error_ ABSL_GUARDED_BY(mu_);
+  int64_t init_at_ms_ ABSL_GUARDED_BY(mu_) = 0;          // InitProducerId backing off until
+  absl::Status last_init_error_ ABSL_GUARDED_BY(mu_);
   int64_t last_expire_ms_ ABSL_GUARDED_BY(mu_) = 0;
 
   std::thread sender_;
   Mutex close_mu_;  // one Close at a time
 };
 
-Producer::Impl::Impl(const ProducerOptions& options, const Clock& clock)
+namespace {
+
+internal::MetadataCacheOptions CacheOptions(const ProducerOptions& options,
+                                            std::vector<std::string> bootstrap) {
+  internal::MetadataCacheOptions o;
+  o.bootstrap = std::move(bootstrap);
+  o.retry_backoff_ms = options.retry_backoff_ms;
+  o.metadata_max_age_ms = options.metadata_max_age_ms;
+  o.request_timeout_ms = options.request_timeout_ms;
+  o.allow_auto_topic_creation = true;  // as Kafka's producer asks
+  o.who = "producer";
+  return o;
+}
+
+}  // namespace
+
+Producer::Impl::Impl(const ProducerOptions& options, std::vector<std::string> bootstrap,
+                     const Clock& clock)
     : options_(options),
       clock_(clock),
-      target_(std::vector<std::string>(absl::StrSplit(options.bootstrap_servers, ',')).front()),
+      channels_(options.client_id),
+      metadata_(CacheOptions(options, std::move(bootstrap)), &channels_, &clock),
       accumulator_(options) {
-  grpc::ChannelArguments args;
-  if (!options.client_id.empty())
-    args.SetString(GRPC_ARG_PRIMARY_USER_AGENT_STRING, options.client_id);
-  args.SetMaxSendMessageSize(-1);  // requests are bounded by max.request.size
-  channel_ = grpc::CreateCustomChannel(target_, grpc::InsecureChannelCredentials(), args);
-  stub_ = v1::Broker::NewStub(channel_);
   sender_ = std::thread([this] { SenderLoop(); });
 }
 
 // --- Send side ---
-
-absl::StatusOr<int32_t> Producer::Impl::PartitionCount(const std::string& topic) {
-  {
-    MutexLock lock(&mu_);
-    auto it = topics_.find(topic);
-    if (it != topics_.end() && NowMs() - it->second.fetched_ms < options_.metadata_max_age_ms) {
-      return it->second.partitions;
-    }
-  }
-  v1::MetadataRequest request;
-  request.add_topics(topic);
-  request.set_allow_auto_topic_creation(true);
-  v1::MetadataResponse response;
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::milliseconds(std::max(options_.max_block_ms, 1)));
-  context.set_wait_for_ready(true);  // a broker that is starting is waited for, up to the deadline
-  const grpc::Status s = stub_->Metadata(&context, request, &response);
-  if (!s.ok()) {
-    return absl::UnavailableError(
-        absl::StrCat("metadata for topic ", topic, " from ", target_, ": ", s.error_message(),
-                     " (after max.block.ms=", options_.max_block_ms, ")"));
-  }
-  if (response.topics_size() != 1) {
-    return absl::InternalError(absl::StrCat("metadata for topic ", topic, ": ",
-                                            response.topics_size(), " topics in the answer"));
-  }
-  const v1::TopicMetadata& t = response.topics(0);
-  if (t.error().code() == v1::UNKNOWN_TOPIC_OR_PARTITION) {
-    return absl::NotFoundError(absl::StrCat(
-        "topic ", topic, " does not exist and the broker does not auto-create topics"));
-  }
-  RETURN_IF_ERROR(ToStatus(t.error(), "metadata for topic " + topic));
-  if (t.partitions_size() == 0) {
-    return absl::InternalError(absl::StrCat("metadata for topic ", topic, ": no partitions"));
-  }
-  MutexLock lock(&mu_);
-  TopicState& state = topics_[topic];
-  state.partitions = t.partitions_size();
-  state.fetched_ms = NowMs();
-  return state.partitions;
-}
 
 absl::Status Producer::Impl::Send(const ProducerRecord& record, SendCallback callback) {
   if (record.topic.empty()) return absl::InvalidArgumentError("record: empty topic");
@@ -232,7 +212,10 @@ absl::Status Producer::Impl::Send(const ProducerRecord& record, SendCallback cal
                                                    " bytes is larger than max.request.size (",
                                                    options_.max_request_size, ")"));
   }
-  ASSIGN_OR_RETURN(const int32_t partitions, PartitionCount(record.topic));
+  // A topic not seen yet blocks for its metadata (up to max.block.ms); known topics are kept up
+  // to date by the sender.
+  ASSIGN_OR_RETURN(const int32_t partitions,
+                   metadata_.PartitionCount(record.topic, options_.max_block_ms));
   if (record.partition.has_value() && (*record.partition < 0 || *record.partition >= partitions)) {
     return absl::InvalidArgumentError(absl::StrCat("record: partition ", *record.partition,
                                                    " is not in topic ", record.topic, " (0..",
@@ -309,7 +292,9 @@ void Producer::Impl::Close(int64_t timeout_ms) {
     }
     stopped_ = true;
     // The sender may be blocked writing to a broker that stopped reading: unblock it.
-    if (context_ != nullptr) context_->TryCancel();
+    for (auto& [address, link] : links_) {
+      if (link.stream != nullptr) link.stream->Cancel();
+    }
     work_cv_.SignalAll();
   }
   if (sender_.joinable()) sender_.join();
@@ -330,158 +315,211 @@ void Producer::Impl::SenderLoop() {
       RunUnlocked(&mu_, [&] { Complete(std::move(finished)); });
       continue;
     }
-    if (broken_) DisconnectDroppingLock();
-    if (!connected_) {
-      if (!accumulator_.HasIncomplete() || now < reconnect_at_ms_) {
-        work_cv_.WaitWithTimeout(
-            &mu_, std::chrono::milliseconds(std::max<int64_t>(reconnect_at_ms_ - now, 100)));
+    // A link whose stream ended: its batches go back to be resent.
+    auto broken = std::find_if(links_.begin(), links_.end(),
+                               [](const auto& entry) { return entry.second.broken; });
+    if (broken != links_.end()) {
+      DisconnectDroppingLock(broken->first);
+      continue;
+    }
+    // Leaders moved, unknown, unreachable, or the metadata is old. (A refresh that finds no
+    // broker logs it; the batches wait in their queues, within delivery.timeout.ms.)
+    if (accumulator_.HasIncomplete() && metadata_.RefreshDue()) {
+      RunUnlocked(&mu_, [&] { metadata_.MaybeRefresh().IgnoreError(); });
+      continue;
+    }
+    // request.timeout.ms: an answer overdue means the stream is stuck; cancel it, and its
+    // batches are resent once the reader has seen the end.
+    for (auto& [address, link] : links_) {
+      if (link.stream == nullptr || link.cancelled || link.in_flight.empty() ||
+          now - link.in_flight.begin()->second.sent_ms <= options_.request_timeout_ms) {
         continue;
       }
-      absl::Status s = RunUnlocked(&mu_, [&] { return Connect(); });
+      log_->warn("producer: no answer from {} within request.timeout.ms={}; reconnecting", address,
+                 options_.request_timeout_ms);
+      link.stream->Cancel();
+      link.cancelled = true;
+    }
+    // The first producer id, or a new one after a failed sequenced batch once every outstanding
+    // batch is back.
+    const bool need_id = options_.idempotent() && accumulator_.HasIncomplete() &&
+                         (producer_id_ < 0 || (reset_producer_id_ && !AnyInFlightLocked()));
+    if (need_id && now >= init_at_ms_) {
+      const bool renumber = producer_id_ >= 0;
+      absl::Status s = RunUnlocked(&mu_, [&] { return TakeProducerId(renumber); });
       if (!s.ok()) {
-        if (last_connect_error_.ok()) log_->warn("producer: {}", s.ToString());
-        last_connect_error_ = s;
-        reconnect_at_ms_ = NowMs() + options_.retry_backoff_ms;
+        if (last_init_error_.ok()) log_->warn("producer: {}", s.ToString());
+        init_at_ms_ = NowMs() + options_.retry_backoff_ms;
       }
+      last_init_error_ = s;
       continue;
     }
-    // request.timeout.ms: an answer overdue means the stream is stuck; cancel and resend.
-    if (!in_flight_.empty() &&
-        now - in_flight_.begin()->second.sent_ms > options_.request_timeout_ms) {
-      if (!cancelled_) {
-        log_->warn("producer: no answer from {} within request.timeout.ms={}; reconnecting",
-                   target_, options_.request_timeout_ms);
-        context_->TryCancel();
-        cancelled_ = true;
-      }
-      work_cv_.WaitWithTimeout(&mu_, std::chrono::milliseconds(10));
-      continue;
-    }
-    if (reset_producer_id_) {
-      // Wait for every outstanding batch, then renumber under a new producer id.
-      if (!in_flight_.empty()) {
-        work_cv_.WaitWithTimeout(&mu_, std::chrono::milliseconds(100));
-        continue;
-      }
-      absl::Status s = RunUnlocked(&mu_, [&] { return ResetProducerId(); });
-      if (!s.ok()) {
-        log_->warn("producer: {}", s.ToString());
-        work_cv_.WaitWithTimeout(&mu_, std::chrono::milliseconds(options_.retry_backoff_ms));
-      }
-      continue;
-    }
-    std::vector<BatchPtr> batches;
     int64_t wake = now + 1000;
-    if (static_cast<int32_t>(in_flight_.size()) < options_.max_in_flight) {
-      wake = accumulator_.Drain(now, flushing_ > 0 || closing_, producer_id_, producer_epoch_,
-                                &batches);
+    if (!reset_producer_id_ && !(options_.idempotent() && producer_id_ < 0)) {
+      wake = DrainAndSendDroppingLock(now);
+      if (wake <= now) continue;
+    } else if (need_id) {
+      wake = init_at_ms_;
     }
-    if (batches.empty()) {
-      if (!in_flight_.empty()) {
-        wake = std::min(wake, in_flight_.begin()->second.sent_ms + options_.request_timeout_ms + 1);
+    for (const auto& [address, link] : links_) {
+      if (!link.in_flight.empty()) {
+        wake = std::min(wake,
+                        link.in_flight.begin()->second.sent_ms + options_.request_timeout_ms + 1);
       }
-      work_cv_.WaitWithTimeout(&mu_, std::chrono::milliseconds(std::max<int64_t>(wake - now, 1)));
-      continue;
     }
-    absl::Status s = RunUnlocked(&mu_, [&] { return SendRequest(std::move(batches)); });
-    if (!s.ok()) broken_ = true;  // the batches are in in_flight_ and get resent
+    work_cv_.WaitWithTimeout(&mu_, std::chrono::milliseconds(std::max<int64_t>(wake - now, 1)));
   }
   // Stopped: whatever is left fails.
   std::vector<Finished> finished;
   FailAllLocked(absl::CancelledError("producer closed before the record was delivered"), &finished);
-  if (connected_) DisconnectDroppingLock();
+  for (auto& [address, link] : links_) {
+    if (link.stream != nullptr) DisconnectDroppingLock(address);
+  }
   RunUnlocked(&mu_, [&] { Complete(std::move(finished)); });
 }
 
-absl::Status Producer::Impl::Connect() {
-  bool need_id;
-  {
-    MutexLock lock(&mu_);
-    need_id = options_.idempotent() && producer_id_ < 0;
+int64_t Producer::Impl::DrainAndSendDroppingLock(int64_t now) {
+  std::map<TopicPartition, std::string> routes;  // partition -> its leader's address
+  std::set<std::string> to_connect;
+  bool leader_unknown = false;
+  const auto sendable = [&](const TopicPartition& tp) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    const std::optional<internal::LeaderInfo> leader = metadata_.Leader(tp);
+    if (!leader.has_value()) {
+      leader_unknown = true;
+      return false;
+    }
+    Link& link = links_[leader->address];
+    if (link.stream == nullptr) {
+      to_connect.insert(leader->address);
+      return false;
+    }
+    if (link.broken || link.cancelled ||
+        static_cast<int32_t>(link.in_flight.size()) >= options_.max_in_flight) {
+      return false;
+    }
+    routes[tp] = leader->address;
+    return true;
+  };
+  std::vector<BatchPtr> batches;
+  int64_t wake = accumulator_.Drain(now, flushing_ > 0 || closing_, producer_id_, producer_epoch_,
+                                    sendable, &batches);
+  if (leader_unknown) {
+    metadata_.RequestUpdate();
+    wake = std::min(wake, ToMs(metadata_.NextRefresh()));
   }
-  if (need_id) {
-    ASSIGN_OR_RETURN(v1::InitProducerIdResponse response, InitProducerId());
-    MutexLock lock(&mu_);
-    producer_id_ = response.producer_id();
-    producer_epoch_ = static_cast<int16_t>(response.producer_epoch());
+  for (const std::string& address : to_connect) {
+    const int64_t at = links_[address].reconnect_at_ms;
+    if (at > now) {
+      wake = std::min(wake, at);
+      continue;
+    }
+    ConnectDroppingLock(address);
+    wake = now;  // the batches waiting for it go out in the next round
   }
-  auto context = std::make_unique<grpc::ClientContext>();
-  auto stream = stub_->Produce(context.get());
+  if (batches.empty()) return wake;
+  std::map<std::string, std::vector<BatchPtr>> requests;
+  for (BatchPtr& batch : batches) requests[routes[batch->tp]].push_back(std::move(batch));
+  for (auto& [address, request] : requests) {
+    absl::Status s = RunUnlocked(&mu_, [&] { return SendRequest(address, std::move(request)); });
+    if (!s.ok()) links_[address].broken = true;  // the batches are in flight there and get resent
+  }
+  return now;
+}
+
+bool Producer::Impl::AnyInFlightLocked() const {
+  return std::any_of(links_.begin(), links_.end(),
+                     [](const auto& entry) { return !entry.second.in_flight.empty(); });
+}
+
+void Producer::Impl::ConnectDroppingLock(const std::string& address) {
+  Link& link = links_[address];
+  // Cleared before the stream starts: a stream that ends at once reports it after this.
+  link.broken = false;
+  link.cancelled = false;
+  auto stream = RunUnlocked(&mu_, [&] {
+    return std::make_unique<internal::ProduceLink>(
+        address, channels_.Get(address),
+        [this, address](const v1::ProduceResponse& r) { HandleResponse(address, r); },
+        [this, address] { OnLinkEnd(address); });
+  });
+  link.stream = std::move(stream);
+  if (stopped_) link.stream->Cancel();  // Close came while the stream started
+}
+
+void Producer::Impl::OnLinkEnd(const std::string& address) {
   MutexLock lock(&mu_);
-  context_ = std::move(context);
-  stream_ = std::move(stream);
-  connected_ = true;
-  broken_ = false;
-  cancelled_ = false;
-  if (!last_connect_error_.ok()) log_->info("producer: connected to {}", target_);
-  last_connect_error_ = absl::OkStatus();
-  reader_ = std::thread([this, stream = stream_.get()] { ReaderLoop(stream); });
-  return absl::OkStatus();
+  links_[address].broken = true;
+  work_cv_.SignalAll();
 }
 
 absl::StatusOr<v1::InitProducerIdResponse> Producer::Impl::InitProducerId() {
+  const std::string address = metadata_.AnyBroker();
+  v1::Broker::Stub stub(channels_.Get(address));
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() +
                        std::chrono::milliseconds(options_.request_timeout_ms));
   v1::InitProducerIdResponse response;
-  const grpc::Status s = stub_->InitProducerId(&context, {}, &response);
+  const grpc::Status s = stub.InitProducerId(&context, {}, &response);
   if (!s.ok()) {
-    return absl::UnavailableError(
-        absl::StrCat("InitProducerId at ", target_, ": ", s.error_message()));
+    if (s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+        s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+      metadata_.MarkUnreachable(address);
+    }
+    return RpcError(s, address, "InitProducerId");
   }
-  RETURN_IF_ERROR(ToStatus(response.error(), "InitProducerId"));
+  RETURN_IF_ERROR(ToStatus(response.error(), "InitProducerId at " + address));
   return response;
 }
 
-absl::Status Producer::Impl::ResetProducerId() {
+absl::Status Producer::Impl::TakeProducerId(bool renumber) {
   ASSIGN_OR_RETURN(v1::InitProducerIdResponse response, InitProducerId());
   MutexLock lock(&mu_);
-  log_->warn(
-      "producer: a batch failed after it got a sequence number; continuing as producer {} "
-      "(was {})",
-      response.producer_id(), producer_id_);
+  if (renumber) {
+    log_->warn(
+        "producer: a batch failed after it got a sequence number; continuing as producer {} "
+        "(was {})",
+        response.producer_id(), producer_id_);
+  }
   producer_id_ = response.producer_id();
   producer_epoch_ = static_cast<int16_t>(response.producer_epoch());
-  accumulator_.Renumber(producer_id_, producer_epoch_);
+  if (renumber) accumulator_.Renumber(producer_id_, producer_epoch_);
   reset_producer_id_ = false;
   return absl::OkStatus();
 }
 
-// Ends the current stream: every batch in flight goes back to its queue to be resent.
-void Producer::Impl::DisconnectDroppingLock() {
-  context_->TryCancel();
-  RunUnlocked(&mu_, [&] {  // the reader takes mu_ to finish
-    reader_.join();
-    stream_->Finish().IgnoreError();
-  });
-  stream_.reset();
-  context_.reset();
-  connected_ = false;
-  broken_ = false;
-  reconnect_at_ms_ = NowMs() + options_.retry_backoff_ms;
+void Producer::Impl::DisconnectDroppingLock(const std::string& address) {
+  Link& link = links_[address];
+  std::unique_ptr<internal::ProduceLink> stream = std::move(link.stream);
+  if (stream != nullptr) {
+    RunUnlocked(&mu_, [&] { stream.reset(); });  // the reader takes mu_ to finish
+  }
+  link.broken = false;
+  link.reconnect_at_ms = NowMs() + options_.retry_backoff_ms;
+  if (stopped_) return;  // FailAllLocked took the batches in flight
+  if (!link.warned) {
+    log_->warn("producer: produce stream to {} ended; {} requests to resend", address,
+               link.in_flight.size());
+    link.warned = true;
+  }
+  // The broker went away or hangs: its partitions may have a new leader.
+  metadata_.MarkUnreachable(address);
   std::vector<Finished> finished;
-  for (auto& [id, request] : in_flight_) {
+  const absl::Status why =
+      absl::UnavailableError(absl::StrCat("produce stream to ", address, " broke"));
+  for (auto& [id, request] : link.in_flight) {
     for (BatchPtr& batch : request.batches) {
       accumulator_.Returned(batch->tp);
-      RetryLocked(std::move(batch), absl::UnavailableError("produce stream broke"), &finished);
+      RetryLocked(std::move(batch), why, &finished);
     }
   }
-  in_flight_.clear();
+  link.in_flight.clear();
   if (!finished.empty()) {
     RunUnlocked(&mu_, [&] { Complete(std::move(finished)); });
   }
 }
 
-void Producer::Impl::ReaderLoop(
-    grpc::ClientReaderWriter<v1::ProduceRequest, v1::ProduceResponse>* stream) {
-  v1::ProduceResponse response;
-  while (stream->Read(&response)) HandleResponse(response);
-  MutexLock lock(&mu_);
-  broken_ = true;
-  work_cv_.SignalAll();
-}
-
-absl::Status Producer::Impl::SendRequest(std::vector<BatchPtr> batches) {
+absl::Status Producer::Impl::SendRequest(const std::string& address,
+                                         std::vector<BatchPtr> batches) {
   v1::ProduceRequest request;
   request.set_acks(options_.acks == Acks::kAll    ? v1::ACKS_ALL
                    : options_.acks == Acks::kNone ? v1::ACKS_NONE
@@ -503,7 +541,7 @@ absl::Status Producer::Impl::SendRequest(std::vector<BatchPtr> batches) {
     p->set_records(batch->encoded);
   }
   std::erase_if(batches, [](const BatchPtr& b) { return b == nullptr; });
-  grpc::ClientReaderWriter<v1::ProduceRequest, v1::ProduceResponse>* stream;
+  internal::ProduceLink* stream;
   std::vector<Finished> finished;
   {
     MutexLock lock(&mu_);
@@ -512,9 +550,11 @@ absl::Status Producer::Impl::SendRequest(std::vector<BatchPtr> batches) {
       FailLocked(std::move(batch), std::move(why), &finished);
     }
     request.set_id(next_request_id_++);
-    stream = stream_.get();
+    Link& link = links_[address];
+    stream = link.stream.get();  // replaced by this (the sender) thread only
+    RUNNEL_CHECK(stream != nullptr, "produce request for %s without a link", address);
     if (options_.acks != Acks::kNone && !batches.empty()) {
-      in_flight_[request.id()] = {NowMs(), std::move(batches)};
+      link.in_flight[request.id()] = {NowMs(), std::move(batches)};
     }
   }
   if (!finished.empty()) Complete(std::move(finished));
@@ -529,7 +569,7 @@ absl::Status Producer::Impl::SendRequest(std::vector<BatchPtr> batches) {
       for (const Finished& f : finished) accumulator_.Returned(f.batch->tp);
     }
     Complete(std::move(finished));
-    return absl::UnavailableError("produce stream write failed");
+    return absl::UnavailableError(absl::StrCat("produce stream write to ", address, " failed"));
   }
   if (options_.acks == Acks::kNone) {
     {
@@ -542,14 +582,17 @@ absl::Status Producer::Impl::SendRequest(std::vector<BatchPtr> batches) {
   return absl::OkStatus();
 }
 
-void Producer::Impl::HandleResponse(const v1::ProduceResponse& response) {
+void Producer::Impl::HandleResponse(const std::string& address,
+                                    const v1::ProduceResponse& response) {
   std::vector<Finished> finished;
   {
     MutexLock lock(&mu_);
-    auto it = in_flight_.find(response.id());
-    if (it == in_flight_.end()) return;  // resent after a reconnect; this answer is stale
+    Link& link = links_[address];
+    auto it = link.in_flight.find(response.id());
+    if (it == link.in_flight.end()) return;  // resent after a reconnect; this answer is stale
     InFlight request = std::move(it->second);
-    in_flight_.erase(it);
+    link.in_flight.erase(it);
+    link.warned = false;
     work_cv_.SignalAll();
     for (size_t i = 0; i < request.batches.size(); ++i) {
       BatchPtr& batch = request.batches[i];
@@ -566,7 +609,12 @@ void Producer::Impl::HandleResponse(const v1::ProduceResponse& response) {
             {std::move(batch), absl::OkStatus(), result.base_offset(), result.log_append_time()});
         continue;
       }
-      absl::Status error = ToStatus(result.error(), "produce to " + ToString(batch->tp));
+      // The partition moved (to the leader the error names, if it names one) or is unknown here
+      // yet: the retry goes where the metadata says then.
+      if (code == v1::NOT_LEADER) metadata_.OnNotLeader(batch->tp, result.error());
+      if (code == v1::UNKNOWN_TOPIC_OR_PARTITION) metadata_.RequestUpdate();
+      absl::Status error = ToStatus(
+          result.error(), absl::StrCat("produce to ", ToString(batch->tp), " at ", address));
       // Out of order because an earlier batch of the partition is being resent (or will be,
       // renumbered): this one follows it.
       const bool behind_a_resend = code == v1::OUT_OF_ORDER_SEQUENCE_NUMBER &&
@@ -616,10 +664,12 @@ void Producer::Impl::FailAllLocked(const absl::Status& why, std::vector<Finished
   std::vector<BatchPtr> queued;
   accumulator_.TakeAll(&queued);
   for (BatchPtr& batch : queued) finished->push_back({std::move(batch), why});
-  for (auto& [id, request] : in_flight_) {
-    for (BatchPtr& batch : request.batches) finished->push_back({std::move(batch), why});
+  for (auto& [address, link] : links_) {
+    for (auto& [id, request] : link.in_flight) {
+      for (BatchPtr& batch : request.batches) finished->push_back({std::move(batch), why});
+    }
+    link.in_flight.clear();
   }
-  in_flight_.clear();
 }
 
 void Producer::Impl::Complete(std::vector<Finished> finished) {
@@ -657,7 +707,10 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(const Properties& pro
 absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(const ProducerOptions& options,
                                                            const Clock& clock) {
   RETURN_IF_ERROR(options.Validate());
-  return std::unique_ptr<Producer>(new Producer(std::make_unique<Impl>(options, clock)));
+  ASSIGN_OR_RETURN(std::vector<std::string> bootstrap,
+                   internal::ParseBootstrapServers(options.bootstrap_servers));
+  return std::unique_ptr<Producer>(
+      new Producer(std::make_unique<Impl>(options, std::move(bootstrap), clock)));
 }
 
 absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(const Properties& properties,

@@ -76,10 +76,20 @@ bool RecordAccumulator::Ready(const PartitionQueue& p, int64_t now_ms, bool send
 
 int64_t RecordAccumulator::Drain(int64_t now_ms, bool send_now, int64_t producer_id,
                                  int16_t producer_epoch, std::vector<BatchPtr>* out) {
+  return Drain(
+      now_ms, send_now, producer_id, producer_epoch, [](const TopicPartition&) { return true; },
+      out);
+}
+
+int64_t RecordAccumulator::Drain(int64_t now_ms, bool send_now, int64_t producer_id,
+                                 int16_t producer_epoch,
+                                 absl::FunctionRef<bool(const TopicPartition&)> sendable,
+                                 std::vector<BatchPtr>* out) {
   int64_t wake = now_ms + 1000;
   int64_t bytes = 0;
   for (auto& [tp, p] : partitions_) {
     if (p.resync && p.in_flight == 0) p.resync = false;
+    if (!Ready(p, now_ms, send_now, &wake) || !sendable(tp)) continue;
     // Every ready batch of the partition that fits, each as its own entry of the request (so a
     // single busy partition is not limited to one batch per round trip).
     while (Ready(p, now_ms, send_now, &wake)) {

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/types/span.h"
 #include "client/producer.h"
 #include "client/types.h"
@@ -83,6 +84,12 @@ class RecordAccumulator {
   // get the next sequence of their partition under `producer_id`/`producer_epoch`. Returns when
   // to look again if nothing more became ready meanwhile (at most now_ms + 1000).
   int64_t Drain(int64_t now_ms, bool send_now, int64_t producer_id, int16_t producer_epoch,
+                std::vector<BatchPtr>* out);
+  // The same for the partitions `sendable` says may send now (their leader is known and its link
+  // has room: Kafka's drain by node); the ready batches of the others stay queued. `sendable` is
+  // asked once per partition with a ready batch, before that batch is taken.
+  int64_t Drain(int64_t now_ms, bool send_now, int64_t producer_id, int16_t producer_epoch,
+                absl::FunctionRef<bool(const TopicPartition&)> sendable,
                 std::vector<BatchPtr>* out);
 
   // A batch Drain gave out came back (answered, failed, or its stream broke).
