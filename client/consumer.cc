@@ -4,11 +4,12 @@
 //   Fetcher            the Fetch in flight, its retry backoff, the buffered responses
 //   CommitManager      commits, committed-offset lookups, the auto-commit interval
 //   Rebalancer         group subscriptions: revocations and assignments from GroupMembership
-// (all in client/internal/). The Impl itself keeps what joins them: the gRPC channel and the
-// completion queue that fetches and async commits share (NextEvent hands each event to its
-// owner), the ListOffsets lookups (seeks, offsets for times, position lookups and resets) and
-// Poll's loop. Time comes from the Clock given to Create (Clock::Real() by default) and is handed
-// to every part; gRPC deadlines use the real clock.
+// (all in client/internal/). The Impl itself keeps what joins them: the channels to the brokers
+// and the MetadataCache that says which broker leads which partition (refreshed in Poll's loop when
+// due), the completion queue that fetches and async commits share (NextEvent hands each event to
+// its owner), the ListOffsets lookups by leader (seeks, offsets for times, position lookups and
+// resets) and Poll's loop. Time comes from the Clock given to Create (Clock::Real() by default) and
+// is handed to every part; gRPC deadlines use the real clock.
 #include "client/consumer.h"
 
 #include <grpcpp/grpcpp.h>
@@ -18,10 +19,11 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
+#include "client/internal/broker_channels.h"
 #include "client/internal/commit_manager.h"
 #include "client/internal/fetcher.h"
 #include "client/internal/grpc_status.h"
+#include "client/internal/metadata_cache.h"
 #include "client/internal/rebalancer.h"
 #include "client/internal/subscription_state.h"
 #include "common/clock.h"
@@ -39,7 +41,8 @@ using internal::kLatest;
 
 class Consumer::Impl {
  public:
-  Impl(const ConsumerOptions& options, const Clock* clock);
+  // `bootstrap` is ParseBootstrapServers(bootstrap.servers).
+  Impl(const ConsumerOptions& options, std::vector<std::string> bootstrap, const Clock* clock);
   ~Impl() { Close(); }
 
   absl::Status Assign(const std::vector<TopicPartition>& partitions);
@@ -54,7 +57,9 @@ class Consumer::Impl {
     return subscriptions_.SetPaused(partitions, paused);
   }
   std::vector<TopicPartition> Paused() const { return subscriptions_.Paused(); }
-  // ListOffsets: per partition, (offset, timestamp); offset -1 when none.
+  // ListOffsets: per partition, (offset, timestamp); offset -1 when none. Each partition is
+  // asked of its leader; NOT_LEADER and unreachable leaders are retried after a metadata refresh,
+  // up to kListOffsetsAttempts times.
   absl::StatusOr<std::map<TopicPartition, OffsetAndTimestamp>> ListOffsets(
       const std::map<TopicPartition, int64_t>& queries);
   void Close();
@@ -96,12 +101,14 @@ class Consumer::Impl {
   // retries its offset lookups; other errors are returned.
   absl::Status ResolvePositionsOrRetry();
 
+  static constexpr int kListOffsetsAttempts = 3;
+
   const ConsumerOptions options_;
-  const std::string target_;
   const Clock* const clock_;
   const std::shared_ptr<spdlog::logger> log_ = logging::Get("client");
-  const std::shared_ptr<grpc::Channel> channel_;
-  const std::unique_ptr<v1::Broker::Stub> stub_;
+  internal::BrokerChannels channels_;
+  internal::MetadataCache metadata_;  // partition leaders, for fetches and offset lookups
+  const std::string target_;          // where group calls go
   const std::unique_ptr<v1::Groups::Stub> groups_;
   grpc::CompletionQueue cq_;  // fetches and async commits; shut down by Close
   internal::SubscriptionState subscriptions_;
@@ -114,25 +121,28 @@ class Consumer::Impl {
 
 namespace {
 
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target) {
-  grpc::ChannelArguments args;
-  // A fetch answer holds up to fetch.max.bytes of records (more when the first batch of a
-  // partition is larger); gRPC's 4 MiB default would refuse it.
-  args.SetMaxReceiveMessageSize(-1);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+internal::MetadataCacheOptions CacheOptions(const ConsumerOptions& options,
+                                            std::vector<std::string> bootstrap) {
+  internal::MetadataCacheOptions o;
+  o.bootstrap = std::move(bootstrap);
+  o.retry_backoff_ms = options.retry_backoff_ms;
+  o.request_timeout_ms = options.request_timeout_ms;
+  o.who = "consumer";
+  return o;
 }
 
 }  // namespace
 
-Consumer::Impl::Impl(const ConsumerOptions& options, const Clock* clock)
+Consumer::Impl::Impl(const ConsumerOptions& options, std::vector<std::string> bootstrap,
+                     const Clock* clock)
     : options_(options),
-      target_(std::vector<std::string>(absl::StrSplit(options.bootstrap_servers, ',')).front()),
       clock_(clock),
-      channel_(MakeChannel(target_)),
-      stub_(v1::Broker::NewStub(channel_)),
-      groups_(v1::Groups::NewStub(channel_)),
+      channels_(options.client_id),
+      metadata_(CacheOptions(options, std::move(bootstrap)), &channels_, clock),
+      target_(metadata_.AnyBroker()),
+      groups_(v1::Groups::NewStub(channels_.Get(target_))),
       subscriptions_(options.auto_offset_reset),
-      fetcher_(options, target_, stub_.get(), &cq_, clock),
+      fetcher_(options, &metadata_, &channels_, &cq_, clock),
       commits_(options, target_, groups_.get(), &cq_, clock,
                [this] { return rebalancer_.Member(); }),
       rebalancer_(options, target_, groups_.get(), &subscriptions_, &commits_, clock) {}
@@ -161,24 +171,57 @@ absl::Status Consumer::Impl::SeekTo(const std::vector<TopicPartition>& partition
 
 absl::StatusOr<std::map<TopicPartition, OffsetAndTimestamp>> Consumer::Impl::ListOffsets(
     const std::map<TopicPartition, int64_t>& queries) {
-  v1::ListOffsetsRequest request;
-  for (const auto& [tp, timestamp] : queries) {
-    v1::PartitionOffsetQuery* q = request.add_partitions();
-    q->set_topic(tp.topic);
-    q->set_partition(tp.partition);
-    q->set_timestamp(timestamp);
-  }
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::milliseconds(options_.request_timeout_ms));
-  v1::ListOffsetsResponse response;
-  const grpc::Status s = stub_->ListOffsets(&context, request, &response);
-  if (!s.ok()) return RpcError(s, target_, "list offsets");
   std::map<TopicPartition, OffsetAndTimestamp> out;
-  for (const v1::PartitionOffset& r : response.partitions()) {
-    const TopicPartition tp{r.topic(), r.partition()};
-    RETURN_IF_ERROR(ToStatus(r.error(), "list offsets of " + ToString(tp)));
-    out[tp] = {r.offset(), r.timestamp()};
+  std::map<TopicPartition, int64_t> left = queries;
+  absl::Status last;
+  for (int attempt = 0; !left.empty(); ++attempt) {
+    if (attempt == kListOffsetsAttempts) return last;
+    if (attempt > 0) {
+      // A leader moved or went away: look again after retry.backoff.ms.
+      std::this_thread::sleep_for(std::chrono::milliseconds(options_.retry_backoff_ms));
+      std::vector<std::string> topics;
+      for (const auto& [tp, timestamp] : left) topics.push_back(tp.topic);
+      metadata_.Refresh(topics, 0).IgnoreError();
+    }
+    std::map<std::string, v1::ListOffsetsRequest> requests;  // by the leaders' addresses
+    for (const auto& [tp, timestamp] : left) {
+      const std::optional<internal::LeaderInfo> leader = metadata_.Leader(tp);
+      if (!leader.has_value()) metadata_.RequestUpdate(tp.topic);
+      v1::PartitionOffsetQuery* q =
+          requests[leader.has_value() ? leader->address : metadata_.AnyBroker()].add_partitions();
+      q->set_topic(tp.topic);
+      q->set_partition(tp.partition);
+      q->set_timestamp(timestamp);
+    }
+    for (const auto& [address, request] : requests) {
+      v1::Broker::Stub stub(channels_.Get(address));
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() +
+                           std::chrono::milliseconds(options_.request_timeout_ms));
+      v1::ListOffsetsResponse response;
+      const grpc::Status s = stub.ListOffsets(&context, request, &response);
+      if (!s.ok()) {
+        last = RpcError(s, address, "list offsets");
+        if (s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+            s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+          metadata_.MarkUnreachable(address);
+        }
+        continue;
+      }
+      for (const v1::PartitionOffset& r : response.partitions()) {
+        const TopicPartition tp{r.topic(), r.partition()};
+        const absl::Status error =
+            ToStatus(r.error(), absl::StrCat("list offsets of ", ToString(tp), " at ", address));
+        if (r.error().code() == v1::NOT_LEADER) {
+          metadata_.OnNotLeader(tp, r.error());
+          last = error;
+          continue;
+        }
+        RETURN_IF_ERROR(error);
+        out[tp] = {r.offset(), r.timestamp()};
+        left.erase(tp);
+      }
+    }
   }
   return out;
 }
@@ -286,6 +329,9 @@ absl::StatusOr<std::vector<ConsumerRecord>> Consumer::Impl::Poll(int64_t timeout
   }
   std::vector<ConsumerRecord> records;
   while (true) {
+    // Leaders moved, unknown or unreachable (a failed refresh is logged; fetches wait for the
+    // next one, retry.backoff.ms later).
+    metadata_.MaybeRefresh().IgnoreError();
     RETURN_IF_ERROR(fetcher_.Drain(&subscriptions_, &records));
     // Prefetch while the caller works through `records` (unless a listener closed the consumer).
     if (!closed_) fetcher_.MaybeSend(subscriptions_);
@@ -340,7 +386,9 @@ void Consumer::Impl::Close() {
   closed_ = true;
   if (fetcher_.in_flight()) {
     fetcher_.Cancel();
-    WaitForFetch(Clock::SteadyPoint::max());
+    while (!fetcher_.all_done()) {
+      if (!NextEvent(Clock::SteadyPoint::max())) break;
+    }
     fetcher_.Discard();
   }
   // A completion queue must be shut down and drained before it is destroyed.
@@ -364,7 +412,10 @@ absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(const Properties& pro
 absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(const ConsumerOptions& options,
                                                            const Clock& clock) {
   RETURN_IF_ERROR(options.Validate());
-  return std::unique_ptr<Consumer>(new Consumer(std::make_unique<Impl>(options, &clock)));
+  ASSIGN_OR_RETURN(std::vector<std::string> bootstrap,
+                   internal::ParseBootstrapServers(options.bootstrap_servers));
+  return std::unique_ptr<Consumer>(
+      new Consumer(std::make_unique<Impl>(options, std::move(bootstrap), &clock)));
 }
 
 absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(const Properties& properties,

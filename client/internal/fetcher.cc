@@ -1,7 +1,9 @@
 #include "client/internal/fetcher.h"
 
+#include <algorithm>
 #include <chrono>
 #include <iterator>
+#include <set>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -11,9 +13,9 @@
 
 namespace runnel::client::internal {
 
-Fetcher::Fetcher(const ConsumerOptions& options, std::string target, v1::Broker::Stub* stub,
+Fetcher::Fetcher(const ConsumerOptions& options, MetadataCache* metadata, BrokerChannels* channels,
                  grpc::CompletionQueue* cq, const Clock* clock)
-    : options_(options), target_(std::move(target)), stub_(stub), cq_(cq), clock_(clock) {}
+    : options_(options), metadata_(metadata), channels_(channels), cq_(cq), clock_(clock) {}
 
 void Fetcher::Prune(const SubscriptionState& subscriptions) {
   for (auto it = buffers_.begin(); it != buffers_.end();) {
@@ -38,19 +40,44 @@ Fetcher::Buffer& Fetcher::BufferOf(const TopicPartition& tp,
   return b;
 }
 
-void Fetcher::BackOff() {
-  retry_at_ = clock_->SteadyNow() + std::chrono::milliseconds(options_.retry_backoff_ms);
+void Fetcher::BackOff(const std::string& address) {
+  retry_at_[address] = clock_->SteadyNow() + std::chrono::milliseconds(options_.retry_backoff_ms);
+}
+
+bool Fetcher::done() const {
+  return std::any_of(calls_.begin(), calls_.end(),
+                     [](const auto& entry) { return entry.second->done; });
+}
+
+bool Fetcher::all_done() const {
+  return std::all_of(calls_.begin(), calls_.end(),
+                     [](const auto& entry) { return entry.second->done; });
 }
 
 void Fetcher::MaybeSend(const SubscriptionState& subscriptions) {
-  if (call_ != nullptr || clock_->SteadyNow() < retry_at_) return;
   Prune(subscriptions);
-  auto call = std::make_unique<FetchCall>();
+  std::set<TopicPartition> busy;  // in a fetch in flight
+  for (const auto& [address, call] : calls_) {
+    for (const auto& [tp, epoch] : call->epochs) busy.insert(tp);
+  }
+  const Clock::SteadyPoint now = clock_->SteadyNow();
+  std::map<std::string, std::unique_ptr<FetchCall>> fresh;
   for (const auto& [tp, p] : subscriptions.partitions()) {
-    if (!SubscriptionState::IsFetchable(p)) continue;
+    if (!SubscriptionState::IsFetchable(p) || busy.contains(tp)) continue;
     const Buffer& b = BufferOf(tp, p);
     // One buffered response per partition is enough; the next is fetched as it is consumed.
     if (b.completed.size() > 1) continue;
+    std::optional<LeaderInfo> leader = metadata_->Leader(tp);
+    if (!leader.has_value()) metadata_->RequestUpdate(tp.topic);
+    const std::string address = leader.has_value() ? leader->address : metadata_->AnyBroker();
+    if (calls_.contains(address)) continue;  // that broker's fetch is in flight: the next round
+    auto backoff = retry_at_.find(address);
+    if (backoff != retry_at_.end() && now < backoff->second) continue;
+    std::unique_ptr<FetchCall>& call = fresh[address];
+    if (call == nullptr) {
+      call = std::make_unique<FetchCall>();
+      call->address = address;
+    }
     v1::PartitionFetch* f = call->request.add_partitions();
     f->set_topic(tp.topic);
     f->set_partition(tp.partition);
@@ -58,35 +85,60 @@ void Fetcher::MaybeSend(const SubscriptionState& subscriptions) {
     f->set_max_bytes(options_.max_partition_fetch_bytes);
     call->epochs[tp] = p.epoch;
   }
-  if (call->request.partitions_size() == 0) return;
-  call->request.set_max_wait_ms(options_.fetch_max_wait_ms);
-  call->request.set_min_bytes(options_.fetch_min_bytes);
-  call->request.set_max_bytes(options_.fetch_max_bytes);
-  // gRPC deadlines are on the real clock (common/clock.h).
-  call->context.set_deadline(
-      std::chrono::system_clock::now() +
-      std::chrono::milliseconds(int64_t{options_.fetch_max_wait_ms} + options_.request_timeout_ms));
-  call->reader = stub_->AsyncFetch(&call->context, call->request, cq_);
-  call->reader->Finish(&call->response, &call->status, call.get());
-  call_ = std::move(call);
+  for (auto& [address, call] : fresh) {
+    call->request.set_max_wait_ms(options_.fetch_max_wait_ms);
+    call->request.set_min_bytes(options_.fetch_min_bytes);
+    call->request.set_max_bytes(options_.fetch_max_bytes);
+    // gRPC deadlines are on the real clock (common/clock.h).
+    call->context.set_deadline(std::chrono::system_clock::now() +
+                               std::chrono::milliseconds(int64_t{options_.fetch_max_wait_ms} +
+                                                         options_.request_timeout_ms));
+    std::unique_ptr<v1::Broker::Stub>& stub = stubs_[address];
+    if (stub == nullptr) stub = v1::Broker::NewStub(channels_->Get(address));
+    call->reader = stub->AsyncFetch(&call->context, call->request, cq_);
+    call->reader->Finish(&call->response, &call->status, call.get());
+    calls_[address] = std::move(call);
+  }
 }
 
 bool Fetcher::OnEvent(void* tag) {
-  if (call_ == nullptr || tag != call_.get()) return false;
-  call_->done = true;  // Finish always reports ok=true
-  return true;
+  for (auto& [address, call] : calls_) {
+    if (tag != call.get()) continue;
+    call->done = true;  // Finish always reports ok=true
+    return true;
+  }
+  return false;
 }
 
 void Fetcher::Cancel() {
-  if (call_ != nullptr) call_->context.TryCancel();
+  for (auto& [address, call] : calls_) call->context.TryCancel();
 }
 
 absl::Status Fetcher::TakeCompleted(SubscriptionState* subscriptions) {
-  std::unique_ptr<FetchCall> call = std::move(call_);
+  absl::Status status;
+  for (auto it = calls_.begin(); it != calls_.end();) {
+    if (!it->second->done) {
+      ++it;
+      continue;
+    }
+    std::unique_ptr<FetchCall> call = std::move(it->second);
+    it = calls_.erase(it);
+    const absl::Status s = TakeCall(call.get(), subscriptions);
+    if (status.ok()) status = s;
+  }
+  return status;
+}
+
+absl::Status Fetcher::TakeCall(FetchCall* call, SubscriptionState* subscriptions) {
   if (!call->status.ok()) {
-    // The broker restarting or unreachable: try again after retry.backoff.ms, as Kafka does.
-    log_->warn("consumer: fetch from {} failed: {}", target_, call->status.error_message());
-    BackOff();
+    // The broker restarting or unreachable: try again after retry.backoff.ms, as Kafka does, and
+    // look for the partitions' leaders again.
+    log_->warn("consumer: fetch from {} failed: {}", call->address, call->status.error_message());
+    BackOff(call->address);
+    if (call->status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+        call->status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+      metadata_->MarkUnreachable(call->address);
+    }
     return absl::OkStatus();
   }
   for (v1::PartitionFetchResult& r : *call->response.mutable_partitions()) {
@@ -108,9 +160,15 @@ absl::Status Fetcher::TakeCompleted(SubscriptionState* subscriptions) {
         continue;
       case v1::UNKNOWN_TOPIC_OR_PARTITION:
         return ToStatus(r.error(), "fetch " + ToString(tp));
+      case v1::NOT_LEADER:
+        // The next fetch of the partition goes to the leader named, from the same position.
+        metadata_->OnNotLeader(tp, r.error());
+        if (r.error().leader_addr().empty()) BackOff(call->address);
+        continue;
       default:
-        log_->warn("consumer: fetch of {}: {}", ToString(tp), r.error().message());
-        BackOff();
+        log_->warn("consumer: fetch of {} from {}: {}", ToString(tp), call->address,
+                   r.error().message());
+        BackOff(call->address);
         continue;
     }
     if (r.records().empty()) continue;

@@ -1,16 +1,21 @@
 // Fetcher: a Consumer's Fetch RPCs and the data they brought (Kafka's Fetcher and FetchBuffer;
 // client-internal, not installed).
 //
-// One Fetch (long-polling up to fetch.max.wait.ms) is in flight at most, on the consumer's
-// completion queue: no gRPC callback threads are involved. (gRPC 1.51's callback API, used here
-// before, could abort in its shared callback queue when consumers came and went.) It asks for
-// every fetchable partition (SubscriptionState::IsFetchable) that has at most one response
-// buffered, from the offset past what is buffered, so the consumer prefetches while the
-// application works through the previous response. A failed fetch (the broker restarting or
-// unreachable) or a partition error other than those below holds the next fetch back for
-// retry.backoff.ms, timed by the Clock. OFFSET_OUT_OF_RANGE marks the partition for an offset
-// reset (SubscriptionState::RequestReset), which the consumer then looks up; an unknown topic is
-// an error.
+// Fetches go to each partition's leader (MetadataCache), grouped per leader as Kafka's Fetcher
+// does: one Fetch (long-polling up to fetch.max.wait.ms) is in flight per broker at most, on the
+// consumer's completion queue: no gRPC callback threads are involved. (gRPC 1.51's callback API,
+// used here before, could abort in its shared callback queue when consumers came and went.) A
+// broker's fetch asks for every fetchable partition it leads (SubscriptionState::IsFetchable)
+// that has at most one response buffered and is in no other fetch, from the offset past what is
+// buffered, so the consumer prefetches while the application works through the previous
+// response. A partition whose leader is not known yet is asked of any broker (its answer,
+// NOT_LEADER naming the leader or UNKNOWN_TOPIC_OR_PARTITION, says where it is) and the metadata
+// is refreshed. NOT_LEADER moves the partition to the leader it names; without a name, and after
+// a failed fetch (the broker restarting, unreachable), the broker's next fetch waits
+// retry.backoff.ms, timed by the Clock, and the metadata is refreshed. Either way the partition's
+// next fetch starts where the last one ended: nothing is skipped or handed out twice.
+// OFFSET_OUT_OF_RANGE marks the partition for an offset reset (SubscriptionState::RequestReset),
+// which the consumer then looks up; an unknown topic is an error.
 //
 // Responses wait per partition until Drain hands out their records (round robin over the
 // partitions, at most max.poll.records), opening batches lazily and checking their CRCs with
@@ -18,9 +23,9 @@
 // Buffered data belongs to one epoch of its partition: after a seek, reset or reassignment it is
 // dropped, and fetching starts again from the new position.
 //
-// Ownership: Consumer::Impl owns the Fetcher; the stub, completion queue and clock are the
-// Impl's and outlive it. The Impl takes events off the completion queue and passes the Fetcher
-// its tags (OnEvent). Thread-safety: none; used from the consumer's thread only.
+// Ownership: Consumer::Impl owns the Fetcher; the metadata, channels, completion queue and clock
+// are the Impl's and outlive it. The Impl takes events off the completion queue and passes the
+// Fetcher its tags (OnEvent). Thread-safety: none; used from the consumer's thread only.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -36,6 +41,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "client/consumer.h"
+#include "client/internal/broker_channels.h"
+#include "client/internal/metadata_cache.h"
 #include "client/internal/subscription_state.h"
 #include "common/clock.h"
 #include "common/logging.h"
@@ -46,27 +53,30 @@ namespace runnel::client::internal {
 
 class Fetcher {
  public:
-  Fetcher(const ConsumerOptions& options, std::string target, v1::Broker::Stub* stub,
+  Fetcher(const ConsumerOptions& options, MetadataCache* metadata, BrokerChannels* channels,
           grpc::CompletionQueue* cq, const Clock* clock);
 
-  // Starts a fetch unless one is in flight, the last one failed less than retry.backoff.ms ago, or
-  // no partition needs data.
+  // Starts a fetch to each broker that leads a partition needing data, unless that broker's fetch
+  // is in flight or failed less than retry.backoff.ms ago.
   void MaybeSend(const SubscriptionState& subscriptions);
-  bool in_flight() const { return call_ != nullptr; }
-  // The fetch in flight has completed: its tag came off the completion queue.
-  bool done() const { return call_ != nullptr && call_->done; }
-  // A tag from the completion queue: true (and done()) if it is the fetch in flight's.
+  bool in_flight() const { return !calls_.empty(); }
+  // A fetch in flight has completed: its tag came off the completion queue.
+  bool done() const;
+  // Every fetch in flight has completed (Close waits for this after Cancel).
+  bool all_done() const;
+  // A tag from the completion queue: true (and done()) if it is a fetch in flight's.
   bool OnEvent(void* tag);
-  // Takes the completed fetch's data into the partitions' buffers (requires done()). Errors: an
-  // unknown topic (NotFound), a position out of range under auto.offset.reset=none (OutOfRange).
+  // Takes the completed fetches' data into the partitions' buffers. Errors: an unknown topic
+  // (NotFound), a position out of range under auto.offset.reset=none (OutOfRange).
   absl::Status TakeCompleted(SubscriptionState* subscriptions);
   // Appends up to max.poll.records buffered records to `out`, moving the partitions' positions.
   // A corrupt batch is DataLoss naming the partition and offset, returned once the records before
   // it were handed out; it stays at the front, so every Drain reports it until a seek.
   absl::Status Drain(SubscriptionState* subscriptions, std::vector<ConsumerRecord>* out);
-  // Cancels the fetch in flight (Close); its tag still comes off the queue, then Discard() it.
+  // Cancels the fetches in flight (Close); their tags still come off the queue: wait for
+  // all_done(), then Discard().
   void Cancel();
-  void Discard() { call_.reset(); }
+  void Discard() { calls_.clear(); }
 
  private:
   // The bytes of one partition's fetch result; the records handed out point into it.
@@ -93,6 +103,7 @@ class Fetcher {
 
   // One Fetch RPC in flight on the completion queue.
   struct FetchCall {
+    std::string address;  // the broker asked
     grpc::ClientContext context;
     v1::FetchRequest request;
     v1::FetchResponse response;
@@ -109,16 +120,21 @@ class Fetcher {
   // The next record of `fetch` at or after `position`; false when exhausted.
   absl::StatusOr<bool> NextRecord(const TopicPartition& tp, int64_t position, CompletedFetch* fetch,
                                   record::Record* out) const;
-  void BackOff();
+  // The next fetch from `address` waits retry.backoff.ms.
+  void BackOff(const std::string& address);
+  absl::Status TakeCall(FetchCall* call, SubscriptionState* subscriptions);
 
   const ConsumerOptions options_;
-  const std::string target_;
-  v1::Broker::Stub* const stub_;
+  MetadataCache* const metadata_;
+  BrokerChannels* const channels_;
   grpc::CompletionQueue* const cq_;
   const Clock* const clock_;
   const std::shared_ptr<spdlog::logger> log_ = logging::Get("client");
-  std::unique_ptr<FetchCall> call_;  // the fetch in flight, if any (its tag on cq_)
-  Clock::SteadyPoint retry_at_{};    // after a failed fetch, no new one before this
+  std::map<std::string, std::unique_ptr<v1::Broker::Stub>> stubs_;  // by broker address
+  // The fetches in flight, at most one per broker address (their tags on cq_).
+  std::map<std::string, std::unique_ptr<FetchCall>> calls_;
+  // After a failed fetch from a broker, no new one to it before this.
+  std::map<std::string, Clock::SteadyPoint> retry_at_;
   std::map<TopicPartition, Buffer> buffers_;
   size_t drain_start_ = 0;  // round-robin start of Drain, for fairness
 };

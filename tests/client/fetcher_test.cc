@@ -73,7 +73,11 @@ class FetcherTest : public ::testing::Test {
   void Make(const ConsumerOptions& options = Options(),
             AutoOffsetReset reset = AutoOffsetReset::kEarliest) {
     subscriptions_ = std::make_unique<SubscriptionState>(reset);
-    fetcher_ = std::make_unique<Fetcher>(options, broker_->address(), stub_.get(), &cq_, &clock_);
+    MetadataCacheOptions cache;
+    cache.bootstrap = {broker_->address()};
+    cache.retry_backoff_ms = options.retry_backoff_ms;
+    metadata_ = std::make_unique<MetadataCache>(cache, &channels_, &clock_);
+    fetcher_ = std::make_unique<Fetcher>(options, metadata_.get(), &channels_, &cq_, &clock_);
   }
 
   // Appends one batch of `count` records to `tp`, valued "v<offset>" and stamped `timestamp` +
@@ -138,6 +142,8 @@ class FetcherTest : public ::testing::Test {
   std::unique_ptr<BrokerProcess> broker_;
   std::unique_ptr<RawBrokerClient> client_;
   std::unique_ptr<v1::Broker::Stub> stub_;
+  BrokerChannels channels_;
+  std::unique_ptr<MetadataCache> metadata_;
   grpc::CompletionQueue cq_;
   ManualClock clock_;
   std::map<TopicPartition, int64_t> next_offset_;
