@@ -7,37 +7,23 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
+#include "client/internal/broker_channels.h"
 #include "client/internal/grpc_status.h"
 #include "common/config_def.h"
+#include "common/mutex.h"
 #include "common/status_macros.h"
 #include "runnel/v1/admin.grpc.pb.h"
 #include "runnel/v1/groups.grpc.pb.h"
 
 namespace runnel::client {
-namespace {
-
-// Runs `call` (one RPC with a fresh context) again after 100, 200 and 400 ms while it fails with
-// UNAVAILABLE: a broker that is starting, restarting or briefly overloaded. An unreachable broker
-// is still reported within a second.
-template <typename Call>
-grpc::Status WithRetries(Call call) {
-  grpc::Status s = call();
-  for (int attempt = 0; attempt < 3 && s.error_code() == grpc::StatusCode::UNAVAILABLE; ++attempt) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100 << attempt));
-    s = call();
-  }
-  return s;
-}
-
-}  // namespace
 
 const config::ConfigDef<AdminOptions>& AdminConfigDef() {
   using O = AdminOptions;
   static const auto* def = [] {
     auto* d = new config::ConfigDef<O>("unknown admin setting");
     d->String("bootstrap.servers", &O::bootstrap_servers, config::NotEmpty(),
-              "Brokers as HOST:PORT,...; the first is used.");
+              "Brokers as HOST:PORT,...; a client starts from any of them that answers and then "
+              "follows the partition leaders.");
     d->Int("request.timeout.ms", &O::request_timeout_ms, config::AtLeast(1), config::Unit::kMs,
            "The deadline of each admin call.");
     return d;
@@ -45,7 +31,10 @@ const config::ConfigDef<AdminOptions>& AdminConfigDef() {
   return *def;
 }
 
-absl::Status AdminOptions::Validate() const { return AdminConfigDef().Validate(*this); }
+absl::Status AdminOptions::Validate() const {
+  RETURN_IF_ERROR(AdminConfigDef().Validate(*this));
+  return internal::ParseBootstrapServers(bootstrap_servers).status();
+}
 
 absl::StatusOr<AdminOptions> AdminOptions::FromProperties(
     const std::map<std::string, std::string>& properties) {
@@ -57,12 +46,18 @@ absl::StatusOr<AdminOptions> AdminOptions::FromProperties(
 
 // The gRPC side of an Admin, kept out of admin.h so that its users see no gRPC or protobuf.
 struct Admin::Impl {
-  explicit Impl(const AdminOptions& o)
-      : options(o),
-        target(std::vector<std::string>(absl::StrSplit(o.bootstrap_servers, ',')).front()) {
-    auto channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
-    admin = v1::Admin::NewStub(channel);
-    groups = v1::Groups::NewStub(channel);
+  // The stubs of one broker.
+  struct Stubs {
+    std::string address;
+    std::unique_ptr<v1::Admin::Stub> admin;
+    std::unique_ptr<v1::Groups::Stub> groups;
+  };
+
+  Impl(const AdminOptions& o, const std::vector<std::string>& bootstrap) : options(o) {
+    for (const std::string& address : bootstrap) {
+      auto channel = channels.Get(address);
+      brokers.push_back({address, v1::Admin::NewStub(channel), v1::Groups::NewStub(channel)});
+    }
   }
 
   // A fresh context with the request.timeout.ms deadline, one per call.
@@ -73,15 +68,46 @@ struct Admin::Impl {
     return context;
   }
 
+  // Runs `call` (one RPC with a fresh context) on the broker that answered last; while it fails
+  // with UNAVAILABLE (not listening, starting, restarting), on each other bootstrap entry in turn
+  // (any broker answers admin calls: it forwards them to the controller), and when none answers,
+  // all of them again after 100, 200 and 400 ms. `target` is set to the broker that gave the
+  // returned status. An unreachable cluster is still reported within a second.
+  template <typename Call>
+  grpc::Status Run(Call call, std::string* target) {
+    grpc::Status s;
+    for (int round = 0; round < 4; ++round) {
+      if (round > 0) std::this_thread::sleep_for(std::chrono::milliseconds(100 << (round - 1)));
+      size_t first;
+      {
+        MutexLock lock(&mu);
+        first = current;
+      }
+      for (size_t i = 0; i < brokers.size(); ++i) {
+        const Stubs& broker = brokers[(first + i) % brokers.size()];
+        *target = broker.address;
+        s = call(broker);
+        if (s.error_code() == grpc::StatusCode::UNAVAILABLE) continue;
+        MutexLock lock(&mu);
+        current = (first + i) % brokers.size();
+        return s;
+      }
+    }
+    return s;
+  }
+
   const AdminOptions options;
-  const std::string target;  // the broker asked
-  std::unique_ptr<v1::Admin::Stub> admin;
-  std::unique_ptr<v1::Groups::Stub> groups;
+  internal::BrokerChannels channels;
+  std::vector<Stubs> brokers;  // one per bootstrap entry, in order; not empty
+  Mutex mu;
+  size_t current ABSL_GUARDED_BY(mu) = 0;  // the broker that answered last
 };
 
 absl::StatusOr<std::unique_ptr<Admin>> Admin::Create(const AdminOptions& options) {
   RETURN_IF_ERROR(options.Validate());
-  return std::unique_ptr<Admin>(new Admin(std::make_unique<Impl>(options)));
+  ASSIGN_OR_RETURN(std::vector<std::string> bootstrap,
+                   internal::ParseBootstrapServers(options.bootstrap_servers));
+  return std::unique_ptr<Admin>(new Admin(std::make_unique<Impl>(options, bootstrap)));
 }
 
 Admin::Admin(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -96,9 +122,13 @@ absl::Status Admin::CreateTopic(const TopicSpec& topic) {
   t->set_replication_factor(topic.replication_factor);
   t->mutable_configs()->insert(topic.configs.begin(), topic.configs.end());
   v1::CreateTopicsResponse response;
-  const grpc::Status s = WithRetries(
-      [&] { return impl_->admin->CreateTopics(impl_->Context().get(), request, &response); });
-  if (!s.ok()) return RpcError(s, impl_->target, "create topic " + topic.name);
+  std::string target;
+  const grpc::Status s = impl_->Run(
+      [&](const Impl::Stubs& st) {
+        return st.admin->CreateTopics(impl_->Context().get(), request, &response);
+      },
+      &target);
+  if (!s.ok()) return RpcError(s, target, "create topic " + topic.name);
   return ToStatus(response.topics(0).error(), "create topic " + topic.name);
 }
 
@@ -106,9 +136,13 @@ absl::Status Admin::DeleteTopic(const std::string& name) {
   v1::DeleteTopicsRequest request;
   request.add_names(name);
   v1::DeleteTopicsResponse response;
-  const grpc::Status s = WithRetries(
-      [&] { return impl_->admin->DeleteTopics(impl_->Context().get(), request, &response); });
-  if (!s.ok()) return RpcError(s, impl_->target, "delete topic " + name);
+  std::string target;
+  const grpc::Status s = impl_->Run(
+      [&](const Impl::Stubs& st) {
+        return st.admin->DeleteTopics(impl_->Context().get(), request, &response);
+      },
+      &target);
+  if (!s.ok()) return RpcError(s, target, "delete topic " + name);
   return ToStatus(response.topics(0).error(), "delete topic " + name);
 }
 
@@ -116,9 +150,13 @@ absl::StatusOr<std::vector<TopicListing>> Admin::ListTopics(bool include_interna
   v1::ListTopicsRequest request;
   request.set_include_internal(include_internal);
   v1::ListTopicsResponse response;
-  const grpc::Status s = WithRetries(
-      [&] { return impl_->admin->ListTopics(impl_->Context().get(), request, &response); });
-  if (!s.ok()) return RpcError(s, impl_->target, "list topics");
+  std::string target;
+  const grpc::Status s = impl_->Run(
+      [&](const Impl::Stubs& st) {
+        return st.admin->ListTopics(impl_->Context().get(), request, &response);
+      },
+      &target);
+  if (!s.ok()) return RpcError(s, target, "list topics");
   std::vector<TopicListing> out;
   for (const v1::TopicListing& t : response.topics()) {
     TopicListing listing;
@@ -135,9 +173,13 @@ absl::StatusOr<TopicDescription> Admin::DescribeTopic(const std::string& name) {
   v1::DescribeTopicsRequest request;
   request.add_names(name);
   v1::DescribeTopicsResponse response;
-  const grpc::Status s = WithRetries(
-      [&] { return impl_->admin->DescribeTopics(impl_->Context().get(), request, &response); });
-  if (!s.ok()) return RpcError(s, impl_->target, "describe topic " + name);
+  std::string target;
+  const grpc::Status s = impl_->Run(
+      [&](const Impl::Stubs& st) {
+        return st.admin->DescribeTopics(impl_->Context().get(), request, &response);
+      },
+      &target);
+  if (!s.ok()) return RpcError(s, target, "describe topic " + name);
   const v1::TopicDescription& t = response.topics(0);
   RETURN_IF_ERROR(ToStatus(t.error(), "describe topic " + name));
   TopicDescription out;
@@ -165,17 +207,25 @@ absl::Status Admin::AlterTopicConfigs(const std::string& name,
   request.mutable_set()->insert(set.begin(), set.end());
   for (const auto& key : remove) request.add_delete_(key);
   v1::AlterConfigsResponse response;
-  const grpc::Status s = WithRetries(
-      [&] { return impl_->admin->AlterConfigs(impl_->Context().get(), request, &response); });
-  if (!s.ok()) return RpcError(s, impl_->target, "alter configs of " + name);
+  std::string target;
+  const grpc::Status s = impl_->Run(
+      [&](const Impl::Stubs& st) {
+        return st.admin->AlterConfigs(impl_->Context().get(), request, &response);
+      },
+      &target);
+  if (!s.ok()) return RpcError(s, target, "alter configs of " + name);
   return ToStatus(response.error(), "alter configs of " + name);
 }
 
 absl::StatusOr<ClusterDescription> Admin::DescribeCluster() {
   v1::DescribeClusterResponse response;
-  const grpc::Status s = WithRetries(
-      [&] { return impl_->admin->DescribeCluster(impl_->Context().get(), {}, &response); });
-  if (!s.ok()) return RpcError(s, impl_->target, "describe cluster");
+  std::string target;
+  const grpc::Status s = impl_->Run(
+      [&](const Impl::Stubs& st) {
+        return st.admin->DescribeCluster(impl_->Context().get(), {}, &response);
+      },
+      &target);
+  if (!s.ok()) return RpcError(s, target, "describe cluster");
   ClusterDescription out{response.cluster_id(), response.controller_id(), {}};
   for (const auto& b : response.brokers()) {
     out.brokers.push_back(
@@ -186,9 +236,13 @@ absl::StatusOr<ClusterDescription> Admin::DescribeCluster() {
 
 absl::StatusOr<std::vector<GroupListing>> Admin::ListGroups() {
   v1::ListGroupsResponse response;
-  const grpc::Status s =
-      WithRetries([&] { return impl_->groups->ListGroups(impl_->Context().get(), {}, &response); });
-  if (!s.ok()) return RpcError(s, impl_->target, "list groups");
+  std::string target;
+  const grpc::Status s = impl_->Run(
+      [&](const Impl::Stubs& st) {
+        return st.groups->ListGroups(impl_->Context().get(), {}, &response);
+      },
+      &target);
+  if (!s.ok()) return RpcError(s, target, "list groups");
   std::vector<GroupListing> out;
   for (const auto& g : response.groups()) out.push_back({g.group_id(), g.state(), g.members()});
   return out;
@@ -198,17 +252,24 @@ absl::StatusOr<std::vector<GroupPartition>> Admin::DescribeGroup(const std::stri
   v1::DescribeGroupsRequest describe;
   describe.add_group_ids(group);
   v1::DescribeGroupsResponse members;
-  grpc::Status s = WithRetries(
-      [&] { return impl_->groups->DescribeGroups(impl_->Context().get(), describe, &members); });
-  if (!s.ok()) return RpcError(s, impl_->target, "describe group " + group);
+  std::string target;
+  grpc::Status s = impl_->Run(
+      [&](const Impl::Stubs& st) {
+        return st.groups->DescribeGroups(impl_->Context().get(), describe, &members);
+      },
+      &target);
+  if (!s.ok()) return RpcError(s, target, "describe group " + group);
   if (members.groups_size() != 1) return absl::InternalError("describe group: no answer");
   RETURN_IF_ERROR(ToStatus(members.groups(0).error(), "describe group " + group));
   v1::FetchOffsetsRequest request;
   request.set_group_id(group);
   v1::FetchOffsetsResponse response;
-  s = WithRetries(
-      [&] { return impl_->groups->FetchOffsets(impl_->Context().get(), request, &response); });
-  if (!s.ok()) return RpcError(s, impl_->target, "describe group " + group);
+  s = impl_->Run(
+      [&](const Impl::Stubs& st) {
+        return st.groups->FetchOffsets(impl_->Context().get(), request, &response);
+      },
+      &target);
+  if (!s.ok()) return RpcError(s, target, "describe group " + group);
   RETURN_IF_ERROR(ToStatus(response.error(), "describe group " + group));
   // One row per partition the group committed or a member owns.
   std::map<std::pair<std::string, int32_t>, GroupPartition> rows;
@@ -251,9 +312,13 @@ absl::Status Admin::DeleteGroup(const std::string& group) {
   v1::DeleteGroupsRequest request;
   request.add_group_ids(group);
   v1::DeleteGroupsResponse response;
-  const grpc::Status s = WithRetries(
-      [&] { return impl_->groups->DeleteGroups(impl_->Context().get(), request, &response); });
-  if (!s.ok()) return RpcError(s, impl_->target, "delete group " + group);
+  std::string target;
+  const grpc::Status s = impl_->Run(
+      [&](const Impl::Stubs& st) {
+        return st.groups->DeleteGroups(impl_->Context().get(), request, &response);
+      },
+      &target);
+  if (!s.ok()) return RpcError(s, target, "delete group " + group);
   if (response.results_size() != 1) return absl::InternalError("delete group: no result");
   return ToStatus(response.results(0).error(), "delete group " + group);
 }
@@ -301,9 +366,13 @@ absl::StatusOr<std::vector<GroupPartition>> Admin::ResetGroupOffsets(const std::
         absl::StrCat("partition ", spec.partition.value_or(-1), " is not in topic ", topic));
   }
   v1::CommitOffsetsResponse response;
-  const grpc::Status s = WithRetries(
-      [&] { return impl_->groups->CommitOffsets(impl_->Context().get(), request, &response); });
-  if (!s.ok()) return RpcError(s, impl_->target, "reset offsets of group " + group);
+  std::string target;
+  const grpc::Status s = impl_->Run(
+      [&](const Impl::Stubs& st) {
+        return st.groups->CommitOffsets(impl_->Context().get(), request, &response);
+      },
+      &target);
+  if (!s.ok()) return RpcError(s, target, "reset offsets of group " + group);
   RETURN_IF_ERROR(ToStatus(response.error(), "reset offsets of group " + group));
   for (const auto& r : response.partitions()) {
     RETURN_IF_ERROR(

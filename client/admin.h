@@ -26,7 +26,7 @@ class ConfigDef;  // common/config_def.h
 namespace runnel::client {
 
 struct AdminOptions {
-  std::string bootstrap_servers = "127.0.0.1:7070";  // bootstrap.servers (the first one is used)
+  std::string bootstrap_servers = "127.0.0.1:7070";  // bootstrap.servers (HOST:PORT,...)
   int32_t request_timeout_ms = 30000;                // request.timeout.ms
 
   // Errors name the key: "request.timeout.ms: 0 must be at least 1".

@@ -1,5 +1,6 @@
 #include "client/consumer_options.h"
 
+#include "client/internal/broker_channels.h"
 #include "common/config_def.h"
 #include "common/status_macros.h"
 
@@ -16,7 +17,8 @@ const config::ConfigDef<ConsumerOptions>& ConsumerConfigDef() {
   static const auto* def = [] {
     auto* d = new config::ConfigDef<O>("unknown consumer setting");
     d->String("bootstrap.servers", &O::bootstrap_servers, NotEmpty(),
-              "Brokers as HOST:PORT,...; the first is used.");
+              "Brokers as HOST:PORT,...; a client starts from any of them that answers and then "
+              "follows the partition leaders.");
     d->String("client.id", &O::client_id, AnyString(), "A name for the consumer.");
     d->Int("fetch.min.bytes", &O::fetch_min_bytes, AtLeast(0), Unit::kBytes,
            "A fetch is answered once this many bytes are there (or fetch.max.wait.ms passed).");
@@ -62,6 +64,7 @@ const config::ConfigDef<ConsumerOptions>& ConsumerConfigDef() {
 
 absl::Status ConsumerOptions::Validate() const {
   RETURN_IF_ERROR(ConsumerConfigDef().Validate(*this));
+  RETURN_IF_ERROR(internal::ParseBootstrapServers(bootstrap_servers).status());
   if (!group_instance_id.empty() && group_id.empty()) {
     return absl::InvalidArgumentError("group.instance.id: set without group.id");
   }

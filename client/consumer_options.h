@@ -22,7 +22,7 @@ namespace runnel::client {
 enum class AutoOffsetReset { kEarliest, kLatest, kNone };
 
 struct ConsumerOptions {
-  std::string bootstrap_servers = "127.0.0.1:7070";  // bootstrap.servers (the first is used)
+  std::string bootstrap_servers = "127.0.0.1:7070";  // bootstrap.servers (HOST:PORT,...)
   std::string client_id;                             // client.id
   int32_t fetch_min_bytes = 1;                       // fetch.min.bytes
   int32_t fetch_max_bytes = 52428800;                // fetch.max.bytes

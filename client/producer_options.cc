@@ -1,6 +1,7 @@
 #include "client/producer_options.h"
 
 #include "absl/strings/str_cat.h"
+#include "client/internal/broker_channels.h"
 #include "common/config_def.h"
 #include "common/status_macros.h"
 
@@ -17,7 +18,8 @@ const config::ConfigDef<ProducerOptions>& ProducerConfigDef() {
   static const auto* def = [] {
     auto* d = new config::ConfigDef<O>("unknown producer setting");
     d->String("bootstrap.servers", &O::bootstrap_servers, NotEmpty(),
-              "Brokers as HOST:PORT,...; the first is used.");
+              "Brokers as HOST:PORT,...; a client starts from any of them that answers and then "
+              "follows the partition leaders.");
     d->String("client.id", &O::client_id, AnyString(),
               "Sent to the broker as the gRPC user agent.");
     d->Enum("acks", &O::acks,
@@ -67,6 +69,7 @@ const config::ConfigDef<ProducerOptions>& ProducerConfigDef() {
 
 absl::Status ProducerOptions::Validate() const {
   RETURN_IF_ERROR(ProducerConfigDef().Validate(*this));
+  RETURN_IF_ERROR(internal::ParseBootstrapServers(bootstrap_servers).status());
   if (int64_t{delivery_timeout_ms} < int64_t{linger_ms} + request_timeout_ms) {
     return absl::InvalidArgumentError(absl::StrCat(
         "delivery.timeout.ms: ", delivery_timeout_ms,

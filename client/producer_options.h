@@ -22,7 +22,7 @@ namespace runnel::client {
 enum class Acks : int8_t { kNone = 0, kLeader = 1, kAll = -1 };
 
 struct ProducerOptions {
-  std::string bootstrap_servers = "127.0.0.1:7070";  // bootstrap.servers (the first is used)
+  std::string bootstrap_servers = "127.0.0.1:7070";  // bootstrap.servers (HOST:PORT,...)
   std::string client_id;                             // client.id
   Acks acks = Acks::kAll;                            // acks: 0, 1, all (or -1)
   // enable.idempotence; unset means on unless acks, retries or max.in.flight conflict.
