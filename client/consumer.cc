@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/internal/broker_channels.h"
 #include "client/internal/commit_manager.h"
+#include "client/internal/coordinator_stubs.h"
 #include "client/internal/fetcher.h"
 #include "client/internal/grpc_status.h"
 #include "client/internal/metadata_cache.h"
@@ -107,10 +108,9 @@ class Consumer::Impl {
   const Clock* const clock_;
   const std::shared_ptr<spdlog::logger> log_ = logging::Get("client");
   internal::BrokerChannels channels_;
-  internal::MetadataCache metadata_;  // partition leaders, for fetches and offset lookups
-  const std::string target_;          // where group calls go
-  const std::unique_ptr<v1::Groups::Stub> groups_;
-  grpc::CompletionQueue cq_;  // fetches and async commits; shut down by Close
+  internal::MetadataCache metadata_;        // partition leaders, for fetches and offset lookups
+  internal::CoordinatorStubs coordinator_;  // where group calls go
+  grpc::CompletionQueue cq_;                // fetches and async commits; shut down by Close
   internal::SubscriptionState subscriptions_;
   internal::Fetcher fetcher_;
   internal::CommitManager commits_;
@@ -139,13 +139,11 @@ Consumer::Impl::Impl(const ConsumerOptions& options, std::vector<std::string> bo
       clock_(clock),
       channels_(options.client_id),
       metadata_(CacheOptions(options, std::move(bootstrap)), &channels_, clock),
-      target_(metadata_.AnyBroker()),
-      groups_(v1::Groups::NewStub(channels_.Get(target_))),
+      coordinator_(&metadata_, &channels_),
       subscriptions_(options.auto_offset_reset),
       fetcher_(options, &metadata_, &channels_, &cq_, clock),
-      commits_(options, target_, groups_.get(), &cq_, clock,
-               [this] { return rebalancer_.Member(); }),
-      rebalancer_(options, target_, groups_.get(), &subscriptions_, &commits_, clock) {}
+      commits_(options, &coordinator_, &cq_, clock, [this] { return rebalancer_.Member(); }),
+      rebalancer_(options, &coordinator_, &subscriptions_, &commits_, clock) {}
 
 absl::Status Consumer::Impl::Assign(const std::vector<TopicPartition>& partitions) {
   if (rebalancer_.subscribed()) {

@@ -9,12 +9,10 @@
 
 namespace runnel::client::internal {
 
-CommitManager::CommitManager(const ConsumerOptions& options, std::string target,
-                             v1::Groups::Stub* stub, grpc::CompletionQueue* cq, const Clock* clock,
-                             MemberFn member)
+CommitManager::CommitManager(const ConsumerOptions& options, CoordinatorStubs* coordinator,
+                             grpc::CompletionQueue* cq, const Clock* clock, MemberFn member)
     : options_(options),
-      target_(std::move(target)),
-      stub_(stub),
+      coordinator_(coordinator),
       cq_(cq),
       clock_(clock),
       member_(std::move(member)),
@@ -36,9 +34,9 @@ v1::CommitOffsetsRequest CommitManager::Request(
   return request;
 }
 
-absl::Status CommitManager::Result(const grpc::Status& s,
-                                   const v1::CommitOffsetsResponse& response) const {
-  if (!s.ok()) return RpcError(s, target_, "commit offsets of group " + options_.group_id);
+absl::Status CommitManager::Result(const grpc::Status& s, const v1::CommitOffsetsResponse& response,
+                                   const std::string& address) const {
+  if (!s.ok()) return RpcError(s, address, "commit offsets of group " + options_.group_id);
   RETURN_IF_ERROR(ToStatus(response.error(), "commit offsets of group " + options_.group_id));
   for (const v1::PartitionCommitResult& r : response.partitions()) {
     RETURN_IF_ERROR(
@@ -58,13 +56,15 @@ absl::Status CommitManager::Commit(const std::map<TopicPartition, int64_t>& offs
     context.set_deadline(std::chrono::system_clock::now() +
                          std::chrono::milliseconds(options_.request_timeout_ms));
     v1::CommitOffsetsResponse response;
-    const grpc::Status s = stub_->CommitOffsets(&context, request, &response);
+    const CoordinatorStubs::Target target = coordinator_->Current();
+    const grpc::Status s = target.stub->CommitOffsets(&context, request, &response);
+    coordinator_->Report(target.address, s);
     if (s.ok() && response.error().code() == v1::STALE_MEMBER_EPOCH && attempt < 3) {
       // A pause for the heartbeat to land, not a decision by time: the real clock's sleep.
       std::this_thread::sleep_for(std::chrono::milliseconds(20 << attempt));
       continue;
     }
-    RETURN_IF_ERROR(Result(s, response));
+    RETURN_IF_ERROR(Result(s, response, target.address));
     last_commit_ = clock_->SteadyNow();
     return absl::OkStatus();
   }
@@ -83,7 +83,9 @@ void CommitManager::CommitAsync(const std::map<TopicPartition, int64_t>& offsets
   call->request = Request(offsets);
   call->context.set_deadline(std::chrono::system_clock::now() +
                              std::chrono::milliseconds(options_.request_timeout_ms));
-  call->reader = stub_->AsyncCommitOffsets(&call->context, call->request, cq_);
+  const CoordinatorStubs::Target target = coordinator_->Current();
+  call->address = target.address;
+  call->reader = target.stub->AsyncCommitOffsets(&call->context, call->request, cq_);
   call->reader->Finish(&call->response, &call->status, call.get());
   commits_.push_back(std::move(call));
   last_commit_ = clock_->SteadyNow();
@@ -114,7 +116,8 @@ void CommitManager::FinishAsync() {
     const absl::Status result =
         call->status.error_code() == grpc::StatusCode::FAILED_PRECONDITION && !call->reader
             ? absl::FailedPreconditionError(call->status.error_message())
-            : Result(call->status, call->response);
+            : Result(call->status, call->response, call->address);
+    if (call->reader) coordinator_->Report(call->address, call->status);
     if (call->done) {
       call->done(result);
     } else if (!result.ok()) {
@@ -139,8 +142,11 @@ absl::StatusOr<std::map<TopicPartition, std::optional<int64_t>>> CommitManager::
   context.set_deadline(std::chrono::system_clock::now() +
                        std::chrono::milliseconds(options_.request_timeout_ms));
   v1::FetchOffsetsResponse response;
-  const grpc::Status s = stub_->FetchOffsets(&context, request, &response);
-  if (!s.ok()) return RpcError(s, target_, "committed offsets of group " + options_.group_id);
+  const CoordinatorStubs::Target target = coordinator_->Current();
+  const grpc::Status s = target.stub->FetchOffsets(&context, request, &response);
+  coordinator_->Report(target.address, s);
+  if (!s.ok())
+    return RpcError(s, target.address, "committed offsets of group " + options_.group_id);
   RETURN_IF_ERROR(ToStatus(response.error(), "committed offsets of group " + options_.group_id));
   std::map<TopicPartition, std::optional<int64_t>> out;
   for (const v1::PartitionCommittedOffset& r : response.partitions()) {

@@ -15,9 +15,9 @@
 // Commits carry the member id and epoch `member` returns ("" and -1 when not subscribed), so the
 // coordinator can refuse those of a member it has fenced.
 //
-// Ownership: Consumer::Impl owns it; the stub, completion queue and clock are the Impl's and
-// outlive it. The Impl takes events off the completion queue and passes their tags (OnEvent).
-// Thread-safety: none; used from the consumer's thread only.
+// Ownership: Consumer::Impl owns it; the coordinator stubs (coordinator_stubs.h), completion queue
+// and clock are the Impl's and outlive it. The Impl takes events off the completion queue and
+// passes their tags (OnEvent). Thread-safety: none; used from the consumer's thread only.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -35,6 +35,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "client/consumer_options.h"
+#include "client/internal/coordinator_stubs.h"
 #include "client/types.h"
 #include "common/clock.h"
 #include "common/logging.h"
@@ -47,7 +48,7 @@ class CommitManager {
   using MemberFn = std::function<std::pair<std::string, int32_t>()>;
 
   // The auto-commit interval starts now.
-  CommitManager(const ConsumerOptions& options, std::string target, v1::Groups::Stub* stub,
+  CommitManager(const ConsumerOptions& options, CoordinatorStubs* coordinator,
                 grpc::CompletionQueue* cq, const Clock* clock, MemberFn member);
 
   // FailedPrecondition without group.id; OK at once for no offsets. Errors name the group.
@@ -82,15 +83,16 @@ class CommitManager {
     grpc::Status status;
     std::unique_ptr<grpc::ClientAsyncResponseReader<v1::CommitOffsetsResponse>> reader;
     std::function<void(absl::Status)> done;
+    std::string address;  // the broker asked
     bool finished = false;
   };
 
   v1::CommitOffsetsRequest Request(const std::map<TopicPartition, int64_t>& offsets) const;
-  absl::Status Result(const grpc::Status& s, const v1::CommitOffsetsResponse& response) const;
+  absl::Status Result(const grpc::Status& s, const v1::CommitOffsetsResponse& response,
+                      const std::string& address) const;
 
   const ConsumerOptions options_;
-  const std::string target_;
-  v1::Groups::Stub* const stub_;
+  CoordinatorStubs* const coordinator_;
   grpc::CompletionQueue* const cq_;
   const Clock* const clock_;
   const MemberFn member_;

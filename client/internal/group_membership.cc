@@ -36,9 +36,9 @@ void ToProto(const std::set<TopicPartition>& partitions,
 
 }  // namespace
 
-GroupMembership::GroupMembership(v1::Groups::Stub* stub, std::string target,
-                                 MembershipOptions options, const Clock* clock)
-    : stub_(stub), target_(std::move(target)), options_(std::move(options)), clock_(clock) {
+GroupMembership::GroupMembership(internal::CoordinatorStubs* coordinator, MembershipOptions options,
+                                 const Clock* clock)
+    : coordinator_(coordinator), options_(std::move(options)), clock_(clock) {
   // Our own member id, as KIP-848 clients choose theirs: a join whose answer is lost and is
   // sent again is then recognised as the same member rather than adding a second one.
   std::random_device random;
@@ -126,14 +126,16 @@ void GroupMembership::Run() {
     context.set_deadline(std::chrono::system_clock::now() +
                          std::chrono::milliseconds(options_.request_timeout_ms));
     v1::ConsumerGroupHeartbeatResponse response;
-    const grpc::Status s = stub_->ConsumerGroupHeartbeat(&context, request, &response);
+    const internal::CoordinatorStubs::Target target = coordinator_->Current();
+    const grpc::Status s = target.stub->ConsumerGroupHeartbeat(&context, request, &response);
+    coordinator_->Report(target.address, s);
 
     MutexLock lock(&mu_);
     if (!s.ok()) {
       // The broker restarting or unreachable: keep trying. If this lasts past the session
       // timeout, the coordinator has dropped us and says so when it answers again.
       logging::Get("client")->warn("consumer: heartbeat of group {}: {}", options_.group_id,
-                                   RpcError(s, target_, "heartbeat").ToString());
+                                   RpcError(s, target.address, "heartbeat").ToString());
       next = clock_->SteadyNow() + std::chrono::milliseconds(options_.retry_backoff_ms);
       continue;
     }
@@ -200,11 +202,13 @@ void GroupMembership::Leave() {
   context.set_deadline(std::chrono::system_clock::now() +
                        std::chrono::milliseconds(std::min(options_.request_timeout_ms, 5000)));
   v1::ConsumerGroupHeartbeatResponse response;
-  const grpc::Status s = stub_->ConsumerGroupHeartbeat(&context, request, &response);
+  const internal::CoordinatorStubs::Target target = coordinator_->Current();
+  const grpc::Status s = target.stub->ConsumerGroupHeartbeat(&context, request, &response);
+  coordinator_->Report(target.address, s);
   if (!s.ok() || response.error().code() != v1::NONE) {
     logging::Get("client")->warn(
         "consumer: leaving group {}: {}", options_.group_id,
-        s.ok() ? response.error().message() : RpcError(s, target_, "leave").ToString());
+        s.ok() ? response.error().message() : RpcError(s, target.address, "leave").ToString());
   }
 }
 

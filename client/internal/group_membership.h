@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "client/internal/coordinator_stubs.h"
 #include "client/types.h"
 #include "common/clock.h"
 #include "common/mutex.h"
@@ -48,8 +49,9 @@ struct MembershipOptions {
 
 class GroupMembership {
  public:
-  // Starts heartbeating (joining) at once. `stub` and `clock` must outlive the membership.
-  GroupMembership(v1::Groups::Stub* stub, std::string target, MembershipOptions options,
+  // Starts heartbeating (joining) at once, with the broker `coordinator` names (another after one
+  // is unreachable). `coordinator` and `clock` must outlive the membership.
+  GroupMembership(internal::CoordinatorStubs* coordinator, MembershipOptions options,
                   const Clock* clock);
   ~GroupMembership();  // Leave()s if still a member
 
@@ -78,8 +80,7 @@ class GroupMembership {
   void Run();
   void HeartbeatOnce();
 
-  v1::Groups::Stub* const stub_;
-  const std::string target_;
+  internal::CoordinatorStubs* const coordinator_;
   const MembershipOptions options_;
   const Clock* const clock_;
 

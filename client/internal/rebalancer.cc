@@ -9,11 +9,10 @@
 
 namespace runnel::client::internal {
 
-Rebalancer::Rebalancer(const ConsumerOptions& options, std::string target, v1::Groups::Stub* groups,
+Rebalancer::Rebalancer(const ConsumerOptions& options, CoordinatorStubs* coordinator,
                        SubscriptionState* subscriptions, CommitManager* commits, const Clock* clock)
     : options_(options),
-      target_(std::move(target)),
-      groups_(groups),
+      coordinator_(coordinator),
       subscriptions_(subscriptions),
       commits_(commits),
       clock_(clock) {}
@@ -47,7 +46,7 @@ absl::Status Rebalancer::Subscribe(std::vector<std::string> topics, std::string 
   m.retry_backoff_ms = std::max(options_.retry_backoff_ms, 1);
   m.topics = topics_;
   m.regex = regex_;
-  membership_ = std::make_unique<GroupMembership>(groups_, target_, std::move(m), clock_);
+  membership_ = std::make_unique<GroupMembership>(coordinator_, std::move(m), clock_);
   return absl::OkStatus();
 }
 

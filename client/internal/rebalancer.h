@@ -16,9 +16,9 @@
 // revokes everything (committing first) and leaves the group.
 //
 // Ownership: Consumer::Impl owns it and the SubscriptionState and CommitManager it works on; the
-// stub and the clock outlive it. The listener is the application's and must outlive the
-// subscription. Thread-safety: none; used from the consumer's thread only (the membership has its
-// own thread).
+// coordinator stubs and the clock outlive it. The listener is the application's and must outlive
+// the subscription. Thread-safety: none; used from the consumer's thread only (the membership has
+// its own thread).
 #pragma once
 
 #include <cstdint>
@@ -30,6 +30,7 @@
 #include "absl/status/status.h"
 #include "client/consumer.h"
 #include "client/internal/commit_manager.h"
+#include "client/internal/coordinator_stubs.h"
 #include "client/internal/group_membership.h"
 #include "client/internal/subscription_state.h"
 #include "common/clock.h"
@@ -41,7 +42,7 @@ namespace runnel::client::internal {
 class Rebalancer {
  public:
   // `clock` times the membership's heartbeats (group_membership.h).
-  Rebalancer(const ConsumerOptions& options, std::string target, v1::Groups::Stub* groups,
+  Rebalancer(const ConsumerOptions& options, CoordinatorStubs* coordinator,
              SubscriptionState* subscriptions, CommitManager* commits, const Clock* clock);
 
   // Joins the group for `topics` or `regex` (replacing an earlier subscription). Errors:
@@ -68,8 +69,7 @@ class Rebalancer {
   void Revoke(const std::vector<TopicPartition>& revoked);
 
   const ConsumerOptions options_;
-  const std::string target_;
-  v1::Groups::Stub* const groups_;
+  CoordinatorStubs* const coordinator_;
   SubscriptionState* const subscriptions_;
   CommitManager* const commits_;
   const Clock* const clock_;

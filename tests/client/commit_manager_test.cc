@@ -119,7 +119,13 @@ class CommitManagerTest : public ::testing::Test {
   std::unique_ptr<CommitManager> Make(const ConsumerOptions& options,
                                       CommitManager::MemberFn member = nullptr) {
     if (!member) member = [] { return std::pair<std::string, int32_t>{"", -1}; };
-    return std::make_unique<CommitManager>(options, broker_->address(), stub_.get(), &cq_, &clock_,
+    if (coordinator_ == nullptr) {
+      MetadataCacheOptions cache;
+      cache.bootstrap = {broker_->address()};
+      metadata_ = std::make_unique<MetadataCache>(cache, &channels_, &clock_);
+      coordinator_ = std::make_unique<CoordinatorStubs>(metadata_.get(), &channels_);
+    }
+    return std::make_unique<CommitManager>(options, coordinator_.get(), &cq_, &clock_,
                                            std::move(member));
   }
 
@@ -143,6 +149,9 @@ class CommitManagerTest : public ::testing::Test {
   TempDir dir_;
   std::unique_ptr<BrokerProcess> broker_;
   std::unique_ptr<v1::Groups::Stub> stub_;
+  BrokerChannels channels_;
+  std::unique_ptr<MetadataCache> metadata_;
+  std::unique_ptr<CoordinatorStubs> coordinator_;
   grpc::CompletionQueue cq_;
   ManualClock clock_;
 };

@@ -18,6 +18,7 @@
 #include "common/record/record_batch.h"
 #include "runnel/v1/broker.grpc.pb.h"
 #include "tests/e2e/broker_process.h"
+#include "tests/free_port.h"
 #include "tests/storage/storage_test_util.h"
 
 namespace runnel::client {
@@ -541,6 +542,62 @@ TEST_F(ProducerConsumerTest, SendErrorsNameTheProblem) {
   producer->Close();
   s = producer->Send(Rec("small", std::nullopt, std::nullopt, std::string("x")), {});
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(ProducerConsumerTest, ClientsBootstrapPastDeadEntriesOfTheirBrokerList) {
+  // Two entries nobody listens on before the broker: every client must find it.
+  const std::string brokers =
+      absl::StrCat("127.0.0.1:", testing::FreePort(), ",127.0.0.1:", testing::FreePort(), ",",
+                   broker_->address());
+  auto admin = Admin::Create({.bootstrap_servers = brokers});
+  ASSERT_TRUE(admin.ok()) << admin.status();
+  const absl::Status created = (*admin)->CreateTopic({"listed", 2, 0, {}});
+  ASSERT_TRUE(created.ok()) << created;
+  auto topics = (*admin)->ListTopics();
+  ASSERT_TRUE(topics.ok()) << topics.status();
+
+  auto producer = Producer::Create(Properties{{"bootstrap.servers", brokers}, {"linger.ms", "1"}});
+  ASSERT_TRUE(producer.ok()) << producer.status();
+  std::vector<std::future<absl::StatusOr<RecordMetadata>>> sent;
+  for (int i = 0; i < 20; ++i) {
+    sent.push_back((*producer)->Send(Rec("listed", i % 2, std::nullopt, absl::StrCat("v", i))));
+  }
+  (*producer)->Flush();
+  for (auto& f : sent) {
+    ASSERT_EQ(f.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    const auto m = f.get();
+    ASSERT_TRUE(m.ok()) << m.status();
+  }
+
+  auto consumer = Consumer::Create(Properties{{"bootstrap.servers", brokers},
+                                              {"group.id", "listed-group"},
+                                              {"enable.auto.commit", "false"},
+                                              {"auto.offset.reset", "earliest"}});
+  ASSERT_TRUE(consumer.ok()) << consumer.status();
+  ASSERT_TRUE((*consumer)->Assign({{"listed", 0}, {"listed", 1}}).ok());
+  std::set<std::string> values;
+  const auto deadline = Clock::now() + std::chrono::seconds(20);
+  while (values.size() < 20 && Clock::now() < deadline) {
+    auto records = (*consumer)->Poll(200);
+    ASSERT_TRUE(records.ok()) << records.status();
+    for (const auto& r : *records) values.insert(std::string(*r.value));
+  }
+  EXPECT_EQ(values.size(), 20u);
+  // Group calls find the broker too.
+  const absl::Status committed = (*consumer)->Commit();
+  ASSERT_TRUE(committed.ok()) << committed;
+  auto read_back = (*consumer)->Committed({{"listed", 0}, {"listed", 1}});
+  ASSERT_TRUE(read_back.ok()) << read_back.status();
+  EXPECT_EQ((*read_back)[TopicPartition({"listed", 0})], 10);
+  EXPECT_EQ((*read_back)[TopicPartition({"listed", 1})], 10);
+}
+
+TEST(ClientOptionsBootstrapTest, AnEntryThatIsNotHostPortIsRefusedByName) {
+  EXPECT_EQ(
+      Producer::Create(Properties{{"bootstrap.servers", "127.0.0.1:1,nohost"}}).status().message(),
+      "bootstrap.servers: 'nohost' is not HOST:PORT (in '127.0.0.1:1,nohost')");
+  EXPECT_FALSE(Consumer::Create(Properties{{"bootstrap.servers", "a:1,b:x"}}).ok());
+  EXPECT_FALSE(Admin::Create({.bootstrap_servers = " , "}).ok());
 }
 
 }  // namespace
