@@ -21,9 +21,10 @@ const config::ConfigDef<AdminOptions>& AdminConfigDef() {
   using O = AdminOptions;
   static const auto* def = [] {
     auto* d = new config::ConfigDef<O>("unknown admin setting");
-    d->String("bootstrap.servers", &O::bootstrap_servers, config::NotEmpty(),
-              "Brokers as HOST:PORT,...; a client starts from any of them that answers and then "
-              "follows the partition leaders.");
+    d->String(
+        "bootstrap.servers", &O::bootstrap_servers, config::NotEmpty(),
+        "Brokers as HOST:PORT,...; each call goes to the one that answered last, else to each in "
+        "turn until one answers.");
     d->Int("request.timeout.ms", &O::request_timeout_ms, config::AtLeast(1), config::Unit::kMs,
            "The deadline of each admin call.");
     return d;

@@ -3,8 +3,10 @@
 // broker's per-topic error codes map to codes a caller can branch on (AlreadyExists, NotFound,
 // InvalidArgument, ...).
 //
-// A call that finds the broker UNAVAILABLE (starting, restarting) is tried again after 100, 200
-// and 400 ms. Thread-safety: an Admin may be used from several threads at once.
+// A call goes to the bootstrap.servers entry that answered last; one that finds it UNAVAILABLE (not
+// listening, starting, restarting) goes to each other entry in turn (any broker answers admin
+// calls), and when none answers, to all of them again after 100, 200 and 400 ms. Thread-safety:
+// an Admin may be used from several threads at once.
 //
 // Everything here is plain C++: the gRPC stubs and protobuf messages stay in admin.cc.
 #pragma once

@@ -17,8 +17,8 @@ const config::ConfigDef<ConsumerOptions>& ConsumerConfigDef() {
   static const auto* def = [] {
     auto* d = new config::ConfigDef<O>("unknown consumer setting");
     d->String("bootstrap.servers", &O::bootstrap_servers, NotEmpty(),
-              "Brokers as HOST:PORT,...; a client starts from any of them that answers and then "
-              "follows the partition leaders.");
+              "Brokers as HOST:PORT,...; the client starts from any that answers, then follows the "
+              "partition leaders.");
     d->String("client.id", &O::client_id, AnyString(), "A name for the consumer.");
     d->Int("fetch.min.bytes", &O::fetch_min_bytes, AtLeast(0), Unit::kBytes,
            "A fetch is answered once this many bytes are there (or fetch.max.wait.ms passed).");

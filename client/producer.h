@@ -1,12 +1,15 @@
-// Producer: sends records to the broker's Produce stream (proto/runnel/v1/broker.proto), in the
-// shape of Kafka's producer.
+// Producer: sends records to the partition leaders' Produce streams
+// (proto/runnel/v1/broker.proto), in the shape of Kafka's producer.
 //
 // Send() encodes the record straight into an open RecordBatch v2 for its partition and returns;
-// a sender thread ships a batch once it holds batch.size bytes or has waited linger.ms, several
-// partitions' batches per request and up to max.in.flight requests outstanding on one pipelined
-// stream. A reader thread matches responses to requests and completes the records' callbacks.
+// a sender thread ships a batch once it holds batch.size bytes or has waited linger.ms to the
+// broker that leads its partition (bootstrap.servers lists where to start: any entry that answers
+// will do), several partitions' batches per request and up to max.in.flight requests outstanding
+// on one pipelined stream per broker. A reader thread per stream matches responses to requests and
+// completes the records' callbacks.
 //
-// Delivery: a batch failing with a retriable error (broker restart, timeout, stream broken) is
+// Delivery: a batch failing with a retriable error (broker restart, timeout, stream broken,
+// NOT_LEADER: the partition moved, and goes where the error or fresh metadata says) is
 // sent again after retry.backoff.ms until delivery.timeout.ms has passed since the record was
 // sent. With idempotence (the default with acks=all, as in Kafka 3) every batch carries the
 // producer id from InitProducerId and a per-partition sequence number, so a retry of a batch the

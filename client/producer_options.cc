@@ -18,8 +18,8 @@ const config::ConfigDef<ProducerOptions>& ProducerConfigDef() {
   static const auto* def = [] {
     auto* d = new config::ConfigDef<O>("unknown producer setting");
     d->String("bootstrap.servers", &O::bootstrap_servers, NotEmpty(),
-              "Brokers as HOST:PORT,...; a client starts from any of them that answers and then "
-              "follows the partition leaders.");
+              "Brokers as HOST:PORT,...; the client starts from any that answers, then follows the "
+              "partition leaders.");
     d->String("client.id", &O::client_id, AnyString(),
               "Sent to the broker as the gRPC user agent.");
     d->Enum("acks", &O::acks,

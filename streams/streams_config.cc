@@ -29,7 +29,8 @@ const config::ConfigDef<StreamsConfig>& StreamsConfigDef() {
               "(`<id>-<name>-repartition`, `<id>-<store>-changelog`) and the directory of the "
               "application's stores under state.dir; letters, digits, `.`, `_` and `-` only.");
     d->String("bootstrap.servers", &O::bootstrap_servers, NotEmpty(),
-              "Brokers as HOST:PORT,...; the first is used.");
+              "Brokers as HOST:PORT,...; the client starts from any that answers, then follows the "
+              "partition leaders.");
     d->Int("num.stream.threads", &O::num_stream_threads, AtLeast(1), Unit::kNone,
            "Stream threads; each is one member of the group.");
     d->Int("commit.interval.ms", &O::commit_interval_ms, AtLeast(1), Unit::kMs,

@@ -129,13 +129,20 @@ void GroupMembership::Run() {
     const internal::CoordinatorStubs::Target target = coordinator_->Current();
     const grpc::Status s = target.stub->ConsumerGroupHeartbeat(&context, request, &response);
     coordinator_->Report(target.address, s);
+    // Another broker is tried next (a dead bootstrap entry is not worth a warning then).
+    const bool moved = !s.ok() && coordinator_->Current().address != target.address;
 
     MutexLock lock(&mu_);
     if (!s.ok()) {
       // The broker restarting or unreachable: keep trying. If this lasts past the session
       // timeout, the coordinator has dropped us and says so when it answers again.
-      logging::Get("client")->warn("consumer: heartbeat of group {}: {}", options_.group_id,
-                                   RpcError(s, target.address, "heartbeat").ToString());
+      const std::string why = RpcError(s, target.address, "heartbeat").ToString();
+      if (moved) {
+        logging::Get("client")->debug("consumer: heartbeat of group {}: {}; trying another broker",
+                                      options_.group_id, why);
+      } else {
+        logging::Get("client")->warn("consumer: heartbeat of group {}: {}", options_.group_id, why);
+      }
       next = clock_->SteadyNow() + std::chrono::milliseconds(options_.retry_backoff_ms);
       continue;
     }

@@ -19,7 +19,7 @@ extern "C" void OnStop(int) { stop_requested = 1; }
 }  // namespace
 
 void AddCommonFlags(CLI::App& app, CommonFlags& flags) {
-  app.add_option("--brokers", flags.brokers, "bootstrap.servers (HOST:PORT)");
+  app.add_option("--brokers", flags.brokers, "bootstrap.servers (HOST:PORT[,...])");
   app.add_option("--application-id", flags.application_id,
                  "application.id: the consumer group and the prefix of internal topics")
       ->required();

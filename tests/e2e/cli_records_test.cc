@@ -12,6 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "client/partitioner.h"
 #include "tests/e2e/broker_process.h"
+#include "tests/free_port.h"
 #include "tests/storage/storage_test_util.h"
 
 namespace runnel {
@@ -201,6 +202,36 @@ TEST_F(CliRecordsTest, ConsumeWithAGroupPrintsEachRecordOnceAcrossRuns) {
   // Another group starts over.
   auto other = Runnel("consume grouped --group h --from-beginning --num 60 --timeout-ms 10000");
   EXPECT_EQ(Lines(other.out).size(), 60u);
+}
+
+TEST_F(CliRecordsTest, ABrokerListWhoseFirstEntriesAreDeadStillWorksForEveryCommand) {
+  const std::string list =
+      absl::StrCat("--brokers 127.0.0.1:", testing::FreePort(), ",127.0.0.1:", testing::FreePort(),
+                   ",", broker_->address(), " ");
+  auto r = RunRunnel(list + "topic create listed --partitions 2");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  r = RunRunnel(list + "topic list");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("listed"), std::string::npos) << r.out;
+  const std::string path = dir_.Sub("listed-input");
+  {
+    std::ofstream out(path);
+    for (int i = 0; i < 50; ++i) out << "k" << i % 5 << ":line " << i << "\n";
+  }
+  r = RunRunnel(list + "produce listed --key-separator : < " + path);
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  r = RunRunnel(list + "consume listed --group lg --from-beginning --num 50 --timeout-ms 10000");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  std::multiset<std::string> seen;
+  for (const auto& l : Lines(r.out)) {
+    if (l.find(" [client] ") == std::string::npos) seen.insert(l);  // stderr's log lines
+  }
+  ASSERT_EQ(seen.size(), 50u) << r.out;
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(seen.count(absl::StrCat("line ", i)), 1u) << i;
+  // The group committed through the list too: nothing is left for it.
+  r = RunRunnel(list + "consume listed --group lg --timeout-ms 500");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_EQ(r.out, "");
 }
 
 TEST_F(CliRecordsTest, ProduceToMissingTopicWithAutoCreateOffFails) {
