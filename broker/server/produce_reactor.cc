@@ -296,8 +296,10 @@ class BrokerService::ProduceReactor final
             {
               MutexLock lock(&pending->mu);
               pending->waiting[static_cast<size_t>(index)] = false;
-              v1::PartitionProduceResult* out = pending->response.mutable_partitions(index);
-              if (!result.ok() && !pending->answered && out->error().code() == v1::NONE) {
+              // A deadline may have answered already: the response was moved out with it.
+              v1::PartitionProduceResult* out =
+                  pending->answered ? nullptr : pending->response.mutable_partitions(index);
+              if (out != nullptr && !result.ok() && out->error().code() == v1::NONE) {
                 absl::Status status = result.status();
                 if (absl::IsFailedPrecondition(status) || absl::IsNotFound(status)) {
                   // Leadership moved between the check and the proposal.
@@ -306,7 +308,7 @@ class BrokerService::ProduceReactor final
                   if (route.ok()) status = NotLeaderFor(*cluster, tp.topic, tp.partition, *route);
                 }
                 SetProduceError(status, out->mutable_error());
-              } else if (result.ok() && first && !pending->answered) {
+              } else if (out != nullptr && result.ok() && first) {
                 out->set_base_offset(result->base_offset);
                 out->set_log_append_time(append_time);
                 out->set_log_start_offset(log->start_offset());

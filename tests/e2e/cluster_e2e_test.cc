@@ -187,6 +187,27 @@ TEST_F(ClusterE2eTest, TopicsChangeThroughAnyBrokerAndEveryBrokerSeesThem) {
   }));
 }
 
+TEST_F(ClusterE2eTest, AnAcksAllProduceThatTimesOutBeforeItsCommitIsAnsweredOnce) {
+  ASSERT_EQ(cluster_.CreateTopic(1, "slow", 1, 3).code(), v1::NONE);
+  const int leader = cluster_.WaitForLeader("slow", 0, {1, 2, 3});
+  ASSERT_GT(leader, 0);
+  ProduceTo(leader, "slow", 0, "warm", 1);
+  // Both followers paused: no commit, so the produce's timeout_ms answers it first.
+  for (int follower : Others(leader)) ASSERT_EQ(::kill(cluster_.node(follower).pid(), SIGSTOP), 0);
+  const v1::PartitionProduceResult timed_out =
+      cluster_.Client(leader).Produce("slow", MakeBatch(1, 1000, "late"), v1::ACKS_ALL, 0, 300);
+  EXPECT_EQ(timed_out.error().code(), v1::REQUEST_TIMED_OUT) << timed_out.error().message();
+  // The followers come back before the leader steps down: the batch commits after its answer
+  // went, and the leader must take that late commit in its stride.
+  for (int follower : Others(leader)) ASSERT_EQ(::kill(cluster_.node(follower).pid(), SIGCONT), 0);
+  const int now_leader = cluster_.WaitForLeader("slow", 0, {1, 2, 3});
+  ASSERT_GT(now_leader, 0);
+  ProduceTo(now_leader, "slow", 0, "after", 1);
+  EXPECT_GT(cluster_.node(leader).pid(), 0);
+  EXPECT_EQ(cluster_.node(leader).output().find("FATAL"), std::string::npos)
+      << cluster_.node(leader).output();
+}
+
 TEST_F(ClusterE2eTest, ABrokerThatStopsHeartbeatingIsFenced) {
   ASSERT_EQ(::kill(cluster_.node(3).pid(), SIGSTOP), 0);
   EXPECT_TRUE(cluster_.WaitForBrokers(1, 2)) << "node 3 was never fenced";

@@ -159,7 +159,8 @@ class NumberedWriter {
       v1::MetadataRequest request;
       request.add_topics(kTopic);
       v1::MetadataResponse response;
-      if (!Stub(id).Metadata(ShortContext(std::chrono::milliseconds(300)).get(), request, &response)
+      if (!Stub(id)
+               .Metadata(ShortContext(std::chrono::milliseconds(300)).get(), request, &response)
                .ok() ||
           response.topics_size() != 1 || response.topics(0).partitions_size() <= partition) {
         continue;
@@ -193,8 +194,8 @@ class ClusterFaultTest : public ::testing::Test {
         [&] {
           state_.clear();
           for (int id = 1; id <= kBrokers; ++id) {
-            auto channel =
-                grpc::CreateChannel(cluster_.node(id).address(), grpc::InsecureChannelCredentials());
+            auto channel = grpc::CreateChannel(cluster_.node(id).address(),
+                                               grpc::InsecureChannelCredentials());
             v1::DescribeTopicsRequest request;
             request.add_names(kTopic);
             v1::DescribeTopicsResponse response;
@@ -217,7 +218,8 @@ class ClusterFaultTest : public ::testing::Test {
   // Writes `n` numbers to every partition.
   void WriteAll(int n) {
     for (int i = 0; i < n; ++i) {
-      for (int32_t p = 0; p < kPartitions; ++p) ASSERT_TRUE(writer_.WriteNext(p)) << "partition " << p;
+      for (int32_t p = 0; p < kPartitions; ++p)
+        ASSERT_TRUE(writer_.WriteNext(p)) << "partition " << p;
     }
   }
 
@@ -278,8 +280,8 @@ TEST_F(ClusterFaultTest, NoAcknowledgedRecordIsLostOrDuplicatedThroughKillsPause
         const auto fault = Clock::now();
         ASSERT_EQ(cluster_.node(leader).Kill(), 128 + SIGKILL);
         ASSERT_TRUE(writer_.WriteNext(p)) << "round " << round << ": no write after the kill";
-        failovers.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                Clock::now() - fault).count());
+        failovers.push_back(
+            std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - fault).count());
         WriteAll(3);
         ASSERT_TRUE(cluster_.Start(leader));
         break;
@@ -289,8 +291,8 @@ TEST_F(ClusterFaultTest, NoAcknowledgedRecordIsLostOrDuplicatedThroughKillsPause
         const auto fault = Clock::now();
         ASSERT_EQ(::kill(cluster_.node(leader).pid(), SIGSTOP), 0);
         ASSERT_TRUE(writer_.WriteNext(p)) << "round " << round << ": no write after the pause";
-        failovers.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                Clock::now() - fault).count());
+        failovers.push_back(
+            std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - fault).count());
         WriteAll(3);
         ASSERT_EQ(::kill(cluster_.node(leader).pid(), SIGCONT), 0);
         break;
