@@ -354,7 +354,10 @@ v1::DeleteTopicsResponse ClusterNode::DeleteTopics(const v1::DeleteTopicsRequest
 
 v1::AlterConfigsResponse ClusterNode::AlterConfigs(const v1::AlterConfigsRequest& request) {
   std::map<std::string, std::string> expected;
-  if (const TopicMetadata* topic = image()->topic(request.topic())) {
+  // The image is held while its topic is read: a pointer into a temporary image would dangle
+  // once the replication thread publishes the next one.
+  const std::shared_ptr<const MetadataImage> before = image();
+  if (const TopicMetadata* topic = before->topic(request.topic())) {
     expected = topic->info.configs;
   }
   for (const auto& [name, value] : request.set()) expected[name] = value;
@@ -367,7 +370,8 @@ v1::AlterConfigsResponse ClusterNode::AlterConfigs(const v1::AlterConfigsRequest
   const auto deadline =
       Clock::now() + std::chrono::milliseconds(options_.controller.propose_timeout_ms);
   auto applied = [&] {
-    const TopicMetadata* topic = image()->topic(request.topic());
+    const std::shared_ptr<const MetadataImage> now = image();
+    const TopicMetadata* topic = now->topic(request.topic());
     return topic == nullptr || topic->info.configs == expected;
   };
   while (response.error().code() == v1::NONE && !applied() && Clock::now() < deadline) {

@@ -104,7 +104,8 @@ v1::BrokerHeartbeatResponse Controller::Heartbeat(const v1::BrokerHeartbeatReque
         seen != last_heartbeat_.end() &&
         now - seen->second < std::chrono::milliseconds(options_.session_timeout_ms);
     if (other_alive) {
-      const BrokerInfo* registered = metadata_->image()->broker(request.node_id());
+      const std::shared_ptr<const MetadataImage> image = metadata_->image();
+      const BrokerInfo* registered = image->broker(request.node_id());
       error->set_code(v1::INVALID_REQUEST);
       error->set_message(
           absl::StrCat("node id ", request.node_id(), " is registered by another live broker (",
@@ -348,7 +349,8 @@ v1::DeleteTopicsResponse Controller::DeleteTopics(const v1::DeleteTopicsRequest&
       continue;
     }
     MutexLock changes(&changes_mu_);
-    const TopicMetadata* topic = metadata_->image()->topic(name);
+    const std::shared_ptr<const MetadataImage> image = metadata_->image();  // `topic` points in it
+    const TopicMetadata* topic = image->topic(name);
     if (topic == nullptr) {
       SetStatus(absl::NotFoundError(absl::StrCat("topic '", name, "' does not exist")),
                 v1::UNKNOWN_TOPIC_OR_PARTITION, error);
@@ -377,7 +379,8 @@ v1::AlterConfigsResponse Controller::AlterConfigs(const v1::AlterConfigsRequest&
   v1::Error* error = response.mutable_error();
   if (!Leading(error)) return response;
   MutexLock changes(&changes_mu_);
-  const TopicMetadata* topic = metadata_->image()->topic(request.topic());
+  const std::shared_ptr<const MetadataImage> image = metadata_->image();  // `topic` points in it
+  const TopicMetadata* topic = image->topic(request.topic());
   if (topic == nullptr) {
     SetStatus(absl::NotFoundError(absl::StrCat("topic '", request.topic(), "' does not exist")),
               v1::UNKNOWN_TOPIC_OR_PARTITION, error);

@@ -24,8 +24,9 @@ std::optional<TopicInfo> FillPartitionRows(PartitionManager& partitions, const C
   std::optional<TopicInfo> topic;
   if (cluster == nullptr) {
     topic = partitions.topics().Get(name);
-  } else if (const TopicMetadata* t = cluster->image()->topic(name)) {
-    topic = t->info;
+  } else {
+    const std::shared_ptr<const MetadataImage> image = cluster->image();  // `t` points in it
+    if (const TopicMetadata* t = image->topic(name)) topic = t->info;
   }
   if (!topic.has_value()) {
     SetError(absl::NotFoundError(absl::StrCat("topic '", name, "' does not exist")),
