@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/e2e/cluster_processes.h"
@@ -213,6 +214,48 @@ TEST_F(ClusterE2eTest, ABrokerThatStopsHeartbeatingIsFenced) {
   EXPECT_TRUE(cluster_.WaitForBrokers(1, 2)) << "node 3 was never fenced";
   ASSERT_EQ(::kill(cluster_.node(3).pid(), SIGCONT), 0);
   EXPECT_TRUE(cluster_.WaitForBrokers(1, 3)) << "node 3 was never unfenced after it came back";
+}
+
+// Review: a client may not create the broker's internal topics through a cluster broker (a single
+// node refuses them too). Created, `__consumer_offsets` (not compacted) stops every broker from
+// starting again: OffsetStore::Load wants to alter its cleanup.policy, which a cluster refuses.
+TEST_F(ClusterE2eTest, AClientCannotCreateAnInternalTopic) {
+  const v1::Error created = cluster_.CreateTopic(1, "__consumer_offsets", 1, 3);
+  EXPECT_NE(created.code(), v1::NONE) << "a client created the broker's offsets topic";
+  if (created.code() != v1::NONE) return;
+  // Each broker has the topic in its committed image: a clean restart must still work.
+  ASSERT_TRUE(Eventually([&] {
+    return cluster_.Metadata(2, "__consumer_offsets").topics(0).error().code() == v1::NONE;
+  }));
+  ASSERT_EQ(cluster_.node(2).Stop(), 0);
+  EXPECT_TRUE(cluster_.Start(2)) << cluster_.node(2).output();
+}
+
+// Review: a controller leader that hangs (SIGSTOP, a long GC-like pause) must not get the other,
+// healthy brokers fenced. Their heartbeats are stuck on the hung leader for the whole RPC deadline
+// (propose_timeout_ms, 10 s) while the new controller fences whoever is silent for a session.
+TEST_F(ClusterE2eTest, AHungControllerLeaderDoesNotGetTheHealthyBrokersFenced) {
+  const int controller = cluster_.DescribeCluster(1).controller_id();
+  ASSERT_GT(controller, 0);
+  ASSERT_EQ(::kill(cluster_.node(controller).pid(), SIGSTOP), 0);
+  bool fenced = false;
+  std::string seen;
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(12);
+  while (!fenced && std::chrono::steady_clock::now() < end) {
+    for (int via : Others(controller)) {
+      const v1::DescribeClusterResponse described = cluster_.DescribeCluster(via);
+      for (const v1::ClusterBroker& b : described.brokers()) {
+        if (b.node_id() != controller && !b.alive()) {
+          fenced = true;
+          seen = "via node " + std::to_string(via) + ":\n" + described.DebugString();
+        }
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(::kill(cluster_.node(controller).pid(), SIGCONT), 0);
+  EXPECT_FALSE(fenced) << "a healthy broker was fenced after controller " << controller
+                       << " hung; " << seen;
 }
 
 // The configurations a cluster refuses, each with a message naming what is wrong.
