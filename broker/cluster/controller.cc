@@ -249,6 +249,11 @@ void Controller::CreateTopic(const v1::NewTopic& request, bool validate_only, v1
                                                              "' is the cluster metadata log's")),
                      v1::INVALID_TOPIC, error);
   }
+  // As on a single node: the broker creates its internal topics ('__' names) itself, with their
+  // own configs; one a client made would be written around Raft and stop brokers from starting.
+  if (absl::Status refused = RefuseInternalTopic(topic.name, "create topic"); !refused.ok()) {
+    return SetStatus(refused, v1::INVALID_REQUEST, error);
+  }
   if (topic.partitions < 1 || topic.partitions > options_.max_partitions_per_topic) {
     return SetStatus(absl::InvalidArgumentError(absl::StrCat(
                          "partitions: ", topic.partitions, " is not within 1..",
