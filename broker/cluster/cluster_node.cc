@@ -400,6 +400,7 @@ void ClusterNode::RunHeartbeats() {
   {
     MutexLock lock(&mu_);
     while (!stopping_ && grpc_addr_.empty()) cv_.Wait(&mu_);
+    if (stopping_) return;  // never heartbeat (register) without a client address
   }
   while (true) {
     Heartbeat();
