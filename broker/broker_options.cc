@@ -47,7 +47,7 @@ const StringSetting kStringSettings[] = {
      "this broker's inter-broker listener HOST:PORT (default: its --peers entry, else "
      "127.0.0.1:7071)"},
     {"controllers", &BrokerOptions::controllers,
-     "ID,... the controller nodes (1 or 3; default: the first three of --peers)"},
+     "ID,... the controller nodes (1 or 3; default: the three lowest ids of --peers)"},
     {"cluster_id", &BrokerOptions::cluster_id,
      "the cluster's id (default: the one in the data dir, else derived from --peers)"},
     {"rack", &BrokerOptions::rack, "this broker's rack, for rack-aware replica placement"},

@@ -18,8 +18,8 @@ struct BrokerOptions {
   std::string http_addr = "127.0.0.1:7080";
   int32_t node_id = 0;
   // Clustering (empty peers: a single node). peers: ID@HOST:PORT,... every broker's inter-broker
-  // address; controllers: ID,... (default the first three of peers); cluster_id: default the data
-  // dir's, else derived from peers.
+  // address; controllers: ID,... (default the three lowest ids of peers); cluster_id: default the
+  // data dir's, else derived from peers.
   std::string peers;
   std::string inter_broker_addr;
   std::string controllers;

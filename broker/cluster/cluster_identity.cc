@@ -76,9 +76,13 @@ absl::StatusOr<std::set<raft::NodeId>> ParseControllers(const std::string& text,
                                                         const std::vector<RaftPeer>& peers) {
   std::set<raft::NodeId> controllers;
   if (text.empty()) {
-    for (const RaftPeer& peer : peers) {
+    // By id, not by the order listed: brokers given --peers in another order must agree.
+    std::vector<raft::NodeId> ids;
+    for (const RaftPeer& peer : peers) ids.push_back(peer.id);
+    std::sort(ids.begin(), ids.end());
+    for (raft::NodeId id : ids) {
       if (controllers.size() == 3) break;
-      controllers.insert(peer.id);
+      controllers.insert(id);
     }
     return controllers;
   }

@@ -24,9 +24,9 @@ absl::StatusOr<std::string> ResolveClusterId(const std::string& data_dir, const 
 // For a single-node broker: FailedPrecondition when `data_dir` belongs to a cluster.
 absl::Status CheckSingleNodeDataDir(const std::string& data_dir);
 
-// The controllers: `text` ("ID,...") when given, else the first three ids of `peers` in the
-// order listed (all of them when fewer). InvalidArgument when an id is not a peer, is listed
-// twice, or the count is not 1 or 3 (or, with fewer than 3 peers, all of them).
+// The controllers: `text` ("ID,...") when given, else the three lowest ids of `peers` (all of
+// them when fewer), whatever the order they are listed in. InvalidArgument when an id is not a
+// peer, is listed twice, or the count is not 1 or 3 (or, with fewer than 3 peers, all of them).
 absl::StatusOr<std::set<raft::NodeId>> ParseControllers(const std::string& text,
                                                         const std::vector<RaftPeer>& peers);
 

@@ -62,6 +62,11 @@ raft::NodeId ClusterMetadata::leader() const {
   return status.has_value() ? status->leader : raft::kNoNode;
 }
 
+raft::Term ClusterMetadata::term() const {
+  const std::optional<ReplicaStatus> status = replicas_->Status(MetadataPartition());
+  return status.has_value() ? status->term : 0;
+}
+
 void ClusterMetadata::OnCommitted(const std::vector<raft::Entry>& entries) {
   MetadataImage next = *image();
   bool changed = false;

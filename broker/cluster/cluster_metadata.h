@@ -49,6 +49,8 @@ class ClusterMetadata {
   std::shared_ptr<const MetadataImage> image() const;
   // The controller leader as this broker knows it (kNoNode if none yet).
   raft::NodeId leader() const;
+  // The metadata group's current term as this broker knows it (0 before any).
+  raft::Term term() const;
 
   // As the controller leader: appends `records` as one batch; `done` gets the batch's first
   // offset once it is committed and applied here (the records that did not apply are logged).

@@ -240,8 +240,9 @@ absl::StatusOr<PartitionRoute> ClusterNode::Lookup(const std::string& topic,
   }
   if (!route.leader) {
     MutexLock lock(&mu_);
+    // A report naming this broker, which does not lead, is stale.
     if (auto it = leaders_.find({topic, partition});
-        it != leaders_.end() &&
+        it != leaders_.end() && it->second.leader() != options_.node_id &&
         (route.leader_id == raft::kNoNode || it->second.term() >= route.term)) {
       const v1::PartitionLeader& reported = it->second;
       route.leader_id = reported.leader();
@@ -268,9 +269,9 @@ std::unique_ptr<v1::Controller::Stub> ClusterNode::StubFor(raft::NodeId id) {
 }
 
 template <typename Response, typename Local, typename Remote>
-Response ClusterNode::OnController(Local local, Remote remote) {
-  const auto deadline =
-      Clock::now() + std::chrono::milliseconds(options_.controller.propose_timeout_ms);
+Response ClusterNode::OnController(Local local, Remote remote, std::chrono::milliseconds call_limit,
+                                   std::chrono::milliseconds limit) {
+  const auto deadline = Clock::now() + limit;
   const std::vector<raft::NodeId> controllers(options_.controllers.begin(),
                                               options_.controllers.end());
   size_t next = 0;                      // the controller to try when none is known to lead
@@ -287,8 +288,7 @@ Response ClusterNode::OnController(Local local, Remote remote) {
     } else {
       std::unique_ptr<v1::Controller::Stub> stub = StubFor(target);
       grpc::ClientContext context;
-      context.set_deadline(std::chrono::system_clock::now() +
-                           std::chrono::milliseconds(options_.controller.propose_timeout_ms));
+      context.set_deadline(std::chrono::system_clock::now() + call_limit);
       response = Response();
       const grpc::Status status = stub == nullptr ? grpc::Status(grpc::StatusCode::NOT_FOUND, "")
                                                   : remote(stub.get(), &context, &response);
@@ -436,10 +436,15 @@ void ClusterNode::Heartbeat() {
     led->set_log_end(status->log_end);
     led->set_high_watermark(status->high_watermark);
   }
+  // A controller leader that hangs (paused, partitioned away) must not hold this broker's
+  // heartbeats past its session with the next one: each call gets a heartbeat interval (at least
+  // 250 ms), then another controller is tried.
   const v1::BrokerHeartbeatResponse response = OnController<v1::BrokerHeartbeatResponse>(
       [&] { return controller_->Heartbeat(request); },
       [&](v1::Controller::Stub* stub, grpc::ClientContext* context,
-          v1::BrokerHeartbeatResponse* out) { return stub->Heartbeat(context, request, out); });
+          v1::BrokerHeartbeatResponse* out) { return stub->Heartbeat(context, request, out); },
+      std::chrono::milliseconds(std::max<int64_t>(250, options_.heartbeat_interval_ms)),
+      std::chrono::milliseconds(options_.controller.session_timeout_ms / 2));
   const auto now = Clock::now();
   MutexLock lock(&mu_);
   if (response.error().code() == v1::NONE) {

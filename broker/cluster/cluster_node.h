@@ -109,10 +109,17 @@ class ClusterNode {
   ClusterNode(ClusterNodeOptions options, storage::LogManager* logs,
               std::function<void(const absl::Status&)> on_fatal);
 
-  // Calls `call` on the controller leader's Controller service (directly when this broker is
-  // it), following NOT_LEADER answers for at most the controller's propose timeout.
+  // Calls the controller leader's Controller service (`local` when this broker is it, else
+  // `remote` over the inter-broker listener), following NOT_LEADER answers and trying another
+  // controller when one does not answer within `call_limit`, for at most `limit` in all.
   template <typename Response, typename Local, typename Remote>
-  Response OnController(Local local, Remote remote);
+  Response OnController(Local local, Remote remote, std::chrono::milliseconds call_limit,
+                        std::chrono::milliseconds limit);
+  template <typename Response, typename Local, typename Remote>
+  Response OnController(Local local, Remote remote) {
+    const std::chrono::milliseconds limit(options_.controller.propose_timeout_ms);
+    return OnController<Response>(std::move(local), std::move(remote), limit, limit);
+  }
   std::unique_ptr<v1::Controller::Stub> StubFor(raft::NodeId id);
   void RunHeartbeats();
   void Heartbeat();

@@ -52,7 +52,17 @@ void Controller::Stop() {
 
 bool Controller::Leading(v1::Error* error) const {
   const raft::NodeId leader = metadata_->leader();
-  if (leader == options_.node_id) return true;
+  if (leader == options_.node_id) {
+    const raft::Term term = metadata_->term();
+    {
+      MutexLock lock(&mu_);
+      if (ready_term_ == term) return true;
+    }
+    error->set_code(v1::NOT_LEADER);
+    error->set_message(absl::StrCat("node ", options_.node_id,
+                                    " was just elected controller and is catching up; retry"));
+    return false;
+  }
   error->set_code(v1::NOT_LEADER);
   if (leader == raft::kNoNode) {
     error->set_message("no controller leader is elected yet; retry");
@@ -150,8 +160,8 @@ v1::BrokerHeartbeatResponse Controller::Heartbeat(const v1::BrokerHeartbeatReque
 void Controller::Run() {
   MutexLock lock(&mu_);
   while (!stopping_) {
-    cv_.WaitWithTimeout(
-        &mu_, std::chrono::milliseconds(std::max<int64_t>(50, options_.session_timeout_ms / 10)));
+    // Often: a new controller commits its barrier soon after it is elected.
+    cv_.WaitWithTimeout(&mu_, std::chrono::milliseconds(50));
     if (stopping_) break;
     mu_.Unlock();
     Sweep();
@@ -160,25 +170,46 @@ void Controller::Run() {
 }
 
 void Controller::Sweep() {
-  const bool leading = metadata_->leader() == options_.node_id;
+  const raft::Term term = metadata_->term();
+  if (metadata_->leader() != options_.node_id) return;
+  bool ready;
+  {
+    MutexLock lock(&mu_);
+    ready = ready_term_ == term;
+  }
+  if (!ready) {
+    // The barrier: re-recording the cluster id (the first leader records it) commits every
+    // earlier record before this controller answers from its image.
+    v1::MetadataRecord barrier;
+    barrier.mutable_cluster()->set_cluster_id(options_.cluster_id);
+    MutexLock changes(&changes_mu_);
+    if (absl::Status s = Commit({barrier}); !s.ok()) {
+      logging::Get("controller")->warn("term {}: barrier not committed: {}", term, s.ToString());
+      return;
+    }
+    MutexLock lock(&mu_);
+    ready_term_ = term;
+    // A new controller gives every broker a whole session to find it.
+    last_heartbeat_.clear();
+    const auto now = Clock::now();
+    for (const auto& [id, broker] : metadata_->image()->brokers()) last_heartbeat_[id] = now;
+    leaders_.clear();
+    last_sweep_ = now;
+    logging::Get("controller")->info("controller leader in term {}", term);
+    return;
+  }
   std::shared_ptr<const MetadataImage> image = metadata_->image();
   const auto now = Clock::now();
   std::vector<raft::NodeId> silent;
   {
     MutexLock lock(&mu_);
-    // A new controller leader gives every broker a whole session to find it; so does one that was
-    // not running for half a session (paused, starved): its own silence is not the brokers'.
-    const bool stalled =
-        last_sweep_.has_value() &&
-        now - *last_sweep_ > std::chrono::milliseconds(options_.session_timeout_ms / 2);
-    last_sweep_ = now;
-    if (leading && (!leading_ || stalled)) {
-      last_heartbeat_.clear();
-      for (const auto& [id, broker] : image->brokers()) last_heartbeat_[id] = now;
-      leaders_.clear();
+    // A controller that was not running for half a session (paused, starved) gives every broker
+    // a new session: its own silence is not the brokers'.
+    if (last_sweep_.has_value() &&
+        now - *last_sweep_ > std::chrono::milliseconds(options_.session_timeout_ms / 2)) {
+      for (auto& [id, seen] : last_heartbeat_) seen = now;
     }
-    leading_ = leading;
-    if (!leading) return;
+    last_sweep_ = now;
     for (const auto& [id, broker] : image->brokers()) {
       if (broker.fenced || id == options_.node_id) continue;  // the controller runs: it is alive
       auto seen = last_heartbeat_.find(id);
@@ -190,14 +221,6 @@ void Controller::Sweep() {
     }
   }
   MutexLock changes(&changes_mu_);
-  if (image->cluster_id().empty()) {
-    v1::MetadataRecord record;
-    record.mutable_cluster()->set_cluster_id(options_.cluster_id);
-    if (absl::Status s = Commit({record}); !s.ok()) {
-      logging::Get("controller")->warn("cannot record the cluster id: {}", s.ToString());
-      return;
-    }
-  }
   for (raft::NodeId id : silent) {
     v1::MetadataRecord record;
     record.mutable_fence()->set_node_id(id);

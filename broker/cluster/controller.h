@@ -83,7 +83,8 @@ class Controller final : public v1::Controller::Service {
  private:
   using Clock = std::chrono::steady_clock;
 
-  // True when this broker leads the metadata log; else fills NOT_LEADER naming the leader.
+  // True when this broker leads the metadata log and committed its barrier in the current term;
+  // else fills NOT_LEADER naming the leader (none while the barrier is not committed yet).
   bool Leading(v1::Error* error) const;
   void CreateTopic(const v1::NewTopic& request, bool validate_only, v1::Error* error);
   // Proposes `records` and waits for them to be committed and applied here; an error names what
@@ -103,7 +104,10 @@ class Controller final : public v1::Controller::Service {
   mutable Mutex mu_;
   CondVar cv_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  bool leading_ ABSL_GUARDED_BY(mu_) = false;  // as of the last sweep
+  // The metadata term in which this controller committed its barrier: a record of its own term,
+  // which commits (and applies here) every record an earlier leader committed, so the image it
+  // answers from is the whole committed log. It answers nothing before (NOT_LEADER, no hint).
+  raft::Term ready_term_ ABSL_GUARDED_BY(mu_) = 0;
   std::optional<Clock::time_point> last_sweep_ ABSL_GUARDED_BY(mu_);
   std::map<raft::NodeId, Clock::time_point> last_heartbeat_ ABSL_GUARDED_BY(mu_);
   std::map<raft::NodeId, std::string> incarnations_ ABSL_GUARDED_BY(mu_);  // heartbeating now

@@ -35,15 +35,21 @@ class ClusterE2eTest : public ::testing::Test {
     return others;
   }
 
-  // Produces `batches` batches of 10 records ("<tag>-<batch>-<i>") to the leader at acks=all;
-  // each must be acknowledged.
+  // Produces `batches` batches of 10 records ("<tag>-<batch>-<i>") at acks=all to `leader`, or
+  // where its NOT_LEADER answers point (an election may move leadership meanwhile); each must be
+  // acknowledged.
   void ProduceTo(int leader, const std::string& topic, int32_t partition, const std::string& tag,
                  int batches) {
-    RawBrokerClient client = cluster_.Client(leader);
     for (int b = 0; b < batches; ++b) {
-      const v1::PartitionProduceResult result =
-          client.Produce(topic, MakeBatch(10, 1000, tag + "-" + std::to_string(b)), v1::ACKS_ALL,
-                         partition, 10'000);
+      v1::PartitionProduceResult result;
+      for (int attempt = 0; attempt < 50; ++attempt) {
+        result = cluster_.Client(leader).Produce(topic,
+                                                 MakeBatch(10, 1000, tag + "-" + std::to_string(b)),
+                                                 v1::ACKS_ALL, partition, 10'000);
+        if (result.error().code() != v1::NOT_LEADER) break;
+        if (!result.error().leader_addr().empty()) leader = result.error().leader_id();
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
       ASSERT_EQ(result.error().code(), v1::NONE) << result.error().message();
     }
   }
@@ -154,13 +160,15 @@ TEST_F(ClusterE2eTest, TopicsChangeThroughAnyBrokerAndEveryBrokerSeesThem) {
   const v1::Error too_many = cluster_.CreateTopic(2, "b", 1, 4);
   EXPECT_EQ(too_many.code(), v1::INVALID_REPLICATION_FACTOR);
   EXPECT_NE(too_many.message().find("4"), std::string::npos) << too_many.message();
+  // Every broker learns of it (each applies the metadata log at its own pace).
   for (int id = 1; id <= 3; ++id) {
-    const v1::MetadataResponse m = cluster_.Metadata(id, "a");
-    ASSERT_EQ(m.topics_size(), 1);
-    EXPECT_EQ(m.topics(0).error().code(), v1::NONE) << "node " << id;
-    ASSERT_EQ(m.topics(0).partitions_size(), 2);
-    EXPECT_EQ(m.topics(0).partitions(0).replicas_size(), 2);
-    EXPECT_EQ(m.brokers_size(), 3);
+    EXPECT_TRUE(Eventually([&] {
+      const v1::MetadataResponse m = cluster_.Metadata(id, "a");
+      return m.topics_size() == 1 && m.topics(0).error().code() == v1::NONE &&
+             m.topics(0).partitions_size() == 2 && m.topics(0).partitions(0).replicas_size() == 2 &&
+             m.brokers_size() == 3;
+    })) << "node "
+        << id << ": " << cluster_.Metadata(id, "a").ShortDebugString();
   }
   // Deleted through another broker: gone everywhere, directories included.
   auto channel =
@@ -216,7 +224,7 @@ TEST_F(ClusterE2eTest, ABrokerThatStopsHeartbeatingIsFenced) {
   EXPECT_TRUE(cluster_.WaitForBrokers(1, 3)) << "node 3 was never unfenced after it came back";
 }
 
-// Review: a client may not create the broker's internal topics through a cluster broker (a single
+// A client may not create the broker's internal topics through a cluster broker (a single
 // node refuses them too). Created, `__consumer_offsets` (not compacted) stops every broker from
 // starting again: OffsetStore::Load wants to alter its cleanup.policy, which a cluster refuses.
 TEST_F(ClusterE2eTest, AClientCannotCreateAnInternalTopic) {
@@ -231,16 +239,16 @@ TEST_F(ClusterE2eTest, AClientCannotCreateAnInternalTopic) {
   EXPECT_TRUE(cluster_.Start(2)) << cluster_.node(2).output();
 }
 
-// Review: a controller leader that hangs (SIGSTOP, a long GC-like pause) must not get the other,
-// healthy brokers fenced. Their heartbeats are stuck on the hung leader for the whole RPC deadline
-// (propose_timeout_ms, 10 s) while the new controller fences whoever is silent for a session.
+// A controller leader that hangs (SIGSTOP, a long pause) must not get the other, healthy brokers
+// fenced: their heartbeats give up on it after a heartbeat interval and find the new controller
+// within its first session (they used to wait out the 10 s propose timeout on the hung one).
 TEST_F(ClusterE2eTest, AHungControllerLeaderDoesNotGetTheHealthyBrokersFenced) {
   const int controller = cluster_.DescribeCluster(1).controller_id();
   ASSERT_GT(controller, 0);
   ASSERT_EQ(::kill(cluster_.node(controller).pid(), SIGSTOP), 0);
   bool fenced = false;
   std::string seen;
-  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(12);
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(8);
   while (!fenced && std::chrono::steady_clock::now() < end) {
     for (int via : Others(controller)) {
       const v1::DescribeClusterResponse described = cluster_.DescribeCluster(via);
@@ -254,8 +262,8 @@ TEST_F(ClusterE2eTest, AHungControllerLeaderDoesNotGetTheHealthyBrokersFenced) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   ASSERT_EQ(::kill(cluster_.node(controller).pid(), SIGCONT), 0);
-  EXPECT_FALSE(fenced) << "a healthy broker was fenced after controller " << controller
-                       << " hung; " << seen;
+  EXPECT_FALSE(fenced) << "a healthy broker was fenced after controller " << controller << " hung; "
+                       << seen;
 }
 
 // The configurations a cluster refuses, each with a message naming what is wrong.
