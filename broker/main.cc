@@ -348,6 +348,9 @@ int Run(int argc, char** argv) {
     log->critical("{}: stopping without a clean shutdown", failure_what);
   }
   ready = false;
+  // A clean stop hands this broker's leaderships to in-sync replicas first, while it still
+  // serves (its clients are told NOT_LEADER and move), so the partitions barely pause.
+  if (cluster != nullptr && failed.ok()) cluster->HandOver(std::chrono::seconds(5));
   broker_service.StopLongPolls();
   // Replication stops first: produce requests waiting for a commit are answered (Unavailable, so
   // their producers retry on the next leader), and none waits past the server's grace below.

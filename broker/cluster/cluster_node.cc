@@ -197,6 +197,42 @@ void ClusterNode::SetGrpcAddress(const std::string& address) {
   cv_.SignalAll();
 }
 
+void ClusterNode::StopHeartbeats() {
+  {
+    MutexLock lock(&mu_);
+    heartbeats_stopped_ = true;
+    cv_.SignalAll();
+  }
+  if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
+}
+
+void ClusterNode::HandOver(std::chrono::milliseconds limit) {
+  const auto deadline = Clock::now() + limit;
+  size_t still_led = 0;
+  while (Clock::now() < deadline) {
+    still_led = 0;
+    for (const storage::TopicPartition& tp : replicas_->Replicas()) {
+      const std::optional<ReplicaStatus> status = replicas_->Status(tp);
+      if (!status.has_value() || status->role != raft::Role::kLeader) continue;
+      // To the first in-sync replica other than this one (none: nobody can take it over).
+      const auto to = std::find_if(status->in_sync.begin(), status->in_sync.end(),
+                                   [&](raft::NodeId id) { return id != options_.node_id; });
+      if (to == status->in_sync.end()) continue;
+      ++still_led;
+      (void)replicas_->TransferLeadership(tp, *to);  // re-asked each pass until it moved
+    }
+    if (still_led == 0) break;
+    MutexLock lock(&mu_);
+    cv_.WaitWithTimeout(&mu_, std::chrono::milliseconds(50));
+  }
+  if (still_led > 0) {
+    logging::Get("cluster")->warn("shutdown: {} leaderships not handed over within {} ms",
+                                  still_led, limit.count());
+  }
+  StopHeartbeats();
+  Heartbeat(/*shutting_down=*/true);
+}
+
 void ClusterNode::Stop() {
   {
     MutexLock lock(&mu_);
@@ -205,7 +241,7 @@ void ClusterNode::Stop() {
     stopping_ = true;
     cv_.SignalAll();
   }
-  if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
+  StopHeartbeats();
   if (controller_ != nullptr) controller_->Stop();
   if (reconciler_ != nullptr) reconciler_->Stop();
   if (replicas_ != nullptr) replicas_->Stop();
@@ -399,20 +435,22 @@ absl::StatusOr<std::pair<int64_t, int64_t>> ClusterNode::AllocateProducerIds() {
 void ClusterNode::RunHeartbeats() {
   {
     MutexLock lock(&mu_);
-    while (!stopping_ && grpc_addr_.empty()) cv_.Wait(&mu_);
-    if (stopping_) return;  // never heartbeat (register) without a client address
+    while (!stopping_ && !heartbeats_stopped_ && grpc_addr_.empty()) cv_.Wait(&mu_);
+    // Never heartbeat (register) without a client address.
+    if (stopping_ || heartbeats_stopped_) return;
   }
   while (true) {
     Heartbeat();
     MutexLock lock(&mu_);
-    if (stopping_) return;
+    if (stopping_ || heartbeats_stopped_) return;
     cv_.WaitWithTimeout(&mu_, std::chrono::milliseconds(options_.heartbeat_interval_ms));
-    if (stopping_) return;
+    if (stopping_ || heartbeats_stopped_) return;
   }
 }
 
-void ClusterNode::Heartbeat() {
+void ClusterNode::Heartbeat(bool shutting_down) {
   v1::BrokerHeartbeatRequest request;
+  request.set_shutting_down(shutting_down);
   request.set_cluster_id(options_.cluster_id);
   request.set_node_id(options_.node_id);
   request.set_incarnation_id(incarnation_id_);

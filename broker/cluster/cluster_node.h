@@ -81,6 +81,11 @@ class ClusterNode {
 
   // The client listener's address, registered with the controller; heartbeats start now.
   void SetGrpcAddress(const std::string& address);
+  // A clean shutdown's first step (Kafka's controlled shutdown), while the services still run:
+  // hands every leadership this broker holds to an in-sync replica (waiting at most `limit` for
+  // the moves), stops heartbeating and tells the controller it is leaving (it is fenced at once,
+  // so its next start registers without waiting for this session to expire).
+  void HandOver(std::chrono::milliseconds limit);
   // Stops heartbeats, the controller, the reconciler, the replication thread and the transport
   // (produce requests waiting are answered Unavailable). Logs stay open.
   void Stop();
@@ -122,7 +127,9 @@ class ClusterNode {
   }
   std::unique_ptr<v1::Controller::Stub> StubFor(raft::NodeId id);
   void RunHeartbeats();
-  void Heartbeat();
+  void StopHeartbeats();
+  // A heartbeat (a farewell with `shutting_down`) and what its answer says.
+  void Heartbeat(bool shutting_down = false);
 
   const ClusterNodeOptions options_;
   storage::LogManager* const logs_;
@@ -142,6 +149,7 @@ class ClusterNode {
   std::string grpc_addr_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<const MetadataImage> image_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool heartbeats_stopped_ ABSL_GUARDED_BY(mu_) = false;  // HandOver said farewell
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   raft::NodeId heartbeat_target_ ABSL_GUARDED_BY(mu_) = raft::kNoNode;
   // Partition leaders as the controller last reported them.

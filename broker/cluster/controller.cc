@@ -105,6 +105,10 @@ v1::BrokerHeartbeatResponse Controller::Heartbeat(const v1::BrokerHeartbeatReque
     return response;
   }
   const auto now = Clock::now();
+  if (request.shutting_down()) {
+    ShutDown(request, error);
+    return response;
+  }
   {
     MutexLock lock(&mu_);
     auto seen = last_heartbeat_.find(request.node_id());
@@ -155,6 +159,33 @@ v1::BrokerHeartbeatResponse Controller::Heartbeat(const v1::BrokerHeartbeatReque
   }
   for (const auto& [tp, leader] : leaders_) *response.add_leaders() = leader;
   return response;
+}
+
+void Controller::ShutDown(const v1::BrokerHeartbeatRequest& request, v1::Error* error) {
+  {
+    MutexLock lock(&mu_);
+    auto incarnation = incarnations_.find(request.node_id());
+    if (incarnation != incarnations_.end() && incarnation->second != request.incarnation_id()) {
+      return;  // an older incarnation's farewell: the live one stays
+    }
+    incarnations_.erase(request.node_id());
+    last_heartbeat_.erase(request.node_id());
+    for (auto it = leaders_.begin(); it != leaders_.end();) {
+      it = it->second.leader() == request.node_id() ? leaders_.erase(it) : std::next(it);
+    }
+  }
+  const std::shared_ptr<const MetadataImage> image = metadata_->image();
+  const BrokerInfo* known = image->broker(request.node_id());
+  if (known == nullptr || known->fenced || request.node_id() == options_.node_id) return;
+  v1::MetadataRecord record;
+  record.mutable_fence()->set_node_id(request.node_id());
+  record.mutable_fence()->set_fenced(true);
+  MutexLock changes(&changes_mu_);
+  if (absl::Status s = Commit({record}); !s.ok()) {
+    SetStatus(s, v1::REQUEST_TIMED_OUT, error);
+    return;
+  }
+  logging::Get("controller")->info("node {} shut down cleanly: fenced", request.node_id());
 }
 
 void Controller::Run() {

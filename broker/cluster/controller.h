@@ -7,7 +7,8 @@
 //   it); one whose node id is held by another incarnation that still heartbeats is refused (two
 //   processes with one node id); one not heard from for --broker-session-timeout-ms is fenced
 //   (BrokerFenceRecord). A controller that just took over gives every broker a whole session
-//   before fencing it.
+//   before fencing it. A broker shutting down cleanly says so (it is fenced at once, and its next
+//   start registers without waiting for the old session to expire).
 // - Each heartbeat reports the partitions its broker leads (leader, term, in-sync replicas, log
 //   end, high watermark); the answer carries every report the controller holds (the newest term
 //   of each partition wins), so every broker can say who leads what, one heartbeat late at worst.
@@ -87,6 +88,8 @@ class Controller final : public v1::Controller::Service {
   // else fills NOT_LEADER naming the leader (none while the barrier is not committed yet).
   bool Leading(v1::Error* error) const;
   void CreateTopic(const v1::NewTopic& request, bool validate_only, v1::Error* error);
+  // A broker's farewell: forgotten (its next incarnation registers at once) and fenced.
+  void ShutDown(const v1::BrokerHeartbeatRequest& request, v1::Error* error);
   // Proposes `records` and waits for them to be committed and applied here; an error names what
   // failed (the record that did not apply, or the timeout).
   absl::Status Commit(std::vector<v1::MetadataRecord> records);

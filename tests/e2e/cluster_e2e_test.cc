@@ -217,6 +217,29 @@ TEST_F(ClusterE2eTest, AnAcksAllProduceThatTimesOutBeforeItsCommitIsAnsweredOnce
       << cluster_.node(leader).output();
 }
 
+TEST_F(ClusterE2eTest, ACleanStopHandsLeadershipOverAndTheRestartRegistersAtOnce) {
+  ASSERT_EQ(cluster_.CreateTopic(1, "rolling", 1, 3).code(), v1::NONE);
+  const int leader = cluster_.WaitForLeader("rolling", 0, {1, 2, 3});
+  ASSERT_GT(leader, 0);
+  ProduceTo(leader, "rolling", 0, "before", 2);
+  ASSERT_TRUE(Eventually([&] {  // every replica in sync, so one can take over
+    return cluster_.Client(leader).LatestOffset("rolling", 0) > 0 &&
+           cluster_.DescribeCluster(leader).brokers_size() == 3;
+  }));
+  ASSERT_EQ(cluster_.node(leader).Stop(), 0);
+  // Handed over before the process exited: another broker leads at once, no election timeout.
+  const int next = cluster_.WaitForLeader("rolling", 0, Others(leader), Others(leader));
+  ASSERT_GT(next, 0);
+  ProduceTo(next, "rolling", 0, "after", 2);
+  // Fenced by its farewell, registered again at once by its restart (no refusal for a session).
+  ASSERT_TRUE(cluster_.WaitForBrokers(next, 2));
+  ASSERT_TRUE(cluster_.Start(leader));
+  EXPECT_TRUE(cluster_.WaitForBrokers(next, 3));
+  EXPECT_EQ(cluster_.node(leader).output().find("refuses this broker"), std::string::npos)
+      << cluster_.node(leader).output();
+  EXPECT_EQ(cluster_.Client(next).Values("rolling", 0).size(), 40u);
+}
+
 TEST_F(ClusterE2eTest, ABrokerThatStopsHeartbeatingIsFenced) {
   ASSERT_EQ(::kill(cluster_.node(3).pid(), SIGSTOP), 0);
   EXPECT_TRUE(cluster_.WaitForBrokers(1, 2)) << "node 3 was never fenced";
