@@ -38,6 +38,9 @@ const StringSetting kStringSettings[] = {
     {"data_dir", &BrokerOptions::data_dir, "data directory (default ./data)"},
     {"grpc_addr", &BrokerOptions::grpc_addr,
      "gRPC listen address HOST:PORT (default 127.0.0.1:7070)"},
+    {"advertised_grpc_addr", &BrokerOptions::advertised_grpc_addr,
+     "the HOST:PORT clients are told to use for this broker (Kafka's advertised.listeners; "
+     "default the bound --grpc-addr, which must then not be 0.0.0.0 in a cluster)"},
     {"http_addr", &BrokerOptions::http_addr,
      "metrics/health address HOST:PORT (default 127.0.0.1:7080)"},
     {"peers", &BrokerOptions::peers,
@@ -190,6 +193,13 @@ absl::Status BrokerOptions::Validate() const {
     const size_t colon = addr->rfind(':');
     if (colon == std::string::npos || colon == 0 || colon + 1 == addr->size()) {
       return absl::InvalidArgumentError(absl::StrCat(flag, ": '", *addr, "' is not HOST:PORT"));
+    }
+  }
+  if (!advertised_grpc_addr.empty()) {
+    const size_t colon = advertised_grpc_addr.rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == advertised_grpc_addr.size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--advertised-grpc-addr: '", advertised_grpc_addr, "' is not HOST:PORT"));
     }
   }
   if (node_id < 0) return absl::InvalidArgumentError("--node-id: must be 0 or more");

@@ -16,6 +16,7 @@ struct BrokerOptions {
   std::string data_dir = "./data";
   std::string grpc_addr = "127.0.0.1:7070";
   std::string http_addr = "127.0.0.1:7080";
+  std::string advertised_grpc_addr;  // empty: the bound gRPC address
   int32_t node_id = 0;
   // Clustering (empty peers: a single node). peers: ID@HOST:PORT,... every broker's inter-broker
   // address; controllers: ID,... (default the three lowest ids of peers); cluster_id: default the

@@ -294,7 +294,8 @@ int Run(int argc, char** argv) {
                                      "gRPC address ", options->grpc_addr, " is not usable")));
   }
   const std::string host = options->grpc_addr.substr(0, options->grpc_addr.rfind(':'));
-  identity.set_grpc_addr(absl::StrCat(host, ":", port));
+  identity.set_grpc_addr(options->advertised_grpc_addr.empty() ? absl::StrCat(host, ":", port)
+                                                               : options->advertised_grpc_addr);
   if (cluster != nullptr) cluster->SetGrpcAddress(identity.grpc_addr());
 
   httplib::Server http;

@@ -9,6 +9,8 @@
 #                                       default 500,000)
 #   ONLY=groups ./scripts/bench.sh      only the consumer-group runs (rebalance times, commits/s)
 #   ONLY=longpoll ./scripts/bench.sh    only the 100 long-polling consumers run
+#   ONLY=cluster ./scripts/bench.sh     only the 3-broker cluster runs (replication, catch-up,
+#                                       controller; not part of the default run)
 #   RUNNELD_FLAGS="--fetch-threads 2" ./scripts/bench.sh   extra runneld flags
 #   BIN=DIR ./scripts/bench.sh          use DIR's runneld and runnel, build nothing (for before/
 #                                       after runs of the `runnel perf` sections)
@@ -194,4 +196,106 @@ if [[ -z "${ONLY:-}" || "${ONLY:-}" == streams ]]; then
     build-release/bench/streams_runtime_bench --brokers "$addr" --app restore \
       --records "$streams_records" --store "$store" 2>/dev/null | tail -1
   done
+fi
+
+# Replication (docs/BENCHMARKS.md, "A 3-broker cluster"): three more brokers on loopback form a
+# cluster (heartbeats 100 ms); acks=all throughput with replicas=3 against replicas=1 (100 B and
+# 1 KiB records, 3 partitions), end-to-end latency at half of the replicas=3 peak, the time a
+# wiped follower takes to catch up CATCHUP_MB (default 1024) MiB, and the controller: topics
+# created per second (CREATE_TOPICS, default 200, one CLI call each) and how soon a topic created
+# on one broker is in another's metadata.
+if [[ "${ONLY:-}" == cluster ]]; then
+  ports=()
+  for _ in 1 2 3; do ports+=("$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"); done
+  peers="1@127.0.0.1:${ports[0]},2@127.0.0.1:${ports[1]},3@127.0.0.1:${ports[2]}"
+  cluster_pids=()
+  start_node() {  # start_node ID [GRPC_ADDR]
+    "$bin/runneld" --node-id "$1" --peers "$peers" --data-dir "$work/node$1" \
+      --grpc-addr "${2:-127.0.0.1:0}" --http-addr 127.0.0.1:0 --log-level warn \
+      --broker-heartbeat-interval-ms 100 ${RUNNELD_FLAGS:-} 2>>"$work/node$1.log" &
+    cluster_pids[$1]=$!
+    for _ in $(seq 1 100); do
+      [[ $(grep -c "runneld ready" "$work/node$1.log" 2>/dev/null) -ge ${3:-1} ]] && break
+      sleep 0.1
+    done
+  }
+  for id in 1 2 3; do start_node "$id"; done
+  trap 'kill "${cluster_pids[@]}" 2>/dev/null || true; cleanup' EXIT
+  since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }'; }
+  grpc() { sed -n 's/.*runneld ready grpc=\([^ ]*\).*/\1/p' "$work/node$1.log" | tail -1; }
+  brokers="$(grpc 1),$(grpc 2),$(grpc 3)"
+  crunnel() { "$bin/runnel" --brokers "$brokers" "$@"; }
+  crun() {
+    local label=$1
+    shift
+    echo "## $label"
+    echo "runnel --brokers <3 brokers> $*"
+    crunnel "$@" 2>/dev/null | tail -1
+  }
+  for _ in $(seq 1 100); do crunnel cluster info 2>/dev/null | grep -c alive | grep -q 3 && break; sleep 0.1; done
+  crunnel topic create r1 --partitions 3 --replicas 1 >/dev/null
+  crunnel topic create r3 --partitions 3 --replicas 3 >/dev/null
+  sleep 2  # leaders elected
+  for size in 100 1024; do
+    n=$((size == 100 ? records : records / 3))
+    for topic in r1 r3; do
+      crun "cluster: $size B, acks=all, $topic (3 partitions)" perf produce "$topic" \
+        --records "$n" --record-size "$size" --acks all --batch-bytes 65536
+    done
+  done
+
+  crunnel topic create lat3 --partitions 1 --replicas 3 >/dev/null
+  crunnel topic create peak3 --partitions 1 --replicas 3 >/dev/null
+  sleep 2
+  peak=$(crunnel perf produce peak3 --records "$records" --record-size 100 --acks all 2>/dev/null |
+    sed -n 's/.*"records_per_s":\([0-9]*\).*/\1/p')
+  half=$((peak / 2))
+  n=$((half * 10))
+  echo "## cluster: end-to-end latency, acks=all, replicas=3, at half of its peak ($peak/2 = $half records/s)"
+  crunnel perf consume lat3 --records "$n" --from-latest >"$work/consume.json" 2>/dev/null &
+  consumer=$!
+  sleep 1
+  echo "runnel perf produce lat3 --records $n --record-size 100 --acks all --linger-ms 1 --throughput $half"
+  crunnel perf produce lat3 --records "$n" --record-size 100 --acks all --linger-ms 1 \
+    --throughput "$half" 2>/dev/null | tail -1
+  wait "$consumer"
+  echo "runnel perf consume lat3 --records $n --from-latest   (p50/p99/p999 = end to end)"
+  cat "$work/consume.json"
+
+  # A follower of every partition of `catchup` is killed, its data dir wiped, and restarted: the
+  # time until every partition lists it in sync again.
+  mb=${CATCHUP_MB:-1024}
+  crunnel topic create catchup --partitions 1 --replicas 3 >/dev/null
+  sleep 2
+  crunnel perf produce catchup --records $((mb * 1024)) --record-size 1024 --acks 1 \
+    --batch-bytes 262144 >/dev/null 2>&1
+  leader=$(crunnel topic describe catchup | awk '$1 == "0" { print $2 }')
+  victim=$((leader % 3 + 1))
+  victim_addr=$(grpc "$victim")
+  kill -9 "${cluster_pids[$victim]}"
+  wait "${cluster_pids[$victim]}" 2>/dev/null || true
+  rm -rf "$work/node$victim"
+  start=$(date +%s.%N)
+  start_node "$victim" "$victim_addr" 2
+  for _ in $(seq 1 3000); do  # at most 10 minutes
+    crunnel topic describe catchup 2>/dev/null | awk '$1 == "0" { print $4 }' |
+      grep -q "^[0-9],[0-9],[0-9]$" && break
+    sleep 0.2
+  done
+  echo "## cluster: a wiped follower catches up ${mb} MiB"
+  echo "kill -9 node $victim, rm -rf its data dir, restart; until ISR has 3 replicas: $(since "$start") s"
+
+  count=${CREATE_TOPICS:-200}
+  start=$(date +%s.%N)
+  for i in $(seq 1 "$count"); do crunnel topic create "t$i" --partitions 1 --replicas 3 >/dev/null; done
+  echo "## cluster: controller, $count topics created one by one (runnel topic create, replicas 3)"
+  echo "$(awk -v n="$count" -v s="$(since "$start")" 'BEGIN { printf "%.0f", n / s }') topics/s"
+  start=$(date +%s.%N)
+  "$bin/runnel" --brokers "$(grpc 1)" topic create propagation --partitions 1 --replicas 3 >/dev/null
+  for _ in $(seq 1 2000); do
+    "$bin/runnel" --brokers "$(grpc 3)" topic describe propagation >/dev/null 2>&1 && break
+    sleep 0.005
+  done
+  echo "## cluster: created through node 1 until node 3 describes it"
+  echo "$(awk -v s="$(since "$start")" 'BEGIN { printf "%.0f", s * 1000 }') ms"
 fi

@@ -209,17 +209,26 @@ void ClusterNode::StopHeartbeats() {
 void ClusterNode::HandOver(std::chrono::milliseconds limit) {
   const auto deadline = Clock::now() + limit;
   size_t still_led = 0;
+  std::map<raft::NodeId, int> given;  // leaderships handed to each broker: spread them
   while (Clock::now() < deadline) {
     still_led = 0;
     for (const storage::TopicPartition& tp : replicas_->Replicas()) {
       const std::optional<ReplicaStatus> status = replicas_->Status(tp);
       if (!status.has_value() || status->role != raft::Role::kLeader) continue;
-      // To the first in-sync replica other than this one (none: nobody can take it over).
-      const auto to = std::find_if(status->in_sync.begin(), status->in_sync.end(),
-                                   [&](raft::NodeId id) { return id != options_.node_id; });
-      if (to == status->in_sync.end()) continue;
+      // To an in-sync voter other than this one (a learner cannot lead; none: nobody can take it
+      // over), the one given the fewest so far.
+      raft::NodeId to = raft::kNoNode;
+      for (raft::NodeId id : status->in_sync) {
+        if (id == options_.node_id ||
+            std::find(status->voters.begin(), status->voters.end(), id) == status->voters.end()) {
+          continue;
+        }
+        if (to == raft::kNoNode || given[id] < given[to]) to = id;
+      }
+      if (to == raft::kNoNode) continue;
       ++still_led;
-      (void)replicas_->TransferLeadership(tp, *to);  // re-asked each pass until it moved
+      // Re-asked each pass until it moved.
+      if (replicas_->TransferLeadership(tp, to).ok()) ++given[to];
     }
     if (still_led == 0) break;
     MutexLock lock(&mu_);

@@ -75,7 +75,13 @@ class NumberedWriter {
     record::RecordBatchBuilder builder({.producer_id = producer_id_,
                                         .producer_epoch = 0,
                                         .base_sequence = static_cast<int32_t>(p.acked.size())});
-    builder.Append(1'000, "n", std::to_string(p.acked.size()));
+    // Real time: a producer whose last batch is older than producer.id.expiration.ms (1 day) is
+    // forgotten when a new leader loads the partition's producer state (Kafka's rule), and its
+    // retries would no longer be recognised as duplicates.
+    const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+    builder.Append(now_ms, "n", std::to_string(p.acked.size()));
     const std::string batch = *builder.Build();
     const auto deadline = Clock::now() + limit;
     while (Clock::now() < deadline) {
@@ -247,7 +253,20 @@ class ClusterFaultTest : public ::testing::Test {
       }
     }
     const std::vector<int64_t>& acked = writer_.acked(p);
-    ASSERT_EQ(records.size(), acked.size()) << "partition " << p;
+    // On a mismatch, every value stored more than once, with its offsets and the acknowledged one.
+    std::map<std::string, std::vector<int64_t>> offsets_of;
+    for (const auto& r : records) offsets_of[r.value.value_or("<null>")].push_back(r.offset);
+    std::string repeated;
+    for (const auto& [value, offsets] : offsets_of) {
+      if (offsets.size() < 2) continue;
+      repeated += "\n  value " + value + " at offsets";
+      for (int64_t o : offsets) repeated += " " + std::to_string(o);
+      const int64_t n = std::atoll(value.c_str());
+      if (n >= 0 && n < static_cast<int64_t>(acked.size())) {
+        repeated += " (acknowledged at " + std::to_string(acked[static_cast<size_t>(n)]) + ")";
+      }
+    }
+    ASSERT_EQ(records.size(), acked.size()) << "partition " << p << repeated;
     for (size_t i = 0; i < acked.size(); ++i) {
       ASSERT_EQ(records[i].value, std::to_string(i)) << "partition " << p << " position " << i;
       ASSERT_EQ(records[i].offset, acked[i]) << "partition " << p << " number " << i;
