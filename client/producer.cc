@@ -419,7 +419,9 @@ int64_t Producer::Impl::DrainAndSendDroppingLock(int64_t now) {
   if (batches.empty()) return wake;
   std::map<std::string, std::vector<BatchPtr>> requests;
   for (BatchPtr& batch : batches) requests[routes[batch->tp]].push_back(std::move(batch));
-  for (auto& [address, request] : requests) {
+  for (auto& entry : requests) {
+    const std::string& address = entry.first;  // named: a lambda cannot capture a binding
+    std::vector<BatchPtr>& request = entry.second;
     absl::Status s = RunUnlocked(&mu_, [&] { return SendRequest(address, std::move(request)); });
     if (!s.ok()) links_[address].broken = true;  // the batches are in flight there and get resent
   }

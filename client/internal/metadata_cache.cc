@@ -22,13 +22,15 @@ std::vector<std::string> MetadataCache::Candidates() const {
   const Clock::SteadyPoint now = clock_->SteadyNow();
   std::vector<std::string> good;
   std::vector<std::pair<Clock::SteadyPoint, std::string>> bad;  // (marked until, address)
+  // Read under the lock held above (the analysis does not follow it into the lambda).
+  const std::map<std::string, Clock::SteadyPoint>* unreachable_until = &unreachable_until_;
   const auto add = [&](const std::string& address) {
     if (address.empty() || std::find(good.begin(), good.end(), address) != good.end() ||
         std::any_of(bad.begin(), bad.end(), [&](const auto& b) { return b.second == address; })) {
       return;
     }
-    auto it = unreachable_until_.find(address);
-    if (it != unreachable_until_.end() && now < it->second) {
+    auto it = unreachable_until->find(address);
+    if (it != unreachable_until->end() && now < it->second) {
       bad.emplace_back(it->second, address);
     } else {
       good.push_back(address);

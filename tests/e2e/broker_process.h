@@ -161,6 +161,14 @@ class BrokerProcess {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
 
+  // Every thread's stack of the running process (gdb), for a test to show why it hangs.
+  std::string Stacks() const {
+    if (pid_ <= 0) return "(not running)";
+    return RunCommand("timeout 60 gdb -p " + std::to_string(pid_) +
+                      " -batch -ex 'thread apply all bt' 2>/dev/null | grep -E '^(Thread|#)'")
+        .out;
+  }
+
   const std::string& address() const { return address_; }
   int http_port() const { return http_port_; }
   pid_t pid() const { return pid_; }  // -1 when not running

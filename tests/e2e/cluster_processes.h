@@ -73,7 +73,11 @@ class ClusterProcesses {
   bool Start(int id) {
     BrokerProcess& n = *nodes_.at(id);
     const bool ok = n.Start(n.address().empty() ? "127.0.0.1:0" : n.address());
-    if (!ok) ADD_FAILURE() << "node " << id << " did not start:\n" << n.output();
+    if (!ok) {
+      ADD_FAILURE() << "node " << id << " did not start:\n"
+                    << n.output() << "\nits threads:\n"
+                    << n.Stacks();
+    }
     return ok;
   }
   // A client of broker `id`'s gRPC API.
