@@ -19,6 +19,7 @@
 #include "broker/broker_options.h"
 #include "broker/cluster/cluster_identity.h"
 #include "broker/cluster_startup.h"
+#include "broker/group/replicated_offsets_appender.h"
 #include "broker/server/admin_service.h"
 #include "broker/server/broker_service.h"
 #include "broker/server/groups_service.h"
@@ -267,11 +268,18 @@ int Run(int argc, char** argv) {
                  .memory_bytes = options->fetch_memory_bytes,
                  .max_parked = options->fetch_max_parked}});
   AdminService admin_service(partitions->get(), cluster.get(), &identity);
-  OffsetStore offsets(partitions->get(), options->offsets_topic_partitions);
+  // In a cluster, committed offsets and group records go through Raft.
+  std::unique_ptr<ReplicatedOffsetsAppender> offsets_appender =
+      cluster != nullptr ? std::make_unique<ReplicatedOffsetsAppender>(cluster.get()) : nullptr;
+  OffsetStore offsets(partitions->get(), options->offsets_topic_partitions, &Clock::Real(),
+                      offsets_appender.get());
   GroupCoordinator coordinator(&*topics, &offsets,
                                {.session_timeout_ms = options->group_session_timeout_ms,
                                 .heartbeat_interval_ms = options->group_heartbeat_interval_ms});
-  if (absl::Status s = coordinator.Load(); !s.ok()) {
+  // A single node reads its groups back from its own log. A cluster's broker does not: its
+  // replicas of __consumer_offsets may lag, hold an uncommitted tail, or not be hosted here at all
+  // (GetLog would fail the start); the groups of a partition belong to the broker leading it.
+  if (absl::Status s = cluster == nullptr ? coordinator.Load() : absl::OkStatus(); !s.ok()) {
     return Fail("cannot load consumer groups and committed offsets", s);
   }
   coordinator.Start();

@@ -357,6 +357,39 @@ Response ClusterNode::OnController(Local local, Remote remote, std::chrono::mill
   return response;
 }
 
+absl::Status ClusterNode::EnsureInternalTopic(const std::string& name, int32_t partitions,
+                                              const std::map<std::string, std::string>& configs) {
+  if (image() != nullptr && image()->topic(name) != nullptr) return absl::OkStatus();
+  v1::CreateTopicsRequest request;
+  v1::NewTopic* topic = request.add_topics();
+  topic->set_name(name);
+  topic->set_partitions(partitions);
+  for (const auto& [key, value] : configs) (*topic->mutable_configs())[key] = value;
+  v1::CreateTopicsResponse response = OnController<v1::CreateTopicsResponse>(
+      [&] { return controller_->CreateInternalTopics(request); },
+      [&](v1::Controller::Stub* stub, grpc::ClientContext* context, v1::CreateTopicsResponse* out) {
+        return stub->CreateInternalTopics(context, request, out);
+      });
+  OnePerTopic({name}, &response);
+  const v1::Error& error = response.topics(0).error();
+  if (error.code() != v1::NONE && error.code() != v1::TOPIC_ALREADY_EXISTS) {
+    return absl::UnavailableError(absl::StrCat("creating internal topic ", name, ": ",
+                                               v1::ErrorCode_Name(error.code()), " ",
+                                               error.message()));
+  }
+  // This broker's image has it before the answer goes (bounded by the propose timeout).
+  const auto deadline =
+      Clock::now() + std::chrono::milliseconds(options_.controller.propose_timeout_ms);
+  while ((image() == nullptr || image()->topic(name) == nullptr) && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (image() == nullptr || image()->topic(name) == nullptr) {
+    return absl::UnavailableError(
+        absl::StrCat("internal topic ", name, " created but not in this broker's image yet"));
+  }
+  return absl::OkStatus();
+}
+
 v1::CreateTopicsResponse ClusterNode::CreateTopics(const v1::CreateTopicsRequest& request) {
   v1::CreateTopicsResponse response = OnController<v1::CreateTopicsResponse>(
       [&] { return controller_->CreateTopics(request); },

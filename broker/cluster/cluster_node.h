@@ -105,6 +105,11 @@ class ClusterNode {
   // this broker is not it). Each answers once this broker's own image has the change, so a call
   // made here right after sees it.
   v1::CreateTopicsResponse CreateTopics(const v1::CreateTopicsRequest& request);
+  // Creates the brokers' own internal topic `name` ('__') if it does not exist (replicas:
+  // min(3, unfenced brokers)); OK once this broker's image has it, whoever created it. Blocks up to
+  // the propose timeout; errors name what the controller answered.
+  absl::Status EnsureInternalTopic(const std::string& name, int32_t partitions,
+                                   const std::map<std::string, std::string>& configs);
   v1::DeleteTopicsResponse DeleteTopics(const v1::DeleteTopicsRequest& request);
   v1::AlterConfigsResponse AlterConfigs(const v1::AlterConfigsRequest& request);
   // A block of producer ids granted to this broker by the controller: [first, first + count).

@@ -1,5 +1,6 @@
 #include "broker/cluster/controller.h"
 
+#include <algorithm>
 #include <limits>
 #include <random>
 
@@ -282,12 +283,31 @@ v1::CreateTopicsResponse Controller::CreateTopics(const v1::CreateTopicsRequest&
     v1::TopicResult* result = response.add_topics();
     result->set_name(topic.name());
     if (!Leading(result->mutable_error())) continue;
-    CreateTopic(topic, request.validate_only(), result->mutable_error());
+    CreateTopic(topic, request.validate_only(), /*internal=*/false, result->mutable_error());
   }
   return response;
 }
 
-void Controller::CreateTopic(const v1::NewTopic& request, bool validate_only, v1::Error* error) {
+grpc::Status Controller::CreateInternalTopics(grpc::ServerContext*,
+                                              const v1::CreateTopicsRequest* request,
+                                              v1::CreateTopicsResponse* response) {
+  *response = CreateInternalTopics(*request);
+  return grpc::Status::OK;
+}
+
+v1::CreateTopicsResponse Controller::CreateInternalTopics(const v1::CreateTopicsRequest& request) {
+  v1::CreateTopicsResponse response;
+  for (const v1::NewTopic& topic : request.topics()) {
+    v1::TopicResult* result = response.add_topics();
+    result->set_name(topic.name());
+    if (!Leading(result->mutable_error())) continue;
+    CreateTopic(topic, request.validate_only(), /*internal=*/true, result->mutable_error());
+  }
+  return response;
+}
+
+void Controller::CreateTopic(const v1::NewTopic& request, bool validate_only, bool internal,
+                             v1::Error* error) {
   TopicInfo topic{request.name(),
                   request.partitions() != 0 ? request.partitions() : options_.num_partitions,
                   request.replication_factor() > 0 ? request.replication_factor()
@@ -305,7 +325,13 @@ void Controller::CreateTopic(const v1::NewTopic& request, bool validate_only, v1
   }
   // As on a single node: the broker creates its internal topics ('__' names) itself, with their
   // own configs; one a client made would be written around Raft and stop brokers from starting.
-  if (absl::Status refused = RefuseInternalTopic(topic.name, "create topic"); !refused.ok()) {
+  if (internal && !topic.internal) {
+    return SetStatus(absl::InvalidArgumentError(absl::StrCat("topic name '", topic.name,
+                                                             "' is not an internal ('__') name")),
+                     v1::INVALID_TOPIC, error);
+  }
+  if (absl::Status refused = RefuseInternalTopic(topic.name, "create topic");
+      !internal && !refused.ok()) {
     return SetStatus(refused, v1::INVALID_REQUEST, error);
   }
   if (topic.partitions < 1 || topic.partitions > options_.max_partitions_per_topic) {
@@ -323,6 +349,12 @@ void Controller::CreateTopic(const v1::NewTopic& request, bool validate_only, v1
     return SetStatus(
         absl::AlreadyExistsError(absl::StrCat("topic '", topic.name, "' already exists")),
         v1::TOPIC_ALREADY_EXISTS, error);
+  }
+  if (internal && request.replication_factor() <= 0) {
+    // Kafka's offsets.topic.replication.factor is 3; a smaller cluster gets every broker.
+    int32_t unfenced = 0;
+    for (const auto& [id, broker] : image->brokers()) unfenced += broker.fenced ? 0 : 1;
+    topic.replication_factor = std::clamp(unfenced, 1, 3);
   }
   static thread_local std::mt19937 random{std::random_device{}()};
   auto placement = PlaceReplicas(image->brokers(), topic.partitions, topic.replication_factor,

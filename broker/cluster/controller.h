@@ -62,6 +62,9 @@ class Controller final : public v1::Controller::Service {
                          v1::BrokerHeartbeatResponse* response) override;
   grpc::Status CreateTopics(grpc::ServerContext* context, const v1::CreateTopicsRequest* request,
                             v1::CreateTopicsResponse* response) override;
+  grpc::Status CreateInternalTopics(grpc::ServerContext* context,
+                                    const v1::CreateTopicsRequest* request,
+                                    v1::CreateTopicsResponse* response) override;
   grpc::Status DeleteTopics(grpc::ServerContext* context, const v1::DeleteTopicsRequest* request,
                             v1::DeleteTopicsResponse* response) override;
   grpc::Status AlterConfigs(grpc::ServerContext* context, const v1::AlterConfigsRequest* request,
@@ -73,6 +76,8 @@ class Controller final : public v1::Controller::Service {
   // The same calls, made directly by this broker when it leads the metadata log.
   v1::BrokerHeartbeatResponse Heartbeat(const v1::BrokerHeartbeatRequest& request);
   v1::CreateTopicsResponse CreateTopics(const v1::CreateTopicsRequest& request);
+  // Internal ('__') topics only, marked internal; replication factor 0: min(3, unfenced brokers).
+  v1::CreateTopicsResponse CreateInternalTopics(const v1::CreateTopicsRequest& request);
   v1::DeleteTopicsResponse DeleteTopics(const v1::DeleteTopicsRequest& request);
   v1::AlterConfigsResponse AlterConfigs(const v1::AlterConfigsRequest& request);
   v1::AllocateProducerIdsResponse AllocateProducerIds(
@@ -87,7 +92,10 @@ class Controller final : public v1::Controller::Service {
   // True when this broker leads the metadata log and committed its barrier in the current term;
   // else fills NOT_LEADER naming the leader (none while the barrier is not committed yet).
   bool Leading(v1::Error* error) const;
-  void CreateTopic(const v1::NewTopic& request, bool validate_only, v1::Error* error);
+  // `internal`: the brokers' own '__' topics (refused otherwise), else clients' (where '__' names
+  // are refused).
+  void CreateTopic(const v1::NewTopic& request, bool validate_only, bool internal,
+                   v1::Error* error);
   // A broker's farewell: forgotten (its next incarnation registers at once) and fenced.
   void ShutDown(const v1::BrokerHeartbeatRequest& request, v1::Error* error);
   // Proposes `records` and waits for them to be committed and applied here; an error names what

@@ -140,6 +140,15 @@ absl::StatusOr<std::shared_ptr<storage::Log>> OffsetStore::GroupLog(const std::s
   return partitions_->GetLog(kTopic, OffsetsPartitionFor(group, partitions), false);
 }
 
+absl::Status OffsetStore::AppendBatch(const std::string& group, std::string batch,
+                                      std::function<void(absl::Status)> done) {
+  if (appender_ != nullptr) {
+    return appender_->Append(group, num_partitions_, std::move(batch), std::move(done));
+  }
+  ASSIGN_OR_RETURN(const std::shared_ptr<storage::Log> log, GroupLog(group));
+  return log->Append(std::move(batch), std::move(done)).status();
+}
+
 absl::Status OffsetStore::Commit(const std::string& group, const std::vector<OffsetCommit>& offsets,
                                  std::function<void(absl::Status)> done) {
   RETURN_IF_ERROR(CheckGroupId(group));
@@ -156,8 +165,7 @@ absl::Status OffsetStore::Commit(const std::string& group, const std::vector<Off
   }
   ASSIGN_OR_RETURN(std::string batch, builder.Build());
   MutexLock commit_lock(&commit_mu_);
-  ASSIGN_OR_RETURN(const std::shared_ptr<storage::Log> log, GroupLog(group));
-  RETURN_IF_ERROR(log->Append(std::move(batch), std::move(done)).status());
+  RETURN_IF_ERROR(AppendBatch(group, std::move(batch), std::move(done)));
   MutexLock lock(&mu_);
   for (auto& [key, value] : entries) Apply(key, std::move(value));
   return absl::OkStatus();
@@ -172,8 +180,7 @@ absl::Status OffsetStore::AppendGroupRecords(const std::string& group,
   for (const KeyValue& r : records) builder.Append(now, r.key, r.value);
   ASSIGN_OR_RETURN(std::string batch, builder.Build());
   MutexLock commit_lock(&commit_mu_);
-  ASSIGN_OR_RETURN(const std::shared_ptr<storage::Log> log, GroupLog(group));
-  return log->Append(std::move(batch), std::move(done)).status();
+  return AppendBatch(group, std::move(batch), std::move(done));
 }
 
 std::vector<std::string> OffsetStore::Groups() const {
@@ -198,8 +205,7 @@ absl::Status OffsetStore::DeleteGroup(const std::string& group,
   const int64_t now = clock_->NowMs();
   for (const auto& [key, value] : entries) builder.Append(now, EncodeOffsetKey(key), std::nullopt);
   ASSIGN_OR_RETURN(std::string batch, builder.Build());
-  ASSIGN_OR_RETURN(const std::shared_ptr<storage::Log> log, GroupLog(group));
-  RETURN_IF_ERROR(log->Append(std::move(batch), std::move(done)).status());
+  RETURN_IF_ERROR(AppendBatch(group, std::move(batch), std::move(done)));
   MutexLock lock(&mu_);
   for (const auto& [key, value] : entries) Apply(key, std::nullopt);
   return absl::OkStatus();

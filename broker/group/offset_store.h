@@ -6,8 +6,12 @@
 // GroupCoordinator's membership records (group_records.h) go to the same partitions through
 // AppendGroupRecords and come back through Load's visitor.
 //
+// In a cluster the batches go through an OffsetsAppender (Raft: `done` once committed on a
+// majority); only the broker leading a group's partition can write that group's records.
+//
 // Thread-safety: all methods may be called from any thread. Commits are serialised (one append at
-// a time); `done` callbacks run on the storage flush thread.
+// a time); `done` callbacks run on the storage flush thread (in a cluster: the replication
+// thread).
 #pragma once
 
 #include <functional>
@@ -18,6 +22,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "broker/group/offset_codec.h"
+#include "broker/group/offsets_appender.h"
 #include "broker/partition/partition_manager.h"
 #include "common/clock.h"
 #include "common/mutex.h"
@@ -47,10 +52,15 @@ class OffsetStore {
   static constexpr char kTopic[] = "__consumer_offsets";
   static constexpr size_t kMaxMetadataBytes = 4096;  // Kafka's offset.metadata.max.bytes
 
-  // Borrows `partitions` and `clock` (commit timestamps), which must outlive the store.
+  // Borrows `partitions`, `clock` (commit timestamps) and `appender`, which must outlive the
+  // store. Without an appender (a single node) batches are appended to this broker's own log of
+  // the topic, created through `partitions`; with one (a cluster's broker) they go through it.
   OffsetStore(PartitionManager* partitions, int32_t num_partitions,
-              const Clock* clock = &Clock::Real())
-      : partitions_(partitions), num_partitions_(num_partitions), clock_(clock) {}
+              const Clock* clock = &Clock::Real(), OffsetsAppender* appender = nullptr)
+      : partitions_(partitions),
+        num_partitions_(num_partitions),
+        clock_(clock),
+        appender_(appender) {}
 
   // InvalidArgument naming the problem: empty topic, negative partition or offset, metadata over
   // kMaxMetadataBytes.
@@ -92,13 +102,18 @@ class OffsetStore {
  private:
   absl::StatusOr<std::shared_ptr<storage::Log>> GroupLog(const std::string& group)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
+  // Appends `batch` to `group`'s partition: through the appender, else to the local log.
+  absl::Status AppendBatch(const std::string& group, std::string batch,
+                           std::function<void(absl::Status)> done)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
   void Apply(const OffsetKey& key, std::optional<CommittedOffset> value)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   PartitionManager* const partitions_;
   const int32_t num_partitions_;
   const Clock* const clock_;
-  Mutex commit_mu_;  // one append at a time, so the cache follows the log's order
+  OffsetsAppender* const appender_;  // null on a single node
+  Mutex commit_mu_;                  // one append at a time, so the cache follows the log's order
   mutable Mutex mu_;
   absl::flat_hash_map<OffsetKey, CommittedOffset> offsets_ ABSL_GUARDED_BY(mu_);
 };
