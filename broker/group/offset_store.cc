@@ -164,11 +164,33 @@ absl::Status OffsetStore::Commit(const std::string& group, const std::vector<Off
     entries.emplace_back(std::move(key), std::move(value));
   }
   ASSIGN_OR_RETURN(std::string batch, builder.Build());
+  std::vector<std::pair<OffsetKey, std::optional<CommittedOffset>>> changes;
+  for (auto& [key, value] : entries) changes.emplace_back(std::move(key), std::move(value));
   MutexLock commit_lock(&commit_mu_);
-  RETURN_IF_ERROR(AppendBatch(group, std::move(batch), std::move(done)));
-  MutexLock lock(&mu_);
-  for (auto& [key, value] : entries) Apply(key, std::move(value));
-  return absl::OkStatus();
+  return AppendAndApply(group, std::move(batch), std::move(changes), std::move(done));
+}
+
+absl::Status OffsetStore::AppendAndApply(
+    const std::string& group, std::string batch,
+    std::vector<std::pair<OffsetKey, std::optional<CommittedOffset>>> changes,
+    std::function<void(absl::Status)> done) {
+  if (appender_ == nullptr) {
+    RETURN_IF_ERROR(AppendBatch(group, std::move(batch), std::move(done)));
+    MutexLock lock(&mu_);
+    for (auto& [key, value] : changes) Apply(key, std::move(value));
+    return absl::OkStatus();
+  }
+  // A proposal can fail after it was accepted (the leader lost its leadership): the cache takes
+  // the changes once committed, and answers come in log order, so it still follows the log.
+  return AppendBatch(
+      group, std::move(batch),
+      [this, changes = std::move(changes), done = std::move(done)](absl::Status status) mutable {
+        if (status.ok()) {
+          MutexLock lock(&mu_);
+          for (auto& [key, value] : changes) Apply(key, std::move(value));
+        }
+        done(status);
+      });
 }
 
 absl::Status OffsetStore::AppendGroupRecords(const std::string& group,
@@ -205,10 +227,9 @@ absl::Status OffsetStore::DeleteGroup(const std::string& group,
   const int64_t now = clock_->NowMs();
   for (const auto& [key, value] : entries) builder.Append(now, EncodeOffsetKey(key), std::nullopt);
   ASSIGN_OR_RETURN(std::string batch, builder.Build());
-  RETURN_IF_ERROR(AppendBatch(group, std::move(batch), std::move(done)));
-  MutexLock lock(&mu_);
-  for (const auto& [key, value] : entries) Apply(key, std::nullopt);
-  return absl::OkStatus();
+  std::vector<std::pair<OffsetKey, std::optional<CommittedOffset>>> changes;
+  for (const auto& [key, value] : entries) changes.emplace_back(key, std::nullopt);
+  return AppendAndApply(group, std::move(batch), std::move(changes), std::move(done));
 }
 
 std::optional<CommittedOffset> OffsetStore::Fetch(const std::string& group,

@@ -54,7 +54,8 @@ class OffsetStore {
 
   // Borrows `partitions`, `clock` (commit timestamps) and `appender`, which must outlive the
   // store. Without an appender (a single node) batches are appended to this broker's own log of
-  // the topic, created through `partitions`; with one (a cluster's broker) they go through it.
+  // the topic, created through `partitions`; with one (a cluster's broker) they go through it,
+  // and every append it took must be answered before the store is destroyed.
   OffsetStore(PartitionManager* partitions, int32_t num_partitions,
               const Clock* clock = &Clock::Real(), OffsetsAppender* appender = nullptr)
       : partitions_(partitions),
@@ -74,9 +75,9 @@ class OffsetStore {
   absl::Status Load(const GroupRecordVisitor& group_records = nullptr);
 
   // Checks every entry (InvalidArgument naming the first bad one; nothing is stored then),
-  // appends them as one batch to the group's partition, updates what Fetch returns, and calls
-  // `done` once the batch is durable (or with the sync error). `done` runs only when Commit
-  // returns OK.
+  // appends them as one batch to the group's partition, updates what Fetch returns (on a single
+  // node at once; in a cluster once committed, before `done`), and calls `done` once the batch is
+  // durable (or with the error). `done` runs only when Commit returns OK.
   absl::Status Commit(const std::string& group, const std::vector<OffsetCommit>& offsets,
                       std::function<void(absl::Status)> done);
 
@@ -106,6 +107,12 @@ class OffsetStore {
   absl::Status AppendBatch(const std::string& group, std::string batch,
                            std::function<void(absl::Status)> done)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
+  // AppendBatch, and the cache takes `changes` (no value: forgotten): at once on a single node,
+  // once committed in a cluster.
+  absl::Status AppendAndApply(
+      const std::string& group, std::string batch,
+      std::vector<std::pair<OffsetKey, std::optional<CommittedOffset>>> changes,
+      std::function<void(absl::Status)> done) ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
   void Apply(const OffsetKey& key, std::optional<CommittedOffset> value)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
