@@ -6,7 +6,8 @@
 // offset it was acknowledged with, with nothing else in between. Failover time (fault to the first
 // acknowledged write of the partition) is printed every round, with p50/p99/max at the end.
 //
-// FAULT_ROUNDS=N runs N rounds (default 20; hundreds for a soak).
+// FAULT_ROUNDS=N runs N rounds (default 20, 6 in the sanitizer builds, whose brokers run several
+// times slower; hundreds for a soak).
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -37,8 +38,13 @@ constexpr int kPartitions = 3;
 constexpr char kTopic[] = "numbers";
 
 int Rounds() {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  constexpr int kDefaultRounds = 6;
+#else
+  constexpr int kDefaultRounds = 20;
+#endif
   const char* rounds = std::getenv("FAULT_ROUNDS");
-  return rounds != nullptr && std::atoi(rounds) > 0 ? std::atoi(rounds) : 20;
+  return rounds != nullptr && std::atoi(rounds) > 0 ? std::atoi(rounds) : kDefaultRounds;
 }
 
 // Short deadlines: a paused broker must not hold the writer long (a produce waits at most 1 s,
