@@ -62,6 +62,11 @@ raft::NodeId ClusterMetadata::leader() const {
   return status.has_value() ? status->leader : raft::kNoNode;
 }
 
+int64_t ClusterMetadata::high_watermark() const {
+  const std::optional<ReplicaStatus> status = replicas_->Status(MetadataPartition());
+  return status.has_value() ? status->high_watermark : 0;
+}
+
 raft::Term ClusterMetadata::term() const {
   const std::optional<ReplicaStatus> status = replicas_->Status(MetadataPartition());
   return status.has_value() ? status->term : 0;

@@ -51,6 +51,8 @@ class ClusterMetadata {
   raft::NodeId leader() const;
   // The metadata group's current term as this broker knows it (0 before any).
   raft::Term term() const;
+  // The metadata log's high watermark here (what this broker knows committed), 0 before any.
+  int64_t high_watermark() const;
 
   // As the controller leader: appends `records` as one batch; `done` gets the batch's first
   // offset once it is committed and applied here (the records that did not apply are logged).

@@ -259,6 +259,18 @@ void ClusterNode::Stop() {
   if (transport_ != nullptr) transport_->Stop();
 }
 
+bool ClusterNode::MetadataCaughtUp() const {
+  if (metadata_caught_up_.load(std::memory_order_acquire)) return true;
+  int64_t target;
+  {
+    MutexLock lock(&mu_);
+    target = metadata_target_;
+  }
+  if (target < 0 || metadata_->high_watermark() < target) return false;
+  metadata_caught_up_.store(true, std::memory_order_release);
+  return true;
+}
+
 absl::StatusOr<PartitionRoute> ClusterNode::Lookup(const std::string& topic,
                                                    int32_t partition) const {
   const std::shared_ptr<const MetadataImage> image = this->image();
@@ -529,6 +541,7 @@ void ClusterNode::Heartbeat(bool shutting_down) {
   MutexLock lock(&mu_);
   if (response.error().code() == v1::NONE) {
     refused_since_.reset();
+    if (metadata_target_ < 0) metadata_target_ = response.metadata_end();
     leaders_.clear();
     for (const v1::PartitionLeader& leader : response.leaders()) {
       leaders_[{leader.topic(), leader.partition()}] = leader;

@@ -15,6 +15,7 @@
 // Thread-safety: every public method may be called from any thread.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -98,6 +99,11 @@ class ClusterNode {
   raft::NodeId controller_leader() const { return metadata_->leader(); }
   ReplicaManager& replicas() { return *replicas_; }
 
+  // Whether this broker's metadata image has caught up with the cluster's: its metadata log's
+  // high watermark reached what the controller's was at a heartbeat answer. Until then, a topic
+  // missing from the image may exist (a broker just started, or wiped, has not applied it yet).
+  bool MetadataCaughtUp() const;
+
   // NotFound when the topic or partition does not exist in the metadata image.
   absl::StatusOr<PartitionRoute> Lookup(const std::string& topic, int32_t partition) const;
 
@@ -161,6 +167,10 @@ class ClusterNode {
   std::map<std::pair<std::string, int32_t>, v1::PartitionLeader> leaders_ ABSL_GUARDED_BY(mu_);
   // When the controller first refused this broker's registration (a duplicate node id).
   std::optional<std::chrono::steady_clock::time_point> refused_since_ ABSL_GUARDED_BY(mu_);
+  // The controller's metadata high watermark at the first heartbeat answer (-1: none yet), and
+  // whether this broker's got there (it only ever turns true).
+  int64_t metadata_target_ ABSL_GUARDED_BY(mu_) = -1;
+  mutable std::atomic<bool> metadata_caught_up_{false};
   std::thread heartbeat_thread_;
 };
 

@@ -159,6 +159,7 @@ v1::BrokerHeartbeatResponse Controller::Heartbeat(const v1::BrokerHeartbeatReque
     if (held.term() <= led.term()) held = led;
   }
   for (const auto& [tp, leader] : leaders_) *response.add_leaders() = leader;
+  response.set_metadata_end(metadata_->high_watermark());
   return response;
 }
 

@@ -56,6 +56,14 @@ absl::StatusOr<std::shared_ptr<storage::Log>> ServingLog(PartitionManager& parti
                                                          bool allow_auto_create) {
   if (cluster == nullptr) return partitions.GetLog(topic, partition, allow_auto_create);
   absl::StatusOr<PartitionRoute> route = cluster->Lookup(topic, partition);
+  if (!route.ok() && absl::IsNotFound(route.status()) && !cluster->MetadataCaughtUp()) {
+    // Not "unknown topic" from a broker that has not applied the cluster's metadata yet.
+    return NotLeaderError(absl::StrCat("node ", cluster->node_id(),
+                                       " is catching up on the "
+                                       "cluster's metadata (",
+                                       route.status().message(), " here yet); retry"),
+                          -1, "");
+  }
   if (!route.ok() && absl::IsNotFound(route.status()) && allow_auto_create &&
       partitions.options().auto_create_topics && cluster->image()->topic(topic) == nullptr) {
     RETURN_IF_ERROR(AutoCreate(partitions, *cluster, topic));

@@ -15,7 +15,9 @@
 namespace runnel::broker {
 
 // `cluster` is null on a single node. With `allow_auto_create` a missing topic is created when
-// auto-creation is on (in a cluster by the controller, with the default replication factor).
+// auto-creation is on (in a cluster by the controller, with the default replication factor). A
+// cluster's broker that has not caught up with the metadata log answers a topic it does not know
+// yet with NOT_LEADER (no leader named: retry), not as unknown.
 absl::StatusOr<std::shared_ptr<storage::Log>> ServingLog(PartitionManager& partitions,
                                                          ClusterNode* cluster,
                                                          const std::string& topic,
