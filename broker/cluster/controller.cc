@@ -481,19 +481,10 @@ v1::AlterConfigsResponse Controller::AlterConfigs(const v1::AlterConfigsRequest&
   TopicInfo changed = topic->info;
   for (const auto& [name, value] : request.set()) changed.configs[name] = value;
   for (const std::string& name : request.delete_()) changed.configs.erase(name);
-  if (topic->info.internal) {
-    for (const char* name : kProtectedInternalConfigs) {
-      auto value_in = [name](const std::map<std::string, std::string>& m) {
-        auto it = m.find(name);
-        return it == m.end() ? std::optional<std::string>() : it->second;
-      };
-      if (value_in(changed.configs) == value_in(topic->info.configs)) continue;
-      SetStatus(
-          absl::PermissionDeniedError(absl::StrCat("cannot change ", name, " of '", request.topic(),
-                                                   "': the broker sets it on its internal topics")),
-          v1::INVALID_CONFIG, error);
-      return response;
-    }
+  if (absl::Status refused = RefuseProtectedConfigChange(topic->info, changed.configs);
+      !refused.ok()) {
+    SetStatus(refused, v1::INVALID_CONFIG, error);
+    return response;
   }
   if (absl::Status s = TopicTable::Validate(changed); !s.ok()) {
     SetStatus(s, v1::INVALID_CONFIG, error);

@@ -14,6 +14,22 @@ namespace runnel::broker {
 
 bool IsInternalTopicName(std::string_view name) { return name.starts_with("__"); }
 
+absl::Status RefuseProtectedConfigChange(const TopicInfo& topic,
+                                         const std::map<std::string, std::string>& configs) {
+  if (!IsInternalTopicName(topic.name)) return absl::OkStatus();
+  for (const char* name : kProtectedInternalConfigs) {
+    auto value_in = [name](const std::map<std::string, std::string>& m) {
+      auto it = m.find(name);
+      return it == m.end() ? std::optional<std::string>() : it->second;
+    };
+    if (value_in(configs) == value_in(topic.configs)) continue;
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot change ", name, " of '", topic.name,
+                     "': the broker sets it on its internal topics"));
+  }
+  return absl::OkStatus();
+}
+
 std::string NewTopicId() {
   std::random_device random;
   std::string bytes(16, '\0');

@@ -44,6 +44,11 @@ struct TopicInfo {
   friend bool operator==(const TopicInfo&, const TopicInfo&) = default;
 };
 
+// PermissionDenied naming the config when `configs` (a topic's new set of overrides) changes one
+// of kProtectedInternalConfigs of `topic`, an internal topic; OK for any other topic.
+absl::Status RefuseProtectedConfigChange(const TopicInfo& topic,
+                                         const std::map<std::string, std::string>& configs);
+
 class TopicTable {
  public:
   // Loads `<data_dir>/topics.json` if present. A file that does not parse, or describes an invalid

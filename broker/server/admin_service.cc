@@ -162,20 +162,9 @@ grpc::ServerUnaryReactor* AdminService::AlterConfigs(grpc::CallbackServerContext
   std::map<std::string, std::string> configs = topic->configs;
   for (const auto& [name, value] : request->set()) configs[name] = value;
   for (const std::string& name : request->delete_()) configs.erase(name);
-  if (IsInternalTopicName(topic->name)) {
-    for (const char* name : kProtectedInternalConfigs) {
-      auto value_in = [name](const std::map<std::string, std::string>& m) {
-        auto it = m.find(name);
-        return it == m.end() ? std::optional<std::string>() : it->second;
-      };
-      if (value_in(configs) == value_in(topic->configs)) continue;
-      SetError(
-          absl::PermissionDeniedError(absl::StrCat("cannot change ", name, " of '", topic->name,
-                                                   "': the broker sets it on its internal "
-                                                   "topics")),
-          response->mutable_error());
-      return Done(context);
-    }
+  if (absl::Status refused = RefuseProtectedConfigChange(*topic, configs); !refused.ok()) {
+    SetError(refused, response->mutable_error());
+    return Done(context);
   }
   const absl::Status s = partitions_->AlterTopicConfigs(request->topic(), configs);
   SetError(s, response->mutable_error());
