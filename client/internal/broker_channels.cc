@@ -40,9 +40,10 @@ std::shared_ptr<grpc::Channel> BrokerChannels::Get(const std::string& address) {
     if (!client_id_.empty()) args.SetString(GRPC_ARG_PRIMARY_USER_AGENT_STRING, client_id_);
     args.SetMaxSendMessageSize(-1);
     args.SetMaxReceiveMessageSize(max_receive_bytes_);
-    // Kafka's reconnect.backoff.ms / reconnect.backoff.max.ms. Not GRPC_ARG_MIN_RECONNECT_BACKOFF_MS:
-    // gRPC also takes it as the connect timeout, and 50 ms cut handshakes to a slow broker (a
-    // sanitizer build, a loaded machine) with "tcp handshaker shutdown".
+    // Kafka's reconnect.backoff.ms / reconnect.backoff.max.ms. Not
+    // GRPC_ARG_MIN_RECONNECT_BACKOFF_MS: gRPC also takes it as the connect timeout, and 50 ms cut
+    // handshakes to a slow broker (a sanitizer build, a loaded machine) with "tcp handshaker
+    // shutdown".
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
     channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
