@@ -14,42 +14,33 @@ using Clock = std::chrono::steady_clock;
 
 // Whether an answer says "ask another node": NOT_LEADER anywhere in it.
 bool NotLeader(const v1::Error& error) { return error.code() == v1::NOT_LEADER; }
-bool NotLeader(const v1::BrokerHeartbeatResponse& r) { return NotLeader(r.error()); }
-bool NotLeader(const v1::AlterConfigsResponse& r) { return NotLeader(r.error()); }
-bool NotLeader(const v1::AllocateProducerIdsResponse& r) { return NotLeader(r.error()); }
-template <typename TopicResults>
-bool AnyNotLeader(const TopicResults& r) {
-  for (const v1::TopicResult& t : r.topics()) {
-    if (NotLeader(t.error())) return true;
+// An answer with one error (heartbeat, alter configs, producer ids) or one per topic.
+template <typename Response>
+bool NotLeader(const Response& r) {
+  if constexpr (requires { r.topics(); }) {
+    for (const v1::TopicResult& t : r.topics()) {
+      if (NotLeader(t.error())) return true;
+    }
+    return false;
+  } else {
+    return NotLeader(r.error());
   }
-  return false;
 }
-bool NotLeader(const v1::CreateTopicsResponse& r) { return AnyNotLeader(r); }
-bool NotLeader(const v1::DeleteTopicsResponse& r) { return AnyNotLeader(r); }
 
 // Fills every error slot of an answer that could not be had.
-void Unanswered(const std::string& why, v1::BrokerHeartbeatResponse* r) {
-  r->mutable_error()->set_code(v1::REQUEST_TIMED_OUT);
-  r->mutable_error()->set_message(why);
-}
-void Unanswered(const std::string& why, v1::AlterConfigsResponse* r) {
-  r->mutable_error()->set_code(v1::REQUEST_TIMED_OUT);
-  r->mutable_error()->set_message(why);
-}
-void Unanswered(const std::string& why, v1::AllocateProducerIdsResponse* r) {
-  r->mutable_error()->set_code(v1::REQUEST_TIMED_OUT);
-  r->mutable_error()->set_message(why);
-}
-template <typename TopicResults>
-void UnansweredTopics(const std::string& why, TopicResults* r) {
-  for (v1::TopicResult& t : *r->mutable_topics()) {
-    if (t.error().code() != v1::NONE && !NotLeader(t.error())) continue;
-    t.mutable_error()->set_code(v1::REQUEST_TIMED_OUT);
-    t.mutable_error()->set_message(why);
+template <typename Response>
+void Unanswered(const std::string& why, Response* r) {
+  if constexpr (requires { r->mutable_topics(); }) {
+    for (v1::TopicResult& t : *r->mutable_topics()) {
+      if (t.error().code() != v1::NONE && !NotLeader(t.error())) continue;
+      t.mutable_error()->set_code(v1::REQUEST_TIMED_OUT);
+      t.mutable_error()->set_message(why);
+    }
+  } else {
+    r->mutable_error()->set_code(v1::REQUEST_TIMED_OUT);
+    r->mutable_error()->set_message(why);
   }
 }
-void Unanswered(const std::string& why, v1::CreateTopicsResponse* r) { UnansweredTopics(why, r); }
-void Unanswered(const std::string& why, v1::DeleteTopicsResponse* r) { UnansweredTopics(why, r); }
 
 // One result per topic asked, in the order asked, whatever came back (nothing at all when no
 // controller answered): a topic without a result gets REQUEST_TIMED_OUT.

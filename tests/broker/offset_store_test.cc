@@ -10,6 +10,7 @@
 #include "broker/group/offsets_appender.h"
 #include "broker/partition/partition_manager.h"
 #include "storage/log_manager.h"
+#include "tests/broker/opened_data_dir.h"
 #include "tests/storage/storage_test_util.h"
 
 namespace runnel::broker {
@@ -38,24 +39,12 @@ class HeldAppender final : public OffsetsAppender {
 class OffsetStoreWithAppenderTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto table = TopicTable::Open(dir_.path());
-    ASSERT_TRUE(table.ok()) << table.status();
-    topics_ = std::make_unique<TopicTable>(std::move(*table));
-    storage::LogManagerOptions log_options;
-    log_options.data_dir = dir_.path();
-    auto logs = storage::LogManager::Open(log_options);
-    ASSERT_TRUE(logs.ok()) << logs.status();
-    logs_ = std::move(*logs);
-    auto partitions = PartitionManager::Create(logs_.get(), topics_.get(), {});
-    ASSERT_TRUE(partitions.ok()) << partitions.status();
-    partitions_ = std::move(*partitions);
-    store_ = std::make_unique<OffsetStore>(partitions_.get(), 3, &Clock::Real(), &appender_);
+    ASSERT_NE(opened_.partitions, nullptr);
+    store_ = std::make_unique<OffsetStore>(opened_.partitions.get(), 3, &Clock::Real(), &appender_);
   }
 
   TempDir dir_;
-  std::unique_ptr<TopicTable> topics_;
-  std::unique_ptr<storage::LogManager> logs_;
-  std::unique_ptr<PartitionManager> partitions_;
+  testing::OpenedDataDir opened_{dir_.path()};
   HeldAppender appender_;
   std::unique_ptr<OffsetStore> store_;
 };
@@ -67,7 +56,8 @@ TEST_F(OffsetStoreWithAppenderTest, ACommitIsVisibleOnlyOnceTheAppenderCommitted
   ASSERT_TRUE(store_->Commit("g", {{"t", 0, 5, ""}}, [&](absl::Status s) { answered = s; }).ok());
   ASSERT_EQ(appender_.batches.size(), 1u);
   EXPECT_EQ(appender_.groups[0], "g");
-  EXPECT_FALSE(topics_->Get(OffsetStore::kTopic).has_value()) << "written around the appender";
+  EXPECT_FALSE(opened_.topics->Get(OffsetStore::kTopic).has_value())
+      << "written around the appender";
   EXPECT_FALSE(store_->Fetch("g", "t", 0).has_value()) << "visible before it committed";
 
   appender_.Answer(0, absl::OkStatus());
