@@ -177,7 +177,7 @@ absl::StatusOr<int64_t> ClusterMetadata::ProposeAndWait(std::vector<v1::Metadata
     }
     answer->cv.WaitWithTimeout(&answer->mu, left);
   }
-  return *answer->result;
+  return *std::move(answer->result);
 }
 
 }  // namespace runnel::broker
