@@ -277,13 +277,19 @@ int Run(int argc, char** argv) {
                                {.session_timeout_ms = options->group_session_timeout_ms,
                                 .heartbeat_interval_ms = options->group_heartbeat_interval_ms});
   // A single node reads its groups back from its own log. A cluster's broker does not: its
-  // replicas of __consumer_offsets may lag, hold an uncommitted tail, or not be hosted here at all
-  // (GetLog would fail the start); the groups of a partition belong to the broker leading it.
+  // replicas of __consumer_offsets may lag, hold an uncommitted tail, or not be hosted here at all;
+  // the groups of a partition belong to the broker leading it, which loads them when it takes the
+  // partition over (CoordinatorShards).
   if (absl::Status s = cluster == nullptr ? coordinator.Load() : absl::OkStatus(); !s.ok()) {
     return Fail("cannot load consumer groups and committed offsets", s);
   }
   coordinator.Start();
-  GroupsService groups_service(&coordinator, &offsets);
+  std::unique_ptr<CoordinatorShards> shards =
+      cluster != nullptr
+          ? std::make_unique<CoordinatorShards>(cluster.get(), &coordinator, &offsets)
+          : nullptr;
+  if (shards != nullptr) shards->Start();
+  GroupsService groups_service(&coordinator, &offsets, &identity, shards.get());
   (*logs)->StartMaintenance();
   // Producer state loads in the background: serving need not wait for it.
   (*partitions)->producer_states().Start(logs->get());
@@ -363,6 +369,7 @@ int Run(int argc, char** argv) {
   broker_service.StopLongPolls();
   // Replication stops first: produce requests waiting for a commit are answered (Unavailable, so
   // their producers retry on the next leader), and none waits past the server's grace below.
+  if (shards != nullptr) shards->Stop();
   if (cluster != nullptr) cluster->Stop();
   // Calls in flight get up to 2 s; gRPC also holds shutdown until this deadline while clients
   // keep connections open, then cancels what is left.

@@ -97,6 +97,49 @@ struct Admin::Impl {
     return s;
   }
 
+  // Runs `call` (one Groups RPC with a fresh context, on the given stub) on `group`'s coordinator,
+  // found with FindCoordinator on any broker; while the answer (`error_of` the response) says the
+  // coordinator moved or is loading, finds it again and retries, up to 5 times, 100 ms apart.
+  template <typename Call, typename ErrorOf>
+  grpc::Status RunOnCoordinator(const std::string& group, Call call, ErrorOf error_of,
+                                std::string* target) {
+    grpc::Status s;
+    std::string hint;  // where the last NOT_COORDINATOR said the coordinator is
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      std::string address = hint;
+      if (address.empty()) {
+        v1::FindCoordinatorRequest request;
+        request.set_group_id(group);
+        v1::FindCoordinatorResponse found;
+        s = Run(
+            [&](const Stubs& st) {
+              return st.groups->FindCoordinator(Context().get(), request, &found);
+            },
+            target);
+        if (!s.ok()) return s;
+        if (found.error().code() != v1::NONE) {
+          if (IsCoordinatorError(found.error().code())) continue;
+          return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, found.error().message());
+        }
+        address = found.address();
+      }
+      *target = address;
+      auto stub = v1::Groups::NewStub(channels.Get(address));
+      s = call(*stub);
+      hint.clear();
+      if (!s.ok()) {
+        if (s.error_code() == grpc::StatusCode::UNAVAILABLE) continue;
+        return s;
+      }
+      const v1::Error& error = error_of();
+      if (!IsCoordinatorError(error.code())) return s;
+      if (error.code() == v1::NOT_COORDINATOR) hint = error.leader_addr();
+      if (error.code() == v1::COORDINATOR_LOAD_IN_PROGRESS) hint = address;
+    }
+    return s;
+  }
+
   const AdminOptions options;
   internal::BrokerChannels channels;
   std::vector<Stubs> brokers;  // one per bootstrap entry, in order; not empty
@@ -236,16 +279,45 @@ absl::StatusOr<ClusterDescription> Admin::DescribeCluster() {
 }
 
 absl::StatusOr<std::vector<GroupListing>> Admin::ListGroups() {
-  v1::ListGroupsResponse response;
-  std::string target;
-  const grpc::Status s = impl_->Run(
-      [&](const Impl::Stubs& st) {
-        return st.groups->ListGroups(impl_->Context().get(), {}, &response);
-      },
-      &target);
-  if (!s.ok()) return RpcError(s, target, "list groups");
+  // Each broker lists the groups it coordinates: a cluster's are asked one by one (the live
+  // ones), a single node through the bootstrap list.
+  ASSIGN_OR_RETURN(const ClusterDescription cluster, DescribeCluster());
+  std::vector<v1::ListGroupsResponse> answers;
+  if (cluster.brokers.size() <= 1) {
+    std::string target;
+    const grpc::Status s = impl_->Run(
+        [&](const Impl::Stubs& st) {
+          answers.emplace_back();
+          return st.groups->ListGroups(impl_->Context().get(), {}, &answers.back());
+        },
+        &target);
+    if (!s.ok()) return RpcError(s, target, "list groups");
+    answers = {answers.back()};
+  } else {
+    for (const BrokerDescription& broker : cluster.brokers) {
+      if (!broker.alive || broker.address.empty()) continue;
+      answers.emplace_back();
+      auto stub = v1::Groups::NewStub(impl_->channels.Get(broker.address));
+      const grpc::Status s = stub->ListGroups(impl_->Context().get(), {}, &answers.back());
+      if (!s.ok()) {
+        return RpcError(s, broker.address,
+                        absl::StrCat("list groups (broker ", broker.node_id, ")"));
+      }
+    }
+  }
+  // A group moving between coordinators may show on two: the one with members wins.
+  std::map<std::string, GroupListing> groups;
+  for (const v1::ListGroupsResponse& answer : answers) {
+    for (const auto& g : answer.groups()) {
+      auto [it, inserted] =
+          groups.try_emplace(g.group_id(), GroupListing{g.group_id(), g.state(), g.members()});
+      if (!inserted && g.members() > it->second.members) {
+        it->second = {g.group_id(), g.state(), g.members()};
+      }
+    }
+  }
   std::vector<GroupListing> out;
-  for (const auto& g : response.groups()) out.push_back({g.group_id(), g.state(), g.members()});
+  for (auto& [id, listing] : groups) out.push_back(std::move(listing));
   return out;
 }
 
@@ -254,9 +326,15 @@ absl::StatusOr<std::vector<GroupPartition>> Admin::DescribeGroup(const std::stri
   describe.add_group_ids(group);
   v1::DescribeGroupsResponse members;
   std::string target;
-  grpc::Status s = impl_->Run(
-      [&](const Impl::Stubs& st) {
-        return st.groups->DescribeGroups(impl_->Context().get(), describe, &members);
+  grpc::Status s = impl_->RunOnCoordinator(
+      group,
+      [&](v1::Groups::Stub& stub) {
+        members.Clear();
+        return stub.DescribeGroups(impl_->Context().get(), describe, &members);
+      },
+      [&]() -> const v1::Error& {
+        return members.groups_size() == 1 ? members.groups(0).error()
+                                          : v1::Error::default_instance();
       },
       &target);
   if (!s.ok()) return RpcError(s, target, "describe group " + group);
@@ -265,11 +343,13 @@ absl::StatusOr<std::vector<GroupPartition>> Admin::DescribeGroup(const std::stri
   v1::FetchOffsetsRequest request;
   request.set_group_id(group);
   v1::FetchOffsetsResponse response;
-  s = impl_->Run(
-      [&](const Impl::Stubs& st) {
-        return st.groups->FetchOffsets(impl_->Context().get(), request, &response);
+  s = impl_->RunOnCoordinator(
+      group,
+      [&](v1::Groups::Stub& stub) {
+        response.Clear();
+        return stub.FetchOffsets(impl_->Context().get(), request, &response);
       },
-      &target);
+      [&]() -> const v1::Error& { return response.error(); }, &target);
   if (!s.ok()) return RpcError(s, target, "describe group " + group);
   RETURN_IF_ERROR(ToStatus(response.error(), "describe group " + group));
   // One row per partition the group committed or a member owns.
@@ -314,9 +394,15 @@ absl::Status Admin::DeleteGroup(const std::string& group) {
   request.add_group_ids(group);
   v1::DeleteGroupsResponse response;
   std::string target;
-  const grpc::Status s = impl_->Run(
-      [&](const Impl::Stubs& st) {
-        return st.groups->DeleteGroups(impl_->Context().get(), request, &response);
+  const grpc::Status s = impl_->RunOnCoordinator(
+      group,
+      [&](v1::Groups::Stub& stub) {
+        response.Clear();
+        return stub.DeleteGroups(impl_->Context().get(), request, &response);
+      },
+      [&]() -> const v1::Error& {
+        return response.results_size() == 1 ? response.results(0).error()
+                                            : v1::Error::default_instance();
       },
       &target);
   if (!s.ok()) return RpcError(s, target, "delete group " + group);
@@ -368,9 +454,18 @@ absl::StatusOr<std::vector<GroupPartition>> Admin::ResetGroupOffsets(const std::
   }
   v1::CommitOffsetsResponse response;
   std::string target;
-  const grpc::Status s = impl_->Run(
-      [&](const Impl::Stubs& st) {
-        return st.groups->CommitOffsets(impl_->Context().get(), request, &response);
+  const grpc::Status s = impl_->RunOnCoordinator(
+      group,
+      [&](v1::Groups::Stub& stub) {
+        response.Clear();
+        return stub.CommitOffsets(impl_->Context().get(), request, &response);
+      },
+      [&]() -> const v1::Error& {
+        if (IsCoordinatorError(response.error().code())) return response.error();
+        for (const auto& r : response.partitions()) {
+          if (IsCoordinatorError(r.error().code())) return r.error();
+        }
+        return response.error();
       },
       &target);
   if (!s.ok()) return RpcError(s, target, "reset offsets of group " + group);

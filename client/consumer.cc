@@ -139,7 +139,7 @@ Consumer::Impl::Impl(const ConsumerOptions& options, std::vector<std::string> bo
       clock_(clock),
       channels_(options.client_id),
       metadata_(CacheOptions(options, std::move(bootstrap)), &channels_, clock),
-      coordinator_(&metadata_, &channels_),
+      coordinator_(&metadata_, &channels_, options.group_id, options.request_timeout_ms),
       subscriptions_(options.auto_offset_reset),
       fetcher_(options, &metadata_, &channels_, &cq_, clock),
       commits_(options, &coordinator_, &cq_, clock, [this] { return rebalancer_.Member(); }),

@@ -137,6 +137,9 @@ class Node {
   // what it applied is below the log's start (a snapshot was installed), it first installs the
   // log's SnapshotData(), the state at StartIndex() - 1.
   Index commit_index() const { return commit_; }
+  // As leader: the index of this term's first entry (its leader-change entry); once it is
+  // committed, so is everything the log held before it. kNoIndex otherwise.
+  Index term_start() const { return role_ == Role::kLeader ? term_start_ : kNoIndex; }
   // The log is synced up to here.
   Index durable_index() const { return durable_; }
   // The membership in force: the last kConfig entry in the log (or the log start's, or the

@@ -309,6 +309,18 @@ absl::StatusOr<PartitionRoute> ClusterNode::Lookup(const std::string& topic,
   return route;
 }
 
+absl::StatusOr<PartitionRoute> ClusterNode::AwaitLeader(const std::string& topic, int32_t partition,
+                                                        std::chrono::milliseconds limit) const {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  absl::StatusOr<PartitionRoute> route = Lookup(topic, partition);
+  while (route.ok() && route->leader_id == raft::kNoNode &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    route = Lookup(topic, partition);
+  }
+  return route;
+}
+
 std::unique_ptr<v1::Controller::Stub> ClusterNode::StubFor(raft::NodeId id) {
   auto it = inter_broker_addresses_.find(id);
   if (it == inter_broker_addresses_.end()) return nullptr;

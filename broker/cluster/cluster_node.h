@@ -106,6 +106,11 @@ class ClusterNode {
 
   // NotFound when the topic or partition does not exist in the metadata image.
   absl::StatusOr<PartitionRoute> Lookup(const std::string& topic, int32_t partition) const;
+  // Lookup, repeated (every 10 ms) while no leader is known, for at most `limit`: a partition just
+  // created elects its first leader within an election timeout or two. The route may still name
+  // no leader (kNoNode) when `limit` passed.
+  absl::StatusOr<PartitionRoute> AwaitLeader(const std::string& topic, int32_t partition,
+                                             std::chrono::milliseconds limit) const;
 
   // The admin calls that change metadata, answered by the controller leader (forwarded to it when
   // this broker is not it). Each answers once this broker's own image has the change, so a call

@@ -76,6 +76,14 @@ class GroupCoordinator {
   // members rejoin); only an unreadable log fails.
   absl::Status Load();
 
+  // In a cluster a broker coordinates the groups of the partitions of __consumer_offsets it leads
+  // (coordinator_shards.h). LoadPartition takes `partition`'s groups and committed offsets over
+  // from `log`, this broker's replica, read up to `end` (exclusive: what is committed), replacing
+  // whatever this coordinator held for them; UnloadPartition drops them (their members are
+  // answered NOT_COORDINATOR by the GroupsService and move to the new leader).
+  absl::Status LoadPartition(int32_t partition, const storage::Log& log, int64_t end);
+  void UnloadPartition(int32_t partition);
+
   // One heartbeat (see groups.proto). `client_host` is shown by DescribeGroups. `response` is
   // filled before this returns; `done` runs once what the heartbeat changed is durable (at once
   // when it changed nothing), with the write's error if it failed — the member should then retry.
@@ -188,6 +196,12 @@ class GroupCoordinator {
   // otherwise it is left for the caller. An error means nothing was appended.
   absl::Status Persist(const std::string& group_id, std::function<void(absl::Status)>* done)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A visitor (for OffsetStore::Load*) that folds group records into each group's latest ones.
+  static GroupRecordVisitor Collect(std::map<std::string, RecordMap>* records);
+  // Decodes and installs groups from their records (replacing groups of the same id); the number
+  // of members installed.
+  size_t Install(std::map<std::string, RecordMap> records) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DropPartitionLocked(int32_t partition) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string NewMemberId() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ExpiryLoop();
 

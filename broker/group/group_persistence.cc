@@ -137,23 +137,26 @@ absl::Status GroupCoordinator::Persist(const std::string& group_id,
   return absl::OkStatus();
 }
 
-absl::Status GroupCoordinator::Load() {
-  auto logger = logging::Get("broker");
-  std::map<std::string, RecordMap> records;
-  RETURN_IF_ERROR(store_->Load([&](std::string_view key, std::optional<std::string_view> value) {
+// Folds group records, in log order, into each group's latest records.
+GroupRecordVisitor GroupCoordinator::Collect(std::map<std::string, RecordMap>* records) {
+  return [records](std::string_view key, std::optional<std::string_view> value) {
     auto decoded = DecodeGroupRecordKey(key);
     if (!decoded.ok()) {
-      logger->warn("{}: {}; skipped", OffsetStore::kTopic, decoded.status().ToString());
+      logging::Get("broker")->warn("{}: {}; skipped", OffsetStore::kTopic,
+                                   decoded.status().ToString());
       return;
     }
-    RecordMap& group = records[decoded->group];
+    RecordMap& group = (*records)[decoded->group];
     if (value.has_value()) {
       group[std::string(key)] = std::string(*value);
     } else {
       group.erase(std::string(key));
     }
-  }));
-  MutexLock lock(&mu_);
+  };
+}
+
+size_t GroupCoordinator::Install(std::map<std::string, RecordMap> records) {
+  auto logger = logging::Get("broker");
   const auto now = options_.clock->SteadyNow();
   size_t members = 0;
   for (auto& [id, group_records] : records) {
@@ -172,11 +175,50 @@ absl::Status GroupCoordinator::Load() {
       m.revoke_deadline = now + std::chrono::milliseconds(m.rebalance_timeout_ms);
     }
     members += group->members.size();
-    groups_.emplace(id, *std::move(group));
+    groups_.insert_or_assign(id, *std::move(group));
   }
-  logger->info("loaded {} consumer group(s) with {} member(s) from {}", groups_.size(), members,
-               OffsetStore::kTopic);
+  return members;
+}
+
+absl::Status GroupCoordinator::Load() {
+  std::map<std::string, RecordMap> records;
+  RETURN_IF_ERROR(store_->Load(Collect(&records)));
+  MutexLock lock(&mu_);
+  const size_t members = Install(std::move(records));
+  logging::Get("broker")->info("loaded {} consumer group(s) with {} member(s) from {}",
+                               groups_.size(), members, OffsetStore::kTopic);
   return absl::OkStatus();
+}
+
+absl::Status GroupCoordinator::LoadPartition(int32_t partition, const storage::Log& log,
+                                             int64_t end) {
+  UnloadPartition(partition);
+  std::map<std::string, RecordMap> records;
+  RETURN_IF_ERROR(store_->LoadPartition(partition, log, end, Collect(&records)));
+  MutexLock lock(&mu_);
+  // A heartbeat that raced with the unload may have made a group of this partition meanwhile;
+  // what the log holds wins.
+  DropPartitionLocked(partition);
+  const size_t groups = records.size();
+  const size_t members = Install(std::move(records));
+  logging::Get("broker")->info("coordinating {} consumer group(s) with {} member(s) of {}-{}",
+                               groups, members, OffsetStore::kTopic, partition);
+  return absl::OkStatus();
+}
+
+void GroupCoordinator::UnloadPartition(int32_t partition) {
+  store_->UnloadPartition(partition);
+  MutexLock lock(&mu_);
+  DropPartitionLocked(partition);
+}
+
+void GroupCoordinator::DropPartitionLocked(int32_t partition) {
+  for (auto it = groups_.begin(); it != groups_.end();) {
+    it = store_->PartitionOf(it->first) == partition ? groups_.erase(it) : std::next(it);
+  }
+  for (auto it = written_.begin(); it != written_.end();) {
+    it = store_->PartitionOf(it->first) == partition ? written_.erase(it) : std::next(it);
+  }
 }
 
 }  // namespace runnel::broker

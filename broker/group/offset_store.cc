@@ -68,62 +68,105 @@ absl::Status OffsetStore::Load(const GroupRecordVisitor& group_records) {
   for (int32_t p = 0; p < topic->partitions; ++p) {
     ASSIGN_OR_RETURN(const std::shared_ptr<storage::Log> log,
                      partitions_->GetLog(kTopic, p, false));
-    int64_t offset = log->start_offset();
-    while (offset < log->end_offset()) {
-      ASSIGN_OR_RETURN(const std::string data, log->Read(offset, 1 << 20));
-      if (data.empty()) break;
-      std::string_view rest = data;
-      while (!rest.empty()) {
-        ASSIGN_OR_RETURN(const record::RecordBatchView view, record::RecordBatchView::Parse(rest));
-        rest.remove_prefix(view.size());
-        offset = view.last_offset() + 1;
-        // A batch that does not decode is reported and skipped: its groups fall back to
-        // auto.offset.reset rather than the broker refusing to start.
-        auto it = record::RecordIterator::Create(view);
-        if (!it.ok()) {
-          logger->error("{}-{} batch at offset {}: {}; skipped", kTopic, p, view.base_offset(),
-                        it.status().ToString());
-          continue;
-        }
-        record::Record r;
-        while (it->Next(&r)) {
-          if (!r.key.has_value()) continue;
-          if (IsGroupRecordKey(*r.key)) {
-            if (group_records) group_records(*r.key, r.value);
-            continue;
-          }
-          auto key = DecodeOffsetKey(*r.key);
-          if (!key.ok()) {
-            if (!absl::IsUnimplemented(key.status())) {
-              logger->warn("{}-{} offset {}: {}; skipped", kTopic, p, r.offset,
-                           key.status().ToString());
-            }
-            continue;
-          }
-          if (!r.value.has_value()) {
-            MutexLock lock(&mu_);
-            Apply(*key, std::nullopt);
-            continue;
-          }
-          auto value = DecodeOffsetValue(*r.value);
-          if (!value.ok()) {
-            logger->warn("{}-{} offset {}: {}; skipped", kTopic, p, r.offset,
-                         value.status().ToString());
-            continue;
-          }
-          MutexLock lock(&mu_);
-          Apply(*key, *std::move(value));
-          ++records;
-        }
-        if (!it->status().ok()) {
-          logger->error("{}-{} batch at offset {}: {}; the rest of it skipped", kTopic, p,
-                        view.base_offset(), it->status().ToString());
-        }
-      }
-    }
+    ASSIGN_OR_RETURN(const int64_t read, ReadPartition(p, *log, log->end_offset(), group_records));
+    records += read;
   }
   logger->info("loaded {} committed offsets from {}", records, kTopic);
   return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> OffsetStore::ReadPartition(int32_t p, const storage::Log& log, int64_t end,
+                                                   const GroupRecordVisitor& group_records) {
+  auto logger = logging::Get("broker");
+  int64_t records = 0;
+  int64_t offset = log.start_offset();
+  while (offset < end) {
+    ASSIGN_OR_RETURN(const std::string data, log.Read(offset, 1 << 20));
+    if (data.empty()) break;
+    std::string_view rest = data;
+    while (!rest.empty()) {
+      ASSIGN_OR_RETURN(const record::RecordBatchView view, record::RecordBatchView::Parse(rest));
+      rest.remove_prefix(view.size());
+      if (view.base_offset() >= end) return records;
+      offset = view.last_offset() + 1;
+      // A replica's log holds Raft's control batches (a leader's first entry) too.
+      if (view.is_control()) continue;
+      // A batch that does not decode is reported and skipped: its groups fall back to
+      // auto.offset.reset rather than the broker refusing to start.
+      auto it = record::RecordIterator::Create(view);
+      if (!it.ok()) {
+        logger->error("{}-{} batch at offset {}: {}; skipped", kTopic, p, view.base_offset(),
+                      it.status().ToString());
+        continue;
+      }
+      record::Record r;
+      while (it->Next(&r)) {
+        if (!r.key.has_value()) continue;
+        if (IsGroupRecordKey(*r.key)) {
+          if (group_records) group_records(*r.key, r.value);
+          continue;
+        }
+        auto key = DecodeOffsetKey(*r.key);
+        if (!key.ok()) {
+          if (!absl::IsUnimplemented(key.status())) {
+            logger->warn("{}-{} offset {}: {}; skipped", kTopic, p, r.offset,
+                         key.status().ToString());
+          }
+          continue;
+        }
+        if (!r.value.has_value()) {
+          MutexLock lock(&mu_);
+          Apply(*key, std::nullopt);
+          continue;
+        }
+        auto value = DecodeOffsetValue(*r.value);
+        if (!value.ok()) {
+          logger->warn("{}-{} offset {}: {}; skipped", kTopic, p, r.offset,
+                       value.status().ToString());
+          continue;
+        }
+        MutexLock lock(&mu_);
+        Apply(*key, *std::move(value));
+        ++records;
+      }
+      if (!it->status().ok()) {
+        logger->error("{}-{} batch at offset {}: {}; the rest of it skipped", kTopic, p,
+                      view.base_offset(), it->status().ToString());
+      }
+    }
+  }
+  return records;
+}
+
+int32_t OffsetStore::PartitionOf(const std::string& group) const {
+  const std::optional<TopicInfo> topic = partitions_->topics().Get(kTopic);
+  return OffsetsPartitionFor(group, topic.has_value() ? topic->partitions : num_partitions_);
+}
+
+void OffsetStore::ForgetPartition(int32_t partition) {
+  ++generations_[partition];
+  const std::optional<TopicInfo> topic = partitions_->topics().Get(kTopic);
+  const int32_t count = topic.has_value() ? topic->partitions : num_partitions_;
+  absl::erase_if(offsets_, [&](const auto& entry) {
+    return OffsetsPartitionFor(entry.first.group, count) == partition;
+  });
+}
+
+absl::Status OffsetStore::LoadPartition(int32_t partition, const storage::Log& log, int64_t end,
+                                        const GroupRecordVisitor& group_records) {
+  {
+    MutexLock lock(&mu_);
+    ForgetPartition(partition);
+  }
+  ASSIGN_OR_RETURN(const int64_t records, ReadPartition(partition, log, end, group_records));
+  logging::Get("broker")->info("loaded {} committed offsets from {}-{} up to offset {}", records,
+                               kTopic, partition, end);
+  return absl::OkStatus();
+}
+
+void OffsetStore::UnloadPartition(int32_t partition) {
+  MutexLock lock(&mu_);
+  ForgetPartition(partition);
 }
 
 absl::StatusOr<std::shared_ptr<storage::Log>> OffsetStore::GroupLog(const std::string& group) {
@@ -181,16 +224,25 @@ absl::Status OffsetStore::AppendAndApply(
     return absl::OkStatus();
   }
   // A proposal can fail after it was accepted (the leader lost its leadership): the cache takes
-  // the changes once committed, and answers come in log order, so it still follows the log.
-  return AppendBatch(
-      group, std::move(batch),
-      [this, changes = std::move(changes), done = std::move(done)](absl::Status status) mutable {
-        if (status.ok()) {
-          MutexLock lock(&mu_);
-          for (auto& [key, value] : changes) Apply(key, std::move(value));
-        }
-        done(status);
-      });
+  // the changes once committed, and answers come in log order, so it still follows the log —
+  // unless the partition was unloaded or loaded again meanwhile (its load read it from the log).
+  const int32_t partition = PartitionOf(group);
+  uint64_t generation = 0;
+  {
+    MutexLock lock(&mu_);
+    generation = generations_[partition];
+  }
+  return AppendBatch(group, std::move(batch),
+                     [this, partition, generation, changes = std::move(changes),
+                      done = std::move(done)](absl::Status status) mutable {
+                       if (status.ok()) {
+                         MutexLock lock(&mu_);
+                         if (generations_[partition] == generation) {
+                           for (auto& [key, value] : changes) Apply(key, std::move(value));
+                         }
+                       }
+                       done(status);
+                     });
 }
 
 absl::Status OffsetStore::AppendGroupRecords(const std::string& group,

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -74,6 +75,18 @@ class OffsetStore {
   // skipped (their groups fall back to auto.offset.reset); only an unreadable log fails the load.
   absl::Status Load(const GroupRecordVisitor& group_records = nullptr);
 
+  // In a cluster, the cache holds only the partitions whose groups this broker coordinates (it
+  // leads them): LoadPartition forgets what the cache held for `partition`'s groups and reads
+  // `log` (this broker's replica of it) from its start up to `end` (exclusive: what is committed)
+  // as Load does; UnloadPartition forgets them. A commit proposed before either is not applied to
+  // the cache when it commits afterwards: the partition's next load reads it from the log.
+  absl::Status LoadPartition(int32_t partition, const storage::Log& log, int64_t end,
+                             const GroupRecordVisitor& group_records);
+  void UnloadPartition(int32_t partition);
+  // The partition of __consumer_offsets holding `group`'s records: by the topic's partition count
+  // when it exists, else the count it will be created with.
+  int32_t PartitionOf(const std::string& group) const;
+
   // Checks every entry (InvalidArgument naming the first bad one; nothing is stored then),
   // appends them as one batch to the group's partition, updates what Fetch returns (on a single
   // node at once; in a cluster once committed, before `done`), and calls `done` once the batch is
@@ -115,6 +128,12 @@ class OffsetStore {
       std::function<void(absl::Status)> done) ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
   void Apply(const OffsetKey& key, std::optional<CommittedOffset> value)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Reads `partition` of `log` from its start up to `end` into the cache (control batches
+  // skipped); the number of committed offsets read.
+  absl::StatusOr<int64_t> ReadPartition(int32_t partition, const storage::Log& log, int64_t end,
+                                        const GroupRecordVisitor& group_records);
+  // Forgets the cached offsets of `partition`'s groups and bumps its generation.
+  void ForgetPartition(int32_t partition) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   PartitionManager* const partitions_;
   const int32_t num_partitions_;
@@ -123,6 +142,9 @@ class OffsetStore {
   Mutex commit_mu_;                  // one append at a time, so the cache follows the log's order
   mutable Mutex mu_;
   absl::flat_hash_map<OffsetKey, CommittedOffset> offsets_ ABSL_GUARDED_BY(mu_);
+  // Bumped by every LoadPartition / UnloadPartition of a partition: a commit's answer applies its
+  // changes only if its partition's generation has not moved since it was proposed.
+  std::map<int32_t, uint64_t> generations_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace runnel::broker

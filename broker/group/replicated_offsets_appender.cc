@@ -1,7 +1,6 @@
 #include "broker/group/replicated_offsets_appender.h"
 
 #include <chrono>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "broker/group/offset_codec.h"
@@ -27,14 +26,8 @@ absl::Status ReplicatedOffsetsAppender::Append(const std::string& group, int32_t
     partitions = metadata->info.partitions;
   }
   const int32_t partition = OffsetsPartitionFor(group, partitions);
-  // A partition just created elects its first leader within an election timeout or two.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kLeaderWaitMs);
-  absl::StatusOr<PartitionRoute> route = cluster_->Lookup(topic, partition);
-  while (route.ok() && route->leader_id == raft::kNoNode &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    route = cluster_->Lookup(topic, partition);
-  }
+  const absl::StatusOr<PartitionRoute> route =
+      cluster_->AwaitLeader(topic, partition, std::chrono::milliseconds(kLeaderWaitMs));
   RETURN_IF_ERROR(route.status());
   if (!route->leader) {
     if (route->leader_id == raft::kNoNode) {

@@ -516,6 +516,7 @@ void ReplicaManager::Publish(Replica& r) {
   s.log_start = r.log->StartIndex();
   s.log_end = r.log->LastIndex() + 1;
   s.high_watermark = node.commit_index() + 1;
+  if (node.role() == raft::Role::kLeader) s.term_start = node.term_start();
   s.voters.assign(node.membership().voters().begin(), node.membership().voters().end());
   s.learners.assign(node.membership().learners().begin(), node.membership().learners().end());
   if (node.role() == raft::Role::kLeader) {

@@ -60,6 +60,9 @@ struct ReplicaStatus {
   int64_t log_start = 0;
   int64_t log_end = 0;
   int64_t high_watermark = 0;  // commit index + 1
+  // As the leader: the offset of its term's first entry (-1 otherwise). Once the high watermark
+  // is past it, everything the log held when this leader took over is committed.
+  int64_t term_start = -1;
   std::vector<raft::NodeId> voters;
   std::vector<raft::NodeId> learners;
   // As the leader: the members whose log matches the leader's up to the commit index (the leader

@@ -7,16 +7,53 @@
 
 namespace runnel::broker {
 
+v1::Error GroupsService::Coordinates(const std::string& group) const {
+  return shards_ == nullptr ? v1::Error() : shards_->Check(group);
+}
+
+grpc::ServerUnaryReactor* GroupsService::FindCoordinator(grpc::CallbackServerContext* context,
+                                                         const v1::FindCoordinatorRequest* request,
+                                                         v1::FindCoordinatorResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (request->group_id().empty()) {
+    SetError(absl::InvalidArgumentError("group_id is empty"), response->mutable_error());
+  } else if (shards_ == nullptr) {
+    response->set_node_id(identity_->node_id());
+    response->set_address(identity_->grpc_addr());
+  } else {
+    *response = shards_->Find(request->group_id(), offsets_->num_partitions());
+  }
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
 grpc::ServerUnaryReactor* GroupsService::ConsumerGroupHeartbeat(
     grpc::CallbackServerContext* context, const v1::ConsumerGroupHeartbeatRequest* request,
     v1::ConsumerGroupHeartbeatResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (v1::Error elsewhere = Coordinates(request->group_id()); elsewhere.code() != v1::NONE) {
+    *response->mutable_error() = std::move(elsewhere);
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
   // Answered once the membership change is durable; a failed write is UNAVAILABLE, which the
-  // member retries (the coordinator recognises the repeat).
-  coordinator_->Heartbeat(*request, context->peer(), response, [reactor](absl::Status s) {
-    reactor->Finish(s.ok() ? grpc::Status::OK
-                           : grpc::Status(grpc::StatusCode::UNAVAILABLE, std::string(s.message())));
-  });
+  // member retries (the coordinator recognises the repeat). In a cluster it fails when this
+  // broker lost the group's offsets partition meanwhile: NOT_COORDINATOR sends the member to the
+  // new coordinator, which has the group as its log holds it.
+  const bool cluster = shards_ != nullptr;
+  coordinator_->Heartbeat(
+      *request, context->peer(), response, [reactor, response, cluster](absl::Status s) {
+        if (s.ok() || !cluster) {
+          reactor->Finish(
+              s.ok() ? grpc::Status::OK
+                     : grpc::Status(grpc::StatusCode::UNAVAILABLE, std::string(s.message())));
+          return;
+        }
+        response->Clear();
+        response->mutable_error()->set_code(v1::NOT_COORDINATOR);
+        response->mutable_error()->set_message(std::string(s.message()));
+        reactor->Finish(grpc::Status::OK);
+      });
   return reactor;
 }
 
@@ -28,6 +65,8 @@ grpc::ServerUnaryReactor* GroupsService::DescribeGroups(grpc::CallbackServerCont
     description->set_group_id(group);
     if (group.empty()) {
       SetError(absl::InvalidArgumentError("group_id is empty"), description->mutable_error());
+    } else if (v1::Error elsewhere = Coordinates(group); elsewhere.code() != v1::NONE) {
+      *description->mutable_error() = std::move(elsewhere);
     } else if (!coordinator_->Describe(group, description)) {
       description->set_state("Empty");
       if (offsets_->FetchAll(group).empty()) {
@@ -53,6 +92,11 @@ grpc::ServerUnaryReactor* GroupsService::CommitOffsets(grpc::CallbackServerConte
   }
   if (absl::Status group = OffsetStore::CheckGroupId(request->group_id()); !group.ok()) {
     SetError(group, response->mutable_error());
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+  if (v1::Error elsewhere = Coordinates(request->group_id()); elsewhere.code() != v1::NONE) {
+    *response->mutable_error() = std::move(elsewhere);
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
@@ -83,8 +127,17 @@ grpc::ServerUnaryReactor* GroupsService::CommitOffsets(grpc::CallbackServerConte
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
-  auto fail_good = [response, good](const absl::Status& s) {
-    for (int i : good) SetError(s, response->mutable_partitions(i)->mutable_error());
+  const bool cluster = shards_ != nullptr;
+  auto fail_good = [response, good, cluster](const absl::Status& s) {
+    for (int i : good) {
+      v1::Error* error = response->mutable_partitions(i)->mutable_error();
+      SetError(s, error);
+      // In a cluster the write fails when this broker lost the group's offsets partition
+      // meanwhile: the member finds the new coordinator and commits again.
+      if (cluster && (absl::IsUnavailable(s) || absl::IsFailedPrecondition(s))) {
+        error->set_code(v1::NOT_COORDINATOR);
+      }
+    }
   };
   const absl::Status committed =
       offsets_->Commit(request->group_id(), commits, [reactor, fail_good](absl::Status s) {
@@ -115,6 +168,8 @@ grpc::ServerUnaryReactor* GroupsService::FetchOffsets(grpc::CallbackServerContex
   };
   if (request->group_id().empty()) {
     SetError(absl::InvalidArgumentError("group_id is empty"), response->mutable_error());
+  } else if (v1::Error elsewhere = Coordinates(request->group_id()); elsewhere.code() != v1::NONE) {
+    *response->mutable_error() = std::move(elsewhere);
   } else if (request->partitions().empty()) {
     for (const auto& [key, value] : offsets_->FetchAll(request->group_id())) {
       add(key.topic, key.partition, value);
@@ -149,10 +204,11 @@ grpc::ServerUnaryReactor* GroupsService::ListGroups(grpc::CallbackServerContext*
 // Deletes the groups one after another, each answered when its tombstones are durable.
 class GroupsService::DeleteCall {
  public:
-  DeleteCall(GroupCoordinator* coordinator, OffsetStore* offsets, grpc::ServerUnaryReactor* reactor,
+  DeleteCall(const GroupsService* service, grpc::ServerUnaryReactor* reactor,
              const v1::DeleteGroupsRequest* request, v1::DeleteGroupsResponse* response)
-      : coordinator_(coordinator),
-        offsets_(offsets),
+      : service_(service),
+        coordinator_(service->coordinator_),
+        offsets_(service->offsets_),
         reactor_(reactor),
         request_(request),
         response_(response) {}
@@ -165,6 +221,10 @@ class GroupsService::DeleteCall {
       result->set_group_id(group);
       if (group.empty()) {
         SetError(absl::InvalidArgumentError("group_id is empty"), result->mutable_error());
+        continue;
+      }
+      if (v1::Error elsewhere = service_->Coordinates(group); elsewhere.code() != v1::NONE) {
+        *result->mutable_error() = std::move(elsewhere);
         continue;
       }
       if (const int members = coordinator_->MemberCount(group); members > 0) {
@@ -185,6 +245,7 @@ class GroupsService::DeleteCall {
   }
 
  private:
+  const GroupsService* const service_;
   GroupCoordinator* const coordinator_;
   OffsetStore* const offsets_;
   grpc::ServerUnaryReactor* const reactor_;
@@ -196,7 +257,7 @@ grpc::ServerUnaryReactor* GroupsService::DeleteGroups(grpc::CallbackServerContex
                                                       const v1::DeleteGroupsRequest* request,
                                                       v1::DeleteGroupsResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  (new DeleteCall(coordinator_, offsets_, reactor, request, response))->Next(0);
+  (new DeleteCall(this, reactor, request, response))->Next(0);
   return reactor;
 }
 

@@ -1,20 +1,29 @@
 // The Groups gRPC service (proto/runnel/v1/groups.proto): membership through the
 // GroupCoordinator, committed offsets through the OffsetStore. CommitOffsets is checked against
 // membership and answered from the storage flush thread once the commit is durable; the other
-// calls at once.
+// calls at once. In a cluster every call naming a group is served only while this broker
+// coordinates it (CoordinatorShards::Check); others get NOT_COORDINATOR and the like.
 #pragma once
 
+#include "broker/group/coordinator_shards.h"
 #include "broker/group/group_coordinator.h"
 #include "broker/group/offset_store.h"
+#include "broker/server/broker_service.h"
 #include "runnel/v1/groups.grpc.pb.h"
 
 namespace runnel::broker {
 
 class GroupsService final : public v1::Groups::CallbackService {
  public:
-  // Borrows both; they must outlive the service.
-  GroupsService(GroupCoordinator* coordinator, OffsetStore* offsets)
-      : coordinator_(coordinator), offsets_(offsets) {}
+  // Borrows everything; it must outlive the service. `shards` is null on a single node, which
+  // coordinates every group (FindCoordinator names `identity`).
+  GroupsService(GroupCoordinator* coordinator, OffsetStore* offsets, const BrokerIdentity* identity,
+                CoordinatorShards* shards = nullptr)
+      : coordinator_(coordinator), offsets_(offsets), identity_(identity), shards_(shards) {}
+
+  grpc::ServerUnaryReactor* FindCoordinator(grpc::CallbackServerContext* context,
+                                            const v1::FindCoordinatorRequest* request,
+                                            v1::FindCoordinatorResponse* response) override;
 
   grpc::ServerUnaryReactor* ConsumerGroupHeartbeat(
       grpc::CallbackServerContext* context, const v1::ConsumerGroupHeartbeatRequest* request,
@@ -39,8 +48,13 @@ class GroupsService final : public v1::Groups::CallbackService {
  private:
   class DeleteCall;
 
+  // NONE when this broker serves `group` now (always on a single node).
+  v1::Error Coordinates(const std::string& group) const;
+
   GroupCoordinator* const coordinator_;
   OffsetStore* const offsets_;
+  const BrokerIdentity* const identity_;
+  CoordinatorShards* const shards_;
 };
 
 }  // namespace runnel::broker

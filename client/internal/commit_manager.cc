@@ -46,10 +46,19 @@ absl::Status CommitManager::Result(const grpc::Status& s, const v1::CommitOffset
 }
 
 absl::Status CommitManager::Commit(const std::map<TopicPartition, int64_t>& offsets) {
+  return Send(offsets, /*retry=*/true);
+}
+
+absl::Status CommitManager::Send(const std::map<TopicPartition, int64_t>& offsets, bool retry) {
   if (options_.group_id.empty()) return absl::FailedPreconditionError("commit needs group.id");
   if (offsets.empty()) return absl::OkStatus();
   // A heartbeat may move the member to a new epoch while the commit travels: the coordinator
   // then answers STALE_MEMBER_EPOCH and the commit is retried with the new one, as Kafka does.
+  // A coordinator that moved (or does not answer) is found again and the commit retried there,
+  // within request.timeout.ms in all.
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.request_timeout_ms);
+  int stale = 0;
   for (int attempt = 0;; ++attempt) {
     const v1::CommitOffsetsRequest request = Request(offsets);
     grpc::ClientContext context;
@@ -59,15 +68,33 @@ absl::Status CommitManager::Commit(const std::map<TopicPartition, int64_t>& offs
     const CoordinatorStubs::Target target = coordinator_->Current();
     const grpc::Status s = target.stub->CommitOffsets(&context, request, &response);
     coordinator_->Report(target.address, s);
-    if (s.ok() && response.error().code() == v1::STALE_MEMBER_EPOCH && attempt < 3) {
+    if (s.ok() && response.error().code() == v1::STALE_MEMBER_EPOCH && stale < 3) {
       // A pause for the heartbeat to land, not a decision by time: the real clock's sleep.
-      std::this_thread::sleep_for(std::chrono::milliseconds(20 << attempt));
+      std::this_thread::sleep_for(std::chrono::milliseconds(20 << stale++));
+      continue;
+    }
+    if (Retriable(s, response, target.address) && retry &&
+        std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(options_.retry_backoff_ms));
       continue;
     }
     RETURN_IF_ERROR(Result(s, response, target.address));
     last_commit_ = clock_->SteadyNow();
     return absl::OkStatus();
   }
+}
+
+bool CommitManager::Retriable(const grpc::Status& s, const v1::CommitOffsetsResponse& response,
+                              const std::string& address) {
+  if (!s.ok()) {
+    return s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+           s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+  }
+  if (coordinator_->ReportError(address, response.error())) return true;
+  for (const v1::PartitionCommitResult& r : response.partitions()) {
+    if (coordinator_->ReportError(address, r.error())) return true;
+  }
+  return false;
 }
 
 void CommitManager::CommitAsync(const std::map<TopicPartition, int64_t>& offsets,
@@ -117,7 +144,11 @@ void CommitManager::FinishAsync() {
         call->status.error_code() == grpc::StatusCode::FAILED_PRECONDITION && !call->reader
             ? absl::FailedPreconditionError(call->status.error_message())
             : Result(call->status, call->response, call->address);
-    if (call->reader) coordinator_->Report(call->address, call->status);
+    if (call->reader) {
+      coordinator_->Report(call->address, call->status);
+      // Not retried (as Kafka's commitAsync), but the next call goes to the new coordinator.
+      Retriable(call->status, call->response, call->address);
+    }
     if (call->done) {
       call->done(result);
     } else if (!result.ok()) {
@@ -138,13 +169,25 @@ absl::StatusOr<std::map<TopicPartition, std::optional<int64_t>>> CommitManager::
     t->set_topic(tp.topic);
     t->set_partition(tp.partition);
   }
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::milliseconds(options_.request_timeout_ms));
+  // A coordinator that moved is found again and asked there, within request.timeout.ms in all.
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.request_timeout_ms);
+  grpc::Status s;
   v1::FetchOffsetsResponse response;
-  const CoordinatorStubs::Target target = coordinator_->Current();
-  const grpc::Status s = target.stub->FetchOffsets(&context, request, &response);
-  coordinator_->Report(target.address, s);
+  CoordinatorStubs::Target target;
+  while (true) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::milliseconds(options_.request_timeout_ms));
+    response.Clear();
+    target = coordinator_->Current();
+    s = target.stub->FetchOffsets(&context, request, &response);
+    coordinator_->Report(target.address, s);
+    const bool retriable = s.ok() ? coordinator_->ReportError(target.address, response.error())
+                                  : s.error_code() == grpc::StatusCode::UNAVAILABLE;
+    if (!retriable || std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(options_.retry_backoff_ms));
+  }
   if (!s.ok())
     return RpcError(s, target.address, "committed offsets of group " + options_.group_id);
   RETURN_IF_ERROR(ToStatus(response.error(), "committed offsets of group " + options_.group_id));
@@ -166,7 +209,8 @@ bool CommitManager::AutoCommitDue() const {
 }
 
 void CommitManager::AutoCommit(const std::map<TopicPartition, int64_t>& positions) {
-  const absl::Status s = Commit(positions);
+  // One try, as Kafka's auto-commit (asynchronous there): the next interval commits again.
+  const absl::Status s = Send(positions, /*retry=*/false);
   if (!s.ok()) log_->warn("consumer: auto-commit: {}", s.ToString());
   last_commit_ = clock_->SteadyNow();
 }

@@ -51,7 +51,9 @@ class CommitManager {
   CommitManager(const ConsumerOptions& options, CoordinatorStubs* coordinator,
                 grpc::CompletionQueue* cq, const Clock* clock, MemberFn member);
 
-  // FailedPrecondition without group.id; OK at once for no offsets. Errors name the group.
+  // FailedPrecondition without group.id; OK at once for no offsets. Errors name the group. A
+  // coordinator that moved or does not answer is found again and the commit retried, within
+  // request.timeout.ms.
   absl::Status Commit(const std::map<TopicPartition, int64_t>& offsets);
   void CommitAsync(const std::map<TopicPartition, int64_t>& offsets,
                    std::function<void(absl::Status)> done);
@@ -87,9 +89,15 @@ class CommitManager {
     bool finished = false;
   };
 
+  // Commit, with (`retry`) or without retries.
+  absl::Status Send(const std::map<TopicPartition, int64_t>& offsets, bool retry);
   v1::CommitOffsetsRequest Request(const std::map<TopicPartition, int64_t>& offsets) const;
   absl::Status Result(const grpc::Status& s, const v1::CommitOffsetsResponse& response,
                       const std::string& address) const;
+  // Whether a commit answered so should be tried again (the coordinator moved, is loading, or did
+  // not answer); tells the CoordinatorStubs where the coordinator went.
+  bool Retriable(const grpc::Status& s, const v1::CommitOffsetsResponse& response,
+                 const std::string& address);
 
   const ConsumerOptions options_;
   CoordinatorStubs* const coordinator_;

@@ -131,8 +131,16 @@ void GroupMembership::Run() {
     coordinator_->Report(target.address, s);
     // Another broker is tried next (a dead bootstrap entry is not worth a warning then).
     const bool moved = !s.ok() && coordinator_->Current().address != target.address;
+    // The coordinator moved with its offsets partition's leadership, or is loading the group.
+    const bool elsewhere = s.ok() && coordinator_->ReportError(target.address, response.error());
 
     MutexLock lock(&mu_);
+    if (elsewhere) {
+      logging::Get("client")->debug("consumer: heartbeat of group {}: {}; trying again",
+                                    options_.group_id, response.error().message());
+      next = clock_->SteadyNow() + std::chrono::milliseconds(options_.retry_backoff_ms);
+      continue;
+    }
     if (!s.ok()) {
       // The broker restarting or unreachable: keep trying. If this lasts past the session
       // timeout, the coordinator has dropped us and says so when it answers again.
@@ -205,13 +213,20 @@ void GroupMembership::Leave() {
     request.set_member_epoch(options_.instance_id.empty() ? -1 : -2);
     request.set_instance_id(options_.instance_id);
   }
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::milliseconds(std::min(options_.request_timeout_ms, 5000)));
+  // A coordinator that moved says where it went: a few tries, each bounded.
+  grpc::Status s;
   v1::ConsumerGroupHeartbeatResponse response;
-  const internal::CoordinatorStubs::Target target = coordinator_->Current();
-  const grpc::Status s = target.stub->ConsumerGroupHeartbeat(&context, request, &response);
-  coordinator_->Report(target.address, s);
+  internal::CoordinatorStubs::Target target;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::milliseconds(std::min(options_.request_timeout_ms, 5000)));
+    response.Clear();
+    target = coordinator_->Current();
+    s = target.stub->ConsumerGroupHeartbeat(&context, request, &response);
+    coordinator_->Report(target.address, s);
+    if (!s.ok() || !coordinator_->ReportError(target.address, response.error())) break;
+  }
   if (!s.ok() || response.error().code() != v1::NONE) {
     logging::Get("client")->warn(
         "consumer: leaving group {}: {}", options_.group_id,

@@ -13,6 +13,10 @@ absl::Status Convert(const v1::Error& error, const std::string& what) {
     return absl::FailedPreconditionError(
         absl::StrCat(message, " (", v1::ErrorCode_Name(error.code()), ")"));
   }
+  if (IsCoordinatorError(error.code())) {
+    return absl::UnavailableError(
+        absl::StrCat(message, " (", v1::ErrorCode_Name(error.code()), ")"));
+  }
   switch (error.code()) {
     case v1::NONE:
       return absl::OkStatus();
@@ -59,6 +63,17 @@ bool IsMembershipError(v1::ErrorCode code) {
     case v1::FENCED_MEMBER_EPOCH:
     case v1::FENCED_INSTANCE_ID:
     case v1::STALE_MEMBER_EPOCH:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool IsCoordinatorError(v1::ErrorCode code) {
+  switch (code) {
+    case v1::NOT_COORDINATOR:
+    case v1::COORDINATOR_NOT_AVAILABLE:
+    case v1::COORDINATOR_LOAD_IN_PROGRESS:
       return true;
     default:
       return false;

@@ -32,6 +32,9 @@ v1::ErrorCode ErrorCodeOf(const absl::Status& s);
 // Whether `code` says the coordinator no longer counts the sender as the member it claimed to
 // be (UNKNOWN_MEMBER_ID, FENCED_MEMBER_EPOCH, FENCED_INSTANCE_ID, STALE_MEMBER_EPOCH).
 bool IsMembershipError(v1::ErrorCode code);
+// NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE, COORDINATOR_LOAD_IN_PROGRESS: the group's coordinator
+// moved or is not ready; the call is retried (on the coordinator found again).
+bool IsCoordinatorError(v1::ErrorCode code);
 
 // Unavailable, naming what was being done, the broker `target` and gRPC's message and code.
 absl::Status RpcError(const grpc::Status& s, const std::string& target, const std::string& what);

@@ -7,8 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "broker/group/offset_codec.h"
 #include "broker/group/offsets_appender.h"
 #include "broker/partition/partition_manager.h"
+#include "common/record/batch_builder.h"
+#include "common/record/control_record.h"
 #include "storage/log_manager.h"
 #include "tests/broker/opened_data_dir.h"
 #include "tests/storage/storage_test_util.h"
@@ -74,6 +77,63 @@ TEST_F(OffsetStoreWithAppenderTest, ACommitIsVisibleOnlyOnceTheAppenderCommitted
   EXPECT_TRUE(store_->Fetch("g", "t", 0).has_value()) << "deleted before the tombstones committed";
   appender_.Answer(2, absl::OkStatus());
   EXPECT_FALSE(store_->Fetch("g", "t", 0).has_value());
+}
+
+// A batch of one committed offset, as the OffsetStore writes it.
+std::string OffsetBatch(const std::string& group, const std::string& topic, int32_t partition,
+                        int64_t offset) {
+  record::RecordBatchBuilder builder;
+  builder.Append(1000, EncodeOffsetKey({group, topic, partition}),
+                 EncodeOffsetValue({offset, -1, "", 1000}));
+  return *builder.Build();
+}
+
+// In a cluster the cache holds only the partitions this broker coordinates: LoadPartition reads
+// the partition's replica up to the end it is given (what is committed; Raft's control batches
+// skipped), replacing what the cache held for the partition's groups; UnloadPartition forgets
+// them; and a commit proposed before either is not applied when its answer comes afterwards
+// (the partition's next load reads it from the log instead).
+TEST_F(OffsetStoreWithAppenderTest, APartitionIsLoadedFromItsReplicaAndUnloaded) {
+  TopicInfo topic;
+  topic.name = OffsetStore::kTopic;
+  topic.partitions = 3;
+  topic.internal = true;
+  topic.configs = {{"cleanup.policy", "compact"}};
+  ASSERT_TRUE(opened_.partitions->CreateTopic(topic).ok());
+  const int32_t partition = store_->PartitionOf("g");
+  auto log = opened_.partitions->GetLog(OffsetStore::kTopic, partition, false);
+  ASSERT_TRUE(log.ok()) << log.status();
+  ASSERT_TRUE((*log)->Append(OffsetBatch("g", "t", 0, 5)).ok());
+  ASSERT_TRUE(
+      (*log)->Append(record::BuildControlBatch(record::ControlType::kLeaderChange, "", 1000)).ok());
+  const int64_t end = (*log)->end_offset();
+  ASSERT_TRUE((*log)->Append(OffsetBatch("g", "t", 0, 8)).ok());  // not committed: past `end`
+
+  // What the cache held before the load (t-1) is not in the log: forgotten.
+  absl::Status answered = absl::UnknownError("not answered");
+  ASSERT_TRUE(store_->Commit("g", {{"t", 1, 3, ""}}, [&](absl::Status s) { answered = s; }).ok());
+  appender_.Answer(0, absl::OkStatus());
+  ASSERT_TRUE(store_->Fetch("g", "t", 1).has_value());
+  ASSERT_TRUE(store_->Commit("g", {{"t", 0, 9, ""}}, [&](absl::Status s) { answered = s; }).ok());
+
+  int group_records = 0;
+  ASSERT_TRUE(store_
+                  ->LoadPartition(
+                      partition, **log, end,
+                      [&](std::string_view, std::optional<std::string_view>) { ++group_records; })
+                  .ok());
+  EXPECT_EQ(group_records, 0);
+  ASSERT_TRUE(store_->Fetch("g", "t", 0).has_value());
+  EXPECT_EQ(store_->Fetch("g", "t", 0)->offset, 5) << "read past the end it was given";
+  EXPECT_FALSE(store_->Fetch("g", "t", 1).has_value()) << "the cache kept what the log lacks";
+
+  appender_.Answer(1, absl::OkStatus());  // proposed before the load
+  EXPECT_TRUE(answered.ok()) << answered;
+  EXPECT_EQ(store_->Fetch("g", "t", 0)->offset, 5) << "an answer from before the load was applied";
+
+  store_->UnloadPartition(partition);
+  EXPECT_FALSE(store_->Fetch("g", "t", 0).has_value());
+  EXPECT_TRUE(store_->Groups().empty());
 }
 
 }  // namespace

@@ -123,7 +123,8 @@ class CommitManagerTest : public ::testing::Test {
       MetadataCacheOptions cache;
       cache.bootstrap = {broker_->address()};
       metadata_ = std::make_unique<MetadataCache>(cache, &channels_, &clock_);
-      coordinator_ = std::make_unique<CoordinatorStubs>(metadata_.get(), &channels_);
+      coordinator_ =
+          std::make_unique<CoordinatorStubs>(metadata_.get(), &channels_, options.group_id, 5000);
     }
     return std::make_unique<CommitManager>(options, coordinator_.get(), &cq_, &clock_,
                                            std::move(member));
