@@ -1,6 +1,7 @@
 // KGroupedStream (Kafka Streams' KGroupedStream): a KStream grouped by key, what
 // KStream::GroupByKey and KStream::GroupBy return; its aggregations (count, reduce, aggregate)
-// make a KTable, and WindowedBy makes a TimeWindowedKStream. A grouping after a key change writes
+// make a KTable, and WindowedBy makes a TimeWindowedKStream (time and sliding windows) or a
+// SessionWindowedKStream. A grouping after a key change writes
 // the stream through a repartition topic first. The aggregations skip a record whose key or value
 // is null and count it in dropped_records (streams/README.md, "Null keys and values").
 //
@@ -69,11 +70,13 @@ class KGroupedStream {
 
   // Windowed aggregations over `windows` (an invalid one fails the build).
   TimeWindowedKStream<K, V> WindowedBy(const TimeWindows& windows) const;
+  TimeWindowedKStream<K, V> WindowedBy(const SlidingWindows& windows) const;
 
  private:
   // The DSL's own: KStream groups, TimeWindowedKStream aggregates through this grouping.
   friend class KStream<K, V>;
   friend class TimeWindowedKStream<K, V>;
+  friend class SessionWindowedKStream<K, V>;
 
   KGroupedStream(KStream<K, V> stream, Grouped<K, V> grouped)
       : stream_(std::move(stream)), grouped_(std::move(grouped)) {}

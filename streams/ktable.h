@@ -94,7 +94,7 @@ class KTable {
           if (!out.value.new_value && !out.value.old_value) return absl::OkStatus();
           return internal::Forward(self, out);
         });
-    return KTable(graph_, name, key_serde_, value_serde_, "", windows_);
+    return KTable(graph_, name, key_serde_, value_serde_, "", window_close_ms_);
   }
 
   // mapper(value) -> V2 for every row.
@@ -109,7 +109,7 @@ class KTable {
           if (r.value.old_value) out.value.old_value = mapper(*r.value.old_value);
           return internal::Forward(self, out);
         });
-    return KTable<K, V2>(graph_, name, key_serde_, std::nullopt, "", windows_);
+    return KTable<K, V2>(graph_, name, key_serde_, std::nullopt, "", window_close_ms_);
   }
 
   // Holds each window's result back until the window closes, then emits it once. Only for the
@@ -134,17 +134,19 @@ class KTable {
   template <typename, typename>
   friend class TimeWindowedKStream;
   template <typename, typename>
+  friend class SessionWindowedKStream;
+  template <typename, typename>
   friend class KGroupedTable;
 
   KTable(internal::GraphBuilder* graph, std::string node, std::optional<Serde<K>> key_serde,
          std::optional<Serde<V>> value_serde, std::string store,
-         std::optional<TimeWindows> windows = std::nullopt)
+         std::optional<int64_t> window_close_ms = std::nullopt)
       : graph_(graph),
         node_(std::move(node)),
         key_serde_(std::move(key_serde)),
         value_serde_(std::move(value_serde)),
         store_(std::move(store)),
-        windows_(windows) {}
+        window_close_ms_(window_close_ms) {}
 
   // Adds a FunctionProcessor below this table that takes its changes and forwards
   // Record<K2, V2>.
@@ -167,7 +169,10 @@ class KTable {
   std::optional<Serde<K>> key_serde_;
   std::optional<Serde<V>> value_serde_;
   std::string store_;
-  std::optional<TimeWindows> windows_;  // set for the result of a windowed aggregation
+  // Set for the result of a windowed aggregation: a window with end e has closed (its aggregation
+  // takes no more records) once stream time >= e + this. Time windows: grace (their end is
+  // exclusive); sliding windows: grace + 1; session windows: gap + grace + 1.
+  std::optional<int64_t> window_close_ms_;
 };
 
 template <typename K, typename V>
@@ -179,7 +184,7 @@ KTable<K, V> KTable<K, V>::Suppress(const Suppressed& suppressed) const {
     return *this;
   } else {
     using Inner = typename internal::WindowedTraits<K>::Key;
-    if (!windows_.has_value()) {
+    if (!window_close_ms_.has_value()) {
       graph_->Fail(absl::InvalidArgumentError(absl::StrCat(
           "suppress(untilWindowCloses) on ", node_, ": the table is not a windowed aggregation")));
       return *this;
@@ -209,17 +214,17 @@ KTable<K, V> KTable<K, V>::Suppress(const Suppressed& suppressed) const {
       return std::move(w.key);
     };
     Serde<V> vs = internal::ResolveSerde(graph_, value_serde_, "the value of " + name);
-    const int64_t grace = windows_->grace_ms();
+    const int64_t close_ms = *window_close_ms_;
     graph_->AddNode(internal::ProcessorSpec<K, Change<V>, internal::SuppressProcessor<Inner, V>>(
                         name,
                         std::function<std::unique_ptr<internal::SuppressProcessor<Inner, V>>()>(
-                            [name, store = store.name, grace, ks, vs] {
+                            [name, store = store.name, close_ms, ks, vs] {
                               return std::make_unique<internal::SuppressProcessor<Inner, V>>(
-                                  name, store, grace, ks, vs);
+                                  name, store, close_ms, ks, vs);
                             }),
                         {store.name}),
                     {node_});
-    return KTable(graph_, name, key_serde_, value_serde_, "", windows_);
+    return KTable(graph_, name, key_serde_, value_serde_, "", window_close_ms_);
   }
 }
 

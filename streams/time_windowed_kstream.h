@@ -1,7 +1,7 @@
 // TimeWindowedKStream (Kafka Streams' TimeWindowedKStream): a KGroupedStream cut into time
-// windows, what KGroupedStream::WindowedBy returns; its aggregations make a KTable keyed by
-// Windowed<K>, and records too late for their windows are dropped (and optionally written to a
-// topic).
+// windows (tumbling or hopping TimeWindows, or SlidingWindows), what KGroupedStream::WindowedBy
+// returns for those; its aggregations make a KTable keyed by Windowed<K>, and records too late
+// for their windows are dropped (and optionally written to a topic).
 #pragma once
 
 #include <algorithm>
@@ -18,6 +18,7 @@
 #include "streams/internal/dsl_helpers.h"
 #include "streams/internal/dsl_processors.h"
 #include "streams/internal/graph_builder.h"
+#include "streams/internal/sliding_window_processors.h"
 #include "streams/kgrouped_stream.h"
 #include "streams/ktable.h"
 #include "streams/options.h"
@@ -75,6 +76,10 @@ class TimeWindowedKStream {
 
   TimeWindowedKStream(KGroupedStream<K, V> grouped, TimeWindows windows)
       : grouped_(std::move(grouped)), windows_(windows) {}
+  TimeWindowedKStream(KGroupedStream<K, V> grouped, SlidingWindows sliding)
+      : grouped_(std::move(grouped)),
+        windows_(TimeWindows::OfSizeWithNoGrace(sliding.time_difference_ms())),
+        sliding_(sliding) {}
 
   template <typename VA>
   KTable<Windowed<K>, VA> AggregateImpl(
@@ -83,16 +88,36 @@ class TimeWindowedKStream {
     internal::GraphBuilder* graph = grouped_.graph();
     internal::StoreSpec store =
         internal::AggregateStoreSpec(graph, m, internal::StoreSpec::Kind::kWindow);
+    // Sliding windows look back 2 * time difference for the windows a record needs (Kafka's
+    // retention for them).
     store.retention_ms =
-        std::max(m.retention_ms.value_or(0), windows_.size_ms() + windows_.grace_ms());
+        std::max(m.retention_ms.value_or(0),
+                 sliding_ ? 2 * sliding_->time_difference_ms() + sliding_->grace_ms()
+                          : windows_.size_ms() + windows_.grace_ms());
     const std::string input = grouped_.Input(store.name);
     const std::string name = graph->NewName("KSTREAM-AGGREGATE");
     Serde<K> ks = m.key_serde ? *m.key_serde : grouped_.KeySerde("the key of store " + store.name);
     Serde<V> vs = grouped_.ValueSerde("the value of late records of " + name);
     Serde<VA> as = internal::ResolveSerde(graph, m.value_serde, "the value of store " + store.name);
     graph->AddStore(store);
-    const TimeWindows windows = windows_;
     const std::string late = late_topic_;
+    if (sliding_.has_value()) {
+      using Node = internal::SlidingWindowAggregateProcessor<K, V, VA>;
+      const SlidingWindows sliding = *sliding_;
+      graph->AddNode(internal::ProcessorSpec<Windowed<K>, Change<VA>, Node>(
+                         name,
+                         std::function<std::unique_ptr<Node>()>(
+                             [name, store = store.name, sliding, ks, vs, as, aggregate, late] {
+                               return std::make_unique<Node>(name, store, sliding, ks, vs, as,
+                                                             aggregate, late);
+                             }),
+                         {store.name}),
+                     {input});
+      // The windows' ends are inclusive: stream time end + grace still accepts a record.
+      return KTable<Windowed<K>, VA>(graph, name, internal::WindowedSerde(ks), as, store.name,
+                                     sliding.grace_ms() + 1);
+    }
+    const TimeWindows windows = windows_;
     graph->AddNode(
         internal::ProcessorSpec<Windowed<K>, Change<VA>,
                                 internal::WindowAggregateProcessor<K, V, VA>>(
@@ -105,11 +130,12 @@ class TimeWindowedKStream {
             {store.name}),
         {input});
     return KTable<Windowed<K>, VA>(graph, name, internal::WindowedSerde(ks), as, store.name,
-                                   windows_);
+                                   windows_.grace_ms());
   }
 
   KGroupedStream<K, V> grouped_;
-  TimeWindows windows_;
+  TimeWindows windows_;                    // unused when sliding_ is set
+  std::optional<SlidingWindows> sliding_;  // set: sliding windows
   std::string late_topic_;
 };
 

@@ -1,5 +1,15 @@
-// Time windows: tumbling (advance == size) and hopping (advance < size), aligned to the epoch,
-// each covering [start, end). A window accepts records while stream time < end + grace.
+// The window kinds of windowed aggregations (KGroupedStream::WindowedBy), Kafka Streams' names:
+//   TimeWindows     tumbling (advance == size) and hopping (advance < size), aligned to the
+//                   epoch, each covering [start, end); a window accepts records while
+//                   stream time < end + grace.
+//   SlidingWindows  windows of a fixed time difference around the records, [start, end] with both
+//                   bounds inclusive and end - start == time difference; a window accepts records
+//                   while stream time <= end + grace.
+//   SessionWindows  per-key sessions of activity, [first record, last record] inclusive, that end
+//                   where records are more than the inactivity gap apart; a session can still
+//                   grow while stream time <= end + gap + grace.
+// The exact rules are with the processors (streams/internal/sliding_window_processors.h and
+// session_window_processors.h).
 #pragma once
 
 #include <cstdint>
@@ -43,6 +53,53 @@ class TimeWindows {
       : size_ms_(size), advance_ms_(advance), grace_ms_(grace) {}
   int64_t size_ms_;
   int64_t advance_ms_;
+  int64_t grace_ms_;
+};
+
+// Sliding windows (Kafka Streams' SlidingWindows): every window [start, end] with end - start ==
+// time difference that holds at least one record, but only those windows at which the set of
+// records changes (a record's "left" window ending at it and its "right" window starting just
+// after it), so a record is counted in a window with each other record no more than the time
+// difference away.
+class SlidingWindows {
+ public:
+  static SlidingWindows OfTimeDifferenceWithNoGrace(int64_t time_difference_ms) {
+    return SlidingWindows(time_difference_ms, 0);
+  }
+  static SlidingWindows OfTimeDifferenceAndGrace(int64_t time_difference_ms, int64_t grace_ms) {
+    return SlidingWindows(time_difference_ms, grace_ms);
+  }
+
+  int64_t time_difference_ms() const { return time_difference_ms_; }
+  int64_t grace_ms() const { return grace_ms_; }
+  bool valid() const { return time_difference_ms_ > 0 && grace_ms_ >= 0; }
+
+ private:
+  SlidingWindows(int64_t difference, int64_t grace)
+      : time_difference_ms_(difference), grace_ms_(grace) {}
+  int64_t time_difference_ms_;
+  int64_t grace_ms_;
+};
+
+// Session windows (Kafka Streams' SessionWindows): the records of a key that are at most
+// `inactivity_gap_ms` apart form one session [first timestamp, last timestamp]; a record within
+// the gap of two sessions merges them.
+class SessionWindows {
+ public:
+  static SessionWindows OfInactivityGapWithNoGrace(int64_t inactivity_gap_ms) {
+    return SessionWindows(inactivity_gap_ms, 0);
+  }
+  static SessionWindows OfInactivityGapAndGrace(int64_t inactivity_gap_ms, int64_t grace_ms) {
+    return SessionWindows(inactivity_gap_ms, grace_ms);
+  }
+
+  int64_t inactivity_gap_ms() const { return inactivity_gap_ms_; }
+  int64_t grace_ms() const { return grace_ms_; }
+  bool valid() const { return inactivity_gap_ms_ > 0 && grace_ms_ >= 0; }
+
+ private:
+  SessionWindows(int64_t gap, int64_t grace) : inactivity_gap_ms_(gap), grace_ms_(grace) {}
+  int64_t inactivity_gap_ms_;
   int64_t grace_ms_;
 };
 

@@ -15,6 +15,8 @@ class KGroupedStream;
 template <typename K, typename V>
 class TimeWindowedKStream;
 template <typename K, typename V>
+class SessionWindowedKStream;
+template <typename K, typename V>
 class KTable;
 template <typename K, typename V>
 class KGroupedTable;

@@ -4,8 +4,8 @@
 // should.
 //
 //   KStream::GroupByKey, KStream::GroupBy  return a KGroupedStream (which holds a KStream)
-//   KGroupedStream::WindowedBy             returns a TimeWindowedKStream (which holds a
-//                                          KGroupedStream)
+//   KGroupedStream::WindowedBy             returns a TimeWindowedKStream or a
+//                                          SessionWindowedKStream (which hold a KGroupedStream)
 //   KTable::GroupBy                        returns a KGroupedTable (whose aggregations return
 //                                          KTables)
 #pragma once
@@ -55,6 +55,16 @@ TimeWindowedKStream<K, V> KGroupedStream<K, V>::WindowedBy(const TimeWindows& wi
     stream_.graph()->Fail(absl::InvalidArgumentError(absl::StrCat(
         "invalid time windows: size ", windows.size_ms(), " ms, advance ", windows.advance_ms(),
         " ms, grace ", windows.grace_ms(), " ms (need 0 < advance <= size, grace >= 0)")));
+  }
+  return TimeWindowedKStream<K, V>(*this, windows);
+}
+
+template <typename K, typename V>
+TimeWindowedKStream<K, V> KGroupedStream<K, V>::WindowedBy(const SlidingWindows& windows) const {
+  if (!windows.valid()) {
+    stream_.graph()->Fail(absl::InvalidArgumentError(
+        absl::StrCat("invalid sliding windows: time difference ", windows.time_difference_ms(),
+                     " ms, grace ", windows.grace_ms(), " ms (need difference > 0, grace >= 0)")));
   }
   return TimeWindowedKStream<K, V>(*this, windows);
 }

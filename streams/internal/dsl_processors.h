@@ -417,15 +417,18 @@ class WindowAggregateProcessor : public Processor<K, V> {
 
 // suppress(untilWindowCloses): holds the latest result of each window in a buffer store and
 // emits it once, when stream time (the largest result timestamp seen) reaches window end +
-// grace. Buffer keys sort by window end, so the closed windows are a prefix.
+// `close_ms` (the KTable's window close delay: the first stream time at which the aggregation
+// refuses records for that window). A retraction (no new value, e.g. a session merged away)
+// removes the window from the buffer. Buffer keys sort by window end, so the closed windows are a
+// prefix.
 template <typename K, typename V>
 class SuppressProcessor : public Processor<Windowed<K>, Change<V>> {
  public:
-  SuppressProcessor(std::string name, std::string store, int64_t grace_ms, Serde<K> key_serde,
+  SuppressProcessor(std::string name, std::string store, int64_t close_ms, Serde<K> key_serde,
                     Serde<V> value_serde)
       : Processor<Windowed<K>, Change<V>>(std::move(name)),
         store_name_(std::move(store)),
-        grace_ms_(grace_ms),
+        close_ms_(close_ms),
         key_serde_(std::move(key_serde)),
         value_serde_(std::move(value_serde)) {}
 
@@ -454,10 +457,10 @@ class SuppressProcessor : public Processor<Windowed<K>, Change<V>> {
 
  private:
   absl::Status EmitClosed() {
-    // Windows with end + grace <= observed stream time have closed.
+    // Windows with end + close_ms <= observed stream time have closed.
     // Every buffer key (at least 16 bytes) whose end is <= closed_end sorts below the 8 bytes of
     // closed_end + 1; keys with a later end sort above them.
-    const int64_t closed_end = observed_ - grace_ms_;
+    const int64_t closed_end = observed_ - close_ms_;
     std::string to;
     AppendBigEndian<uint64_t>(&to, static_cast<uint64_t>(closed_end + 1) ^ (1ull << 63));
     ASSIGN_OR_RETURN(std::vector<KeyValue> closed, store_->Range("", to));
@@ -477,7 +480,7 @@ class SuppressProcessor : public Processor<Windowed<K>, Change<V>> {
   }
 
   std::string store_name_;
-  int64_t grace_ms_;
+  int64_t close_ms_;
   Serde<K> key_serde_;
   Serde<V> value_serde_;
   KeyValueStore* store_ = nullptr;
