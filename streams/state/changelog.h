@@ -3,7 +3,8 @@
 //
 // Changelog records (docs/FORMAT.md, "Streams: changelog records"): for a key-value store, the
 // record key is the store key and the value the stored value; for a window store, the record key
-// is WindowedKey(key, window start) (window_store.h). A delete is a tombstone (null value). The
+// is WindowedKey(key, window start) (window_store.h); for a session store, SessionKey(key, start,
+// end) (session_store.h). A delete is a tombstone (null value). The
 // timestamp is the one `timestamp_now` gives when the change is made (the runtime passes the
 // timestamp of the record being processed).
 //
@@ -19,6 +20,7 @@
 
 #include "absl/status/status.h"
 #include "streams/state/key_value_store.h"
+#include "streams/state/session_store.h"
 #include "streams/state/window_store.h"
 
 namespace runnel::streams {
@@ -41,23 +43,28 @@ class ChangelogSink {
   virtual void Send(const std::string& store_name, const ChangelogRecord& record) = 0;
 };
 
-// Wrappers (Kafka's ChangeLoggingKeyValueBytesStore / ChangeLoggingWindowBytesStore): each Put and
-// Delete is applied to `inner` and, if that succeeded, sent to `sink` under the store's name.
-// Reads, Flush and Close go to `inner`. `sink` is borrowed and must outlive the store;
-// `timestamp_now` is called once per change.
+// Wrappers (Kafka's ChangeLoggingKeyValueBytesStore / ChangeLoggingWindowBytesStore /
+// ChangeLoggingSessionBytesStore): each Put and Delete (Remove) is applied to `inner` and, if that
+// succeeded, sent to `sink` under the store's name. Reads, Flush and Close go to `inner`. `sink` is
+// borrowed and must outlive the store; `timestamp_now` is called once per change.
 std::unique_ptr<KeyValueStore> LoggedKeyValueStore(std::unique_ptr<KeyValueStore> inner,
                                                    ChangelogSink* sink,
                                                    std::function<int64_t()> timestamp_now);
 std::unique_ptr<WindowStore> LoggedWindowStore(std::unique_ptr<WindowStore> inner,
                                                ChangelogSink* sink,
                                                std::function<int64_t()> timestamp_now);
+std::unique_ptr<SessionStore> LoggedSessionStore(std::unique_ptr<SessionStore> inner,
+                                                 ChangelogSink* sink,
+                                                 std::function<int64_t()> timestamp_now);
 
 // Applies a batch of changelog records, in order, to `store` (the unlogged store: restoring
 // writes nothing to the changelog): a value is a Put, a tombstone a Delete. Stops at the first
 // error. For RestoreWindow, keys are WindowedKey(...); a key shorter than 8 bytes is DataLoss
-// naming the store. Restoring does not advance a window store's stream time, so expired windows
-// are restored too and dropped at the first ObserveStreamTime.
+// naming the store; for RestoreSession, keys are SessionKey(...), and one shorter than 16 bytes
+// is DataLoss. Restoring does not advance a window or session store's stream time, so expired
+// windows and sessions are restored too and dropped at the first ObserveStreamTime.
 absl::Status RestoreKeyValue(KeyValueStore& store, const std::vector<ChangelogRecord>& batch);
 absl::Status RestoreWindow(WindowStore& store, const std::vector<ChangelogRecord>& batch);
+absl::Status RestoreSession(SessionStore& store, const std::vector<ChangelogRecord>& batch);
 
 }  // namespace runnel::streams

@@ -33,4 +33,21 @@ absl::Status RestoreWindow(WindowStore& store, const std::vector<ChangelogRecord
   return absl::OkStatus();
 }
 
+absl::Status RestoreSession(SessionStore& store, const std::vector<ChangelogRecord>& batch) {
+  for (const ChangelogRecord& record : batch) {
+    auto parts = SplitSessionKey(record.key);
+    if (!parts.ok()) {
+      return absl::DataLossError(absl::StrCat("restoring store ", store.name(),
+                                              ": changelog record with timestamp ",
+                                              record.timestamp, ": ", parts.status().message()));
+    }
+    if (record.value.has_value()) {
+      RETURN_IF_ERROR(store.Put(parts->key, parts->start, parts->end, *record.value));
+    } else {
+      RETURN_IF_ERROR(store.Remove(parts->key, parts->start, parts->end));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace runnel::streams

@@ -88,6 +88,48 @@ class LoggedWindow final : public WindowStore {
   std::function<int64_t()> now_;
 };
 
+class LoggedSession final : public SessionStore {
+ public:
+  LoggedSession(std::unique_ptr<SessionStore> inner, ChangelogSink* sink,
+                std::function<int64_t()> timestamp_now)
+      : inner_(std::move(inner)), sink_(sink), now_(std::move(timestamp_now)) {}
+
+  const std::string& name() const override { return inner_->name(); }
+  bool persistent() const override { return inner_->persistent(); }
+  absl::Status Flush() override { return inner_->Flush(); }
+  void Close() override { inner_->Close(); }
+
+  // As for windows, a write to an expired session is logged too; restore drops it again.
+  absl::Status Put(std::string_view key, int64_t start, int64_t end,
+                   std::string_view value) override {
+    RETURN_IF_ERROR(inner_->Put(key, start, end, value));
+    sink_->Send(name(), ChangelogRecord{SessionKey(key, start, end), std::string(value), now_()});
+    return absl::OkStatus();
+  }
+  absl::Status Remove(std::string_view key, int64_t start, int64_t end) override {
+    RETURN_IF_ERROR(inner_->Remove(key, start, end));
+    sink_->Send(name(), ChangelogRecord{SessionKey(key, start, end), std::nullopt, now_()});
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::optional<std::string>> FetchSession(std::string_view key, int64_t start,
+                                                          int64_t end) override {
+    return inner_->FetchSession(key, start, end);
+  }
+  absl::StatusOr<std::vector<Session>> FindSessions(std::string_view key, int64_t earliest_end,
+                                                    int64_t latest_start) override {
+    return inner_->FindSessions(key, earliest_end, latest_start);
+  }
+  absl::StatusOr<std::vector<Session>> All() override { return inner_->All(); }
+  void ObserveStreamTime(int64_t stream_time) override { inner_->ObserveStreamTime(stream_time); }
+  int64_t stream_time() const override { return inner_->stream_time(); }
+  int64_t retention_ms() const override { return inner_->retention_ms(); }
+
+ private:
+  std::unique_ptr<SessionStore> inner_;
+  ChangelogSink* sink_;
+  std::function<int64_t()> now_;
+};
+
 }  // namespace
 
 std::unique_ptr<KeyValueStore> LoggedKeyValueStore(std::unique_ptr<KeyValueStore> inner,
@@ -100,6 +142,12 @@ std::unique_ptr<WindowStore> LoggedWindowStore(std::unique_ptr<WindowStore> inne
                                                ChangelogSink* sink,
                                                std::function<int64_t()> timestamp_now) {
   return std::make_unique<LoggedWindow>(std::move(inner), sink, std::move(timestamp_now));
+}
+
+std::unique_ptr<SessionStore> LoggedSessionStore(std::unique_ptr<SessionStore> inner,
+                                                 ChangelogSink* sink,
+                                                 std::function<int64_t()> timestamp_now) {
+  return std::make_unique<LoggedSession>(std::move(inner), sink, std::move(timestamp_now));
 }
 
 }  // namespace runnel::streams

@@ -14,6 +14,7 @@
 
 #include "streams/state/changelog.h"
 #include "streams/state/key_value_store.h"
+#include "streams/state/session_store.h"
 #include "streams/state/window_store.h"
 
 namespace runnel::streams::testing {
@@ -55,6 +56,9 @@ struct InMemoryBackend {
   std::unique_ptr<WindowStore> Window(const std::string& name, int64_t retention_ms) {
     return NewInMemoryWindowStore(name, retention_ms);
   }
+  std::unique_ptr<SessionStore> Session(const std::string& name, int64_t retention_ms) {
+    return NewInMemorySessionStore(name, retention_ms);
+  }
 };
 
 struct RocksDbBackend {
@@ -66,6 +70,11 @@ struct RocksDbBackend {
   }
   std::unique_ptr<WindowStore> Window(const std::string& name, int64_t retention_ms) {
     auto store = OpenRocksDbWindowStore(name, dir.Sub("rocksdb/" + name), retention_ms);
+    EXPECT_TRUE(store.ok()) << store.status();
+    return store.ok() ? std::move(*store) : nullptr;
+  }
+  std::unique_ptr<SessionStore> Session(const std::string& name, int64_t retention_ms) {
+    auto store = OpenRocksDbSessionStore(name, dir.Sub("rocksdb/" + name), retention_ms);
     EXPECT_TRUE(store.ok()) << store.status();
     return store.ok() ? std::move(*store) : nullptr;
   }
