@@ -71,6 +71,7 @@ class KGroupedStream {
   // Windowed aggregations over `windows` (an invalid one fails the build).
   TimeWindowedKStream<K, V> WindowedBy(const TimeWindows& windows) const;
   TimeWindowedKStream<K, V> WindowedBy(const SlidingWindows& windows) const;
+  SessionWindowedKStream<K, V> WindowedBy(const SessionWindows& windows) const;
 
  private:
   // The DSL's own: KStream groups, TimeWindowedKStream aggregates through this grouping.

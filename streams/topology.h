@@ -37,13 +37,14 @@ struct NodeSpec {
 };
 
 struct StoreSpec {
-  enum class Kind { kKeyValue, kWindow };
+  enum class Kind { kKeyValue, kWindow, kSession };
   std::string name;
   Kind kind = Kind::kKeyValue;
   bool persistent = false;   // RocksDB under state.dir, else in memory
   bool logging = true;       // backed by <application.id>-<name>-changelog
   bool caching = true;       // a record cache flushed at commit
-  int64_t retention_ms = 0;  // window stores: windows older than this behind stream time go
+  int64_t retention_ms = 0;  // window (session) stores: windows starting (sessions ending) more
+                             // than this behind stream time go
 };
 
 struct RepartitionTopicSpec {

@@ -30,6 +30,7 @@
 #include "streams/options.h"
 #include "streams/record.h"
 #include "streams/serde.h"
+#include "streams/session_windowed_kstream.h"
 #include "streams/time_windowed_kstream.h"
 #include "streams/topology.h"
 #include "streams/windows.h"
@@ -67,6 +68,16 @@ TimeWindowedKStream<K, V> KGroupedStream<K, V>::WindowedBy(const SlidingWindows&
                      " ms, grace ", windows.grace_ms(), " ms (need difference > 0, grace >= 0)")));
   }
   return TimeWindowedKStream<K, V>(*this, windows);
+}
+
+template <typename K, typename V>
+SessionWindowedKStream<K, V> KGroupedStream<K, V>::WindowedBy(const SessionWindows& windows) const {
+  if (!windows.valid()) {
+    stream_.graph()->Fail(absl::InvalidArgumentError(
+        absl::StrCat("invalid session windows: inactivity gap ", windows.inactivity_gap_ms(),
+                     " ms, grace ", windows.grace_ms(), " ms (need gap > 0, grace >= 0)")));
+  }
+  return SessionWindowedKStream<K, V>(*this, windows);
 }
 
 template <typename K, typename V>

@@ -19,6 +19,11 @@ WindowStore* TaskContext::window_store(const std::string& name) {
   return it == window_stores_.end() ? nullptr : it->second.get();
 }
 
+SessionStore* TaskContext::session_store(const std::string& name) {
+  auto it = session_stores_.find(name);
+  return it == session_stores_.end() ? nullptr : it->second.get();
+}
+
 void TaskContext::SetFlushListener(const std::string& store, KeyValueFlushListener listener) {
   kv_listeners_[store] = std::move(listener);
 }
@@ -104,6 +109,23 @@ absl::Status StreamTask::OpenStores(const Topology::Subtopology& subtopology) {
             c.listener_error_ = it->second(key, new_value, old_value);
           });
       c.kv_stores_[name] = std::move(store);
+    } else if (spec.kind == internal::StoreSpec::Kind::kSession) {
+      std::unique_ptr<SessionStore> store;
+      if (spec.persistent) {
+        ASSIGN_OR_RETURN(store,
+                         OpenRocksDbSessionStore(name, dir, spec.retention_ms, !spec.logging));
+      } else {
+        store = NewInMemorySessionStore(name, spec.retention_ms);
+      }
+      if (spec.logging && c.env_.changelog_reader != nullptr) {
+        RETURN_IF_ERROR(c.env_.changelog_reader->Restore(
+            changelog, c.partition_, [&](const std::vector<ChangelogRecord>& batch) {
+              c.metrics_.restored_records += static_cast<int64_t>(batch.size());
+              return RestoreSession(*store, batch);
+            }));
+      }
+      if (spec.logging) store = LoggedSessionStore(std::move(store), sink, now);
+      c.session_stores_[name] = std::move(store);
     } else {
       std::unique_ptr<WindowStore> store;
       if (spec.persistent) {
@@ -198,6 +220,8 @@ absl::Status StreamTask::Flush() {
       RETURN_IF_ERROR(kv->Flush());
     } else if (WindowStore* w = context_.window_store(name)) {
       RETURN_IF_ERROR(w->Flush());
+    } else if (SessionStore* s = context_.session_store(name)) {
+      RETURN_IF_ERROR(s->Flush());
     }
     RETURN_IF_ERROR(TakeErrors());
   }
@@ -210,6 +234,7 @@ void StreamTask::Close() {
   for (auto& node : nodes_) node->Close();
   for (auto& [name, store] : context_.kv_stores_) store->Close();
   for (auto& [name, store] : context_.window_stores_) store->Close();
+  for (auto& [name, store] : context_.session_stores_) store->Close();
 }
 
 }  // namespace runnel::streams::internal

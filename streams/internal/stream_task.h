@@ -21,6 +21,7 @@
 #include "streams/internal/processor_node.h"
 #include "streams/state/changelog.h"
 #include "streams/state/key_value_store.h"
+#include "streams/state/session_store.h"
 #include "streams/state/window_store.h"
 #include "streams/topology.h"
 
@@ -86,6 +87,7 @@ class TaskContext {
   // The task's stores by name; null when the node did not declare the store.
   KeyValueStore* key_value_store(const std::string& name);
   WindowStore* window_store(const std::string& name);
+  SessionStore* session_store(const std::string& name);
   // Called with the updates a store's record cache passes on when it is flushed (or, without a
   // cache, at every write).
   // A listener's error fails the flush (or the write) that called it.
@@ -130,6 +132,7 @@ class TaskContext {
   TaskMetrics metrics_;
   std::map<std::string, std::unique_ptr<KeyValueStore>> kv_stores_;
   std::map<std::string, std::unique_ptr<WindowStore>> window_stores_;
+  std::map<std::string, std::unique_ptr<SessionStore>> session_stores_;  // no record cache
   std::map<std::string, KeyValueFlushListener> kv_listeners_;
   std::map<std::string, WindowFlushListener> window_listeners_;
   absl::Status listener_error_;  // the first error of a flush listener, until taken
