@@ -38,7 +38,8 @@ struct Change {
   std::optional<V> old_value;
 };
 
-// The key of a windowed aggregation's result: the record key and the window [start, end).
+// The key of a windowed aggregation's result: the record key and the window: [start, end) for
+// time windows, [start, end] (end inclusive) for sliding windows and sessions.
 template <typename K>
 struct Windowed {
   K key;
