@@ -81,6 +81,13 @@ const IntSetting kIntSettings[] = {
      "how often a broker of a cluster heartbeats to the controller (default 500)"},
     {"broker_session_timeout_ms", &BrokerOptions::broker_session_timeout_ms,
      "a broker that does not heartbeat for this long is fenced (default 6000)"},
+    {"leader_imbalance_check_interval_ms", &BrokerOptions::leader_imbalance_check_interval_ms,
+     "how often a broker of a cluster hands partitions back to their preferred leaders (the "
+     "first replica) when they are in sync; 0 never (default 300000)"},
+    {"leader_imbalance_per_broker_percentage",
+     &BrokerOptions::leader_imbalance_per_broker_percentage,
+     "partitions go back to a preferred leader only when more than this share of those it "
+     "prefers are led by others (default 10)"},
     {"offsets_topic_partitions", &BrokerOptions::offsets_topic_partitions,
      "partitions of __consumer_offsets when it is created (default 50)"},
     {"group_session_timeout_ms", &BrokerOptions::group_session_timeout_ms,
@@ -234,6 +241,14 @@ absl::Status BrokerOptions::Validate() const {
         absl::StrCat("--broker-heartbeat-interval-ms (", broker_heartbeat_interval_ms,
                      ") must be at least 10 and --broker-session-timeout-ms (",
                      broker_session_timeout_ms, ") at least twice it"));
+  }
+  if (leader_imbalance_check_interval_ms < 0) {
+    return absl::InvalidArgumentError(
+        "--leader-imbalance-check-interval-ms: must be 0 (never) or more");
+  }
+  if (leader_imbalance_per_broker_percentage < 0 || leader_imbalance_per_broker_percentage > 100) {
+    return absl::InvalidArgumentError(
+        "--leader-imbalance-per-broker-percentage: must be between 0 and 100");
   }
   if (max_partitions_per_topic < 1) {
     return absl::InvalidArgumentError("--max-partitions-per-topic: must be at least 1");

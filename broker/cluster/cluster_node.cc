@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "broker/cluster/leader_balance.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 
@@ -496,13 +497,53 @@ void ClusterNode::RunHeartbeats() {
     // Never heartbeat (register) without a client address.
     if (stopping_ || heartbeats_stopped_) return;
   }
+  auto next_balance = std::chrono::steady_clock::now() +
+                      std::chrono::milliseconds(options_.leader_imbalance_check_interval_ms);
   while (true) {
     Heartbeat();
+    if (options_.leader_imbalance_check_interval_ms > 0 &&
+        std::chrono::steady_clock::now() >= next_balance) {
+      BalanceLeaders();
+      next_balance = std::chrono::steady_clock::now() +
+                     std::chrono::milliseconds(options_.leader_imbalance_check_interval_ms);
+    }
     MutexLock lock(&mu_);
     if (stopping_ || heartbeats_stopped_) return;
     cv_.WaitWithTimeout(&mu_, std::chrono::milliseconds(options_.heartbeat_interval_ms));
     if (stopping_ || heartbeats_stopped_) return;
   }
+}
+
+int ClusterNode::BalanceLeaders() {
+  const std::shared_ptr<const MetadataImage> image = this->image();
+  if (image == nullptr) return 0;
+  std::set<raft::NodeId> alive;
+  for (const auto& [id, broker] : image->brokers()) {
+    if (!broker.fenced) alive.insert(id);
+  }
+  std::map<storage::TopicPartition, PartitionLeadership> partitions;
+  for (const auto& [name, topic] : image->topics()) {
+    for (int32_t p = 0; p < static_cast<int32_t>(topic.replicas.size()); ++p) {
+      const absl::StatusOr<PartitionRoute> route = Lookup(name, p);
+      if (!route.ok()) continue;
+      PartitionLeadership& leadership = partitions[storage::TopicPartition{name, p}];
+      leadership.replicas = route->replicas;
+      leadership.leader = route->leader_id;
+      if (route->leader) leadership.in_sync = route->in_sync;
+    }
+  }
+  int started = 0;
+  for (const auto& [tp, to] :
+       PreferredLeaderMoves({.self = options_.node_id,
+       .imbalance_percentage = options_.leader_imbalance_per_broker_percentage},
+                            partitions, alive)) {
+    if (absl::Status s = replicas_->TransferLeadership(tp, to); s.ok()) {
+      ++started;
+      logging::Get("cluster")->info("{}: leadership to its preferred leader, node {}", tp.DirName(),
+                                    to);
+    }
+  }
+  return started;
 }
 
 void ClusterNode::Heartbeat(bool shutting_down) {

@@ -49,8 +49,12 @@ struct ClusterNodeOptions {
   std::string inter_broker_addr;       // this broker's inter-broker listener
   std::string rack;
   int64_t heartbeat_interval_ms = 500;  // broker.heartbeat.interval.ms
-  ControllerOptions controller;         // node_id and cluster_id are taken from above
-  ReplicaManagerOptions replication;    // node_id is taken from above
+  // Preferred-leader balancing (leader_balance.h): how often this broker looks (0: never; Kafka's
+  // auto.leader.rebalance.enable=false) and the imbalance it tolerates.
+  int64_t leader_imbalance_check_interval_ms = 300'000;  // leader.imbalance.check.interval.ms
+  int32_t leader_imbalance_per_broker_percentage = 10;   // leader.imbalance.per.broker.percentage
+  ControllerOptions controller;       // node_id and cluster_id are taken from above
+  ReplicaManagerOptions replication;  // node_id is taken from above
 };
 
 // Where a partition is served, as this broker knows it.
@@ -146,6 +150,9 @@ class ClusterNode {
   void StopHeartbeats();
   // A heartbeat (a farewell with `shutting_down`) and what its answer says.
   void Heartbeat(bool shutting_down = false);
+  // Hands the partitions this broker leads to their preferred leaders where leader_balance.h says
+  // so; the number of transfers started.
+  int BalanceLeaders();
 
   const ClusterNodeOptions options_;
   storage::LogManager* const logs_;

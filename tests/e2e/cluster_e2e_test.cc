@@ -290,6 +290,53 @@ TEST_F(ClusterE2eTest, AHungControllerLeaderDoesNotGetTheHealthyBrokersFenced) {
 }
 
 // The configurations a cluster refuses, each with a message naming what is wrong.
+// Preferred-leader balancing, checked every 300 ms here (5 minutes by default).
+class ClusterBalanceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(cluster_.StartAll());
+    ASSERT_TRUE(cluster_.WaitForBrokers(1, 3)) << cluster_.node(1).output();
+  }
+
+  // Whether every partition of `topic` is led by its preferred leader (its first replica), as
+  // broker `via` reports; `state` says how each partition stands.
+  bool AllOnPreferredLeaders(int via, const std::string& topic, std::string* state) {
+    const v1::MetadataResponse m = cluster_.Metadata(via, topic);
+    if (m.topics_size() != 1 || m.topics(0).partitions_size() == 0) return false;
+    bool all = true;
+    state->clear();
+    for (const v1::PartitionMetadata& p : m.topics(0).partitions()) {
+      const int preferred = p.replicas_size() > 0 ? p.replicas(0) : -1;
+      *state += " " + std::to_string(p.partition()) + ":leader " + std::to_string(p.leader()) +
+                "/preferred " + std::to_string(preferred);
+      all = all && p.leader() == preferred;
+    }
+    return all;
+  }
+
+  TempDir dir_;
+  ClusterProcesses cluster_{dir_.path(), 3, {"--leader-imbalance-check-interval-ms", "300"}};
+};
+
+// Leadership goes back to each partition's preferred leader once it is alive and in sync: after
+// the first elections (any replica may win them), and after a clean restart of a broker (which
+// handed its leaderships away when it stopped).
+TEST_F(ClusterBalanceTest, LeadershipReturnsToThePreferredLeaders) {
+  ASSERT_EQ(cluster_.CreateTopic(1, "balanced", 3, 3).code(), v1::NONE);
+  for (int32_t p = 0; p < 3; ++p) ASSERT_GT(cluster_.WaitForLeader("balanced", p, {1, 2, 3}), 0);
+  std::string state;
+  ASSERT_TRUE(Eventually([&] { return AllOnPreferredLeaders(1, "balanced", &state); }))
+      << "after the first elections:" << state;
+
+  ASSERT_EQ(cluster_.node(2).Stop(), 0);  // hands its leadership over
+  ASSERT_TRUE(Eventually([&] { return !AllOnPreferredLeaders(1, "balanced", &state); }))
+      << "broker 2 stopped but still leads:" << state;
+  ASSERT_TRUE(cluster_.Start(2));
+  ASSERT_TRUE(cluster_.WaitForBrokers(1, 3));
+  EXPECT_TRUE(Eventually([&] { return AllOnPreferredLeaders(1, "balanced", &state); }))
+      << "after broker 2's restart:" << state;
+}
+
 class ClusterRefusalTest : public ::testing::Test {
  protected:
   // Runs runneld with `args` (it must exit on its own) and returns its exit code and output.
