@@ -28,6 +28,22 @@ bool NotLeader(const Response& r) {
   }
 }
 
+// The controller leader a NOT_LEADER answer names (kNoNode when it names none).
+raft::NodeId LeaderHint(const v1::Error& error) {
+  return NotLeader(error) && error.leader_id() > 0 ? error.leader_id() : raft::kNoNode;
+}
+template <typename Response>
+raft::NodeId LeaderHint(const Response& r) {
+  if constexpr (requires { r.topics(); }) {
+    for (const v1::TopicResult& t : r.topics()) {
+      if (NotLeader(t.error())) return LeaderHint(t.error());
+    }
+    return raft::kNoNode;
+  } else {
+    return LeaderHint(r.error());
+  }
+}
+
 // Fills every error slot of an answer that could not be had.
 template <typename Response>
 void Unanswered(const std::string& why, Response* r) {
@@ -99,11 +115,14 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Create(
       std::make_unique<ReplicaManager>(replication, [self](raft::NodeId to, v1::RaftBatch batch) {
         self->transport_->Send(to, std::move(batch));
       });
-  node->transport_ = std::make_unique<RaftTransport>(
-      RaftTransportOptions{.node_id = o.node_id, .cluster_id = o.cluster_id, .peers = o.peers},
-      [self](raft::NodeId from, v1::RaftBatch batch) {
-        self->replicas_->Receive(from, std::move(batch));
-      });
+  node->transport_ =
+      std::make_unique<RaftTransport>(RaftTransportOptions{.node_id = o.node_id,
+                                                           .cluster_id = o.cluster_id,
+                                                           .incarnation_id = node->incarnation_id_,
+                                                           .peers = o.peers},
+                                      [self](raft::NodeId from, v1::RaftBatch batch) {
+                                        self->replicas_->Receive(from, std::move(batch));
+                                      });
   std::set<raft::NodeId> brokers;
   for (const RaftPeer& peer : o.peers) brokers.insert(peer.id);
   node->metadata_ = std::make_unique<ClusterMetadata>(
@@ -337,14 +356,17 @@ Response ClusterNode::OnController(Local local, Remote remote, std::chrono::mill
                                               options_.controllers.end());
   size_t next = 0;                      // the controller to try when none is known to lead
   raft::NodeId failed = raft::kNoNode;  // the last target that could not be reached
+  raft::NodeId hinted = raft::kNoNode;  // the leader the last NOT_LEADER answer named
   std::string last_error = "no controller answered";
   Response response;
   while (Clock::now() < deadline) {
-    raft::NodeId target = metadata_->leader();
+    raft::NodeId target = hinted != raft::kNoNode ? hinted : metadata_->leader();
     if (target == raft::kNoNode || target == failed) {
       target = controllers[next++ % controllers.size()];
     }
-    if (target == options_.node_id) {
+    // Another controller naming this node id as the leader while this process does not lead:
+    // another process holds this id (its controller answers at the address --peers gives it).
+    if (target == options_.node_id && hinted != options_.node_id) {
       response = local();
     } else {
       std::unique_ptr<v1::Controller::Stub> stub = StubFor(target);
@@ -363,6 +385,9 @@ Response ClusterNode::OnController(Local local, Remote remote, std::chrono::mill
       }
     }
     if (!NotLeader(response)) return response;
+    hinted = target == options_.node_id && hinted != options_.node_id ? raft::kNoNode
+                                                                      : LeaderHint(response);
+    if (hinted == target) hinted = raft::kNoNode;  // a leader naming itself is not leading yet
     failed = raft::kNoNode;
     last_error = "the controller leader changed; no new leader answered in time";
     MutexLock lock(&mu_);

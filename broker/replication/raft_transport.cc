@@ -197,7 +197,7 @@ class RaftTransport::ClientLink final
         return;
       }
       hello_seen_ = true;
-      if (!transport_->LinkUp(peer_, this)) {
+      if (absl::Status up = transport_->LinkUp(peer_, in_.incarnation_id(), this); !up.ok()) {
         context_.TryCancel();
         Break();
         return;
@@ -257,8 +257,15 @@ class RaftTransport::ServerLink final
       }
       peer_ = in_.from_node();
       Enqueue(transport_->MakeHello(peer_));
-      if (!transport_->LinkUp(peer_, this)) {
-        FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the broker is stopping"));
+      if (absl::Status up = transport_->LinkUp(peer_, in_.incarnation_id(), this); !up.ok()) {
+        transport_->peers_refused_.fetch_add(absl::IsAlreadyExists(up) ? 1 : 0,
+                                             std::memory_order_relaxed);
+        if (absl::IsAlreadyExists(up)) {
+          Logger()->error("raft stream from {}: {}", context_->peer(), std::string(up.message()));
+        }
+        FinishOnce(grpc::Status(absl::IsAlreadyExists(up) ? grpc::StatusCode::FAILED_PRECONDITION
+                                                          : grpc::StatusCode::UNAVAILABLE,
+                                std::string(up.message())));
         return;
       }
     } else {
@@ -335,6 +342,15 @@ RaftTransport::~RaftTransport() { Stop(); }
 void RaftTransport::ConfigureServer(grpc::ServerBuilder* builder) {
   builder->RegisterService(service_.get());
   builder->SetMaxReceiveMessageSize(kMaxMessageBytes);
+  // Pings a peer, so a stream whose peer vanished without closing it (a machine lost, a cable
+  // pulled) ends, and accepts the peers' pings at that rate.
+  builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, kKeepaliveMs);
+  builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kKeepaliveMs);
+  builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder->AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  builder->AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                              kKeepaliveMs / 2);
+  builder->AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
 }
 
 void RaftTransport::Start() {
@@ -382,6 +398,10 @@ void RaftTransport::Dial(raft::NodeId id) {
     args.SetMaxSendMessageSize(kMaxMessageBytes);
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, options_.reconnect_min_ms);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, options_.reconnect_max_ms);
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, kKeepaliveMs);
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kKeepaliveMs);
+    args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+    args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
     peer.channel =
         grpc::CreateCustomChannel(peer.address, grpc::InsecureChannelCredentials(), args);
     peer.stub = v1::Raft::NewStub(peer.channel);
@@ -398,27 +418,39 @@ void RaftTransport::LinkMade(Link* link) {
   if (stopping_) link->Cancel();  // Stop may be waiting for every link to end
 }
 
-bool RaftTransport::LinkUp(raft::NodeId peer, Link* link) {
+absl::Status RaftTransport::LinkUp(raft::NodeId peer, const std::string& incarnation, Link* link) {
   MutexLock lock(&mu_);
-  if (stopping_) return false;
+  if (stopping_) return absl::UnavailableError("the broker is stopping");
+  if (auto it = links_.find(peer); it != links_.end() && it->second != link) {
+    const std::string& live = link_info_[peer].incarnation;
+    if (live != incarnation) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "node ", peer, " already has a live raft stream here from another process (incarnation ",
+          live, "); this one is incarnation ", incarnation,
+          ": two brokers may not share a --node-id (refused until the first one's stream ends)"));
+    }
+  }
   links_[peer] = link;
-  if (auto it = peers_.find(peer); it != peers_.end())
-    it->second->backoff_ms = options_.reconnect_min_ms;
+  link_info_[peer] = {incarnation, std::chrono::steady_clock::now()};
   Logger()->info("raft stream to node {} is up", peer);
-  return true;
+  return absl::OkStatus();
 }
 
 void RaftTransport::LinkDown(raft::NodeId peer, Link* link, const std::string& why) {
   MutexLock lock(&mu_);
   live_.erase(link);
+  bool lived = false;  // up for a while: the peer was reachable, so redial soon
   if (auto it = links_.find(peer); it != links_.end() && it->second == link) {
     links_.erase(it);
+    lived = std::chrono::steady_clock::now() - link_info_[peer].up_at >= std::chrono::seconds(1);
+    link_info_.erase(peer);
     if (!stopping_) Logger()->warn("raft stream to node {} ended: {}", peer, why);
   }
   if (auto it = peers_.find(peer);
       it != peers_.end() && peer > options_.node_id && dynamic_cast<ClientLink*>(link) != nullptr) {
     PeerState& state = *it->second;
     state.dialed = false;
+    if (lived) state.backoff_ms = options_.reconnect_min_ms;
     state.next_dial =
         std::chrono::steady_clock::now() + std::chrono::milliseconds(state.backoff_ms);
     state.backoff_ms = std::min(state.backoff_ms * 2, options_.reconnect_max_ms);
@@ -431,6 +463,7 @@ v1::RaftBatch RaftTransport::MakeHello(raft::NodeId to) const {
   hello.set_from_node(options_.node_id);
   hello.set_to_node(to);
   hello.set_cluster_id(options_.cluster_id);
+  hello.set_incarnation_id(options_.incarnation_id);
   return hello;
 }
 

@@ -6,14 +6,20 @@
 // queue, bounded in bytes: a slow or dead peer loses its own messages (Raft resends) and never
 // holds up another's.
 //
-// The first batch on a stream is a hello each way (node id, cluster id); a peer of another
-// cluster, or one that is not who the address says, is refused with a clear error on both sides.
+// The first batch on a stream is a hello each way (node id, cluster id, incarnation); a peer of
+// another cluster, or one that is not who the address says, is refused with a clear error on both
+// sides. A peer's new stream replaces its old one when it comes from the same process (a
+// reconnect); from another process while the old stream is up, it is refused: two brokers with
+// one --node-id would otherwise take turns being that node to their peers (and to Raft). gRPC
+// keepalive (every 5 s, 5 s to answer) ends a stream whose peer vanished without closing it, so
+// a node restarted after such a loss is let in within seconds.
 //
 // Thread-safety: Send may be called from any thread; the receive handler runs on gRPC threads
 // (it must only hand the messages on).
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -48,11 +54,14 @@ absl::StatusOr<std::vector<RaftPeer>> ParsePeers(std::string_view text);
 // end accepts: the inter-broker server must be built with SetMaxReceiveMessageSize at least
 // kMaxMessageBytes (ConfigureServer does it).
 inline constexpr int64_t kMaxWriteBytes = 4 << 20;
+// gRPC keepalive of the inter-broker streams: a ping every kKeepaliveMs, answered within it.
+inline constexpr int kKeepaliveMs = 5'000;
 inline constexpr int kMaxMessageBytes = 256 << 20;
 
 struct RaftTransportOptions {
   raft::NodeId node_id = raft::kNoNode;
   std::string cluster_id;
+  std::string incarnation_id;   // this process's, sent in hellos
   std::vector<RaftPeer> peers;  // every broker; this node's own entry is skipped
   // Per peer: bytes queued and not yet written past which new messages to it are dropped.
   int64_t max_queued_bytes = 64 << 20;
@@ -108,8 +117,10 @@ class RaftTransport {
   v1::RaftBatch MakeHello(raft::NodeId to) const;
   // A server link was made (registered before any of its callbacks can run).
   void LinkMade(Link* link);
-  // A link passed the hello: it replaces any earlier link to that peer. False when stopping.
-  bool LinkUp(raft::NodeId peer, Link* link);
+  // A link passed the hello (`incarnation`: the peer's): it replaces any earlier link to that peer
+  // from the same incarnation. Unavailable when stopping; AlreadyExists naming both when another
+  // incarnation of the peer has a live link.
+  absl::Status LinkUp(raft::NodeId peer, const std::string& incarnation, Link* link);
   // A link ended (it deletes itself after this returns).
   void LinkDown(raft::NodeId peer, Link* link, const std::string& why);
   void Deliver(raft::NodeId from, v1::RaftBatch batch);
@@ -123,7 +134,14 @@ class RaftTransport {
   mutable Mutex mu_;
   std::map<raft::NodeId, std::unique_ptr<PeerState>> peers_ ABSL_GUARDED_BY(mu_);
   std::map<raft::NodeId, Link*> links_ ABSL_GUARDED_BY(mu_);  // up, by peer
-  std::set<Link*> live_ ABSL_GUARDED_BY(mu_);                 // every link not yet deleted
+  // Of links_: the peer's incarnation, and when the link came up (a link that lived a while resets
+  // the peer's redial backoff when it ends; one refused or broken at once does not).
+  struct LinkInfo {
+    std::string incarnation;
+    std::chrono::steady_clock::time_point up_at;
+  };
+  std::map<raft::NodeId, LinkInfo> link_info_ ABSL_GUARDED_BY(mu_);
+  std::set<Link*> live_ ABSL_GUARDED_BY(mu_);  // every link not yet deleted
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   CondVar changed_;

@@ -161,6 +161,23 @@ class BrokerProcess {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
 
+  // Waits at most `limit` for the process to exit on its own; its exit code, or -1 (still
+  // running, or killed by a signal).
+  int WaitFor(std::chrono::milliseconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (pid_ > 0 && std::chrono::steady_clock::now() < deadline) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        Drain();
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      }
+      Drain();
+      ::usleep(50'000);
+    }
+    return -1;
+  }
+
   // Every thread's stack of the running process (gdb), for a test to show why it hangs.
   std::string Stacks() const {
     if (pid_ <= 0) return "(not running)";

@@ -290,6 +290,49 @@ TEST_F(ClusterE2eTest, AHungControllerLeaderDoesNotGetTheHealthyBrokersFenced) {
 }
 
 // The configurations a cluster refuses, each with a message naming what is wrong.
+// A second process started with a live broker's --node-id (its own data dir and inter-broker
+// port, the same --peers): the peers refuse its inter-broker streams (the first one's stays), the
+// controller refuses its registration, and after a session of refusals it exits naming the
+// problem; the cluster carries on with the first one, every replica in sync.
+TEST_F(ClusterE2eTest, ASecondBrokerWithALiveNodesIdIsRefusedAndTheFirstCarriesOn) {
+  ASSERT_EQ(cluster_.CreateTopic(1, "shared", 1, 3).code(), v1::NONE);
+  const int leader = cluster_.WaitForLeader("shared", 0, {1, 2, 3});
+  ASSERT_GT(leader, 0);
+  ProduceTo(leader, "shared", 0, "before", 2);
+
+  const int twin_port = FreePort();
+  BrokerProcess twin(dir_.path() + "/twin",
+                     {"--node-id", "1", "--peers", cluster_.peers(), "--inter-broker-addr",
+                      "127.0.0.1:" + std::to_string(twin_port), "--broker-heartbeat-interval-ms",
+                      "100", "--broker-session-timeout-ms", "3000"});
+  twin.Start();  // it may serve for a moment before it is refused
+  EXPECT_EQ(twin.WaitFor(std::chrono::seconds(30)), 1) << twin.output();
+  EXPECT_NE(twin.output().find("two brokers may not share a --node-id"), std::string::npos)
+      << twin.output();
+  EXPECT_TRUE(Eventually([&] {
+    return cluster_.node(2).output().find("already has a live raft stream") != std::string::npos ||
+           cluster_.node(3).output().find("already has a live raft stream") != std::string::npos;
+  })) << "no peer refused the twin's inter-broker streams";
+
+  // The first node 1 still replicates: a write is acknowledged by every replica again.
+  const int now = cluster_.WaitForLeader("shared", 0, {1, 2, 3});
+  ASSERT_GT(now, 0);
+  ProduceTo(now, "shared", 0, "after", 2);
+  EXPECT_TRUE(Eventually([&] {
+    auto channel =
+        grpc::CreateChannel(cluster_.node(now).address(), grpc::InsecureChannelCredentials());
+    v1::DescribeTopicsRequest request;
+    request.add_names("shared");
+    v1::DescribeTopicsResponse response;
+    return v1::Admin::NewStub(channel)
+               ->DescribeTopics(RawBrokerClient::Context().get(), request, &response)
+               .ok() &&
+           response.topics_size() == 1 && response.topics(0).partitions_size() == 1 &&
+           response.topics(0).partitions(0).isr_size() == 3;
+  })) << "a replica fell out of sync";
+  EXPECT_TRUE(cluster_.WaitForBrokers(now, 3));
+}
+
 // Preferred-leader balancing, checked every 300 ms here (5 minutes by default).
 class ClusterBalanceTest : public ::testing::Test {
  protected:
