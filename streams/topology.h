@@ -73,6 +73,12 @@ class Topology {
   const std::map<std::string, internal::RepartitionTopicSpec>& repartition_topics() const {
     return repartition_topics_;
   }
+  // Topics that a join reads together and that must therefore have the same number of partitions
+  // (Kafka Streams' co-partition groups), each group sorted; internal names without the
+  // application id. Checked (and repartition topics sized) by internal::PlanPartitions.
+  const std::vector<std::vector<std::string>>& copartition_groups() const {
+    return copartition_groups_;
+  }
   // The sub-topology that reads `topic` (internal names without the application id).
   std::optional<int32_t> SubtopologyOfSource(const std::string& topic) const;
   // The sub-topology whose sink writes repartition topic `topic`, if any.
@@ -94,6 +100,7 @@ class Topology {
   std::map<std::string, size_t> index_;
   std::map<std::string, internal::StoreSpec> stores_;
   std::map<std::string, internal::RepartitionTopicSpec> repartition_topics_;
+  std::vector<std::vector<std::string>> copartition_groups_;
   std::vector<Subtopology> subtopologies_;
 };
 

@@ -1,5 +1,7 @@
 #include "streams/internal/graph_builder.h"
 
+#include <set>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
@@ -52,12 +54,33 @@ void GraphBuilder::AddRepartitionTopic(RepartitionTopicSpec topic) {
   }
 }
 
+void GraphBuilder::AddCopartitionGroup(std::vector<std::string> nodes) {
+  copartition_nodes_.push_back(std::move(nodes));
+}
+
 absl::StatusOr<Topology> GraphBuilder::Build() const {
   if (!error_.ok()) return error_;
   if (topology_.nodes_.empty()) {
     return absl::InvalidArgumentError("the topology is empty: it reads no topic");
   }
   Topology topology = topology_;
+  for (const std::vector<std::string>& nodes : copartition_nodes_) {
+    // Walk up from the nodes to the sources feeding them.
+    std::set<std::string> topics;
+    std::set<std::string> seen;
+    std::vector<std::string> pending = nodes;
+    while (!pending.empty()) {
+      const std::string name = std::move(pending.back());
+      pending.pop_back();
+      if (!seen.insert(name).second) continue;
+      const NodeSpec& node = topology.nodes_[topology.index_.at(name)];
+      if (node.kind == NodeSpec::Kind::kSource) {
+        topics.insert(node.topics.begin(), node.topics.end());
+      }
+      pending.insert(pending.end(), node.predecessors.begin(), node.predecessors.end());
+    }
+    topology.copartition_groups_.emplace_back(topics.begin(), topics.end());
+  }
   topology.ComputeSubtopologies();
   return topology;
 }

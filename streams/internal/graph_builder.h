@@ -23,6 +23,9 @@ class GraphBuilder {
   void AddNode(NodeSpec node, const std::vector<std::string>& parents);
   void AddStore(StoreSpec store);
   void AddRepartitionTopic(RepartitionTopicSpec topic);
+  // Declares that the source topics upstream of `nodes` (a node that is a source counts itself)
+  // are joined and must be co-partitioned; resolved to topics by Build().
+  void AddCopartitionGroup(std::vector<std::string> nodes);
   // Records the first error of a DSL call (DSL calls return streams, not statuses).
   void Fail(absl::Status status);
 
@@ -36,6 +39,7 @@ class GraphBuilder {
   StoreType default_store_type_ = StoreType::kRocksDb;
   int64_t next_index_ = 0;
   Topology topology_;
+  std::vector<std::vector<std::string>> copartition_nodes_;
   absl::Status error_;
 };
 

@@ -5,7 +5,11 @@
 // Rules (Kafka Streams'): a sub-topology has as many tasks as its widest source topic; a
 // repartition topic has the partitions its Grouped asked for, else as many as the sub-topology
 // writing it has tasks; a changelog has as many partitions as its store's sub-topology has tasks.
-// Writers come before readers in sub-topology order, so one pass settles them.
+// A sub-topology is planned after those writing its repartition topics. Topics a join
+// reads together (Topology::copartition_groups) must be co-partitioned: their user topics (and
+// repartition topics given a partition count) must have the same count, else InvalidArgument
+// naming two of them with their counts; their other repartition topics take that count (with
+// none fixed, the group's largest).
 #pragma once
 
 #include <cstdint>
