@@ -15,8 +15,10 @@
 //   kgrouped_table.h           KGroupedTable: its aggregations make KTables
 //   internal/dsl_impl.h        KStream::GroupByKey/GroupBy, KGroupedStream::WindowedBy,
 //                              KTable::GroupBy, which return a type from further down
+//   internal/dsl_join_impl.h   KStream's joins (with a KStream or a KTable)
 #pragma once
 
+#include "streams/join_windows.h"
 #include "streams/kgrouped_stream.h"
 #include "streams/kgrouped_table.h"
 #include "streams/kstream.h"
@@ -29,3 +31,4 @@
 
 // Last: the members that close the cycles between the headers above.
 #include "streams/internal/dsl_impl.h"
+#include "streams/internal/dsl_join_impl.h"

@@ -88,25 +88,12 @@ class KGroupedStream {
   // the Grouped name or else `store`.
   std::string Input(const std::string& store) const {
     if (!stream_.repartition_required()) return stream_.node_name();
-    internal::GraphBuilder* graph = stream_.graph();
     const std::string topic = (grouped_.name.empty() ? store : grouped_.name) + "-repartition";
-    Serde<K> ks = KeySerde("the key of repartition topic " + topic);
-    Serde<V> vs = ValueSerde("the value of repartition topic " + topic);
-    graph->AddRepartitionTopic({topic, grouped_.partitions});
-    stream_.AddSink(graph->NewName("KSTREAM-SINK"), topic, true, ks, vs);
-    const std::string source = graph->NewName("KSTREAM-SOURCE");
-    internal::NodeSpec spec;
-    spec.kind = internal::NodeSpec::Kind::kSource;
-    spec.name = source;
-    spec.topics = {topic};
-    spec.internal_topics = true;
-    spec.factory = [source, ks, vs] {
-      return std::unique_ptr<internal::ProcessorNode>(
-          new internal::SourceProcessor<K, V>(source, ks, vs, {}));
-    };
-    spec.accepts_child = &internal::TakesRecords<K, V>;
-    graph->AddNode(std::move(spec), {});
-    return source;
+    return stream_
+        .ThroughRepartitionTopic(topic, KeySerde("the key of repartition topic " + topic),
+                                 ValueSerde("the value of repartition topic " + topic),
+                                 grouped_.partitions)
+        .node_name();
   }
   Serde<K> KeySerde(const std::string& what) const {
     return internal::ResolveSerde(

@@ -28,6 +28,8 @@
 #include "streams/internal/dsl_helpers.h"
 #include "streams/internal/dsl_processors.h"
 #include "streams/internal/graph_builder.h"
+#include "streams/internal/join_processors.h"
+#include "streams/join_windows.h"
 #include "streams/options.h"
 #include "streams/record.h"
 #include "streams/serde.h"
@@ -233,6 +235,54 @@ class KStream {
     AddSink(name, topic, false, ks, vs);
   }
 
+  // Writes the stream to the internal topic "<application.id>-<name>-repartition" and reads it
+  // back: records land on the partition of their current key, with as many partitions as
+  // `repartitioned` asks for (default: the upstream sub-topology's task count, or feeding a join,
+  // the other side's partition count). Name: Repartitioned's, else "KSTREAM-REPARTITION-<n>".
+  KStream Repartition(const Repartitioned<K, V>& repartitioned = {}) const {
+    const std::string name =
+        repartitioned.name.empty() ? graph_->NewName("KSTREAM-REPARTITION") : repartitioned.name;
+    const std::string topic = name + "-repartition";
+    Serde<K> ks = internal::ResolveSerde(
+        graph_, repartitioned.key_serde ? repartitioned.key_serde : key_serde_,
+        "the key of repartition topic " + topic);
+    Serde<V> vs = internal::ResolveSerde(
+        graph_, repartitioned.value_serde ? repartitioned.value_serde : value_serde_,
+        "the value of repartition topic " + topic);
+    return ThroughRepartitionTopic(topic, ks, vs, repartitioned.partitions);
+  }
+
+  // Windowed KStream-KStream joins (Kafka Streams' join / leftJoin / outerJoin with JoinWindows):
+  // records of this stream and `other` with the same key whose timestamps are within `windows`
+  // are joined, the result's timestamp the later of the two. Inner: joiner(v, v2); left:
+  // joiner(v, std::optional<V2>), called with nullopt for a record of this stream that found no
+  // partner once its window closed; outer: joiner(std::optional<V>, std::optional<V2>), for
+  // unmatched records of either side. Each joiner may also take the key first. Both streams are
+  // buffered in window stores (and, for left and outer joins, a store of unmatched records), all
+  // changelogged. A side whose key an earlier step changed is repartitioned first. The rules
+  // (lateness, when unmatched records are emitted, nulls) are in
+  // streams/internal/join_processors.h and streams/README.md.
+  template <typename V2, typename F>
+  auto Join(const KStream<K, V2>& other, F joiner, const JoinWindows& windows,
+            const StreamJoined<K, V, V2>& joined = {}) const;
+  template <typename V2, typename F>
+  auto LeftJoin(const KStream<K, V2>& other, F joiner, const JoinWindows& windows,
+                const StreamJoined<K, V, V2>& joined = {}) const;
+  template <typename V2, typename F>
+  auto OuterJoin(const KStream<K, V2>& other, F joiner, const JoinWindows& windows,
+                 const StreamJoined<K, V, V2>& joined = {}) const;
+
+  // KStream-KTable joins: each record of this stream is joined with the table's current value
+  // for its key (the table must be materialized: a table from StreamsBuilder::Table or an
+  // aggregation); table updates emit nothing. Inner: joiner(v, vt), records whose key has no row
+  // are dropped; left: joiner(v, std::optional<VT>). Each joiner may also take the key first. The
+  // result keeps the stream record's timestamp. The stream is repartitioned first if an earlier
+  // step changed its key; the table's topic and the stream's must be co-partitioned.
+  template <typename VT, typename F>
+  auto Join(const KTable<K, VT>& table, F joiner, const Joined<K, V, VT>& joined = {}) const;
+  template <typename VT, typename F>
+  auto LeftJoin(const KTable<K, VT>& table, F joiner, const Joined<K, V, VT>& joined = {}) const;
+
   // Groups by the current key; repartitions first if an earlier step changed the key.
   KGroupedStream<K, V> GroupByKey(const Grouped<K, V>& grouped = {}) const;
 
@@ -277,6 +327,40 @@ class KStream {
     spec.accepts_child = [](const internal::ProcessorNode*) { return false; };
     graph_->AddNode(std::move(spec), {node_});
   }
+
+  // Writes the stream to repartition topic `topic` (without the application id) and returns
+  // the stream read back from it: the records keyed as now, no repartition required.
+  KStream ThroughRepartitionTopic(const std::string& topic, Serde<K> ks, Serde<V> vs,
+                                  std::optional<int32_t> partitions) const {
+    graph_->AddRepartitionTopic({topic, partitions});
+    AddSink(graph_->NewName("KSTREAM-SINK"), topic, true, ks, vs);
+    const std::string source = graph_->NewName("KSTREAM-SOURCE");
+    internal::NodeSpec spec;
+    spec.kind = internal::NodeSpec::Kind::kSource;
+    spec.name = source;
+    spec.topics = {topic};
+    spec.internal_topics = true;
+    spec.factory = [source, ks, vs] {
+      return std::unique_ptr<internal::ProcessorNode>(
+          new internal::SourceProcessor<K, V>(source, ks, vs, {}));
+    };
+    spec.accepts_child = &internal::TakesRecords<K, V>;
+    graph_->AddNode(std::move(spec), {});
+    return KStream(graph_, source, ks, vs, false);
+  }
+
+  // The join of this stream (left) and `other` (right) behind Join, LeftJoin and OuterJoin;
+  // `left_outer` / `right_outer`: that side's unmatched records are emitted.
+  template <typename V2, typename VR>
+  KStream<K, VR> StreamJoin(const KStream<K, V2>& other,
+                            internal::StreamJoiner<K, V, V2, VR> joiner, const JoinWindows& windows,
+                            const StreamJoined<K, V, V2>& joined, bool left_outer,
+                            bool right_outer) const;
+  // The join with a table behind Join and LeftJoin.
+  template <typename VT, typename VR>
+  KStream<K, VR> TableJoin(const KTable<K, VT>& table,
+                           typename internal::StreamTableJoinProcessor<K, V, VT, VR>::Joiner joiner,
+                           const Joined<K, V, VT>& joined, bool left) const;
 
   // A node that forwards what it gets (the named outputs of a branch, a merge).
   KStream PassThrough(std::string name) const {

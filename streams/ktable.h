@@ -125,8 +125,10 @@ class KTable {
                    grouped = {}) const;
 
  private:
-  // The DSL's own: StreamsBuilder and the aggregations make tables.
+  // The DSL's own: StreamsBuilder and the aggregations make tables; KStream joins read them.
   friend class StreamsBuilder;
+  template <typename, typename>
+  friend class KStream;
   template <typename, typename>
   friend class KTable;
   template <typename, typename>

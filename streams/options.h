@@ -1,7 +1,8 @@
 // The options of DSL operations, named as in Kafka Streams: Consumed (how a source topic is
 // read), Produced (how a sink topic is written), Grouped (how a grouping repartitions),
 // Materialized (the state store behind an aggregation or table), Suppressed (when a windowed
-// table emits).
+// table emits), StreamJoined and Joined (the serdes, names and stores of a join), Repartitioned
+// (an explicit repartition).
 #pragma once
 
 #include <cstdint>
@@ -122,6 +123,86 @@ struct Materialized {
   }
   Materialized WithRetention(int64_t ms) && {
     retention_ms = ms;
+    return std::move(*this);
+  }
+};
+
+// The serdes, names and stores of a KStream-KStream join (Kafka Streams' StreamJoined). Serdes
+// not given are the streams' own (needed when a side is repartitioned and for the join stores).
+template <typename K, typename V1, typename V2>
+struct StreamJoined {
+  std::optional<Serde<K>> key_serde;
+  std::optional<Serde<V1>> value_serde;        // the left (this) stream's values
+  std::optional<Serde<V2>> other_value_serde;  // the right (other) stream's values
+  // Names the processors "<name>-join-this", ... and the repartition topics
+  // "<name>-left-repartition" / "<name>-right-repartition"; empty: generated.
+  std::string name;
+  // Names the stores "<store_name>-this-join-store", "<store_name>-other-join-store" and
+  // "<store_name>-outer-shared-join-store"; empty: generated from the processor names.
+  std::string store_name;
+  std::optional<StoreType> store_type;  // nullopt: the application's default.dsl.store
+  bool logging = true;
+
+  static StreamJoined With(Serde<K> k, Serde<V1> v, Serde<V2> other) {
+    StreamJoined s;
+    s.key_serde = std::move(k);
+    s.value_serde = std::move(v);
+    s.other_value_serde = std::move(other);
+    return s;
+  }
+  static StreamJoined As(std::string store_name) {
+    StreamJoined s;
+    s.store_name = std::move(store_name);
+    return s;
+  }
+  StreamJoined WithName(std::string n) && {
+    name = std::move(n);
+    return std::move(*this);
+  }
+  StreamJoined WithStoreName(std::string n) && {
+    store_name = std::move(n);
+    return std::move(*this);
+  }
+  StreamJoined WithStoreType(StoreType t) && {
+    store_type = t;
+    return std::move(*this);
+  }
+  StreamJoined WithLoggingDisabled() && {
+    logging = false;
+    return std::move(*this);
+  }
+};
+
+// The serdes and name of a KStream-KTable join (Kafka Streams' Joined): the stream's serdes are
+// needed when the stream is repartitioned first.
+template <typename K, typename V, typename VT>
+struct Joined {
+  std::optional<Serde<K>> key_serde;
+  std::optional<Serde<V>> value_serde;         // the stream's values
+  std::optional<Serde<VT>> other_value_serde;  // the table's values (unused: the table has its own)
+  // Names the join processor and the repartition topic "<name>-repartition"; empty: generated.
+  std::string name;
+
+  static Joined With(Serde<K> k, Serde<V> v, Serde<VT> other) {
+    return {std::move(k), std::move(v), std::move(other), {}};
+  }
+  static Joined As(std::string name) { return {{}, {}, {}, std::move(name)}; }
+};
+
+// An explicit repartition (Kafka Streams' Repartitioned): the stream is written to the internal
+// topic "<application.id>-<name>-repartition" and read back, keyed by the current key.
+template <typename K, typename V>
+struct Repartitioned {
+  std::optional<Serde<K>> key_serde;
+  std::optional<Serde<V>> value_serde;
+  std::string name;                   // empty: generated
+  std::optional<int32_t> partitions;  // nullopt: as many as the upstream sub-topology has tasks
+                                      // (or, feeding a join, as the other side)
+
+  static Repartitioned With(Serde<K> k, Serde<V> v) { return {std::move(k), std::move(v), {}, {}}; }
+  static Repartitioned As(std::string name) { return {{}, {}, std::move(name), {}}; }
+  Repartitioned WithNumberOfPartitions(int32_t n) && {
+    partitions = n;
     return std::move(*this);
   }
 };
