@@ -193,6 +193,23 @@ TEST(DslJoinTest, OuterJoinEmitsUnmatchedRecordsOfBothSidesInTimestampOrder) {
             (std::vector<Out>{{"e", "null+E", 114}, {"c", "C2+null", 121}, {"f", "null+F", 122}}));
 }
 
+TEST(DslJoinTest, AnAsymmetricWindowClosesEachSideAfterItsOwnLookahead) {
+  // before 0, after 10: a left record at t waits until stream time > t + 10, a right one at t'
+  // until stream time > t' + 0.
+  auto driver = StreamJoin(Kind::kOuter, JoinWindows::OfTimeDifferenceWithNoGrace(0).After(10));
+  ASSERT_NE(driver, nullptr);
+  Output out(driver.get());
+  Pipe(driver.get(), "left", "a", "A", 100);
+  Pipe(driver.get(), "right", "b", "B", 100);
+  EXPECT_EQ(out.Read(), (std::vector<Out>{}));
+  Pipe(driver.get(), "right", "z", "Z", 101);
+  EXPECT_EQ(out.Read(), (std::vector<Out>{{"b", "null+B", 100}}));
+  Pipe(driver.get(), "left", "y", "Y", 110);  // A's window closes at 110: still waits
+  EXPECT_EQ(out.Read(), (std::vector<Out>{{"z", "null+Z", 101}}));
+  Pipe(driver.get(), "left", "x", "X", 111);
+  EXPECT_EQ(out.Read(), (std::vector<Out>{{"a", "A+null", 100}}));
+}
+
 TEST(DslJoinTest, NullKeysAndValuesInStreamJoins) {
   // Left join: a keyless left record is emitted at once, unmatched (KIP-962); a keyless right
   // record and any tombstone are dropped and counted.
