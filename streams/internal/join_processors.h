@@ -209,7 +209,10 @@ class StreamStreamJoinProcessor : public Processor<K, std::conditional_t<kLeft, 
       if (other_t + ThisLookbehind() + c_.windows.grace_ms() < now) continue;  // its window closed
       ASSIGN_OR_RETURN(std::vector<std::string_view> values, SplitJoinValues(other.value));
       if (outer_store_ != nullptr) {
-        RETURN_IF_ERROR(outer_store_->Delete(OuterJoinKey(other_t, !kLeft, key)));
+        // The partner no longer waits (if it did: a delete is a changelog record).
+        const std::string waiting_key = OuterJoinKey(other_t, !kLeft, key);
+        ASSIGN_OR_RETURN(std::optional<std::string> waiting, outer_store_->Get(waiting_key));
+        if (waiting.has_value()) RETURN_IF_ERROR(outer_store_->Delete(waiting_key));
       }
       for (std::string_view bytes : values) {
         ASSIGN_OR_RETURN(VOther other_value, OtherSerde().deserialize(bytes));

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -245,6 +246,60 @@ TEST(DslJoinTest, JoinStateIsRestoredFromTheChangelogs) {
     Pipe(driver.get(), "left", "c", "C", 111);   // B came back from the outer store: emitted
     EXPECT_EQ(out.Read(), (std::vector<Out>{{"a", "A+X", 108}, {"b", "B+null", 100}}));
   }
+}
+
+TEST(DslJoinTest, JoinStoreValueListsAndOuterKeysHaveTheDocumentedLayout) {
+  // docs/FORMAT.md section 22, "Join stores": the bytes written by hand.
+  std::string list;
+  internal::AppendJoinValue(&list, "A");
+  internal::AppendJoinValue(&list, "BC");
+  EXPECT_EQ(list, std::string("\0\0\0\x01"
+                              "A"
+                              "\0\0\0\x02"
+                              "BC",
+                              11));
+  auto values = internal::SplitJoinValues(list);
+  ASSERT_TRUE(values.ok()) << values.status();
+  EXPECT_EQ(*values, (std::vector<std::string_view>{"A", "BC"}));
+  EXPECT_EQ(internal::SplitJoinValues(list.substr(0, 10)).status().code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(internal::SplitJoinValues(list.substr(0, 7)).status().code(),
+            absl::StatusCode::kDataLoss);
+
+  const std::string key = internal::OuterJoinKey(5, false, "k");
+  EXPECT_EQ(key, std::string("\x80\0\0\0\0\0\0\x05\x01k", 10));
+  auto parts = internal::SplitOuterJoinKey(key);
+  ASSERT_TRUE(parts.ok()) << parts.status();
+  EXPECT_EQ(parts->timestamp, 5);
+  EXPECT_FALSE(parts->left);
+  EXPECT_EQ(parts->key, "k");
+  EXPECT_LT(internal::OuterJoinKey(5, true, "z"), internal::OuterJoinKey(5, false, "a"));
+  EXPECT_LT(internal::OuterJoinKey(5, false, "z"), internal::OuterJoinKey(6, true, "a"));
+  EXPECT_EQ(
+      internal::SplitOuterJoinKey(std::string("\x80\0\0\0\0\0\0\x05\x02k", 10)).status().code(),
+      absl::StatusCode::kDataLoss);
+
+  // What a join writes to its changelogs.
+  auto driver = StreamJoin(Kind::kLeft, JoinWindows::OfTimeDifferenceWithNoGrace(10),
+                           StreamJoined<S, S, S>::As("j").WithStoreType(StoreType::kInMemory));
+  ASSERT_NE(driver, nullptr);
+  Pipe(driver.get(), "left", "a", "A", 5);
+  Pipe(driver.get(), "left", "a", "BC", 5);
+  const std::vector<TestRecord>& window = driver->Records("test-app-j-this-join-store-changelog");
+  ASSERT_EQ(window.size(), 2u);
+  EXPECT_EQ(window[1].key, WindowedKey("a", 5));
+  EXPECT_EQ(window[1].value, list);
+  const std::vector<TestRecord>& outer =
+      driver->Records("test-app-j-outer-shared-join-store-changelog");
+  ASSERT_EQ(outer.size(), 2u);
+  EXPECT_EQ(outer[1].key, internal::OuterJoinKey(5, true, "a"));
+  EXPECT_EQ(outer[1].value, list);
+  Pipe(driver.get(), "right", "a", "X", 6);  // joins both: the waiting entry is deleted
+  ASSERT_EQ(outer.size(), 3u);
+  EXPECT_EQ(outer[2].key, internal::OuterJoinKey(5, true, "a"));
+  EXPECT_EQ(outer[2].value, std::nullopt);
+  Pipe(driver.get(), "right", "a", "Y", 7);  // joins both again: nothing left to delete
+  EXPECT_EQ(outer.size(), 3u);
 }
 
 TEST(DslJoinTest, InvalidJoinWindowsFailTheBuild) {
