@@ -211,6 +211,25 @@ TEST(DslJoinTest, AnAsymmetricWindowClosesEachSideAfterItsOwnLookahead) {
   EXPECT_EQ(out.Read(), (std::vector<Out>{{"a", "A+null", 100}}));
 }
 
+TEST(DslJoinTest, AStreamJoinedWithItselfPairsEachRecordWithItselfAndTheOthers) {
+  // As in Kafka Streams: the left side runs first, then the right side finds the record itself
+  // in the left store.
+  StreamsBuilder builder;
+  KStream<S, S> in = builder.Stream<S, S>("left");
+  in.Join(
+        in, [](const S& l, const S& r) { return l + "+" + r; },
+        JoinWindows::OfTimeDifferenceWithNoGrace(10))
+      .To("out");
+  auto driver = Driver(builder);
+  ASSERT_NE(driver, nullptr);
+  Output out(driver.get());
+  Pipe(driver.get(), "left", "a", "v", 100);
+  Pipe(driver.get(), "left", "a", "w", 105);
+  EXPECT_EQ(out.Read(),
+            (std::vector<Out>{
+                {"a", "v+v", 100}, {"a", "w+v", 105}, {"a", "v+w", 105}, {"a", "w+w", 105}}));
+}
+
 TEST(DslJoinTest, NullKeysAndValuesInStreamJoins) {
   // Left join: a keyless left record is emitted at once, unmatched (KIP-962); a keyless right
   // record and any tombstone are dropped and counted.
