@@ -14,17 +14,19 @@
 //      unmatched (KIP-962);
 //   3. is late if t + after + grace < stream time: dropped and counted (dropped_late_records);
 //   4. is added to its window store, and joins each record of the other store with the same key
-//      and a timestamp in [t - before, t + after] whose own window is still open (a right record
-//      at t': t' + before + grace >= stream time); each pair is emitted with timestamp max(t, t')
-//      and takes the partner out of the waiting store;
+//      and a timestamp in [t - before, t + after] — when the other side is an outer side, only
+//      those whose own window is still open (a right record at t': t' + before + grace >= stream
+//      time); each pair is emitted with timestamp max(t, t') and takes the partner out of the
+//      waiting store;
 //   5. if nothing joined and its side is an outer side, waits in the outer store.
 // A waiting left record at t is emitted unmatched, with timestamp t and a null right value, once
 // stream time > t + after + grace (a right one once stream time > t' + before + grace), in
-// (timestamp, left before right, key) order. Since a partner whose window has closed is skipped
-// in step 4, a record emitted unmatched is never joined later (Kafka Streams 3.x may join such
-// a record with an out-of-order partner after it emitted it unmatched; here the partner skips
-// it). After a restart the stores are restored from their changelogs and stream time starts at
-// the latest timestamp in the window stores.
+// (timestamp, left before right, key) order. Since an outer-side partner whose window has closed
+// is skipped in step 4, a record emitted unmatched is never joined later (Kafka Streams 3.x may
+// join such a record with an out-of-order partner after it emitted it unmatched; here the partner
+// skips it). An inner side's records join as in Kafka Streams. After a restart the stores are
+// restored from their changelogs and stream time starts at the latest timestamp in the window
+// stores.
 //
 // KStream-KTable. A stream record looks up the table's current value for its key in the table's
 // store; table updates emit nothing. A record with a null value is dropped and counted; one with
@@ -145,6 +147,7 @@ class StreamStreamJoinProcessor : public Processor<K, std::conditional_t<kLeft, 
     std::string outer_store;  // "" for an inner join
     JoinWindows windows = JoinWindows::OfTimeDifferenceWithNoGrace(0);
     bool outer = false;  // this side's unmatched records are emitted (left side of a left join)
+    bool other_outer = false;  // the other side's are
     Serde<K> key_serde;
     Serde<V1> left_serde;
     Serde<V2> right_serde;
@@ -206,7 +209,10 @@ class StreamStreamJoinProcessor : public Processor<K, std::conditional_t<kLeft, 
     bool joined = false;
     for (const WindowStore::Entry& other : others) {
       const int64_t other_t = other.window_start;
-      if (other_t + ThisLookbehind() + c_.windows.grace_ms() < now) continue;  // its window closed
+      // A partner on an outer side whose window has closed was emitted unmatched (or is about to
+      // be, by EmitClosed above): it joins nothing more. On an inner side it still joins, as in
+      // Kafka Streams.
+      if (c_.other_outer && other_t + ThisLookbehind() + c_.windows.grace_ms() < now) continue;
       ASSIGN_OR_RETURN(std::vector<std::string_view> values, SplitJoinValues(other.value));
       if (outer_store_ != nullptr) {
         // The partner no longer waits (if it did: a delete is a changelog record).
