@@ -81,6 +81,9 @@ const IntSetting kIntSettings[] = {
      "how often a broker of a cluster heartbeats to the controller (default 500)"},
     {"broker_session_timeout_ms", &BrokerOptions::broker_session_timeout_ms,
      "a broker that does not heartbeat for this long is fenced (default 6000)"},
+    {"replica_lag_time_max_ms", &BrokerOptions::replica_lag_time_max_ms,
+     "a follower that has not answered its leader for this long leaves the in-sync replicas "
+     "(default 30000)"},
     {"leader_imbalance_check_interval_ms", &BrokerOptions::leader_imbalance_check_interval_ms,
      "how often a broker of a cluster hands partitions back to their preferred leaders (the "
      "first replica) when they are in sync; 0 never (default 300000)"},
@@ -241,6 +244,9 @@ absl::Status BrokerOptions::Validate() const {
         absl::StrCat("--broker-heartbeat-interval-ms (", broker_heartbeat_interval_ms,
                      ") must be at least 10 and --broker-session-timeout-ms (",
                      broker_session_timeout_ms, ") at least twice it"));
+  }
+  if (replica_lag_time_max_ms < 1) {
+    return absl::InvalidArgumentError("--replica-lag-time-max-ms: must be at least 1");
   }
   if (leader_imbalance_check_interval_ms < 0) {
     return absl::InvalidArgumentError(

@@ -29,6 +29,7 @@ struct BrokerOptions {
   int32_t default_replication_factor = 1;      // default.replication.factor
   int32_t broker_heartbeat_interval_ms = 500;  // broker.heartbeat.interval.ms
   int32_t broker_session_timeout_ms = 6'000;   // broker.session.timeout.ms
+  int32_t replica_lag_time_max_ms = 30'000;    // replica.lag.time.max.ms
   // Preferred-leader balancing (broker/cluster/leader_balance.h); 0 turns it off.
   int64_t leader_imbalance_check_interval_ms = 300'000;  // leader.imbalance.check.interval.ms
   int32_t leader_imbalance_per_broker_percentage = 10;   // leader.imbalance.per.broker.percentage

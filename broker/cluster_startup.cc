@@ -41,6 +41,7 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> StartClusterNode(
   node.rack = options.rack;
   node.heartbeat_interval_ms = options.broker_heartbeat_interval_ms;
   node.leader_imbalance_check_interval_ms = options.leader_imbalance_check_interval_ms;
+  node.replication.replica_lag_time_max_ms = options.replica_lag_time_max_ms;
   node.leader_imbalance_per_broker_percentage = options.leader_imbalance_per_broker_percentage;
   node.controller.session_timeout_ms = options.broker_session_timeout_ms;
   node.controller.num_partitions = options.num_partitions;

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "broker/broker_options.h"
 #include "broker/cluster/cluster_identity.h"
+#include "broker/cluster/cluster_node.h"
 #include "broker/cluster_startup.h"
 #include "broker/group/replicated_offsets_appender.h"
 #include "broker/server/admin_service.h"
@@ -74,7 +75,8 @@ int64_t PartitionsForDescriptors(int64_t descriptors) {
   return std::max<int64_t>(1, descriptors - reserve);
 }
 
-std::string Metrics(const BrokerMetrics& m, storage::LogManager& logs) {
+// `cluster` is null on a single node.
+std::string Metrics(const BrokerMetrics& m, storage::LogManager& logs, const ClusterNode* cluster) {
   std::string out;
   // One unlabelled sample with its HELP and TYPE lines.
   auto metric = [&out](const char* type, const char* name, const char* help, int64_t v) {
@@ -144,6 +146,40 @@ std::string Metrics(const BrokerMetrics& m, storage::LogManager& logs) {
                       tp.partition, "\"} ", log->size_bytes(), "\n");
     }
   }
+  if (cluster == nullptr) return out;
+  const ClusterStats c = cluster->Stats();
+  gauge("runnel_cluster_replicas", "Partitions replicated on this broker.", c.replicas);
+  gauge("runnel_cluster_leaders", "Partitions this broker leads.", c.leaders);
+  gauge("runnel_cluster_under_replicated_partitions",
+        "Partitions led here with fewer replicas in sync than voters.", c.under_replicated);
+  gauge("runnel_cluster_offline_partitions",
+        "Partitions with no leader known to this broker (an election running, or no quorum).",
+        c.offline);
+  gauge("runnel_cluster_brokers", "Brokers registered in the cluster.", c.brokers);
+  gauge("runnel_cluster_fenced_brokers",
+        "Registered brokers the controller fenced (no heartbeat within the session).",
+        c.fenced_brokers);
+  gauge("runnel_cluster_controller_leader", "1 while this broker is the controller leader.",
+        c.controller_leader ? 1 : 0);
+  gauge("runnel_cluster_metadata_caught_up",
+        "1 once this broker's metadata image has caught up with the controller's.",
+        c.metadata_caught_up ? 1 : 0);
+  counter("runnel_raft_batches_sent_total", "Inter-broker batches written.",
+          c.transport.batches_sent);
+  counter("runnel_raft_messages_sent_total", "Raft messages sent to other brokers.",
+          c.transport.messages_sent);
+  counter("runnel_raft_messages_dropped_total",
+          "Raft messages dropped: a peer's queue full, or no stream to it.",
+          c.transport.messages_dropped);
+  counter("runnel_raft_batches_received_total", "Inter-broker batches received.",
+          c.transport.batches_received);
+  counter("runnel_raft_peers_refused_total",
+          "Inter-broker streams refused: another cluster, another node, or a second process "
+          "with a live node's id.",
+          c.transport.peers_refused);
+  counter("runnel_raft_messages_refused_total",
+          "Raft messages refused as malformed or of a group not hosted here.",
+          c.raft_messages_refused);
   return out;
 }
 
@@ -297,6 +333,9 @@ int Run(int argc, char** argv) {
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(options->grpc_addr, grpc::InsecureServerCredentials(), &port);
+  // gRPC binds with SO_REUSEPORT unless told not to: a second broker given this address would
+  // start too and take a share of the clients' connections.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(64 << 20);
   builder.SetMaxSendMessageSize(64 << 20);
   builder.RegisterService(&broker_service);
@@ -330,7 +369,7 @@ int Run(int argc, char** argv) {
     res.set_content("ok\n", "text/plain");
   });
   http.Get("/metrics", [&](const httplib::Request&, httplib::Response& res) {
-    res.set_content(Metrics(metrics, **logs), "text/plain; version=0.0.4");
+    res.set_content(Metrics(metrics, **logs, cluster.get()), "text/plain; version=0.0.4");
   });
   const std::string http_host = options->http_addr.substr(0, options->http_addr.rfind(':'));
   const int http_port =

@@ -329,6 +329,35 @@ absl::StatusOr<PartitionRoute> ClusterNode::Lookup(const std::string& topic,
   return route;
 }
 
+ClusterStats ClusterNode::Stats() const {
+  ClusterStats stats;
+  for (const storage::TopicPartition& tp : replicas_->Replicas()) {
+    if (tp.topic == ClusterMetadata::kTopic) continue;
+    ++stats.replicas;
+    const std::optional<ReplicaStatus> status = replicas_->Status(tp);
+    if (!status.has_value() || status->role != raft::Role::kLeader) continue;
+    ++stats.leaders;
+    if (status->in_sync.size() < status->voters.size()) ++stats.under_replicated;
+  }
+  if (const std::shared_ptr<const MetadataImage> image = this->image()) {
+    for (const auto& [id, broker] : image->brokers()) {
+      ++stats.brokers;
+      if (broker.fenced) ++stats.fenced_brokers;
+    }
+    for (const auto& [name, topic] : image->topics()) {
+      for (int32_t p = 0; p < static_cast<int32_t>(topic.replicas.size()); ++p) {
+        const absl::StatusOr<PartitionRoute> route = Lookup(name, p);
+        if (!route.ok() || route->leader_id == raft::kNoNode) ++stats.offline;
+      }
+    }
+  }
+  stats.controller_leader = metadata_->leader() == options_.node_id;
+  stats.metadata_caught_up = MetadataCaughtUp();
+  stats.raft_messages_refused = replicas_->messages_refused();
+  stats.transport = transport_->stats();
+  return stats;
+}
+
 absl::StatusOr<PartitionRoute> ClusterNode::AwaitLeader(const std::string& topic, int32_t partition,
                                                         std::chrono::milliseconds limit) const {
   const auto deadline = std::chrono::steady_clock::now() + limit;

@@ -71,6 +71,20 @@ struct PartitionRoute {
   int64_t high_watermark = -1;
 };
 
+// What /metrics shows of a cluster's broker (ClusterNode::Stats).
+struct ClusterStats {
+  int64_t replicas = 0;          // partitions replicated here (the metadata log not counted)
+  int64_t leaders = 0;           // of them, led here
+  int64_t under_replicated = 0;  // led here, with fewer replicas in sync than voters
+  int64_t offline = 0;           // partitions of the image with no leader known here
+  int64_t brokers = 0;           // registered
+  int64_t fenced_brokers = 0;
+  bool controller_leader = false;
+  bool metadata_caught_up = false;
+  int64_t raft_messages_refused = 0;  // malformed or of unknown groups (ReplicaManager)
+  RaftTransportStats transport;
+};
+
 class ClusterNode {
  public:
   // Borrows `logs` and `producer_states` (outliving this). `log_config` gives a topic's log
@@ -102,6 +116,9 @@ class ClusterNode {
   std::shared_ptr<const MetadataImage> image() const;
   raft::NodeId controller_leader() const { return metadata_->leader(); }
   ReplicaManager& replicas() { return *replicas_; }
+
+  // The counts /metrics shows; reads every partition's state (call it per scrape, not per request).
+  ClusterStats Stats() const;
 
   // Whether this broker's metadata image has caught up with the cluster's: its metadata log's
   // high watermark reached what the controller's was at a heartbeat answer. Until then, a topic

@@ -342,6 +342,9 @@ RaftTransport::~RaftTransport() { Stop(); }
 void RaftTransport::ConfigureServer(grpc::ServerBuilder* builder) {
   builder->RegisterService(service_.get());
   builder->SetMaxReceiveMessageSize(kMaxMessageBytes);
+  // gRPC binds with SO_REUSEPORT unless told not to: a second process on this port would start
+  // and take a share of the peers' connections.
+  builder->AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   // Pings a peer, so a stream whose peer vanished without closing it (a machine lost, a cable
   // pulled) ends, and accepts the peers' pings at that rate.
   builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, kKeepaliveMs);

@@ -75,6 +75,8 @@ struct ReplicaManager::Replica {
   raft::Index published_commit = raft::kNoIndex;
   CommitListener listener;
   raft::Index applied = raft::kNoIndex;  // the last entry handed to the listener
+  // When each peer was last heard from in this group (a follower's answers, as leader).
+  std::map<raft::NodeId, std::chrono::steady_clock::time_point> heard;
 };
 
 ReplicaManager::ReplicaManager(ReplicaManagerOptions options, SendFn send)
@@ -379,6 +381,7 @@ void ReplicaManager::Step(raft::NodeId from, const v1::GroupMessage& message) {
                    m.status().ToString());
     return;
   }
+  it->second->heard[from] = std::chrono::steady_clock::now();
   it->second->node->Step(*m);
   Drain(*it->second);
 }
@@ -520,9 +523,15 @@ void ReplicaManager::Publish(Replica& r) {
   s.voters.assign(node.membership().voters().begin(), node.membership().voters().end());
   s.learners.assign(node.membership().learners().begin(), node.membership().learners().end());
   if (node.role() == raft::Role::kLeader) {
+    // In sync: has everything committed, and answered within replica.lag.time.max.ms (an idle
+    // partition's dead follower still matches the commit index; its silence takes it out).
+    const auto now = std::chrono::steady_clock::now();
+    const auto lag = std::chrono::milliseconds(options_.replica_lag_time_max_ms);
     for (raft::NodeId id : node.membership().Members()) {
       const raft::Progress* p = node.progress(id);
-      if (id == options_.node_id || (p != nullptr && p->match() >= node.commit_index())) {
+      const auto heard = r.heard.find(id);
+      if (id == options_.node_id || (p != nullptr && p->match() >= node.commit_index() &&
+                                     heard != r.heard.end() && now - heard->second <= lag)) {
         s.in_sync.push_back(id);
       }
     }

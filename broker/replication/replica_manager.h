@@ -45,6 +45,9 @@ struct ReplicaManagerOptions {
   int max_inflight = 64;
   int64_t max_append_bytes = 1 << 20;
   int64_t max_uncommitted_bytes = 64 << 20;
+  // A follower that has not answered its leader for this long is out of the in-sync replicas
+  // (Kafka's replica.lag.time.max.ms), even when it has every committed entry.
+  int64_t replica_lag_time_max_ms = 30'000;
   // How often each replica's high watermark is checkpointed (raft-high-watermark).
   int64_t high_watermark_checkpoint_ms = 5'000;
   // Borrowed, optional: the idempotent producers' state, checked by a leader before it proposes
@@ -65,8 +68,8 @@ struct ReplicaStatus {
   int64_t term_start = -1;
   std::vector<raft::NodeId> voters;
   std::vector<raft::NodeId> learners;
-  // As the leader: the members whose log matches the leader's up to the commit index (the leader
-  // included). Empty on a follower.
+  // As the leader: the members whose log matches the leader's up to the commit index and that
+  // answered within replica_lag_time_max_ms (the leader included). Empty on a follower.
   std::vector<raft::NodeId> in_sync;
 };
 

@@ -347,5 +347,17 @@ TEST_F(BrokerE2ETest, ASecondBrokerOnTheSameDataDirIsRefused) {
       << second.output();
 }
 
+// gRPC would bind a port another process listens on (SO_REUSEPORT) and share its clients between
+// the two: a second broker given a taken --grpc-addr must refuse to start instead.
+TEST_F(BrokerE2ETest, ASecondBrokerOnATakenAddressIsRefused) {
+  StartBroker();
+  BrokerProcess second(dir_.Sub("other"));
+  EXPECT_FALSE(second.Start(broker_->address())) << "a second broker serves the same address";
+  EXPECT_EQ(second.WaitFor(std::chrono::seconds(10)), 1);
+  EXPECT_NE(second.output().find("gRPC address " + broker_->address() + " is not usable"),
+            std::string::npos)
+      << second.output();
+}
+
 }  // namespace
 }  // namespace runnel

@@ -3,7 +3,9 @@
 // a SIGKILLed leader replaced with no acknowledged record lost, and the configurations a cluster
 // refuses.
 #include <gtest/gtest.h>
+#include <httplib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -331,6 +333,56 @@ TEST_F(ClusterE2eTest, ASecondBrokerWithALiveNodesIdIsRefusedAndTheFirstCarriesO
            response.topics(0).partitions(0).isr_size() == 3;
   })) << "a replica fell out of sync";
   EXPECT_TRUE(cluster_.WaitForBrokers(now, 3));
+}
+
+// A gauge's value in broker `id`'s /metrics (-1 when it cannot be read).
+int64_t Gauge(ClusterProcesses& cluster, int id, const std::string& name) {
+  httplib::Client http("127.0.0.1", cluster.node(id).http_port());
+  auto metrics = http.Get("/metrics");
+  if (!metrics || metrics->status != 200) return -1;
+  const std::string line = "\n" + name + " ";
+  const size_t at = metrics->body.find(line);
+  if (at == std::string::npos) return -1;
+  return std::stoll(metrics->body.substr(at + line.size()));
+}
+
+// /metrics of a cluster's broker: what it replicates and leads, under-replicated and offline
+// partitions, fenced brokers, which broker is the controller leader.
+TEST_F(ClusterE2eTest, MetricsShowLeadersUnderReplicationAndFencing) {
+  ASSERT_EQ(cluster_.CreateTopic(1, "watched", 3, 3).code(), v1::NONE);
+  for (int32_t p = 0; p < 3; ++p) ASSERT_GT(cluster_.WaitForLeader("watched", p, {1, 2, 3}), 0);
+  auto sum = [&](const std::vector<int>& ids, const std::string& name) {
+    int64_t total = 0;
+    for (int id : ids) total += std::max<int64_t>(0, Gauge(cluster_, id, name));
+    return total;
+  };
+  EXPECT_TRUE(Eventually([&] {
+    return sum({1, 2, 3}, "runnel_cluster_leaders") == 3 &&
+           sum({1, 2, 3}, "runnel_cluster_under_replicated_partitions") == 0 &&
+           sum({1, 2, 3}, "runnel_cluster_controller_leader") == 1;
+  })) << "leaders "
+      << sum({1, 2, 3}, "runnel_cluster_leaders") << ", under-replicated "
+      << sum({1, 2, 3}, "runnel_cluster_under_replicated_partitions") << ", controller leaders "
+      << sum({1, 2, 3}, "runnel_cluster_controller_leader");
+  for (int id = 1; id <= 3; ++id) {
+    EXPECT_EQ(Gauge(cluster_, id, "runnel_cluster_replicas"), 3) << "broker " << id;
+    EXPECT_EQ(Gauge(cluster_, id, "runnel_cluster_brokers"), 3) << "broker " << id;
+    EXPECT_EQ(Gauge(cluster_, id, "runnel_cluster_offline_partitions"), 0) << "broker " << id;
+    EXPECT_EQ(Gauge(cluster_, id, "runnel_cluster_metadata_caught_up"), 1) << "broker " << id;
+  }
+
+  // Broker 3 dies: the survivors lead every partition, each one replica short, and (once its
+  // session is over) count it fenced.
+  cluster_.node(3).Kill();
+  EXPECT_TRUE(Eventually([&] {
+    return sum({1, 2}, "runnel_cluster_leaders") == 3 &&
+           sum({1, 2}, "runnel_cluster_under_replicated_partitions") == 3 &&
+           Gauge(cluster_, 1, "runnel_cluster_fenced_brokers") == 1 &&
+           Gauge(cluster_, 2, "runnel_cluster_fenced_brokers") == 1;
+  })) << "leaders "
+      << sum({1, 2}, "runnel_cluster_leaders") << ", under-replicated "
+      << sum({1, 2}, "runnel_cluster_under_replicated_partitions") << ", fenced "
+      << Gauge(cluster_, 1, "runnel_cluster_fenced_brokers");
 }
 
 // Preferred-leader balancing, checked every 300 ms here (5 minutes by default).

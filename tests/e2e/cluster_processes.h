@@ -36,7 +36,8 @@ inline bool Eventually(const std::function<bool()>& condition,
 class ClusterProcesses {
  public:
   // Heartbeats every 100 ms, fenced after 3 s: tests see fencing quickly, and a broker slowed
-  // by a sanitizer on two cores is not fenced by mistake.
+  // by a sanitizer on two cores is not fenced by mistake. A silent follower leaves the ISR
+  // after 3 s (30 s by default).
   ClusterProcesses(const std::string& root, int brokers, std::vector<std::string> extra_args = {})
       : root_(root) {
     for (int id = 1; id <= brokers; ++id) inter_ports_[id] = FreePort();
@@ -52,6 +53,8 @@ class ClusterProcesses {
                                        "--broker-heartbeat-interval-ms",
                                        "100",
                                        "--broker-session-timeout-ms",
+                                       "3000",
+                                       "--replica-lag-time-max-ms",
                                        "3000"};
       args.insert(args.end(), extra_args.begin(), extra_args.end());
       nodes_[id] = std::make_unique<BrokerProcess>(DataDir(id), args);
