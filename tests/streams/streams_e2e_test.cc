@@ -20,7 +20,6 @@
 #include <thread>
 #include <vector>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -33,6 +32,7 @@
 #include "tests/e2e/child_process.h"
 #include "tests/e2e/group_broker_fixture.h"
 #include "tests/storage/storage_test_util.h"
+#include "tests/streams/streams_e2e_util.h"
 
 namespace runnel {
 namespace {
@@ -41,96 +41,23 @@ using Json = nlohmann::json;
 using std::chrono::milliseconds;
 using testing::BrokerProcess;
 using testing::ChildProcess;
+using testing::Out;
 using testing::ReadFile;
+using testing::Rec;
 using testing::WaitFor;
+using testing::WordLines;
 
 constexpr int64_t kMinute = 60000;
-
-struct Rec {
-  std::optional<std::string> key;
-  std::string value;
-  int64_t timestamp = 0;
-  std::optional<int32_t> partition;
-};
-
-// A record read back from a topic.
-struct Out {
-  int32_t partition = 0;
-  int64_t offset = 0;
-  std::string key;
-  std::string value;
-  int64_t timestamp = 0;
-};
-
-// Words as the wordcount README defines them, written without the example's code: maximal runs
-// of ASCII letters and digits, lower-cased.
-std::vector<std::string> Words(const std::string& line) {
-  std::vector<std::string> out;
-  for (absl::string_view w :
-       absl::StrSplit(line, absl::ByAnyChar(" ,.;:!?-_'\"()[]/\t"), absl::SkipEmpty())) {
-    out.push_back(absl::AsciiStrToLower(std::string(w)));
-  }
-  return out;
-}
 
 class StreamsE2eTest : public testing::GroupBrokerFixture {
  protected:
   void Produce(const std::string& topic, const std::vector<Rec>& records) {
-    auto producer = client::Producer::Create(
-        client::Properties{{"bootstrap.servers", broker_->address()}, {"linger.ms", "2"}});
-    ASSERT_TRUE(producer.ok()) << producer.status();
-    int64_t failed = 0;
-    for (const Rec& r : records) {
-      client::ProducerRecord out{.topic = topic,
-                                 .partition = r.partition,
-                                 .key = r.key,
-                                 .value = r.value,
-                                 .timestamp = r.timestamp,
-                                 .headers = {}};
-      ASSERT_TRUE((*producer)
-                      ->Send(out,
-                             [&failed](const absl::StatusOr<client::RecordMetadata>& m) {
-                               if (!m.ok()) ++failed;
-                             })
-                      .ok());
-    }
-    (*producer)->Flush();
-    (*producer)->Close();
-    ASSERT_EQ(failed, 0) << "records to " << topic << " failed";
+    testing::Produce({{"bootstrap.servers", broker_->address()}}, topic, records);
   }
 
   // Everything in `topic` now, in offset order per partition.
   std::vector<Out> ReadAll(const std::string& topic) {
-    std::vector<Out> out;
-    auto d = admin_->DescribeTopic(topic);
-    if (!d.ok()) return out;
-    auto consumer = client::Consumer::Create(client::Properties{
-        {"bootstrap.servers", broker_->address()}, {"auto.offset.reset", "earliest"}});
-    if (!consumer.ok()) return out;
-    std::vector<client::TopicPartition> partitions;
-    for (const client::PartitionInfo& p : d->partitions) partitions.push_back({topic, p.partition});
-    if (!(*consumer)->Assign(partitions).ok()) return out;
-    auto ends = (*consumer)->EndOffsets(partitions);
-    if (!ends.ok()) return out;
-    for (int round = 0; round < 10'000; ++round) {  // bounded: each round takes records or time
-      bool done = true;
-      for (const client::TopicPartition& tp : partitions) {
-        auto position = (*consumer)->Position(tp);
-        if (position.ok() && *position < ends->at(tp)) done = false;
-      }
-      if (done) break;
-      auto records = (*consumer)->Poll(200);
-      if (!records.ok()) break;
-      for (const client::ConsumerRecord& r : *records) {
-        out.push_back(Out{r.partition, r.offset, std::string(r.key.value_or("")),
-                          std::string(r.value.value_or("")), r.timestamp});
-      }
-    }
-    (*consumer)->Close();
-    std::stable_sort(out.begin(), out.end(), [](const Out& a, const Out& b) {
-      return std::tie(a.partition, a.offset) < std::tie(b.partition, b.offset);
-    });
-    return out;
+    return testing::ReadAll(*admin_, {{"bootstrap.servers", broker_->address()}}, topic);
   }
 
   // Whether the group `app` has committed every partition of `topics` up to its end.
@@ -162,88 +89,20 @@ class StreamsE2eTest : public testing::GroupBrokerFixture {
   // Starts build/bin/`program` with the common flags and `args`; stderr to <dir>/<log>.
   bool StartApp(ChildProcess& child, const std::string& program, const std::string& app,
                 const std::string& state_dir, const std::string& log,
-                std::vector<std::string> args) {
-    std::vector<std::string> argv = {std::string(RUNNEL_BIN_DIR) + "/" + program,
-                                     "--brokers",
-                                     broker_->address(),
-                                     "--application-id",
-                                     app,
-                                     "--state-dir",
-                                     dir_.Sub(state_dir),
-                                     "--commit-interval-ms",
-                                     "100",
-                                     "--progress-ms",
-                                     "500"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return child.Start(argv, "", dir_.Sub(log + ".out"), dir_.Sub(log));
+                const std::vector<std::string>& args) {
+    return testing::StartApp(child, broker_->address(), program, app, dir_.Sub(state_dir),
+                             dir_.Sub(log), args);
   }
 
   std::string Log(const std::string& log) { return ReadFile(dir_.Sub(log)); }
 
   // Waits (up to 60 s) until the latest count per word in "word-counts" is `expected`, checking
   // that each word's counts only rise; `log` is shown when they do not get there.
-  void ExpectCounts(const std::map<std::string, int64_t>& expected, const std::string& log);
+  void ExpectCounts(const std::map<std::string, int64_t>& expected, const std::string& log) {
+    testing::ExpectCounts(*admin_, {{"bootstrap.servers", broker_->address()}}, expected,
+                          [&] { return Log(log); });
+  }
 };
-
-// Lines of 1..8 words drawn from a small vocabulary, in mixed case with punctuation.
-std::vector<Rec> WordLines(int count, uint32_t seed, std::map<std::string, int64_t>* counts) {
-  static const std::vector<std::string> kVocabulary = {
-      "Kafka", "stream", "log",    "Broker", "topic", "PARTITION", "offset", "commit",
-      "state", "store",  "window", "grace",  "late",  "record",    "batch",  "r2d2",
-      "c3po",  "x",      "42",     "the",    "a",     "and",       "of",     "to"};
-  static const std::vector<std::string> kGlue = {" ", ", ", "; ", "  ", " - ", "! ", "? "};
-  std::mt19937 rng(seed);
-  std::vector<Rec> out;
-  for (int i = 0; i < count; ++i) {
-    std::string line;
-    const int words = 1 + static_cast<int>(rng() % 8);
-    for (int w = 0; w < words; ++w) {
-      if (w > 0) line += kGlue[rng() % kGlue.size()];
-      line += kVocabulary[rng() % kVocabulary.size()];
-    }
-    if (rng() % 3 == 0) line += ".";
-    for (const std::string& w : Words(line)) ++(*counts)[w];
-    out.push_back(Rec{std::nullopt, line, 1000 + i, std::nullopt});
-  }
-  return out;
-}
-
-// The latest count per word in wordcount's output, after checking that each word's counts rise.
-std::map<std::string, int64_t> LatestCounts(const std::vector<Out>& output, std::string* problem) {
-  std::map<std::string, int64_t> latest;
-  for (const Out& o : output) {
-    int64_t n = 0;
-    if (!absl::SimpleAtoi(o.value, &n)) {
-      *problem = absl::StrCat("count '", o.value, "' of '", o.key, "' is not a number");
-      continue;
-    }
-    auto [it, inserted] = latest.try_emplace(o.key, n);
-    if (!inserted) {
-      if (n <= it->second && problem->empty()) {
-        *problem = absl::StrCat("count of '", o.key, "' went from ", it->second, " to ", n);
-      }
-      it->second = n;
-    }
-  }
-  return latest;
-}
-
-void StreamsE2eTest::ExpectCounts(const std::map<std::string, int64_t>& expected,
-                                  const std::string& log) {
-  std::map<std::string, int64_t> latest;
-  std::string problem;
-  EXPECT_TRUE(WaitFor(
-      [&] {
-        problem.clear();
-        latest = LatestCounts(ReadAll("word-counts"), &problem);
-        return latest == expected;
-      },
-      milliseconds(60000), milliseconds(500)))
-      << "output differs from the independent count (" << latest.size() << " words vs "
-      << expected.size() << ")\n"
-      << Log(log);
-  EXPECT_EQ(problem, "");
-}
 
 TEST_F(StreamsE2eTest, WordCountCountsEveryWordOnTwoThreads) {
   CreateTopic("lines", 3);
