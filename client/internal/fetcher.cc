@@ -191,24 +191,32 @@ absl::Status Fetcher::TakeCall(FetchCall* call, SubscriptionState* subscriptions
   return absl::OkStatus();
 }
 
-absl::StatusOr<bool> Fetcher::NextRecord(const TopicPartition& tp, int64_t position,
+absl::StatusOr<bool> Fetcher::NextRecord(const TopicPartition& tp, int64_t* position,
                                          CompletedFetch* fetch, record::Record* out) const {
   while (true) {
     if (fetch->current != nullptr) {
       if (fetch->current->Next(out)) {
-        if (out->offset < position) continue;
+        if (out->offset < *position) continue;
         return true;
       }
       RETURN_IF_ERROR(fetch->current->status());
       fetch->current = nullptr;
+      *position = std::max(*position, fetch->current_next);
     }
     if (fetch->rest.empty()) return false;
     auto view = record::RecordBatchView::Parse(fetch->rest);
     if (!view.ok()) {
       return absl::DataLossError(absl::StrCat("fetched data of ", ToString(tp), " at offset ",
-                                              position, ": ", view.status().message()));
+                                              *position, ": ", view.status().message()));
     }
-    if (view->last_offset() < position || view->is_control()) {
+    if (view->last_offset() < *position) {
+      fetch->rest.remove_prefix(view->size());
+      continue;
+    }
+    if (view->is_control()) {
+      // Without this the position would stay at the control batch, short of the end offset for
+      // good when the batch ends the log (a fresh replicated partition: its first leader's entry).
+      *position = view->last_offset() + 1;
       fetch->rest.remove_prefix(view->size());
       continue;
     }
@@ -225,6 +233,7 @@ absl::StatusOr<bool> Fetcher::NextRecord(const TopicPartition& tp, int64_t posit
     fetch->rest.remove_prefix(view->size());
     fetch->data->iterators.push_back(std::make_unique<record::RecordIterator>(std::move(*it)));
     fetch->current = fetch->data->iterators.back().get();
+    fetch->current_next = view->last_offset() + 1;
     fetch->timestamp_type = view->timestamp_type();
   }
 }
@@ -250,7 +259,7 @@ absl::Status Fetcher::Drain(SubscriptionState* subscriptions, std::vector<Consum
     while (!completed.empty() && out->size() < max_records) {
       CompletedFetch& fetch = completed.front();
       record::Record r;
-      auto more = NextRecord(tp, position, &fetch, &r);
+      auto more = NextRecord(tp, &position, &fetch, &r);
       if (!more.ok()) {
         error = more.status();
         break;

@@ -69,7 +69,8 @@ class Fetcher {
   // Takes the completed fetches' data into the partitions' buffers. Errors: an unknown topic
   // (NotFound), a position out of range under auto.offset.reset=none (OutOfRange).
   absl::Status TakeCompleted(SubscriptionState* subscriptions);
-  // Appends up to max.poll.records buffered records to `out`, moving the partitions' positions.
+  // Appends up to max.poll.records buffered records to `out`, moving the partitions' positions
+  // (past the control batches skipped too).
   // A corrupt batch is DataLoss naming the partition and offset, returned once the records before
   // it were handed out; it stays at the front, so every Drain reports it until a seek.
   absl::Status Drain(SubscriptionState* subscriptions, std::vector<ConsumerRecord>* out);
@@ -91,6 +92,7 @@ class Fetcher {
     std::shared_ptr<FetchedData> data;
     std::string_view rest;                      // batches not opened yet
     record::RecordIterator* current = nullptr;  // the open batch
+    int64_t current_next = 0;                   // the open batch's last offset + 1
     record::TimestampType timestamp_type = record::TimestampType::kCreateTime;  // of `current`
   };
 
@@ -117,9 +119,12 @@ class Fetcher {
   void Prune(const SubscriptionState& subscriptions);
   // The buffer of `tp`, restarted from the partition's position if it was of an older epoch.
   Buffer& BufferOf(const TopicPartition& tp, const SubscriptionState::Partition& p);
-  // The next record of `fetch` at or after `position`; false when exhausted.
-  absl::StatusOr<bool> NextRecord(const TopicPartition& tp, int64_t position, CompletedFetch* fetch,
-                                  record::Record* out) const;
+  // The next record of `fetch` at or after `*position`; false when exhausted. A batch it passes
+  // whole — a control batch (Raft's leader-change and membership entries in a replicated log) or
+  // a batch whose last records compaction removed — moves `*position` past its last offset, as
+  // Kafka's consumer does: a partition whose log ends in one reaches its end offset.
+  absl::StatusOr<bool> NextRecord(const TopicPartition& tp, int64_t* position,
+                                  CompletedFetch* fetch, record::Record* out) const;
   // The next fetch from `address` waits retry.backoff.ms.
   void BackOff(const std::string& address);
   absl::Status TakeCall(FetchCall* call, SubscriptionState* subscriptions);

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <map>
 #include <set>
 #include <string>
@@ -116,6 +117,71 @@ TEST_F(ClusterClientTest, AProducerAndAConsumerLoseAndRepeatNothingThroughALeade
   }
   EXPECT_EQ(seen.size(), static_cast<size_t>(kRecords));
   (*producer)->Close(5000);
+}
+
+// A replicated log holds Raft's control batches (each leader's first entry): a consumer skips them
+// and its position moves past them, so it reaches the end offset of a partition whose log ends in
+// one — a fresh partition, or one whose leader changed after its last record. (It stopped at the
+// control batch: a Streams application restoring an empty changelog waited for ever.)
+TEST_F(ClusterClientTest, AConsumerReachesTheEndOfALogThatEndsInRaftsControlBatches) {
+  auto admin = client::Admin::Create({.bootstrap_servers = brokers_});
+  ASSERT_TRUE(admin.ok()) << admin.status();
+  ASSERT_TRUE((*admin)->CreateTopic({kTopic, 1, 3, {}}).ok());
+  const int leader = cluster_.WaitForLeader(kTopic, 0, {1, 2, 3});
+  ASSERT_GT(leader, 0);
+  client::ConsumerOptions options;
+  options.bootstrap_servers = brokers_;
+  options.request_timeout_ms = 3000;
+  options.auto_offset_reset = client::AutoOffsetReset::kEarliest;
+  auto consumer = client::Consumer::Create(options);
+  ASSERT_TRUE(consumer.ok()) << consumer.status();
+  const client::TopicPartition tp{kTopic, 0};
+  ASSERT_TRUE((*consumer)->Assign({tp}).ok());
+  int read = 0;
+  // Polls (bounded) until the position is the end offset; the end offset.
+  auto read_to_end = [&]() -> int64_t {
+    int64_t end = -1;
+    Eventually([&] {
+      auto ends = (*consumer)->EndOffsets({tp});
+      auto records = (*consumer)->Poll(100);
+      if (records.ok()) read += static_cast<int>(records->size());
+      auto position = (*consumer)->Position(tp);
+      end = ends.ok() ? ends->at(tp) : -1;
+      return position.ok() && end > 0 && *position == end;
+    });
+    return end;
+  };
+  const int64_t fresh_end = read_to_end();
+  EXPECT_GE(fresh_end, 1) << "the first leader's entry takes an offset";
+  EXPECT_EQ(*(*consumer)->Position(tp), fresh_end);
+  EXPECT_EQ(read, 0);
+
+  client::ProducerOptions producer_options;
+  producer_options.bootstrap_servers = brokers_;
+  producer_options.request_timeout_ms = 3000;
+  auto producer = client::Producer::Create(producer_options);
+  ASSERT_TRUE(producer.ok()) << producer.status();
+  std::vector<std::future<absl::StatusOr<client::RecordMetadata>>> acks;
+  for (int i = 0; i < 5; ++i) {
+    client::ProducerRecord record;
+    record.topic = kTopic;
+    record.value = std::to_string(i);
+    acks.push_back((*producer)->Send(record));
+  }
+  (*producer)->Flush();
+  for (auto& ack : acks) ASSERT_TRUE(ack.get().ok());
+  (*producer)->Close(5000);
+  // The leader dies after the last record: the next leader's entry ends the log.
+  ASSERT_EQ(cluster_.node(leader).Kill(), 128 + SIGKILL);
+  std::vector<int> survivors;
+  for (int id = 1; id <= 3; ++id) {
+    if (id != leader) survivors.push_back(id);
+  }
+  ASSERT_GT(cluster_.WaitForLeader(kTopic, 0, survivors, survivors), 0);
+  const int64_t end = read_to_end();
+  EXPECT_GE(end, fresh_end + 5 + 1) << "five records and the next leader's entry";
+  EXPECT_EQ(*(*consumer)->Position(tp), end);
+  EXPECT_EQ(read, 5);
 }
 
 }  // namespace
