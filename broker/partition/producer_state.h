@@ -57,8 +57,12 @@ struct ProducerBatch {
 struct ProducerEntry {
   int16_t epoch = 0;
   std::deque<ProducerBatch> batches;  // oldest first, 1 to kRetainedBatches of them
-  // The max timestamp of its last batch (Kafka's lastTimestamp): producer.id.expiration.ms
-  // counts from it. -1 until known (an entry from a version 1 snapshot).
+  // The broker's time (ms) when its last batch was appended: producer.id.expiration.ms counts
+  // from it. Not the batch's own timestamps (Kafka's lastTimestamp is its max timestamp): those
+  // are the producer's CreateTime, years old for a backfill or a Streams application reprocessing
+  // history, and such a producer would be forgotten at once — at the first load of the state,
+  // which a replica does when it becomes leader — and its retries stored twice. -1 until known
+  // (an entry from a version 1 snapshot, or a batch found by a scan of the log).
   int64_t last_timestamp = -1;
 
   friend bool operator==(const ProducerEntry&, const ProducerEntry&) = default;
@@ -78,14 +82,15 @@ class ProducerStateTable {
   // kOutOfOrderSequence or kProducerFenced (see the rules above).
   absl::StatusOr<std::optional<ProducerBatch>> Check(const BatchSequence& batch) const;
 
-  // Records a batch that was just appended at [base_offset, last_offset], whose max timestamp
-  // (the broker's time for LogAppendTime) is `timestamp`. A newer epoch replaces what was kept for
-  // the producer; the oldest retained batch goes when there are more than kRetainedBatches.
+  // Records a batch that was just appended at [base_offset, last_offset], at the broker's time
+  // `timestamp` (-1: unknown). A newer epoch replaces what was kept for the producer; the oldest
+  // retained batch goes when there are more than kRetainedBatches.
   void Record(const BatchSequence& batch, int64_t base_offset, int64_t last_offset,
               int64_t timestamp);
 
-  // Records a batch found in the log while rebuilding the table; one at or below the producer's
-  // last recorded offset is already covered (by a snapshot) and ignored.
+  // Records a batch found in the log while rebuilding the table (`timestamp`: -1, when it was
+  // appended is not in the log); one at or below the producer's last recorded offset is already
+  // covered (by a snapshot) and ignored.
   void RecordFromLog(const BatchSequence& batch, int64_t base_offset, int64_t last_offset,
                      int64_t timestamp);
 

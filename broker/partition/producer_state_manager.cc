@@ -103,8 +103,9 @@ absl::Status ScanLog(const storage::Log& log, int64_t from, ProducerStateTable* 
       if (view.last_offset() < from || view.producer_id() < 0 || view.is_control()) continue;
       absl::StatusOr<BatchSequence> sequence = BatchSequence::FromBatch(view);
       if (sequence.ok()) {
-        table->RecordFromLog(*sequence, view.base_offset(), view.last_offset(),
-                             view.max_timestamp());
+        // When it was appended is not in the log (its timestamps are the producer's): unknown,
+        // so the producer gets a whole expiration period from the load.
+        table->RecordFromLog(*sequence, view.base_offset(), view.last_offset(), -1);
       }
     }
     if (next <= offset) {  // every read must move forward, or this loop would not end
@@ -316,13 +317,12 @@ absl::StatusOr<BatchAppend> ProducerStateManager::Append(const storage::TopicPar
     }
     return BatchAppend{result, false};
   }
-  const int64_t max_timestamp = view.max_timestamp();  // before the batch moves on
-  return AppendIdempotent(tp, log, std::move(batch), sequence, max_timestamp);
+  return AppendIdempotent(tp, log, std::move(batch), sequence);
 }
 
 absl::StatusOr<BatchAppend> ProducerStateManager::AppendIdempotent(
     const storage::TopicPartition& tp, const std::shared_ptr<storage::Log>& log, std::string batch,
-    const BatchSequence& sequence, int64_t max_timestamp) {
+    const BatchSequence& sequence) {
   const std::shared_ptr<Partition> partition = GetPartition(tp);
   MutexLock lock(&partition->mu);
   RETURN_IF_ERROR(EnsureLoadedLocked(tp, partition.get(), log));
@@ -337,7 +337,7 @@ absl::StatusOr<BatchAppend> ProducerStateManager::AppendIdempotent(
   }
   ASSIGN_OR_RETURN(const storage::AppendResult result, log->Append(std::move(batch)));
   partition->table.Record(sequence, result.base_offset, result.last_offset,
-                          result.log_append_time >= 0 ? result.log_append_time : max_timestamp);
+                          options_.clock->NowMs());
   MaybeSnapshotLocked(partition, log.get());
   return BatchAppend{result, false};
 }
@@ -403,7 +403,7 @@ void ProducerStateManager::RecordReplicated(const storage::TopicPartition& tp,
     return;  // the next load reads it from the log
   }
   partition->table.Record(*sequence, base_offset, base_offset + batch.last_offset_delta(),
-                          batch.max_timestamp());
+                          options_.clock->NowMs());
   MaybeSnapshotLocked(partition, log.get());
 }
 

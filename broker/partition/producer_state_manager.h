@@ -188,8 +188,7 @@ class ProducerStateManager {
   static absl::Status DropSnapshotsPastEndLocked(Partition* partition, storage::Log* log);
   absl::StatusOr<BatchAppend> AppendIdempotent(const storage::TopicPartition& tp,
                                                const std::shared_ptr<storage::Log>& log,
-                                               std::string batch, const BatchSequence& sequence,
-                                               int64_t max_timestamp);
+                                               std::string batch, const BatchSequence& sequence);
 
   const ProducerStateOptions options_;
   Mutex mu_;

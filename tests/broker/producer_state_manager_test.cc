@@ -286,32 +286,50 @@ TEST_F(ProducerStateManagerTest, AfterATruncationRetriesOfTheCutBatchesAreAppend
   ExpectAt(Send(&restarted, 8, 3), 9, true);
 }
 
-// producer.id.expiration.ms: a producer whose last batch (by its timestamp, 1000 here) is older
-// is forgotten by the periodic check, and also when the state is loaded after a restart.
+// producer.id.expiration.ms counts from the broker's time of a producer's last append, not from its
+// records' timestamps (1970's here, as a backfill's or a Streams application's reprocessing
+// history): a producer idle longer is forgotten by the periodic check, and when a snapshot says so
+// at a load after a restart; one known only from the scan of the log (when its batch was appended
+// is not in the log) is kept a whole period from the load. (By the records' timestamps, every
+// load — a replica becoming leader — forgot such producers, and their retries were stored twice.)
 TEST_F(ProducerStateManagerTest, AProducerIdleForTheExpirationIsForgotten) {
   OpenLog();
   batch_timestamp_ = 1000;
-  ManualClock clock(1000);
+  constexpr int64_t kStart = 1'700'000'000'000;
+  ManualClock clock(kStart);
   const ProducerStateOptions options{.producer_id_expiration_ms = 60'000,
                                      .expiration_check_interval_ms = 600'000,
                                      .clock = &clock};
   {
     ProducerStateManager manager(options);
     ExpectAt(Send(&manager, 4, 0), 0, false);
-    clock.SetNowMs(1000 + 59'999);
+    EXPECT_EQ(manager.ExpireProducers(), 0) << "its records are old, but it just wrote them";
+    clock.SetNowMs(kStart + 59'999);
     EXPECT_EQ(manager.ExpireProducers(), 0);
     ExpectAt(Send(&manager, 4, 0), 0, true);  // still known: its retry is a duplicate
-    ASSERT_TRUE(manager.WriteSnapshots().ok());
-    clock.SetNowMs(1000 + 60'001);
+    clock.SetNowMs(kStart + 60'001);
     EXPECT_EQ(manager.ExpireProducers(), 1);
-    ExpectAt(Send(&manager, 4, 0), 3, false);  // forgotten: the retry is stored again
+    ExpectAt(Send(&manager, 4, 0), 3, false);    // forgotten: the retry is stored again
+    ASSERT_TRUE(manager.WriteSnapshots().ok());  // producer 4, last appended at kStart + 60'001
   }
-  // The snapshot still has producer 4 from before its expiry: loading expires it.
   flusher_.Drain(log_.get());
   CloseAndReopen(false);
+  {
+    // A load within the period keeps it (its records' timestamps notwithstanding).
+    ProducerStateManager restarted(options);
+    ExpectAt(Send(&restarted, 4, 0), 3, true);
+  }
+  // The snapshot says producer 4 has been idle past the expiration: loading forgets it.
+  clock.SetNowMs(kStart + 2 * 60'001);
+  {
+    ProducerStateManager restarted(options);
+    ExpectAt(Send(&restarted, 4, 7), 6, false);  // any sequence: it is new
+  }
+  // No snapshot covers the batch at 6: the scan finds it, and keeps producer 4 a period from the
+  // load even far later.
+  clock.SetNowMs(kStart + 10 * 60'001);
   ProducerStateManager restarted(options);
-  ASSERT_TRUE(restarted.WriteSnapshots().ok());
-  ExpectAt(Send(&restarted, 4, 7), 6, false);  // any sequence: it is new
+  ExpectAt(Send(&restarted, 4, 7), 6, true);
 }
 
 TEST_F(ProducerStateManagerTest, StartLoadsPartitionsWithASnapshotInTheBackground) {

@@ -18,7 +18,6 @@
 
 #include "broker/replication/raft_transport.h"
 #include "broker/replication/replica_manager.h"
-#include "common/clock.h"
 #include "common/mutex.h"
 #include "common/record/batch_builder.h"
 #include "common/status_cause.h"
@@ -280,13 +279,13 @@ TEST_F(ReplicationTest, APeerOfAnotherClusterIsRefusedWithTheReason) {
   ASSERT_TRUE(leader == 1 || leader == 2) << leader;
 }
 
-// A batch of producer 42, epoch 0, sequences from `sequence`, stamped now (a producer whose last
-// batch is older than producer.id.expiration.ms is forgotten when the state is loaded).
+// A batch of producer 42, epoch 0, sequences from `sequence`, its records stamped in 1970 (as a
+// backfill's, or a Streams application's reprocessing history): producer.id.expiration.ms counts
+// from the broker's time of the append, so the new leader, loading the state, still knows it.
 std::string IdempotentBatch(int32_t sequence, int count, const std::string& tag) {
   record::RecordBatchBuilder builder;
   builder.SetProducer(42, 0, sequence);
-  const int64_t now = Clock::Real().NowMs();
-  for (int i = 0; i < count; ++i) builder.Append(now + i, "k", tag + "-" + std::to_string(i));
+  for (int i = 0; i < count; ++i) builder.Append(1000 + i, "k", tag + "-" + std::to_string(i));
   return *builder.Build();
 }
 
