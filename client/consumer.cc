@@ -92,7 +92,7 @@ class Consumer::Impl {
   absl::Status TakeFetch();
   // Looks up and sets the offsets of the partitions awaiting a reset. When a lookup fails the
   // resets are cancelled: the partitions keep their positions and the next fetch finds them out
-  // of range again.
+  // of range again. A leader not known yet or unreachable is logged, not an error (retried so).
   absl::Status ResetOutOfRange();
   // Looks up the position of every assigned partition that has none (the group's committed
   // offset, else auto.offset.reset).
@@ -257,7 +257,12 @@ absl::Status Consumer::Impl::ResetOutOfRange() {
   for (const auto& [tp, reset] : subscriptions_.PendingResets()) {
     auto offsets = ListOffsets({{tp, reset.query}});
     if (!offsets.ok()) {
+      // The partitions keep their positions: their next fetches find them out of range again.
       subscriptions_.CancelResets();
+      if (absl::IsUnavailable(offsets.status()) || absl::IsDeadlineExceeded(offsets.status())) {
+        log_->warn("consumer: {}; retrying", offsets.status().ToString());
+        return absl::OkStatus();
+      }
       return offsets.status();
     }
     const int64_t offset = (*offsets)[tp].offset;

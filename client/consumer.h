@@ -132,6 +132,8 @@ class Consumer {
   // for some. Empty when none arrived in time. Errors: a partition without position under
   // auto.offset.reset=none (FailedPrecondition), a corrupt batch (DataLoss, naming the partition
   // and offset; the position stays so the caller may Seek past it), an unknown topic (NotFound).
+  // A leader that moved, an election running and an unreachable broker are not errors: the
+  // fetches and offset lookups they stop are retried after retry.backoff.ms.
   absl::StatusOr<std::vector<ConsumerRecord>> Poll(int64_t timeout_ms);
 
   // The offset of the next record Poll returns for `tp`, looking it up if needed.

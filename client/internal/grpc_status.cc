@@ -13,7 +13,9 @@ absl::Status Convert(const v1::Error& error, const std::string& what) {
     return absl::FailedPreconditionError(
         absl::StrCat(message, " (", v1::ErrorCode_Name(error.code()), ")"));
   }
-  if (IsCoordinatorError(error.code())) {
+  // NOT_LEADER: leadership moved or an election is running (Kafka's NOT_LEADER_OR_FOLLOWER, a
+  // retriable error): asked again once the metadata names the leader, the call succeeds.
+  if (IsCoordinatorError(error.code()) || error.code() == v1::NOT_LEADER) {
     return absl::UnavailableError(
         absl::StrCat(message, " (", v1::ErrorCode_Name(error.code()), ")"));
   }

@@ -21,9 +21,10 @@ constexpr const char* CauseTypeUrl(ErrorCode) { return "runnel.v1.ErrorCode"; }
 namespace runnel::client {
 
 // The absl::Status for a broker Error (OK for NONE), message prefixed with `what`. Group
-// membership errors (UNKNOWN_MEMBER_ID, FENCED_*, STALE_MEMBER_EPOCH) are FailedPrecondition and
-// name their code. The code itself rides along as the status's cause (ErrorCodeOf;
-// common/status_cause.h; WithContext keeps it).
+// membership errors (UNKNOWN_MEMBER_ID, FENCED_*, STALE_MEMBER_EPOCH) are FailedPrecondition,
+// coordinator errors and NOT_LEADER (retriable: the call succeeds once sent where the metadata
+// then says) are Unavailable; all of these name their code. The code itself rides along as the
+// status's cause (ErrorCodeOf; common/status_cause.h; WithContext keeps it).
 absl::Status ToStatus(const v1::Error& error, const std::string& what);
 
 // The broker error code behind a status ToStatus made; NONE for OK and for any other status.

@@ -41,5 +41,19 @@ TEST(ClientStatusTest, OnlyMembershipErrorsMeanTheConsumerIsNoLongerAMember) {
   EXPECT_FALSE(IsNoLongerMember(absl::FailedPreconditionError("no member (UNKNOWN_MEMBER_ID)")));
 }
 
+// Retriable answers — the partition's leader moved or is being elected, the group's coordinator
+// moved or is loading — are Unavailable, which the consumer's offset lookups retry (NOT_LEADER was
+// Internal: a Streams thread whose consumer looked up a position during an election died).
+TEST(ClientStatusTest, LeaderAndCoordinatorMovesAreUnavailable) {
+  for (v1::ErrorCode code : {v1::NOT_LEADER, v1::NOT_COORDINATOR, v1::COORDINATOR_NOT_AVAILABLE,
+                             v1::COORDINATOR_LOAD_IN_PROGRESS}) {
+    const absl::Status s = ToStatus(Error(code), "list offsets of t-0 at b:1");
+    EXPECT_TRUE(absl::IsUnavailable(s)) << s;
+    EXPECT_EQ(ErrorCodeOf(s), code);
+  }
+  EXPECT_EQ(ToStatus(Error(v1::NOT_LEADER), "list offsets of t-0 at b:1").message(),
+            "list offsets of t-0 at b:1: because (NOT_LEADER)");
+}
+
 }  // namespace
 }  // namespace runnel::client
