@@ -79,7 +79,7 @@ inline void Produce(client::Properties properties, const std::string& topic,
 
 // Everything in `topic` now (up to the end offsets read at the start), in offset order per
 // partition, read by a consumer of `properties` (bootstrap.servers included); what was read so far
-// if a call fails.
+// if a call fails or the end is not reached within 20 s.
 inline std::vector<Out> ReadAll(client::Admin& admin, client::Properties properties,
                                 const std::string& topic) {
   std::vector<Out> out;
@@ -93,7 +93,8 @@ inline std::vector<Out> ReadAll(client::Admin& admin, client::Properties propert
   if (!(*consumer)->Assign(partitions).ok()) return out;
   auto ends = (*consumer)->EndOffsets(partitions);
   if (!ends.ok()) return out;
-  for (int round = 0; round < 10'000; ++round) {  // bounded: each round takes records or time
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  for (int round = 0; round < 10'000 && std::chrono::steady_clock::now() < deadline; ++round) {
     bool done = true;
     for (const client::TopicPartition& tp : partitions) {
       auto position = (*consumer)->Position(tp);
