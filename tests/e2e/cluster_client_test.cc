@@ -36,6 +36,22 @@ class ClusterClientTest : public ::testing::Test {
     }
   }
 
+  // Clients of the cluster: a dead leader's stream is given up after 3 s.
+  client::ProducerOptions ProducerOptions() const {
+    client::ProducerOptions options;
+    options.bootstrap_servers = brokers_;
+    options.request_timeout_ms = 3000;
+    options.delivery_timeout_ms = 60000;
+    return options;
+  }
+  client::ConsumerOptions ConsumerOptions() const {
+    client::ConsumerOptions options;
+    options.bootstrap_servers = brokers_;
+    options.request_timeout_ms = 3000;
+    options.auto_offset_reset = client::AutoOffsetReset::kEarliest;
+    return options;
+  }
+
   TempDir dir_;
   ClusterProcesses cluster_{dir_.path(), 3};
   std::string brokers_;
@@ -47,17 +63,9 @@ TEST_F(ClusterClientTest, AProducerAndAConsumerLoseAndRepeatNothingThroughALeade
   ASSERT_TRUE((*admin)->CreateTopic({kTopic, 3, 3, {}}).ok());
   for (int32_t p = 0; p < 3; ++p) ASSERT_GT(cluster_.WaitForLeader(kTopic, p, {1, 2, 3}), 0);
 
-  client::ProducerOptions producer_options;
-  producer_options.bootstrap_servers = brokers_;
-  producer_options.request_timeout_ms = 3000;  // a dead leader's stream is given up soon
-  producer_options.delivery_timeout_ms = 60000;
-  auto producer = client::Producer::Create(producer_options);
+  auto producer = client::Producer::Create(ProducerOptions());
   ASSERT_TRUE(producer.ok()) << producer.status();
-  client::ConsumerOptions consumer_options;
-  consumer_options.bootstrap_servers = brokers_;
-  consumer_options.request_timeout_ms = 3000;
-  consumer_options.auto_offset_reset = client::AutoOffsetReset::kEarliest;
-  auto consumer = client::Consumer::Create(consumer_options);
+  auto consumer = client::Consumer::Create(ConsumerOptions());
   ASSERT_TRUE(consumer.ok()) << consumer.status();
   ASSERT_TRUE((*consumer)->Assign({{kTopic, 0}, {kTopic, 1}, {kTopic, 2}}).ok());
 
@@ -129,11 +137,7 @@ TEST_F(ClusterClientTest, AConsumerReachesTheEndOfALogThatEndsInRaftsControlBatc
   ASSERT_TRUE((*admin)->CreateTopic({kTopic, 1, 3, {}}).ok());
   const int leader = cluster_.WaitForLeader(kTopic, 0, {1, 2, 3});
   ASSERT_GT(leader, 0);
-  client::ConsumerOptions options;
-  options.bootstrap_servers = brokers_;
-  options.request_timeout_ms = 3000;
-  options.auto_offset_reset = client::AutoOffsetReset::kEarliest;
-  auto consumer = client::Consumer::Create(options);
+  auto consumer = client::Consumer::Create(ConsumerOptions());
   ASSERT_TRUE(consumer.ok()) << consumer.status();
   const client::TopicPartition tp{kTopic, 0};
   ASSERT_TRUE((*consumer)->Assign({tp}).ok());
@@ -156,10 +160,7 @@ TEST_F(ClusterClientTest, AConsumerReachesTheEndOfALogThatEndsInRaftsControlBatc
   EXPECT_EQ(*(*consumer)->Position(tp), fresh_end);
   EXPECT_EQ(read, 0);
 
-  client::ProducerOptions producer_options;
-  producer_options.bootstrap_servers = brokers_;
-  producer_options.request_timeout_ms = 3000;
-  auto producer = client::Producer::Create(producer_options);
+  auto producer = client::Producer::Create(ProducerOptions());
   ASSERT_TRUE(producer.ok()) << producer.status();
   std::vector<std::future<absl::StatusOr<client::RecordMetadata>>> acks;
   for (int i = 0; i < 5; ++i) {
