@@ -16,6 +16,7 @@
 //   internal/dsl_impl.h        KStream::GroupByKey/GroupBy, KGroupedStream::WindowedBy,
 //                              KTable::GroupBy, which return a type from further down
 //   internal/dsl_join_impl.h   KStream's joins (with a KStream or a KTable)
+//   internal/dsl_table_join_impl.h KTable's joins with a KTable
 #pragma once
 
 #include "streams/join_windows.h"
@@ -32,3 +33,4 @@
 // Last: the members that close the cycles between the headers above.
 #include "streams/internal/dsl_impl.h"
 #include "streams/internal/dsl_join_impl.h"
+#include "streams/internal/dsl_table_join_impl.h"

@@ -25,6 +25,8 @@
 #include "streams/internal/dsl_helpers.h"
 #include "streams/internal/dsl_processors.h"
 #include "streams/internal/graph_builder.h"
+#include "streams/internal/join_processors.h"
+#include "streams/internal/table_join_processors.h"
 #include "streams/kstream.h"
 #include "streams/options.h"
 #include "streams/record.h"
@@ -112,6 +114,38 @@ class KTable {
     return KTable<K, V2>(graph_, name, key_serde_, std::nullopt, "", window_close_ms_);
   }
 
+  // KTable-KTable joins on the key (Kafka Streams' join / leftJoin / outerJoin with a KTable): an
+  // update on either side looks up the other table's current row for the key and emits the new
+  // join result with timestamp max(the two rows' timestamps), the old result as the Change's old
+  // value. Inner: joiner(v, v2), results exist while both rows do; a row going (tombstone) on
+  // either side emits a tombstone. Left: joiner(v, std::optional<V2>), results exist while the
+  // left row does; the right row going emits joiner(v, nullopt). Outer: joiner(std::optional<V>,
+  // std::optional<V2>), results exist while either row does. Each joiner may take the key first.
+  // Both tables must be materialized (from StreamsBuilder::Table or an aggregation) and their
+  // topics co-partitioned. The result is materialized in a store when `materialized` names one
+  // (then downstream sees one update per key per commit, through the store's cache), else it is
+  // not (it cannot then be joined with a stream or another table). The rules:
+  // streams/internal/table_join_processors.h.
+  template <typename V2, typename F,
+            typename VR = std::decay_t<decltype(internal::CallJoiner(
+                std::declval<const F&>(), std::declval<const K&>(), std::declval<const V&>(),
+                std::declval<const V2&>()))>>
+  KTable<K, VR> Join(const KTable<K, V2>& other, F joiner,
+                     const Materialized<K, VR>& materialized = {}) const;
+  template <typename V2, typename F,
+            typename VR = std::decay_t<decltype(internal::CallJoiner(
+                std::declval<const F&>(), std::declval<const K&>(), std::declval<const V&>(),
+                std::declval<const std::optional<V2>&>()))>>
+  KTable<K, VR> LeftJoin(const KTable<K, V2>& other, F joiner,
+                         const Materialized<K, VR>& materialized = {}) const;
+  template <
+      typename V2, typename F,
+      typename VR = std::decay_t<decltype(internal::CallJoiner(
+          std::declval<const F&>(), std::declval<const K&>(),
+          std::declval<const std::optional<V>&>(), std::declval<const std::optional<V2>&>()))>>
+  KTable<K, VR> OuterJoin(const KTable<K, V2>& other, F joiner,
+                          const Materialized<K, VR>& materialized = {}) const;
+
   // Holds each window's result back until the window closes, then emits it once. Only for the
   // result of a windowed aggregation.
   KTable Suppress(const Suppressed& suppressed) const;
@@ -149,6 +183,13 @@ class KTable {
         value_serde_(std::move(value_serde)),
         store_(std::move(store)),
         window_close_ms_(window_close_ms) {}
+
+  // The join behind Join, LeftJoin and OuterJoin; `left_outer` / `right_outer`: that side's rows
+  // join without a partner.
+  template <typename V2, typename VR>
+  KTable<K, VR> TableJoin(const KTable<K, V2>& other, internal::TableJoiner<K, V, V2, VR> joiner,
+                          const Materialized<K, VR>& materialized, bool left_outer,
+                          bool right_outer) const;
 
   // Adds a FunctionProcessor below this table that takes its changes and forwards
   // Record<K2, V2>.
