@@ -19,6 +19,7 @@
 //   internal/dsl_table_join_impl.h KTable's joins with a KTable
 #pragma once
 
+#include "streams/global_ktable.h"
 #include "streams/join_windows.h"
 #include "streams/kgrouped_stream.h"
 #include "streams/kgrouped_table.h"

@@ -27,6 +27,7 @@
 #include "streams/internal/dsl_forward.h"
 #include "streams/internal/dsl_helpers.h"
 #include "streams/internal/dsl_processors.h"
+#include "streams/internal/global_table_processors.h"
 #include "streams/internal/graph_builder.h"
 #include "streams/internal/join_processors.h"
 #include "streams/join_windows.h"
@@ -283,6 +284,18 @@ class KStream {
   template <typename VT, typename F>
   auto LeftJoin(const KTable<K, VT>& table, F joiner, const Joined<K, V, VT>& joined = {}) const;
 
+  // KStream-GlobalKTable joins: each record of this stream is joined with the global table's
+  // current row for key_mapper(key, value) (or key_mapper(value)) -> KG; no co-partitioning and
+  // no repartitioning (the table is whole on every instance). Inner: joiner(v, vg), records whose
+  // mapped key has no row are dropped; left: joiner(v, std::optional<VG>). Each joiner may take
+  // the stream's key first. The result keeps the stream record's key and timestamp. `name` names
+  // the join processor (default KSTREAM-JOIN-n / KSTREAM-LEFTJOIN-n).
+  template <typename KG, typename VG, typename M, typename F>
+  auto Join(const GlobalKTable<KG, VG>& table, M key_mapper, F joiner, std::string name = "") const;
+  template <typename KG, typename VG, typename M, typename F>
+  auto LeftJoin(const GlobalKTable<KG, VG>& table, M key_mapper, F joiner,
+                std::string name = "") const;
+
   // Groups by the current key; repartitions first if an earlier step changed the key.
   KGroupedStream<K, V> GroupByKey(const Grouped<K, V>& grouped = {}) const;
 
@@ -361,6 +374,14 @@ class KStream {
   KStream<K, VR> TableJoin(const KTable<K, VT>& table,
                            typename internal::StreamTableJoinProcessor<K, V, VT, VR>::Joiner joiner,
                            const Joined<K, V, VT>& joined, bool left) const;
+
+  // The join with a global table behind Join and LeftJoin.
+  template <typename KG, typename VG, typename VR>
+  KStream<K, VR> GlobalTableJoin(
+      const GlobalKTable<KG, VG>& table,
+      typename internal::StreamGlobalTableJoinProcessor<K, V, KG, VG, VR>::KeyMapper key_mapper,
+      typename internal::StreamGlobalTableJoinProcessor<K, V, KG, VG, VR>::Joiner joiner,
+      std::string name, bool left) const;
 
   // A node that forwards what it gets (the named outputs of a branch, a merge).
   KStream PassThrough(std::string name) const {

@@ -162,6 +162,12 @@ absl::Status Streams::Start() {
   if (topology_.subtopologies().empty()) {
     return absl::InvalidArgumentError("the topology has no source: nothing to run");
   }
+  if (!topology_.global_stores().empty()) {
+    // GlobalKTables run in the TopologyTestDriver; the runtime has no global-store updater yet.
+    return absl::UnimplementedError(absl::StrCat(
+        "global store ", topology_.global_stores().begin()->first,
+        ": GlobalKTable is not supported by the runtime yet (only by the TopologyTestDriver)"));
+  }
   RETURN_IF_ERROR(CreateInternalTopics());
   SetState(State::kRebalancing);
   {

@@ -18,6 +18,7 @@
 #include "streams/dsl.h"
 #include "streams/internal/dsl_helpers.h"
 #include "streams/internal/dsl_processors.h"
+#include "streams/internal/global_table_processors.h"
 #include "streams/internal/graph_builder.h"
 #include "streams/options.h"
 #include "streams/record.h"
@@ -92,6 +93,37 @@ class StreamsBuilder {
     spec.accepts_child = &internal::TakesRecords<K, Change<V>>;
     graph_.AddNode(std::move(spec), {});
     return KTable<K, V>(&graph_, name, ks, vs, store.name);
+  }
+
+  // The latest value per key of every partition of `topic`, held whole by every instance in a
+  // global store (Materialized's name, else "<source>-STATE-STORE"; in memory or RocksDB as
+  // Materialized or default.dsl.store says; never changelogged or cached: the topic is its
+  // changelog). Streams join it with KStream::Join / LeftJoin and a key mapper.
+  template <typename K, typename V>
+  GlobalKTable<K, V> GlobalTable(const std::string& topic, const Consumed<K, V>& consumed = {},
+                                 const Materialized<K, V>& materialized = {}) {
+    const std::string name =
+        consumed.name.empty() ? graph_.NewName("KTABLE-SOURCE") : consumed.name;
+    Serde<K> ks = internal::ResolveSerde(
+        &graph_, materialized.key_serde ? materialized.key_serde : consumed.key_serde,
+        "the key of global table " + topic);
+    Serde<V> vs = internal::ResolveSerde(
+        &graph_, materialized.value_serde ? materialized.value_serde : consumed.value_serde,
+        "the value of global table " + topic);
+    internal::GlobalStoreSpec global;
+    global.store.name =
+        materialized.store_name.empty() ? name + "-STATE-STORE" : materialized.store_name;
+    global.store.kind = internal::StoreSpec::Kind::kKeyValue;
+    global.store.persistent =
+        materialized.store_type.value_or(graph_.default_store_type()) == StoreType::kRocksDb;
+    global.store.logging = false;
+    global.store.caching = false;
+    global.topic = topic;
+    global.source_name = name;
+    global.apply = internal::GlobalTableApplier<V>(topic, vs, consumed.timestamp_extractor);
+    const std::string store = global.store.name;
+    graph_.AddGlobalStore(std::move(global));
+    return GlobalKTable<K, V>(&graph_, store, ks, vs);
   }
 
   // The described topology, or the first mistake made while describing it.

@@ -120,6 +120,10 @@ std::string Topology::Describe() const {
     }
     absl::StrAppend(&out, "\n");
   }
+  for (const auto& [name, global] : global_stores_) {
+    absl::StrAppend(&out, "   Global store: ", name, " (source: ", global.source_name,
+                    ", topic: ", global.topic, ")\n\n");
+  }
   return out;
 }
 

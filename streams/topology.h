@@ -11,8 +11,10 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "streams/internal/processor_node.h"
+#include "streams/state/key_value_store.h"
 
 namespace runnel::streams {
 
@@ -47,6 +49,18 @@ struct StoreSpec {
                              // than this behind stream time go
 };
 
+// A global store (behind a GlobalKTable): every instance holds all partitions of `topic` in it,
+// read before processing starts and kept up to date; tasks only read it. Not changelogged (the
+// topic is its changelog) and not cached.
+struct GlobalStoreSpec {
+  StoreSpec store;
+  std::string topic;        // a user topic
+  std::string source_name;  // the node name Describe shows
+  // Applies one record of the topic to the store (a put of the timestamped value, a delete for a
+  // tombstone; a keyless record is skipped); an error for a value that does not deserialize.
+  std::function<absl::Status(KeyValueStore& store, const RawRecord& record)> apply;
+};
+
 struct RepartitionTopicSpec {
   std::string name;                   // "<name>-repartition", without the application id
   std::optional<int32_t> partitions;  // nullopt: as many as the upstream sub-topology's tasks
@@ -72,6 +86,10 @@ class Topology {
   const std::map<std::string, internal::StoreSpec>& stores() const { return stores_; }
   const std::map<std::string, internal::RepartitionTopicSpec>& repartition_topics() const {
     return repartition_topics_;
+  }
+  // The global stores (GlobalKTables) by store name; they belong to no sub-topology.
+  const std::map<std::string, internal::GlobalStoreSpec>& global_stores() const {
+    return global_stores_;
   }
   // Topics that a join reads together and that must therefore have the same number of partitions
   // (Kafka Streams' co-partition groups), each group sorted; internal names without the
@@ -100,6 +118,7 @@ class Topology {
   std::map<std::string, size_t> index_;
   std::map<std::string, internal::StoreSpec> stores_;
   std::map<std::string, internal::RepartitionTopicSpec> repartition_topics_;
+  std::map<std::string, internal::GlobalStoreSpec> global_stores_;
   std::vector<std::vector<std::string>> copartition_groups_;
   std::vector<Subtopology> subtopologies_;
 };

@@ -61,6 +61,7 @@ TopologyTestDriver::~TopologyTestDriver() {
   if (!closed_) {
     for (auto& task : tasks_) task->Close();
     tasks_.clear();
+    for (auto& [name, store] : global_stores_) store->Close();
   }
   if (own_state_dir_) {
     std::error_code ec;
@@ -101,8 +102,33 @@ absl::StatusOr<std::unique_ptr<TopologyTestDriver>> TopologyTestDriver::Create(
                        }));
   driver->partitions_.insert(plan.source_partitions.begin(), plan.source_partitions.end());
   driver->partitions_.insert(plan.changelog_topics.begin(), plan.changelog_topics.end());
+  RETURN_IF_ERROR(driver->OpenGlobalStores());
   RETURN_IF_ERROR(driver->CreateTasks());
   return driver;
+}
+
+absl::Status TopologyTestDriver::OpenGlobalStores() {
+  for (const auto& [name, global] : topology_.global_stores()) {
+    std::unique_ptr<KeyValueStore> store;
+    if (global.store.persistent) {
+      // The topics start empty, and so does the store.
+      const std::filesystem::path dir = std::filesystem::path(options_.state_dir) /
+                                        options_.application_id / "global" / "rocksdb" / name;
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+      std::filesystem::create_directories(dir.parent_path(), ec);
+      if (ec) {
+        return absl::InternalError(absl::StrCat("global store ", name, ": cannot create ",
+                                                dir.string(), ": ", ec.message()));
+      }
+      ASSIGN_OR_RETURN(store, OpenRocksDbKeyValueStore(name, dir.string()));
+    } else {
+      store = NewInMemoryKeyValueStore(name);
+    }
+    global_store_views_[name] = store.get();
+    global_stores_[name] = std::move(store);
+  }
+  return absl::OkStatus();
 }
 
 absl::Status TopologyTestDriver::CreateTasks() {
@@ -120,6 +146,7 @@ absl::Status TopologyTestDriver::CreateTasks() {
       env.state_dir = options_.state_dir;
       env.wall_clock_ms = [this] { return wall_clock_ms_; };
       env.cache_max_bytes = options_.cache_max_bytes;
+      env.global_stores = &global_store_views_;
       ASSIGN_OR_RETURN(std::unique_ptr<internal::StreamTask> task,
                        internal::StreamTask::Create(&topology_, s.id, p, std::move(env)));
       for (const std::string& topic : task->source_topics()) {
@@ -173,6 +200,11 @@ absl::Status TopologyTestDriver::Append(const std::string& topic, std::optional<
   offsets.resize(partitions, 0);
   std::vector<TestRecord>& log = topics_[topic];
   log.push_back(TestRecord{p, offsets[p]++, record.key, record.value, record.timestamp});
+  for (const auto& [name, global] : topology_.global_stores()) {
+    if (global.topic != topic) continue;
+    absl::Status s = global.apply(*global_stores_.at(name), record);
+    if (!s.ok()) return WithContext(s, absl::StrCat("updating global store ", name));
+  }
   if (task_of_.contains({topic, p})) pending_.emplace_back(topic, log.size() - 1);
   return absl::OkStatus();
 }
@@ -226,6 +258,11 @@ absl::Status TopologyTestDriver::AdvanceWallClockTime(int64_t ms) {
 absl::StatusOr<std::map<std::string, std::string>> TopologyTestDriver::KeyValueStoreContents(
     const std::string& store) {
   std::map<std::string, std::string> out;
+  if (auto global = global_stores_.find(store); global != global_stores_.end()) {
+    ASSIGN_OR_RETURN(std::vector<KeyValue> all, global->second->All());
+    for (KeyValue& kv : all) out[std::move(kv.key)] = std::move(kv.value);
+    return out;
+  }
   bool found = false;
   for (auto& task : tasks_) {
     KeyValueStore* s = task->context().key_value_store(store);
@@ -269,6 +306,7 @@ absl::Status TopologyTestDriver::Close() {
   if (closed_) return absl::OkStatus();
   absl::Status s = Commit();
   for (auto& task : tasks_) task->Close();
+  for (auto& [name, store] : global_stores_) store->Close();
   closed_ = true;
   return s;
 }

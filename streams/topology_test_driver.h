@@ -4,6 +4,10 @@
 // runs every task of every partition: a topic may have several partitions, keyed records land
 // on murmur2 partitions as with a broker, and repartition topics move records between tasks.
 //
+// Global stores (GlobalKTables) are held by the driver, as Kafka Streams' driver holds them: a
+// record appended to a global table's topic (piped, or written by the topology) updates its store
+// at once, before the tasks see anything it causes; every task reads the same store.
+//
 // After each piped record the driver commits: record caches flush, so every update is visible
 // downstream (set commit_every_record = false to have caches flush only when the wall clock
 // passes commit_interval_ms, as the runtime does).
@@ -24,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "streams/internal/stream_task.h"
 #include "streams/serde.h"
+#include "streams/state/key_value_store.h"
 #include "streams/topology.h"
 
 namespace runnel::streams {
@@ -68,7 +73,8 @@ class TopologyTestDriver {
   const std::vector<TestRecord>& Records(const std::string& topic) const;
   int32_t Partitions(const std::string& topic) const;
 
-  // A store's contents over all its tasks (key -> value as stored), or nullptr if no such store.
+  // A store's contents over all its tasks (key -> value as stored), or NotFound if no such store.
+  // A global store's contents are its own.
   absl::StatusOr<std::map<std::string, std::string>> KeyValueStoreContents(
       const std::string& store);
   // A window store's contents over all tasks: (key, window start) -> value as stored.
@@ -92,6 +98,7 @@ class TopologyTestDriver {
   class Restorer;
   TopologyTestDriver(const Topology& topology, TestDriverOptions options);
   absl::Status CreateTasks();
+  absl::Status OpenGlobalStores();
   absl::Status Append(const std::string& topic, std::optional<int32_t> partition,
                       const internal::RawRecord& record);
   absl::Status Drain();
@@ -111,6 +118,8 @@ class TopologyTestDriver {
   std::unique_ptr<Collector> collector_;
   std::unique_ptr<Restorer> restorer_;
   std::vector<std::unique_ptr<internal::StreamTask>> tasks_;
+  std::map<std::string, std::unique_ptr<KeyValueStore>> global_stores_;  // by store name
+  std::map<std::string, KeyValueStore*> global_store_views_;             // what the tasks are given
   bool closed_ = false;
 };
 

@@ -20,5 +20,7 @@ template <typename K, typename V>
 class KTable;
 template <typename K, typename V>
 class KGroupedTable;
+template <typename K, typename V>
+class GlobalKTable;
 
 }  // namespace runnel::streams

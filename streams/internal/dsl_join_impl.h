@@ -9,7 +9,9 @@
 // with stores "<this>-store" and "<other>-store" (window stores of the two sides) and, for left
 // and outer joins, "KSTREAM-OUTERSHARED-n-store" (the unmatched records); none is cached.
 // A KStream-KTable join adds one processor, KSTREAM-JOIN-n (KSTREAM-LEFTJOIN-n), reading the
-// table's store. Each join declares its inputs' source topics a co-partition group.
+// table's store. Each of these joins declares its inputs' source topics a co-partition group.
+// A KStream-GlobalKTable join adds one processor too, reading the global store; it needs no
+// co-partitioning and never repartitions.
 #pragma once
 
 #include <algorithm>
@@ -22,7 +24,9 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "streams/global_ktable.h"
 #include "streams/internal/dsl_helpers.h"
+#include "streams/internal/global_table_processors.h"
 #include "streams/internal/graph_builder.h"
 #include "streams/internal/join_processors.h"
 #include "streams/join_windows.h"
@@ -250,6 +254,54 @@ KStream<K, VR> KStream<K, V>::TableJoin(
                   {stream.node_});
   graph_->AddCopartitionGroup({stream.node_, table.node_});
   return KStream<K, VR>(graph_, name, ks, std::nullopt, false);
+}
+
+template <typename K, typename V>
+template <typename KG, typename VG, typename M, typename F>
+auto KStream<K, V>::Join(const GlobalKTable<KG, VG>& table, M key_mapper, F joiner,
+                         std::string name) const {
+  using VR = std::decay_t<decltype(internal::CallJoiner(
+      joiner, std::declval<const K&>(), std::declval<const V&>(), std::declval<const VG&>()))>;
+  return GlobalTableJoin<KG, VG, VR>(
+      table, [key_mapper](const K& k, const V& v) -> KG { return CallWithValue(key_mapper, k, v); },
+      [joiner](const K& k, const V& v, const std::optional<VG>& row) -> VR {
+        return internal::CallJoiner(joiner, k, v, *row);
+      },
+      std::move(name), false);
+}
+
+template <typename K, typename V>
+template <typename KG, typename VG, typename M, typename F>
+auto KStream<K, V>::LeftJoin(const GlobalKTable<KG, VG>& table, M key_mapper, F joiner,
+                             std::string name) const {
+  using VR = std::decay_t<decltype(internal::CallJoiner(joiner, std::declval<const K&>(),
+                                                        std::declval<const V&>(),
+                                                        std::declval<const std::optional<VG>&>()))>;
+  return GlobalTableJoin<KG, VG, VR>(
+      table, [key_mapper](const K& k, const V& v) -> KG { return CallWithValue(key_mapper, k, v); },
+      [joiner](const K& k, const V& v, const std::optional<VG>& row) -> VR {
+        return internal::CallJoiner(joiner, k, v, row);
+      },
+      std::move(name), true);
+}
+
+template <typename K, typename V>
+template <typename KG, typename VG, typename VR>
+KStream<K, VR> KStream<K, V>::GlobalTableJoin(
+    const GlobalKTable<KG, VG>& table,
+    typename internal::StreamGlobalTableJoinProcessor<K, V, KG, VG, VR>::KeyMapper key_mapper,
+    typename internal::StreamGlobalTableJoinProcessor<K, V, KG, VG, VR>::Joiner joiner,
+    std::string name, bool left) const {
+  if (name.empty()) name = graph_->NewName(left ? "KSTREAM-LEFTJOIN" : "KSTREAM-JOIN");
+  using Node = internal::StreamGlobalTableJoinProcessor<K, V, KG, VG, VR>;
+  typename Node::Config config{table.store_,       left,       table.key_serde_,
+                               table.value_serde_, key_mapper, joiner};
+  // The global store is the instance's, not the task's: the node does not declare it.
+  graph_->AddNode(internal::ProcessorSpec<K, VR, Node>(
+                      name, std::function<std::unique_ptr<Node>()>(
+                                [name, config] { return std::make_unique<Node>(name, config); })),
+                  {node_});
+  return KStream<K, VR>(graph_, name, key_serde_, std::nullopt, repartition_required_);
 }
 
 }  // namespace runnel::streams

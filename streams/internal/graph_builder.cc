@@ -36,9 +36,19 @@ void GraphBuilder::AddNode(NodeSpec node, const std::vector<std::string>& parent
 void GraphBuilder::AddStore(StoreSpec store) {
   if (store.name.empty()) return Fail(absl::InvalidArgumentError("a store name is empty"));
   auto [it, inserted] = topology_.stores_.emplace(store.name, store);
-  if (!inserted) {
+  if (!inserted || topology_.global_stores_.contains(store.name)) {
     Fail(absl::InvalidArgumentError(
         absl::StrCat("two stores are named ", store.name, "; store names must be unique")));
+  }
+}
+
+void GraphBuilder::AddGlobalStore(GlobalStoreSpec global) {
+  const std::string name = global.store.name;
+  if (name.empty()) return Fail(absl::InvalidArgumentError("a store name is empty"));
+  if (topology_.stores_.contains(name) ||
+      !topology_.global_stores_.emplace(name, std::move(global)).second) {
+    Fail(absl::InvalidArgumentError(
+        absl::StrCat("two stores are named ", name, "; store names must be unique")));
   }
 }
 
@@ -60,7 +70,7 @@ void GraphBuilder::AddCopartitionGroup(std::vector<std::string> nodes) {
 
 absl::StatusOr<Topology> GraphBuilder::Build() const {
   if (!error_.ok()) return error_;
-  if (topology_.nodes_.empty()) {
+  if (topology_.nodes_.empty() && topology_.global_stores_.empty()) {
     return absl::InvalidArgumentError("the topology is empty: it reads no topic");
   }
   Topology topology = topology_;

@@ -23,6 +23,8 @@ class GraphBuilder {
   void AddNode(NodeSpec node, const std::vector<std::string>& parents);
   void AddStore(StoreSpec store);
   void AddRepartitionTopic(RepartitionTopicSpec topic);
+  // A store name is unique among task stores and global stores.
+  void AddGlobalStore(GlobalStoreSpec global);
   // Declares that the source topics upstream of `nodes` (a node that is a source counts itself)
   // are joined and must be co-partitioned; resolved to topics by Build().
   void AddCopartitionGroup(std::vector<std::string> nodes);

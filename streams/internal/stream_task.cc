@@ -24,6 +24,12 @@ SessionStore* TaskContext::session_store(const std::string& name) {
   return it == session_stores_.end() ? nullptr : it->second.get();
 }
 
+KeyValueStore* TaskContext::global_store(const std::string& name) {
+  if (env_.global_stores == nullptr) return nullptr;
+  auto it = env_.global_stores->find(name);
+  return it == env_.global_stores->end() ? nullptr : it->second;
+}
+
 void TaskContext::SetFlushListener(const std::string& store, KeyValueFlushListener listener) {
   kv_listeners_[store] = std::move(listener);
 }

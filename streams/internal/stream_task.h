@@ -53,6 +53,9 @@ struct TaskEnvironment {
   std::string state_dir;                        // persistent stores live under it
   std::function<int64_t()> wall_clock_ms;
   size_t cache_max_bytes = 10 * 1024 * 1024;  // statestore.cache.max.bytes, for this task
+  // The instance's global stores by name (GlobalKTables), which the task only reads; borrowed,
+  // outlive the task. Null: none.
+  const std::map<std::string, KeyValueStore*>* global_stores = nullptr;
 };
 
 struct TaskMetrics {
@@ -88,6 +91,8 @@ class TaskContext {
   KeyValueStore* key_value_store(const std::string& name);
   WindowStore* window_store(const std::string& name);
   SessionStore* session_store(const std::string& name);
+  // A global store (read only: only the instance's global-store updater writes it), or null.
+  KeyValueStore* global_store(const std::string& name);
   // Called with the updates a store's record cache passes on when it is flushed (or, without a
   // cache, at every write).
   // A listener's error fails the flush (or the write) that called it.
