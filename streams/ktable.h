@@ -24,6 +24,7 @@
 #include "streams/internal/dsl_forward.h"
 #include "streams/internal/dsl_helpers.h"
 #include "streams/internal/dsl_processors.h"
+#include "streams/internal/fk_join_processors.h"
 #include "streams/internal/graph_builder.h"
 #include "streams/internal/join_processors.h"
 #include "streams/internal/table_join_processors.h"
@@ -126,25 +127,56 @@ class KTable {
   // (then downstream sees one update per key per commit, through the store's cache), else it is
   // not (it cannot then be joined with a stream or another table). The rules:
   // streams/internal/table_join_processors.h.
-  template <typename V2, typename F,
-            typename VR = std::decay_t<decltype(internal::CallJoiner(
-                std::declval<const F&>(), std::declval<const K&>(), std::declval<const V&>(),
-                std::declval<const V2&>()))>>
+  template <typename V2, typename F, typename VR = internal::JoinerResult<F, K, V, V2>>
   KTable<K, VR> Join(const KTable<K, V2>& other, F joiner,
                      const Materialized<K, VR>& materialized = {}) const;
   template <typename V2, typename F,
-            typename VR = std::decay_t<decltype(internal::CallJoiner(
-                std::declval<const F&>(), std::declval<const K&>(), std::declval<const V&>(),
-                std::declval<const std::optional<V2>&>()))>>
+            typename VR = internal::JoinerResult<F, K, V, std::optional<V2>>>
   KTable<K, VR> LeftJoin(const KTable<K, V2>& other, F joiner,
                          const Materialized<K, VR>& materialized = {}) const;
-  template <
-      typename V2, typename F,
-      typename VR = std::decay_t<decltype(internal::CallJoiner(
-          std::declval<const F&>(), std::declval<const K&>(),
-          std::declval<const std::optional<V>&>(), std::declval<const std::optional<V2>&>()))>>
+  template <typename V2, typename F,
+            typename VR = internal::JoinerResult<F, K, std::optional<V>, std::optional<V2>>>
   KTable<K, VR> OuterJoin(const KTable<K, V2>& other, F joiner,
                           const Materialized<K, VR>& materialized = {}) const;
+
+  // Foreign-key KTable-KTable joins (Kafka Streams' join / leftJoin with a foreign-key
+  // extractor): each row of this table joins the row of `other` whose key is
+  // foreign_key_extractor(value) -> KO. A result changes when the left row changes (a changed
+  // foreign key drops the old association) and when the right row changes (every left row that
+  // references it is joined again); inner: joiner(v, vo), a tombstone when the right row is
+  // missing or goes; left: joiner(v, std::optional<VO>). A left row going emits a tombstone. The
+  // tables need not be co-partitioned: the left side subscribes to foreign keys through the
+  // internal topic "<application.id>-KTABLE-FK-JOIN-n-subscription-registration-topic" and the
+  // right side answers through "...-subscription-response-topic"; subscriptions live in the store
+  // "KTABLE-FK-JOIN-n-subscription-store"; answers to an older left value are dropped (by a hash of
+  // the value). Both tables must be materialized. The result carries old values only when
+  // materialized (a store name in `materialized`). Rules: streams/internal/fk_join_processors.h.
+  template <typename KO, typename VO, typename FKE, typename F,
+            typename VR = internal::JoinerResult<F, K, V, VO>>
+  requires std::is_invocable_v<const FKE&, const V&> KTable<K, VR> Join(
+      const KTable<KO, VO>& other, FKE foreign_key_extractor, F joiner,
+      const Materialized<K, VR>& materialized = {})
+  const {
+    return ForeignKeyJoin<KO, VO, VR>(
+        other, foreign_key_extractor,
+        [joiner](const K& k, const V& v, const std::optional<VO>& vo) -> VR {
+          return internal::CallJoiner(joiner, k, v, *vo);
+        },
+        materialized, false);
+  }
+  template <typename KO, typename VO, typename FKE, typename F,
+            typename VR = internal::JoinerResult<F, K, V, std::optional<VO>>>
+  requires std::is_invocable_v<const FKE&, const V&> KTable<K, VR> LeftJoin(
+      const KTable<KO, VO>& other, FKE foreign_key_extractor, F joiner,
+      const Materialized<K, VR>& materialized = {})
+  const {
+    return ForeignKeyJoin<KO, VO, VR>(
+        other, foreign_key_extractor,
+        [joiner](const K& k, const V& v, const std::optional<VO>& vo) -> VR {
+          return internal::CallJoiner(joiner, k, v, vo);
+        },
+        materialized, true);
+  }
 
   // Holds each window's result back until the window closes, then emits it once. Only for the
   // result of a windowed aggregation.
@@ -190,6 +222,13 @@ class KTable {
   KTable<K, VR> TableJoin(const KTable<K, V2>& other, internal::TableJoiner<K, V, V2, VR> joiner,
                           const Materialized<K, VR>& materialized, bool left_outer,
                           bool right_outer) const;
+
+  // The foreign-key join behind Join and LeftJoin with an extractor.
+  template <typename KO, typename VO, typename VR>
+  KTable<K, VR> ForeignKeyJoin(
+      const KTable<KO, VO>& other, std::function<KO(const V&)> extractor,
+      std::function<VR(const K&, const V&, const std::optional<VO>&)> joiner,
+      const Materialized<K, VR>& materialized, bool left) const;
 
   // Adds a FunctionProcessor below this table that takes its changes and forwards
   // Record<K2, V2>.

@@ -47,7 +47,25 @@ absl::Status Copartition(const Topology& topology, const std::string& applicatio
   return absl::OkStatus();
 }
 
-// Plans sub-topology `s`, whose repartition sources' writers are planned.
+// True when `topic` is in a co-partition group with a topic whose partition count is fixed (a
+// user topic, or a repartition topic given a count): its count then comes from that topic, not
+// from its writer, which may be planned later (a foreign-key join's subscription and response
+// topics go both ways between two sub-topologies).
+bool SizedByCopartition(const Topology& topology, const std::string& topic) {
+  for (const std::vector<std::string>& group : topology.copartition_groups()) {
+    if (std::find(group.begin(), group.end(), topic) == group.end()) continue;
+    for (const std::string& other : group) {
+      auto rt = topology.repartition_topics().find(other);
+      if (rt == topology.repartition_topics().end() || rt->second.partitions.has_value()) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+// Plans sub-topology `s`, whose repartition sources' writers are planned (or which are sized by
+// a co-partitioned topic).
 absl::Status PlanSubtopology(
     const Topology& topology, const std::string& application_id, const Topology::Subtopology& s,
     const std::function<absl::StatusOr<int32_t>(const std::string& topic)>& user_partitions,
@@ -104,7 +122,10 @@ absl::StatusOr<PartitionPlan> PlanPartitions(
       bool ready = true;
       for (const std::string& topic : s.source_topics) {
         std::optional<int32_t> writer = topology.SubtopologyWriting(topic);
-        if (writer.has_value() && *writer != s.id && !planned[*writer]) ready = false;
+        if (writer.has_value() && *writer != s.id && !planned[*writer] &&
+            !SizedByCopartition(topology, topic)) {
+          ready = false;
+        }
       }
       if (!ready) continue;
       RETURN_IF_ERROR(PlanSubtopology(topology, application_id, s, user_partitions, &plan));

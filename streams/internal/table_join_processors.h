@@ -48,6 +48,14 @@ namespace runnel::streams::internal {
 template <typename K, typename V1, typename V2, typename VR>
 using TableJoiner = std::function<VR(const K&, const std::optional<V1>&, const std::optional<V2>&)>;
 
+// What joiner(a, b), or joiner(key, a, b), returns (as CallJoiner calls it); no type when it
+// takes neither, so that an overload whose joiner does not fit drops out.
+template <typename F, typename K, typename A, typename B>
+using JoinerResult = std::decay_t<
+    typename std::conditional_t<std::is_invocable_v<const F&, const A&, const B&>,
+                                std::invoke_result<const F&, const A&, const B&>,
+                                std::invoke_result<const F&, const K&, const A&, const B&>>::type>;
+
 // Reads a table's current row of `key` (bytes) from its store (values EncodeTimestamped): the
 // value and the timestamp of the record that last changed it, or nullopt.
 template <typename V>
