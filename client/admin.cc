@@ -104,7 +104,9 @@ struct Admin::Impl {
   grpc::Status RunOnCoordinator(const std::string& group, Call call, ErrorOf error_of,
                                 std::string* target) {
     grpc::Status s;
-    std::string hint;  // where the last NOT_COORDINATOR said the coordinator is
+    bool called = false;  // `call` ran at least once (else `s` is FindCoordinator's)
+    std::string why;      // the last coordinator error
+    std::string hint;     // where the last NOT_COORDINATOR said the coordinator is
     for (int attempt = 0; attempt < 5; ++attempt) {
       if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
       std::string address = hint;
@@ -119,6 +121,7 @@ struct Admin::Impl {
             target);
         if (!s.ok()) return s;
         if (found.error().code() != v1::NONE) {
+          why = found.error().message();
           if (IsCoordinatorError(found.error().code())) continue;
           return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, found.error().message());
         }
@@ -127,6 +130,7 @@ struct Admin::Impl {
       *target = address;
       auto stub = v1::Groups::NewStub(channels.Get(address));
       s = call(*stub);
+      called = true;
       hint.clear();
       if (!s.ok()) {
         if (s.error_code() == grpc::StatusCode::UNAVAILABLE) continue;
@@ -134,10 +138,14 @@ struct Admin::Impl {
       }
       const v1::Error& error = error_of();
       if (!IsCoordinatorError(error.code())) return s;
+      why = error.message();
       if (error.code() == v1::NOT_COORDINATOR) hint = error.leader_addr();
       if (error.code() == v1::COORDINATOR_LOAD_IN_PROGRESS) hint = address;
     }
-    return s;
+    // The answers still name a coordinator error (the caller reports it), or none was found.
+    if (called || !s.ok()) return s;
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        "no coordinator found for group " + group + ": " + why);
   }
 
   const AdminOptions options;

@@ -80,7 +80,7 @@ class Consumer::Impl {
   std::map<TopicPartition, int64_t> Positions() const { return subscriptions_.Positions(); }
   absl::StatusOr<std::map<TopicPartition, std::optional<int64_t>>> Committed(
       const std::vector<TopicPartition>& partitions) {
-    return commits_.Committed(partitions);
+    return commits_.Committed(partitions, /*retry=*/true);
   }
 
  private:
@@ -229,7 +229,7 @@ absl::Status Consumer::Impl::ResolvePositions() {
     // The group's committed offsets come first, as in Kafka.
     const std::vector<TopicPartition> unknown = subscriptions_.WithoutPosition();
     if (!unknown.empty()) {
-      ASSIGN_OR_RETURN(auto committed, commits_.Committed(unknown));
+      ASSIGN_OR_RETURN(auto committed, commits_.Committed(unknown, /*retry=*/false));
       for (const auto& [tp, offset] : committed) {
         if (offset.has_value()) subscriptions_.SetPosition(tp, *offset);
       }

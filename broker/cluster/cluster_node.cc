@@ -2,6 +2,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "broker/cluster/leader_balance.h"
@@ -337,7 +339,12 @@ ClusterStats ClusterNode::Stats() const {
     const std::optional<ReplicaStatus> status = replicas_->Status(tp);
     if (!status.has_value() || status->role != raft::Role::kLeader) continue;
     ++stats.leaders;
-    if (status->in_sync.size() < status->voters.size()) ++stats.under_replicated;
+    const auto in_sync_voters =
+        std::count_if(status->voters.begin(), status->voters.end(), [&](raft::NodeId id) {
+          return std::find(status->in_sync.begin(), status->in_sync.end(), id) !=
+                 status->in_sync.end();
+        });
+    if (in_sync_voters < static_cast<int64_t>(status->voters.size())) ++stats.under_replicated;
   }
   if (const std::shared_ptr<const MetadataImage> image = this->image()) {
     for (const auto& [id, broker] : image->brokers()) {

@@ -90,10 +90,14 @@ void CoordinatorShards::Refresh() {
     }
     const absl::StatusOr<PartitionRoute> route = cluster_->Lookup(OffsetStore::kTopic, p);
     if (!route.ok() || route->log == nullptr) continue;
-    if (absl::Status s = coordinator_->LoadPartition(p, *route->log, status->high_watermark);
-        !s.ok()) {
+    if (absl::Status s = coordinator_->LoadPartition(p, *route->log); !s.ok()) {
       // Retried on the next pass; its groups are answered COORDINATOR_LOAD_IN_PROGRESS meanwhile.
-      logger->error("cannot load the groups of {}-{}: {}", OffsetStore::kTopic, p, s.ToString());
+      // FailedPrecondition: writes of the earlier leadership are still being answered.
+      if (absl::IsFailedPrecondition(s)) {
+        logger->debug("groups of {}-{}: {}", OffsetStore::kTopic, p, s.ToString());
+      } else {
+        logger->error("cannot load the groups of {}-{}: {}", OffsetStore::kTopic, p, s.ToString());
+      }
       continue;
     }
     MutexLock lock(&mu_);

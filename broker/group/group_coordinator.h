@@ -78,10 +78,11 @@ class GroupCoordinator {
 
   // In a cluster a broker coordinates the groups of the partitions of __consumer_offsets it leads
   // (coordinator_shards.h). LoadPartition takes `partition`'s groups and committed offsets over
-  // from `log`, this broker's replica, read up to `end` (exclusive: what is committed), replacing
-  // whatever this coordinator held for them; UnloadPartition drops them (their members are
+  // from `log`, this broker's replica, read up to its high watermark (OffsetStore::LoadPartition,
+  // which refuses while writes are in flight), replacing whatever this coordinator held for them;
+  // UnloadPartition drops them (their members are
   // answered NOT_COORDINATOR by the GroupsService and move to the new leader).
-  absl::Status LoadPartition(int32_t partition, const storage::Log& log, int64_t end);
+  absl::Status LoadPartition(int32_t partition, const storage::Log& log);
   void UnloadPartition(int32_t partition);
 
   // One heartbeat (see groups.proto). `client_host` is shown by DescribeGroups. `response` is
@@ -211,6 +212,13 @@ class GroupCoordinator {
   mutable Mutex mu_;
   std::map<std::string, Group> groups_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, RecordMap> written_ ABSL_GUARDED_BY(mu_);  // by group, as last appended
+  // By group, the record keys of appends that failed after they were accepted: written again (or
+  // tombstoned) by the group's next Persist. A leaf lock (append answers may come on any thread).
+  Mutex rewrite_mu_;
+  std::map<std::string, std::set<std::string>> rewrite_ ABSL_GUARDED_BY(rewrite_mu_);
+  // What written_ holds for a record a failed append may or may not have left in the log: no
+  // encoded value equals it, so the next Persist writes the record again.
+  static constexpr char kUnknownRecord[] = "\xff(unknown: a failed append)";
   uint64_t next_member_ ABSL_GUARDED_BY(mu_) = 0;
   std::string member_prefix_;  // random per coordinator, so ids do not repeat across restarts
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

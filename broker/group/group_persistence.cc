@@ -114,6 +114,16 @@ absl::Status GroupCoordinator::Persist(const std::string& group_id,
                                        std::function<void(absl::Status)>* done) {
   auto it = groups_.find(group_id);
   RecordMap now = it == groups_.end() ? RecordMap{} : Encode(it->second);
+  {
+    // Records a failed write may or may not have left: each is written again (a value) or
+    // tombstoned, whatever the log holds.
+    MutexLock lock(&rewrite_mu_);
+    if (auto unsure = rewrite_.find(group_id); unsure != rewrite_.end()) {
+      RecordMap& written = written_[group_id];
+      for (const std::string& key : unsure->second) written[key] = kUnknownRecord;
+      rewrite_.erase(unsure);
+    }
+  }
   auto before_it = written_.find(group_id);
   static const RecordMap kNone;
   const RecordMap& before = before_it == written_.end() ? kNone : before_it->second;
@@ -126,7 +136,20 @@ absl::Status GroupCoordinator::Persist(const std::string& group_id,
     if (!now.contains(key)) changes.push_back({key, std::nullopt});
   }
   if (changes.empty()) return absl::OkStatus();
-  RETURN_IF_ERROR(WithContext(store_->AppendGroupRecords(group_id, changes, *done),
+  // A write that fails after it was accepted may or may not be in the log, though written_ says
+  // it is: the keys it touched are written again next time (a retried heartbeat would otherwise
+  // find nothing to write).
+  std::set<std::string> touched;
+  for (const KeyValue& change : changes) touched.insert(change.key);
+  std::function<void(absl::Status)> answer = [this, group_id, touched = std::move(touched),
+                                              done = *done](const absl::Status& s) {
+    if (!s.ok()) {
+      MutexLock lock(&rewrite_mu_);
+      rewrite_[group_id].insert(touched.begin(), touched.end());
+    }
+    done(s);
+  };
+  RETURN_IF_ERROR(WithContext(store_->AppendGroupRecords(group_id, changes, std::move(answer)),
                               absl::StrCat("writing group ", group_id)));
   *done = nullptr;
   if (now.empty()) {
@@ -190,11 +213,13 @@ absl::Status GroupCoordinator::Load() {
   return absl::OkStatus();
 }
 
-absl::Status GroupCoordinator::LoadPartition(int32_t partition, const storage::Log& log,
-                                             int64_t end) {
-  UnloadPartition(partition);
+absl::Status GroupCoordinator::LoadPartition(int32_t partition, const storage::Log& log) {
+  {
+    MutexLock lock(&mu_);
+    DropPartitionLocked(partition);
+  }
   std::map<std::string, RecordMap> records;
-  RETURN_IF_ERROR(store_->LoadPartition(partition, log, end, Collect(&records)));
+  RETURN_IF_ERROR(store_->LoadPartition(partition, log, Collect(&records)));
   MutexLock lock(&mu_);
   // A heartbeat that raced with the unload may have made a group of this partition meanwhile;
   // what the log holds wins.

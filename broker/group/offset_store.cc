@@ -68,15 +68,20 @@ absl::Status OffsetStore::Load(const GroupRecordVisitor& group_records) {
   for (int32_t p = 0; p < topic->partitions; ++p) {
     ASSIGN_OR_RETURN(const std::shared_ptr<storage::Log> log,
                      partitions_->GetLog(kTopic, p, false));
-    ASSIGN_OR_RETURN(const int64_t read, ReadPartition(p, *log, log->end_offset(), group_records));
-    records += read;
+    absl::flat_hash_map<OffsetKey, CommittedOffset> read;
+    ASSIGN_OR_RETURN(const int64_t count,
+                     ReadPartition(p, *log, log->end_offset(), group_records, &read));
+    records += count;
+    MutexLock lock(&mu_);
+    for (auto& [key, value] : read) offsets_[key] = std::move(value);
   }
   logger->info("loaded {} committed offsets from {}", records, kTopic);
   return absl::OkStatus();
 }
 
-absl::StatusOr<int64_t> OffsetStore::ReadPartition(int32_t p, const storage::Log& log, int64_t end,
-                                                   const GroupRecordVisitor& group_records) {
+absl::StatusOr<int64_t> OffsetStore::ReadPartition(
+    int32_t p, const storage::Log& log, int64_t end, const GroupRecordVisitor& group_records,
+    absl::flat_hash_map<OffsetKey, CommittedOffset>* into) {
   auto logger = logging::Get("broker");
   int64_t records = 0;
   int64_t offset = log.start_offset();
@@ -115,8 +120,7 @@ absl::StatusOr<int64_t> OffsetStore::ReadPartition(int32_t p, const storage::Log
           continue;
         }
         if (!r.value.has_value()) {
-          MutexLock lock(&mu_);
-          Apply(*key, std::nullopt);
+          into->erase(*key);
           continue;
         }
         auto value = DecodeOffsetValue(*r.value);
@@ -125,8 +129,7 @@ absl::StatusOr<int64_t> OffsetStore::ReadPartition(int32_t p, const storage::Log
                        value.status().ToString());
           continue;
         }
-        MutexLock lock(&mu_);
-        Apply(*key, *std::move(value));
+        (*into)[*key] = *std::move(value);
         ++records;
       }
       if (!it->status().ok()) {
@@ -144,7 +147,6 @@ int32_t OffsetStore::PartitionOf(const std::string& group) const {
 }
 
 void OffsetStore::ForgetPartition(int32_t partition) {
-  ++generations_[partition];
   const std::optional<TopicInfo> topic = partitions_->topics().Get(kTopic);
   const int32_t count = topic.has_value() ? topic->partitions : num_partitions_;
   absl::erase_if(offsets_, [&](const auto& entry) {
@@ -152,13 +154,30 @@ void OffsetStore::ForgetPartition(int32_t partition) {
   });
 }
 
-absl::Status OffsetStore::LoadPartition(int32_t partition, const storage::Log& log, int64_t end,
+absl::Status OffsetStore::LoadPartition(int32_t partition, const storage::Log& log,
                                         const GroupRecordVisitor& group_records) {
   {
     MutexLock lock(&mu_);
+    Shard& shard = shards_[partition];
+    if (shard.in_flight > 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(kTopic, "-", partition, ": ", shard.in_flight,
+                       " write(s) accepted before are not answered yet; load it after them"));
+    }
+    shard.served = false;
+    ++shard.generation;
     ForgetPartition(partition);
   }
-  ASSIGN_OR_RETURN(const int64_t records, ReadPartition(partition, log, end, group_records));
+  // Every write answered OK is committed and below the high watermark (the replication thread
+  // raises it before it answers), and none is accepted while the partition is not served.
+  const int64_t end = log.high_watermark();
+  absl::flat_hash_map<OffsetKey, CommittedOffset> read;
+  ASSIGN_OR_RETURN(const int64_t records, ReadPartition(partition, log, end, group_records, &read));
+  MutexLock lock(&mu_);
+  Shard& shard = shards_[partition];
+  ++shard.generation;
+  for (auto& [key, value] : read) offsets_[key] = std::move(value);
+  shard.served = true;
   logging::Get("broker")->info("loaded {} committed offsets from {}-{} up to offset {}", records,
                                kTopic, partition, end);
   return absl::OkStatus();
@@ -166,7 +185,44 @@ absl::Status OffsetStore::LoadPartition(int32_t partition, const storage::Log& l
 
 void OffsetStore::UnloadPartition(int32_t partition) {
   MutexLock lock(&mu_);
+  Shard& shard = shards_[partition];
+  shard.served = false;
+  ++shard.generation;
   ForgetPartition(partition);
+}
+
+absl::Status OffsetStore::ServingLocked(const std::string& group, int32_t partition) const {
+  if (appender_ == nullptr) return absl::OkStatus();
+  if (auto it = shards_.find(partition); it != shards_.end() && it->second.served) {
+    return absl::OkStatus();
+  }
+  return absl::UnavailableError(absl::StrCat("group '", group, "': ", kTopic, "-", partition,
+                                             " is not served by this broker now"));
+}
+
+absl::Status OffsetStore::CheckServing(const std::string& group) const {
+  const int32_t partition = PartitionOf(group);
+  MutexLock lock(&mu_);
+  return ServingLocked(group, partition);
+}
+
+absl::StatusOr<std::optional<CommittedOffset>> OffsetStore::FetchServed(const std::string& group,
+                                                                        const std::string& topic,
+                                                                        int32_t partition) const {
+  const int32_t shard = PartitionOf(group);
+  MutexLock lock(&mu_);
+  RETURN_IF_ERROR(ServingLocked(group, shard));
+  auto it = offsets_.find(OffsetKey{group, topic, partition});
+  if (it == offsets_.end()) return std::nullopt;
+  return it->second;
+}
+
+absl::StatusOr<std::vector<std::pair<OffsetKey, CommittedOffset>>> OffsetStore::FetchAllServed(
+    const std::string& group) const {
+  const int32_t shard = PartitionOf(group);
+  MutexLock lock(&mu_);
+  RETURN_IF_ERROR(ServingLocked(group, shard));
+  return FetchAllLocked(group);
 }
 
 absl::StatusOr<std::shared_ptr<storage::Log>> OffsetStore::GroupLog(const std::string& group) {
@@ -186,7 +242,26 @@ absl::StatusOr<std::shared_ptr<storage::Log>> OffsetStore::GroupLog(const std::s
 absl::Status OffsetStore::AppendBatch(const std::string& group, std::string batch,
                                       std::function<void(absl::Status)> done) {
   if (appender_ != nullptr) {
-    return appender_->Append(group, num_partitions_, std::move(batch), std::move(done));
+    const int32_t partition = PartitionOf(group);
+    {
+      MutexLock lock(&mu_);
+      RETURN_IF_ERROR(ServingLocked(group, partition));
+      ++shards_[partition].in_flight;
+    }
+    const absl::Status appended =
+        appender_->Append(group, num_partitions_, std::move(batch),
+                          [this, partition, done = std::move(done)](absl::Status status) {
+                            {
+                              MutexLock lock(&mu_);
+                              --shards_[partition].in_flight;
+                            }
+                            done(status);
+                          });
+    if (!appended.ok()) {
+      MutexLock lock(&mu_);
+      --shards_[partition].in_flight;
+    }
+    return appended;
   }
   ASSIGN_OR_RETURN(const std::shared_ptr<storage::Log> log, GroupLog(group));
   return log->Append(std::move(batch), std::move(done)).status();
@@ -230,14 +305,14 @@ absl::Status OffsetStore::AppendAndApply(
   uint64_t generation = 0;
   {
     MutexLock lock(&mu_);
-    generation = generations_[partition];
+    generation = shards_[partition].generation;
   }
   return AppendBatch(group, std::move(batch),
                      [this, partition, generation, changes = std::move(changes),
                       done = std::move(done)](absl::Status status) mutable {
                        if (status.ok()) {
                          MutexLock lock(&mu_);
-                         if (generations_[partition] == generation) {
+                         if (shards_[partition].generation == generation) {
                            for (auto& [key, value] : changes) Apply(key, std::move(value));
                          }
                        }
@@ -295,12 +370,15 @@ std::optional<CommittedOffset> OffsetStore::Fetch(const std::string& group,
 
 std::vector<std::pair<OffsetKey, CommittedOffset>> OffsetStore::FetchAll(
     const std::string& group) const {
+  MutexLock lock(&mu_);
+  return FetchAllLocked(group);
+}
+
+std::vector<std::pair<OffsetKey, CommittedOffset>> OffsetStore::FetchAllLocked(
+    const std::string& group) const {
   std::vector<std::pair<OffsetKey, CommittedOffset>> out;
-  {
-    MutexLock lock(&mu_);
-    for (const auto& [key, value] : offsets_) {
-      if (key.group == group) out.emplace_back(key, value);
-    }
+  for (const auto& [key, value] : offsets_) {
+    if (key.group == group) out.emplace_back(key, value);
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
     return std::tie(a.first.topic, a.first.partition) < std::tie(b.first.topic, b.first.partition);

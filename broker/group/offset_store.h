@@ -75,14 +75,27 @@ class OffsetStore {
   // skipped (their groups fall back to auto.offset.reset); only an unreadable log fails the load.
   absl::Status Load(const GroupRecordVisitor& group_records = nullptr);
 
-  // In a cluster, the cache holds only the partitions whose groups this broker coordinates (it
-  // leads them): LoadPartition forgets what the cache held for `partition`'s groups and reads
-  // `log` (this broker's replica of it) from its start up to `end` (exclusive: what is committed)
-  // as Load does; UnloadPartition forgets them. A commit proposed before either is not applied to
-  // the cache when it commits afterwards: the partition's next load reads it from the log.
-  absl::Status LoadPartition(int32_t partition, const storage::Log& log, int64_t end,
+  // In a cluster, the store serves only the partitions whose groups this broker coordinates (it
+  // leads them), each once loaded: writes of another partition's groups are refused
+  // (Unavailable) and the checked reads below refuse too. LoadPartition reads `log` (this broker's
+  // replica of the partition) from its start up to its high watermark (what is committed) as
+  // Load does and then serves the partition; it is refused (FailedPrecondition) while a write
+  // accepted before is not answered yet — once answered, a write is in the log up to the high
+  // watermark, or failed — so a load never misses an acknowledged commit. UnloadPartition stops
+  // serving the partition and forgets its offsets. A write's answer after either is not applied
+  // to the cache (the load read it from the log). A single node serves every partition.
+  absl::Status LoadPartition(int32_t partition, const storage::Log& log,
                              const GroupRecordVisitor& group_records);
   void UnloadPartition(int32_t partition);
+  // OK when this store serves `group` (always on a single node); else Unavailable naming the
+  // partition.
+  absl::Status CheckServing(const std::string& group) const;
+  // Fetch and FetchAll that fail as CheckServing does, checked with the read.
+  absl::StatusOr<std::optional<CommittedOffset>> FetchServed(const std::string& group,
+                                                             const std::string& topic,
+                                                             int32_t partition) const;
+  absl::StatusOr<std::vector<std::pair<OffsetKey, CommittedOffset>>> FetchAllServed(
+      const std::string& group) const;
   // The partition of __consumer_offsets holding `group`'s records: by the topic's partition count
   // when it exists, else the count it will be created with.
   int32_t PartitionOf(const std::string& group) const;
@@ -128,12 +141,18 @@ class OffsetStore {
       std::function<void(absl::Status)> done) ABSL_EXCLUSIVE_LOCKS_REQUIRED(commit_mu_);
   void Apply(const OffsetKey& key, std::optional<CommittedOffset> value)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Reads `partition` of `log` from its start up to `end` into the cache (control batches
-  // skipped); the number of committed offsets read.
+  // Reads `partition` of `log` from its start up to `end` into `into` (control batches skipped;
+  // a tombstone erases); the number of committed offsets read.
   absl::StatusOr<int64_t> ReadPartition(int32_t partition, const storage::Log& log, int64_t end,
-                                        const GroupRecordVisitor& group_records);
-  // Forgets the cached offsets of `partition`'s groups and bumps its generation.
+                                        const GroupRecordVisitor& group_records,
+                                        absl::flat_hash_map<OffsetKey, CommittedOffset>* into);
+  // Forgets the cached offsets of `partition`'s groups.
   void ForgetPartition(int32_t partition) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Unavailable unless `partition` is served (see LoadPartition).
+  absl::Status ServingLocked(const std::string& group, int32_t partition) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  std::vector<std::pair<OffsetKey, CommittedOffset>> FetchAllLocked(const std::string& group) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   PartitionManager* const partitions_;
   const int32_t num_partitions_;
@@ -142,9 +161,15 @@ class OffsetStore {
   Mutex commit_mu_;                  // one append at a time, so the cache follows the log's order
   mutable Mutex mu_;
   absl::flat_hash_map<OffsetKey, CommittedOffset> offsets_ ABSL_GUARDED_BY(mu_);
-  // Bumped by every LoadPartition / UnloadPartition of a partition: a commit's answer applies its
-  // changes only if its partition's generation has not moved since it was proposed.
-  std::map<int32_t, uint64_t> generations_ ABSL_GUARDED_BY(mu_);
+  // In a cluster, per partition of __consumer_offsets: whether it is served (loaded), a generation
+  // bumped by every load and unload (a write's answer applies its changes to the cache only if it
+  // has not moved since the write was accepted), and the writes not answered yet.
+  struct Shard {
+    bool served = false;
+    uint64_t generation = 0;
+    int64_t in_flight = 0;
+  };
+  std::map<int32_t, Shard> shards_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace runnel::broker

@@ -27,6 +27,8 @@ absl::Status ReadEntry(ByteReader* in, int16_t version, int64_t previous_id, int
       (version >= 2 && !in->ReadFixed(&entry->last_timestamp)) || !in->ReadFixed(&count)) {
     return Bad(absl::StrCat("truncated at byte ", in->position()));
   }
+  // Version 2 stored the last batch's record time, which says nothing of when it was appended.
+  if (version == 2) entry->last_timestamp = -1;
   if (entry->last_timestamp < -1) {
     return Bad(absl::StrCat("producer ", *id, ": last timestamp ", entry->last_timestamp));
   }
@@ -100,8 +102,8 @@ absl::StatusOr<ProducerStateSnapshot> DecodeProducerStateSnapshot(std::string_vi
         absl::StrCat(bytes.size(), " bytes, shorter than the ", kHeaderSize, "-byte header"));
   }
   const int16_t version = LoadBigEndian<int16_t>(bytes.data() + kVersionAt);
-  if (version != 1 && version != 2) {
-    return Bad(absl::StrCat("version ", version, " is not 1 or 2"));
+  if (version < 1 || version > 3) {
+    return Bad(absl::StrCat("version ", version, " is not 1, 2 or 3"));
   }
   const uint32_t stored = LoadBigEndian<uint32_t>(bytes.data() + kCrcAt);
   const uint32_t computed = crc32c::Value(bytes.substr(kCrcStart));

@@ -27,7 +27,10 @@ inline constexpr size_t kSnapshotsKept = 3;
 std::string SnapshotFileName(int64_t end_offset);
 // The end offset of a snapshot file's name, std::nullopt for any other name.
 std::optional<int64_t> ParseSnapshotFileName(std::string_view name);
-inline constexpr int16_t kProducerStateVersion = 2;  // written; 1 and 2 are read
+// Written; 1, 2 and 3 are read. Versions 2 and 3 have the same layout, but a version 2 file's
+// lastTimestamp is a batch's record time (CreateTime), not the broker's append time: read as -1
+// (unknown), so its producers are not expired early after an upgrade.
+inline constexpr int16_t kProducerStateVersion = 3;
 
 struct ProducerStateSnapshot {
   int64_t end_offset = 0;  // the log end offset the table covers: batches below it are in it

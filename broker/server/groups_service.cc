@@ -11,6 +11,15 @@ v1::Error GroupsService::Coordinates(const std::string& group) const {
   return shards_ == nullptr ? v1::Error() : shards_->Check(group);
 }
 
+v1::Error GroupsService::NotServed(const std::string& group, const absl::Status& refused) const {
+  v1::Error error = Coordinates(group);
+  if (error.code() == v1::NONE) {  // moved between the check and the read: it reloads
+    error.set_code(v1::COORDINATOR_LOAD_IN_PROGRESS);
+    error.set_message(std::string(refused.message()));
+  }
+  return error;
+}
+
 grpc::ServerUnaryReactor* GroupsService::FindCoordinator(grpc::CallbackServerContext* context,
                                                          const v1::FindCoordinatorRequest* request,
                                                          v1::FindCoordinatorResponse* response) {
@@ -171,13 +180,22 @@ grpc::ServerUnaryReactor* GroupsService::FetchOffsets(grpc::CallbackServerContex
   } else if (v1::Error elsewhere = Coordinates(request->group_id()); elsewhere.code() != v1::NONE) {
     *response->mutable_error() = std::move(elsewhere);
   } else if (request->partitions().empty()) {
-    for (const auto& [key, value] : offsets_->FetchAll(request->group_id())) {
-      add(key.topic, key.partition, value);
+    // Checked with the read: a partition unloaded meanwhile must not look like "no offsets".
+    const auto all = offsets_->FetchAllServed(request->group_id());
+    if (!all.ok()) {
+      *response->mutable_error() = NotServed(request->group_id(), all.status());
+    } else {
+      for (const auto& [key, value] : *all) add(key.topic, key.partition, value);
     }
   } else {
     for (const v1::TopicPartition& tp : request->partitions()) {
-      add(tp.topic(), tp.partition(),
-          offsets_->Fetch(request->group_id(), tp.topic(), tp.partition()));
+      const auto one = offsets_->FetchServed(request->group_id(), tp.topic(), tp.partition());
+      if (!one.ok()) {
+        response->clear_partitions();
+        *response->mutable_error() = NotServed(request->group_id(), one.status());
+        break;
+      }
+      add(tp.topic(), tp.partition(), *one);
     }
   }
   reactor->Finish(grpc::Status::OK);

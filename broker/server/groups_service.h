@@ -50,6 +50,9 @@ class GroupsService final : public v1::Groups::CallbackService {
 
   // NONE when this broker serves `group` now (always on a single node).
   v1::Error Coordinates(const std::string& group) const;
+  // The error for a read the OffsetStore refused (`refused`): where the group went, or
+  // COORDINATOR_LOAD_IN_PROGRESS.
+  v1::Error NotServed(const std::string& group, const absl::Status& refused) const;
 
   GroupCoordinator* const coordinator_;
   OffsetStore* const offsets_;

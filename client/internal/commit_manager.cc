@@ -62,8 +62,11 @@ absl::Status CommitManager::Send(const std::map<TopicPartition, int64_t>& offset
   for (int attempt = 0;; ++attempt) {
     const v1::CommitOffsetsRequest request = Request(offsets);
     grpc::ClientContext context;
+    // Each try within what is left of request.timeout.ms (the first one gets all of it).
     context.set_deadline(std::chrono::system_clock::now() +
-                         std::chrono::milliseconds(options_.request_timeout_ms));
+                         std::max(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      deadline - std::chrono::steady_clock::now()),
+                                  std::chrono::milliseconds(options_.retry_backoff_ms)));
     v1::CommitOffsetsResponse response;
     const CoordinatorStubs::Target target = coordinator_->Current();
     const grpc::Status s = target.stub->CommitOffsets(&context, request, &response);
@@ -158,7 +161,7 @@ void CommitManager::FinishAsync() {
 }
 
 absl::StatusOr<std::map<TopicPartition, std::optional<int64_t>>> CommitManager::Committed(
-    const std::vector<TopicPartition>& partitions) {
+    const std::vector<TopicPartition>& partitions, bool retry) {
   if (options_.group_id.empty()) {
     return absl::FailedPreconditionError("committed offsets need group.id");
   }
@@ -169,7 +172,6 @@ absl::StatusOr<std::map<TopicPartition, std::optional<int64_t>>> CommitManager::
     t->set_topic(tp.topic);
     t->set_partition(tp.partition);
   }
-  // A coordinator that moved is found again and asked there, within request.timeout.ms in all.
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.request_timeout_ms);
   grpc::Status s;
@@ -178,14 +180,16 @@ absl::StatusOr<std::map<TopicPartition, std::optional<int64_t>>> CommitManager::
   while (true) {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() +
-                         std::chrono::milliseconds(options_.request_timeout_ms));
+                         std::max(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      deadline - std::chrono::steady_clock::now()),
+                                  std::chrono::milliseconds(options_.retry_backoff_ms)));
     response.Clear();
     target = coordinator_->Current();
     s = target.stub->FetchOffsets(&context, request, &response);
     coordinator_->Report(target.address, s);
     const bool retriable = s.ok() ? coordinator_->ReportError(target.address, response.error())
                                   : s.error_code() == grpc::StatusCode::UNAVAILABLE;
-    if (!retriable || std::chrono::steady_clock::now() >= deadline) break;
+    if (!retriable || !retry || std::chrono::steady_clock::now() >= deadline) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(options_.retry_backoff_ms));
   }
   if (!s.ok())

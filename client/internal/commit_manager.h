@@ -64,9 +64,12 @@ class CommitManager {
   bool HasAsync() const { return !commits_.empty(); }  // async commits not yet finished off
   bool AsyncInFlight() const;                          // some are still waiting for an answer
 
-  // std::nullopt where nothing is committed. FailedPrecondition without group.id.
+  // std::nullopt where nothing is committed. FailedPrecondition without group.id. With `retry`,
+  // a coordinator that moved (or does not answer) is found again and asked again, within
+  // request.timeout.ms; without, that is Unavailable at once (the caller retries after its
+  // backoff, as Poll's offset lookups do).
   absl::StatusOr<std::map<TopicPartition, std::optional<int64_t>>> Committed(
-      const std::vector<TopicPartition>& partitions);
+      const std::vector<TopicPartition>& partitions, bool retry);
 
   // enable.auto.commit with group.id.
   bool AutoCommitEnabled() const;

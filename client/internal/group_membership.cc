@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <random>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "client/internal/grpc_status.h"
@@ -226,6 +227,7 @@ void GroupMembership::Leave() {
     s = target.stub->ConsumerGroupHeartbeat(&context, request, &response);
     coordinator_->Report(target.address, s);
     if (!s.ok() || !coordinator_->ReportError(target.address, response.error())) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(options_.retry_backoff_ms));
   }
   if (!s.ok() || response.error().code() != v1::NONE) {
     logging::Get("client")->warn(

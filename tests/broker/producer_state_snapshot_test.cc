@@ -32,7 +32,7 @@ TEST(ProducerStateSnapshotTest, RoundTripKeepsEveryProducerAndTheEndOffset) {
 // 0..2 at offsets 5..7, log end 8.
 TEST(ProducerStateSnapshotTest, ReadsBytesWrittenByHand) {
   const std::string bytes = absl::HexStringToBytes(
-      "0002"                // version 2
+      "0003"                // version 3
       "32c4fc23"            // crc of everything after it
       "0000000000000008"    // endOffset 8
       "00000001"            // producerCount 1
@@ -56,6 +56,14 @@ TEST(ProducerStateSnapshotTest, ReadsBytesWrittenByHand) {
   ProducerStateTable same;
   same.Restore(7, entry);
   EXPECT_EQ(EncodeProducerStateSnapshot(same, 8), bytes);
+
+  // Version 2, the same layout, stored the last batch's record time (CreateTime), not when it was
+  // appended: read as unknown, or an upgraded broker would expire its producers at once.
+  std::string version2 = bytes;
+  version2[1] = 2;
+  auto older = DecodeProducerStateSnapshot(version2);
+  ASSERT_TRUE(older.ok()) << older.status();
+  EXPECT_EQ(older->table.producers().at(7), (ProducerEntry{1, {{0, 2, 5, 7}}, -1}));
 }
 
 // Version 1 (before producer.id.expiration.ms) has no lastTimestamp: still read, timestamp unknown.
@@ -95,10 +103,10 @@ TEST(ProducerStateSnapshotTest, TornCorruptOrForeignFilesAreRefusedSayingWhy) {
               absl::StatusCode::kDataLoss)
         << "torn at " << size;
   }
-  std::string version3 = bytes;
-  version3[1] = 3;
+  std::string version4 = bytes;
+  version4[1] = 4;
   EXPECT_NE(
-      DecodeProducerStateSnapshot(version3).status().message().find("version 3 is not 1 or 2"),
+      DecodeProducerStateSnapshot(version4).status().message().find("version 4 is not 1, 2 or 3"),
       absl::string_view::npos);
   // A well-formed CRC over values no writer produces (a batch past the covered end offset).
   const std::string past_end = EncodeProducerStateSnapshot(SampleTable(), 20);

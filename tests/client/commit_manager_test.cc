@@ -133,7 +133,7 @@ class CommitManagerTest : public ::testing::Test {
   // What group g committed for `partitions`, read back from the broker by a CommitManager of its
   // own.
   Committed ReadBack(const std::vector<TopicPartition>& partitions) {
-    auto committed = Make(Options())->Committed(partitions);
+    auto committed = Make(Options())->Committed(partitions, /*retry=*/true);
     EXPECT_TRUE(committed.ok()) << committed.status();
     return committed.ok() ? *committed : Committed();
   }
@@ -328,7 +328,8 @@ TEST_F(CommitManagerTest, WithoutGroupIdCommitsAndLookupsAreFailedPreconditions)
   options.group_id.clear();
   auto commits = Make(options);
   EXPECT_EQ(commits->Commit({{kP0, 1}}).message(), "commit needs group.id");
-  EXPECT_EQ(commits->Committed({kP0}).status().message(), "committed offsets need group.id");
+  EXPECT_EQ(commits->Committed({kP0}, /*retry=*/true).status().message(),
+            "committed offsets need group.id");
   std::optional<absl::Status> async;
   commits->CommitAsync({{kP0, 1}}, [&](absl::Status s) { async = s; });
   EXPECT_FALSE(commits->AsyncInFlight());  // nothing was sent
@@ -389,7 +390,7 @@ TEST_F(CommitManagerTest, SendingAnAsyncCommitRestartsTheAutoCommitInterval) {
 TEST_F(CommitManagerTest, CommittedGivesNoOffsetWhereNothingIsCommitted) {
   auto commits = Make(Options());
   ASSERT_TRUE(commits->Commit({{kP0, 42}}).ok());
-  auto committed = commits->Committed({kP0, kP1});
+  auto committed = commits->Committed({kP0, kP1}, /*retry=*/true);
   ASSERT_TRUE(committed.ok()) << committed.status();
   EXPECT_EQ(*committed, (Committed{{kP0, 42}, {kP1, std::nullopt}}));
 }
