@@ -16,6 +16,8 @@ namespace runnel::streams::examples {
 
 using S = std::string;
 using Json = nlohmann::json;
+// Output JSON keeps its keys in the order written (and an embedded object's in its own order).
+using OrderedJson = nlohmann::ordered_json;
 
 namespace {
 
@@ -38,6 +40,17 @@ KStream<S, S> ValidTrades(StreamsBuilder& builder, const std::string& input) {
                                   symbol, price);
     return false;
   });
+}
+
+OrderedJson Embedded(std::string_view value) {
+  OrderedJson parsed = OrderedJson::parse(value, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded()) return OrderedJson(std::string(value));
+  return parsed;
+}
+
+// Compact JSON text; invalid UTF-8 in a string is replaced, never an exception.
+std::string Dump(const OrderedJson& json) {
+  return json.dump(-1, ' ', false, OrderedJson::error_handler_t::replace);
 }
 
 }  // namespace
@@ -186,6 +199,79 @@ absl::StatusOr<Topology> TopStocksTopology(const std::string& input, const std::
         const int64_t start = std::stoll(w.key);
         return std::make_pair(std::to_string(start),
                               Json{{"window_start", start}, {"top", list}}.dump());
+      })
+      .To(output);
+  return builder.Build();
+}
+
+std::string EmbeddedJson(std::string_view value) { return Dump(Embedded(value)); }
+
+absl::StatusOr<Topology> ClickEnrichTopology(const std::string& clicks, const std::string& profiles,
+                                             const std::string& output, StoreType store) {
+  StreamsBuilder builder(store);
+  KTable<S, S> by_user = builder.Table<S, S>(profiles, {}, Materialized<S, S>::As("profiles"));
+  builder.Stream<S, S>(clicks)
+      .LeftJoin(by_user,
+                [](const S& click, const std::optional<S>& profile) {
+                  return std::make_pair(Embedded(click), profile.has_value()
+                                                             ? Embedded(*profile)
+                                                             : OrderedJson(nullptr));
+                })
+      // The key as the record has it: a click without a key has a null user id.
+      .ProcessValues([](const Record<S, std::pair<OrderedJson, OrderedJson>>& r) {
+        OrderedJson out{{"user_id", r.key_null ? OrderedJson(nullptr) : OrderedJson(r.key)}};
+        out["click"] = r.value.first;
+        out["profile"] = r.value.second;
+        return Dump(out);
+      })
+      .To(output);
+  return builder.Build();
+}
+
+absl::StatusOr<Topology> SearchClickJoinTopology(const std::string& searches,
+                                                 const std::string& clicks,
+                                                 const std::string& output,
+                                                 const SearchClickJoinOptions& options) {
+  StreamsBuilder builder(options.store);
+  // The joiner sees values only: each side carries its record's timestamp in its value (the
+  // join stores hold {"ts":ms,"v":the value as it came}).
+  const auto stamped = [](const Record<S, S>& r) {
+    return Json{{"ts", r.timestamp}, {"v", r.value}};
+  };
+  KStream<S, Json> search_stream = builder.Stream<S, S>(searches).ProcessValues(stamped);
+  KStream<S, Json> click_stream = builder.Stream<S, S>(clicks).ProcessValues(stamped);
+  search_stream
+      .Join(
+          click_stream,
+          [](const S& user, const Json& search, const Json& click) {
+            OrderedJson out{{"key", user}};
+            out["query"] = Embedded(search["v"].get<S>());
+            out["click"] = Embedded(click["v"].get<S>());
+            out["query_ts"] = search["ts"].get<int64_t>();
+            out["click_ts"] = click["ts"].get<int64_t>();
+            return Dump(out);
+          },
+          JoinWindows::OfTimeDifferenceAndGrace(options.window_ms, options.grace_ms),
+          StreamJoined<S, Json, Json>::As("search-click"))
+      .To(output);
+  return builder.Build();
+}
+
+absl::StatusOr<Topology> SessionsTopology(const std::string& input, const std::string& output,
+                                          const SessionsOptions& options) {
+  StreamsBuilder builder(options.store);
+  builder.Stream<S, S>(input)
+      .GroupByKey()
+      .WindowedBy(SessionWindows::OfInactivityGapAndGrace(options.gap_ms, options.grace_ms))
+      .Count(Materialized<S, int64_t>::As("sessions"))
+      .Suppress(Suppressed::UntilWindowCloses().WithName("closed-sessions"))
+      .ToStream()
+      .Map([](const Windowed<S>& session, const int64_t& count) {
+        OrderedJson out{{"key", session.key}};
+        out["start"] = session.start;
+        out["end"] = session.end;
+        out["count"] = count;
+        return std::make_pair(session.key, Dump(out));
       })
       .To(output);
   return builder.Build();

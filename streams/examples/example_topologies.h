@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -56,5 +57,55 @@ struct TopStocksOptions {
 // length after W's end) has been emitted, i.e. once stream time passed the end of W + 2.
 absl::StatusOr<Topology> TopStocksTopology(const std::string& input, const std::string& output,
                                            const TopStocksOptions& options);
+
+// How click-enrich and search-click-join put an input value into their JSON output (returned
+// here as JSON text): a value that parses as JSON (an object, array, number, string in quotes,
+// true, false or null) is embedded as that JSON, re-serialized compactly with its object keys in
+// their order; any other value is embedded as a JSON string. Invalid UTF-8 becomes U+FFFD.
+std::string EmbeddedJson(std::string_view value);
+
+// click-enrich: clicks keyed by user id, LEFT-joined with the latest profile of that user (a
+// KTable over the profiles topic, store "profiles"). One record per click: key = user id, value =
+// {"user_id":U,"click":C,"profile":P}, C and P embedded as above, P null when the user has no
+// profile when the click is processed (a click without a key: "user_id":null, "profile":null).
+// Profile updates emit nothing. The two topics must be co-partitioned.
+absl::StatusOr<Topology> ClickEnrichTopology(const std::string& clicks, const std::string& profiles,
+                                             const std::string& output,
+                                             StoreType store = StoreType::kRocksDb);
+
+struct SearchClickJoinOptions {
+  int64_t window_ms = 5000;
+  // How long after a record's window has closed (stream time > its timestamp + window) an
+  // out-of-order record may still join it. The runtime reads the two topics in poll order, not
+  // by timestamp, so one side may run ahead of the other by up to this much.
+  int64_t grace_ms = 60'000;
+  StoreType store = StoreType::kRocksDb;
+};
+// search-click-join: searches and clicks, both keyed by user id (co-partitioned), inner-joined
+// with JoinWindows::OfTimeDifferenceAndGrace(window_ms, grace_ms): a search at ts and a click at
+// tc of the same key join when |ts - tc| <= window_ms. One record per pair: key = user id,
+// timestamp max(ts, tc), value = {"key":K,"query":Q,"click":C,"query_ts":ts,"click_ts":tc}, Q and
+// C embedded as above. Join stores "search-click-this-join-store" (searches) and
+// "search-click-other-join-store" (clicks), each changelogged. A record later than its window
+// plus the grace is dropped and counted.
+absl::StatusOr<Topology> SearchClickJoinTopology(const std::string& searches,
+                                                 const std::string& clicks,
+                                                 const std::string& output,
+                                                 const SearchClickJoinOptions& options);
+
+struct SessionsOptions {
+  int64_t gap_ms = 300'000;
+  int64_t grace_ms = 0;
+  StoreType store = StoreType::kRocksDb;
+};
+// sessions: per key, sessions of activity (SessionWindows with inactivity gap gap_ms and grace
+// grace_ms: records at most gap_ms apart belong to one session; a record bridging two sessions
+// merges them), counted (store "sessions") and suppressed until the session closes (stream
+// time >= end + gap + grace + 1). One record per closed session: key = the key, timestamp = the
+// session's end, value = {"key":K,"start":ms,"end":ms,"count":N} (start and end: the first and
+// the last record's timestamps, both inclusive). A record that would join a closed session is
+// late: dropped and counted.
+absl::StatusOr<Topology> SessionsTopology(const std::string& input, const std::string& output,
+                                          const SessionsOptions& options);
 
 }  // namespace runnel::streams::examples
