@@ -7,9 +7,11 @@
 #include <map>
 #include <random>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
 #include "streams/examples/example_topologies.h"
 #include "streams/topology_test_driver.h"
@@ -245,6 +247,142 @@ TEST(ExamplesTest, TopStocksRefusesATopBelowOne) {
   auto topology = TopStocksTopology("in", "out", {.top = 0});
   ASSERT_FALSE(topology.ok());
   EXPECT_NE(topology.status().message().find("--top 0"), std::string::npos);
+}
+
+// The records of `out` not read yet as (key, value, timestamp); a null key reads "<null>".
+using Got = std::tuple<S, S, int64_t>;
+std::vector<Got> ReadAll(TestOutputTopic<S, S>& out) {
+  auto records = out.ReadRecordsToList();
+  EXPECT_TRUE(records.ok()) << records.status();
+  std::vector<Got> got;
+  if (!records.ok()) return got;
+  for (auto& r : *records) {
+    got.emplace_back(r.key_null ? "<null>" : r.key, r.value.value_or("<tombstone>"), r.timestamp);
+  }
+  return got;
+}
+
+TEST(ExamplesTest, EmbeddedJsonKeepsJsonAndQuotesEverythingElse) {
+  EXPECT_EQ(EmbeddedJson(R"({"b": 1, "a": [1, 2.5]})"), R"({"b":1,"a":[1,2.5]})");
+  EXPECT_EQ(EmbeddedJson("42"), "42");
+  EXPECT_EQ(EmbeddedJson(R"("quoted")"), R"("quoted")");
+  EXPECT_EQ(EmbeddedJson("true"), "true");
+  EXPECT_EQ(EmbeddedJson("red shoes"), R"("red shoes")");
+  EXPECT_EQ(EmbeddedJson(R"({"a":)"), R"("{\"a\":")");
+  EXPECT_EQ(EmbeddedJson(""), R"("")");
+  EXPECT_EQ(EmbeddedJson("caf\xff"), "\"caf\xef\xbf\xbd\"");  // invalid UTF-8 -> U+FFFD
+}
+
+TEST(ExamplesTest, ClickEnrichJoinsEachClickWithTheProfileOfThatMoment) {
+  auto driver = Driver(ClickEnrichTopology("clicks", "profiles", "enriched", StoreType::kInMemory),
+                       {{"clicks", 2}, {"profiles", 2}});
+  ASSERT_NE(driver, nullptr);
+  TestOutputTopic<S, S> enriched_out(driver.get(), "enriched", serdes::String(), serdes::String());
+  TestInputTopic<S, S> clicks(driver.get(), "clicks", serdes::String(), serdes::String());
+  TestInputTopic<S, S> profiles(driver.get(), "profiles", serdes::String(), serdes::String());
+  ASSERT_TRUE(clicks.PipeInput("u1", "c0", 10).ok());  // no profile yet
+  ASSERT_TRUE(profiles.PipeInput("u1", R"({"name":"Ann","tier":"gold"})", 20).ok());
+  ASSERT_TRUE(clicks.PipeInput("u1", R"({"page": "/home"})", 30).ok());
+  ASSERT_TRUE(profiles.PipeInput("u1", R"({"name":"Ann","tier":"platinum"})", 40).ok());
+  ASSERT_TRUE(clicks.PipeInput("u1", "c2", 35).ok());  // older than the update: still sees it
+  ASSERT_TRUE(clicks.PipeInput("u2", "c3", 50).ok());  // u2 has no profile
+  ASSERT_TRUE(profiles.PipeInput("u2", "plain text", 60).ok());
+  ASSERT_TRUE(clicks.PipeInput("u2", "7", 70).ok());
+  ASSERT_TRUE(profiles.PipeTombstone("u1", 80).ok());  // u1's profile deleted
+  ASSERT_TRUE(clicks.PipeInput("u1", "c4", 90).ok());
+  ASSERT_TRUE(clicks.PipeValue("anonymous", 100).ok());  // no key: no user, no profile
+  EXPECT_EQ(
+      ReadAll(enriched_out),
+      (std::vector<Got>{
+          {"u1", R"({"user_id":"u1","click":"c0","profile":null})", 10},
+          {"u1",
+           R"({"user_id":"u1","click":{"page":"/home"},"profile":{"name":"Ann","tier":"gold"}})",
+           30},
+          {"u1", R"({"user_id":"u1","click":"c2","profile":{"name":"Ann","tier":"platinum"}})", 35},
+          {"u2", R"({"user_id":"u2","click":"c3","profile":null})", 50},
+          {"u2", R"({"user_id":"u2","click":7,"profile":"plain text"})", 70},
+          {"u1", R"({"user_id":"u1","click":"c4","profile":null})", 90},
+          {"<null>", R"({"user_id":null,"click":"anonymous","profile":null})", 100},
+      }));
+  auto store = driver->KeyValueStoreContents("profiles");
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ(store->size(), 1u) << "u2 only: u1's row was deleted";
+  EXPECT_FALSE(driver->Records("test-app-profiles-changelog").empty());
+}
+
+TEST(ExamplesTest, SearchClickJoinPairsRecordsUpToTheWindowApartInEitherOrder) {
+  auto driver = Driver(
+      SearchClickJoinTopology("searches", "clicks", "pairs",
+                              {.window_ms = 10, .grace_ms = 20, .store = StoreType::kInMemory}));
+  ASSERT_NE(driver, nullptr);
+  TestOutputTopic<S, S> pairs_out(driver.get(), "pairs", serdes::String(), serdes::String());
+  TestInputTopic<S, S> searches(driver.get(), "searches", serdes::String(), serdes::String());
+  TestInputTopic<S, S> clicks(driver.get(), "clicks", serdes::String(), serdes::String());
+  const auto pair = [](const S& key, const S& query, const S& click, int64_t qts, int64_t cts) {
+    return Got{key,
+               absl::StrCat(R"({"key":")", key, R"(","query":)", query, R"(,"click":)", click,
+                            R"(,"query_ts":)", qts, R"(,"click_ts":)", cts, "}"),
+               std::max(qts, cts)};
+  };
+  ASSERT_TRUE(searches.PipeInput("u1", "shoes", 100).ok());
+  ASSERT_TRUE(clicks.PipeInput("u1", "c1", 105).ok());
+  ASSERT_TRUE(clicks.PipeInput("u1", R"({"pos":2})", 110).ok());  // exactly the window apart
+  ASSERT_TRUE(clicks.PipeInput("u1", "c3", 111).ok());            // one ms too far
+  EXPECT_EQ(ReadAll(pairs_out),
+            (std::vector<Got>{pair("u1", R"("shoes")", R"("c1")", 100, 105),
+                              pair("u1", R"("shoes")", R"({"pos":2})", 100, 110)}));
+  // A later search joins every click within 10 ms of it, earlier ones included.
+  ASSERT_TRUE(searches.PipeInput("u1", "boots", 115).ok());
+  // Another user's records never join u1's.
+  ASSERT_TRUE(searches.PipeInput("u2", "hats", 112).ok());
+  ASSERT_TRUE(clicks.PipeInput("u2", "c9", 100).ok());  // 12 ms before: too far
+  // Out of order, within the grace (stream time 115 <= 95 + 10 + 20): joins shoes, not boots.
+  ASSERT_TRUE(clicks.PipeInput("u1", "c4", 95).ok());
+  EXPECT_EQ(ReadAll(pairs_out),
+            (std::vector<Got>{pair("u1", R"("boots")", R"("c1")", 115, 105),
+                              pair("u1", R"("boots")", R"({"pos":2})", 115, 110),
+                              pair("u1", R"("boots")", R"("c3")", 115, 111),
+                              pair("u1", R"("shoes")", R"("c4")", 100, 95)}));
+  // Past the grace: at stream time 200 a click at 99 (window closed at 99 + 10 + 20) is late and
+  // dropped, though "shoes" at 100 is still in the store.
+  ASSERT_TRUE(searches.PipeInput("u3", "later", 200).ok());
+  ASSERT_TRUE(clicks.PipeInput("u1", "late", 99).ok());
+  EXPECT_EQ(ReadAll(pairs_out), std::vector<Got>{});
+  EXPECT_EQ(driver->metrics().dropped_late_records, 1);
+  EXPECT_FALSE(driver->Records("test-app-search-click-this-join-store-changelog").empty());
+  EXPECT_FALSE(driver->Records("test-app-search-click-other-join-store-changelog").empty());
+}
+
+TEST(ExamplesTest, SessionsEmitsEachClosedSessionOnceAfterMerges) {
+  auto driver = Driver(SessionsTopology(
+      "events", "sessions", {.gap_ms = 10, .grace_ms = 5, .store = StoreType::kInMemory}));
+  ASSERT_NE(driver, nullptr);
+  TestOutputTopic<S, S> sessions_out(driver.get(), "sessions", serdes::String(), serdes::String());
+  TestInputTopic<S, S> events(driver.get(), "events", serdes::String(), serdes::String());
+  const auto session = [](const S& key, int64_t start, int64_t end, int64_t count) {
+    return Got{key,
+               absl::StrCat(R"({"key":")", key, R"(","start":)", start, R"(,"end":)", end,
+                            R"(,"count":)", count, "}"),
+               end};
+  };
+  ASSERT_TRUE(events.PipeInput("a", "x", 100).ok());
+  ASSERT_TRUE(events.PipeInput("a", "x", 110).ok());  // exactly the gap: same session
+  ASSERT_TRUE(events.PipeInput("a", "x", 125).ok());  // 15 later: a new session
+  // Out of order (7 behind stream time, within the grace), within the gap of both: merges them.
+  ASSERT_TRUE(events.PipeInput("a", "x", 118).ok());
+  // Stream time 126 would close [100, 110] (110 + 10 + 5 + 1), but it was merged away.
+  ASSERT_TRUE(events.PipeInput("b", "x", 126).ok());
+  ASSERT_TRUE(events.PipeInput("c", "x", 140).ok());
+  EXPECT_EQ(ReadAll(sessions_out), std::vector<Got>{});
+  // Stream time 141 = 125 + 10 + 5 + 1: a's merged session closes.
+  ASSERT_TRUE(events.PipeInput("c", "x", 141).ok());
+  EXPECT_EQ(ReadAll(sessions_out), (std::vector<Got>{session("a", 100, 125, 4)}));
+  // Would join a's closed session: late, dropped.
+  ASSERT_TRUE(events.PipeInput("a", "x", 120).ok());
+  EXPECT_EQ(driver->metrics().dropped_late_records, 1);
+  ASSERT_TRUE(events.PipeInput("z", "x", 1000).ok());
+  EXPECT_EQ(ReadAll(sessions_out),
+            (std::vector<Got>{session("b", 126, 126, 1), session("c", 140, 141, 2)}));
 }
 
 }  // namespace
