@@ -3,7 +3,9 @@
 // computation written here independently of the topologies. Also: an instance killed with SIGKILL
 // mid-stream and restarted on a fresh state dir restores its stores from the changelogs and the
 // final results still hold; two instances with one application id split the tasks, and when one
-// closes the other takes them all.
+// closes the other takes them all; click-enrich, search-click-join (also killed mid-stream and
+// restarted from its join stores' changelogs) and sessions against inputs whose expected output
+// is computed here.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -18,6 +20,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -603,6 +606,359 @@ TEST_F(StreamsE2eTest, TwoInstancesSplitTheTasksAndOneTakesAllWhenTheOtherCloses
   // Clean hand-overs commit before they move a task: nothing is counted twice.
   ExpectCounts(expected, "a.log");
   EXPECT_GT(RestoredRecords(Log("a.log")), 0) << "A restored nothing of B's stores";
+}
+
+// --- click-enrich, search-click-join, sessions -------------------------------------------------
+
+// The JSON text the README says these examples embed a value as, for the two shapes the tests
+// produce: a JSON object written compactly stays as it is, any other text becomes a JSON string
+// (the tests' plain values need no escaping).
+std::string Embedded(const std::string& value) {
+  return value.starts_with("{") ? value : absl::StrCat("\"", value, "\"");
+}
+
+// An output record as compared: key, value, timestamp.
+using KeyValueTs = std::tuple<std::string, std::string, int64_t>;
+
+std::multiset<KeyValueTs> AsMultiset(const std::vector<Out>& output) {
+  std::multiset<KeyValueTs> out;
+  for (const Out& o : output) out.emplace(o.key, o.value, o.timestamp);
+  return out;
+}
+
+// Lists the differences between two multisets of output records (at most 20).
+std::string Diff(const std::multiset<KeyValueTs>& got, const std::multiset<KeyValueTs>& want) {
+  std::string out;
+  int shown = 0;
+  for (const KeyValueTs& w : want) {
+    if (got.count(w) != want.count(w) && shown++ < 20) {
+      absl::StrAppend(&out, "  want x", want.count(w), " got x", got.count(w), ": ", std::get<0>(w),
+                      " ", std::get<1>(w), " @", std::get<2>(w), "\n");
+    }
+  }
+  for (const KeyValueTs& g : got) {
+    if (!want.contains(g) && shown++ < 20) {
+      absl::StrAppend(&out, "  unexpected: ", std::get<0>(g), " ", std::get<1>(g), " @",
+                      std::get<2>(g), "\n");
+    }
+  }
+  return out;
+}
+
+TEST_F(StreamsE2eTest, ClickEnrichJoinsEachClickWithTheProfileItsUserHadThen) {
+  CreateTopic("clicks", 2);
+  ASSERT_TRUE(
+      admin_
+          ->CreateTopic(
+              {.name = "profiles", .partitions = 2, .configs = {{"cleanup.policy", "compact"}}})
+          .ok());
+  CreateTopic("enriched", 2);
+  ChildProcess app;
+  ASSERT_TRUE(StartApp(app, "click-enrich", "enrich", "state", "enrich.log",
+                       {"--clicks", "clicks", "--profiles", "profiles", "--output", "enriched"}));
+  std::mt19937 rng(17);
+  std::map<std::string, std::string> profile;  // user -> the latest profile, as produced
+  std::multiset<KeyValueTs> expected;
+  int64_t ts = 1'700'000'000'000;
+  // Profiles for some users; then clicks; then new profiles (updates and first ones); clicks.
+  // Each batch is processed before the next goes in, so which profile a click sees is known.
+  const auto profiles = [&](int version, int every) {
+    std::vector<Rec> records;
+    for (int u = 0; u < 20; u += every) {
+      const std::string user = absl::StrCat("u", u);
+      profile[user] = absl::StrCat(R"({"name":"user )", u, R"(","version":)", version, "}");
+      records.push_back(Rec{user, profile[user], ts++, std::nullopt});
+    }
+    Produce("profiles", records);
+  };
+  const auto clicks = [&](int n) {
+    std::vector<Rec> records;
+    for (int i = 0; i < n; ++i) {
+      const std::string user = absl::StrCat("u", rng() % 20);
+      const std::string click =
+          rng() % 2 ? absl::StrCat("click ", i)
+                    : absl::StrCat(R"({"page":"/p/)", i, R"(","pos":)", rng() % 10, "}");
+      auto it = profile.find(user);
+      expected.emplace(
+          user,
+          absl::StrCat(R"({"user_id":")", user, R"(","click":)", Embedded(click), R"(,"profile":)",
+                       it == profile.end() ? "null" : it->second, "}"),
+          ts);
+      records.push_back(Rec{user, click, ts++, std::nullopt});
+    }
+    Produce("clicks", records);
+  };
+  const auto caught_up = [&](const std::set<std::string>& topics) {
+    ASSERT_TRUE(WaitFor([&] { return CaughtUp("enrich", topics); }, milliseconds(30000)))
+        << Log("enrich.log");
+  };
+  profiles(1, 2);  // u0, u2, ...
+  caught_up({"profiles"});
+  clicks(300);
+  caught_up({"profiles", "clicks"});
+  profiles(2, 3);  // u0, u3, u6, ...: some updated, some new
+  caught_up({"profiles", "clicks"});
+  clicks(300);
+  std::vector<Out> output;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        output = ReadAll("enriched");
+        return output.size() >= expected.size() && CaughtUp("enrich", {"profiles", "clicks"});
+      },
+      milliseconds(30000), milliseconds(300)))
+      << output.size() << " of " << expected.size() << "\n"
+      << Log("enrich.log");
+  const std::multiset<KeyValueTs> got = AsMultiset(output);
+  EXPECT_EQ(got, expected) << Diff(got, expected);
+  const std::optional<int> status = app.SignalAndWait(SIGTERM, milliseconds(10000));
+  ASSERT_TRUE(status.has_value() && WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+      << testing::DescribeStatus(status) << "\n"
+      << Log("enrich.log");
+}
+
+// Searches and clicks of 10 users, one record every 100 ms on average with up to 1 s of
+// disorder, alternately from the two topics at random; values: queries as plain text, clicks
+// as plain text or a JSON object.
+struct SearchOrClick {
+  bool search = false;
+  std::string user;
+  std::string value;
+  int64_t ts = 0;
+};
+
+std::vector<SearchOrClick> SearchesAndClicks(int n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<SearchOrClick> out;
+  const int64_t base = 1'700'000'000'000;
+  for (int i = 0; i < n; ++i) {
+    SearchOrClick e;
+    e.search = rng() % 2 == 0;
+    e.user = absl::StrCat("user-", rng() % 10);
+    e.ts = base + i * 100 - static_cast<int64_t>(rng() % 1000);
+    e.value = e.search
+                  ? absl::StrCat("query ", i)
+                  : (rng() % 2 ? absl::StrCat("click ", i) : absl::StrCat(R"({"item":)", i, "}"));
+    out.push_back(e);
+  }
+  return out;
+}
+
+// What search-click-join makes of `events` with window `window` when nothing is late: every
+// (search, click) of one user at most `window` ms apart.
+std::multiset<KeyValueTs> ExpectedPairs(const std::vector<SearchOrClick>& events, int64_t window) {
+  std::multiset<KeyValueTs> out;
+  for (const SearchOrClick& s : events) {
+    if (!s.search) continue;
+    for (const SearchOrClick& c : events) {
+      if (c.search || c.user != s.user || std::abs(c.ts - s.ts) > window) continue;
+      out.emplace(
+          s.user,
+          absl::StrCat(R"({"key":")", s.user, R"(","query":)", Embedded(s.value), R"(,"click":)",
+                       Embedded(c.value), R"(,"query_ts":)", s.ts, R"(,"click_ts":)", c.ts, "}"),
+          std::max(s.ts, c.ts));
+    }
+  }
+  return out;
+}
+
+void SplitEvents(const std::vector<SearchOrClick>& events, size_t from, size_t to,
+                 std::vector<Rec>* searches, std::vector<Rec>* clicks) {
+  for (size_t i = from; i < to && i < events.size(); ++i) {
+    const SearchOrClick& e = events[i];
+    (e.search ? searches : clicks)->push_back(Rec{e.user, e.value, e.ts, std::nullopt});
+  }
+}
+
+// The grace the search-click-join tests run with: longer than their input spans, so no record is
+// late whatever order the two topics are read in, and the expected pairs are all pairs.
+const std::vector<std::string> kSearchClickArgs = {
+    "--searches", "searches",    "--clicks", "clicks",     "--output",
+    "pairs",      "--window-ms", "2000",     "--grace-ms", "3600000"};
+
+TEST_F(StreamsE2eTest, SearchClickJoinPairsEverySearchAndClickWithinTheWindow) {
+  CreateTopic("searches", 2);
+  CreateTopic("clicks", 2);
+  CreateTopic("pairs", 2);
+  const std::vector<SearchOrClick> events = SearchesAndClicks(1500, 4);
+  const std::multiset<KeyValueTs> expected = ExpectedPairs(events, 2000);
+  ChildProcess app;
+  ASSERT_TRUE(StartApp(app, "search-click-join", "join", "state", "join.log", kSearchClickArgs));
+  std::vector<Rec> searches, clicks;
+  SplitEvents(events, 0, events.size(), &searches, &clicks);
+  Produce("searches", searches);
+  Produce("clicks", clicks);
+  std::vector<Out> output;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        output = ReadAll("pairs");
+        return output.size() >= expected.size() && CaughtUp("join", {"searches", "clicks"});
+      },
+      milliseconds(30000), milliseconds(300)))
+      << output.size() << " of " << expected.size() << "\n"
+      << Log("join.log");
+  const std::multiset<KeyValueTs> got = AsMultiset(output);
+  EXPECT_EQ(got, expected) << Diff(got, expected);
+  EXPECT_GT(expected.size(), 500u) << "too few pairs to test the join";
+  const std::optional<int> status = app.SignalAndWait(SIGINT, milliseconds(10000));
+  ASSERT_TRUE(status.has_value() && WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+      << testing::DescribeStatus(status) << "\n"
+      << Log("join.log");
+}
+
+TEST_F(StreamsE2eTest, SearchClickJoinKilledMidStreamRestoresItsJoinStoresAndMissesNoPair) {
+  CreateTopic("searches", 2);
+  CreateTopic("clicks", 2);
+  CreateTopic("pairs", 2);
+  const std::vector<SearchOrClick> events = SearchesAndClicks(3000, 8);
+  const std::multiset<KeyValueTs> expected = ExpectedPairs(events, 2000);
+  const size_t half = events.size() / 2;
+  ChildProcess first;
+  ASSERT_TRUE(
+      StartApp(first, "search-click-join", "join", "state-1", "first.log", kSearchClickArgs));
+  {
+    std::vector<Rec> searches, clicks;
+    SplitEvents(events, 0, half, &searches, &clicks);
+    Produce("searches", searches);
+    Produce("clicks", clicks);
+  }
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return CaughtUp("join", {"searches", "clicks"});
+      },
+      milliseconds(30000)))
+      << Log("first.log");
+  // The rest goes in 30 events every 20 ms while the instance is killed part-way.
+  std::atomic<bool> producing{true};
+  std::thread paced([&] {
+    for (size_t from = half; from < events.size(); from += 30) {
+      std::vector<Rec> searches, clicks;
+      SplitEvents(events, from, from + 30, &searches, &clicks);
+      Produce("searches", searches);
+      Produce("clicks", clicks);
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+    producing = false;
+  });
+  std::this_thread::sleep_for(milliseconds(400));
+  const std::optional<int> killed = first.SignalAndWait(SIGKILL, milliseconds(5000));
+  ASSERT_TRUE(killed.has_value() && WIFSIGNALED(*killed)) << testing::DescribeStatus(killed);
+  const int64_t uncommitted =
+      Uncommitted(*admin_, "join", "searches") + Uncommitted(*admin_, "join", "clicks");
+  std::cout << "[ measured ] killed with " << uncommitted << " events produced but not committed"
+            << (producing ? ", input still coming" : ", input complete (the kill came late)")
+            << "\n";
+  // A fresh state dir: the searches and clicks the first instance saw come back only from the
+  // join stores' changelogs, and the pairs they make with later records need them.
+  ChildProcess second;
+  ASSERT_TRUE(
+      StartApp(second, "search-click-join", "join", "state-2", "second.log", kSearchClickArgs));
+  paced.join();
+  const std::set<KeyValueTs> want(expected.begin(), expected.end());
+  std::vector<Out> output;
+  std::set<KeyValueTs> got;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        output = ReadAll("pairs");
+        got.clear();
+        for (const Out& o : output) got.emplace(o.key, o.value, o.timestamp);
+        return got.size() >= want.size() && CaughtUp("join", {"searches", "clicks"});
+      },
+      milliseconds(40000), milliseconds(300)))
+      << got.size() << " of " << want.size() << " pairs\n"
+      << Log("first.log") << "\n---\n"
+      << Log("second.log");
+  // At least once: a record processed again after the crash joins its partners again, so
+  // pairs may repeat; none may be missing or wrong.
+  const std::multiset<KeyValueTs> distinct_got(got.begin(), got.end());
+  const std::multiset<KeyValueTs> distinct_want(want.begin(), want.end());
+  EXPECT_EQ(distinct_got, distinct_want) << Diff(distinct_got, distinct_want);
+  const int64_t restored = RestoredRecords(Log("second.log"));
+  std::cout << "[ measured ] restored " << restored << " changelog records; "
+            << output.size() - want.size() << " pair(s) emitted twice (at-least-once)\n";
+  EXPECT_GT(restored, 0) << "the restarted instance restored nothing\n" << Log("second.log");
+  const std::optional<int> status = second.SignalAndWait(SIGTERM, milliseconds(10000));
+  ASSERT_TRUE(status.has_value() && WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+      << testing::DescribeStatus(status) << "\n"
+      << Log("second.log");
+}
+
+TEST_F(StreamsE2eTest, SessionsEmitsEveryClosedSessionOnceWithItsCount) {
+  CreateTopic("events", 2);
+  CreateTopic("sessions", 2);
+  constexpr int64_t kGap = 1000, kGrace = 500;
+  // 8 keys, 3 of them active at a time (the active set changes every 2 s, so a key's sessions
+  // end), one event every 50 ms, one in five up to the grace behind; key i on partition i % 2.
+  std::mt19937 rng(23);
+  const int64_t base = 1'700'000'000'000;
+  int64_t now = base;
+  std::vector<Rec> events;
+  std::vector<int> active{0, 1, 2};
+  for (int step = 0; step < 2000; ++step) {
+    now += 50;
+    if (step % 40 == 0) {
+      for (int& k : active) k = static_cast<int>(rng() % 8);
+    }
+    const int k = active[rng() % active.size()];
+    const int64_t ts = rng() % 5 == 0 ? now - static_cast<int64_t>(rng() % (kGrace + 1)) : now;
+    events.push_back(Rec{absl::StrCat("k", k), "e", ts, k % 2});
+  }
+  // One event per partition far ahead closes every session above.
+  for (int32_t p = 0; p < 2; ++p) {
+    events.push_back(Rec{absl::StrCat("closer-", p), "e", now + 100'000, p});
+  }
+  // Expected, computed apart from the topology: per key, the sorted timestamps split where two
+  // are more than the gap apart; a session is emitted once its partition's stream time (here
+  // the largest timestamp) reaches end + gap + grace + 1. No event is more than the grace behind
+  // its partition's stream time, so none is late and none would have joined a closed session.
+  std::map<std::string, std::vector<int64_t>> times;
+  std::map<int32_t, int64_t> stream_time;
+  std::map<std::string, int32_t> partition_of;
+  for (const Rec& e : events) {
+    times[*e.key].push_back(e.timestamp);
+    stream_time[*e.partition] = std::max(stream_time[*e.partition], e.timestamp);
+    partition_of[*e.key] = *e.partition;
+  }
+  std::multiset<KeyValueTs> expected;
+  int merged_by_disorder = 0;
+  for (auto& [key, ts] : times) {
+    std::vector<int64_t> arrival = ts;
+    std::sort(ts.begin(), ts.end());
+    merged_by_disorder += arrival != ts ? 1 : 0;
+    size_t first = 0;
+    for (size_t i = 1; i <= ts.size(); ++i) {
+      if (i < ts.size() && ts[i] - ts[i - 1] <= kGap) continue;
+      const int64_t start = ts[first], end = ts[i - 1];
+      if (end + kGap + kGrace + 1 <= stream_time[partition_of[key]]) {
+        expected.emplace(key,
+                         absl::StrCat(R"({"key":")", key, R"(","start":)", start, R"(,"end":)", end,
+                                      R"(,"count":)", i - first, "}"),
+                         end);
+      }
+      first = i;
+    }
+  }
+  ChildProcess app;
+  ASSERT_TRUE(StartApp(app, "sessions", "sess", "state", "sessions.log",
+                       {"--input", "events", "--output", "sessions", "--gap-ms",
+                        std::to_string(kGap), "--grace-ms", std::to_string(kGrace)}));
+  Produce("events", events);
+  std::vector<Out> output;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        output = ReadAll("sessions");
+        return output.size() >= expected.size() && CaughtUp("sess", {"events"});
+      },
+      milliseconds(30000), milliseconds(300)))
+      << output.size() << " of " << expected.size() << "\n"
+      << Log("sessions.log");
+  const std::multiset<KeyValueTs> got = AsMultiset(output);
+  EXPECT_EQ(got, expected) << Diff(got, expected);
+  EXPECT_GT(expected.size(), 50u) << "too few sessions to test";
+  EXPECT_GT(merged_by_disorder, 0) << "no out-of-order event in the input";
+  const std::optional<int> status = app.SignalAndWait(SIGTERM, milliseconds(10000));
+  ASSERT_TRUE(status.has_value() && WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+      << testing::DescribeStatus(status) << "\n"
+      << Log("sessions.log");
 }
 
 }  // namespace
