@@ -717,8 +717,8 @@ TEST_F(StreamsE2eTest, ClickEnrichJoinsEachClickWithTheProfileItsUserHadThen) {
 }
 
 // Searches and clicks of 10 users, one record every 100 ms on average with up to 1 s of
-// disorder, alternately from the two topics at random; values: queries as plain text, clicks
-// as plain text or a JSON object.
+// disorder (timestamps are multiples of 50 ms), alternately from the two topics at random; values:
+// queries as plain text, clicks as plain text or a JSON object.
 struct SearchOrClick {
   bool search = false;
   std::string user;
@@ -734,7 +734,8 @@ std::vector<SearchOrClick> SearchesAndClicks(int n, uint32_t seed) {
     SearchOrClick e;
     e.search = rng() % 2 == 0;
     e.user = absl::StrCat("user-", rng() % 10);
-    e.ts = base + i * 100 - static_cast<int64_t>(rng() % 1000);
+    // Multiples of 50 ms, so that many pairs are exactly the window apart or just over it.
+    e.ts = base + i * 100 - 50 * static_cast<int64_t>(rng() % 20);
     e.value = e.search
                   ? absl::StrCat("query ", i)
                   : (rng() % 2 ? absl::StrCat("click ", i) : absl::StrCat(R"({"item":)", i, "}"));
@@ -799,6 +800,13 @@ TEST_F(StreamsE2eTest, SearchClickJoinPairsEverySearchAndClickWithinTheWindow) {
   const std::multiset<KeyValueTs> got = AsMultiset(output);
   EXPECT_EQ(got, expected) << Diff(got, expected);
   EXPECT_GT(expected.size(), 500u) << "too few pairs to test the join";
+  int at_the_bound = 0;  // pairs exactly the window apart: the bound is inclusive
+  for (const SearchOrClick& s : events) {
+    for (const SearchOrClick& c : events) {
+      at_the_bound += s.search && !c.search && s.user == c.user && c.ts - s.ts == 2000 ? 1 : 0;
+    }
+  }
+  EXPECT_GT(at_the_bound, 10);
   const std::optional<int> status = app.SignalAndWait(SIGINT, milliseconds(10000));
   ASSERT_TRUE(status.has_value() && WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
       << testing::DescribeStatus(status) << "\n"
@@ -885,9 +893,10 @@ TEST_F(StreamsE2eTest, SearchClickJoinKilledMidStreamRestoresItsJoinStoresAndMis
 TEST_F(StreamsE2eTest, SessionsEmitsEveryClosedSessionOnceWithItsCount) {
   CreateTopic("events", 2);
   CreateTopic("sessions", 2);
-  constexpr int64_t kGap = 1000, kGrace = 500;
+  constexpr int64_t kGap = 300, kGrace = 500;
   // 8 keys, 3 of them active at a time (the active set changes every 2 s, so a key's sessions
-  // end), one event every 50 ms, one in five up to the grace behind; key i on partition i % 2.
+  // end), one event every 50 ms, one in five up to the grace behind, all at multiples of 50 ms
+  // (so that many are exactly the gap apart); key i on partition i % 2.
   std::mt19937 rng(23);
   const int64_t base = 1'700'000'000'000;
   int64_t now = base;
@@ -899,7 +908,7 @@ TEST_F(StreamsE2eTest, SessionsEmitsEveryClosedSessionOnceWithItsCount) {
       for (int& k : active) k = static_cast<int>(rng() % 8);
     }
     const int k = active[rng() % active.size()];
-    const int64_t ts = rng() % 5 == 0 ? now - static_cast<int64_t>(rng() % (kGrace + 1)) : now;
+    const int64_t ts = rng() % 5 == 0 ? now - 50 * static_cast<int64_t>(rng() % 11) : now;
     events.push_back(Rec{absl::StrCat("k", k), "e", ts, k % 2});
   }
   // One event per partition far ahead closes every session above.
@@ -919,14 +928,18 @@ TEST_F(StreamsE2eTest, SessionsEmitsEveryClosedSessionOnceWithItsCount) {
     partition_of[*e.key] = *e.partition;
   }
   std::multiset<KeyValueTs> expected;
-  int merged_by_disorder = 0;
+  int keys_out_of_order = 0;
+  int gap_apart = 0;  // neighbours exactly the gap apart: in one session, the bound is inclusive
   for (auto& [key, ts] : times) {
     std::vector<int64_t> arrival = ts;
     std::sort(ts.begin(), ts.end());
-    merged_by_disorder += arrival != ts ? 1 : 0;
+    keys_out_of_order += arrival != ts ? 1 : 0;
     size_t first = 0;
     for (size_t i = 1; i <= ts.size(); ++i) {
-      if (i < ts.size() && ts[i] - ts[i - 1] <= kGap) continue;
+      if (i < ts.size() && ts[i] - ts[i - 1] <= kGap) {
+        gap_apart += ts[i] - ts[i - 1] == kGap ? 1 : 0;
+        continue;
+      }
       const int64_t start = ts[first], end = ts[i - 1];
       if (end + kGap + kGrace + 1 <= stream_time[partition_of[key]]) {
         expected.emplace(key,
@@ -954,7 +967,8 @@ TEST_F(StreamsE2eTest, SessionsEmitsEveryClosedSessionOnceWithItsCount) {
   const std::multiset<KeyValueTs> got = AsMultiset(output);
   EXPECT_EQ(got, expected) << Diff(got, expected);
   EXPECT_GT(expected.size(), 50u) << "too few sessions to test";
-  EXPECT_GT(merged_by_disorder, 0) << "no out-of-order event in the input";
+  EXPECT_GT(keys_out_of_order, 0) << "no out-of-order event in the input";
+  EXPECT_GT(gap_apart, 10) << "too few events exactly the gap apart";
   const std::optional<int> status = app.SignalAndWait(SIGTERM, milliseconds(10000));
   ASSERT_TRUE(status.has_value() && WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
       << testing::DescribeStatus(status) << "\n"
