@@ -142,6 +142,15 @@ TEST_F(StreamsE2eTest, BadFlagsAndAMissingInputTopicAreClearErrors) {
   r = testing::RunCommand(bin + "top-stocks --application-id t --input a --output b --top 0");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.out.find("--top: Value 0 not in range"), std::string::npos) << r.out;
+  r = testing::RunCommand(bin + "sessions --application-id s --input a --output b --gap-ms 0");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.out.find("--gap-ms: Value 0 not in range"), std::string::npos) << r.out;
+  r = testing::RunCommand(bin + "search-click-join --application-id j --searches a --output b");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.out.find("--clicks is required"), std::string::npos) << r.out;
+  r = testing::RunCommand(bin + "click-enrich --application-id e --clicks a --profiles p");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.out.find("--output is required"), std::string::npos) << r.out;
   // A missing input topic: a clear error and exit 1, not a process that waits forever.
   r = testing::RunCommand(bin + "wordcount --brokers " + broker_->address() +
                           " --application-id wc --state-dir " + dir_.Sub("s") +
