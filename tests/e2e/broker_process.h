@@ -81,8 +81,24 @@ class BrokerProcess {
 
   // Starts runneld on `grpc_addr` (a free port by default; pass address() to restart on the
   // same one); returns false (with its output in output()) if it did not become ready within
-  // 20 s or exited.
+  // 20 s or exited. The HTTP port is one FreePort found free a moment before: when another
+  // process took it meanwhile (tests run in parallel), runneld says so and is started again on
+  // another one, at most 3 times.
   bool Start(const std::string& grpc_addr = "127.0.0.1:0") {
+    for (int attempt = 0;; ++attempt) {
+      const size_t from = output_.size();
+      if (StartOnce(grpc_addr)) return true;
+      if (attempt == 2 || pid_ <= 0) return false;
+      Drain();
+      if (output_.find("HTTP address", from) == std::string::npos) return false;
+      int status = 0;
+      ::waitpid(pid_, &status, 0);  // it exited on its own
+      pid_ = -1;
+    }
+  }
+
+ private:
+  bool StartOnce(const std::string& grpc_addr) {
     http_port_ = FreePort();
     int out[2];
     if (::pipe(out) != 0) return false;
@@ -148,6 +164,7 @@ class BrokerProcess {
     return false;
   }
 
+ public:
   // SIGTERM and wait (bounded); returns the exit status, or -1.
   int Stop() { return Signal(SIGTERM); }
   int Kill() { return Signal(SIGKILL); }
