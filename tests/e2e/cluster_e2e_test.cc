@@ -56,6 +56,23 @@ class ClusterE2eTest : public ::testing::Test {
     }
   }
 
+  // The in-sync replicas of `topic`'s only partition as broker `via` describes them; -1 when it
+  // does not describe one topic of one partition.
+  int IsrSize(int via, const std::string& topic) {
+    auto channel =
+        grpc::CreateChannel(cluster_.node(via).address(), grpc::InsecureChannelCredentials());
+    v1::DescribeTopicsRequest request;
+    request.add_names(topic);
+    v1::DescribeTopicsResponse response;
+    if (!v1::Admin::NewStub(channel)
+             ->DescribeTopics(RawBrokerClient::Context().get(), request, &response)
+             .ok() ||
+        response.topics_size() != 1 || response.topics(0).partitions_size() != 1) {
+      return -1;
+    }
+    return response.topics(0).partitions(0).isr_size();
+  }
+
   TempDir dir_;
   ClusterProcesses cluster_{dir_.path(), 3};
 };
@@ -141,16 +158,7 @@ TEST_F(ClusterE2eTest, AKilledLeaderIsReplacedAndNoAcknowledgedRecordIsLost) {
   EXPECT_TRUE(Eventually([&] {
     const v1::MetadataResponse m = cluster_.Metadata(leader, "events");
     if (m.topics_size() != 1 || m.topics(0).partitions_size() != 1) return false;
-    auto channel =
-        grpc::CreateChannel(cluster_.node(next).address(), grpc::InsecureChannelCredentials());
-    v1::DescribeTopicsRequest request;
-    request.add_names("events");
-    v1::DescribeTopicsResponse response;
-    return v1::Admin::NewStub(channel)
-               ->DescribeTopics(RawBrokerClient::Context().get(), request, &response)
-               .ok() &&
-           response.topics_size() == 1 && response.topics(0).partitions_size() == 1 &&
-           response.topics(0).partitions(0).isr_size() == 3;
+    return IsrSize(next, "events") == 3;
   })) << "the restarted broker never got back in sync";
 }
 
@@ -320,18 +328,8 @@ TEST_F(ClusterE2eTest, ASecondBrokerWithALiveNodesIdIsRefusedAndTheFirstCarriesO
   const int now = cluster_.WaitForLeader("shared", 0, {1, 2, 3});
   ASSERT_GT(now, 0);
   ProduceTo(now, "shared", 0, "after", 2);
-  EXPECT_TRUE(Eventually([&] {
-    auto channel =
-        grpc::CreateChannel(cluster_.node(now).address(), grpc::InsecureChannelCredentials());
-    v1::DescribeTopicsRequest request;
-    request.add_names("shared");
-    v1::DescribeTopicsResponse response;
-    return v1::Admin::NewStub(channel)
-               ->DescribeTopics(RawBrokerClient::Context().get(), request, &response)
-               .ok() &&
-           response.topics_size() == 1 && response.topics(0).partitions_size() == 1 &&
-           response.topics(0).partitions(0).isr_size() == 3;
-  })) << "a replica fell out of sync";
+  EXPECT_TRUE(Eventually([&] { return IsrSize(now, "shared") == 3; }))
+      << "a replica fell out of sync";
   EXPECT_TRUE(cluster_.WaitForBrokers(now, 3));
 }
 
