@@ -223,6 +223,11 @@ class KTable {
                           const Materialized<K, VR>& materialized, bool left_outer,
                           bool right_outer) const;
 
+  // Fails the topology, naming `join`, when this table or `other` has no store (the joins look
+  // rows up in both); true then.
+  template <typename KO, typename VO>
+  bool FailUnlessMaterialized(const std::string& join, const KTable<KO, VO>& other) const;
+
   // The foreign-key join behind Join and LeftJoin with an extractor.
   template <typename KO, typename VO, typename VR>
   KTable<K, VR> ForeignKeyJoin(

@@ -78,11 +78,7 @@ KTable<K, VR> KTable<K, V>::TableJoin(const KTable<K, V2>& other,
   const std::string this_name = graph_->NewName(absl::StrCat("KTABLE-", kind, "THIS"));
   const std::string other_name = graph_->NewName(absl::StrCat("KTABLE-", kind, "OTHER"));
   const std::string merge_name = graph_->NewName("KTABLE-MERGE");
-  if (store_.empty() || other.store_.empty()) {
-    graph_->Fail(absl::InvalidArgumentError(absl::StrCat(
-        "join ", this_name, " of tables ", node_, " and ", other.node_, ": table ",
-        store_.empty() ? node_ : other.node_,
-        " is not materialized (join a table from StreamsBuilder::Table or an aggregation)")));
+  if (FailUnlessMaterialized("join " + this_name, other)) {
     return KTable<K, VR>(graph_, node_, key_serde_, std::nullopt, "");
   }
   Serde<K> ks = internal::ResolveSerde(graph_, key_serde_, "the key of join " + this_name);
@@ -134,6 +130,18 @@ KTable<K, VR> KTable<K, V>::TableJoin(const KTable<K, V2>& other,
   return KTable<K, VR>(graph_, merge_name, ks, result_serde, store);
 }
 
+template <typename K, typename V>
+template <typename KO, typename VO>
+bool KTable<K, V>::FailUnlessMaterialized(const std::string& join,
+                                          const KTable<KO, VO>& other) const {
+  if (!store_.empty() && !other.store_.empty()) return false;
+  graph_->Fail(absl::InvalidArgumentError(absl::StrCat(
+      join, " of tables ", node_, " and ", other.node_, ": table ",
+      store_.empty() ? node_ : other.node_,
+      " is not materialized (join a table from StreamsBuilder::Table or an aggregation)")));
+  return true;
+}
+
 // A foreign-key join adds (n from the first generated name, "KTABLE-FK-JOIN-n"):
 //   <base>-subscription-send      below the left table: subscriptions
 //   <base>-subscription-sink      -> <base>-subscription-registration-topic
@@ -151,11 +159,7 @@ KTable<K, VR> KTable<K, V>::ForeignKeyJoin(
     std::function<VR(const K&, const V&, const std::optional<VO>&)> joiner,
     const Materialized<K, VR>& materialized, bool left) const {
   const std::string base = graph_->NewName("KTABLE-FK-JOIN");
-  if (store_.empty() || other.store_.empty()) {
-    graph_->Fail(absl::InvalidArgumentError(absl::StrCat(
-        "foreign-key join ", base, " of tables ", node_, " and ", other.node_, ": table ",
-        store_.empty() ? node_ : other.node_,
-        " is not materialized (join a table from StreamsBuilder::Table or an aggregation)")));
+  if (FailUnlessMaterialized("foreign-key join " + base, other)) {
     return KTable<K, VR>(graph_, node_, key_serde_, std::nullopt, "");
   }
   Serde<K> ks = internal::ResolveSerde(graph_, key_serde_, "the key of join " + base);
