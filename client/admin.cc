@@ -245,7 +245,9 @@ absl::StatusOr<TopicDescription> Admin::DescribeTopic(const std::string& name) {
                               p.size_bytes(),
                               {p.isr().begin(), p.isr().end()},
                               p.log_end_offset(),
-                              p.leader_epoch()});
+                              p.leader_epoch(),
+                              {p.adding_replicas().begin(), p.adding_replicas().end()},
+                              {p.removing_replicas().begin(), p.removing_replicas().end()}});
   }
   for (const auto& c : t.configs()) out.configs[c.name()] = {c.value(), c.is_default()};
   return out;
@@ -267,6 +269,32 @@ absl::Status Admin::AlterTopicConfigs(const std::string& name,
       &target);
   if (!s.ok()) return RpcError(s, target, "alter configs of " + name);
   return ToStatus(response.error(), "alter configs of " + name);
+}
+
+absl::Status Admin::ReassignPartitions(const std::string& topic,
+                                       const std::map<int32_t, std::vector<int32_t>>& replicas) {
+  v1::AlterPartitionReassignmentsRequest request;
+  for (const auto& [partition, ids] : replicas) {
+    v1::PartitionReassignment* move = request.add_reassignments();
+    move->set_topic(topic);
+    move->set_partition(partition);
+    move->mutable_replicas()->Add(ids.begin(), ids.end());
+  }
+  v1::AlterPartitionReassignmentsResponse response;
+  std::string target;
+  const grpc::Status s = impl_->Run(
+      [&](const Impl::Stubs& st) {
+        return st.admin->AlterPartitionReassignments(impl_->Context().get(), request, &response);
+      },
+      &target);
+  const std::string what = "reassign partitions of " + topic;
+  if (!s.ok()) return RpcError(s, target, what);
+  RETURN_IF_ERROR(ToStatus(response.error(), what));
+  for (const v1::ReassignmentResult& result : response.results()) {
+    RETURN_IF_ERROR(ToStatus(result.error(), absl::StrCat("reassign partition ", result.topic(),
+                                                          "-", result.partition())));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<ClusterDescription> Admin::DescribeCluster() {

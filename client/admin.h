@@ -67,6 +67,9 @@ struct PartitionInfo {
   std::vector<int32_t> isr;  // in-sync replicas, as the leader counts them
   int64_t log_end_offset = 0;
   int32_t leader_epoch = 0;
+  // A reassignment in progress: the brokers joining the replicas and those leaving them.
+  std::vector<int32_t> adding_replicas;
+  std::vector<int32_t> removing_replicas;
 };
 
 struct TopicDescription {
@@ -130,6 +133,11 @@ class Admin {
                                  const std::map<std::string, std::string>& set,
                                  const std::vector<std::string>& remove = {});
   absl::StatusOr<ClusterDescription> DescribeCluster();
+  // Moves partitions of `topic` to the brokers listed for each (the preferred leader first; the
+  // current list again cancels a move in progress). A cluster only. OK once every move began;
+  // DescribeTopic shows the progress (adding_replicas / removing_replicas empty again: done).
+  absl::Status ReassignPartitions(const std::string& topic,
+                                  const std::map<int32_t, std::vector<int32_t>>& replicas);
 
   // Consumer groups.
   absl::StatusOr<std::vector<GroupListing>> ListGroups();

@@ -1,7 +1,13 @@
 #include "tools/admin_commands.h"
 
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "common/status_macros.h"
 #include "tools/table_printer.h"
 
@@ -49,13 +55,26 @@ absl::Status TopicDescribe(client::Admin& admin, const std::string& name, std::o
   out << "topic " << topic.name << ": " << topic.partitions.size() << " partitions\n";
   // HIGH WATERMARK: where consumers' reads stop; LOG END: the next offset (above the high
   // watermark while replicas have not all stored the last batches).
-  TablePrinter partitions({"PARTITION", "LEADER", "REPLICAS", "ISR", "START OFFSET",
-                           "HIGH WATERMARK", "LOG END", "SIZE BYTES"});
+  // ADDING / REMOVING (Kafka's adding and removing replicas) only while a reassignment runs.
+  const bool moving = std::any_of(topic.partitions.begin(), topic.partitions.end(), [](auto& p) {
+    return !p.adding_replicas.empty() || !p.removing_replicas.empty();
+  });
+  std::vector<std::string> columns = {"PARTITION", "LEADER", "REPLICAS"};
+  if (moving) columns.insert(columns.end(), {"ADDING", "REMOVING"});
+  columns.insert(columns.end(), {"ISR", "START OFFSET", "HIGH WATERMARK", "LOG END", "SIZE BYTES"});
+  TablePrinter partitions(columns);
   for (const auto& p : topic.partitions) {
-    partitions.AddRow({absl::StrCat(p.partition), p.leader < 0 ? "none" : absl::StrCat(p.leader),
-                       absl::StrJoin(p.replicas, ","), absl::StrJoin(p.isr, ","),
-                       OrDash(p.log_start_offset), OrDash(p.high_watermark),
-                       OrDash(p.log_end_offset), absl::StrCat(p.size_bytes)});
+    std::vector<std::string> row = {absl::StrCat(p.partition),
+                                    p.leader < 0 ? "none" : absl::StrCat(p.leader),
+                                    absl::StrJoin(p.replicas, ",")};
+    if (moving) {
+      row.insert(row.end(), {OrDash(absl::StrJoin(p.adding_replicas, ",")),
+                             OrDash(absl::StrJoin(p.removing_replicas, ","))});
+    }
+    row.insert(row.end(),
+               {absl::StrJoin(p.isr, ","), OrDash(p.log_start_offset), OrDash(p.high_watermark),
+                OrDash(p.log_end_offset), absl::StrCat(p.size_bytes)});
+    partitions.AddRow(row);
   }
   partitions.Print(out);
   out << "\n";
@@ -64,6 +83,62 @@ absl::Status TopicDescribe(client::Admin& admin, const std::string& name, std::o
     configs.AddRow({key, entry.first, entry.second ? "default" : "topic"});
   }
   configs.Print(out);
+  return absl::OkStatus();
+}
+
+absl::Status TopicReassign(client::Admin& admin, const ReassignOptions& options, std::ostream& out,
+                           std::ostream& progress) {
+  std::vector<int32_t> replicas;
+  for (absl::string_view id : absl::StrSplit(options.replicas, ',')) {
+    int32_t node = 0;
+    if (!absl::SimpleAtoi(id, &node) || node < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--replicas: '", id, "' is not a node id (give e.g. --replicas 1,2,3)"));
+    }
+    replicas.push_back(node);
+  }
+  ASSIGN_OR_RETURN(const client::TopicDescription before, admin.DescribeTopic(options.topic));
+  std::map<int32_t, std::vector<int32_t>> moves;
+  for (const auto& p : before.partitions) {
+    if (!options.partition.has_value() || *options.partition == p.partition) {
+      moves[p.partition] = replicas;
+    }
+  }
+  if (moves.empty()) {
+    return absl::NotFoundError(absl::StrCat("topic ", options.topic, " has no partition ",
+                                            options.partition.value_or(-1)));
+  }
+  RETURN_IF_ERROR(admin.ReassignPartitions(options.topic, moves));
+  out << "reassignment of " << moves.size() << " partition" << (moves.size() == 1 ? "" : "s")
+      << " of topic " << options.topic << " to [" << options.replicas << "] began\n";
+  if (options.wait_ms <= 0) return absl::OkStatus();
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(options.wait_ms);
+  std::string last;
+  while (true) {
+    ASSIGN_OR_RETURN(const client::TopicDescription now, admin.DescribeTopic(options.topic));
+    std::vector<std::string> left;
+    for (const auto& p : now.partitions) {
+      if (!moves.contains(p.partition)) continue;
+      if (p.replicas != moves[p.partition] || !p.adding_replicas.empty() ||
+          !p.removing_replicas.empty()) {
+        left.push_back(absl::StrCat(p.partition, " (adding [",
+                                    absl::StrJoin(p.adding_replicas, ","), "], removing [",
+                                    absl::StrJoin(p.removing_replicas, ","), "], in sync [",
+                                    absl::StrJoin(p.isr, ","), "])"));
+      }
+    }
+    if (left.empty()) break;
+    const std::string status = absl::StrCat("partitions moving: ", absl::StrJoin(left, ", "));
+    if (status != last) progress << status << "\n";
+    last = status;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("not complete after ", options.wait_ms, " ms: ", status));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  out << "reassignment complete\n";
   return absl::OkStatus();
 }
 

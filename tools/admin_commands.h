@@ -1,9 +1,11 @@
 // The CLI's admin commands (docs/ARCHITECTURE.md section 6):
-// `topic create|list|describe|delete|alter-config` and `cluster info`, over client::Admin. Data
-// goes to `out`; errors come back as Status for main to print as "error: <what> (<why>)".
+// `topic create|list|describe|delete|alter-config|reassign` and `cluster info`, over client::Admin.
+// Data goes to `out`; errors come back as Status for main to print as "error: <what> (<why>)".
 #pragma once
 
+#include <cstdint>
 #include <map>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -23,6 +25,17 @@ absl::Status TopicDescribe(client::Admin& admin, const std::string& name, std::o
 absl::Status TopicDelete(client::Admin& admin, const std::string& name, std::ostream& out);
 absl::Status TopicAlterConfig(client::Admin& admin, const std::string& name,
                               const std::map<std::string, std::string>& set, std::ostream& out);
+// `topic reassign NAME --replicas 2,3,4 [--partition P] [--wait]`: moves one partition (or every
+// partition) to the listed brokers. With `wait_ms` > 0, waits for the moves to complete (progress
+// on `progress`) for at most that long; DeadlineExceeded naming what is left.
+struct ReassignOptions {
+  std::string topic;
+  std::string replicas;  // comma-separated node ids, the preferred leader first
+  std::optional<int32_t> partition;
+  int64_t wait_ms = 0;
+};
+absl::Status TopicReassign(client::Admin& admin, const ReassignOptions& options, std::ostream& out,
+                           std::ostream& progress);
 absl::Status ClusterInfo(client::Admin& admin, std::ostream& out);
 
 // `group list`, `group describe G`, `group reset-offsets G --topic T ...`, `group delete G`.

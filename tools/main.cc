@@ -44,6 +44,20 @@ int Run(int argc, char** argv) {
   CLI::App* alter = topic->add_subcommand("alter-config", "set topic configs");
   alter->add_option("name", topic_name, "topic name")->required();
   alter->add_option("--set", set_configs, "key=value (repeatable)")->required();
+  ReassignOptions reassign;
+  bool reassign_wait = false;
+  CLI::App* reassign_cmd =
+      topic->add_subcommand("reassign", "move partitions to other brokers (a cluster)");
+  reassign_cmd->add_option("name", reassign.topic, "topic name")->required();
+  reassign_cmd
+      ->add_option("--replicas", reassign.replicas,
+                   "node ids, the preferred leader first (e.g. 2,3,4)")
+      ->required();
+  reassign_cmd->add_option("--partition", reassign.partition, "only this partition (default: all)");
+  reassign_cmd->add_flag("--wait", reassign_wait,
+                         "wait until the moves complete (progress on stderr)");
+  reassign_cmd->add_option("--timeout-ms", reassign.wait_ms,
+                           "with --wait: give up after (default 600000)");
 
   // produce / consume
   ProduceOptions produce;
@@ -206,6 +220,11 @@ int Run(int argc, char** argv) {
     auto configs = ParseKeyValues(set_configs, "--set");
     if (!configs.ok()) return Fail(configs.status(), what);
     s = TopicAlterConfig(**admin, topic_name, *configs, std::cout);
+  } else if (reassign_cmd->parsed()) {
+    what = "topic reassign " + reassign.topic;
+    if (reassign_wait && reassign.wait_ms <= 0) reassign.wait_ms = 600'000;
+    if (!reassign_wait) reassign.wait_ms = 0;
+    s = TopicReassign(**admin, reassign, std::cout, std::cerr);
   } else if (group_list->parsed()) {
     what = "group list";
     s = GroupList(**admin, std::cout);

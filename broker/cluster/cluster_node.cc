@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "broker/cluster/leader_balance.h"
+#include "broker/cluster/reassignment.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 
@@ -295,6 +296,17 @@ absl::StatusOr<PartitionRoute> ClusterNode::Lookup(const std::string& topic,
   }
   PartitionRoute route;
   route.replicas = t->replicas[static_cast<size_t>(partition)];
+  if (const Reassignment* moving = t->reassignment(partition)) {
+    const auto among = [](const std::vector<raft::NodeId>& ids, raft::NodeId id) {
+      return std::find(ids.begin(), ids.end(), id) != ids.end();
+    };
+    for (raft::NodeId id : moving->target) {
+      if (!among(route.replicas, id)) route.adding.push_back(id);
+    }
+    for (raft::NodeId id : route.replicas) {
+      if (!among(moving->target, id)) route.removing.push_back(id);
+    }
+  }
   const storage::TopicPartition tp{topic, partition};
   if (const std::optional<ReplicaStatus> status = replicas_->Status(tp)) {
     route.log = logs_->Get(tp);
@@ -535,6 +547,42 @@ v1::AlterConfigsResponse ClusterNode::AlterConfigs(const v1::AlterConfigsRequest
   return response;
 }
 
+v1::AlterPartitionReassignmentsResponse ClusterNode::AlterPartitionReassignments(
+    const v1::AlterPartitionReassignmentsRequest& request) {
+  v1::AlterPartitionReassignmentsResponse response =
+      OnController<v1::AlterPartitionReassignmentsResponse>(
+          [&] { return controller_->AlterPartitionReassignments(request); },
+          [&](v1::Controller::Stub* stub, grpc::ClientContext* context,
+              v1::AlterPartitionReassignmentsResponse* out) {
+            return stub->AlterPartitionReassignments(context, request, out);
+          });
+  // Answered once this broker's image has each reassignment that began (or already completed).
+  const auto recorded = [&] {
+    const std::shared_ptr<const MetadataImage> now = image();
+    for (int i = 0; i < response.results_size() && i < request.reassignments_size(); ++i) {
+      const v1::PartitionReassignment& move = request.reassignments(i);
+      const TopicMetadata* topic = now->topic(move.topic());
+      if (response.results(i).error().code() != v1::NONE || topic == nullptr ||
+          move.partition() >= static_cast<int32_t>(topic->replicas.size())) {
+        continue;
+      }
+      const std::vector<raft::NodeId> target(move.replicas().begin(), move.replicas().end());
+      const Reassignment* running = topic->reassignment(move.partition());
+      if (running != nullptr ? running->target != target
+                             : topic->replicas[static_cast<size_t>(move.partition())] != target) {
+        return false;
+      }
+    }
+    return true;
+  };
+  const auto deadline =
+      Clock::now() + std::chrono::milliseconds(options_.controller.propose_timeout_ms);
+  while (response.error().code() == v1::NONE && !recorded() && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return response;
+}
+
 absl::StatusOr<std::pair<int64_t, int64_t>> ClusterNode::AllocateProducerIds() {
   v1::AllocateProducerIdsRequest request;
   request.set_node_id(options_.node_id);
@@ -562,6 +610,7 @@ void ClusterNode::RunHeartbeats() {
                       std::chrono::milliseconds(options_.leader_imbalance_check_interval_ms);
   while (true) {
     Heartbeat();
+    DriveReassignments();
     if (options_.leader_imbalance_check_interval_ms > 0 &&
         std::chrono::steady_clock::now() >= next_balance) {
       BalanceLeaders();
@@ -585,6 +634,8 @@ int ClusterNode::BalanceLeaders() {
   std::map<storage::TopicPartition, PartitionLeadership> partitions;
   for (const auto& [name, topic] : image->topics()) {
     for (int32_t p = 0; p < static_cast<int32_t>(topic.replicas.size()); ++p) {
+      // A partition being reassigned gets its preferred leader once the move completes.
+      if (topic.reassignment(p) != nullptr) continue;
       const absl::StatusOr<PartitionRoute> route = Lookup(name, p);
       if (!route.ok()) continue;
       PartitionLeadership& leadership = partitions[storage::TopicPartition{name, p}];
@@ -605,6 +656,39 @@ int ClusterNode::BalanceLeaders() {
     }
   }
   return started;
+}
+
+int ClusterNode::DriveReassignments() {
+  const std::shared_ptr<const MetadataImage> image = this->image();
+  if (image == nullptr) return 0;
+  int proposed = 0;
+  for (const auto& [name, topic] : image->topics()) {
+    for (const auto& [partition, reassignment] : topic.reassignments) {
+      const storage::TopicPartition tp{name, partition};
+      const std::optional<ReplicaStatus> status = replicas_->Status(tp);
+      if (!status.has_value() || status->role != raft::Role::kLeader ||
+          !status->membership_committed || status->term_start < 0 ||
+          status->high_watermark <= status->term_start) {
+        continue;  // not the leader, or a change (or this term's start) is not committed yet
+      }
+      const raft::Membership current(
+          std::set<raft::NodeId>(status->voters.begin(), status->voters.end()),
+          std::set<raft::NodeId>(status->learners.begin(), status->learners.end()));
+      const ReassignmentStep step =
+          NextReassignmentStep(current, reassignment.target, status->in_sync, options_.node_id);
+      if (!step.next.has_value()) continue;
+      if (absl::Status s = replicas_->ChangeMembership(tp, *step.next); !s.ok()) {
+        logging::Get("cluster")->info("{}: reassignment step to {} not taken: {}", tp.DirName(),
+                                      step.next->ToString(), s.ToString());
+        continue;
+      }
+      ++proposed;
+      logging::Get("cluster")->info("{}: reassignment to [{}]: membership {} -> {}", tp.DirName(),
+                                    absl::StrJoin(reassignment.target, ","), current.ToString(),
+                                    step.next->ToString());
+    }
+  }
+  return proposed;
 }
 
 void ClusterNode::Heartbeat(bool shutting_down) {
@@ -629,6 +713,10 @@ void ClusterNode::Heartbeat(bool shutting_down) {
     led->set_leader(options_.node_id);
     led->set_term(status->term);
     for (raft::NodeId id : status->in_sync) led->add_isr(id);
+    if (status->membership_committed) {
+      for (raft::NodeId id : status->voters) led->add_voters(id);
+      for (raft::NodeId id : status->learners) led->add_learners(id);
+    }
     led->set_log_start(status->log_start);
     led->set_log_end(status->log_end);
     led->set_high_watermark(status->high_watermark);

@@ -65,8 +65,11 @@ struct PartitionRoute {
   std::string leader_addr;                 // its client (gRPC) address
   raft::Term term = 0;
   std::vector<raft::NodeId> replicas;  // from the metadata image, the preferred leader first
-  std::vector<raft::NodeId> in_sync;   // as the leader last reported them
-  int64_t log_start = -1;              // as the leader last reported them (-1: unknown)
+  // A reassignment in progress: the target's brokers not among `replicas`, and the reverse.
+  std::vector<raft::NodeId> adding;
+  std::vector<raft::NodeId> removing;
+  std::vector<raft::NodeId> in_sync;  // as the leader last reported them
+  int64_t log_start = -1;             // as the leader last reported them (-1: unknown)
   int64_t log_end = -1;
   int64_t high_watermark = -1;
 };
@@ -144,6 +147,10 @@ class ClusterNode {
                                    const std::map<std::string, std::string>& configs);
   v1::DeleteTopicsResponse DeleteTopics(const v1::DeleteTopicsRequest& request);
   v1::AlterConfigsResponse AlterConfigs(const v1::AlterConfigsRequest& request);
+  // Begins partition reassignments (the controller records them; the partitions' leaders carry
+  // them out). Answers once each began; errors per partition name what was refused.
+  v1::AlterPartitionReassignmentsResponse AlterPartitionReassignments(
+      const v1::AlterPartitionReassignmentsRequest& request);
   // A block of producer ids granted to this broker by the controller: [first, first + count).
   absl::StatusOr<std::pair<int64_t, int64_t>> AllocateProducerIds();
 
@@ -170,6 +177,9 @@ class ClusterNode {
   // Hands the partitions this broker leads to their preferred leaders where leader_balance.h says
   // so; the number of transfers started.
   int BalanceLeaders();
+  // Takes the next step (reassignment.h) of every reassignment of a partition this broker leads;
+  // the number of membership changes proposed.
+  int DriveReassignments();
 
   const ClusterNodeOptions options_;
   storage::LogManager* const logs_;

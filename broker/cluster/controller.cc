@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <limits>
 #include <random>
+#include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/logging.h"
 #include "storage/log_manager.h"
 
@@ -253,6 +255,7 @@ void Controller::Sweep() {
       }
     }
   }
+  CompleteReassignments();
   MutexLock changes(&changes_mu_);
   for (raft::NodeId id : silent) {
     v1::MetadataRecord record;
@@ -497,6 +500,97 @@ v1::AlterConfigsResponse Controller::AlterConfigs(const v1::AlterConfigsRequest&
   }
   if (absl::Status s = Commit({record}); !s.ok()) SetStatus(s, v1::REQUEST_TIMED_OUT, error);
   return response;
+}
+
+grpc::Status Controller::AlterPartitionReassignments(
+    grpc::ServerContext*, const v1::AlterPartitionReassignmentsRequest* request,
+    v1::AlterPartitionReassignmentsResponse* response) {
+  *response = AlterPartitionReassignments(*request);
+  return grpc::Status::OK;
+}
+
+v1::AlterPartitionReassignmentsResponse Controller::AlterPartitionReassignments(
+    const v1::AlterPartitionReassignmentsRequest& request) {
+  v1::AlterPartitionReassignmentsResponse response;
+  if (!Leading(response.mutable_error())) return response;
+  MutexLock changes(&changes_mu_);
+  for (const v1::PartitionReassignment& move : request.reassignments()) {
+    v1::ReassignmentResult* result = response.add_results();
+    result->set_topic(move.topic());
+    result->set_partition(move.partition());
+    v1::Error* error = result->mutable_error();
+    const std::shared_ptr<const MetadataImage> image = metadata_->image();
+    const TopicMetadata* topic = image->topic(move.topic());
+    if (topic == nullptr || move.partition() < 0 || move.partition() >= topic->info.partitions) {
+      SetStatus(absl::NotFoundError(absl::StrCat("partition ", move.topic(), "-", move.partition(),
+                                                 " does not exist")),
+                v1::UNKNOWN_TOPIC_OR_PARTITION, error);
+      continue;
+    }
+    v1::MetadataRecord record;
+    v1::PartitionReplicasRecord* out = record.mutable_partition_replicas();
+    out->set_topic(move.topic());
+    out->set_topic_id(topic->info.id);
+    out->set_partition(move.partition());
+    out->mutable_replicas()->mutable_node_ids()->CopyFrom(move.replicas());
+    // The image's own checks (registered, distinct, not empty), on a copy: refused before it
+    // reaches the log, with the same words.
+    MetadataImage trial = *image;
+    if (absl::Status s = trial.Apply(record); !s.ok()) {
+      SetStatus(s, v1::INVALID_REPLICA_ASSIGNMENT, error);
+      continue;
+    }
+    if (absl::Status s = Commit({record}); !s.ok()) {
+      SetStatus(s, v1::REQUEST_TIMED_OUT, error);
+      continue;
+    }
+    logging::Get("controller")
+        ->info("partition {}-{}: reassignment to [{}] begins", move.topic(), move.partition(),
+               absl::StrJoin(move.replicas(), ","));
+  }
+  return response;
+}
+
+void Controller::CompleteReassignments() {
+  const std::shared_ptr<const MetadataImage> image = metadata_->image();
+  std::vector<v1::MetadataRecord> completions;
+  {
+    MutexLock lock(&mu_);
+    for (const auto& [name, topic] : image->topics()) {
+      for (const auto& [partition, reassignment] : topic.reassignments) {
+        auto reported = leaders_.find({name, partition});
+        if (reported == leaders_.end()) continue;
+        const v1::PartitionLeader& leader = reported->second;
+        const std::set<int32_t> voters(leader.voters().begin(), leader.voters().end());
+        if (!leader.learners().empty() ||
+            voters != std::set<int32_t>(reassignment.target.begin(), reassignment.target.end())) {
+          continue;
+        }
+        v1::MetadataRecord& record = completions.emplace_back();
+        v1::PartitionReplicasRecord* out = record.mutable_partition_replicas();
+        out->set_topic(name);
+        out->set_topic_id(topic.info.id);
+        out->set_partition(partition);
+        out->set_completed(true);
+        out->mutable_replicas()->mutable_node_ids()->Add(reassignment.target.begin(),
+                                                         reassignment.target.end());
+      }
+    }
+  }
+  if (completions.empty()) return;
+  MutexLock changes(&changes_mu_);
+  for (v1::MetadataRecord& record : completions) {
+    const v1::PartitionReplicasRecord& done = record.partition_replicas();
+    const std::string what = absl::StrCat(done.topic(), "-", done.partition(), " to [",
+                                          absl::StrJoin(done.replicas().node_ids(), ","), "]");
+    // The image may have moved on meanwhile (a changed target): the record then does not apply,
+    // on every broker alike, and the next sweep looks again.
+    if (absl::Status s = Commit({std::move(record)}); !s.ok()) {
+      logging::Get("controller")->warn("reassignment of {}: not completed: {}", what, s.ToString());
+      continue;
+    }
+    logging::Get("controller")->info("reassignment of {} completed", what);
+  }
 }
 
 }  // namespace runnel::broker

@@ -17,6 +17,9 @@
 // - Topic create, delete and config changes become metadata records (replicas placed by
 //   PlaceReplicas over the unfenced brokers); each call answers once its record is committed and
 //   applied here.
+// - A partition reassignment is recorded (PartitionReplicasRecord); the partition's leader
+//   changes its group's membership (reassignment.h), and once a heartbeat reports the target as
+//   the committed membership the controller records it completed.
 //
 // Thread-safety: every public method may be called from any thread.
 #pragma once
@@ -72,6 +75,9 @@ class Controller final : public v1::Controller::Service {
   grpc::Status AllocateProducerIds(grpc::ServerContext* context,
                                    const v1::AllocateProducerIdsRequest* request,
                                    v1::AllocateProducerIdsResponse* response) override;
+  grpc::Status AlterPartitionReassignments(
+      grpc::ServerContext* context, const v1::AlterPartitionReassignmentsRequest* request,
+      v1::AlterPartitionReassignmentsResponse* response) override;
 
   // The same calls, made directly by this broker when it leads the metadata log.
   v1::BrokerHeartbeatResponse Heartbeat(const v1::BrokerHeartbeatRequest& request);
@@ -82,6 +88,9 @@ class Controller final : public v1::Controller::Service {
   v1::AlterConfigsResponse AlterConfigs(const v1::AlterConfigsRequest& request);
   v1::AllocateProducerIdsResponse AllocateProducerIds(
       const v1::AllocateProducerIdsRequest& request);
+  // Begins each reassignment (a PartitionReplicasRecord); answered once it is recorded.
+  v1::AlterPartitionReassignmentsResponse AlterPartitionReassignments(
+      const v1::AlterPartitionReassignmentsRequest& request);
 
   // Producer ids granted per AllocateProducerIds call.
   static constexpr int64_t kProducerIdBlock = 1000;
@@ -102,9 +111,12 @@ class Controller final : public v1::Controller::Service {
   // failed (the record that did not apply, or the timeout).
   absl::Status Commit(std::vector<v1::MetadataRecord> records);
   void Run();
-  // On the controller thread, while leading: registers the cluster id and fences the brokers
-  // silent for a session.
+  // On the controller thread, while leading: registers the cluster id, fences the brokers
+  // silent for a session and completes reassignments.
   void Sweep();
+  // Records complete every reassignment whose partition's leader reported the target as its
+  // group's committed membership.
+  void CompleteReassignments();
 
   const ControllerOptions options_;
   ClusterMetadata* const metadata_;

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/check.h"
 #include "common/status_macros.h"
 
@@ -168,29 +169,64 @@ absl::Status MetadataImage::ApplyTopicConfig(const v1::TopicConfigRecord& record
 }
 
 absl::Status MetadataImage::ApplyPartitionReplicas(const v1::PartitionReplicasRecord& record) {
-  // A reassignment must go through the partition's Raft group (a new replica joins as a learner,
-  // is promoted, then the old one is removed, one at a time); until the partition leader drives
-  // that, a record that only changed the list would start groups with conflicting voters.
-  if (!kReassignmentSupported) {
-    return absl::UnimplementedError(absl::StrCat("partition ", record.topic(), "-",
-                                                 record.partition(),
-                                                 ": reassignment is not supported yet (it needs "
-                                                 "membership changes in the partition's group)"));
-  }
+  const std::string what =
+      absl::StrCat("reassignment of partition ", record.topic(), "-", record.partition());
   auto it = topics_.find(record.topic());
-  if (it == topics_.end()) {
-    return absl::NotFoundError(absl::StrCat("topic ", record.topic(), " does not exist"));
+  if (it == topics_.end() || it->second.info.id != record.topic_id()) {
+    return absl::NotFoundError(absl::StrCat(what, ": topic ", record.topic(), " with id ",
+                                            record.topic_id(), " does not exist"));
   }
-  if (record.partition() < 0 || record.partition() >= it->second.info.partitions) {
+  TopicMetadata& topic = it->second;
+  const int32_t p = record.partition();
+  if (p < 0 || p >= topic.info.partitions) {
     return absl::NotFoundError(
-        absl::StrCat("topic ", record.topic(), " has no partition ", record.partition()));
+        absl::StrCat(what, ": topic ", record.topic(), " has no partition ", p));
   }
-  RETURN_IF_ERROR(
-      CheckReplicas(absl::StrCat("topic ", record.topic(), " partition ", record.partition()),
-                    record.replicas()));
-  it->second.replicas[record.partition()].assign(record.replicas().node_ids().begin(),
-                                                 record.replicas().node_ids().end());
+  RETURN_IF_ERROR(CheckReplicas(what, record.replicas()));
+  const std::vector<raft::NodeId> next(record.replicas().node_ids().begin(),
+                                       record.replicas().node_ids().end());
+  std::vector<raft::NodeId>& replicas = topic.replicas[static_cast<size_t>(p)];
+  auto running = topic.reassignments.find(p);
+  if (record.completed()) {
+    if (running == topic.reassignments.end() || running->second.target != next) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(what, ": completion to [", absl::StrJoin(next, ","), "] does not match ",
+                       running == topic.reassignments.end()
+                           ? std::string("any reassignment in progress")
+                           : absl::StrCat("the one in progress (to [",
+                                          absl::StrJoin(running->second.target, ","), "])")));
+    }
+    replicas = next;
+    topic.reassignments.erase(running);
+    if (p == 0) topic.info.replication_factor = static_cast<int32_t>(next.size());
+    return absl::OkStatus();
+  }
+  const std::set<raft::NodeId> now(replicas.begin(), replicas.end());
+  if (running == topic.reassignments.end() &&
+      std::set<raft::NodeId>(next.begin(), next.end()) == now) {
+    replicas = next;  // the same brokers in another order: a new preferred leader only
+    return absl::OkStatus();
+  }
+  if (running == topic.reassignments.end()) {
+    running = topic.reassignments.emplace(p, Reassignment{{}, now}).first;
+  }
+  running->second.target = next;
+  running->second.hosts.insert(next.begin(), next.end());
   return absl::OkStatus();
+}
+
+std::set<raft::NodeId> TopicMetadata::Hosts(int32_t partition) const {
+  const std::vector<raft::NodeId>& assigned = replicas[static_cast<size_t>(partition)];
+  std::set<raft::NodeId> out(assigned.begin(), assigned.end());
+  if (const Reassignment* running = reassignment(partition)) {
+    out.insert(running->hosts.begin(), running->hosts.end());
+  }
+  return out;
+}
+
+const Reassignment* TopicMetadata::reassignment(int32_t partition) const {
+  auto it = reassignments.find(partition);
+  return it == reassignments.end() ? nullptr : &it->second;
 }
 
 absl::StatusOr<std::vector<std::vector<raft::NodeId>>> PlaceReplicas(

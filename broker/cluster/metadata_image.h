@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -24,9 +25,6 @@ namespace runnel::broker {
 
 // The metadata log's own partition's topic (ClusterMetadata::kTopic); no topic may take its name.
 inline constexpr char kMetadataTopic[] = "__cluster_metadata";
-// PartitionReplicasRecord applies only once the partition leader carries reassignments out with
-// membership changes (not built yet).
-inline constexpr bool kReassignmentSupported = false;
 
 struct BrokerInfo {
   raft::NodeId id = raft::kNoNode;
@@ -39,9 +37,26 @@ struct BrokerInfo {
   friend bool operator==(const BrokerInfo&, const BrokerInfo&) = default;
 };
 
+// A partition reassignment in progress (PartitionReplicasRecord).
+struct Reassignment {
+  std::vector<raft::NodeId> target;  // the replicas it moves to, the preferred leader first
+  // Every broker that may be a member of the partition's group until it completes: the replicas
+  // before it began and every target since (a reassignment changed or cancelled part way may
+  // have left members of an earlier target, which the leader then removes). They all host it.
+  std::set<raft::NodeId> hosts;
+
+  friend bool operator==(const Reassignment&, const Reassignment&) = default;
+};
+
 struct TopicMetadata {
   TopicInfo info;  // name, id, partition count, replication factor, configs
   std::vector<std::vector<raft::NodeId>> replicas;  // by partition, preferred leader first
+  std::map<int32_t, Reassignment> reassignments;    // by partition, those in progress
+
+  // The brokers that host `partition`: its replicas, and during a reassignment its hosts.
+  std::set<raft::NodeId> Hosts(int32_t partition) const;
+  // The reassignment of `partition` in progress, or null.
+  const Reassignment* reassignment(int32_t partition) const;
 
   friend bool operator==(const TopicMetadata&, const TopicMetadata&) = default;
 };

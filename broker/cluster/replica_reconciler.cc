@@ -60,11 +60,8 @@ void ReplicaReconciler::Run() {
 absl::Status ReplicaReconciler::Reconcile(const MetadataImage& image) {
   std::map<storage::TopicPartition, const TopicMetadata*> desired;
   for (const auto& [name, topic] : image.topics()) {
-    for (size_t p = 0; p < topic.replicas.size(); ++p) {
-      const std::vector<raft::NodeId>& replicas = topic.replicas[p];
-      if (std::find(replicas.begin(), replicas.end(), node_id_) != replicas.end()) {
-        desired[{name, static_cast<int32_t>(p)}] = &topic;
-      }
+    for (int32_t p = 0; p < static_cast<int32_t>(topic.replicas.size()); ++p) {
+      if (topic.Hosts(p).contains(node_id_)) desired[{name, p}] = &topic;
     }
   }
   std::map<storage::TopicPartition, std::shared_ptr<storage::Log>> hosted;
@@ -78,8 +75,9 @@ absl::Status ReplicaReconciler::Reconcile(const MetadataImage& image) {
   const auto note = [&first_error](absl::Status status) {
     if (first_error.ok() && !status.ok()) first_error = std::move(status);
   };
-  // Gone from here: stop replicating; delete the log when the topic itself is gone (or is a new
-  // topic of the same name, whose partitions start empty).
+  // Gone from here: stop replicating and delete the log — its topic is gone (or is a new topic of
+  // the same name, whose partitions start empty), or a completed reassignment moved the partition
+  // away (the group's committed membership no longer has this broker: nothing needs its copy).
   for (auto it = hosted.begin(); it != hosted.end();) {
     const storage::TopicPartition& tp = it->first;
     auto wanted = desired.find(tp);
@@ -96,13 +94,11 @@ absl::Status ReplicaReconciler::Reconcile(const MetadataImage& image) {
       continue;
     }
     const TopicMetadata* topic = image.topic(tp.topic);
-    if (topic == nullptr || topic->info.id != it->second->topic_id()) {
-      it->second.reset();
-      note(hooks_.delete_log(tp));
-      Logger()->info("partition {}: deleted (its topic is gone)", tp.DirName());
-    } else {
-      Logger()->info("partition {}: no longer replicated here", tp.DirName());
-    }
+    const bool topic_gone = topic == nullptr || topic->info.id != it->second->topic_id();
+    it->second.reset();
+    if (absl::Status deleted = hooks_.delete_log(tp); !deleted.ok()) note(deleted);
+    Logger()->info("partition {}: deleted ({})", tp.DirName(),
+                   topic_gone ? "its topic is gone" : "reassigned to other brokers");
     it = hosted.erase(it);
   }
   // New here: open (tagged with the topic id) and replicate.
@@ -127,6 +123,8 @@ absl::Status ReplicaReconciler::Reconcile(const MetadataImage& image) {
       note(log.status());
       continue;
     }
+    // A new group's members are its replicas; a broker joining by a reassignment learns the
+    // group's membership from the leader's log (until then it is not a voter of its own group).
     const std::vector<raft::NodeId>& ids = topic->replicas[static_cast<size_t>(tp.partition)];
     absl::Status added = replicas_->AddReplica(
         tp, topic->info.id, *log, raft::Membership(std::set<raft::NodeId>(ids.begin(), ids.end())));

@@ -353,6 +353,19 @@ absl::Status ReplicaManager::TransferLeadership(const storage::TopicPartition& t
   });
 }
 
+absl::Status ReplicaManager::ChangeMembership(const storage::TopicPartition& tp,
+                                              const raft::Membership& next) {
+  return Call([this, tp, next]() -> absl::Status {
+    auto it = replicas_.find(tp);
+    if (it == replicas_.end()) {
+      return absl::NotFoundError(absl::StrCat("partition ", tp.DirName(), " is not replicated"));
+    }
+    absl::Status status = it->second->node->ProposeMembership(next).status();
+    Drain(*it->second);
+    return status;
+  });
+}
+
 void ReplicaManager::Receive(raft::NodeId from, v1::RaftBatch batch) {
   Post([this, from, batch = std::move(batch)] {
     for (const v1::GroupMessage& message : batch.messages()) Step(from, message);
@@ -522,6 +535,7 @@ void ReplicaManager::Publish(Replica& r) {
   if (node.role() == raft::Role::kLeader) s.term_start = node.term_start();
   s.voters.assign(node.membership().voters().begin(), node.membership().voters().end());
   s.learners.assign(node.membership().learners().begin(), node.membership().learners().end());
+  s.membership_committed = node.config_index() <= node.commit_index();
   if (node.role() == raft::Role::kLeader) {
     // In sync: has everything committed, and answered within replica.lag.time.max.ms (an idle
     // partition's dead follower still matches the commit index; its silence takes it out).

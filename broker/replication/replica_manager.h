@@ -68,6 +68,8 @@ struct ReplicaStatus {
   int64_t term_start = -1;
   std::vector<raft::NodeId> voters;
   std::vector<raft::NodeId> learners;
+  // Whether the membership above is committed (as far as this replica knows its commit index).
+  bool membership_committed = false;
   // As the leader: the members whose log matches the leader's up to the commit index and that
   // answered within replica_lag_time_max_ms (the leader included). Empty on a follower.
   std::vector<raft::NodeId> in_sync;
@@ -117,6 +119,10 @@ class ReplicaManager {
                bool wait_commit, ProduceCallback done);
   // Asks the leader of `tp` to hand leadership to `to` (Node::TransferLeadership).
   absl::Status TransferLeadership(const storage::TopicPartition& tp, raft::NodeId to);
+  // Proposes `next` as the membership of `tp`'s group, as its leader (Node::ProposeMembership:
+  // one voter added or removed at a time, after the previous change committed). NotFound when
+  // not a replica here; Node::ProposeMembership's errors.
+  absl::Status ChangeMembership(const storage::TopicPartition& tp, const raft::Membership& next);
 
   // A batch the transport received from `from`.
   void Receive(raft::NodeId from, v1::RaftBatch batch);

@@ -192,4 +192,17 @@ grpc::ServerUnaryReactor* AdminService::DescribeCluster(grpc::CallbackServerCont
   return Done(context);
 }
 
+grpc::ServerUnaryReactor* AdminService::AlterPartitionReassignments(
+    grpc::CallbackServerContext* context, const v1::AlterPartitionReassignmentsRequest* request,
+    v1::AlterPartitionReassignmentsResponse* response) {
+  if (cluster_ != nullptr) {
+    *response = cluster_->AlterPartitionReassignments(*request);
+  } else {
+    response->mutable_error()->set_code(v1::INVALID_REQUEST);
+    response->mutable_error()->set_message(
+        "partition reassignment needs a cluster (runneld with --peers); this is a single node");
+  }
+  return Done(context);
+}
+
 }  // namespace runnel::broker

@@ -46,6 +46,8 @@ std::optional<TopicInfo> FillPartitionRows(PartitionManager& partitions, const C
       row->set_high_watermark(route->high_watermark);
       if constexpr (requires { row->add_isr(0); }) {
         for (raft::NodeId id : route->in_sync) row->add_isr(id);
+        for (raft::NodeId id : route->adding) row->add_adding_replicas(id);
+        for (raft::NodeId id : route->removing) row->add_removing_replicas(id);
         row->set_log_end_offset(route->log_end);
         if (route->log != nullptr)
           row->set_size_bytes(static_cast<int64_t>(route->log->size_bytes()));

@@ -30,6 +30,19 @@ v1::MetadataRecord Topic(const std::string& name, const std::vector<std::vector<
   return r;
 }
 
+v1::MetadataRecord Reassign(const std::string& topic, int32_t partition,
+                            const std::vector<int32_t>& replicas, bool completed = false,
+                            const std::string& id = "id-1") {
+  v1::MetadataRecord r;
+  v1::PartitionReplicasRecord* move = r.mutable_partition_replicas();
+  move->set_topic(topic);
+  move->set_topic_id(id);
+  move->set_partition(partition);
+  move->set_completed(completed);
+  move->mutable_replicas()->mutable_node_ids()->Add(replicas.begin(), replicas.end());
+  return r;
+}
+
 MetadataImage ThreeBrokers() {
   MetadataImage image;
   v1::MetadataRecord cluster;
@@ -58,14 +71,26 @@ TEST(MetadataImageTest, BrokersTopicsConfigsReassignmentsAndDeletesApply) {
   ASSERT_TRUE(image.Apply(config).ok());
   EXPECT_EQ(image.topic("orders")->info.configs.at("retention.ms"), "1000");
 
-  v1::MetadataRecord move;
-  move.mutable_partition_replicas()->set_topic("orders");
-  move.mutable_partition_replicas()->set_partition(0);
-  move.mutable_partition_replicas()->mutable_replicas()->add_node_ids(3);
-  // Not until the partition's group carries it out with membership changes: a list changed
-  // alone would start groups with conflicting voters.
-  EXPECT_TRUE(absl::IsUnimplemented(image.Apply(move)));
-  EXPECT_EQ(image.topic("orders")->replicas[0], (std::vector<raft::NodeId>{1, 2, 3}));
+  // A reassignment begins: the target is recorded, both lists host the partition, the replicas
+  // stay until the group's membership is the target (a completion record).
+  ASSERT_TRUE(image.Apply(Reassign("orders", 0, {3, 2})).ok());
+  orders = image.topic("orders");
+  EXPECT_EQ(orders->replicas[0], (std::vector<raft::NodeId>{1, 2, 3}));
+  ASSERT_NE(orders->reassignment(0), nullptr);
+  EXPECT_EQ(orders->reassignment(0)->target, (std::vector<raft::NodeId>{3, 2}));
+  EXPECT_EQ(orders->Hosts(0), (std::set<raft::NodeId>{1, 2, 3}));
+  EXPECT_EQ(orders->reassignment(1), nullptr);
+  ASSERT_TRUE(image.Apply(Reassign("orders", 0, {3, 2}, /*completed=*/true)).ok());
+  orders = image.topic("orders");
+  EXPECT_EQ(orders->replicas[0], (std::vector<raft::NodeId>{3, 2}));
+  EXPECT_EQ(orders->reassignment(0), nullptr);
+  EXPECT_EQ(orders->Hosts(0), (std::set<raft::NodeId>{2, 3}));
+  EXPECT_EQ(orders->info.replication_factor, 2);  // partition 0's count
+
+  // The same brokers in another order: only the preferred leader changes, at once.
+  ASSERT_TRUE(image.Apply(Reassign("orders", 1, {1, 2, 3})).ok());
+  EXPECT_EQ(image.topic("orders")->replicas[1], (std::vector<raft::NodeId>{1, 2, 3}));
+  EXPECT_EQ(image.topic("orders")->reassignment(1), nullptr);
 
   v1::MetadataRecord fence;
   fence.mutable_fence()->set_node_id(2);
@@ -80,6 +105,28 @@ TEST(MetadataImageTest, BrokersTopicsConfigsReassignmentsAndDeletesApply) {
   remove.mutable_topic_delete()->set_topic_id("id-1");
   ASSERT_TRUE(image.Apply(remove).ok());
   EXPECT_EQ(image.topic("orders"), nullptr);
+}
+
+TEST(MetadataImageTest, AReassignmentChangedOrCancelledPartWayKeepsEveryEarlierTargetHosting) {
+  MetadataImage image = ThreeBrokers();
+  ASSERT_TRUE(image.Apply(Broker(4)).ok());
+  ASSERT_TRUE(image.Apply(Topic("orders", {{1, 2}})).ok());
+  ASSERT_TRUE(image.Apply(Reassign("orders", 0, {2, 3})).ok());
+  // Broker 3 may have joined the group already: it keeps hosting while the leader drives the
+  // group to the new target and removes it.
+  ASSERT_TRUE(image.Apply(Reassign("orders", 0, {2, 4})).ok());
+  const TopicMetadata* orders = image.topic("orders");
+  EXPECT_EQ(orders->reassignment(0)->target, (std::vector<raft::NodeId>{2, 4}));
+  EXPECT_EQ(orders->Hosts(0), (std::set<raft::NodeId>{1, 2, 3, 4}));
+  // Cancelling is a reassignment back to the replicas: it completes like any other.
+  ASSERT_TRUE(image.Apply(Reassign("orders", 0, {1, 2})).ok());
+  orders = image.topic("orders");
+  ASSERT_NE(orders->reassignment(0), nullptr);
+  EXPECT_EQ(orders->Hosts(0), (std::set<raft::NodeId>{1, 2, 3, 4}));
+  ASSERT_TRUE(image.Apply(Reassign("orders", 0, {1, 2}, /*completed=*/true)).ok());
+  orders = image.topic("orders");
+  EXPECT_EQ(orders->reassignment(0), nullptr);
+  EXPECT_EQ(orders->Hosts(0), (std::set<raft::NodeId>{1, 2}));
 }
 
 TEST(MetadataImageTest, ARecordThatDoesNotFitChangesNothingAndSaysWhy) {
@@ -111,11 +158,13 @@ TEST(MetadataImageTest, ARecordThatDoesNotFitChangesNothingAndSaysWhy) {
   bad_config.mutable_topic_config()->set_name("orders");
   (*bad_config.mutable_topic_config()->mutable_configs())["retention.ms"] = "soon";
   refused(bad_config, "retention.ms");
-  v1::MetadataRecord no_partition;
-  no_partition.mutable_partition_replicas()->set_topic("orders");
-  no_partition.mutable_partition_replicas()->set_partition(4);
-  no_partition.mutable_partition_replicas()->mutable_replicas()->add_node_ids(1);
-  refused(no_partition, "not supported yet");
+  refused(Reassign("orders", 4, {1}), "has no partition 4");
+  refused(Reassign("orders", 0, {1, 9}), "node 9 is not a registered broker");
+  refused(Reassign("orders", 0, {}), "no replicas");
+  refused(Reassign("orders", 0, {3}, false, "id-old"), "with id id-old does not exist");
+  refused(Reassign("orders", 0, {3}, /*completed=*/true), "does not match any reassignment");
+  ASSERT_TRUE(image.Apply(Reassign("orders", 0, {3})).ok());
+  refused(Reassign("orders", 0, {2}, /*completed=*/true), "the one in progress (to [3])");
   refused(Topic("__cluster_metadata", {{1}}), "the metadata log itself");
   refused(v1::MetadataRecord(), "no known kind");
 }
