@@ -56,6 +56,14 @@ TEST(CliAdminTest, TopicCommandsAndClusterInfo) {
   EXPECT_EQ(r.exit_code, 0) << r.out;
   EXPECT_TRUE(testing::HasRow(r.out, {"0", broker.address(), "-", "alive", "yes", "3"})) << r.out;
 
+  // Reassignment moves partitions between brokers: a single node has nowhere to move them.
+  r = RunRunnel(b + "topic reassign orders --replicas 1");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("needs a cluster"), std::string::npos) << r.out;
+  r = RunRunnel(b + "topic reassign orders --replicas 1,x");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("--replicas: 'x' is not a node id"), std::string::npos) << r.out;
+
   r = RunRunnel(b + "topic delete orders");
   EXPECT_EQ(r.exit_code, 0) << r.out;
   r = RunRunnel(b + "topic describe orders");
