@@ -45,6 +45,25 @@ const config::ConfigDef<StreamsConfig>& StreamsConfigDef() {
             {{"at_least_once", ProcessingGuarantee::kAtLeastOnce}},
             "Input offsets are committed only after the output they caused is acknowledged; "
             "exactly-once needs transactions, which Runnel has not.");
+    d->Enum("default.deserialization.exception.handler",
+            &O::default_deserialization_exception_handler,
+            {{"LogAndFailExceptionHandler", DeserializationHandlerName::kLogAndFail},
+             {"org.apache.kafka.streams.errors.LogAndFailExceptionHandler",
+              DeserializationHandlerName::kLogAndFail},
+             {"LogAndContinueExceptionHandler", DeserializationHandlerName::kLogAndContinue},
+             {"org.apache.kafka.streams.errors.LogAndContinueExceptionHandler",
+              DeserializationHandlerName::kLogAndContinue}},
+            "A source record whose key or value does not deserialize: LogAndFail stops the "
+            "application in ERROR naming topic-partition@offset, nothing past it committed; "
+            "LogAndContinue logs it, skips it (counted in dropped_records) and commits past it.");
+    d->Enum("default.production.exception.handler", &O::default_production_exception_handler,
+            {{"DefaultProductionExceptionHandler", ProductionHandlerName::kDefault},
+             {"org.apache.kafka.streams.errors.DefaultProductionExceptionHandler",
+              ProductionHandlerName::kDefault},
+             {"AlwaysContinueProductionExceptionHandler", ProductionHandlerName::kAlwaysContinue}},
+            "A record the application could not write (output, repartition or changelog topic): "
+            "Default stops the application in ERROR without committing the input that caused "
+            "it; AlwaysContinue logs it, drops it (counted in dropped_records) and goes on.");
     d->Int("replication.factor", &O::replication_factor, AtLeast(0), Unit::kNone,
            "Of the internal topics the runtime creates; 0: the broker's default.");
     d->Prefix("consumer.", &O::consumer_properties,
@@ -82,6 +101,30 @@ absl::Status StreamsConfig::Validate() const {
     }
   }
   return absl::OkStatus();
+}
+
+DeserializationExceptionHandler StreamsConfig::DeserializationHandler() const {
+  if (deserialization_exception_handler) return deserialization_exception_handler;
+  switch (default_deserialization_exception_handler) {
+    case DeserializationHandlerName::kLogAndContinue:
+      return LogAndContinueExceptionHandler();
+    case DeserializationHandlerName::kLogAndFail:
+      break;
+  }
+  return LogAndFailExceptionHandler();
+}
+
+ProductionExceptionHandler StreamsConfig::ProductionHandler() const {
+  if (production_exception_handler) return production_exception_handler;
+  switch (default_production_exception_handler) {
+    case ProductionHandlerName::kAlwaysContinue:
+      return AlwaysContinueProductionExceptionHandler();
+    case ProductionHandlerName::kDefault:
+      break;
+  }
+  // DefaultProductionExceptionHandler's answer without it: the collector then keeps no copy of
+  // each record for a handler that would only say fail.
+  return nullptr;
 }
 
 absl::StatusOr<StreamsConfig> StreamsConfig::FromProperties(const client::Properties& properties) {

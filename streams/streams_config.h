@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "client/properties.h"
+#include "streams/exception_handlers.h"
 
 namespace runnel::config {
 template <typename O>
@@ -24,6 +25,10 @@ namespace runnel::streams {
 
 // processing.guarantee: at-least-once only (exactly-once needs transactions).
 enum class ProcessingGuarantee { kAtLeastOnce };
+// default.deserialization.exception.handler and default.production.exception.handler: the
+// built-in handlers of streams/exception_handlers.h, by Kafka's class names.
+enum class DeserializationHandlerName { kLogAndFail, kLogAndContinue };
+enum class ProductionHandlerName { kDefault, kAlwaysContinue };
 
 struct StreamsConfig {
   std::string application_id;  // required
@@ -36,6 +41,17 @@ struct StreamsConfig {
   int32_t replication_factor = 0;          // 0: the broker's default
   client::Properties consumer_properties;  // without the "consumer." prefix
   client::Properties producer_properties;  // without the "producer." prefix
+  DeserializationHandlerName default_deserialization_exception_handler =
+      DeserializationHandlerName::kLogAndFail;
+  ProductionHandlerName default_production_exception_handler = ProductionHandlerName::kDefault;
+  // Set through the C++ API only: used instead of the handler the key above names.
+  DeserializationExceptionHandler deserialization_exception_handler;
+  ProductionExceptionHandler production_exception_handler;
+
+  // The handler in force: the function given above, else the one the key names (for
+  // DefaultProductionExceptionHandler an empty function, which means the same: fail).
+  DeserializationExceptionHandler DeserializationHandler() const;
+  ProductionExceptionHandler ProductionHandler() const;
 
   absl::Status Validate() const;
   // Unknown keys ("<key>: unknown streams setting") and bad values are errors naming the key.

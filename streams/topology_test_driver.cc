@@ -20,7 +20,25 @@ class TopologyTestDriver::Collector : public internal::RecordCollector {
   explicit Collector(TopologyTestDriver* driver) : driver_(driver) {}
   absl::Status Send(const std::string& topic, std::optional<int32_t> partition,
                     const internal::RawRecord& record) override {
-    return driver_->Append(topic, partition, record);
+    const TestDriverOptions& options = driver_->options_;
+    const int64_t footprint = 24 + static_cast<int64_t>(record.key.value_or("").size() +
+                                                        record.value.value_or("").size());
+    if (footprint <= options.max_request_size) return driver_->Append(topic, partition, record);
+    const absl::Status error = absl::InvalidArgumentError(
+        absl::StrCat("sending to ", topic, ": record of ", footprint,
+                     " bytes is larger than max.request.size (", options.max_request_size, ")"));
+    const ErrorRecord failed{.topic = topic,
+                             .partition = partition,
+                             .offset = -1,
+                             .key = record.key,
+                             .value = record.value,
+                             .timestamp = record.timestamp};
+    if (!options.production_exception_handler ||
+        options.production_exception_handler(failed, error) != HandlerResponse::kContinue) {
+      return error;
+    }
+    ++driver_->dropped_productions_;
+    return absl::OkStatus();
   }
 
  private:
@@ -147,6 +165,7 @@ absl::Status TopologyTestDriver::CreateTasks() {
       env.wall_clock_ms = [this] { return wall_clock_ms_; };
       env.cache_max_bytes = options_.cache_max_bytes;
       env.global_stores = &global_store_views_;
+      env.deserialization_handler = options_.deserialization_exception_handler;
       ASSIGN_OR_RETURN(std::unique_ptr<internal::StreamTask> task,
                        internal::StreamTask::Create(&topology_, s.id, p, std::move(env)));
       for (const std::string& topic : task->source_topics()) {
@@ -293,6 +312,7 @@ TopologyTestDriver::WindowStoreContents(const std::string& store) {
 internal::TaskMetrics TopologyTestDriver::metrics() const {
   internal::TaskMetrics sum;
   for (const auto& task : tasks_) sum += task->metrics();
+  sum.dropped_records += dropped_productions_;
   return sum;
 }
 

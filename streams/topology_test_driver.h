@@ -26,6 +26,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "streams/exception_handlers.h"
 #include "streams/internal/stream_task.h"
 #include "streams/serde.h"
 #include "streams/state/key_value_store.h"
@@ -42,6 +43,13 @@ struct TestDriverOptions {
   int64_t commit_interval_ms = 30000;
   size_t cache_max_bytes = 10 * 1024 * 1024;
   std::string state_dir;  // empty: a temporary directory, removed by the driver
+  // What a record that does not deserialize or cannot be written does (exception_handlers.h);
+  // empty: fail, as LogAndFailExceptionHandler and DefaultProductionExceptionHandler do.
+  DeserializationExceptionHandler deserialization_exception_handler;
+  ProductionExceptionHandler production_exception_handler;
+  // A record the topology writes that is larger than this (24 bytes + key + value, as the
+  // producer counts it) cannot be written, as the producer refuses it (max.request.size).
+  int64_t max_request_size = 1048576;
 };
 
 // A record as it sits in a topic.
@@ -80,7 +88,8 @@ class TopologyTestDriver {
   // A window store's contents over all tasks: (key, window start) -> value as stored.
   absl::StatusOr<std::map<std::pair<std::string, int64_t>, std::string>> WindowStoreContents(
       const std::string& store);
-  // Metrics summed over the tasks.
+  // Metrics summed over the tasks (dropped_records includes the records the production exception
+  // handler dropped).
   internal::TaskMetrics metrics() const;
   // The tasks' ids, e.g. "0_0", "0_1", "1_0".
   std::vector<std::string> task_ids() const;
@@ -116,6 +125,7 @@ class TopologyTestDriver {
   std::deque<std::pair<std::string, size_t>> pending_;  // (topic, index into topics_) to process
   std::map<std::pair<std::string, int32_t>, internal::StreamTask*> task_of_;  // (source, partition)
   std::unique_ptr<Collector> collector_;
+  int64_t dropped_productions_ = 0;  // records the production exception handler dropped
   std::unique_ptr<Restorer> restorer_;
   std::vector<std::unique_ptr<internal::StreamTask>> tasks_;
   std::map<std::string, std::unique_ptr<KeyValueStore>> global_stores_;  // by store name

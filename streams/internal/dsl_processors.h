@@ -62,12 +62,12 @@ class SourceProcessor : public SourceNode {
     record.value_null = !raw.value.has_value();
     if (raw.key.has_value()) {
       auto key = key_serde_.deserialize(*raw.key);
-      if (!key.ok()) return Undecodable("key", key.status());
+      if (!key.ok()) return context_->OnUndecodable(raw, "key", key.status());
       record.key = std::move(*key);
     }
     if (raw.value.has_value()) {
       auto value = value_serde_.deserialize(*raw.value);
-      if (!value.ok()) return Undecodable("value", value.status());
+      if (!value.ok()) return context_->OnUndecodable(raw, "value", value.status());
       record.value = std::move(*value);
     }
     record.timestamp = extractor_ ? extractor_(raw.key, raw.value, raw.timestamp) : raw.timestamp;
@@ -83,12 +83,6 @@ class SourceProcessor : public SourceNode {
   }
 
  private:
-  absl::Status Undecodable(const char* what, const absl::Status& why) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("record ", context_->topic(), "-", context_->partition(), "@",
-                     context_->offset(), ": cannot deserialize its ", what, ": ", why.message()));
-  }
-
   Serde<K> key_serde_;
   Serde<V> value_serde_;
   TimestampExtractor extractor_;
@@ -515,15 +509,14 @@ class TableSourceProcessor : public SourceNode {
       ++context_->metrics().dropped_records;  // a table row needs a key
       return absl::OkStatus();
     }
+    if (raw.value.has_value()) {
+      // Decoded only to refuse what downstream could not read; a skipped record does not move
+      // stream time.
+      auto value = value_serde_.deserialize(*raw.value);
+      if (!value.ok()) return context_->OnUndecodable(raw, "value", value.status());
+    }
     context_->ObserveTimestamp(timestamp);
     if (raw.value.has_value()) {
-      // Decoded only to refuse what downstream could not read.
-      auto value = value_serde_.deserialize(*raw.value);
-      if (!value.ok()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("record ", context_->topic(), "@", context_->offset(),
-                         ": cannot deserialize its value: ", value.status().message()));
-      }
       RETURN_IF_ERROR(store_->Put(*raw.key, EncodeTimestamped(timestamp, *raw.value)));
     } else {
       RETURN_IF_ERROR(store_->Delete(*raw.key));

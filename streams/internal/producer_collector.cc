@@ -5,14 +5,28 @@
 
 namespace runnel::streams::internal {
 
-ProducerCollector::ProducerCollector(std::unique_ptr<client::Producer> producer)
-    : producer_(std::move(producer)) {}
+ProducerCollector::ProducerCollector(std::unique_ptr<client::Producer> producer,
+                                     ProductionExceptionHandler handler)
+    : producer_(std::move(producer)), handler_(std::move(handler)) {}
 
 ProducerCollector::~ProducerCollector() { producer_->Close(); }
 
 absl::Status ProducerCollector::error() const {
   MutexLock lock(&mu_);
   return error_;
+}
+
+absl::Status ProducerCollector::Handle(const client::ProducerRecord& record, absl::Status error) {
+  if (error.ok() || !handler_) return error;
+  const ErrorRecord failed{.topic = record.topic,
+                           .partition = record.partition,
+                           .offset = -1,
+                           .key = record.key,
+                           .value = record.value,
+                           .timestamp = record.timestamp};
+  if (handler_(failed, error) != HandlerResponse::kContinue) return error;
+  ++dropped_records_;
+  return absl::OkStatus();
 }
 
 absl::Status ProducerCollector::Send(const std::string& topic, std::optional<int32_t> partition,
@@ -24,15 +38,20 @@ absl::Status ProducerCollector::Send(const std::string& topic, std::optional<int
   out.key = record.key;
   out.value = record.value;
   out.timestamp = record.timestamp;
-  const absl::Status queued =
-      producer_->Send(out, [this, topic](const absl::StatusOr<client::RecordMetadata>& result) {
+  // The handler is shown the record, so the callback keeps a copy of it only when there is one.
+  std::optional<client::ProducerRecord> kept;
+  if (handler_) kept = out;
+  const absl::Status queued = producer_->Send(
+      out,
+      [this, topic, kept = std::move(kept)](const absl::StatusOr<client::RecordMetadata>& result) {
         if (result.ok()) return;
+        absl::Status s = WithContext(result.status(), absl::StrCat("sending to ", topic));
+        if (kept.has_value()) s = Handle(*kept, std::move(s));
+        if (s.ok()) return;
         MutexLock lock(&mu_);
-        if (error_.ok()) {
-          error_ = WithContext(result.status(), absl::StrCat("sending to ", topic));
-        }
+        if (error_.ok()) error_ = std::move(s);
       });
-  return WithContext(queued, absl::StrCat("sending to ", topic));
+  return Handle(out, WithContext(queued, absl::StrCat("sending to ", topic)));
 }
 
 absl::Status ProducerCollector::Flush() {

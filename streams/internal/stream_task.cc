@@ -30,6 +30,24 @@ KeyValueStore* TaskContext::global_store(const std::string& name) {
   return it == env_.global_stores->end() ? nullptr : it->second;
 }
 
+absl::Status TaskContext::OnUndecodable(const RawRecord& raw, const char* what,
+                                        const absl::Status& why) {
+  const ErrorRecord record{.topic = topic_,
+                           .partition = partition_,
+                           .offset = offset_,
+                           .key = raw.key,
+                           .value = raw.value,
+                           .timestamp = raw.timestamp};
+  const absl::Status error = absl::InvalidArgumentError(absl::StrCat(
+      "record ", Where(record), ": cannot deserialize its ", what, ": ", why.message()));
+  if (env_.deserialization_handler &&
+      env_.deserialization_handler(task_id_, record, error) == HandlerResponse::kContinue) {
+    ++metrics_.dropped_records;
+    return absl::OkStatus();
+  }
+  return error;
+}
+
 void TaskContext::SetFlushListener(const std::string& store, KeyValueFlushListener listener) {
   kv_listeners_[store] = std::move(listener);
 }

@@ -18,6 +18,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "streams/exception_handlers.h"
 #include "streams/internal/processor_node.h"
 #include "streams/state/changelog.h"
 #include "streams/state/key_value_store.h"
@@ -56,13 +57,16 @@ struct TaskEnvironment {
   // The instance's global stores by name (GlobalKTables), which the task only reads; borrowed,
   // outlive the task. Null: none.
   const std::map<std::string, KeyValueStore*>* global_stores = nullptr;
+  // default.deserialization.exception.handler; empty: fail (LogAndFail without the log).
+  DeserializationExceptionHandler deserialization_handler;
 };
 
 struct TaskMetrics {
   int64_t processed = 0;
   int64_t dropped_late_records = 0;  // arrived after their window closed (end + grace)
   int64_t dropped_records = 0;       // null key or value in an aggregation, keyless table row,
-                                     // invalid timestamp
+                                     // invalid timestamp, a record skipped or dropped by an
+                                     // exception handler
   int64_t restored_records = 0;
 
   TaskMetrics& operator+=(const TaskMetrics& other) {
@@ -111,6 +115,12 @@ class TaskContext {
     return topology_->ResolveTopic(env_.application_id, topic);
   }
   TaskMetrics& metrics() { return metrics_; }
+
+  // For source nodes: the record being processed (`raw`) does not deserialize (`what`: "key" or
+  // "value"; `why`: the serde's error). Asks the deserialization handler: OK means skip the record
+  // (counted in dropped_records; its offset is committed like any other), an error (naming
+  // topic-partition@offset) fails the task.
+  absl::Status OnUndecodable(const RawRecord& raw, const char* what, const absl::Status& why);
 
   // For source nodes: the event time of the record being processed; advances stream time.
   void ObserveTimestamp(int64_t timestamp) {

@@ -117,7 +117,7 @@ absl::Status StreamThread::Start() {
   producer["bootstrap.servers"] = config_->bootstrap_servers;
   producer["client.id"] = name_ + "-producer";
   ASSIGN_OR_RETURN(std::unique_ptr<client::Producer> p, client::Producer::Create(producer));
-  collector_ = std::make_unique<ProducerCollector>(std::move(p));
+  collector_ = std::make_unique<ProducerCollector>(std::move(p), config_->ProductionHandler());
 
   for (const auto& [topic, subtopology] : subtopology_of_) source_topics_.push_back(topic);
   RETURN_IF_ERROR(consumer_->Subscribe(source_topics_, listener_.get()));
@@ -297,6 +297,7 @@ absl::Status StreamThread::CreateTasks(const std::vector<client::TopicPartition>
     env.state_dir = config_->state_dir;
     env.wall_clock_ms = [clock = clock_] { return clock->NowMs(); };
     env.cache_max_bytes = static_cast<size_t>(config_->cache_max_bytes) / threads;
+    env.deserialization_handler = config_->DeserializationHandler();
     const auto start = std::chrono::steady_clock::now();  // for the log line only
     absl::StatusOr<std::unique_ptr<StreamTask>> task =
         StreamTask::Create(topology_, key.first, key.second, std::move(env));
@@ -351,6 +352,7 @@ void StreamThread::PublishMetrics() {
     m.tasks += task->metrics();
     m.active_tasks.push_back(task->id());
   }
+  m.tasks.dropped_records += collector_->dropped_records();
   m.commits = commits_;
   m.rejoins = rejoins_;
   MutexLock lock(&mu_);
