@@ -368,5 +368,90 @@ TEST_F(StreamsRuntimeTest, AnUndecodableRecordStopsTheApplicationWithoutCommitti
   }
 }
 
+// Committed offset of partition 0 of `topic` for group `app`; -1 when none.
+int64_t Committed(client::Admin* admin, const S& app, const S& topic) {
+  auto rows = admin->DescribeGroup(app);
+  if (!rows.ok()) return -1;
+  for (const client::GroupPartition& row : *rows) {
+    if (row.topic == topic && row.partition == 0) return row.committed;
+  }
+  return -1;
+}
+
+TEST_F(StreamsRuntimeTest, LogAndContinueSkipsAPoisonRecordCountsItAndDoesNotSeeItAfterARestart) {
+  CreateTopic("numbers", 1);
+  CreateTopic("doubled", 1);
+  StreamsBuilder builder;
+  builder.Stream<S, int64_t>("numbers")
+      .MapValues([](const int64_t& n) { return std::to_string(n * 2); })
+      .To("doubled");
+  auto topology = builder.Build();
+  ASSERT_TRUE(topology.ok()) << topology.status();
+  StreamsConfig config = Config("skipper");
+  auto handlers = StreamsConfig::FromProperties(
+      {{"application.id", "skipper"},
+       {"default.deserialization.exception.handler", "LogAndContinueExceptionHandler"}});
+  ASSERT_TRUE(handlers.ok()) << handlers.status();
+  config.default_deserialization_exception_handler =
+      handlers->default_deserialization_exception_handler;
+  const S one = serdes::Int64().serialize(1);
+  {
+    Streams streams(*topology, config);
+    ASSERT_TRUE(streams.Start().ok());
+    // The poison record (3 bytes for an Int64 serde) sits between two good ones.
+    Produce("numbers", {{"a", one}, {"b", "abc"}, {"c", serdes::Int64().serialize(21)}});
+    EXPECT_EQ(ReadAll("doubled", 2), (std::map<S, S>{{"a", "2"}, {"c", "42"}}));
+    ASSERT_TRUE(WaitFor([&] { return streams.metrics().processed == 3; }, milliseconds(10000)));
+    EXPECT_EQ(streams.metrics().dropped_records, 1);
+    EXPECT_NE(streams.state(), Streams::State::kError) << streams.error();
+    streams.Close();
+    EXPECT_TRUE(streams.error().ok()) << streams.error();
+  }
+  EXPECT_EQ(Committed(admin_.get(), "skipper", "numbers"), 3) << "not committed past the poison";
+  // A restart resumes after the poison record: it neither fails nor counts it again.
+  Streams again(*topology, config);
+  ASSERT_TRUE(again.Start().ok());
+  Produce("numbers", {{"d", serdes::Int64().serialize(5)}});
+  EXPECT_EQ(ReadAll("doubled", 3), (std::map<S, S>{{"a", "2"}, {"c", "42"}, {"d", "10"}}));
+  ASSERT_TRUE(WaitFor([&] { return again.metrics().processed == 1; }, milliseconds(10000)))
+      << again.metrics().processed;
+  EXPECT_EQ(again.metrics().dropped_records, 0);
+  again.Close();
+  EXPECT_EQ(Committed(admin_.get(), "skipper", "numbers"), 4);
+}
+
+TEST_F(StreamsRuntimeTest, ARecordTheProducerRefusesFailsTheAppOrWithAlwaysContinueIsDropped) {
+  CreateTopic("words", 1);
+  CreateTopic("echo", 1);
+  StreamsBuilder builder;
+  builder.Stream<S, S>("words").To("echo");
+  auto topology = builder.Build();
+  ASSERT_TRUE(topology.ok()) << topology.status();
+  StreamsConfig config = Config("echoer");
+  config.producer_properties["max.request.size"] = "200";
+  Produce("words", {{"a", "small"}, {"b", S(500, 'x')}, {"c", "after"}});
+  {
+    Streams failing(*topology, config);
+    ASSERT_TRUE(failing.Start().ok());
+    ASSERT_TRUE(
+        WaitFor([&] { return failing.state() == Streams::State::kError; }, milliseconds(20000)))
+        << StateName(failing.state());
+    EXPECT_NE(failing.error().message().find("larger than max.request.size"), std::string::npos)
+        << failing.error();
+    failing.Close();
+  }
+  EXPECT_LE(Committed(admin_.get(), "echoer", "words"), 1) << "committed past the refused record";
+
+  config.default_production_exception_handler = ProductionHandlerName::kAlwaysContinue;
+  Streams streams(*topology, config);
+  ASSERT_TRUE(streams.Start().ok());
+  EXPECT_EQ(ReadAll("echo", 2), (std::map<S, S>{{"a", "small"}, {"c", "after"}}));
+  ASSERT_TRUE(WaitFor([&] { return streams.metrics().dropped_records == 1; }, milliseconds(10000)))
+      << streams.metrics().dropped_records;
+  streams.Close();
+  EXPECT_TRUE(streams.error().ok()) << streams.error();
+  EXPECT_EQ(Committed(admin_.get(), "echoer", "words"), 3);
+}
+
 }  // namespace
 }  // namespace runnel::streams
