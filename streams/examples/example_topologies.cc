@@ -53,6 +53,22 @@ std::string Dump(const OrderedJson& json) {
   return json.dump(-1, ' ', false, OrderedJson::error_handler_t::replace);
 }
 
+// Ranking order of (gain, symbol): the larger gain first, ties by symbol.
+bool Better(const std::pair<double, S>& a, const std::pair<double, S>& b) {
+  return a.first != b.first ? a.first > b.first : a.second < b.second;
+}
+
+// The key of the lowest-ranked entry of {symbol: gain}, which must not be empty.
+std::string Worst(const Json& best) {
+  std::pair<double, S> worst{0, ""};
+  bool first = true;
+  for (const auto& [symbol, gain] : best.items()) {
+    std::pair<double, S> entry{gain.get<double>(), symbol};
+    if (first || Better(worst, entry)) worst = std::move(entry);
+    first = false;
+  }
+  return worst.second;
+}
 }  // namespace
 
 std::vector<std::string> SplitWords(std::string_view line) {
@@ -176,29 +192,29 @@ absl::StatusOr<Topology> TopStocksTopology(const std::string& input, const std::
                               Json{{"symbol", w.key}, {"gain_pct", (last - first) / first * 100}});
       })
       .GroupByKey(Grouped<S, Json>::As("gains-by-window").WithNumberOfPartitions(1))
-      .WindowedBy(TimeWindows::OfSizeAndGrace(options.window_ms, options.window_ms))
+      // Kafka Streams' top-N pattern: a table keyed by window start holding the window's best N
+      // gains so far. Each phase-1 result is final for its symbol, so the list changes only when
+      // an input partition closes the window; a lagging partition's results update it rather
+      // than being dropped. At-least-once may deliver a symbol's result twice: it replaces
+      // itself.
       .Aggregate([] { return Json::object(); },
-                 [](const S&, const Json& gain, Json gains) {
-                   gains[gain["symbol"].get<S>()] = gain["gain_pct"];
-                   return gains;
+                 [top = options.top](const S&, const Json& gain, Json best) {
+                   best[gain["symbol"].get<S>()] = gain["gain_pct"];
+                   if (best.size() > static_cast<size_t>(top)) best.erase(Worst(best));
+                   return best;
                  },
-                 Materialized<S, Json>::As("gains"))
-      .Suppress(Suppressed::UntilWindowCloses().WithName("final-gains"))
+                 Materialized<S, Json>::As("top-gains"))
       .ToStream()
-      .Map([top = options.top](const Windowed<S>& w, const Json& gains) {
+      .Map([](const S& window_start, const Json& best) {
         std::vector<std::pair<double, S>> ranked;
-        for (const auto& [symbol, gain] : gains.items())
+        for (const auto& [symbol, gain] : best.items())
           ranked.emplace_back(gain.get<double>(), symbol);
-        std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
-          return a.first != b.first ? a.first > b.first : a.second < b.second;
-        });
-        if (ranked.size() > static_cast<size_t>(top)) ranked.resize(top);
+        std::sort(ranked.begin(), ranked.end(), Better);
         Json list = Json::array();
         for (const auto& [gain, symbol] : ranked)
           list.push_back({{"symbol", symbol}, {"gain_pct", gain}});
-        const int64_t start = std::stoll(w.key);
-        return std::make_pair(std::to_string(start),
-                              Json{{"window_start", start}, {"top", list}}.dump());
+        const int64_t start = std::stoll(window_start);
+        return std::make_pair(window_start, Json{{"window_start", start}, {"top", list}}.dump());
       })
       .To(output);
   return builder.Build();

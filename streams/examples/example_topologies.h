@@ -47,14 +47,17 @@ struct TopStocksOptions {
   StoreType store = StoreType::kRocksDb;
 };
 // top-stocks: phase 1 computes per symbol per window the gain in percent from the first to the
-// last price (by timestamp) and emits it when the window closes; phase 2 regroups the gains by
-// window through the single-partition repartition topic
-// "<application.id>-gains-by-window-repartition" and emits one record per window: key =
-// window_start (decimal), value = {"window_start":ms,"top":[{"symbol":S,"gain_pct":x},...]},
-// best gain first, ties by symbol. Phase 2 keeps a window open for one more window length (its
-// grace), so that phase-1 results of input partitions that lag behind still count: window W's
-// ranking comes out once a phase-1 result of window W + 2 (a window starting at least one window
-// length after W's end) has been emitted, i.e. once stream time passed the end of W + 2.
+// last price (by timestamp) and emits it when the window closes on its input partition; phase 2
+// regroups the gains by window through the single-partition repartition topic
+// "<application.id>-gains-by-window-repartition" into a table keyed by window start that holds
+// the window's best `top` gains (store "top-gains", Kafka Streams' top-N pattern), and writes the
+// table's changes: key = window_start (decimal), value =
+// {"window_start":ms,"top":[{"symbol":S,"gain_pct":x},...]}, best gain first, ties by symbol.
+// A window's list is written as soon as the first input partition's stream time passes its end
+// (its first trade of a later window) and written again, updated, as each other partition's
+// results arrive; the latest record per key is the ranking (read the topic as a table). With one
+// input partition that is one list per window (per commit: record caches merge the updates), out
+// right after the first trade of the next window.
 absl::StatusOr<Topology> TopStocksTopology(const std::string& input, const std::string& output,
                                            const TopStocksOptions& options);
 

@@ -11,7 +11,9 @@ int main(int argc, char** argv) {
   TopStocksOptions options;
   app.add_option("--input", input, "topic of trades: key symbol, value price, timestamp = time")
       ->required();
-  app.add_option("--output", output, "topic of one ranking per window")->required();
+  app.add_option("--output", output,
+                 "topic of the rankings per window (a table: the latest per window counts)")
+      ->required();
   app.add_option("--top", options.top, "symbols per ranking")->check(CLI::Range(1, 1000));
   app.add_option("--window-ms", options.window_ms, "window size")
       ->check(CLI::Range(int64_t{1}, INT64_MAX / 8));

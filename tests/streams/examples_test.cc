@@ -206,10 +206,9 @@ TEST(ExamplesTest, TopStocksRanksGainsPerWindowThroughOnePartition) {
       it->second.second = parsed;  // in time order: the latest is the last
     }
   }
-  // Phase 2 ranks window W once a phase-1 result from W's end + one window length or later
-  // arrives: a window that late must have closed in phase 1, so trades two windows on.
+  // Trades after the last window close it on every partition.
   const int64_t end = trades.back().ts / kWindow * kWindow + kWindow;
-  for (const int64_t ts : {end + 10, end + kWindow + 10, end + 3 * kWindow}) {
+  for (const int64_t ts : {end + 10}) {
     for (const S symbol : {"AAA", "BBB", "CCC", "DDD"})
       ASSERT_TRUE(in.PipeInput(symbol, "1", ts).ok());
   }
@@ -217,12 +216,11 @@ TEST(ExamplesTest, TopStocksRanksGainsPerWindowThroughOnePartition) {
   TestOutputTopic<S, S> out(driver.get(), "top", serdes::String(), serdes::String());
   auto records = out.ReadKeyValuesToList();
   ASSERT_TRUE(records.ok());
-  std::map<int64_t, Json> got;
+  std::map<int64_t, Json> got;  // the latest ranking of each window
   for (const auto& [key, value] : *records) {
     Json j = Json::parse(value);
     EXPECT_EQ(std::to_string(j["window_start"].get<int64_t>()), key);
-    EXPECT_TRUE(got.emplace(j["window_start"].get<int64_t>(), j).second)
-        << "two results for " << key;
+    got[j["window_start"].get<int64_t>()] = j;
   }
   for (const auto& [window, by_symbol] : spans) {
     std::vector<std::pair<double, S>> ranked;
@@ -241,6 +239,105 @@ TEST(ExamplesTest, TopStocksRanksGainsPerWindowThroughOnePartition) {
       EXPECT_NEAR(top[i]["gain_pct"].get<double>(), ranked[i].first, 1e-9);
     }
   }
+}
+
+// (symbol, gain_pct) of each ranking written to `out` since the last call, in order.
+std::vector<std::pair<int64_t, std::vector<std::pair<S, double>>>> NewRankings(
+    TestOutputTopic<S, S>& out) {
+  std::vector<std::pair<int64_t, std::vector<std::pair<S, double>>>> rankings;
+  auto records = out.ReadKeyValuesToList();
+  EXPECT_TRUE(records.ok()) << records.status();
+  for (const auto& [key, value] : records.value_or(std::vector<std::pair<S, S>>{})) {
+    const Json j = Json::parse(value);
+    EXPECT_EQ(key, std::to_string(j["window_start"].get<int64_t>()));
+    std::vector<std::pair<S, double>> top;
+    for (const Json& entry : j["top"]) {
+      top.emplace_back(entry["symbol"].get<S>(), entry["gain_pct"].get<double>());
+    }
+    rankings.emplace_back(j["window_start"].get<int64_t>(), std::move(top));
+  }
+  return rankings;
+}
+
+std::vector<S> Symbols(const std::vector<std::pair<S, double>>& top) {
+  std::vector<S> out;
+  for (const auto& [symbol, gain] : top) out.push_back(symbol);
+  return out;
+}
+
+// Issue 18 item 6: day N's list used to wait for day N + 2 (phase 2's grace of one window).
+TEST(ExamplesTest, TopStocksListsADayRightAfterTheNextDaysFirstTradeOnOnePartition) {
+  constexpr int64_t kDay = 1000;
+  auto driver =
+      Driver(TopStocksTopology("trades", "top",
+                               {.top = 2, .window_ms = kDay, .store = StoreType::kInMemory}),
+             {{"trades", 1}});
+  ASSERT_NE(driver, nullptr);
+  TestInputTopic<S, S> in(driver.get(), "trades", serdes::String(), serdes::String());
+  TestOutputTopic<S, S> out(driver.get(), "top", serdes::String(), serdes::String());
+  for (const auto& [symbol, price, ts] :
+       std::vector<std::tuple<S, S, int64_t>>{{"AAA", "10", 100},
+                                              {"BBB", "10", 150},
+                                              {"CCC", "10", 170},
+                                              {"AAA", "11", 200},    // +10 %
+                                              {"BBB", "12", 400},    // +20 %
+                                              {"CCC", "9", 999}}) {  // -10 %
+    ASSERT_TRUE(in.PipeInput(symbol, price, ts).ok());
+  }
+  EXPECT_TRUE(NewRankings(out).empty()) << "day 0 has not closed yet";
+  ASSERT_TRUE(in.PipeInput("CCC", "9", kDay).ok());  // day 1's first trade closes day 0
+  const auto rankings = NewRankings(out);
+  ASSERT_EQ(rankings.size(), 1u);
+  EXPECT_EQ(rankings[0].first, 0);
+  EXPECT_EQ(Symbols(rankings[0].second), (std::vector<S>{"BBB", "AAA"}));
+  EXPECT_NEAR(rankings[0].second[0].second, 20, 1e-9);
+  EXPECT_NEAR(rankings[0].second[1].second, 10, 1e-9);
+  ASSERT_TRUE(in.PipeInput("AAA", "12", kDay + 500).ok());
+  EXPECT_TRUE(NewRankings(out).empty()) << "day 1 has not closed yet";
+}
+
+// With several input partitions each closes the day on its own: the list comes with the first
+// and is updated with each other one's gains (a lagging partition's are added, not dropped); it
+// is complete right after the last partition's first trade of the next day.
+TEST(ExamplesTest, TopStocksListsADayAsEachInputPartitionClosesIt) {
+  constexpr int64_t kDay = 1000;
+  auto driver =
+      Driver(TopStocksTopology("trades", "top",
+                               {.top = 2, .window_ms = kDay, .store = StoreType::kInMemory}),
+             {{"trades", 3}});
+  ASSERT_NE(driver, nullptr);
+  TestOutputTopic<S, S> out(driver.get(), "top", serdes::String(), serdes::String());
+  auto trade = [&](int32_t partition, const S& symbol, const S& price, int64_t ts) {
+    const absl::Status s = driver->PipeRaw("trades", symbol, price, ts, partition);
+    EXPECT_TRUE(s.ok()) << s;
+  };
+  trade(0, "AAA", "10", 100);
+  trade(1, "BBB", "10", 150);
+  trade(2, "CCC", "10", 120);
+  trade(0, "AAA", "11", 200);  // +10 %
+  trade(1, "BBB", "12", 250);  // +20 %
+  trade(2, "CCC", "15", 300);  // +50 %
+  EXPECT_TRUE(NewRankings(out).empty());
+
+  trade(1, "BBB", "1", kDay + 100);  // partition 1 is first into day 1
+  auto rankings = NewRankings(out);
+  ASSERT_EQ(rankings.size(), 1u);
+  EXPECT_EQ(rankings[0].first, 0);
+  EXPECT_EQ(Symbols(rankings[0].second), (std::vector<S>{"BBB"}));
+
+  trade(0, "AAA", "1", kDay + 900);
+  rankings = NewRankings(out);
+  ASSERT_EQ(rankings.size(), 1u);
+  EXPECT_EQ(Symbols(rankings[0].second), (std::vector<S>{"BBB", "AAA"}));
+
+  // Partition 2 lags far behind the others' stream time, and its gain still counts.
+  trade(2, "CCC", "1", kDay + 50);
+  rankings = NewRankings(out);
+  ASSERT_EQ(rankings.size(), 1u);
+  EXPECT_EQ(rankings[0].first, 0);
+  EXPECT_EQ(Symbols(rankings[0].second), (std::vector<S>{"CCC", "BBB"}));
+  EXPECT_NEAR(rankings[0].second[0].second, 50, 1e-9);
+  EXPECT_NEAR(rankings[0].second[1].second, 20, 1e-9);
 }
 
 TEST(ExamplesTest, TopStocksRefusesATopBelowOne) {
