@@ -91,7 +91,8 @@ Node::Node(Options options, LogStorage* log, HardState state)
       // What the log shows at start may be only in the page cache (the process died, the machine
       // did not): nothing past the start is counted or acknowledged before the first sync.
       durable_(log->StartIndex() - 1),
-      membership_(options_.membership) {
+      membership_(options_.membership),
+      catching_up_(options_.catching_up) {
   absl::Status valid = options_.Validate();
   RUNNEL_CHECK(valid.ok(), "raft node options: %s", valid.ToString());
   // The hard state and the log are two files: a crash may keep entries of a term whose hard state
@@ -323,10 +324,13 @@ void Node::HandleVoteRequest(const Message& m) {
   const Term last_term = LastTerm();
   const bool up_to_date =
       m.log_term > last_term || (m.log_term == last_term && m.index >= log_->LastIndex());
+  // A node that lost its state cannot tell which entries it helped commit: only a candidate with
+  // nothing at all (a new group's) gets its vote.
+  const bool may_vote_for = !catching_up_ || m.log_term == 0;
   Message response;
   response.type = pre ? MessageType::kPreVoteResponse : MessageType::kVoteResponse;
   response.to = m.from;
-  if (can_vote && up_to_date) {
+  if (can_vote && up_to_date && may_vote_for) {
     response.term = m.term;
     if (pre) {
       Send(std::move(response));
@@ -541,7 +545,15 @@ void Node::CommitTo(Index index) {
     uncommitted_bytes_ -= uncommitted_.front().second;
     uncommitted_.pop_front();
   }
+  MaybeFinishCatchingUp();
   MaybeStepDownAfterRemoval();
+}
+
+void Node::MaybeFinishCatchingUp() {
+  if (!catching_up_ || commit_ < log_->StartIndex() || durable_ < commit_) return;
+  // The entry at the commit index is the current leader's (or this leader's own): the log
+  // matches the leader's up to it, and the leader holds every entry committed in earlier terms.
+  if (log_->TermAt(commit_) == std::optional<Term>(term_)) catching_up_ = false;
 }
 
 void Node::RefreshMembership() {
@@ -651,6 +663,7 @@ void Node::Advance() {
   if (in_flight_self_vote_ != 0 && in_flight_self_vote_ == term_ && role_ == Role::kCandidate) {
     RecordVote(options_.id, true);
   }
+  MaybeFinishCatchingUp();
   if (role_ == Role::kLeader && MaybeCommit()) BroadcastAppend();
 }
 

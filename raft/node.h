@@ -56,6 +56,14 @@ struct Options {
   // ignore vote requests (the leader lease).
   bool pre_vote = true;
   bool check_quorum = true;
+  // The node lost its state (its disk was wiped, or it is new and cannot tell it from wiped): it
+  // may have voted and acknowledged entries it no longer has, so its vote could elect a candidate
+  // that misses entries its lost copy helped commit. Until it is caught up — its log synced up to
+  // a commit index whose entry is of the current leader's term, so it holds every entry committed
+  // before (Leader Completeness) — it grants votes (and pre-votes) only to candidates whose log
+  // is empty, and campaigns only while its own log is empty. A new group, whose members are all
+  // empty, still elects its first leader. The driver persists the flag (catching_up()).
+  bool catching_up = false;
   // Seeds the randomised election timeout (a simulation passes its own; a broker any value).
   uint64_t seed = 0;
 
@@ -149,6 +157,8 @@ class Node {
   // The leader's view of a follower (nullptr when not leader or not a member).
   const Progress* progress(NodeId id) const;
   NodeId transferee() const { return transferee_; }
+  // Options::catching_up, until the node has caught up (it never turns true again).
+  bool catching_up() const { return catching_up_; }
 
  private:
   void Reset(Term term);
@@ -157,7 +167,11 @@ class Node {
   void BecomeCandidate();
   void BecomeLeader();
   void Campaign(bool pre, bool transfer);
-  bool Promotable() const { return membership_.IsVoter(options_.id); }
+  bool Promotable() const {
+    return membership_.IsVoter(options_.id) && (!catching_up_ || LastTerm() == 0);
+  }
+  // Ends catching up once the log is synced up to a commit index of an entry of this term.
+  void MaybeFinishCatchingUp();
   void RefreshMembership();
   void MaybeStepDownAfterRemoval();
   void ResetElectionTimeout();
@@ -208,6 +222,7 @@ class Node {
   Membership membership_;
   Index config_index_ = kNoIndex;
   Index term_start_ = kNoIndex;  // as leader: the index of this term's first entry
+  bool catching_up_ = false;
 
   int election_elapsed_ = 0;
   int heartbeat_elapsed_ = 0;

@@ -26,12 +26,15 @@ LocalCluster::LocalCluster(int n, const std::function<void(Options&)>& tweak) {
 }
 
 void LocalCluster::Restart(NodeId id) {
+  if (nodes_[id - 1] != nullptr) options_[id - 1].catching_up = nodes_[id - 1]->catching_up();
   nodes_[id - 1] = std::make_unique<Node>(options_[id - 1], logs_[id - 1].get(), states_[id - 1]);
 }
 
-void LocalCluster::Wipe(NodeId id) {
+void LocalCluster::Wipe(NodeId id, bool catching_up) {
   logs_[id - 1] = std::make_unique<MemoryLog>();
   states_[id - 1] = HardState{};
+  nodes_[id - 1].reset();
+  options_[id - 1].catching_up = catching_up;
   Restart(id);
 }
 

@@ -28,10 +28,11 @@ class LocalCluster {
   std::deque<Message>& queue() { return queue_; }
   int size() const { return static_cast<int>(nodes_.size()); }
 
-  // A new Node over what node `id` stored.
+  // A new Node over what node `id` stored (still catching up if it was: a driver persists that).
   void Restart(NodeId id);
-  // A new Node over an empty log and no hard state: node `id`'s disk was wiped.
-  void Wipe(NodeId id);
+  // A new Node over an empty log and no hard state: node `id`'s disk was wiped. With
+  // `catching_up`, the node knows it lost its state (Options::catching_up).
+  void Wipe(NodeId id, bool catching_up = false);
   // Queues node `id`'s messages, completing its persistence rounds. False if it kept producing
   // rounds past a bound (a bug).
   bool Flush(NodeId id);
