@@ -24,6 +24,7 @@ absl::StatusOr<ClusterSetup> SetUpCluster(const BrokerOptions& options) {
   ASSIGN_OR_RETURN(setup.controllers, ParseControllers(options.controllers, setup.peers));
   ASSIGN_OR_RETURN(setup.cluster_id,
                    ResolveClusterId(options.data_dir, options.cluster_id, setup.peers));
+  ASSIGN_OR_RETURN(setup.directory_id, ResolveDirectoryId(options.data_dir));
   return setup;
 }
 
@@ -38,6 +39,7 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> StartClusterNode(
   node.peers = std::move(setup.peers);
   node.controllers = std::move(setup.controllers);
   node.inter_broker_addr = std::move(setup.inter_broker_addr);
+  node.directory_id = std::move(setup.directory_id);
   node.rack = options.rack;
   node.heartbeat_interval_ms = options.broker_heartbeat_interval_ms;
   node.leader_imbalance_check_interval_ms = options.leader_imbalance_check_interval_ms;

@@ -21,6 +21,7 @@ struct ClusterSetup {
   std::string cluster_id;
   std::set<raft::NodeId> controllers;
   std::string inter_broker_addr;
+  std::string directory_id;  // of the data dir (ResolveDirectoryId)
 };
 
 // InvalidArgument naming the flag; FailedPrecondition for a data dir of another cluster or of a

@@ -63,6 +63,19 @@ absl::StatusOr<std::string> ResolveClusterId(const std::string& data_dir, const 
   return id;
 }
 
+absl::StatusOr<std::string> ResolveDirectoryId(const std::string& data_dir) {
+  const std::string path = data_dir + "/" + kDirectoryIdFile;
+  if (storage::FileExists(path)) {
+    ASSIGN_OR_RETURN(std::string recorded, storage::ReadWholeFile(path));
+    recorded = std::string(absl::StripAsciiWhitespace(recorded));
+    if (recorded.empty()) return absl::DataLossError(absl::StrCat(path, ": empty"));
+    return recorded;
+  }
+  const std::string id = NewTopicId();  // 16 random bytes, as hex
+  RETURN_IF_ERROR(storage::WriteFileAtomically(path, id + "\n"));
+  return id;
+}
+
 absl::Status CheckSingleNodeDataDir(const std::string& data_dir) {
   const std::string path = data_dir + "/" + kClusterIdFile;
   if (!storage::FileExists(path)) return absl::OkStatus();

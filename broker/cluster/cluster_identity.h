@@ -21,6 +21,13 @@ inline constexpr char kClusterIdFile[] = "cluster.id";
 // says, or naming the file when the data dir is a single-node broker's (topics.json).
 absl::StatusOr<std::string> ResolveClusterId(const std::string& data_dir, const std::string& flag,
                                              const std::vector<RaftPeer>& peers);
+// The file in the data dir naming the directory itself (one line, a random id made at its first
+// start; Kafka's meta.properties directory.id): a wiped data dir comes back with another id.
+inline constexpr char kDirectoryIdFile[] = "directory.id";
+
+// The id `data_dir` records, made and recorded (durably) first when it has none.
+absl::StatusOr<std::string> ResolveDirectoryId(const std::string& data_dir);
+
 // For a single-node broker: FailedPrecondition when `data_dir` belongs to a cluster.
 absl::Status CheckSingleNodeDataDir(const std::string& data_dir);
 

@@ -144,7 +144,8 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Create(
     producer_states->Drop(tp);
     return logs->Delete(tp);
   };
-  node->reconciler_ = std::make_unique<ReplicaReconciler>(o.node_id, node->replicas_.get(), hooks);
+  node->reconciler_ =
+      std::make_unique<ReplicaReconciler>(o.node_id, node->replicas_.get(), hooks, o.directory_id);
   ControllerOptions controller = o.controller;
   controller.node_id = o.node_id;
   controller.cluster_id = o.cluster_id;
@@ -699,6 +700,7 @@ void ClusterNode::Heartbeat(bool shutting_down) {
   request.set_incarnation_id(incarnation_id_);
   request.set_inter_broker_addr(inter_broker_addresses_.at(options_.node_id));
   request.set_rack(options_.rack);
+  request.set_directory_id(options_.directory_id);
   {
     MutexLock lock(&mu_);
     request.set_grpc_addr(grpc_addr_);

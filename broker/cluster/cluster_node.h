@@ -47,6 +47,10 @@ struct ClusterNodeOptions {
   std::vector<RaftPeer> peers;         // every broker, this one included
   std::set<raft::NodeId> controllers;  // voters of the metadata log
   std::string inter_broker_addr;       // this broker's inter-broker listener
+  // The data dir's id (cluster_identity.h): the controller records when it first registered, so
+  // a replica this broker must create anew for a partition older than its data dir is known to
+  // have lost its Raft state (a wiped broker) and catches up before it votes.
+  std::string directory_id;
   std::string rack;
   int64_t heartbeat_interval_ms = 500;  // broker.heartbeat.interval.ms
   // Preferred-leader balancing (leader_balance.h): how often this broker looks (0: never; Kafka's

@@ -27,6 +27,7 @@ v1::MetadataRecord BrokerRegistration(const v1::BrokerHeartbeatRequest& request)
   broker->set_grpc_address(request.grpc_addr());
   broker->set_inter_broker_address(request.inter_broker_addr());
   broker->set_rack(request.rack());
+  broker->set_directory_id(request.directory_id());
   return record;
 }
 
@@ -138,7 +139,8 @@ v1::BrokerHeartbeatResponse Controller::Heartbeat(const v1::BrokerHeartbeatReque
   const BrokerInfo* known = image->broker(request.node_id());
   if (known == nullptr || known->fenced || known->incarnation_id != request.incarnation_id() ||
       known->grpc_address != request.grpc_addr() ||
-      known->inter_broker_address != request.inter_broker_addr() || known->rack != request.rack()) {
+      known->inter_broker_address != request.inter_broker_addr() || known->rack != request.rack() ||
+      known->directory_id != request.directory_id()) {
     MutexLock changes(&changes_mu_);
     if (absl::Status s = Commit({BrokerRegistration(request)}); !s.ok()) {
       SetStatus(s, v1::REQUEST_TIMED_OUT, error);

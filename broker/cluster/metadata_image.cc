@@ -64,6 +64,10 @@ absl::Status MetadataImage::ApplyBroker(const v1::BrokerRecord& record) {
                      ": node id, addresses and incarnation are required"));
   }
   BrokerInfo& broker = brokers_[record.node_id()];
+  if (broker.id == raft::kNoNode || broker.directory_id != record.directory_id()) {
+    broker.directory_id = record.directory_id();
+    broker.directory_since = applied_;
+  }
   broker.id = record.node_id();
   broker.incarnation_id = record.incarnation_id();
   broker.grpc_address = record.grpc_address();
@@ -131,6 +135,7 @@ absl::Status MetadataImage::ApplyTopic(const v1::TopicRecord& record) {
   topic.info.id = record.topic_id();
   topic.info.partitions = record.replicas_size();
   topic.info.internal = record.internal();
+  topic.created_at = applied_;
   topic.info.configs.insert(record.configs().begin(), record.configs().end());
   for (int p = 0; p < record.replicas_size(); ++p) {
     RETURN_IF_ERROR(

@@ -33,6 +33,10 @@ struct BrokerInfo {
   std::string inter_broker_address;
   std::string rack;
   bool fenced = false;
+  // Its data dir's id, and the image version (applied()) at which that directory first
+  // registered: a partition created before then was never on this directory.
+  std::string directory_id;
+  int64_t directory_since = 0;
 
   friend bool operator==(const BrokerInfo&, const BrokerInfo&) = default;
 };
@@ -52,6 +56,7 @@ struct TopicMetadata {
   TopicInfo info;  // name, id, partition count, replication factor, configs
   std::vector<std::vector<raft::NodeId>> replicas;  // by partition, preferred leader first
   std::map<int32_t, Reassignment> reassignments;    // by partition, those in progress
+  int64_t created_at = 0;                           // the image version that created it
 
   // The brokers that host `partition`: its replicas, and during a reassignment its hosts.
   std::set<raft::NodeId> Hosts(int32_t partition) const;

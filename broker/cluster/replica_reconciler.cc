@@ -13,8 +13,11 @@ std::shared_ptr<spdlog::logger> Logger() { return logging::Get("cluster"); }
 }  // namespace
 
 ReplicaReconciler::ReplicaReconciler(raft::NodeId node_id, ReplicaManager* replicas,
-                                     ReplicaReconcilerHooks hooks)
-    : node_id_(node_id), replicas_(replicas), hooks_(std::move(hooks)) {}
+                                     ReplicaReconcilerHooks hooks, std::string directory_id)
+    : node_id_(node_id),
+      directory_id_(std::move(directory_id)),
+      replicas_(replicas),
+      hooks_(std::move(hooks)) {}
 
 ReplicaReconciler::~ReplicaReconciler() { Stop(); }
 
@@ -126,8 +129,15 @@ absl::Status ReplicaReconciler::Reconcile(const MetadataImage& image) {
     // A new group's members are its replicas; a broker joining by a reassignment learns the
     // group's membership from the leader's log (until then it is not a voter of its own group).
     const std::vector<raft::NodeId>& ids = topic->replicas[static_cast<size_t>(tp.partition)];
+    // The partition is older than this data dir (or the image does not have this dir's
+    // registration yet): a copy that was here went with a wiped disk, and its votes with it.
+    const BrokerInfo* self = image.broker(node_id_);
+    const bool may_have_lost_state =
+        !directory_id_.empty() && (self == nullptr || self->directory_id != directory_id_ ||
+                                   topic->created_at < self->directory_since);
     absl::Status added = replicas_->AddReplica(
-        tp, topic->info.id, *log, raft::Membership(std::set<raft::NodeId>(ids.begin(), ids.end())));
+        tp, topic->info.id, *log, raft::Membership(std::set<raft::NodeId>(ids.begin(), ids.end())),
+        /*listener=*/{}, may_have_lost_state);
     if (!added.ok() && !absl::IsAlreadyExists(added)) {
       note(added);
       continue;

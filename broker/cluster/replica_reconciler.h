@@ -3,7 +3,9 @@
 // the topic id, so a directory left by an earlier topic of the same name is replaced, not
 // adopted) and starts replicating it in a group of those replicas; a partition no longer assigned
 // here stops replicating, and its log is deleted when its topic is gone. Topic config changes
-// reach the open logs.
+// reach the open logs. A replica created for a partition older than this broker's data dir
+// (metadata_image.h, BrokerInfo::directory_since) may have had a copy here that was wiped with the
+// disk: it starts catching up (raft::Options::catching_up) and votes once it has.
 //
 // Images arrive on the replication thread (ClusterMetadata's listener); the work is done on the
 // reconciler's own thread, always against the newest image (intermediate ones are skipped).
@@ -40,8 +42,10 @@ struct ReplicaReconcilerHooks {
 
 class ReplicaReconciler {
  public:
-  // `replicas` is borrowed (started, and outliving this object).
-  ReplicaReconciler(raft::NodeId node_id, ReplicaManager* replicas, ReplicaReconcilerHooks hooks);
+  // `replicas` is borrowed (started, and outliving this object). `directory_id` is this broker's
+  // data dir's (ClusterNodeOptions::directory_id; empty: replicas never count as wiped).
+  ReplicaReconciler(raft::NodeId node_id, ReplicaManager* replicas, ReplicaReconcilerHooks hooks,
+                    std::string directory_id = {});
   ~ReplicaReconciler();  // Stop()
 
   void Start();
@@ -61,6 +65,7 @@ class ReplicaReconciler {
   void Run();
 
   const raft::NodeId node_id_;
+  const std::string directory_id_;
   ReplicaManager* const replicas_;
   const ReplicaReconcilerHooks hooks_;
 

@@ -28,6 +28,7 @@ constexpr char kStateHeader[] = "runnel-raft-state 1";
 constexpr char kStartHeader[] = "runnel-raft-log-start 1";
 constexpr char kConfigsHeader[] = "runnel-raft-configs 1";
 constexpr char kHighWatermarkHeader[] = "runnel-raft-high-watermark 1";
+constexpr char kCatchingUpHeader[] = "runnel-raft-catching-up 1";
 // Control batches carry no time (Kafka's NO_TIMESTAMP): every replica writes the same bytes, and
 // retention by time never counts them.
 constexpr int64_t kControlTimestamp = -1;
@@ -69,14 +70,21 @@ absl::StatusOr<int64_t> Field(const std::string& path, const std::string& line, 
 PartitionRaftLog::PartitionRaftLog(std::shared_ptr<storage::Log> log) : log_(std::move(log)) {}
 
 absl::StatusOr<std::unique_ptr<PartitionRaftLog>> PartitionRaftLog::Open(
-    std::shared_ptr<storage::Log> log) {
+    std::shared_ptr<storage::Log> log, bool may_have_lost_state) {
   std::unique_ptr<PartitionRaftLog> raft_log(new PartitionRaftLog(std::move(log)));
-  RETURN_IF_ERROR(raft_log->Load());
+  RETURN_IF_ERROR(raft_log->Load(may_have_lost_state));
   return raft_log;
 }
 
-absl::Status PartitionRaftLog::Load() {
+absl::Status PartitionRaftLog::Load(bool may_have_lost_state) {
   RETURN_IF_ERROR(LoadState());
+  catching_up_ = has_state_ ? storage::FileExists(absl::StrCat(log_->dir(), "/", kCatchingUpFile))
+                            : may_have_lost_state;
+  if (!has_state_ && catching_up_) {
+    // Before any hard state exists, so no crash leaves a state file without this one.
+    RETURN_IF_ERROR(
+        log_->WriteOwnerFile(kCatchingUpFile, absl::StrCat(kCatchingUpHeader, "\n"), true));
+  }
   RETURN_IF_ERROR(LoadStart());
   if (start_index_ + 1 > log_->start_offset()) {
     // A ResetTo wrote the new start and crashed before the log followed (or part way): finish it.
@@ -127,10 +135,18 @@ absl::Status PartitionRaftLog::CheckpointHighWatermark() {
   return absl::OkStatus();
 }
 
+absl::Status PartitionRaftLog::FinishCatchingUp() {
+  if (!catching_up_) return absl::OkStatus();
+  RETURN_IF_ERROR(log_->RemoveOwnerFile(kCatchingUpFile, /*durable=*/true));
+  catching_up_ = false;
+  return absl::OkStatus();
+}
+
 absl::Status PartitionRaftLog::LoadState() {
   absl::StatusOr<std::vector<std::string>> lines = ReadOwnerFile(*log_, kStateFile, kStateHeader);
   if (absl::IsNotFound(lines.status())) return absl::OkStatus();
   RETURN_IF_ERROR(lines.status());
+  has_state_ = true;
   const std::string path = absl::StrCat(log_->dir(), "/", kStateFile);
   if (lines->size() != 2) return absl::DataLossError(absl::StrCat(path, ": expected 2 lines"));
   ASSIGN_OR_RETURN(hard_state_.term, Field(path, (*lines)[0], "term"));

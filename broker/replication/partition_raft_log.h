@@ -15,6 +15,8 @@
 //     the next Open);
 //   - `raft-configs`: the index and data of every configuration batch above the log start,
 //     written durably before such a batch is appended, and checked against the log at Open;
+//   - `raft-catching-up`: present while the replica has not caught up since it started without
+//     state (written at Open, removed once it has);
 //   - `raft-high-watermark`: the commit index + 1 last checkpointed (not synced: any value up to
 //     the commit index is safe, and a replica whose log lost the tail in a power loss reads at
 //     most to its log end), so consumers of a restarted leader resume before it learns the
@@ -50,10 +52,14 @@ class PartitionRaftLog final : public raft::LogStorage {
   static constexpr char kStartFile[] = "raft-log-start";
   static constexpr char kConfigsFile[] = "raft-configs";
   static constexpr char kHighWatermarkFile[] = "raft-high-watermark";
+  static constexpr char kCatchingUpFile[] = "raft-catching-up";
 
   // Reads the owner files (missing ones: a new replica) and completes an interrupted ResetTo.
-  // DataLoss naming the file for one that does not parse or disagrees with the log.
-  static absl::StatusOr<std::unique_ptr<PartitionRaftLog>> Open(std::shared_ptr<storage::Log> log);
+  // `may_have_lost_state`: a replica without Raft state may be one whose disk was wiped (the
+  // caller knows: ReplicaReconciler), so it starts catching up. DataLoss naming the file for one
+  // that does not parse or disagrees with the log.
+  static absl::StatusOr<std::unique_ptr<PartitionRaftLog>> Open(std::shared_ptr<storage::Log> log,
+                                                                bool may_have_lost_state = false);
 
   raft::HardState hard_state() const { return hard_state_; }
   // Writes the hard state durably (a vote must survive a crash before it is granted).
@@ -79,6 +85,14 @@ class PartitionRaftLog final : public raft::LogStorage {
   // every few seconds and at shutdown).
   absl::Status CheckpointHighWatermark();
 
+  // Whether this replica may have lost its Raft state (raft::Options::catching_up): it had no
+  // `raft-state` when first opened with `may_have_lost_state`, and has not caught up since. Open
+  // writes `raft-catching-up` durably then, before any state can be written, so a crash part way
+  // through catching up keeps it.
+  bool catching_up() const { return catching_up_; }
+  // The node caught up: removes `raft-catching-up` durably.
+  absl::Status FinishCatchingUp();
+
   raft::Index StartIndex() const override;
   raft::Term StartTerm() const override;
   raft::Index LastIndex() const override { return end_ - 1; }
@@ -98,7 +112,7 @@ class PartitionRaftLog final : public raft::LogStorage {
  private:
   explicit PartitionRaftLog(std::shared_ptr<storage::Log> log);
 
-  absl::Status Load();
+  absl::Status Load(bool may_have_lost_state);
   absl::Status LoadState();
   absl::Status LoadStart();
   absl::Status LoadConfigs();
@@ -112,6 +126,8 @@ class PartitionRaftLog final : public raft::LogStorage {
 
   const std::shared_ptr<storage::Log> log_;
   raft::HardState hard_state_;
+  bool has_state_ = false;  // a `raft-state` file was there at Open
+  bool catching_up_ = false;
   // Before the log start: the last index and term a ResetTo installed (kNoIndex: none), and the
   // membership in force there.
   raft::Index start_index_ = raft::kNoIndex;

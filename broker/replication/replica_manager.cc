@@ -184,13 +184,15 @@ absl::Status ReplicaManager::Call(std::function<absl::Status()> task) {
 absl::Status ReplicaManager::AddReplica(const storage::TopicPartition& tp,
                                         const std::string& topic_id,
                                         std::shared_ptr<storage::Log> log,
-                                        const raft::Membership& initial, CommitListener listener) {
-  return Call([this, tp, topic_id, log = std::move(log), initial,
-               listener = std::move(listener)]() mutable -> absl::Status {
+                                        const raft::Membership& initial, CommitListener listener,
+                                        bool may_have_lost_state) {
+  return Call([this, tp, topic_id, log = std::move(log), initial, listener = std::move(listener),
+               may_have_lost_state]() mutable -> absl::Status {
     if (replicas_.contains(tp)) {
       return absl::AlreadyExistsError(absl::StrCat("partition ", tp.DirName(), " is replicated"));
     }
-    absl::StatusOr<std::unique_ptr<PartitionRaftLog>> raft_log = PartitionRaftLog::Open(log);
+    absl::StatusOr<std::unique_ptr<PartitionRaftLog>> raft_log =
+        PartitionRaftLog::Open(log, may_have_lost_state);
     if (!raft_log.ok()) return raft_log.status();
     raft::Options options;
     options.id = options_.node_id;
@@ -201,6 +203,7 @@ absl::Status ReplicaManager::AddReplica(const storage::TopicPartition& tp,
     options.max_append_bytes = options_.max_append_bytes;
     options.max_uncommitted_bytes = options_.max_uncommitted_bytes;
     options.seed = seed_++;
+    options.catching_up = (*raft_log)->catching_up();
     if (absl::Status valid = options.Validate(); !valid.ok()) return valid;
     auto replica = std::make_unique<Replica>();
     replica->tp = tp;
@@ -445,6 +448,17 @@ void ReplicaManager::Drain(Replica& r) {
           }
         });
     break;
+  }
+  if (r.log->catching_up() && !r.node->catching_up()) {
+    // Not removing the marker only keeps the replica abstaining after a restart: safe, so a
+    // failure here is reported, not fatal.
+    if (absl::Status done = r.log->FinishCatchingUp(); !done.ok()) {
+      Logger()->warn("partition {}: caught up, but {} stays: {}", r.tp.DirName(),
+                     PartitionRaftLog::kCatchingUpFile, done.ToString());
+    } else {
+      Logger()->info("partition {}: caught up (its log holds term {} up to the commit index)",
+                     r.tp.DirName(), r.node->term());
+    }
   }
   Resolve(r);
   Publish(r);

@@ -101,9 +101,11 @@ class ReplicaManager {
   // `listener`, the entries known committed (up to the checkpointed high watermark) are handed to
   // it at once, and then each entry as it commits. AlreadyExists if it is replicated already;
   // DataLoss from PartitionRaftLog::Open.
+  // `may_have_lost_state`: PartitionRaftLog::Open's (a replica that starts without Raft state
+  // then catches up before it votes).
   absl::Status AddReplica(const storage::TopicPartition& tp, const std::string& topic_id,
                           std::shared_ptr<storage::Log> log, const raft::Membership& initial,
-                          CommitListener listener = {});
+                          CommitListener listener = {}, bool may_have_lost_state = false);
   // Stops replicating `tp` (its log stays); produce requests waiting are answered Unavailable.
   absl::Status RemoveReplica(const storage::TopicPartition& tp);
 

@@ -129,6 +129,26 @@ TEST(MetadataImageTest, AReassignmentChangedOrCancelledPartWayKeepsEveryEarlierT
   EXPECT_EQ(orders->Hosts(0), (std::set<raft::NodeId>{1, 2}));
 }
 
+TEST(MetadataImageTest, ABrokersDataDirIsDatedFromItsFirstRegistrationAndTopicsFromTheirCreation) {
+  MetadataImage image = ThreeBrokers();
+  v1::MetadataRecord first = Broker(4);
+  first.mutable_broker()->set_directory_id("dir-a");
+  ASSERT_TRUE(image.Apply(first).ok());
+  const int64_t since = image.broker(4)->directory_since;
+  ASSERT_TRUE(image.Apply(Topic("orders", {{4, 1}})).ok());
+  EXPECT_GT(image.topic("orders")->created_at, since);
+  // A restart (a new incarnation, the same data dir) keeps the date.
+  v1::MetadataRecord restart = first;
+  restart.mutable_broker()->set_incarnation_id("inc-4b");
+  ASSERT_TRUE(image.Apply(restart).ok());
+  EXPECT_EQ(image.broker(4)->directory_since, since);
+  // A wiped data dir (another id) is newer than the topic: its replica there was lost with it.
+  v1::MetadataRecord wiped = restart;
+  wiped.mutable_broker()->set_directory_id("dir-b");
+  ASSERT_TRUE(image.Apply(wiped).ok());
+  EXPECT_GT(image.broker(4)->directory_since, image.topic("orders")->created_at);
+}
+
 TEST(MetadataImageTest, ARecordThatDoesNotFitChangesNothingAndSaysWhy) {
   MetadataImage image = ThreeBrokers();
   ASSERT_TRUE(image.Apply(Topic("orders", {{1, 2}})).ok());

@@ -57,13 +57,13 @@ class PartitionRaftLogTest : public ::testing::Test {
   std::string dir() const { return tmp_.Sub("t-0"); }
 
   // Opens the partition log (again) and the Raft log over it.
-  PartitionRaftLog& Open() {
+  PartitionRaftLog& Open(bool may_have_lost_state = false) {
     raft_log_.reset();
     log_.reset();
     auto log = storage::Log::Open(dir(), storage::LogConfig{}, &flusher_);
     EXPECT_TRUE(log.ok()) << log.status();
     log_ = std::shared_ptr<storage::Log>(*std::move(log));
-    auto raft_log = PartitionRaftLog::Open(log_);
+    auto raft_log = PartitionRaftLog::Open(log_, may_have_lost_state);
     EXPECT_TRUE(raft_log.ok()) << raft_log.status();
     raft_log_ = *std::move(raft_log);
     return *raft_log_;
@@ -177,6 +177,28 @@ TEST_F(PartitionRaftLogTest, TermsConfigsAndHardStateSurviveACrash) {
   // Appends go on in the next term.
   reopened.Append({Data(8, 4, 1, "c")});
   EXPECT_EQ(reopened.TermAt(8), 4);
+}
+
+TEST_F(PartitionRaftLogTest, AReplicaThatMayHaveLostItsStateCatchesUpUntilToldItHasAcrossRestarts) {
+  // A new replica of a new group has nothing to lose.
+  EXPECT_FALSE(Open().catching_up());
+  raft_log_.reset();
+  log_.reset();
+  std::filesystem::remove_all(dir());
+  // Wiped (the caller knows the group is older than this disk): the marker is on disk before any
+  // state is.
+  PartitionRaftLog& log = Open(/*may_have_lost_state=*/true);
+  EXPECT_TRUE(log.catching_up());
+  EXPECT_TRUE(std::filesystem::exists(dir() + "/" + PartitionRaftLog::kCatchingUpFile));
+  ASSERT_TRUE(log.SaveHardState({1, 2}).ok());
+  // A crash before it caught up: it still has not, though it now has a state file.
+  EXPECT_TRUE(Reopen().catching_up());
+  ASSERT_TRUE(raft_log_->FinishCatchingUp().ok());
+  EXPECT_FALSE(raft_log_->catching_up());
+  EXPECT_FALSE(std::filesystem::exists(dir() + "/" + PartitionRaftLog::kCatchingUpFile));
+  EXPECT_FALSE(Reopen().catching_up());
+  // A replica with state is never told it lost it.
+  EXPECT_FALSE(Open(/*may_have_lost_state=*/true).catching_up());
 }
 
 TEST_F(PartitionRaftLogTest, TruncateAfterCutsBatchesEpochsAndConfigs) {
