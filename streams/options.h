@@ -142,6 +142,11 @@ struct StreamJoined {
   std::string store_name;
   std::optional<StoreType> store_type;  // nullopt: the application's default.dsl.store
   bool logging = true;
+  // Beyond Kafka Streams: the left (this) and right (other) stream's records too late for their
+  // join window are also written to these topics (key and value with the join's serdes; "": not
+  // written), besides being dropped and counted.
+  std::string late_records_topic;
+  std::string other_late_records_topic;
 
   static StreamJoined With(Serde<K> k, Serde<V1> v, Serde<V2> other) {
     StreamJoined s;
@@ -169,6 +174,11 @@ struct StreamJoined {
   }
   StreamJoined WithLoggingDisabled() && {
     logging = false;
+    return std::move(*this);
+  }
+  StreamJoined WithLateRecordsTo(std::string this_topic, std::string other_topic) && {
+    late_records_topic = std::move(this_topic);
+    other_late_records_topic = std::move(other_topic);
     return std::move(*this);
   }
 };

@@ -153,9 +153,17 @@ KStream<K, VR> KStream<K, V>::StreamJoin(const KStream<K, V2>& other,
 
   using LeftNode = internal::StreamStreamJoinProcessor<K, V, V2, VR, true>;
   using RightNode = internal::StreamStreamJoinProcessor<K, V, V2, VR, false>;
-  typename LeftNode::Config left_config{
-      this_store.name, other_store.name, outer_store, windows, left_outer, right_outer, ks, vs, os,
-      joiner};
+  typename LeftNode::Config left_config{this_store.name,
+                                        other_store.name,
+                                        outer_store,
+                                        windows,
+                                        left_outer,
+                                        right_outer,
+                                        ks,
+                                        vs,
+                                        os,
+                                        joiner,
+                                        joined.late_records_topic};
   typename RightNode::Config right_config{other_store.name,
                                           this_store.name,
                                           outer_store,
@@ -165,7 +173,8 @@ KStream<K, VR> KStream<K, V>::StreamJoin(const KStream<K, V2>& other,
                                           ks,
                                           vs,
                                           os,
-                                          joiner};
+                                          joiner,
+                                          joined.other_late_records_topic};
   graph_->AddNode(
       internal::ProcessorSpec<K, VR, LeftNode>(
           this_name, std::function<std::unique_ptr<LeftNode>()>([this_name, left_config] {

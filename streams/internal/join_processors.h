@@ -12,7 +12,8 @@
 //   2. is dropped and counted (dropped_records) if its value is null, or its key is null and
 //      its side is not an outer side; an outer side's record with a null key is emitted at once,
 //      unmatched (KIP-962);
-//   3. is late if t + after + grace < stream time: dropped and counted (dropped_late_records);
+//   3. is late if t + after + grace < stream time: dropped and counted (dropped_late_records),
+//      and written to the side's late-records topic if StreamJoined names one;
 //   4. is added to its window store, and joins each record of the other store with the same key
 //      and a timestamp in [t - before, t + after] — when the other side is an outer side, only
 //      those whose own window is still open (a right record at t': t' + before + grace >= stream
@@ -152,6 +153,8 @@ class StreamStreamJoinProcessor : public Processor<K, std::conditional_t<kLeft, 
     Serde<V1> left_serde;
     Serde<V2> right_serde;
     StreamJoiner<K, V1, V2, VR> joiner;
+    // Beyond Kafka Streams: this side's late records are also written here ("": nowhere).
+    std::string late_topic;
   };
 
   StreamStreamJoinProcessor(std::string name, Config config)
@@ -195,7 +198,10 @@ class StreamStreamJoinProcessor : public Processor<K, std::conditional_t<kLeft, 
           "{}); dropped",
           this->name(), this->context_->topic(), this->context_->offset(), t,
           t + ThisLookahead() + c_.windows.grace_ms(), now);
-      return absl::OkStatus();
+      if (c_.late_topic.empty()) return absl::OkStatus();
+      return this->context_->collector().Send(
+          c_.late_topic, std::nullopt,
+          RawRecord{c_.key_serde.serialize(record.key), ThisSerde().serialize(record.value), t});
     }
     const std::string key = c_.key_serde.serialize(record.key);
     const std::string value = ThisSerde().serialize(record.value);

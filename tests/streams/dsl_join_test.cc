@@ -154,6 +154,35 @@ TEST(DslJoinTest, LateRecordsAreDroppedAndAnInnerJoinPairsWhatIsAdmitted) {
   EXPECT_EQ(driver->metrics().dropped_late_records, 2);
 }
 
+// Beyond Kafka Streams: StreamJoined::WithLateRecordsTo writes each side's late records to its
+// own topic (with that side's serdes); admitted records do not go there.
+TEST(DslJoinTest, LateRecordsOfEachSideAreWrittenToThatSidesLateRecordsTopic) {
+  for (Kind kind : {Kind::kInner, Kind::kLeft, Kind::kOuter}) {
+    auto driver =
+        StreamJoin(kind, JoinWindows::OfTimeDifferenceAndGrace(10, 5),
+                   StreamJoined<S, S, S>::As("j").WithLateRecordsTo("late-left", "late-right"));
+    ASSERT_NE(driver, nullptr);
+    Pipe(driver.get(), "left", "a", "A", 100);
+    Pipe(driver.get(), "right", "z", "Z", 120);  // stream time 120
+    Pipe(driver.get(), "right", "a", "X", 95);   // 95 + 15 < 120: late
+    Pipe(driver.get(), "right", "a", "Y", 106);  // admitted
+    Pipe(driver.get(), "left", "a", "C", 105);   // 105 + 15 == 120: admitted
+    Pipe(driver.get(), "left", "b", "D", 104);   // 104 + 15 < 120: late
+    EXPECT_EQ(driver->metrics().dropped_late_records, 2);
+    auto read = [&](const S& topic) {
+      TestOutputTopic<S, S> t(driver.get(), topic, serdes::String(), serdes::String());
+      std::vector<Out> got;
+      auto records = t.ReadRecordsToList();
+      EXPECT_TRUE(records.ok()) << records.status();
+      if (!records.ok()) return got;
+      for (auto& r : *records) got.push_back({r.key, r.value.value_or("<null>"), r.timestamp});
+      return got;
+    };
+    EXPECT_EQ(read("late-left"), (std::vector<Out>{{"b", "D", 104}})) << static_cast<int>(kind);
+    EXPECT_EQ(read("late-right"), (std::vector<Out>{{"a", "X", 95}})) << static_cast<int>(kind);
+  }
+}
+
 TEST(DslJoinTest, LeftJoinEmitsUnmatchedRecordsOnlyAfterTheirWindowClosesAndNeverAJoinedOne) {
   auto driver = StreamJoin(Kind::kLeft, JoinWindows::OfTimeDifferenceAndGrace(10, 5));
   ASSERT_NE(driver, nullptr);

@@ -93,6 +93,30 @@ TEST(DslSessionWindowTest, ARecordInsideASessionUpdatesItWithoutRetraction) {
                                        {{"b", 3, 3}, 1, 3}}));
 }
 
+// Beyond Kafka Streams: LateRecordsTo writes each record too late for its session to a topic, as
+// the time windows do; the records admitted do not go there.
+TEST(DslSessionWindowTest, LateRecordsAreWrittenToTheLateRecordsTopic) {
+  StreamsBuilder builder;
+  builder.Stream<S, S>("in")
+      .GroupByKey()
+      .WindowedBy(SessionWindows::OfInactivityGapAndGrace(10, 5))
+      .LateRecordsTo("late")
+      .Count(Materialized<S, int64_t>::As("sessions").WithStoreType(StoreType::kInMemory))
+      .ToStream()
+      .To("out");
+  auto driver = Driver(builder);
+  ASSERT_NE(driver, nullptr);
+  Pipe(driver.get(), {{"a", "first", 0}, {"b", "v", 16}});  // stream time 16 > 0 + 10 + 5
+  Pipe(driver.get(), {{"a", "late", 0}, {"a", "in-time", 6}, {"b", "also-late", 0}});
+  EXPECT_EQ(driver->metrics().dropped_late_records, 2);
+  TestOutputTopic<S, S> late(driver.get(), "late", serdes::String(), serdes::String());
+  auto records = late.ReadRecordsToList();
+  ASSERT_TRUE(records.ok()) << records.status();
+  std::vector<std::tuple<S, S, int64_t>> got;
+  for (auto& r : *records) got.emplace_back(r.key, r.value.value_or("<null>"), r.timestamp);
+  EXPECT_EQ(got, (std::vector<std::tuple<S, S, int64_t>>{{"a", "late", 0}, {"b", "also-late", 0}}));
+}
+
 // Kafka Streams' rule (KStreamSessionWindowAggregate, 3.x): close = stream time - grace - gap; a
 // record is late when the session it would make ends before close. So a session [s, e] still
 // takes a record at stream time e + gap + grace, and not at e + gap + grace + 1.
