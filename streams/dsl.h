@@ -17,6 +17,7 @@
 //                              KTable::GroupBy, which return a type from further down
 //   internal/dsl_join_impl.h   KStream's joins (with a KStream or a KTable)
 //   internal/dsl_table_join_impl.h KTable's joins with a KTable
+//   internal/dsl_process_impl.h KStream::Process (the Processor API, streams/processor.h)
 #pragma once
 
 #include "streams/global_ktable.h"
@@ -34,4 +35,5 @@
 // Last: the members that close the cycles between the headers above.
 #include "streams/internal/dsl_impl.h"
 #include "streams/internal/dsl_join_impl.h"
+#include "streams/internal/dsl_process_impl.h"
 #include "streams/internal/dsl_table_join_impl.h"

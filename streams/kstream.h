@@ -99,6 +99,17 @@ class KStream {
         });
   }
 
+  // Kafka Streams' process(): runs a user processor (streams/processor.h) on each record.
+  // `supplier()` returns a std::unique_ptr<P>, P a Processor<K, V, KOut, VOut>; it is called once
+  // per task. `stores`: the stores (added with StreamsBuilder::AddStateStore) the processor may
+  // reach through ProcessorContext::GetKeyValueStore; Build fails naming a store nobody added.
+  // Returns the stream of what the processor forwards, without serdes (the types' built-in ones
+  // unless To or Repartition give others); the key may have changed, so a later grouping or
+  // join repartitions. `name` names the node (default KSTREAM-PROCESSOR-n). Body in
+  // streams/internal/dsl_process_impl.h.
+  template <typename F>
+  auto Process(F supplier, std::vector<std::string> stores = {}, std::string name = "") const;
+
   // mapper(key, value) -> a range of std::pair<K2, V2>. Changes the key.
   template <typename F>
   auto FlatMap(F mapper, std::string name = "") const {

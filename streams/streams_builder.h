@@ -21,6 +21,7 @@
 #include "streams/internal/global_table_processors.h"
 #include "streams/internal/graph_builder.h"
 #include "streams/options.h"
+#include "streams/processor.h"
 #include "streams/record.h"
 #include "streams/serde.h"
 #include "streams/topology.h"
@@ -124,6 +125,24 @@ class StreamsBuilder {
     const std::string store = global.store.name;
     graph_.AddGlobalStore(std::move(global));
     return GlobalKTable<K, V>(&graph_, store, ks, vs);
+  }
+
+  // Adds a key-value store for user processors (KStream::Process connects it by name): per task,
+  // in memory or RocksDB (the builder's default.dsl.store unless `builder` says), changelogged
+  // unless logging is disabled. A name already taken is an error reported by Build.
+  template <typename K, typename V>
+  void AddStateStore(const KeyValueStoreBuilder<K, V>& builder) {
+    internal::StoreSpec store;
+    store.name = builder.name;
+    store.kind = internal::StoreSpec::Kind::kKeyValue;
+    store.persistent =
+        builder.store_type.value_or(graph_.default_store_type()) == StoreType::kRocksDb;
+    store.logging = builder.logging;
+    store.caching = builder.caching;
+    store.serdes = internal::StoreSerdes<K, V>{
+        internal::ResolveSerde(&graph_, builder.key_serde, "the key of store " + builder.name),
+        internal::ResolveSerde(&graph_, builder.value_serde, "the value of store " + builder.name)};
+    graph_.AddStore(std::move(store));
   }
 
   // The described topology, or the first mistake made while describing it.

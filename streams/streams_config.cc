@@ -41,6 +41,13 @@ const config::ConfigDef<StreamsConfig>& StreamsConfigDef() {
     d->Int("statestore.cache.max.bytes", &O::cache_max_bytes, AtLeast(0), Unit::kBytes,
            "Each task's record caches may hold this divided by num.stream.threads.");
     d->Alias("cache.max.bytes.buffering");
+    d->Int("window.idle.close.ms", &O::window_idle_close_ms, AtLeast(0), Unit::kMs,
+           "Beyond Kafka Streams; 0 (the default) is off. Once no record has advanced a task's "
+           "stream time for this long of wall-clock time, its stream time follows the wall "
+           "clock: it becomes T + (now - W), T being the stream time a record last raised it to "
+           "at wall-clock time W, checked after each poll; windows, suppressed results and "
+           "join windows whose end + grace it passes close and are emitted, and later records "
+           "for them are late.");
     d->Enum("processing.guarantee", &O::processing_guarantee,
             {{"at_least_once", ProcessingGuarantee::kAtLeastOnce}},
             "Input offsets are committed only after the output they caused is acknowledged; "

@@ -37,6 +37,7 @@ struct StreamsConfig {
   int64_t commit_interval_ms = 30000;  // Kafka Streams' at-least-once default
   std::string state_dir = "/tmp/runnel-streams";
   int64_t cache_max_bytes = 10 * 1024 * 1024;  // statestore.cache.max.bytes
+  int64_t window_idle_close_ms = 0;            // window.idle.close.ms; 0: off
   ProcessingGuarantee processing_guarantee = ProcessingGuarantee::kAtLeastOnce;
   int32_t replication_factor = 0;          // 0: the broker's default
   client::Properties consumer_properties;  // without the "consumer." prefix

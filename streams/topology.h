@@ -3,6 +3,7 @@
 // built and is shared by every task that runs it; tasks instantiate its nodes.
 #pragma once
 
+#include <any>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -47,6 +48,9 @@ struct StoreSpec {
   bool caching = true;       // a record cache flushed at commit
   int64_t retention_ms = 0;  // window (session) stores: windows starting (sessions ending) more
                              // than this behind stream time go
+  // A store added with StreamsBuilder::AddStateStore: its StoreSerdes<K, V> (processor.h), for
+  // ProcessorContext::GetKeyValueStore; empty for the DSL's stores.
+  std::any serdes;
 };
 
 // A global store (behind a GlobalKTable): every instance holds all partitions of `topic` in it,

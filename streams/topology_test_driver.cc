@@ -89,6 +89,10 @@ TopologyTestDriver::~TopologyTestDriver() {
 
 absl::StatusOr<std::unique_ptr<TopologyTestDriver>> TopologyTestDriver::Create(
     const Topology& topology, TestDriverOptions options) {
+  if (options.window_idle_close_ms < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("window_idle_close_ms is ", options.window_idle_close_ms, "; at least 0"));
+  }
   if (options.default_partitions < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("default_partitions is ", options.default_partitions, "; at least 1"));
@@ -166,6 +170,7 @@ absl::Status TopologyTestDriver::CreateTasks() {
       env.cache_max_bytes = options_.cache_max_bytes;
       env.global_stores = &global_store_views_;
       env.deserialization_handler = options_.deserialization_exception_handler;
+      env.idle_close_ms = options_.window_idle_close_ms;
       ASSIGN_OR_RETURN(std::unique_ptr<internal::StreamTask> task,
                        internal::StreamTask::Create(&topology_, s.id, p, std::move(env)));
       for (const std::string& topic : task->source_topics()) {
@@ -269,8 +274,16 @@ absl::Status TopologyTestDriver::PipeRaw(const std::string& topic, std::optional
 
 absl::Status TopologyTestDriver::AdvanceWallClockTime(int64_t ms) {
   if (ms < 0) return absl::InvalidArgumentError(absl::StrCat("cannot go back ", -ms, " ms"));
+  if (closed_) return absl::FailedPreconditionError("the driver is closed");
   wall_clock_ms_ += ms;
-  if (wall_clock_ms_ - last_commit_ms_ >= options_.commit_interval_ms) return Commit();
+  for (auto& task : tasks_) {
+    RETURN_IF_ERROR(task->PunctuateWallClock());
+    RETURN_IF_ERROR(Drain());
+  }
+  if (options_.commit_every_record ||
+      wall_clock_ms_ - last_commit_ms_ >= options_.commit_interval_ms) {
+    return Commit();
+  }
   return absl::OkStatus();
 }
 

@@ -8,6 +8,9 @@
 // record appended to a global table's topic (piped, or written by the topology) updates its store
 // at once, before the tasks see anything it causes; every task reads the same store.
 //
+// Punctuations: a task's stream-time punctuations run after each record of the task that advanced
+// its stream time, wall-clock ones when AdvanceWallClockTime moves the clock (never on their own).
+//
 // After each piped record the driver commits: record caches flush, so every update is visible
 // downstream (set commit_every_record = false to have caches flush only when the wall clock
 // passes commit_interval_ms, as the runtime does).
@@ -50,6 +53,8 @@ struct TestDriverOptions {
   // A record the topology writes that is larger than this (24 bytes + key + value, as the
   // producer counts it) cannot be written, as the producer refuses it (max.request.size).
   int64_t max_request_size = 1048576;
+  // window.idle.close.ms (streams/README.md, "Idle close"): 0, off, as in the runtime.
+  int64_t window_idle_close_ms = 0;
 };
 
 // A record as it sits in a topic.
@@ -72,7 +77,10 @@ class TopologyTestDriver {
   absl::Status PipeRaw(const std::string& topic, std::optional<std::string> key,
                        std::optional<std::string> value, int64_t timestamp,
                        std::optional<int32_t> partition = std::nullopt);
-  // Moves the wall clock; with commit_every_record off, commits once commit_interval_ms passed.
+  // Moves the wall clock (Kafka's advanceWallClockTime): runs every task's wall-clock
+  // punctuations that fell due (each once however many intervals passed; with
+  // window_idle_close_ms also the idle advance of stream time) and what they cause; then, with
+  // commit_every_record, commits, else commits once commit_interval_ms passed.
   absl::Status AdvanceWallClockTime(int64_t ms);
   int64_t wall_clock_ms() const { return wall_clock_ms_; }
 

@@ -377,6 +377,12 @@ class WindowAggregateProcessor : public Processor<K, V> {
     return absl::OkStatus();
   }
 
+  absl::Status AdvanceStreamTime(int64_t stream_time) override {
+    observed_ = std::max(observed_, stream_time);
+    store_->ObserveStreamTime(observed_);
+    return absl::OkStatus();
+  }
+
  private:
   absl::Status ForwardUpdate(const std::string& key, int64_t start, int64_t size,
                              const std::optional<std::string>& new_value,
@@ -446,6 +452,12 @@ class SuppressProcessor : public Processor<Windowed<K>, Change<V>> {
     } else {
       RETURN_IF_ERROR(store_->Delete(key));
     }
+    return EmitClosed();
+  }
+
+  absl::Status AdvanceStreamTime(int64_t stream_time) override {
+    if (stream_time <= observed_) return absl::OkStatus();
+    observed_ = stream_time;
     return EmitClosed();
   }
 

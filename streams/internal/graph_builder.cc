@@ -73,6 +73,15 @@ absl::StatusOr<Topology> GraphBuilder::Build() const {
   if (topology_.nodes_.empty() && topology_.global_stores_.empty()) {
     return absl::InvalidArgumentError("the topology is empty: it reads no topic");
   }
+  for (const NodeSpec& node : topology_.nodes_) {
+    for (const std::string& store : node.stores) {
+      if (!topology_.stores_.contains(store) && !topology_.global_stores_.contains(store)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("node ", node.name, " uses store ", store,
+                         ", which was never added (StreamsBuilder::AddStateStore)"));
+      }
+    }
+  }
   Topology topology = topology_;
   for (const std::vector<std::string>& nodes : copartition_nodes_) {
     // Walk up from the nodes to the sources feeding them.

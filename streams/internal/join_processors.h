@@ -244,6 +244,12 @@ class StreamStreamJoinProcessor : public Processor<K, std::conditional_t<kLeft, 
     return absl::OkStatus();
   }
 
+  // Both sides are told; the first emits what closed, the second finds nothing left.
+  absl::Status AdvanceStreamTime(int64_t stream_time) override {
+    this_store_->ObserveStreamTime(stream_time);
+    return EmitClosed(std::max(this_store_->stream_time(), other_store_->stream_time()));
+  }
+
  private:
   // How far this side's record looks back and ahead into the other side.
   int64_t ThisLookbehind() const { return kLeft ? c_.windows.before_ms() : c_.windows.after_ms(); }

@@ -35,6 +35,11 @@ class ProcessorNode {
   }
   // Called when the task closes, before its stores close.
   virtual void Close() {}
+  // Called when the task's stream time moves to `stream_time` without a record
+  // (window.idle.close.ms), on every node in topology order (upstream first). A node that keeps
+  // its own stream time (windowed aggregations, suppress, joins) takes it and does what a record
+  // at that time would have made it do (close windows, emit what closed).
+  virtual absl::Status AdvanceStreamTime(int64_t /*stream_time*/) { return absl::OkStatus(); }
 
   const std::string& name() const { return name_; }
   void AddChild(ProcessorNode* child) { children_.push_back(child); }

@@ -110,6 +110,12 @@ class SessionWindowAggregateProcessor : public Processor<K, V> {
     return Send(record.key, start, end, updated, previous);
   }
 
+  absl::Status AdvanceStreamTime(int64_t stream_time) override {
+    observed_ = std::max(observed_, stream_time);
+    store_->ObserveStreamTime(observed_);
+    return absl::OkStatus();
+  }
+
  private:
   absl::Status Send(const K& key, int64_t start, int64_t end, std::optional<VA> new_value,
                     std::optional<VA> old_value) {

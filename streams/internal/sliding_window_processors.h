@@ -100,6 +100,12 @@ class SlidingWindowAggregateProcessor : public Processor<K, V> {
     return absl::OkStatus();
   }
 
+  absl::Status AdvanceStreamTime(int64_t stream_time) override {
+    observed_ = std::max(observed_, stream_time);
+    store_->ObserveStreamTime(observed_);
+    return absl::OkStatus();
+  }
+
  private:
   // A stored window: its aggregate (nullopt: none yet) and its largest record timestamp.
   struct Window {

@@ -7,7 +7,11 @@
 #include "common/status_macros.h"
 #include "streams/state/caching_store.h"
 
-namespace runnel::streams::internal {
+namespace runnel::streams {
+
+void Cancellable::Cancel() { context_->CancelPunctuation(id_); }
+
+namespace internal {
 
 KeyValueStore* TaskContext::key_value_store(const std::string& name) {
   auto it = kv_stores_.find(name);
@@ -56,6 +60,28 @@ void TaskContext::SetFlushListener(const std::string& store, WindowFlushListener
   window_listeners_[store] = std::move(listener);
 }
 
+absl::StatusOr<Cancellable> TaskContext::Schedule(const std::string& owner, int64_t interval_ms,
+                                                  PunctuationType type, Punctuator punctuator) {
+  if (interval_ms < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(owner, ": punctuation interval ", interval_ms, " ms; the smallest is 1 ms"));
+  }
+  if (!punctuator) return absl::InvalidArgumentError(owner + ": the punctuator is empty");
+  PunctuationSchedule schedule;
+  schedule.owner = owner;
+  schedule.type = type;
+  schedule.interval_ms = interval_ms;
+  // As Kafka Streams: stream time aligned to 0 (fires with the first record), wall-clock time
+  // one interval from now.
+  schedule.next = type == PunctuationType::kStreamTime ? 0 : wall_clock_ms() + interval_ms;
+  schedule.punctuator = std::move(punctuator);
+  const int64_t id = next_punctuation_id_++;
+  punctuations_.emplace(id, std::move(schedule));
+  return Cancellable(this, id);
+}
+
+void TaskContext::CancelPunctuation(int64_t id) { punctuations_.erase(id); }
+
 void TaskChangelogSink::Send(const std::string& store_name, const ChangelogRecord& record) {
   if (!error_.ok()) return;
   error_ = collector_->Send(Topology::ChangelogTopic(application_id_, store_name), partition_,
@@ -74,6 +100,14 @@ absl::StatusOr<std::unique_ptr<StreamTask>> StreamTask::Create(const Topology* t
   const Topology::Subtopology& s = topology->subtopologies()[subtopology];
   RETURN_IF_ERROR(task->OpenStores(s));
   RETURN_IF_ERROR(task->CreateNodes(s));
+  if (const int64_t idle = task->context_.env_.idle_close_ms; idle > 0) {
+    // Checked at every wall-clock pass: the 1 ms interval makes each pass due.
+    StreamTask* t = task.get();
+    RETURN_IF_ERROR(task->context_
+                        .Schedule("window.idle.close.ms", 1, PunctuationType::kWallClockTime,
+                                  [t](int64_t now) { return t->AdvanceIdleStreamTime(now); })
+                        .status());
+  }
   return task;
 }
 
@@ -233,7 +267,68 @@ absl::Status StreamTask::Process(const std::string& topic, int64_t offset,
   ++context_.metrics_.processed;
   absl::Status s = it->second->ProcessRaw(record);
   s.Update(TakeErrors());
+  RETURN_IF_ERROR(s);
+  if (context_.stream_time_ < 0) return absl::OkStatus();  // unknown: nothing to punctuate on
+  return Punctuate(PunctuationType::kStreamTime, context_.stream_time_);
+}
+
+absl::Status StreamTask::PunctuateWallClock() {
+  return Punctuate(PunctuationType::kWallClockTime, context_.wall_clock_ms());
+}
+
+absl::Status StreamTask::Punctuate(PunctuationType type, int64_t now) {
+  std::vector<std::pair<int64_t, int64_t>> due;  // (due time, id)
+  for (const auto& [id, schedule] : context_.punctuations_) {
+    if (schedule.type == type && schedule.next <= now) due.emplace_back(schedule.next, id);
+  }
+  if (due.empty()) return absl::OkStatus();
+  std::sort(due.begin(), due.end());
+  // No current record while punctuating; restored afterwards for the record that caused it.
+  const std::string topic = std::exchange(context_.topic_, "");
+  const int64_t offset = std::exchange(context_.offset_, -1);
+  const int64_t timestamp = std::exchange(context_.timestamp_, now);
+  absl::Status s;
+  for (const auto& [next, id] : due) {
+    auto it = context_.punctuations_.find(id);
+    if (it == context_.punctuations_.end()) continue;  // cancelled by an earlier punctuator
+    // Copied: the punctuator may cancel itself, which erases the schedule.
+    const Punctuator punctuator = it->second.punctuator;
+    const std::string owner = it->second.owner;
+    s = punctuator(now);
+    s.Update(TakeErrors());
+    if (!s.ok()) {
+      s = WithContext(s, absl::StrCat(owner, ": punctuation at ", now));
+      break;
+    }
+    it = context_.punctuations_.find(id);
+    if (it == context_.punctuations_.end()) continue;
+    TaskContext::PunctuationSchedule& schedule = it->second;
+    // The first boundary after `now`, so a gap of several intervals fires once.
+    const int64_t missed = (now - schedule.next) / schedule.interval_ms;
+    schedule.next += (missed + 1) * schedule.interval_ms;
+  }
+  context_.topic_ = topic;
+  context_.offset_ = offset;
+  context_.timestamp_ = timestamp;
   return s;
+}
+
+absl::Status StreamTask::AdvanceIdleStreamTime(int64_t now) {
+  TaskContext& c = context_;
+  if (c.stream_time_ < 0 || now - c.advanced_at_wall_clock_ < c.env_.idle_close_ms) {
+    return absl::OkStatus();
+  }
+  const int64_t advanced = c.advanced_at_stream_time_ + (now - c.advanced_at_wall_clock_);
+  if (advanced <= c.stream_time_) return absl::OkStatus();
+  // What the caches hold reaches the nodes downstream before the windows it belongs to close.
+  RETURN_IF_ERROR(Flush());
+  c.stream_time_ = advanced;
+  c.timestamp_ = advanced;
+  for (auto& node : nodes_) {
+    RETURN_IF_ERROR(node->AdvanceStreamTime(advanced));
+    RETURN_IF_ERROR(TakeErrors());
+  }
+  return Punctuate(PunctuationType::kStreamTime, advanced);
 }
 
 absl::Status StreamTask::Flush() {
@@ -261,4 +356,5 @@ void StreamTask::Close() {
   for (auto& [name, store] : context_.session_stores_) store->Close();
 }
 
-}  // namespace runnel::streams::internal
+}  // namespace internal
+}  // namespace runnel::streams

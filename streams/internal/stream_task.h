@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "streams/exception_handlers.h"
 #include "streams/internal/processor_node.h"
+#include "streams/punctuation.h"
 #include "streams/state/changelog.h"
 #include "streams/state/key_value_store.h"
 #include "streams/state/session_store.h"
@@ -59,6 +60,9 @@ struct TaskEnvironment {
   const std::map<std::string, KeyValueStore*>* global_stores = nullptr;
   // default.deserialization.exception.handler; empty: fail (LogAndFail without the log).
   DeserializationExceptionHandler deserialization_handler;
+  // window.idle.close.ms: once no record has advanced the task's stream time for this long of
+  // wall-clock time, stream time follows the wall clock (StreamTask::Create); 0: never.
+  int64_t idle_close_ms = 0;
 };
 
 struct TaskMetrics {
@@ -109,6 +113,7 @@ class TaskContext {
   void SetFlushListener(const std::string& store, KeyValueFlushListener listener);
   void SetFlushListener(const std::string& store, WindowFlushListener listener);
 
+  const Topology& topology() const { return *topology_; }
   RecordCollector& collector() { return *env_.collector; }
   // A topic name as the topology has it -> its full name (repartition topics are prefixed).
   std::string ResolveTopic(const std::string& topic) const {
@@ -125,8 +130,21 @@ class TaskContext {
   // For source nodes: the event time of the record being processed; advances stream time.
   void ObserveTimestamp(int64_t timestamp) {
     timestamp_ = timestamp;
-    stream_time_ = std::max(stream_time_, timestamp);
+    if (timestamp <= stream_time_) return;
+    stream_time_ = timestamp;
+    if (env_.idle_close_ms > 0) {
+      advanced_at_stream_time_ = timestamp;
+      advanced_at_wall_clock_ = env_.wall_clock_ms();
+    }
   }
+
+  // Schedules `punctuator` every `interval_ms` (>= 1) of stream time or wall-clock time on behalf
+  // of node `owner` (named in errors); streams/punctuation.h has the rules. InvalidArgument for
+  // a non-positive interval or an empty punctuator.
+  absl::StatusOr<Cancellable> Schedule(const std::string& owner, int64_t interval_ms,
+                                       PunctuationType type, Punctuator punctuator);
+  // Stops punctuation `id` (what Cancellable::Cancel calls); unknown ids are ignored.
+  void CancelPunctuation(int64_t id);
 
  private:
   friend class StreamTask;
@@ -145,6 +163,19 @@ class TaskContext {
   int64_t timestamp_ = 0;  // of the record being processed
   int64_t stream_time_ = -1;
   TaskMetrics metrics_;
+  // When stream time last grew through a record: to what, and at which wall-clock time (kept
+  // only with idle_close_ms).
+  int64_t advanced_at_stream_time_ = -1;
+  int64_t advanced_at_wall_clock_ = 0;
+  struct PunctuationSchedule {
+    std::string owner;
+    PunctuationType type = PunctuationType::kStreamTime;
+    int64_t interval_ms = 1;
+    int64_t next = 0;  // due when the time reaches it
+    Punctuator punctuator;
+  };
+  std::map<int64_t, PunctuationSchedule> punctuations_;  // by id, in scheduling order
+  int64_t next_punctuation_id_ = 0;
   std::map<std::string, std::unique_ptr<KeyValueStore>> kv_stores_;
   std::map<std::string, std::unique_ptr<WindowStore>> window_stores_;
   std::map<std::string, std::unique_ptr<SessionStore>> session_stores_;  // no record cache
@@ -193,6 +224,11 @@ class StreamTask {
   // Closes nodes and stores (without flushing: call Flush first for a clean close).
   void Close();
 
+  // Runs the wall-clock punctuations due at the environment's wall-clock time (each at most
+  // once); with idle_close_ms, this is also when an idle task's stream time follows the wall
+  // clock. The runtime calls it after each Poll, the TopologyTestDriver when its clock moves.
+  absl::Status PunctuateWallClock();
+
   const TaskMetrics& metrics() const { return context_.metrics_; }
   TaskContext& context() { return context_; }
 
@@ -203,6 +239,14 @@ class StreamTask {
   absl::Status CreateNodes(const Topology::Subtopology& subtopology);
   // The errors stores and their listeners could not return where they happened.
   absl::Status TakeErrors();
+  // Runs each punctuation of `type` due at `now` once, in (due time, scheduling) order, with no
+  // current record; reschedules it to the first boundary after `now` (Kafka's
+  // PunctuationSchedule#next).
+  absl::Status Punctuate(PunctuationType type, int64_t now);
+  // window.idle.close.ms: when stream time last grew at wall-clock time W to T and the wall clock
+  // reads `now` >= W + idle_close_ms, stream time becomes T + (now - W): caches are flushed, every
+  // node is told (ProcessorNode::AdvanceStreamTime), then stream-time punctuations run.
+  absl::Status AdvanceIdleStreamTime(int64_t now);
 
   const Topology* topology_;
   std::unique_ptr<TaskChangelogSink> changelog_sink_;  // used by the stores in context_

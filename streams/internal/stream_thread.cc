@@ -199,6 +199,7 @@ absl::Status StreamThread::Loop() {
     }
     if (joined && state_ != State::kRunning) SetState(State::kRunning);
     RETURN_IF_ERROR(Process(*records));
+    RETURN_IF_ERROR(PunctuateWallClock());
     if (clock_->SteadyNow() - last_commit >= commit_interval) {
       absl::Status s = Commit();
       if (client::IsNoLongerMember(s)) s = Rejoin(s);
@@ -252,6 +253,14 @@ absl::Status StreamThread::Process(const std::vector<client::ConsumerRecord>& re
   return absl::OkStatus();
 }
 
+absl::Status StreamThread::PunctuateWallClock() {
+  for (auto& [key, task] : tasks_) {
+    absl::Status s = task->PunctuateWallClock();
+    if (!s.ok()) return WithContext(s, absl::StrCat("task ", task->id()));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status StreamThread::Commit() {
   for (auto& [key, task] : tasks_) {
     absl::Status s = task->Flush();
@@ -298,6 +307,7 @@ absl::Status StreamThread::CreateTasks(const std::vector<client::TopicPartition>
     env.wall_clock_ms = [clock = clock_] { return clock->NowMs(); };
     env.cache_max_bytes = static_cast<size_t>(config_->cache_max_bytes) / threads;
     env.deserialization_handler = config_->DeserializationHandler();
+    env.idle_close_ms = config_->window_idle_close_ms;
     const auto start = std::chrono::steady_clock::now();  // for the log line only
     absl::StatusOr<std::unique_ptr<StreamTask>> task =
         StreamTask::Create(topology_, key.first, key.second, std::move(env));

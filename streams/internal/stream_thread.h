@@ -4,6 +4,8 @@
 // It runs the tasks of the partitions the group coordinator gives it:
 //
 //   loop: Poll -> run each record through the task of its (sub-topology, partition)
+//         (stream-time punctuations after each record that advanced a task's stream time)
+//         -> every task's wall-clock punctuations that fell due, records or not
 //         every commit.interval.ms: flush every task (record caches flow downstream and into
 //         changelogs), flush the producer (everything acknowledged), commit the offsets
 //         processed — at-least-once: offsets are committed only after the output they caused
@@ -97,6 +99,8 @@ class StreamThread {
   // The task reading `tp`; nullopt when its topic is not a source of the topology.
   std::optional<TaskKey> TaskOf(const client::TopicPartition& tp) const;
   absl::Status Process(const std::vector<client::ConsumerRecord>& records);
+  // Every task's wall-clock punctuations (and idle stream-time advance) due now.
+  absl::Status PunctuateWallClock();
   // Flushes tasks and output and commits what was processed since the last commit.
   absl::Status Commit();
   // After a commit refused because the member was fenced (`why`): see the header comment.

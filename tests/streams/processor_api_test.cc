@@ -1,0 +1,220 @@
+// The Processor API (streams/processor.h) through the driver: KStream::Process with a user
+// processor, Forward (to all children and to a named one), stores by name (changelogged and
+// restored), Close, and the errors for stores and children that do not exist.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "streams/processor.h"
+#include "streams/streams_builder.h"
+#include "streams/topology_test_driver.h"
+
+namespace runnel::streams {
+namespace {
+
+using S = std::string;
+
+// Counts records per key in store "counts" and forwards (key, count so far).
+class CountingProcessor : public Processor<S, S, S, int64_t> {
+ public:
+  explicit CountingProcessor(int* closed = nullptr) : closed_(closed) {}
+  absl::Status Init(ProcessorContext<S, int64_t>& context) override {
+    context_ = &context;
+    using Store = TypedKeyValueStore<S, int64_t>;
+    ASSIGN_OR_RETURN(Store store, (context.GetKeyValueStore<S, int64_t>("counts")));
+    store_.emplace(std::move(store));
+    return absl::OkStatus();
+  }
+  absl::Status Process(const Record<S, S>& record) override {
+    ASSIGN_OR_RETURN(std::optional<int64_t> count, store_->Get(record.key));
+    const int64_t next = count.value_or(0) + 1;
+    RETURN_IF_ERROR(store_->Put(record.key, next));
+    return context_->Forward(Record<S, int64_t>{record.key, next, record.timestamp});
+  }
+  void Close() override {
+    if (closed_ != nullptr) ++*closed_;
+  }
+
+ private:
+  int* closed_;
+  ProcessorContext<S, int64_t>* context_ = nullptr;
+  std::optional<TypedKeyValueStore<S, int64_t>> store_;
+};
+
+std::unique_ptr<TopologyTestDriver> CountingDriver(StoreType type, int* closed = nullptr,
+                                                   int32_t partitions = 1) {
+  StreamsBuilder builder;
+  builder.AddStateStore(KeyValueStoreBuilder<S, int64_t>::As("counts").WithStoreType(type));
+  builder.Stream<S, S>("in")
+      .Process([closed] { return std::make_unique<CountingProcessor>(closed); }, {"counts"})
+      .To("out");
+  auto topology = builder.Build();
+  EXPECT_TRUE(topology.ok()) << topology.status();
+  if (!topology.ok()) return nullptr;
+  TestDriverOptions options;
+  options.default_partitions = partitions;
+  auto driver = TopologyTestDriver::Create(*topology, options);
+  EXPECT_TRUE(driver.ok()) << driver.status();
+  return driver.ok() ? std::move(*driver) : nullptr;
+}
+
+// The output since the last call.
+std::vector<std::pair<S, int64_t>> ReadCounts(TestOutputTopic<S, int64_t>& out) {
+  auto got = out.ReadKeyValuesToList();
+  EXPECT_TRUE(got.ok()) << got.status();
+  return got.ok() ? *got : std::vector<std::pair<S, int64_t>>{};
+}
+
+TEST(ProcessorApiTest, AProcessorKeepsStateInAStoreByNameThatIsChangeloggedAndRestored) {
+  for (StoreType type : {StoreType::kInMemory, StoreType::kRocksDb}) {
+    auto driver = CountingDriver(type);
+    ASSERT_NE(driver, nullptr);
+    TestInputTopic<S, S> in(driver.get(), "in", serdes::String(), serdes::String());
+    TestOutputTopic<S, int64_t> out(driver.get(), "out", serdes::String(), serdes::Int64());
+    ASSERT_TRUE(in.PipeInput("a", "x", 1).ok());
+    ASSERT_TRUE(in.PipeInput("b", "x", 2).ok());
+    ASSERT_TRUE(in.PipeInput("a", "x", 3).ok());
+    EXPECT_EQ(ReadCounts(out), (std::vector<std::pair<S, int64_t>>{{"a", 1}, {"b", 1}, {"a", 2}}));
+    // Every store write went to the store's changelog.
+    EXPECT_EQ(driver->Records("test-app-counts-changelog").size(), 3u);
+    // A crash loses nothing: the store comes back from its changelog.
+    ASSERT_TRUE(driver->RestartTasks().ok());
+    ASSERT_TRUE(in.PipeInput("a", "x", 4).ok());
+    EXPECT_EQ(ReadCounts(out), (std::vector<std::pair<S, int64_t>>{{"a", 3}}));
+    auto contents = driver->KeyValueStoreContents("counts");
+    ASSERT_TRUE(contents.ok()) << contents.status();
+    EXPECT_EQ(contents->size(), 2u);
+  }
+}
+
+TEST(ProcessorApiTest, CloseIsCalledOncePerTaskWhenTheDriverCloses) {
+  int closed = 0;
+  auto driver = CountingDriver(StoreType::kInMemory, &closed, 3);
+  ASSERT_NE(driver, nullptr);
+  EXPECT_EQ(closed, 0);
+  ASSERT_TRUE(driver->Close().ok());
+  EXPECT_EQ(closed, 3);
+}
+
+// Forwards a record whose value is "even" or "odd" to the child of that name, and one whose value
+// is "all" to every child.
+class RoutingProcessor : public Processor<S, S, S, S> {
+ public:
+  absl::Status Init(ProcessorContext<S, S>& context) override {
+    context_ = &context;
+    return absl::OkStatus();
+  }
+  absl::Status Process(const Record<S, S>& record) override {
+    if (record.value == "all") return context_->Forward(record);
+    return context_->Forward(record, record.value);
+  }
+
+ private:
+  ProcessorContext<S, S>* context_ = nullptr;
+};
+
+std::unique_ptr<TopologyTestDriver> RoutingDriver() {
+  StreamsBuilder builder;
+  KStream<S, S> routed =
+      builder.Stream<S, S>("in").Process([] { return std::make_unique<RoutingProcessor>(); });
+  auto always = [](const S&, const S&) { return true; };
+  routed.Filter(always, "even").To("evens");
+  routed.Filter(always, "odd").To("odds");
+  auto topology = builder.Build();
+  EXPECT_TRUE(topology.ok()) << topology.status();
+  if (!topology.ok()) return nullptr;
+  auto driver = TopologyTestDriver::Create(*topology);
+  EXPECT_TRUE(driver.ok()) << driver.status();
+  return driver.ok() ? std::move(*driver) : nullptr;
+}
+
+TEST(ProcessorApiTest, ForwardReachesEveryChildOrTheOneNamed) {
+  auto driver = RoutingDriver();
+  ASSERT_NE(driver, nullptr);
+  TestInputTopic<S, S> in(driver.get(), "in", serdes::String(), serdes::String());
+  ASSERT_TRUE(in.PipeInput("1", "odd", 1).ok());
+  ASSERT_TRUE(in.PipeInput("2", "even", 2).ok());
+  ASSERT_TRUE(in.PipeInput("3", "all", 3).ok());
+  TestOutputTopic<S, S> evens(driver.get(), "evens", serdes::String(), serdes::String());
+  TestOutputTopic<S, S> odds(driver.get(), "odds", serdes::String(), serdes::String());
+  EXPECT_EQ(*evens.ReadKeyValuesToList(),
+            (std::vector<std::pair<S, S>>{{"2", "even"}, {"3", "all"}}));
+  EXPECT_EQ(*odds.ReadKeyValuesToList(),
+            (std::vector<std::pair<S, S>>{{"1", "odd"}, {"3", "all"}}));
+}
+
+TEST(ProcessorApiTest, ForwardToAChildThatDoesNotExistIsAnErrorNamingTheChildren) {
+  auto driver = RoutingDriver();
+  ASSERT_NE(driver, nullptr);
+  absl::Status s = driver->PipeRaw("in", "k", "prime", 1);
+  EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
+  EXPECT_NE(s.message().find("no child named prime"), std::string::npos) << s;
+  EXPECT_NE(s.message().find("[even, odd]"), std::string::npos) << s;
+}
+
+TEST(ProcessorApiTest, AStoreNobodyAddedIsABuildErrorNamingIt) {
+  StreamsBuilder builder;
+  builder.Stream<S, S>("in")
+      .Process([] { return std::make_unique<CountingProcessor>(); }, {"counts"}, "counter")
+      .To("out");
+  auto topology = builder.Build();
+  ASSERT_FALSE(topology.ok());
+  EXPECT_NE(
+      topology.status().message().find("node counter uses store counts, which was never added"),
+      std::string::npos)
+      << topology.status();
+}
+
+TEST(ProcessorApiTest, AStoreNotConnectedOrOfOtherTypesIsAnInitErrorNamingIt) {
+  {
+    StreamsBuilder builder;
+    builder.AddStateStore(KeyValueStoreBuilder<S, int64_t>::As("counts"));
+    builder.AddStateStore(KeyValueStoreBuilder<S, int64_t>::As("other"));
+    builder.Stream<S, S>("in")
+        .Process([] { return std::make_unique<CountingProcessor>(); }, {"other"}, "counter")
+        .To("out");
+    auto topology = builder.Build();
+    ASSERT_TRUE(topology.ok()) << topology.status();
+    auto driver = TopologyTestDriver::Create(*topology);
+    ASSERT_FALSE(driver.ok());
+    EXPECT_NE(driver.status().message().find(
+                  "counter: store counts is not connected to this processor (connected: [other]"),
+              std::string::npos)
+        << driver.status();
+  }
+  {
+    StreamsBuilder builder;
+    builder.AddStateStore(KeyValueStoreBuilder<S, S>::As("counts"));  // values are strings
+    builder.Stream<S, S>("in")
+        .Process([] { return std::make_unique<CountingProcessor>(); }, {"counts"}, "counter")
+        .To("out");
+    auto topology = builder.Build();
+    ASSERT_TRUE(topology.ok()) << topology.status();
+    auto driver = TopologyTestDriver::Create(*topology);
+    ASSERT_FALSE(driver.ok());
+    EXPECT_NE(driver.status().message().find("counter: store counts is not a key-value store added "
+                                             "with StreamsBuilder::AddStateStore with the key and "
+                                             "value types asked for"),
+              std::string::npos)
+        << driver.status();
+  }
+}
+
+TEST(ProcessorApiTest, TheStoresOfAProcessorAreInItsSubtopologyDescription) {
+  StreamsBuilder builder;
+  builder.AddStateStore(KeyValueStoreBuilder<S, int64_t>::As("counts"));
+  builder.Stream<S, S>("in")
+      .Process([] { return std::make_unique<CountingProcessor>(); }, {"counts"}, "counter")
+      .To("out");
+  auto topology = builder.Build();
+  ASSERT_TRUE(topology.ok()) << topology.status();
+  EXPECT_NE(topology->Describe().find("Processor: counter (stores: [counts])"), std::string::npos)
+      << topology->Describe();
+}
+
+}  // namespace
+}  // namespace runnel::streams
