@@ -913,9 +913,11 @@ TEST_F(StreamsE2eTest, SearchClickJoinKilledMidStreamRestoresItsJoinStoresAndMis
 // Input for sessions: 8 keys, 3 of them active at a time (the active set changes every 2 s, so a
 // key's sessions end), one event every 50 ms for `steps` steps, one in five up to `max_behind` ms
 // (a multiple of 50) behind, all at multiples of 50 ms (so that many are exactly 300 ms apart);
-// key i on partition i % 2. Then one event per partition 100 s ahead, which closes every session
-// before it.
-std::vector<Rec> SessionEvents(int steps, uint32_t seed, int64_t max_behind) {
+// key i on partition i % 2. With `long_sessions`, every second event goes instead, in order, to
+// "long-0" (partition 0) or "long-1" (partition 1) in turn, so each has one every 200 ms, except
+// in steps [1500, 1520) and [3500, 3520): sessions of ~75 s with a 300 ms gap. Then one event per
+// partition 100 s ahead, which closes every session before it.
+std::vector<Rec> SessionEvents(int steps, uint32_t seed, int64_t max_behind, bool long_sessions) {
   std::mt19937 rng(seed);
   int64_t now = 1'700'000'000'000;
   std::vector<Rec> events;
@@ -924,6 +926,12 @@ std::vector<Rec> SessionEvents(int steps, uint32_t seed, int64_t max_behind) {
     now += 50;
     if (step % 40 == 0) {
       for (int& k : active) k = static_cast<int>(rng() % 8);
+    }
+    const bool paused = (step >= 1500 && step < 1520) || (step >= 3500 && step < 3520);
+    if (long_sessions && step % 2 == 0 && !paused) {
+      const int32_t p = (step / 2) % 2;
+      events.push_back(Rec{absl::StrCat("long-", p), "e", now, p});
+      continue;
     }
     const int k = active[rng() % active.size()];
     const int64_t ts =
@@ -994,7 +1002,7 @@ TEST_F(StreamsE2eTest, SessionsEmitsEveryClosedSessionOnceWithItsCount) {
   CreateTopic("events", 2);
   CreateTopic("sessions", 2);
   constexpr int64_t kGap = 300, kGrace = 500;
-  const std::vector<Rec> events = SessionEvents(2000, 23, kGrace);
+  const std::vector<Rec> events = SessionEvents(2000, 23, kGrace, /*long_sessions=*/false);
   int keys_out_of_order = 0, gap_apart = 0;
   const std::multiset<KeyValueTs> expected =
       SessionRecords(ExpectedSessions(events, kGap, kGrace, &keys_out_of_order, &gap_apart));
@@ -1043,11 +1051,11 @@ std::map<int32_t, std::pair<int64_t, int64_t>> CommittedAndEnd(client::Admin& ad
 // sessions killed with SIGKILL part-way through its input and started again (same application
 // id) on a fresh state dir or on the killed instance's (which, without a checkpoint, the runtime
 // wipes too): either way the session store and the suppression buffer come back from their
-// changelogs. Input: SessionEvents(4000, ...), gap 300 ms, grace 500 ms. The first half goes in
-// and is committed; then the rest goes in 40 events every 20 ms and the instance is killed
-// `kill_after` into that, or (`kill_after` zero) it is killed first, with everything committed,
-// and the rest goes in after the restart.
-//
+// changelogs. Input: SessionEvents(4000, ..., long_sessions), gap 300 ms, grace 500 ms. The
+// first half goes in and is committed. Mid-stream, the next quarter goes in 40 events every
+// 20 ms and the instance is killed once it has committed 200 of them; the last quarter goes in
+// after the kill. Otherwise it is killed with everything committed and the rest goes in after
+// the restart.//
 // What is checked, against ExpectedSessions computed from the input here. The runtime is
 // at-least-once: the events between the group's committed offset and the partition's end at the
 // kill (`replayed`; an event's offset is its place in the order the test produced its partition)
@@ -1060,13 +1068,13 @@ std::map<int32_t, std::pair<int64_t, int64_t>> CommittedAndEnd(client::Admin& ad
 //     events of that key and counts at most the replayed events between them (a session rebuilt
 //     from replays alone, had the restored one already been dropped as expired);
 //   - with nothing replayed, the output is exactly the expected sessions, each once.
-// Sessions open at the kill (events on both sides of the committed offset) must exist: one is
-// emitted with its true start and count only if its first part came back from the changelogs;
-// without the restore it would be missing and a shorter session, not made of replayed events,
-// would take its place.
+// Sessions open at the kill (events before the committed offset and events produced after the
+// kill: the long ones) must exist: such a session is emitted with its true start and count only
+// if its first part came back from the changelogs; without the restore it would be missing and a
+// shorter session, not made of replayed events only, would take its place.
 class SessionsKillE2eTest : public StreamsE2eTest {
  protected:
-  void Run(bool wipe_state, milliseconds kill_after) {
+  void Run(bool wipe_state, bool mid_stream) {
     CreateTopic("events", 2);
     CreateTopic("sessions", 2);
     constexpr int64_t kGap = 300, kGrace = 500;
@@ -1074,7 +1082,7 @@ class SessionsKillE2eTest : public StreamsE2eTest {
                                            "--output",   "sessions",
                                            "--gap-ms",   std::to_string(kGap),
                                            "--grace-ms", std::to_string(kGrace)};
-    const std::vector<Rec> events = SessionEvents(4000, 31, kGrace);
+    const std::vector<Rec> events = SessionEvents(4000, 31, kGrace, /*long_sessions=*/true);
     int keys_out_of_order = 0, gap_apart = 0;
     const std::map<SessionId, int64_t> expected =
         ExpectedSessions(events, kGap, kGrace, &keys_out_of_order, &gap_apart);
@@ -1086,25 +1094,45 @@ class SessionsKillE2eTest : public StreamsE2eTest {
     // The first part ends mid-way through an active set of keys (which change every 40 events),
     // so that sessions are open at its end.
     const size_t half = events.size() / 2 + 20;
+    const size_t three_quarters = events.size() * 3 / 4;
     ChildProcess first;
     ASSERT_TRUE(StartApp(first, "sessions", "sess", "state-1", "first.log", args));
     Produce("events", std::vector<Rec>(events.begin(), events.begin() + half));
     ASSERT_TRUE(WaitFor([&] { return CaughtUp("sess", {"events"}); }, milliseconds(30000)))
         << Log("first.log");
-    std::atomic<bool> producing{kill_after > milliseconds(0)};
+    const auto committed_total = [&] {
+      int64_t n = 0;
+      for (const auto& [p, offsets] : CommittedAndEnd(*admin_, "sess", "events")) {
+        n += offsets.first;
+      }
+      return n;
+    };
+    // Mid-stream: the events up to three quarters go in, 40 every 20 ms, and the instance is
+    // killed once it has committed 200 of them; the rest goes in only after the kill, 40 every
+    // 20 ms while the second instance starts. Without `mid_stream` it is killed first.
+    std::atomic<bool> killed_yet{false};
+    std::atomic<bool> producing{mid_stream};
     std::thread paced;
-    if (producing) {
+    const auto pace = [&](size_t from, size_t to) {
+      for (; from < to; from += 40) {
+        Produce("events",
+                std::vector<Rec>(events.begin() + from, events.begin() + std::min(to, from + 40)));
+        std::this_thread::sleep_for(milliseconds(20));
+      }
+    };
+    if (mid_stream) {
       paced = std::thread([&] {
-        for (size_t from = half; from < events.size(); from += 40) {
-          const size_t to = std::min(events.size(), from + 40);
-          Produce("events", std::vector<Rec>(events.begin() + from, events.begin() + to));
-          std::this_thread::sleep_for(milliseconds(20));
-        }
+        pace(half, three_quarters);
         producing = false;
+        WaitFor([&] { return killed_yet.load(); }, milliseconds(60000));
+        pace(three_quarters, events.size());
       });
-      std::this_thread::sleep_for(kill_after);
+      EXPECT_TRUE(WaitFor([&] { return committed_total() >= static_cast<int64_t>(half) + 200; },
+                          milliseconds(30000), milliseconds(10)))
+          << Log("first.log");
     }
     const std::optional<int> killed = first.SignalAndWait(SIGKILL, milliseconds(5000));
+    killed_yet = true;
     const auto at_kill = CommittedAndEnd(*admin_, "sess", "events");
     const bool input_coming = producing;
     ChildProcess second;
@@ -1113,9 +1141,7 @@ class SessionsKillE2eTest : public StreamsE2eTest {
     if (paced.joinable()) paced.join();
     ASSERT_TRUE(killed.has_value() && WIFSIGNALED(*killed)) << testing::DescribeStatus(killed);
     ASSERT_TRUE(started);
-    if (kill_after == milliseconds(0)) {
-      Produce("events", std::vector<Rec>(events.begin() + half, events.end()));
-    }
+    if (!mid_stream) pace(half, events.size());
     std::vector<bool> replayed(events.size());
     int64_t replays = 0;
     for (size_t i = 0; i < events.size(); ++i) {
@@ -1163,7 +1189,8 @@ class SessionsKillE2eTest : public StreamsE2eTest {
             e.timestamp > std::get<2>(s)) {
           continue;
         }
-        (offsets[i] < at_kill.at(*e.partition).first ? before : after) = true;
+        before |= offsets[i] < at_kill.at(*e.partition).first;
+        after |= offsets[i] >= at_kill.at(*e.partition).second;
       }
       open_at_kill += before && after ? 1 : 0;
     }
@@ -1242,15 +1269,15 @@ class SessionsKillE2eTest : public StreamsE2eTest {
 };
 
 TEST_F(SessionsKillE2eTest, KilledMidStreamRestoresSessionsFromTheChangelogsOnAFreshStateDir) {
-  Run(/*wipe_state=*/true, milliseconds(300));
+  Run(/*wipe_state=*/true, /*mid_stream=*/true);
 }
 
 TEST_F(SessionsKillE2eTest, KilledMidStreamRestartsOnItsOwnStateDir) {
-  Run(/*wipe_state=*/false, milliseconds(300));
+  Run(/*wipe_state=*/false, /*mid_stream=*/true);
 }
 
 TEST_F(SessionsKillE2eTest, KilledWithEverythingCommittedEmitsEverySessionExactlyOnce) {
-  Run(/*wipe_state=*/true, milliseconds(0));
+  Run(/*wipe_state=*/true, /*mid_stream=*/false);
 }
 
 }  // namespace
