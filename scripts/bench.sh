@@ -196,6 +196,26 @@ if [[ -z "${ONLY:-}" || "${ONLY:-}" == streams ]]; then
     build-release/bench/streams_runtime_bench --brokers "$addr" --app restore \
       --records "$streams_records" --store "$store" 2>/dev/null | tail -1
   done
+  # The join and session examples: input records/s and output (joined records, closed sessions)
+  # per second; the memory of join state with every record buffered; a session store's restore.
+  for app in click-enrich search-click-join sessions; do
+    for threads in 1 2; do
+      echo "## streams: $app, $threads thread(s), rocksdb stores"
+      echo "streams_runtime_bench --app $app --records $streams_records --threads $threads --store rocksdb"
+      build-release/bench/streams_runtime_bench --brokers "$addr" --app "$app" \
+        --records "$streams_records" --threads "$threads" --store rocksdb 2>/dev/null | tail -1
+    done
+  done
+  for store in in-memory rocksdb; do
+    echo "## streams: join state of $streams_records buffered records, $store store"
+    echo "streams_runtime_bench --app join-state --records $streams_records --store $store"
+    build-release/bench/streams_runtime_bench --brokers "$addr" --app join-state \
+      --records "$streams_records" --store "$store" 2>/dev/null | tail -1
+    echo "## streams: restore a session store changelog of $streams_records sessions, $store store"
+    echo "streams_runtime_bench --app session-restore --records $streams_records --store $store"
+    build-release/bench/streams_runtime_bench --brokers "$addr" --app session-restore \
+      --records "$streams_records" --store "$store" 2>/dev/null | tail -1
+  done
 fi
 
 # Replication (docs/BENCHMARKS.md, "A 3-broker cluster"): three more brokers on loopback form a
