@@ -487,6 +487,13 @@ void Node::HandleAppend(const Message& m) {
         std::vector<Entry>(m.entries.begin() + static_cast<ptrdiff_t>(keep), m.entries.end()));
   }
   const Index last_new = m.entries.empty() ? m.index : m.entries.back().last;
+  if (catching_up_ && last_new >= m.commit && m.commit >= log_->StartIndex() &&
+      log_->TermAt(m.commit) == std::optional<Term>(term_)) {
+    // The leader's whole commit index (appends carry it uncapped), past an entry of its own term:
+    // every entry committed before this node lost its state is at or below it, and our log now
+    // matches the leader's up to it.
+    caught_up_at_ = std::max(caught_up_at_, m.commit);
+  }
   // Beyond last_new our log may hold entries of an older leader: only up to it is known to match.
   CommitTo(std::min(m.commit, last_new));
   response.index = last_new;
@@ -550,10 +557,12 @@ void Node::CommitTo(Index index) {
 }
 
 void Node::MaybeFinishCatchingUp() {
-  if (!catching_up_ || commit_ < log_->StartIndex() || durable_ < commit_) return;
-  // The entry at the commit index is the current leader's (or this leader's own): the log
-  // matches the leader's up to it, and the leader holds every entry committed in earlier terms.
-  if (log_->TermAt(commit_) == std::optional<Term>(term_)) catching_up_ = false;
+  if (!catching_up_) return;
+  if (role_ == Role::kLeader && commit_ >= log_->StartIndex() &&
+      log_->TermAt(commit_) == std::optional<Term>(term_)) {
+    caught_up_at_ = std::max(caught_up_at_, commit_);  // a new group's first leader
+  }
+  if (caught_up_at_ != kNoIndex && durable_ >= caught_up_at_) catching_up_ = false;
 }
 
 void Node::RefreshMembership() {

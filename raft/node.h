@@ -56,13 +56,14 @@ struct Options {
   // ignore vote requests (the leader lease).
   bool pre_vote = true;
   bool check_quorum = true;
-  // The node lost its state (its disk was wiped, or it is new and cannot tell it from wiped): it
-  // may have voted and acknowledged entries it no longer has, so its vote could elect a candidate
-  // that misses entries its lost copy helped commit. Until it is caught up — its log synced up to
-  // a commit index whose entry is of the current leader's term, so it holds every entry committed
-  // before (Leader Completeness) — it grants votes (and pre-votes) only to candidates whose log
-  // is empty, and campaigns only while its own log is empty. A new group, whose members are all
-  // empty, still elects its first leader. The driver persists the flag (catching_up()).
+  // The node lost its state (its disk was wiped): it may have voted and acknowledged entries it
+  // no longer has, so its vote could elect a candidate that misses entries its lost copy helped
+  // commit. Until it is caught up — an append matched its log to the leader's whole commit index
+  // (appends carry it; heartbeats cap it), that index holds an entry of the leader's term (so
+  // every entry committed earlier is below it), and the log is synced that far — it grants votes
+  // (and pre-votes) only to candidates whose log is empty, and campaigns only while its own log
+  // is empty (so a new group whose members all count as catching up still elects a leader). The
+  // driver persists the flag (catching_up()).
   bool catching_up = false;
   // Seeds the randomised election timeout (a simulation passes its own; a broker any value).
   uint64_t seed = 0;
@@ -223,6 +224,9 @@ class Node {
   Index config_index_ = kNoIndex;
   Index term_start_ = kNoIndex;  // as leader: the index of this term's first entry
   bool catching_up_ = false;
+  // While catching up: a leader's commit index, of its own term, that the log matched (an append
+  // reached it); caught up once the log is synced that far.
+  Index caught_up_at_ = kNoIndex;
 
   int election_elapsed_ = 0;
   int heartbeat_elapsed_ = 0;

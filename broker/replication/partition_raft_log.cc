@@ -78,9 +78,11 @@ absl::StatusOr<std::unique_ptr<PartitionRaftLog>> PartitionRaftLog::Open(
 
 absl::Status PartitionRaftLog::Load(bool may_have_lost_state) {
   RETURN_IF_ERROR(LoadState());
-  catching_up_ = has_state_ ? storage::FileExists(absl::StrCat(log_->dir(), "/", kCatchingUpFile))
-                            : may_have_lost_state;
-  if (!has_state_ && catching_up_) {
+  // The file, once written, holds until removed (a crash before the state file was written
+  // leaves it alone).
+  const bool marked = storage::FileExists(absl::StrCat(log_->dir(), "/", kCatchingUpFile));
+  catching_up_ = marked || (!has_state_ && may_have_lost_state);
+  if (catching_up_ && !marked) {
     // Before any hard state exists, so no crash leaves a state file without this one.
     RETURN_IF_ERROR(
         log_->WriteOwnerFile(kCatchingUpFile, absl::StrCat(kCatchingUpHeader, "\n"), true));

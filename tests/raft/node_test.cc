@@ -732,6 +732,33 @@ TEST(RaftWipedNodeTest, AWipedVoterCatchesUpFromTheLeaderAndThenVotesAgain) {
   EXPECT_TRUE(elected);
 }
 
+TEST(RaftWipedNodeTest, AWipedVoterIsNotCaughtUpUntilItHoldsTheLeadersWholeCommitIndex) {
+  // One entry per append: the first append after the wipe ends in the leader's term, and its
+  // commit (capped at what the follower got) is of that term too — yet the follower lacks the
+  // rest of what was committed.
+  Cluster c(3, [](Options& o) { o.max_append_bytes = 1; });
+  c.Elect(1);
+  for (const char* data : {"a", "b", "c", "d"}) ASSERT_TRUE(c.node(1).Propose(data).ok());
+  c.Deliver();
+  const Index committed = c.node(1).commit_index();
+  c.Wipe(2, /*catching_up=*/true);
+  // Node 2 gets its first two appends (the leader-change entry and "a"), no more.
+  int appends = 0;
+  c.node(1).Tick();
+  c.Deliver([&](const Message& m) {
+    return m.to == 2 && m.type == MessageType::kAppend && !m.entries.empty() && ++appends > 2;
+  });
+  ASSERT_LT(c.log(2).LastIndex(), committed);
+  EXPECT_TRUE(c.node(2).catching_up())
+      << "caught up with " << c.log(2).LastIndex() << " of " << committed << " committed";
+  for (int i = 0; i < 10; ++i) {
+    c.node(1).Tick();
+    c.Deliver();
+  }
+  EXPECT_GE(c.log(2).LastIndex(), committed);
+  EXPECT_FALSE(c.node(2).catching_up());
+}
+
 TEST(RaftWipedNodeTest, ANewGroupWhoseNodesAllCountAsCatchingUpStillElectsALeader) {
   // A broker cannot tell a new replica from a wiped one: every new group starts catching up.
   Cluster c(3, [](Options& o) { o.catching_up = true; });
