@@ -3,7 +3,8 @@
 //
 //   streams_runtime_bench --brokers B --app wordcount|stock-stats --records N [--threads T]
 //       [--store rocksdb|in-memory] [--partitions P]
-//     N records are produced into a fresh P-partition input topic first; then the application
+//     N records are produced into a fresh P-partition input topic first (every topic the bench
+//     creates has retention.ms -1: the event times are from 2023); then the application
 //     starts and the clock runs until the group has committed every input partition to its end
 //     (polled every 50 ms), so the figure is processing a backlog, output flushed and committed.
 //     It includes the group's hand-over of tasks to the second and later threads, which learn of
@@ -60,6 +61,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// The event time of the first input record (2023-11-14): fixed, so runs compare.
+constexpr int64_t kBaseTimestamp = 1'700'000'000'000;
+// How long a run may take to commit its input to the end before it is reported as stuck.
+constexpr auto kCatchUpLimit = std::chrono::seconds(300);
+
 struct Flags {
   std::string brokers = "127.0.0.1:7070";
   std::string app = "wordcount";
@@ -85,7 +91,7 @@ absl::Status Produce(const Flags& f, const std::string& topic, const std::string
       "lambda", "mu",   "nu",    "xi",    "omicron", "pi",    "rho",   "sigma", "tau",    "upsilon",
       "phi",    "chi",  "psi",   "omega", "stream",  "table", "topic", "store", "window", "grace"};
   std::mt19937 rng(role == "searches" ? 2 : 1);
-  const int64_t base = 1'700'000'000'000;
+  const int64_t base = kBaseTimestamp;
   const bool join = f.app == "search-click-join" || f.app == "join-state";
   const int64_t records = f.app == "click-enrich" && role == "profiles" ? 10'000
                           : join                                        ? f.records / 2
@@ -256,10 +262,17 @@ absl::Status Run(const Flags& f) {
                                 : "";
   const std::string state = (std::filesystem::temp_directory_path() / run).string();
   ASSIGN_OR_RETURN(auto admin, client::Admin::Create({.bootstrap_servers = f.brokers}));
-  RETURN_IF_ERROR(admin->CreateTopic({.name = in, .partitions = f.partitions, .configs = {}}));
-  RETURN_IF_ERROR(admin->CreateTopic({.name = out, .partitions = f.partitions, .configs = {}}));
+  // No time retention: the records' event times (from kBaseTimestamp) are years old, and the
+  // broker's retention.ms (7 days by default; its maintenance runs every second) would delete
+  // the input, active segment included, while it is produced or read. That happened: the
+  // application then read on from the new log start (fewer records processed, fewer sessions) or,
+  // with nothing left after its committed offset, never committed the partition to its end.
+  const std::map<std::string, std::string> kept = {{"retention.ms", "-1"}};
+  RETURN_IF_ERROR(admin->CreateTopic({.name = in, .partitions = f.partitions, .configs = kept}));
+  RETURN_IF_ERROR(admin->CreateTopic({.name = out, .partitions = f.partitions, .configs = kept}));
   if (!other.empty()) {
-    RETURN_IF_ERROR(admin->CreateTopic({.name = other, .partitions = f.partitions, .configs = {}}));
+    RETURN_IF_ERROR(
+        admin->CreateTopic({.name = other, .partitions = f.partitions, .configs = kept}));
     RETURN_IF_ERROR(Produce(f, other, f.app == "click-enrich" ? "profiles" : "searches"));
   }
   RETURN_IF_ERROR(Produce(f, in, "clicks"));
@@ -275,9 +288,15 @@ absl::Status Run(const Flags& f) {
     Streams streams(topology, config);
     RETURN_IF_ERROR(streams.Start());
     auto last = Clock::now();
-    // Bounded by the application's progress: it fails (ERROR) or catches up.
+    // Bounded: the application fails (ERROR), catches up or runs out of kCatchUpLimit.
     while (!CaughtUp(*admin, run, in, other)) {
       if (streams.state() == Streams::State::kError) return streams.error();
+      if (Clock::now() - start > kCatchUpLimit) {
+        return absl::DeadlineExceededError(
+            absl::StrCat(f.app, ": the group ", run, " did not commit its input to the end within ",
+                         kCatchUpLimit.count(), " s (processed ", streams.metrics().processed,
+                         " of ", f.records, ")"));
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
       if (Clock::now() - last >= std::chrono::seconds(1)) {
         last = Clock::now();
