@@ -501,6 +501,12 @@ void Node::HandleAppend(const Message& m) {
 }
 
 void Node::HandleHeartbeat(const Message& m) {
+  if (catching_up_ && m.commit == m.index && m.commit >= log_->StartIndex() &&
+      m.commit <= log_->LastIndex() && log_->TermAt(m.commit) == std::optional<Term>(term_)) {
+    // The leader's whole commit index (m.index) is not capped here: we hold it, and an entry of
+    // this term there is this term's leader's, so our log matches the leader's up to it.
+    caught_up_at_ = std::max(caught_up_at_, m.commit);
+  }
   // The leader sends at most our match as commit, so we hold those entries.
   CommitTo(std::min(m.commit, log_->LastIndex()));
   Message response;

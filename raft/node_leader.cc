@@ -119,6 +119,7 @@ void Node::BroadcastHeartbeat() {
     m.term = term_;
     // Never more than the follower matched: it may hold other entries beyond that.
     m.commit = std::min(progress.match(), commit_);
+    m.index = commit_;  // the whole commit index: a catching-up follower needs to see it
     // Every heartbeat also asks about the latest pending read: one whose own heartbeat or answer
     // was lost is confirmed by the next round.
     m.context = pending_reads_.empty() ? 0 : pending_reads_.back().id;
@@ -213,6 +214,7 @@ absl::Status Node::RequestRead(uint64_t id) {
     m.to = to;
     m.term = term_;
     m.commit = std::min(progress.match(), commit_);
+    m.index = commit_;  // the whole commit index: a catching-up follower needs to see it
     m.context = id;
     Send(std::move(m));
   }

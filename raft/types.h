@@ -55,7 +55,7 @@ enum class MessageType : uint8_t {
   kAppend,             // index/log_term: the entry before `entries`; commit
   kAppendResponse,     // !reject: index = the follower's match. reject: index = the rejected prev,
                        // hint_index/hint_term = the follower's conflicting term and its first index
-  kHeartbeat,          // commit (at most the follower's match)
+  kHeartbeat,          // commit (at most the follower's match); index: the leader's commit
   kHeartbeatResponse,  // index: the follower's last index
   kSnapshot,           // index/log_term: the last index the snapshot covers; data
   kTimeoutNow,         // leadership transfer: campaign now, past the leader lease

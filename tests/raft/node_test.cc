@@ -759,6 +759,40 @@ TEST(RaftWipedNodeTest, AWipedVoterIsNotCaughtUpUntilItHoldsTheLeadersWholeCommi
   EXPECT_FALSE(c.node(2).catching_up());
 }
 
+TEST(RaftWipedNodeTest, AWipedVoterCatchesUpFromALeaderElectedAfterTheWipe) {
+  // The e2e case: node 3 paused while "a" commits on 1 and 2; node 2 wiped, node 1 down, node 3
+  // back: no leader until node 1 returns, wins, and brings node 2 up to date.
+  Cluster c(3);
+  c.Elect(1);
+  const auto cut_off_3 = [](const Message& m) { return m.to == 3 || m.from == 3; };
+  ASSERT_TRUE(c.node(1).Propose("a").ok());
+  c.Deliver(cut_off_3);
+  c.Wipe(2, /*catching_up=*/true);
+  const auto without_1 = [](const Message& m) { return m.to == 1 || m.from == 1; };
+  for (int tick = 0; tick < 50; ++tick) {
+    c.node(2).Tick();
+    c.node(3).Tick();
+    c.Deliver(without_1);
+  }
+  ASSERT_NE(c.node(3).role(), Role::kLeader);
+  c.Restart(1);
+  // The new leader's appends to node 2 go out before its term's first entry commits, and the
+  // empty append that would tell it the new commit index is lost (in a broker it may never be
+  // sent: a follower's probe is paused): the heartbeats must finish the catch-up.
+  const auto no_empty_appends_to_2 = [](const Message& m) {
+    return m.to == 2 && m.type == MessageType::kAppend && m.entries.empty();
+  };
+  bool caught_up = false;
+  for (int tick = 0; tick < 200 && !caught_up; ++tick) {
+    for (NodeId id = 1; id <= 3; ++id) c.node(id).Tick();
+    c.Deliver(no_empty_appends_to_2);
+    caught_up = !c.node(2).catching_up();
+  }
+  EXPECT_TRUE(caught_up) << "node 2 holds " << c.log(2).LastIndex() << ", commit "
+                         << c.node(2).commit_index() << "; leader commit "
+                         << c.node(1).commit_index();
+}
+
 TEST(RaftWipedNodeTest, ANewGroupWhoseNodesAllCountAsCatchingUpStillElectsALeader) {
   // A broker cannot tell a new replica from a wiped one: every new group starts catching up.
   Cluster c(3, [](Options& o) { o.catching_up = true; });
