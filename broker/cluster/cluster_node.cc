@@ -692,6 +692,22 @@ int ClusterNode::DriveReassignments() {
   return proposed;
 }
 
+void ClusterNode::ReportReassignment(const MetadataImage& image, const storage::TopicPartition& tp,
+                                     const ReplicaStatus& status, v1::PartitionLeader* led) {
+  const TopicMetadata* topic = image.topic(tp.topic);
+  const Reassignment* moving = topic != nullptr ? topic->reassignment(tp.partition) : nullptr;
+  if (moving == nullptr || !status.membership_committed) return;
+  const raft::Membership committed(
+      std::set<raft::NodeId>(status.voters.begin(), status.voters.end()),
+      std::set<raft::NodeId>(status.learners.begin(), status.learners.end()));
+  if (!NextReassignmentStep(committed, moving->target, status.in_sync, options_.node_id).done) {
+    return;
+  }
+  led->set_topic_id(topic->info.id);
+  for (raft::NodeId id : moving->target) led->add_reassigned_to(id);
+  led->set_image_version(image.applied());
+}
+
 void ClusterNode::Heartbeat(bool shutting_down) {
   v1::BrokerHeartbeatRequest request;
   request.set_shutting_down(shutting_down);
@@ -705,6 +721,7 @@ void ClusterNode::Heartbeat(bool shutting_down) {
     MutexLock lock(&mu_);
     request.set_grpc_addr(grpc_addr_);
   }
+  const std::shared_ptr<const MetadataImage> image = this->image();
   for (const storage::TopicPartition& tp : replicas_->Replicas()) {
     if (tp.topic == ClusterMetadata::kTopic) continue;
     const std::optional<ReplicaStatus> status = replicas_->Status(tp);
@@ -715,10 +732,7 @@ void ClusterNode::Heartbeat(bool shutting_down) {
     led->set_leader(options_.node_id);
     led->set_term(status->term);
     for (raft::NodeId id : status->in_sync) led->add_isr(id);
-    if (status->membership_committed) {
-      for (raft::NodeId id : status->voters) led->add_voters(id);
-      for (raft::NodeId id : status->learners) led->add_learners(id);
-    }
+    ReportReassignment(*image, tp, *status, led);
     led->set_log_start(status->log_start);
     led->set_log_end(status->log_end);
     led->set_high_watermark(status->high_watermark);

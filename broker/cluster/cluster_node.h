@@ -181,6 +181,10 @@ class ClusterNode {
   // Hands the partitions this broker leads to their preferred leaders where leader_balance.h says
   // so; the number of transfers started.
   int BalanceLeaders();
+  // Fills `led` (this broker's heartbeat report of partition `tp`, which it leads) with the
+  // reassignment of `tp` in `image` when the group's committed membership is its target.
+  void ReportReassignment(const MetadataImage& image, const storage::TopicPartition& tp,
+                          const ReplicaStatus& status, v1::PartitionLeader* led);
   // Takes the next step (reassignment.h) of every reassignment of a partition this broker leads;
   // the number of membership changes proposed.
   int DriveReassignments();

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "broker/cluster/reassignment.h"
 #include "common/logging.h"
 #include "storage/log_manager.h"
 
@@ -257,24 +258,27 @@ void Controller::Sweep() {
       }
     }
   }
-  CompleteReassignments();
-  MutexLock changes(&changes_mu_);
-  for (raft::NodeId id : silent) {
-    v1::MetadataRecord record;
-    record.mutable_fence()->set_node_id(id);
-    record.mutable_fence()->set_fenced(true);
-    if (absl::Status s = Commit({record}); !s.ok()) {
-      logging::Get("controller")->warn("cannot fence node {}: {}", id, s.ToString());
-      continue;
-    }
-    logging::Get("controller")
-        ->warn("fenced node {}: no heartbeat for {} ms", id, options_.session_timeout_ms);
-    MutexLock lock(&mu_);
-    incarnations_.erase(id);
-    for (auto it = leaders_.begin(); it != leaders_.end();) {
-      it = it->second.leader() == id ? leaders_.erase(it) : std::next(it);
+  {
+    MutexLock changes(&changes_mu_);
+    for (raft::NodeId id : silent) {
+      v1::MetadataRecord record;
+      record.mutable_fence()->set_node_id(id);
+      record.mutable_fence()->set_fenced(true);
+      if (absl::Status s = Commit({record}); !s.ok()) {
+        logging::Get("controller")->warn("cannot fence node {}: {}", id, s.ToString());
+        continue;
+      }
+      logging::Get("controller")
+          ->warn("fenced node {}: no heartbeat for {} ms", id, options_.session_timeout_ms);
+      MutexLock lock(&mu_);
+      incarnations_.erase(id);
+      for (auto it = leaders_.begin(); it != leaders_.end();) {
+        it = it->second.leader() == id ? leaders_.erase(it) : std::next(it);
+      }
     }
   }
+  // After fencing: a slow completion must not hold a silent broker's fence back.
+  CompleteReassignments();
 }
 
 grpc::Status Controller::CreateTopics(grpc::ServerContext*, const v1::CreateTopicsRequest* request,
@@ -562,12 +566,7 @@ void Controller::CompleteReassignments() {
       for (const auto& [partition, reassignment] : topic.reassignments) {
         auto reported = leaders_.find({name, partition});
         if (reported == leaders_.end()) continue;
-        const v1::PartitionLeader& leader = reported->second;
-        const std::set<int32_t> voters(leader.voters().begin(), leader.voters().end());
-        if (!leader.learners().empty() ||
-            voters != std::set<int32_t>(reassignment.target.begin(), reassignment.target.end())) {
-          continue;
-        }
+        if (!CompletesReassignment(reported->second, topic.info.id, reassignment)) continue;
         v1::MetadataRecord& record = completions.emplace_back();
         v1::PartitionReplicasRecord* out = record.mutable_partition_replicas();
         out->set_topic(name);

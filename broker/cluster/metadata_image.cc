@@ -213,9 +213,10 @@ absl::Status MetadataImage::ApplyPartitionReplicas(const v1::PartitionReplicasRe
     return absl::OkStatus();
   }
   if (running == topic.reassignments.end()) {
-    running = topic.reassignments.emplace(p, Reassignment{{}, now}).first;
+    running = topic.reassignments.emplace(p, Reassignment{{}, now, 0}).first;
   }
   running->second.target = next;
+  running->second.started_at = applied_;
   running->second.hosts.insert(next.begin(), next.end());
   return absl::OkStatus();
 }

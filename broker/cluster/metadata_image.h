@@ -48,6 +48,7 @@ struct Reassignment {
   // before it began and every target since (a reassignment changed or cancelled part way may
   // have left members of an earlier target, which the leader then removes). They all host it.
   std::set<raft::NodeId> hosts;
+  int64_t started_at = 0;  // the image version (applied()) that set `target`
 
   friend bool operator==(const Reassignment&, const Reassignment&) = default;
 };

@@ -31,20 +31,33 @@ ReassignmentStep NextReassignmentStep(const raft::Membership& current,
     }
     return {std::nullopt, false};  // catching up
   }
-  // 3. Remove a voter the target leaves out, the leader last.
+  // 3. Remove a voter the target leaves out, the leader last — only while every target voter is
+  // in sync, so the smaller group has an in-sync majority (Kafka waits for the whole target in
+  // the ISR too): removing a live voter while target voters are down could leave no majority.
   const std::set<raft::NodeId> wanted(target.begin(), target.end());
+  const bool target_in_sync = std::all_of(target.begin(), target.end(), [&](raft::NodeId id) {
+    return std::find(in_sync.begin(), in_sync.end(), id) != in_sync.end();
+  });
   raft::NodeId remove = raft::kNoNode;
   for (raft::NodeId id : voters) {
     if (wanted.contains(id)) continue;
     if (remove == raft::kNoNode || remove == leader) remove = id;
   }
   if (remove != raft::kNoNode) {
+    if (!target_in_sync) return {std::nullopt, false};
     std::set<raft::NodeId> next_voters = voters;
     next_voters.erase(remove);
     return {raft::Membership(std::move(next_voters), {}), false};
   }
   // 4. The group is the target.
   return {std::nullopt, true};
+}
+
+bool CompletesReassignment(const v1::PartitionLeader& report, const std::string& topic_id,
+                           const Reassignment& reassignment) {
+  return report.topic_id() == topic_id && report.image_version() >= reassignment.started_at &&
+         std::equal(report.reassigned_to().begin(), report.reassigned_to().end(),
+                    reassignment.target.begin(), reassignment.target.end());
 }
 
 }  // namespace runnel::broker

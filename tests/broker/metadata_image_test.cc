@@ -112,10 +112,12 @@ TEST(MetadataImageTest, AReassignmentChangedOrCancelledPartWayKeepsEveryEarlierT
   ASSERT_TRUE(image.Apply(Broker(4)).ok());
   ASSERT_TRUE(image.Apply(Topic("orders", {{1, 2}})).ok());
   ASSERT_TRUE(image.Apply(Reassign("orders", 0, {2, 3})).ok());
+  const int64_t first = image.topic("orders")->reassignment(0)->started_at;
   // Broker 3 may have joined the group already: it keeps hosting while the leader drives the
   // group to the new target and removes it.
   ASSERT_TRUE(image.Apply(Reassign("orders", 0, {2, 4})).ok());
   const TopicMetadata* orders = image.topic("orders");
+  EXPECT_GT(orders->reassignment(0)->started_at, first) << "dated by the record that set it";
   EXPECT_EQ(orders->reassignment(0)->target, (std::vector<raft::NodeId>{2, 4}));
   EXPECT_EQ(orders->Hosts(0), (std::set<raft::NodeId>{1, 2, 3, 4}));
   // Cancelling is a reassignment back to the replicas: it completes like any other.

@@ -59,6 +59,18 @@ TEST(ReassignmentTest, ALearnerNotInSyncIsWaitedFor) {
   EXPECT_FALSE(waiting.done);
 }
 
+TEST(ReassignmentTest, NoVoterIsRemovedWhileATargetVoterIsOutOfSync) {
+  // Moving {1, 2, 3} to {4, 5, 6}: all promoted, then 5 and 6 fall behind. Removing 2 and 3 would
+  // leave {1, 4, 5, 6} with two live voters of four: no majority.
+  const Membership all({1, 2, 3, 4, 5, 6});
+  const ReassignmentStep waiting = NextReassignmentStep(all, {4, 5, 6}, {1, 2, 3, 4}, 1);
+  EXPECT_FALSE(waiting.next.has_value());
+  EXPECT_FALSE(waiting.done);
+  const ReassignmentStep going = NextReassignmentStep(all, {4, 5, 6}, {1, 2, 3, 4, 5, 6}, 1);
+  ASSERT_TRUE(going.next.has_value());
+  EXPECT_EQ(*going.next, Membership({1, 3, 4, 5, 6}));
+}
+
 TEST(ReassignmentTest, AChangedTargetDropsTheEarlierTargetsLearnersAndVoters) {
   // Moving {1, 2} to {2, 3} got as far as promoting 3 and adding nobody else; the target is now
   // {2, 4}: 4 joins, then 1 and 3 leave.
@@ -78,6 +90,28 @@ TEST(ReassignmentTest, AGroupAlreadyAtItsTargetIsDone) {
   const ReassignmentStep step = NextReassignmentStep(Membership({1, 2, 3}), {3, 1, 2}, {1}, 1);
   EXPECT_TRUE(step.done);
   EXPECT_FALSE(step.next.has_value());
+}
+
+TEST(ReassignmentTest, OnlyAReportOfThisVeryReassignmentCompletesIt) {
+  const Reassignment moving{{2, 3}, {1, 2, 3}, /*started_at=*/10};
+  v1::PartitionLeader report;
+  report.set_topic_id("id-1");
+  report.add_reassigned_to(2);
+  report.add_reassigned_to(3);
+  report.set_image_version(10);
+  EXPECT_TRUE(CompletesReassignment(report, "id-1", moving));
+  // A report decided on an image from before this target was set (a cancel and a new move to the
+  // same list since): the group may have moved meanwhile.
+  report.set_image_version(9);
+  EXPECT_FALSE(CompletesReassignment(report, "id-1", moving));
+  report.set_image_version(12);
+  EXPECT_FALSE(CompletesReassignment(report, "id-2", moving)) << "another topic of that name";
+  report.clear_reassigned_to();
+  report.add_reassigned_to(3);
+  report.add_reassigned_to(2);
+  EXPECT_FALSE(CompletesReassignment(report, "id-1", moving)) << "another preferred leader";
+  report.clear_reassigned_to();
+  EXPECT_FALSE(CompletesReassignment(report, "id-1", moving)) << "not done";
 }
 
 }  // namespace
