@@ -17,6 +17,7 @@
 
 #include "streams/streams_builder.h"
 #include "streams/topology_test_driver.h"
+#include "tests/streams/driver_test_util.h"
 
 namespace runnel::streams {
 namespace {
@@ -25,15 +26,7 @@ using S = std::string;
 // (key, value, timestamp) of an output record; key "<null>" for a record without a key.
 using Out = std::tuple<S, S, int64_t>;
 
-std::unique_ptr<TopologyTestDriver> Driver(const StreamsBuilder& builder,
-                                           TestDriverOptions options = {}) {
-  auto topology = builder.Build();
-  EXPECT_TRUE(topology.ok()) << topology.status();
-  if (!topology.ok()) return nullptr;
-  auto driver = TopologyTestDriver::Create(*topology, std::move(options));
-  EXPECT_TRUE(driver.ok()) << driver.status();
-  return driver.ok() ? std::move(*driver) : nullptr;
-}
+using testing::Driver;
 
 // Reads "out" from where the last Read stopped.
 class Output {

@@ -13,21 +13,14 @@
 
 #include "streams/streams_builder.h"
 #include "streams/topology_test_driver.h"
+#include "tests/streams/driver_test_util.h"
 
 namespace runnel::streams {
 namespace {
 
 using S = std::string;
 
-std::unique_ptr<TopologyTestDriver> Driver(const StreamsBuilder& builder,
-                                           TestDriverOptions options = {}) {
-  auto topology = builder.Build();
-  EXPECT_TRUE(topology.ok()) << topology.status();
-  if (!topology.ok()) return nullptr;
-  auto driver = TopologyTestDriver::Create(*topology, std::move(options));
-  EXPECT_TRUE(driver.ok()) << driver.status();
-  return driver.ok() ? std::move(*driver) : nullptr;
-}
+using testing::Driver;
 
 // The latest count per key written to `topic`.
 std::map<S, int64_t> LatestCounts(TopologyTestDriver* driver, const S& topic) {

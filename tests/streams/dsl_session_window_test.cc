@@ -11,20 +11,14 @@
 
 #include "streams/streams_builder.h"
 #include "streams/topology_test_driver.h"
+#include "tests/streams/driver_test_util.h"
 
 namespace runnel::streams {
 namespace {
 
 using S = std::string;
 
-std::unique_ptr<TopologyTestDriver> Driver(const StreamsBuilder& builder) {
-  auto topology = builder.Build();
-  EXPECT_TRUE(topology.ok()) << topology.status();
-  if (!topology.ok()) return nullptr;
-  auto driver = TopologyTestDriver::Create(*topology);
-  EXPECT_TRUE(driver.ok()) << driver.status();
-  return driver.ok() ? std::move(*driver) : nullptr;
-}
+using testing::Driver;
 
 // One output record: (key, start, end), value (nullopt: a retraction), timestamp.
 template <typename V>

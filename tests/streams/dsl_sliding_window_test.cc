@@ -13,6 +13,7 @@
 
 #include "streams/streams_builder.h"
 #include "streams/topology_test_driver.h"
+#include "tests/streams/driver_test_util.h"
 
 namespace runnel::streams {
 namespace {
@@ -21,14 +22,7 @@ using S = std::string;
 template <typename V>
 using Windows = std::map<std::tuple<S, int64_t, int64_t>, V>;
 
-std::unique_ptr<TopologyTestDriver> Driver(const StreamsBuilder& builder) {
-  auto topology = builder.Build();
-  EXPECT_TRUE(topology.ok()) << topology.status();
-  if (!topology.ok()) return nullptr;
-  auto driver = TopologyTestDriver::Create(*topology);
-  EXPECT_TRUE(driver.ok()) << driver.status();
-  return driver.ok() ? std::move(*driver) : nullptr;
-}
+using testing::Driver;
 
 // The latest value of each window written to `topic`, by (key, start, end).
 template <typename V>

@@ -10,21 +10,14 @@
 #include "client/partitioner.h"
 #include "streams/streams_builder.h"
 #include "streams/topology_test_driver.h"
+#include "tests/streams/driver_test_util.h"
 
 namespace runnel::streams {
 namespace {
 
 using KV = std::pair<std::string, std::string>;
 
-std::unique_ptr<TopologyTestDriver> Driver(const StreamsBuilder& builder,
-                                           TestDriverOptions options = {}) {
-  auto topology = builder.Build();
-  EXPECT_TRUE(topology.ok()) << topology.status();
-  if (!topology.ok()) return nullptr;
-  auto driver = TopologyTestDriver::Create(*topology, std::move(options));
-  EXPECT_TRUE(driver.ok()) << driver.status();
-  return driver.ok() ? std::move(*driver) : nullptr;
-}
+using testing::Driver;
 
 TestInputTopic<std::string, std::string> Input(TopologyTestDriver* d, const std::string& topic) {
   return {d, topic, serdes::String(), serdes::String()};

@@ -15,6 +15,7 @@
 
 #include "streams/streams_builder.h"
 #include "streams/topology_test_driver.h"
+#include "tests/streams/driver_test_util.h"
 
 namespace runnel::streams {
 namespace {
@@ -22,15 +23,7 @@ namespace {
 using S = std::string;
 using Out = std::tuple<S, S, int64_t>;  // (key, value or "<tombstone>", timestamp)
 
-std::unique_ptr<TopologyTestDriver> Driver(const StreamsBuilder& builder,
-                                           TestDriverOptions options = {}) {
-  auto topology = builder.Build();
-  EXPECT_TRUE(topology.ok()) << topology.status();
-  if (!topology.ok()) return nullptr;
-  auto driver = TopologyTestDriver::Create(*topology, std::move(options));
-  EXPECT_TRUE(driver.ok()) << driver.status();
-  return driver.ok() ? std::move(*driver) : nullptr;
-}
+using testing::Driver;
 
 std::vector<Out> ReadOut(TopologyTestDriver* driver, const S& topic = "out") {
   TestOutputTopic<S, S> out(driver, topic, serdes::String(), serdes::String());

@@ -9,6 +9,7 @@
 
 #include "streams/streams_builder.h"
 #include "streams/topology_test_driver.h"
+#include "tests/streams/driver_test_util.h"
 
 namespace runnel::streams {
 namespace {
@@ -16,14 +17,7 @@ namespace {
 using S = std::string;
 using WindowCounts = std::map<std::tuple<S, int64_t, int64_t>, int64_t>;
 
-std::unique_ptr<TopologyTestDriver> Driver(const StreamsBuilder& builder) {
-  auto topology = builder.Build();
-  EXPECT_TRUE(topology.ok()) << topology.status();
-  if (!topology.ok()) return nullptr;
-  auto driver = TopologyTestDriver::Create(*topology);
-  EXPECT_TRUE(driver.ok()) << driver.status();
-  return driver.ok() ? std::move(*driver) : nullptr;
-}
+using testing::Driver;
 
 // Window counts written to `topic` as (key, start, end) -> latest count.
 WindowCounts Latest(TopologyTestDriver* driver, const S& topic) {

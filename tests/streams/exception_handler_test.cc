@@ -15,21 +15,14 @@
 #include "streams/streams_builder.h"
 #include "streams/streams_config.h"
 #include "streams/topology_test_driver.h"
+#include "tests/streams/driver_test_util.h"
 
 namespace runnel::streams {
 namespace {
 
 using S = std::string;
 
-std::unique_ptr<TopologyTestDriver> Driver(const StreamsBuilder& builder,
-                                           TestDriverOptions options = {}) {
-  auto topology = builder.Build();
-  EXPECT_TRUE(topology.ok()) << topology.status();
-  if (!topology.ok()) return nullptr;
-  auto driver = TopologyTestDriver::Create(*topology, std::move(options));
-  EXPECT_TRUE(driver.ok()) << driver.status();
-  return driver.ok() ? std::move(*driver) : nullptr;
-}
+using testing::Driver;
 
 S Int64Bytes(int64_t n) { return serdes::Int64().serialize(n); }
 
