@@ -8,12 +8,17 @@
 #include "client/admin.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "streams/internal/global_stream_thread.h"
 #include "streams/internal/partition_plan.h"
 #include "streams/internal/stream_thread.h"
 
 namespace runnel::streams {
 
 namespace {
+// A global store's bootstrap that gets no record this long before its end offsets fails (the
+// stream threads' restores have the same limit).
+constexpr int64_t kGlobalBootstrapStallMs = 60000;
+
 std::shared_ptr<spdlog::logger> Log() { return logging::Get("streams"); }
 
 // Creates `topic` with `partitions` and `configs`, or checks the partition count of the one that
@@ -85,6 +90,11 @@ std::vector<internal::StreamThread*> Streams::Threads() const {
   std::vector<internal::StreamThread*> out;
   for (const auto& thread : threads_) out.push_back(thread.get());
   return out;
+}
+
+internal::GlobalStreamThread* Streams::GlobalThread() const {
+  MutexLock lock(&mu_);
+  return global_thread_.get();
 }
 
 void Streams::SetState(State s) {
@@ -162,21 +172,33 @@ absl::Status Streams::Start() {
   if (topology_.subtopologies().empty()) {
     return absl::InvalidArgumentError("the topology has no source: nothing to run");
   }
-  if (!topology_.global_stores().empty()) {
-    // GlobalKTables run in the TopologyTestDriver; the runtime has no global-store updater yet.
-    return absl::UnimplementedError(absl::StrCat(
-        "global store ", topology_.global_stores().begin()->first,
-        ": GlobalKTable is not supported by the runtime yet (only by the TopologyTestDriver)"));
-  }
   RETURN_IF_ERROR(CreateInternalTopics());
   SetState(State::kRebalancing);
+  const std::map<std::string, KeyValueStore*>* global_stores = nullptr;
+  if (!topology_.global_stores().empty()) {
+    // The global stores are whole before any task can read them (Kafka Streams' GlobalStreamThread
+    // bootstraps before the stream threads start).
+    internal::GlobalStreamThread* global;
+    {
+      MutexLock lock(&mu_);
+      global_thread_ = std::make_unique<internal::GlobalStreamThread>(
+          &topology_, &config_, clock_, kGlobalBootstrapStallMs, [this] { OnThreadStateChange(); });
+      global = global_thread_.get();
+    }
+    absl::Status s = global->Start();
+    if (!s.ok()) {
+      Close();
+      return WithContext(s, global->name());
+    }
+    global_stores = global->stores();
+  }
   {
     // Every thread exists before the first one starts: the state callbacks read them all.
     MutexLock lock(&mu_);
     for (int i = 0; i < config_.num_stream_threads; ++i) {
-      threads_.push_back(
-          std::make_unique<internal::StreamThread>(i, &topology_, &config_, clock_, subtopology_of_,
-                                                   assignor_, [this] { OnThreadStateChange(); }));
+      threads_.push_back(std::make_unique<internal::StreamThread>(
+          i, &topology_, &config_, clock_, subtopology_of_, assignor_, global_stores,
+          [this] { OnThreadStateChange(); }));
     }
   }
   for (internal::StreamThread* thread : Threads()) {
@@ -196,7 +218,8 @@ void Streams::OnThreadStateChange() {
   // One decision at a time: reading the threads' states and setting the application's must not
   // interleave with another thread's (or Close's), or an older view could win.
   MutexLock serial(&listener_mu_);
-  bool failed = false;
+  internal::GlobalStreamThread* global = GlobalThread();
+  bool failed = global != nullptr && global->state() == internal::GlobalStreamThread::State::kError;
   bool rebalancing = false;
   const std::vector<internal::StreamThread*> threads = Threads();
   for (internal::StreamThread* thread : threads) {
@@ -207,9 +230,12 @@ void Streams::OnThreadStateChange() {
   }
   if (failed) {
     for (internal::StreamThread* thread : threads) thread->RequestStop();
+    if (global != nullptr) global->RequestStop();
     SetStateLocked(State::kError);
     return;
   }
+  // The global stores bootstrapping, before the stream threads exist: still kRebalancing.
+  if (threads.empty()) return;
   const State now = state();
   if (now == State::kPendingShutdown || now == State::kNotRunning) return;
   SetStateLocked(rebalancing ? State::kRebalancing : State::kRunning);
@@ -226,11 +252,17 @@ void Streams::Close() {
   const std::vector<internal::StreamThread*> threads = Threads();
   for (internal::StreamThread* thread : threads) thread->RequestStop();
   for (internal::StreamThread* thread : threads) thread->Join();
+  // After the stream threads: their tasks read the global stores until they close.
+  if (internal::GlobalStreamThread* global = GlobalThread()) global->Close();
   SetState(State::kNotRunning);
   Log()->info("{}: closed", config_.application_id);
 }
 
 absl::Status Streams::error() const {
+  if (internal::GlobalStreamThread* global = GlobalThread()) {
+    absl::Status s = global->error();
+    if (!s.ok()) return s;
+  }
   for (internal::StreamThread* thread : Threads()) {
     absl::Status s = thread->error();
     if (!s.ok()) return s;
@@ -251,6 +283,12 @@ Streams::Metrics Streams::metrics() const {
     out.active_tasks.insert(out.active_tasks.end(), m.active_tasks.begin(), m.active_tasks.end());
   }
   std::sort(out.active_tasks.begin(), out.active_tasks.end());
+  if (internal::GlobalStreamThread* global = GlobalThread()) {
+    const internal::GlobalStreamThreadMetrics m = global->metrics();
+    out.global_restored_records = m.restored_records;
+    out.global_applied_records = m.applied_records;
+    out.dropped_records += m.dropped_records;
+  }
   return out;
 }
 

@@ -61,7 +61,8 @@ struct GlobalStoreSpec {
   std::string topic;        // a user topic
   std::string source_name;  // the node name Describe shows
   // Applies one record of the topic to the store (a put of the timestamped value, a delete for a
-  // tombstone; a keyless record is skipped); an error for a value that does not deserialize.
+  // tombstone; a keyless record is skipped). InvalidArgument means exactly: the value does not
+  // deserialize (the deserialization exception handler decides); any other error is the store's.
   std::function<absl::Status(KeyValueStore& store, const RawRecord& record)> apply;
 };
 

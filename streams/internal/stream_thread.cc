@@ -70,7 +70,9 @@ class StreamThread::Listener : public client::RebalanceListener {
 
 StreamThread::StreamThread(int index, const Topology* topology, const StreamsConfig* config,
                            const Clock* clock, std::map<std::string, int32_t> subtopology_of,
-                           std::string assignor, std::function<void()> on_state_change)
+                           std::string assignor,
+                           const std::map<std::string, KeyValueStore*>* global_stores,
+                           std::function<void()> on_state_change)
     : index_(index),
       name_(absl::StrCat(config->application_id, "-StreamThread-", index + 1)),
       topology_(topology),
@@ -78,6 +80,7 @@ StreamThread::StreamThread(int index, const Topology* topology, const StreamsCon
       clock_(clock),
       subtopology_of_(std::move(subtopology_of)),
       assignor_(std::move(assignor)),
+      global_stores_(global_stores),
       on_state_change_(std::move(on_state_change)),
       listener_(std::make_unique<Listener>(this)) {}
 
@@ -304,6 +307,7 @@ absl::Status StreamThread::CreateTasks(const std::vector<client::TopicPartition>
     env.collector = collector_.get();
     env.changelog_reader = restorer_.get();
     env.state_dir = config_->state_dir;
+    env.global_stores = global_stores_;
     env.wall_clock_ms = [clock = clock_] { return clock->NowMs(); };
     env.cache_max_bytes = static_cast<size_t>(config_->cache_max_bytes) / threads;
     env.deserialization_handler = config_->DeserializationHandler();

@@ -67,10 +67,13 @@ class StreamThread {
   enum class State { kCreated, kStarting, kRebalancing, kRunning, kStopped, kError };
 
   // `topology`, `config` and `clock` are borrowed and outlive the thread. `subtopology_of` maps
-  // each source topic (full name) to the sub-topology reading it. `on_state_change` is called on
-  // the thread after each change of state().
+  // each source topic (full name) to the sub-topology reading it. `global_stores` (borrowed,
+  // outlives the thread; null when the topology has none) are the instance's global stores,
+  // which the tasks read (TaskEnvironment::global_stores). `on_state_change` is called on the
+  // thread after each change of state().
   StreamThread(int index, const Topology* topology, const StreamsConfig* config, const Clock* clock,
                std::map<std::string, int32_t> subtopology_of, std::string assignor,
+               const std::map<std::string, KeyValueStore*>* global_stores,
                std::function<void()> on_state_change);
   ~StreamThread();
   StreamThread(const StreamThread&) = delete;
@@ -120,6 +123,7 @@ class StreamThread {
   const Clock* const clock_;
   const std::map<std::string, int32_t> subtopology_of_;
   const std::string assignor_;
+  const std::map<std::string, KeyValueStore*>* const global_stores_;
   std::function<void()> on_state_change_;
 
   std::unique_ptr<client::Consumer> consumer_;
