@@ -2,7 +2,9 @@
 // StateStore). Stores hold bytes; typed views over them live in the DSL.
 //
 // Threading: a store is not synchronised. It belongs to one task and is used by one thread at a
-// time (the task's), which also opens and closes it.
+// time (the task's), which also opens and closes it. Global stores, written by the global stream
+// thread and read by every task, are wrapped in a SynchronizedKeyValueStore
+// (synchronized_key_value_store.h).
 //
 // Layering, as the runtime builds it (Kafka Streams' order, outermost first):
 //   CachingKeyValueStore / CachingWindowStore   (caching_store.h: record cache, dedup, flush)
