@@ -521,9 +521,13 @@ class TableSourceProcessor : public SourceNode {
       ++context_->metrics().dropped_records;  // a table row needs a key
       return absl::OkStatus();
     }
+    // Key and value are decoded only to refuse what downstream could not read (the store's
+    // updates are forwarded decoded: a bad key stored would fail every commit, on every restart);
+    // a skipped record does not move stream time.
+    if (auto key = key_serde_.deserialize(*raw.key); !key.ok()) {
+      return context_->OnUndecodable(raw, "key", key.status());
+    }
     if (raw.value.has_value()) {
-      // Decoded only to refuse what downstream could not read; a skipped record does not move
-      // stream time.
       auto value = value_serde_.deserialize(*raw.value);
       if (!value.ok()) return context_->OnUndecodable(raw, "value", value.status());
     }

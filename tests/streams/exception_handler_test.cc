@@ -127,6 +127,33 @@ TEST(DeserializationHandlerTest, ATableSkipsAPoisonRowWithLogAndContinueAndFails
       << s;
 }
 
+// A key the table's key serde refuses was stored and only failed when the store's update was
+// forwarded (at commit with the cache): the task failed on every restart, LogAndContinue or not.
+TEST(DeserializationHandlerTest, ATableSkipsARowWhoseKeyDoesNotDecodeWithLogAndContinue) {
+  StreamsBuilder builder;
+  builder.Table<int64_t, int64_t>("rows", {}, Materialized<int64_t, int64_t>::As("rows-store"))
+      .ToStream()
+      .To("out");
+  TestDriverOptions options;
+  options.deserialization_exception_handler = LogAndContinueExceptionHandler();
+  options.commit_every_record = true;
+  auto driver = Driver(builder, options);
+  ASSERT_NE(driver, nullptr);
+  ASSERT_TRUE(driver->PipeRaw("rows", Int64Bytes(1), Int64Bytes(10), 1).ok());
+  ASSERT_TRUE(driver->PipeRaw("rows", "bad", Int64Bytes(20), 2).ok());
+  ASSERT_TRUE(driver->PipeRaw("rows", Int64Bytes(2), Int64Bytes(30), 3).ok());
+  auto rows = driver->KeyValueStoreContents("rows-store");
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  EXPECT_EQ(rows->size(), 2u) << "the row with the bad key was stored";
+  EXPECT_EQ(driver->metrics().dropped_records, 1);
+
+  auto failing = Driver(builder);
+  ASSERT_NE(failing, nullptr);
+  const absl::Status s = failing->PipeRaw("rows", "bad", Int64Bytes(20), 2);
+  EXPECT_NE(s.message().find("record rows-0@0: cannot deserialize its key"), std::string::npos)
+      << s;
+}
+
 TEST(DeserializationHandlerTest, AUserHandlerSeesTheRecordAndDecides) {
   std::vector<std::pair<S, ErrorRecord>> seen;
   TestDriverOptions options;
