@@ -5,6 +5,19 @@
 
 namespace runnel::streams {
 
+bool IsRetriableProductionError(const absl::Status& error) {
+  switch (error.code()) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kCancelled:
+    case absl::StatusCode::kAborted:
+      return true;
+    default:
+      return false;
+  }
+}
+
 std::string Where(const ErrorRecord& record) {
   std::string out = record.topic;
   if (record.partition.has_value()) absl::StrAppend(&out, "-", *record.partition);

@@ -16,6 +16,10 @@
 //     AlwaysContinueProductionExceptionHandler()  logs a warning, drops the record (counted in
 //                                                 dropped_records) and goes on; the input is
 //                                                 committed as if the record had been written
+//   A failure that may pass (IsRetriableProductionError: the brokers unreachable or without a
+//   leader past delivery.timeout.ms, the producer's buffer full past max.block.ms, the producer
+//   closing) is not the record's fault: no handler is asked, the task fails, nothing past its
+//   input is committed, and a restart writes it again (a continue would lose it to an outage).
 //
 // Chosen by name with `default.deserialization.exception.handler` and
 // `default.production.exception.handler` (StreamsConfig), or given as functions
@@ -63,6 +67,10 @@ DeserializationExceptionHandler LogAndFailExceptionHandler();
 DeserializationExceptionHandler LogAndContinueExceptionHandler();
 ProductionExceptionHandler DefaultProductionExceptionHandler();
 ProductionExceptionHandler AlwaysContinueProductionExceptionHandler();
+
+// Whether a production failure may pass by itself (Unavailable, DeadlineExceeded,
+// ResourceExhausted, Cancelled, Aborted): the production handler is not asked about those.
+bool IsRetriableProductionError(const absl::Status& error);
 
 // "topic-partition@offset" of a source record, "topic" (or "topic-partition") of an output one.
 std::string Where(const ErrorRecord& record);

@@ -17,7 +17,7 @@ absl::Status ProducerCollector::error() const {
 }
 
 absl::Status ProducerCollector::Handle(const client::ProducerRecord& record, absl::Status error) {
-  if (error.ok() || !handler_) return error;
+  if (error.ok() || !handler_ || IsRetriableProductionError(error)) return error;
   const ErrorRecord failed{.topic = record.topic,
                            .partition = record.partition,
                            .offset = -1,

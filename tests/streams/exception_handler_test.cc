@@ -11,10 +11,13 @@
 #include <utility>
 #include <vector>
 
+#include "client/producer.h"
 #include "streams/exception_handlers.h"
+#include "streams/internal/producer_collector.h"
 #include "streams/streams_builder.h"
 #include "streams/streams_config.h"
 #include "streams/topology_test_driver.h"
+#include "tests/free_port.h"
 #include "tests/streams/driver_test_util.h"
 
 namespace runnel::streams {
@@ -178,6 +181,31 @@ TEST(DeserializationHandlerTest, AUserHandlerSeesTheRecordAndDecides) {
   EXPECT_EQ(seen[0].second.timestamp, 7);
   EXPECT_EQ(seen[1].second.offset, 1);
   EXPECT_EQ(driver->metrics().dropped_records, 1);
+}
+
+// An outage is not the record's fault: AlwaysContinue dropped (and committed past) every record
+// that timed out while the brokers were unreachable.
+TEST(ProductionHandlerTest, AlwaysContinueDoesNotDropARecordThatFailedOnlyForAnOutage) {
+  EXPECT_TRUE(IsRetriableProductionError(absl::DeadlineExceededError("not delivered in time")));
+  EXPECT_TRUE(IsRetriableProductionError(absl::UnavailableError("no leader")));
+  EXPECT_FALSE(IsRetriableProductionError(absl::InvalidArgumentError("record too large")));
+  // A producer of a broker that is not there (nothing listens on the port): the record times out.
+  client::ProducerOptions options;
+  options.bootstrap_servers = "127.0.0.1:" + std::to_string(runnel::testing::FreePort());
+  options.delivery_timeout_ms = 500;
+  options.request_timeout_ms = 200;
+  options.max_block_ms = 500;
+  options.linger_ms = 0;
+  auto producer = client::Producer::Create(options);
+  ASSERT_TRUE(producer.ok()) << producer.status();
+  internal::ProducerCollector collector(std::move(*producer),
+                                        AlwaysContinueProductionExceptionHandler());
+  const absl::Status sent =
+      collector.Send("out", 0, internal::RawRecord{std::string("k"), std::string("v"), 1});
+  const absl::Status flushed = sent.ok() ? collector.Flush() : sent;
+  EXPECT_FALSE(flushed.ok()) << "the record was dropped as if it could never be written";
+  EXPECT_TRUE(IsRetriableProductionError(flushed)) << flushed;
+  EXPECT_EQ(collector.dropped_records(), 0);
 }
 
 TEST(ProductionHandlerTest, ByDefaultARecordThatCannotBeWrittenFailsTheTask) {
