@@ -1,6 +1,12 @@
 #include "streams/internal/global_stream_thread.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <utility>
 
@@ -80,10 +86,34 @@ absl::Status GlobalStreamThread::Start() {
   return absl::OkStatus();
 }
 
+absl::Status GlobalStreamThread::LockStateDir() {
+  // Another instance of the application on this machine with the same state.dir would empty the
+  // directory under this one's open databases (Kafka Streams refuses a state dir in use, too).
+  const std::filesystem::path dir =
+      std::filesystem::path(config_->state_dir) / config_->application_id / "global";
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  const std::string path = (dir / ".lock").string();
+  const int fd = ec ? -1 : ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return absl::InternalError(absl::StrCat("global stores: cannot create ", path, ": ",
+                                            ec ? ec.message() : std::strerror(errno)));
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return absl::FailedPreconditionError(absl::StrCat(
+        "global stores: ", dir.string(), " is in use by another instance of ",
+        config_->application_id, " on this machine; give each instance its own state.dir"));
+  }
+  lock_fd_ = fd;
+  return absl::OkStatus();
+}
+
 absl::Status GlobalStreamThread::OpenStores() {
   for (const auto& [name, global] : topology_->global_stores()) {
     std::unique_ptr<KeyValueStore> store;
     if (global.store.persistent) {
+      if (lock_fd_ < 0) RETURN_IF_ERROR(LockStateDir());
       // Emptied at every start: the topic, read whole, is the truth. For the same reason the
       // store keeps no write-ahead log.
       const std::filesystem::path dir = std::filesystem::path(config_->state_dir) /
@@ -251,6 +281,8 @@ void GlobalStreamThread::Close() {
   if (thread_.joinable()) thread_.join();
   if (consumer_ != nullptr) consumer_->Close();
   for (auto& [name, store] : stores_) store->Close();
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the state dir's lock
+  lock_fd_ = -1;
   PublishMetrics();
   if (state_ != State::kError) SetState(State::kStopped);
   Log()->info("{}: closed", name_);

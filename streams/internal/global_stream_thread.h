@@ -92,6 +92,9 @@ class GlobalStreamThread {
   const std::string& name() const { return name_; }
 
  private:
+  // Locks <state.dir>/<application.id>/global (flock, held until Close): FailedPrecondition
+  // naming it when another instance on this machine holds it.
+  absl::Status LockStateDir();
   absl::Status OpenStores();
   absl::Status Bootstrap();
   void Run();
@@ -118,6 +121,7 @@ class GlobalStreamThread {
   GlobalStreamThreadMetrics counters_;  // written by Start's caller, then by the thread
   bool started_ = false;
   bool closed_ = false;
+  int lock_fd_ = -1;  // the state dir's lock, while persistent global stores are open
 
   std::atomic<bool> stop_requested_{false};
   std::atomic<State> state_{State::kCreated};

@@ -309,6 +309,31 @@ TEST_F(GlobalTableE2eTest, ARestartRebuildsThePersistentGlobalStoreFromTheTopic)
   EXPECT_TRUE(emptied.error().ok()) << emptied.error();
 }
 
+// A second instance on the same state.dir emptied the first one's global RocksDB directory under
+// its open database.
+TEST_F(GlobalTableE2eTest, ASecondInstanceOnTheSameStateDirIsRefusedAndTheFirstCarriesOn) {
+  PriceModel model;
+  ProducePrices(model, {{"p1", 5}});
+  const Topology topology = OrderTotals(StoreType::kRocksDb);
+  Streams first(topology, Config("shared-dir-app", "same"));
+  ASSERT_TRUE(first.Start().ok()) << first.error();
+  WaitRunning(first);
+  Streams second(topology, Config("shared-dir-app", "same"));
+  const absl::Status refused = second.Start();
+  EXPECT_TRUE(absl::IsFailedPrecondition(refused)) << refused;
+  EXPECT_NE(refused.message().find("give each instance its own state.dir"), std::string::npos)
+      << refused;
+  second.Close();
+  testing::Produce(Client(), "orders", {model.Order("o1", "p1", 2)});
+  ExpectTotals(model);
+  EXPECT_EQ(first.state(), Streams::State::kRunning) << first.error();
+  first.Close();
+  // Released at close: the next instance starts.
+  Streams third(topology, Config("shared-dir-app", "same"));
+  EXPECT_TRUE(third.Start().ok()) << third.error();
+  third.Close();
+}
+
 TEST_F(GlobalTableE2eTest, LogAndContinueSkipsAndCountsAPoisonGlobalRecord) {
   PriceModel model;
   // One poison record (3 bytes for the Int64 price) in the bootstrap, between two good ones.
