@@ -31,9 +31,7 @@ class ClusterClientTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(cluster_.StartAll());
     ASSERT_TRUE(cluster_.WaitForBrokers(1, 3));
-    for (int id = 1; id <= 3; ++id) {
-      brokers_ += (brokers_.empty() ? "" : ",") + cluster_.node(id).address();
-    }
+    brokers_ = cluster_.BrokerList();
   }
 
   // Clients of the cluster: a dead leader's stream is given up after 3 s.

@@ -195,10 +195,7 @@ TEST_F(ClusterGroupsTest, AGroupOfThreeKeepsItsOffsetsThroughItsCoordinatorsKill
   constexpr char kTopic[] = "events";
   constexpr int kPartitions = 6;
   constexpr int kPerPhase = 600;
-  std::string brokers;
-  for (int id = 1; id <= 3; ++id) {
-    brokers += (brokers.empty() ? "" : ",") + cluster_.node(id).address();
-  }
+  const std::string brokers = cluster_.BrokerList();
   auto admin = client::Admin::Create({.bootstrap_servers = brokers});
   ASSERT_TRUE(admin.ok()) << admin.status();
   ASSERT_TRUE((*admin)->CreateTopic({kTopic, kPartitions, 3, {}}).ok());

@@ -83,6 +83,12 @@ class ClusterProcesses {
     }
     return ok;
   }
+  // Every broker's client address, comma-separated: a client's bootstrap list (`--brokers`).
+  std::string BrokerList() {
+    std::string list;
+    for (auto& [id, node] : nodes_) list += (list.empty() ? "" : ",") + node->address();
+    return list;
+  }
   // A client of broker `id`'s gRPC API.
   RawBrokerClient Client(int id) { return RawBrokerClient(nodes_.at(id)->address()); }
 

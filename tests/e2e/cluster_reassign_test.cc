@@ -30,9 +30,7 @@ class ClusterReassignTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(cluster_.StartAll());
     ASSERT_TRUE(cluster_.WaitForBrokers(1, 3));
-    for (int id = 1; id <= 3; ++id) {
-      brokers_ += (brokers_.empty() ? "" : ",") + cluster_.node(id).address();
-    }
+    brokers_ = cluster_.BrokerList();
     auto admin = client::Admin::Create({.bootstrap_servers = brokers_});
     ASSERT_TRUE(admin.ok()) << admin.status();
     admin_ = std::move(*admin);

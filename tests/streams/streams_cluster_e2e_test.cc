@@ -40,9 +40,7 @@ class StreamsClusterE2eTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(cluster_.StartAll());
     ASSERT_TRUE(cluster_.WaitForBrokers(1, 3)) << cluster_.node(1).output();
-    for (int id = 1; id <= 3; ++id) {
-      brokers_ += (brokers_.empty() ? "" : ",") + cluster_.node(id).address();
-    }
+    brokers_ = cluster_.BrokerList();
     auto admin = client::Admin::Create({.bootstrap_servers = brokers_, .request_timeout_ms = 3000});
     ASSERT_TRUE(admin.ok()) << admin.status();
     admin_ = *std::move(admin);
