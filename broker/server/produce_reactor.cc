@@ -301,11 +301,16 @@ class BrokerService::ProduceReactor final
                   pending->answered ? nullptr : pending->response.mutable_partitions(index);
               if (out != nullptr && !result.ok() && out->error().code() == v1::NONE) {
                 absl::Status status = result.status();
-                if (absl::IsFailedPrecondition(status) || absl::IsNotFound(status)) {
-                  // Leadership moved between the check and the proposal.
+                if (absl::IsFailedPrecondition(status) || absl::IsNotFound(status) ||
+                    absl::IsUnavailable(status)) {
+                  // Leadership moved between the check and the proposal, or while the entry
+                  // waited for its commit (a transfer, a new leader's entry in its place, this
+                  // replica removed by a reassignment, a shutdown): NOT_LEADER, which the client
+                  // retries on the leader (idempotence makes a committed one a duplicate there).
                   const absl::StatusOr<PartitionRoute> route =
                       cluster->Lookup(tp.topic, tp.partition);
-                  if (route.ok()) status = NotLeaderFor(*cluster, tp.topic, tp.partition, *route);
+                  status = route.ok() ? NotLeaderFor(*cluster, tp.topic, tp.partition, *route)
+                                      : route.status();
                 }
                 SetProduceError(status, out->mutable_error());
               } else if (out != nullptr && result.ok() && first) {

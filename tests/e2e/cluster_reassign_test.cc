@@ -17,6 +17,7 @@
 #include "client/admin.h"
 #include "client/consumer.h"
 #include "client/producer.h"
+#include "common/mutex.h"
 #include "tests/e2e/cluster_processes.h"
 #include "tests/storage/storage_test_util.h"
 
@@ -87,6 +88,8 @@ TEST_F(ClusterReassignTest, APartitionMovesOffItsLeaderWhileWrittenAndLosesNothi
   std::atomic<int> acked{0};
   std::atomic<int> failed{0};
   std::atomic<bool> stop{false};
+  Mutex failure_mu;
+  absl::Status first_failure;
   std::thread writer([&] {
     for (int i = 0; i < kRecords && !stop; ++i) {
       client::ProducerRecord record;
@@ -97,6 +100,10 @@ TEST_F(ClusterReassignTest, APartitionMovesOffItsLeaderWhileWrittenAndLosesNothi
                ->Send(record,
                       [&](const absl::StatusOr<client::RecordMetadata>& m) {
                         (m.ok() ? acked : failed)++;
+                        if (!m.ok()) {
+                          MutexLock lock(&failure_mu);
+                          if (first_failure.ok()) first_failure = m.status();
+                        }
                       })
                .ok()) {
         failed++;
@@ -119,7 +126,10 @@ TEST_F(ClusterReassignTest, APartitionMovesOffItsLeaderWhileWrittenAndLosesNothi
   EXPECT_TRUE(WaitForReplicas("moving", target)) << "replicas never became the target";
   writer.join();
   EXPECT_EQ(acked.load(), kRecords);
-  EXPECT_EQ(failed.load(), 0);
+  {
+    MutexLock lock(&failure_mu);
+    EXPECT_EQ(failed.load(), 0) << "the first failure: " << first_failure;
+  }
   (*producer)->Close(5000);
 
   // The partition is led and served by the new replicas, both in sync.
