@@ -16,6 +16,18 @@ namespace {
 
 using sim::Cluster;
 
+// Nodes 2 and 3 tick, node 1 cut off, for at most 200 ticks: whether one of them became leader.
+bool TwoAndThreeElectWithoutOne(Cluster& c) {
+  const auto without_1 = [](const Message& m) { return m.to == 1 || m.from == 1; };
+  for (int tick = 0; tick < 200; ++tick) {
+    c.node(2).Tick();
+    c.node(3).Tick();
+    c.Deliver(without_1);
+    if (c.node(2).role() == Role::kLeader || c.node(3).role() == Role::kLeader) return true;
+  }
+  return false;
+}
+
 // A wiped voter forgets what it acknowledged. Node 3 missed entry "a", committed by nodes 1 and 2;
 // node 2's disk is wiped and node 1 is down. Node 3's log is longer than node 2's (empty) one, so
 // by the election restriction alone node 2 elects it and "a" — acknowledged — is lost. Returns
@@ -28,14 +40,7 @@ std::pair<bool, std::vector<std::string>> ElectAfterAWipe(bool wiped_knows_it) {
   c.Deliver(cut_off_3);
   EXPECT_EQ(c.node(1).commit_index(), c.log(1).LastIndex()) << "\"a\" committed on 1 and 2";
   c.Wipe(2, wiped_knows_it);
-  const auto without_1 = [](const Message& m) { return m.to == 1 || m.from == 1; };
-  bool elected = false;
-  for (int tick = 0; tick < 200 && !elected; ++tick) {
-    c.node(2).Tick();
-    c.node(3).Tick();
-    c.Deliver(without_1);
-    elected = c.node(3).role() == Role::kLeader || c.node(2).role() == Role::kLeader;
-  }
+  const bool elected = TwoAndThreeElectWithoutOne(c);
   std::vector<std::string> data;
   for (const Entry& e : c.log(3).Read(c.log(3).StartIndex(), 1 << 20)) {
     if (e.type == EntryType::kData) data.push_back(e.data);
@@ -73,14 +78,7 @@ TEST(RaftWipedNodeTest, AWipedVoterCatchesUpFromTheLeaderAndThenVotesAgain) {
   // gone, 2 and 3 elect a leader holding "a".
   c.Restart(2);
   EXPECT_FALSE(c.node(2).catching_up());
-  const auto without_1 = [](const Message& m) { return m.to == 1 || m.from == 1; };
-  bool elected = false;
-  for (int tick = 0; tick < 200 && !elected; ++tick) {
-    c.node(2).Tick();
-    c.node(3).Tick();
-    c.Deliver(without_1);
-    elected = c.node(2).role() == Role::kLeader || c.node(3).role() == Role::kLeader;
-  }
+  const bool elected = TwoAndThreeElectWithoutOne(c);
   EXPECT_TRUE(elected);
 }
 
