@@ -83,6 +83,24 @@ absl::StatusOr<Cancellable> TaskContext::Schedule(const std::string& owner, int6
 void TaskContext::CancelPunctuation(int64_t id) { punctuations_.erase(id); }
 
 void TaskChangelogSink::Send(const std::string& store_name, const ChangelogRecord& record) {
+  if (auto held = held_.find(store_name); held != held_.end()) {
+    if (!record.value.has_value()) {
+      held->second.insert_or_assign(record.key, record);
+      return;
+    }
+    held->second.erase(record.key);
+  }
+  SendNow(store_name, record);
+}
+
+void TaskChangelogSink::Committed() {
+  for (auto& [store_name, tombstones] : held_) {
+    for (const auto& [key, record] : tombstones) SendNow(store_name, record);
+    tombstones.clear();
+  }
+}
+
+void TaskChangelogSink::SendNow(const std::string& store_name, const ChangelogRecord& record) {
   if (!error_.ok()) return;
   error_ = collector_->Send(Topology::ChangelogTopic(application_id_, store_name), partition_,
                             RawRecord{record.key, record.value, record.timestamp});
@@ -141,6 +159,7 @@ absl::Status StreamTask::OpenStores(const Topology::Subtopology& subtopology) {
       }
     }
     const std::string changelog = Topology::ChangelogTopic(c.env_.application_id, name);
+    if (spec.log_deletes_after_commit) sink->HoldDeletesOf(name);
     const size_t cache_bytes = spec.caching ? c.env_.cache_max_bytes : 0;
     if (spec.kind == internal::StoreSpec::Kind::kKeyValue) {
       std::unique_ptr<KeyValueStore> store;
@@ -345,6 +364,11 @@ absl::Status StreamTask::Flush() {
     RETURN_IF_ERROR(TakeErrors());
   }
   return absl::OkStatus();
+}
+
+absl::Status StreamTask::Committed() {
+  changelog_sink_->Committed();
+  return TakeErrors();
 }
 
 void StreamTask::Close() {

@@ -187,17 +187,29 @@ class TaskContext {
 // Writes a task's store changes to its partition of their changelog topics. A store cannot return
 // the collector's error through the ChangelogSink interface, so the first one is kept until the
 // task takes it after the write.
+//
+// Tombstones of the stores named by HoldDeletesOf (StoreSpec::log_deletes_after_commit) are held
+// until Committed: a later change of the same key is sent at once and drops the held tombstone
+// (it would otherwise overwrite that change in the changelog). A crash loses the held ones, so the
+// restore brings their entries back.
 class TaskChangelogSink : public ChangelogSink {
  public:
   TaskChangelogSink(RecordCollector* collector, std::string application_id, int32_t partition)
       : collector_(collector), application_id_(std::move(application_id)), partition_(partition) {}
+  void HoldDeletesOf(const std::string& store_name) { held_[store_name]; }
   void Send(const std::string& store_name, const ChangelogRecord& record) override;
+  // Sends the held tombstones: the input that caused them has been committed.
+  void Committed();
   absl::Status TakeError() { return std::exchange(error_, absl::OkStatus()); }
 
  private:
+  void SendNow(const std::string& store_name, const ChangelogRecord& record);
+
   RecordCollector* collector_;
   std::string application_id_;
   int32_t partition_;
+  // Per store whose deletes are held: key -> its tombstone.
+  std::map<std::string, std::map<std::string, ChangelogRecord>> held_;
   absl::Status error_;
 };
 
@@ -221,6 +233,10 @@ class StreamTask {
   // Flushes the record caches (their updates flow downstream and into changelogs) and the
   // stores; afterwards the task's output is with the collector and offsets may be committed.
   absl::Status Flush();
+  // Called once the offsets of what the task processed are committed (after Flush and the
+  // collector's flush): the changelog's held tombstones go out
+  // (StoreSpec::log_deletes_after_commit).
+  absl::Status Committed();
   // Closes nodes and stores (without flushing: call Flush first for a clean close).
   void Close();
 

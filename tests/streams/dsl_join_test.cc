@@ -57,7 +57,8 @@ void Pipe(TopologyTestDriver* driver, const S& topic, const S& key, const S& val
 // left.Join(right) (or LeftJoin / OuterJoin) -> "out", values joined as "<left>+<right>".
 enum class Kind { kInner, kLeft, kOuter };
 std::unique_ptr<TopologyTestDriver> StreamJoin(Kind kind, const JoinWindows& windows,
-                                               StreamJoined<S, S, S> joined = {}) {
+                                               StreamJoined<S, S, S> joined = {},
+                                               TestDriverOptions options = {}) {
   StreamsBuilder builder;
   KStream<S, S> left = builder.Stream<S, S>("left");
   KStream<S, S> right = builder.Stream<S, S>("right");
@@ -83,7 +84,7 @@ std::unique_ptr<TopologyTestDriver> StreamJoin(Kind kind, const JoinWindows& win
           .To("out");
       break;
   }
-  return Driver(builder);
+  return Driver(builder, std::move(options));
 }
 
 TEST(DslJoinTest, InnerJoinPairsRecordsUpToTheTimeDifferenceBothWaysAndNoFurther) {
@@ -291,6 +292,43 @@ TEST(DslJoinTest, JoinStateIsRestoredFromTheChangelogs) {
     Pipe(driver.get(), "left", "c", "C", 111);   // B came back from the outer store: emitted
     EXPECT_EQ(out.Read(), (std::vector<Out>{{"a", "A+X", 108}, {"b", "B+null", 100}}));
   }
+}
+
+// As SuppressLogsAnEmittedWindowsRemovalOnlyAfterTheCommit (dsl_window_test.cc) for the records
+// a left join emits unmatched when their window closes: a crash before the commit must find them
+// still waiting in the restored outer store, so that the replayed input emits them again.
+TEST(DslJoinTest, AnUnmatchedRecordsRemovalIsLoggedOnlyAfterTheCommit) {
+  TestDriverOptions options;
+  options.commit_every_record = false;  // commits when the wall clock passes 30 s
+  auto driver = StreamJoin(Kind::kLeft, JoinWindows::OfTimeDifferenceWithNoGrace(10),
+                           StreamJoined<S, S, S>::As("j"), options);
+  ASSERT_NE(driver, nullptr);
+  Output out(driver.get());
+  const auto tombstones = [&] {
+    int n = 0;
+    for (const TestRecord& r : driver->Records("test-app-j-outer-shared-join-store-changelog")) {
+      n += r.value.has_value() ? 0 : 1;
+    }
+    return n;
+  };
+  Pipe(driver.get(), "left", "a", "A", 100);
+  ASSERT_TRUE(driver->AdvanceWallClockTime(30000).ok());  // committed: A waits
+  Pipe(driver.get(), "left", "c", "C", 111);              // A's window closed: emitted
+  EXPECT_EQ(out.Read(), (std::vector<Out>{{"a", "A+null", 100}}));
+  EXPECT_EQ(tombstones(), 0) << "the removal was logged before the emission was committed";
+
+  // The crash; the record at 111 comes again from the committed offset.
+  ASSERT_TRUE(driver->RestartTasks().ok());
+  Pipe(driver.get(), "left", "c", "C", 111);
+  EXPECT_EQ(out.Read(), (std::vector<Out>{{"a", "A+null", 100}}))
+      << "the record emitted before the crash was lost";
+
+  // Committed now: the removal is logged, and a second crash emits nothing again.
+  ASSERT_TRUE(driver->AdvanceWallClockTime(30000).ok());
+  EXPECT_EQ(tombstones(), 1);
+  ASSERT_TRUE(driver->RestartTasks().ok());
+  Pipe(driver.get(), "left", "d", "D", 112);
+  EXPECT_EQ(out.Read(), (std::vector<Out>{}));
 }
 
 TEST(DslJoinTest, JoinStoreValueListsAndOuterKeysHaveTheDocumentedLayout) {

@@ -146,6 +146,58 @@ TEST(DslWindowTest, SuppressEmitsExactlyOneFinalResultPerWindowWhenItCloses) {
   EXPECT_EQ((*second)[0].second, 3);
 }
 
+// A crash after a closed window was emitted but before the commit: the emission may not have
+// reached the output topic (the collector had not flushed it), and the input that closed the
+// window is read again from the committed offset. The buffer's changelog must still hold the
+// window then, so that it is emitted again (at least once); a tombstone logged at the emission
+// would lose it for good. The removal is logged once the commit made the emission durable.
+TEST(DslWindowTest, SuppressLogsAnEmittedWindowsRemovalOnlyAfterTheCommit) {
+  StreamsBuilder builder;
+  builder.Stream<S, S>("in")
+      .GroupByKey()
+      .WindowedBy(TimeWindows::OfSizeAndGrace(10, 0))
+      .Count()
+      .Suppress(Suppressed::UntilWindowCloses().WithName("buffer"))
+      .ToStream()
+      .To("final");
+  TestDriverOptions options;
+  options.commit_every_record = false;  // commits when the wall clock passes 30 s
+  options.cache_max_bytes = 0;          // every count reaches the buffer at once
+  auto driver = Driver(builder, options);
+  ASSERT_NE(driver, nullptr);
+  TestInputTopic<S, S> in(driver.get(), "in", serdes::String(), serdes::String());
+  TestOutputTopic<Windowed<S>, int64_t> out(
+      driver.get(), "final", internal::WindowedSerde(serdes::String()), serdes::Int64());
+  const auto tombstones = [&] {
+    int n = 0;
+    for (const TestRecord& r : driver->Records("test-app-buffer-store-changelog")) {
+      n += r.value.has_value() ? 0 : 1;
+    }
+    return n;
+  };
+  ASSERT_TRUE(in.PipeInput("a", "v", 1).ok());
+  ASSERT_TRUE(driver->AdvanceWallClockTime(30000).ok());  // committed: [0, 10) is buffered
+  ASSERT_TRUE(in.PipeInput("a", "v", 12).ok());           // closes [0, 10): emitted
+  ASSERT_EQ(out.ReadKeyValuesToList()->size(), 1u);
+  EXPECT_EQ(tombstones(), 0) << "the removal was logged before the emission was committed";
+
+  // The crash; the record at 12 comes again from the committed offset.
+  ASSERT_TRUE(driver->RestartTasks().ok());
+  ASSERT_TRUE(in.PipeInput("a", "v", 12).ok());
+  auto again = out.ReadKeyValuesToList();
+  ASSERT_TRUE(again.ok());
+  ASSERT_EQ(again->size(), 1u) << "the window emitted before the crash was lost";
+  EXPECT_EQ((*again)[0].first, (Windowed<S>{"a", 0, 10}));
+  EXPECT_EQ((*again)[0].second, 1);
+
+  // Committed now: the removal is logged, and a second crash emits nothing again.
+  ASSERT_TRUE(driver->AdvanceWallClockTime(30000).ok());
+  EXPECT_EQ(tombstones(), 1);
+  ASSERT_TRUE(driver->RestartTasks().ok());
+  ASSERT_TRUE(in.PipeInput("a", "v", 13).ok());
+  EXPECT_TRUE(out.IsEmpty());
+}
+
 TEST(DslWindowTest, SuppressOnATableThatIsNotWindowedIsABuildError) {
   StreamsBuilder builder;
   builder.Stream<S, S>("in").GroupByKey().Count().Suppress(Suppressed::UntilWindowCloses());

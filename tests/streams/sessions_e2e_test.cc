@@ -342,7 +342,18 @@ class SessionsKillE2eTest : public StreamsE2eTest {
       }
       return CaughtUp("sess", {"events"});
     };
+    const auto missing = [&] {
+      std::string out;
+      int n = 0;
+      for (const auto& [s, count] : expected) {
+        if (emitted.contains(s)) continue;
+        if (++n <= 5) absl::StrAppend(&out, " ", SessionJson(s, count));
+      }
+      return absl::StrCat(n, " of ", expected.size(), " sessions not emitted:", out,
+                          n > 5 ? " ..." : "");
+    };
     EXPECT_TRUE(WaitFor(all_emitted, milliseconds(60000), milliseconds(500)))
+        << missing() << "\n"
         << Log("first.log") << "\n---\n"
         << Log("second.log");
     int64_t counted_twice = 0, emitted_twice = 0, rebuilt = 0;
