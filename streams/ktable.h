@@ -284,7 +284,6 @@ KTable<K, V> KTable<K, V>::Suppress(const Suppressed& suppressed) const {
     store.kind = internal::StoreSpec::Kind::kKeyValue;
     store.persistent = false;  // an in-memory buffer, restored from its changelog
     store.caching = false;
-    store.log_deletes_after_commit = true;  // an emitted window's removal
     graph_->AddStore(store);
     // The inner key serde: a windowed key's bytes are the inner key's plus 16.
     std::optional<Serde<Inner>> inner_default = internal::DefaultSerde<Inner>();

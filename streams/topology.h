@@ -48,12 +48,6 @@ struct StoreSpec {
   bool caching = true;       // a record cache flushed at commit
   int64_t retention_ms = 0;  // window (session) stores: windows starting (sessions ending) more
                              // than this behind stream time go
-  // Deletes reach the changelog only once the offsets of the input that caused them are committed
-  // (TaskChangelogSink): for buffers whose entries are removed as they are emitted (suppress's,
-  // a left/outer join's unmatched records). A crash before that commit may have lost the emission
-  // with the output the producer had not delivered; the entry then comes back with the restore
-  // and the replayed input emits it again, instead of being gone with the changelog's tombstone.
-  bool log_deletes_after_commit = false;
   // A store added with StreamsBuilder::AddStateStore: its StoreSerdes<K, V> (processor.h), for
   // ProcessorContext::GetKeyValueStore; empty for the DSL's stores.
   std::any serdes;

@@ -144,7 +144,6 @@ KStream<K, VR> KStream<K, V>::StreamJoin(const KStream<K, V2>& other,
     internal::StoreSpec shared = this_store;
     shared.kind = internal::StoreSpec::Kind::kKeyValue;
     shared.retention_ms = 0;
-    shared.log_deletes_after_commit = true;  // an emitted unmatched record's removal
     shared.name = s.empty() ? graph_->NewName("KSTREAM-OUTERSHARED") + "-store"
                             : s + "-outer-shared-join-store";
     outer_store = shared.name;

@@ -479,7 +479,7 @@ class SuppressProcessor : public Processor<Windowed<K>, Change<V>> {
       ASSIGN_OR_RETURN(TimestampedBytes tv, DecodeTimestamped(kv.value));
       ASSIGN_OR_RETURN(out.value.new_value, value_serde_.deserialize(tv.value));
       out.timestamp = tv.timestamp;
-      RETURN_IF_ERROR(store_->Delete(kv.key));
+      RETURN_IF_ERROR(this->context_->RemoveEmitted(store_name_, kv.key));
       RETURN_IF_ERROR(Forward(*this, out));
     }
     return absl::OkStatus();

@@ -314,7 +314,7 @@ class StreamStreamJoinProcessor : public Processor<K, std::conditional_t<kLeft, 
         }
         RETURN_IF_ERROR(Forward(*this, out));
       }
-      RETURN_IF_ERROR(outer_store_->Delete(kv.key));
+      RETURN_IF_ERROR(this->context_->RemoveEmitted(c_.outer_store, kv.key));
     }
     return absl::OkStatus();
   }

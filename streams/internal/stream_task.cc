@@ -82,13 +82,28 @@ absl::StatusOr<Cancellable> TaskContext::Schedule(const std::string& owner, int6
 
 void TaskContext::CancelPunctuation(int64_t id) { punctuations_.erase(id); }
 
+absl::Status TaskContext::RemoveEmitted(const std::string& name, std::string_view key) {
+  KeyValueStore* store = key_value_store(name);
+  if (store == nullptr) return absl::InternalError("no store " + name);
+  if (changelog_sink_ != nullptr && topology_->stores().at(name).logging) {
+    changelog_sink_->HoldNextDelete(name, std::string(key));
+  }
+  return store->Delete(key);
+}
+
+void TaskChangelogSink::HoldNextDelete(const std::string& store_name, std::string key) {
+  announced_[store_name].insert(std::move(key));
+}
+
 void TaskChangelogSink::Send(const std::string& store_name, const ChangelogRecord& record) {
-  if (auto held = held_.find(store_name); held != held_.end()) {
-    if (!record.value.has_value()) {
-      held->second.insert_or_assign(record.key, record);
+  if (auto announced = announced_.find(store_name); announced != announced_.end()) {
+    if (announced->second.erase(record.key) > 0 && !record.value.has_value()) {
+      held_[store_name].insert_or_assign(record.key, record);
       return;
     }
-    held->second.erase(record.key);
+  }
+  if (record.value.has_value()) {
+    if (auto held = held_.find(store_name); held != held_.end()) held->second.erase(record.key);
   }
   SendNow(store_name, record);
 }
@@ -96,8 +111,8 @@ void TaskChangelogSink::Send(const std::string& store_name, const ChangelogRecor
 void TaskChangelogSink::Committed() {
   for (auto& [store_name, tombstones] : held_) {
     for (const auto& [key, record] : tombstones) SendNow(store_name, record);
-    tombstones.clear();
   }
+  held_.clear();
 }
 
 void TaskChangelogSink::SendNow(const std::string& store_name, const ChangelogRecord& record) {
@@ -136,6 +151,7 @@ absl::Status StreamTask::OpenStores(const Topology::Subtopology& subtopology) {
   changelog_sink_ =
       std::make_unique<TaskChangelogSink>(c.env_.collector, c.env_.application_id, c.partition_);
   TaskChangelogSink* sink = changelog_sink_.get();
+  c.changelog_sink_ = sink;
   auto now = [&c] { return c.timestamp_; };
   for (const std::string& name : subtopology.stores) {
     const internal::StoreSpec& spec = topology_->stores().at(name);
@@ -159,7 +175,6 @@ absl::Status StreamTask::OpenStores(const Topology::Subtopology& subtopology) {
       }
     }
     const std::string changelog = Topology::ChangelogTopic(c.env_.application_id, name);
-    if (spec.log_deletes_after_commit) sink->HoldDeletesOf(name);
     const size_t cache_bytes = spec.caching ? c.env_.cache_max_bytes : 0;
     if (spec.kind == internal::StoreSpec::Kind::kKeyValue) {
       std::unique_ptr<KeyValueStore> store;

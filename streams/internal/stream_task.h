@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -83,6 +84,37 @@ struct TaskMetrics {
 };
 
 // What a node sees of its task.
+// Writes a task's store changes to its partition of their changelog topics. A store cannot return
+// the collector's error through the ChangelogSink interface, so the first one is kept until the
+// task takes it after the write.
+//
+// A tombstone announced by HoldNextDelete (TaskContext::RemoveEmitted) is held until Committed; a
+// later value of the same key is sent at once and drops the held tombstone (it would otherwise
+// overwrite that value in the changelog). A crash loses the held ones, so the restore brings their
+// entries back.
+class TaskChangelogSink : public ChangelogSink {
+ public:
+  TaskChangelogSink(RecordCollector* collector, std::string application_id, int32_t partition)
+      : collector_(collector), application_id_(std::move(application_id)), partition_(partition) {}
+  // The next tombstone of `key` in `store_name` waits for Committed (a value sent first for the
+  // key cancels this).
+  void HoldNextDelete(const std::string& store_name, std::string key);
+  void Send(const std::string& store_name, const ChangelogRecord& record) override;
+  // Sends the held tombstones: the input that caused them has been committed.
+  void Committed();
+  absl::Status TakeError() { return std::exchange(error_, absl::OkStatus()); }
+
+ private:
+  void SendNow(const std::string& store_name, const ChangelogRecord& record);
+
+  RecordCollector* collector_;
+  std::string application_id_;
+  int32_t partition_;
+  std::map<std::string, std::set<std::string>> announced_;  // store -> keys
+  std::map<std::string, std::map<std::string, ChangelogRecord>> held_;  // store -> key -> tombstone
+  absl::Status error_;
+};
+
 class TaskContext {
  public:
   const std::string& application_id() const { return env_.application_id; }
@@ -112,6 +144,14 @@ class TaskContext {
       const std::optional<std::string>& old_value)>;
   void SetFlushListener(const std::string& store, KeyValueFlushListener listener);
   void SetFlushListener(const std::string& store, WindowFlushListener listener);
+  // Deletes `key` from key-value store `name` because the node has just emitted its entry (a
+  // suppressed window that closed, a join's unmatched record): the store forgets it now, the
+  // changelog only after the commit that follows. The emission and the tombstone go to different
+  // partitions, and a crash could deliver the tombstone but not the emission; held back, the entry
+  // comes back with the restore and the replayed input emits it again (at least once). Other
+  // deletes (a retracted session's, a matched record's) go at once: holding them would restore
+  // entries the replay never retracts again.
+  absl::Status RemoveEmitted(const std::string& name, std::string_view key);
 
   const Topology& topology() const { return *topology_; }
   RecordCollector& collector() { return *env_.collector; }
@@ -158,6 +198,7 @@ class TaskContext {
   TaskEnvironment env_;
   std::string task_id_;
   int32_t partition_;
+  TaskChangelogSink* changelog_sink_ = nullptr;  // the task's, once its stores are open
   std::string topic_;
   int64_t offset_ = -1;
   int64_t timestamp_ = 0;  // of the record being processed
@@ -184,34 +225,6 @@ class TaskContext {
   absl::Status listener_error_;  // the first error of a flush listener, until taken
 };
 
-// Writes a task's store changes to its partition of their changelog topics. A store cannot return
-// the collector's error through the ChangelogSink interface, so the first one is kept until the
-// task takes it after the write.
-//
-// Tombstones of the stores named by HoldDeletesOf (StoreSpec::log_deletes_after_commit) are held
-// until Committed: a later change of the same key is sent at once and drops the held tombstone
-// (it would otherwise overwrite that change in the changelog). A crash loses the held ones, so the
-// restore brings their entries back.
-class TaskChangelogSink : public ChangelogSink {
- public:
-  TaskChangelogSink(RecordCollector* collector, std::string application_id, int32_t partition)
-      : collector_(collector), application_id_(std::move(application_id)), partition_(partition) {}
-  void HoldDeletesOf(const std::string& store_name) { held_[store_name]; }
-  void Send(const std::string& store_name, const ChangelogRecord& record) override;
-  // Sends the held tombstones: the input that caused them has been committed.
-  void Committed();
-  absl::Status TakeError() { return std::exchange(error_, absl::OkStatus()); }
-
- private:
-  void SendNow(const std::string& store_name, const ChangelogRecord& record);
-
-  RecordCollector* collector_;
-  std::string application_id_;
-  int32_t partition_;
-  // Per store whose deletes are held: key -> its tombstone.
-  std::map<std::string, std::map<std::string, ChangelogRecord>> held_;
-  absl::Status error_;
-};
 
 class StreamTask {
  public:

@@ -200,6 +200,34 @@ TEST(DslSessionWindowTest, SuppressEmitsOnlyTheFinalSessionsOnceTheyClose) {
             (std::vector<Out<int64_t>>{{{"a", 0, 15}, 3, 15}, {{"b", 15, 15}, 1, 15}}));
 }
 
+// Suppress holds back the changelog tombstone of a session it emitted until the commit
+// (TaskContext::RemoveEmitted), but not that of a session merged away: after a crash the restored
+// buffer would hold the retracted [0, 0] again, and the replayed input, merging into the restored
+// [0, 5], would never retract it: it would come out as a final session.
+TEST(DslSessionWindowTest, AMergedAwaySessionsRemovalIsLoggedAtOnce) {
+  StreamsBuilder builder;
+  builder.Stream<S, S>("in")
+      .GroupByKey()
+      .WindowedBy(SessionWindows::OfInactivityGapWithNoGrace(10))
+      .Count()
+      .Suppress(Suppressed::UntilWindowCloses())
+      .ToStream()
+      .To("final");
+  TestDriverOptions options;
+  options.commit_every_record = false;  // commits when the wall clock passes 30 s
+  options.cache_max_bytes = 0;          // every session update reaches the buffer at once
+  auto driver = Driver(builder, options);
+  ASSERT_NE(driver, nullptr);
+  Pipe(driver.get(), {{"a", "v", 0}});
+  ASSERT_TRUE(driver->AdvanceWallClockTime(30000).ok());  // committed: [0, 0] buffered
+  Pipe(driver.get(), {{"a", "v", 5}});                    // [0, 0] merged into [0, 5]
+  ASSERT_TRUE(driver->RestartTasks().ok());               // the crash; 5 comes again
+  Pipe(driver.get(), {{"a", "v", 5}, {"c", "v", 30}});
+  // The replay counts the event at 5 twice (at least once), but no [0, 0].
+  EXPECT_EQ(ReadAll(driver.get(), "final", serdes::Int64()),
+            (std::vector<Out<int64_t>>{{{"a", 0, 5}, 3, 5}}));
+}
+
 TEST(DslSessionWindowTest, InvalidSessionWindowsAreABuildError) {
   StreamsBuilder builder;
   builder.Stream<S, S>("in")
