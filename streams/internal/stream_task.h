@@ -110,7 +110,7 @@ class TaskChangelogSink : public ChangelogSink {
   RecordCollector* collector_;
   std::string application_id_;
   int32_t partition_;
-  std::map<std::string, std::set<std::string>> announced_;  // store -> keys
+  std::map<std::string, std::set<std::string>> announced_;              // store -> keys
   std::map<std::string, std::map<std::string, ChangelogRecord>> held_;  // store -> key -> tombstone
   absl::Status error_;
 };
@@ -224,7 +224,6 @@ class TaskContext {
   std::map<std::string, WindowFlushListener> window_listeners_;
   absl::Status listener_error_;  // the first error of a flush listener, until taken
 };
-
 
 class StreamTask {
  public:
