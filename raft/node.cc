@@ -205,6 +205,7 @@ void Node::Campaign(bool pre, bool transfer) {
     m.index = log_->LastIndex();
     m.log_term = LastTerm();
     m.transfer = transfer;
+    if (options_.recorded_directory) m.voter_directory = options_.recorded_directory(id);
     Send(std::move(m));
   }
 }
@@ -327,10 +328,13 @@ void Node::HandleVoteRequest(const Message& m) {
   // A node that lost its state cannot tell which entries it helped commit: only a candidate with
   // nothing at all (a new group's) gets its vote.
   const bool may_vote_for = !catching_up_ || m.log_term == 0;
+  // A candidate whose state knows this node under another directory predates its wipe.
+  const bool same_directory = m.voter_directory.empty() || options_.directory_id.empty() ||
+                              m.voter_directory == options_.directory_id;
   Message response;
   response.type = pre ? MessageType::kPreVoteResponse : MessageType::kVoteResponse;
   response.to = m.from;
-  if (can_vote && up_to_date && may_vote_for) {
+  if (can_vote && up_to_date && may_vote_for && same_directory) {
     response.term = m.term;
     if (pre) {
       Send(std::move(response));

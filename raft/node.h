@@ -65,6 +65,17 @@ struct Options {
   // is empty (so a new group whose members all count as catching up still elects a leader). The
   // driver persists the flag (catching_up()).
   bool catching_up = false;
+  // Directory ids (Kafka's KIP-853 voter directories), for a group whose state machine records
+  // each voter's data directory (the metadata log: a broker's registration carries it). A vote
+  // request carries the directory the candidate's state records for the receiver
+  // (`recorded_directory`, "" when it records none); a receiver whose own `directory_id` is
+  // another refuses it: its directory was wiped since the candidate's state was written, so it
+  // may have acknowledged entries the candidate misses. Once its new directory is recorded (it
+  // registered again through a leader) candidates knowing that vote it again. Empty or unset:
+  // not checked. Unlike `catching_up` this needs no marker and leaves a new group's first
+  // election alone (nothing is recorded yet).
+  std::string directory_id;
+  std::function<std::string(NodeId)> recorded_directory;
   // Seeds the randomised election timeout (a simulation passes its own; a broker any value).
   uint64_t seed = 0;
 

@@ -86,6 +86,9 @@ struct Message {
   uint64_t context = 0;   // kHeartbeat(Response): the ReadIndex request it confirms (0: none)
   std::string data;       // kSnapshot: the state machine's snapshot (empty for a partition log)
   std::string config;     // kSnapshot: the membership in force at `index` (Membership::Encode)
+  // kPreVote/kVote: the data directory the candidate's state records for the receiver
+  // (Options::recorded_directory; empty: none recorded).
+  std::string voter_directory;
 };
 
 }  // namespace runnel::raft

@@ -46,10 +46,18 @@ absl::Status ClusterMetadata::Start(std::shared_ptr<storage::Log> log) {
   for (raft::NodeId id : options_.brokers) {
     if (!options_.controllers.contains(id)) learners.insert(id);
   }
+  ReplicaManager::VoterDirectories directories;
+  directories.own = options_.directory_id;
+  directories.recorded = [this](raft::NodeId id) {
+    const std::shared_ptr<const MetadataImage> now = image();
+    auto it = now->brokers().find(id);
+    return it == now->brokers().end() ? std::string() : it->second.directory_id;
+  };
   return replicas_->AddReplica(
       MetadataPartition(), kMetadataTopicId, std::move(log),
       raft::Membership(options_.controllers, learners),
-      [this](const std::vector<raft::Entry>& entries) { OnCommitted(entries); });
+      [this](const std::vector<raft::Entry>& entries) { OnCommitted(entries); },
+      /*may_have_lost_state=*/false, std::move(directories));
 }
 
 std::shared_ptr<const MetadataImage> ClusterMetadata::image() const {

@@ -28,6 +28,10 @@ struct ClusterMetadataOptions {
   raft::NodeId node_id = raft::kNoNode;
   std::set<raft::NodeId> controllers;  // the metadata group's voters
   std::set<raft::NodeId> brokers;      // every broker; those not controllers are learners
+  // This broker's data directory id (directory.id). The metadata group checks votes against the
+  // directories the registrations record (raft::Options::directory_id): a controller whose disk
+  // was wiped votes no candidate whose metadata predates its new registration.
+  std::string directory_id;
 };
 
 class ClusterMetadata {

@@ -128,10 +128,12 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Create(
                                       });
   std::set<raft::NodeId> brokers;
   for (const RaftPeer& peer : o.peers) brokers.insert(peer.id);
-  node->metadata_ = std::make_unique<ClusterMetadata>(
-      ClusterMetadataOptions{
-          .node_id = o.node_id, .controllers = o.controllers, .brokers = brokers},
-      node->replicas_.get());
+  node->metadata_ =
+      std::make_unique<ClusterMetadata>(ClusterMetadataOptions{.node_id = o.node_id,
+                                                               .controllers = o.controllers,
+                                                               .brokers = brokers,
+                                                               .directory_id = o.directory_id},
+                                        node->replicas_.get());
   ReplicaReconcilerHooks hooks;
   hooks.log_config = std::move(log_config);
   hooks.open_log =

@@ -74,6 +74,7 @@ void ToProto(const raft::Message& m, v1::RaftMessage* out) {
   out->set_context(m.context);
   out->set_data(m.data);
   out->set_config(m.config);
+  out->set_voter_directory(m.voter_directory);
 }
 
 absl::StatusOr<raft::Message> FromProto(const v1::RaftMessage& in) {
@@ -95,6 +96,7 @@ absl::StatusOr<raft::Message> FromProto(const v1::RaftMessage& in) {
   m.context = in.context();
   m.data = in.data();
   m.config = in.config();
+  m.voter_directory = in.voter_directory();
   if (m.from < 0 || m.to < 0) {
     return absl::InvalidArgumentError(absl::StrCat("from/to: node ids ", m.from, ", ", m.to));
   }

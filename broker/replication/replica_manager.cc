@@ -185,9 +185,10 @@ absl::Status ReplicaManager::AddReplica(const storage::TopicPartition& tp,
                                         const std::string& topic_id,
                                         std::shared_ptr<storage::Log> log,
                                         const raft::Membership& initial, CommitListener listener,
-                                        bool may_have_lost_state) {
+                                        bool may_have_lost_state, VoterDirectories directories) {
   return Call([this, tp, topic_id, log = std::move(log), initial, listener = std::move(listener),
-               may_have_lost_state]() mutable -> absl::Status {
+               may_have_lost_state,
+               directories = std::move(directories)]() mutable -> absl::Status {
     if (replicas_.contains(tp)) {
       return absl::AlreadyExistsError(absl::StrCat("partition ", tp.DirName(), " is replicated"));
     }
@@ -204,6 +205,8 @@ absl::Status ReplicaManager::AddReplica(const storage::TopicPartition& tp,
     options.max_uncommitted_bytes = options_.max_uncommitted_bytes;
     options.seed = seed_++;
     options.catching_up = (*raft_log)->catching_up();
+    options.directory_id = directories.own;
+    options.recorded_directory = std::move(directories.recorded);
     if (absl::Status valid = options.Validate(); !valid.ok()) return valid;
     auto replica = std::make_unique<Replica>();
     replica->tp = tp;

@@ -102,10 +102,16 @@ class ReplicaManager {
   // it at once, and then each entry as it commits. AlreadyExists if it is replicated already;
   // DataLoss from PartitionRaftLog::Open.
   // `may_have_lost_state`: PartitionRaftLog::Open's (a replica that starts without Raft state
-  // then catches up before it votes).
+  // then catches up before it votes). `directories`: for a group whose state records the voters'
+  // data directories (the metadata log), raft::Options::directory_id and recorded_directory.
+  struct VoterDirectories {
+    std::string own;
+    std::function<std::string(raft::NodeId)> recorded;
+  };
   absl::Status AddReplica(const storage::TopicPartition& tp, const std::string& topic_id,
                           std::shared_ptr<storage::Log> log, const raft::Membership& initial,
-                          CommitListener listener = {}, bool may_have_lost_state = false);
+                          CommitListener listener = {}, bool may_have_lost_state = false,
+                          VoterDirectories directories = {});
   // Stops replicating `tp` (its log stays); produce requests waiting are answered Unavailable.
   absl::Status RemoveReplica(const storage::TopicPartition& tp);
 

@@ -63,6 +63,7 @@ TEST(RaftCodecTest, EveryMessageTypeRoundTrips) {
     m.transfer = true;
     m.context = 77;
     if (m.type == raft::MessageType::kSnapshot) m.config = "voters=1;learners=2";
+    if (m.type == raft::MessageType::kVote) m.voter_directory = "dir-of-1";
     v1::RaftMessage proto;
     ToProto(m, &proto);
     auto back = FromProto(proto);
@@ -78,6 +79,7 @@ TEST(RaftCodecTest, EveryMessageTypeRoundTrips) {
     EXPECT_EQ(back->hint_term, m.hint_term);
     EXPECT_EQ(back->context, m.context);
     EXPECT_EQ(back->config, m.config);
+    EXPECT_EQ(back->voter_directory, m.voter_directory);
   }
 }
 

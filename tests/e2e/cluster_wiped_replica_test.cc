@@ -10,6 +10,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -122,6 +123,71 @@ TEST(ClusterWipedReplicaTest, AWipedFollowerDoesNotElectAReplicaMissingAcknowled
   EXPECT_EQ(values.back(), "acked-4-9");
   EXPECT_TRUE(Eventually([&] { return !std::filesystem::exists(marker); }))
       << "the wiped broker never caught up";
+}
+
+// The same hazard for the metadata log, on three controllers: one (paused) misses topic
+// creations committed by the other two; one of those is wiped and the other killed. The paused
+// controller's log is longer than the wiped one's, so the wiped one's vote would elect it, and
+// the topics — acknowledged to the client — would be gone once the killed one returned and was
+// truncated to match. The wiped controller votes no candidate whose metadata records its old data
+// directory (raft::Options::directory_id), so no controller is elected until the killed one
+// returns; then the topics are all there.
+TEST(ClusterWipedReplicaTest, AWipedControllerDoesNotElectOneMissingCommittedMetadata) {
+  TempDir dir;
+  ClusterProcesses cluster(dir.path(), 3);
+  ASSERT_TRUE(cluster.StartAll());
+  ASSERT_TRUE(cluster.WaitForBrokers(1, 3));
+  const int leader = cluster.DescribeCluster(1).controller_id();
+  ASSERT_GT(leader, 0);
+  std::vector<int> followers;
+  for (int id : {1, 2, 3}) {
+    if (id != leader) followers.push_back(id);
+  }
+  const int paused = followers[0];
+  const int wiped = followers[1];
+  // Every broker's registration (with its data directory) is committed everywhere.
+  ASSERT_TRUE(cluster.WaitForBrokers(paused, 3));
+  ASSERT_TRUE(cluster.WaitForBrokers(wiped, 3));
+
+  // Committed by the leader and `wiped` only.
+  ASSERT_EQ(::kill(cluster.node(paused).pid(), SIGSTOP), 0);
+  constexpr int kTopics = 3;
+  for (int t = 0; t < kTopics; ++t) {
+    ASSERT_EQ(cluster.CreateTopic(leader, "made-" + std::to_string(t), 1, 1).code(), v1::NONE);
+  }
+
+  // `wiped` loses its disk; the leader dies; `paused` comes back without the topics.
+  ASSERT_EQ(cluster.node(wiped).Kill(), 128 + SIGKILL);
+  std::filesystem::remove_all(cluster.DataDir(wiped));
+  ASSERT_EQ(cluster.node(leader).Kill(), 128 + SIGKILL);
+  ASSERT_EQ(::kill(cluster.node(paused).pid(), SIGCONT), 0);
+  ASSERT_TRUE(cluster.Start(wiped));
+  // Several election timeouts (0.6-1.2 s each): no controller may come of `paused` and `wiped`.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(6);
+  while (std::chrono::steady_clock::now() < until) {
+    for (int id : {paused, wiped}) {
+      const int elected = cluster.DescribeCluster(id).controller_id();
+      ASSERT_TRUE(elected != paused && elected != wiped)
+          << "node " << elected << " was elected controller, with metadata missing "
+          << kTopics << " created topics";
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+
+  // The old leader returns and is elected (its log is the longest); the topics are there, on
+  // every broker once the wiped one has caught up.
+  ASSERT_TRUE(cluster.Start(leader));
+  ASSERT_TRUE(cluster.WaitForBrokers(paused, 3)) << "no controller after the old leader returned";
+  for (int id : {1, 2, 3}) {
+    for (int t = 0; t < kTopics; ++t) {
+      const std::string topic = "made-" + std::to_string(t);
+      EXPECT_TRUE(Eventually([&] {
+        const v1::MetadataResponse m = cluster.Metadata(id, topic);
+        return m.topics_size() == 1 && m.topics(0).partitions_size() == 1;
+      }))
+          << "node " << id << " does not know " << topic;
+    }
+  }
 }
 
 }  // namespace

@@ -4,10 +4,13 @@
 // elects a leader.
 #include <gtest/gtest.h>
 
+#include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "raft/node.h"
 #include "tests/raft/sim/test_cluster.h"
 
@@ -156,6 +159,66 @@ TEST(RaftWipedNodeTest, ANewGroupWhoseNodesAllCountAsCatchingUpStillElectsALeade
   for (NodeId id = 1; id <= 3; ++id) {
     EXPECT_FALSE(c.node(id).catching_up()) << "node " << id;
   }
+}
+
+// Options::directory_id: the voters' directories, as the metadata log records them (a broker's
+// registration). `recorded` stands for what every node's state records: "dir-<id>" to begin with.
+Cluster WithDirectories(std::shared_ptr<std::map<NodeId, std::string>> recorded) {
+  return Cluster(3, [recorded](Options& o) {
+    o.directory_id = absl::StrCat("dir-", o.id);
+    o.recorded_directory = [recorded](NodeId id) {
+      auto it = recorded->find(id);
+      return it == recorded->end() ? std::string() : it->second;
+    };
+  });
+}
+
+TEST(RaftWipedNodeTest, AVoterWithANewDirectoryRefusesCandidatesThatRecordItsOldOne) {
+  // The steps of ElectAfterAWipe, the wiped node told nothing but its new directory id (the
+  // metadata log's case: no catching-up marker, the registrations hold the directories).
+  auto recorded = std::make_shared<std::map<NodeId, std::string>>(
+      std::map<NodeId, std::string>{{1, "dir-1"}, {2, "dir-2"}, {3, "dir-3"}});
+  Cluster c = WithDirectories(recorded);
+  c.Elect(1);
+  const auto cut_off_3 = [](const Message& m) { return m.to == 3 || m.from == 3; };
+  ASSERT_TRUE(c.node(1).Propose("a").ok());
+  c.Deliver(cut_off_3);
+  c.options(2).directory_id = "dir-2-new";
+  c.Wipe(2);
+  EXPECT_FALSE(TwoAndThreeElectWithoutOne(c))
+      << "node 3, without \"a\", was elected with the wiped node's vote";
+
+  // Node 1 returns and wins with node 3's vote (its log is longer); node 2 catches up from it.
+  c.Restart(1);
+  for (int tick = 0; tick < 200 && c.node(1).role() != Role::kLeader; ++tick) {
+    for (NodeId id = 1; id <= 3; ++id) c.node(id).Tick();
+    c.Deliver();
+  }
+  ASSERT_EQ(c.node(1).role(), Role::kLeader);
+  for (int i = 0; i < 5; ++i) {
+    c.node(1).Tick();
+    c.Deliver();
+  }
+  ASSERT_EQ(c.log(2).LastIndex(), c.log(1).LastIndex());
+  // Its new directory recorded (it registered again), node 2 votes again: with node 1 gone,
+  // 2 and 3 elect a leader, which holds "a".
+  (*recorded)[2] = "dir-2-new";
+  ASSERT_TRUE(TwoAndThreeElectWithoutOne(c));
+  const NodeId leader = c.node(2).role() == Role::kLeader ? 2 : 3;
+  bool has_a = false;
+  for (const Entry& e : c.log(leader).Read(c.log(leader).StartIndex(), 1 << 20)) {
+    has_a |= e.type == EntryType::kData && e.data == "a";
+  }
+  EXPECT_TRUE(has_a) << "node " << leader << " leads without \"a\"";
+}
+
+TEST(RaftWipedNodeTest, DirectoriesLeaveANewGroupsFirstElectionAlone) {
+  // Nothing recorded yet: every vote request carries no directory.
+  Cluster c = WithDirectories(std::make_shared<std::map<NodeId, std::string>>());
+  c.Elect(1);
+  ASSERT_TRUE(c.node(1).Propose("a").ok());
+  c.Deliver();
+  EXPECT_EQ(c.node(1).commit_index(), c.log(1).LastIndex());
 }
 
 }  // namespace

@@ -25,6 +25,8 @@ class LocalCluster {
   Node& node(NodeId id) { return *nodes_[id - 1]; }
   MemoryLog& log(NodeId id) { return *logs_[id - 1]; }
   HardState stored(NodeId id) const { return states_[id - 1]; }
+  // Node `id`'s options, used from its next Restart or Wipe.
+  Options& options(NodeId id) { return options_[id - 1]; }
   std::deque<Message>& queue() { return queue_; }
   int size() const { return static_cast<int>(nodes_.size()); }
 
