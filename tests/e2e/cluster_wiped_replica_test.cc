@@ -168,8 +168,8 @@ TEST(ClusterWipedReplicaTest, AWipedControllerDoesNotElectOneMissingCommittedMet
     for (int id : {paused, wiped}) {
       const int elected = cluster.DescribeCluster(id).controller_id();
       ASSERT_TRUE(elected != paused && elected != wiped)
-          << "node " << elected << " was elected controller, with metadata missing "
-          << kTopics << " created topics";
+          << "node " << elected << " was elected controller, with metadata missing " << kTopics
+          << " created topics";
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
@@ -184,8 +184,8 @@ TEST(ClusterWipedReplicaTest, AWipedControllerDoesNotElectOneMissingCommittedMet
       EXPECT_TRUE(Eventually([&] {
         const v1::MetadataResponse m = cluster.Metadata(id, topic);
         return m.topics_size() == 1 && m.topics(0).partitions_size() == 1;
-      }))
-          << "node " << id << " does not know " << topic;
+      })) << "node "
+          << id << " does not know " << topic;
     }
   }
 }
