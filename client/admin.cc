@@ -297,6 +297,21 @@ absl::Status Admin::ReassignPartitions(const std::string& topic,
   return absl::OkStatus();
 }
 
+absl::Status Admin::UnregisterBroker(int32_t node_id) {
+  v1::UnregisterBrokerRequest request;
+  request.set_node_id(node_id);
+  v1::UnregisterBrokerResponse response;
+  std::string target;
+  const grpc::Status s = impl_->Run(
+      [&](const Impl::Stubs& st) {
+        return st.admin->UnregisterBroker(impl_->Context().get(), request, &response);
+      },
+      &target);
+  const std::string what = absl::StrCat("unregister node ", node_id);
+  if (!s.ok()) return RpcError(s, target, what);
+  return ToStatus(response.error(), what);
+}
+
 absl::StatusOr<ClusterDescription> Admin::DescribeCluster() {
   v1::DescribeClusterResponse response;
   std::string target;

@@ -138,6 +138,10 @@ class Admin {
   // DescribeTopic shows the progress (adding_replicas / removing_replicas empty again: done).
   absl::Status ReassignPartitions(const std::string& topic,
                                   const std::map<int32_t, std::vector<int32_t>>& replicas);
+  // Removes the registration of broker `node_id` (Kafka's UnregisterBroker): stopped (fenced), no
+  // partition left on it (ReassignPartitions), not a controller. NotFound when it is not
+  // registered; InvalidArgument naming why otherwise. A cluster only.
+  absl::Status UnregisterBroker(int32_t node_id);
 
   // Consumer groups.
   absl::StatusOr<std::vector<GroupListing>> ListGroups();

@@ -209,6 +209,12 @@ absl::Status GroupResetOffsets(client::Admin& admin, const std::string& group,
   return absl::OkStatus();
 }
 
+absl::Status ClusterUnregister(client::Admin& admin, int32_t node_id, std::ostream& out) {
+  RETURN_IF_ERROR(admin.UnregisterBroker(node_id));
+  out << "unregistered node " << node_id << "\n";
+  return absl::OkStatus();
+}
+
 absl::Status GroupDelete(client::Admin& admin, const std::string& group, std::ostream& out) {
   RETURN_IF_ERROR(admin.DeleteGroup(group));
   out << "deleted group " << group << "\n";

@@ -37,6 +37,8 @@ struct ReassignOptions {
 absl::Status TopicReassign(client::Admin& admin, const ReassignOptions& options, std::ostream& out,
                            std::ostream& progress);
 absl::Status ClusterInfo(client::Admin& admin, std::ostream& out);
+// `cluster unregister ID`: removes a stopped broker that hosts nothing.
+absl::Status ClusterUnregister(client::Admin& admin, int32_t node_id, std::ostream& out);
 
 // `group list`, `group describe G`, `group reset-offsets G --topic T ...`, `group delete G`.
 absl::Status GroupList(client::Admin& admin, std::ostream& out);

@@ -148,6 +148,10 @@ int Run(int argc, char** argv) {
   CLI::App* cluster = app.add_subcommand("cluster", "cluster information");
   cluster->require_subcommand(1);
   CLI::App* info = cluster->add_subcommand("info", "brokers, controller, partitions led");
+  int32_t unregister_id = -1;
+  CLI::App* unregister = cluster->add_subcommand(
+      "unregister", "remove a stopped broker that hosts no partition (after `topic reassign`)");
+  unregister->add_option("node-id", unregister_id, "the broker's --node-id")->required();
 
   // log dump
   CLI::App* log = app.add_subcommand("log", "offline tools for log files")->require_subcommand(1);
@@ -249,6 +253,9 @@ int Run(int argc, char** argv) {
   } else if (info->parsed()) {
     what = "cluster info";
     s = ClusterInfo(**admin, std::cout);
+  } else if (unregister->parsed()) {
+    what = absl::StrCat("cluster unregister ", unregister_id);
+    s = ClusterUnregister(**admin, unregister_id, std::cout);
   }
   return s.ok() ? 0 : Fail(s, what);
 }

@@ -151,6 +151,7 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Create(
   ControllerOptions controller = o.controller;
   controller.node_id = o.node_id;
   controller.cluster_id = o.cluster_id;
+  controller.controllers = o.controllers;
   node->controller_ = std::make_unique<Controller>(controller, node->metadata_.get(),
                                                    node->inter_broker_addresses_);
 
@@ -581,6 +582,24 @@ v1::AlterPartitionReassignmentsResponse ClusterNode::AlterPartitionReassignments
   const auto deadline =
       Clock::now() + std::chrono::milliseconds(options_.controller.propose_timeout_ms);
   while (response.error().code() == v1::NONE && !recorded() && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return response;
+}
+
+v1::UnregisterBrokerResponse ClusterNode::UnregisterBroker(
+    const v1::UnregisterBrokerRequest& request) {
+  v1::UnregisterBrokerResponse response = OnController<v1::UnregisterBrokerResponse>(
+      [&] { return controller_->UnregisterBroker(request); },
+      [&](v1::Controller::Stub* stub, grpc::ClientContext* context,
+          v1::UnregisterBrokerResponse* out) {
+        return stub->UnregisterBroker(context, request, out);
+      });
+  // Answered once this broker's image no longer lists it.
+  const auto deadline =
+      Clock::now() + std::chrono::milliseconds(options_.controller.propose_timeout_ms);
+  while (response.error().code() == v1::NONE && image()->broker(request.node_id()) != nullptr &&
+         Clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   return response;

@@ -155,6 +155,9 @@ class ClusterNode {
   // them out). Answers once each began; errors per partition name what was refused.
   v1::AlterPartitionReassignmentsResponse AlterPartitionReassignments(
       const v1::AlterPartitionReassignmentsRequest& request);
+  // Removes a stopped broker's registration (the controller refuses a live one, one hosting a
+  // partition, a controller). Answers once this broker's image no longer lists it.
+  v1::UnregisterBrokerResponse UnregisterBroker(const v1::UnregisterBrokerRequest& request);
   // A block of producer ids granted to this broker by the controller: [first, first + count).
   absl::StatusOr<std::pair<int64_t, int64_t>> AllocateProducerIds();
 

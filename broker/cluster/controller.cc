@@ -557,6 +557,48 @@ v1::AlterPartitionReassignmentsResponse Controller::AlterPartitionReassignments(
   return response;
 }
 
+grpc::Status Controller::UnregisterBroker(grpc::ServerContext*,
+                                          const v1::UnregisterBrokerRequest* request,
+                                          v1::UnregisterBrokerResponse* response) {
+  *response = UnregisterBroker(*request);
+  return grpc::Status::OK;
+}
+
+v1::UnregisterBrokerResponse Controller::UnregisterBroker(
+    const v1::UnregisterBrokerRequest& request) {
+  v1::UnregisterBrokerResponse response;
+  v1::Error* error = response.mutable_error();
+  if (!Leading(error)) return response;
+  const raft::NodeId id = request.node_id();
+  if (options_.controllers.contains(id)) {
+    SetStatus(absl::FailedPreconditionError(absl::StrCat(
+                  "node ", id, " is a controller (a voter of the metadata log): it stays")),
+              v1::INVALID_REQUEST, error);
+    return response;
+  }
+  MutexLock changes(&changes_mu_);
+  v1::MetadataRecord record;
+  record.mutable_unregister()->set_node_id(id);
+  // The image's own checks (registered, fenced, hosting nothing), on a copy: refused before it
+  // reaches the log, with the same words.
+  MetadataImage trial = *metadata_->image();
+  if (absl::Status s = trial.Apply(record); !s.ok()) {
+    SetStatus(s, absl::IsNotFound(s) ? v1::BROKER_ID_NOT_REGISTERED : v1::INVALID_REQUEST, error);
+    return response;
+  }
+  if (absl::Status s = Commit({record}); !s.ok()) {
+    SetStatus(s, v1::REQUEST_TIMED_OUT, error);
+    return response;
+  }
+  {
+    MutexLock lock(&mu_);
+    incarnations_.erase(id);
+    last_heartbeat_.erase(id);
+  }
+  logging::Get("controller")->info("node {} unregistered", id);
+  return response;
+}
+
 void Controller::CompleteReassignments() {
   const std::shared_ptr<const MetadataImage> image = metadata_->image();
   std::vector<v1::MetadataRecord> completions;

@@ -47,6 +47,7 @@ struct ControllerOptions {
   int32_t default_replication_factor = 1;  // default.replication.factor: a create asking for 0
   int32_t max_partitions_per_topic = 10'000;
   int64_t propose_timeout_ms = 10'000;  // a metadata change not committed by then fails
+  std::set<raft::NodeId> controllers;   // the metadata log's voters (never unregistered)
 };
 
 class Controller final : public v1::Controller::Service {
@@ -78,6 +79,9 @@ class Controller final : public v1::Controller::Service {
   grpc::Status AlterPartitionReassignments(
       grpc::ServerContext* context, const v1::AlterPartitionReassignmentsRequest* request,
       v1::AlterPartitionReassignmentsResponse* response) override;
+  grpc::Status UnregisterBroker(grpc::ServerContext* context,
+                                const v1::UnregisterBrokerRequest* request,
+                                v1::UnregisterBrokerResponse* response) override;
 
   // The same calls, made directly by this broker when it leads the metadata log.
   v1::BrokerHeartbeatResponse Heartbeat(const v1::BrokerHeartbeatRequest& request);
@@ -91,6 +95,8 @@ class Controller final : public v1::Controller::Service {
   // Begins each reassignment (a PartitionReplicasRecord); answered once it is recorded.
   v1::AlterPartitionReassignmentsResponse AlterPartitionReassignments(
       const v1::AlterPartitionReassignmentsRequest& request);
+  // Removes a fenced broker that hosts nothing (a BrokerUnregisterRecord); refuses a controller.
+  v1::UnregisterBrokerResponse UnregisterBroker(const v1::UnregisterBrokerRequest& request);
 
   // Producer ids granted per AllocateProducerIds call.
   static constexpr int64_t kProducerIdBlock = 1000;

@@ -39,6 +39,8 @@ absl::Status MetadataImage::Apply(const v1::MetadataRecord& record) {
       return ApplyPartitionReplicas(record.partition_replicas());
     case v1::MetadataRecord::kProducerIds:
       return ApplyProducerIds(record.producer_ids());
+    case v1::MetadataRecord::kUnregister:
+      return ApplyUnregister(record.unregister());
     case v1::MetadataRecord::RECORD_NOT_SET:
       break;
   }
@@ -98,6 +100,34 @@ absl::Status MetadataImage::ApplyFence(const v1::BrokerFenceRecord& record) {
         absl::StrCat("fence record: node ", record.node_id(), " is not registered"));
   }
   it->second.fenced = record.fenced();
+  return absl::OkStatus();
+}
+
+absl::Status MetadataImage::ApplyUnregister(const v1::BrokerUnregisterRecord& record) {
+  const raft::NodeId id = record.node_id();
+  auto it = brokers_.find(id);
+  if (it == brokers_.end()) {
+    return absl::NotFoundError(absl::StrCat("node ", id, " is not registered"));
+  }
+  if (!it->second.fenced) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("node ", id, " is alive (not fenced): stop it first"));
+  }
+  std::vector<std::string> hosted;
+  for (const auto& [name, topic] : topics_) {
+    for (int32_t p = 0; p < topic.info.partitions; ++p) {
+      if (topic.Hosts(p).contains(id)) hosted.push_back(absl::StrCat(name, "-", p));
+    }
+  }
+  if (!hosted.empty()) {
+    const size_t shown = std::min<size_t>(hosted.size(), 5);
+    return absl::FailedPreconditionError(absl::StrCat(
+        "node ", id, " still hosts ", hosted.size(), " partition(s) (",
+        absl::StrJoin(hosted.begin(), hosted.begin() + static_cast<std::ptrdiff_t>(shown), ", "),
+        hosted.size() > shown ? ", ..." : "",
+        "): move them off with `runnel topic reassign` first"));
+  }
+  brokers_.erase(it);
   return absl::OkStatus();
 }
 

@@ -94,6 +94,7 @@ class MetadataImage {
   absl::Status ApplyTopicConfig(const v1::TopicConfigRecord& record);
   absl::Status ApplyPartitionReplicas(const v1::PartitionReplicasRecord& record);
   absl::Status ApplyProducerIds(const v1::ProducerIdsRecord& record);
+  absl::Status ApplyUnregister(const v1::BrokerUnregisterRecord& record);
   // OK when `replicas` is a non-empty list of distinct registered brokers.
   absl::Status CheckReplicas(const std::string& what, const v1::PartitionReplicas& replicas) const;
 

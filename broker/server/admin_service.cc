@@ -192,6 +192,19 @@ grpc::ServerUnaryReactor* AdminService::DescribeCluster(grpc::CallbackServerCont
   return Done(context);
 }
 
+grpc::ServerUnaryReactor* AdminService::UnregisterBroker(grpc::CallbackServerContext* context,
+                                                         const v1::UnregisterBrokerRequest* request,
+                                                         v1::UnregisterBrokerResponse* response) {
+  if (cluster_ != nullptr) {
+    *response = cluster_->UnregisterBroker(*request);
+  } else {
+    response->mutable_error()->set_code(v1::INVALID_REQUEST);
+    response->mutable_error()->set_message(
+        "unregistering a broker needs a cluster (runneld with --peers); this is a single node");
+  }
+  return Done(context);
+}
+
 grpc::ServerUnaryReactor* AdminService::AlterPartitionReassignments(
     grpc::CallbackServerContext* context, const v1::AlterPartitionReassignmentsRequest* request,
     v1::AlterPartitionReassignmentsResponse* response) {

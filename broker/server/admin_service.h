@@ -36,6 +36,9 @@ class AdminService final : public v1::Admin::CallbackService {
   grpc::ServerUnaryReactor* DescribeCluster(grpc::CallbackServerContext* context,
                                             const v1::DescribeClusterRequest* request,
                                             v1::DescribeClusterResponse* response) override;
+  grpc::ServerUnaryReactor* UnregisterBroker(grpc::CallbackServerContext* context,
+                                             const v1::UnregisterBrokerRequest* request,
+                                             v1::UnregisterBrokerResponse* response) override;
   grpc::ServerUnaryReactor* AlterPartitionReassignments(
       grpc::CallbackServerContext* context, const v1::AlterPartitionReassignmentsRequest* request,
       v1::AlterPartitionReassignmentsResponse* response) override;

@@ -29,6 +29,7 @@ absl::Status Convert(const v1::Error& error, const std::string& what) {
     case v1::NON_EMPTY_GROUP:
       return absl::FailedPreconditionError(message);
     case v1::UNKNOWN_TOPIC_OR_PARTITION:
+    case v1::BROKER_ID_NOT_REGISTERED:
       return absl::NotFoundError(message);
     case v1::OFFSET_OUT_OF_RANGE:
       return absl::OutOfRangeError(message);

@@ -191,6 +191,42 @@ TEST(MetadataImageTest, ARecordThatDoesNotFitChangesNothingAndSaysWhy) {
   refused(v1::MetadataRecord(), "no known kind");
 }
 
+TEST(MetadataImageTest, OnlyAFencedBrokerHostingNothingIsUnregistered) {
+  MetadataImage image = ThreeBrokers();
+  ASSERT_TRUE(image.Apply(Topic("orders", {{1, 2}})).ok());
+  const auto unregister = [](int32_t id) {
+    v1::MetadataRecord r;
+    r.mutable_unregister()->set_node_id(id);
+    return r;
+  };
+  const auto fence = [](int32_t id) {
+    v1::MetadataRecord r;
+    r.mutable_fence()->set_node_id(id);
+    r.mutable_fence()->set_fenced(true);
+    return r;
+  };
+  EXPECT_TRUE(absl::IsNotFound(image.Apply(unregister(9))));
+  absl::Status s = image.Apply(unregister(3));
+  EXPECT_NE(s.message().find("node 3 is alive (not fenced)"), std::string::npos) << s;
+  ASSERT_TRUE(image.Apply(fence(2)).ok());
+  s = image.Apply(unregister(2));
+  EXPECT_NE(s.message().find("node 2 still hosts 1 partition(s) (orders-0)"), std::string::npos)
+      << s;
+  // A reassignment's target hosts the partition too.
+  ASSERT_TRUE(image.Apply(fence(3)).ok());
+  ASSERT_TRUE(image.Apply(Reassign("orders", 0, {1, 3})).ok());
+  s = image.Apply(unregister(3));
+  EXPECT_NE(s.message().find("node 3 still hosts"), std::string::npos) << s;
+  ASSERT_TRUE(image.Apply(Reassign("orders", 0, {1, 3}, /*completed=*/true)).ok());
+  ASSERT_EQ(image.brokers().size(), 3u);
+  ASSERT_TRUE(image.Apply(unregister(2)).ok());
+  EXPECT_EQ(image.broker(2), nullptr);
+  EXPECT_EQ(image.brokers().size(), 2u);
+  // It may register again.
+  ASSERT_TRUE(image.Apply(Broker(2)).ok());
+  EXPECT_NE(image.broker(2), nullptr);
+}
+
 TEST(PlaceReplicasTest, LeadersSpreadEvenlyAndReplicasAreDistinct) {
   MetadataImage image = ThreeBrokers();
   auto placed = PlaceReplicas(image.brokers(), 6, 3, 0);

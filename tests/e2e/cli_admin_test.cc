@@ -60,6 +60,9 @@ TEST(CliAdminTest, TopicCommandsAndClusterInfo) {
   r = RunRunnel(b + "topic reassign orders --replicas 1");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.out.find("needs a cluster"), std::string::npos) << r.out;
+  r = RunRunnel(b + "cluster unregister 0");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find("unregistering a broker needs a cluster"), std::string::npos) << r.out;
   r = RunRunnel(b + "topic reassign orders --replicas 1,x");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.out.find("--replicas: 'x' is not a node id"), std::string::npos) << r.out;

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -236,6 +237,71 @@ TEST_F(ClusterReassignTest, BadReplicaListsAreRefusedNamingWhatIsWrong) {
     EXPECT_EQ(p.replicas.size(), 2u);
     EXPECT_TRUE(p.adding_replicas.empty());
   }
+}
+
+// Removing a broker for good (OPERATIONS.md section 12b): its partitions moved off, stopped,
+// unregistered — and each refusal on the way names what is wrong.
+TEST(ClusterUnregisterTest, AStoppedBrokerWithNothingOnItIsUnregisteredAndNothingElseIs) {
+  TempDir dir;
+  ClusterProcesses cluster(dir.path(), 4, {"--controllers", "1"});
+  ASSERT_TRUE(cluster.StartAll());
+  ASSERT_TRUE(cluster.WaitForBrokers(1, 4));
+  auto admin = client::Admin::Create({.bootstrap_servers = cluster.node(1).address()});
+  ASSERT_TRUE(admin.ok()) << admin.status();
+  ASSERT_TRUE((*admin)->CreateTopic({"kept", 1, 3, {}}).ok());
+  ASSERT_TRUE((*admin)->ReassignPartitions("kept", {{0, {2, 3, 4}}}).ok());
+  ASSERT_TRUE(Eventually([&] {
+    auto d = (*admin)->DescribeTopic("kept");
+    return d.ok() && d->partitions.size() == 1 &&
+           d->partitions[0].replicas == std::vector<int32_t>{2, 3, 4} &&
+           d->partitions[0].adding_replicas.empty() && d->partitions[0].removing_replicas.empty();
+  })) << "kept-0 never moved to 2, 3 and 4";
+  const auto refused = [&](int32_t id, const std::string& why) {
+    const absl::Status s = (*admin)->UnregisterBroker(id);
+    EXPECT_FALSE(s.ok()) << "node " << id << " unregistered; expected: " << why;
+    EXPECT_NE(s.message().find(why), std::string::npos) << s;
+  };
+  refused(9, "node 9 is not registered");
+  EXPECT_TRUE(absl::IsNotFound((*admin)->UnregisterBroker(9)));
+  refused(1, "node 1 is a controller");
+  refused(4, "node 4 is alive (not fenced): stop it first");
+
+  ASSERT_EQ(cluster.node(4).Kill(), 128 + SIGKILL);
+  const auto alive = [&](int32_t id) -> std::optional<bool> {
+    auto described = (*admin)->DescribeCluster();
+    if (!described.ok()) return std::nullopt;
+    for (const client::BrokerDescription& b : described->brokers) {
+      if (b.node_id == id) return b.alive;
+    }
+    return std::nullopt;  // not registered
+  };
+  ASSERT_TRUE(Eventually([&] { return alive(4) == std::optional<bool>(false); }))
+      << "node 4 was never fenced";
+  refused(4, "node 4 still hosts 1 partition(s) (kept-0)");
+
+  // Off node 4 (2 and 3, a majority, carry on without it).
+  ASSERT_TRUE((*admin)->ReassignPartitions("kept", {{0, {2, 3}}}).ok());
+  ASSERT_TRUE(Eventually([&] {
+    auto d = (*admin)->DescribeTopic("kept");
+    return d.ok() && d->partitions.size() == 1 &&
+           d->partitions[0].replicas == std::vector<int32_t>{2, 3} &&
+           d->partitions[0].removing_replicas.empty();
+  })) << "kept-0 never moved off the stopped node 4";
+  const absl::Status unregistered = (*admin)->UnregisterBroker(4);
+  ASSERT_TRUE(unregistered.ok()) << unregistered;
+  EXPECT_EQ(alive(4), std::nullopt) << "cluster info still lists node 4";
+  // Every other broker's view too, and nothing else went.
+  for (int via : {1, 2, 3}) {
+    EXPECT_TRUE(Eventually([&] {
+      const v1::DescribeClusterResponse d = cluster.DescribeCluster(via);
+      return d.brokers_size() == 3;
+    })) << "node "
+        << via << " does not see 3 brokers";
+  }
+  // It may come back: a new registration.
+  ASSERT_TRUE(cluster.Start(4));
+  EXPECT_TRUE(Eventually([&] { return alive(4) == std::optional<bool>(true); }))
+      << "node 4 did not register again";
 }
 
 }  // namespace
