@@ -293,6 +293,9 @@ int Run(int argc, char** argv) {
           : ProducerIdAllocator::Open(options->data_dir);
   if (!producer_ids.ok()) return Fail("cannot reserve producer ids", producer_ids.status());
 
+  // Before the services and the server, so it outlives the server's shutdown, which waits for
+  // the calls running on it.
+  BlockingCalls blocking_calls(4);
   BrokerMetrics metrics;
   BrokerIdentity identity(options->node_id);
   BrokerService broker_service(
@@ -302,8 +305,9 @@ int Run(int argc, char** argv) {
        .fetch = {.threads = options->fetch_threads,
                  .max_bytes = options->fetch_max_bytes,
                  .memory_bytes = options->fetch_memory_bytes,
-                 .max_parked = options->fetch_max_parked}});
-  AdminService admin_service(partitions->get(), cluster.get(), &identity);
+                 .max_parked = options->fetch_max_parked},
+       .blocking = &blocking_calls});
+  AdminService admin_service(partitions->get(), cluster.get(), &identity, &blocking_calls);
   // In a cluster, committed offsets and group records go through Raft.
   std::unique_ptr<ReplicatedOffsetsAppender> offsets_appender =
       cluster != nullptr ? std::make_unique<ReplicatedOffsetsAppender>(cluster.get()) : nullptr;
@@ -325,7 +329,7 @@ int Run(int argc, char** argv) {
           ? std::make_unique<CoordinatorShards>(cluster.get(), &coordinator, &offsets)
           : nullptr;
   if (shards != nullptr) shards->Start();
-  GroupsService groups_service(&coordinator, &offsets, &identity, shards.get());
+  GroupsService groups_service(&coordinator, &offsets, &identity, shards.get(), &blocking_calls);
   (*logs)->StartMaintenance();
   // Producer state loads in the background: serving need not wait for it.
   (*partitions)->producer_states().Start(logs->get());

@@ -84,8 +84,8 @@ grpc::ServerUnaryReactor* AdminService::CreateTopics(grpc::CallbackServerContext
                                                      const v1::CreateTopicsRequest* request,
                                                      v1::CreateTopicsResponse* response) {
   if (cluster_ != nullptr) {
-    *response = cluster_->CreateTopics(*request);
-    return Done(context);
+    return RunBlocking(blocking_, context,
+                       [this, request, response] { *response = cluster_->CreateTopics(*request); });
   }
   for (const v1::NewTopic& t : request->topics()) {
     v1::TopicResult* result = response->add_topics();
@@ -108,8 +108,8 @@ grpc::ServerUnaryReactor* AdminService::DeleteTopics(grpc::CallbackServerContext
                                                      const v1::DeleteTopicsRequest* request,
                                                      v1::DeleteTopicsResponse* response) {
   if (cluster_ != nullptr) {
-    *response = cluster_->DeleteTopics(*request);
-    return Done(context);
+    return RunBlocking(blocking_, context,
+                       [this, request, response] { *response = cluster_->DeleteTopics(*request); });
   }
   for (const std::string& name : request->names()) {
     v1::TopicResult* result = response->add_topics();
@@ -150,8 +150,8 @@ grpc::ServerUnaryReactor* AdminService::AlterConfigs(grpc::CallbackServerContext
                                                      const v1::AlterConfigsRequest* request,
                                                      v1::AlterConfigsResponse* response) {
   if (cluster_ != nullptr) {
-    *response = cluster_->AlterConfigs(*request);
-    return Done(context);
+    return RunBlocking(blocking_, context,
+                       [this, request, response] { *response = cluster_->AlterConfigs(*request); });
   }
   const std::optional<TopicInfo> topic = partitions_->topics().Get(request->topic());
   if (!topic.has_value()) {
@@ -196,7 +196,9 @@ grpc::ServerUnaryReactor* AdminService::UnregisterBroker(grpc::CallbackServerCon
                                                          const v1::UnregisterBrokerRequest* request,
                                                          v1::UnregisterBrokerResponse* response) {
   if (cluster_ != nullptr) {
-    *response = cluster_->UnregisterBroker(*request);
+    return RunBlocking(blocking_, context, [this, request, response] {
+      *response = cluster_->UnregisterBroker(*request);
+    });
   } else {
     response->mutable_error()->set_code(v1::INVALID_REQUEST);
     response->mutable_error()->set_message(
@@ -209,7 +211,9 @@ grpc::ServerUnaryReactor* AdminService::AlterPartitionReassignments(
     grpc::CallbackServerContext* context, const v1::AlterPartitionReassignmentsRequest* request,
     v1::AlterPartitionReassignmentsResponse* response) {
   if (cluster_ != nullptr) {
-    *response = cluster_->AlterPartitionReassignments(*request);
+    return RunBlocking(blocking_, context, [this, request, response] {
+      *response = cluster_->AlterPartitionReassignments(*request);
+    });
   } else {
     response->mutable_error()->set_code(v1::INVALID_REQUEST);
     response->mutable_error()->set_message(

@@ -6,6 +6,7 @@
 
 #include "broker/cluster/cluster_node.h"
 #include "broker/partition/partition_manager.h"
+#include "broker/server/blocking_calls.h"
 #include "broker/server/broker_service.h"
 #include "runnel/v1/admin.grpc.pb.h"
 
@@ -13,10 +14,12 @@ namespace runnel::broker {
 
 class AdminService final : public v1::Admin::CallbackService {
  public:
-  // Borrows `partitions`, `cluster` (null on a single node) and `identity`; they must outlive
-  // the service.
-  AdminService(PartitionManager* partitions, ClusterNode* cluster, const BrokerIdentity* identity)
-      : partitions_(partitions), cluster_(cluster), identity_(identity) {}
+  // Borrows `partitions`, `cluster` (null on a single node), `identity` and `blocking` (the calls
+  // that wait for the controller run there; null: on gRPC's threads); they must outlive the
+  // service.
+  AdminService(PartitionManager* partitions, ClusterNode* cluster, const BrokerIdentity* identity,
+               BlockingCalls* blocking = nullptr)
+      : partitions_(partitions), cluster_(cluster), identity_(identity), blocking_(blocking) {}
 
   grpc::ServerUnaryReactor* CreateTopics(grpc::CallbackServerContext* context,
                                          const v1::CreateTopicsRequest* request,
@@ -47,6 +50,7 @@ class AdminService final : public v1::Admin::CallbackService {
   PartitionManager* const partitions_;
   ClusterNode* const cluster_;
   const BrokerIdentity* const identity_;
+  BlockingCalls* const blocking_;
 };
 
 }  // namespace runnel::broker

@@ -124,18 +124,17 @@ grpc::ServerUnaryReactor* BrokerService::Metadata(grpc::CallbackServerContext* c
 grpc::ServerUnaryReactor* BrokerService::InitProducerId(
     grpc::CallbackServerContext* context, const v1::InitProducerIdRequest* /*request*/,
     v1::InitProducerIdResponse* response) {
-  absl::StatusOr<int64_t> id = producer_ids_->Allocate();
-  if (id.ok()) {
-    response->set_producer_id(*id);
-    response->set_producer_epoch(0);
-  } else {
-    response->set_producer_id(record::kNoProducerId);
-    response->set_producer_epoch(record::kNoProducerEpoch);
-    SetError(id.status(), response->mutable_error());
-  }
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
+  return RunBlocking(options_.blocking, context, [this, response] {
+    absl::StatusOr<int64_t> id = producer_ids_->Allocate();
+    if (id.ok()) {
+      response->set_producer_id(*id);
+      response->set_producer_epoch(0);
+    } else {
+      response->set_producer_id(record::kNoProducerId);
+      response->set_producer_epoch(record::kNoProducerEpoch);
+      SetError(id.status(), response->mutable_error());
+    }
+  });
 }
 
 }  // namespace runnel::broker

@@ -13,6 +13,7 @@
 
 #include "broker/cluster/producer_id_allocator.h"
 #include "broker/partition/partition_manager.h"
+#include "broker/server/blocking_calls.h"
 #include "broker/server/broker_metrics.h"
 #include "broker/server/fetch_scheduler.h"
 #include "common/mutex.h"
@@ -30,6 +31,9 @@ struct BrokerServiceOptions {
   // batch could otherwise inflate to hundreds of MiB while it is validated).
   int64_t max_uncompressed_batch_bytes = 64 << 20;
   FetchOptions fetch;
+  // Where InitProducerId runs (a cluster's allocator may wait for the controller); null: on
+  // gRPC's threads. Borrowed; outlives the service.
+  BlockingCalls* blocking = nullptr;
 };
 
 // Who this broker is. The gRPC address is only known once the server has bound its port (port 0

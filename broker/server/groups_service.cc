@@ -23,14 +23,17 @@ v1::Error GroupsService::NotServed(const std::string& group, const absl::Status&
 grpc::ServerUnaryReactor* GroupsService::FindCoordinator(grpc::CallbackServerContext* context,
                                                          const v1::FindCoordinatorRequest* request,
                                                          v1::FindCoordinatorResponse* response) {
+  if (!request->group_id().empty() && shards_ != nullptr) {
+    return RunBlocking(blocking_, context, [this, request, response] {
+      *response = shards_->Find(request->group_id(), offsets_->num_partitions());
+    });
+  }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (request->group_id().empty()) {
     SetError(absl::InvalidArgumentError("group_id is empty"), response->mutable_error());
-  } else if (shards_ == nullptr) {
+  } else {
     response->set_node_id(identity_->node_id());
     response->set_address(identity_->grpc_addr());
-  } else {
-    *response = shards_->Find(request->group_id(), offsets_->num_partitions());
   }
   reactor->Finish(grpc::Status::OK);
   return reactor;

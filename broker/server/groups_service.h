@@ -8,6 +8,7 @@
 #include "broker/group/coordinator_shards.h"
 #include "broker/group/group_coordinator.h"
 #include "broker/group/offset_store.h"
+#include "broker/server/blocking_calls.h"
 #include "broker/server/broker_service.h"
 #include "runnel/v1/groups.grpc.pb.h"
 
@@ -17,9 +18,15 @@ class GroupsService final : public v1::Groups::CallbackService {
  public:
   // Borrows everything; it must outlive the service. `shards` is null on a single node, which
   // coordinates every group (FindCoordinator names `identity`).
+  // FindCoordinator, which may create __consumer_offsets through the controller, runs on
+  // `blocking` (null: on gRPC's threads).
   GroupsService(GroupCoordinator* coordinator, OffsetStore* offsets, const BrokerIdentity* identity,
-                CoordinatorShards* shards = nullptr)
-      : coordinator_(coordinator), offsets_(offsets), identity_(identity), shards_(shards) {}
+                CoordinatorShards* shards = nullptr, BlockingCalls* blocking = nullptr)
+      : coordinator_(coordinator),
+        offsets_(offsets),
+        identity_(identity),
+        shards_(shards),
+        blocking_(blocking) {}
 
   grpc::ServerUnaryReactor* FindCoordinator(grpc::CallbackServerContext* context,
                                             const v1::FindCoordinatorRequest* request,
@@ -58,6 +65,7 @@ class GroupsService final : public v1::Groups::CallbackService {
   OffsetStore* const offsets_;
   const BrokerIdentity* const identity_;
   CoordinatorShards* const shards_;
+  BlockingCalls* const blocking_;
 };
 
 }  // namespace runnel::broker

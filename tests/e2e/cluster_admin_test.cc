@@ -1,0 +1,91 @@
+// Admin calls that change the metadata wait for the controller (up to its propose timeout, 10 s).
+// They must not hold the broker's request threads meanwhile: with the only controller down, a
+// burst of topic creates waiting on it leaves produce and metadata requests to the same broker
+// answered as before.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/e2e/cluster_processes.h"
+#include "tests/storage/storage_test_util.h"
+
+namespace runnel::testing {
+namespace {
+
+using storage::testing::MakeBatch;
+using storage::testing::TempDir;
+
+TEST(ClusterAdminTest, AdminCallsWaitingForAnAbsentControllerDoNotStallProduce) {
+  TempDir dir;
+  ClusterProcesses cluster(dir.path(), 4, {"--controllers", "1"});
+  ASSERT_TRUE(cluster.StartAll());
+  ASSERT_TRUE(cluster.WaitForBrokers(1, 4));
+  ASSERT_EQ(cluster.CreateTopic(1, "live", 1, 3).code(), v1::NONE);
+  // Off the controller: nodes 2, 3 and 4 keep a majority without it.
+  {
+    auto channel =
+        grpc::CreateChannel(cluster.node(1).address(), grpc::InsecureChannelCredentials());
+    v1::AlterPartitionReassignmentsRequest request;
+    v1::PartitionReassignment* move = request.add_reassignments();
+    move->set_topic("live");
+    move->set_partition(0);
+    for (int id : {2, 3, 4}) move->add_replicas(id);
+    v1::AlterPartitionReassignmentsResponse response;
+    ASSERT_TRUE(
+        v1::Admin::NewStub(channel)
+            ->AlterPartitionReassignments(RawBrokerClient::Context().get(), request, &response)
+            .ok());
+  }
+  ASSERT_TRUE(Eventually([&] {
+    const v1::MetadataResponse m = cluster.Metadata(2, "live");
+    if (m.topics_size() != 1 || m.topics(0).partitions_size() != 1) return false;
+    std::vector<int> replicas(m.topics(0).partitions(0).replicas().begin(),
+                              m.topics(0).partitions(0).replicas().end());
+    std::sort(replicas.begin(), replicas.end());
+    return replicas == std::vector<int>{2, 3, 4};
+  })) << "live-0 never moved to nodes 2, 3 and 4";
+  const int leader = cluster.WaitForLeader("live", 0, {2, 3, 4}, {2, 3, 4});
+  ASSERT_GT(leader, 0);
+  ASSERT_EQ(cluster.Client(leader).Produce("live", MakeBatch(1, 0, "before")).error().code(),
+            v1::NONE);
+
+  ASSERT_EQ(cluster.node(1).Kill(), 128 + SIGKILL);
+  // More creates than a broker has request threads, each waiting for a controller.
+  constexpr int kCreates = 32;
+  std::vector<std::thread> creates;
+  for (int i = 0; i < kCreates; ++i) {
+    creates.emplace_back([&, i] {
+      v1::CreateTopicsRequest request;
+      v1::NewTopic* topic = request.add_topics();
+      topic->set_name("waiting-" + std::to_string(i));
+      topic->set_partitions(1);
+      v1::CreateTopicsResponse response;
+      auto channel =
+          grpc::CreateChannel(cluster.node(leader).address(), grpc::InsecureChannelCredentials());
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+      (void)v1::Admin::NewStub(channel)->CreateTopics(&context, request, &response);
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // all of them waiting
+
+  const auto start = std::chrono::steady_clock::now();
+  const v1::PartitionProduceResult produced =
+      cluster.Client(leader).Produce("live", MakeBatch(1, 0, "during"), v1::ACKS_ALL, 0, 3000);
+  const v1::MetadataResponse metadata = cluster.Metadata(leader, "live");
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - start);
+  for (std::thread& t : creates) t.join();
+  EXPECT_EQ(produced.error().code(), v1::NONE) << produced.error().message();
+  EXPECT_EQ(metadata.topics_size(), 1);
+  EXPECT_LT(took, std::chrono::milliseconds(3000))
+      << "a produce and a metadata request waited behind admin calls for " << took.count() << " ms";
+}
+
+}  // namespace
+}  // namespace runnel::testing
