@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
-#include <algorithm>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -27,28 +26,7 @@ TEST(ClusterAdminTest, AdminCallsWaitingForAnAbsentControllerDoNotStallProduce) 
   ASSERT_TRUE(cluster.WaitForBrokers(1, 4));
   ASSERT_EQ(cluster.CreateTopic(1, "live", 1, 3).code(), v1::NONE);
   // Off the controller: nodes 2, 3 and 4 keep a majority without it.
-  {
-    auto channel =
-        grpc::CreateChannel(cluster.node(1).address(), grpc::InsecureChannelCredentials());
-    v1::AlterPartitionReassignmentsRequest request;
-    v1::PartitionReassignment* move = request.add_reassignments();
-    move->set_topic("live");
-    move->set_partition(0);
-    for (int id : {2, 3, 4}) move->add_replicas(id);
-    v1::AlterPartitionReassignmentsResponse response;
-    ASSERT_TRUE(
-        v1::Admin::NewStub(channel)
-            ->AlterPartitionReassignments(RawBrokerClient::Context().get(), request, &response)
-            .ok());
-  }
-  ASSERT_TRUE(Eventually([&] {
-    const v1::MetadataResponse m = cluster.Metadata(2, "live");
-    if (m.topics_size() != 1 || m.topics(0).partitions_size() != 1) return false;
-    std::vector<int> replicas(m.topics(0).partitions(0).replicas().begin(),
-                              m.topics(0).partitions(0).replicas().end());
-    std::sort(replicas.begin(), replicas.end());
-    return replicas == std::vector<int>{2, 3, 4};
-  })) << "live-0 never moved to nodes 2, 3 and 4";
+  ASSERT_TRUE(cluster.MovePartition(1, "live", 0, {2, 3, 4}));
   const int leader = cluster.WaitForLeader("live", 0, {2, 3, 4}, {2, 3, 4});
   ASSERT_GT(leader, 0);
   ASSERT_EQ(cluster.Client(leader).Produce("live", MakeBatch(1, 0, "before")).error().code(),

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -161,6 +162,41 @@ class ClusterProcesses {
       return error;
     }
     return response.topics(0).error();
+  }
+
+  // Moves `topic`-`partition` onto `replicas` through broker `via` and waits (bounded) until
+  // broker `via` shows exactly those replicas, in any order; false (the failure recorded) if the
+  // move is refused or does not complete.
+  bool MovePartition(int via, const std::string& topic, int32_t partition,
+                     const std::vector<int>& replicas) {
+    auto channel =
+        grpc::CreateChannel(nodes_.at(via)->address(), grpc::InsecureChannelCredentials());
+    v1::AlterPartitionReassignmentsRequest request;
+    v1::PartitionReassignment* move = request.add_reassignments();
+    move->set_topic(topic);
+    move->set_partition(partition);
+    for (int id : replicas) move->add_replicas(id);
+    v1::AlterPartitionReassignmentsResponse response;
+    const grpc::Status status = v1::Admin::NewStub(channel)->AlterPartitionReassignments(
+        RawBrokerClient::Context().get(), request, &response);
+    if (!status.ok() || response.results_size() != 1 ||
+        response.results(0).error().code() != v1::NONE) {
+      ADD_FAILURE() << "moving " << topic << "-" << partition << ": " << status.error_message()
+                    << (response.results_size() == 1 ? response.results(0).error().message() : "");
+      return false;
+    }
+    std::vector<int> want = replicas;
+    std::sort(want.begin(), want.end());
+    const bool moved = Eventually([&] {
+      const v1::MetadataResponse m = Metadata(via, topic);
+      if (m.topics_size() != 1 || m.topics(0).partitions_size() <= partition) return false;
+      const auto& p = m.topics(0).partitions(partition);
+      std::vector<int> now(p.replicas().begin(), p.replicas().end());
+      std::sort(now.begin(), now.end());
+      return now == want;
+    });
+    if (!moved) ADD_FAILURE() << topic << "-" << partition << " never moved";
+    return moved;
   }
 
  private:

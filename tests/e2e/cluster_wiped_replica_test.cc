@@ -9,7 +9,6 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
-#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <string>
@@ -34,31 +33,7 @@ TEST(ClusterWipedReplicaTest, AWipedFollowerDoesNotElectAReplicaMissingAcknowled
   ASSERT_TRUE(cluster.WaitForBrokers(1, 4));
   ASSERT_EQ(cluster.CreateTopic(1, kTopic, 1, 3).code(), v1::NONE);
   // Onto nodes 2, 3 and 4 (the controller stays out of it).
-  {
-    auto channel =
-        grpc::CreateChannel(cluster.node(1).address(), grpc::InsecureChannelCredentials());
-    v1::AlterPartitionReassignmentsRequest request;
-    v1::PartitionReassignment* move = request.add_reassignments();
-    move->set_topic(kTopic);
-    move->set_partition(0);
-    for (int id : {2, 3, 4}) move->add_replicas(id);
-    v1::AlterPartitionReassignmentsResponse response;
-    ASSERT_TRUE(
-        v1::Admin::NewStub(channel)
-            ->AlterPartitionReassignments(RawBrokerClient::Context().get(), request, &response)
-            .ok());
-    ASSERT_EQ(response.results_size(), 1);
-    ASSERT_EQ(response.results(0).error().code(), v1::NONE)
-        << response.results(0).error().message();
-  }
-  ASSERT_TRUE(Eventually([&] {
-    const v1::MetadataResponse m = cluster.Metadata(1, kTopic);
-    if (m.topics_size() != 1 || m.topics(0).partitions_size() != 1) return false;
-    std::vector<int> replicas(m.topics(0).partitions(0).replicas().begin(),
-                              m.topics(0).partitions(0).replicas().end());
-    std::sort(replicas.begin(), replicas.end());
-    return replicas == std::vector<int>{2, 3, 4};
-  })) << "the partition never moved to nodes 2, 3 and 4";
+  ASSERT_TRUE(cluster.MovePartition(1, kTopic, 0, {2, 3, 4}));
   const int leader = cluster.WaitForLeader(kTopic, 0, {1, 2, 3, 4}, {2, 3, 4});
   ASSERT_GT(leader, 0);
   std::vector<int> followers;

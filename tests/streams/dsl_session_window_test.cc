@@ -3,6 +3,7 @@
 // the driver.
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -177,7 +178,8 @@ TEST(DslSessionWindowTest, RocksDbSessionStoreGivesTheSameResults) {
   EXPECT_EQ(got.back(), (Out<int64_t>{{"a", 0, 20}, 3, 20}));
 }
 
-TEST(DslSessionWindowTest, SuppressEmitsOnlyTheFinalSessionsOnceTheyClose) {
+// Session counts (gap 10, no grace) suppressed until each session closes, written to "final".
+std::unique_ptr<TopologyTestDriver> SuppressedSessionCount(TestDriverOptions options = {}) {
   StreamsBuilder builder;
   builder.Stream<S, S>("in")
       .GroupByKey()
@@ -186,7 +188,11 @@ TEST(DslSessionWindowTest, SuppressEmitsOnlyTheFinalSessionsOnceTheyClose) {
       .Suppress(Suppressed::UntilWindowCloses())
       .ToStream()
       .To("final");
-  auto driver = Driver(builder);
+  return Driver(builder, std::move(options));
+}
+
+TEST(DslSessionWindowTest, SuppressEmitsOnlyTheFinalSessionsOnceTheyClose) {
+  auto driver = SuppressedSessionCount();
   ASSERT_NE(driver, nullptr);
   Pipe(driver.get(), {{"a", "v", 0}, {"a", "v", 5}, {"b", "v", 15}});
   // Stream time 15 == 5 + 10: [0, 5] may still grow, and does.
@@ -205,18 +211,10 @@ TEST(DslSessionWindowTest, SuppressEmitsOnlyTheFinalSessionsOnceTheyClose) {
 // buffer would hold the retracted [0, 0] again, and the replayed input, merging into the restored
 // [0, 5], would never retract it: it would come out as a final session.
 TEST(DslSessionWindowTest, AMergedAwaySessionsRemovalIsLoggedAtOnce) {
-  StreamsBuilder builder;
-  builder.Stream<S, S>("in")
-      .GroupByKey()
-      .WindowedBy(SessionWindows::OfInactivityGapWithNoGrace(10))
-      .Count()
-      .Suppress(Suppressed::UntilWindowCloses())
-      .ToStream()
-      .To("final");
   TestDriverOptions options;
   options.commit_every_record = false;  // commits when the wall clock passes 30 s
   options.cache_max_bytes = 0;          // every session update reaches the buffer at once
-  auto driver = Driver(builder, options);
+  auto driver = SuppressedSessionCount(options);
   ASSERT_NE(driver, nullptr);
   Pipe(driver.get(), {{"a", "v", 0}});
   ASSERT_TRUE(driver->AdvanceWallClockTime(30000).ok());  // committed: [0, 0] buffered
