@@ -293,9 +293,12 @@ int Run(int argc, char** argv) {
           : ProducerIdAllocator::Open(options->data_dir);
   if (!producer_ids.ok()) return Fail("cannot reserve producer ids", producer_ids.status());
 
-  // Before the services and the server, so it outlives the server's shutdown, which waits for
-  // the calls running on it.
-  BlockingCalls blocking_calls(4);
+  // Before the services and the server, so they outlive the server's shutdown, which waits for
+  // the calls running on them. Admin calls apart from the clients' own (a producer's id, a
+  // group's coordinator, a topic auto-created): a burst of admin calls waiting for an absent
+  // controller does not hold those up.
+  BlockingCalls admin_calls(4);
+  BlockingCalls client_calls(4);
   BrokerMetrics metrics;
   BrokerIdentity identity(options->node_id);
   BrokerService broker_service(
@@ -306,8 +309,8 @@ int Run(int argc, char** argv) {
                  .max_bytes = options->fetch_max_bytes,
                  .memory_bytes = options->fetch_memory_bytes,
                  .max_parked = options->fetch_max_parked},
-       .blocking = &blocking_calls});
-  AdminService admin_service(partitions->get(), cluster.get(), &identity, &blocking_calls);
+       .blocking = &client_calls});
+  AdminService admin_service(partitions->get(), cluster.get(), &identity, &admin_calls);
   // In a cluster, committed offsets and group records go through Raft.
   std::unique_ptr<ReplicatedOffsetsAppender> offsets_appender =
       cluster != nullptr ? std::make_unique<ReplicatedOffsetsAppender>(cluster.get()) : nullptr;
@@ -329,7 +332,7 @@ int Run(int argc, char** argv) {
           ? std::make_unique<CoordinatorShards>(cluster.get(), &coordinator, &offsets)
           : nullptr;
   if (shards != nullptr) shards->Start();
-  GroupsService groups_service(&coordinator, &offsets, &identity, shards.get(), &blocking_calls);
+  GroupsService groups_service(&coordinator, &offsets, &identity, shards.get(), &client_calls);
   (*logs)->StartMaintenance();
   // Producer state loads in the background: serving need not wait for it.
   (*partitions)->producer_states().Start(logs->get());

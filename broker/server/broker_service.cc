@@ -2,6 +2,8 @@
 // fetch_scheduler.cc; ListOffsets, Metadata and InitProducerId are answered here.
 #include "broker/server/broker_service.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "broker/server/error_codes.h"
 #include "broker/server/partition_rows.h"
@@ -82,6 +84,23 @@ grpc::ServerUnaryReactor* BrokerService::ListOffsets(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* BrokerService::Metadata(grpc::CallbackServerContext* context,
                                                   const v1::MetadataRequest* request,
                                                   v1::MetadataResponse* response) {
+  // A topic to create waits for the controller: not on gRPC's threads.
+  const bool creates =
+      cluster_ != nullptr && request->allow_auto_topic_creation() &&
+      std::any_of(request->topics().begin(), request->topics().end(),
+                  [&](const std::string& name) { return !partitions_->topics().Get(name); });
+  if (creates) {
+    return RunBlocking(options_.blocking, context,
+                       [this, request, response] { FillMetadata(*request, response); });
+  }
+  FillMetadata(*request, response);
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+void BrokerService::FillMetadata(const v1::MetadataRequest& request,
+                                 v1::MetadataResponse* response) {
   if (cluster_ != nullptr) {
     for (const auto& [id, broker] : cluster_->image()->brokers()) {
       v1::BrokerInfo* info = response->add_brokers();
@@ -97,12 +116,12 @@ grpc::ServerUnaryReactor* BrokerService::Metadata(grpc::CallbackServerContext* c
     self->set_grpc_addr(identity_->grpc_addr());
     response->set_controller_id(identity_->node_id());
   }
-  std::vector<std::string> names(request->topics().begin(), request->topics().end());
+  std::vector<std::string> names(request.topics().begin(), request.topics().end());
   if (names.empty()) {
     for (const TopicInfo& t : partitions_->topics().List()) names.push_back(t.name);
   }
   for (const std::string& name : names) {
-    if (request->allow_auto_topic_creation()) {
+    if (request.allow_auto_topic_creation()) {
       // Creates the topic if it is missing and auto-creation is on. NotFound (auto-creation off)
       // is reported by the row below; other errors (a bad name) here.
       const absl::Status created =
@@ -116,9 +135,6 @@ grpc::ServerUnaryReactor* BrokerService::Metadata(grpc::CallbackServerContext* c
     }
     FillPartitionRows(*partitions_, cluster_, identity_->node_id(), name, response->add_topics());
   }
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
 }
 
 grpc::ServerUnaryReactor* BrokerService::InitProducerId(

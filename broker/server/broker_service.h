@@ -31,8 +31,8 @@ struct BrokerServiceOptions {
   // batch could otherwise inflate to hundreds of MiB while it is validated).
   int64_t max_uncompressed_batch_bytes = 64 << 20;
   FetchOptions fetch;
-  // Where InitProducerId runs (a cluster's allocator may wait for the controller); null: on
-  // gRPC's threads. Borrowed; outlives the service.
+  // Where InitProducerId and a Metadata request that may create topics run (both may wait for
+  // the controller); null: on gRPC's threads. Borrowed; outlives the service.
   BlockingCalls* blocking = nullptr;
 };
 
@@ -89,6 +89,9 @@ class BrokerService final : public v1::Broker::CallbackService {
                                            v1::InitProducerIdResponse* response) override;
 
  private:
+  // Metadata's answer (creating missing topics when the request allows it and auto-creation is
+  // on: that waits for the controller).
+  void FillMetadata(const v1::MetadataRequest& request, v1::MetadataResponse* response);
   class ProduceReactor;
 
   PartitionManager* const partitions_;

@@ -85,7 +85,10 @@ void TaskContext::CancelPunctuation(int64_t id) { punctuations_.erase(id); }
 absl::Status TaskContext::RemoveEmitted(const std::string& name, std::string_view key) {
   KeyValueStore* store = key_value_store(name);
   if (store == nullptr) return absl::InternalError("no store " + name);
-  if (changelog_sink_ != nullptr && topology_->stores().at(name).logging) {
+  const StoreSpec& spec = topology_->stores().at(name);
+  // A record cache would send the tombstone at its flush, before the commit, or drop it.
+  if (spec.caching) return absl::InternalError("RemoveEmitted on " + name + ", a cached store");
+  if (changelog_sink_ != nullptr && spec.logging) {
     changelog_sink_->HoldNextDelete(name, std::string(key));
   }
   return store->Delete(key);

@@ -83,7 +83,6 @@ struct TaskMetrics {
   }
 };
 
-// What a node sees of its task.
 // Writes a task's store changes to its partition of their changelog topics. A store cannot return
 // the collector's error through the ChangelogSink interface, so the first one is kept until the
 // task takes it after the write.
@@ -115,6 +114,7 @@ class TaskChangelogSink : public ChangelogSink {
   absl::Status error_;
 };
 
+// What a node sees of its task.
 class TaskContext {
  public:
   const std::string& application_id() const { return env_.application_id; }
@@ -150,7 +150,7 @@ class TaskContext {
   // partitions, and a crash could deliver the tombstone but not the emission; held back, the entry
   // comes back with the restore and the replayed input emits it again (at least once). Other
   // deletes (a retracted session's, a matched record's) go at once: holding them would restore
-  // entries the replay never retracts again.
+  // entries the replay never retracts again. `name` must not be cached (Internal otherwise).
   absl::Status RemoveEmitted(const std::string& name, std::string_view key);
 
   const Topology& topology() const { return *topology_; }
@@ -247,7 +247,7 @@ class StreamTask {
   absl::Status Flush();
   // Called once the offsets of what the task processed are committed (after Flush and the
   // collector's flush): the changelog's held tombstones go out
-  // (StoreSpec::log_deletes_after_commit).
+  // (TaskContext::RemoveEmitted).
   absl::Status Committed();
   // Closes nodes and stores (without flushing: call Flush first for a clean close).
   void Close();

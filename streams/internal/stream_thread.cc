@@ -279,7 +279,7 @@ absl::Status StreamThread::Commit() {
     ++commits_;
   }
   // What the tasks emitted is delivered and its input committed: the removals of emitted buffer
-  // entries may reach the changelogs now (StoreSpec::log_deletes_after_commit).
+  // entries may reach the changelogs now (TaskContext::RemoveEmitted).
   for (auto& [key, task] : tasks_) {
     absl::Status s = task->Committed();
     if (!s.ok()) return WithContext(s, absl::StrCat("task ", task->id(), ": after the commit"));
