@@ -254,7 +254,7 @@ absl::Status TopologyTestDriver::Commit() {
     for (auto& task : tasks_) RETURN_IF_ERROR(task->Flush());
     if (pending_.empty()) {
       last_commit_ms_ = wall_clock_ms_;
-      for (auto& task : tasks_) RETURN_IF_ERROR(task->Committed());
+      for (auto& task : tasks_) RETURN_IF_ERROR(task->OutputDelivered());
       return absl::OkStatus();
     }
     RETURN_IF_ERROR(Drain());

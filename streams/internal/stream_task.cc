@@ -111,7 +111,7 @@ void TaskChangelogSink::Send(const std::string& store_name, const ChangelogRecor
   SendNow(store_name, record);
 }
 
-void TaskChangelogSink::Committed() {
+void TaskChangelogSink::SendHeld() {
   for (auto& [store_name, tombstones] : held_) {
     for (const auto& [key, record] : tombstones) SendNow(store_name, record);
   }
@@ -384,8 +384,8 @@ absl::Status StreamTask::Flush() {
   return absl::OkStatus();
 }
 
-absl::Status StreamTask::Committed() {
-  changelog_sink_->Committed();
+absl::Status StreamTask::OutputDelivered() {
+  changelog_sink_->SendHeld();
   return TakeErrors();
 }
 

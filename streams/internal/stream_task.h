@@ -87,7 +87,7 @@ struct TaskMetrics {
 // the collector's error through the ChangelogSink interface, so the first one is kept until the
 // task takes it after the write.
 //
-// A tombstone announced by HoldNextDelete (TaskContext::RemoveEmitted) is held until Committed; a
+// A tombstone announced by HoldNextDelete (TaskContext::RemoveEmitted) is held until SendHeld; a
 // later value of the same key is sent at once and drops the held tombstone (it would otherwise
 // overwrite that value in the changelog). A crash loses the held ones, so the restore brings their
 // entries back.
@@ -95,12 +95,12 @@ class TaskChangelogSink : public ChangelogSink {
  public:
   TaskChangelogSink(RecordCollector* collector, std::string application_id, int32_t partition)
       : collector_(collector), application_id_(std::move(application_id)), partition_(partition) {}
-  // The next tombstone of `key` in `store_name` waits for Committed (a value sent first for the
+  // The next tombstone of `key` in `store_name` waits for SendHeld (a value sent first for the
   // key cancels this).
   void HoldNextDelete(const std::string& store_name, std::string key);
   void Send(const std::string& store_name, const ChangelogRecord& record) override;
-  // Sends the held tombstones: the input that caused them has been committed.
-  void Committed();
+  // Sends the held tombstones: the emissions they follow have been delivered.
+  void SendHeld();
   absl::Status TakeError() { return std::exchange(error_, absl::OkStatus()); }
 
  private:
@@ -146,9 +146,10 @@ class TaskContext {
   void SetFlushListener(const std::string& store, WindowFlushListener listener);
   // Deletes `key` from key-value store `name` because the node has just emitted its entry (a
   // suppressed window that closed, a join's unmatched record): the store forgets it now, the
-  // changelog only after the commit that follows. The emission and the tombstone go to different
-  // partitions, and a crash could deliver the tombstone but not the emission; held back, the entry
-  // comes back with the restore and the replayed input emits it again (at least once). Other
+  // changelog only at the next commit, once the emission is delivered (and before the offsets are
+  // committed, so a kill after the commit emits nothing twice). The emission and the tombstone go
+  // to different partitions, and a crash could deliver the tombstone but not the emission; held
+  // back, the entry comes back with the restore and the replayed input emits it again. Other
   // deletes (a retracted session's, a matched record's) go at once: holding them would restore
   // entries the replay never retracts again. `name` must not be cached (Internal otherwise).
   absl::Status RemoveEmitted(const std::string& name, std::string_view key);
@@ -245,10 +246,10 @@ class StreamTask {
   // Flushes the record caches (their updates flow downstream and into changelogs) and the
   // stores; afterwards the task's output is with the collector and offsets may be committed.
   absl::Status Flush();
-  // Called once the offsets of what the task processed are committed (after Flush and the
-  // collector's flush): the changelog's held tombstones go out
+  // Called at a commit once what the task emitted is delivered (after Flush and the collector's
+  // flush), before the offsets are committed: the changelog's held tombstones go out
   // (TaskContext::RemoveEmitted).
-  absl::Status Committed();
+  absl::Status OutputDelivered();
   // Closes nodes and stores (without flushing: call Flush first for a clean close).
   void Close();
 

@@ -272,19 +272,19 @@ absl::Status StreamThread::Commit() {
     }
   }
   RETURN_IF_ERROR(collector_->Flush());
-  if (!processed_.empty()) {
-    absl::Status s = consumer_->Commit(processed_);
-    if (!s.ok()) return WithContext(s, "commit");
-    processed_.clear();
-    ++commits_;
-  }
-  // What the tasks emitted is delivered and its input committed: the removals of emitted buffer
-  // entries may reach the changelogs now (TaskContext::RemoveEmitted).
+  // What the tasks emitted is delivered: the removals of emitted buffer entries may reach the
+  // changelogs now (TaskContext::RemoveEmitted), durably before the offsets are committed.
   for (auto& [key, task] : tasks_) {
-    absl::Status s = task->Committed();
-    if (!s.ok()) return WithContext(s, absl::StrCat("task ", task->id(), ": after the commit"));
+    absl::Status s = task->OutputDelivered();
+    if (!s.ok()) return WithContext(s, absl::StrCat("task ", task->id(), ": held tombstones"));
   }
-  return collector_->Flush();
+  RETURN_IF_ERROR(collector_->Flush());
+  if (processed_.empty()) return absl::OkStatus();
+  absl::Status s = consumer_->Commit(processed_);
+  if (!s.ok()) return WithContext(s, "commit");
+  processed_.clear();
+  ++commits_;
+  return absl::OkStatus();
 }
 
 absl::Status StreamThread::Rejoin(const absl::Status& why) {
