@@ -420,6 +420,9 @@ int Run(int argc, char** argv) {
   // Calls in flight get up to 2 s; gRPC also holds shutdown until this deadline while clients
   // keep connections open, then cancels what is left.
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  // Their threads may still be inside a call's Finish: joined before the server goes.
+  admin_calls.Stop();
+  client_calls.Stop();
   broker_service.JoinFetchThreads();
   log->info("gRPC server stopped");
   http.stop();

@@ -10,13 +10,17 @@ BlockingCalls::BlockingCalls(int threads, size_t max_queued) : max_queued_(max_q
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
 }
 
-BlockingCalls::~BlockingCalls() {
+BlockingCalls::~BlockingCalls() { Stop(); }
+
+void BlockingCalls::Stop() {
   {
     MutexLock lock(&mu_);
     stopping_ = true;
     cv_.SignalAll();
   }
-  for (std::thread& t : threads_) t.join();
+  for (std::thread& t : threads_) {
+    if (t.joinable()) t.join();
+  }
 }
 
 grpc::ServerUnaryReactor* BlockingCalls::Run(grpc::CallbackServerContext* context,

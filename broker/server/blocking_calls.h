@@ -24,7 +24,11 @@ class BlockingCalls {
  public:
   // `threads` run the calls; past `max_queued` waiting calls, Run refuses more.
   explicit BlockingCalls(int threads, size_t max_queued = 1024);
-  ~BlockingCalls();
+  ~BlockingCalls();  // Stop()
+  // Runs what is queued and joins the threads; later Runs are refused. Call it after the gRPC
+  // server's Shutdown returned and before the server is destroyed: a thread may still be inside
+  // a reactor's Finish, which touches the server, when Shutdown returns.
+  void Stop();
   BlockingCalls(const BlockingCalls&) = delete;
   BlockingCalls& operator=(const BlockingCalls&) = delete;
 
