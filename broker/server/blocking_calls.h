@@ -5,8 +5,8 @@
 // burst of such calls while the controller is away would otherwise hold them all and stall the
 // broker (tests/e2e/cluster_admin_test.cc).
 //
-// Thread-safety: Run may be called from any thread. The destructor runs what is queued, then
-// joins; destroy it after the gRPC server has shut down (which waits for every call it started).
+// Thread-safety: Run may be called from any thread. Stop (or the destructor) runs what is
+// queued, then joins; call it after the gRPC server's Shutdown and before the server is destroyed.
 #pragma once
 
 #include <cstddef>

@@ -86,7 +86,8 @@ absl::Status TaskContext::RemoveEmitted(const std::string& name, std::string_vie
   KeyValueStore* store = key_value_store(name);
   if (store == nullptr) return absl::InternalError("no store " + name);
   const StoreSpec& spec = topology_->stores().at(name);
-  // A record cache would send the tombstone at its flush, before the commit, or drop it.
+  // A record cache would send the tombstone at its own flush, before the emission is delivered,
+  // or drop it.
   if (spec.caching) return absl::InternalError("RemoveEmitted on " + name + ", a cached store");
   if (changelog_sink_ != nullptr && spec.logging) {
     changelog_sink_->HoldNextDelete(name, std::string(key));
