@@ -59,10 +59,14 @@ class Consumer::Impl {
   }
   std::vector<TopicPartition> Paused() const { return subscriptions_.Paused(); }
   // ListOffsets: per partition, (offset, timestamp); offset -1 when none. Each partition is
-  // asked of its leader; NOT_LEADER and unreachable leaders are retried after a metadata refresh,
-  // up to kListOffsetsAttempts times.
+  // asked of its leader; NOT_LEADER (no leader yet, or another one) and unreachable leaders are
+  // retried every retry.backoff.ms after a metadata refresh for `timeout_ms` (the last error
+  // then). The public lookups wait default.api.timeout.ms, as Kafka's do; Poll's own lookups
+  // wait kPollLookupTries tries and try again at a later Poll.
   absl::StatusOr<std::map<TopicPartition, OffsetAndTimestamp>> ListOffsets(
-      const std::map<TopicPartition, int64_t>& queries);
+      const std::map<TopicPartition, int64_t>& queries, int64_t timeout_ms);
+  int64_t default_api_timeout_ms() const { return options_.default_api_timeout_ms; }
+  int64_t PollLookupMs() const { return (kPollLookupTries - 1) * options_.retry_backoff_ms; }
   void Close();
   absl::Status Subscribe(std::vector<std::string> topics, std::string regex,
                          RebalanceListener* listener);
@@ -96,13 +100,13 @@ class Consumer::Impl {
   absl::Status ResetOutOfRange();
   // Looks up the position of every assigned partition that has none (the group's committed
   // offset, else auto.offset.reset).
-  absl::Status ResolvePositions();
+  absl::Status ResolvePositions(int64_t timeout_ms);
   // ResolvePositions for Poll: a broker that is restarting or unreachable is logged and tried
   // again after retry.backoff.ms (the partitions wait without a position), as Kafka's consumer
   // retries its offset lookups; other errors are returned.
   absl::Status ResolvePositionsOrRetry();
 
-  static constexpr int kListOffsetsAttempts = 3;
+  static constexpr int kPollLookupTries = 3;
 
   const ConsumerOptions options_;
   const Clock* const clock_;
@@ -162,21 +166,25 @@ absl::Status Consumer::Impl::SeekTo(const std::vector<TopicPartition>& partition
     }
     queries[tp] = which;
   }
-  ASSIGN_OR_RETURN(auto offsets, ListOffsets(queries));
+  ASSIGN_OR_RETURN(auto offsets, ListOffsets(queries, options_.default_api_timeout_ms));
   for (const auto& [tp, found] : offsets) subscriptions_.SetPosition(tp, found.offset);
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::map<TopicPartition, OffsetAndTimestamp>> Consumer::Impl::ListOffsets(
-    const std::map<TopicPartition, int64_t>& queries) {
+    const std::map<TopicPartition, int64_t>& queries, int64_t timeout_ms) {
   std::map<TopicPartition, OffsetAndTimestamp> out;
   std::map<TopicPartition, int64_t> left = queries;
   absl::Status last;
-  for (int attempt = 0; !left.empty(); ++attempt) {
-    if (attempt == kListOffsetsAttempts) return last;
+  const Clock::SteadyPoint deadline = clock_->SteadyNow() + std::chrono::milliseconds(timeout_ms);
+  // Bounded by the deadline, and by a count for a clock that does not move on its own.
+  const auto backoff = std::chrono::milliseconds(options_.retry_backoff_ms);
+  const int64_t max_attempts = 1 + timeout_ms / std::max<int64_t>(options_.retry_backoff_ms, 1);
+  for (int64_t attempt = 0; !left.empty(); ++attempt) {
+    if (attempt > 0 && (attempt == max_attempts || clock_->SteadyNow() >= deadline)) return last;
     if (attempt > 0) {
       // A leader moved or went away: look again after retry.backoff.ms.
-      std::this_thread::sleep_for(std::chrono::milliseconds(options_.retry_backoff_ms));
+      std::this_thread::sleep_for(backoff);
       std::vector<std::string> topics;
       for (const auto& [tp, timestamp] : left) topics.push_back(tp.topic);
       metadata_.Refresh(topics, 0).IgnoreError();
@@ -224,7 +232,7 @@ absl::StatusOr<std::map<TopicPartition, OffsetAndTimestamp>> Consumer::Impl::Lis
   return out;
 }
 
-absl::Status Consumer::Impl::ResolvePositions() {
+absl::Status Consumer::Impl::ResolvePositions(int64_t timeout_ms) {
   if (!options_.group_id.empty()) {
     // The group's committed offsets come first, as in Kafka.
     const std::vector<TopicPartition> unknown = subscriptions_.WithoutPosition();
@@ -237,14 +245,14 @@ absl::Status Consumer::Impl::ResolvePositions() {
   }
   ASSIGN_OR_RETURN(const auto queries, subscriptions_.ResetQueries());
   if (queries.empty()) return absl::OkStatus();
-  ASSIGN_OR_RETURN(auto offsets, ListOffsets(queries));
+  ASSIGN_OR_RETURN(auto offsets, ListOffsets(queries, timeout_ms));
   for (const auto& [tp, found] : offsets) subscriptions_.SetPosition(tp, found.offset);
   return absl::OkStatus();
 }
 
 absl::Status Consumer::Impl::ResolvePositionsOrRetry() {
   if (clock_->SteadyNow() < resolve_at_) return absl::OkStatus();
-  const absl::Status s = ResolvePositions();
+  const absl::Status s = ResolvePositions(PollLookupMs());
   if (absl::IsUnavailable(s) || absl::IsDeadlineExceeded(s)) {
     log_->warn("consumer: {}; retrying", s.ToString());
     resolve_at_ = clock_->SteadyNow() + std::chrono::milliseconds(options_.retry_backoff_ms);
@@ -255,7 +263,7 @@ absl::Status Consumer::Impl::ResolvePositionsOrRetry() {
 
 absl::Status Consumer::Impl::ResetOutOfRange() {
   for (const auto& [tp, reset] : subscriptions_.PendingResets()) {
-    auto offsets = ListOffsets({{tp, reset.query}});
+    auto offsets = ListOffsets({{tp, reset.query}}, PollLookupMs());
     if (!offsets.ok()) {
       // The partitions keep their positions: their next fetches find them out of range again.
       subscriptions_.CancelResets();
@@ -285,7 +293,8 @@ absl::StatusOr<int64_t> Consumer::Impl::Position(const TopicPartition& tp) {
     return absl::FailedPreconditionError(
         absl::StrCat("position: partition ", ToString(tp), " is not assigned"));
   }
-  if (!subscriptions_.Position(tp).has_value()) RETURN_IF_ERROR(ResolvePositions());
+  if (!subscriptions_.Position(tp).has_value())
+    RETURN_IF_ERROR(ResolvePositions(options_.default_api_timeout_ms));
   const std::optional<int64_t> position = subscriptions_.Position(tp);
   if (!position.has_value()) {
     return absl::InternalError(absl::StrCat("position: no offset found for ", ToString(tp)));
@@ -463,7 +472,7 @@ Consumer::OffsetsForTimes(const std::map<TopicPartition, int64_t>& timestamps) {
           absl::StrCat("offsets for times: timestamp ", ts, " for ", ToString(tp), " is negative"));
     }
   }
-  ASSIGN_OR_RETURN(auto found, impl_->ListOffsets(timestamps));
+  ASSIGN_OR_RETURN(auto found, impl_->ListOffsets(timestamps, impl_->default_api_timeout_ms()));
   std::map<TopicPartition, std::optional<OffsetAndTimestamp>> out;
   for (const auto& [tp, o] : found) {
     out[tp] = o.offset < 0 ? std::nullopt : std::optional<OffsetAndTimestamp>(o);
@@ -487,13 +496,15 @@ std::map<TopicPartition, int64_t> Offsets(const std::map<TopicPartition, OffsetA
 
 absl::StatusOr<std::map<TopicPartition, int64_t>> Consumer::BeginningOffsets(
     const std::vector<TopicPartition>& partitions) {
-  ASSIGN_OR_RETURN(auto found, impl_->ListOffsets(Queries(partitions, kEarliest)));
+  ASSIGN_OR_RETURN(auto found, impl_->ListOffsets(Queries(partitions, kEarliest),
+                                                  impl_->default_api_timeout_ms()));
   return Offsets(found);
 }
 
 absl::StatusOr<std::map<TopicPartition, int64_t>> Consumer::EndOffsets(
     const std::vector<TopicPartition>& partitions) {
-  ASSIGN_OR_RETURN(auto found, impl_->ListOffsets(Queries(partitions, kLatest)));
+  ASSIGN_OR_RETURN(auto found, impl_->ListOffsets(Queries(partitions, kLatest),
+                                                  impl_->default_api_timeout_ms()));
   return Offsets(found);
 }
 

@@ -41,6 +41,9 @@ const config::ConfigDef<ConsumerOptions>& ConsumerConfigDef() {
            "fetch.max.wait.ms).");
     d->Int("retry.backoff.ms", &O::retry_backoff_ms, AtLeast(0), Unit::kMs,
            "The wait before a failed request is sent again.");
+    d->Int("default.api.timeout.ms", &O::default_api_timeout_ms, AtLeast(0), Unit::kMs,
+           "How long an offset lookup (seek, beginning or end offsets, offsets for times) keeps "
+           "trying while a partition has no leader or its leader is unreachable.");
     d->Bool("check.crcs", &O::check_crcs, "Check each fetched batch's CRC32C.");
     d->String("group.id", &O::group_id, AnyString(),
               "The consumer group: positions start at its committed offsets, Commit stores them, "

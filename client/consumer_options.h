@@ -32,7 +32,10 @@ struct ConsumerOptions {
   AutoOffsetReset auto_offset_reset = AutoOffsetReset::kLatest;  // auto.offset.reset
   int32_t request_timeout_ms = 30000;                            // request.timeout.ms
   int32_t retry_backoff_ms = 100;                                // retry.backoff.ms
-  bool check_crcs = true;                                        // check.crcs
+  // default.api.timeout.ms: how long offset lookups (Seek*, BeginningOffsets, EndOffsets,
+  // OffsetsForTimes) keep trying while a partition has no leader or its leader is unreachable.
+  int32_t default_api_timeout_ms = 60000;
+  bool check_crcs = true;  // check.crcs
   // group.id: with it, a partition without a position starts at the group's committed offset
   // (auto.offset.reset only when there is none), Commit stores positions for the group, and
   // Subscribe makes the consumer a member of the group.
