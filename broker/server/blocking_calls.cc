@@ -48,6 +48,14 @@ grpc::ServerUnaryReactor* BlockingCalls::Run(grpc::CallbackServerContext* contex
   return reactor;
 }
 
+bool BlockingCalls::Post(std::function<void()> work) {
+  MutexLock lock(&mu_);
+  if (stopping_ || queue_.size() >= max_queued_) return false;
+  queue_.push_back(std::move(work));
+  cv_.Signal();
+  return true;
+}
+
 void BlockingCalls::Loop() {
   for (;;) {
     std::function<void()> next;

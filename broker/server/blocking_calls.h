@@ -36,6 +36,9 @@ class BlockingCalls {
   // threads (CANCELLED without running it if the client gave up meanwhile), or at once with
   // RESOURCE_EXHAUSTED when max_queued calls are already waiting.
   grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* context, std::function<void()> work);
+  // Runs `work`, which answers no call, on one of the threads; false (not run) when stopping or
+  // when max_queued calls are already waiting.
+  bool Post(std::function<void()> work);
 
  private:
   void Loop();

@@ -22,6 +22,10 @@ BrokerService::BrokerService(PartitionManager* partitions, ClusterNode* cluster,
       metrics_(metrics),
       identity_(identity),
       options_(options),
+      topic_creator_(
+          cluster != nullptr && options.blocking != nullptr
+              ? std::make_unique<BackgroundTopicCreator>(partitions, cluster, options.blocking)
+              : nullptr),
       fetches_(partitions, cluster, metrics, options.fetch),
       deadline_thread_([this] { RunDeadlines(); }) {}
 

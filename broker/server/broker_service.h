@@ -16,6 +16,7 @@
 #include "broker/server/blocking_calls.h"
 #include "broker/server/broker_metrics.h"
 #include "broker/server/fetch_scheduler.h"
+#include "broker/server/serving_log.h"
 #include "common/mutex.h"
 #include "runnel/v1/broker.grpc.pb.h"
 
@@ -32,7 +33,8 @@ struct BrokerServiceOptions {
   int64_t max_uncompressed_batch_bytes = 64 << 20;
   FetchOptions fetch;
   // Where InitProducerId and a Metadata request that may create topics run (both may wait for
-  // the controller); null: on gRPC's threads. Borrowed; outlives the service.
+  // the controller), and where a produce request's missing topic is created in a cluster; null:
+  // on gRPC's threads. Borrowed; outlives the service, and is stopped before the service goes.
   BlockingCalls* blocking = nullptr;
 };
 
@@ -100,6 +102,9 @@ class BrokerService final : public v1::Broker::CallbackService {
   BrokerMetrics* const metrics_;
   const BrokerIdentity* const identity_;
   const BrokerServiceOptions options_;
+  // Creates missing topics for produce requests in a cluster (with options_.blocking); null on a
+  // single node, which creates them at once.
+  std::unique_ptr<BackgroundTopicCreator> topic_creator_;
 
   // Produce requests' timeout_ms: every kDeadlineTick a thread answers the acks=all requests of
   // every stream whose timeout passed while they waited for a sync (a stalled disk would

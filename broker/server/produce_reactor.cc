@@ -16,6 +16,7 @@
 #include "common/record/batch_validator.h"
 #include "common/record/record_batch.h"
 #include "common/status_macros.h"
+#include "storage/log_manager.h"
 
 namespace runnel::broker {
 namespace {
@@ -204,11 +205,15 @@ class BrokerService::ProduceReactor final
         result->set_base_offset(-1);
         result->set_log_append_time(-1);
       }
-      absl::Status status = AppendPartition(request.acks(), p, i, pending);
+      // A bad topic name is INVALID_TOPIC, as Kafka answers it (not a corrupt batch).
+      const absl::Status name = storage::ValidateTopicName(p.topic());
+      absl::Status status = name.ok() ? AppendPartition(request.acks(), p, i, pending) : name;
       if (!status.ok()) {
         service_->metrics_->produce_errors++;
         MutexLock lock(&pending->mu);
-        SetProduceError(status, pending->response.mutable_partitions(i)->mutable_error());
+        v1::Error* error = pending->response.mutable_partitions(i)->mutable_error();
+        SetProduceError(status, error);
+        if (!name.ok()) error->set_code(v1::INVALID_TOPIC);
       }
     }
     if (request.acks() == v1::ACKS_ALL && request.timeout_ms() > 0) {
@@ -268,9 +273,9 @@ class BrokerService::ProduceReactor final
   absl::Status ProposePartition(v1::Acks acks, v1::PartitionBatches& p, int index,
                                 const std::shared_ptr<Pending>& pending) {
     RETURN_IF_ERROR(service_->partitions_->logs().disk_space().CheckForAppends());
-    ASSIGN_OR_RETURN(
-        const std::shared_ptr<storage::Log> log,
-        ServingLog(*service_->partitions_, service_->cluster_, p.topic(), p.partition(), true));
+    ASSIGN_OR_RETURN(const std::shared_ptr<storage::Log> log,
+                     ServingLog(*service_->partitions_, service_->cluster_, p.topic(),
+                                p.partition(), true, service_->topic_creator_.get()));
     ASSIGN_OR_RETURN(
         const std::vector<std::string_view> batches,
         SplitAndValidate(p.records(), service_->options_.max_uncompressed_batch_bytes));

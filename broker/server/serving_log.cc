@@ -3,7 +3,9 @@
 #include "absl/strings/str_cat.h"
 #include "broker/server/error_codes.h"
 #include "common/check.h"
+#include "common/logging.h"
 #include "common/status_macros.h"
+#include "storage/log_manager.h"
 
 namespace runnel::broker {
 namespace {
@@ -38,6 +40,26 @@ absl::Status AutoCreate(PartitionManager& partitions, ClusterNode& cluster,
 
 }  // namespace
 
+void BackgroundTopicCreator::Start(const std::string& topic) {
+  {
+    MutexLock lock(&mu_);
+    if (!creating_.insert(topic).second) return;  // under way
+  }
+  const bool posted = calls_->Post([this, topic] {
+    const absl::Status created = AutoCreate(*partitions_, *cluster_, topic);
+    if (!created.ok()) {
+      logging::Get("broker")->warn("auto-creating topic {} for a produce request: {}", topic,
+                                   created.ToString());
+    }
+    MutexLock lock(&mu_);
+    creating_.erase(topic);
+  });
+  if (!posted) {  // stopping, or too much waiting: a later produce tries again
+    MutexLock lock(&mu_);
+    creating_.erase(topic);
+  }
+}
+
 absl::Status NotLeaderFor(const ClusterNode& cluster, const std::string& topic, int32_t partition,
                           const PartitionRoute& route) {
   const std::string who =
@@ -52,8 +74,8 @@ absl::Status NotLeaderFor(const ClusterNode& cluster, const std::string& topic, 
 absl::StatusOr<std::shared_ptr<storage::Log>> ServingLog(PartitionManager& partitions,
                                                          ClusterNode* cluster,
                                                          const std::string& topic,
-                                                         int32_t partition,
-                                                         bool allow_auto_create) {
+                                                         int32_t partition, bool allow_auto_create,
+                                                         BackgroundTopicCreator* background) {
   if (cluster == nullptr) return partitions.GetLog(topic, partition, allow_auto_create);
   absl::StatusOr<PartitionRoute> route = cluster->Lookup(topic, partition);
   if (!route.ok() && absl::IsNotFound(route.status()) && !cluster->MetadataCaughtUp()) {
@@ -66,6 +88,16 @@ absl::StatusOr<std::shared_ptr<storage::Log>> ServingLog(PartitionManager& parti
   }
   if (!route.ok() && absl::IsNotFound(route.status()) && allow_auto_create &&
       partitions.options().auto_create_topics && cluster->image()->topic(topic) == nullptr) {
+    if (background != nullptr) {
+      // A bad name is refused now, not retried until the producer's delivery timeout.
+      RETURN_IF_ERROR(RefuseInternalTopic(topic, "auto-create topic"));
+      RETURN_IF_ERROR(storage::ValidateTopicName(topic));
+      background->Start(topic);
+      return NotLeaderError(absl::StrCat("node ", cluster->node_id(), ": topic ", topic,
+                                         " does not exist yet; the controller is asked to create "
+                                         "it (auto.create.topics.enable); retry"),
+                            -1, "");
+    }
     RETURN_IF_ERROR(AutoCreate(partitions, *cluster, topic));
     route = cluster->Lookup(topic, partition);
   }

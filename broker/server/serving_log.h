@@ -7,21 +7,46 @@
 #include <memory>
 #include <string>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "broker/cluster/cluster_node.h"
 #include "broker/partition/partition_manager.h"
+#include "broker/server/blocking_calls.h"
+#include "common/mutex.h"
 #include "storage/log.h"
 
 namespace runnel::broker {
 
+// Creates a cluster's missing topics for produce requests on `calls`' threads, so that a request
+// thread never waits for the controller (up to its propose timeout) — a burst of produces to
+// missing topics while the controller is away would otherwise hold every one of them. One
+// creation per topic is under way at a time. Thread-safe; `calls` must be stopped before this
+// goes (its queued work uses it).
+class BackgroundTopicCreator {
+ public:
+  // All borrowed.
+  BackgroundTopicCreator(PartitionManager* partitions, ClusterNode* cluster, BlockingCalls* calls)
+      : partitions_(partitions), cluster_(cluster), calls_(calls) {}
+
+  // Starts creating `topic` (a valid name, not an internal topic) unless that is under way.
+  void Start(const std::string& topic);
+
+ private:
+  PartitionManager* const partitions_;
+  ClusterNode* const cluster_;
+  BlockingCalls* const calls_;
+  Mutex mu_;
+  absl::flat_hash_set<std::string> creating_ ABSL_GUARDED_BY(mu_);
+};
+
 // `cluster` is null on a single node. With `allow_auto_create` a missing topic is created when
-// auto-creation is on (in a cluster by the controller, with the default replication factor). A
-// cluster's broker that has not caught up with the metadata log answers a topic it does not know
-// yet with NOT_LEADER (no leader named: retry), not as unknown.
-absl::StatusOr<std::shared_ptr<storage::Log>> ServingLog(PartitionManager& partitions,
-                                                         ClusterNode* cluster,
-                                                         const std::string& topic,
-                                                         int32_t partition, bool allow_auto_create);
+// auto-creation is on (in a cluster by the controller, with the default replication factor):
+// here and now, or, given `background`, by it while the answer is NOT_LEADER (no leader named:
+// retry). A cluster's broker that has not caught up with the metadata log answers a topic it does
+// not know yet with NOT_LEADER too, not as unknown.
+absl::StatusOr<std::shared_ptr<storage::Log>> ServingLog(
+    PartitionManager& partitions, ClusterNode* cluster, const std::string& topic, int32_t partition,
+    bool allow_auto_create, BackgroundTopicCreator* background = nullptr);
 
 // The NOT_LEADER answer for a partition this broker does not lead.
 absl::Status NotLeaderFor(const ClusterNode& cluster, const std::string& topic, int32_t partition,

@@ -195,6 +195,8 @@ TEST_F(BrokerE2ETest, BadBatchesAreRefusedAndNothingIsStored) {
   r = ProduceOne("strict", 0, good + bad_crc);
   EXPECT_EQ(r.partitions(0).error().code(), v1::CORRUPT_MESSAGE);
   EXPECT_EQ(Fetch("strict", 0, 0).high_watermark(), 0);
+  // A produce that would auto-create a topic with a bad name: INVALID_TOPIC, as CreateTopics.
+  EXPECT_EQ(ProduceOne("bad topic", 0, good).partitions(0).error().code(), v1::INVALID_TOPIC);
   // The delete-horizon attribute is compaction's: a client's could make its tombstones go early.
   record::RecordBatchBuilder horizon({.delete_horizon_ms = 1});
   horizon.Append(1, "k", std::nullopt);

@@ -1,7 +1,8 @@
 // Admin calls that change the metadata wait for the controller (up to its propose timeout, 10 s),
 // as do metadata requests that auto-create a topic. They must not hold the broker's request
 // threads meanwhile: with the only controller down, a burst of them leaves produce and metadata
-// requests to the same broker answered as before.
+// requests to the same broker answered as before. Nor do produce requests to missing topics wait:
+// they are answered NOT_LEADER (retry) while the creation waits elsewhere.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -64,6 +65,14 @@ TEST(ClusterAdminTest, AdminCallsWaitingForAnAbsentControllerDoNotStallProduce) 
       (void)v1::Broker::NewStub(channel)->Metadata(&context, request, &response);
     });
   }
+  // And raw produce requests to missing topics (auto-creation on): answered NOT_LEADER at once.
+  std::vector<v1::PartitionProduceResult> missing(kCreates);
+  for (int i = 0; i < kCreates; ++i) {
+    creates.emplace_back([&, i] {
+      missing[static_cast<size_t>(i)] = cluster.Client(leader).Produce(
+          "missing-" + std::to_string(i), MakeBatch(1, 0, "x"), v1::ACKS_ALL, 0, 3000);
+    });
+  }
   std::this_thread::sleep_for(std::chrono::milliseconds(1000));  // all of them waiting
 
   const auto start = std::chrono::steady_clock::now();
@@ -78,6 +87,13 @@ TEST(ClusterAdminTest, AdminCallsWaitingForAnAbsentControllerDoNotStallProduce) 
   EXPECT_LT(took, std::chrono::milliseconds(3000))
       << "a produce and a metadata request waited behind calls waiting for the controller for "
       << took.count() << " ms";
+  for (const v1::PartitionProduceResult& r : missing) {
+    EXPECT_EQ(r.error().code(), v1::NOT_LEADER) << r.error().message();
+  }
+  // A bad name is refused at once, not retried.
+  const v1::PartitionProduceResult bad =
+      cluster.Client(leader).Produce("bad/name", MakeBatch(1, 0, "x"));
+  EXPECT_EQ(bad.error().code(), v1::INVALID_TOPIC) << bad.error().message();
 }
 
 }  // namespace
