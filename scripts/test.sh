@@ -49,6 +49,9 @@ esac
 # left out of the hash.
 export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}"
 export CCACHE_NOHASHDIR="${CCACHE_NOHASHDIR:-true}"
+# The three builds of .ci/run (default, ASan, TSan) take about 4.5 GB of cache together: ccache's
+# default 5 GB cap evicted one build's objects while the next was cached, so each run missed.
+export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-16G}"
 
 jobs=$(nproc)
 # The sanitizer builds leave out the benchmark programs: no test runs them, and they are only
