@@ -54,6 +54,11 @@ class Consumer::Impl {
   absl::Status SeekTo(const std::vector<TopicPartition>& partitions, int64_t which);
   absl::StatusOr<std::vector<ConsumerRecord>> Poll(int64_t timeout_ms);
   absl::StatusOr<int64_t> Position(const TopicPartition& tp);
+  std::optional<int64_t> CaughtUpAtMs(const TopicPartition& tp) const {
+    const internal::SubscriptionState::Partition* p = subscriptions_.Find(tp);
+    if (p == nullptr) return std::nullopt;
+    return fetcher_.CaughtUpAtMs(tp, *p);
+  }
   absl::Status SetPaused(const std::vector<TopicPartition>& partitions, bool paused) {
     return subscriptions_.SetPaused(partitions, paused);
   }
@@ -456,6 +461,9 @@ absl::StatusOr<std::vector<ConsumerRecord>> Consumer::Poll(int64_t timeout_ms) {
   return impl_->Poll(timeout_ms);
 }
 absl::StatusOr<int64_t> Consumer::Position(const TopicPartition& tp) { return impl_->Position(tp); }
+std::optional<int64_t> Consumer::CaughtUpAtMs(const TopicPartition& tp) const {
+  return impl_->CaughtUpAtMs(tp);
+}
 absl::Status Consumer::Pause(const std::vector<TopicPartition>& partitions) {
   return impl_->SetPaused(partitions, true);
 }

@@ -44,8 +44,9 @@ const config::ConfigDef<StreamsConfig>& StreamsConfigDef() {
     d->Int("window.idle.close.ms", &O::window_idle_close_ms, AtLeast(0), Unit::kMs,
            "Beyond Kafka Streams; 0 (the default) is off. Once no record has advanced a task's "
            "stream time for this long of wall-clock time, its stream time follows the wall "
-           "clock: it becomes T + (now - W), T being the stream time a record last raised it to "
-           "at wall-clock time W, checked after each poll; windows, suppressed results and "
+           "clock: it becomes T + (R - W), T being the stream time a record last raised it to "
+           "at wall-clock time W and R the last time its input was read to the end (now while "
+           "it is), checked after each poll; windows, suppressed results and "
            "join windows whose end + grace it passes close and are emitted, and later records "
            "for them are late.");
     d->Enum("processing.guarantee", &O::processing_guarantee,

@@ -171,6 +171,7 @@ absl::Status TopologyTestDriver::CreateTasks() {
       env.global_stores = &global_store_views_;
       env.deserialization_handler = options_.deserialization_exception_handler;
       env.idle_close_ms = options_.window_idle_close_ms;
+      env.input_caught_up_at_ms = options_.input_caught_up_at_ms;
       ASSIGN_OR_RETURN(std::unique_ptr<internal::StreamTask> task,
                        internal::StreamTask::Create(&topology_, s.id, p, std::move(env)));
       for (const std::string& topic : task->source_topics()) {

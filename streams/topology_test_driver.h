@@ -55,6 +55,11 @@ struct TestDriverOptions {
   int64_t max_request_size = 1048576;
   // window.idle.close.ms (streams/README.md, "Idle close"): 0, off, as in the runtime.
   int64_t window_idle_close_ms = 0;
+  // With window_idle_close_ms, the wall-clock time up to which the input counts as read to its
+  // end, asked at each idle check (-1: not read; records wait). The runtime takes it from its
+  // consumer; set it to act out an application that stopped reading (paused, restoring) while
+  // the wall clock ran. Empty: every record piped in is read at once, so always.
+  std::function<int64_t()> input_caught_up_at_ms;
 };
 
 // A record as it sits in a topic.

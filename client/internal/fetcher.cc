@@ -36,6 +36,8 @@ Fetcher::Buffer& Fetcher::BufferOf(const TopicPartition& tp,
     b.epoch = p.epoch;
     b.fetch_position = p.position.value_or(-1);
     b.completed.clear();
+    b.high_watermark = -1;
+    b.high_watermark_at = -1;
   }
   return b;
 }
@@ -171,6 +173,8 @@ absl::Status Fetcher::TakeCall(FetchCall* call, SubscriptionState* subscriptions
         BackOff(call->address);
         continue;
     }
+    b.high_watermark = r.high_watermark();
+    b.high_watermark_at = clock_->NowMs();
     if (r.records().empty()) continue;
     auto data = std::make_shared<FetchedData>();
     data->topic = tp.topic;
@@ -189,6 +193,18 @@ absl::Status Fetcher::TakeCall(FetchCall* call, SubscriptionState* subscriptions
     b.completed.push_back(std::move(fetch));
   }
   return absl::OkStatus();
+}
+
+std::optional<int64_t> Fetcher::CaughtUpAtMs(const TopicPartition& tp,
+                                             const SubscriptionState::Partition& p) const {
+  auto it = buffers_.find(tp);
+  if (it == buffers_.end() || !p.position.has_value()) return std::nullopt;
+  const Buffer& b = it->second;
+  if (b.epoch != p.epoch || b.high_watermark_at < 0 || !b.completed.empty() ||
+      *p.position < b.high_watermark) {
+    return std::nullopt;
+  }
+  return b.high_watermark_at;
 }
 
 absl::StatusOr<bool> Fetcher::NextRecord(const TopicPartition& tp, int64_t* position,

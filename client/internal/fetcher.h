@@ -78,6 +78,12 @@ class Fetcher {
   // all_done(), then Discard().
   void Cancel();
   void Discard() { calls_.clear(); }
+  // When (the clock's NowMs) a fetch response last showed `tp` (whose state is `p`) with nothing
+  // to read past its position: its high watermark at or below the position and no fetched record
+  // of it left to hand out; nullopt when records wait, or no response came since the position
+  // was set (assigned, sought).
+  std::optional<int64_t> CaughtUpAtMs(const TopicPartition& tp,
+                                      const SubscriptionState::Partition& p) const;
 
  private:
   // The bytes of one partition's fetch result; the records handed out point into it.
@@ -101,6 +107,8 @@ class Fetcher {
     uint64_t epoch = 0;
     int64_t fetch_position = -1;  // next offset to fetch (past what is buffered)
     std::deque<CompletedFetch> completed;
+    int64_t high_watermark = -1;     // of the last fetch response without an error
+    int64_t high_watermark_at = -1;  // when it came (NowMs)
   };
 
   // One Fetch RPC in flight on the completion queue.

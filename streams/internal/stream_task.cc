@@ -353,10 +353,14 @@ absl::Status StreamTask::Punctuate(PunctuationType type, int64_t now) {
 
 absl::Status StreamTask::AdvanceIdleStreamTime(int64_t now) {
   TaskContext& c = context_;
-  if (c.stream_time_ < 0 || now - c.advanced_at_wall_clock_ < c.env_.idle_close_ms) {
+  // Idle only as far as the input is known to be read: not past a pause of the application.
+  const int64_t idle_until =
+      c.env_.input_caught_up_at_ms ? std::min(now, c.env_.input_caught_up_at_ms()) : now;
+  if (c.stream_time_ < 0 || idle_until < 0 ||
+      idle_until - c.advanced_at_wall_clock_ < c.env_.idle_close_ms) {
     return absl::OkStatus();
   }
-  const int64_t advanced = c.advanced_at_stream_time_ + (now - c.advanced_at_wall_clock_);
+  const int64_t advanced = c.advanced_at_stream_time_ + (idle_until - c.advanced_at_wall_clock_);
   if (advanced <= c.stream_time_) return absl::OkStatus();
   // What the caches hold reaches the nodes downstream before the windows it belongs to close.
   RETURN_IF_ERROR(Flush());

@@ -64,6 +64,12 @@ struct TaskEnvironment {
   // window.idle.close.ms: once no record has advanced the task's stream time for this long of
   // wall-clock time, stream time follows the wall clock (StreamTask::Create); 0: never.
   int64_t idle_close_ms = 0;
+  // With idle_close_ms: up to when (wall-clock ms) the task's input is known to hold nothing it
+  // has not processed (every source partition read to its high watermark as of then); -1: not
+  // known, records may wait. Stream time follows the wall clock only up to then, so a pause of
+  // the application (a restore, a failover, the process stopped) is not taken for idle input.
+  // Null: the input is always read (the TopologyTestDriver's).
+  std::function<int64_t()> input_caught_up_at_ms;
 };
 
 struct TaskMetrics {

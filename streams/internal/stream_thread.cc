@@ -220,6 +220,20 @@ std::optional<StreamThread::TaskKey> StreamThread::TaskOf(const client::TopicPar
   return TaskKey{sub->second, tp.partition};
 }
 
+int64_t StreamThread::InputCaughtUpAtMs(const TaskKey& key) const {
+  // The consumer reads the real clock; this thread's may be a ManualClock: ages carry over.
+  const int64_t consumer_now = Clock::Real().NowMs();
+  const int64_t now = clock_->NowMs();
+  int64_t at = now;
+  for (const auto& [topic, subtopology] : subtopology_of_) {
+    if (subtopology != key.first) continue;
+    const std::optional<int64_t> caught_up = consumer_->CaughtUpAtMs({topic, key.second});
+    if (!caught_up.has_value()) return -1;
+    at = std::min(at, now - (consumer_now - *caught_up));
+  }
+  return at;
+}
+
 absl::Status StreamThread::Process(const std::vector<client::ConsumerRecord>& records) {
   for (const client::ConsumerRecord& r : records) {
     const std::string topic(r.topic);
@@ -319,6 +333,7 @@ absl::Status StreamThread::CreateTasks(const std::vector<client::TopicPartition>
     env.cache_max_bytes = static_cast<size_t>(config_->cache_max_bytes) / threads;
     env.deserialization_handler = config_->DeserializationHandler();
     env.idle_close_ms = config_->window_idle_close_ms;
+    env.input_caught_up_at_ms = [this, key] { return InputCaughtUpAtMs(key); };
     const auto start = std::chrono::steady_clock::now();  // for the log line only
     absl::StatusOr<std::unique_ptr<StreamTask>> task =
         StreamTask::Create(topology_, key.first, key.second, std::move(env));

@@ -101,6 +101,10 @@ class StreamThread {
   void SetState(State s);
   // The task reading `tp`; nullopt when its topic is not a source of the topology.
   std::optional<TaskKey> TaskOf(const client::TopicPartition& tp) const;
+  // TaskEnvironment::input_caught_up_at_ms of task `key`, on this thread's clock: the earliest
+  // time a fetch showed one of its source partitions read to the high watermark; -1 when one is
+  // not (records wait, or no fetch answered since it was assigned).
+  int64_t InputCaughtUpAtMs(const TaskKey& key) const;
   absl::Status Process(const std::vector<client::ConsumerRecord>& records);
   // Every task's wall-clock punctuations (and idle stream-time advance) due now.
   absl::Status PunctuateWallClock();

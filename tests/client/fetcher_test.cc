@@ -170,6 +170,42 @@ TEST_F(FetcherTest, FetchedRecordsAreHandedOutInOrderAndMoveThePosition) {
   EXPECT_EQ(subscriptions_->Position(kP0), 9);
 }
 
+// CaughtUpAtMs: when a response last showed the partition with nothing past its position — not
+// while fetched records wait to be handed out, nor before any answer since a seek.
+TEST_F(FetcherTest, APartitionIsCaughtUpAsOfTheResponseThatShowedNothingPastItsPosition) {
+  client_->CreateTopic("t");
+  Produce(kP0, 3);
+  ConsumerOptions options = Options();
+  options.max_poll_records = 2;
+  Make(options);
+  ASSERT_TRUE(subscriptions_->Assign({kP0}).ok());
+  ASSERT_TRUE(subscriptions_->Seek(kP0, 0).ok());
+  auto caught_up = [&] { return fetcher_->CaughtUpAtMs(kP0, *subscriptions_->Find(kP0)); };
+  EXPECT_EQ(caught_up(), std::nullopt) << "no response yet";
+
+  const int64_t first_at = clock_.NowMs();
+  ASSERT_TRUE(FetchOnce().ok());  // 0..2, high watermark 3
+  EXPECT_EQ(caught_up(), std::nullopt) << "fetched records wait";
+  ASSERT_TRUE(Drain().ok());  // 0..1
+  EXPECT_EQ(caught_up(), std::nullopt) << "one record waits";
+  clock_.AdvanceMs(700);
+  ASSERT_TRUE(Drain().ok());  // 2: read to the high watermark of the response at first_at
+  EXPECT_EQ(caught_up(), first_at);
+
+  clock_.AdvanceMs(300);
+  Produce(kP0, 1);
+  ASSERT_TRUE(FetchOnce().ok());  // 3, high watermark 4
+  EXPECT_EQ(caught_up(), std::nullopt);
+  ASSERT_TRUE(Drain().ok());
+  EXPECT_EQ(caught_up(), first_at + 1000);
+  clock_.AdvanceMs(500);
+  ASSERT_TRUE(FetchOnce().ok());  // nothing new (after fetch.max.wait.ms)
+  EXPECT_EQ(caught_up(), first_at + 1500);
+
+  ASSERT_TRUE(subscriptions_->Seek(kP0, 1).ok());
+  EXPECT_EQ(caught_up(), std::nullopt) << "no response since the seek";
+}
+
 TEST_F(FetcherTest, PrefetchingStopsAtTwoBufferedResponsesPerPartition) {
   client_->CreateTopic("t");
   for (int i = 0; i < 4; ++i) Produce(kP0, 3);  // batches 0..2, 3..5, 6..8, 9..11

@@ -3,6 +3,7 @@
 // time on the wall clock so that suppressed windows and join windows still close.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -167,7 +168,8 @@ TEST(PunctuationTest, APunctuatorErrorFailsTheCallThatRanIt) {
 }
 
 // Tumbling windows of 10 ms, no grace, counted and suppressed until they close -> "out".
-absl::StatusOr<std::unique_ptr<TopologyTestDriver>> SuppressedCount(int64_t idle_close_ms) {
+absl::StatusOr<std::unique_ptr<TopologyTestDriver>> SuppressedCount(
+    int64_t idle_close_ms, std::function<int64_t()> input_caught_up_at_ms = nullptr) {
   StreamsBuilder builder;
   builder.Stream<S, S>("in")
       .GroupByKey()
@@ -183,6 +185,7 @@ absl::StatusOr<std::unique_ptr<TopologyTestDriver>> SuppressedCount(int64_t idle
   if (!topology.ok()) return topology.status();
   TestDriverOptions options;
   options.window_idle_close_ms = idle_close_ms;
+  options.input_caught_up_at_ms = std::move(input_caught_up_at_ms);
   return TopologyTestDriver::Create(*topology, options);
 }
 
@@ -237,6 +240,35 @@ TEST(IdleCloseTest, AnIdleTasksStreamTimeFollowsTheWallClockAndClosesSuppressedW
   EXPECT_TRUE(ReadOut(out).empty());
   ASSERT_TRUE(d->AdvanceWallClockTime(1).ok());  // stream time 7000 + 1000
   EXPECT_EQ(ReadOut(out), (std::vector<std::tuple<S, int64_t, int64_t>>{{"a@7000", 1, 7000}}));
+}
+
+// Idle is the input's idleness, not the task's: while the application has not read its input to
+// the end (paused, restoring, a failover), stream time follows the wall clock only up to when it
+// last had. (It followed the wall clock regardless: after a pause longer than the idle close, the
+// records that arrived meanwhile were late once read.)
+TEST(IdleCloseTest, StreamTimeFollowsTheWallClockOnlyAsFarAsTheInputWasRead) {
+  int64_t caught_up_at = 0;
+  auto driver = SuppressedCount(1000, [&] { return caught_up_at; });
+  ASSERT_TRUE(driver.ok()) << driver.status();
+  TopologyTestDriver* d = driver->get();
+  Out out(d, "out", serdes::String(), serdes::Int64());
+  ASSERT_TRUE(d->PipeRaw("in", "a", "x", 5).ok());  // stream time 5 at wall clock 0
+  // The application stops reading at wall clock 0 (caught up then) for 60 s.
+  caught_up_at = -1;
+  ASSERT_TRUE(d->AdvanceWallClockTime(60'000).ok());
+  EXPECT_TRUE(ReadOut(out).empty()) << "records may be waiting: not idle";
+  // It reads again and finds it had read everything as of wall clock 500: idle for only 500 ms.
+  caught_up_at = 500;
+  ASSERT_TRUE(d->AdvanceWallClockTime(1).ok());
+  EXPECT_TRUE(ReadOut(out).empty());
+  // A record that arrived during the pause is on time: stream time did not run ahead.
+  ASSERT_TRUE(d->PipeRaw("in", "a", "x", 8).ok());
+  EXPECT_EQ(d->metrics().dropped_late_records, 0);
+  // Read to the end as of now (stream time 8 since wall clock 60,001): idle for 1000 ms closes
+  // the window, stream time 8 + 1000.
+  caught_up_at = 61'001;
+  ASSERT_TRUE(d->AdvanceWallClockTime(1000).ok());
+  EXPECT_EQ(ReadOut(out), (std::vector<std::tuple<S, int64_t, int64_t>>{{"a@0", 2, 8}}));
 }
 
 TEST(IdleCloseTest, ANegativeIdleCloseIsAnOptionsError) {

@@ -277,6 +277,39 @@ TEST_F(StreamsRuntimeTest, CommitsWhenItsClockPassesCommitIntervalMs) {
   streams.Close();
 }
 
+// window.idle.close.ms in the runtime: once the consumer has read the input to its end, an idle
+// task's stream time follows the (application's) wall clock and closes a suppressed window; the
+// consumer's fetches, on the real clock, tell the task how far its input is read.
+TEST_F(StreamsRuntimeTest, AnIdleInputsSuppressedWindowClosesOnTheWallClock) {
+  CreateTopic("idle-in", 1);
+  CreateTopic("idle-out", 1);
+  StreamsBuilder builder;
+  builder.Stream<S, S>("idle-in")
+      .GroupByKey()
+      .WindowedBy(TimeWindows::OfSizeWithNoGrace(1000))
+      .Count(Materialized<S, int64_t>::As("idle-counts").WithStoreType(StoreType::kInMemory))
+      .Suppress(Suppressed::UntilWindowCloses())
+      .ToStream()
+      .Map([](const Windowed<S>& k, int64_t v) { return std::make_pair(k.key, std::to_string(v)); })
+      .To("idle-out");
+  auto topology = builder.Build();
+  ASSERT_TRUE(topology.ok()) << topology.status();
+  ManualClock clock;
+  StreamsConfig config = Config("idle");
+  config.window_idle_close_ms = 1000;
+  Streams streams(*topology, config, clock);
+  ASSERT_TRUE(streams.Start().ok());
+  ASSERT_TRUE(
+      WaitFor([&] { return streams.state() == Streams::State::kRunning; }, milliseconds(20000)));
+  Produce("idle-in", {{"a", "x"}, {"a", "y"}});
+  ASSERT_TRUE(WaitFor([&] { return streams.metrics().processed == 2; }, milliseconds(10000)));
+  // Idle for 10 s of the application's clock: stream time passes the window's end (its input was
+  // read to the end by the consumer's last fetch, at most fetch.max.wait.ms of real time ago).
+  clock.AdvanceMs(10000);
+  EXPECT_EQ(ReadAll("idle-out", 1), (std::map<S, S>{{"a", "2"}}));
+  streams.Close();
+}
+
 // A thread stuck in processing past max.poll.interval.ms while the group rebalances is removed by
 // the coordinator (it did not give up a revoked partition in time); its next commit is refused.
 // As Kafka Streams, it closes its tasks, rejoins and carries on, rather than dying.
