@@ -81,6 +81,13 @@ class Consumer::Impl {
   absl::Status Commit(const std::map<TopicPartition, int64_t>& offsets) {
     return commits_.Commit(offsets);
   }
+  absl::Status CommitWithMetadata(const std::map<TopicPartition, OffsetAndMetadata>& offsets) {
+    return commits_.CommitWithMetadata(offsets);
+  }
+  absl::StatusOr<std::map<TopicPartition, std::optional<OffsetAndMetadata>>> CommittedWithMetadata(
+      const std::vector<TopicPartition>& partitions) {
+    return commits_.CommittedWithMetadata(partitions, /*retry=*/true);
+  }
   absl::Status CommitPositions() { return commits_.Commit(subscriptions_.Positions()); }
   void CommitAsync(const std::map<TopicPartition, int64_t>& offsets,
                    std::function<void(absl::Status)> done) {
@@ -526,9 +533,23 @@ absl::Status Consumer::Commit(const std::map<TopicPartition, int64_t>& offsets) 
   }
   return impl_->Commit(offsets);
 }
+absl::Status Consumer::CommitWithMetadata(
+    const std::map<TopicPartition, OffsetAndMetadata>& offsets) {
+  for (const auto& [tp, o] : offsets) {
+    if (o.offset < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("commit: offset ", o.offset, " for ", ToString(tp), " is negative"));
+    }
+  }
+  return impl_->CommitWithMetadata(offsets);
+}
 absl::StatusOr<std::map<TopicPartition, std::optional<int64_t>>> Consumer::Committed(
     const std::vector<TopicPartition>& partitions) {
   return impl_->Committed(partitions);
+}
+absl::StatusOr<std::map<TopicPartition, std::optional<OffsetAndMetadata>>>
+Consumer::CommittedWithMetadata(const std::vector<TopicPartition>& partitions) {
+  return impl_->CommittedWithMetadata(partitions);
 }
 
 void Consumer::CommitAsync(std::function<void(absl::Status)> done) {

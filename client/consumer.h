@@ -172,6 +172,11 @@ class Consumer {
   // The group's committed offsets (std::nullopt where nothing is committed).
   absl::StatusOr<std::map<TopicPartition, std::optional<int64_t>>> Committed(
       const std::vector<TopicPartition>& partitions);
+  // Commit and Committed with each offset's metadata (Kafka's OffsetAndMetadata): a string of at
+  // most 4096 bytes stored with the offset (a longer one fails that partition's commit).
+  absl::Status CommitWithMetadata(const std::map<TopicPartition, OffsetAndMetadata>& offsets);
+  absl::StatusOr<std::map<TopicPartition, std::optional<OffsetAndMetadata>>> CommittedWithMetadata(
+      const std::vector<TopicPartition>& partitions);
 
   // Commits the positions if enable.auto.commit (with group.id), revokes the partitions and leaves
   // the group when subscribed (a static member leaves with epoch -2: its partitions wait for it

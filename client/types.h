@@ -26,6 +26,15 @@ inline std::string ToString(const TopicPartition& tp) {
   return tp.topic + "-" + std::to_string(tp.partition);
 }
 
+// An offset to commit, or a committed one, with the committer's metadata (Kafka's
+// OffsetAndMetadata): any string up to 4096 bytes (the broker's limit), stored with the offset.
+struct OffsetAndMetadata {
+  int64_t offset = 0;
+  std::string metadata;
+
+  friend bool operator==(const OffsetAndMetadata&, const OffsetAndMetadata&) = default;
+};
+
 // A record header; the value may be null.
 struct Header {
   std::string key;

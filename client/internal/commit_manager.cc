@@ -18,8 +18,17 @@ CommitManager::CommitManager(const ConsumerOptions& options, CoordinatorStubs* c
       member_(std::move(member)),
       last_commit_(clock->SteadyNow()) {}
 
+namespace {
+std::map<TopicPartition, OffsetAndMetadata> WithoutMetadata(
+    const std::map<TopicPartition, int64_t>& offsets) {
+  std::map<TopicPartition, OffsetAndMetadata> out;
+  for (const auto& [tp, offset] : offsets) out[tp] = OffsetAndMetadata{offset, ""};
+  return out;
+}
+}  // namespace
+
 v1::CommitOffsetsRequest CommitManager::Request(
-    const std::map<TopicPartition, int64_t>& offsets) const {
+    const std::map<TopicPartition, OffsetAndMetadata>& offsets) const {
   v1::CommitOffsetsRequest request;
   request.set_group_id(options_.group_id);
   const auto [member_id, epoch] = member_();
@@ -29,7 +38,8 @@ v1::CommitOffsetsRequest CommitManager::Request(
     v1::PartitionOffsetCommit* o = request.add_offsets();
     o->set_topic(tp.topic);
     o->set_partition(tp.partition);
-    o->set_offset(offset);
+    o->set_offset(offset.offset);
+    o->set_metadata(offset.metadata);
   }
   return request;
 }
@@ -46,10 +56,16 @@ absl::Status CommitManager::Result(const grpc::Status& s, const v1::CommitOffset
 }
 
 absl::Status CommitManager::Commit(const std::map<TopicPartition, int64_t>& offsets) {
+  return Send(WithoutMetadata(offsets), /*retry=*/true);
+}
+
+absl::Status CommitManager::CommitWithMetadata(
+    const std::map<TopicPartition, OffsetAndMetadata>& offsets) {
   return Send(offsets, /*retry=*/true);
 }
 
-absl::Status CommitManager::Send(const std::map<TopicPartition, int64_t>& offsets, bool retry) {
+absl::Status CommitManager::Send(const std::map<TopicPartition, OffsetAndMetadata>& offsets,
+                                 bool retry) {
   if (options_.group_id.empty()) return absl::FailedPreconditionError("commit needs group.id");
   if (offsets.empty()) return absl::OkStatus();
   // A heartbeat may move the member to a new epoch while the commit travels: the coordinator
@@ -110,7 +126,7 @@ void CommitManager::CommitAsync(const std::map<TopicPartition, int64_t>& offsets
     commits_.push_back(std::move(call));
     return;
   }
-  call->request = Request(offsets);
+  call->request = Request(WithoutMetadata(offsets));
   call->context.set_deadline(std::chrono::system_clock::now() +
                              std::chrono::milliseconds(options_.request_timeout_ms));
   const CoordinatorStubs::Target target = coordinator_->Current();
@@ -162,6 +178,16 @@ void CommitManager::FinishAsync() {
 
 absl::StatusOr<std::map<TopicPartition, std::optional<int64_t>>> CommitManager::Committed(
     const std::vector<TopicPartition>& partitions, bool retry) {
+  ASSIGN_OR_RETURN(auto committed, CommittedWithMetadata(partitions, retry));
+  std::map<TopicPartition, std::optional<int64_t>> out;
+  for (const auto& [tp, o] : committed) {
+    out[tp] = o.has_value() ? std::optional<int64_t>(o->offset) : std::nullopt;
+  }
+  return out;
+}
+
+absl::StatusOr<std::map<TopicPartition, std::optional<OffsetAndMetadata>>>
+CommitManager::CommittedWithMetadata(const std::vector<TopicPartition>& partitions, bool retry) {
   if (options_.group_id.empty()) {
     return absl::FailedPreconditionError("committed offsets need group.id");
   }
@@ -195,10 +221,12 @@ absl::StatusOr<std::map<TopicPartition, std::optional<int64_t>>> CommitManager::
   if (!s.ok())
     return RpcError(s, target.address, "committed offsets of group " + options_.group_id);
   RETURN_IF_ERROR(ToStatus(response.error(), "committed offsets of group " + options_.group_id));
-  std::map<TopicPartition, std::optional<int64_t>> out;
+  std::map<TopicPartition, std::optional<OffsetAndMetadata>> out;
   for (const v1::PartitionCommittedOffset& r : response.partitions()) {
     out[{r.topic(), r.partition()}] =
-        r.offset() >= 0 ? std::optional<int64_t>(r.offset()) : std::nullopt;
+        r.offset() >= 0
+            ? std::optional<OffsetAndMetadata>(OffsetAndMetadata{r.offset(), r.metadata()})
+            : std::nullopt;
   }
   return out;
 }
@@ -214,7 +242,7 @@ bool CommitManager::AutoCommitDue() const {
 
 void CommitManager::AutoCommit(const std::map<TopicPartition, int64_t>& positions) {
   // One try, as Kafka's auto-commit (asynchronous there): the next interval commits again.
-  const absl::Status s = Send(positions, /*retry=*/false);
+  const absl::Status s = Send(WithoutMetadata(positions), /*retry=*/false);
   if (!s.ok()) log_->warn("consumer: auto-commit: {}", s.ToString());
   last_commit_ = clock_->SteadyNow();
 }

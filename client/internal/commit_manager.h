@@ -55,6 +55,7 @@ class CommitManager {
   // coordinator that moved or does not answer is found again and the commit retried, within
   // request.timeout.ms.
   absl::Status Commit(const std::map<TopicPartition, int64_t>& offsets);
+  absl::Status CommitWithMetadata(const std::map<TopicPartition, OffsetAndMetadata>& offsets);
   void CommitAsync(const std::map<TopicPartition, int64_t>& offsets,
                    std::function<void(absl::Status)> done);
   // A tag from the completion queue: true if it is one of the async commits', now finished.
@@ -69,6 +70,9 @@ class CommitManager {
   // request.timeout.ms; without, that is Unavailable at once (the caller retries after its
   // backoff, as Poll's offset lookups do).
   absl::StatusOr<std::map<TopicPartition, std::optional<int64_t>>> Committed(
+      const std::vector<TopicPartition>& partitions, bool retry);
+  // The same with each offset's metadata.
+  absl::StatusOr<std::map<TopicPartition, std::optional<OffsetAndMetadata>>> CommittedWithMetadata(
       const std::vector<TopicPartition>& partitions, bool retry);
 
   // enable.auto.commit with group.id.
@@ -93,8 +97,9 @@ class CommitManager {
   };
 
   // Commit, with (`retry`) or without retries.
-  absl::Status Send(const std::map<TopicPartition, int64_t>& offsets, bool retry);
-  v1::CommitOffsetsRequest Request(const std::map<TopicPartition, int64_t>& offsets) const;
+  absl::Status Send(const std::map<TopicPartition, OffsetAndMetadata>& offsets, bool retry);
+  v1::CommitOffsetsRequest Request(
+      const std::map<TopicPartition, OffsetAndMetadata>& offsets) const;
   absl::Status Result(const grpc::Status& s, const v1::CommitOffsetsResponse& response,
                       const std::string& address) const;
   // Whether a commit answered so should be tried again (the coordinator moved, is loading, or did

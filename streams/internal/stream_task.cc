@@ -373,6 +373,19 @@ absl::Status StreamTask::AdvanceIdleStreamTime(int64_t now) {
   return Punctuate(PunctuationType::kStreamTime, advanced);
 }
 
+absl::Status StreamTask::ResumeStreamTime(int64_t stream_time) {
+  TaskContext& c = context_;
+  if (stream_time <= c.stream_time_) return absl::OkStatus();
+  c.stream_time_ = stream_time;
+  c.advanced_at_stream_time_ = stream_time;
+  c.advanced_at_wall_clock_ = c.env_.wall_clock_ms();
+  for (auto& node : nodes_) {
+    RETURN_IF_ERROR(node->AdvanceStreamTime(stream_time));
+    RETURN_IF_ERROR(TakeErrors());
+  }
+  return absl::OkStatus();
+}
+
 absl::Status StreamTask::Flush() {
   // Stores in the order they were declared: an upstream store's flushed updates may write into a
   // downstream store, which is flushed after it.

@@ -263,6 +263,11 @@ class StreamTask {
   // once); with idle_close_ms, this is also when an idle task's stream time follows the wall
   // clock. The runtime calls it after each Poll, the TopologyTestDriver when its clock moves.
   absl::Status PunctuateWallClock();
+  // window.idle.close.ms: a new task takes up the stream time its previous incarnation committed
+  // (StreamThread stores it with the offsets) — stream time `stream_time` from now on the wall
+  // clock, and every node is told (ProcessorNode::AdvanceStreamTime) — so a record that was late
+  // before a restart is late after it. Nothing if stream time is already there.
+  absl::Status ResumeStreamTime(int64_t stream_time);
 
   const TaskMetrics& metrics() const { return context_.metrics_; }
   TaskContext& context() { return context_; }

@@ -2,10 +2,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <set>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 #include "client/status.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
@@ -17,6 +21,21 @@ constexpr int64_t kPollMs = 100;            // how soon a stop request is notice
 constexpr int64_t kRestoreStallMs = 60000;  // a restore without progress this long fails
 
 std::shared_ptr<spdlog::logger> Log() { return logging::Get("streams"); }
+
+// window.idle.close.ms: a task's stream time, stored as the metadata of its partitions' committed
+// offsets (Kafka Streams keeps its partition time there too), docs/FORMAT.md.
+constexpr absl::string_view kStreamTimeMetadata = "runnel.streams stream.time=";
+std::string EncodeStreamTime(int64_t stream_time) {
+  return absl::StrCat(kStreamTimeMetadata, stream_time);
+}
+std::optional<int64_t> DecodeStreamTime(absl::string_view metadata) {
+  int64_t stream_time = -1;
+  if (!absl::ConsumePrefix(&metadata, kStreamTimeMetadata) ||
+      !absl::SimpleAtoi(metadata, &stream_time) || stream_time < 0) {
+    return std::nullopt;
+  }
+  return stream_time;
+}
 
 std::string Names(const std::vector<client::TopicPartition>& partitions) {
   std::vector<std::string> names;
@@ -220,18 +239,72 @@ std::optional<StreamThread::TaskKey> StreamThread::TaskOf(const client::TopicPar
   return TaskKey{sub->second, tp.partition};
 }
 
+std::vector<client::TopicPartition> StreamThread::PartitionsOf(const TaskKey& key) const {
+  std::vector<client::TopicPartition> out;
+  for (const auto& [topic, subtopology] : subtopology_of_) {
+    if (subtopology == key.first) out.push_back({topic, key.second});
+  }
+  return out;
+}
+
 int64_t StreamThread::InputCaughtUpAtMs(const TaskKey& key) const {
   // The consumer reads the real clock; this thread's may be a ManualClock: ages carry over.
   const int64_t consumer_now = Clock::Real().NowMs();
   const int64_t now = clock_->NowMs();
   int64_t at = now;
-  for (const auto& [topic, subtopology] : subtopology_of_) {
-    if (subtopology != key.first) continue;
-    const std::optional<int64_t> caught_up = consumer_->CaughtUpAtMs({topic, key.second});
+  for (const client::TopicPartition& tp : PartitionsOf(key)) {
+    const std::optional<int64_t> caught_up = consumer_->CaughtUpAtMs(tp);
     if (!caught_up.has_value()) return -1;
     at = std::min(at, now - (consumer_now - *caught_up));
   }
   return at;
+}
+
+std::map<client::TopicPartition, client::OffsetAndMetadata> StreamThread::OffsetsToCommit() {
+  std::map<client::TopicPartition, client::OffsetAndMetadata> offsets;
+  for (const auto& [tp, next] : processed_) offsets[tp] = client::OffsetAndMetadata{next, ""};
+  if (config_->window_idle_close_ms <= 0) return offsets;
+  for (const auto& [key, task] : tasks_) {
+    const int64_t stream_time = task->context().stream_time();
+    if (stream_time < 0) continue;
+    auto committed = committed_stream_time_.find(key);
+    const bool moved =
+        committed == committed_stream_time_.end() || committed->second != stream_time;
+    for (const client::TopicPartition& tp : PartitionsOf(key)) {
+      auto it = offsets.find(tp);
+      if (it == offsets.end()) {
+        if (!moved) continue;
+        // Everything polled is processed: the position is the next offset to process.
+        absl::StatusOr<int64_t> position = consumer_->Position(tp);
+        if (!position.ok()) continue;
+        it = offsets.emplace(tp, client::OffsetAndMetadata{*position, ""}).first;
+      }
+      it->second.metadata = EncodeStreamTime(stream_time);
+    }
+  }
+  return offsets;
+}
+
+absl::Status StreamThread::ResumeStreamTime(StreamTask& task, const TaskKey& key) {
+  absl::StatusOr<std::map<client::TopicPartition, std::optional<client::OffsetAndMetadata>>>
+      committed = consumer_->CommittedWithMetadata(PartitionsOf(key));
+  if (!committed.ok()) {
+    // Not worth failing the task over: it starts without a stream time, as before the first
+    // commit (windows it restored close after its next record).
+    Log()->warn("{}: task {}: the committed stream time is unknown: {}", name_, task.id(),
+                committed.status().ToString());
+    return absl::OkStatus();
+  }
+  int64_t stream_time = -1;
+  for (const auto& [tp, offset] : *committed) {
+    if (!offset.has_value()) continue;
+    if (const std::optional<int64_t> t = DecodeStreamTime(offset->metadata)) {
+      stream_time = std::max(stream_time, *t);
+    }
+  }
+  if (stream_time < 0) return absl::OkStatus();
+  committed_stream_time_[key] = stream_time;
+  return task.ResumeStreamTime(stream_time);
 }
 
 absl::Status StreamThread::Process(const std::vector<client::ConsumerRecord>& records) {
@@ -293,10 +366,16 @@ absl::Status StreamThread::Commit() {
     if (!s.ok()) return WithContext(s, absl::StrCat("task ", task->id(), ": held tombstones"));
   }
   RETURN_IF_ERROR(collector_->Flush());
-  if (processed_.empty()) return absl::OkStatus();
-  absl::Status s = consumer_->Commit(processed_);
+  const std::map<client::TopicPartition, client::OffsetAndMetadata> offsets = OffsetsToCommit();
+  if (offsets.empty()) return absl::OkStatus();
+  absl::Status s = consumer_->CommitWithMetadata(offsets);
   if (!s.ok()) return WithContext(s, "commit");
   processed_.clear();
+  for (const auto& [tp, offset] : offsets) {
+    const std::optional<int64_t> t = DecodeStreamTime(offset.metadata);
+    const std::optional<TaskKey> key = TaskOf(tp);
+    if (t.has_value() && key.has_value()) committed_stream_time_[*key] = *t;
+  }
   ++commits_;
   return absl::OkStatus();
 }
@@ -340,6 +419,13 @@ absl::Status StreamThread::CreateTasks(const std::vector<client::TopicPartition>
     if (!task.ok()) {
       return WithContext(task.status(), absl::StrCat("creating task ", key.first, "_", key.second));
     }
+    if (config_->window_idle_close_ms > 0) {
+      absl::Status resumed = ResumeStreamTime(**task, key);
+      if (!resumed.ok()) {
+        (*task)->Close();
+        return WithContext(resumed, absl::StrCat("task ", (*task)->id(), ": stream time"));
+      }
+    }
     Log()->info("{}: task {} created, {} records restored in {} ms", name_, (*task)->id(),
                 (*task)->metrics().restored_records,
                 std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -366,6 +452,7 @@ void StreamThread::CloseTasks(const std::set<TaskKey>& keys) {
     it->second->Close();
     Log()->info("{}: task {} closed", name_, it->second->id());
     tasks_.erase(it);
+    committed_stream_time_.erase(key);
   }
   // Offsets of partitions whose task is gone are no longer this thread's to commit.
   for (auto it = processed_.begin(); it != processed_.end();) {

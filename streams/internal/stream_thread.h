@@ -105,6 +105,14 @@ class StreamThread {
   // time a fetch showed one of its source partitions read to the high watermark; -1 when one is
   // not (records wait, or no fetch answered since it was assigned).
   int64_t InputCaughtUpAtMs(const TaskKey& key) const;
+  // The source partitions of task `key`.
+  std::vector<client::TopicPartition> PartitionsOf(const TaskKey& key) const;
+  // What Commit stores: processed_, and with window.idle.close.ms each task's stream time as the
+  // metadata of its partitions' offsets (also of a task that processed nothing since the last
+  // commit while an idle advance moved its stream time).
+  std::map<client::TopicPartition, client::OffsetAndMetadata> OffsetsToCommit();
+  // With window.idle.close.ms: the stream time task `task` committed last, taken up again.
+  absl::Status ResumeStreamTime(StreamTask& task, const TaskKey& key);
   absl::Status Process(const std::vector<client::ConsumerRecord>& records);
   // Every task's wall-clock punctuations (and idle stream-time advance) due now.
   absl::Status PunctuateWallClock();
@@ -136,6 +144,7 @@ class StreamThread {
   std::unique_ptr<Listener> listener_;
   std::map<TaskKey, std::unique_ptr<StreamTask>> tasks_;
   std::map<client::TopicPartition, int64_t> processed_;  // next offset, since the last commit
+  std::map<TaskKey, int64_t> committed_stream_time_;     // with window.idle.close.ms
   absl::Status first_error_;  // of the thread's own work (set on the thread)
   TaskMetrics closed_tasks_;  // metrics of the tasks already closed
   int64_t commits_ = 0;

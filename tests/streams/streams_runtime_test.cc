@@ -310,6 +310,65 @@ TEST_F(StreamsRuntimeTest, AnIdleInputsSuppressedWindowClosesOnTheWallClock) {
   streams.Close();
 }
 
+// The stream time an idle advance reached is committed with the offsets and taken up again by the
+// next instance: a record for a window the advance closed is late after a restart too. (A restart
+// began without a stream time: the record opened the window again and suppress emitted a second
+// result for it.)
+TEST_F(StreamsRuntimeTest, AnIdleAdvancedStreamTimeOutlivesARestart) {
+  CreateTopic("idle-in", 1);
+  CreateTopic("idle-out", 1);
+  StreamsBuilder builder;
+  builder.Stream<S, S>("idle-in")
+      .GroupByKey()
+      .WindowedBy(TimeWindows::OfSizeWithNoGrace(1000))
+      .Count(Materialized<S, int64_t>::As("idle-counts").WithStoreType(StoreType::kInMemory))
+      .Suppress(Suppressed::UntilWindowCloses())
+      .ToStream()
+      .Map([](const Windowed<S>& k, int64_t v) { return std::make_pair(k.key, std::to_string(v)); })
+      .To("idle-out");
+  auto topology = builder.Build();
+  ASSERT_TRUE(topology.ok()) << topology.status();
+  StreamsConfig config = Config("idle-restart");
+  config.window_idle_close_ms = 1000;
+  const int64_t t0 = Clock::Real().NowMs();
+  auto produce_at = [&](int64_t timestamp) {
+    auto producer =
+        client::Producer::Create(client::Properties{{"bootstrap.servers", broker_->address()}});
+    ASSERT_TRUE(producer.ok()) << producer.status();
+    auto sent = (*producer)->Send(client::ProducerRecord{.topic = "idle-in",
+                                                         .partition = {},
+                                                         .key = S("a"),
+                                                         .value = S("x"),
+                                                         .timestamp = timestamp,
+                                                         .headers = {}});
+    ASSERT_TRUE(sent.get().ok());
+    (*producer)->Close();
+  };
+  {
+    ManualClock clock;
+    Streams streams(*topology, config, clock);
+    ASSERT_TRUE(streams.Start().ok());
+    ASSERT_TRUE(
+        WaitFor([&] { return streams.state() == Streams::State::kRunning; }, milliseconds(20000)));
+    produce_at(t0);
+    ASSERT_TRUE(WaitFor([&] { return streams.metrics().processed == 1; }, milliseconds(10000)));
+    const int64_t commits = streams.metrics().commits;
+    clock.AdvanceMs(10000);  // idle: stream time passes the window's end, and a commit is due
+    EXPECT_EQ(ReadAll("idle-out", 1), (std::map<S, S>{{"a", "1"}}));
+    ASSERT_TRUE(WaitFor([&] { return streams.metrics().commits > commits; }, milliseconds(10000)));
+    streams.Close();
+  }
+  produce_at(t0 + 1);  // the window the idle advance closed
+  ManualClock clock;
+  Streams streams(*topology, config, clock);
+  ASSERT_TRUE(streams.Start().ok());
+  ASSERT_TRUE(
+      WaitFor([&] { return streams.metrics().dropped_late_records == 1; }, milliseconds(20000)))
+      << "processed " << streams.metrics().processed << ", late "
+      << streams.metrics().dropped_late_records;
+  streams.Close();
+}
+
 // A thread stuck in processing past max.poll.interval.ms while the group rebalances is removed by
 // the coordinator (it did not give up a revoked partition in time); its next commit is refused.
 // As Kafka Streams, it closes its tasks, rejoins and carries on, rather than dying.
