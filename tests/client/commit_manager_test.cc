@@ -395,5 +395,25 @@ TEST_F(CommitManagerTest, CommittedGivesNoOffsetWhereNothingIsCommitted) {
   EXPECT_EQ(*committed, (Committed{{kP0, 42}, {kP1, std::nullopt}}));
 }
 
+// Kafka's OffsetAndMetadata: the metadata is stored with the offset and read back with it; a
+// commit without metadata clears it; one over 4096 bytes is refused.
+TEST_F(CommitManagerTest, MetadataIsStoredWithTheOffsetAndReadBack) {
+  auto commits = Make(Options());
+  ASSERT_TRUE(commits->CommitWithMetadata({{kP0, {42, "stream.time=7"}}}).ok());
+  auto committed = commits->CommittedWithMetadata({kP0, kP1}, /*retry=*/true);
+  ASSERT_TRUE(committed.ok()) << committed.status();
+  EXPECT_EQ(committed->at(kP0), (OffsetAndMetadata{42, "stream.time=7"}));
+  EXPECT_EQ(committed->at(kP1), std::nullopt);
+  ASSERT_TRUE(commits->Commit({{kP0, 43}}).ok());
+  committed = commits->CommittedWithMetadata({kP0}, /*retry=*/true);
+  ASSERT_TRUE(committed.ok()) << committed.status();
+  EXPECT_EQ(committed->at(kP0), (OffsetAndMetadata{43, ""}));
+  const absl::Status too_long = commits->CommitWithMetadata({{kP0, {44, std::string(4097, 'm')}}});
+  EXPECT_FALSE(too_long.ok());
+  committed = commits->CommittedWithMetadata({kP0}, /*retry=*/true);
+  ASSERT_TRUE(committed.ok()) << committed.status();
+  EXPECT_EQ(committed->at(kP0)->offset, 43) << "the refused commit stored nothing";
+}
+
 }  // namespace
 }  // namespace runnel::client::internal
