@@ -49,18 +49,25 @@ class TopologyTestDriver::Restorer : public internal::ChangelogReader {
  public:
   explicit Restorer(TopologyTestDriver* driver) : driver_(driver) {}
   absl::Status Restore(
-      const std::string& topic, int32_t partition,
-      const std::function<absl::Status(const std::vector<ChangelogRecord>&)>& apply) override {
+      const std::string& topic, int32_t partition, int64_t until,
+      const std::function<absl::Status(const std::vector<ChangelogRecord>&)>& apply,
+      const std::function<absl::Status(const std::vector<std::string>&)>& tail) override {
     std::vector<ChangelogRecord> batch;
+    std::vector<std::string> tail_keys;
     for (const TestRecord& r : driver_->Records(topic)) {
       if (r.partition != partition) continue;
       if (!r.key.has_value()) {
         return absl::DataLossError(
             absl::StrCat("changelog ", topic, "@", r.offset, " has a record without a key"));
       }
-      batch.push_back(ChangelogRecord{*r.key, r.value, r.timestamp});
+      if (until >= 0 && r.offset >= until) {
+        tail_keys.push_back(*r.key);
+      } else {
+        batch.push_back(ChangelogRecord{*r.key, r.value, r.timestamp});
+      }
     }
-    return batch.empty() ? absl::OkStatus() : apply(batch);
+    if (!batch.empty()) RETURN_IF_ERROR(apply(batch));
+    return tail_keys.empty() ? absl::OkStatus() : tail(tail_keys);
   }
 
  private:

@@ -1,5 +1,6 @@
 #include "streams/internal/changelog_restorer.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
@@ -24,8 +25,9 @@ ChangelogRestorer::ChangelogRestorer(std::unique_ptr<client::Consumer> consumer,
 ChangelogRestorer::~ChangelogRestorer() { consumer_->Close(); }
 
 absl::Status ChangelogRestorer::Restore(
-    const std::string& topic, int32_t partition,
-    const std::function<absl::Status(const std::vector<ChangelogRecord>&)>& apply) {
+    const std::string& topic, int32_t partition, int64_t until,
+    const std::function<absl::Status(const std::vector<ChangelogRecord>&)>& apply,
+    const std::function<absl::Status(const std::vector<std::string>&)>& tail) {
   const client::TopicPartition tp{topic, partition};
   absl::Status s = consumer_->Assign({tp});
   if (s.ok()) s = consumer_->SeekToBeginning({tp});
@@ -33,6 +35,8 @@ absl::Status ChangelogRestorer::Restore(
   absl::StatusOr<std::map<client::TopicPartition, int64_t>> ends = consumer_->EndOffsets({tp});
   if (!ends.ok()) return Annotate(ends.status(), tp);
   const int64_t end = ends->at(tp);
+  const int64_t stop = until >= 0 ? std::min(until, end) : end;  // restored before this
+  std::vector<std::string> tail_keys;
   Clock::SteadyPoint last_progress = clock_->SteadyNow();
   std::vector<ChangelogRecord> batch;
   // Bounded by the end offset (each round either advances the position or counts towards the
@@ -61,6 +65,10 @@ absl::Status ChangelogRestorer::Restore(
         return absl::DataLossError(absl::StrCat("changelog ", client::ToString(tp), "@", r.offset,
                                                 " has a record without a key"));
       }
+      if (r.offset >= stop) {
+        tail_keys.emplace_back(*r.key);
+        continue;
+      }
       std::optional<std::string> value;
       if (r.value.has_value()) value = std::string(*r.value);
       batch.push_back(ChangelogRecord{std::string(*r.key), std::move(value), r.timestamp});
@@ -68,7 +76,8 @@ absl::Status ChangelogRestorer::Restore(
     restored_records_ += static_cast<int64_t>(batch.size());
     if (!batch.empty()) RETURN_IF_ERROR(apply(batch));
   }
-  return consumer_->Assign({});
+  RETURN_IF_ERROR(consumer_->Assign({}));
+  return tail_keys.empty() ? absl::OkStatus() : tail(tail_keys);
 }
 
 }  // namespace runnel::streams::internal

@@ -157,6 +157,25 @@ absl::Status StreamTask::OpenStores(const Topology::Subtopology& subtopology) {
   TaskChangelogSink* sink = changelog_sink_.get();
   c.changelog_sink_ = sink;
   auto now = [&c] { return c.timestamp_; };
+  const auto until_of = [&c](const std::string& changelog) {
+    auto it = c.env_.restore_until.find(changelog);
+    return it == c.env_.restore_until.end() ? int64_t{-1} : it->second;
+  };
+  // The changelog's records past its last commit (TaskEnvironment::restore_until) were not
+  // restored: each key they touched is written back to its committed value (`committed`; a
+  // tombstone when it has none), so the changelog ends in the committed state again.
+  const auto write_back = [&c, sink](const std::string& store, const std::vector<std::string>& keys,
+                                     const std::function<absl::StatusOr<std::optional<std::string>>(
+                                         const std::string&)>& committed) -> absl::Status {
+    std::set<std::string> done;
+    for (const std::string& key : keys) {
+      if (!done.insert(key).second) continue;
+      ASSIGN_OR_RETURN(std::optional<std::string> value, committed(key));
+      sink->Send(store, ChangelogRecord{key, std::move(value), c.env_.wall_clock_ms()});
+    }
+    c.metrics_.uncommitted_changelog_keys += static_cast<int64_t>(done.size());
+    return sink->TakeError();
+  };
   for (const std::string& name : subtopology.stores) {
     const internal::StoreSpec& spec = topology_->stores().at(name);
     std::string dir;
@@ -190,9 +209,14 @@ absl::Status StreamTask::OpenStores(const Topology::Subtopology& subtopology) {
       }
       if (spec.logging && c.env_.changelog_reader != nullptr) {
         RETURN_IF_ERROR(c.env_.changelog_reader->Restore(
-            changelog, c.partition_, [&](const std::vector<ChangelogRecord>& batch) {
+            changelog, c.partition_, until_of(changelog),
+            [&](const std::vector<ChangelogRecord>& batch) {
               c.metrics_.restored_records += static_cast<int64_t>(batch.size());
               return RestoreKeyValue(*store, batch);
+            },
+            [&](const std::vector<std::string>& keys) {
+              return write_back(name, keys,
+                                [&](const std::string& key) { return store->Get(key); });
             }));
       }
       if (spec.logging) store = LoggedKeyValueStore(std::move(store), sink, now);
@@ -215,9 +239,18 @@ absl::Status StreamTask::OpenStores(const Topology::Subtopology& subtopology) {
       }
       if (spec.logging && c.env_.changelog_reader != nullptr) {
         RETURN_IF_ERROR(c.env_.changelog_reader->Restore(
-            changelog, c.partition_, [&](const std::vector<ChangelogRecord>& batch) {
+            changelog, c.partition_, until_of(changelog),
+            [&](const std::vector<ChangelogRecord>& batch) {
               c.metrics_.restored_records += static_cast<int64_t>(batch.size());
               return RestoreSession(*store, batch);
+            },
+            [&](const std::vector<std::string>& keys) {
+              return write_back(
+                  name, keys,
+                  [&](const std::string& key) -> absl::StatusOr<std::optional<std::string>> {
+                    ASSIGN_OR_RETURN(SessionKeyParts parts, SplitSessionKey(key));
+                    return store->FetchSession(parts.key, parts.start, parts.end);
+                  });
             }));
       }
       if (spec.logging) store = LoggedSessionStore(std::move(store), sink, now);
@@ -232,9 +265,18 @@ absl::Status StreamTask::OpenStores(const Topology::Subtopology& subtopology) {
       }
       if (spec.logging && c.env_.changelog_reader != nullptr) {
         RETURN_IF_ERROR(c.env_.changelog_reader->Restore(
-            changelog, c.partition_, [&](const std::vector<ChangelogRecord>& batch) {
+            changelog, c.partition_, until_of(changelog),
+            [&](const std::vector<ChangelogRecord>& batch) {
               c.metrics_.restored_records += static_cast<int64_t>(batch.size());
               return RestoreWindow(*store, batch);
+            },
+            [&](const std::vector<std::string>& keys) {
+              return write_back(
+                  name, keys,
+                  [&](const std::string& key) -> absl::StatusOr<std::optional<std::string>> {
+                    ASSIGN_OR_RETURN(auto split, SplitWindowedKey(key));
+                    return store->Fetch(split.first, split.second);
+                  });
             }));
       }
       if (spec.logging) store = LoggedWindowStore(std::move(store), sink, now);

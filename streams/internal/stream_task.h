@@ -40,13 +40,17 @@ class RecordCollector {
                             const RawRecord& record) = 0;
 };
 
-// Reads a changelog partition from its start to its current end, in batches.
+// Reads a changelog partition from its start to its current end.
 class ChangelogReader {
  public:
   virtual ~ChangelogReader() = default;
+  // The records before offset `until` (all of them when `until` is negative or past the end)
+  // come to `apply` in batches, in offset order; the keys of the records from `until` to the end
+  // come to `tail` once, in offset order (nothing when there are none).
   virtual absl::Status Restore(
-      const std::string& topic, int32_t partition,
-      const std::function<absl::Status(const std::vector<ChangelogRecord>&)>& apply) = 0;
+      const std::string& topic, int32_t partition, int64_t until,
+      const std::function<absl::Status(const std::vector<ChangelogRecord>&)>& apply,
+      const std::function<absl::Status(const std::vector<std::string>&)>& tail) = 0;
 };
 
 struct TaskEnvironment {
@@ -70,6 +74,13 @@ struct TaskEnvironment {
   // the application (a restore, a failover, the process stopped) is not taken for idle input.
   // Null: the input is always read (the TopologyTestDriver's).
   std::function<int64_t()> input_caught_up_at_ms;
+  // By changelog topic: the end offset of the task's changelog partition at its last commit
+  // (StreamThread keeps it with the committed offsets). A store is restored up to there only: what
+  // a dead instance wrote after its last commit is not committed state — its input is processed
+  // again from the committed offsets — and each key it touched is written back to its committed
+  // value, so the changelog ends in the committed state again. A changelog not named: restored to
+  // its end.
+  std::map<std::string, int64_t> restore_until;
 };
 
 struct TaskMetrics {
@@ -79,12 +90,16 @@ struct TaskMetrics {
                                      // invalid timestamp, a record skipped or dropped by an
                                      // exception handler
   int64_t restored_records = 0;
+  // Keys of changelog records written after the last commit by an instance that died, written
+  // back to their committed values when the task was restored (TaskEnvironment::restore_until).
+  int64_t uncommitted_changelog_keys = 0;
 
   TaskMetrics& operator+=(const TaskMetrics& other) {
     processed += other.processed;
     dropped_late_records += other.dropped_late_records;
     dropped_records += other.dropped_records;
     restored_records += other.restored_records;
+    uncommitted_changelog_keys += other.uncommitted_changelog_keys;
     return *this;
   }
 };

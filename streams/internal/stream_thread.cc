@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "client/status.h"
@@ -17,25 +18,11 @@
 namespace runnel::streams::internal {
 
 namespace {
-constexpr int64_t kPollMs = 100;            // how soon a stop request is noticed
-constexpr int64_t kRestoreStallMs = 60000;  // a restore without progress this long fails
+constexpr int64_t kPollMs = 100;                  // how soon a stop request is noticed
+constexpr int64_t kRestoreStallMs = 60000;        // a restore without progress this long fails
+constexpr size_t kMaxCommitMetadataBytes = 4096;  // the broker's offset.metadata.max.bytes
 
 std::shared_ptr<spdlog::logger> Log() { return logging::Get("streams"); }
-
-// window.idle.close.ms: a task's stream time, stored as the metadata of its partitions' committed
-// offsets (Kafka Streams keeps its partition time there too), docs/FORMAT.md.
-constexpr absl::string_view kStreamTimeMetadata = "runnel.streams stream.time=";
-std::string EncodeStreamTime(int64_t stream_time) {
-  return absl::StrCat(kStreamTimeMetadata, stream_time);
-}
-std::optional<int64_t> DecodeStreamTime(absl::string_view metadata) {
-  int64_t stream_time = -1;
-  if (!absl::ConsumePrefix(&metadata, kStreamTimeMetadata) ||
-      !absl::SimpleAtoi(metadata, &stream_time) || stream_time < 0) {
-    return std::nullopt;
-  }
-  return stream_time;
-}
 
 std::string Names(const std::vector<client::TopicPartition>& partitions) {
   std::vector<std::string> names;
@@ -43,6 +30,40 @@ std::string Names(const std::vector<client::TopicPartition>& partitions) {
   return absl::StrJoin(names, ",");
 }
 }  // namespace
+
+// "runnel.streams" then ";stream.time=<ms>" (when known) and ";changelog=<topic>@<end offset>"
+// per changelog, in topic order: topic names have no ';', '=' or '@'.
+constexpr absl::string_view kCommitMetadataPrefix = "runnel.streams";
+
+std::string TaskCommitMetadata::Encode() const {
+  std::string out(kCommitMetadataPrefix);
+  if (stream_time >= 0) absl::StrAppend(&out, ";stream.time=", stream_time);
+  for (const auto& [topic, end] : changelog_ends)
+    absl::StrAppend(&out, ";changelog=", topic, "@", end);
+  return out;
+}
+
+std::optional<TaskCommitMetadata> TaskCommitMetadata::Decode(std::string_view metadata) {
+  absl::string_view rest(metadata.data(), metadata.size());
+  if (!absl::ConsumePrefix(&rest, kCommitMetadataPrefix)) return std::nullopt;
+  TaskCommitMetadata m;
+  for (absl::string_view field : absl::StrSplit(rest, ';', absl::SkipEmpty())) {
+    if (absl::ConsumePrefix(&field, "stream.time=")) {
+      if (!absl::SimpleAtoi(field, &m.stream_time) || m.stream_time < 0) return std::nullopt;
+    } else if (absl::ConsumePrefix(&field, "changelog=")) {
+      const size_t at = field.rfind('@');
+      int64_t end = -1;
+      if (at == absl::string_view::npos || !absl::SimpleAtoi(field.substr(at + 1), &end) ||
+          end < 0) {
+        return std::nullopt;
+      }
+      m.changelog_ends[std::string(field.substr(0, at))] = end;
+    } else {
+      return std::nullopt;
+    }
+  }
+  return m;
+}
 
 // The group's changes of assignment, applied inside Poll on the thread. A listener cannot
 // return an error: the first one becomes the thread's, and the loop fails after the Poll.
@@ -139,6 +160,9 @@ absl::Status StreamThread::Start() {
   producer["bootstrap.servers"] = config_->bootstrap_servers;
   producer["client.id"] = name_ + "-producer";
   ASSIGN_OR_RETURN(std::unique_ptr<client::Producer> p, client::Producer::Create(producer));
+  if (auto acks = producer.find("acks"); acks != producer.end()) {
+    record_changelog_ends_ = acks->second == "all" || acks->second == "-1";
+  }
   collector_ = std::make_unique<ProducerCollector>(std::move(p), config_->ProductionHandler());
 
   for (const auto& [topic, subtopology] : subtopology_of_) source_topics_.push_back(topic);
@@ -260,51 +284,92 @@ int64_t StreamThread::InputCaughtUpAtMs(const TaskKey& key) const {
   return at;
 }
 
-std::map<client::TopicPartition, client::OffsetAndMetadata> StreamThread::OffsetsToCommit() {
+std::vector<std::string> StreamThread::ChangelogsOf(const TaskKey& key) const {
+  std::vector<std::string> out;
+  for (const std::string& name :
+       topology_->subtopologies()[static_cast<size_t>(key.first)].stores) {
+    if (topology_->stores().at(name).logging) {
+      out.push_back(Topology::ChangelogTopic(config_->application_id, name));
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::map<client::TopicPartition, client::OffsetAndMetadata>>
+StreamThread::OffsetsToCommit() {
+  // After the flush every changelog write is acknowledged: their ends are the committed state.
+  std::map<client::TopicPartition, int64_t> ends;
+  if (record_changelog_ends_) {
+    std::vector<client::TopicPartition> changelogs;
+    for (const auto& [key, task] : tasks_) {
+      for (const std::string& topic : ChangelogsOf(key)) changelogs.push_back({topic, key.second});
+    }
+    if (!changelogs.empty()) {
+      absl::StatusOr<std::map<client::TopicPartition, int64_t>> found =
+          restorer_->EndOffsets(changelogs);
+      if (!found.ok()) return WithContext(found.status(), "changelog end offsets");
+      ends = *std::move(found);
+    }
+  }
   std::map<client::TopicPartition, client::OffsetAndMetadata> offsets;
-  for (const auto& [tp, next] : processed_) offsets[tp] = client::OffsetAndMetadata{next, ""};
-  if (config_->window_idle_close_ms <= 0) return offsets;
   for (const auto& [key, task] : tasks_) {
-    const int64_t stream_time = task->context().stream_time();
-    if (stream_time < 0) continue;
-    auto committed = committed_stream_time_.find(key);
-    const bool moved =
-        committed == committed_stream_time_.end() || committed->second != stream_time;
+    TaskCommitMetadata m;
+    if (config_->window_idle_close_ms > 0) m.stream_time = task->context().stream_time();
+    for (const std::string& topic : ChangelogsOf(key)) {
+      auto end = ends.find({topic, key.second});
+      if (end != ends.end()) m.changelog_ends[topic] = end->second;
+    }
+    std::string metadata = m.Encode();
+    if (metadata.size() > kMaxCommitMetadataBytes) {
+      // Too many changelogs to name: the next restore reads them to their ends (as before the
+      // first commit).
+      m.changelog_ends.clear();
+      metadata = m.Encode();
+    }
+    // A task that never committed commits once it has processed something.
+    auto committed = committed_metadata_.find(key);
+    const bool changed = committed != committed_metadata_.end() && committed->second != metadata;
     for (const client::TopicPartition& tp : PartitionsOf(key)) {
-      auto it = offsets.find(tp);
-      if (it == offsets.end()) {
-        if (!moved) continue;
+      auto processed = processed_.find(tp);
+      int64_t offset = 0;
+      if (processed != processed_.end()) {
+        offset = processed->second;
+      } else if (changed) {
         // Everything polled is processed: the position is the next offset to process.
         absl::StatusOr<int64_t> position = consumer_->Position(tp);
         if (!position.ok()) continue;
-        it = offsets.emplace(tp, client::OffsetAndMetadata{*position, ""}).first;
+        offset = *position;
+      } else {
+        continue;
       }
-      it->second.metadata = EncodeStreamTime(stream_time);
+      offsets[tp] = client::OffsetAndMetadata{offset, metadata};
     }
+  }
+  for (const auto& [tp, next] : processed_) {
+    offsets.try_emplace(tp, client::OffsetAndMetadata{next, ""});  // (no task: none are)
   }
   return offsets;
 }
 
-absl::Status StreamThread::ResumeStreamTime(StreamTask& task, const TaskKey& key) {
+std::optional<TaskCommitMetadata> StreamThread::CommittedMetadata(const TaskKey& key) {
   absl::StatusOr<std::map<client::TopicPartition, std::optional<client::OffsetAndMetadata>>>
       committed = consumer_->CommittedWithMetadata(PartitionsOf(key));
   if (!committed.ok()) {
-    // Not worth failing the task over: it starts without a stream time, as before the first
-    // commit (windows it restored close after its next record).
-    Log()->warn("{}: task {}: the committed stream time is unknown: {}", name_, task.id(),
-                committed.status().ToString());
-    return absl::OkStatus();
+    // Not worth failing the task over: it restores its changelogs to their ends and starts
+    // without a stream time, as in the application's first run.
+    Log()->warn("{}: task {}_{}: the last commit's metadata is unknown: {}", name_, key.first,
+                key.second, committed.status().ToString());
+    return std::nullopt;
   }
-  int64_t stream_time = -1;
   for (const auto& [tp, offset] : *committed) {
     if (!offset.has_value()) continue;
-    if (const std::optional<int64_t> t = DecodeStreamTime(offset->metadata)) {
-      stream_time = std::max(stream_time, *t);
+    // Every partition of a task is committed with the same metadata; take the first readable.
+    if (std::optional<TaskCommitMetadata> m = TaskCommitMetadata::Decode(offset->metadata)) {
+      committed_metadata_[key] = offset->metadata;
+      return m;
     }
   }
-  if (stream_time < 0) return absl::OkStatus();
-  committed_stream_time_[key] = stream_time;
-  return task.ResumeStreamTime(stream_time);
+  return std::nullopt;
 }
 
 absl::Status StreamThread::Process(const std::vector<client::ConsumerRecord>& records) {
@@ -366,15 +431,14 @@ absl::Status StreamThread::Commit() {
     if (!s.ok()) return WithContext(s, absl::StrCat("task ", task->id(), ": held tombstones"));
   }
   RETURN_IF_ERROR(collector_->Flush());
-  const std::map<client::TopicPartition, client::OffsetAndMetadata> offsets = OffsetsToCommit();
+  ASSIGN_OR_RETURN(const auto offsets, OffsetsToCommit());
   if (offsets.empty()) return absl::OkStatus();
   absl::Status s = consumer_->CommitWithMetadata(offsets);
   if (!s.ok()) return WithContext(s, "commit");
   processed_.clear();
   for (const auto& [tp, offset] : offsets) {
-    const std::optional<int64_t> t = DecodeStreamTime(offset.metadata);
     const std::optional<TaskKey> key = TaskOf(tp);
-    if (t.has_value() && key.has_value()) committed_stream_time_[*key] = *t;
+    if (key.has_value() && tasks_.contains(*key)) committed_metadata_[*key] = offset.metadata;
   }
   ++commits_;
   return absl::OkStatus();
@@ -413,18 +477,26 @@ absl::Status StreamThread::CreateTasks(const std::vector<client::TopicPartition>
     env.deserialization_handler = config_->DeserializationHandler();
     env.idle_close_ms = config_->window_idle_close_ms;
     env.input_caught_up_at_ms = [this, key] { return InputCaughtUpAtMs(key); };
+    const std::optional<TaskCommitMetadata> committed = CommittedMetadata(key);
+    if (committed.has_value()) env.restore_until = committed->changelog_ends;
     const auto start = std::chrono::steady_clock::now();  // for the log line only
     absl::StatusOr<std::unique_ptr<StreamTask>> task =
         StreamTask::Create(topology_, key.first, key.second, std::move(env));
     if (!task.ok()) {
       return WithContext(task.status(), absl::StrCat("creating task ", key.first, "_", key.second));
     }
-    if (config_->window_idle_close_ms > 0) {
-      absl::Status resumed = ResumeStreamTime(**task, key);
+    if (config_->window_idle_close_ms > 0 && committed.has_value() && committed->stream_time >= 0) {
+      absl::Status resumed = (*task)->ResumeStreamTime(committed->stream_time);
       if (!resumed.ok()) {
         (*task)->Close();
         return WithContext(resumed, absl::StrCat("task ", (*task)->id(), ": stream time"));
       }
+    }
+    if ((*task)->metrics().uncommitted_changelog_keys > 0) {
+      Log()->info(
+          "{}: task {}: {} changelog key(s) written after the last commit were written "
+          "back to their committed values",
+          name_, (*task)->id(), (*task)->metrics().uncommitted_changelog_keys);
     }
     Log()->info("{}: task {} created, {} records restored in {} ms", name_, (*task)->id(),
                 (*task)->metrics().restored_records,
@@ -452,7 +524,7 @@ void StreamThread::CloseTasks(const std::set<TaskKey>& keys) {
     it->second->Close();
     Log()->info("{}: task {} closed", name_, it->second->id());
     tasks_.erase(it);
-    committed_stream_time_.erase(key);
+    committed_metadata_.erase(key);
   }
   // Offsets of partitions whose task is gone are no longer this thread's to commit.
   for (auto it = processed_.begin(); it != processed_.end();) {

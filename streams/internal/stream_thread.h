@@ -62,6 +62,17 @@ struct StreamThreadMetrics {
   std::vector<std::string> active_tasks;  // task ids, e.g. "0_1"
 };
 
+// What a stream thread commits as the metadata of a task's source offsets (docs/FORMAT.md
+// section 20).
+struct TaskCommitMetadata {
+  int64_t stream_time = -1;                       // with window.idle.close.ms; -1: none
+  std::map<std::string, int64_t> changelog_ends;  // by changelog topic, after the commit's flush
+
+  std::string Encode() const;
+  // nullopt for metadata of another format (or none).
+  static std::optional<TaskCommitMetadata> Decode(std::string_view metadata);
+};
+
 class StreamThread {
  public:
   enum class State { kCreated, kStarting, kRebalancing, kRunning, kStopped, kError };
@@ -107,12 +118,16 @@ class StreamThread {
   int64_t InputCaughtUpAtMs(const TaskKey& key) const;
   // The source partitions of task `key`.
   std::vector<client::TopicPartition> PartitionsOf(const TaskKey& key) const;
-  // What Commit stores: processed_, and with window.idle.close.ms each task's stream time as the
-  // metadata of its partitions' offsets (also of a task that processed nothing since the last
-  // commit while an idle advance moved its stream time).
-  std::map<client::TopicPartition, client::OffsetAndMetadata> OffsetsToCommit();
-  // With window.idle.close.ms: the stream time task `task` committed last, taken up again.
-  absl::Status ResumeStreamTime(StreamTask& task, const TaskKey& key);
+  // The changelog topics of task `key`'s logged stores.
+  std::vector<std::string> ChangelogsOf(const TaskKey& key) const;
+  // What Commit stores, after the flush: processed_, each offset with its task's commit metadata
+  // (its changelogs' end offsets, and with window.idle.close.ms its stream time; docs/FORMAT.md
+  // section 20) — also for a task that processed nothing since the last commit but whose metadata
+  // changed (a punctuation or an idle advance wrote or moved something).
+  absl::StatusOr<std::map<client::TopicPartition, client::OffsetAndMetadata>> OffsetsToCommit();
+  // Task `key`'s last commit metadata (none: nothing known, e.g. the application's first run or a
+  // lookup that failed, which is logged).
+  std::optional<TaskCommitMetadata> CommittedMetadata(const TaskKey& key);
   absl::Status Process(const std::vector<client::ConsumerRecord>& records);
   // Every task's wall-clock punctuations (and idle stream-time advance) due now.
   absl::Status PunctuateWallClock();
@@ -144,7 +159,10 @@ class StreamThread {
   std::unique_ptr<Listener> listener_;
   std::map<TaskKey, std::unique_ptr<StreamTask>> tasks_;
   std::map<client::TopicPartition, int64_t> processed_;  // next offset, since the last commit
-  std::map<TaskKey, int64_t> committed_stream_time_;     // with window.idle.close.ms
+  std::map<TaskKey, std::string> committed_metadata_;    // of each task's last commit
+  // Changelog end offsets are recorded only when an acknowledged write is at or below the high
+  // watermark ListOffsets answers: the producer's acks=all.
+  bool record_changelog_ends_ = true;
   absl::Status first_error_;  // of the thread's own work (set on the thread)
   TaskMetrics closed_tasks_;  // metrics of the tasks already closed
   int64_t commits_ = 0;
