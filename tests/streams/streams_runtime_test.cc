@@ -278,12 +278,9 @@ TEST_F(StreamsRuntimeTest, CommitsWhenItsClockPassesCommitIntervalMs) {
   streams.Close();
 }
 
-// window.idle.close.ms in the runtime: once the consumer has read the input to its end, an idle
-// task's stream time follows the (application's) wall clock and closes a suppressed window; the
-// consumer's fetches, on the real clock, tell the task how far its input is read.
-TEST_F(StreamsRuntimeTest, AnIdleInputsSuppressedWindowClosesOnTheWallClock) {
-  CreateTopic("idle-in", 1);
-  CreateTopic("idle-out", 1);
+// idle-in -> per key, counts in tumbling windows of 1 s without grace, suppressed until they close
+// -> idle-out (key -> count).
+Topology IdleWindowCounts() {
   StreamsBuilder builder;
   builder.Stream<S, S>("idle-in")
       .GroupByKey()
@@ -293,12 +290,22 @@ TEST_F(StreamsRuntimeTest, AnIdleInputsSuppressedWindowClosesOnTheWallClock) {
       .ToStream()
       .Map([](const Windowed<S>& k, int64_t v) { return std::make_pair(k.key, std::to_string(v)); })
       .To("idle-out");
-  auto topology = builder.Build();
-  ASSERT_TRUE(topology.ok()) << topology.status();
+  auto t = builder.Build();
+  EXPECT_TRUE(t.ok()) << t.status();
+  return *t;
+}
+
+// window.idle.close.ms in the runtime: once the consumer has read the input to its end, an idle
+// task's stream time follows the (application's) wall clock and closes a suppressed window; the
+// consumer's fetches, on the real clock, tell the task how far its input is read.
+TEST_F(StreamsRuntimeTest, AnIdleInputsSuppressedWindowClosesOnTheWallClock) {
+  CreateTopic("idle-in", 1);
+  CreateTopic("idle-out", 1);
+  const Topology topology = IdleWindowCounts();
   ManualClock clock;
   StreamsConfig config = Config("idle");
   config.window_idle_close_ms = 1000;
-  Streams streams(*topology, config, clock);
+  Streams streams(topology, config, clock);
   ASSERT_TRUE(streams.Start().ok());
   ASSERT_TRUE(
       WaitFor([&] { return streams.state() == Streams::State::kRunning; }, milliseconds(20000)));
@@ -318,17 +325,7 @@ TEST_F(StreamsRuntimeTest, AnIdleInputsSuppressedWindowClosesOnTheWallClock) {
 TEST_F(StreamsRuntimeTest, AnIdleAdvancedStreamTimeOutlivesARestart) {
   CreateTopic("idle-in", 1);
   CreateTopic("idle-out", 1);
-  StreamsBuilder builder;
-  builder.Stream<S, S>("idle-in")
-      .GroupByKey()
-      .WindowedBy(TimeWindows::OfSizeWithNoGrace(1000))
-      .Count(Materialized<S, int64_t>::As("idle-counts").WithStoreType(StoreType::kInMemory))
-      .Suppress(Suppressed::UntilWindowCloses())
-      .ToStream()
-      .Map([](const Windowed<S>& k, int64_t v) { return std::make_pair(k.key, std::to_string(v)); })
-      .To("idle-out");
-  auto topology = builder.Build();
-  ASSERT_TRUE(topology.ok()) << topology.status();
+  const Topology topology = IdleWindowCounts();
   StreamsConfig config = Config("idle-restart");
   config.window_idle_close_ms = 1000;
   const int64_t t0 = Clock::Real().NowMs();
@@ -347,7 +344,7 @@ TEST_F(StreamsRuntimeTest, AnIdleAdvancedStreamTimeOutlivesARestart) {
   };
   {
     ManualClock clock;
-    Streams streams(*topology, config, clock);
+    Streams streams(topology, config, clock);
     ASSERT_TRUE(streams.Start().ok());
     ASSERT_TRUE(
         WaitFor([&] { return streams.state() == Streams::State::kRunning; }, milliseconds(20000)));
@@ -361,7 +358,7 @@ TEST_F(StreamsRuntimeTest, AnIdleAdvancedStreamTimeOutlivesARestart) {
   }
   produce_at(t0 + 1);  // the window the idle advance closed
   ManualClock clock;
-  Streams streams(*topology, config, clock);
+  Streams streams(topology, config, clock);
   ASSERT_TRUE(streams.Start().ok());
   ASSERT_TRUE(
       WaitFor([&] { return streams.metrics().dropped_late_records == 1; }, milliseconds(20000)))
