@@ -71,7 +71,10 @@ class Consumer::Impl {
   absl::StatusOr<std::map<TopicPartition, OffsetAndTimestamp>> ListOffsets(
       const std::map<TopicPartition, int64_t>& queries, int64_t timeout_ms);
   int64_t default_api_timeout_ms() const { return options_.default_api_timeout_ms; }
-  int64_t PollLookupMs() const { return (kPollLookupTries - 1) * options_.retry_backoff_ms; }
+  int64_t PollLookupMs() const {
+    return (kPollLookupTries - 1) *
+           std::max<int64_t>(options_.retry_backoff_ms, kMinLookupBackoffMs);
+  }
   void Close();
   absl::Status Subscribe(std::vector<std::string> topics, std::string regex,
                          RebalanceListener* listener);
@@ -119,6 +122,7 @@ class Consumer::Impl {
   absl::Status ResolvePositionsOrRetry();
 
   static constexpr int kPollLookupTries = 3;
+  static constexpr int64_t kMinLookupBackoffMs = 10;
 
   const ConsumerOptions options_;
   const Clock* const clock_;
@@ -189,9 +193,11 @@ absl::StatusOr<std::map<TopicPartition, OffsetAndTimestamp>> Consumer::Impl::Lis
   std::map<TopicPartition, int64_t> left = queries;
   absl::Status last;
   const Clock::SteadyPoint deadline = clock_->SteadyNow() + std::chrono::milliseconds(timeout_ms);
-  // Bounded by the deadline, and by a count for a clock that does not move on its own.
-  const auto backoff = std::chrono::milliseconds(options_.retry_backoff_ms);
-  const int64_t max_attempts = 1 + timeout_ms / std::max<int64_t>(options_.retry_backoff_ms, 1);
+  // Bounded by the deadline, and by a count for a clock that does not move on its own; with
+  // retry.backoff.ms 0 the tries are still kMinLookupBackoffMs apart.
+  const int64_t backoff_ms = std::max<int64_t>(options_.retry_backoff_ms, kMinLookupBackoffMs);
+  const auto backoff = std::chrono::milliseconds(backoff_ms);
+  const int64_t max_attempts = 1 + timeout_ms / backoff_ms;
   for (int64_t attempt = 0; !left.empty(); ++attempt) {
     if (attempt > 0 && (attempt == max_attempts || clock_->SteadyNow() >= deadline)) return last;
     if (attempt > 0) {
@@ -214,8 +220,13 @@ absl::StatusOr<std::map<TopicPartition, OffsetAndTimestamp>> Consumer::Impl::Lis
     for (const auto& [address, request] : requests) {
       v1::Broker::Stub stub(channels_.Get(address));
       grpc::ClientContext context;
-      context.set_deadline(std::chrono::system_clock::now() +
-                           std::chrono::milliseconds(options_.request_timeout_ms));
+      // Within request.timeout.ms, and not much past the lookup's own deadline.
+      const auto left_ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_->SteadyNow());
+      context.set_deadline(
+          std::chrono::system_clock::now() +
+          std::min(std::chrono::milliseconds(options_.request_timeout_ms),
+                   std::max(left_ms, std::chrono::milliseconds(options_.request_timeout_ms / 10))));
       v1::ListOffsetsResponse response;
       const grpc::Status s = stub.ListOffsets(&context, request, &response);
       if (!s.ok()) {

@@ -138,11 +138,11 @@ class Consumer {
 
   // The offset of the next record Poll returns for `tp`, looking it up if needed.
   absl::StatusOr<int64_t> Position(const TopicPartition& tp);
-  // When (the consumer's clock, ms since the epoch) a fetch response last showed partition `tp`
-  // with nothing to read past the position: its high watermark (Kafka's currentLag is 0) and no
-  // fetched record left for Poll to return; nullopt when records wait, the partition is not
-  // assigned, or no fetch answered since its position was set. Streams' window.idle.close.ms
-  // uses it to tell an idle input from an application that stopped reading.
+  // As of when (the consumer's clock, ms since the epoch; when that fetch was sent) a fetch
+  // response last showed partition `tp` with nothing to read past the position: its high watermark
+  // (Kafka's currentLag is 0) and no fetched record left for Poll to return; nullopt when records
+  // wait, the partition is not assigned, or no fetch answered since its position was set. Streams'
+  // window.idle.close.ms uses it to tell an idle input from an application that stopped reading.
   std::optional<int64_t> CaughtUpAtMs(const TopicPartition& tp) const;
 
   // Poll returns nothing from paused partitions and fetches nothing for them until resumed.

@@ -48,14 +48,16 @@ class TopologyTestDriver::Collector : public internal::RecordCollector {
 class TopologyTestDriver::Restorer : public internal::ChangelogReader {
  public:
   explicit Restorer(TopologyTestDriver* driver) : driver_(driver) {}
-  absl::Status Restore(
+  absl::StatusOr<int64_t> Restore(
       const std::string& topic, int32_t partition, int64_t until,
       const std::function<absl::Status(const std::vector<ChangelogRecord>&)>& apply,
       const std::function<absl::Status(const std::vector<std::string>&)>& tail) override {
     std::vector<ChangelogRecord> batch;
     std::vector<std::string> tail_keys;
+    int64_t end = 0;
     for (const TestRecord& r : driver_->Records(topic)) {
       if (r.partition != partition) continue;
+      end = r.offset + 1;
       if (!r.key.has_value()) {
         return absl::DataLossError(
             absl::StrCat("changelog ", topic, "@", r.offset, " has a record without a key"));
@@ -67,7 +69,8 @@ class TopologyTestDriver::Restorer : public internal::ChangelogReader {
       }
     }
     if (!batch.empty()) RETURN_IF_ERROR(apply(batch));
-    return tail_keys.empty() ? absl::OkStatus() : tail(tail_keys);
+    if (!tail_keys.empty()) RETURN_IF_ERROR(tail(tail_keys));
+    return end;
   }
 
  private:

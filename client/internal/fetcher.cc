@@ -79,6 +79,7 @@ void Fetcher::MaybeSend(const SubscriptionState& subscriptions) {
     if (call == nullptr) {
       call = std::make_unique<FetchCall>();
       call->address = address;
+      call->sent_at = clock_->NowMs();
     }
     v1::PartitionFetch* f = call->request.add_partitions();
     f->set_topic(tp.topic);
@@ -174,7 +175,7 @@ absl::Status Fetcher::TakeCall(FetchCall* call, SubscriptionState* subscriptions
         continue;
     }
     b.high_watermark = r.high_watermark();
-    b.high_watermark_at = clock_->NowMs();
+    b.high_watermark_at = call->sent_at;
     if (r.records().empty()) continue;
     auto data = std::make_shared<FetchedData>();
     data->topic = tp.topic;

@@ -78,10 +78,11 @@ class Fetcher {
   // all_done(), then Discard().
   void Cancel();
   void Discard() { calls_.clear(); }
-  // When (the clock's NowMs) a fetch response last showed `tp` (whose state is `p`) with nothing
-  // to read past its position: its high watermark at or below the position and no fetched record
-  // of it left to hand out; nullopt when records wait, or no response came since the position
-  // was set (assigned, sought).
+  // When (the clock's NowMs; the time the fetch was sent — a response taken in late, after a
+  // pause, does not vouch for the pause) a fetch response last showed `tp` (whose state is `p`)
+  // with nothing to read past its position: its high watermark at or below the position and no
+  // fetched record of it left to hand out; nullopt when records wait, or no response came since the
+  // position was set (assigned, sought).
   std::optional<int64_t> CaughtUpAtMs(const TopicPartition& tp,
                                       const SubscriptionState::Partition& p) const;
 
@@ -108,7 +109,8 @@ class Fetcher {
     int64_t fetch_position = -1;  // next offset to fetch (past what is buffered)
     std::deque<CompletedFetch> completed;
     int64_t high_watermark = -1;     // of the last fetch response without an error
-    int64_t high_watermark_at = -1;  // when it came (NowMs)
+    int64_t high_watermark_at = -1;  // when that fetch was sent (NowMs): the partition had
+                                     // nothing past it then, however late the answer is taken
   };
 
   // One Fetch RPC in flight on the completion queue.
@@ -120,6 +122,7 @@ class Fetcher {
     grpc::Status status;
     std::unique_ptr<grpc::ClientAsyncResponseReader<v1::FetchResponse>> reader;
     std::map<TopicPartition, uint64_t> epochs;  // of the partitions asked for, when asked
+    int64_t sent_at = 0;  // NowMs: the answer tells what the broker had no earlier than this
     bool done = false;
   };
 

@@ -24,7 +24,7 @@ ChangelogRestorer::ChangelogRestorer(std::unique_ptr<client::Consumer> consumer,
 
 ChangelogRestorer::~ChangelogRestorer() { consumer_->Close(); }
 
-absl::Status ChangelogRestorer::Restore(
+absl::StatusOr<int64_t> ChangelogRestorer::Restore(
     const std::string& topic, int32_t partition, int64_t until,
     const std::function<absl::Status(const std::vector<ChangelogRecord>&)>& apply,
     const std::function<absl::Status(const std::vector<std::string>&)>& tail) {
@@ -77,7 +77,8 @@ absl::Status ChangelogRestorer::Restore(
     if (!batch.empty()) RETURN_IF_ERROR(apply(batch));
   }
   RETURN_IF_ERROR(consumer_->Assign({}));
-  return tail_keys.empty() ? absl::OkStatus() : tail(tail_keys);
+  if (!tail_keys.empty()) RETURN_IF_ERROR(tail(tail_keys));
+  return end;
 }
 
 }  // namespace runnel::streams::internal

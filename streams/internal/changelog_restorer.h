@@ -32,17 +32,12 @@ class ChangelogRestorer : public ChangelogReader {
   // Cancelled. Known gap: the consumer's position moves past records it returns, so a changelog
   // whose last records were all removed by compaction (expired tombstones at the end of a closed
   // segment) never reaches the end offset and fails after the stall timeout.
-  absl::Status Restore(
+  absl::StatusOr<int64_t> Restore(
       const std::string& topic, int32_t partition, int64_t until,
       const std::function<absl::Status(const std::vector<ChangelogRecord>&)>& apply,
       const std::function<absl::Status(const std::vector<std::string>&)>& tail) override;
 
   int64_t restored_records() const { return restored_records_; }
-  // The end offsets of changelog partitions (the stream thread records them at each commit).
-  absl::StatusOr<std::map<client::TopicPartition, int64_t>> EndOffsets(
-      const std::vector<client::TopicPartition>& partitions) {
-    return consumer_->EndOffsets(partitions);
-  }
 
  private:
   std::unique_ptr<client::Consumer> consumer_;

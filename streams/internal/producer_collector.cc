@@ -1,5 +1,7 @@
 #include "streams/internal/producer_collector.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 
@@ -41,10 +43,17 @@ absl::Status ProducerCollector::Send(const std::string& topic, std::optional<int
   // The handler is shown the record, so the callback keeps a copy of it only when there is one.
   std::optional<client::ProducerRecord> kept;
   if (handler_) kept = out;
-  const absl::Status queued = producer_->Send(
-      out,
-      [this, topic, kept = std::move(kept)](const absl::StatusOr<client::RecordMetadata>& result) {
-        if (result.ok()) return;
+  const bool track = partition.has_value();
+  const absl::Status queued =
+      producer_->Send(out, [this, topic, track, kept = std::move(kept)](
+                               const absl::StatusOr<client::RecordMetadata>& result) {
+        if (result.ok()) {
+          if (!track) return;
+          MutexLock lock(&mu_);
+          int64_t& end = acked_ends_[{topic, result->partition}];
+          end = std::max(end, result->offset + 1);
+          return;
+        }
         absl::Status s = WithContext(result.status(), absl::StrCat("sending to ", topic));
         if (kept.has_value()) s = Handle(*kept, std::move(s));
         if (s.ok()) return;
@@ -52,6 +61,14 @@ absl::Status ProducerCollector::Send(const std::string& topic, std::optional<int
         if (error_.ok()) error_ = std::move(s);
       });
   return Handle(out, WithContext(queued, absl::StrCat("sending to ", topic)));
+}
+
+std::optional<int64_t> ProducerCollector::AckedEnd(const std::string& topic,
+                                                   int32_t partition) const {
+  MutexLock lock(&mu_);
+  auto it = acked_ends_.find({topic, partition});
+  if (it == acked_ends_.end()) return std::nullopt;
+  return it->second;
 }
 
 absl::Status ProducerCollector::Flush() {

@@ -11,9 +11,11 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "client/producer.h"
@@ -38,6 +40,9 @@ class ProducerCollector : public RecordCollector {
   absl::Status Flush();
   // Records the handler chose to drop.
   int64_t dropped_records() const { return dropped_records_.load(); }
+  // The offset after the last record acknowledged in `topic`-`partition` among those sent with an
+  // explicit partition (changelog records are); nullopt when none was.
+  std::optional<int64_t> AckedEnd(const std::string& topic, int32_t partition) const;
 
  private:
   absl::Status error() const;
@@ -49,6 +54,7 @@ class ProducerCollector : public RecordCollector {
   std::atomic<int64_t> dropped_records_{0};
   mutable Mutex mu_;
   absl::Status error_ ABSL_GUARDED_BY(mu_);
+  std::map<std::pair<std::string, int32_t>, int64_t> acked_ends_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace runnel::streams::internal

@@ -208,16 +208,18 @@ absl::Status StreamTask::OpenStores(const Topology::Subtopology& subtopology) {
         store = NewInMemoryKeyValueStore(name);
       }
       if (spec.logging && c.env_.changelog_reader != nullptr) {
-        RETURN_IF_ERROR(c.env_.changelog_reader->Restore(
-            changelog, c.partition_, until_of(changelog),
-            [&](const std::vector<ChangelogRecord>& batch) {
-              c.metrics_.restored_records += static_cast<int64_t>(batch.size());
-              return RestoreKeyValue(*store, batch);
-            },
-            [&](const std::vector<std::string>& keys) {
-              return write_back(name, keys,
-                                [&](const std::string& key) { return store->Get(key); });
-            }));
+        ASSIGN_OR_RETURN(restored_changelog_ends_[changelog],
+                         c.env_.changelog_reader->Restore(
+                             changelog, c.partition_, until_of(changelog),
+                             [&](const std::vector<ChangelogRecord>& batch) {
+                               c.metrics_.restored_records += static_cast<int64_t>(batch.size());
+                               return RestoreKeyValue(*store, batch);
+                             },
+                             [&](const std::vector<std::string>& keys) {
+                               return write_back(name, keys, [&](const std::string& key) {
+                                 return store->Get(key);
+                               });
+                             }));
       }
       if (spec.logging) store = LoggedKeyValueStore(std::move(store), sink, now);
       store = CachingKeyValueStore(
@@ -238,20 +240,22 @@ absl::Status StreamTask::OpenStores(const Topology::Subtopology& subtopology) {
         store = NewInMemorySessionStore(name, spec.retention_ms);
       }
       if (spec.logging && c.env_.changelog_reader != nullptr) {
-        RETURN_IF_ERROR(c.env_.changelog_reader->Restore(
-            changelog, c.partition_, until_of(changelog),
-            [&](const std::vector<ChangelogRecord>& batch) {
-              c.metrics_.restored_records += static_cast<int64_t>(batch.size());
-              return RestoreSession(*store, batch);
-            },
-            [&](const std::vector<std::string>& keys) {
-              return write_back(
-                  name, keys,
-                  [&](const std::string& key) -> absl::StatusOr<std::optional<std::string>> {
-                    ASSIGN_OR_RETURN(SessionKeyParts parts, SplitSessionKey(key));
-                    return store->FetchSession(parts.key, parts.start, parts.end);
-                  });
-            }));
+        ASSIGN_OR_RETURN(
+            restored_changelog_ends_[changelog],
+            c.env_.changelog_reader->Restore(
+                changelog, c.partition_, until_of(changelog),
+                [&](const std::vector<ChangelogRecord>& batch) {
+                  c.metrics_.restored_records += static_cast<int64_t>(batch.size());
+                  return RestoreSession(*store, batch);
+                },
+                [&](const std::vector<std::string>& keys) {
+                  return write_back(
+                      name, keys,
+                      [&](const std::string& key) -> absl::StatusOr<std::optional<std::string>> {
+                        ASSIGN_OR_RETURN(SessionKeyParts parts, SplitSessionKey(key));
+                        return store->FetchSession(parts.key, parts.start, parts.end);
+                      });
+                }));
       }
       if (spec.logging) store = LoggedSessionStore(std::move(store), sink, now);
       c.session_stores_[name] = std::move(store);
@@ -264,20 +268,22 @@ absl::Status StreamTask::OpenStores(const Topology::Subtopology& subtopology) {
         store = NewInMemoryWindowStore(name, spec.retention_ms);
       }
       if (spec.logging && c.env_.changelog_reader != nullptr) {
-        RETURN_IF_ERROR(c.env_.changelog_reader->Restore(
-            changelog, c.partition_, until_of(changelog),
-            [&](const std::vector<ChangelogRecord>& batch) {
-              c.metrics_.restored_records += static_cast<int64_t>(batch.size());
-              return RestoreWindow(*store, batch);
-            },
-            [&](const std::vector<std::string>& keys) {
-              return write_back(
-                  name, keys,
-                  [&](const std::string& key) -> absl::StatusOr<std::optional<std::string>> {
-                    ASSIGN_OR_RETURN(auto split, SplitWindowedKey(key));
-                    return store->Fetch(split.first, split.second);
-                  });
-            }));
+        ASSIGN_OR_RETURN(
+            restored_changelog_ends_[changelog],
+            c.env_.changelog_reader->Restore(
+                changelog, c.partition_, until_of(changelog),
+                [&](const std::vector<ChangelogRecord>& batch) {
+                  c.metrics_.restored_records += static_cast<int64_t>(batch.size());
+                  return RestoreWindow(*store, batch);
+                },
+                [&](const std::vector<std::string>& keys) {
+                  return write_back(
+                      name, keys,
+                      [&](const std::string& key) -> absl::StatusOr<std::optional<std::string>> {
+                        ASSIGN_OR_RETURN(auto split, SplitWindowedKey(key));
+                        return store->Fetch(split.first, split.second);
+                      });
+                }));
       }
       if (spec.logging) store = LoggedWindowStore(std::move(store), sink, now);
       store = CachingWindowStore(std::move(store), cache_bytes,

@@ -46,8 +46,9 @@ class ChangelogReader {
   virtual ~ChangelogReader() = default;
   // The records before offset `until` (all of them when `until` is negative or past the end)
   // come to `apply` in batches, in offset order; the keys of the records from `until` to the end
-  // come to `tail` once, in offset order (nothing when there are none).
-  virtual absl::Status Restore(
+  // come to `tail` once, in offset order (nothing when there are none). Returns the end offset
+  // it read to.
+  virtual absl::StatusOr<int64_t> Restore(
       const std::string& topic, int32_t partition, int64_t until,
       const std::function<absl::Status(const std::vector<ChangelogRecord>&)>& apply,
       const std::function<absl::Status(const std::vector<std::string>&)>& tail) = 0;
@@ -285,6 +286,10 @@ class StreamTask {
   absl::Status ResumeStreamTime(int64_t stream_time);
 
   const TaskMetrics& metrics() const { return context_.metrics_; }
+  // By changelog topic: the end offset the restore of the task's partition read to.
+  const std::map<std::string, int64_t>& restored_changelog_ends() const {
+    return restored_changelog_ends_;
+  }
   TaskContext& context() { return context_; }
 
  private:
@@ -309,6 +314,7 @@ class StreamTask {
   std::vector<std::unique_ptr<ProcessorNode>> nodes_;  // in topology order
   std::map<std::string, SourceNode*> sources_;         // by full topic name
   std::vector<std::string> store_order_;
+  std::map<std::string, int64_t> restored_changelog_ends_;
   bool closed_ = false;
 };
 

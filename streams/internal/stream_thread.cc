@@ -160,9 +160,7 @@ absl::Status StreamThread::Start() {
   producer["bootstrap.servers"] = config_->bootstrap_servers;
   producer["client.id"] = name_ + "-producer";
   ASSIGN_OR_RETURN(std::unique_ptr<client::Producer> p, client::Producer::Create(producer));
-  if (auto acks = producer.find("acks"); acks != producer.end()) {
-    record_changelog_ends_ = acks->second == "all" || acks->second == "-1";
-  }
+
   collector_ = std::make_unique<ProducerCollector>(std::move(p), config_->ProductionHandler());
 
   for (const auto& [topic, subtopology] : subtopology_of_) source_topics_.push_back(topic);
@@ -246,7 +244,8 @@ absl::Status StreamThread::Loop() {
     if (joined && state_ != State::kRunning) SetState(State::kRunning);
     RETURN_IF_ERROR(Process(*records));
     RETURN_IF_ERROR(PunctuateWallClock());
-    if (clock_->SteadyNow() - last_commit >= commit_interval) {
+    if (commit_soon_ || clock_->SteadyNow() - last_commit >= commit_interval) {
+      commit_soon_ = false;
       absl::Status s = Commit();
       if (client::IsNoLongerMember(s)) s = Rejoin(s);
       RETURN_IF_ERROR(s);
@@ -297,27 +296,22 @@ std::vector<std::string> StreamThread::ChangelogsOf(const TaskKey& key) const {
 
 absl::StatusOr<std::map<client::TopicPartition, client::OffsetAndMetadata>>
 StreamThread::OffsetsToCommit() {
-  // After the flush every changelog write is acknowledged: their ends are the committed state.
-  std::map<client::TopicPartition, int64_t> ends;
-  if (record_changelog_ends_) {
-    std::vector<client::TopicPartition> changelogs;
-    for (const auto& [key, task] : tasks_) {
-      for (const std::string& topic : ChangelogsOf(key)) changelogs.push_back({topic, key.second});
-    }
-    if (!changelogs.empty()) {
-      absl::StatusOr<std::map<client::TopicPartition, int64_t>> found =
-          restorer_->EndOffsets(changelogs);
-      if (!found.ok()) return WithContext(found.status(), "changelog end offsets");
-      ends = *std::move(found);
-    }
-  }
   std::map<client::TopicPartition, client::OffsetAndMetadata> offsets;
   for (const auto& [key, task] : tasks_) {
     TaskCommitMetadata m;
     if (config_->window_idle_close_ms > 0) m.stream_time = task->context().stream_time();
+    // After the flush every changelog write is acknowledged: the committed state ends after the
+    // last one this task wrote, or where its restore read to, or where its last commit said.
+    const std::map<std::string, int64_t>& restored = task->restored_changelog_ends();
+    const std::map<std::string, int64_t>& before = committed_ends_[key];
     for (const std::string& topic : ChangelogsOf(key)) {
-      auto end = ends.find({topic, key.second});
-      if (end != ends.end()) m.changelog_ends[topic] = end->second;
+      int64_t end = -1;
+      if (auto it = restored.find(topic); it != restored.end()) end = std::max(end, it->second);
+      if (auto it = before.find(topic); it != before.end()) end = std::max(end, it->second);
+      if (std::optional<int64_t> acked = collector_->AckedEnd(topic, key.second)) {
+        end = std::max(end, *acked);
+      }
+      if (end >= 0) m.changelog_ends[topic] = end;
     }
     std::string metadata = m.Encode();
     if (metadata.size() > kMaxCommitMetadataBytes) {
@@ -361,15 +355,26 @@ std::optional<TaskCommitMetadata> StreamThread::CommittedMetadata(const TaskKey&
                 key.second, committed.status().ToString());
     return std::nullopt;
   }
+  // A task's partitions are committed with the same metadata, unless one could not be: the
+  // greatest of each.
+  std::optional<TaskCommitMetadata> merged;
   for (const auto& [tp, offset] : *committed) {
     if (!offset.has_value()) continue;
-    // Every partition of a task is committed with the same metadata; take the first readable.
-    if (std::optional<TaskCommitMetadata> m = TaskCommitMetadata::Decode(offset->metadata)) {
+    const std::optional<TaskCommitMetadata> m = TaskCommitMetadata::Decode(offset->metadata);
+    if (!m.has_value()) continue;
+    if (!merged.has_value()) {
+      merged = m;
       committed_metadata_[key] = offset->metadata;
-      return m;
+      continue;
+    }
+    merged->stream_time = std::max(merged->stream_time, m->stream_time);
+    for (const auto& [topic, end] : m->changelog_ends) {
+      int64_t& e = merged->changelog_ends[topic];
+      e = std::max(e, end);
     }
   }
-  return std::nullopt;
+  if (merged.has_value()) committed_ends_[key] = merged->changelog_ends;
+  return merged;
 }
 
 absl::Status StreamThread::Process(const std::vector<client::ConsumerRecord>& records) {
@@ -493,6 +498,7 @@ absl::Status StreamThread::CreateTasks(const std::vector<client::TopicPartition>
       }
     }
     if ((*task)->metrics().uncommitted_changelog_keys > 0) {
+      commit_soon_ = true;
       Log()->info(
           "{}: task {}: {} changelog key(s) written after the last commit were written "
           "back to their committed values",
@@ -525,6 +531,7 @@ void StreamThread::CloseTasks(const std::set<TaskKey>& keys) {
     Log()->info("{}: task {} closed", name_, it->second->id());
     tasks_.erase(it);
     committed_metadata_.erase(key);
+    committed_ends_.erase(key);
   }
   // Offsets of partitions whose task is gone are no longer this thread's to commit.
   for (auto it = processed_.begin(); it != processed_.end();) {

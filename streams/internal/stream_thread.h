@@ -160,9 +160,10 @@ class StreamThread {
   std::map<TaskKey, std::unique_ptr<StreamTask>> tasks_;
   std::map<client::TopicPartition, int64_t> processed_;  // next offset, since the last commit
   std::map<TaskKey, std::string> committed_metadata_;    // of each task's last commit
-  // Changelog end offsets are recorded only when an acknowledged write is at or below the high
-  // watermark ListOffsets answers: the producer's acks=all.
-  bool record_changelog_ends_ = true;
+  // The changelog ends each task's last commit recorded when it was created (never recorded
+  // lower again: a restore reading to a lagging high watermark must not move them back).
+  std::map<TaskKey, std::map<std::string, int64_t>> committed_ends_;
+  bool commit_soon_ = false;  // a task wrote changelog records back: commit their ends now
   absl::Status first_error_;  // of the thread's own work (set on the thread)
   TaskMetrics closed_tasks_;  // metrics of the tasks already closed
   int64_t commits_ = 0;
