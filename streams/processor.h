@@ -51,6 +51,8 @@
 #include "streams/record.h"
 #include "streams/serde.h"
 #include "streams/state/key_value_store.h"
+#include "streams/state/session_store.h"
+#include "streams/state/window_store.h"
 
 namespace runnel::streams {
 
@@ -88,6 +90,72 @@ struct KeyValueStoreBuilder {
   }
   KeyValueStoreBuilder WithCachingEnabled() && {
     caching = true;
+    return std::move(*this);
+  }
+};
+
+// A window store for a user processor (Kafka's Stores.windowStoreBuilder): values by (key, window
+// start); windows starting more than `retention_ms` before the latest window start put into it
+// expire. Changelogged and restored as the key-value store above; not cached.
+template <typename K, typename V>
+struct WindowStoreBuilder {
+  std::string name;
+  int64_t retention_ms = 0;  // at least 1
+  std::optional<Serde<K>> key_serde;
+  std::optional<Serde<V>> value_serde;
+  std::optional<StoreType> store_type;
+  bool logging = true;
+
+  static WindowStoreBuilder As(std::string name, int64_t retention_ms) {
+    WindowStoreBuilder b;
+    b.name = std::move(name);
+    b.retention_ms = retention_ms;
+    return b;
+  }
+  WindowStoreBuilder WithSerdes(Serde<K> k, Serde<V> v) && {
+    key_serde = std::move(k);
+    value_serde = std::move(v);
+    return std::move(*this);
+  }
+  WindowStoreBuilder WithStoreType(StoreType t) && {
+    store_type = t;
+    return std::move(*this);
+  }
+  WindowStoreBuilder WithLoggingDisabled() && {
+    logging = false;
+    return std::move(*this);
+  }
+};
+
+// A session store for a user processor (Kafka's Stores.sessionStoreBuilder): values by (key,
+// session start, session end); sessions ending more than `retention_ms` before the latest end put
+// into it expire. Changelogged and restored as the key-value store above; not cached.
+template <typename K, typename V>
+struct SessionStoreBuilder {
+  std::string name;
+  int64_t retention_ms = 0;  // at least 1
+  std::optional<Serde<K>> key_serde;
+  std::optional<Serde<V>> value_serde;
+  std::optional<StoreType> store_type;
+  bool logging = true;
+
+  static SessionStoreBuilder As(std::string name, int64_t retention_ms) {
+    SessionStoreBuilder b;
+    b.name = std::move(name);
+    b.retention_ms = retention_ms;
+    return b;
+  }
+  SessionStoreBuilder WithSerdes(Serde<K> k, Serde<V> v) && {
+    key_serde = std::move(k);
+    value_serde = std::move(v);
+    return std::move(*this);
+  }
+  SessionStoreBuilder WithStoreType(StoreType t) && {
+    store_type = t;
+    return std::move(*this);
+  }
+  SessionStoreBuilder WithLoggingDisabled() && {
+    logging = false;
     return std::move(*this);
   }
 };
@@ -135,6 +203,103 @@ class TypedKeyValueStore {
 
  private:
   KeyValueStore* store_;
+  Serde<K> key_serde_;
+  Serde<V> value_serde_;
+};
+
+// A typed view of a window store: keys and values through the store's serdes. As in Kafka, a put
+// moves the store's time to the window's start (windows more than the retention behind it expire).
+template <typename K, typename V>
+class TypedWindowStore {
+ public:
+  TypedWindowStore(WindowStore* store, Serde<K> key_serde, Serde<V> value_serde)
+      : store_(store), key_serde_(std::move(key_serde)), value_serde_(std::move(value_serde)) {}
+
+  const std::string& name() const { return store_->name(); }
+  absl::Status Put(const K& key, int64_t window_start, const V& value) {
+    store_->ObserveStreamTime(window_start);
+    return store_->Put(key_serde_.serialize(key), window_start, value_serde_.serialize(value));
+  }
+  absl::Status Delete(const K& key, int64_t window_start) {
+    return store_->Delete(key_serde_.serialize(key), window_start);
+  }
+  // The value of window (key, window_start); nullopt when there is none or it expired.
+  absl::StatusOr<std::optional<V>> Fetch(const K& key, int64_t window_start) {
+    ASSIGN_OR_RETURN(std::optional<std::string> bytes,
+                     store_->Fetch(key_serde_.serialize(key), window_start));
+    if (!bytes.has_value()) return std::optional<V>();
+    ASSIGN_OR_RETURN(V value, value_serde_.deserialize(*bytes));
+    return std::optional<V>(std::move(value));
+  }
+  // The windows of `key` with start_from <= start <= start_to: (start, value), by start.
+  absl::StatusOr<std::vector<std::pair<int64_t, V>>> Fetch(const K& key, int64_t start_from,
+                                                           int64_t start_to) {
+    ASSIGN_OR_RETURN(std::vector<WindowStore::Entry> entries,
+                     store_->Fetch(key_serde_.serialize(key), start_from, start_to));
+    std::vector<std::pair<int64_t, V>> out;
+    out.reserve(entries.size());
+    for (const WindowStore::Entry& e : entries) {
+      ASSIGN_OR_RETURN(V value, value_serde_.deserialize(e.value));
+      out.emplace_back(e.window_start, std::move(value));
+    }
+    return out;
+  }
+
+ private:
+  WindowStore* store_;
+  Serde<K> key_serde_;
+  Serde<V> value_serde_;
+};
+
+// A session of a typed session store.
+template <typename V>
+struct StoredSession {
+  int64_t start = 0;
+  int64_t end = 0;
+  V value;
+};
+
+// A typed view of a session store. As in Kafka, a put moves the store's time to the session's end
+// (sessions ending more than the retention behind it expire).
+template <typename K, typename V>
+class TypedSessionStore {
+ public:
+  TypedSessionStore(SessionStore* store, Serde<K> key_serde, Serde<V> value_serde)
+      : store_(store), key_serde_(std::move(key_serde)), value_serde_(std::move(value_serde)) {}
+
+  const std::string& name() const { return store_->name(); }
+  absl::Status Put(const K& key, int64_t start, int64_t end, const V& value) {
+    store_->ObserveStreamTime(end);
+    return store_->Put(key_serde_.serialize(key), start, end, value_serde_.serialize(value));
+  }
+  absl::Status Remove(const K& key, int64_t start, int64_t end) {
+    return store_->Remove(key_serde_.serialize(key), start, end);
+  }
+  // The value of session (key, start, end); nullopt when there is none or it expired.
+  absl::StatusOr<std::optional<V>> FetchSession(const K& key, int64_t start, int64_t end) {
+    ASSIGN_OR_RETURN(std::optional<std::string> bytes,
+                     store_->FetchSession(key_serde_.serialize(key), start, end));
+    if (!bytes.has_value()) return std::optional<V>();
+    ASSIGN_OR_RETURN(V value, value_serde_.deserialize(*bytes));
+    return std::optional<V>(std::move(value));
+  }
+  // The sessions of `key` that end at or after `earliest_end` and start at or before
+  // `latest_start` (Kafka's findSessions), by end then start.
+  absl::StatusOr<std::vector<StoredSession<V>>> FindSessions(const K& key, int64_t earliest_end,
+                                                             int64_t latest_start) {
+    ASSIGN_OR_RETURN(std::vector<SessionStore::Session> sessions,
+                     store_->FindSessions(key_serde_.serialize(key), earliest_end, latest_start));
+    std::vector<StoredSession<V>> out;
+    out.reserve(sessions.size());
+    for (const SessionStore::Session& session : sessions) {
+      ASSIGN_OR_RETURN(V value, value_serde_.deserialize(session.value));
+      out.push_back(StoredSession<V>{session.start, session.end, std::move(value)});
+    }
+    return out;
+  }
+
+ private:
+  SessionStore* store_;
   Serde<K> key_serde_;
   Serde<V> value_serde_;
 };
@@ -192,26 +357,50 @@ class ProcessorContext {
   // InvalidArgument naming the store otherwise.
   template <typename K, typename V>
   absl::StatusOr<TypedKeyValueStore<K, V>> GetKeyValueStore(const std::string& name) {
+    ASSIGN_OR_RETURN(const auto* serdes, (Serdes<K, V>(name, task_->key_value_store(name),
+                                                       "key-value", "KeyValueStoreBuilder")));
+    return TypedKeyValueStore<K, V>(task_->key_value_store(name), serdes->key, serdes->value);
+  }
+  // The same for a window store added as a WindowStoreBuilder<K, V>.
+  template <typename K, typename V>
+  absl::StatusOr<TypedWindowStore<K, V>> GetWindowStore(const std::string& name) {
+    ASSIGN_OR_RETURN(const auto* serdes, (Serdes<K, V>(name, task_->window_store(name), "window",
+                                                       "WindowStoreBuilder")));
+    return TypedWindowStore<K, V>(task_->window_store(name), serdes->key, serdes->value);
+  }
+  // The same for a session store added as a SessionStoreBuilder<K, V>.
+  template <typename K, typename V>
+  absl::StatusOr<TypedSessionStore<K, V>> GetSessionStore(const std::string& name) {
+    ASSIGN_OR_RETURN(const auto* serdes, (Serdes<K, V>(name, task_->session_store(name), "session",
+                                                       "SessionStoreBuilder")));
+    return TypedSessionStore<K, V>(task_->session_store(name), serdes->key, serdes->value);
+  }
+
+ private:
+  // The serdes of store `name` (`store`: the task's store of that name and kind, or null), which
+  // must be connected to this processor and added with AddStateStore as a `builder`<K, V>.
+  template <typename K, typename V>
+  absl::StatusOr<const internal::StoreSerdes<K, V>*> Serdes(const std::string& name,
+                                                            const void* store, const char* kind,
+                                                            const char* builder) {
     if (std::find(stores_.begin(), stores_.end(), name) == stores_.end()) {
       return absl::InvalidArgumentError(absl::StrCat(
           node_->name(), ": store ", name, " is not connected to this processor (connected: [",
           absl::StrJoin(stores_, ", "), "]; name it in KStream::Process)"));
     }
     auto spec = task_->topology().stores().find(name);
-    KeyValueStore* store = task_->key_value_store(name);
     const auto* serdes = spec == task_->topology().stores().end()
                              ? nullptr
                              : std::any_cast<internal::StoreSerdes<K, V>>(&spec->second.serdes);
     if (store == nullptr || serdes == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          node_->name(), ": store ", name,
-          " is not a key-value store added with StreamsBuilder::AddStateStore with the key and "
-          "value types asked for"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(node_->name(), ": store ", name, " is not a ", kind,
+                       " store added with StreamsBuilder::AddStateStore as a ", builder,
+                       " with the key and value types asked for"));
     }
-    return TypedKeyValueStore<K, V>(store, serdes->key, serdes->value);
+    return serdes;
   }
 
- private:
   internal::TaskContext* task_;
   const internal::ProcessorNode* node_;
   std::vector<std::string> stores_;  // connected

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "streams/dsl.h"
 #include "streams/internal/dsl_helpers.h"
 #include "streams/internal/dsl_processors.h"
@@ -145,10 +146,42 @@ class StreamsBuilder {
     graph_.AddStore(std::move(store));
   }
 
+  // The same for a window store (`retention_ms` at least 1) and a session store, reached with
+  // ProcessorContext::GetWindowStore / GetSessionStore.
+  template <typename K, typename V>
+  void AddStateStore(const WindowStoreBuilder<K, V>& builder) {
+    AddTimedStore(builder, internal::StoreSpec::Kind::kWindow);
+  }
+  template <typename K, typename V>
+  void AddStateStore(const SessionStoreBuilder<K, V>& builder) {
+    AddTimedStore(builder, internal::StoreSpec::Kind::kSession);
+  }
+
   // The described topology, or the first mistake made while describing it.
   absl::StatusOr<Topology> Build() const { return graph_.Build(); }
 
  private:
+  template <typename K, typename V, template <typename, typename> class Builder>
+  void AddTimedStore(const Builder<K, V>& builder, internal::StoreSpec::Kind kind) {
+    if (builder.retention_ms < 1) {
+      graph_.Fail(absl::InvalidArgumentError(absl::StrCat(
+          "store ", builder.name, ": retention_ms is ", builder.retention_ms, "; at least 1")));
+      return;
+    }
+    internal::StoreSpec store;
+    store.name = builder.name;
+    store.kind = kind;
+    store.persistent =
+        builder.store_type.value_or(graph_.default_store_type()) == StoreType::kRocksDb;
+    store.logging = builder.logging;
+    store.caching = false;
+    store.retention_ms = builder.retention_ms;
+    store.serdes = internal::StoreSerdes<K, V>{
+        internal::ResolveSerde(&graph_, builder.key_serde, "the key of store " + builder.name),
+        internal::ResolveSerde(&graph_, builder.value_serde, "the value of store " + builder.name)};
+    graph_.AddStore(std::move(store));
+  }
+
   internal::GraphBuilder graph_;
 };
 

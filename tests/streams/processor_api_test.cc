@@ -3,12 +3,14 @@
 // restored), Close, and the errors for stores and children that do not exist.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "streams/processor.h"
 #include "streams/streams_builder.h"
 #include "streams/topology_test_driver.h"
@@ -91,6 +93,87 @@ TEST(ProcessorApiTest, AProcessorKeepsStateInAStoreByNameThatIsChangeloggedAndRe
   }
 }
 
+// Counts records per key in tumbling windows of 10 ms (window store "windows", retention 20 ms)
+// and in sessions of activity with a gap of 5 ms (session store "sessions", retention 20 ms,
+// merging what a record bridges), and forwards "w<start>=<count> s<start>-<end>=<count>".
+class WindowedProcessor : public Processor<S, S, S, S> {
+ public:
+  absl::Status Init(ProcessorContext<S, S>& context) override {
+    context_ = &context;
+    ASSIGN_OR_RETURN(auto windows, (context.GetWindowStore<S, int64_t>("windows")));
+    windows_.emplace(std::move(windows));
+    ASSIGN_OR_RETURN(auto sessions, (context.GetSessionStore<S, int64_t>("sessions")));
+    sessions_.emplace(std::move(sessions));
+    return absl::OkStatus();
+  }
+  absl::Status Process(const Record<S, S>& record) override {
+    const int64_t t = record.timestamp;
+    const int64_t start = t - t % 10;
+    ASSIGN_OR_RETURN(std::optional<int64_t> in_window, windows_->Fetch(record.key, start));
+    const int64_t window_count = in_window.value_or(0) + 1;
+    RETURN_IF_ERROR(windows_->Put(record.key, start, window_count));
+    int64_t session_start = t, session_end = t, session_count = 1;
+    ASSIGN_OR_RETURN(auto overlapping, sessions_->FindSessions(record.key, t - 5, t + 5));
+    for (const StoredSession<int64_t>& s : overlapping) {
+      session_start = std::min(session_start, s.start);
+      session_end = std::max(session_end, s.end);
+      session_count += s.value;
+      RETURN_IF_ERROR(sessions_->Remove(record.key, s.start, s.end));
+    }
+    RETURN_IF_ERROR(sessions_->Put(record.key, session_start, session_end, session_count));
+    return context_->Forward(
+        Record<S, S>{record.key,
+                     absl::StrCat("w", start, "=", window_count, " s", session_start, "-",
+                                  session_end, "=", session_count),
+                     t});
+  }
+
+ private:
+  ProcessorContext<S, S>* context_ = nullptr;
+  std::optional<TypedWindowStore<S, int64_t>> windows_;
+  std::optional<TypedSessionStore<S, int64_t>> sessions_;
+};
+
+TEST(ProcessorApiTest, AProcessorKeepsWindowsAndSessionsInStoresThatAreRestoredAndExpire) {
+  for (StoreType type : {StoreType::kInMemory, StoreType::kRocksDb}) {
+    StreamsBuilder builder;
+    builder.AddStateStore(WindowStoreBuilder<S, int64_t>::As("windows", 20).WithStoreType(type));
+    builder.AddStateStore(SessionStoreBuilder<S, int64_t>::As("sessions", 20).WithStoreType(type));
+    builder.Stream<S, S>("in")
+        .Process([] { return std::make_unique<WindowedProcessor>(); }, {"windows", "sessions"})
+        .To("out");
+    auto topology = builder.Build();
+    ASSERT_TRUE(topology.ok()) << topology.status();
+    auto driver = TopologyTestDriver::Create(*topology);
+    ASSERT_TRUE(driver.ok()) << driver.status();
+    TestInputTopic<S, S> in(driver->get(), "in", serdes::String(), serdes::String());
+    TestOutputTopic<S, S> out(driver->get(), "out", serdes::String(), serdes::String());
+    const auto values = [&out] {
+      std::vector<S> got;
+      auto records = out.ReadKeyValuesToList();
+      EXPECT_TRUE(records.ok()) << records.status();
+      if (records.ok()) {
+        for (auto& [key, value] : *records) got.push_back(value);
+      }
+      return got;
+    };
+    ASSERT_TRUE(in.PipeInput("a", "x", 1).ok());
+    ASSERT_TRUE(in.PipeInput("a", "x", 4).ok());
+    ASSERT_TRUE(in.PipeInput("a", "x", 12).ok());  // a new window; bridges nothing (gap 5)
+    ASSERT_TRUE(in.PipeInput("a", "x", 8).ok());   // back in [0, 10); joins both sessions
+    EXPECT_EQ(values(),
+              (std::vector<S>{"w0=1 s1-1=1", "w0=2 s1-4=2", "w10=1 s12-12=1", "w0=3 s1-12=4"}));
+    // The stores come back from their changelogs.
+    ASSERT_TRUE((*driver)->RestartTasks().ok());
+    ASSERT_TRUE(in.PipeInput("a", "x", 13).ok());
+    EXPECT_EQ(values(), (std::vector<S>{"w10=2 s1-13=5"}));
+    // Far ahead: the old window and session expired (retention 20 ms behind the latest put).
+    ASSERT_TRUE(in.PipeInput("a", "x", 40).ok());
+    ASSERT_TRUE(in.PipeInput("a", "x", 5).ok());
+    EXPECT_EQ(values(), (std::vector<S>{"w40=1 s40-40=1", "w0=1 s5-5=1"}));
+  }
+}
+
 TEST(ProcessorApiTest, CloseIsCalledOncePerTaskWhenTheDriverCloses) {
   int closed = 0;
   auto driver = CountingDriver(StoreType::kInMemory, &closed, 3);
@@ -169,6 +252,17 @@ TEST(ProcessorApiTest, AStoreNobodyAddedIsABuildErrorNamingIt) {
       << topology.status();
 }
 
+TEST(ProcessorApiTest, AWindowOrSessionStoreWithoutRetentionIsABuildError) {
+  StreamsBuilder builder;
+  builder.AddStateStore(WindowStoreBuilder<S, int64_t>::As("windows", 0));
+  builder.Stream<S, S>("in").To("out");
+  auto topology = builder.Build();
+  ASSERT_FALSE(topology.ok());
+  EXPECT_NE(topology.status().message().find("store windows: retention_ms is 0; at least 1"),
+            std::string::npos)
+      << topology.status();
+}
+
 TEST(ProcessorApiTest, AStoreNotConnectedOrOfOtherTypesIsAnInitErrorNamingIt) {
   {
     StreamsBuilder builder;
@@ -197,8 +291,9 @@ TEST(ProcessorApiTest, AStoreNotConnectedOrOfOtherTypesIsAnInitErrorNamingIt) {
     auto driver = TopologyTestDriver::Create(*topology);
     ASSERT_FALSE(driver.ok());
     EXPECT_NE(driver.status().message().find("counter: store counts is not a key-value store added "
-                                             "with StreamsBuilder::AddStateStore with the key and "
-                                             "value types asked for"),
+                                             "with StreamsBuilder::AddStateStore as a "
+                                             "KeyValueStoreBuilder with the key and value types "
+                                             "asked for"),
               std::string::npos)
         << driver.status();
   }
