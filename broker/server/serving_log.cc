@@ -40,10 +40,20 @@ absl::Status AutoCreate(PartitionManager& partitions, ClusterNode& cluster,
 
 }  // namespace
 
-void BackgroundTopicCreator::Start(const std::string& topic) {
+absl::Status BackgroundTopicCreator::Start(const std::string& topic) {
+  const absl::Status retry =
+      NotLeaderError(absl::StrCat("node ", cluster_->node_id(), ": topic ", topic,
+                                  " does not exist yet; the controller is asked to create it "
+                                  "(auto.create.topics.enable); retry"),
+                     -1, "");
   {
     MutexLock lock(&mu_);
-    if (!creating_.insert(topic).second) return;  // under way
+    if (auto it = refused_.find(topic); it != refused_.end()) {
+      if (std::chrono::steady_clock::now() - it->second.at < kRefusalKept) return it->second.why;
+      refused_.erase(it);
+    }
+    if (creating_.contains(topic) || creating_.size() >= kMaxCreating) return retry;
+    creating_.insert(topic);
   }
   const bool posted = calls_->Post([this, topic] {
     const absl::Status created = AutoCreate(*partitions_, *cluster_, topic);
@@ -53,11 +63,18 @@ void BackgroundTopicCreator::Start(const std::string& topic) {
     }
     MutexLock lock(&mu_);
     creating_.erase(topic);
+    if (absl::IsInvalidArgument(created)) {  // the controller refused it: retrying cannot help
+      refused_[topic] = Refusal{
+          absl::NotFoundError(absl::StrCat(
+              "topic ", topic, " does not exist and could not be created: ", created.message())),
+          std::chrono::steady_clock::now()};
+    }
   });
   if (!posted) {  // stopping, or too much waiting: a later produce tries again
     MutexLock lock(&mu_);
     creating_.erase(topic);
   }
+  return retry;
 }
 
 absl::Status NotLeaderFor(const ClusterNode& cluster, const std::string& topic, int32_t partition,
@@ -92,11 +109,7 @@ absl::StatusOr<std::shared_ptr<storage::Log>> ServingLog(PartitionManager& parti
       // A bad name is refused now, not retried until the producer's delivery timeout.
       RETURN_IF_ERROR(RefuseInternalTopic(topic, "auto-create topic"));
       RETURN_IF_ERROR(storage::ValidateTopicName(topic));
-      background->Start(topic);
-      return NotLeaderError(absl::StrCat("node ", cluster->node_id(), ": topic ", topic,
-                                         " does not exist yet; the controller is asked to create "
-                                         "it (auto.create.topics.enable); retry"),
-                            -1, "");
+      return background->Start(topic);
     }
     RETURN_IF_ERROR(AutoCreate(partitions, *cluster, topic));
     route = cluster->Lookup(topic, partition);

@@ -4,9 +4,11 @@
 // (error_codes.h), so the client goes there.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "broker/cluster/cluster_node.h"
@@ -20,16 +22,24 @@ namespace runnel::broker {
 // Creates a cluster's missing topics for produce requests on `calls`' threads, so that a request
 // thread never waits for the controller (up to its propose timeout) — a burst of produces to
 // missing topics while the controller is away would otherwise hold every one of them. One
-// creation per topic is under way at a time. Thread-safe; `calls` must be stopped before this
-// goes (its queued work uses it).
+// creation per topic is under way at a time, and at most kMaxCreating in all (the threads are
+// shared with FindCoordinator and InitProducerId). Thread-safe; `calls` must be stopped before
+// this goes (its queued work uses it).
 class BackgroundTopicCreator {
  public:
+  static constexpr size_t kMaxCreating = 2;
+  // How long a creation the controller refused (a bad replication factor, partition count or
+  // config) is the answer to produces to the topic, before one is tried again.
+  static constexpr std::chrono::seconds kRefusalKept{10};
+
   // All borrowed.
   BackgroundTopicCreator(PartitionManager* partitions, ClusterNode* cluster, BlockingCalls* calls)
       : partitions_(partitions), cluster_(cluster), calls_(calls) {}
 
-  // Starts creating `topic` (a valid name, not an internal topic) unless that is under way.
-  void Start(const std::string& topic);
+  // For a produce to missing `topic` (a valid name, not an internal topic): starts creating it
+  // unless that is under way, and returns the answer — NOT_LEADER (retry), or, after the
+  // controller refused to create it, NotFound naming why.
+  absl::Status Start(const std::string& topic);
 
  private:
   PartitionManager* const partitions_;
@@ -37,6 +47,11 @@ class BackgroundTopicCreator {
   BlockingCalls* const calls_;
   Mutex mu_;
   absl::flat_hash_set<std::string> creating_ ABSL_GUARDED_BY(mu_);
+  struct Refusal {
+    absl::Status why;
+    std::chrono::steady_clock::time_point at;
+  };
+  absl::flat_hash_map<std::string, Refusal> refused_ ABSL_GUARDED_BY(mu_);
 };
 
 // `cluster` is null on a single node. With `allow_auto_create` a missing topic is created when

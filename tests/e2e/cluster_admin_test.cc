@@ -96,5 +96,25 @@ TEST(ClusterAdminTest, AdminCallsWaitingForAnAbsentControllerDoNotStallProduce) 
   EXPECT_EQ(bad.error().code(), v1::INVALID_TOPIC) << bad.error().message();
 }
 
+// A produce to a missing topic whose creation the controller refuses (here: the brokers' default
+// replication factor is above the brokers there are) is answered with why, not "retry" until the
+// producer's delivery timeout.
+TEST(ClusterAdminTest, AProduceToATopicThatCannotBeCreatedIsToldWhy) {
+  TempDir dir;
+  ClusterProcesses cluster(dir.path(), 3, {"--default-replication-factor", "5"});
+  ASSERT_TRUE(cluster.StartAll());
+  ASSERT_TRUE(cluster.WaitForBrokers(1, 3));
+  v1::PartitionProduceResult result;
+  ASSERT_TRUE(Eventually([&] {
+    result = cluster.Client(2).Produce("nowhere", MakeBatch(1, 0, "x"), v1::ACKS_ALL, 0, 3000);
+    return result.error().code() != v1::NOT_LEADER;
+  })) << result.error().message();
+  EXPECT_EQ(result.error().code(), v1::UNKNOWN_TOPIC_OR_PARTITION) << result.error().message();
+  EXPECT_NE(result.error().message().find("could not be created"), std::string::npos)
+      << result.error().message();
+  EXPECT_NE(result.error().message().find("replication"), std::string::npos)
+      << result.error().message();
+}
+
 }  // namespace
 }  // namespace runnel::testing
