@@ -160,7 +160,6 @@ absl::Status StreamThread::Start() {
   producer["bootstrap.servers"] = config_->bootstrap_servers;
   producer["client.id"] = name_ + "-producer";
   ASSIGN_OR_RETURN(std::unique_ptr<client::Producer> p, client::Producer::Create(producer));
-
   collector_ = std::make_unique<ProducerCollector>(std::move(p), config_->ProductionHandler());
 
   for (const auto& [topic, subtopology] : subtopology_of_) source_topics_.push_back(topic);
