@@ -240,7 +240,9 @@ if [[ "${ONLY:-}" == cluster ]]; then
     done
   }
   for id in 1 2 3; do start_node "$id"; done
-  trap 'kill "${cluster_pids[@]}" 2>/dev/null || true; cleanup' EXIT
+  # The brokers stop before their data dirs go (deleted under a broker shutting down, its logs'
+  # files vanish and it aborts).
+  trap 'kill "${cluster_pids[@]}" 2>/dev/null || true; wait "${cluster_pids[@]}" 2>/dev/null || true; cleanup' EXIT
   since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }'; }
   grpc() { sed -n 's/.*runneld ready grpc=\([^ ]*\).*/\1/p' "$work/node$1.log" | tail -1; }
   brokers="$(grpc 1),$(grpc 2),$(grpc 3)"
