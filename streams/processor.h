@@ -94,11 +94,15 @@ struct KeyValueStoreBuilder {
   }
 };
 
-// A window store for a user processor (Kafka's Stores.windowStoreBuilder): values by (key, window
-// start); windows starting more than `retention_ms` before the latest window start put into it
-// expire. Changelogged and restored as the key-value store above; not cached.
-template <typename K, typename V>
-struct WindowStoreBuilder {
+namespace internal {
+struct WindowStoreTag {};
+struct SessionStoreTag {};
+
+// WindowStoreBuilder and SessionStoreBuilder: a store for a user processor whose entries expire
+// `retention_ms` behind the store's time. Changelogged and restored as the key-value store above;
+// not cached.
+template <typename K, typename V, typename Kind>
+struct RetainedStoreBuilder {
   std::string name;
   int64_t retention_ms = 0;  // at least 1
   std::optional<Serde<K>> key_serde;
@@ -106,59 +110,39 @@ struct WindowStoreBuilder {
   std::optional<StoreType> store_type;
   bool logging = true;
 
-  static WindowStoreBuilder As(std::string name, int64_t retention_ms) {
-    WindowStoreBuilder b;
+  static RetainedStoreBuilder As(std::string name, int64_t retention_ms) {
+    RetainedStoreBuilder b;
     b.name = std::move(name);
     b.retention_ms = retention_ms;
     return b;
   }
-  WindowStoreBuilder WithSerdes(Serde<K> k, Serde<V> v) && {
+  RetainedStoreBuilder WithSerdes(Serde<K> k, Serde<V> v) && {
     key_serde = std::move(k);
     value_serde = std::move(v);
     return std::move(*this);
   }
-  WindowStoreBuilder WithStoreType(StoreType t) && {
+  RetainedStoreBuilder WithStoreType(StoreType t) && {
     store_type = t;
     return std::move(*this);
   }
-  WindowStoreBuilder WithLoggingDisabled() && {
+  RetainedStoreBuilder WithLoggingDisabled() && {
     logging = false;
     return std::move(*this);
   }
 };
+}  // namespace internal
+
+// A window store for a user processor (Kafka's Stores.windowStoreBuilder): values by (key, window
+// start); windows starting more than `retention_ms` before the latest window start put into it
+// expire.
+template <typename K, typename V>
+using WindowStoreBuilder = internal::RetainedStoreBuilder<K, V, internal::WindowStoreTag>;
 
 // A session store for a user processor (Kafka's Stores.sessionStoreBuilder): values by (key,
 // session start, session end); sessions ending more than `retention_ms` before the latest end put
-// into it expire. Changelogged and restored as the key-value store above; not cached.
+// into it expire.
 template <typename K, typename V>
-struct SessionStoreBuilder {
-  std::string name;
-  int64_t retention_ms = 0;  // at least 1
-  std::optional<Serde<K>> key_serde;
-  std::optional<Serde<V>> value_serde;
-  std::optional<StoreType> store_type;
-  bool logging = true;
-
-  static SessionStoreBuilder As(std::string name, int64_t retention_ms) {
-    SessionStoreBuilder b;
-    b.name = std::move(name);
-    b.retention_ms = retention_ms;
-    return b;
-  }
-  SessionStoreBuilder WithSerdes(Serde<K> k, Serde<V> v) && {
-    key_serde = std::move(k);
-    value_serde = std::move(v);
-    return std::move(*this);
-  }
-  SessionStoreBuilder WithStoreType(StoreType t) && {
-    store_type = t;
-    return std::move(*this);
-  }
-  SessionStoreBuilder WithLoggingDisabled() && {
-    logging = false;
-    return std::move(*this);
-  }
-};
+using SessionStoreBuilder = internal::RetainedStoreBuilder<K, V, internal::SessionStoreTag>;
 
 namespace internal {
 // The serdes of a store added with StreamsBuilder::AddStateStore (held in StoreSpec::serdes).

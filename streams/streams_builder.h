@@ -12,6 +12,7 @@
 #pragma once
 
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -148,21 +149,8 @@ class StreamsBuilder {
 
   // The same for a window store (`retention_ms` at least 1) and a session store, reached with
   // ProcessorContext::GetWindowStore / GetSessionStore.
-  template <typename K, typename V>
-  void AddStateStore(const WindowStoreBuilder<K, V>& builder) {
-    AddTimedStore(builder, internal::StoreSpec::Kind::kWindow);
-  }
-  template <typename K, typename V>
-  void AddStateStore(const SessionStoreBuilder<K, V>& builder) {
-    AddTimedStore(builder, internal::StoreSpec::Kind::kSession);
-  }
-
-  // The described topology, or the first mistake made while describing it.
-  absl::StatusOr<Topology> Build() const { return graph_.Build(); }
-
- private:
-  template <typename K, typename V, template <typename, typename> class Builder>
-  void AddTimedStore(const Builder<K, V>& builder, internal::StoreSpec::Kind kind) {
+  template <typename K, typename V, typename Kind>
+  void AddStateStore(const internal::RetainedStoreBuilder<K, V, Kind>& builder) {
     if (builder.retention_ms < 1) {
       graph_.Fail(absl::InvalidArgumentError(absl::StrCat(
           "store ", builder.name, ": retention_ms is ", builder.retention_ms, "; at least 1")));
@@ -170,7 +158,9 @@ class StreamsBuilder {
     }
     internal::StoreSpec store;
     store.name = builder.name;
-    store.kind = kind;
+    store.kind = std::is_same_v<Kind, internal::WindowStoreTag>
+                     ? internal::StoreSpec::Kind::kWindow
+                     : internal::StoreSpec::Kind::kSession;
     store.persistent =
         builder.store_type.value_or(graph_.default_store_type()) == StoreType::kRocksDb;
     store.logging = builder.logging;
@@ -182,6 +172,10 @@ class StreamsBuilder {
     graph_.AddStore(std::move(store));
   }
 
+  // The described topology, or the first mistake made while describing it.
+  absl::StatusOr<Topology> Build() const { return graph_.Build(); }
+
+ private:
   internal::GraphBuilder graph_;
 };
 
