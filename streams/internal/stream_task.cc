@@ -157,24 +157,36 @@ absl::Status StreamTask::OpenStores(const Topology::Subtopology& subtopology) {
   TaskChangelogSink* sink = changelog_sink_.get();
   c.changelog_sink_ = sink;
   auto now = [&c] { return c.timestamp_; };
-  const auto until_of = [&c](const std::string& changelog) {
-    auto it = c.env_.restore_until.find(changelog);
-    return it == c.env_.restore_until.end() ? int64_t{-1} : it->second;
-  };
-  // The changelog's records past its last commit (TaskEnvironment::restore_until) were not
-  // restored: each key they touched is written back to its committed value (`committed`; a
-  // tombstone when it has none), so the changelog ends in the committed state again.
-  const auto write_back = [&c, sink](const std::string& store, const std::vector<std::string>& keys,
-                                     const std::function<absl::StatusOr<std::optional<std::string>>(
-                                         const std::string&)>& committed) -> absl::Status {
-    std::set<std::string> done;
-    for (const std::string& key : keys) {
-      if (!done.insert(key).second) continue;
-      ASSIGN_OR_RETURN(std::optional<std::string> value, committed(key));
-      sink->Send(store, ChangelogRecord{key, std::move(value), c.env_.wall_clock_ms()});
-    }
-    c.metrics_.uncommitted_changelog_keys += static_cast<int64_t>(done.size());
-    return sink->TakeError();
+  // Restores store `name` from `changelog` (`apply` takes its records in batches) up to the end
+  // offset its last commit recorded (TaskEnvironment::restore_until; to the end without one).
+  // Each key of the records past there — written after the last commit by an instance that died
+  // — is written back to its restored value (`committed`; a tombstone when it has none), so the
+  // changelog ends in the committed state again.
+  using Batch = std::vector<ChangelogRecord>;
+  using Committed = std::function<absl::StatusOr<std::optional<std::string>>(const std::string&)>;
+  const auto restore = [this, &c, sink](const std::string& name, const std::string& changelog,
+                                        const std::function<absl::Status(const Batch&)>& apply,
+                                        const Committed& committed) -> absl::Status {
+    auto until = c.env_.restore_until.find(changelog);
+    ASSIGN_OR_RETURN(
+        restored_changelog_ends_[changelog],
+        c.env_.changelog_reader->Restore(
+            changelog, c.partition_, until == c.env_.restore_until.end() ? -1 : until->second,
+            [&](const Batch& batch) {
+              c.metrics_.restored_records += static_cast<int64_t>(batch.size());
+              return apply(batch);
+            },
+            [&](const std::vector<std::string>& keys) -> absl::Status {
+              std::set<std::string> done;
+              for (const std::string& key : keys) {
+                if (!done.insert(key).second) continue;
+                ASSIGN_OR_RETURN(std::optional<std::string> value, committed(key));
+                sink->Send(name, ChangelogRecord{key, std::move(value), c.env_.wall_clock_ms()});
+              }
+              c.metrics_.uncommitted_changelog_keys += static_cast<int64_t>(done.size());
+              return sink->TakeError();
+            }));
+    return absl::OkStatus();
   };
   for (const std::string& name : subtopology.stores) {
     const internal::StoreSpec& spec = topology_->stores().at(name);
@@ -208,18 +220,9 @@ absl::Status StreamTask::OpenStores(const Topology::Subtopology& subtopology) {
         store = NewInMemoryKeyValueStore(name);
       }
       if (spec.logging && c.env_.changelog_reader != nullptr) {
-        ASSIGN_OR_RETURN(restored_changelog_ends_[changelog],
-                         c.env_.changelog_reader->Restore(
-                             changelog, c.partition_, until_of(changelog),
-                             [&](const std::vector<ChangelogRecord>& batch) {
-                               c.metrics_.restored_records += static_cast<int64_t>(batch.size());
-                               return RestoreKeyValue(*store, batch);
-                             },
-                             [&](const std::vector<std::string>& keys) {
-                               return write_back(name, keys, [&](const std::string& key) {
-                                 return store->Get(key);
-                               });
-                             }));
+        RETURN_IF_ERROR(restore(
+            name, changelog, [&](const Batch& batch) { return RestoreKeyValue(*store, batch); },
+            [&](const std::string& key) { return store->Get(key); }));
       }
       if (spec.logging) store = LoggedKeyValueStore(std::move(store), sink, now);
       store = CachingKeyValueStore(
@@ -240,22 +243,12 @@ absl::Status StreamTask::OpenStores(const Topology::Subtopology& subtopology) {
         store = NewInMemorySessionStore(name, spec.retention_ms);
       }
       if (spec.logging && c.env_.changelog_reader != nullptr) {
-        ASSIGN_OR_RETURN(
-            restored_changelog_ends_[changelog],
-            c.env_.changelog_reader->Restore(
-                changelog, c.partition_, until_of(changelog),
-                [&](const std::vector<ChangelogRecord>& batch) {
-                  c.metrics_.restored_records += static_cast<int64_t>(batch.size());
-                  return RestoreSession(*store, batch);
-                },
-                [&](const std::vector<std::string>& keys) {
-                  return write_back(
-                      name, keys,
-                      [&](const std::string& key) -> absl::StatusOr<std::optional<std::string>> {
-                        ASSIGN_OR_RETURN(SessionKeyParts parts, SplitSessionKey(key));
-                        return store->FetchSession(parts.key, parts.start, parts.end);
-                      });
-                }));
+        RETURN_IF_ERROR(restore(
+            name, changelog, [&](const Batch& batch) { return RestoreSession(*store, batch); },
+            [&](const std::string& key) -> absl::StatusOr<std::optional<std::string>> {
+              ASSIGN_OR_RETURN(SessionKeyParts parts, SplitSessionKey(key));
+              return store->FetchSession(parts.key, parts.start, parts.end);
+            }));
       }
       if (spec.logging) store = LoggedSessionStore(std::move(store), sink, now);
       c.session_stores_[name] = std::move(store);
@@ -268,22 +261,12 @@ absl::Status StreamTask::OpenStores(const Topology::Subtopology& subtopology) {
         store = NewInMemoryWindowStore(name, spec.retention_ms);
       }
       if (spec.logging && c.env_.changelog_reader != nullptr) {
-        ASSIGN_OR_RETURN(
-            restored_changelog_ends_[changelog],
-            c.env_.changelog_reader->Restore(
-                changelog, c.partition_, until_of(changelog),
-                [&](const std::vector<ChangelogRecord>& batch) {
-                  c.metrics_.restored_records += static_cast<int64_t>(batch.size());
-                  return RestoreWindow(*store, batch);
-                },
-                [&](const std::vector<std::string>& keys) {
-                  return write_back(
-                      name, keys,
-                      [&](const std::string& key) -> absl::StatusOr<std::optional<std::string>> {
-                        ASSIGN_OR_RETURN(auto split, SplitWindowedKey(key));
-                        return store->Fetch(split.first, split.second);
-                      });
-                }));
+        RETURN_IF_ERROR(restore(
+            name, changelog, [&](const Batch& batch) { return RestoreWindow(*store, batch); },
+            [&](const std::string& key) -> absl::StatusOr<std::optional<std::string>> {
+              ASSIGN_OR_RETURN(auto split, SplitWindowedKey(key));
+              return store->Fetch(split.first, split.second);
+            }));
       }
       if (spec.logging) store = LoggedWindowStore(std::move(store), sink, now);
       store = CachingWindowStore(std::move(store), cache_bytes,
