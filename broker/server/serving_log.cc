@@ -64,6 +64,7 @@ absl::Status BackgroundTopicCreator::Start(const std::string& topic) {
     MutexLock lock(&mu_);
     creating_.erase(topic);
     if (absl::IsInvalidArgument(created)) {  // the controller refused it: retrying cannot help
+      if (refused_.size() >= kMaxRefusalsKept) refused_.clear();  // (bounded; they come back)
       refused_[topic] = Refusal{
           absl::NotFoundError(absl::StrCat(
               "topic ", topic, " does not exist and could not be created: ", created.message())),

@@ -31,6 +31,7 @@ class BackgroundTopicCreator {
   // How long a creation the controller refused (a bad replication factor, partition count or
   // config) is the answer to produces to the topic, before one is tried again.
   static constexpr std::chrono::seconds kRefusalKept{10};
+  static constexpr size_t kMaxRefusalsKept = 1024;
 
   // All borrowed.
   BackgroundTopicCreator(PartitionManager* partitions, ClusterNode* cluster, BlockingCalls* calls)
