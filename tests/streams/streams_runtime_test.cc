@@ -130,7 +130,17 @@ class StreamsRuntimeTest : public testing::GroupBrokerFixture {
   }
 
   // key -> latest value of everything in `topic` up to its end offsets now (bounded: 20 s).
-  std::map<S, S> ReadToEnd(const std::string& topic) {
+  std::map<S, S> ReadToEnd(const std::string& topic) { return Read(topic, 0, /*to_end=*/true); }
+
+  // key -> value of everything in `topic` (one partition's worth is enough here).
+  std::map<S, S> ReadAll(const std::string& topic, size_t expect) {
+    return Read(topic, expect, /*to_end=*/false);
+  }
+
+  // key -> latest value read from `topic`'s start, until `expect` keys are seen or, `to_end`,
+  // until every partition is read to the end offset it had when the read began; at most 100 polls
+  // of 200 ms.
+  std::map<S, S> Read(const std::string& topic, size_t expect, bool to_end) {
     std::map<S, S> out;
     auto consumer = client::Consumer::Create(client::Properties{
         {"bootstrap.servers", broker_->address()}, {"auto.offset.reset", "earliest"}});
@@ -139,36 +149,22 @@ class StreamsRuntimeTest : public testing::GroupBrokerFixture {
     if (!d.ok()) return out;
     std::vector<client::TopicPartition> partitions;
     for (const auto& p : d->partitions) partitions.push_back({topic, p.partition});
-    auto ends = (*consumer)->EndOffsets(partitions);
-    if (!ends.ok() || !(*consumer)->Assign(partitions).ok()) return out;
-    const auto at_end = [&] {
-      for (const auto& [tp, end] : *ends) {
+    std::map<client::TopicPartition, int64_t> ends;
+    if (to_end) {
+      auto found = (*consumer)->EndOffsets(partitions);
+      if (!found.ok()) return out;
+      ends = *std::move(found);
+    }
+    if (!(*consumer)->Assign(partitions).ok()) return out;
+    const auto done = [&] {
+      if (!to_end) return out.size() >= expect;
+      for (const auto& [tp, end] : ends) {
         auto position = (*consumer)->Position(tp);
         if (!position.ok() || *position < end) return false;
       }
       return true;
     };
-    for (int i = 0; i < 100 && !at_end(); ++i) {
-      auto records = (*consumer)->Poll(200);
-      if (!records.ok()) break;
-      for (const auto& r : *records) out[S(r.key.value_or(""))] = S(r.value.value_or(""));
-    }
-    (*consumer)->Close();
-    return out;
-  }
-
-  // key -> value of everything in `topic` (one partition's worth is enough here).
-  std::map<S, S> ReadAll(const std::string& topic, size_t expect) {
-    std::map<S, S> out;
-    auto consumer = client::Consumer::Create(client::Properties{
-        {"bootstrap.servers", broker_->address()}, {"auto.offset.reset", "earliest"}});
-    if (!consumer.ok()) return out;
-    auto d = admin_->DescribeTopic(topic);
-    if (!d.ok()) return out;
-    std::vector<client::TopicPartition> partitions;
-    for (const auto& p : d->partitions) partitions.push_back({topic, p.partition});
-    if (!(*consumer)->Assign(partitions).ok()) return out;
-    for (int i = 0; i < 100 && out.size() < expect; ++i) {  // about 20 s at most
+    for (int i = 0; i < 100 && !done(); ++i) {
       auto records = (*consumer)->Poll(200);
       if (!records.ok()) break;
       for (const auto& r : *records) out[S(r.key.value_or(""))] = S(r.value.value_or(""));
