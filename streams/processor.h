@@ -145,6 +145,15 @@ template <typename K, typename V>
 using SessionStoreBuilder = internal::RetainedStoreBuilder<K, V, internal::SessionStoreTag>;
 
 namespace internal {
+// A stored value through `serde`, or nullopt for none (the typed stores' lookups).
+template <typename V>
+absl::StatusOr<std::optional<V>> DeserializeIfPresent(const Serde<V>& serde,
+                                                      const std::optional<std::string>& bytes) {
+  if (!bytes.has_value()) return std::optional<V>();
+  ASSIGN_OR_RETURN(V value, serde.deserialize(*bytes));
+  return std::optional<V>(std::move(value));
+}
+
 // The serdes of a store added with StreamsBuilder::AddStateStore (held in StoreSpec::serdes).
 template <typename K, typename V>
 struct StoreSerdes {
@@ -164,9 +173,7 @@ class TypedKeyValueStore {
   const std::string& name() const { return store_->name(); }
   absl::StatusOr<std::optional<V>> Get(const K& key) {
     ASSIGN_OR_RETURN(std::optional<std::string> bytes, store_->Get(key_serde_.serialize(key)));
-    if (!bytes.has_value()) return std::optional<V>();
-    ASSIGN_OR_RETURN(V value, value_serde_.deserialize(*bytes));
-    return std::optional<V>(std::move(value));
+    return internal::DeserializeIfPresent(value_serde_, bytes);
   }
   absl::Status Put(const K& key, const V& value) {
     return store_->Put(key_serde_.serialize(key), value_serde_.serialize(value));
@@ -211,9 +218,7 @@ class TypedWindowStore {
   absl::StatusOr<std::optional<V>> Fetch(const K& key, int64_t window_start) {
     ASSIGN_OR_RETURN(std::optional<std::string> bytes,
                      store_->Fetch(key_serde_.serialize(key), window_start));
-    if (!bytes.has_value()) return std::optional<V>();
-    ASSIGN_OR_RETURN(V value, value_serde_.deserialize(*bytes));
-    return std::optional<V>(std::move(value));
+    return internal::DeserializeIfPresent(value_serde_, bytes);
   }
   // The windows of `key` with start_from <= start <= start_to: (start, value), by start.
   absl::StatusOr<std::vector<std::pair<int64_t, V>>> Fetch(const K& key, int64_t start_from,
@@ -263,9 +268,7 @@ class TypedSessionStore {
   absl::StatusOr<std::optional<V>> FetchSession(const K& key, int64_t start, int64_t end) {
     ASSIGN_OR_RETURN(std::optional<std::string> bytes,
                      store_->FetchSession(key_serde_.serialize(key), start, end));
-    if (!bytes.has_value()) return std::optional<V>();
-    ASSIGN_OR_RETURN(V value, value_serde_.deserialize(*bytes));
-    return std::optional<V>(std::move(value));
+    return internal::DeserializeIfPresent(value_serde_, bytes);
   }
   // The sessions of `key` that end at or after `earliest_end` and start at or before
   // `latest_start` (Kafka's findSessions), by end then start.
