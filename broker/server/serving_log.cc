@@ -5,7 +5,6 @@
 #include "common/check.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
-#include "storage/log_manager.h"
 
 namespace runnel::broker {
 namespace {
@@ -107,9 +106,8 @@ absl::StatusOr<std::shared_ptr<storage::Log>> ServingLog(PartitionManager& parti
   if (!route.ok() && absl::IsNotFound(route.status()) && allow_auto_create &&
       partitions.options().auto_create_topics && cluster->image()->topic(topic) == nullptr) {
     if (background != nullptr) {
-      // A bad name is refused now, not retried until the producer's delivery timeout.
+      // (A produce refuses a bad name before it gets here: INVALID_TOPIC, not retried.)
       RETURN_IF_ERROR(RefuseInternalTopic(topic, "auto-create topic"));
-      RETURN_IF_ERROR(storage::ValidateTopicName(topic));
       return background->Start(topic);
     }
     RETURN_IF_ERROR(AutoCreate(partitions, *cluster, topic));
