@@ -71,5 +71,26 @@ TEST(Crc32cTest, HardwareAndPortableAgreeOnRandomData) {
   }
 }
 
+// The hardware path runs three chains over 3 x 8192- and 3 x 256-byte blocks and joins them:
+// lengths on each side of those block boundaries, from aligned and unaligned starts.
+TEST(Crc32cTest, HardwareAndPortableAgreeAroundTheThreeWayBlockBoundaries) {
+  if (!HardwareAvailable()) GTEST_SKIP() << "CPU has no SSE4.2 crc32 instruction";
+  std::mt19937 rng(11);
+  std::vector<uint8_t> data(4 * 3 * 8192 + 64);
+  for (auto& b : data) b = static_cast<uint8_t>(rng());
+  for (size_t base : {size_t{3 * 256}, size_t{2 * 3 * 256}, size_t{3 * 8192},
+                      size_t{3 * 8192 + 3 * 256}, size_t{2 * 3 * 8192}, size_t{4 * 3 * 8192}}) {
+    for (size_t start : {size_t{0}, size_t{1}, size_t{7}, size_t{8}, size_t{13}}) {
+      for (int delta = -9; delta <= 9; ++delta) {
+        const size_t len = static_cast<size_t>(static_cast<int64_t>(base) + delta);
+        if (start + len > data.size()) continue;
+        ASSERT_EQ(ExtendHardware(0x1234567, data.data() + start, len),
+                  ExtendPortable(0x1234567, data.data() + start, len))
+            << "start=" << start << " len=" << len;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace runnel::crc32c
