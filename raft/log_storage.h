@@ -50,8 +50,8 @@ class LogStorage {
   // LastIndex(); `from` is an entry's first index), up to `max_bytes` of data but at least one.
   virtual std::vector<Entry> Read(Index from, int64_t max_bytes) const = 0;
 
-  // Appends entries; the first starts at LastIndex() + 1.
-  virtual void Append(const std::vector<Entry>& entries) = 0;
+  // Appends entries (taken: their data moves into the log); the first starts at LastIndex() + 1.
+  virtual void Append(std::vector<Entry> entries) = 0;
   // Removes every entry after `index` (an entry's last index, StartIndex() - 1 <= index).
   virtual void TruncateAfter(Index index) = 0;
   // Drops the whole log: it now starts after `index` with `term` (a snapshot or log-start install),

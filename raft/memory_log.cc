@@ -55,16 +55,16 @@ std::vector<Entry> MemoryLog::Read(Index from, int64_t max_bytes) const {
   return out;
 }
 
-void MemoryLog::Append(const std::vector<Entry>& entries) {
-  for (const Entry& entry : entries) {
+void MemoryLog::Append(std::vector<Entry> entries) {
+  for (Entry& entry : entries) {
     RUNNEL_CHECK(entry.first == LastIndex() + 1 && entry.last >= entry.first,
                  "append of [%d, %d] after last index %d", entry.first, entry.last, LastIndex());
     const Term last_term = entries_.empty() ? start_term_ : entries_.back().term;
     RUNNEL_CHECK(entry.term >= last_term, "append of term %d after term %d at %d", entry.term,
                  last_term, entry.first);
-    entries_.push_back(entry);
     bytes_ += static_cast<int64_t>(entry.data.size());
     if (entry.type == EntryType::kConfig) configs_[entry.first] = entry.data;
+    entries_.push_back(std::move(entry));
   }
 }
 

@@ -29,7 +29,7 @@ class MemoryLog final : public LogStorage {
   std::optional<Index> LastIndexAtOrBelowTerm(Term term) const override;
   Index EntryStart(Index index) const override;
   std::vector<Entry> Read(Index from, int64_t max_bytes) const override;
-  void Append(const std::vector<Entry>& entries) override;
+  void Append(std::vector<Entry> entries) override;
   void TruncateAfter(Index index) override;
   void ResetTo(Index index, Term term, const std::string& snapshot,
                const std::string& config) override;

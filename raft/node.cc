@@ -257,7 +257,7 @@ void Node::Tick() {
   }
 }
 
-void Node::Step(const Message& m) {
+void Node::Step(Message m) {
   RUNNEL_CHECK(m.to == options_.id, "node %d: stepped a message for %d", options_.id, m.to);
   const bool vote_request = m.type == MessageType::kPreVote || m.type == MessageType::kVote;
   if (m.term > term_) {
@@ -352,7 +352,7 @@ void Node::HandleVoteRequest(const Message& m) {
   }
 }
 
-void Node::StepFollower(const Message& m) {
+void Node::StepFollower(Message& m) {
   switch (m.type) {
     case MessageType::kAppend:
       election_elapsed_ = 0;
@@ -377,7 +377,7 @@ void Node::StepFollower(const Message& m) {
   }
 }
 
-void Node::StepCandidate(const Message& m) {
+void Node::StepCandidate(Message& m) {
   switch (m.type) {
     case MessageType::kAppend:
     case MessageType::kHeartbeat:
@@ -436,7 +436,7 @@ void Node::StepLeader(const Message& m) {
 
 // --- Follower ---
 
-void Node::HandleAppend(const Message& m) {
+void Node::HandleAppend(Message& m) {
   Message response;
   response.type = MessageType::kAppendResponse;
   response.to = m.from;
@@ -484,13 +484,13 @@ void Node::HandleAppend(const Message& m) {
         entry.last, entry.term);
     keep++;
   }
+  const Index last_new = m.entries.empty() ? m.index : m.entries.back().last;
   if (keep < m.entries.size()) {
     const Index from = m.entries[keep].first;
     if (from <= log_->LastIndex()) TruncateLog(from - 1);
-    AppendToLog(
-        std::vector<Entry>(m.entries.begin() + static_cast<ptrdiff_t>(keep), m.entries.end()));
+    m.entries.erase(m.entries.begin(), m.entries.begin() + static_cast<ptrdiff_t>(keep));
+    AppendToLog(std::move(m.entries));
   }
-  const Index last_new = m.entries.empty() ? m.index : m.entries.back().last;
   if (catching_up_ && last_new >= m.commit && m.commit >= log_->StartIndex() &&
       log_->TermAt(m.commit) == std::optional<Term>(term_)) {
     // The leader's whole commit index (appends carry it uncapped), past an entry of its own term:
@@ -605,21 +605,19 @@ void Node::RefreshMembership() {
 
 // --- Log and outputs ---
 
-void Node::AppendToLog(const std::vector<Entry>& entries) {
+void Node::AppendToLog(std::vector<Entry> entries) {
   if (entries.empty()) return;
   RUNNEL_CHECK(entries.front().first == log_->LastIndex() + 1,
                "node %d: appending at %d after last index %d", options_.id, entries.front().first,
                log_->LastIndex());
   RUNNEL_CHECK(entries.front().term >= LastTerm(), "node %d: appending term %d after term %d",
                options_.id, entries.front().term, LastTerm());
-  log_->Append(entries);
+  const bool config = std::any_of(entries.begin(), entries.end(), [](const Entry& entry) {
+    return entry.type == EntryType::kConfig;
+  });
+  log_->Append(std::move(entries));
   log_dirty_ = true;
-  for (const Entry& entry : entries) {
-    if (entry.type == EntryType::kConfig) {
-      RefreshMembership();
-      break;
-    }
-  }
+  if (config) RefreshMembership();
 }
 
 void Node::TruncateLog(Index after) {

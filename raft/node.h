@@ -119,8 +119,8 @@ class Node {
 
   // One timer tick (the driver decides how long a tick is; the broker uses 100 ms).
   void Tick();
-  // A message addressed to this node.
-  void Step(const Message& message);
+  // A message addressed to this node (taken: an append's entries move into the log).
+  void Step(Message message);
   // Appends `data`, covering `count` offsets, as the leader. FailedPrecondition when this node
   // is not the leader (naming the leader it knows), Unavailable during a leadership transfer,
   // ResourceExhausted past max_uncommitted_bytes.
@@ -188,11 +188,12 @@ class Node {
   void MaybeStepDownAfterRemoval();
   void ResetElectionTimeout();
 
-  void StepFollower(const Message& m);
-  void StepCandidate(const Message& m);
+  // The handlers of a message to a follower may take its entries.
+  void StepFollower(Message& m);
+  void StepCandidate(Message& m);
   void StepLeader(const Message& m);
   void HandleVoteRequest(const Message& m);
-  void HandleAppend(const Message& m);
+  void HandleAppend(Message& m);
   void HandleHeartbeat(const Message& m);
   void HandleSnapshot(const Message& m);
   void HandleAppendResponse(const Message& m);
@@ -213,7 +214,7 @@ class Node {
   void ConfirmReads(NodeId from, uint64_t context);
   void AbortTransfer();
 
-  void AppendToLog(const std::vector<Entry>& entries);
+  void AppendToLog(std::vector<Entry> entries);
   void TruncateLog(Index after);
   Term LastTerm() const;
 

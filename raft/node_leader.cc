@@ -183,7 +183,9 @@ absl::StatusOr<Proposal> Node::Propose(std::string data, int64_t count) {
   entry.type = EntryType::kData;
   entry.data = std::move(data);
   Proposal proposal{entry.first, entry.last, entry.term};
-  AppendToLog({std::move(entry)});
+  std::vector<Entry> entries;
+  entries.push_back(std::move(entry));  // not an initializer list: that would copy the data
+  AppendToLog(std::move(entries));
   uncommitted_.emplace_back(proposal.last, bytes);
   uncommitted_bytes_ += bytes;
   BroadcastAppend();
@@ -263,7 +265,9 @@ absl::StatusOr<Proposal> Node::ProposeMembership(const Membership& next) {
   entry.type = EntryType::kConfig;
   entry.data = next.Encode();
   Proposal proposal{entry.first, entry.last, entry.term};
-  AppendToLog({std::move(entry)});
+  std::vector<Entry> entries;
+  entries.push_back(std::move(entry));
+  AppendToLog(std::move(entries));
   BroadcastAppend();
   return proposal;
 }

@@ -185,15 +185,16 @@ class Log {
   // LogAppendTime stamp when the topic asks for it (returned in `*log_append_time`, else -1): what
   // is proposed is what every replica stores. Offsets and epoch are stamped by AppendReplicated.
   absl::Status PrepareAppend(std::string* batch, int64_t* log_append_time) const;
-  // Stores `batch` (prepared by a leader, or read from the leader's log) as offsets from
+  // Stores `*batch` (prepared by a leader, or read from the leader's log) as offsets from
   // `base_offset`, which must be the log end, under `epoch` (raised first, as SetLeaderEpoch). The
-  // batch's base offset and partitionLeaderEpoch are overwritten (they are outside its CRC); its
-  // CRC is checked, not its records: the leader checked them. InvalidArgument for a batch that
+  // batch's base offset and partitionLeaderEpoch are overwritten in `*batch` (they are outside its
+  // CRC), which is left to the caller as stored; its CRC is checked, not its records: the leader
+  // checked them. InvalidArgument for a batch that
   // does not parse or whose CRC is wrong, FailedPrecondition for an offset other than the log end
   // or an epoch below the latest one the log still holds (a truncation may have removed higher
   // ones: a follower then takes the new leader's lower epoch); I/O errors as Append. Syncs are the
   // caller's (WhenDurable).
-  absl::StatusOr<AppendResult> AppendReplicated(std::string batch, int64_t base_offset,
+  absl::StatusOr<AppendResult> AppendReplicated(std::string* batch, int64_t base_offset,
                                                 int32_t epoch);
   // Empties the log: it now starts, and ends, at `offset` (at or past the start; a replica too far
   // behind its leader's log start starts over there). What is visible is cut first, then the new

@@ -37,13 +37,13 @@ absl::Status Log::PrepareAppend(std::string* batch, int64_t* log_append_time) co
   return CheckTimestamps(view, config_, now);
 }
 
-absl::StatusOr<AppendResult> Log::AppendReplicated(std::string batch, int64_t base_offset,
+absl::StatusOr<AppendResult> Log::AppendReplicated(std::string* batch, int64_t base_offset,
                                                    int32_t epoch) {
   {
-    ASSIGN_OR_RETURN(const RecordBatchView view, RecordBatchView::Parse(batch));
-    if (view.size() != batch.size()) {
+    ASSIGN_OR_RETURN(const RecordBatchView view, RecordBatchView::Parse(*batch));
+    if (view.size() != batch->size()) {
       return absl::InvalidArgumentError(absl::StrCat("replicated batch at offset ", base_offset,
-                                                     " has ", batch.size() - view.size(),
+                                                     " has ", batch->size() - view.size(),
                                                      " bytes after its end"));
     }
     if (view.ComputeCrc() != view.crc()) {
@@ -52,8 +52,8 @@ absl::StatusOr<AppendResult> Log::AppendReplicated(std::string batch, int64_t ba
                                                      ", computed ", view.ComputeCrc()));
     }
   }
-  StampOffsets(&batch, base_offset, epoch);
-  ASSIGN_OR_RETURN(const RecordBatchView view, RecordBatchView::Parse(batch));
+  StampOffsets(batch, base_offset, epoch);
+  ASSIGN_OR_RETURN(const RecordBatchView view, RecordBatchView::Parse(*batch));
   AppendResult result;
   {
     MutexLock lock(&mu_);

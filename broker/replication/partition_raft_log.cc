@@ -300,13 +300,14 @@ Index PartitionRaftLog::EntryStart(Index index) const {
   return batch->base_offset();
 }
 
-Entry PartitionRaftLog::ToEntry(const RecordBatchView& batch) const {
+Entry PartitionRaftLog::ToEntry(const RecordBatchView& batch, std::string* whole) const {
   Entry entry;
   entry.first = batch.base_offset();
   entry.last = batch.last_offset();
   entry.term = batch.partition_leader_epoch();
   if (!batch.is_control()) {
-    entry.data = std::string(batch.bytes());
+    // `batch` views `*whole`: nothing may read it after the move.
+    entry.data = whole != nullptr ? std::move(*whole) : std::string(batch.bytes());
     return entry;
   }
   absl::StatusOr<record::ControlRecord> control = record::ParseControlBatch(batch);
@@ -330,7 +331,7 @@ Entry PartitionRaftLog::ToEntry(const RecordBatchView& batch) const {
 std::vector<Entry> PartitionRaftLog::Read(Index from, int64_t max_bytes) const {
   RUNNEL_CHECK(from >= StartIndex() && from <= LastIndex(), "log %s: read from %d outside [%d, %d]",
                log_->dir(), from, StartIndex(), LastIndex());
-  const absl::StatusOr<std::string> bytes =
+  absl::StatusOr<std::string> bytes =
       log_->Read(from, static_cast<size_t>(std::max<int64_t>(max_bytes, 1)));
   if (!bytes.ok()) Stop("reading", bytes.status());
   std::vector<Entry> entries;
@@ -345,16 +346,20 @@ std::vector<Entry> PartitionRaftLog::Read(Index from, int64_t max_bytes) const {
     RUNNEL_CHECK(batch->base_offset() == expected,
                  "log %s: the batch after offset %d starts at %d (a gap)", log_->dir(),
                  expected - 1, batch->base_offset());
-    entries.push_back(ToEntry(*batch));
     expected = batch->last_offset() + 1;
-    rest.remove_prefix(batch->size());
+    const size_t size = batch->size();
+    // A read of one batch (what a leader sends a follower that keeps up) hands its buffer over.
+    const bool whole = size == bytes->size();
+    entries.push_back(ToEntry(*batch, whole ? &*bytes : nullptr));
+    if (whole) break;
+    rest.remove_prefix(size);
   }
   RUNNEL_CHECK(!entries.empty(), "log %s: nothing read at %d", log_->dir(), from);
   return entries;
 }
 
-void PartitionRaftLog::Append(const std::vector<Entry>& entries) {
-  for (const Entry& entry : entries) {
+void PartitionRaftLog::Append(std::vector<Entry> entries) {
+  for (Entry& entry : entries) {
     RUNNEL_CHECK(entry.first == end_ && entry.last >= entry.first,
                  "log %s: append of [%d, %d] at the log end %d", log_->dir(), entry.first,
                  entry.last, end_);
@@ -362,7 +367,7 @@ void PartitionRaftLog::Append(const std::vector<Entry>& entries) {
     std::string batch;
     switch (entry.type) {
       case EntryType::kData:
-        batch = entry.data;
+        batch = std::move(entry.data);
         break;
       case EntryType::kLeaderChange:
         batch =
@@ -375,7 +380,7 @@ void PartitionRaftLog::Append(const std::vector<Entry>& entries) {
         break;
     }
     const absl::StatusOr<storage::AppendResult> result =
-        log_->AppendReplicated(std::move(batch), entry.first, epoch);
+        log_->AppendReplicated(&batch, entry.first, epoch);
     if (!result.ok()) Stop("appending", result.status());
     RUNNEL_CHECK(result->last_offset == entry.last,
                  "log %s: entry [%d, %d] stored as a batch ending at %d", log_->dir(), entry.first,
@@ -385,7 +390,7 @@ void PartitionRaftLog::Append(const std::vector<Entry>& entries) {
     }
     end_ = entry.last + 1;
     if (entry.type == EntryType::kData && observer_.appended) {
-      absl::StatusOr<RecordBatchView> view = RecordBatchView::Parse(entry.data);
+      absl::StatusOr<RecordBatchView> view = RecordBatchView::Parse(batch);
       if (view.ok()) observer_.appended(*view, entry.first);
     }
   }

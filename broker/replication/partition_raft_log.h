@@ -101,7 +101,7 @@ class PartitionRaftLog final : public raft::LogStorage {
   std::optional<raft::Index> LastIndexAtOrBelowTerm(raft::Term term) const override;
   raft::Index EntryStart(raft::Index index) const override;
   std::vector<raft::Entry> Read(raft::Index from, int64_t max_bytes) const override;
-  void Append(const std::vector<raft::Entry>& entries) override;
+  void Append(std::vector<raft::Entry> entries) override;
   void TruncateAfter(raft::Index index) override;
   void ResetTo(raft::Index index, raft::Term term, const std::string& snapshot,
                const std::string& config) override;
@@ -121,7 +121,9 @@ class PartitionRaftLog final : public raft::LogStorage {
   absl::Status SaveConfigs() const;
   // The index of the first epoch entry covering `index` (epochs_.size() when none does).
   size_t EpochCovering(raft::Index index) const;
-  raft::Entry ToEntry(const record::RecordBatchView& batch) const;
+  // The entry stored as `batch`. `whole`: null, or the buffer `batch` views when it is exactly that
+  // batch, taken as a data entry's data instead of a copy.
+  raft::Entry ToEntry(const record::RecordBatchView& batch, std::string* whole) const;
   [[noreturn]] void Stop(const char* what, const absl::Status& status) const;
 
   const std::shared_ptr<storage::Log> log_;

@@ -51,7 +51,7 @@ absl::Status CheckDataEntry(const raft::Entry& entry) {
 
 }  // namespace
 
-void ToProto(const raft::Message& m, v1::RaftMessage* out) {
+void ToProto(raft::Message m, v1::RaftMessage* out) {
   out->set_type(static_cast<v1::RaftMessage::Type>(m.type));
   out->set_from(m.from);
   out->set_to(m.to);
@@ -59,13 +59,13 @@ void ToProto(const raft::Message& m, v1::RaftMessage* out) {
   out->set_index(m.index);
   out->set_log_term(m.log_term);
   out->set_commit(m.commit);
-  for (const raft::Entry& entry : m.entries) {
+  for (raft::Entry& entry : m.entries) {
     v1::RaftEntry* e = out->add_entries();
     e->set_first(entry.first);
     e->set_last(entry.last);
     e->set_term(entry.term);
     e->set_type(static_cast<v1::RaftEntry::Type>(entry.type));
-    e->set_data(entry.data);
+    e->set_data(std::move(entry.data));
   }
   out->set_reject(m.reject);
   out->set_hint_index(m.hint_index);
@@ -77,7 +77,7 @@ void ToProto(const raft::Message& m, v1::RaftMessage* out) {
   out->set_voter_directory(m.voter_directory);
 }
 
-absl::StatusOr<raft::Message> FromProto(const v1::RaftMessage& in) {
+absl::StatusOr<raft::Message> FromProto(v1::RaftMessage in) {
   if (!v1::RaftMessage::Type_IsValid(in.type())) {
     return absl::InvalidArgumentError(absl::StrCat("type: unknown message type ", in.type()));
   }
@@ -125,7 +125,7 @@ absl::StatusOr<raft::Message> FromProto(const v1::RaftMessage& in) {
   raft::Index expected = m.index + 1;
   raft::Term previous_term = m.log_term;
   m.entries.reserve(static_cast<size_t>(in.entries_size()));
-  for (const v1::RaftEntry& e : in.entries()) {
+  for (v1::RaftEntry& e : *in.mutable_entries()) {
     if (!v1::RaftEntry::Type_IsValid(e.type())) {
       return absl::InvalidArgumentError(absl::StrCat("entries: unknown entry type ", e.type()));
     }
@@ -134,7 +134,7 @@ absl::StatusOr<raft::Message> FromProto(const v1::RaftMessage& in) {
     entry.last = e.last();
     entry.term = e.term();
     entry.type = static_cast<raft::EntryType>(e.type());
-    entry.data = e.data();
+    entry.data = std::move(*e.mutable_data());
     if (entry.first != expected || entry.last < entry.first) {
       return absl::InvalidArgumentError(absl::StrCat("entries: [", entry.first, ", ", entry.last,
                                                      "] where ", expected, " was expected"));

@@ -10,13 +10,14 @@
 
 namespace runnel::broker {
 
-void ToProto(const raft::Message& message, v1::RaftMessage* out);
+// Both take their input: an append's entry data moves, not copied (a batch is up to a MiB).
+void ToProto(raft::Message message, v1::RaftMessage* out);
 
 // InvalidArgument naming the field for: an unknown type; negative terms or ids; entries that are
 // not contiguous from index + 1, run backwards, carry a term above the message's or below the
 // previous entry's; a data entry that is not exactly one RecordBatch v2 batch covering the
 // entry's offsets with a good CRC; a config entry or snapshot config that does not decode; a
 // snapshot with data (a partition's snapshot is empty).
-absl::StatusOr<raft::Message> FromProto(const v1::RaftMessage& message);
+absl::StatusOr<raft::Message> FromProto(v1::RaftMessage message);
 
 }  // namespace runnel::broker

@@ -373,23 +373,23 @@ absl::Status ReplicaManager::ChangeMembership(const storage::TopicPartition& tp,
 }
 
 void ReplicaManager::Receive(raft::NodeId from, v1::RaftBatch batch) {
-  Post([this, from, batch = std::move(batch)] {
-    for (const v1::GroupMessage& message : batch.messages()) Step(from, message);
+  Post([this, from, batch = std::move(batch)]() mutable {
+    for (v1::GroupMessage& message : *batch.mutable_messages()) Step(from, &message);
   });
 }
 
-void ReplicaManager::Step(raft::NodeId from, const v1::GroupMessage& message) {
-  storage::TopicPartition tp{message.topic(), message.partition()};
+void ReplicaManager::Step(raft::NodeId from, v1::GroupMessage* message) {
+  storage::TopicPartition tp{message->topic(), message->partition()};
   auto it = replicas_.find(tp);
   if (it == replicas_.end()) return;  // not (or no longer, or not yet) a replica here
-  if (message.topic_id() != it->second->topic_id) {
+  if (message->topic_id() != it->second->topic_id) {
     // Another topic of this name: one side has not applied a delete and re-create yet.
     messages_refused_.fetch_add(1, std::memory_order_relaxed);
     Logger()->debug("partition {}: a message of topic id {} ignored (ours is {})", tp.DirName(),
-                    message.topic_id(), it->second->topic_id);
+                    message->topic_id(), it->second->topic_id);
     return;
   }
-  absl::StatusOr<raft::Message> m = FromProto(message.message());
+  absl::StatusOr<raft::Message> m = FromProto(std::move(*message->mutable_message()));
   if (m.ok() && (m->from != from || m->to != options_.node_id)) {
     m = absl::InvalidArgumentError(absl::StrCat("addressed from node ", m->from, " to node ", m->to,
                                                 " on the stream from node ", from));
@@ -401,7 +401,7 @@ void ReplicaManager::Step(raft::NodeId from, const v1::GroupMessage& message) {
     return;
   }
   it->second->heard[from] = std::chrono::steady_clock::now();
-  it->second->node->Step(*m);
+  it->second->node->Step(*std::move(m));
   Drain(*it->second);
 }
 
@@ -425,7 +425,7 @@ void ReplicaManager::Tick() {
 void ReplicaManager::Drain(Replica& r) {
   // Bounded: each pass either takes a round without a sync (completed here) or stops.
   for (int pass = 0; pass < 1000; ++pass) {
-    for (const raft::Message& m : r.node->TakeMessages()) Queue(r, m);
+    for (raft::Message& m : r.node->TakeMessages()) Queue(r, std::move(m));
     if (r.round_in_flight || !r.node->HasReady()) break;
     raft::Ready ready = r.node->TakeReady();
     if (ready.hard_state.has_value()) {
@@ -434,7 +434,7 @@ void ReplicaManager::Drain(Replica& r) {
       }
     }
     if (!ready.sync) {
-      for (const raft::Message& m : ready.messages) Queue(r, m);
+      for (raft::Message& m : ready.messages) Queue(r, std::move(m));
       r.node->Advance();
       continue;
     }
@@ -485,7 +485,7 @@ void ReplicaManager::OnSynced(const storage::TopicPartition& tp, uint64_t round,
     return;
   }
   if (!status.ok()) Fail(r, "syncing the log", status);
-  for (const raft::Message& m : r.round_messages) Queue(r, m);
+  for (raft::Message& m : r.round_messages) Queue(r, std::move(m));
   r.round_messages.clear();
   r.round_in_flight = false;
   r.node->Advance();
@@ -571,7 +571,7 @@ void ReplicaManager::Publish(Replica& r) {
   status_[r.tp] = std::move(s);
 }
 
-void ReplicaManager::Queue(const Replica& r, const raft::Message& m) {
+void ReplicaManager::Queue(const Replica& r, raft::Message m) {
   int64_t bytes = 64;  // the message's fields, roughly
   for (const raft::Entry& entry : m.entries) bytes += 32 + static_cast<int64_t>(entry.data.size());
   std::vector<v1::RaftBatch>& batches = outbox_[m.to];
@@ -585,7 +585,7 @@ void ReplicaManager::Queue(const Replica& r, const raft::Message& m) {
   out->set_topic(r.tp.topic);
   out->set_partition(r.tp.partition);
   out->set_topic_id(r.topic_id);
-  ToProto(m, out->mutable_message());
+  ToProto(std::move(m), out->mutable_message());
 }
 
 void ReplicaManager::SendQueued() {

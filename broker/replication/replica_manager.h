@@ -151,7 +151,7 @@ class ReplicaManager {
   absl::Status Call(std::function<absl::Status()> task);
 
   void Tick();
-  void Step(raft::NodeId from, const v1::GroupMessage& message);
+  void Step(raft::NodeId from, v1::GroupMessage* message);  // takes the message's entries
   // Carries out `replica`'s outputs until it has none (a sync in flight ends a pass).
   void Drain(Replica& replica);
   void OnSynced(const storage::TopicPartition& tp, uint64_t round, const absl::Status& status);
@@ -164,7 +164,7 @@ class ReplicaManager {
   // Hands the entries committed up to `commit` and not yet handed over to the replica's listener.
   void Apply(Replica& replica, raft::Index commit);
   void Publish(Replica& replica);
-  void Queue(const Replica& replica, const raft::Message& message);
+  void Queue(const Replica& replica, raft::Message message);
   void SendQueued();
   [[noreturn]] void Fail(const Replica& replica, const char* what, const absl::Status& status);
 

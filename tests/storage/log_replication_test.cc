@@ -27,6 +27,12 @@ std::unique_ptr<Log> OpenOrDie(const std::string& dir, Flusher* flusher,
   return log.ok() ? *std::move(log) : nullptr;
 }
 
+// Log::AppendReplicated of a copy of `batch`.
+absl::StatusOr<AppendResult> Replicate(Log& log, std::string batch, int64_t base_offset,
+                                       int32_t epoch) {
+  return log.AppendReplicated(&batch, base_offset, epoch);
+}
+
 std::set<std::string> SegmentFiles(const std::string& dir) {
   std::set<std::string> out;
   for (const auto& e : std::filesystem::directory_iterator(dir)) {
@@ -39,11 +45,11 @@ TEST(LogReplicationTest, AReplicatedBatchIsStoredAtTheGivenOffsetAndEpoch) {
   TempDir dir;
   Flusher flusher;
   auto log = OpenOrDie(dir.path(), &flusher);
-  auto first = log->AppendReplicated(MakeBatch(3, 1000, "a"), 0, 2);
+  auto first = Replicate(*log, MakeBatch(3, 1000, "a"), 0, 2);
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_EQ(first->base_offset, 0);
   EXPECT_EQ(first->last_offset, 2);
-  auto second = log->AppendReplicated(MakeBatch(2, 1000, "b"), 3, 5);
+  auto second = Replicate(*log, MakeBatch(2, 1000, "b"), 3, 5);
   ASSERT_TRUE(second.ok()) << second.status();
   EXPECT_EQ(log->leader_epoch(), 5);
   const std::vector<EpochEntry> want = {{2, 0}, {5, 3}};
@@ -60,24 +66,24 @@ TEST(LogReplicationTest, AReplicatedBatchIsRefusedOffTheLogEndBelowTheEpochOrCor
   TempDir dir;
   Flusher flusher;
   auto log = OpenOrDie(dir.path(), &flusher);
-  ASSERT_TRUE(log->AppendReplicated(MakeBatch(3, 1000, "a"), 0, 4).ok());
+  ASSERT_TRUE(Replicate(*log, MakeBatch(3, 1000, "a"), 0, 4).ok());
 
-  auto gap = log->AppendReplicated(MakeBatch(1, 1000, "g"), 5, 4);
+  auto gap = Replicate(*log, MakeBatch(1, 1000, "g"), 5, 4);
   EXPECT_TRUE(absl::IsFailedPrecondition(gap.status())) << gap.status();
   EXPECT_NE(gap.status().message().find("log end 3"), std::string::npos) << gap.status();
 
-  auto stale = log->AppendReplicated(MakeBatch(1, 1000, "s"), 3, 3);
+  auto stale = Replicate(*log, MakeBatch(1, 1000, "s"), 3, 3);
   EXPECT_TRUE(absl::IsFailedPrecondition(stale.status())) << stale.status();
   EXPECT_NE(stale.status().message().find("epoch 3"), std::string::npos) << stale.status();
 
   std::string corrupt = MakeBatch(2, 1000, "c");
   corrupt[corrupt.size() - 1] ^= 0x40;
-  auto bad = log->AppendReplicated(corrupt, 3, 4);
+  auto bad = Replicate(*log, corrupt, 3, 4);
   EXPECT_TRUE(absl::IsInvalidArgument(bad.status())) << bad.status();
   EXPECT_NE(bad.status().message().find("CRC"), std::string::npos) << bad.status();
 
   std::string trailing = MakeBatch(1, 1000, "t") + "xx";
-  EXPECT_TRUE(absl::IsInvalidArgument(log->AppendReplicated(trailing, 3, 4).status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(Replicate(*log, trailing, 3, 4).status()));
   EXPECT_EQ(log->end_offset(), 3);  // none of them was stored
 }
 
@@ -106,7 +112,7 @@ TEST(LogReplicationTest, PrepareAppendMakesAppendsChecksAndStampsLogAppendTime) 
   ASSERT_TRUE(log->PrepareAppend(&batch, &append_time).ok());
   EXPECT_EQ(append_time, 1'000'000);
   // What a follower receives is the prepared batch: it is stored as it is.
-  auto stored = log->AppendReplicated(batch, 0, 1);
+  auto stored = Replicate(*log, batch, 0, 1);
   ASSERT_TRUE(stored.ok()) << stored.status();
   EXPECT_EQ(stored->log_append_time, 1'000'000);
   auto bytes = log->Read(0, 1 << 20);
@@ -143,7 +149,7 @@ TEST(LogReplicationTest, ResetToLeavesOneEmptySegmentAtTheNewStart) {
   config.segment_bytes = 300;
   auto log = OpenOrDie(dir.path(), &flusher, config);
   for (int i = 0; i < 10; ++i) {
-    ASSERT_TRUE(log->AppendReplicated(MakeBatch(2, 1000, "r"), 2 * i, 1).ok());
+    ASSERT_TRUE(Replicate(*log, MakeBatch(2, 1000, "r"), 2 * i, 1).ok());
   }
   ASSERT_GT(log->segment_count(), 2u);
   const int64_t truncations = log->truncation_count();
@@ -153,7 +159,7 @@ TEST(LogReplicationTest, ResetToLeavesOneEmptySegmentAtTheNewStart) {
   EXPECT_GT(log->truncation_count(), truncations);
   EXPECT_TRUE(log->epoch_entries().empty());
   EXPECT_EQ(SegmentFiles(dir.path()), std::set<std::string>{"00000000000000001000.log"});
-  ASSERT_TRUE(log->AppendReplicated(MakeBatch(1, 1000, "n"), 1000, 2).ok());
+  ASSERT_TRUE(Replicate(*log, MakeBatch(1, 1000, "n"), 1000, 2).ok());
   log.reset();  // a crash: no Close
 
   auto reopened = OpenOrDie(dir.path(), &flusher, config);
@@ -173,18 +179,18 @@ TEST(LogReplicationTest, AnEpochNeedOnlyFollowTheEpochsTheLogStillHolds) {
   TempDir dir;
   Flusher flusher;
   auto log = OpenOrDie(dir.path(), &flusher);
-  ASSERT_TRUE(log->AppendReplicated(MakeBatch(3, 1000, "a"), 0, 1).ok());
-  ASSERT_TRUE(log->AppendReplicated(MakeBatch(2, 1000, "b"), 3, 5).ok());
+  ASSERT_TRUE(Replicate(*log, MakeBatch(3, 1000, "a"), 0, 1).ok());
+  ASSERT_TRUE(Replicate(*log, MakeBatch(2, 1000, "b"), 3, 5).ok());
   ASSERT_TRUE(log->TruncateTo(3).ok());
-  auto older = log->AppendReplicated(MakeBatch(1, 1000, "c"), 3, 4);
+  auto older = Replicate(*log, MakeBatch(1, 1000, "c"), 3, 4);
   ASSERT_TRUE(older.ok()) << older.status();
   const std::vector<EpochEntry> want = {{1, 0}, {4, 3}};
   EXPECT_EQ(log->epoch_entries(), want);
-  EXPECT_FALSE(log->AppendReplicated(MakeBatch(1, 1000, "d"), 4, 3).ok());
+  EXPECT_FALSE(Replicate(*log, MakeBatch(1, 1000, "d"), 4, 3).ok());
 
-  ASSERT_TRUE(log->AppendReplicated(MakeBatch(1, 1000, "e"), 4, 7).ok());
+  ASSERT_TRUE(Replicate(*log, MakeBatch(1, 1000, "e"), 4, 7).ok());
   ASSERT_TRUE(log->ResetTo(100).ok());
-  auto after_reset = log->AppendReplicated(MakeBatch(1, 1000, "f"), 100, 6);
+  auto after_reset = Replicate(*log, MakeBatch(1, 1000, "f"), 100, 6);
   ASSERT_TRUE(after_reset.ok()) << after_reset.status();
   const std::vector<EpochEntry> want_reset = {{6, 100}};
   EXPECT_EQ(log->epoch_entries(), want_reset);
@@ -194,12 +200,12 @@ TEST(LogReplicationTest, AReplicasHighWatermarkIsSetNotTheSyncedOffset) {
   TempDir dir;
   Flusher flusher;
   auto log = OpenOrDie(dir.path(), &flusher);
-  ASSERT_TRUE(log->AppendReplicated(MakeBatch(4, 1000, "h"), 0, 1).ok());
+  ASSERT_TRUE(Replicate(*log, MakeBatch(4, 1000, "h"), 0, 1).ok());
   ASSERT_TRUE(log->Flush().ok());
   EXPECT_EQ(log->high_watermark(), 4);  // a log without replicas: the synced offset
   log->SetReplicatedHighWatermark(0);
   EXPECT_EQ(log->high_watermark(), 0);
-  ASSERT_TRUE(log->AppendReplicated(MakeBatch(2, 1000, "i"), 4, 1).ok());
+  ASSERT_TRUE(Replicate(*log, MakeBatch(2, 1000, "i"), 4, 1).ok());
   ASSERT_TRUE(log->Flush().ok());
   EXPECT_EQ(log->high_watermark(), 0);
   log->SetReplicatedHighWatermark(4);

@@ -23,10 +23,10 @@ void SimDisk::Apply(const LogOp& op, MemoryLog& log) {
   }
 }
 
-void SimDisk::Append(const std::vector<Entry>& entries) {
+void SimDisk::Append(std::vector<Entry> entries) {
   visible_.Append(entries);
   LogOp op;
-  op.entries = entries;
+  op.entries = std::move(entries);
   log_ops_.push_back(std::move(op));
 }
 

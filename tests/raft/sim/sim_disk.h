@@ -37,7 +37,7 @@ class SimDisk final : public LogStorage {
   std::vector<Entry> Read(Index from, int64_t max_bytes) const override {
     return visible_.Read(from, max_bytes);
   }
-  void Append(const std::vector<Entry>& entries) override;
+  void Append(std::vector<Entry> entries) override;
   void TruncateAfter(Index index) override;
   void ResetTo(Index index, Term term, const std::string& snapshot,
                const std::string& config) override;
