@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "CLI/CLI.hpp"
+#include "absl/synchronization/mutex.h"
 #include "tools/admin_commands.h"
 #include "tools/log_dump.h"
 #include "tools/perf.h"
@@ -18,6 +19,10 @@ int Fail(const absl::Status& status, const std::string& what) {
 }
 
 int Run(int argc, char** argv) {
+#ifdef NDEBUG
+  // As runneld (broker/main.cc): no lock-graph bookkeeping on gRPC's absl::Mutex locks.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+#endif
   CLI::App app{"runnel: the Runnel command-line tool"};
   app.require_subcommand(1);
   const char* env_brokers = std::getenv("RUNNEL_BROKERS");
