@@ -16,7 +16,6 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "broker/broker_options.h"
 #include "broker/cluster/cluster_identity.h"
 #include "broker/cluster/cluster_node.h"
@@ -27,6 +26,7 @@
 #include "broker/server/groups_service.h"
 #include "common/logging.h"
 #include "common/mutex.h"
+#include "common/process_tuning.h"
 
 namespace runnel::broker {
 namespace {
@@ -191,13 +191,7 @@ int Run(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-#ifdef NDEBUG
-  // Debian builds Abseil without NDEBUG, so each absl::Mutex lock (gRPC's locks are absl's) also
-  // updates a process-wide lock graph for deadlock detection: a debugging aid that cost the
-  // brokers a few percent of their CPU in the replication benchmark, off in our NDEBUG builds.
-  // Debug builds keep it; our own locks are std's, whose lock-order inversions TSan reports.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-#endif
+  TuneProcess();
 
   bool help = false;
   std::string help_text;

@@ -4,7 +4,7 @@
 #include <iostream>
 
 #include "CLI/CLI.hpp"
-#include "absl/synchronization/mutex.h"
+#include "common/process_tuning.h"
 #include "tools/admin_commands.h"
 #include "tools/log_dump.h"
 #include "tools/perf.h"
@@ -19,10 +19,7 @@ int Fail(const absl::Status& status, const std::string& what) {
 }
 
 int Run(int argc, char** argv) {
-#ifdef NDEBUG
-  // As runneld (broker/main.cc): no lock-graph bookkeeping on gRPC's absl::Mutex locks.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-#endif
+  TuneProcess();
   CLI::App app{"runnel: the Runnel command-line tool"};
   app.require_subcommand(1);
   const char* env_brokers = std::getenv("RUNNEL_BROKERS");
