@@ -115,12 +115,12 @@ class KGroupedStream {
     Serde<K> ks = m.key_serde ? *m.key_serde : KeySerde("the key of store " + store.name);
     Serde<VA> as = internal::ResolveSerde(graph, m.value_serde, "the value of store " + store.name);
     graph->AddStore(store);
-    graph->AddNode(internal::ProcessorSpec<K, Change<VA>, internal::AggregateProcessor<K, V, VA>>(
+    graph->AddNode(internal::ApiProcessorSpec<internal::AggregateProcessor<K, V, VA>>(
                        name,
                        std::function<std::unique_ptr<internal::AggregateProcessor<K, V, VA>>()>(
                            [name, store = store.name, ks, as, aggregate] {
                              return std::make_unique<internal::AggregateProcessor<K, V, VA>>(
-                                 name, store, ks, as, aggregate);
+                                 store, ks, as, aggregate);
                            }),
                        {store.name}),
                    {input});

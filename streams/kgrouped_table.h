@@ -78,12 +78,12 @@ class KGroupedTable {
         internal::ResolveSerde(graph_, m.value_serde, "the value of store " + store.name);
     graph_->AddStore(store);
     graph_->AddNode(
-        internal::ProcessorSpec<K, Change<VA>, internal::TableAggregateProcessor<K, V, VA>>(
+        internal::ApiProcessorSpec<internal::TableAggregateProcessor<K, V, VA>>(
             name,
             std::function<std::unique_ptr<internal::TableAggregateProcessor<K, V, VA>>()>(
                 [name, store = store.name, ks, as, init, add, subtract] {
                   return std::make_unique<internal::TableAggregateProcessor<K, V, VA>>(
-                      name, store, ks, as, init, add, subtract);
+                      store, ks, as, init, add, subtract);
                 }),
             {store.name}),
         {source_});

@@ -49,8 +49,8 @@ class KStream {
   KStream Filter(Predicate predicate, std::string name = "") const {
     return Stateless<K, V>(
         "KSTREAM-FILTER", std::move(name), key_serde_, value_serde_, repartition_required_,
-        [predicate](const internal::ProcessorNode& self, const Record<K, V>& r) {
-          return predicate(r.key, r.value) ? internal::Forward(self, r) : absl::OkStatus();
+        [predicate](auto& context, const Record<K, V>& r) {
+          return predicate(r.key, r.value) ? context.Forward(r) : absl::OkStatus();
         });
   }
   KStream FilterNot(Predicate predicate, std::string name = "") const {
@@ -64,13 +64,12 @@ class KStream {
     using Pair = std::invoke_result_t<F, const K&, const V&>;
     using K2 = typename Pair::first_type;
     using V2 = typename Pair::second_type;
-    return Stateless<K2, V2>(
-        "KSTREAM-MAP", std::move(name), std::nullopt, std::nullopt, true,
-        [mapper](const internal::ProcessorNode& self, const Record<K, V>& r) {
-          Pair kv = mapper(r.key, r.value);
-          return internal::Forward(
-              self, Record<K2, V2>{std::move(kv.first), std::move(kv.second), r.timestamp});
-        });
+    return Stateless<K2, V2>("KSTREAM-MAP", std::move(name), std::nullopt, std::nullopt, true,
+                             [mapper](auto& context, const Record<K, V>& r) {
+                               Pair kv = mapper(r.key, r.value);
+                               return context.Forward(Record<K2, V2>{
+                                   std::move(kv.first), std::move(kv.second), r.timestamp});
+                             });
   }
 
   // mapper(value) or mapper(key, value) -> V2. Keeps the key.
@@ -80,9 +79,9 @@ class KStream {
                                                               std::declval<const V&>()))>;
     return Stateless<K, V2>(
         "KSTREAM-MAPVALUES", std::move(name), key_serde_, std::nullopt, repartition_required_,
-        [mapper](const internal::ProcessorNode& self, const Record<K, V>& r) {
-          return internal::Forward(self, Record<K, V2>{r.key, CallWithValue(mapper, r.key, r.value),
-                                                       r.timestamp, r.key_null});
+        [mapper](auto& context, const Record<K, V>& r) {
+          return context.Forward(
+              Record<K, V2>{r.key, CallWithValue(mapper, r.key, r.value), r.timestamp, r.key_null});
         });
   }
 
@@ -93,9 +92,8 @@ class KStream {
     using V2 = std::decay_t<std::invoke_result_t<F, const Record<K, V>&>>;
     return Stateless<K, V2>(
         "KSTREAM-PROCESSVALUES", std::move(name), key_serde_, std::nullopt, repartition_required_,
-        [processor](const internal::ProcessorNode& self, const Record<K, V>& r) {
-          return internal::Forward(self,
-                                   Record<K, V2>{r.key, processor(r), r.timestamp, r.key_null});
+        [processor](auto& context, const Record<K, V>& r) {
+          return context.Forward(Record<K, V2>{r.key, processor(r), r.timestamp, r.key_null});
         });
   }
 
@@ -117,15 +115,14 @@ class KStream {
     using Pair = std::decay_t<decltype(*std::begin(std::declval<Range&>()))>;
     using K2 = typename Pair::first_type;
     using V2 = typename Pair::second_type;
-    return Stateless<K2, V2>(
-        "KSTREAM-FLATMAP", std::move(name), std::nullopt, std::nullopt, true,
-        [mapper](const internal::ProcessorNode& self, const Record<K, V>& r) {
-          for (auto& kv : mapper(r.key, r.value)) {
-            RETURN_IF_ERROR(internal::Forward(
-                self, Record<K2, V2>{std::move(kv.first), std::move(kv.second), r.timestamp}));
-          }
-          return absl::OkStatus();
-        });
+    return Stateless<K2, V2>("KSTREAM-FLATMAP", std::move(name), std::nullopt, std::nullopt, true,
+                             [mapper](auto& context, const Record<K, V>& r) {
+                               for (auto& kv : mapper(r.key, r.value)) {
+                                 RETURN_IF_ERROR(context.Forward(Record<K2, V2>{
+                                     std::move(kv.first), std::move(kv.second), r.timestamp}));
+                               }
+                               return absl::OkStatus();
+                             });
   }
 
   // mapper(value) or mapper(key, value) -> a range of V2. Keeps the key.
@@ -134,43 +131,40 @@ class KStream {
     using Range = internal::DecayedResult<decltype(CallWithValue(mapper, std::declval<const K&>(),
                                                                  std::declval<const V&>()))>;
     using V2 = std::decay_t<decltype(*std::begin(std::declval<Range&>()))>;
-    return Stateless<K, V2>(
-        "KSTREAM-FLATMAPVALUES", std::move(name), key_serde_, std::nullopt, repartition_required_,
-        [mapper](const internal::ProcessorNode& self, const Record<K, V>& r) {
-          for (auto& v : CallWithValue(mapper, r.key, r.value)) {
-            RETURN_IF_ERROR(internal::Forward(
-                self, Record<K, V2>{r.key, std::move(v), r.timestamp, r.key_null}));
-          }
-          return absl::OkStatus();
-        });
+    return Stateless<K, V2>("KSTREAM-FLATMAPVALUES", std::move(name), key_serde_, std::nullopt,
+                            repartition_required_, [mapper](auto& context, const Record<K, V>& r) {
+                              for (auto& v : CallWithValue(mapper, r.key, r.value)) {
+                                RETURN_IF_ERROR(context.Forward(
+                                    Record<K, V2>{r.key, std::move(v), r.timestamp, r.key_null}));
+                              }
+                              return absl::OkStatus();
+                            });
   }
 
   // selector(key, value) -> K2: the new key. A later grouping repartitions.
   template <typename F>
   auto SelectKey(F selector, std::string name = "") const {
     using K2 = std::decay_t<std::invoke_result_t<F, const K&, const V&>>;
-    return Stateless<K2, V>("KSTREAM-KEY-SELECT", std::move(name), std::nullopt, value_serde_, true,
-                            [selector](const internal::ProcessorNode& self, const Record<K, V>& r) {
-                              return internal::Forward(
-                                  self, Record<K2, V>{selector(r.key, r.value), r.value,
-                                                      r.timestamp, false, r.value_null});
-                            });
+    return Stateless<K2, V>(
+        "KSTREAM-KEY-SELECT", std::move(name), std::nullopt, value_serde_, true,
+        [selector](auto& context, const Record<K, V>& r) {
+          return context.Forward(
+              Record<K2, V>{selector(r.key, r.value), r.value, r.timestamp, false, r.value_null});
+        });
   }
 
   KStream Peek(std::function<void(const K&, const V&)> action, std::string name = "") const {
     return Stateless<K, V>("KSTREAM-PEEK", std::move(name), key_serde_, value_serde_,
-                           repartition_required_,
-                           [action](const internal::ProcessorNode& self, const Record<K, V>& r) {
+                           repartition_required_, [action](auto& context, const Record<K, V>& r) {
                              action(r.key, r.value);
-                             return internal::Forward(self, r);
+                             return context.Forward(r);
                            });
   }
 
   // A terminal step: `action` sees every record.
   void Foreach(std::function<void(const K&, const V&)> action, std::string name = "") const {
     Stateless<K, V>("KSTREAM-FOREACH", std::move(name), key_serde_, value_serde_,
-                    repartition_required_,
-                    [action](const internal::ProcessorNode&, const Record<K, V>& r) {
+                    repartition_required_, [action](auto&, const Record<K, V>& r) {
                       action(r.key, r.value);
                       return absl::OkStatus();
                     });
@@ -180,13 +174,17 @@ class KStream {
   // records matching none are dropped (end with a predicate that is always true to keep them).
   std::vector<KStream> Branch(std::vector<Predicate> predicates, std::string name = "") const {
     const std::string branch = name.empty() ? graph_->NewName("KSTREAM-BRANCH") : std::move(name);
-    graph_->AddNode(
-        internal::ProcessorSpec<K, V, internal::BranchProcessor<K, V>>(
-            branch,
-            std::function<std::unique_ptr<internal::BranchProcessor<K, V>>()>([branch, predicates] {
-              return std::make_unique<internal::BranchProcessor<K, V>>(branch, predicates);
-            })),
-        {node_});
+    graph_->AddNode(internal::ApiProcessorSpec<internal::BranchProcessor<K, V>>(
+                        branch, std::function<std::unique_ptr<internal::BranchProcessor<K, V>>()>(
+                                    [branch, predicates] {
+                                      std::vector<std::string> children;
+                                      for (size_t i = 0; i < predicates.size(); ++i) {
+                                        children.push_back(absl::StrCat(branch, "-", i));
+                                      }
+                                      return std::make_unique<internal::BranchProcessor<K, V>>(
+                                          predicates, std::move(children));
+                                    })),
+                    {node_});
     std::vector<KStream> out;
     for (size_t i = 0; i < predicates.size(); ++i) {
       out.push_back(KStream(graph_, branch, key_serde_, value_serde_, repartition_required_)
@@ -410,12 +408,11 @@ class KStream {
   }
 
   static internal::NodeSpec PassThroughSpec(const std::string& name) {
-    return internal::ProcessorSpec<K, V, internal::FunctionProcessor<K, V>>(
-        name, std::function<std::unique_ptr<internal::FunctionProcessor<K, V>>()>([name] {
-          return std::make_unique<internal::FunctionProcessor<K, V>>(
-              name, [](const internal::ProcessorNode& self, const Record<K, V>& r) {
-                return internal::Forward(self, r);
-              });
+    using P = internal::FunctionProcessor<K, V, K, V>;
+    return internal::ApiProcessorSpec<P>(
+        name, std::function<std::unique_ptr<P>()>([] {
+          return std::make_unique<P>(
+              [](auto& context, const Record<K, V>& r) { return context.Forward(r); });
         }));
   }
 
@@ -424,17 +421,13 @@ class KStream {
   KStream<K2, V2> Stateless(const char* prefix, std::string name,
                             std::optional<Serde<K2>> key_serde,
                             std::optional<Serde<V2>> value_serde, bool repartition_required,
-                            typename internal::FunctionProcessor<K, V>::Fn fn) const {
+                            typename internal::FunctionProcessor<K, V, K2, V2>::Fn fn) const {
+    using P = internal::FunctionProcessor<K, V, K2, V2>;
     if (name.empty()) name = graph_->NewName(prefix);
-    internal::NodeSpec spec;
-    spec.kind = internal::NodeSpec::Kind::kProcessor;
-    spec.name = name;
-    spec.factory = [name, fn] {
-      return std::unique_ptr<internal::ProcessorNode>(
-          new internal::FunctionProcessor<K, V>(name, fn));
-    };
-    spec.accepts_child = &internal::TakesRecords<K2, V2>;
-    graph_->AddNode(std::move(spec), {node_});
+    graph_->AddNode(internal::ApiProcessorSpec<P>(name, std::function<std::unique_ptr<P>()>([fn] {
+                                                    return std::make_unique<P>(fn);
+                                                  })),
+                    {node_});
     return KStream<K2, V2>(graph_, name, std::move(key_serde), std::move(value_serde),
                            repartition_required);
   }

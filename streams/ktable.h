@@ -49,15 +49,14 @@ class KTable {
   // Kafka Streams' toStream does, so that a sink writes it as a tombstone.
   KStream<K, V> ToStream(std::string name = "") const {
     if (name.empty()) name = graph_->NewName("KTABLE-TOSTREAM");
-    AddProcessor<K, V>(name,
-                       [](const internal::ProcessorNode& self, const Record<K, Change<V>>& r) {
-                         Record<K, V> out{r.key, V{}, r.timestamp, r.key_null, true};
-                         if (r.value.new_value.has_value()) {
-                           out.value = *r.value.new_value;
-                           out.value_null = false;
-                         }
-                         return internal::Forward(self, out);
-                       });
+    AddProcessor<K, V>(name, [](auto& context, const Record<K, Change<V>>& r) {
+      Record<K, V> out{r.key, V{}, r.timestamp, r.key_null, true};
+      if (r.value.new_value.has_value()) {
+        out.value = *r.value.new_value;
+        out.value_null = false;
+      }
+      return context.Forward(out);
+    });
     return KStream<K, V>(graph_, name, key_serde_, value_serde_, false);
   }
 
@@ -84,19 +83,18 @@ class KTable {
 
   KTable Filter(std::function<bool(const K&, const V&)> predicate, std::string name = "") const {
     if (name.empty()) name = graph_->NewName("KTABLE-FILTER");
-    AddProcessor<K, Change<V>>(
-        name, [predicate](const internal::ProcessorNode& self, const Record<K, Change<V>>& r) {
-          // A row the predicate rejects is, downstream, a row that does not exist.
-          Record<K, Change<V>> out{r.key, {}, r.timestamp};
-          if (r.value.new_value && predicate(r.key, *r.value.new_value)) {
-            out.value.new_value = r.value.new_value;
-          }
-          if (r.value.old_value && predicate(r.key, *r.value.old_value)) {
-            out.value.old_value = r.value.old_value;
-          }
-          if (!out.value.new_value && !out.value.old_value) return absl::OkStatus();
-          return internal::Forward(self, out);
-        });
+    AddProcessor<K, Change<V>>(name, [predicate](auto& context, const Record<K, Change<V>>& r) {
+      // A row the predicate rejects is, downstream, a row that does not exist.
+      Record<K, Change<V>> out{r.key, {}, r.timestamp};
+      if (r.value.new_value && predicate(r.key, *r.value.new_value)) {
+        out.value.new_value = r.value.new_value;
+      }
+      if (r.value.old_value && predicate(r.key, *r.value.old_value)) {
+        out.value.old_value = r.value.old_value;
+      }
+      if (!out.value.new_value && !out.value.old_value) return absl::OkStatus();
+      return context.Forward(out);
+    });
     return KTable(graph_, name, key_serde_, value_serde_, "", window_close_ms_);
   }
 
@@ -105,13 +103,12 @@ class KTable {
   auto MapValues(F mapper, std::string name = "") const {
     using V2 = std::decay_t<std::invoke_result_t<F, const V&>>;
     if (name.empty()) name = graph_->NewName("KTABLE-MAPVALUES");
-    AddProcessor<K, Change<V2>>(
-        name, [mapper](const internal::ProcessorNode& self, const Record<K, Change<V>>& r) {
-          Record<K, Change<V2>> out{r.key, {}, r.timestamp};
-          if (r.value.new_value) out.value.new_value = mapper(*r.value.new_value);
-          if (r.value.old_value) out.value.old_value = mapper(*r.value.old_value);
-          return internal::Forward(self, out);
-        });
+    AddProcessor<K, Change<V2>>(name, [mapper](auto& context, const Record<K, Change<V>>& r) {
+      Record<K, Change<V2>> out{r.key, {}, r.timestamp};
+      if (r.value.new_value) out.value.new_value = mapper(*r.value.new_value);
+      if (r.value.old_value) out.value.old_value = mapper(*r.value.old_value);
+      return context.Forward(out);
+    });
     return KTable<K, V2>(graph_, name, key_serde_, std::nullopt, "", window_close_ms_);
   }
 
@@ -239,16 +236,12 @@ class KTable {
   // Record<K2, V2>.
   template <typename K2, typename V2>
   void AddProcessor(const std::string& name,
-                    typename internal::FunctionProcessor<K, Change<V>>::Fn fn) const {
-    internal::NodeSpec spec;
-    spec.kind = internal::NodeSpec::Kind::kProcessor;
-    spec.name = name;
-    spec.factory = [name, fn] {
-      return std::unique_ptr<internal::ProcessorNode>(
-          new internal::FunctionProcessor<K, Change<V>>(name, fn));
-    };
-    spec.accepts_child = &internal::TakesRecords<K2, V2>;
-    graph_->AddNode(std::move(spec), {node_});
+                    typename internal::FunctionProcessor<K, Change<V>, K2, V2>::Fn fn) const {
+    using P = internal::FunctionProcessor<K, Change<V>, K2, V2>;
+    graph_->AddNode(internal::ApiProcessorSpec<P>(name, std::function<std::unique_ptr<P>()>([fn] {
+                                                    return std::make_unique<P>(fn);
+                                                  })),
+                    {node_});
   }
 
   internal::GraphBuilder* graph_;
@@ -302,12 +295,12 @@ KTable<K, V> KTable<K, V>::Suppress(const Suppressed& suppressed) const {
     };
     Serde<V> vs = internal::ResolveSerde(graph_, value_serde_, "the value of " + name);
     const int64_t close_ms = *window_close_ms_;
-    graph_->AddNode(internal::ProcessorSpec<K, Change<V>, internal::SuppressProcessor<Inner, V>>(
+    graph_->AddNode(internal::ApiProcessorSpec<internal::SuppressProcessor<Inner, V>>(
                         name,
                         std::function<std::unique_ptr<internal::SuppressProcessor<Inner, V>>()>(
                             [name, store = store.name, close_ms, ks, vs] {
                               return std::make_unique<internal::SuppressProcessor<Inner, V>>(
-                                  name, store, close_ms, ks, vs);
+                                  store, close_ms, ks, vs);
                             }),
                         {store.name}),
                     {node_});

@@ -26,9 +26,10 @@
 // context and its stores are used by the task's thread only. The context and the stores are
 // borrowed from the task: valid from Init until Close returns.
 //
-// The DSL's own processors are internal::Processor nodes (streams/internal/processor_node.h); a
-// user processor runs inside such a node (internal::UserProcessorNode) that passes records,
-// Init and Close through, and both schedule punctuations through the same TaskContext::Schedule.
+// The DSL's own processors are processors of this API too: each runs in a node
+// (internal::ProcessorApiNode) that passes Init, records and Close through, as a user's does. They
+// reach further into their task (its stores by kind, caches, metrics, the record collector) through
+// ProcessorContext::task_context(), which is not for users.
 #pragma once
 
 #include <algorithm>
@@ -302,6 +303,8 @@ class ProcessorContext {
   ProcessorContext& operator=(const ProcessorContext&) = delete;
 
   const std::string& application_id() const { return task_->application_id(); }
+  // The processor's node name (its step's name in the topology).
+  const std::string& name() const { return node_->name(); }
   const std::string& task_id() const { return task_->task_id(); }
   int32_t partition() const { return task_->partition(); }
   // The record being processed: its source topic (full name) and offset; "" and -1 during a
@@ -331,6 +334,10 @@ class ProcessorContext {
                                                    " to forward to; its children: [",
                                                    absl::StrJoin(names, ", "), "]"));
   }
+
+  // The task behind this context: for the DSL's own processors, which reach its stores by kind,
+  // their caches, the metrics and the record collector. Not part of the Processor API.
+  internal::TaskContext& task_context() const { return *task_; }
 
   // Punctuations (streams/punctuation.h): call from Init (or later); InvalidArgument for an
   // interval below 1 ms or an empty punctuator.

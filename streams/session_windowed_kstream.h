@@ -110,12 +110,12 @@ class SessionWindowedKStream {
     graph->AddStore(store);
     const SessionWindows windows = windows_;
     const std::string late = late_topic_;
-    graph->AddNode(internal::ProcessorSpec<Windowed<K>, Change<VA>, Node>(
+    graph->AddNode(internal::ApiProcessorSpec<Node>(
                        name,
                        std::function<std::unique_ptr<Node>()>(
                            [name, store = store.name, windows, ks, vs, as, aggregate, merge, late] {
-                             return std::make_unique<Node>(name, store, windows, ks, vs, as,
-                                                           aggregate, merge, late);
+                             return std::make_unique<Node>(store, windows, ks, vs, as, aggregate,
+                                                           merge, late);
                            }),
                        {store.name}),
                    {input});

@@ -104,12 +104,12 @@ class TimeWindowedKStream {
     if (sliding_.has_value()) {
       using Node = internal::SlidingWindowAggregateProcessor<K, V, VA>;
       const SlidingWindows sliding = *sliding_;
-      graph->AddNode(internal::ProcessorSpec<Windowed<K>, Change<VA>, Node>(
+      graph->AddNode(internal::ApiProcessorSpec<Node>(
                          name,
                          std::function<std::unique_ptr<Node>()>(
                              [name, store = store.name, sliding, ks, vs, as, aggregate, late] {
-                               return std::make_unique<Node>(name, store, sliding, ks, vs, as,
-                                                             aggregate, late);
+                               return std::make_unique<Node>(store, sliding, ks, vs, as, aggregate,
+                                                             late);
                              }),
                          {store.name}),
                      {input});
@@ -119,13 +119,12 @@ class TimeWindowedKStream {
     }
     const TimeWindows windows = windows_;
     graph->AddNode(
-        internal::ProcessorSpec<Windowed<K>, Change<VA>,
-                                internal::WindowAggregateProcessor<K, V, VA>>(
+        internal::ApiProcessorSpec<internal::WindowAggregateProcessor<K, V, VA>>(
             name,
             std::function<std::unique_ptr<internal::WindowAggregateProcessor<K, V, VA>>()>(
                 [name, store = store.name, windows, ks, vs, as, aggregate, late] {
                   return std::make_unique<internal::WindowAggregateProcessor<K, V, VA>>(
-                      name, store, windows, ks, vs, as, aggregate, late);
+                      store, windows, ks, vs, as, aggregate, late);
                 }),
             {store.name}),
         {input});

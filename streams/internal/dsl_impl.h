@@ -91,25 +91,20 @@ auto KTable<K, V>::GroupBy(
   using K2 = typename Pair::first_type;
   using V2 = typename Pair::second_type;
   const std::string select = graph_->NewName("KTABLE-SELECT");
-  AddProcessor<K2, Change<V2>>(
-      select, [selector](const internal::ProcessorNode& self, const Record<K, Change<V>>& r) {
-        // The old row leaves its group, then the new one joins its (maybe other) group.
-        if (r.value.old_value.has_value()) {
-          Pair old = selector(r.key, *r.value.old_value);
-          RETURN_IF_ERROR(internal::Forward(
-              self, Record<K2, Change<V2>>{std::move(old.first),
-                                           Change<V2>{std::nullopt, std::move(old.second)},
-                                           r.timestamp}));
-        }
-        if (r.value.new_value.has_value()) {
-          Pair now = selector(r.key, *r.value.new_value);
-          RETURN_IF_ERROR(internal::Forward(
-              self, Record<K2, Change<V2>>{std::move(now.first),
-                                           Change<V2>{std::move(now.second), std::nullopt},
-                                           r.timestamp}));
-        }
-        return absl::OkStatus();
-      });
+  AddProcessor<K2, Change<V2>>(select, [selector](auto& context, const Record<K, Change<V>>& r) {
+    // The old row leaves its group, then the new one joins its (maybe other) group.
+    if (r.value.old_value.has_value()) {
+      Pair old = selector(r.key, *r.value.old_value);
+      RETURN_IF_ERROR(context.Forward(Record<K2, Change<V2>>{
+          std::move(old.first), Change<V2>{std::nullopt, std::move(old.second)}, r.timestamp}));
+    }
+    if (r.value.new_value.has_value()) {
+      Pair now = selector(r.key, *r.value.new_value);
+      RETURN_IF_ERROR(context.Forward(Record<K2, Change<V2>>{
+          std::move(now.first), Change<V2>{std::move(now.second), std::nullopt}, r.timestamp}));
+    }
+    return absl::OkStatus();
+  });
   const std::string base = grouped.name.empty() ? select : grouped.name;
   const std::string topic = base + "-repartition";
   Serde<K2> ks =

@@ -176,16 +176,16 @@ KStream<K, VR> KStream<K, V>::StreamJoin(const KStream<K, V2>& other,
                                           joiner,
                                           joined.other_late_records_topic};
   graph_->AddNode(
-      internal::ProcessorSpec<K, VR, LeftNode>(
+      internal::ApiProcessorSpec<LeftNode>(
           this_name, std::function<std::unique_ptr<LeftNode>()>([this_name, left_config] {
-            return std::make_unique<LeftNode>(this_name, left_config);
+            return std::make_unique<LeftNode>(left_config);
           }),
           stores),
       {left.node_});
   graph_->AddNode(
-      internal::ProcessorSpec<K, VR, RightNode>(
+      internal::ApiProcessorSpec<RightNode>(
           other_name, std::function<std::unique_ptr<RightNode>()>([other_name, right_config] {
-            return std::make_unique<RightNode>(other_name, right_config);
+            return std::make_unique<RightNode>(right_config);
           }),
           stores),
       {right.node_});
@@ -253,11 +253,11 @@ KStream<K, VR> KStream<K, V>::TableJoin(
                 std::nullopt)
           : *this;
   using Node = internal::StreamTableJoinProcessor<K, V, VT, VR>;
-  graph_->AddNode(internal::ProcessorSpec<K, VR, Node>(
+  graph_->AddNode(internal::ApiProcessorSpec<Node>(
                       name,
                       std::function<std::unique_ptr<Node>()>(
                           [name, store = table.store_, left, ks, ts, joiner] {
-                            return std::make_unique<Node>(name, store, left, ks, ts, joiner);
+                            return std::make_unique<Node>(store, left, ks, ts, joiner);
                           }),
                       {table.store_}),
                   {stream.node_});
@@ -306,10 +306,11 @@ KStream<K, VR> KStream<K, V>::GlobalTableJoin(
   typename Node::Config config{table.store_,       left,       table.key_serde_,
                                table.value_serde_, key_mapper, joiner};
   // The global store is the instance's, not the task's: the node does not declare it.
-  graph_->AddNode(internal::ProcessorSpec<K, VR, Node>(
-                      name, std::function<std::unique_ptr<Node>()>(
-                                [name, config] { return std::make_unique<Node>(name, config); })),
-                  {node_});
+  graph_->AddNode(
+      internal::ApiProcessorSpec<Node>(name, std::function<std::unique_ptr<Node>()>([name, config] {
+                                         return std::make_unique<Node>(config);
+                                       })),
+      {node_});
   return KStream<K, VR>(graph_, name, key_serde_, std::nullopt, repartition_required_);
 }
 

@@ -1,5 +1,5 @@
-// KStream::Process (the Processor API): the member defined apart because it needs the user
-// processor's node (user_processor_node.h) and streams/processor.h. Included by streams/dsl.h.
+// KStream::Process (the Processor API): the member defined apart because it needs the
+// processor's node (processor_api_node.h) and streams/processor.h. Included by streams/dsl.h.
 #pragma once
 
 #include <functional>
@@ -12,7 +12,7 @@
 
 #include "streams/internal/dsl_helpers.h"
 #include "streams/internal/graph_builder.h"
-#include "streams/internal/user_processor_node.h"
+#include "streams/internal/processor_api_node.h"
 #include "streams/kstream.h"
 #include "streams/processor.h"
 
@@ -26,16 +26,14 @@ auto KStream<K, V>::Process(F supplier, std::vector<std::string> stores, std::st
   using VOut = typename P::ValueOut;
   static_assert(std::is_base_of_v<streams::Processor<K, V, KOut, VOut>, P>,
                 "KStream<K, V>::Process needs a supplier of a Processor<K, V, KOut, VOut>");
-  using Node = internal::UserProcessorNode<K, V, KOut, VOut>;
+  using Api = streams::Processor<K, V, KOut, VOut>;
   if (name.empty()) name = graph_->NewName("KSTREAM-PROCESSOR");
-  graph_->AddNode(internal::ProcessorSpec<KOut, VOut, Node>(
-                      name, std::function<std::unique_ptr<Node>()>([name, supplier, stores] {
-                        return std::make_unique<Node>(
-                            name, std::unique_ptr<streams::Processor<K, V, KOut, VOut>>(supplier()),
-                            stores);
-                      }),
-                      stores),
-                  {node_});
+  graph_->AddNode(
+      internal::ApiProcessorSpec<Api>(name, std::function<std::unique_ptr<Api>()>([supplier] {
+                                        return std::unique_ptr<Api>(supplier());
+                                      }),
+                                      stores),
+      {node_});
   return KStream<KOut, VOut>(graph_, name, std::nullopt, std::nullopt, true);
 }
 

@@ -1,5 +1,6 @@
-// The processor nodes behind the DSL operations. Each is instantiated once per task; a node
-// forwards typed records to its children (see processor_node.h).
+// The processors behind the DSL operations: processors of the Processor API (DslProcessor, run by
+// a ProcessorApiNode), and the source and sink nodes that turn topics' bytes into typed records
+// and back. Each is instantiated once per task.
 #pragma once
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "streams/internal/default_serde.h"
+#include "streams/internal/processor_api_node.h"
 #include "streams/internal/processor_node.h"
 #include "streams/internal/stream_task.h"
 #include "streams/options.h"
@@ -34,13 +36,12 @@ std::optional<std::string> SerializeOrNull(const Serde<T>& serde, const T& value
 // A KStream aggregation skips a record whose key or value is null and counts it in
 // dropped_records (Kafka Streams' "Skipping record due to null key or value"); true if skipped.
 template <typename K, typename V>
-bool SkipNullKeyOrValue(const ProcessorNode& node, TaskContext* context,
+bool SkipNullKeyOrValue(const std::string& processor, TaskContext& task,
                         const Record<K, V>& record) {
   if (!record.key_null && !record.value_null) return false;
-  ++context->metrics().dropped_records;
-  logging::Get("streams")->debug("{}: record at {}@{} has a null {}; skipped", node.name(),
-                                 context->topic(), context->offset(),
-                                 record.key_null ? "key" : "value");
+  ++task.metrics().dropped_records;
+  logging::Get("streams")->debug("{}: record at {}@{} has a null {}; skipped", processor,
+                                 task.topic(), task.offset(), record.key_null ? "key" : "value");
   return true;
 }
 
@@ -146,32 +147,32 @@ class TableSinkProcessor : public Processor<K, Change<V>> {
   Serde<V> value_serde_;
 };
 
-// A stateless step given as a function of the node (to forward through) and the record:
-// filter, map, flatMap, peek, foreach and the like.
-template <typename K, typename V>
-class FunctionProcessor : public Processor<K, V> {
+// A stateless step given as a function of the context (to forward through) and the record:
+// filter, map, flatMap, peek, foreach and the like; it forwards Record<KOut, VOut>.
+template <typename K, typename V, typename KOut, typename VOut>
+class FunctionProcessor : public DslProcessor<K, V, KOut, VOut> {
  public:
-  using Fn = std::function<absl::Status(const ProcessorNode& self, const Record<K, V>& record)>;
-  FunctionProcessor(std::string name, Fn fn)
-      : Processor<K, V>(std::move(name)), fn_(std::move(fn)) {}
-  absl::Status Process(const Record<K, V>& record) override { return fn_(*this, record); }
+  using Fn = std::function<absl::Status(ProcessorContext<KOut, VOut>& context,
+                                        const Record<K, V>& record)>;
+  explicit FunctionProcessor(Fn fn) : fn_(std::move(fn)) {}
+  absl::Status Process(const Record<K, V>& record) override { return fn_(*this->context_, record); }
 
  private:
   Fn fn_;
 };
 
-// split()/branch(): a record goes to the child of the first predicate it matches (children are
-// added in branch order), or nowhere.
+// split()/branch(): a record goes to the child of the first predicate it matches (`children`:
+// the branches' node names, in predicate order), or nowhere.
 template <typename K, typename V>
-class BranchProcessor : public Processor<K, V> {
+class BranchProcessor : public DslProcessor<K, V, K, V> {
  public:
   using Predicate = std::function<bool(const K&, const V&)>;
-  BranchProcessor(std::string name, std::vector<Predicate> predicates)
-      : Processor<K, V>(std::move(name)), predicates_(std::move(predicates)) {}
+  BranchProcessor(std::vector<Predicate> predicates, std::vector<std::string> children)
+      : predicates_(std::move(predicates)), children_(std::move(children)) {}
   absl::Status Process(const Record<K, V>& record) override {
-    for (size_t i = 0; i < predicates_.size() && i < this->children().size(); ++i) {
+    for (size_t i = 0; i < predicates_.size() && i < children_.size(); ++i) {
       if (predicates_[i](record.key, record.value)) {
-        return static_cast<Processor<K, V>*>(this->children()[i])->Process(record);
+        return this->context_->Forward(record, children_[i]);
       }
     }
     return absl::OkStatus();
@@ -179,12 +180,14 @@ class BranchProcessor : public Processor<K, V> {
 
  private:
   std::vector<Predicate> predicates_;
+  std::vector<std::string> children_;
 };
 
-// Forwards the updates a key-value store's cache passes on as table changes.
+// Forwards the updates a key-value store's cache passes on as table changes, through `forward`.
 template <typename K, typename V>
-void ForwardStoreUpdates(ProcessorNode* node, TaskContext* context, const std::string& store,
-                         Serde<K> key_serde, Serde<V> value_serde) {
+void ForwardStoreUpdates(std::function<absl::Status(const Record<K, Change<V>>&)> forward,
+                         TaskContext* context, const std::string& store, Serde<K> key_serde,
+                         Serde<V> value_serde) {
   context->SetFlushListener(
       store, TaskContext::KeyValueFlushListener(
                  [=](const std::string& key, const std::optional<std::string>& new_value,
@@ -201,7 +204,7 @@ void ForwardStoreUpdates(ProcessorNode* node, TaskContext* context, const std::s
                      ASSIGN_OR_RETURN(TimestampedBytes tv, DecodeTimestamped(*old_value));
                      ASSIGN_OR_RETURN(out.value.old_value, value_serde.deserialize(tv.value));
                    }
-                   return Forward(*node, out);
+                   return forward(out);
                  }));
 }
 
@@ -209,28 +212,28 @@ void ForwardStoreUpdates(ProcessorNode* node, TaskContext* context, const std::s
 // written to the store; changes reach the children when the store's cache passes them on. A
 // record with a null key or value is skipped and counted (dropped_records).
 template <typename K, typename V, typename VA>
-class AggregateProcessor : public Processor<K, V> {
+class AggregateProcessor : public DslProcessor<K, V, K, Change<VA>> {
  public:
   // `aggregate` gets the key, the value and the current aggregate (nullopt: none yet).
   using Aggregator = std::function<VA(const K&, const V&, const std::optional<VA>&)>;
-  AggregateProcessor(std::string name, std::string store, Serde<K> key_serde, Serde<VA> agg_serde,
+  AggregateProcessor(std::string store, Serde<K> key_serde, Serde<VA> agg_serde,
                      Aggregator aggregate)
-      : Processor<K, V>(std::move(name)),
-        store_name_(std::move(store)),
+      : store_name_(std::move(store)),
         key_serde_(std::move(key_serde)),
         agg_serde_(std::move(agg_serde)),
         aggregate_(std::move(aggregate)) {}
 
-  absl::Status Init(TaskContext* context) override {
-    RETURN_IF_ERROR(ProcessorNode::Init(context));
-    store_ = context->key_value_store(store_name_);
+  absl::Status Init(ProcessorContext<K, Change<VA>>& context) override {
+    RETURN_IF_ERROR(AggregateProcessor::DslProcessor::Init(context));
+    store_ = this->task().key_value_store(store_name_);
     if (store_ == nullptr) return absl::InternalError("no store " + store_name_);
-    ForwardStoreUpdates<K, VA>(this, context, store_name_, key_serde_, agg_serde_);
+    ForwardStoreUpdates<K, VA>([this](const auto& r) { return this->Forward(r); }, &this->task(),
+                               store_name_, key_serde_, agg_serde_);
     return absl::OkStatus();
   }
 
   absl::Status Process(const Record<K, V>& record) override {
-    if (SkipNullKeyOrValue(*this, this->context_, record)) return absl::OkStatus();
+    if (SkipNullKeyOrValue(this->name(), this->task(), record)) return absl::OkStatus();
     const std::string key = key_serde_.serialize(record.key);
     ASSIGN_OR_RETURN(std::optional<std::string> stored, store_->Get(key));
     std::optional<VA> old;
@@ -254,25 +257,25 @@ class AggregateProcessor : public Processor<K, V> {
 
 // Aggregates a regrouped table: subtracts a replaced row, adds a new one.
 template <typename K, typename V, typename VA>
-class TableAggregateProcessor : public Processor<K, Change<V>> {
+class TableAggregateProcessor : public DslProcessor<K, Change<V>, K, Change<VA>> {
  public:
   using Initializer = std::function<VA()>;
   using Fold = std::function<VA(const K&, const V&, const VA&)>;
-  TableAggregateProcessor(std::string name, std::string store, Serde<K> key_serde,
-                          Serde<VA> agg_serde, Initializer init, Fold add, Fold subtract)
-      : Processor<K, Change<V>>(std::move(name)),
-        store_name_(std::move(store)),
+  TableAggregateProcessor(std::string store, Serde<K> key_serde, Serde<VA> agg_serde,
+                          Initializer init, Fold add, Fold subtract)
+      : store_name_(std::move(store)),
         key_serde_(std::move(key_serde)),
         agg_serde_(std::move(agg_serde)),
         init_(std::move(init)),
         add_(std::move(add)),
         subtract_(std::move(subtract)) {}
 
-  absl::Status Init(TaskContext* context) override {
-    RETURN_IF_ERROR(ProcessorNode::Init(context));
-    store_ = context->key_value_store(store_name_);
+  absl::Status Init(ProcessorContext<K, Change<VA>>& context) override {
+    RETURN_IF_ERROR(TableAggregateProcessor::DslProcessor::Init(context));
+    store_ = this->task().key_value_store(store_name_);
     if (store_ == nullptr) return absl::InternalError("no store " + store_name_);
-    ForwardStoreUpdates<K, VA>(this, context, store_name_, key_serde_, agg_serde_);
+    ForwardStoreUpdates<K, VA>([this](const auto& r) { return this->Forward(r); }, &this->task(),
+                               store_name_, key_serde_, agg_serde_);
     return absl::OkStatus();
   }
 
@@ -309,14 +312,14 @@ class TableAggregateProcessor : public Processor<K, Change<V>> {
 // records are dropped, counted and, if a late-records topic is set, written there. A record with a
 // null key or value is skipped and counted before it can advance stream time.
 template <typename K, typename V, typename VA>
-class WindowAggregateProcessor : public Processor<K, V> {
+class WindowAggregateProcessor : public DslProcessor<K, V, Windowed<K>, Change<VA>>,
+                                 public StreamTimeFollower {
  public:
   using Aggregator = std::function<VA(const K&, const V&, const std::optional<VA>&)>;
-  WindowAggregateProcessor(std::string name, std::string store, TimeWindows windows,
-                           Serde<K> key_serde, Serde<V> value_serde, Serde<VA> agg_serde,
-                           Aggregator aggregate, std::string late_topic)
-      : Processor<K, V>(std::move(name)),
-        store_name_(std::move(store)),
+  WindowAggregateProcessor(std::string store, TimeWindows windows, Serde<K> key_serde,
+                           Serde<V> value_serde, Serde<VA> agg_serde, Aggregator aggregate,
+                           std::string late_topic)
+      : store_name_(std::move(store)),
         windows_(windows),
         key_serde_(std::move(key_serde)),
         value_serde_(std::move(value_serde)),
@@ -324,12 +327,12 @@ class WindowAggregateProcessor : public Processor<K, V> {
         aggregate_(std::move(aggregate)),
         late_topic_(std::move(late_topic)) {}
 
-  absl::Status Init(TaskContext* context) override {
-    RETURN_IF_ERROR(ProcessorNode::Init(context));
-    store_ = context->window_store(store_name_);
+  absl::Status Init(ProcessorContext<Windowed<K>, Change<VA>>& context) override {
+    RETURN_IF_ERROR(WindowAggregateProcessor::DslProcessor::Init(context));
+    store_ = this->task().window_store(store_name_);
     if (store_ == nullptr) return absl::InternalError("no store " + store_name_);
     const int64_t size = windows_.size_ms();
-    context->SetFlushListener(
+    this->task().SetFlushListener(
         store_name_,
         TaskContext::WindowFlushListener([this, size](const std::string& key, int64_t start,
                                                       const std::optional<std::string>& new_value,
@@ -340,7 +343,7 @@ class WindowAggregateProcessor : public Processor<K, V> {
   }
 
   absl::Status Process(const Record<K, V>& record) override {
-    if (SkipNullKeyOrValue(*this, this->context_, record)) return absl::OkStatus();
+    if (SkipNullKeyOrValue(this->name(), this->task(), record)) return absl::OkStatus();
     observed_ = std::max(observed_, record.timestamp);
     store_->ObserveStreamTime(observed_);
     const std::string key = key_serde_.serialize(record.key);
@@ -348,13 +351,13 @@ class WindowAggregateProcessor : public Processor<K, V> {
     for (int64_t start : windows_.WindowStartsFor(record.timestamp)) {
       const int64_t end = start + windows_.size_ms();
       if (observed_ >= end + windows_.grace_ms()) {
-        ++this->context_->metrics().dropped_late_records;
+        ++this->task().metrics().dropped_late_records;
         late = true;
         logging::Get("streams")->debug(
             "{}: record at {}@{} (timestamp {}) is late for window [{}, {}) with grace {} at "
             "stream time {}; dropped",
-            this->name(), this->context_->topic(), this->context_->offset(), record.timestamp,
-            start, end, windows_.grace_ms(), observed_);
+            this->name(), this->task().topic(), this->task().offset(), record.timestamp, start, end,
+            windows_.grace_ms(), observed_);
         continue;
       }
       ASSIGN_OR_RETURN(std::optional<std::string> stored, store_->Fetch(key, start));
@@ -370,7 +373,7 @@ class WindowAggregateProcessor : public Processor<K, V> {
           store_->Put(key, start, EncodeTimestamped(timestamp, agg_serde_.serialize(updated))));
     }
     if (late && !late_topic_.empty()) {
-      RETURN_IF_ERROR(this->context_->collector().Send(
+      RETURN_IF_ERROR(this->task().collector().Send(
           late_topic_, std::nullopt,
           RawRecord{key, value_serde_.serialize(record.value), record.timestamp}));
     }
@@ -401,7 +404,7 @@ class WindowAggregateProcessor : public Processor<K, V> {
       ASSIGN_OR_RETURN(TimestampedBytes tv, DecodeTimestamped(*old_value));
       ASSIGN_OR_RETURN(out.value.old_value, agg_serde_.deserialize(tv.value));
     }
-    return Forward(*this, out);
+    return this->Forward(out);
   }
 
   std::string store_name_;
@@ -422,19 +425,18 @@ class WindowAggregateProcessor : public Processor<K, V> {
 // removes the window from the buffer. Buffer keys sort by window end, so the closed windows are a
 // prefix.
 template <typename K, typename V>
-class SuppressProcessor : public Processor<Windowed<K>, Change<V>> {
+class SuppressProcessor : public DslProcessor<Windowed<K>, Change<V>, Windowed<K>, Change<V>>,
+                          public StreamTimeFollower {
  public:
-  SuppressProcessor(std::string name, std::string store, int64_t close_ms, Serde<K> key_serde,
-                    Serde<V> value_serde)
-      : Processor<Windowed<K>, Change<V>>(std::move(name)),
-        store_name_(std::move(store)),
+  SuppressProcessor(std::string store, int64_t close_ms, Serde<K> key_serde, Serde<V> value_serde)
+      : store_name_(std::move(store)),
         close_ms_(close_ms),
         key_serde_(std::move(key_serde)),
         value_serde_(std::move(value_serde)) {}
 
-  absl::Status Init(TaskContext* context) override {
-    RETURN_IF_ERROR(ProcessorNode::Init(context));
-    store_ = context->key_value_store(store_name_);
+  absl::Status Init(ProcessorContext<Windowed<K>, Change<V>>& context) override {
+    RETURN_IF_ERROR(SuppressProcessor::DslProcessor::Init(context));
+    store_ = this->task().key_value_store(store_name_);
     if (store_ == nullptr) return absl::InternalError("no store " + store_name_);
     return absl::OkStatus();
   }
@@ -479,8 +481,8 @@ class SuppressProcessor : public Processor<Windowed<K>, Change<V>> {
       ASSIGN_OR_RETURN(TimestampedBytes tv, DecodeTimestamped(kv.value));
       ASSIGN_OR_RETURN(out.value.new_value, value_serde_.deserialize(tv.value));
       out.timestamp = tv.timestamp;
-      RETURN_IF_ERROR(this->context_->RemoveEmitted(store_name_, kv.key));
-      RETURN_IF_ERROR(Forward(*this, out));
+      RETURN_IF_ERROR(this->task().RemoveEmitted(store_name_, kv.key));
+      RETURN_IF_ERROR(this->Forward(out));
     }
     return absl::OkStatus();
   }
@@ -510,7 +512,8 @@ class TableSourceProcessor : public SourceNode {
     RETURN_IF_ERROR(ProcessorNode::Init(context));
     store_ = context->key_value_store(store_name_);
     if (store_ == nullptr) return absl::InternalError("no store " + store_name_);
-    ForwardStoreUpdates<K, V>(this, context, store_name_, key_serde_, value_serde_);
+    ForwardStoreUpdates<K, V>([this](const auto& r) { return Forward(*this, r); }, context,
+                              store_name_, key_serde_, value_serde_);
     return absl::OkStatus();
   }
 

@@ -91,16 +91,16 @@ KTable<K, VR> KTable<K, V>::TableJoin(const KTable<K, V2>& other,
   typename LeftNode::Config left_config{other.store_, left_outer, right_outer, ks, os, joiner};
   typename RightNode::Config right_config{store_, right_outer, left_outer, ks, vs, joiner};
   graph_->AddNode(
-      internal::ProcessorSpec<K, Change<VR>, LeftNode>(
+      internal::ApiProcessorSpec<LeftNode>(
           this_name, std::function<std::unique_ptr<LeftNode>()>([this_name, left_config] {
-            return std::make_unique<LeftNode>(this_name, left_config);
+            return std::make_unique<LeftNode>(left_config);
           }),
           {other.store_}),
       {node_});
   graph_->AddNode(
-      internal::ProcessorSpec<K, Change<VR>, RightNode>(
+      internal::ApiProcessorSpec<RightNode>(
           other_name, std::function<std::unique_ptr<RightNode>()>([other_name, right_config] {
-            return std::make_unique<RightNode>(other_name, right_config);
+            return std::make_unique<RightNode>(right_config);
           }),
           {store_}),
       {other.node_});
@@ -120,9 +120,9 @@ KTable<K, VR> KTable<K, V>::TableJoin(const KTable<K, V2>& other,
   std::vector<std::string> merge_stores;
   if (!store.empty()) merge_stores.push_back(store);
   graph_->AddNode(
-      internal::ProcessorSpec<K, Change<VR>, Merge>(
+      internal::ApiProcessorSpec<Merge>(
           merge_name, std::function<std::unique_ptr<Merge>()>([merge_name, store, ks, rs] {
-            return std::make_unique<Merge>(merge_name, store, ks, rs);
+            return std::make_unique<Merge>(store, ks, rs);
           }),
           merge_stores),
       {this_name, other_name});
@@ -211,9 +211,9 @@ KTable<K, VR> KTable<K, V>::ForeignKeyJoin(
   using Send = internal::SubscriptionSendProcessor<K, V, KO>;
   const std::string send = base + "-subscription-send";
   typename Send::Config send_config{extractor, left, ks, vs, kos};
-  graph_->AddNode(internal::ProcessorSpec<std::string, std::string, Send>(
+  graph_->AddNode(internal::ApiProcessorSpec<Send>(
                       send, std::function<std::unique_ptr<Send>()>([send, send_config] {
-                        return std::make_unique<Send>(send, send_config);
+                        return std::make_unique<Send>(send_config);
                       })),
                   {node_});
   add_sink(base + "-subscription-sink", registration, {send});
@@ -221,24 +221,24 @@ KTable<K, VR> KTable<K, V>::ForeignKeyJoin(
   add_source(subscription_source, registration);
   using Receive = internal::SubscriptionReceiveProcessor;
   const std::string receive = base + "-subscription-receive";
-  graph_->AddNode(internal::ProcessorSpec<std::string, std::string, Receive>(
+  graph_->AddNode(internal::ApiProcessorSpec<Receive>(
                       receive,
                       std::function<std::unique_ptr<Receive>()>(
                           [receive, store = subscriptions.name, right = other.store_] {
-                            return std::make_unique<Receive>(receive, store, right);
+                            return std::make_unique<Receive>(store, right);
                           }),
                       {subscriptions.name, other.store_}),
                   {subscription_source});
   using Foreign = internal::ForeignTableChangeProcessor<KO, VO>;
   const std::string foreign = base + "-foreign-table";
-  graph_->AddNode(internal::ProcessorSpec<std::string, std::string, Foreign>(
-                      foreign,
-                      std::function<std::unique_ptr<Foreign>()>(
-                          [foreign, store = subscriptions.name, kos, vos] {
-                            return std::make_unique<Foreign>(foreign, store, kos, vos);
-                          }),
-                      {subscriptions.name}),
-                  {other.node_});
+  graph_->AddNode(
+      internal::ApiProcessorSpec<Foreign>(foreign,
+                                          std::function<std::unique_ptr<Foreign>()>(
+                                              [foreign, store = subscriptions.name, kos, vos] {
+                                                return std::make_unique<Foreign>(store, kos, vos);
+                                              }),
+                                          {subscriptions.name}),
+      {other.node_});
   add_sink(base + "-response-sink", response, {receive, foreign});
   const std::string response_source = base + "-response-source";
   add_source(response_source, response);
@@ -246,10 +246,10 @@ KTable<K, VR> KTable<K, V>::ForeignKeyJoin(
   using ResponseJoin = internal::ResponseJoinProcessor<K, V, VO, VR>;
   const std::string response_join = base + "-response-join";
   typename ResponseJoin::Config join_config{store_, left, ks, vs, vos, joiner};
-  graph_->AddNode(internal::ProcessorSpec<K, Change<VR>, ResponseJoin>(
+  graph_->AddNode(internal::ApiProcessorSpec<ResponseJoin>(
                       response_join,
                       std::function<std::unique_ptr<ResponseJoin>()>([response_join, join_config] {
-                        return std::make_unique<ResponseJoin>(response_join, join_config);
+                        return std::make_unique<ResponseJoin>(join_config);
                       }),
                       {store_}),
                   {response_source});
@@ -269,9 +269,9 @@ KTable<K, VR> KTable<K, V>::ForeignKeyJoin(
   const std::string merge = base + "-merge";
   std::vector<std::string> merge_stores;
   if (!store.empty()) merge_stores.push_back(store);
-  graph_->AddNode(internal::ProcessorSpec<K, Change<VR>, Merge>(
+  graph_->AddNode(internal::ApiProcessorSpec<Merge>(
                       merge, std::function<std::unique_ptr<Merge>()>([merge, store, ks, rs] {
-                        return std::make_unique<Merge>(merge, store, ks, rs);
+                        return std::make_unique<Merge>(store, ks, rs);
                       }),
                       merge_stores),
                   {response_join});

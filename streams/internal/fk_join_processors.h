@@ -40,6 +40,7 @@
 #include "common/status_macros.h"
 #include "streams/internal/default_serde.h"
 #include "streams/internal/murmur3.h"
+#include "streams/internal/processor_api_node.h"
 #include "streams/internal/processor_node.h"
 #include "streams/internal/stream_task.h"
 #include "streams/record.h"
@@ -149,7 +150,7 @@ inline std::string SubscriptionPrefix(std::string_view fk) {
 // Left table changes -> subscriptions, forwarded as bytes (fk, subscription) to the
 // registration topic's sink.
 template <typename K, typename V, typename KO>
-class SubscriptionSendProcessor : public Processor<K, Change<V>> {
+class SubscriptionSendProcessor : public DslProcessor<K, Change<V>, std::string, std::string> {
  public:
   struct Config {
     std::function<KO(const V&)> extractor;
@@ -158,12 +159,11 @@ class SubscriptionSendProcessor : public Processor<K, Change<V>> {
     Serde<V> value_serde;
     Serde<KO> foreign_key_serde;
   };
-  SubscriptionSendProcessor(std::string name, Config config)
-      : Processor<K, Change<V>>(std::move(name)), c_(std::move(config)) {}
+  SubscriptionSendProcessor(Config config) : c_(std::move(config)) {}
 
   absl::Status Process(const Record<K, Change<V>>& record) override {
     if (record.key_null) {
-      ++this->context_->metrics().dropped_records;
+      ++this->task().metrics().dropped_records;
       return absl::OkStatus();
     }
     const std::string pk = c_.key_serde.serialize(record.key);
@@ -194,7 +194,7 @@ class SubscriptionSendProcessor : public Processor<K, Change<V>> {
 
  private:
   absl::Status Send(const std::string& fk, const Subscription& s, int64_t timestamp) {
-    return Forward(*this, Record<std::string, std::string>{fk, EncodeSubscription(s), timestamp});
+    return this->Forward(Record<std::string, std::string>{fk, EncodeSubscription(s), timestamp});
   }
   Config c_;
 };
@@ -211,18 +211,17 @@ inline absl::StatusOr<std::optional<std::pair<std::string, int64_t>>> GetRowByte
 
 // Subscriptions (bytes fk -> subscription) -> the subscription store, and responses (bytes pk ->
 // response) to the response topic's sink.
-class SubscriptionReceiveProcessor : public Processor<std::string, std::string> {
+class SubscriptionReceiveProcessor
+    : public DslProcessor<std::string, std::string, std::string, std::string> {
  public:
-  SubscriptionReceiveProcessor(std::string name, std::string subscription_store,
-                               std::string right_store)
-      : Processor(std::move(name)),
-        subscription_store_name_(std::move(subscription_store)),
+  SubscriptionReceiveProcessor(std::string subscription_store, std::string right_store)
+      : subscription_store_name_(std::move(subscription_store)),
         right_store_name_(std::move(right_store)) {}
 
-  absl::Status Init(TaskContext* context) override {
-    RETURN_IF_ERROR(ProcessorNode::Init(context));
-    subscriptions_ = context->key_value_store(subscription_store_name_);
-    right_ = context->key_value_store(right_store_name_);
+  absl::Status Init(ProcessorContext<std::string, std::string>& context) override {
+    RETURN_IF_ERROR(SubscriptionReceiveProcessor::DslProcessor::Init(context));
+    subscriptions_ = this->task().key_value_store(subscription_store_name_);
+    right_ = this->task().key_value_store(right_store_name_);
     if (subscriptions_ == nullptr || right_ == nullptr) {
       return absl::InternalError(
           absl::StrCat("no store ", subscription_store_name_, " or ", right_store_name_));
@@ -232,8 +231,8 @@ class SubscriptionReceiveProcessor : public Processor<std::string, std::string> 
 
   absl::Status Process(const Record<std::string, std::string>& record) override {
     if (record.key_null || record.value_null) {
-      return absl::DataLossError(absl::StrCat("subscription at ", this->context_->topic(), "@",
-                                              this->context_->offset(), " has no key or value"));
+      return absl::DataLossError(absl::StrCat("subscription at ", this->task().topic(), "@",
+                                              this->task().offset(), " has no key or value"));
     }
     ASSIGN_OR_RETURN(Subscription s, DecodeSubscription(record.value));
     const std::string key = SubscriptionPrefix(record.key) + s.primary_key;
@@ -257,8 +256,8 @@ class SubscriptionReceiveProcessor : public Processor<std::string, std::string> 
       value = row->first;
       timestamp = std::max(timestamp, row->second);
     }
-    return Forward(*this, Record<std::string, std::string>{
-                              s.primary_key, EncodeResponse(s.hash, value), timestamp});
+    return this->Forward(
+        Record<std::string, std::string>{s.primary_key, EncodeResponse(s.hash, value), timestamp});
   }
 
  private:
@@ -270,18 +269,17 @@ class SubscriptionReceiveProcessor : public Processor<std::string, std::string> 
 
 // Right table changes -> a response to every primary key subscribed to the changed foreign key.
 template <typename KO, typename VO>
-class ForeignTableChangeProcessor : public Processor<KO, Change<VO>> {
+class ForeignTableChangeProcessor : public DslProcessor<KO, Change<VO>, std::string, std::string> {
  public:
-  ForeignTableChangeProcessor(std::string name, std::string subscription_store, Serde<KO> key_serde,
+  ForeignTableChangeProcessor(std::string subscription_store, Serde<KO> key_serde,
                               Serde<VO> value_serde)
-      : Processor<KO, Change<VO>>(std::move(name)),
-        subscription_store_name_(std::move(subscription_store)),
+      : subscription_store_name_(std::move(subscription_store)),
         key_serde_(std::move(key_serde)),
         value_serde_(std::move(value_serde)) {}
 
-  absl::Status Init(TaskContext* context) override {
-    RETURN_IF_ERROR(ProcessorNode::Init(context));
-    subscriptions_ = context->key_value_store(subscription_store_name_);
+  absl::Status Init(ProcessorContext<std::string, std::string>& context) override {
+    RETURN_IF_ERROR(ForeignTableChangeProcessor::DslProcessor::Init(context));
+    subscriptions_ = this->task().key_value_store(subscription_store_name_);
     if (subscriptions_ == nullptr) {
       return absl::InternalError("no store " + subscription_store_name_);
     }
@@ -306,9 +304,8 @@ class ForeignTableChangeProcessor : public Processor<KO, Change<VO>> {
       ASSIGN_OR_RETURN(Subscription s, DecodeSubscription(kv.value));
       std::optional<std::string_view> view;
       if (value.has_value()) view = *value;
-      RETURN_IF_ERROR(
-          Forward(*this, Record<std::string, std::string>{
-                             s.primary_key, EncodeResponse(s.hash, view), record.timestamp}));
+      RETURN_IF_ERROR(this->Forward(Record<std::string, std::string>{
+          s.primary_key, EncodeResponse(s.hash, view), record.timestamp}));
     }
     return absl::OkStatus();
   }
@@ -331,7 +328,7 @@ class ForeignTableChangeProcessor : public Processor<KO, Change<VO>> {
 
 // Responses (bytes pk -> response) -> join results, against the left row's current value.
 template <typename K, typename V, typename VO, typename VR>
-class ResponseJoinProcessor : public Processor<std::string, std::string> {
+class ResponseJoinProcessor : public DslProcessor<std::string, std::string, K, Change<VR>> {
  public:
   struct Config {
     std::string left_store;
@@ -341,29 +338,26 @@ class ResponseJoinProcessor : public Processor<std::string, std::string> {
     Serde<VO> foreign_value_serde;
     std::function<VR(const K&, const V&, const std::optional<VO>&)> joiner;
   };
-  ResponseJoinProcessor(std::string name, Config config)
-      : Processor(std::move(name)), c_(std::move(config)) {}
+  ResponseJoinProcessor(Config config) : c_(std::move(config)) {}
 
-  absl::Status Init(TaskContext* context) override {
-    RETURN_IF_ERROR(ProcessorNode::Init(context));
-    left_ = context->key_value_store(c_.left_store);
+  absl::Status Init(ProcessorContext<K, Change<VR>>& context) override {
+    RETURN_IF_ERROR(ResponseJoinProcessor::DslProcessor::Init(context));
+    left_ = this->task().key_value_store(c_.left_store);
     if (left_ == nullptr) return absl::InternalError("no store " + c_.left_store);
     return absl::OkStatus();
   }
 
   absl::Status Process(const Record<std::string, std::string>& record) override {
     if (record.key_null || record.value_null) {
-      return absl::DataLossError(absl::StrCat("subscription response at ", this->context_->topic(),
-                                              "@", this->context_->offset(),
-                                              " has no key or value"));
+      return absl::DataLossError(absl::StrCat("subscription response at ", this->task().topic(),
+                                              "@", this->task().offset(), " has no key or value"));
     }
     ASSIGN_OR_RETURN(Response response, DecodeResponse(record.value));
     ASSIGN_OR_RETURN(auto row, GetRowBytes(left_, record.key));
     const ValueHash current = row.has_value() ? HashValue(row->first) : ValueHash();
     if (current != response.hash) {
       logging::Get("streams")->debug("{}: stale subscription response at {}@{}; dropped",
-                                     this->name(), this->context_->topic(),
-                                     this->context_->offset());
+                                     this->name(), this->task().topic(), this->task().offset());
       return absl::OkStatus();
     }
     Record<K, Change<VR>> out{K{}, {}, record.timestamp};
@@ -376,7 +370,7 @@ class ResponseJoinProcessor : public Processor<std::string, std::string> {
       }
       out.value.new_value = c_.joiner(out.key, left_value, right_value);
     }
-    return Forward(*this, out);
+    return this->Forward(out);
   }
 
  private:

@@ -24,6 +24,7 @@
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "streams/internal/default_serde.h"
+#include "streams/internal/processor_api_node.h"
 #include "streams/internal/processor_node.h"
 #include "streams/internal/stream_task.h"
 #include "streams/internal/table_join_processors.h"
@@ -56,7 +57,7 @@ std::function<absl::Status(KeyValueStore&, const RawRecord&)> GlobalTableApplier
 
 // A KStream-GlobalKTable join (inner, or left with `left`).
 template <typename K, typename V, typename KG, typename VG, typename VR>
-class StreamGlobalTableJoinProcessor : public Processor<K, V> {
+class StreamGlobalTableJoinProcessor : public DslProcessor<K, V, K, VR> {
  public:
   using KeyMapper = std::function<KG(const K&, const V&)>;
   using Joiner = std::function<VR(const K&, const V&, const std::optional<VG>&)>;
@@ -69,21 +70,20 @@ class StreamGlobalTableJoinProcessor : public Processor<K, V> {
     Joiner joiner;
   };
 
-  StreamGlobalTableJoinProcessor(std::string name, Config config)
-      : Processor<K, V>(std::move(name)), c_(std::move(config)) {}
+  StreamGlobalTableJoinProcessor(Config config) : c_(std::move(config)) {}
 
-  absl::Status Init(TaskContext* context) override {
-    RETURN_IF_ERROR(ProcessorNode::Init(context));
-    store_ = context->global_store(c_.global_store);
+  absl::Status Init(ProcessorContext<K, VR>& context) override {
+    RETURN_IF_ERROR(StreamGlobalTableJoinProcessor::DslProcessor::Init(context));
+    store_ = this->task().global_store(c_.global_store);
     if (store_ == nullptr) return absl::InternalError("no global store " + c_.global_store);
     return absl::OkStatus();
   }
 
   absl::Status Process(const Record<K, V>& record) override {
     if (record.value_null) {
-      ++this->context_->metrics().dropped_records;
+      ++this->task().metrics().dropped_records;
       logging::Get("streams")->debug("{}: record at {}@{} has a null value; skipped", this->name(),
-                                     this->context_->topic(), this->context_->offset());
+                                     this->task().topic(), this->task().offset());
       return absl::OkStatus();
     }
     const KG table_key = c_.key_mapper(record.key, record.value);
@@ -92,8 +92,8 @@ class StreamGlobalTableJoinProcessor : public Processor<K, V> {
     if (!row.has_value() && !c_.left) return absl::OkStatus();
     std::optional<VG> value;
     if (row.has_value()) value = std::move(row->first);
-    return Forward(*this, Record<K, VR>{record.key, c_.joiner(record.key, record.value, value),
-                                        record.timestamp, record.key_null});
+    return this->Forward(Record<K, VR>{record.key, c_.joiner(record.key, record.value, value),
+                                       record.timestamp, record.key_null});
   }
 
  private:

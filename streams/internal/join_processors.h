@@ -52,6 +52,7 @@
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "streams/internal/default_serde.h"
+#include "streams/internal/processor_api_node.h"
 #include "streams/internal/processor_node.h"
 #include "streams/internal/stream_task.h"
 #include "streams/join_windows.h"
@@ -138,7 +139,8 @@ using StreamJoiner =
 
 // One side of a KStream-KStream join: kLeft for the left (this) stream, else the right (other).
 template <typename K, typename V1, typename V2, typename VR, bool kLeft>
-class StreamStreamJoinProcessor : public Processor<K, std::conditional_t<kLeft, V1, V2>> {
+class StreamStreamJoinProcessor : public DslProcessor<K, std::conditional_t<kLeft, V1, V2>, K, VR>,
+                                  public StreamTimeFollower {
  public:
   using VThis = std::conditional_t<kLeft, V1, V2>;
   using VOther = std::conditional_t<kLeft, V2, V1>;
@@ -157,17 +159,16 @@ class StreamStreamJoinProcessor : public Processor<K, std::conditional_t<kLeft, 
     std::string late_topic;
   };
 
-  StreamStreamJoinProcessor(std::string name, Config config)
-      : Processor<K, VThis>(std::move(name)), c_(std::move(config)) {}
+  StreamStreamJoinProcessor(Config config) : c_(std::move(config)) {}
 
-  absl::Status Init(TaskContext* context) override {
-    RETURN_IF_ERROR(ProcessorNode::Init(context));
-    this_store_ = context->window_store(c_.this_store);
-    other_store_ = context->window_store(c_.other_store);
+  absl::Status Init(ProcessorContext<K, VR>& context) override {
+    RETURN_IF_ERROR(StreamStreamJoinProcessor::DslProcessor::Init(context));
+    this_store_ = this->task().window_store(c_.this_store);
+    other_store_ = this->task().window_store(c_.other_store);
     if (this_store_ == nullptr) return absl::InternalError("no window store " + c_.this_store);
     if (other_store_ == nullptr) return absl::InternalError("no window store " + c_.other_store);
     if (!c_.outer_store.empty()) {
-      outer_store_ = context->key_value_store(c_.outer_store);
+      outer_store_ = this->task().key_value_store(c_.outer_store);
       if (outer_store_ == nullptr) return absl::InternalError("no store " + c_.outer_store);
     }
     // A restored store has no stream time: take the latest timestamp it holds.
@@ -182,24 +183,24 @@ class StreamStreamJoinProcessor : public Processor<K, std::conditional_t<kLeft, 
     const int64_t now = std::max(this_store_->stream_time(), other_store_->stream_time());
     RETURN_IF_ERROR(EmitClosed(now));
     if (record.value_null || (record.key_null && !c_.outer)) {
-      ++this->context_->metrics().dropped_records;
+      ++this->task().metrics().dropped_records;
       logging::Get("streams")->debug("{}: record at {}@{} has a null {}; skipped", this->name(),
-                                     this->context_->topic(), this->context_->offset(),
+                                     this->task().topic(), this->task().offset(),
                                      record.value_null ? "value" : "key");
       return absl::OkStatus();
     }
     if (record.key_null) {
-      return Forward(*this, Record<K, VR>{K{}, Join(K{}, record.value, std::nullopt), t, true});
+      return this->Forward(Record<K, VR>{K{}, Join(K{}, record.value, std::nullopt), t, true});
     }
     if (t + ThisLookahead() + c_.windows.grace_ms() < now) {
-      ++this->context_->metrics().dropped_late_records;
+      ++this->task().metrics().dropped_late_records;
       logging::Get("streams")->debug(
           "{}: record at {}@{} (timestamp {}) is late: its join window closed at {} (stream time "
           "{}); dropped",
-          this->name(), this->context_->topic(), this->context_->offset(), t,
+          this->name(), this->task().topic(), this->task().offset(), t,
           t + ThisLookahead() + c_.windows.grace_ms(), now);
       if (c_.late_topic.empty()) return absl::OkStatus();
-      return this->context_->collector().Send(
+      return this->task().collector().Send(
           c_.late_topic, std::nullopt,
           RawRecord{c_.key_serde.serialize(record.key), ThisSerde().serialize(record.value), t});
     }
@@ -229,9 +230,9 @@ class StreamStreamJoinProcessor : public Processor<K, std::conditional_t<kLeft, 
       for (std::string_view bytes : values) {
         ASSIGN_OR_RETURN(VOther other_value, OtherSerde().deserialize(bytes));
         joined = true;
-        RETURN_IF_ERROR(Forward(
-            *this, Record<K, VR>{record.key, Join(record.key, record.value, std::move(other_value)),
-                                 std::max(t, other_t)}));
+        RETURN_IF_ERROR(this->Forward(
+            Record<K, VR>{record.key, Join(record.key, record.value, std::move(other_value)),
+                          std::max(t, other_t)}));
       }
     }
     if (!joined && c_.outer) {
@@ -312,9 +313,9 @@ class StreamStreamJoinProcessor : public Processor<K, std::conditional_t<kLeft, 
           ASSIGN_OR_RETURN(V2 v, c_.right_serde.deserialize(bytes));
           out.value = c_.joiner(key, std::nullopt, v);
         }
-        RETURN_IF_ERROR(Forward(*this, out));
+        RETURN_IF_ERROR(this->Forward(out));
       }
-      RETURN_IF_ERROR(this->context_->RemoveEmitted(c_.outer_store, kv.key));
+      RETURN_IF_ERROR(this->task().RemoveEmitted(c_.outer_store, kv.key));
     }
     return absl::OkStatus();
   }
@@ -328,30 +329,29 @@ class StreamStreamJoinProcessor : public Processor<K, std::conditional_t<kLeft, 
 // A KStream-KTable join (inner, or left with `left`): looks each stream record's key up in the
 // table's store (values EncodeTimestamped, as tables store them).
 template <typename K, typename V, typename VT, typename VR>
-class StreamTableJoinProcessor : public Processor<K, V> {
+class StreamTableJoinProcessor : public DslProcessor<K, V, K, VR> {
  public:
   using Joiner = std::function<VR(const K&, const V&, const std::optional<VT>&)>;
-  StreamTableJoinProcessor(std::string name, std::string table_store, bool left, Serde<K> key_serde,
+  StreamTableJoinProcessor(std::string table_store, bool left, Serde<K> key_serde,
                            Serde<VT> table_serde, Joiner joiner)
-      : Processor<K, V>(std::move(name)),
-        store_name_(std::move(table_store)),
+      : store_name_(std::move(table_store)),
         left_(left),
         key_serde_(std::move(key_serde)),
         table_serde_(std::move(table_serde)),
         joiner_(std::move(joiner)) {}
 
-  absl::Status Init(TaskContext* context) override {
-    RETURN_IF_ERROR(ProcessorNode::Init(context));
-    store_ = context->key_value_store(store_name_);
+  absl::Status Init(ProcessorContext<K, VR>& context) override {
+    RETURN_IF_ERROR(StreamTableJoinProcessor::DslProcessor::Init(context));
+    store_ = this->task().key_value_store(store_name_);
     if (store_ == nullptr) return absl::InternalError("no key-value store " + store_name_);
     return absl::OkStatus();
   }
 
   absl::Status Process(const Record<K, V>& record) override {
     if (record.value_null || (record.key_null && !left_)) {
-      ++this->context_->metrics().dropped_records;
+      ++this->task().metrics().dropped_records;
       logging::Get("streams")->debug("{}: record at {}@{} has a null {}; skipped", this->name(),
-                                     this->context_->topic(), this->context_->offset(),
+                                     this->task().topic(), this->task().offset(),
                                      record.value_null ? "value" : "key");
       return absl::OkStatus();
     }
@@ -365,8 +365,8 @@ class StreamTableJoinProcessor : public Processor<K, V> {
       }
     }
     if (!row.has_value() && !left_) return absl::OkStatus();
-    return Forward(*this, Record<K, VR>{record.key, joiner_(record.key, record.value, row),
-                                        record.timestamp, record.key_null});
+    return this->Forward(Record<K, VR>{record.key, joiner_(record.key, record.value, row),
+                                       record.timestamp, record.key_null});
   }
 
  private:

@@ -36,18 +36,18 @@
 namespace runnel::streams::internal {
 
 template <typename K, typename V, typename VA>
-class SessionWindowAggregateProcessor : public Processor<K, V> {
+class SessionWindowAggregateProcessor : public DslProcessor<K, V, Windowed<K>, Change<VA>>,
+                                        public StreamTimeFollower {
  public:
   // aggregate(key, value, aggregate so far) and merge(key, aggregate so far, a session's
   // aggregate); "so far" is nullopt before anything was added (the initializer's value, or for
   // reduce: nothing yet).
   using Aggregator = std::function<VA(const K&, const V&, const std::optional<VA>&)>;
   using Merger = std::function<VA(const K&, const std::optional<VA>&, const VA&)>;
-  SessionWindowAggregateProcessor(std::string name, std::string store, SessionWindows windows,
-                                  Serde<K> key_serde, Serde<V> value_serde, Serde<VA> agg_serde,
-                                  Aggregator aggregate, Merger merge, std::string late_topic)
-      : Processor<K, V>(std::move(name)),
-        store_name_(std::move(store)),
+  SessionWindowAggregateProcessor(std::string store, SessionWindows windows, Serde<K> key_serde,
+                                  Serde<V> value_serde, Serde<VA> agg_serde, Aggregator aggregate,
+                                  Merger merge, std::string late_topic)
+      : store_name_(std::move(store)),
         windows_(windows),
         key_serde_(std::move(key_serde)),
         value_serde_(std::move(value_serde)),
@@ -56,15 +56,15 @@ class SessionWindowAggregateProcessor : public Processor<K, V> {
         merge_(std::move(merge)),
         late_topic_(std::move(late_topic)) {}
 
-  absl::Status Init(TaskContext* context) override {
-    RETURN_IF_ERROR(ProcessorNode::Init(context));
-    store_ = context->session_store(store_name_);
+  absl::Status Init(ProcessorContext<Windowed<K>, Change<VA>>& context) override {
+    RETURN_IF_ERROR(SessionWindowAggregateProcessor::DslProcessor::Init(context));
+    store_ = this->task().session_store(store_name_);
     if (store_ == nullptr) return absl::InternalError("no session store " + store_name_);
     return absl::OkStatus();
   }
 
   absl::Status Process(const Record<K, V>& record) override {
-    if (SkipNullKeyOrValue(*this, this->context_, record)) return absl::OkStatus();
+    if (SkipNullKeyOrValue(this->name(), this->task(), record)) return absl::OkStatus();
     const int64_t t = record.timestamp;
     const int64_t gap = windows_.inactivity_gap_ms();
     observed_ = std::max(observed_, t);
@@ -85,15 +85,15 @@ class SessionWindowAggregateProcessor : public Processor<K, V> {
       end = std::max(end, session.end);
     }
     if (end < close) {
-      ++this->context_->metrics().dropped_late_records;
+      ++this->task().metrics().dropped_late_records;
       logging::Get("streams")->debug(
           "{}: record at {}@{} (timestamp {}) is late for session [{}, {}] (close time {}, "
           "stream time {}); dropped",
-          this->name(), this->context_->topic(), this->context_->offset(), t, start, end, close,
+          this->name(), this->task().topic(), this->task().offset(), t, start, end, close,
           observed_);
       if (late_topic_.empty()) return absl::OkStatus();
-      return this->context_->collector().Send(
-          late_topic_, std::nullopt, RawRecord{key, value_serde_.serialize(record.value), t});
+      return this->task().collector().Send(late_topic_, std::nullopt,
+                                           RawRecord{key, value_serde_.serialize(record.value), t});
     }
     std::optional<VA> previous;  // the merged session's own value, if it existed already
     for (size_t i = 0; i < found.size(); ++i) {
@@ -124,7 +124,7 @@ class SessionWindowAggregateProcessor : public Processor<K, V> {
     out.value.new_value = std::move(new_value);
     out.value.old_value = std::move(old_value);
     out.timestamp = end;
-    return Forward(*this, out);
+    return this->Forward(out);
   }
 
   std::string store_name_;

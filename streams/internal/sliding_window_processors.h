@@ -46,16 +46,16 @@
 namespace runnel::streams::internal {
 
 template <typename K, typename V, typename VA>
-class SlidingWindowAggregateProcessor : public Processor<K, V> {
+class SlidingWindowAggregateProcessor : public DslProcessor<K, V, Windowed<K>, Change<VA>>,
+                                        public StreamTimeFollower {
  public:
   // `aggregate` gets the key, the value and the window's aggregate (nullopt: the window is new,
   // i.e. the initializer's value, or for reduce the value itself).
   using Aggregator = std::function<VA(const K&, const V&, const std::optional<VA>&)>;
-  SlidingWindowAggregateProcessor(std::string name, std::string store, SlidingWindows windows,
-                                  Serde<K> key_serde, Serde<V> value_serde, Serde<VA> agg_serde,
-                                  Aggregator aggregate, std::string late_topic)
-      : Processor<K, V>(std::move(name)),
-        store_name_(std::move(store)),
+  SlidingWindowAggregateProcessor(std::string store, SlidingWindows windows, Serde<K> key_serde,
+                                  Serde<V> value_serde, Serde<VA> agg_serde, Aggregator aggregate,
+                                  std::string late_topic)
+      : store_name_(std::move(store)),
         windows_(windows),
         key_serde_(std::move(key_serde)),
         value_serde_(std::move(value_serde)),
@@ -63,11 +63,11 @@ class SlidingWindowAggregateProcessor : public Processor<K, V> {
         aggregate_(std::move(aggregate)),
         late_topic_(std::move(late_topic)) {}
 
-  absl::Status Init(TaskContext* context) override {
-    RETURN_IF_ERROR(ProcessorNode::Init(context));
-    store_ = context->window_store(store_name_);
+  absl::Status Init(ProcessorContext<Windowed<K>, Change<VA>>& context) override {
+    RETURN_IF_ERROR(SlidingWindowAggregateProcessor::DslProcessor::Init(context));
+    store_ = this->task().window_store(store_name_);
     if (store_ == nullptr) return absl::InternalError("no store " + store_name_);
-    context->SetFlushListener(
+    this->task().SetFlushListener(
         store_name_,
         TaskContext::WindowFlushListener([this](const std::string& key, int64_t start,
                                                 const std::optional<std::string>& new_value,
@@ -78,7 +78,7 @@ class SlidingWindowAggregateProcessor : public Processor<K, V> {
   }
 
   absl::Status Process(const Record<K, V>& record) override {
-    if (SkipNullKeyOrValue(*this, this->context_, record)) return absl::OkStatus();
+    if (SkipNullKeyOrValue(this->name(), this->task(), record)) return absl::OkStatus();
     observed_ = std::max(observed_, record.timestamp);
     store_->ObserveStreamTime(observed_);
     const int64_t close = observed_ - windows_.grace_ms();
@@ -92,7 +92,7 @@ class SlidingWindowAggregateProcessor : public Processor<K, V> {
                                            : ProcessInOrder(key, record, close));
     }
     if (late_ && !late_topic_.empty()) {
-      RETURN_IF_ERROR(this->context_->collector().Send(
+      RETURN_IF_ERROR(this->task().collector().Send(
           late_topic_, std::nullopt,
           RawRecord{key_serde_.serialize(record.key), value_serde_.serialize(record.value),
                     record.timestamp}));
@@ -237,13 +237,13 @@ class SlidingWindowAggregateProcessor : public Processor<K, V> {
   }
 
   void Late(const Record<K, V>& record, int64_t start, int64_t end, int64_t close) {
-    ++this->context_->metrics().dropped_late_records;
+    ++this->task().metrics().dropped_late_records;
     late_ = true;
     logging::Get("streams")->debug(
         "{}: record at {}@{} (timestamp {}) is late for sliding window [{}, {}] (close time {}, "
         "stream time {}); skipped",
-        this->name(), this->context_->topic(), this->context_->offset(), record.timestamp, start,
-        end, close, observed_);
+        this->name(), this->task().topic(), this->task().offset(), record.timestamp, start, end,
+        close, observed_);
   }
 
   absl::Status ForwardUpdate(const std::string& key, int64_t start,
@@ -263,7 +263,7 @@ class SlidingWindowAggregateProcessor : public Processor<K, V> {
       ASSIGN_OR_RETURN(Window w, Decode(*old_value));
       out.value.old_value = std::move(w.agg);
     }
-    return Forward(*this, out);
+    return this->Forward(out);
   }
 
   std::string store_name_;

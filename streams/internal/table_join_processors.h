@@ -36,6 +36,7 @@
 #include "common/status_macros.h"
 #include "streams/internal/default_serde.h"
 #include "streams/internal/dsl_processors.h"
+#include "streams/internal/processor_api_node.h"
 #include "streams/internal/processor_node.h"
 #include "streams/internal/stream_task.h"
 #include "streams/record.h"
@@ -71,7 +72,8 @@ absl::StatusOr<std::optional<std::pair<V, int64_t>>> GetTableRow(KeyValueStore* 
 
 // One side of a KTable-KTable join: kLeft for the left (this) table, else the right (other).
 template <typename K, typename V1, typename V2, typename VR, bool kLeft>
-class TableTableJoinProcessor : public Processor<K, Change<std::conditional_t<kLeft, V1, V2>>> {
+class TableTableJoinProcessor
+    : public DslProcessor<K, Change<std::conditional_t<kLeft, V1, V2>>, K, Change<VR>> {
  public:
   using VThis = std::conditional_t<kLeft, V1, V2>;
   using VOther = std::conditional_t<kLeft, V2, V1>;
@@ -84,22 +86,20 @@ class TableTableJoinProcessor : public Processor<K, Change<std::conditional_t<kL
     TableJoiner<K, V1, V2, VR> joiner;
   };
 
-  TableTableJoinProcessor(std::string name, Config config)
-      : Processor<K, Change<VThis>>(std::move(name)), c_(std::move(config)) {}
+  TableTableJoinProcessor(Config config) : c_(std::move(config)) {}
 
-  absl::Status Init(TaskContext* context) override {
-    RETURN_IF_ERROR(ProcessorNode::Init(context));
-    other_store_ = context->key_value_store(c_.other_store);
+  absl::Status Init(ProcessorContext<K, Change<VR>>& context) override {
+    RETURN_IF_ERROR(TableTableJoinProcessor::DslProcessor::Init(context));
+    other_store_ = this->task().key_value_store(c_.other_store);
     if (other_store_ == nullptr) return absl::InternalError("no key-value store " + c_.other_store);
     return absl::OkStatus();
   }
 
   absl::Status Process(const Record<K, Change<VThis>>& record) override {
     if (record.key_null) {
-      ++this->context_->metrics().dropped_records;
+      ++this->task().metrics().dropped_records;
       logging::Get("streams")->debug("{}: table change at {}@{} has a null key; skipped",
-                                     this->name(), this->context_->topic(),
-                                     this->context_->offset());
+                                     this->name(), this->task().topic(), this->task().offset());
       return absl::OkStatus();
     }
     ASSIGN_OR_RETURN(auto other,
@@ -116,7 +116,7 @@ class TableTableJoinProcessor : public Processor<K, Change<std::conditional_t<kL
     if (!out.value.new_value.has_value() && !out.value.old_value.has_value()) {
       return absl::OkStatus();
     }
-    return Forward(*this, out);
+    return this->Forward(out);
   }
 
  private:
@@ -144,26 +144,25 @@ class TableTableJoinProcessor : public Processor<K, Change<std::conditional_t<kL
 // deletes the row) and forwards what the store's cache passes on, with the stored previous result
 // as the old value.
 template <typename K, typename VR>
-class TableJoinMergeProcessor : public Processor<K, Change<VR>> {
+class TableJoinMergeProcessor : public DslProcessor<K, Change<VR>, K, Change<VR>> {
  public:
-  TableJoinMergeProcessor(std::string name, std::string store, Serde<K> key_serde,
-                          Serde<VR> value_serde)
-      : Processor<K, Change<VR>>(std::move(name)),
-        store_name_(std::move(store)),
+  TableJoinMergeProcessor(std::string store, Serde<K> key_serde, Serde<VR> value_serde)
+      : store_name_(std::move(store)),
         key_serde_(std::move(key_serde)),
         value_serde_(std::move(value_serde)) {}
 
-  absl::Status Init(TaskContext* context) override {
-    RETURN_IF_ERROR(ProcessorNode::Init(context));
+  absl::Status Init(ProcessorContext<K, Change<VR>>& context) override {
+    RETURN_IF_ERROR(TableJoinMergeProcessor::DslProcessor::Init(context));
     if (store_name_.empty()) return absl::OkStatus();
-    store_ = context->key_value_store(store_name_);
+    store_ = this->task().key_value_store(store_name_);
     if (store_ == nullptr) return absl::InternalError("no key-value store " + store_name_);
-    ForwardStoreUpdates<K, VR>(this, context, store_name_, key_serde_, value_serde_);
+    ForwardStoreUpdates<K, VR>([this](const auto& r) { return this->Forward(r); }, &this->task(),
+                               store_name_, key_serde_, value_serde_);
     return absl::OkStatus();
   }
 
   absl::Status Process(const Record<K, Change<VR>>& record) override {
-    if (store_ == nullptr) return Forward(*this, record);
+    if (store_ == nullptr) return this->Forward(record);
     const std::string key = key_serde_.serialize(record.key);
     if (record.value.new_value.has_value()) {
       return store_->Put(key, EncodeTimestamped(record.timestamp,

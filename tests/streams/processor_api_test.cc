@@ -11,6 +11,13 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "streams/internal/dsl_processors.h"
+#include "streams/internal/fk_join_processors.h"
+#include "streams/internal/global_table_processors.h"
+#include "streams/internal/join_processors.h"
+#include "streams/internal/session_window_processors.h"
+#include "streams/internal/sliding_window_processors.h"
+#include "streams/internal/table_join_processors.h"
 #include "streams/processor.h"
 #include "streams/streams_builder.h"
 #include "streams/topology_test_driver.h"
@@ -228,6 +235,58 @@ TEST(ProcessorApiTest, ForwardReachesEveryChildOrTheOneNamed) {
             (std::vector<std::pair<S, S>>{{"2", "even"}, {"3", "all"}}));
   EXPECT_EQ(*odds.ReadKeyValuesToList(),
             (std::vector<std::pair<S, S>>{{"1", "odd"}, {"3", "all"}}));
+}
+
+// The DSL's own processors implement the interface a user's does (issue 18 item 3), as Kafka
+// Streams' do: each is a Processor<KIn, VIn, KOut, VOut>.
+template <typename P, typename KIn, typename VIn, typename KOut, typename VOut>
+constexpr bool kIsApiProcessor = std::is_base_of_v<Processor<KIn, VIn, KOut, VOut>, P>;
+using I64 = int64_t;
+using W = Windowed<S>;
+static_assert(kIsApiProcessor<internal::FunctionProcessor<S, S, S, I64>, S, S, S, I64>);
+static_assert(kIsApiProcessor<internal::BranchProcessor<S, S>, S, S, S, S>);
+static_assert(kIsApiProcessor<internal::AggregateProcessor<S, S, I64>, S, S, S, Change<I64>>);
+static_assert(
+    kIsApiProcessor<internal::TableAggregateProcessor<S, S, I64>, S, Change<S>, S, Change<I64>>);
+static_assert(kIsApiProcessor<internal::WindowAggregateProcessor<S, S, I64>, S, S, W, Change<I64>>);
+static_assert(
+    kIsApiProcessor<internal::SlidingWindowAggregateProcessor<S, S, I64>, S, S, W, Change<I64>>);
+static_assert(
+    kIsApiProcessor<internal::SessionWindowAggregateProcessor<S, S, I64>, S, S, W, Change<I64>>);
+static_assert(kIsApiProcessor<internal::SuppressProcessor<S, I64>, W, Change<I64>, W, Change<I64>>);
+static_assert(kIsApiProcessor<internal::StreamStreamJoinProcessor<S, S, I64, S, true>, S, S, S, S>);
+static_assert(kIsApiProcessor<internal::StreamTableJoinProcessor<S, S, I64, S>, S, S, S, S>);
+static_assert(
+    kIsApiProcessor<internal::StreamGlobalTableJoinProcessor<S, S, S, I64, S>, S, S, S, S>);
+static_assert(kIsApiProcessor<internal::TableTableJoinProcessor<S, S, I64, S, true>, S, Change<S>,
+                              S, Change<S>>);
+static_assert(kIsApiProcessor<internal::TableJoinMergeProcessor<S, S>, S, Change<S>, S, Change<S>>);
+static_assert(kIsApiProcessor<internal::SubscriptionSendProcessor<S, S, S>, S, Change<S>, S, S>);
+static_assert(kIsApiProcessor<internal::SubscriptionReceiveProcessor, S, S, S, S>);
+static_assert(kIsApiProcessor<internal::ForeignTableChangeProcessor<S, I64>, S, Change<I64>, S, S>);
+static_assert(kIsApiProcessor<internal::ResponseJoinProcessor<S, S, I64, S>, S, S, S, Change<S>>);
+
+// So one runs where a user's would: under KStream::Process, forwarding through its context.
+TEST(ProcessorApiTest, ADslProcessorRunsUnderProcessLikeAUsersProcessor) {
+  using Upper = internal::FunctionProcessor<S, S, S, I64>;
+  StreamsBuilder builder;
+  builder.Stream<S, S>("in")
+      .Process([] {
+        return std::make_unique<Upper>(
+            [](ProcessorContext<S, I64>& context, const Record<S, S>& r) {
+              return context.Forward(
+                  Record<S, I64>{r.key, static_cast<I64>(r.value.size()), r.timestamp});
+            });
+      })
+      .To("lengths");
+  auto topology = builder.Build();
+  ASSERT_TRUE(topology.ok()) << topology.status();
+  auto driver = TopologyTestDriver::Create(*topology);
+  ASSERT_TRUE(driver.ok()) << driver.status();
+  TestInputTopic<S, S> in(driver->get(), "in", serdes::String(), serdes::String());
+  ASSERT_TRUE(in.PipeInput("a", "four", 1).ok());
+  TestOutputTopic<S, I64> lengths(driver->get(), "lengths", serdes::String(), serdes::Int64());
+  EXPECT_EQ(*lengths.ReadKeyValuesToList(), (std::vector<std::pair<S, I64>>{{"a", 4}}));
 }
 
 TEST(ProcessorApiTest, ForwardToAChildThatDoesNotExistIsAnErrorNamingTheChildren) {
