@@ -64,10 +64,11 @@ class Consumer::Impl {
   }
   std::vector<TopicPartition> Paused() const { return subscriptions_.Paused(); }
   // ListOffsets: per partition, (offset, timestamp); offset -1 when none. Each partition is
-  // asked of its leader; NOT_LEADER (no leader yet, or another one) and unreachable leaders are
-  // retried every retry.backoff.ms after a metadata refresh for `timeout_ms` (the last error
-  // then). The public lookups wait default.api.timeout.ms, as Kafka's do; Poll's own lookups
-  // wait kPollLookupTries tries and try again at a later Poll.
+  // asked of its leader; NOT_LEADER (no leader yet, or another one), OFFSET_NOT_AVAILABLE (a new
+  // leader not settled yet) and unreachable leaders are retried every retry.backoff.ms after a
+  // metadata refresh for `timeout_ms` (the last error then). The public lookups wait
+  // default.api.timeout.ms, as Kafka's do; Poll's own lookups wait kPollLookupTries tries and try
+  // again at a later Poll.
   absl::StatusOr<std::map<TopicPartition, OffsetAndTimestamp>> ListOffsets(
       const std::map<TopicPartition, int64_t>& queries, int64_t timeout_ms);
   int64_t default_api_timeout_ms() const { return options_.default_api_timeout_ms; }
@@ -243,6 +244,10 @@ absl::StatusOr<std::map<TopicPartition, OffsetAndTimestamp>> Consumer::Impl::Lis
             ToStatus(r.error(), absl::StrCat("list offsets of ", ToString(tp), " at ", address));
         if (r.error().code() == v1::NOT_LEADER) {
           metadata_.OnNotLeader(tp, r.error());
+          last = error;
+          continue;
+        }
+        if (r.error().code() == v1::OFFSET_NOT_AVAILABLE) {  // the right leader, not settled yet
           last = error;
           continue;
         }

@@ -322,6 +322,7 @@ absl::StatusOr<PartitionRoute> ClusterNode::Lookup(const std::string& topic,
       route.log_start = status->log_start;
       route.log_end = status->log_end;
       route.high_watermark = status->high_watermark;
+      route.term_start = status->term_start;
     }
   }
   if (!route.leader) {

@@ -62,6 +62,15 @@ grpc::ServerUnaryReactor* BrokerService::ListOffsets(grpc::CallbackServerContext
       SetError(log.status(), result->mutable_error());
       continue;
     }
+    if (cluster_ != nullptr && !OffsetsSettled(*cluster_, q.topic(), q.partition())) {
+      // KIP-207: offsets only grow, across leaders too.
+      result->mutable_error()->set_code(v1::OFFSET_NOT_AVAILABLE);
+      result->mutable_error()->set_message(
+          absl::StrCat("partition ", q.topic(), "-", q.partition(),
+                       ": this new leader's high watermark has not reached the start of its term "
+                       "yet; retry"));
+      continue;
+    }
     if (q.timestamp() == kEarliestOffsetQuery) {
       result->set_offset((*log)->start_offset());
     } else if (q.timestamp() == kLatestOffsetQuery) {

@@ -88,6 +88,12 @@ absl::Status NotLeaderFor(const ClusterNode& cluster, const std::string& topic, 
       route.leader_id, route.leader_addr);
 }
 
+bool OffsetsSettled(const ClusterNode& cluster, const std::string& topic, int32_t partition) {
+  const absl::StatusOr<PartitionRoute> route = cluster.Lookup(topic, partition);
+  return !route.ok() || !route->leader || route->term_start < 0 ||
+         route->high_watermark > route->term_start;
+}
+
 absl::StatusOr<std::shared_ptr<storage::Log>> ServingLog(PartitionManager& partitions,
                                                          ClusterNode* cluster,
                                                          const std::string& topic,

@@ -64,6 +64,12 @@ absl::StatusOr<std::shared_ptr<storage::Log>> ServingLog(
     PartitionManager& partitions, ClusterNode* cluster, const std::string& topic, int32_t partition,
     bool allow_auto_create, BackgroundTopicCreator* background = nullptr);
 
+// False while this broker leads the partition with a high watermark that has not reached the
+// start of its term: the previous leader's last commits are not known committed here yet, so the
+// high watermark (a ListOffsets answer) could be below one the previous leader gave out. Kafka's
+// leader answers OFFSET_NOT_AVAILABLE then (KIP-207).
+bool OffsetsSettled(const ClusterNode& cluster, const std::string& topic, int32_t partition);
+
 // The NOT_LEADER answer for a partition this broker does not lead.
 absl::Status NotLeaderFor(const ClusterNode& cluster, const std::string& topic, int32_t partition,
                           const PartitionRoute& route);

@@ -15,7 +15,10 @@ absl::Status Convert(const v1::Error& error, const std::string& what) {
   }
   // NOT_LEADER: leadership moved or an election is running (Kafka's NOT_LEADER_OR_FOLLOWER, a
   // retriable error): asked again once the metadata names the leader, the call succeeds.
-  if (IsCoordinatorError(error.code()) || error.code() == v1::NOT_LEADER) {
+  // OFFSET_NOT_AVAILABLE: a new leader whose high watermark has not caught up yet; asked again
+  // shortly, it answers.
+  if (IsCoordinatorError(error.code()) || error.code() == v1::NOT_LEADER ||
+      error.code() == v1::OFFSET_NOT_AVAILABLE) {
     return absl::UnavailableError(
         absl::StrCat(message, " (", v1::ErrorCode_Name(error.code()), ")"));
   }

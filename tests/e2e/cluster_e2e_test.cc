@@ -6,8 +6,11 @@
 #include <httplib.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -225,6 +228,52 @@ TEST_F(ClusterE2eTest, AnAcksAllProduceThatTimesOutBeforeItsCommitIsAnsweredOnce
   EXPECT_GT(cluster_.node(leader).pid(), 0);
   EXPECT_EQ(cluster_.node(leader).output().find("FATAL"), std::string::npos)
       << cluster_.node(leader).output();
+}
+
+// Offsets only grow, across leaders too (Kafka's KIP-207). A new leader learns that its
+// predecessor's last writes are committed only once an entry of its own term commits; until then
+// its high watermark can be below the one its predecessor gave out, and a ListOffsets answered
+// from it went backwards. Asked in a tight loop from the leader's kill on, each survivor answers
+// an error to retry (NOT_LEADER, OFFSET_NOT_AVAILABLE) or an end at or past every acknowledged
+// record.
+TEST_F(ClusterE2eTest, TheLatestOffsetNeverGoesBackAcrossALeaderChange) {
+  ASSERT_EQ(cluster_.CreateTopic(1, "kip207", 1, 3).code(), v1::NONE);
+  for (int round = 0; round < 2; ++round) {
+    const int leader = cluster_.WaitForLeader("kip207", 0, {1, 2, 3});
+    ASSERT_GT(leader, 0);
+    ASSERT_TRUE(Eventually([&] { return IsrSize(leader, "kip207") == 3; }));
+    // Killed right after the acknowledgement: the followers have the batch but have not heard
+    // that it is committed.
+    const v1::PartitionProduceResult acked = cluster_.Client(leader).Produce(
+        "kip207", MakeBatch(10, 1000, "r" + std::to_string(round)), v1::ACKS_ALL, 0, 10'000);
+    ASSERT_EQ(acked.error().code(), v1::NONE) << acked.error().message();
+    ASSERT_EQ(cluster_.node(leader).Kill(), 128 + SIGKILL);
+    const int64_t acked_end = acked.base_offset() + 10;
+    int64_t answered = -1;
+    int asked = 0;
+    std::map<std::string, int> errors;
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (answered < 0 && std::chrono::steady_clock::now() < end) {
+      for (int survivor : Others(leader)) {
+        const v1::PartitionOffset latest = cluster_.Client(survivor).ListLatest("kip207");
+        ++asked;
+        if (latest.error().code() != v1::NONE) {
+          ++errors[v1::ErrorCode_Name(latest.error().code())];
+          continue;
+        }
+        answered = latest.offset();
+        EXPECT_GE(answered, acked_end)
+            << "round " << round << ": node " << survivor << " answered a latest offset below the "
+            << "acknowledged end";
+        break;
+      }
+    }
+    ASSERT_GE(answered, 0) << "no survivor answered within 20 s";
+    std::printf("[ measured ] round %d: %d ListOffsets until an answer; errors:", round, asked);
+    for (const auto& [code, count] : errors) std::printf(" %s x%d", code.c_str(), count);
+    std::printf("\n");
+    ASSERT_TRUE(cluster_.Start(leader));
+  }
 }
 
 TEST_F(ClusterE2eTest, ACleanStopHandsLeadershipOverAndTheRestartRegistersAtOnce) {
