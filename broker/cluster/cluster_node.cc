@@ -322,7 +322,7 @@ absl::StatusOr<PartitionRoute> ClusterNode::Lookup(const std::string& topic,
       route.log_start = status->log_start;
       route.log_end = status->log_end;
       route.high_watermark = status->high_watermark;
-      route.term_start = status->term_start;
+      route.term_committed = status->TermCommitted();
     }
   }
   if (!route.leader) {
@@ -689,9 +689,7 @@ int ClusterNode::DriveReassignments() {
     for (const auto& [partition, reassignment] : topic.reassignments) {
       const storage::TopicPartition tp{name, partition};
       const std::optional<ReplicaStatus> status = replicas_->Status(tp);
-      if (!status.has_value() || status->role != raft::Role::kLeader ||
-          !status->membership_committed || status->term_start < 0 ||
-          status->high_watermark <= status->term_start) {
+      if (!status.has_value() || !status->TermCommitted() || !status->membership_committed) {
         continue;  // not the leader, or a change (or this term's start) is not committed yet
       }
       const raft::Membership current(

@@ -76,9 +76,9 @@ struct PartitionRoute {
   int64_t log_start = -1;             // as the leader last reported them (-1: unknown)
   int64_t log_end = -1;
   int64_t high_watermark = -1;
-  // As the leader: the offset of its term's first entry. Until the high watermark is past it,
-  // the high watermark may be below the one the previous leader gave out.
-  int64_t term_start = -1;
+  // As the leader: whether an entry of its term is committed (ReplicaStatus::TermCommitted);
+  // until then its high watermark may be below the one the previous leader gave out.
+  bool term_committed = false;
 };
 
 // What /metrics shows of a cluster's broker (ClusterNode::Stats).

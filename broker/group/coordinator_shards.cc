@@ -85,9 +85,7 @@ void CoordinatorShards::Refresh() {
     // A new leader's log may end with entries of an earlier term that are not committed yet;
     // once its own first entry is, they are (or they were replaced), and the log up to the high
     // watermark is the partition's whole committed state.
-    if (!leading || status->term_start < 0 || status->high_watermark <= status->term_start) {
-      continue;
-    }
+    if (!leading || !status->TermCommitted()) continue;
     const absl::StatusOr<PartitionRoute> route = cluster_->Lookup(OffsetStore::kTopic, p);
     if (!route.ok() || route->log == nullptr) continue;
     if (absl::Status s = coordinator_->LoadPartition(p, *route->log); !s.ok()) {

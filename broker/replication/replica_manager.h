@@ -73,6 +73,13 @@ struct ReplicaStatus {
   // As the leader: the members whose log matches the leader's up to the commit index and that
   // answered within replica_lag_time_max_ms (the leader included). Empty on a follower.
   std::vector<raft::NodeId> in_sync;
+
+  // As the leader: whether an entry of its own term is committed (the high watermark is past
+  // term_start). Until then its log may end with earlier terms' entries not known committed
+  // here, so its high watermark can be below the one its predecessor gave out.
+  bool TermCommitted() const {
+    return role == raft::Role::kLeader && term_start >= 0 && high_watermark > term_start;
+  }
 };
 
 class ReplicaManager {

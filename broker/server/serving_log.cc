@@ -90,8 +90,7 @@ absl::Status NotLeaderFor(const ClusterNode& cluster, const std::string& topic, 
 
 bool OffsetsSettled(const ClusterNode& cluster, const std::string& topic, int32_t partition) {
   const absl::StatusOr<PartitionRoute> route = cluster.Lookup(topic, partition);
-  return !route.ok() || !route->leader || route->term_start < 0 ||
-         route->high_watermark > route->term_start;
+  return !route.ok() || !route->leader || route->term_committed;
 }
 
 absl::StatusOr<std::shared_ptr<storage::Log>> ServingLog(PartitionManager& partitions,

@@ -5,9 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -173,6 +175,89 @@ TEST(ReplicaManagerTest, ATruncationWhileASyncIsInFlightDoesNotStopTheReplica) {
       }
     }
     return false;
+  }));
+  manager.Stop();
+}
+
+// Kafka's KIP-207 hazard, and what guards it: a follower that has not heard yet that its
+// leader's entries are committed takes over. Its high watermark is below the one its predecessor
+// gave out until an entry of its own term commits; TermCommitted() says so meanwhile (and the
+// broker answers ListOffsets OFFSET_NOT_AVAILABLE: broker/server/serving_log.h, OffsetsSettled).
+TEST(ReplicaManagerTest, ANewLeadersHighWatermarkIsUnsettledUntilAnEntryOfItsTermCommits) {
+  TempDir tmp;
+  storage::Flusher flusher;
+  auto opened = storage::Log::Open(tmp.Sub("orders-0"), {}, &flusher);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  Mutex mu;
+  std::vector<raft::Message> sent;
+  ReplicaManagerOptions options;
+  options.node_id = 2;
+  options.tick_ms = 1'000;  // no election of its own during the test
+  ReplicaManager manager(options, [&](raft::NodeId, v1::RaftBatch batch) {
+    MutexLock lock(&mu);
+    for (const v1::GroupMessage& g : batch.messages()) {
+      absl::StatusOr<raft::Message> m = FromProto(g.message());
+      if (m.ok()) sent.push_back(*m);
+    }
+  });
+  const auto was_sent = [&](raft::MessageType type, raft::NodeId to) {
+    MutexLock lock(&mu);
+    return std::any_of(sent.begin(), sent.end(),
+                       [&](const raft::Message& m) { return m.type == type && m.to == to; });
+  };
+  manager.Start();
+  std::shared_ptr<storage::Log> log = *std::move(opened);
+  ASSERT_TRUE(manager.AddReplica(kTp, "t-1", log, raft::Membership({1, 2, 3})).ok());
+
+  // Leader 1 of term 1 appends offsets 0-4 (committed on 1 and 3, say), not yet telling node 2.
+  raft::Message append;
+  append.type = raft::MessageType::kAppend;
+  append.from = 1;
+  append.to = 2;
+  append.term = 1;
+  append.index = raft::kNoIndex;
+  append.log_term = 0;
+  append.commit = raft::kNoIndex;
+  append.entries = {Data(0, 1, 5, "a")};
+  manager.Receive(1, Batch(append));
+  ASSERT_TRUE(WaitFor([&] { return was_sent(raft::MessageType::kAppendResponse, 1); }));
+
+  // Leader 1 hands leadership over to node 2; node 3 grants it its vote.
+  raft::Message timeout;
+  timeout.type = raft::MessageType::kTimeoutNow;
+  timeout.from = 1;
+  timeout.to = 2;
+  timeout.term = 1;
+  manager.Receive(1, Batch(timeout));
+  ASSERT_TRUE(WaitFor([&] { return was_sent(raft::MessageType::kVote, 3); }));
+  raft::Message grant;
+  grant.type = raft::MessageType::kVoteResponse;
+  grant.from = 3;
+  grant.to = 2;
+  grant.term = 2;
+  manager.Receive(3, Batch(grant));
+  ASSERT_TRUE(WaitFor([&] {
+    auto s = manager.Status(kTp);
+    return s.has_value() && s->role == raft::Role::kLeader && s->term == 2;
+  }));
+  std::optional<ReplicaStatus> s = manager.Status(kTp);
+  EXPECT_EQ(s->term_start, 5);
+  EXPECT_LT(s->high_watermark, 5) << "below the end its predecessor committed";
+  EXPECT_FALSE(s->TermCommitted());
+
+  // Node 3 acknowledges the leader change at 5: the new term's entry commits, and with it
+  // everything before.
+  ASSERT_TRUE(WaitFor([&] { return was_sent(raft::MessageType::kAppend, 3); }));
+  raft::Message ack;
+  ack.type = raft::MessageType::kAppendResponse;
+  ack.from = 3;
+  ack.to = 2;
+  ack.term = 2;
+  ack.index = 5;
+  manager.Receive(3, Batch(ack));
+  EXPECT_TRUE(WaitFor([&] {
+    auto now = manager.Status(kTp);
+    return now.has_value() && now->TermCommitted() && now->high_watermark == 6;
   }));
   manager.Stop();
 }
