@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "streams/examples/example_topologies.h"
 #include "streams/topology_test_driver.h"
 
@@ -85,7 +86,7 @@ void BM_RestoreWordCounts(benchmark::State& state) {
   if (driver == nullptr) return;
   const int64_t words = state.range(1);
   for (int64_t i = 0; i < words; ++i) {
-    if (!driver->PipeRaw("lines", std::nullopt, "w" + std::to_string(i), i).ok()) {
+    if (!driver->PipeRaw("lines", std::nullopt, absl::StrCat("w", i), i).ok()) {
       state.SkipWithError("pipe failed");
       return;
     }
