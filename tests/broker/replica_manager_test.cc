@@ -87,6 +87,15 @@ raft::Entry Data(raft::Index first, raft::Term term, int count, const std::strin
   return entry;
 }
 
+raft::Message Msg(raft::MessageType type, raft::NodeId from, raft::NodeId to, raft::Term term) {
+  raft::Message m;
+  m.type = type;
+  m.from = from;
+  m.to = to;
+  m.term = term;
+  return m;
+}
+
 v1::RaftBatch Batch(const raft::Message& m, const std::string& topic_id = "t-1") {
   v1::RaftBatch batch;
   v1::GroupMessage* g = batch.add_messages();
@@ -210,11 +219,7 @@ TEST(ReplicaManagerTest, ANewLeadersHighWatermarkIsUnsettledUntilAnEntryOfItsTer
   ASSERT_TRUE(manager.AddReplica(kTp, "t-1", log, raft::Membership({1, 2, 3})).ok());
 
   // Leader 1 of term 1 appends offsets 0-4 (committed on 1 and 3, say), not yet telling node 2.
-  raft::Message append;
-  append.type = raft::MessageType::kAppend;
-  append.from = 1;
-  append.to = 2;
-  append.term = 1;
+  raft::Message append = Msg(raft::MessageType::kAppend, 1, 2, 1);
   append.index = raft::kNoIndex;
   append.log_term = 0;
   append.commit = raft::kNoIndex;
@@ -223,19 +228,9 @@ TEST(ReplicaManagerTest, ANewLeadersHighWatermarkIsUnsettledUntilAnEntryOfItsTer
   ASSERT_TRUE(WaitFor([&] { return was_sent(raft::MessageType::kAppendResponse, 1); }));
 
   // Leader 1 hands leadership over to node 2; node 3 grants it its vote.
-  raft::Message timeout;
-  timeout.type = raft::MessageType::kTimeoutNow;
-  timeout.from = 1;
-  timeout.to = 2;
-  timeout.term = 1;
-  manager.Receive(1, Batch(timeout));
+  manager.Receive(1, Batch(Msg(raft::MessageType::kTimeoutNow, 1, 2, 1)));
   ASSERT_TRUE(WaitFor([&] { return was_sent(raft::MessageType::kVote, 3); }));
-  raft::Message grant;
-  grant.type = raft::MessageType::kVoteResponse;
-  grant.from = 3;
-  grant.to = 2;
-  grant.term = 2;
-  manager.Receive(3, Batch(grant));
+  manager.Receive(3, Batch(Msg(raft::MessageType::kVoteResponse, 3, 2, 2)));  // granted
   ASSERT_TRUE(WaitFor([&] {
     auto s = manager.Status(kTp);
     return s.has_value() && s->role == raft::Role::kLeader && s->term == 2;
@@ -248,11 +243,7 @@ TEST(ReplicaManagerTest, ANewLeadersHighWatermarkIsUnsettledUntilAnEntryOfItsTer
   // Node 3 acknowledges the leader change at 5: the new term's entry commits, and with it
   // everything before.
   ASSERT_TRUE(WaitFor([&] { return was_sent(raft::MessageType::kAppend, 3); }));
-  raft::Message ack;
-  ack.type = raft::MessageType::kAppendResponse;
-  ack.from = 3;
-  ack.to = 2;
-  ack.term = 2;
+  raft::Message ack = Msg(raft::MessageType::kAppendResponse, 3, 2, 2);
   ack.index = 5;
   manager.Receive(3, Batch(ack));
   EXPECT_TRUE(WaitFor([&] {
