@@ -118,7 +118,7 @@ class KGroupedStream {
     graph->AddNode(internal::ApiProcessorSpec<internal::AggregateProcessor<K, V, VA>>(
                        name,
                        std::function<std::unique_ptr<internal::AggregateProcessor<K, V, VA>>()>(
-                           [name, store = store.name, ks, as, aggregate] {
+                           [store = store.name, ks, as, aggregate] {
                              return std::make_unique<internal::AggregateProcessor<K, V, VA>>(
                                  store, ks, as, aggregate);
                            }),

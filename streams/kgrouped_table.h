@@ -81,7 +81,7 @@ class KGroupedTable {
         internal::ApiProcessorSpec<internal::TableAggregateProcessor<K, V, VA>>(
             name,
             std::function<std::unique_ptr<internal::TableAggregateProcessor<K, V, VA>>()>(
-                [name, store = store.name, ks, as, init, add, subtract] {
+                [store = store.name, ks, as, init, add, subtract] {
                   return std::make_unique<internal::TableAggregateProcessor<K, V, VA>>(
                       store, ks, as, init, add, subtract);
                 }),

@@ -298,7 +298,7 @@ KTable<K, V> KTable<K, V>::Suppress(const Suppressed& suppressed) const {
     graph_->AddNode(internal::ApiProcessorSpec<internal::SuppressProcessor<Inner, V>>(
                         name,
                         std::function<std::unique_ptr<internal::SuppressProcessor<Inner, V>>()>(
-                            [name, store = store.name, close_ms, ks, vs] {
+                            [store = store.name, close_ms, ks, vs] {
                               return std::make_unique<internal::SuppressProcessor<Inner, V>>(
                                   store, close_ms, ks, vs);
                             }),

@@ -113,7 +113,7 @@ class SessionWindowedKStream {
     graph->AddNode(internal::ApiProcessorSpec<Node>(
                        name,
                        std::function<std::unique_ptr<Node>()>(
-                           [name, store = store.name, windows, ks, vs, as, aggregate, merge, late] {
+                           [store = store.name, windows, ks, vs, as, aggregate, merge, late] {
                              return std::make_unique<Node>(store, windows, ks, vs, as, aggregate,
                                                            merge, late);
                            }),

@@ -107,7 +107,7 @@ class TimeWindowedKStream {
       graph->AddNode(internal::ApiProcessorSpec<Node>(
                          name,
                          std::function<std::unique_ptr<Node>()>(
-                             [name, store = store.name, sliding, ks, vs, as, aggregate, late] {
+                             [store = store.name, sliding, ks, vs, as, aggregate, late] {
                                return std::make_unique<Node>(store, sliding, ks, vs, as, aggregate,
                                                              late);
                              }),
@@ -122,7 +122,7 @@ class TimeWindowedKStream {
         internal::ApiProcessorSpec<internal::WindowAggregateProcessor<K, V, VA>>(
             name,
             std::function<std::unique_ptr<internal::WindowAggregateProcessor<K, V, VA>>()>(
-                [name, store = store.name, windows, ks, vs, as, aggregate, late] {
+                [store = store.name, windows, ks, vs, as, aggregate, late] {
                   return std::make_unique<internal::WindowAggregateProcessor<K, V, VA>>(
                       store, windows, ks, vs, as, aggregate, late);
                 }),

@@ -1,6 +1,7 @@
 // The helper templates the DSL types (and StreamsBuilder) share to describe their nodes:
-// resolving a serde, building a processor's NodeSpec, the store behind an aggregation, and
-// telling a windowed key type from a plain one. Not user API.
+// resolving a serde, what a node's children must take, the store behind an aggregation, and
+// telling a windowed key type from a plain one (a processor's NodeSpec: processor_api_node.h).
+// Not user API.
 #pragma once
 
 #include <functional>
@@ -47,18 +48,6 @@ Serde<T> ResolveSerde(GraphBuilder* graph, const std::optional<Serde<T>>& serde,
 template <typename K, typename V>
 bool TakesRecords(const ProcessorNode* child) {
   return dynamic_cast<const Processor<K, V>*>(child) != nullptr;
-}
-
-template <typename K, typename V, typename Node>
-NodeSpec ProcessorSpec(std::string name, std::function<std::unique_ptr<Node>()> factory,
-                       std::vector<std::string> stores = {}) {
-  NodeSpec spec;
-  spec.kind = NodeSpec::Kind::kProcessor;
-  spec.name = std::move(name);
-  spec.stores = std::move(stores);
-  spec.factory = [factory] { return std::unique_ptr<ProcessorNode>(factory()); };
-  spec.accepts_child = &TakesRecords<K, V>;
-  return spec;
 }
 
 template <typename T>

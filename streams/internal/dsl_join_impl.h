@@ -175,20 +175,18 @@ KStream<K, VR> KStream<K, V>::StreamJoin(const KStream<K, V2>& other,
                                           os,
                                           joiner,
                                           joined.other_late_records_topic};
-  graph_->AddNode(
-      internal::ApiProcessorSpec<LeftNode>(
-          this_name, std::function<std::unique_ptr<LeftNode>()>([this_name, left_config] {
-            return std::make_unique<LeftNode>(left_config);
-          }),
-          stores),
-      {left.node_});
-  graph_->AddNode(
-      internal::ApiProcessorSpec<RightNode>(
-          other_name, std::function<std::unique_ptr<RightNode>()>([other_name, right_config] {
-            return std::make_unique<RightNode>(right_config);
-          }),
-          stores),
-      {right.node_});
+  graph_->AddNode(internal::ApiProcessorSpec<LeftNode>(
+                      this_name, std::function<std::unique_ptr<LeftNode>()>([left_config] {
+                        return std::make_unique<LeftNode>(left_config);
+                      }),
+                      stores),
+                  {left.node_});
+  graph_->AddNode(internal::ApiProcessorSpec<RightNode>(
+                      other_name, std::function<std::unique_ptr<RightNode>()>([right_config] {
+                        return std::make_unique<RightNode>(right_config);
+                      }),
+                      stores),
+                  {right.node_});
   graph_->AddNode(KStream<K, VR>::PassThroughSpec(merge_name), {this_name, other_name});
   graph_->AddCopartitionGroup({left.node_, right.node_});
   return KStream<K, VR>(graph_, merge_name, ks, std::nullopt, false);
@@ -253,14 +251,14 @@ KStream<K, VR> KStream<K, V>::TableJoin(
                 std::nullopt)
           : *this;
   using Node = internal::StreamTableJoinProcessor<K, V, VT, VR>;
-  graph_->AddNode(internal::ApiProcessorSpec<Node>(
-                      name,
-                      std::function<std::unique_ptr<Node>()>(
-                          [name, store = table.store_, left, ks, ts, joiner] {
-                            return std::make_unique<Node>(store, left, ks, ts, joiner);
-                          }),
-                      {table.store_}),
-                  {stream.node_});
+  graph_->AddNode(
+      internal::ApiProcessorSpec<Node>(
+          name,
+          std::function<std::unique_ptr<Node>()>([store = table.store_, left, ks, ts, joiner] {
+            return std::make_unique<Node>(store, left, ks, ts, joiner);
+          }),
+          {table.store_}),
+      {stream.node_});
   graph_->AddCopartitionGroup({stream.node_, table.node_});
   return KStream<K, VR>(graph_, name, ks, std::nullopt, false);
 }
@@ -307,7 +305,7 @@ KStream<K, VR> KStream<K, V>::GlobalTableJoin(
                                table.value_serde_, key_mapper, joiner};
   // The global store is the instance's, not the task's: the node does not declare it.
   graph_->AddNode(
-      internal::ApiProcessorSpec<Node>(name, std::function<std::unique_ptr<Node>()>([name, config] {
+      internal::ApiProcessorSpec<Node>(name, std::function<std::unique_ptr<Node>()>([config] {
                                          return std::make_unique<Node>(config);
                                        })),
       {node_});

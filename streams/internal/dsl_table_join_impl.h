@@ -90,20 +90,18 @@ KTable<K, VR> KTable<K, V>::TableJoin(const KTable<K, V2>& other,
   using RightNode = internal::TableTableJoinProcessor<K, V, V2, VR, false>;
   typename LeftNode::Config left_config{other.store_, left_outer, right_outer, ks, os, joiner};
   typename RightNode::Config right_config{store_, right_outer, left_outer, ks, vs, joiner};
-  graph_->AddNode(
-      internal::ApiProcessorSpec<LeftNode>(
-          this_name, std::function<std::unique_ptr<LeftNode>()>([this_name, left_config] {
-            return std::make_unique<LeftNode>(left_config);
-          }),
-          {other.store_}),
-      {node_});
-  graph_->AddNode(
-      internal::ApiProcessorSpec<RightNode>(
-          other_name, std::function<std::unique_ptr<RightNode>()>([other_name, right_config] {
-            return std::make_unique<RightNode>(right_config);
-          }),
-          {store_}),
-      {other.node_});
+  graph_->AddNode(internal::ApiProcessorSpec<LeftNode>(
+                      this_name, std::function<std::unique_ptr<LeftNode>()>([left_config] {
+                        return std::make_unique<LeftNode>(left_config);
+                      }),
+                      {other.store_}),
+                  {node_});
+  graph_->AddNode(internal::ApiProcessorSpec<RightNode>(
+                      other_name, std::function<std::unique_ptr<RightNode>()>([right_config] {
+                        return std::make_unique<RightNode>(right_config);
+                      }),
+                      {store_}),
+                  {other.node_});
 
   std::string store;
   std::optional<Serde<VR>> result_serde = materialized.value_serde;
@@ -119,13 +117,12 @@ KTable<K, VR> KTable<K, V>::TableJoin(const KTable<K, V2>& other,
   using Merge = internal::TableJoinMergeProcessor<K, VR>;
   std::vector<std::string> merge_stores;
   if (!store.empty()) merge_stores.push_back(store);
-  graph_->AddNode(
-      internal::ApiProcessorSpec<Merge>(
-          merge_name, std::function<std::unique_ptr<Merge>()>([merge_name, store, ks, rs] {
-            return std::make_unique<Merge>(store, ks, rs);
-          }),
-          merge_stores),
-      {this_name, other_name});
+  graph_->AddNode(internal::ApiProcessorSpec<Merge>(
+                      merge_name, std::function<std::unique_ptr<Merge>()>([store, ks, rs] {
+                        return std::make_unique<Merge>(store, ks, rs);
+                      }),
+                      merge_stores),
+                  {this_name, other_name});
   graph_->AddCopartitionGroup({node_, other.node_});
   return KTable<K, VR>(graph_, merge_name, ks, result_serde, store);
 }
@@ -211,33 +208,33 @@ KTable<K, VR> KTable<K, V>::ForeignKeyJoin(
   using Send = internal::SubscriptionSendProcessor<K, V, KO>;
   const std::string send = base + "-subscription-send";
   typename Send::Config send_config{extractor, left, ks, vs, kos};
-  graph_->AddNode(internal::ApiProcessorSpec<Send>(
-                      send, std::function<std::unique_ptr<Send>()>([send, send_config] {
-                        return std::make_unique<Send>(send_config);
-                      })),
-                  {node_});
+  graph_->AddNode(
+      internal::ApiProcessorSpec<Send>(send, std::function<std::unique_ptr<Send>()>([send_config] {
+                                         return std::make_unique<Send>(send_config);
+                                       })),
+      {node_});
   add_sink(base + "-subscription-sink", registration, {send});
   const std::string subscription_source = base + "-subscription-source";
   add_source(subscription_source, registration);
   using Receive = internal::SubscriptionReceiveProcessor;
   const std::string receive = base + "-subscription-receive";
-  graph_->AddNode(internal::ApiProcessorSpec<Receive>(
-                      receive,
-                      std::function<std::unique_ptr<Receive>()>(
-                          [receive, store = subscriptions.name, right = other.store_] {
-                            return std::make_unique<Receive>(store, right);
-                          }),
-                      {subscriptions.name, other.store_}),
-                  {subscription_source});
+  graph_->AddNode(
+      internal::ApiProcessorSpec<Receive>(receive,
+                                          std::function<std::unique_ptr<Receive>()>(
+                                              [store = subscriptions.name, right = other.store_] {
+                                                return std::make_unique<Receive>(store, right);
+                                              }),
+                                          {subscriptions.name, other.store_}),
+      {subscription_source});
   using Foreign = internal::ForeignTableChangeProcessor<KO, VO>;
   const std::string foreign = base + "-foreign-table";
   graph_->AddNode(
-      internal::ApiProcessorSpec<Foreign>(foreign,
-                                          std::function<std::unique_ptr<Foreign>()>(
-                                              [foreign, store = subscriptions.name, kos, vos] {
-                                                return std::make_unique<Foreign>(store, kos, vos);
-                                              }),
-                                          {subscriptions.name}),
+      internal::ApiProcessorSpec<Foreign>(
+          foreign,
+          std::function<std::unique_ptr<Foreign>()>([store = subscriptions.name, kos, vos] {
+            return std::make_unique<Foreign>(store, kos, vos);
+          }),
+          {subscriptions.name}),
       {other.node_});
   add_sink(base + "-response-sink", response, {receive, foreign});
   const std::string response_source = base + "-response-source";
@@ -247,8 +244,7 @@ KTable<K, VR> KTable<K, V>::ForeignKeyJoin(
   const std::string response_join = base + "-response-join";
   typename ResponseJoin::Config join_config{store_, left, ks, vs, vos, joiner};
   graph_->AddNode(internal::ApiProcessorSpec<ResponseJoin>(
-                      response_join,
-                      std::function<std::unique_ptr<ResponseJoin>()>([response_join, join_config] {
+                      response_join, std::function<std::unique_ptr<ResponseJoin>()>([join_config] {
                         return std::make_unique<ResponseJoin>(join_config);
                       }),
                       {store_}),
@@ -270,7 +266,7 @@ KTable<K, VR> KTable<K, V>::ForeignKeyJoin(
   std::vector<std::string> merge_stores;
   if (!store.empty()) merge_stores.push_back(store);
   graph_->AddNode(internal::ApiProcessorSpec<Merge>(
-                      merge, std::function<std::unique_ptr<Merge>()>([merge, store, ks, rs] {
+                      merge, std::function<std::unique_ptr<Merge>()>([store, ks, rs] {
                         return std::make_unique<Merge>(store, ks, rs);
                       }),
                       merge_stores),

@@ -101,11 +101,15 @@ NodeSpec ApiProcessorSpec(std::string name, std::function<std::unique_ptr<P>()> 
                           std::vector<std::string> stores = {}) {
   using Node = ProcessorApiNode<typename P::KeyIn, typename P::ValueIn, typename P::KeyOut,
                                 typename P::ValueOut>;
-  return ProcessorSpec<typename P::KeyOut, typename P::ValueOut, Node>(
-      name, std::function<std::unique_ptr<Node>()>([name, make, stores] {
-        return std::make_unique<Node>(name, make(), stores);
-      }),
-      stores);
+  NodeSpec spec;
+  spec.kind = NodeSpec::Kind::kProcessor;
+  spec.name = name;
+  spec.stores = stores;
+  spec.factory = [name, make, stores] {
+    return std::unique_ptr<ProcessorNode>(std::make_unique<Node>(name, make(), stores));
+  };
+  spec.accepts_child = &TakesRecords<typename P::KeyOut, typename P::ValueOut>;
+  return spec;
 }
 
 }  // namespace runnel::streams::internal
