@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -106,6 +107,31 @@ v1::RaftBatch Batch(const raft::Message& m, const std::string& topic_id = "t-1")
   return batch;
 }
 
+// What a ReplicaManager under test sends its peers, decoded; outlives the manager.
+class SentMessages {
+ public:
+  ReplicaManager::SendFn Recorder() {
+    return [this](raft::NodeId, v1::RaftBatch batch) {
+      MutexLock lock(&mu_);
+      for (const v1::GroupMessage& g : batch.messages()) {
+        absl::StatusOr<raft::Message> m = FromProto(g.message());
+        if (m.ok()) sent_.push_back(*m);
+      }
+    };
+  }
+  bool Any(const std::function<bool(const raft::Message&)>& match) {
+    MutexLock lock(&mu_);
+    return std::any_of(sent_.begin(), sent_.end(), match);
+  }
+  bool Any(raft::MessageType type, raft::NodeId to) {
+    return Any([&](const raft::Message& m) { return m.type == type && m.to == to; });
+  }
+
+ private:
+  Mutex mu_;
+  std::vector<raft::Message> sent_ ABSL_GUARDED_BY(mu_);
+};
+
 // raft::Node allows its log to change while a persistence round is out (node.h: Step may run
 // meanwhile; a truncation lowers what the round covers). The storage flusher answers such a
 // round's sync Aborted ("truncated before they were synced"): that is not a failed disk, and
@@ -119,18 +145,11 @@ TEST(ReplicaManagerTest, ATruncationWhileASyncIsInFlightDoesNotStopTheReplica) {
   auto other = storage::Log::Open(tmp.Sub("other-0"), {}, &flusher);
   ASSERT_TRUE(other.ok()) << other.status();
 
-  Mutex mu;
-  std::vector<raft::Message> sent;
+  SentMessages sent;
   ReplicaManagerOptions options;
   options.node_id = 2;
   options.tick_ms = 1'000;  // no election during the test
-  ReplicaManager manager(options, [&](raft::NodeId, v1::RaftBatch batch) {
-    MutexLock lock(&mu);
-    for (const v1::GroupMessage& g : batch.messages()) {
-      absl::StatusOr<raft::Message> m = FromProto(g.message());
-      if (m.ok()) sent.push_back(*m);
-    }
-  });
+  ReplicaManager manager(options, sent.Recorder());
   manager.Start();
   ASSERT_TRUE(manager.AddReplica(kTp, "t-1", log, raft::Membership({1, 2, 3})).ok());
 
@@ -177,13 +196,9 @@ TEST(ReplicaManagerTest, ATruncationWhileASyncIsInFlightDoesNotStopTheReplica) {
   release->store(true);
   // The replica goes on: it acknowledges the new leader's entry once it is synced.
   EXPECT_TRUE(WaitFor([&] {
-    MutexLock lock(&mu);
-    for (const raft::Message& m : sent) {
-      if (m.type == raft::MessageType::kAppendResponse && m.to == 3 && !m.reject && m.index == 3) {
-        return true;
-      }
-    }
-    return false;
+    return sent.Any([](const raft::Message& m) {
+      return m.type == raft::MessageType::kAppendResponse && m.to == 3 && !m.reject && m.index == 3;
+    });
   }));
   manager.Stop();
 }
@@ -197,23 +212,11 @@ TEST(ReplicaManagerTest, ANewLeadersHighWatermarkIsUnsettledUntilAnEntryOfItsTer
   storage::Flusher flusher;
   auto opened = storage::Log::Open(tmp.Sub("orders-0"), {}, &flusher);
   ASSERT_TRUE(opened.ok()) << opened.status();
-  Mutex mu;
-  std::vector<raft::Message> sent;
+  SentMessages sent;
   ReplicaManagerOptions options;
   options.node_id = 2;
   options.tick_ms = 1'000;  // no election of its own during the test
-  ReplicaManager manager(options, [&](raft::NodeId, v1::RaftBatch batch) {
-    MutexLock lock(&mu);
-    for (const v1::GroupMessage& g : batch.messages()) {
-      absl::StatusOr<raft::Message> m = FromProto(g.message());
-      if (m.ok()) sent.push_back(*m);
-    }
-  });
-  const auto was_sent = [&](raft::MessageType type, raft::NodeId to) {
-    MutexLock lock(&mu);
-    return std::any_of(sent.begin(), sent.end(),
-                       [&](const raft::Message& m) { return m.type == type && m.to == to; });
-  };
+  ReplicaManager manager(options, sent.Recorder());
   manager.Start();
   std::shared_ptr<storage::Log> log = *std::move(opened);
   ASSERT_TRUE(manager.AddReplica(kTp, "t-1", log, raft::Membership({1, 2, 3})).ok());
@@ -225,11 +228,11 @@ TEST(ReplicaManagerTest, ANewLeadersHighWatermarkIsUnsettledUntilAnEntryOfItsTer
   append.commit = raft::kNoIndex;
   append.entries = {Data(0, 1, 5, "a")};
   manager.Receive(1, Batch(append));
-  ASSERT_TRUE(WaitFor([&] { return was_sent(raft::MessageType::kAppendResponse, 1); }));
+  ASSERT_TRUE(WaitFor([&] { return sent.Any(raft::MessageType::kAppendResponse, 1); }));
 
   // Leader 1 hands leadership over to node 2; node 3 grants it its vote.
   manager.Receive(1, Batch(Msg(raft::MessageType::kTimeoutNow, 1, 2, 1)));
-  ASSERT_TRUE(WaitFor([&] { return was_sent(raft::MessageType::kVote, 3); }));
+  ASSERT_TRUE(WaitFor([&] { return sent.Any(raft::MessageType::kVote, 3); }));
   manager.Receive(3, Batch(Msg(raft::MessageType::kVoteResponse, 3, 2, 2)));  // granted
   ASSERT_TRUE(WaitFor([&] {
     auto s = manager.Status(kTp);
@@ -242,7 +245,7 @@ TEST(ReplicaManagerTest, ANewLeadersHighWatermarkIsUnsettledUntilAnEntryOfItsTer
 
   // Node 3 acknowledges the leader change at 5: the new term's entry commits, and with it
   // everything before.
-  ASSERT_TRUE(WaitFor([&] { return was_sent(raft::MessageType::kAppend, 3); }));
+  ASSERT_TRUE(WaitFor([&] { return sent.Any(raft::MessageType::kAppend, 3); }));
   raft::Message ack = Msg(raft::MessageType::kAppendResponse, 3, 2, 2);
   ack.index = 5;
   manager.Receive(3, Batch(ack));
